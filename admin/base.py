@@ -1,0 +1,206 @@
+"""The one base view every grid derives from: roles per verb, row scoping, CSRF, read-only money.
+
+Knobs a subclass sets (all optional)::
+
+    class LeadView(ProtectedView):
+        entity = "lead"                 # key in models.permissions.PERMISSIONS (default: table name)
+        column_list = ("name", "phone") # as in Flask-Admin
+        action_roles = {"assign": {"sales_manager"}}  # extra per-action roles, on top of "action"
+        form_readonly = ("owner",)      # more columns never written by the generic form
+
+Roles come from ``models.permissions`` (one table); every endpoint of the view checks them
+in ``_handle_view`` — list, details, create, edit, delete, action, export, ajax.
+"""
+from __future__ import annotations
+
+from flask import abort, flash, has_request_context, redirect, request, url_for
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.form import BaseForm
+from flask_admin.theme import Bootstrap4Theme
+from flask_babel import gettext, lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import Numeric, func
+from sqlalchemy.exc import IntegrityError
+from flask_admin.contrib.sqla.fields import QuerySelectField, QuerySelectMultipleField
+
+from models import RuleViolation, db
+from models.permissions import can, scope_filter
+
+from .labels import CHOICES, COLUMN_LABELS, choice_formatters
+
+THEME = Bootstrap4Theme(swatch="default", fluid=True)
+
+# Which permission verb guards each Flask-Admin endpoint of a ModelView.
+VERB_OF_ENDPOINT = {
+    "index_view": "list",
+    "details_view": "details",
+    "create_view": "create",
+    "edit_view": "edit",
+    "delete_view": "delete",
+    "action_view": "action",
+    "export": "export",
+    "ajax_lookup": "list",
+    "ajax_update": "edit",
+}
+
+# Characters that make a spreadsheet evaluate a cell as a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value):
+    """Prefix a text cell that a spreadsheet would run as a formula with an apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+class SecureForm(BaseForm):
+    """Flask-Admin's form base with Flask-WTF's CSRF token (the one CSRFProtect checks)."""
+
+    class Meta(FlaskForm.Meta):
+        def get_translations(self, form):
+            return BaseForm.Meta._translations  # Flask-Admin's own (wtforms messages)
+
+
+class ProtectedView(ModelView):
+    """Base of every grid. See the module docstring for the knobs."""
+
+    entity: str | None = None
+    action_roles: dict[str, set[str]] = {}
+    form_readonly: tuple[str, ...] = ()
+
+    form_base_class = SecureForm
+    page_size = 50
+    can_set_page_size = True
+    column_display_pk = True
+    column_default_sort = ("id", True)
+    export_types = ["csv", "xlsx"]
+    export_max_rows = 10_000
+
+    def __init__(self, model, session=None, **kwargs):
+        self.entity = self.entity or model.__tablename__
+        self.column_labels = {**COLUMN_LABELS, **(self.column_labels or {})}
+        self.column_formatters = {**choice_formatters(self.entity), **(self.column_formatters or {})}
+        self.column_choices = {
+            **{col: list(labels.items()) for (ent, col), labels in CHOICES.items()
+               if ent == self.entity},
+            **(self.column_choices or {})}
+        self.column_formatters_export = {
+            **choice_formatters(self.entity, html=False), **(self.column_formatters_export or {})}
+        # Statuses and money change only through domain functions: never in a generic form.
+        protected = [c.key for c in model.__table__.columns
+                     if c.key == "status" or (isinstance(c.type, Numeric) and c.type.scale == 2
+                                              and c.type.precision == 14)]
+        self.form_excluded_columns = sorted(
+            set(self.form_excluded_columns or ()) | set(protected) | set(self.form_readonly))
+        if self.form_columns:
+            self.form_columns = [c for c in self.form_columns if c not in self.form_excluded_columns]
+        super().__init__(model, session or db.session, **kwargs)
+
+    # --- roles -----------------------------------------------------------------------------
+    def _allowed(self, verb: str) -> bool:
+        if not has_request_context():
+            return True  # Flask-Admin builds its caches at start-up only for verbs it sees allowed
+        return can(current_user, self.entity, verb)
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and self._allowed("list")
+
+    def _handle_view(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        verb = VERB_OF_ENDPOINT.get(name)
+        if verb is None or not self._allowed(verb):
+            abort(403)
+        if name == "ajax_update" and not self.column_editable_list:
+            abort(404)
+        return None
+
+    @property
+    def can_create(self):
+        return self._allowed("create")
+
+    @property
+    def can_edit(self):
+        return self._allowed("edit")
+
+    @property
+    def can_delete(self):
+        return self._allowed("delete")
+
+    @property
+    def can_export(self):
+        return self._allowed("export")
+
+    @property
+    def can_view_details(self):
+        return self._allowed("details")
+
+    def is_action_allowed(self, name: str) -> bool:
+        if name == "delete":
+            return self._allowed("delete") and self._allowed("action")
+        extra = self.action_roles.get(name)
+        if extra is not None and not (current_user.is_authenticated
+                                      and current_user.has_role(*extra)):
+            return False
+        return self._allowed("action") and super().is_action_allowed(name)
+
+    # --- row scoping: get_query, get_count_query AND get_one go together --------------------
+    def _scope(self, query, model=None):
+        clause = scope_filter(model or self.model, current_user)
+        return query if clause is None else query.filter(clause)
+
+    def get_query(self):
+        return self._scope(super().get_query())
+
+    def get_count_query(self):
+        # func.count(), not count('*'): Flask-Admin's version sends '*' as a bound parameter.
+        return self._scope(self.session.query(func.count()).select_from(self.model))
+
+    def get_one(self, id):
+        try:
+            pk = int(id)
+        except (TypeError, ValueError):
+            abort(404)
+        obj = self.get_query().filter(self.model.id == pk).one_or_none()
+        if obj is None:
+            abort(404)  # another agent's row looks exactly like a missing one
+        return obj
+
+    # --- forms ----------------------------------------------------------------------------
+    def _scope_pickers(self, form):
+        """Relationship pickers list only rows the user may see (e.g. an agent's own leads)."""
+        for field in form:
+            if isinstance(field, (QuerySelectField, QuerySelectMultipleField)) and field.query_factory:
+                query = field.query_factory()
+                target = query.column_descriptions[0]["entity"]
+                field.query = self._scope(query, target)
+        return form
+
+    def create_form(self, obj=None):
+        return self._scope_pickers(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._scope_pickers(super().edit_form(obj))
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        if isinstance(exc, RuleViolation):
+            flash(str(exc), "error")
+            return True
+        if isinstance(exc, IntegrityError):
+            self.session.rollback()
+            flash(gettext("This would break a rule of the database (a duplicate or a missing "
+                          "reference). Nothing was saved."), "error")
+            return True
+        return super().handle_view_exception(exc)
+
+    # --- export ---------------------------------------------------------------------------
+    def get_export_value(self, model, name):
+        return neutralise_formula(super().get_export_value(model, name))
+
+
+class ReadOnlyView(ProtectedView):
+    """A grid whose rows only domain functions write (money, ladder events, audit)."""
+
+    column_editable_list = None

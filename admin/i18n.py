@@ -1,0 +1,41 @@
+"""Flask-Babel: Chinese by default, English on request, the choice kept in a cookie."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, request, url_for
+from flask_babel import Babel
+
+from .auth import is_safe_next
+
+LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
+DEFAULT_LANGUAGE = "zh_Hans_CN"
+COOKIE = "lang"
+
+bp = Blueprint("i18n", __name__)
+babel = Babel()
+
+
+def select_locale() -> str:
+    chosen = request.cookies.get(COOKIE)
+    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def html_lang() -> str:
+    return "zh-CN" if select_locale() == "zh_Hans_CN" else "en"
+
+
+@bp.route("/language", methods=["POST"])
+def set_language():
+    lang = request.form.get("lang")
+    back = request.form.get("next")
+    response = redirect(back if is_safe_next(back) else url_for("admin.index"), code=303)
+    if lang in LANGUAGES:
+        response.set_cookie(COOKIE, lang, max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
+                            secure=request.is_secure)
+    return response
+
+
+def init_app(app) -> None:
+    babel.init_app(app, locale_selector=select_locale, default_timezone=app.config["TIMEZONE"])
+    app.register_blueprint(bp)
+    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=select_locale,
+                                 html_lang=html_lang)

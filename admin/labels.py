@@ -1,0 +1,117 @@
+"""Labels of columns and of the values of status-like columns, translated lazily."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+
+COLUMN_LABELS = {
+    "id": _l("ID"),
+    "username": _l("Username"), "display_name": _l("Display name"), "active": _l("Active"),
+    "roles": _l("Roles"), "created_at": _l("Created at"), "last_login_at": _l("Last login"),
+    "name": _l("Name"), "code": _l("Code"), "developer": _l("Developer"), "city": _l("City"),
+    "address": _l("Address"), "is_agency": _l("Agency project"),
+    "warning_day": _l("Warning on day"), "lawyer_letter_day": _l("Lawyer's letter on day"),
+    "forfeit_day": _l("Forfeit on day"), "extension_limit_days": _l("Manager's extension limit (days)"),
+    "follow_up_days": _l("Follow-up cycle (days)"), "reminder_days_before": _l("Remind days before due"),
+    "pool_after_days": _l("Back to pool after (days)"), "hold_hours": _l("Hold hours"),
+    "signing_due_days": _l("Signing due within (days)"),
+    "project": _l("Project"), "building": _l("Building"), "floors": _l("Floors"),
+    "floor": _l("Floor"), "position": _l("Position"), "number": _l("Number"), "layout": _l("Layout"),
+    "area": _l("Area (m²)"), "list_price": _l("List price"), "status": _l("Status"),
+    "held_for_lead_id": _l("Held for customer"), "held_until": _l("Held until"),
+    "phone": _l("Phone"), "id_number": _l("ID number"), "source": _l("Source"), "needs": _l("Needs"),
+    "notes": _l("Notes"), "stage": _l("Stage"), "owner": _l("Agent"), "registered_by": _l("Registered by"),
+    "registered_at": _l("Registered at"), "next_follow_up_on": _l("Next follow-up"),
+    "lead": _l("Customer"), "agent": _l("Agent"), "at": _l("Time"), "channel": _l("Channel"),
+    "content": _l("Content"), "outcome": _l("Outcome"), "next_on": _l("Next follow-up"),
+    "manager_feedback": _l("Manager's feedback"),
+    "subscription": _l("Subscription"), "unit": _l("Unit"), "price": _l("Price"),
+    "deposit": _l("Deposit"), "payment_method": _l("Payment method"),
+    "subscribed_on": _l("Subscribed on"), "checked_by": _l("Checked by"), "checked_at": _l("Checked at"),
+    "seq": _l("No."), "kind": _l("Kind"), "due_on": _l("Due on"), "extended_due_on": _l("Extended to"),
+    "amount_due": _l("Amount due"), "amount_paid": _l("Amount paid"), "agent_note": _l("Agent's note"),
+    "instalment": _l("Instalment"), "amount": _l("Amount"), "paid_on": _l("Paid on"),
+    "bank_ref": _l("Bank reference"), "receipt_no": _l("Receipt no."), "reason": _l("Reason"),
+    "recorded_by": _l("Recorded by"), "recorded_at": _l("Recorded at"), "reverses_id": _l("Reverses"),
+    "days": _l("Days"), "requested_at": _l("Requested at"), "decided_at": _l("Decided at"),
+    "new_due_on": _l("New due date"), "level": _l("Level"), "on": _l("Date"),
+    "appointment_at": _l("Appointment"), "signed_on": _l("Signed on"), "bank": _l("Bank"),
+    "lawyer": _l("Lawyer"), "contract": _l("Contract"), "promised_on": _l("Promised on"),
+    "done_on": _l("Done on"), "customer_action": _l("Customer must supply"),
+    "received_on": _l("Received on"), "location": _l("Location"),
+    "stamped_copy_on": _l("Stamped copy issued on"), "snapshot": _l("Kept records"),
+    "archived_at": _l("Archived at"), "subject_id": _l("Subject"), "file": _l("File"),
+    "sha256": _l("SHA-256"), "size": _l("Size"), "error": _l("Error"), "requested_by": _l("Requested by"),
+    "finished_at": _l("Finished at"), "actor": _l("Who"), "entity": _l("Entity"),
+    "entity_id": _l("Row"), "action": _l("Action"), "changes": _l("Changes"),
+}
+
+_UNIT = {"available": _l("Available"), "held": _l("Held"), "subscribed": _l("Subscribed"),
+         "signed": _l("Signed"), "withheld": _l("Withheld")}
+
+CHOICES: dict[tuple[str, str], dict] = {
+    ("unit", "status"): _UNIT,
+    ("lead", "stage"): {"new": _l("New"), "contacted": _l("Contacted"), "visited": _l("Visited (intent)"),
+                        "subscribed": _l("Subscribed"), "signed": _l("Signed"), "lost": _l("Lost")},
+    ("lead", "source"): {"phone_call": _l("Phone call"), "walk_in": _l("Walk-in"),
+                         "referral": _l("Referral"), "advert": _l("Advertisement"), "web": _l("Web"),
+                         "fair": _l("Property fair"), "other": _l("Other")},
+    ("follow_up", "channel"): {"phone": _l("Phone"), "visit": _l("Visit"), "wechat": _l("WeChat"),
+                               "other": _l("Other")},
+    ("subscription", "status"): {"draft": _l("Draft"), "confirmed": _l("Confirmed"),
+                                 "active": _l("Active"), "contracted": _l("Contracted"),
+                                 "forfeited": _l("Forfeited"), "withdrawn": _l("Withdrawn")},
+    ("subscription", "payment_method"): {"one_off": _l("One-off payment"), "instalments": _l("Instalments"),
+                                         "commercial_mortgage": _l("Commercial mortgage"),
+                                         "provident_fund": _l("Provident-fund loan")},
+    ("instalment", "kind"): {"deposit": _l("Deposit"), "down_payment": _l("Down payment"),
+                             "instalment": _l("Instalment"), "commercial_loan": _l("Commercial loan"),
+                             "provident_fund_loan": _l("Provident-fund loan"), "balance": _l("Balance")},
+    ("instalment", "status"): {"pending": _l("Unpaid"), "partly_paid": _l("Partly paid"), "paid": _l("Paid")},
+    ("payment", "channel"): {"bank_transfer": _l("Bank transfer"), "pos": _l("Card (POS)"),
+                             "cash": _l("Cash"), "cheque": _l("Cheque"),
+                             "loan_disbursement": _l("Loan disbursement"), "other": _l("Other")},
+    ("extension", "status"): {"requested": _l("Requested"), "approved": _l("Approved"),
+                              "rejected": _l("Rejected")},
+    ("overdue_event", "level"): {"reminder": _l("Reminder"), "warning": _l("Warning"),
+                                 "lawyer_letter": _l("Lawyer's letter"), "forfeit": _l("Forfeit")},
+    ("contract", "kind"): {"sale": _l("Sale contract"), "mortgage": _l("Mortgage contract")},
+    ("contract", "status"): {"booked": _l("Booked"), "signed": _l("Signed"),
+                             "registered": _l("Registered"), "archived": _l("Archived")},
+    ("contract_step", "kind"): {"online_filing": _l("Online filing"), "notarisation": _l("Notarisation"),
+                                "mortgage": _l("Mortgage processing"),
+                                "registration": _l("Title registration")},
+    ("contract_step", "status"): {"pending": _l("Not started"), "in_progress": _l("In progress"),
+                                  "done": _l("Done")},
+    ("document", "kind"): {"subscription_agreement": _l("Subscription agreement"),
+                           "receipt": _l("Receipt"), "payment_reminder": _l("Payment reminder"),
+                           "overdue_warning": _l("Overdue warning"), "lawyer_letter": _l("Lawyer's letter"),
+                           "forfeit_notice": _l("Forfeit notice"), "signing_booking": _l("Signing booking"),
+                           "statement": _l("Statement"), "board": _l("Sales-control board")},
+    ("document", "status"): {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"),
+                             "failed": _l("Failed")},
+    ("lead_archive", "reason"): {"forfeit": _l("Forfeited"), "withdrawal": _l("Withdrawn")},
+}
+
+
+def choice_label(entity: str, column: str, value):
+    return CHOICES.get((entity, column), {}).get(value, value)
+
+
+def choice_formatters(entity: str, html: bool = True) -> dict:
+    """Flask-Admin column formatters that show a status value by its translated label."""
+    formatters = {}
+    for (ent, column), labels in CHOICES.items():
+        if ent != entity:
+            continue
+
+        def fmt(view, context, model, name, _labels=labels, _column=column):
+            value = getattr(model, name)
+            label = _labels.get(value, value)
+            if not html:
+                return str(label)
+            return Markup('<span class="badge badge-status status-%s">%s</span>') % (
+                escape(value), escape(label)) if _column in ("status", "stage", "level") else label
+
+        formatters[column] = fmt
+    return formatters

@@ -1,0 +1,21 @@
+"""Sales Desk: create_app() binds each package's extensions to one Flask app."""
+from __future__ import annotations
+
+from flask import Flask, redirect, url_for
+
+import admin
+import cli
+import config
+import jobs
+import models
+
+
+def create_app(config_overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    config.load(app, config_overrides)
+    models.init_app(app)
+    admin.init_app(app)
+    jobs.init_app(app)
+    cli.init_app(app)
+    app.add_url_rule("/", "home", lambda: redirect(url_for("admin.index")))
+    return app

@@ -1,0 +1,50 @@
+"""Commands: `flask --app app user create …`, `flask --app app demo`. (`db …` is Flask-Migrate's.)"""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from models import RuleViolation, db
+from models.audit import audit_context
+from models.permissions import ROLES
+from models.users import create_user
+
+user_cli = AppGroup("user", help="Manage accounts.")
+
+
+@user_cli.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES),
+              help="A role of the account; repeat for several.")
+@click.option("--display-name", default=None, help="The name staff see (default: USERNAME).")
+@click.password_option(help="Asked for when not given.")
+def create_user_command(username, roles, display_name, password):
+    """Create an account USERNAME with one or more roles."""
+    try:
+        with audit_context(db.session, action="create_user"):
+            user = create_user(db.session, username, password, list(roles), display_name)
+        db.session.commit()
+    except RuleViolation as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc))
+    click.echo(f"created {user.username} ({', '.join(sorted(user.role_names))})")
+
+
+@click.command("demo")
+def demo_command():
+    """Fill the database with a realistic demo office (safe to run again)."""
+    from demo import DEMO_PASSWORD, build_demo
+
+    if current_app.config["PRODUCTION"]:
+        raise click.ClickException("The demo office is refused when SALESDESK_ENV=production.")
+    summary = build_demo(db.session)
+    db.session.commit()
+    for key, value in summary.items():
+        click.echo(f"{key}: {value}")
+    click.echo(f"password of every demo account: {DEMO_PASSWORD}")
+
+
+def init_app(app) -> None:
+    app.cli.add_command(user_cli)
+    app.cli.add_command(demo_command)

@@ -1,0 +1,71 @@
+"""Configuration from environment variables (see the table in README.md)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def database_uri(url: str) -> str:
+    """Accept the usual postgresql://user@host:port/db form and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _secret_key(instance: Path) -> str:
+    """Embedded mode: a key generated once and kept in instance/secret_key."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load(app, overrides: dict | None = None) -> None:
+    env = os.environ
+    overrides = dict(overrides or {})
+    instance = Path(app.instance_path)
+    mode = overrides.get("ENV_MODE") or env.get("SALESDESK_ENV", "development")
+    if mode not in ("development", "production"):
+        raise ConfigError(f"SALESDESK_ENV must be development or production, not {mode!r}")
+    production = mode == "production"
+
+    url = overrides.get("SQLALCHEMY_DATABASE_URI") or env.get("DATABASE_URL") \
+        or f"sqlite:///{instance / 'salesdesk.db'}"
+    secret = overrides.get("SECRET_KEY") or env.get("SECRET_KEY")
+    if not secret:
+        if production:
+            raise ConfigError("SECRET_KEY is required when SALESDESK_ENV=production")
+        secret = _secret_key(instance)
+
+    app.config.update(
+        ENV_MODE=mode,
+        PRODUCTION=production,
+        SECRET_KEY=secret,
+        SQLALCHEMY_DATABASE_URI=database_uri(url),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        REDIS_URL=env.get("REDIS_URL") or None,
+        TIMEZONE=env.get("SALESDESK_TIMEZONE", "Asia/Shanghai"),
+        BABEL_DEFAULT_LOCALE="zh_Hans_CN",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(app.root_path) / "translations"),
+        PASSWORD_HASH_METHOD="scrypt",
+        WTF_CSRF_TIME_LIMIT=8 * 3600,  # a working day; an older form says why it was refused
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=production,
+        FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION=False,
+    )
+    app.config.update(overrides)
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app.config["SQLALCHEMY_DATABASE_URI"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        instance.mkdir(parents=True, exist_ok=True)

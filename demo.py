@@ -1,0 +1,143 @@
+"""A realistic demo office: `flask --app app demo`. Safe to run again (creates what is missing)."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from models import Building, FollowUp, Lead, Project, Unit, User
+from models.audit import audit_context
+from models.users import create_user
+
+DEMO_PASSWORD = "demo12345"
+
+ACCOUNTS = [  # username, display name, roles
+    ("admin", "系统管理员", ["admin"]),
+    ("manager", "王建国（销售经理）", ["sales_manager"]),
+    ("agent1", "李明", ["agent"]),
+    ("agent2", "张丽", ["agent"]),
+    ("agent3", "刘强", ["agent"]),
+    ("control", "陈静（销控）", ["sales_control"]),
+    ("finance", "赵敏（财务）", ["finance"]),
+    ("lawyer", "孙律师", ["lawyer"]),
+    ("archive", "周洁（合同档案）", ["archive"]),
+    ("vp", "吴总（主管副总）", ["vp"]),
+]
+
+PROJECTS = [
+    dict(code="XJ01", name="湘江壹号", developer="长沙VK置业有限公司", city="长沙",
+         address="长沙市岳麓区潇湘北路88号", is_agency=False,
+         buildings=[("1栋", 24), ("2栋", 24), ("3栋", 26), ("5栋", 22)], price_per_m2=12800),
+    # An agency project with the developer's own ladder and limits (R-PAY-7).
+    dict(code="MX02", name="梅溪湖·云境", developer="湖南云境地产（代理）", city="长沙",
+         address="长沙市岳麓区梅溪湖路399号", is_agency=True, warning_day=3, lawyer_letter_day=10,
+         forfeit_day=20, extension_limit_days=10, follow_up_days=2,
+         buildings=[("A座", 18), ("B座", 18), ("C座", 20)], price_per_m2=9600),
+]
+
+# position on the floor -> (layout, area m²)
+LAYOUTS = {1: ("三室两厅两卫", Decimal("128.56")), 2: ("两室两厅一卫", Decimal("89.32")),
+           3: ("两室两厅一卫", Decimal("92.10")), 4: ("四室两厅两卫", Decimal("143.80"))}
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程"
+GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+         "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "建华", "文", "华", "红", "志强", "晓东",
+         "海燕", "子涵", "浩然", "雨桐", "欣怡", "宇轩", "梓萱", "俊杰", "思远", "堃", "喆"]
+NEEDS = ["预算150万左右，三房，自住", "两房，学区优先，首套", "改善型，四房，南北通透",
+         "投资，小户型，靠近地铁", "为父母购房，低楼层，有电梯", "预算120万，两房，公积金贷款"]
+FOLLOW_UP_TEXT = [
+    ("phone", "电话回访，客户周末有空看房", "约定周六上午到售楼部"),
+    ("visit", "到访售楼部，参观样板间，对3栋中间户型感兴趣", "意向较强，关注价格和首付比例"),
+    ("wechat", "微信发送户型图和价格表", "客户已读，表示与家人商量"),
+    ("phone", "电话跟进，客户在比较周边楼盘", "需再次邀约，强调学区和交通"),
+    ("visit", "带客户看现场工地和小区配套", "客户关心交房时间"),
+]
+
+
+def office_today() -> dt.date:
+    return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+def _accounts(session) -> dict[str, User]:
+    users = {}
+    for username, display, roles in ACCOUNTS:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user = create_user(session, username, DEMO_PASSWORD, roles, display)
+        users[username] = user
+    return users
+
+
+def _inventory(session, spec: dict) -> Project:
+    project = session.scalar(select(Project).where(Project.code == spec["code"]))
+    if project is not None:
+        return project
+    settings = {k: v for k, v in spec.items() if k not in ("buildings", "price_per_m2")}
+    project = Project(**settings)
+    session.add(project)
+    for b_index, (name, floors) in enumerate(spec["buildings"]):
+        building = Building(project=project, name=name, floors=floors)
+        session.add(building)
+        for floor in range(1, floors + 1):
+            for position, (layout, area) in LAYOUTS.items():
+                # Higher floors cost more; end units (1, 4) a little more than middle ones.
+                per_m2 = spec["price_per_m2"] + 60 * floor + (300 if position in (1, 4) else 0)
+                price = (area * per_m2).quantize(Decimal("1"))
+                status = "withheld" if (b_index == 0 and floor == floors) else "available"
+                session.add(Unit(building=building, floor=floor, position=position,
+                                 number=f"{floor}{position:02d}", layout=layout, area=area,
+                                 list_price=Decimal(price).quantize(Decimal("0.01")), status=status))
+    session.flush()
+    return project
+
+
+def _leads(session, project: Project, users: dict[str, User], count: int, rng: random.Random,
+           today: dt.date) -> None:
+    if session.scalar(select(func.count()).select_from(Lead).where(Lead.project_id == project.id)):
+        return
+    agents = [users["agent1"], users["agent2"], users["agent3"]]
+    phones = set()
+    for i in range(count):
+        phone = None
+        while phone is None or phone in phones:
+            phone = rng.choice(["138", "139", "137", "135", "150", "151", "186", "188", "177", "199"]) \
+                + f"{rng.randrange(10**8):08d}"
+        phones.add(phone)
+        owner = None if i % 11 == 0 else agents[i % 3]  # a few unassigned, in the manager's pool
+        registered = dt.datetime.combine(today - dt.timedelta(days=rng.randrange(1, 60)),
+                                         dt.time(rng.randrange(1, 10), rng.randrange(60)))
+        stage = rng.choice(["new", "contacted", "contacted", "visited", "visited", "lost"])
+        lead = Lead(project=project, name=rng.choice(SURNAMES) + rng.choice(GIVEN), phone=phone,
+                    id_number=f"430{rng.randrange(10**14):014d}{rng.choice('0123456789X')}",
+                    source=rng.choice(["phone_call", "walk_in", "referral", "advert", "web", "fair"]),
+                    needs=rng.choice(NEEDS), stage=stage, owner=owner,
+                    registered_by=owner or users["manager"], registered_at=registered,
+                    # some due today, some overdue for follow-up (R-LEAD-3), most in the future
+                    next_follow_up_on=None if stage == "lost" or owner is None
+                    else today + dt.timedelta(days=rng.randrange(-4, 4)))
+        session.add(lead)
+        if stage != "new" and owner is not None:
+            for n in range(rng.randrange(1, 4)):
+                channel, content, outcome = rng.choice(FOLLOW_UP_TEXT)
+                at = registered + dt.timedelta(days=3 * (n + 1), hours=rng.randrange(8))
+                session.add(FollowUp(lead=lead, agent=owner, at=at, channel=channel, content=content,
+                                     outcome=outcome, next_on=(at + dt.timedelta(days=3)).date(),
+                                     manager_feedback="下次带上最新优惠政策说明" if n == 0 and i % 5 == 0 else ""))
+    session.flush()
+
+
+def build_demo(session, today: dt.date | None = None) -> dict:
+    today = today or office_today()
+    rng = random.Random(20261126)
+    with audit_context(session, action="demo"):
+        users = _accounts(session)
+        projects = [_inventory(session, spec) for spec in PROJECTS]
+        _leads(session, projects[0], users, 160, rng, today)
+        _leads(session, projects[1], users, 80, rng, today)
+    count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
+    return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
+            "leads": count(Lead), "follow-ups": count(FollowUp),
+            "accounts": [u for u, _, _ in ACCOUNTS]}

@@ -1,0 +1,8 @@
+"""Background jobs. Jobs take ids and dates, never ORM objects, and are safe to run twice."""
+from __future__ import annotations
+
+from .queue import enqueue, get_connection, get_queue  # noqa: F401
+
+
+def init_app(app) -> None:
+    app.extensions["salesdesk_jobs"] = {"redis_url": app.config.get("REDIS_URL")}

@@ -1,0 +1,56 @@
+"""The one place that decides where jobs run.
+
+Production (REDIS_URL set): RQ queues on that Redis, executed by `rq worker` processes.
+Embedded (no REDIS_URL): the same RQ API on an in-process fakeredis, jobs executed at once
+in the calling process (RQ's synchronous mode), so nothing else needs to be installed.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from redis import Redis
+from rq import Queue
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("default", "documents", "exports")
+
+_fake_server = None
+
+
+def _embedded_connection():
+    global _fake_server
+    import fakeredis
+
+    if _fake_server is None:
+        _fake_server = fakeredis.FakeServer()
+    return fakeredis.FakeRedis(server=_fake_server)
+
+
+def get_connection() -> Redis:
+    url = current_app.config.get("REDIS_URL")
+    return Redis.from_url(url) if url else _embedded_connection()
+
+
+def is_embedded() -> bool:
+    return not current_app.config.get("REDIS_URL")
+
+
+def get_queue(name: str = "default") -> Queue:
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=get_connection(), is_async=not is_embedded())
+
+
+def enqueue(func, *args, queue: str = "default", **kwargs):
+    """Enqueue `func(*args, **kwargs)`; in embedded mode it has run when this returns.
+
+    RQ's synchronous mode records a failure on the job instead of raising: we log it, and
+    the caller reads `job.is_failed` as it would for a worker's job.
+    """
+    job = get_queue(queue).enqueue(func, *args, **kwargs)
+    if is_embedded() and job.is_failed:
+        result = job.latest_result()
+        log.error("job %s failed: %s", job.id, result.exc_string if result else "?")
+    return job

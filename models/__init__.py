@@ -1,0 +1,44 @@
+"""Entities and the domain operations that change them, one module per aggregate."""
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .base import Base, utcnow
+from .errors import PermissionDenied, RuleViolation
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(render_as_batch=True, compare_type=True)
+
+# Import every aggregate so the metadata (and Alembic) sees all tables.
+from .users import Role, User, user_role  # noqa: E402
+from .inventory import Building, Project, Unit  # noqa: E402
+from .leads import FollowUp, Lead, LeadArchive  # noqa: E402
+from .deals import Extension, Instalment, OverdueEvent, Payment, Subscription  # noqa: E402
+from .contracts import ArchiveRecord, Contract, ContractStep  # noqa: E402
+from .documents import Document  # noqa: E402
+from .audit import Audit  # noqa: E402
+
+__all__ = [
+    "db", "Base", "utcnow", "RuleViolation", "PermissionDenied",
+    "Role", "User", "user_role", "Building", "Project", "Unit", "FollowUp", "Lead",
+    "LeadArchive", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
+    "ArchiveRecord", "Contract", "ContractStep", "Document", "Audit",
+]
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    # SQLite enforces foreign keys only when asked, per connection.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+def init_app(app) -> None:
+    from pathlib import Path
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path) / "migrations"))

@@ -1,0 +1,47 @@
+"""Declarative base, shared column types and helpers for every aggregate."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+from sqlalchemy import DateTime, MetaData, Numeric, String
+from sqlalchemy.orm import DeclarativeBase, mapped_column, registry
+
+# Stable constraint names so Alembic can alter them on SQLite and PostgreSQL alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Money = Annotated[Decimal, mapped_column(Numeric(14, 2))]
+Str40 = Annotated[str, mapped_column(String(40))]
+Str100 = Annotated[str, mapped_column(String(100))]
+Str200 = Annotated[str, mapped_column(String(200))]
+
+
+class Base(DeclarativeBase):
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION),
+        type_annotation_map={
+            Decimal: Numeric(14, 2),
+            dt.datetime: DateTime(),  # naive UTC everywhere; local dates are `date` columns
+        },
+    )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {getattr(self, 'id', '?')}>"
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC timestamp (what every DateTime column stores)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def in_list(column: str, values) -> str:
+    """SQL for a CHECK that a status column holds one of `values`."""
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"

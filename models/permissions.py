@@ -1,0 +1,128 @@
+"""Who may do what: the one table that views and domain functions both consult (R-ALL-1).
+
+Each entity (table name) maps verbs to the roles allowed. Verbs of the admin grids:
+``list`` (the grid and its count), ``details``, ``create``, ``edit``, ``delete``, ``export``,
+``action`` (bulk actions). Domain operations are listed in ``OPERATIONS`` by name.
+
+Row scoping (an agent sees only own customers) is a second, separate check: ``scope_filter``.
+"""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+ROLES = ("admin", "sales_manager", "agent", "sales_control", "finance", "lawyer", "archive", "vp")
+
+ROLE_LABELS = {
+    "admin": _l("Administrator"),
+    "sales_manager": _l("Sales manager"),
+    "agent": _l("Sales agent"),
+    "sales_control": _l("Sales control"),
+    "finance": _l("Finance"),
+    "lawyer": _l("Lawyer"),
+    "archive": _l("Contract archive"),
+    "vp": _l("Vice-president"),
+}
+
+# One letter per role keeps the table readable at a glance.
+_LETTER = {"a": "admin", "m": "sales_manager", "g": "agent", "c": "sales_control",
+           "f": "finance", "l": "lawyer", "r": "archive", "v": "vp"}
+
+VERBS = ("list", "details", "create", "edit", "delete", "export", "action")
+
+
+def _roles(letters: str) -> frozenset[str]:
+    return frozenset(_LETTER[c] for c in letters)
+
+
+def _entity(list="", details=None, create="", edit="", delete="", export="", action=""):
+    details = list if details is None else details
+    return {"list": _roles(list), "details": _roles(details), "create": _roles(create),
+            "edit": _roles(edit), "delete": _roles(delete), "export": _roles(export),
+            "action": _roles(action)}
+
+
+# Status and money columns are never edited here: they change through domain functions only.
+# Nothing that records money or history is deletable by anyone (R-ALL-2).
+PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
+    "user": _entity(list="a", create="a", edit="a", export="a"),
+    "role": _entity(list="a"),
+    "project": _entity(list="amgcflrv", create="a", edit="a", export="amv"),
+    "building": _entity(list="amgcflrv", create="ac", edit="ac", delete="ac", export="amcv"),
+    "unit": _entity(list="amgcflrv", edit="ac", delete="ac", export="amcv"),  # created by import
+    "lead": _entity(list="amgv", create="amg", edit="amg", export="amgv"),
+    "follow_up": _entity(list="amgv", create="amg", edit="amg", export="amv"),
+    "subscription": _entity(list="amgcflv", export="amcfv"),
+    "instalment": _entity(list="amgflv", export="amfv"),
+    "payment": _entity(list="amgflv", export="amfv"),
+    "extension": _entity(list="amgfv", export="amv"),
+    "overdue_event": _entity(list="amgflv", export="amflv"),
+    "contract": _entity(list="amgflrv", export="amlrv"),
+    "contract_step": _entity(list="amglrv", export="amlv"),
+    "archive_record": _entity(list="amlrv", export="amrv"),
+    "lead_archive": _entity(list="amv"),
+    "document": _entity(list="amgcflrv"),
+    "audit": _entity(list="av", export="av"),
+}
+
+# Domain operations (functions in models/) and the roles that may call them.
+OPERATIONS: dict[str, frozenset[str]] = {
+    "user.create": _roles("a"),
+}
+
+
+def role_label(name: str):
+    return ROLE_LABELS.get(name, name)
+
+
+def _role_names(user) -> frozenset[str]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return frozenset()
+    return user.role_names
+
+
+def can(user, entity: str, verb: str) -> bool:
+    """May `user` perform `verb` on `entity`? Unknown entities and verbs are refused."""
+    allowed = PERMISSIONS.get(entity, {}).get(verb, frozenset())
+    return bool(allowed & _role_names(user))
+
+
+def can_do(user, operation: str) -> bool:
+    return bool(OPERATIONS.get(operation, frozenset()) & _role_names(user))
+
+
+def require(user, operation: str) -> None:
+    """Raise PermissionDenied unless `user` may run the domain operation (R-ALL-1)."""
+    from .errors import PermissionDenied
+
+    if not can_do(user, operation):
+        raise PermissionDenied(_l("Your role does not allow this operation."), rule="R-ALL-1")
+
+
+# Roles that read full identity numbers; everyone else sees them masked (430***********1234).
+SEES_ID_NUMBER = frozenset({"admin", "sales_control", "finance", "lawyer"})
+
+
+def sees_id_number(user) -> bool:
+    return bool(_role_names(user) & SEES_ID_NUMBER)
+
+
+# Roles that see every row; everyone else with list rights is scoped by `scope_filter`.
+SEES_ALL = frozenset(ROLES) - {"agent"}
+
+
+def sees_all_rows(user) -> bool:
+    return bool(_role_names(user) & SEES_ALL)
+
+
+def scope_filter(model, user):
+    """A WHERE clause limiting `model` rows to those `user` may see, or None for all rows.
+
+    Agents (and only agents) are scoped to their own customers (R-LEAD-5, R-PAY-3). The
+    rule is per model, declared as a classmethod ``owned_by(user_id)`` beside the model.
+    """
+    if sees_all_rows(user):
+        return None
+    owned_by = getattr(model, "owned_by", None)
+    if owned_by is None:
+        return None
+    return owned_by(user.id)
