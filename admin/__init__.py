@@ -33,7 +33,7 @@ class DashboardView(AdminIndexView):
 def init_app(app) -> None:
     admin = Admin(name=_l("Sales Desk"), theme=THEME, index_view=DashboardView(name=_l("Home")))
     for model, view_class, name, category in VIEWS:
-        admin.add_view(view_class(model, db.session, name=name, category=category,
+        admin.add_view(view_class(model, db, name=name, category=category,
                                   endpoint=model.__tablename__))
     admin.init_app(app)
     auth.init_app(app)

@@ -96,7 +96,7 @@ class ProtectedView(ModelView):
             set(self.form_excluded_columns or ()) | set(protected) | set(self.form_readonly))
         if self.form_columns:
             self.form_columns = [c for c in self.form_columns if c not in self.form_excluded_columns]
-        super().__init__(model, session or db.session, **kwargs)
+        super().__init__(model, session or db, **kwargs)
 
     # --- roles -----------------------------------------------------------------------------
     def _allowed(self, verb: str) -> bool:
@@ -156,7 +156,7 @@ class ProtectedView(ModelView):
 
     def get_count_query(self):
         # func.count(), not count('*'): Flask-Admin's version sends '*' as a bound parameter.
-        return self._scope(self.session.query(func.count()).select_from(self.model))
+        return self._scope(db.session.query(func.count()).select_from(self.model))
 
     def get_one(self, id):
         try:
@@ -189,7 +189,7 @@ class ProtectedView(ModelView):
             flash(str(exc), "error")
             return True
         if isinstance(exc, IntegrityError):
-            self.session.rollback()
+            db.session.rollback()
             flash(gettext("This would break a rule of the database (a duplicate or a missing "
                           "reference). Nothing was saved."), "error")
             return True

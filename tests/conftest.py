@@ -1,0 +1,185 @@
+"""Fixtures: a migrated database per run, a clean one per test, a client, users per role.
+
+SQLite (default): the schema is migrated once into a template file that each test copies.
+PostgreSQL (DATABASE_URL set): a fresh database per run, emptied between tests.
+Redis (REDIS_URL set): the given db number, flushed between tests.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from models import db as _db
+from models.users import create_user
+
+TEST_PASSWORD = "test-pass-123"
+BASE_URL = os.environ.get("DATABASE_URL")
+REDIS_URL = os.environ.get("REDIS_URL")
+ON_POSTGRES = bool(BASE_URL)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def _admin_engine(url: str):
+    from config import database_uri
+
+    return create_engine(database_uri(url), isolation_level="AUTOCOMMIT")
+
+
+def _config(url: str) -> dict:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": "tests-only-secret",
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",  # fast in tests; production uses the default
+        "REDIS_URL": REDIS_URL,
+        "SERVER_NAME": "localhost",
+    }
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A database migrated from empty by Alembic, for this test run only."""
+    from flask_migrate import upgrade
+
+    if ON_POSTGRES:
+        name = f"salesdesk_test_{uuid.uuid4().hex[:10]}"
+        engine = _admin_engine(BASE_URL)
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = _with_database(BASE_URL, name)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'template.sqlite'}"
+    app = create_app(_config(url))
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+    yield url
+    if ON_POSTGRES:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def _tables_to_empty():
+    keep = {"role", "alembic_version"}
+    return [t.name for t in _db.metadata.sorted_tables if t.name not in keep]
+
+
+class FreshContextClient(FlaskClient):
+    """Each request in its own app context, as in production.
+
+    The tests hold an app context for their own queries; without this, requests would
+    share it, and with it `g` (Flask-WTF caches the CSRF token there) and the db session.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    if ON_POSTGRES:
+        url = database_url
+    else:
+        path = tmp_path / "test.sqlite"
+        shutil.copyfile(database_url.removeprefix("sqlite:///"), path)
+        url = f"sqlite:///{path}"
+    app = create_app(_config(url))
+    app.test_client_class = FreshContextClient
+    with app.app_context():
+        if ON_POSTGRES:
+            tables = ", ".join(f'"{t}"' for t in _tables_to_empty())
+            _db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            _db.session.commit()
+        if REDIS_URL:
+            from jobs import get_connection
+
+            get_connection().flushdb()
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user("agent", username="agent9") -> an active User with that role (or roles)."""
+    counter = iter(range(1, 10_000))
+
+    def make(*roles, username=None, active=True):
+        username = username or f"{roles[0]}{next(counter)}"
+        user = create_user(db.session, username, TEST_PASSWORD, list(roles), username.title())
+        user.active = active
+        db.session.commit()
+        return user
+
+    return make
+
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def csrf_token(client, path="/login") -> str:
+    """The CSRF token of the client's session, read from a page as a browser would."""
+    response = client.get(path, follow_redirects=True)
+    match = CSRF_META.search(response.get_data(as_text=True))
+    assert match, f"no csrf token on {path}"
+    return match.group(1)
+
+
+class Auth:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, username, password=TEST_PASSWORD, next=None, follow_redirects=False):
+        token = csrf_token(self.client)
+        url = "/login" + (f"?next={next}" if next else "")
+        return self.client.post(url, data={"username": username, "password": password,
+                                           "csrf_token": token},
+                                follow_redirects=follow_redirects)
+
+    def logout(self):
+        token = csrf_token(self.client, "/admin/")
+        return self.client.post("/logout", data={"csrf_token": token})
+
+    def csrf(self, path="/admin/"):
+        return csrf_token(self.client, path)
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
+
+
+@pytest.fixture
+def login_as(client, make_user):
+    """login_as("agent") -> the new user, with the client logged in as them."""
+    def login(*roles, username=None):
+        user = make_user(*roles, username=username)
+        response = Auth(client).login(user.username)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return user
+
+    return login

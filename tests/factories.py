@@ -1,0 +1,114 @@
+"""Rows for tests, with sensible defaults (Redash's tests/factories.py in spirit)."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+from models import (Building, Contract, Document, FollowUp, Instalment, Lead, OverdueEvent, Payment,
+                    Project, Subscription, Unit)
+
+_seq = itertools.count(1)
+TODAY = dt.date(2026, 11, 26)
+
+
+def project(session, **kw):
+    n = next(_seq)
+    obj = Project(code=kw.pop("code", f"P{n}"), name=kw.pop("name", f"测试楼盘{n}"), **kw)
+    session.add(obj)
+    session.flush()
+    return obj
+
+
+def building(session, project_=None, **kw):
+    obj = Building(project=project_ or project(session), name=kw.pop("name", f"{next(_seq)}栋"),
+                   floors=kw.pop("floors", 10), **kw)
+    session.add(obj)
+    session.flush()
+    return obj
+
+
+def unit(session, building_=None, **kw):
+    n = next(_seq)
+    obj = Unit(building=building_ or building(session), floor=kw.pop("floor", 1 + n % 10),
+               position=kw.pop("position", 1), number=kw.pop("number", f"U{n}"),
+               layout=kw.pop("layout", "三室两厅两卫"), area=kw.pop("area", Decimal("120.00")),
+               list_price=kw.pop("list_price", Decimal("1500000.00")), **kw)
+    session.add(obj)
+    session.flush()
+    return obj
+
+
+def lead(session, owner=None, project_=None, **kw):
+    n = next(_seq)
+    registered_by = kw.pop("registered_by", owner)
+    obj = Lead(project=project_ or project(session), name=kw.pop("name", f"客户{n}"),
+               phone=kw.pop("phone", f"138{n:08d}"), source=kw.pop("source", "walk_in"),
+               owner=owner, registered_by=registered_by, **kw)
+    session.add(obj)
+    session.flush()
+    return obj
+
+
+def follow_up(session, lead_, agent=None, **kw):
+    obj = FollowUp(lead=lead_, agent=agent or lead_.owner, channel=kw.pop("channel", "phone"),
+                   content=kw.pop("content", "电话回访"), **kw)
+    session.add(obj)
+    session.flush()
+    return obj
+
+
+def subscription(session, agent, lead_=None, unit_=None, **kw):
+    lead_ = lead_ or lead(session, owner=agent)
+    unit_ = unit_ or unit(session, building(session, lead_.project))
+    obj = Subscription(number=kw.pop("number", f"RG{next(_seq):06d}"), project_id=lead_.project_id,
+                       lead=lead_, unit=unit_, agent=agent,
+                       price=kw.pop("price", unit_.list_price), deposit=kw.pop("deposit", Decimal("50000.00")),
+                       payment_method=kw.pop("payment_method", "one_off"),
+                       subscribed_on=kw.pop("subscribed_on", TODAY), **kw)
+    session.add(obj)
+    session.flush()
+    return obj
+
+
+def instalment(session, subscription_, **kw):
+    obj = Instalment(subscription=subscription_, seq=kw.pop("seq", 1), kind=kw.pop("kind", "deposit"),
+                     due_on=kw.pop("due_on", TODAY), amount_due=kw.pop("amount_due", Decimal("50000.00")),
+                     **kw)
+    session.add(obj)
+    session.flush()
+    return obj
+
+
+def payment(session, instalment_, recorded_by, **kw):
+    sub = instalment_.subscription
+    obj = Payment(project_id=sub.project_id, subscription=sub, instalment=instalment_,
+                  amount=kw.pop("amount", Decimal("10000.00")), paid_on=kw.pop("paid_on", TODAY),
+                  channel=kw.pop("channel", "bank_transfer"), recorded_by=recorded_by,
+                  receipt_no=kw.pop("receipt_no", f"SJ{next(_seq):06d}"), **kw)
+    session.add(obj)
+    session.flush()
+    return obj
+
+
+def overdue_event(session, instalment_, **kw):
+    obj = OverdueEvent(instalment=instalment_, due_on=kw.pop("due_on", instalment_.due_on),
+                       level=kw.pop("level", "warning"), on=kw.pop("on", TODAY), **kw)
+    session.add(obj)
+    session.flush()
+    return obj
+
+
+def contract(session, subscription_, **kw):
+    obj = Contract(subscription=subscription_, kind=kw.pop("kind", "sale"), **kw)
+    session.add(obj)
+    session.flush()
+    return obj
+
+
+def document(session, requested_by, **kw):
+    obj = Document(kind=kw.pop("kind", "receipt"), subject_id=kw.pop("subject_id", 1),
+                   requested_by=requested_by, **kw)
+    session.add(obj)
+    session.flush()
+    return obj

@@ -1,0 +1,302 @@
+"""The role matrix (R-ALL-1): every endpoint × every role has one expected outcome here.
+
+The table is written out by hand on purpose: it is the specification that the permission
+module and the views must meet. An endpoint missing from it fails
+`test_every_endpoint_is_classified`, so a new endpoint cannot ship unclassified.
+
+Letters: a admin, m sales_manager, g agent, c sales_control, f finance, l lawyer,
+r archive, v vp. "*" means public (no login needed).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from models import ArchiveRecord, ContractStep, Extension, LeadArchive, Role
+from tests import factories as f
+from tests.conftest import Auth, csrf_token
+
+ROLE_OF = {"a": "admin", "m": "sales_manager", "g": "agent", "c": "sales_control",
+           "f": "finance", "l": "lawyer", "r": "archive", "v": "vp"}
+ALL = "amgcflrv"
+
+EXPECTED = {
+    "home": "*",
+    "static": "*",
+    "admin.static": "*",
+    "auth.login": "*",
+    "i18n.set_language": "*",
+    "admin.index": ALL,
+    "auth.logout": ALL,
+    "lead.index_view": "amgv",
+    "lead.details_view": "amgv",
+    "lead.create_view": "amg",
+    "lead.edit_view": "amg",
+    "lead.delete_view": "",
+    "lead.action_view": "",
+    "lead.export": "amgv",
+    "lead.ajax_lookup": "amgv",
+    "lead.ajax_update": "amg",
+    "follow_up.index_view": "amgv",
+    "follow_up.details_view": "amgv",
+    "follow_up.create_view": "amg",
+    "follow_up.edit_view": "amg",
+    "follow_up.delete_view": "",
+    "follow_up.action_view": "",
+    "follow_up.export": "amv",
+    "follow_up.ajax_lookup": "amgv",
+    "follow_up.ajax_update": "amg",
+    "subscription.index_view": "amgcflv",
+    "subscription.details_view": "amgcflv",
+    "subscription.create_view": "",
+    "subscription.edit_view": "",
+    "subscription.delete_view": "",
+    "subscription.action_view": "",
+    "subscription.export": "amcfv",
+    "subscription.ajax_lookup": "amgcflv",
+    "subscription.ajax_update": "",
+    "lead_archive.index_view": "amv",
+    "lead_archive.details_view": "amv",
+    "lead_archive.create_view": "",
+    "lead_archive.edit_view": "",
+    "lead_archive.delete_view": "",
+    "lead_archive.action_view": "",
+    "lead_archive.export": "",
+    "lead_archive.ajax_lookup": "amv",
+    "lead_archive.ajax_update": "",
+    "project.index_view": "amgcflrv",
+    "project.details_view": "amgcflrv",
+    "project.create_view": "a",
+    "project.edit_view": "a",
+    "project.delete_view": "",
+    "project.action_view": "",
+    "project.export": "amv",
+    "project.ajax_lookup": "amgcflrv",
+    "project.ajax_update": "a",
+    "building.index_view": "amgcflrv",
+    "building.details_view": "amgcflrv",
+    "building.create_view": "ac",
+    "building.edit_view": "ac",
+    "building.delete_view": "ac",
+    "building.action_view": "",
+    "building.export": "amcv",
+    "building.ajax_lookup": "amgcflrv",
+    "building.ajax_update": "ac",
+    "unit.index_view": "amgcflrv",
+    "unit.details_view": "amgcflrv",
+    "unit.create_view": "",
+    "unit.edit_view": "ac",
+    "unit.delete_view": "ac",
+    "unit.action_view": "",
+    "unit.export": "amcv",
+    "unit.ajax_lookup": "amgcflrv",
+    "unit.ajax_update": "ac",
+    "instalment.index_view": "amgflv",
+    "instalment.details_view": "amgflv",
+    "instalment.create_view": "",
+    "instalment.edit_view": "",
+    "instalment.delete_view": "",
+    "instalment.action_view": "",
+    "instalment.export": "amfv",
+    "instalment.ajax_lookup": "amgflv",
+    "instalment.ajax_update": "",
+    "payment.index_view": "amgflv",
+    "payment.details_view": "amgflv",
+    "payment.create_view": "",
+    "payment.edit_view": "",
+    "payment.delete_view": "",
+    "payment.action_view": "",
+    "payment.export": "amfv",
+    "payment.ajax_lookup": "amgflv",
+    "payment.ajax_update": "",
+    "extension.index_view": "amgfv",
+    "extension.details_view": "amgfv",
+    "extension.create_view": "",
+    "extension.edit_view": "",
+    "extension.delete_view": "",
+    "extension.action_view": "",
+    "extension.export": "amv",
+    "extension.ajax_lookup": "amgfv",
+    "extension.ajax_update": "",
+    "overdue_event.index_view": "amgflv",
+    "overdue_event.details_view": "amgflv",
+    "overdue_event.create_view": "",
+    "overdue_event.edit_view": "",
+    "overdue_event.delete_view": "",
+    "overdue_event.action_view": "",
+    "overdue_event.export": "amflv",
+    "overdue_event.ajax_lookup": "amgflv",
+    "overdue_event.ajax_update": "",
+    "contract.index_view": "amgflrv",
+    "contract.details_view": "amgflrv",
+    "contract.create_view": "",
+    "contract.edit_view": "",
+    "contract.delete_view": "",
+    "contract.action_view": "",
+    "contract.export": "amlrv",
+    "contract.ajax_lookup": "amgflrv",
+    "contract.ajax_update": "",
+    "contract_step.index_view": "amglrv",
+    "contract_step.details_view": "amglrv",
+    "contract_step.create_view": "",
+    "contract_step.edit_view": "",
+    "contract_step.delete_view": "",
+    "contract_step.action_view": "",
+    "contract_step.export": "amlv",
+    "contract_step.ajax_lookup": "amglrv",
+    "contract_step.ajax_update": "",
+    "archive_record.index_view": "amlrv",
+    "archive_record.details_view": "amlrv",
+    "archive_record.create_view": "",
+    "archive_record.edit_view": "",
+    "archive_record.delete_view": "",
+    "archive_record.action_view": "",
+    "archive_record.export": "amrv",
+    "archive_record.ajax_lookup": "amlrv",
+    "archive_record.ajax_update": "",
+    "document.index_view": "amgcflrv",
+    "document.details_view": "amgcflrv",
+    "document.create_view": "",
+    "document.edit_view": "",
+    "document.delete_view": "",
+    "document.action_view": "",
+    "document.export": "",
+    "document.ajax_lookup": "amgcflrv",
+    "document.ajax_update": "",
+    "user.index_view": "a",
+    "user.details_view": "a",
+    "user.create_view": "a",
+    "user.edit_view": "a",
+    "user.delete_view": "",
+    "user.action_view": "",
+    "user.export": "a",
+    "user.ajax_lookup": "a",
+    "user.ajax_update": "a",
+    "role.index_view": "a",
+    "role.details_view": "a",
+    "role.create_view": "",
+    "role.edit_view": "",
+    "role.delete_view": "",
+    "role.action_view": "",
+    "role.export": "",
+    "role.ajax_lookup": "a",
+    "role.ajax_update": "",
+    "audit.index_view": "av",
+    "audit.details_view": "av",
+    "audit.create_view": "",
+    "audit.edit_view": "",
+    "audit.delete_view": "",
+    "audit.action_view": "",
+    "audit.export": "av",
+    "audit.ajax_lookup": "av",
+    "audit.ajax_update": "",
+}
+
+PUBLIC_PATHS = {
+    "home": ("GET", "/"),
+    "static": ("GET", "/static/salesdesk.css"),
+    "admin.static": ("GET", "/admin/static/admin/css/bootstrap4/admin.css"),
+    "auth.login": ("GET", "/login"),
+    "i18n.set_language": ("POST", "/language"),
+    "admin.index": ("GET", "/admin/"),
+    "auth.logout": ("POST", "/logout"),
+}
+
+
+def _request_for(endpoint: str, ids: dict[str, int]):
+    """(method, path, form data) exercising `endpoint` on a row the agent under test owns."""
+    if endpoint in PUBLIC_PATHS:
+        method, path = PUBLIC_PATHS[endpoint]
+        return method, path, {"lang": "en", "next": "/admin/"} if endpoint == "i18n.set_language" else {}
+    table, view = endpoint.split(".")
+    base = f"/admin/{table}"
+    row = ids[table]
+    return {
+        "index_view": ("GET", f"{base}/", {}),
+        "details_view": ("GET", f"{base}/details/?id={row}", {}),
+        "create_view": ("GET", f"{base}/new/", {}),
+        "edit_view": ("GET", f"{base}/edit/?id={row}", {}),
+        # A missing id: an allowed role gets past the role check and finds nothing (404).
+        "delete_view": ("POST", f"{base}/delete/", {"id": "999999"}),
+        "action_view": ("POST", f"{base}/action/", {"action": "delete", "rowid": "999999"}),
+        "export": ("GET", f"{base}/export/csv/", {}),
+        "ajax_lookup": ("GET", f"{base}/ajax/lookup/?name=x&query=a", {}),
+        "ajax_update": ("POST", f"{base}/ajax/update/", {"list_form_pk": str(row)}),
+    }[view]
+
+
+def _outcome(response) -> str:
+    assert response.status_code < 500, response.get_data(as_text=True)[-2000:]
+    if response.status_code == 403:
+        return "denied"
+    if response.status_code in (301, 302, 303) and "/login" in response.headers.get("Location", ""):
+        return "login"
+    return "allowed"
+
+
+def _expected(endpoint: str, letter: str | None) -> str:
+    if endpoint == "auth.logout":
+        return "login"  # signed-in roles are signed out and sent to /login; anonymous too
+    allowed = EXPECTED[endpoint]
+    if allowed == "*":
+        return "allowed"
+    if letter is None:
+        return "login"
+    return "allowed" if letter in allowed else "denied"
+
+
+@pytest.fixture
+def office(db, make_user):
+    """One row of every entity, owned by the agent under test where ownership applies."""
+    users = {letter: make_user(role, username=f"matrix_{role}") for letter, role in ROLE_OF.items()}
+    agent, s = users["g"], db.session
+    lead = f.lead(s, owner=agent)
+    unit = f.unit(s, f.building(s, lead.project))
+    follow_up = f.follow_up(s, lead)
+    sub = f.subscription(s, agent, lead_=lead, unit_=unit)
+    inst = f.instalment(s, sub)
+    pay = f.payment(s, inst, users["f"])
+    ext = Extension(instalment=inst, days=5, reason="客户资金周转", requested_by_id=agent.id)
+    event = f.overdue_event(s, inst)
+    contract = f.contract(s, sub)
+    step = ContractStep(contract=contract, kind="notarisation")
+    record = ArchiveRecord(contract=contract, received_on=dt.date(2026, 11, 1), location="A-01")
+    kept = LeadArchive(lead=lead, subscription_id=sub.id, reason="forfeit", snapshot={"name": lead.name})
+    s.add_all([ext, step, record, kept])
+    doc = f.document(s, agent)
+    s.commit()
+    ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
+           "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
+           "contract_step": step.id, "archive_record": record.id, "lead_archive": kept.id,
+           "document": doc.id, "project": lead.project_id, "building": unit.building_id,
+           "unit": unit.id, "user": agent.id, "role": s.query(Role).first().id, "audit": 1}
+    return users, ids
+
+
+def test_every_endpoint_is_classified(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints - EXPECTED.keys() == set(), "classify these endpoints in EXPECTED"
+    assert EXPECTED.keys() - endpoints == set(), "these endpoints no longer exist"
+
+
+@pytest.mark.parametrize("letter", [None, *ALL], ids=["anonymous", *[ROLE_OF[c] for c in ALL]])
+def test_role_matrix(app, client, office, letter):
+    users, ids = office
+    if letter is not None:
+        assert Auth(client).login(users[letter].username).status_code == 302
+    token = csrf_token(client, "/admin/" if letter else "/login")
+    mismatches = []
+    # logout last: it ends the session the other checks need
+    for endpoint in sorted(EXPECTED, key=lambda e: e == "auth.logout"):
+        method, path, data = _request_for(endpoint, ids)
+        if method == "POST":
+            response = client.post(path, data={**data, "csrf_token": token})
+        else:
+            response = client.get(path)
+        got, want = _outcome(response), _expected(endpoint, letter)
+        if got != want:
+            mismatches.append(f"{endpoint} {method} {path}: expected {want}, got {got} "
+                              f"({response.status_code})")
+    assert mismatches == []
+    assert _outcome(client.get("/admin/")) == "login"  # the logout above ended the session
