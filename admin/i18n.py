@@ -1,7 +1,7 @@
 """Flask-Babel: Chinese by default, English on request, the choice kept in a cookie."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, has_request_context, redirect, request, url_for
 from flask_babel import Babel
 
 from .auth import is_safe_next
@@ -15,6 +15,8 @@ babel = Babel()
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        return DEFAULT_LANGUAGE  # jobs and the CLI write in the office's language
     chosen = request.cookies.get(COOKIE)
     return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
 

@@ -111,6 +111,19 @@ def _diff(obj) -> dict:
     return changes
 
 
+def _keep_old_value(target, value, oldvalue, initiator):
+    return value
+
+
+@event.listens_for(Base, "mapper_configured", propagate=True)
+def _load_old_values_on_change(mapper, cls) -> None:
+    # An expired attribute set without being read would have no "before" in its history:
+    # active_history loads the old value first, so the audit row always has before → after.
+    for prop in mapper.column_attrs:
+        event.listen(getattr(cls, prop.key), "set", _keep_old_value, active_history=True,
+                     retval=True)
+
+
 @event.listens_for(Session, "before_flush")
 def _refuse_changes_to_append_only_rows(session: Session, flush_context, instances) -> None:
     for obj in session.deleted:
