@@ -1,6 +1,8 @@
 """Sales Desk: create_app() binds each package's extensions to one Flask app."""
 from __future__ import annotations
 
+import os
+
 from flask import Flask, redirect, url_for
 
 import admin
@@ -11,7 +13,9 @@ import models
 
 
 def create_app(config_overrides: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+    # instance/ holds the embedded database and secret key; SALESDESK_INSTANCE_PATH moves it.
+    app = Flask(__name__, instance_relative_config=True,
+                instance_path=os.environ.get("SALESDESK_INSTANCE_PATH") or None)
     config.load(app, config_overrides)
     models.init_app(app)
     admin.init_app(app)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from models import RuleViolation, db
 from models.audit import audit_context
@@ -32,6 +32,7 @@ def create_user_command(username, roles, display_name, password):
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command():
     """Fill the database with a realistic demo office (safe to run again)."""
     from demo import DEMO_PASSWORD, build_demo

@@ -1,0 +1,86 @@
+"""Commands: `user create`, `demo` — and every demo account sees only its menus."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from app import create_app
+from models import Building, FollowUp, Lead, Project, Unit, User
+from models.permissions import PERMISSIONS
+from tests.conftest import Auth
+
+
+def test_user_create_with_several_roles(app, db, auth):
+    result = app.test_cli_runner().invoke(args=[
+        "user", "create", "wang", "--role", "sales_manager", "--role", "vp",
+        "--display-name", "王总", "--password", "a-long-password"])
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User).where(User.username == "wang"))
+    assert user.role_names == {"sales_manager", "vp"} and user.display_name == "王总"
+    assert auth.login("wang", password="a-long-password").status_code == 302
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--role", "king"], "king"),
+    (["--role", "agent", "--password", "short"], "8"),
+])
+def test_user_create_refuses_bad_input(app, args, message):
+    result = app.test_cli_runner().invoke(args=["user", "create", "li", *args])
+    assert result.exit_code != 0 and message in result.output
+
+
+def test_user_create_refuses_a_taken_username(app, make_user):
+    make_user("agent", username="li")
+    result = app.test_cli_runner().invoke(args=["user", "create", "li", "--role", "agent",
+                                                "--password", "a-long-password"])
+    assert result.exit_code != 0 and "li" in result.output
+
+
+def _count(db, model, *where):
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_demo_office_is_realistic_and_idempotent(app, db):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    assert "demo12345" in result.output
+    counts = {m: _count(db, m) for m in (Project, Building, Unit, Lead, FollowUp, User)}
+    assert counts[Project] == 2 and counts[Building] >= 6 and counts[Unit] >= 600
+    assert counts[Lead] >= 200 and counts[FollowUp] >= 200 and counts[User] == 10
+    first, second = db.session.scalars(select(Project).order_by(Project.id)).all()
+    assert (first.warning_day, first.lawyer_letter_day, first.forfeit_day) == (2, 8, 15)
+    assert (second.warning_day, second.lawyer_letter_day, second.forfeit_day) != (2, 8, 15)
+    layouts = set(db.session.scalars(select(Unit.layout).distinct()))
+    assert {"三室两厅两卫", "两室两厅一卫"} <= layouts
+    assert _count(db, Lead, Lead.owner_id.is_(None)) > 0  # some wait in the manager's pool
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    assert {m: _count(db, m) for m in counts} == counts
+
+
+def test_demo_is_refused_in_production(database_url, monkeypatch):
+    monkeypatch.setenv("SALESDESK_ENV", "production")
+    prod = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": database_url})
+    result = prod.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code != 0 and "production" in result.output
+
+
+# Menu entries each demo account must see: exactly the grids its role may list.
+MENU = re.compile(r'href="/admin/([a-z_]+)/"')
+
+
+@pytest.mark.parametrize("username", ["admin", "manager", "agent1", "control", "finance", "lawyer",
+                                      "archive", "vp"])
+def test_every_demo_account_logs_in_and_sees_only_its_menus(app, client, db, username):
+    from demo import DEMO_PASSWORD
+    assert app.test_cli_runner().invoke(args=["demo"]).exit_code == 0
+    assert Auth(client).login(username, password=DEMO_PASSWORD).status_code == 302
+    page = client.get("/admin/").get_data(as_text=True)
+    shown = set(MENU.findall(page))
+    user = db.session.scalar(select(User).where(User.username == username))
+    allowed = {entity for entity, verbs in PERMISSIONS.items() if verbs["list"] & user.role_names}
+    assert shown == allowed
+    for entity in set(PERMISSIONS) - allowed:
+        assert client.get(f"/admin/{entity}/").status_code == 403
