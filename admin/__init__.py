@@ -9,7 +9,7 @@ from flask_login import current_user
 from models import db
 from models.permissions import can, role_label
 
-from . import auth, i18n
+from . import auth, errors, i18n
 from .base import THEME
 from .views import VIEWS
 
@@ -38,3 +38,4 @@ def init_app(app) -> None:
     admin.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)
+    errors.init_app(app)

@@ -22,6 +22,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import Numeric, func
 from sqlalchemy.exc import IntegrityError
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.fields import QuerySelectField, QuerySelectMultipleField
 
 from models import RuleViolation, db
@@ -61,6 +62,21 @@ class SecureForm(BaseForm):
     class Meta(FlaskForm.Meta):
         def get_translations(self, form):
             return BaseForm.Meta._translations  # Flask-Admin's own (wtforms messages)
+
+
+class ScopedAjaxLoader(QueryAjaxModelLoader):
+    """Flask-Admin's ajax lookup ignores the view's get_query: this one applies row scoping."""
+
+    def _scoped(self, query):
+        clause = scope_filter(self.model, current_user)
+        return query if clause is None else query.filter(clause)
+
+    def get_query(self):
+        return self._scoped(super().get_query())
+
+    def get_one(self, pk):
+        with db.session.no_autoflush:
+            return self.get_query().filter(getattr(self.model, self.pk) == pk).one_or_none()
 
 
 class ProtectedView(ModelView):
@@ -177,6 +193,10 @@ class ProtectedView(ModelView):
                 target = query.column_descriptions[0]["entity"]
                 field.query = self._scope(query, target)
         return form
+
+    def _create_ajax_loader(self, name, options):
+        remote_model = getattr(self.model, name).property.mapper.class_
+        return ScopedAjaxLoader(name, db, remote_model, **options)
 
     def create_form(self, obj=None):
         return self._scope_pickers(super().create_form(obj))

@@ -30,7 +30,7 @@ COLUMN_LABELS = {
     "subscribed_on": _l("Subscribed on"), "checked_by": _l("Checked by"), "checked_at": _l("Checked at"),
     "seq": _l("No."), "kind": _l("Kind"), "due_on": _l("Due on"), "extended_due_on": _l("Extended to"),
     "amount_due": _l("Amount due"), "amount_paid": _l("Amount paid"), "agent_note": _l("Agent's note"),
-    "instalment": _l("Instalment"), "amount": _l("Amount"), "paid_on": _l("Paid on"),
+    "instalment": _l("Plan line"), "amount": _l("Amount"), "paid_on": _l("Paid on"),
     "bank_ref": _l("Bank reference"), "receipt_no": _l("Receipt no."), "reason": _l("Reason"),
     "recorded_by": _l("Recorded by"), "recorded_at": _l("Recorded at"), "reverses_id": _l("Reverses"),
     "days": _l("Days"), "requested_at": _l("Requested at"), "decided_at": _l("Decided at"),

@@ -33,6 +33,7 @@ class UserView(ProtectedView):
     column_details_exclude_list = ("password_hash", "session_token")
     column_export_exclude_list = ("password_hash", "session_token")
     form_columns = ("username", "display_name", "roles", "active")
+    column_labels = {"active": _l("Account enabled")}
     form_extra_fields = {"new_password": PasswordField(_l("New password"), validators=[Optional()])}
 
     def on_model_change(self, form, model, is_created):
@@ -124,6 +125,7 @@ class PaymentView(ReadOnlyView):
     column_list = ("receipt_no", "subscription", "instalment", "amount", "paid_on", "channel",
                    "bank_ref", "reverses_id", "recorded_by", "recorded_at")
     column_searchable_list = ("receipt_no", "bank_ref")
+    column_labels = {"channel": _l("Payment channel")}
     column_filters = ("channel", "paid_on")
     column_formatters = {"amount": _money}
 

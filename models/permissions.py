@@ -16,10 +16,10 @@ ROLE_LABELS = {
     "admin": _l("Administrator"),
     "sales_manager": _l("Sales manager"),
     "agent": _l("Sales agent"),
-    "sales_control": _l("Sales control"),
+    "sales_control": _l("Sales control officer"),
     "finance": _l("Finance"),
     "lawyer": _l("Lawyer"),
-    "archive": _l("Contract archive"),
+    "archive": _l("Contract archivist"),
     "vp": _l("Vice-president"),
 }
 

@@ -122,3 +122,30 @@ def test_admin_reads_full_id_numbers(client, two_agents, login_as):
     login_as("admin")
     details = client.get(f"/admin/lead/details/?id={two_agents['theirs']}").get_data(as_text=True)
     assert "430102199001011234" in details
+
+
+def test_an_ajax_customer_lookup_is_scoped_like_the_grid(app, db, two_agents):
+    """Flask-Admin's stock lookup ignores get_query; our base view's loader does not."""
+    from flask_login import login_user
+
+    from admin.views import FollowUpView
+    from models import FollowUp, User
+
+    class LookupView(FollowUpView):
+        form_ajax_refs = {"lead": {"fields": ["name"]}}
+
+    view = LookupView(FollowUp, db, endpoint="lookup_probe", url="/lookup-probe")
+    loader = view._form_ajax_refs["lead"]
+    with app.test_request_context():
+        login_user(db.session.query(User).filter_by(username="zhang").one())
+        names = [lead.name for lead in loader.get_list("客户")]
+        assert names == ["张的客户甲"]
+        assert loader.get_one(two_agents["theirs"]) is None
+        assert loader.get_one(two_agents["mine"]).name == "张的客户甲"
+
+
+def test_refusals_are_pages_in_the_users_language(client, two_agents):
+    missing = client.get(f"/admin/lead/details/?id={two_agents['theirs']}")
+    assert missing.status_code == 404 and "不存在" in missing.get_data(as_text=True)
+    forbidden = client.get("/admin/audit/")
+    assert forbidden.status_code == 403 and "不允许" in forbidden.get_data(as_text=True)
