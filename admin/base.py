@@ -13,11 +13,14 @@ in ``_handle_view`` — list, details, create, edit, delete, action, export, aja
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import abort, flash, has_request_context, redirect, request, url_for
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import BaseForm
 from flask_admin.theme import Bootstrap4Theme
-from flask_babel import gettext, lazy_gettext as _l
+from flask_admin.contrib.sqla.typefmt import DEFAULT_FORMATTERS, EXPORT_FORMATTERS
+from flask_babel import format_datetime, gettext, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import Numeric, func
@@ -56,6 +59,15 @@ def neutralise_formula(value):
     return value
 
 
+def _local_datetime(view, value, name=None):
+    """Timestamps are stored in UTC; staff read them in the office's time zone."""
+    return format_datetime(value.replace(tzinfo=dt.timezone.utc), "yyyy-MM-dd HH:mm")
+
+
+TYPE_FORMATTERS = {**DEFAULT_FORMATTERS, dt.datetime: _local_datetime}
+EXPORT_TYPE_FORMATTERS = {**EXPORT_FORMATTERS, dt.datetime: _local_datetime}
+
+
 class SecureForm(BaseForm):
     """Flask-Admin's form base with Flask-WTF's CSRF token (the one CSRFProtect checks)."""
 
@@ -87,6 +99,9 @@ class ProtectedView(ModelView):
     form_readonly: tuple[str, ...] = ()
 
     form_base_class = SecureForm
+    column_type_formatters = TYPE_FORMATTERS
+    column_type_formatters_detail = TYPE_FORMATTERS
+    column_type_formatters_export = EXPORT_TYPE_FORMATTERS
     page_size = 50
     can_set_page_size = True
     column_display_pk = True

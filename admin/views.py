@@ -81,6 +81,7 @@ class LeadView(ProtectedView):
                    "next_follow_up_on", "registered_at")
     column_searchable_list = ("name", "phone")
     column_filters = ("stage", "source", "next_follow_up_on", "project.name")
+    column_labels = {"name": _l("Customer name")}
     column_formatters = {"id_number": _id_number}
     column_formatters_export = {"id_number": _id_number}
     column_formatters_detail = {"id_number": _id_number}

@@ -81,3 +81,14 @@ def test_every_message_in_the_code_has_a_chinese_translation(tmp_path):
     with open(root / "translations/zh_Hans_CN/LC_MESSAGES/messages.po", "rb") as fh:
         translated = {m.id for m in read_po(fh) if m.id and m.string and not m.fuzzy}
     assert sorted(wanted - translated) == []
+
+
+def test_timestamps_are_shown_in_the_offices_time_zone(client, login_as, db):
+    import datetime as dt
+
+    from tests import factories as f
+    agent = login_as("agent")
+    f.lead(db.session, owner=agent, registered_at=dt.datetime(2026, 11, 26, 0, 30))  # UTC
+    db.session.commit()
+    page = client.get("/admin/lead/").get_data(as_text=True)
+    assert "2026-11-26 08:30" in page  # Asia/Shanghai, UTC+8
