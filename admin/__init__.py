@@ -31,7 +31,8 @@ class DashboardView(AdminIndexView):
 
 
 def init_app(app) -> None:
-    admin = Admin(name=_l("Sales Desk"), theme=THEME, index_view=DashboardView(name=_l("Home")))
+    admin = Admin(name=_l("Sales Desk"), theme=THEME, index_view=DashboardView(name=_l("Home")),
+                  translations_path=app.config["BABEL_TRANSLATION_DIRECTORIES"])
     for model, view_class, name, category in VIEWS:
         admin.add_view(view_class(model, db, name=name, category=category,
                                   endpoint=model.__tablename__))

@@ -117,6 +117,7 @@ class ProtectedView(ModelView):
             **{col: list(labels.items()) for (ent, col), labels in CHOICES.items()
                if ent == self.entity},
             **(self.column_choices or {})}
+        self.form_choices = {**self.column_choices, **(self.form_choices or {})}
         self.column_formatters_export = {
             **choice_formatters(self.entity, html=False), **(self.column_formatters_export or {})}
         # Statuses and money change only through domain functions: never in a generic form.

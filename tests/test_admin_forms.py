@@ -107,3 +107,26 @@ def test_a_database_refusal_is_shown_not_a_stack_trace(client, login_as, db):
     assert response.status_code == 200
     assert "数据库" in response.get_data(as_text=True)  # the friendly message, in Chinese
     assert db.session.query(Lead).filter_by(name="重复").count() == 0
+
+
+def test_coded_values_are_chosen_from_a_list_not_typed(client, login_as, db):
+    login_as("agent")
+    form = client.get("/admin/follow_up/new/").get_data(as_text=True)
+    assert '<select' in form and 'value="wechat"' in form and "微信" in form
+    lead_form = client.get("/admin/lead/new/").get_data(as_text=True)
+    assert 'value="walk_in"' in lead_form and "来访" in lead_form
+
+
+def test_an_unknown_coded_value_is_a_form_error_in_chinese(client, login_as, db):
+    agent = login_as("agent")
+    lead = f.lead(db.session, owner=agent)
+    db.session.commit()
+    token = Auth(client).csrf()
+    response = client.post("/admin/follow_up/new/", data={
+        "csrf_token": token, "lead": lead.id, "channel": "carrier-pigeon", "content": "试试"})
+    assert response.status_code == 200  # the form again, with the error
+    from models import FollowUp
+    assert db.session.query(FollowUp).count() == 0
+    page = response.get_data(as_text=True)
+    assert "不是有效的选择" in page  # the field's error
+    assert "创建记录失败" in page and "Failed to create record" not in page  # the flash
