@@ -122,6 +122,10 @@ def scope_filter(model, user):
     """
     if sees_all_rows(user):
         return None
+    if user is None or not getattr(user, "is_authenticated", False):
+        from sqlalchemy import false
+
+        return false()  # nobody we know: no rows
     owned_by = getattr(model, "owned_by", None)
     if owned_by is None:
         return None

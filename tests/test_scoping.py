@@ -149,3 +149,11 @@ def test_refusals_are_pages_in_the_users_language(client, two_agents):
     assert missing.status_code == 404 and "不存在" in missing.get_data(as_text=True)
     forbidden = client.get("/admin/audit/")
     assert forbidden.status_code == 403 and "不允许" in forbidden.get_data(as_text=True)
+
+
+def test_someone_not_logged_in_is_scoped_to_no_rows():
+    from flask_login import AnonymousUserMixin
+    from sqlalchemy import false
+
+    from models.permissions import scope_filter
+    assert str(scope_filter(Lead, AnonymousUserMixin())) == str(false())
