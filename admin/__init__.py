@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
+from flask_admin.contrib.sqla import ModelView
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -11,7 +12,7 @@ from models.permissions import can, role_label
 
 from . import auth, errors, i18n
 from .base import THEME
-from .views import VIEWS
+from .views import VIEWS, QuestionGroupPage
 
 
 class DashboardView(AdminIndexView):
@@ -24,18 +25,32 @@ class DashboardView(AdminIndexView):
 
     @expose("/")
     def index(self):
-        tiles = [(view, view.name, view.category) for view in self.admin._views
-                 if getattr(view, "entity", None) and can(current_user, view.entity, "list")]
+        tiles = [(view.get_url(f"{view.endpoint}.{'index_view' if isinstance(view, ModelView) else 'index'}"),
+                  view.name, view.category) for view in self.admin._views
+                 if getattr(view, "entity", None) and view.is_accessible()]
         roles = [role_label(r.name) for r in current_user.roles]
         return self.render("admin/index.html", tiles=tiles, roles=roles)
 
 
+def _unread_notifications() -> int:
+    from sqlalchemy import func, select
+
+    from models import Notification
+    if not current_user.is_authenticated:
+        return 0
+    return db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.user_id == current_user.id, Notification.read_at.is_(None)))
+
+
 def init_app(app) -> None:
+    app.jinja_env.globals["unread_notifications"] = _unread_notifications
     admin = Admin(name=_l("Sales Desk"), theme=THEME, index_view=DashboardView(name=_l("Home")),
                   translations_path=app.config["BABEL_TRANSLATION_DIRECTORIES"])
     for model, view_class, name, category in VIEWS:
-        admin.add_view(view_class(model, db, name=name, category=category,
-                                  endpoint=model.__tablename__))
+        endpoint = view_class.entity or model.__tablename__
+        admin.add_view(view_class(model, db, name=name, category=category, endpoint=endpoint))
+    admin.add_view(QuestionGroupPage(name=_l("Questions to answer"), category=_l("Sales"),
+                                     endpoint="question_group"))
     admin.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)

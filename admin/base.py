@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort, flash, has_request_context, redirect, request, url_for
+from flask_admin import BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import BaseForm
 from flask_admin.theme import Bootstrap4Theme
@@ -95,6 +96,8 @@ class ProtectedView(ModelView):
     """Base of every grid. See the module docstring for the knobs."""
 
     entity: str | None = None
+    verbs: frozenset[str] | None = None  # limit the view to these verbs, e.g. {"list", "details"}
+    extra_endpoints: dict[str, str] = {}  # verb guarding each extra @expose method, by name
     action_roles: dict[str, set[str]] = {}
     form_readonly: tuple[str, ...] = ()
 
@@ -111,15 +114,17 @@ class ProtectedView(ModelView):
 
     def __init__(self, model, session=None, **kwargs):
         self.entity = self.entity or model.__tablename__
+        self.choices_of = getattr(self, "choices_of", None) or model.__tablename__
         self.column_labels = {**COLUMN_LABELS, **(self.column_labels or {})}
-        self.column_formatters = {**choice_formatters(self.entity), **(self.column_formatters or {})}
+        self.column_formatters = {**choice_formatters(self.choices_of),
+                                  **(self.column_formatters or {})}
         self.column_choices = {
             **{col: list(labels.items()) for (ent, col), labels in CHOICES.items()
-               if ent == self.entity},
+               if ent == self.choices_of},
             **(self.column_choices or {})}
         self.form_choices = {**self.column_choices, **(self.form_choices or {})}
         self.column_formatters_export = {
-            **choice_formatters(self.entity, html=False), **(self.column_formatters_export or {})}
+            **choice_formatters(self.choices_of, html=False), **(self.column_formatters_export or {})}
         # Statuses and money change only through domain functions: never in a generic form.
         protected = [c.key for c in model.__table__.columns
                      if c.key == "status" or (isinstance(c.type, Numeric) and c.type.scale == 2
@@ -132,6 +137,8 @@ class ProtectedView(ModelView):
 
     # --- roles -----------------------------------------------------------------------------
     def _allowed(self, verb: str) -> bool:
+        if self.verbs is not None and verb not in self.verbs:
+            return False
         if not has_request_context():
             return True  # Flask-Admin builds its caches at start-up only for verbs it sees allowed
         return can(current_user, self.entity, verb)
@@ -142,7 +149,7 @@ class ProtectedView(ModelView):
     def _handle_view(self, name, **kwargs):
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        verb = VERB_OF_ENDPOINT.get(name)
+        verb = {**VERB_OF_ENDPOINT, **self.extra_endpoints}.get(name)
         if verb is None or not self._allowed(verb):
             abort(403)
         if name == "ajax_update" and not self.column_editable_list:
@@ -240,3 +247,21 @@ class ReadOnlyView(ProtectedView):
     """A grid whose rows only domain functions write (money, ladder events, audit)."""
 
     column_editable_list = None
+
+
+class ProtectedPage(BaseView):
+    """A custom (non-grid) page with the same role checks: `entity` in PERMISSIONS, and
+    `verb_of` mapping each exposed method name to a verb (default "list")."""
+
+    entity: str = ""
+    verb_of: dict[str, str] = {}
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and can(current_user, self.entity, "list")
+
+    def _handle_view(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if not can(current_user, self.entity, self.verb_of.get(name, "list")):
+            abort(403)
+        return None

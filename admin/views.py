@@ -1,19 +1,27 @@
 """One grid per entity, at /admin/<table>/. Thin: state changes belong to models/."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from flask import flash, redirect, request
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
+from sqlalchemy import func, select
 from wtforms import PasswordField
-from wtforms.validators import Optional
+from wtforms.validators import DataRequired, NumberRange, Optional
 
-from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, Document, Extension,
-                    FollowUp, Instalment, Lead, LeadArchive, OverdueEvent, Payment, Project, Role,
-                    RuleViolation, Subscription, Unit, User)
-from models.leads import mask_id_number, normalise_phone
+from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document,
+                    Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
+                    OverdueEvent, Payment, Project, Role, RuleViolation, Subscription, Unit, User, db,
+                    utcnow)
+from models.base import office_today
+from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question, assign_leads,
+                          distribute_leads, give_feedback, mask_id_number, open_lead_load,
+                          record_follow_up, register_lead, resolve_conflict, validate_phone)
 from models.permissions import sees_id_number
 
-from .base import ProtectedView, ReadOnlyView
+from .base import ProtectedPage, ProtectedView, ReadOnlyView
 
 
 def _money(view, context, model, name):
@@ -78,33 +86,296 @@ class UnitView(ProtectedView):
 
 class LeadView(ProtectedView):
     column_list = ("id", "name", "phone", "project", "source", "stage", "owner",
-                   "next_follow_up_on", "registered_at")
+                   "next_follow_up_on", "last_activity_at")
     column_searchable_list = ("name", "phone")
-    column_filters = ("stage", "source", "next_follow_up_on", "project.name")
-    column_labels = {"name": _l("Customer name")}
+    column_filters = ("stage", "source", "owner_id", "next_follow_up_on", "project.name")
+    column_labels = {"name": _l("Customer name"), "owner_id": _l("Agent (empty: public pool)")}
     column_formatters = {"id_number": _id_number}
     column_formatters_export = {"id_number": _id_number}
     column_formatters_detail = {"id_number": _id_number}
-    form_columns = ("project", "name", "phone", "id_number", "address", "source", "needs", "notes",
-                    "next_follow_up_on")
-    form_readonly = ("stage", "owner", "registered_by", "registered_at")
+    column_details_exclude_list = ("pooled_at",)
+    form_columns = ("project", "name", "phone", "id_number", "address", "source", "budget_wan",
+                    "wanted_layout", "wanted_area", "purpose", "needs", "notes")
+    form_readonly = ("stage", "owner", "registered_by", "registered_at", "last_activity_at",
+                     "pooled_at", "next_follow_up_on")
+    form_args = {"name": {"validators": [DataRequired()]}, "phone": {"validators": [DataRequired()]},
+                 "budget_wan": {"validators": [Optional(), NumberRange(min=1)]}}
+    extra_endpoints = {"assign_view": "action"}
+
+    def create_model(self, form):
+        """Registration goes through the domain (R-LEAD-1, R-LEAD-5), not a generic insert."""
+        try:
+            lead = register_lead(
+                db.session, current_user._get_current_object(), project_id=form.project.data.id,
+                name=form.name.data, phone=form.phone.data, source=form.source.data,
+                id_number=form.id_number.data, address=form.address.data,
+                budget_wan=form.budget_wan.data, wanted_layout=form.wanted_layout.data,
+                wanted_area=form.wanted_area.data, purpose=form.purpose.data or None,
+                needs=form.needs.data, notes=form.notes.data)
+            db.session.commit()
+            return lead
+        except DuplicateLead as exc:
+            db.session.commit()  # the conflict is kept for the manager; no second lead
+            flash(str(exc), "error")
+        except RuleViolation as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        return False
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        if not sees_id_number(current_user) and "id_number" in form:
+            # Roles that see masked numbers may replace the number, never read it back.
+            form.id_number.data = ""
+            form.id_number.description = gettext("Leave empty to keep the registered number: %(masked)s",
+                                                 masked=mask_id_number(obj.id_number) if obj else "")
+        return form
+
+    def update_model(self, form, model):
+        if not sees_id_number(current_user) and not (form.id_number.data or "").strip():
+            form.id_number.data = model.id_number
+        return super().update_model(form, model)
 
     def on_model_change(self, form, model, is_created):
-        model.phone = normalise_phone(model.phone)
-        if is_created:
-            model.registered_by_id = current_user.id
-            if current_user.has_role("agent"):
-                model.owner_id = current_user.id  # R-LEAD-1: the registering agent owns the lead
+        model.phone = validate_phone(model.phone)
+
+    @action("assign", _l("Assign to agents"))
+    def action_assign(self, ids):
+        leads = self.get_query().filter(Lead.id.in_([int(i) for i in ids])).count()
+        agents = db.session.execute(
+            select(User).join(User.roles).where(Role.name == "agent", User.active.is_(True))
+            .order_by(User.username)).scalars().all()
+        load = open_lead_load(db.session, [a.id for a in agents])
+        return self.render("admin/lead_assign.html", ids=",".join(ids), count=leads,
+                           agents=[(a, load[a.id]) for a in agents])
+
+    @expose("/assign/", methods=("POST",))
+    def assign_view(self):
+        by = current_user._get_current_object()
+        ids = [i for i in request.form.get("ids", "").split(",") if i.strip().isdigit()]
+        agent_ids = [int(a) for a in request.form.getlist("agent") if a.isdigit()]
+        try:
+            if request.form.get("mode") == "even":
+                spread = distribute_leads(db.session, by, ids, agent_ids)
+                db.session.commit()
+                flash(gettext("%(n)d customers were spread over %(agents)d agents.",
+                              n=sum(spread.values()), agents=len(spread)), "success")
+            else:
+                if len(agent_ids) != 1:
+                    raise RuleViolation(_l("Choose exactly one agent, or spread evenly."), rule="R-LEAD-2")
+                n = assign_leads(db.session, by, ids, agent_ids[0])
+                db.session.commit()
+                flash(gettext("%(n)d customers were assigned.", n=n), "success")
+        except RuleViolation as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        return redirect(self.get_url(".index_view"))
+
+
+def _overdue_days(view, context, model, name):
+    days = (office_today() - model.next_follow_up_on).days if model.next_follow_up_on else 0
+    return Markup('<span class="badge badge-danger">%d</span>') % days if days > 0 else \
+        gettext("Due today")
+
+
+class FollowUpDueView(ProtectedView):
+    """Leads whose next follow-up is today or overdue (R-LEAD-3): an agent's own, all for managers."""
+
+    entity = "follow_up_due"
+    choices_of = "lead"
+    verbs = frozenset({"list", "details"})
+    column_list = ("name", "phone", "project", "stage", "owner", "next_follow_up_on", "overdue_days",
+                   "last_activity_at")
+    column_default_sort = ("next_follow_up_on", False)
+    column_sortable_list = ("name", "next_follow_up_on", "last_activity_at")
+    column_formatters = {"overdue_days": _overdue_days}
+    column_labels = {"name": _l("Customer name")}
+    column_details_list = ("name", "phone", "project", "stage", "owner", "next_follow_up_on",
+                           "needs", "notes")
+
+    def _due(self, query):
+        return query.filter(Lead.next_follow_up_on <= office_today(), Lead.owner_id.is_not(None),
+                            Lead.stage.in_(OPEN_STAGES))
+
+    def get_query(self):
+        return self._due(super().get_query())
+
+    def get_count_query(self):
+        return self._due(super().get_count_query())
 
 
 class FollowUpView(ProtectedView):
-    column_list = ("id", "lead", "agent", "at", "channel", "content", "next_on", "manager_feedback")
+    column_list = ("id", "lead", "agent", "at", "channel", "content", "outcome", "next_on",
+                   "manager_feedback")
     column_filters = ("channel", "at", "next_on")
-    form_columns = ("lead", "channel", "content", "outcome", "next_on")
+    form_columns = ("lead", "channel", "content", "outcome", "next_on", "manager_feedback")
+    form_args = {"content": {"validators": [DataRequired()]}}
+    form_widget_args = {"next_on": {"data-date-format": "YYYY-MM-DD"}}
 
-    def on_model_change(self, form, model, is_created):
-        if is_created:
-            model.agent_id = current_user.id
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        del form.manager_feedback
+        return form
+
+    def create_model(self, form):
+        try:
+            follow_up = record_follow_up(
+                db.session, current_user._get_current_object(), lead_id=form.lead.data.id,
+                channel=form.channel.data, content=form.content.data, outcome=form.outcome.data,
+                next_on=form.next_on.data)
+            db.session.commit()
+            return follow_up
+        except RuleViolation as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return False
+
+    def edit_form(self, obj=None):
+        # A follow-up is a truthful record (R-LEAD-3): afterwards only the manager's feedback.
+        form = super().edit_form(obj)
+        for name in [f.name for f in form if f.name not in ("manager_feedback", "csrf_token")]:
+            delattr(form, name)
+        return form
+
+    def update_model(self, form, model):
+        try:
+            give_feedback(db.session, current_user._get_current_object(), model.id,
+                          form.manager_feedback.data)
+            db.session.commit()
+            return True
+        except RuleViolation as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return False
+
+
+class LeadConflictView(ReadOnlyView):
+    """Second registrations of a registered phone (R-LEAD-5), for the manager to decide."""
+
+    column_list = ("id", "lead", "attempted_by", "attempted_name", "attempted_at", "status",
+                   "resolved_at")
+    column_filters = ("status",)
+    column_labels = {"lead": _l("Registered customer")}
+
+    def _decide(self, ids, decision):
+        by = current_user._get_current_object()
+        done = 0
+        try:
+            for conflict in self.get_query().filter(LeadConflict.id.in_([int(i) for i in ids])):
+                resolve_conflict(db.session, by, conflict.id, decision)
+                done += 1
+            db.session.commit()
+            flash(gettext("%(n)d conflicts decided.", n=done), "success")
+        except RuleViolation as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+
+    @action("keep", _l("Keep the current owner"), _l("Keep the current owner of these customers?"))
+    def action_keep(self, ids):
+        self._decide(ids, "keep")
+
+    @action("transfer", _l("Transfer to the agent who registered again"),
+            _l("Transfer these customers to the agents who registered them again?"))
+    def action_transfer(self, ids):
+        self._decide(ids, "transfer")
+
+
+class CustomerQuestionView(ProtectedView):
+    """Questions the answer sheet did not cover (R-LEAD-6): agents log them."""
+
+    column_list = ("id", "project", "question", "asked_by", "created_at", "answer", "answered_at")
+    column_searchable_list = ("question", "answer")
+    column_filters = ("answered_at", "project.name")
+    form_columns = ("project", "question")
+    form_args = {"question": {"validators": [DataRequired()]}}
+
+    def create_model(self, form):
+        try:
+            row = ask_question(db.session, current_user._get_current_object(),
+                               project_id=form.project.data.id, question=form.question.data)
+            db.session.commit()
+            return row
+        except RuleViolation as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return False
+
+
+class AnswerSheetView(ReadOnlyView):
+    """The answered questions, one per group: the answer sheet every agent reads (R-LEAD-6)."""
+
+    entity = "answer_sheet"
+    verbs = frozenset({"list", "details"})
+    column_list = ("project", "question", "answer", "answered_at")
+    column_searchable_list = ("question", "answer")
+    column_filters = ("project.name",)
+    column_default_sort = ("answered_at", True)
+
+    def _first_of_each_group(self, query):
+        first = select(func.min(CustomerQuestion.id)).where(
+            CustomerQuestion.answered_at.is_not(None)).group_by(
+            CustomerQuestion.project_id, CustomerQuestion.topic)
+        return query.filter(CustomerQuestion.id.in_(first))
+
+    def get_query(self):
+        return self._first_of_each_group(db.session.query(CustomerQuestion))
+
+    def get_count_query(self):
+        return self._first_of_each_group(
+            db.session.query(func.count()).select_from(CustomerQuestion))
+
+
+class QuestionGroupPage(ProtectedPage):
+    """The manager's view of logged questions, grouped with counts, answered per group (R-LEAD-6)."""
+
+    entity = "question_group"
+    verb_of = {"index": "list", "answer": "action"}
+
+    @expose("/")
+    def index(self):
+        only_open = request.args.get("open", "1") == "1"
+        groups = db.session.execute(
+            select(CustomerQuestion.project_id, CustomerQuestion.topic, func.count(),
+                   func.min(CustomerQuestion.question), func.max(CustomerQuestion.created_at),
+                   func.max(CustomerQuestion.answer))
+            .group_by(CustomerQuestion.project_id, CustomerQuestion.topic)
+            .having(func.max(CustomerQuestion.answer) == "" if only_open else True)
+            .order_by(func.count().desc(), func.max(CustomerQuestion.created_at).desc())
+            .limit(200)).all()
+        projects = {p.id: p for p in db.session.scalars(select(Project))}
+        return self.render("admin/question_groups.html", groups=groups, projects=projects,
+                           only_open=only_open)
+
+    @expose("/answer/", methods=("POST",))
+    def answer(self):
+        try:
+            n = answer_topic(db.session, current_user._get_current_object(),
+                             project_id=int(request.form.get("project_id", 0)),
+                             topic=request.form.get("topic", ""), answer=request.form.get("answer", ""))
+            db.session.commit()
+            flash(gettext("%(n)d questions answered; the answer is on the answer sheet.", n=n),
+                  "success")
+        except (RuleViolation, ValueError) as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        return redirect(self.get_url(".index"))
+
+
+class NotificationView(ReadOnlyView):
+    """What the system told me: leads pooled or assigned, conflicts, feedback."""
+
+    column_list = ("created_at", "message", "read_at")
+    column_default_sort = ("id", True)
+    column_formatters = {"message": lambda v, c, m, n: Markup('<a href="%s">%s</a>') % (
+        m.link or "#", m.message) if m.link.startswith("/") else m.message}
+
+    @action("read", _l("Mark as read"))
+    def action_read(self, ids):
+        now = utcnow()
+        for note in self.get_query().filter(Notification.id.in_([int(i) for i in ids]),
+                                            Notification.read_at.is_(None)):
+            note.read_at = now
+        db.session.commit()
 
 
 class SubscriptionView(ReadOnlyView):
@@ -184,7 +455,11 @@ class AuditView(ReadOnlyView):
 # (model, view class, menu name, menu category)
 VIEWS = [
     (Lead, LeadView, _l("Customers"), _l("Sales")),
+    (Lead, FollowUpDueView, _l("Follow-ups due"), _l("Sales")),
     (FollowUp, FollowUpView, _l("Follow-ups"), _l("Sales")),
+    (LeadConflict, LeadConflictView, _l("Duplicate registrations"), _l("Sales")),
+    (CustomerQuestion, CustomerQuestionView, _l("Customer questions"), _l("Sales")),
+    (CustomerQuestion, AnswerSheetView, _l("Answer sheet"), _l("Sales")),
     (Subscription, SubscriptionView, _l("Subscriptions"), _l("Sales")),
     (LeadArchive, LeadArchiveView, _l("Kept records of cancelled deals"), _l("Sales")),
     (Project, ProjectView, _l("Projects"), _l("Sales control")),
@@ -198,6 +473,7 @@ VIEWS = [
     (ContractStep, ContractStepView, _l("Post-signing steps"), _l("Contracts")),
     (ArchiveRecord, ArchiveRecordView, _l("Contract archive"), _l("Contracts")),
     (Document, DocumentView, _l("Documents"), _l("System")),
+    (Notification, NotificationView, _l("Notifications"), _l("System")),
     (User, UserView, _l("Users"), _l("System")),
     (Role, RoleView, _l("Roles"), _l("System")),
     (Audit, AuditView, _l("Audit trail"), _l("System")),

@@ -13,7 +13,8 @@ migrate = Migrate(render_as_batch=True, compare_type=True)
 # Import every aggregate so the metadata (and Alembic) sees all tables.
 from .users import Role, User, user_role  # noqa: E402
 from .inventory import Building, Project, Unit  # noqa: E402
-from .leads import FollowUp, Lead, LeadArchive  # noqa: E402
+from .leads import CustomerQuestion, FollowUp, Lead, LeadArchive, LeadConflict  # noqa: E402
+from .notifications import Notification  # noqa: E402
 from .deals import Extension, Instalment, OverdueEvent, Payment, Subscription  # noqa: E402
 from .contracts import ArchiveRecord, Contract, ContractStep  # noqa: E402
 from .documents import Document  # noqa: E402
@@ -22,7 +23,7 @@ from .audit import Audit  # noqa: E402
 __all__ = [
     "db", "Base", "utcnow", "RuleViolation", "PermissionDenied",
     "Role", "User", "user_role", "Building", "Project", "Unit", "FollowUp", "Lead",
-    "LeadArchive", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
+    "LeadArchive", "LeadConflict", "CustomerQuestion", "Notification", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
     "ArchiveRecord", "Contract", "ContractStep", "Document", "Audit",
 ]
 

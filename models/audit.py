@@ -168,3 +168,16 @@ def record(session: Session, entity: str, entity_id, action: str, changes: dict 
     session.connection().execute(Audit.__table__.insert(), [{
         "actor_id": actor_id, "at": utcnow(), "entity": entity, "entity_id": str(entity_id),
         "action": action, "changes": {k: _jsonable(v) for k, v in (changes or {}).items()}}])
+
+
+def record_many(session: Session, entity: str, action: str, actor, rows) -> None:
+    """One audit row per (entity_id, changes) pair, in a single statement (for set-based updates)."""
+    actor_id = actor if isinstance(actor, int) or actor is None else actor.id
+    if actor_id is None:
+        actor_id = _actor_id(session)
+    now = utcnow()
+    payload = [{"actor_id": actor_id, "at": now, "entity": entity, "entity_id": str(entity_id),
+                "action": action, "changes": {k: [_jsonable(v) for v in pair] for k, pair in changes.items()}}
+               for entity_id, changes in rows]
+    if payload:
+        session.connection().execute(Audit.__table__.insert(), payload)

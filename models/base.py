@@ -45,3 +45,25 @@ def in_list(column: str, values) -> str:
     """SQL for a CHECK that a status column holds one of `values`."""
     quoted = ", ".join(f"'{v}'" for v in values)
     return f"{column} IN ({quoted})"
+
+
+OFFICE_TZ = "Asia/Shanghai"
+
+
+def office_today() -> dt.date:
+    """Today's date at the sales office (Asia/Shanghai, or SALESDESK_TIMEZONE)."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app, has_app_context
+    tz = current_app.config.get("TIMEZONE", OFFICE_TZ) if has_app_context() else OFFICE_TZ
+    return dt.datetime.now(ZoneInfo(tz)).date()
+
+
+def office_midnight_utc(day: dt.date) -> dt.datetime:
+    """The office's midnight starting `day`, as the naive UTC timestamp the columns store."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app, has_app_context
+    tz = current_app.config.get("TIMEZONE", OFFICE_TZ) if has_app_context() else OFFICE_TZ
+    local = dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(tz))
+    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)

@@ -4,16 +4,30 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, select
+from sqlalchemy import (JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, case,
+                        func, select, update)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from flask_babel import lazy_gettext as _l
 
-from .base import Base, in_list, utcnow
+from .audit import audit_context
+from .base import Base, in_list, office_midnight_utc, office_today, utcnow
+from .errors import RuleViolation
 from .inventory import Project
-from .users import User
+from .notifications import notify
+from .permissions import require, sees_all_rows
+from .users import Role, User, user_role
 
 LEAD_SOURCES = ("phone_call", "walk_in", "referral", "advert", "web", "fair", "other")
 LEAD_STAGES = ("new", "contacted", "visited", "subscribed", "signed", "lost")
+OPEN_STAGES = ("new", "contacted", "visited")  # still being worked; counts as an agent's load
 FOLLOW_UP_CHANNELS = ("phone", "visit", "wechat", "other")
+PURPOSES = ("own_home", "upgrade", "investment", "for_family", "other")
+CONFLICT_STATUSES = ("open", "kept", "transferred")
+
+# Mainland mobile (1[3-9] + 9 digits) or a landline with its area code (0 + 2–3 digits + 7–8 digits).
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
 
 
 def normalise_phone(raw: str) -> str:
@@ -24,6 +38,16 @@ def normalise_phone(raw: str) -> str:
     elif digits.startswith("0086"):
         digits = digits[4:]
     return digits
+
+
+def validate_phone(raw: str) -> str:
+    """The normalised phone, or RuleViolation when it is not a mainland mobile or landline."""
+    phone = normalise_phone(raw)
+    if not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
+        raise RuleViolation(_l("%(phone)s is not a valid phone number: use an 11-digit mobile "
+                               "number or a landline with its area code.", phone=(raw or "").strip()),
+                            rule="R-LEAD-1")
+    return phone
 
 
 def mask_id_number(id_number: str | None) -> str:
@@ -41,7 +65,11 @@ class Lead(Base):
         UniqueConstraint("project_id", "phone"),  # R-LEAD-5: one customer per phone per project
         CheckConstraint(in_list("source", LEAD_SOURCES), name="source_known"),
         CheckConstraint(in_list("stage", LEAD_STAGES), name="stage_known"),
+        CheckConstraint("purpose IS NULL OR " + in_list("purpose", PURPOSES), name="purpose_known"),
+        CheckConstraint("budget_wan IS NULL OR budget_wan > 0", name="budget_positive"),
         Index("ix_lead_owner_next", "owner_id", "next_follow_up_on"),
+        Index("ix_lead_phone", "phone"),
+        Index("ix_lead_stage", "stage"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,13 +79,20 @@ class Lead(Base):
     id_number: Mapped[str | None] = mapped_column(String(30))
     address: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(20))
-    needs: Mapped[str] = mapped_column(Text, default="")
+    budget_wan: Mapped[int | None]  # budget in 10,000 yuan (万元)
+    wanted_layout: Mapped[str] = mapped_column(String(40), default="")
+    wanted_area: Mapped[str] = mapped_column(String(40), default="")
+    purpose: Mapped[str | None] = mapped_column(String(20))
+    needs: Mapped[str] = mapped_column(Text, default="")  # anything else the customer wants
     notes: Mapped[str] = mapped_column(Text, default="")
     stage: Mapped[str] = mapped_column(String(20), default="new")
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"), index=True)
     registered_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     next_follow_up_on: Mapped[dt.date | None]
+    # Last follow-up or (re)assignment: a lead idle too long returns to the pool.
+    last_activity_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    pooled_at: Mapped[dt.datetime | None]
 
     project: Mapped[Project] = relationship()
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
@@ -116,3 +151,414 @@ class LeadArchive(Base):
     archived_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
 
     lead: Mapped[Lead] = relationship()
+
+
+class LeadConflict(Base):
+    """A second registration of a registered phone (R-LEAD-5): the manager decides."""
+
+    __tablename__ = "lead_conflict"
+    __table_args__ = (
+        CheckConstraint(in_list("status", CONFLICT_STATUSES), name="status_known"),
+        Index("ix_lead_conflict_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="RESTRICT"), index=True)
+    attempted_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    attempted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempted_name: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    resolved_at: Mapped[dt.datetime | None]
+
+    lead: Mapped[Lead] = relationship()
+    attempted_by: Mapped[User] = relationship(foreign_keys=[attempted_by_id])
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return cls.attempted_by_id == user_id
+
+
+class CustomerQuestion(Base):
+    """A question the answer sheet (答客问) did not cover (R-LEAD-6)."""
+
+    __tablename__ = "customer_question"
+    __table_args__ = (Index("ix_customer_question_topic", "project_id", "topic"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"))
+    asked_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id", ondelete="RESTRICT"))
+    question: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(String(200))  # the question normalised, for grouping
+    answer: Mapped[str] = mapped_column(Text, default="")
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    answered_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    project: Mapped[Project] = relationship()
+    asked_by: Mapped[User] = relationship(foreign_keys=[asked_by_id])
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return cls.asked_by_id == user_id
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain operations. Each checks the role (R-ALL-1) and the rule, changes rows in the caller's
+# transaction (the caller commits), and is audited by models.audit with a named action.
+
+class DuplicateLead(RuleViolation):
+    """The phone is already a customer of this project (R-LEAD-5). `conflict` was recorded."""
+
+    def __init__(self, message, conflict: LeadConflict):
+        super().__init__(message, rule="R-LEAD-5")
+        self.conflict = conflict
+
+
+def _today_or(today: dt.date | None) -> dt.date:
+    return today or office_today()
+
+
+def _managers(session) -> list[int]:
+    return list(session.scalars(
+        select(user_role.c.user_id).join(Role, Role.id == user_role.c.role_id)
+        .join(User, User.id == user_role.c.user_id)
+        .where(Role.name == "sales_manager", User.active.is_(True))))
+
+
+def register_lead(session, by: User, *, project_id: int, name: str, phone: str, source: str,
+                  today: dt.date | None = None, **details) -> Lead:
+    """Register an enquiry on the customer registration form (R-LEAD-1).
+
+    The registering agent becomes the owner. A phone already registered in the project is not
+    a second lead (R-LEAD-5): a conflict goes to the managers and DuplicateLead is raised,
+    naming who registered the number and when — never the customer's details. The database's
+    unique key decides when two agents register the same phone at the same moment.
+    Raises RuleViolation for bad input; the caller commits (also after DuplicateLead, to keep
+    the conflict).
+    """
+    require(by, "lead.register")
+    name = (name or "").strip()
+    if not name:
+        raise RuleViolation(_l("The customer's name is required."), rule="R-LEAD-1")
+    if len(name) > 100:
+        raise RuleViolation(_l("The customer's name is too long (at most 100 characters)."))
+    if source not in LEAD_SOURCES:
+        raise RuleViolation(_l("Choose where the customer came from."), rule="R-LEAD-1")
+    project = session.get(Project, project_id)
+    if project is None:
+        raise RuleViolation(_l("Choose the project."), rule="R-LEAD-1")
+    phone = validate_phone(phone)
+    purpose = details.get("purpose") or None
+    if purpose is not None and purpose not in PURPOSES:
+        raise RuleViolation(_l("Choose the purpose of the purchase from the list."))
+    budget = details.get("budget_wan")
+    if budget is not None and budget <= 0:
+        raise RuleViolation(_l("The budget must be a positive number of 10,000 yuan."))
+    today = _today_or(today)
+    agent_owner = by.id if by.has_role("agent") else None
+    lead = Lead(project_id=project.id, name=name, phone=phone, source=source,
+                owner_id=agent_owner, registered_by_id=by.id, registered_at=utcnow(),
+                last_activity_at=utcnow(),
+                next_follow_up_on=today + dt.timedelta(days=project.follow_up_days) if agent_owner else None,
+                id_number=(details.get("id_number") or "").strip() or None,
+                address=(details.get("address") or "").strip() or None,
+                budget_wan=budget, wanted_layout=(details.get("wanted_layout") or "").strip(),
+                wanted_area=(details.get("wanted_area") or "").strip(), purpose=purpose,
+                needs=(details.get("needs") or "").strip(), notes=(details.get("notes") or "").strip())
+    try:
+        with session.begin_nested(), audit_context(session, actor=by, action="register"):
+            session.add(lead)
+            session.flush()
+    except IntegrityError:
+        existing = session.scalar(select(Lead).where(Lead.project_id == project.id,
+                                                     Lead.phone == phone))
+        if existing is None:
+            raise
+        raise _record_conflict(session, by, existing, name) from None
+    return lead
+
+
+def _record_conflict(session, by: User, existing: Lead, attempted_name: str) -> DuplicateLead:
+    with audit_context(session, actor=by, action="register_conflict"):
+        conflict = LeadConflict(lead_id=existing.id, attempted_by_id=by.id,
+                                attempted_name=attempted_name[:100])
+        session.add(conflict)
+        session.flush()
+    holder = existing.owner or existing.registered_by
+    notify(session, _managers(session), "lead_conflict",
+           f"{by.display_name} 重复登记了已登记客户（{existing.phone[:3]}****{existing.phone[-4:]}），请处理。",
+           f"/admin/lead_conflict/details/?id={conflict.id}")
+    registered = existing.registered_at.replace(tzinfo=dt.timezone.utc)
+    from flask_babel import format_datetime
+    return DuplicateLead(_l("This phone number is already registered in this project, by %(who)s "
+                            "on %(when)s. The sales manager has been told and will decide.",
+                            who=holder.display_name if holder else "-",
+                            when=format_datetime(registered, "yyyy-MM-dd HH:mm")), conflict)
+
+
+def _visible_lead(session, by: User, lead_id: int) -> Lead:
+    lead = session.get(Lead, lead_id)
+    if lead is None or (not sees_all_rows(by) and lead.owner_id != by.id):
+        raise RuleViolation(_l("This customer does not exist, or is not one of yours."),
+                            rule="R-LEAD-5")
+    return lead
+
+
+def record_follow_up(session, by: User, *, lead_id: int, channel: str, content: str,
+                     outcome: str = "", next_on: dt.date | None = None,
+                     today: dt.date | None = None) -> FollowUp:
+    """Record one follow-up truthfully (R-LEAD-3); a visit makes an intent customer (R-LEAD-4).
+
+    The next follow-up defaults to the project's cycle (2–3 days) and may not lie in the past.
+    """
+    require(by, "lead.follow_up")
+    today = _today_or(today)
+    lead = _visible_lead(session, by, lead_id)
+    if channel not in FOLLOW_UP_CHANNELS:
+        raise RuleViolation(_l("Choose how you followed up (phone, visit, WeChat, other)."))
+    content = (content or "").strip()
+    if not content:
+        raise RuleViolation(_l("Write what was said or done."), rule="R-LEAD-3")
+    if lead.stage in ("signed", "lost") and channel == "visit":
+        raise RuleViolation(_l("This customer is already signed or lost."))
+    next_on = next_on or today + dt.timedelta(days=lead.project.follow_up_days)
+    if next_on < today:
+        raise RuleViolation(_l("The next follow-up date cannot be in the past."), rule="R-LEAD-3")
+    with audit_context(session, actor=by, action="follow_up"):
+        follow_up = FollowUp(lead=lead, agent_id=by.id, channel=channel, content=content,
+                             outcome=(outcome or "").strip(), next_on=next_on)
+        session.add(follow_up)
+        lead.next_follow_up_on = next_on
+        lead.last_activity_at = utcnow()
+        if channel == "visit" and lead.stage in ("new", "contacted"):
+            lead.stage = "visited"  # every customer who has viewed is an intent customer
+        elif lead.stage == "new":
+            lead.stage = "contacted"
+        session.flush()
+    return follow_up
+
+
+def give_feedback(session, by: User, follow_up_id: int, feedback: str) -> FollowUp:
+    """The manager's feedback on a follow-up, recorded for the agent (R-LEAD-4)."""
+    require(by, "lead.feedback")
+    follow_up = session.get(FollowUp, follow_up_id)
+    if follow_up is None:
+        raise RuleViolation(_l("This follow-up does not exist."))
+    feedback = (feedback or "").strip()
+    if not feedback:
+        raise RuleViolation(_l("Write the feedback."))
+    with audit_context(session, actor=by, action="feedback"):
+        follow_up.manager_feedback = feedback
+        follow_up.feedback_by_id = by.id
+        session.flush()
+    notify(session, [follow_up.agent_id], "follow_up_feedback",
+           f"{by.display_name} 对您的跟进记录给出了反馈：{feedback[:60]}",
+           f"/admin/follow_up/details/?id={follow_up.id}")
+    return follow_up
+
+
+def open_lead_load(session, agent_ids) -> dict[int, int]:
+    """Current open leads per agent (stages new / contacted / visited)."""
+    counts = dict(session.execute(
+        select(Lead.owner_id, func.count()).where(Lead.owner_id.in_(agent_ids),
+                                                  Lead.stage.in_(OPEN_STAGES))
+        .group_by(Lead.owner_id)).all())
+    return {a: counts.get(a, 0) for a in agent_ids}
+
+
+def _active_agents(session, agent_ids) -> list[int]:
+    agent_ids = list(dict.fromkeys(agent_ids))
+    found = set(session.scalars(
+        select(User.id).join(user_role, user_role.c.user_id == User.id)
+        .join(Role, Role.id == user_role.c.role_id)
+        .where(User.id.in_(agent_ids), User.active.is_(True), Role.name == "agent")))
+    if not agent_ids or set(agent_ids) - found:
+        raise RuleViolation(_l("Choose active sales agents only."), rule="R-LEAD-2")
+    return agent_ids
+
+
+def _locked_leads(session, lead_ids) -> list[tuple[int, int | None]]:
+    lead_ids = sorted(set(int(i) for i in lead_ids))
+    if not lead_ids:
+        raise RuleViolation(_l("Select at least one customer."), rule="R-LEAD-2")
+    rows = []
+    for start in range(0, len(lead_ids), 5000):
+        chunk = lead_ids[start:start + 5000]
+        rows += session.execute(select(Lead.id, Lead.owner_id).where(Lead.id.in_(chunk))
+                                .order_by(Lead.id).with_for_update()).all()
+    if len(rows) != len(lead_ids):
+        raise RuleViolation(_l("Some selected customers do not exist; nothing was changed."))
+    return [(r[0], r[1]) for r in rows]
+
+
+def _apply_assignment(session, by: User, plan: dict[int, list[int]],
+                      before: dict[int, int | None]) -> int:
+    """Set owners in one UPDATE per agent and write one audit row per lead (set-based)."""
+    from .audit import record_many
+    now = utcnow()
+    today = _today_or(None)
+    changed = 0
+    for agent_id, ids in plan.items():
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start:start + 5000]
+            session.execute(
+                update(Lead).where(Lead.id.in_(chunk))
+                .values(owner_id=agent_id, last_activity_at=now, pooled_at=None,
+                        next_follow_up_on=func.coalesce(Lead.next_follow_up_on, today))
+                .execution_options(synchronize_session=False))
+        record_many(session, "lead", "assign", by, [
+            (lead_id, {"owner_id": [before[lead_id], agent_id]}) for lead_id in ids])
+        changed += len(ids)
+        notify(session, [agent_id], "lead_assigned",
+               f"{by.display_name} 给您分配了 {len(ids)} 位客户。", "/admin/lead/")
+    session.expire_all()
+    return changed
+
+
+def assign_leads(session, by: User, lead_ids, agent_id: int) -> int:
+    """The manager assigns the selected leads to one agent (R-LEAD-2). Returns how many."""
+    require(by, "lead.assign")
+    (agent_id,) = _active_agents(session, [agent_id])
+    rows = _locked_leads(session, lead_ids)
+    return _apply_assignment(session, by, {agent_id: [r[0] for r in rows]}, dict(rows))
+
+
+def distribute_leads(session, by: User, lead_ids, agent_ids) -> dict[int, int]:
+    """Spread the selected leads over the chosen agents so their open-lead loads end as even as
+    possible (R-LEAD-2): the least-loaded agent gets the next lead. Returns leads per agent."""
+    require(by, "lead.assign")
+    agent_ids = _active_agents(session, agent_ids)
+    rows = _locked_leads(session, lead_ids)
+    load = open_lead_load(session, agent_ids)
+    # Leads moving between the chosen agents do not count against their current owner.
+    for _, owner in rows:
+        if owner in load:
+            load[owner] -= 1
+    import heapq
+    heap = [(load[a], i, a) for i, a in enumerate(agent_ids)]
+    heapq.heapify(heap)
+    plan: dict[int, list[int]] = {a: [] for a in agent_ids}
+    for lead_id, _ in rows:
+        count, i, agent = heapq.heappop(heap)
+        plan[agent].append(lead_id)
+        heapq.heappush(heap, (count + 1, i, agent))
+    plan = {a: ids for a, ids in plan.items() if ids}
+    _apply_assignment(session, by, plan, dict(rows))
+    return {a: len(ids) for a, ids in plan.items()}
+
+
+def resolve_conflict(session, by: User, conflict_id: int, decision: str) -> LeadConflict:
+    """The manager keeps the owner or transfers the lead to the second agent (R-LEAD-5)."""
+    require(by, "lead.resolve_conflict")
+    conflict = session.get(LeadConflict, conflict_id)
+    if conflict is None:
+        raise RuleViolation(_l("This conflict does not exist."))
+    if conflict.status != "open":
+        raise RuleViolation(_l("This conflict has already been decided."))
+    if decision not in ("keep", "transfer"):
+        raise RuleViolation(_l("Decide to keep the owner or to transfer the customer."))
+    if decision == "transfer":
+        assign_leads(session, by, [conflict.lead_id], conflict.attempted_by_id)
+    with audit_context(session, actor=by, action=f"conflict_{decision}"):
+        conflict.status = "kept" if decision == "keep" else "transferred"
+        conflict.resolved_by_id = by.id
+        conflict.resolved_at = utcnow()
+        session.flush()
+    notify(session, [conflict.attempted_by_id], "lead_conflict",
+           "经理已处理您的重复登记：" + ("客户归属不变。" if decision == "keep" else "客户已转给您。"),
+           "/admin/lead/")
+    return conflict
+
+
+def pool_stale_leads(session, today: dt.date | None = None) -> int:
+    """Leads with no follow-up for the project's N days go back to the public pool (公海).
+
+    Set-based and idempotent: a second run the same day finds nothing more to move. The agent
+    is told; the manager reassigns from the pool. Returns how many leads moved.
+    """
+    from .audit import record_many
+    today = _today_or(today)
+    midnight_utc = office_midnight_utc(today)
+    stale: list[tuple[int, int]] = []
+    for project_id, days in session.execute(select(Project.id, Project.pool_after_days)).all():
+        cutoff = midnight_utc - dt.timedelta(days=days)
+        stale += session.execute(
+            select(Lead.id, Lead.owner_id).where(
+                Lead.project_id == project_id, Lead.owner_id.is_not(None),
+                Lead.stage.in_(OPEN_STAGES), Lead.last_activity_at < cutoff)
+            .order_by(Lead.id).with_for_update()).all()
+    if not stale:
+        return 0
+    ids = [r[0] for r in stale]
+    now = utcnow()
+    for start in range(0, len(ids), 5000):
+        session.execute(update(Lead).where(Lead.id.in_(ids[start:start + 5000]),
+                                           Lead.owner_id.is_not(None))
+                        .values(owner_id=None, pooled_at=now, next_follow_up_on=None)
+                        .execution_options(synchronize_session=False))
+    record_many(session, "lead", "pool", None,
+                [(lead_id, {"owner_id": [owner, None]}) for lead_id, owner in stale])
+    per_agent: dict[int, int] = {}
+    for _, owner in stale:
+        per_agent[owner] = per_agent.get(owner, 0) + 1
+    for agent_id, n in per_agent.items():
+        notify(session, [agent_id], "lead_pooled",
+               f"您有 {n} 位客户超过规定天数未跟进，已退回公共客户池。", "/admin/lead/")
+    session.expire_all()
+    return len(ids)
+
+
+_NOT_IN_TOPIC = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def question_topic(question: str) -> str:
+    """Questions that differ only in spacing, punctuation or case fall in one group."""
+    return _NOT_IN_TOPIC.sub("", (question or "").lower())[:200]
+
+
+def ask_question(session, by: User, *, project_id: int, question: str,
+                 lead_id: int | None = None) -> CustomerQuestion:
+    """Log a customer's question the answer sheet does not cover (R-LEAD-6)."""
+    require(by, "question.ask")
+    question = (question or "").strip()
+    if not question_topic(question):
+        raise RuleViolation(_l("Write the customer's question."), rule="R-LEAD-6")
+    if session.get(Project, project_id) is None:
+        raise RuleViolation(_l("Choose the project."))
+    if lead_id is not None:
+        _visible_lead(session, by, lead_id)
+    topic = question_topic(question)
+    answered = session.scalar(select(CustomerQuestion).where(
+        CustomerQuestion.project_id == project_id, CustomerQuestion.topic == topic,
+        CustomerQuestion.answered_at.is_not(None)).limit(1))
+    with audit_context(session, actor=by, action="ask_question"):
+        row = CustomerQuestion(project_id=project_id, asked_by_id=by.id, lead_id=lead_id,
+                               question=question, topic=topic)
+        if answered is not None:  # already on the answer sheet: answered at once
+            row.answer, row.answered_by_id, row.answered_at = (
+                answered.answer, answered.answered_by_id, utcnow())
+        session.add(row)
+        session.flush()
+    return row
+
+
+def answer_topic(session, by: User, *, project_id: int, topic: str, answer: str) -> int:
+    """The manager answers every question of a group; they join the answer sheet (R-LEAD-6)."""
+    require(by, "question.answer")
+    answer = (answer or "").strip()
+    if not answer:
+        raise RuleViolation(_l("Write the answer."), rule="R-LEAD-6")
+    rows = session.scalars(select(CustomerQuestion).where(
+        CustomerQuestion.project_id == project_id, CustomerQuestion.topic == topic)).all()
+    if not rows:
+        raise RuleViolation(_l("No question of this group exists."))
+    now = utcnow()
+    with audit_context(session, actor=by, action="answer_question"):
+        for row in rows:
+            row.answer, row.answered_by_id, row.answered_at = answer, by.id, now
+        session.flush()
+    notify(session, sorted({r.asked_by_id for r in rows}), "question_answered",
+           f"经理已回答客户问题：{rows[0].question[:40]}", "/admin/answer_sheet/")
+    return len(rows)

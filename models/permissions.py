@@ -49,8 +49,14 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "project": _entity(list="amgcflrv", create="a", edit="a", export="amv"),
     "building": _entity(list="amgcflrv", create="ac", edit="ac", delete="ac", export="amcv"),
     "unit": _entity(list="amgcflrv", edit="ac", delete="ac", export="amcv"),  # created by import
-    "lead": _entity(list="amgv", create="amg", edit="amg", export="amgv"),
-    "follow_up": _entity(list="amgv", create="amg", edit="amg", export="amv"),
+    "lead": _entity(list="amgv", create="amg", edit="amg", export="amgv", action="am"),
+    "follow_up_due": _entity(list="amgv"),
+    "follow_up": _entity(list="amgv", create="amg", edit="am", export="amv"),
+    "lead_conflict": _entity(list="amg", export="am", action="am"),
+    "customer_question": _entity(list="amgv", create="amg", export="am"),
+    "question_group": _entity(list="amv", action="am"),
+    "answer_sheet": _entity(list="amgcflrv"),
+    "notification": _entity(list="amgcflrv", action="amgcflrv"),
     "subscription": _entity(list="amgcflv", export="amcfv"),
     "instalment": _entity(list="amgflv", export="amfv"),
     "payment": _entity(list="amgflv", export="amfv"),
@@ -67,6 +73,13 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
 # Domain operations (functions in models/) and the roles that may call them.
 OPERATIONS: dict[str, frozenset[str]] = {
     "user.create": _roles("a"),
+    "lead.register": _roles("amg"),
+    "lead.follow_up": _roles("amg"),
+    "lead.feedback": _roles("am"),
+    "lead.assign": _roles("am"),
+    "lead.resolve_conflict": _roles("am"),
+    "question.ask": _roles("amg"),
+    "question.answer": _roles("am"),
 }
 
 
@@ -120,7 +133,7 @@ def scope_filter(model, user):
     Agents (and only agents) are scoped to their own customers (R-LEAD-5, R-PAY-3). The
     rule is per model, declared as a classmethod ``owned_by(user_id)`` beside the model.
     """
-    if sees_all_rows(user):
+    if sees_all_rows(user) and not getattr(model, "__scoped_for_everyone__", False):
         return None
     if user is None or not getattr(user, "is_authenticated", False):
         from sqlalchemy import false

@@ -96,17 +96,20 @@ def test_xlsx_export_neutralises_formulas_too(client, login_as, db):
 
 
 def test_a_database_refusal_is_shown_not_a_stack_trace(client, login_as, db):
+    # Editing a customer's phone to one already registered: the unique key refuses it.
     agent = login_as("agent")
     project = f.project(db.session)
     f.lead(db.session, owner=agent, project_=project, phone="13800138000")
+    other = f.lead(db.session, owner=agent, project_=project, phone="13900139000", name="原名")
     db.session.commit()
     token = Auth(client).csrf()
-    response = client.post("/admin/lead/new/", data={
-        "csrf_token": token, "project": project.id, "name": "重复", "phone": "13800138000",
+    response = client.post(f"/admin/lead/edit/?id={other.id}", data={
+        "csrf_token": token, "project": project.id, "name": "改名", "phone": "13800138000",
         "source": "walk_in"}, follow_redirects=True)
     assert response.status_code == 200
     assert "数据库" in response.get_data(as_text=True)  # the friendly message, in Chinese
-    assert db.session.query(Lead).filter_by(name="重复").count() == 0
+    db.session.expire_all()
+    assert db.session.get(Lead, other.id).name == "原名"
 
 
 def test_coded_values_are_chosen_from_a_list_not_typed(client, login_as, db):

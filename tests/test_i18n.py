@@ -88,7 +88,7 @@ def test_timestamps_are_shown_in_the_offices_time_zone(client, login_as, db):
 
     from tests import factories as f
     agent = login_as("agent")
-    f.lead(db.session, owner=agent, registered_at=dt.datetime(2026, 11, 26, 0, 30))  # UTC
+    f.lead(db.session, owner=agent, last_activity_at=dt.datetime(2026, 11, 26, 0, 30))  # UTC
     db.session.commit()
     page = client.get("/admin/lead/").get_data(as_text=True)
     assert "2026-11-26 08:30" in page  # Asia/Shanghai, UTC+8

@@ -13,7 +13,8 @@ import datetime as dt
 
 import pytest
 
-from models import ArchiveRecord, ContractStep, Extension, LeadArchive, Role
+from models import (ArchiveRecord, ContractStep, CustomerQuestion, Extension, LeadArchive,
+                    LeadConflict, Notification, Role)
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
 
@@ -34,19 +35,56 @@ EXPECTED = {
     "lead.create_view": "amg",
     "lead.edit_view": "amg",
     "lead.delete_view": "",
-    "lead.action_view": "",
+    "lead.action_view": "am",
     "lead.export": "amgv",
     "lead.ajax_lookup": "amgv",
     "lead.ajax_update": "amg",
+    "lead.assign_view": "am",
+    "follow_up_due.index_view": "amgv",
+    "follow_up_due.details_view": "amgv",
+    "follow_up_due.create_view": "",
+    "follow_up_due.edit_view": "",
+    "follow_up_due.delete_view": "",
+    "follow_up_due.action_view": "",
+    "follow_up_due.export": "",
+    "follow_up_due.ajax_lookup": "amgv",
+    "follow_up_due.ajax_update": "",
     "follow_up.index_view": "amgv",
     "follow_up.details_view": "amgv",
     "follow_up.create_view": "amg",
-    "follow_up.edit_view": "amg",
+    "follow_up.edit_view": "am",
     "follow_up.delete_view": "",
     "follow_up.action_view": "",
     "follow_up.export": "amv",
     "follow_up.ajax_lookup": "amgv",
-    "follow_up.ajax_update": "amg",
+    "follow_up.ajax_update": "am",
+    "lead_conflict.index_view": "amg",
+    "lead_conflict.details_view": "amg",
+    "lead_conflict.create_view": "",
+    "lead_conflict.edit_view": "",
+    "lead_conflict.delete_view": "",
+    "lead_conflict.action_view": "am",
+    "lead_conflict.export": "am",
+    "lead_conflict.ajax_lookup": "amg",
+    "lead_conflict.ajax_update": "",
+    "customer_question.index_view": "amgv",
+    "customer_question.details_view": "amgv",
+    "customer_question.create_view": "amg",
+    "customer_question.edit_view": "",
+    "customer_question.delete_view": "",
+    "customer_question.action_view": "",
+    "customer_question.export": "am",
+    "customer_question.ajax_lookup": "amgv",
+    "customer_question.ajax_update": "",
+    "answer_sheet.index_view": "amgcflrv",
+    "answer_sheet.details_view": "amgcflrv",
+    "answer_sheet.create_view": "",
+    "answer_sheet.edit_view": "",
+    "answer_sheet.delete_view": "",
+    "answer_sheet.action_view": "",
+    "answer_sheet.export": "",
+    "answer_sheet.ajax_lookup": "amgcflrv",
+    "answer_sheet.ajax_update": "",
     "subscription.index_view": "amgcflv",
     "subscription.details_view": "amgcflv",
     "subscription.create_view": "",
@@ -164,6 +202,15 @@ EXPECTED = {
     "document.export": "",
     "document.ajax_lookup": "amgcflrv",
     "document.ajax_update": "",
+    "notification.index_view": "amgcflrv",
+    "notification.details_view": "amgcflrv",
+    "notification.create_view": "",
+    "notification.edit_view": "",
+    "notification.delete_view": "",
+    "notification.action_view": "amgcflrv",
+    "notification.export": "",
+    "notification.ajax_lookup": "amgcflrv",
+    "notification.ajax_update": "",
     "user.index_view": "a",
     "user.details_view": "a",
     "user.create_view": "a",
@@ -191,6 +238,8 @@ EXPECTED = {
     "audit.export": "av",
     "audit.ajax_lookup": "av",
     "audit.ajax_update": "",
+    "question_group.index": "amv",
+    "question_group.answer": "am",
 }
 
 PUBLIC_PATHS = {
@@ -201,6 +250,14 @@ PUBLIC_PATHS = {
     "i18n.set_language": ("POST", "/language"),
     "admin.index": ("GET", "/admin/"),
     "auth.logout": ("POST", "/logout"),
+    "question_group.index": ("GET", "/admin/question_group/"),
+    "question_group.answer": ("POST", "/admin/question_group/answer/"),
+    "lead.assign_view": ("POST", "/admin/lead/assign/"),
+}
+PUBLIC_DATA = {
+    "i18n.set_language": {"lang": "en", "next": "/admin/"},
+    "question_group.answer": {"project_id": "999999", "topic": "x", "answer": "y"},
+    "lead.assign_view": {"ids": "999999", "mode": "one", "agent": "999999"},
 }
 
 
@@ -208,7 +265,7 @@ def _request_for(endpoint: str, ids: dict[str, int]):
     """(method, path, form data) exercising `endpoint` on a row the agent under test owns."""
     if endpoint in PUBLIC_PATHS:
         method, path = PUBLIC_PATHS[endpoint]
-        return method, path, {"lang": "en", "next": "/admin/"} if endpoint == "i18n.set_language" else {}
+        return method, path, PUBLIC_DATA.get(endpoint, {})
     table, view = endpoint.split(".")
     base = f"/admin/{table}"
     row = ids[table]
@@ -263,14 +320,20 @@ def office(db, make_user):
     step = ContractStep(contract=contract, kind="notarisation")
     record = ArchiveRecord(contract=contract, received_on=dt.date(2026, 11, 1), location="A-01")
     kept = LeadArchive(lead=lead, subscription_id=sub.id, reason="forfeit", snapshot={"name": lead.name})
-    s.add_all([ext, step, record, kept])
+    conflict = LeadConflict(lead=lead, attempted_by_id=users["m"].id, attempted_name="重复")
+    question = CustomerQuestion(project_id=lead.project_id, asked_by_id=agent.id, question="车位价格？",
+                                topic="车位价格", answer="10万起", answered_at=dt.datetime(2026, 11, 1))
+    note = Notification(user_id=agent.id, kind="lead_assigned", message="分配了客户")
+    s.add_all([ext, step, record, kept, conflict, question, note])
     doc = f.document(s, agent)
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
            "contract_step": step.id, "archive_record": record.id, "lead_archive": kept.id,
            "document": doc.id, "project": lead.project_id, "building": unit.building_id,
-           "unit": unit.id, "user": agent.id, "role": s.query(Role).first().id, "audit": 1}
+           "unit": unit.id, "user": agent.id, "role": s.query(Role).first().id, "audit": 1,
+           "follow_up_due": lead.id, "lead_conflict": conflict.id, "customer_question": question.id,
+           "answer_sheet": question.id, "notification": note.id}
     return users, ids
 
 

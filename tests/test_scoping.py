@@ -72,7 +72,7 @@ def test_agent_cannot_open_another_agents_deal_rows(client, two_agents):
                  f"/admin/instalment/details/?id={two_agents['inst']}",
                  f"/admin/payment/details/?id={two_agents['pay']}",
                  f"/admin/follow_up/details/?id={two_agents['follow_up']}",
-                 f"/admin/follow_up/edit/?id={two_agents['follow_up']}"):
+                 f"/admin/follow_up_due/details/?id={two_agents['theirs']}"):
         assert client.get(path).status_code == 404, path
 
 
