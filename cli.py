@@ -46,6 +46,20 @@ def demo_command():
     click.echo(f"password of every demo account: {DEMO_PASSWORD}")
 
 
+@click.command("pool")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The office day to run for (default: today in the office's time zone).")
+@with_appcontext
+def pool_command(today):
+    """Return leads idle past their project's limit to the public pool (公海)."""
+    from jobs.leads import pool_stale_leads
+    from models.base import office_today
+
+    day = today.date() if today else office_today()
+    click.echo(f"{day}: {pool_stale_leads(day.isoformat())} leads returned to the public pool")
+
+
 def init_app(app) -> None:
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_command)
+    app.cli.add_command(pool_command)
