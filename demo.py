@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from models import Building, FollowUp, Lead, Project, Unit, User
+from models import (Building, CustomerQuestion, FollowUp, Lead, LeadConflict, Notification, Project,
+                    Unit, User)
 from models.audit import audit_context
 from models.users import create_user
 
@@ -119,14 +120,69 @@ def _leads(session, project: Project, users: dict[str, User], count: int, rng: r
                     next_follow_up_on=None if stage == "lost" or owner is None
                     else today + dt.timedelta(days=rng.randrange(-4, 4)))
         session.add(lead)
+        lead.last_activity_at = registered
         if stage != "new" and owner is not None:
+            now = dt.datetime.combine(today, dt.time(1))
             for n in range(rng.randrange(1, 4)):
                 channel, content, outcome = rng.choice(FOLLOW_UP_TEXT)
-                at = registered + dt.timedelta(days=3 * (n + 1), hours=rng.randrange(8))
+                at = min(registered + dt.timedelta(days=3 * (n + 1), hours=rng.randrange(8)), now)
                 session.add(FollowUp(lead=lead, agent=owner, at=at, channel=channel, content=content,
                                      outcome=outcome, next_on=(at + dt.timedelta(days=3)).date(),
-                                     manager_feedback="下次带上最新优惠政策说明" if n == 0 and i % 5 == 0 else ""))
+                                     manager_feedback="下次带上最新优惠政策说明" if n == 0 and i % 5 == 0 else "",
+                                     feedback_by_id=users["manager"].id if n == 0 and i % 5 == 0 else None))
+                lead.last_activity_at = max(lead.last_activity_at, at)
+        if owner is not None and stage != "lost" and \
+                lead.last_activity_at < dt.datetime.combine(today - dt.timedelta(days=12), dt.time()):
+            # Agents keep their customers warm: a recent call, so only a few drift to the pool.
+            at = dt.datetime.combine(today - dt.timedelta(days=rng.randrange(1, 10)), dt.time(3))
+            channel, content, outcome = FOLLOW_UP_TEXT[3]
+            session.add(FollowUp(lead=lead, agent=owner, at=at, channel=channel, content=content,
+                                 outcome=outcome, next_on=lead.next_follow_up_on))
+            lead.last_activity_at = at
+            if lead.stage == "new":
+                lead.stage = "contacted"
+        if owner is None and i % 22 == 0:
+            lead.pooled_at = registered + dt.timedelta(days=16)  # came back from an idle agent
     session.flush()
+
+
+QUESTIONS = [  # (question, times asked, answer or "")
+    ("地下车位怎么卖？可以只租不买吗？", 3, "地下车位12万起，交房后可按月租赁，每月300元。"),
+    ("小区对口哪所小学？", 4, ""),
+    ("物业费每平米多少钱？", 2, "住宅物业费2.8元/㎡·月，含公共区域能耗。"),
+    ("公积金贷款最多能贷多少？", 1, ""),
+    ("什么时候交房？精装标准是什么？", 2, ""),
+]
+
+
+def _conflicts_questions_and_pool(session, users: dict[str, User], project: Project) -> None:
+    """A duplicate registration, questions for the answer sheet, leads back in the pool."""
+    from models.leads import (DuplicateLead, answer_topic, ask_question, pool_stale_leads,
+                              register_lead)
+    if session.scalar(select(func.count()).select_from(LeadConflict)):
+        return
+    taken = session.scalar(select(Lead).where(Lead.project_id == project.id,
+                                              Lead.owner_id == users["agent1"].id).limit(1))
+    try:
+        register_lead(session, users["agent2"], project_id=project.id, name=taken.name + "（朋友介绍）",
+                      phone=taken.phone, source="referral")
+    except DuplicateLead:
+        pass  # the conflict waits for the manager
+    agents = [users["agent1"], users["agent2"], users["agent3"]]
+    for n, (question, times, answer) in enumerate(QUESTIONS):
+        for k in range(times):
+            ask_question(session, agents[(n + k) % 3], project_id=project.id,
+                         question=question if k == 0 else question.rstrip("？?") + "?")
+        if answer:
+            from models.leads import question_topic
+            answer_topic(session, users["manager"], project_id=project.id,
+                         topic=question_topic(question), answer=answer)
+    # Two idle leads of agent3 go back to the pool the way the daily job does it.
+    for lead in session.scalars(select(Lead).where(Lead.owner_id == users["agent3"].id,
+                                                   Lead.stage.in_(("new", "contacted"))).limit(2)):
+        lead.last_activity_at = dt.datetime(2020, 1, 1)
+    session.flush()
+    pool_stale_leads(session)
 
 
 def build_demo(session, today: dt.date | None = None) -> dict:
@@ -137,7 +193,9 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         projects = [_inventory(session, spec) for spec in PROJECTS]
         _leads(session, projects[0], users, 160, rng, today)
         _leads(session, projects[1], users, 80, rng, today)
+        _conflicts_questions_and_pool(session, users, projects[0])
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
-            "leads": count(Lead), "follow-ups": count(FollowUp),
+            "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),
+            "questions": count(CustomerQuestion), "notifications": count(Notification),
             "accounts": [u for u, _, _ in ACCOUNTS]}
