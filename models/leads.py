@@ -70,6 +70,7 @@ class Lead(Base):
         Index("ix_lead_owner_next", "owner_id", "next_follow_up_on"),
         Index("ix_lead_phone", "phone"),
         Index("ix_lead_stage", "stage"),
+        Index("ix_lead_owner_stage", "owner_id", "stage"),  # an agent's grid counts, open loads
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,13 +1,14 @@
 """Commands: `user create`, `demo` — and every demo account sees only its menus."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from models import Building, FollowUp, Lead, Project, Unit, User
+from models import Building, CustomerQuestion, FollowUp, Lead, LeadConflict, Project, Unit, User
 from models.permissions import PERMISSIONS
 from tests.conftest import Auth
 
@@ -56,6 +57,14 @@ def test_demo_office_is_realistic_and_idempotent(app, db):
     layouts = set(db.session.scalars(select(Unit.layout).distinct()))
     assert {"三室两厅两卫", "两室两厅一卫"} <= layouts
     assert _count(db, Lead, Lead.owner_id.is_(None)) > 0  # some wait in the manager's pool
+    assert _count(db, Lead, Lead.pooled_at.is_not(None)) > 0  # some came back from idle agents
+    assert _count(db, LeadConflict, LeadConflict.status == "open") >= 1
+    assert _count(db, CustomerQuestion, CustomerQuestion.answered_at.is_not(None)) > 0
+    assert _count(db, CustomerQuestion, CustomerQuestion.answered_at.is_(None)) > 0
+    assert {"new", "contacted", "visited", "lost"} <= set(db.session.scalars(select(Lead.stage).distinct()))
+    today = dt.date.today()
+    assert _count(db, Lead, Lead.owner_id.is_not(None), Lead.next_follow_up_on < today) > 0  # overdue
+    assert _count(db, Lead, Lead.owner_id.is_not(None), Lead.next_follow_up_on == today) > 0  # due today
     assert runner.invoke(args=["demo"]).exit_code == 0
     assert {m: _count(db, m) for m in counts} == counts
 

@@ -1,0 +1,75 @@
+"""Shared helpers of the benchmarks: a scratch database, timing, the table of figures."""
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+
+@contextlib.contextmanager
+def scratch_app():
+    """An app on a fresh, migrated database: PostgreSQL when DATABASE_URL is set, else SQLite."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from config import database_uri
+
+    base = os.environ.get("DATABASE_URL")
+    name = None
+    if base:
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(database_uri(base), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = base.rsplit("/", 1)[0] + "/" + name
+    else:
+        url = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "REDIS_URL": None,
+                      "PASSWORD_HASH_METHOD": "scrypt:1024:8:1", "WTF_CSRF_ENABLED": False})
+    try:
+        with app.app_context():
+            import logging
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+            upgrade()
+            yield app
+    finally:
+        if name:
+            from models import db
+            with app.app_context():
+                db.engine.dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def median_ms(fn, repeat: int = 20) -> float:
+    fn()  # warm
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def once_ms(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000
+
+
+def print_table(rows) -> None:
+    """rows: (measure, ours_ms, peer_ms or None, target text)."""
+    print(f"{'measure':58} {'ours':>10} {'peer':>10} {'ratio':>6}  target")
+    for measure, ours, peer, target in rows:
+        ratio = f"{peer / ours:6.1f}" if peer else "     -"
+        peer_text = f"{peer:10.1f}" if peer else "         -"
+        print(f"{measure:58} {ours:10.1f} {peer_text} {ratio}  {target}")
