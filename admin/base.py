@@ -107,6 +107,7 @@ class ProtectedView(ModelView):
     column_type_formatters_detail = TYPE_FORMATTERS
     column_type_formatters_export = EXPORT_TYPE_FORMATTERS
     page_size = 30
+    page_size_options = (30, 50, 100)
     can_set_page_size = True
     column_display_pk = True
     column_default_sort = ("id", True)
