@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from models import (Building, CustomerQuestion, FollowUp, Lead, LeadConflict, Notification, Project,
                     Unit, User)
+from models import utcnow
 from models.audit import audit_context
 from models.users import create_user
 
@@ -122,7 +123,7 @@ def _leads(session, project: Project, users: dict[str, User], count: int, rng: r
         session.add(lead)
         lead.last_activity_at = registered
         if stage != "new" and owner is not None:
-            now = dt.datetime.combine(today, dt.time(1))
+            now = utcnow()
             for n in range(rng.randrange(1, 4)):
                 channel, content, outcome = rng.choice(FOLLOW_UP_TEXT)
                 at = min(registered + dt.timedelta(days=3 * (n + 1), hours=rng.randrange(8)), now)

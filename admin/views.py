@@ -19,7 +19,7 @@ from models.base import office_today
 from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question, assign_leads,
                           distribute_leads, give_feedback, mask_id_number, open_lead_load,
                           record_follow_up, register_lead, resolve_conflict, validate_phone)
-from models.permissions import sees_id_number
+from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView
 
@@ -249,13 +249,25 @@ class FollowUpView(ProtectedView):
             return False
 
 
+def _registered_customer(view, context, model, name):
+    """Managers see which customer; the agent who registered again sees only who holds it."""
+    if sees_all_rows(current_user):
+        return str(model.lead)
+    holder = model.lead.owner or model.lead.registered_by
+    return gettext("Held by %(who)s", who=holder.display_name if holder else "-")
+
+
 class LeadConflictView(ReadOnlyView):
     """Second registrations of a registered phone (R-LEAD-5), for the manager to decide."""
 
     column_list = ("id", "lead", "attempted_by", "attempted_name", "attempted_at", "status",
                    "resolved_at")
+    column_details_list = column_list
+    column_export_list = column_list
     column_filters = ("status",)
     column_labels = {"lead": _l("Registered customer")}
+    column_formatters = column_formatters_detail = column_formatters_export = {
+        "lead": _registered_customer}
 
     def _decide(self, ids, decision):
         by = current_user._get_current_object()

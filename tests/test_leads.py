@@ -495,3 +495,16 @@ def test_an_agent_edits_a_lead_without_reading_its_id_number(client, db, office)
     db.session.expire_all()
     lead = db.session.get(Lead, lead.id)
     assert lead.name == "新名字" and lead.id_number == "430102199001011234"
+
+
+def test_r_lead_5_the_agent_who_registered_again_never_sees_the_other_agents_customer(client, db, office):
+    register(db, office["agent"], office["project"], name="黄先生", id_number="430102199001011234")
+    with pytest.raises(DuplicateLead):
+        register(db, office["agent2"], office["project"], name="黄总")
+    db.session.commit()
+    conflict_id = db.session.scalar(select(LeadConflict.id))
+    Auth(client).login("zhang")
+    for path in ("/admin/lead_conflict/", f"/admin/lead_conflict/details/?id={conflict_id}"):
+        page = client.get(path).get_data(as_text=True)
+        assert "Li" in page and "黄总" in page  # who holds it; what they typed themselves
+        assert "黄先生" not in page and "8000" not in page and "430" not in page
