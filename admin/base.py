@@ -70,6 +70,26 @@ TYPE_FORMATTERS = {**DEFAULT_FORMATTERS, dt.datetime: _local_datetime}
 EXPORT_TYPE_FORMATTERS = {**EXPORT_FORMATTERS, dt.datetime: _local_datetime}
 
 
+def run_domain(operation, keep_on: tuple = ()):
+    """Run a domain operation as the current user and commit; show a refusal, in the user's
+    language, as a flash and roll back. Returns the operation's result, or False if refused.
+
+    Refusals of the types in `keep_on` still commit: the operation recorded something worth
+    keeping (a duplicate registration's conflict, for instance).
+    """
+    try:
+        result = operation(current_user._get_current_object())
+        db.session.commit()
+        return result
+    except RuleViolation as exc:
+        if isinstance(exc, keep_on):
+            db.session.commit()
+        else:
+            db.session.rollback()
+        flash(str(exc), "error")
+        return False
+
+
 class SecureForm(BaseForm):
     """Flask-Admin's form base with Flask-WTF's CSRF token (the one CSRFProtect checks)."""
 

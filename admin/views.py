@@ -21,7 +21,7 @@ from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question
                           record_follow_up, register_lead, resolve_conflict, validate_phone)
 from models.permissions import sees_all_rows, sees_id_number
 
-from .base import ProtectedPage, ProtectedView, ReadOnlyView
+from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
 
 
 def _money(view, context, model, name):
@@ -104,23 +104,13 @@ class LeadView(ProtectedView):
 
     def create_model(self, form):
         """Registration goes through the domain (R-LEAD-1, R-LEAD-5), not a generic insert."""
-        try:
-            lead = register_lead(
-                db.session, current_user._get_current_object(), project_id=form.project.data.id,
-                name=form.name.data, phone=form.phone.data, source=form.source.data,
-                id_number=form.id_number.data, address=form.address.data,
-                budget_wan=form.budget_wan.data, wanted_layout=form.wanted_layout.data,
-                wanted_area=form.wanted_area.data, purpose=form.purpose.data or None,
-                needs=form.needs.data, notes=form.notes.data)
-            db.session.commit()
-            return lead
-        except DuplicateLead as exc:
-            db.session.commit()  # the conflict is kept for the manager; no second lead
-            flash(str(exc), "error")
-        except RuleViolation as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        return False
+        return run_domain(lambda by: register_lead(
+            db.session, by, project_id=form.project.data.id, name=form.name.data,
+            phone=form.phone.data, source=form.source.data, id_number=form.id_number.data,
+            address=form.address.data, budget_wan=form.budget_wan.data,
+            wanted_layout=form.wanted_layout.data, wanted_area=form.wanted_area.data,
+            purpose=form.purpose.data or None, needs=form.needs.data, notes=form.notes.data),
+            keep_on=(DuplicateLead,))  # the conflict is kept for the manager; no second lead
 
     def edit_form(self, obj=None):
         form = super().edit_form(obj)
@@ -151,24 +141,22 @@ class LeadView(ProtectedView):
 
     @expose("/assign/", methods=("POST",))
     def assign_view(self):
-        by = current_user._get_current_object()
         ids = [i for i in request.form.get("ids", "").split(",") if i.strip().isdigit()]
         agent_ids = [int(a) for a in request.form.getlist("agent") if a.isdigit()]
-        try:
-            if request.form.get("mode") == "even":
-                spread = distribute_leads(db.session, by, ids, agent_ids)
-                db.session.commit()
+        if request.form.get("mode") == "even":
+            spread = run_domain(lambda by: distribute_leads(db.session, by, ids, agent_ids))
+            if spread:
                 flash(gettext("%(n)d customers were spread over %(agents)d agents.",
                               n=sum(spread.values()), agents=len(spread)), "success")
-            else:
+        else:
+            def assign_to_one(by):
                 if len(agent_ids) != 1:
-                    raise RuleViolation(_l("Choose exactly one agent, or spread evenly."), rule="R-LEAD-2")
-                n = assign_leads(db.session, by, ids, agent_ids[0])
-                db.session.commit()
+                    raise RuleViolation(_l("Choose exactly one agent, or spread evenly."),
+                                        rule="R-LEAD-2")
+                return assign_leads(db.session, by, ids, agent_ids[0])
+            n = run_domain(assign_to_one)
+            if n:
                 flash(gettext("%(n)d customers were assigned.", n=n), "success")
-        except RuleViolation as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
         return redirect(self.get_url(".index_view"))
 
 
@@ -218,17 +206,9 @@ class FollowUpView(ProtectedView):
         return form
 
     def create_model(self, form):
-        try:
-            follow_up = record_follow_up(
-                db.session, current_user._get_current_object(), lead_id=form.lead.data.id,
-                channel=form.channel.data, content=form.content.data, outcome=form.outcome.data,
-                next_on=form.next_on.data)
-            db.session.commit()
-            return follow_up
-        except RuleViolation as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return False
+        return run_domain(lambda by: record_follow_up(
+            db.session, by, lead_id=form.lead.data.id, channel=form.channel.data,
+            content=form.content.data, outcome=form.outcome.data, next_on=form.next_on.data))
 
     def edit_form(self, obj=None):
         # A follow-up is a truthful record (R-LEAD-3): afterwards only the manager's feedback.
@@ -238,15 +218,8 @@ class FollowUpView(ProtectedView):
         return form
 
     def update_model(self, form, model):
-        try:
-            give_feedback(db.session, current_user._get_current_object(), model.id,
-                          form.manager_feedback.data)
-            db.session.commit()
-            return True
-        except RuleViolation as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return False
+        return bool(run_domain(lambda by: give_feedback(db.session, by, model.id,
+                                                         form.manager_feedback.data)))
 
 
 def _registered_customer(view, context, model, name):
@@ -270,17 +243,9 @@ class LeadConflictView(ReadOnlyView):
         "lead": _registered_customer}
 
     def _decide(self, ids, decision):
-        by = current_user._get_current_object()
-        done = 0
-        try:
-            for conflict in self.get_query().filter(LeadConflict.id.in_([int(i) for i in ids])):
-                resolve_conflict(db.session, by, conflict.id, decision)
-                done += 1
-            db.session.commit()
-            flash(gettext("%(n)d conflicts decided.", n=done), "success")
-        except RuleViolation as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
+        conflicts = self.get_query().filter(LeadConflict.id.in_([int(i) for i in ids])).all()
+        if run_domain(lambda by: [resolve_conflict(db.session, by, c.id, decision) for c in conflicts]):
+            flash(gettext("%(n)d conflicts decided.", n=len(conflicts)), "success")
 
     @action("keep", _l("Keep the current owner"), _l("Keep the current owner of these customers?"))
     def action_keep(self, ids):
@@ -302,15 +267,8 @@ class CustomerQuestionView(ProtectedView):
     form_args = {"question": {"validators": [DataRequired()]}}
 
     def create_model(self, form):
-        try:
-            row = ask_question(db.session, current_user._get_current_object(),
-                               project_id=form.project.data.id, question=form.question.data)
-            db.session.commit()
-            return row
-        except RuleViolation as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return False
+        return run_domain(lambda by: ask_question(db.session, by, project_id=form.project.data.id,
+                                                  question=form.question.data))
 
 
 class AnswerSheetView(ReadOnlyView):
@@ -360,16 +318,13 @@ class QuestionGroupPage(ProtectedPage):
 
     @expose("/answer/", methods=("POST",))
     def answer(self):
-        try:
-            n = answer_topic(db.session, current_user._get_current_object(),
-                             project_id=int(request.form.get("project_id", 0)),
-                             topic=request.form.get("topic", ""), answer=request.form.get("answer", ""))
-            db.session.commit()
+        project_id = request.form.get("project_id", "")
+        n = run_domain(lambda by: answer_topic(
+            db.session, by, project_id=int(project_id) if project_id.isdigit() else 0,
+            topic=request.form.get("topic", ""), answer=request.form.get("answer", "")))
+        if n:
             flash(gettext("%(n)d questions answered; the answer is on the answer sheet.", n=n),
                   "success")
-        except (RuleViolation, ValueError) as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
         return redirect(self.get_url(".index"))
 
 
