@@ -37,3 +37,31 @@ def test_the_mode_follows_redis_url(app):
         assert not is_embedded() and queue.is_async and type(queue.connection) is Redis
     else:
         assert is_embedded() and not queue.is_async
+
+
+def test_the_periodic_jobs_load_into_rqs_cron_scheduler(app):
+    from rq.cron import CronScheduler
+
+    from jobs.queue import get_connection
+    scheduler = CronScheduler(connection=get_connection())
+    scheduler.load_config_from_file("jobs/schedule.py")
+    jobs = {job.name: job for job in scheduler.get_jobs()}
+    assert jobs["pool-stale-leads"].cron == "10 0 * * *"
+    assert jobs["pool-stale-leads"].func.__name__ == "pool_stale_leads"
+
+
+def test_the_pool_job_runs_through_the_queue_for_today_by_default(app, db, make_user):
+    import datetime as dt
+
+    from models import Lead
+    from tests import factories as f
+    agent = make_user("agent")
+    lead = f.lead(db.session, owner=agent, last_activity_at=dt.datetime(2020, 1, 1))
+    db.session.commit()
+    from jobs.leads import pool_stale_leads
+    job = enqueue(pool_stale_leads)
+    _run_workers_if_any(get_queue())
+    job.refresh()
+    assert job.return_value() == 1
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).owner_id is None

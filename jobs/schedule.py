@@ -1,0 +1,18 @@
+"""Periodic jobs, for RQ's own scheduler:
+
+    TZ=Asia/Shanghai rq cron jobs/schedule.py --url "$REDIS_URL"
+
+Cron strings are read in the scheduler's local time, hence TZ: the office's day. Each job is
+idempotent, so a scheduler restarted or run twice does no harm.
+"""
+from rq import cron
+
+from jobs.leads import pool_stale_leads
+
+# name, function, cron string (minute hour day month weekday), queue
+SCHEDULE = [
+    ("pool-stale-leads", pool_stale_leads, "10 0 * * *", "default"),
+]
+
+for name, func, when, queue in SCHEDULE:
+    cron.register(func, queue_name=queue, cron=when, name=name)
