@@ -12,6 +12,7 @@ from models.permissions import can, role_label
 
 from . import auth, errors, i18n
 from .base import THEME
+from .sales_control import BoardPage, PriceImportPage
 from .views import VIEWS, QuestionGroupPage
 
 
@@ -51,6 +52,10 @@ def init_app(app) -> None:
         admin.add_view(view_class(model, db, name=name, category=category, endpoint=endpoint))
     admin.add_view(QuestionGroupPage(name=_l("Questions to answer"), category=_l("Sales"),
                                      endpoint="question_group"))
+    admin.add_view(BoardPage(name=_l("Sales-control board"), category=_l("Sales control"),
+                             endpoint="board"))
+    admin.add_view(PriceImportPage(name=_l("Import a price list"), category=_l("Sales control"),
+                                   endpoint="unit_import"))
     admin.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)

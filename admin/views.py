@@ -13,15 +13,17 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 
 from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document,
                     Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
-                    OverdueEvent, Payment, Project, Role, RuleViolation, Subscription, Unit, User, db,
+                    OverdueEvent, Payment, PriceApproval, Project, Role, RuleViolation, Subscription, Unit, User, db,
                     utcnow)
 from models.base import office_today
+from models.inventory import set_withheld
 from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question, assign_leads,
                           distribute_leads, give_feedback, mask_id_number, open_lead_load,
                           record_follow_up, register_lead, resolve_conflict, validate_phone)
 from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
+from .deals import PriceApprovalView, SubscriptionView
 
 
 def _money(view, context, model, name):
@@ -81,7 +83,20 @@ class UnitView(ProtectedView):
     column_searchable_list = ("number",)
     column_formatters = {"list_price": _money}
     form_columns = ("building", "floor", "position", "number", "layout", "area")
-    form_readonly = ("held_for_lead_id", "held_until")
+    form_readonly = ("held_for_lead_id", "held_until", "held_by_id")
+
+    def _withhold(self, ids, withheld):
+        units = self.get_query().filter(Unit.id.in_([int(i) for i in ids])).all()
+        if run_domain(lambda by: [set_withheld(db.session, by, u.id, withheld) for u in units]):
+            flash(gettext("%(n)d units changed.", n=len(units)), "success")
+
+    @action("withhold", _l("Withhold from sale"), _l("Take the selected units off sale?"))
+    def action_withhold(self, ids):
+        self._withhold(ids, True)
+
+    @action("release", _l("Put back on sale"))
+    def action_release(self, ids):
+        self._withhold(ids, False)
 
 
 class LeadView(ProtectedView):
@@ -345,14 +360,6 @@ class NotificationView(ReadOnlyView):
         db.session.commit()
 
 
-class SubscriptionView(ReadOnlyView):
-    column_list = ("number", "project", "unit", "lead", "agent", "price", "deposit",
-                   "payment_method", "status", "subscribed_on")
-    column_searchable_list = ("number",)
-    column_filters = ("status", "payment_method", "subscribed_on", "project.name")
-    column_formatters = {"price": _money, "deposit": _money}
-
-
 class InstalmentView(ReadOnlyView):
     column_list = ("subscription", "seq", "kind", "due_on", "extended_due_on", "amount_due",
                    "amount_paid", "status")
@@ -428,6 +435,7 @@ VIEWS = [
     (CustomerQuestion, CustomerQuestionView, _l("Customer questions"), _l("Sales")),
     (CustomerQuestion, AnswerSheetView, _l("Answer sheet"), _l("Sales")),
     (Subscription, SubscriptionView, _l("Subscriptions"), _l("Sales")),
+    (PriceApproval, PriceApprovalView, _l("Price approvals"), _l("Sales")),
     (LeadArchive, LeadArchiveView, _l("Kept records of cancelled deals"), _l("Sales")),
     (Project, ProjectView, _l("Projects"), _l("Sales control")),
     (Building, BuildingView, _l("Buildings"), _l("Sales control")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, select, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Money, in_list, utcnow
@@ -18,6 +18,7 @@ PAYMENT_METHODS = ("one_off", "instalments", "commercial_mortgage", "provident_f
 INSTALMENT_KINDS = ("deposit", "down_payment", "instalment", "commercial_loan",
                     "provident_fund_loan", "balance")
 INSTALMENT_STATUSES = ("pending", "partly_paid", "paid")
+PRICE_APPROVAL_STATUSES = ("requested", "approved", "rejected")
 PAYMENT_CHANNELS = ("bank_transfer", "pos", "cash", "cheque", "loan_disbursement", "other")
 EXTENSION_STATUSES = ("requested", "approved", "rejected")
 LADDER_LEVELS = ("reminder", "warning", "lawyer_letter", "forfeit")
@@ -49,6 +50,14 @@ class Subscription(Base):
     payment_method: Mapped[str] = mapped_column(String(30))
     status: Mapped[str] = mapped_column(String(20), default="draft")
     subscribed_on: Mapped[dt.date]
+    deposit_due_on: Mapped[dt.date | None]
+    # The agreement's customer block (R-SUB-1), as signed: later edits of the lead do not change it.
+    customer_name: Mapped[str] = mapped_column(String(100), default="")
+    customer_id_number: Mapped[str] = mapped_column(String(30), default="")
+    customer_address: Mapped[str] = mapped_column(String(200), default="")
+    price_reason: Mapped[str] = mapped_column(Text, default="")  # why the price is not the list price
+    withdrawn_at: Mapped[dt.datetime | None]
+    withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -67,6 +76,46 @@ class Subscription(Base):
     @classmethod
     def owned_by(cls, user_id: int):
         return cls.agent_id == user_id
+
+
+class PriceApproval(Base):
+    """A price below the list price waits for the vice-president (R-PRICE-1, R-PRICE-2)."""
+
+    __tablename__ = "price_approval"
+    __table_args__ = (
+        CheckConstraint(in_list("status", PRICE_APPROVAL_STATUSES), name="status_known"),
+        CheckConstraint("price > 0 AND price < list_price", name="below_list_price"),
+        Index("uq_price_approval_open", "subscription_id", unique=True,
+              sqlite_where=text("status = 'requested'"), postgresql_where=text("status = 'requested'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="RESTRICT"),
+                                                 index=True)
+    list_price: Mapped[Money]
+    price: Mapped[Money]
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="requested")
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    decided_at: Mapped[dt.datetime | None]
+
+    subscription: Mapped[Subscription] = relationship()
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return cls.subscription_id.in_(select(Subscription.id).where(Subscription.agent_id == user_id))
+
+
+class ReceiptCounter(Base):
+    """The last receipt number issued per project: a gap-free sequence (R-PAY-1)."""
+
+    __tablename__ = "receipt_counter"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"),
+                                            primary_key=True)
+    last_no: Mapped[int] = mapped_column(default=0)
 
 
 def _via_subscription(column, user_id: int):
@@ -212,3 +261,278 @@ class OverdueEvent(Base):
     def owned_by(cls, user_id: int):
         return cls.instalment_id.in_(
             select(Instalment.id).where(_via_subscription(Instalment.subscription_id, user_id)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain operations on subscriptions (R-SC-2, R-SUB-1, R-SUB-2, R-PRICE-1/2). The caller commits.
+
+from flask_babel import lazy_gettext as _l  # noqa: E402
+from sqlalchemy import and_, or_, update  # noqa: E402
+from sqlalchemy.exc import IntegrityError  # noqa: E402
+
+from .audit import audit_context, record_many  # noqa: E402
+from .base import office_today  # noqa: E402
+from .errors import RuleViolation  # noqa: E402
+from .labels import choice_label  # noqa: E402
+from .permissions import require, sees_all_rows  # noqa: E402
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def validate_id_number(raw: str) -> str:
+    """A mainland resident ID number: 18 characters with a valid check digit (GB 11643)."""
+    value = (raw or "").strip().upper()
+    if len(value) != 18 or not value[:17].isdigit() or value[17] not in "0123456789X":
+        raise RuleViolation(_l("Enter the customer's 18-character ID number."), rule="R-SUB-1")
+    check = "10X98765432"[sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS)) % 11]
+    if value[17] != check:
+        raise RuleViolation(_l("This ID number is not valid (its check digit is wrong)."), rule="R-SUB-1")
+    return value
+
+
+def _money(value, what) -> Decimal:
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except Exception:
+        raise RuleViolation(_l("%(what)s must be an amount of money.", what=what)) from None
+    if not amount.is_finite() or amount <= 0 or amount >= Decimal("1e12"):
+        raise RuleViolation(_l("%(what)s must be more than zero.", what=what))
+    return amount
+
+
+def _subscription_number(session, project: Project, unit: Unit) -> str:
+    n = session.scalar(select(func.count()).select_from(Subscription)
+                       .where(Subscription.unit_id == unit.id)) + 1
+    return f"RG-{project.code}-{unit.id:05d}-{n}"
+
+
+def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: str, deposit,
+              id_number: str, address: str, price=None, price_reason: str = "",
+              subscribed_on: dt.date | None = None, deposit_due_on: dt.date | None = None,
+              today: dt.date | None = None) -> Subscription:
+    """An agent subscribes a unit for one of own customers (R-SC-2, R-SUB-1, R-PRICE-1/2).
+
+    The unit must be available, or held for this customer: its status changes in the same
+    transaction by a conditional UPDATE, backed by the partial unique index, so two agents can
+    never subscribe one unit — the loser gets RuleViolation and nothing is written. The price is
+    the list price; any other price needs a reason, and a lower one the vice-president's
+    approval before sales control may confirm (a PriceApproval is requested here).
+    """
+    from .leads import _visible_lead
+    require(by, "subscription.create")
+    today = today or office_today()
+    unit = session.get(Unit, unit_id)
+    if unit is None:
+        raise RuleViolation(_l("This unit does not exist."), rule="R-SC-2")
+    project = unit.building.project
+    lead = _visible_lead(session, by, lead_id)
+    if lead.project_id != project.id:
+        raise RuleViolation(_l("The customer is registered in another project."), rule="R-SC-2")
+    if unit.status == "withheld":
+        raise RuleViolation(_l("Unit %(unit)s is not for sale (withheld by sales control).",
+                               unit=unit.number), rule="R-SC-2")
+    if payment_method not in PAYMENT_METHODS:
+        raise RuleViolation(_l("Choose the payment method."), rule="R-SUB-1")
+    id_number = validate_id_number(id_number)
+    address = (address or "").strip()
+    if not address:
+        raise RuleViolation(_l("Enter the customer's address."), rule="R-SUB-1")
+    price = unit.list_price if price in (None, "") else _money(price, _l("The price"))
+    deposit = _money(deposit, _l("The deposit"))
+    price_reason = (price_reason or "").strip()
+    if price != unit.list_price and not price_reason:
+        raise RuleViolation(_l("A price other than the list price (%(list)s) needs a reason.",
+                               list=f"{unit.list_price:,.2f}"), rule="R-PRICE-1")
+    if deposit > price:
+        raise RuleViolation(_l("The deposit cannot exceed the price."), rule="R-SUB-1")
+    subscribed_on = subscribed_on or today
+    if subscribed_on > today:
+        raise RuleViolation(_l("The subscription date cannot be in the future."), rule="R-SUB-1")
+    deposit_due_on = deposit_due_on or subscribed_on
+    if deposit_due_on < subscribed_on:
+        raise RuleViolation(_l("The deposit cannot be due before the subscription date."),
+                            rule="R-SUB-1")
+    taken = RuleViolation(_l("Unit %(unit)s has just been subscribed or held by someone else; "
+                             "choose another unit.", unit=unit.number), rule="R-SC-2")
+    before = unit.status
+    with session.begin_nested():
+        matched = session.execute(
+            update(Unit).where(Unit.id == unit.id, or_(
+                Unit.status == "available",
+                and_(Unit.status == "held", Unit.held_for_lead_id == lead.id)))
+            .values(status="subscribed", held_for_lead_id=None, held_until=None, held_by_id=None)
+            .execution_options(synchronize_session=False)).rowcount
+        if matched != 1:
+            raise taken
+        try:
+            with audit_context(session, actor=by, action="subscribe"):
+                subscription = Subscription(
+                    number=_subscription_number(session, project, unit), project_id=project.id,
+                    lead_id=lead.id, unit_id=unit.id, agent_id=by.id, price=price, deposit=deposit,
+                    payment_method=payment_method, status="draft", subscribed_on=subscribed_on,
+                    deposit_due_on=deposit_due_on, customer_name=lead.name,
+                    customer_id_number=id_number, customer_address=address,
+                    price_reason=price_reason)
+                session.add(subscription)
+                lead.stage = "subscribed"
+                lead.id_number = lead.id_number or id_number
+                lead.address = lead.address or address
+                lead.last_activity_at = utcnow()
+                session.flush()
+                if price < unit.list_price:
+                    session.add(PriceApproval(subscription_id=subscription.id, list_price=unit.list_price,
+                                              price=price, reason=price_reason,
+                                              requested_by_id=by.id))
+                    session.flush()
+        except IntegrityError:
+            raise taken from None
+    session.expire(unit)
+    record_many(session, "unit", "subscribe", by, [(unit.id, {"status": [before, "subscribed"]})])
+    return subscription
+
+
+def _subscription(session, subscription_id: int) -> Subscription:
+    sub = session.get(Subscription, subscription_id)
+    if sub is None:
+        raise RuleViolation(_l("This subscription does not exist."))
+    return sub
+
+
+def _move(session, sub: Subscription, by: User, before: tuple, after: str, action: str, **values):
+    """Change a subscription's status only from the expected ones (conditional UPDATE)."""
+    matched = session.execute(
+        update(Subscription).where(Subscription.id == sub.id, Subscription.status.in_(before))
+        .values(status=after, **values).execution_options(synchronize_session=False)).rowcount
+    if matched != 1:
+        return False
+    before_status = sub.status
+    session.expire(sub)
+    record_many(session, "subscription", action, by,
+                [(sub.id, {"status": [before_status, after],
+                           **{k: [None, v] for k, v in values.items()}})])
+    return True
+
+
+def confirm_subscription(session, by: User, subscription_id: int) -> Subscription:
+    """Sales control checks the signed agreement against sales control and signs (R-SUB-2)."""
+    require(by, "subscription.confirm")
+    sub = _subscription(session, subscription_id)
+    if sub.status != "draft":
+        raise RuleViolation(_l("Only a draft subscription can be confirmed (it is %(status)s).",
+                               status=choice_label("subscription", "status", sub.status)), rule="R-SUB-2")
+    approvals = session.scalars(select(PriceApproval.status).where(
+        PriceApproval.subscription_id == sub.id)).all()
+    if sub.price < sub.unit.list_price and "approved" not in approvals:
+        raise RuleViolation(_l("The price is below the list price: the vice-president must approve "
+                               "it before sales control confirms."), rule="R-PRICE-2")
+    if not _move(session, sub, by, ("draft",), "confirmed", "confirm",
+                 checked_by_id=by.id, checked_at=utcnow()):
+        raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."))
+    return sub
+
+
+def next_receipt_no(session, project_id: int) -> str:
+    """The next number of the project's gap-free receipt sequence, taken inside the caller's
+    transaction: a rolled-back payment gives its number back (R-PAY-1)."""
+    for _ in range(2):
+        number = session.execute(
+            update(ReceiptCounter).where(ReceiptCounter.project_id == project_id)
+            .values(last_no=ReceiptCounter.last_no + 1).returning(ReceiptCounter.last_no)).scalar()
+        if number is not None:
+            break
+        try:
+            with session.begin_nested():
+                session.add(ReceiptCounter(project_id=project_id, last_no=1))
+                session.flush()
+            number = 1
+            break
+        except IntegrityError:
+            continue  # another transaction created the counter first: take the next number
+    code = session.scalar(select(Project.code).where(Project.id == project_id))
+    return f"SJ-{code}-{number:06d}"
+
+
+def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: dt.date,
+                   channel: str, bank_ref: str | None = None,
+                   today: dt.date | None = None) -> Payment:
+    """Finance takes the deposit of a confirmed subscription, which becomes active (R-SUB-2)."""
+    require(by, "subscription.deposit")
+    today = today or office_today()
+    sub = _subscription(session, subscription_id)
+    if sub.status != "confirmed":
+        raise RuleViolation(_l("The deposit is taken after sales control has confirmed the "
+                               "subscription (it is %(status)s).", status=choice_label("subscription", "status", sub.status)), rule="R-SUB-2")
+    amount = _money(amount, _l("The amount"))
+    if amount != sub.deposit:
+        raise RuleViolation(_l("The deposit agreed is %(deposit)s.", deposit=f"{sub.deposit:,.2f}"),
+                            rule="R-SUB-2")
+    if channel not in PAYMENT_CHANNELS:
+        raise RuleViolation(_l("Choose how the money was paid."))
+    if paid_on > today or paid_on < sub.subscribed_on:
+        raise RuleViolation(_l("The payment date must lie between the subscription date and today."))
+    bank_ref = (bank_ref or "").strip() or None
+    if bank_ref and session.scalar(select(Payment.id).where(
+            Payment.project_id == sub.project_id, Payment.bank_ref == bank_ref,
+            Payment.reverses_id.is_(None))):
+        raise RuleViolation(_l("The bank reference %(ref)s has already been recorded.", ref=bank_ref),
+                            rule="R-PAY-1")
+    if not _move(session, sub, by, ("confirmed",), "active", "deposit"):
+        raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."))
+    with audit_context(session, actor=by, action="deposit"):
+        payment = Payment(project_id=sub.project_id, subscription_id=sub.id, amount=amount,
+                          paid_on=paid_on, channel=channel, bank_ref=bank_ref,
+                          receipt_no=next_receipt_no(session, sub.project_id), recorded_by_id=by.id,
+                          reason="定金")
+        session.add(payment)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise RuleViolation(_l("The bank reference %(ref)s has already been recorded.",
+                                   ref=bank_ref), rule="R-PAY-1") from None
+    return payment
+
+
+def withdraw_subscription(session, by: User, subscription_id: int, reason: str) -> Subscription:
+    """Withdraw before the deposit (agent or manager): the unit returns to available; the
+    subscription and its history stay (R-ALL-2)."""
+    require(by, "subscription.withdraw")
+    sub = _subscription(session, subscription_id)
+    if not sees_all_rows(by) and sub.agent_id != by.id:
+        raise RuleViolation(_l("This subscription does not exist, or is not one of yours."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(_l("Say why the subscription is withdrawn."))
+    if sub.status not in ("draft", "confirmed"):
+        raise RuleViolation(_l("Only a subscription without deposit can be withdrawn (it is "
+                               "%(status)s).", status=choice_label("subscription", "status", sub.status)))
+    unit_id, lead = sub.unit_id, sub.lead
+    if not _move(session, sub, by, ("draft", "confirmed"), "withdrawn", "withdraw",
+                 withdrawn_at=utcnow(), withdrawn_by_id=by.id):
+        raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."))
+    session.execute(update(Unit).where(Unit.id == unit_id, Unit.status == "subscribed")
+                    .values(status="available").execution_options(synchronize_session=False))
+    record_many(session, "unit", "withdraw", by, [(unit_id, {"status": ["subscribed", "available"]})])
+    session.execute(update(PriceApproval).where(PriceApproval.subscription_id == sub.id,
+                                                PriceApproval.status == "requested")
+                    .values(status="rejected", decided_at=utcnow()))
+    with audit_context(session, actor=by, action="withdraw"):
+        if lead.stage == "subscribed":
+            lead.stage = "visited"
+        lead.notes = ((lead.notes + "\n") if lead.notes else "") + f"退订：{reason}"
+        session.flush()
+    session.expire_all()
+    return sub
+
+
+def decide_price(session, by: User, approval_id: int, approve: bool) -> PriceApproval:
+    """The vice-president approves or rejects a price below the list price (R-PRICE-2)."""
+    require(by, "price.decide")
+    approval = session.get(PriceApproval, approval_id)
+    if approval is None or approval.status != "requested":
+        raise RuleViolation(_l("This price request is not waiting for a decision."), rule="R-PRICE-2")
+    with audit_context(session, actor=by, action="approve_price" if approve else "reject_price"):
+        approval.status = "approved" if approve else "rejected"
+        approval.decided_by_id = by.id
+        approval.decided_at = utcnow()
+        session.flush()
+    return approval

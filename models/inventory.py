@@ -44,6 +44,7 @@ class Project(Base):
     reminder_days_before: Mapped[int] = mapped_column(default=3)  # R-PAY-4
     pool_after_days: Mapped[int] = mapped_column(default=15)      # back to the public pool
     hold_hours: Mapped[int] = mapped_column(default=24)
+    hold_roles: Mapped[str] = mapped_column(String(100), default="agent,sales_control")  # who may hold
     signing_due_days: Mapped[int] = mapped_column(default=30)     # R-CON-5
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -95,8 +96,298 @@ class Unit(Base):
     status: Mapped[str] = mapped_column(String(20), default="available")
     held_for_lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id", ondelete="RESTRICT"))
     held_until: Mapped[dt.datetime | None]
+    held_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
 
     building: Mapped[Building] = relationship(back_populates="units")
 
     def __str__(self) -> str:
         return f"{self.building.name}-{self.number}" if self.building else self.number
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain operations on units (R-SC-1, R-SC-2). The caller commits.
+
+def _unit_audit(session, by, action, changes_by_unit):
+    from .audit import record_many
+    record_many(session, "unit", action, by, list(changes_by_unit))
+
+
+def _conditional_unit_update(session, unit_id, where, values) -> bool:
+    """UPDATE unit … WHERE id = :id AND <where>: True when the row matched (the guard held)."""
+    from sqlalchemy import update
+    from sqlalchemy.orm.util import identity_key
+    result = session.execute(update(Unit).where(Unit.id == unit_id, *where).values(**values)
+                             .execution_options(synchronize_session=False))
+    loaded = session.identity_map.get(identity_key(Unit, unit_id))
+    if loaded is not None:
+        session.expire(loaded)  # the row changed under the ORM: read it again when asked
+    return result.rowcount == 1
+
+
+def hold_unit(session, by, *, unit_id: int, lead_id: int, hours: int | None = None):
+    """Hold an available unit for one customer for N hours (project setting: hours, who may)."""
+    from flask_babel import lazy_gettext as _l
+
+    from .errors import RuleViolation
+    from .leads import _visible_lead
+    unit = session.get(Unit, unit_id)
+    if unit is None:
+        raise RuleViolation(_l("This unit does not exist."), rule="R-SC-2")
+    project = unit.building.project
+    allowed = {r.strip() for r in project.hold_roles.split(",") if r.strip()}
+    if not by.has_role(*allowed):
+        raise RuleViolation(_l("Your role may not hold units in this project."), rule="R-ALL-1")
+    lead = _visible_lead(session, by, lead_id)
+    if lead.project_id != project.id:
+        raise RuleViolation(_l("The customer is registered in another project."), rule="R-SC-2")
+    hours = hours or project.hold_hours
+    if not 1 <= hours <= project.hold_hours:
+        raise RuleViolation(_l("A hold lasts 1 to %(n)d hours in this project.", n=project.hold_hours))
+    until = utcnow() + dt.timedelta(hours=hours)
+    if not _conditional_unit_update(session, unit.id, [Unit.status == "available"],
+                                    {"status": "held", "held_for_lead_id": lead.id,
+                                     "held_until": until, "held_by_id": by.id}):
+        raise RuleViolation(_l("Unit %(unit)s is no longer available: someone else has just held or "
+                               "subscribed it.", unit=unit.number), rule="R-SC-2")
+    _unit_audit(session, by, "hold", [(unit.id, {"status": ["available", "held"],
+                                                 "held_for_lead_id": [None, lead.id]})])
+    return unit
+
+
+def release_hold(session, by, unit_id: int):
+    """End a hold early: the holder, sales control or a manager."""
+    from flask_babel import lazy_gettext as _l
+
+    from .errors import RuleViolation
+    unit = session.get(Unit, unit_id)
+    if unit is None or unit.status != "held":
+        raise RuleViolation(_l("This unit is not held."))
+    if unit.held_by_id != by.id and not by.has_role("sales_control", "sales_manager", "admin"):
+        raise RuleViolation(_l("Only who held the unit, sales control or a manager may release it."),
+                            rule="R-ALL-1")
+    lead_id = unit.held_for_lead_id
+    if not _conditional_unit_update(session, unit.id, [Unit.status == "held"], _NO_HOLD):
+        raise RuleViolation(_l("This unit is not held."))
+    _unit_audit(session, by, "release_hold", [(unit.id, {"status": ["held", "available"],
+                                                         "held_for_lead_id": [lead_id, None]})])
+
+
+_NO_HOLD = {"status": "available", "held_for_lead_id": None, "held_until": None, "held_by_id": None}
+
+
+def release_expired_holds(session, now: dt.datetime | None = None) -> int:
+    """Holds past their time return their units to available (set-based, idempotent)."""
+    from sqlalchemy import select, update
+    now = now or utcnow()
+    expired = session.execute(select(Unit.id, Unit.held_for_lead_id).where(
+        Unit.status == "held", Unit.held_until < now).with_for_update()).all()
+    if not expired:
+        return 0
+    session.execute(update(Unit).where(Unit.id.in_([u for u, _ in expired]), Unit.status == "held",
+                                       Unit.held_until < now)
+                    .values(**_NO_HOLD).execution_options(synchronize_session=False))
+    _unit_audit(session, None, "hold_expired", [(u, {"status": ["held", "available"],
+                                                     "held_for_lead_id": [lead, None]})
+                                                for u, lead in expired])
+    session.expire_all()
+    return len(expired)
+
+
+def set_withheld(session, by, unit_id: int, withheld: bool):
+    """Sales control takes a unit off sale (销控) or puts it back (R-SC-1)."""
+    from flask_babel import lazy_gettext as _l
+
+    from .errors import RuleViolation
+    from .permissions import require
+    require(by, "unit.withhold")
+    before, after = ("available", "withheld") if withheld else ("withheld", "available")
+    unit = session.get(Unit, unit_id)
+    if unit is None or not _conditional_unit_update(session, unit_id, [Unit.status == before],
+                                                    {"status": after}):
+        raise RuleViolation(_l("Only an available unit can be withheld, and only a withheld one "
+                               "released."), rule="R-SC-1")
+    _unit_audit(session, by, "withhold" if withheld else "release", [(unit_id, {"status": [before, after]})])
+
+
+def board(session, project_id: int, building_id: int | None = None, layout: str | None = None,
+          status: str | None = None) -> dict:
+    """The sales-control board (销控表) of a project: two queries, whatever the number of units.
+
+    Returns the buildings, each with floors top first and the units of each floor by position,
+    and the counts per status with the sell-through rate (sold / saleable, withheld excluded).
+    Filters dim the cells that do not match; counts are of the whole selection of buildings.
+    """
+    from sqlalchemy import select
+    buildings = list(session.scalars(select(Building).where(Building.project_id == project_id)
+                                     .order_by(Building.name)))
+    if building_id:
+        buildings = [b for b in buildings if b.id == building_id]
+    ids = [b.id for b in buildings]
+    rows = session.execute(
+        select(Unit.id, Unit.building_id, Unit.floor, Unit.position, Unit.number, Unit.layout,
+               Unit.area, Unit.list_price, Unit.status)
+        .where(Unit.building_id.in_(ids)).order_by(Unit.building_id, Unit.floor.desc(), Unit.position)
+    ).all() if ids else []
+    counts = {s: 0 for s in UNIT_STATUSES}
+    grids: dict[int, dict] = {b.id: {"building": b, "floors": [], "positions": 0} for b in buildings}
+    current = None
+    for row in rows:
+        counts[row.status] += 1
+        grid = grids[row.building_id]
+        if current is None or current[0] != (row.building_id, row.floor):
+            current = ((row.building_id, row.floor), [])
+            grid["floors"].append((row.floor, current[1]))
+        current[1].append(row)
+        grid["positions"] = max(grid["positions"], row.position)
+    saleable = len(rows) - counts["withheld"]
+    sold = counts["subscribed"] + counts["signed"]
+    return {"grids": [grids[i] for i in ids], "counts": counts, "total": len(rows),
+            "sell_through": (100.0 * sold / saleable) if saleable else 0.0,
+            "layouts": sorted({r.layout for r in rows}),
+            "filter": {"layout": layout, "status": status}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Price-list import (sales control): all rows good, or nothing imported.
+
+PRICE_LIST_COLUMNS = {  # accepted header -> field
+    "楼盘": "project", "project": "project", "楼栋": "building", "building": "building",
+    "楼层": "floor", "floor": "floor", "房号": "unit", "unit": "unit", "户型": "layout",
+    "layout": "layout", "建筑面积": "area", "面积": "area", "area": "area", "单价": "unit_price",
+    "unit_price": "unit_price", "总价": "total_price", "total_price": "total_price",
+    "位置": "position", "position": "position",
+}
+REQUIRED_PRICE_LIST = ("project", "building", "floor", "unit", "layout", "area")
+
+
+class PriceListRejected(Exception):
+    """The file was not imported; `errors` is a list of (row number, message), row 1 = header."""
+
+    def __init__(self, errors):
+        super().__init__(f"{len(errors)} problems")
+        self.errors = errors
+
+
+def read_price_list(content: bytes, filename: str) -> list[dict]:
+    """Rows of a CSV or XLSX price list as dicts keyed by field name; PriceListRejected if the
+    file or its columns cannot be read."""
+    import tablib
+    from flask_babel import gettext
+    name = (filename or "").lower()
+    try:
+        if name.endswith(".xlsx"):
+            data = tablib.Dataset().load(content, format="xlsx")
+        elif name.endswith(".csv"):
+            text = content.decode("utf-8-sig")
+            data = tablib.Dataset().load(text, format="csv")
+        else:
+            raise PriceListRejected([(0, gettext("Upload a .csv or .xlsx file."))])
+    except PriceListRejected:
+        raise
+    except Exception:
+        raise PriceListRejected([(0, gettext("The file could not be read as CSV or XLSX."))]) from None
+    headers = [PRICE_LIST_COLUMNS.get(str(h or "").strip().lower(), PRICE_LIST_COLUMNS.get(str(h or "").strip()))
+               for h in (data.headers or [])]
+    missing = [c for c in REQUIRED_PRICE_LIST if c not in headers]
+    if missing or not ({"unit_price", "total_price"} & set(headers)):
+        raise PriceListRejected([(1, gettext(
+            "Columns needed: 楼盘, 楼栋, 楼层, 房号, 户型, 建筑面积, and 单价 or 总价. Missing: %(missing)s",
+            missing=", ".join(missing) or "单价/总价"))])
+    return [{field: value for field, value in zip(headers, row) if field} for row in data]
+
+
+def import_price_list(session, by, rows: list[dict]) -> dict:
+    """Create or re-price units from validated rows; every row is checked first and nothing is
+    written unless all are good (PriceListRejected lists every problem with its row)."""
+    from decimal import InvalidOperation
+
+    from flask_babel import gettext
+    from sqlalchemy import select
+
+    from .audit import audit_context
+    from .permissions import require
+    require(by, "unit.import")
+    projects = {p.code: p for p in session.scalars(select(Project))}
+    projects.update({p.name: p for p in projects.copy().values()})
+    errors, clean, seen = [], [], set()
+
+    def number(value, kind):
+        try:
+            parsed = Decimal(str(value).replace(",", "").strip())
+        except (InvalidOperation, ValueError):
+            raise ValueError(kind) from None
+        if not parsed.is_finite() or parsed <= 0:
+            raise ValueError(kind)
+        return parsed
+
+    for index, row in enumerate(rows, start=2):
+        try:
+            project = projects.get(str(row.get("project") or "").strip())
+            if project is None:
+                raise ValueError(gettext("unknown project %(p)s", p=row.get("project")))
+            building = str(row.get("building") or "").strip()
+            unit_no = str(row.get("unit") or "").strip()
+            layout = str(row.get("layout") or "").strip()
+            if not building or not unit_no or not layout:
+                raise ValueError(gettext("building, unit and layout are required"))
+            try:
+                floor = int(str(row.get("floor")).strip())
+            except ValueError:
+                raise ValueError(gettext("the floor must be a whole number")) from None
+            position = row.get("position")
+            try:
+                position = int(str(position).strip()) if position not in (None, "") else None
+            except ValueError:
+                raise ValueError(gettext("the position must be a whole number")) from None
+            try:
+                area = number(row.get("area"), "area").quantize(Decimal("0.01"))
+            except ValueError:
+                raise ValueError(gettext("the area must be a positive number")) from None
+            total = row.get("total_price")
+            try:
+                price = (number(total, "price") if total not in (None, "")
+                         else number(row.get("unit_price"), "price") * area).quantize(Decimal("0.01"))
+            except ValueError:
+                raise ValueError(gettext("the price must be a positive number")) from None
+            key = (project.id, building, unit_no)
+            if key in seen:
+                raise ValueError(gettext("unit %(u)s of %(b)s appears twice in the file", u=unit_no, b=building))
+            seen.add(key)
+            clean.append((project, building, floor, position, unit_no, layout, area, price))
+        except ValueError as exc:
+            errors.append((index, str(exc)))
+    if not rows:
+        errors.append((1, gettext("The file has no rows.")))
+    # Checks against the database: a sold unit keeps its deal; only its list price may change.
+    existing = {}
+    if clean:
+        for unit, building in session.execute(
+                select(Unit, Building).join(Building, Unit.building_id == Building.id)
+                .where(Building.project_id.in_({c[0].id for c in clean}))).all():
+            existing[(building.project_id, building.name, unit.number)] = unit
+    if errors:
+        raise PriceListRejected(errors)
+    created = updated = 0
+    buildings = {(b.project_id, b.name): b for b in session.scalars(select(Building))}
+    with audit_context(session, actor=by, action="import_price_list"):
+        for project, building_name, floor, position, unit_no, layout, area, price in clean:
+            building = buildings.get((project.id, building_name))
+            if building is None:
+                building = Building(project_id=project.id, name=building_name, floors=floor)
+                session.add(building)
+                session.flush()
+                buildings[(project.id, building_name)] = building
+            building.floors = max(building.floors, floor)
+            unit = existing.get((project.id, building_name, unit_no))
+            if unit is None:
+                session.add(Unit(building_id=building.id, floor=floor,
+                                 position=position or (int(unit_no[-2:]) if unit_no[-2:].isdigit() else 1),
+                                 number=unit_no, layout=layout, area=area, list_price=price))
+                created += 1
+            else:
+                unit.floor, unit.layout, unit.area, unit.list_price = floor, layout, area, price
+                if position:
+                    unit.position = position
+                updated += 1
+        session.flush()
+    return {"created": created, "updated": updated}

@@ -48,7 +48,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "role": _entity(list="a"),
     "project": _entity(list="amgcflrv", create="a", edit="a", export="amv"),
     "building": _entity(list="amgcflrv", create="ac", edit="ac", delete="ac", export="amcv"),
-    "unit": _entity(list="amgcflrv", edit="ac", delete="ac", export="amcv"),  # created by import
+    "unit": _entity(list="amgcflrv", edit="ac", delete="ac", export="amcv", action="ac"),  # by import
     "lead": _entity(list="amgv", create="amg", edit="amg", export="amgv", action="am"),
     "follow_up_due": _entity(list="amgv"),
     "follow_up": _entity(list="amgv", create="amg", edit="am", export="amv"),
@@ -57,7 +57,10 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "question_group": _entity(list="amv", action="am"),
     "answer_sheet": _entity(list="amgcflrv"),
     "notification": _entity(list="amgcflrv", action="amgcflrv"),
-    "subscription": _entity(list="amgcflv", export="amcfv"),
+    "subscription": _entity(list="amgcflv", create="g", export="amcfv", action="gmcf"),
+    "price_approval": _entity(list="amgcv", action="v"),
+    "board": _entity(list="amgcflrv", action="amgc"),
+    "unit_import": _entity(list="ac", action="ac"),
     "instalment": _entity(list="amgflv", export="amfv"),
     "payment": _entity(list="amgflv", export="amfv"),
     "extension": _entity(list="amgfv", export="amv"),
@@ -80,6 +83,13 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "lead.resolve_conflict": _roles("am"),
     "question.ask": _roles("amg"),
     "question.answer": _roles("am"),
+    "unit.import": _roles("ac"),
+    "unit.withhold": _roles("ac"),
+    "subscription.create": _roles("g"),
+    "subscription.confirm": _roles("c"),
+    "subscription.deposit": _roles("f"),
+    "subscription.withdraw": _roles("gm"),
+    "price.decide": _roles("v"),
 }
 
 

@@ -14,7 +14,7 @@ import datetime as dt
 import pytest
 
 from models import (ArchiveRecord, ContractStep, CustomerQuestion, Extension, LeadArchive,
-                    LeadConflict, Notification, Role)
+                    LeadConflict, Notification, PriceApproval, Role)
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
 
@@ -87,13 +87,24 @@ EXPECTED = {
     "answer_sheet.ajax_update": "",
     "subscription.index_view": "amgcflv",
     "subscription.details_view": "amgcflv",
-    "subscription.create_view": "",
+    "subscription.create_view": "g",
     "subscription.edit_view": "",
     "subscription.delete_view": "",
-    "subscription.action_view": "",
+    "subscription.action_view": "mgcf",
     "subscription.export": "amcfv",
     "subscription.ajax_lookup": "amgcflv",
     "subscription.ajax_update": "",
+    "subscription.deposit_view": "mgcf",
+    "subscription.withdraw_view": "mgcf",
+    "price_approval.index_view": "amgcv",
+    "price_approval.details_view": "amgcv",
+    "price_approval.create_view": "",
+    "price_approval.edit_view": "",
+    "price_approval.delete_view": "",
+    "price_approval.action_view": "v",
+    "price_approval.export": "",
+    "price_approval.ajax_lookup": "amgcv",
+    "price_approval.ajax_update": "",
     "lead_archive.index_view": "amv",
     "lead_archive.details_view": "amv",
     "lead_archive.create_view": "",
@@ -126,7 +137,7 @@ EXPECTED = {
     "unit.create_view": "",
     "unit.edit_view": "ac",
     "unit.delete_view": "ac",
-    "unit.action_view": "",
+    "unit.action_view": "ac",
     "unit.export": "amcv",
     "unit.ajax_lookup": "amgcflrv",
     "unit.ajax_update": "ac",
@@ -240,6 +251,14 @@ EXPECTED = {
     "audit.ajax_update": "",
     "question_group.index": "amv",
     "question_group.answer": "am",
+    "board.index": "amgcflrv",
+    "board.statuses": "amgcflrv",
+    "board.unit": "amgcflrv",
+    "board.hold": "amgc",
+    "board.release": "amgc",
+    "board.withhold": "amgc",
+    "unit_import.index": "ac",
+    "unit_import.upload": "ac",
 }
 
 PUBLIC_PATHS = {
@@ -253,6 +272,16 @@ PUBLIC_PATHS = {
     "question_group.index": ("GET", "/admin/question_group/"),
     "question_group.answer": ("POST", "/admin/question_group/answer/"),
     "lead.assign_view": ("POST", "/admin/lead/assign/"),
+    "subscription.deposit_view": ("POST", "/admin/subscription/deposit/"),
+    "subscription.withdraw_view": ("POST", "/admin/subscription/withdraw/"),
+    "board.index": ("GET", "/admin/board/"),
+    "board.statuses": ("GET", "/admin/board/statuses"),
+    "board.unit": ("GET", "/admin/board/unit/{unit}"),
+    "board.hold": ("POST", "/admin/board/unit/{unit}/hold"),
+    "board.release": ("POST", "/admin/board/unit/{unit}/release"),
+    "board.withhold": ("POST", "/admin/board/unit/{unit}/withhold"),
+    "unit_import.index": ("GET", "/admin/unit_import/"),
+    "unit_import.upload": ("POST", "/admin/unit_import/upload"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
@@ -265,7 +294,7 @@ def _request_for(endpoint: str, ids: dict[str, int]):
     """(method, path, form data) exercising `endpoint` on a row the agent under test owns."""
     if endpoint in PUBLIC_PATHS:
         method, path = PUBLIC_PATHS[endpoint]
-        return method, path, PUBLIC_DATA.get(endpoint, {})
+        return method, path.format(unit=ids["unit"]), PUBLIC_DATA.get(endpoint, {})
     table, view = endpoint.split(".")
     base = f"/admin/{table}"
     row = ids[table]
@@ -326,6 +355,9 @@ def office(db, make_user):
     question = CustomerQuestion(project_id=lead.project_id, asked_by_id=agent.id, question="车位价格？",
                                 topic="车位价格", answer="10万起", answered_at=dt.datetime(2026, 11, 1))
     note = Notification(user_id=agent.id, kind="lead_assigned", message="分配了客户")
+    approval = PriceApproval(subscription=sub, list_price=sub.price, price=sub.price - 1000,
+                             reason="老客户", requested_by_id=agent.id)
+    s.add(approval)
     s.add_all([ext, step, record, kept, conflict, question, note])
     doc = f.document(s, agent)
     s.commit()
@@ -335,7 +367,7 @@ def office(db, make_user):
            "document": doc.id, "project": lead.project_id, "building": unit.building_id,
            "unit": unit.id, "user": agent.id, "role": s.query(Role).first().id, "audit": 1,
            "follow_up_due": lead.id, "lead_conflict": conflict.id, "customer_question": question.id,
-           "answer_sheet": question.id, "notification": note.id}
+           "answer_sheet": question.id, "notification": note.id, "price_approval": approval.id}
     return users, ids
 
 

@@ -1,0 +1,163 @@
+"""Subscriptions and price approvals: the agreement form, confirmation, deposit, withdrawal."""
+from __future__ import annotations
+
+from flask import flash, redirect, request
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.helpers import get_form_data
+from flask_babel import gettext, lazy_gettext as _l
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+from sqlalchemy import select
+
+from models import Lead, PriceApproval, RuleViolation, Subscription, Unit, db
+from models.base import office_today
+from models.deals import (confirm_subscription, decide_price, record_deposit, subscribe,
+                          withdraw_subscription)
+from models.labels import choice_label
+from models.permissions import scope_filter
+
+from .base import ReadOnlyView, run_domain
+from .forms import DepositForm, SubscriptionForm, WithdrawForm
+
+
+def _money(view, context, model, name):
+    value = getattr(model, name)
+    return "" if value is None else f"¥{value:,.2f}"
+
+
+class SubscriptionView(ReadOnlyView):
+    """认购单. Created from the board by an agent; each later step by its role, in order (R-SUB-2)."""
+
+    column_list = ("number", "project", "unit", "lead", "agent", "price", "deposit",
+                   "payment_method", "status", "subscribed_on", "checked_by")
+    column_searchable_list = ("number", "customer_name")
+    column_filters = ("status", "payment_method", "subscribed_on", "project.name")
+    column_formatters = {"price": _money, "deposit": _money}
+    column_details_exclude_list = ("customer_id_number",)
+    extra_endpoints = {"deposit_view": "action", "withdraw_view": "action"}
+
+    # --- the agreement ------------------------------------------------------------------------
+    def create_form(self, obj=None):
+        form = SubscriptionForm(get_form_data())
+        unit_id = request.args.get("unit_id") or form.unit_id.data
+        unit = db.session.get(Unit, int(unit_id)) if str(unit_id or "").isdigit() else None
+        form.unit_id.data = unit.id if unit else ""
+        if unit is None:
+            form.lead_id.choices = []
+            return form
+        project_id = unit.building.project_id
+        leads = db.session.query(Lead).filter(Lead.project_id == project_id,
+                                              Lead.stage.notin_(("signed",)))
+        clause = scope_filter(Lead, current_user)
+        if clause is not None:
+            leads = leads.filter(clause)
+        form.lead_id.choices = [SelectChoice(lead.id, str(lead))
+                               for lead in leads.order_by(Lead.name).limit(500)]
+        if request.method == "GET":
+            form.price.data = unit.list_price
+            form.subscribed_on.data = office_today()
+        form.unit_id.description = gettext(
+            "Unit %(unit)s · %(layout)s · %(area)s m² · list price ¥%(price)s · %(status)s",
+            unit=str(unit), layout=unit.layout, area=unit.area, price=f"{unit.list_price:,.2f}",
+            status=choice_label("unit", "status", unit.status))
+        form.price.description = gettext("The list price is ¥%(price)s; a lower price needs the "
+                                         "vice-president's approval.", price=f"{unit.list_price:,.2f}")
+        return form
+
+    def create_model(self, form):
+        if not str(form.unit_id.data).isdigit():
+            flash(gettext("Choose a unit on the sales-control board first."), "error")
+            return False
+        return run_domain(lambda by: subscribe(
+            db.session, by, unit_id=int(form.unit_id.data), lead_id=form.lead_id.data,
+            payment_method=form.payment_method.data, deposit=form.deposit.data,
+            id_number=form.id_number.data, address=form.address.data, price=form.price.data,
+            price_reason=form.price_reason.data, subscribed_on=form.subscribed_on.data,
+            deposit_due_on=form.deposit_due_on.data))
+
+    # --- the steps after it, each by its role ---------------------------------------------------
+    def _selected(self, ids):
+        return self.get_query().filter(Subscription.id.in_([int(i) for i in ids])).all()
+
+    @action("confirm", _l("Confirm (sales control)"),
+            _l("Confirm the selected subscriptions against sales control?"))
+    def action_confirm(self, ids):
+        subs = self._selected(ids)
+        if run_domain(lambda by: [confirm_subscription(db.session, by, s.id) for s in subs]):
+            flash(gettext("%(n)d subscriptions confirmed.", n=len(subs)), "success")
+
+    @action("deposit", _l("Record the deposit (finance)"))
+    def action_deposit(self, ids):
+        subs = self._selected(ids)
+        if len(subs) != 1:
+            flash(gettext("Select exactly one subscription to record its deposit."), "error")
+            return None
+        sub = subs[0]
+        form = DepositForm(subscription_id=sub.id, amount=sub.deposit, paid_on=office_today())
+        return self.render("admin/deal_step.html", form=form, subscription=sub,
+                           action_url=self.get_url(".deposit_view"), title=_l("Record the deposit"))
+
+    @expose("/deposit/", methods=("POST",))
+    def deposit_view(self):
+        form = DepositForm(get_form_data())
+        sub = self.get_query().filter(Subscription.id == int(form.subscription_id.data or 0)).one_or_none() \
+            if str(form.subscription_id.data or "").isdigit() else None
+        if sub is None:
+            flash(gettext("This subscription does not exist."), "error")
+        elif not form.validate():
+            return self.render("admin/deal_step.html", form=form, subscription=sub,
+                               action_url=self.get_url(".deposit_view"), title=_l("Record the deposit"))
+        else:
+            payment = run_domain(lambda by: record_deposit(
+                db.session, by, sub.id, amount=form.amount.data, paid_on=form.paid_on.data,
+                channel=form.channel.data, bank_ref=form.bank_ref.data))
+            if payment:
+                flash(gettext("Deposit recorded, receipt %(no)s.", no=payment.receipt_no), "success")
+            else:
+                return self.render("admin/deal_step.html", form=form, subscription=sub,
+                                   action_url=self.get_url(".deposit_view"),
+                                   title=_l("Record the deposit"))
+        return redirect(self.get_url(".index_view"))
+
+    @action("withdraw", _l("Withdraw (before the deposit)"))
+    def action_withdraw(self, ids):
+        subs = self._selected(ids)
+        form = WithdrawForm(ids=",".join(str(s.id) for s in subs))
+        return self.render("admin/deal_step.html", form=form, subscriptions=subs,
+                           action_url=self.get_url(".withdraw_view"), title=_l("Withdraw"))
+
+    @expose("/withdraw/", methods=("POST",))
+    def withdraw_view(self):
+        form = WithdrawForm(get_form_data())
+        ids = [i for i in (form.ids.data or "").split(",") if i.isdigit()]
+        subs = self._selected(ids) if ids else []
+        if not form.validate() or not subs:
+            flash(gettext("Say why, and select at least one subscription."), "error")
+        elif run_domain(lambda by: [withdraw_subscription(db.session, by, s.id, form.reason.data)
+                                    for s in subs]):
+            flash(gettext("%(n)d subscriptions withdrawn; their units are available again.",
+                          n=len(subs)), "success")
+        return redirect(self.get_url(".index_view"))
+
+
+class PriceApprovalView(ReadOnlyView):
+    """Prices below the list price, waiting for the vice-president (R-PRICE-2)."""
+
+    column_list = ("subscription", "list_price", "price", "reason", "status", "requested_at",
+                   "decided_at")
+    column_filters = ("status",)
+    column_formatters = {"price": _money, "list_price": _money}
+
+    def _decide(self, ids, approve):
+        rows = self.get_query().filter(PriceApproval.id.in_([int(i) for i in ids])).all()
+        if run_domain(lambda by: [decide_price(db.session, by, r.id, approve) for r in rows]):
+            flash(gettext("%(n)d price requests decided.", n=len(rows)), "success")
+
+    @action("approve", _l("Approve the price"), _l("Approve these prices below the list price?"))
+    def action_approve(self, ids):
+        self._decide(ids, True)
+
+    @action("reject", _l("Reject the price"))
+    def action_reject(self, ids):
+        self._decide(ids, False)

@@ -1,0 +1,133 @@
+"""The sales-control board (销控表), a unit's card with its actions, and the price-list import."""
+from __future__ import annotations
+
+from flask import abort, flash, jsonify, redirect, request
+from flask_admin import expose
+from flask_babel import gettext
+from flask_login import current_user
+from sqlalchemy import select
+
+from models import Building, Lead, Project, Unit, db
+from models.inventory import (PriceListRejected, board, hold_unit, import_price_list,
+                              read_price_list, release_hold, set_withheld)
+from models.permissions import can, can_do, scope_filter
+
+from .base import ProtectedPage, run_domain
+from .labels import CHOICES
+
+
+def _int_arg(name):
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+class BoardPage(ProtectedPage):
+    """Every building of a project as floors × positions, coloured by status (R-SC-1)."""
+
+    entity = "board"
+    verb_of = {"index": "list", "statuses": "list", "unit": "list", "hold": "action",
+               "release": "action", "withhold": "action"}
+
+    def _project(self):
+        projects = list(db.session.scalars(select(Project).order_by(Project.id)))
+        if not projects:
+            return None, projects
+        chosen = _int_arg("project")
+        return next((p for p in projects if p.id == chosen), projects[0]), projects
+
+    @expose("/")
+    def index(self):
+        project, projects = self._project()
+        data = board(db.session, project.id, _int_arg("building"), request.args.get("layout") or None,
+                     request.args.get("status") or None) if project else None
+        buildings = list(db.session.scalars(select(Building).where(
+            Building.project_id == project.id).order_by(Building.name))) if project else []
+        return self.render("admin/board.html", project=project, projects=projects, data=data,
+                           buildings=buildings, building_id=_int_arg("building"),
+                           labels=CHOICES[("unit", "status")],
+                           may_subscribe=can(current_user, "subscription", "create"))
+
+    @expose("/statuses")
+    def statuses(self):
+        """{unit id: status} of a project, for the page to refresh itself (every 10 s)."""
+        project, _ = self._project()
+        if project is None:
+            return jsonify({})
+        rows = db.session.execute(select(Unit.id, Unit.status).join(Building).where(
+            Building.project_id == project.id)).all()
+        return jsonify({str(i): s for i, s in rows})
+
+    def _unit(self, unit_id):
+        unit = db.session.get(Unit, unit_id)
+        if unit is None:
+            abort(404)
+        return unit
+
+    @expose("/unit/<int:unit_id>")
+    def unit(self, unit_id):
+        unit = self._unit(unit_id)
+        leads = db.session.query(Lead).filter(Lead.project_id == unit.building.project_id,
+                                              Lead.stage.in_(("new", "contacted", "visited")))
+        clause = scope_filter(Lead, current_user)
+        if clause is not None:
+            leads = leads.filter(clause)
+        held_for = db.session.get(Lead, unit.held_for_lead_id) if unit.held_for_lead_id else None
+        hold_roles = {r.strip() for r in unit.building.project.hold_roles.split(",")}
+        return self.render("admin/unit_card.html", unit=unit, labels=CHOICES[("unit", "status")],
+                           leads=leads.order_by(Lead.name).limit(300).all(), held_for=held_for,
+                           may_subscribe=can(current_user, "subscription", "create"),
+                           may_hold=current_user.has_role(*hold_roles),
+                           may_withhold=can_do(current_user, "unit.withhold"))
+
+    def _back(self, unit):
+        return redirect(self.get_url(".unit", unit_id=unit.id))
+
+    @expose("/unit/<int:unit_id>/hold", methods=("POST",))
+    def hold(self, unit_id):
+        unit = self._unit(unit_id)
+        lead_id = request.form.get("lead_id", "")
+        if run_domain(lambda by: hold_unit(db.session, by, unit_id=unit.id,
+                                           lead_id=int(lead_id) if lead_id.isdigit() else 0)):
+            flash(gettext("Unit %(unit)s is held.", unit=unit.number), "success")
+        return self._back(unit)
+
+    @expose("/unit/<int:unit_id>/release", methods=("POST",))
+    def release(self, unit_id):
+        unit = self._unit(unit_id)
+        if run_domain(lambda by: release_hold(db.session, by, unit.id) or True):
+            flash(gettext("The hold on unit %(unit)s is released.", unit=unit.number), "success")
+        return self._back(unit)
+
+    @expose("/unit/<int:unit_id>/withhold", methods=("POST",))
+    def withhold(self, unit_id):
+        unit = self._unit(unit_id)
+        withheld = request.form.get("withheld") == "1"
+        if run_domain(lambda by: set_withheld(db.session, by, unit.id, withheld) or True):
+            flash(gettext("Unit %(unit)s changed.", unit=unit.number), "success")
+        return self._back(unit)
+
+
+class PriceImportPage(ProtectedPage):
+    """Sales control imports a price list (CSV or XLSX): all rows good, or nothing imported."""
+
+    entity = "unit_import"
+    verb_of = {"index": "list", "upload": "action"}
+
+    @expose("/")
+    def index(self):
+        return self.render("admin/price_import.html", errors=None, result=None)
+
+    @expose("/upload", methods=("POST",))
+    def upload(self):
+        upload = request.files.get("file")
+        errors = result = None
+        if upload is None or not upload.filename:
+            errors = [(0, gettext("Choose a file to upload."))]
+        else:
+            try:
+                rows = read_price_list(upload.read(), upload.filename)
+                result = run_domain(lambda by: import_price_list(db.session, by, rows))
+            except PriceListRejected as exc:
+                db.session.rollback()
+                errors = exc.errors
+        return self.render("admin/price_import.html", errors=errors, result=result or None)

@@ -1,0 +1,64 @@
+"""Labels of the coded values (statuses, kinds, sources…), translated lazily.
+
+They live with the data because domain messages name statuses too ("it is 已认购").
+"""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+_UNIT = {"available": _l("Available"), "held": _l("Held"), "subscribed": _l("Subscribed"),
+         "signed": _l("Signed"), "withheld": _l("Withheld")}
+
+CHOICES: dict[tuple[str, str], dict] = {
+    ("unit", "status"): _UNIT,
+    ("lead", "stage"): {"new": _l("New"), "contacted": _l("Contacted"), "visited": _l("Visited (intent)"),
+                        "subscribed": _l("Subscribed"), "signed": _l("Signed"), "lost": _l("Lost")},
+    ("lead", "purpose"): {"own_home": _l("Own home"), "upgrade": _l("Upgrade"),
+                          "investment": _l("Investment"), "for_family": _l("For family"),
+                          "other": _l("Other")},
+    ("lead_conflict", "status"): {"open": _l("Open"), "kept": _l("Owner kept"),
+                                  "transferred": _l("Transferred")},
+    ("lead", "source"): {"phone_call": _l("Phone call"), "walk_in": _l("Walk-in"),
+                         "referral": _l("Referral"), "advert": _l("Advertisement"), "web": _l("Web"),
+                         "fair": _l("Property fair"), "other": _l("Other")},
+    ("follow_up", "channel"): {"phone": _l("Phone"), "visit": _l("Visit"), "wechat": _l("WeChat"),
+                               "other": _l("Other")},
+    ("subscription", "status"): {"draft": _l("Draft"), "confirmed": _l("Confirmed"),
+                                 "active": _l("Active"), "contracted": _l("Contracted"),
+                                 "forfeited": _l("Forfeited"), "withdrawn": _l("Withdrawn")},
+    ("subscription", "payment_method"): {"one_off": _l("One-off payment"), "instalments": _l("Instalments"),
+                                         "commercial_mortgage": _l("Commercial mortgage"),
+                                         "provident_fund": _l("Provident-fund loan")},
+    ("instalment", "kind"): {"deposit": _l("Deposit"), "down_payment": _l("Down payment"),
+                             "instalment": _l("Instalment"), "commercial_loan": _l("Commercial loan"),
+                             "provident_fund_loan": _l("Provident-fund loan"), "balance": _l("Balance")},
+    ("instalment", "status"): {"pending": _l("Unpaid"), "partly_paid": _l("Partly paid"), "paid": _l("Paid")},
+    ("payment", "channel"): {"bank_transfer": _l("Bank transfer"), "pos": _l("Card (POS)"),
+                             "cash": _l("Cash"), "cheque": _l("Cheque"),
+                             "loan_disbursement": _l("Loan disbursement"), "other": _l("Other")},
+    ("extension", "status"): {"requested": _l("Requested"), "approved": _l("Approved"),
+                              "rejected": _l("Rejected")},
+    ("overdue_event", "level"): {"reminder": _l("Reminder"), "warning": _l("Warning"),
+                                 "lawyer_letter": _l("Lawyer's letter"), "forfeit": _l("Forfeit")},
+    ("contract", "kind"): {"sale": _l("Sale contract"), "mortgage": _l("Mortgage contract")},
+    ("contract", "status"): {"booked": _l("Booked"), "signed": _l("Signed"),
+                             "registered": _l("Registered"), "archived": _l("Archived")},
+    ("contract_step", "kind"): {"online_filing": _l("Online filing"), "notarisation": _l("Notarisation"),
+                                "mortgage": _l("Mortgage processing"),
+                                "registration": _l("Title registration")},
+    ("contract_step", "status"): {"pending": _l("Not started"), "in_progress": _l("In progress"),
+                                  "done": _l("Done")},
+    ("document", "kind"): {"subscription_agreement": _l("Subscription agreement"),
+                           "receipt": _l("Receipt"), "payment_reminder": _l("Payment reminder"),
+                           "overdue_warning": _l("Overdue warning"), "lawyer_letter": _l("Lawyer's letter"),
+                           "forfeit_notice": _l("Forfeit notice"), "signing_booking": _l("Signing booking"),
+                           "statement": _l("Statement"), "board": _l("Sales-control board")},
+    ("document", "status"): {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"),
+                             "failed": _l("Failed")},
+    ("lead_archive", "reason"): {"forfeit": _l("Forfeited"), "withdrawal": _l("Withdrawn")},
+}
+
+
+def choice_label(entity: str, column: str, value):
+    """The translated label of a coded value, e.g. ("subscription", "status", "draft") → 草稿."""
+    return CHOICES.get((entity, column), {}).get(value, value)
