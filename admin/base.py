@@ -17,6 +17,7 @@ import datetime as dt
 
 from flask import abort, flash, has_request_context, redirect, request, url_for
 from flask_admin import BaseView
+from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import BaseForm
 from flask_admin.theme import Bootstrap4Theme
@@ -210,6 +211,18 @@ class ProtectedView(ModelView):
                                       and current_user.has_role(*extra)):
             return False
         return self._allowed("action") and super().is_action_allowed(name)
+
+    def handle_action(self, return_view=None):
+        # Row ids come from the browser: anything but whole numbers is refused before any query.
+        if not all(i.isdigit() for i in request.form.getlist("rowid")):
+            flash(gettext("The selection was not understood; nothing was changed."), "error")
+            return redirect(self.get_url(".index_view"))
+        return super().handle_action(return_view)
+
+    @action("delete", _l("Delete"), _l("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids):
+        # Flask-Admin binds the ids as text, which PostgreSQL refuses to compare with integers.
+        return super().action_delete([int(i) for i in ids])
 
     # --- row scoping: get_query, get_count_query AND get_one go together --------------------
     def _scope(self, query, model=None):

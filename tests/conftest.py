@@ -22,7 +22,20 @@ from models.users import create_user
 
 TEST_PASSWORD = "test-pass-123"
 BASE_URL = os.environ.get("DATABASE_URL")
-REDIS_URL = os.environ.get("REDIS_URL")
+
+
+def _redis_url_for_this_worker():
+    """Under pytest-xdist each worker flushes its own Redis db number (the given one + N)."""
+    url = os.environ.get("REDIS_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if not url or worker == "gw0":
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(base + int(worker[2:])) % 16}"))
+
+
+REDIS_URL = _redis_url_for_this_worker()
 ON_POSTGRES = bool(BASE_URL)
 
 

@@ -133,3 +133,18 @@ def test_an_unknown_coded_value_is_a_form_error_in_chinese(client, login_as, db)
     page = response.get_data(as_text=True)
     assert "不是有效的选择" in page  # the field's error
     assert "创建记录失败" in page and "Failed to create record" not in page  # the flash
+
+
+def test_bulk_actions_refuse_ids_that_are_not_numbers_and_delete_by_integer_ids(client, login_as, db):
+    login_as("sales_control")
+    unit_id = f.unit(db.session).id
+    db.session.commit()
+    token = Auth(client).csrf()
+    response = client.post("/admin/unit/action/", data={"csrf_token": token, "action": "delete",
+                                                        "rowid": ["1 OR 1=1"]}, follow_redirects=True)
+    assert response.status_code == 200 and "未作任何更改" in response.get_data(as_text=True)
+    response = client.post("/admin/unit/action/", data={"csrf_token": token, "action": "delete",
+                                                        "rowid": [str(unit_id)]})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Unit, unit_id) is None  # an unsold, unreferenced unit can be deleted
