@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from models import (Building, CustomerQuestion, FollowUp, Lead, LeadConflict, Notification, Project,
-                    Unit, User)
+from models import (Building, CustomerQuestion, FollowUp, Lead, LeadConflict, Notification,
+                    PriceApproval, Project, Subscription, Unit, User)
 from models import utcnow
 from models.audit import audit_context
 from models.users import create_user
@@ -186,6 +186,62 @@ def _conflicts_questions_and_pool(session, users: dict[str, User], project: Proj
     pool_stale_leads(session)
 
 
+def _id_number(rng: random.Random) -> str:
+    """A fictitious resident ID number with a valid check digit (Changsha area code 430104)."""
+    birth = dt.date(1965, 1, 1) + dt.timedelta(days=rng.randrange(365 * 35))
+    body = f"430104{birth:%Y%m%d}{rng.randrange(1000):03d}"
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights)) % 11]
+
+
+def _deals(session, users: dict[str, User], project: Project, rng: random.Random, today: dt.date):
+    """Subscriptions in each state so far, holds and a price waiting for the vice-president,
+    made through the same domain functions the staff use."""
+    from models import Subscription
+    from models.deals import (confirm_subscription, decide_price, record_deposit, subscribe,
+                              withdraw_subscription)
+    from models.inventory import hold_unit
+    if session.scalar(select(func.count()).select_from(Subscription)):
+        return
+    units = list(session.scalars(select(Unit).join(Building).where(
+        Building.project_id == project.id, Unit.status == "available").order_by(Unit.id)))
+    rng.shuffle(units)
+    agents = [users["agent1"], users["agent2"], users["agent3"]]
+    made = []
+    for n in range(18):
+        agent = agents[n % 3]
+        lead = session.scalar(select(Lead).where(Lead.owner_id == agent.id, Lead.project_id == project.id,
+                                                 Lead.stage == "visited").order_by(Lead.id).limit(1))
+        if lead is None:
+            break
+        unit = units.pop()
+        discounted = n == 4
+        made.append(subscribe(
+            session, agent, unit_id=unit.id, lead_id=lead.id,
+            payment_method=rng.choice(["one_off", "instalments", "commercial_mortgage", "provident_fund"]),
+            deposit="50000", id_number=_id_number(rng), address=f"长沙市岳麓区桐梓坡路{n + 10}号",
+            price=unit.list_price - 30000 if discounted or n == 5 else None,
+            price_reason="老业主推荐购房，申请优惠3万元" if discounted or n == 5 else "",
+            subscribed_on=today - dt.timedelta(days=20 - n), today=today))
+    if len(made) < 18:
+        return
+    decide_price(session, users["vp"], session.scalar(select(PriceApproval.id).where(
+        PriceApproval.subscription_id == made[5].id)), True)
+    for sub in made[5:]:
+        confirm_subscription(session, users["control"], sub.id)  # 0–4 stay drafts (4 awaits the VP)
+    for k, sub in enumerate(made[8:]):
+        record_deposit(session, users["finance"], sub.id, amount="50000", paid_on=sub.subscribed_on,
+                       channel=rng.choice(["bank_transfer", "pos"]), bank_ref=f"DEMO{sub.id:06d}",
+                       today=today)
+    for sub in made[:2]:
+        withdraw_subscription(session, sub.agent, sub.id, "客户家庭意见不一致，暂缓购买")
+    for agent in agents:
+        lead = session.scalar(select(Lead).where(Lead.owner_id == agent.id, Lead.project_id == project.id,
+                                                 Lead.stage == "visited").order_by(Lead.id.desc()).limit(1))
+        if lead is not None:
+            hold_unit(session, agent, unit_id=units.pop().id, lead_id=lead.id)
+
+
 def build_demo(session, today: dt.date | None = None) -> dict:
     today = today or office_today()
     rng = random.Random(20261126)
@@ -195,8 +251,10 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _leads(session, projects[0], users, 160, rng, today)
         _leads(session, projects[1], users, 80, rng, today)
         _conflicts_questions_and_pool(session, users, projects[0])
+        _deals(session, users, projects[0], rng, today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),
             "questions": count(CustomerQuestion), "notifications": count(Notification),
+            "subscriptions": count(Subscription),
             "accounts": [u for u, _, _ in ACCOUNTS]}

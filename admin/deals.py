@@ -57,7 +57,7 @@ class SubscriptionView(ReadOnlyView):
         if request.method == "GET":
             form.price.data = unit.list_price
             form.subscribed_on.data = office_today()
-        form.unit_id.description = gettext(
+        form.lead_id.description = gettext(
             "Unit %(unit)s · %(layout)s · %(area)s m² · list price ¥%(price)s · %(status)s",
             unit=str(unit), layout=unit.layout, area=unit.area, price=f"{unit.list_price:,.2f}",
             status=choice_label("unit", "status", unit.status))

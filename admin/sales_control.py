@@ -5,6 +5,7 @@ from flask import abort, flash, jsonify, redirect, request
 from flask_admin import expose
 from flask_babel import gettext
 from flask_login import current_user
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from models import Building, Lead, Project, Unit, db
@@ -19,6 +20,25 @@ from .labels import CHOICES
 def _int_arg(name):
     value = request.args.get(name, "")
     return int(value) if value.isdigit() else None
+
+
+_CELL = ('<td class="cell status-{status}{dim}" data-unit="{id}" title="{title}"><a href="{url}{id}">'
+         '<b>{number}</b><br>{layout}<br>{area}㎡<br>¥{price:,.0f}</a></td>')
+
+
+def _board_rows(grid, labels, unit_url, layout=None, status=None) -> Markup:
+    """The table rows of one building, built in one pass: a Jinja expression per cell field
+    costs ~40 µs × 9 × 5,000 cells; one format per cell keeps a big board under 100 ms."""
+    out, titles = [], {code: escape(text) for code, text in labels.items()}
+    for floor, units in grid["floors"]:
+        out.append(f'<tr><th class="floor">{floor}F</th>')
+        for u in units:
+            dim = " dim" if (layout and u.layout != layout) or (status and u.status != status) else ""
+            out.append(_CELL.format(status=u.status, dim=dim, id=u.id, title=titles[u.status],
+                                    url=unit_url, number=escape(u.number), layout=escape(u.layout),
+                                    area=u.area, price=u.list_price))
+        out.append("</tr>")
+    return Markup("".join(out))
 
 
 class BoardPage(ProtectedPage):
@@ -40,11 +60,17 @@ class BoardPage(ProtectedPage):
         project, projects = self._project()
         data = board(db.session, project.id, _int_arg("building"), request.args.get("layout") or None,
                      request.args.get("status") or None) if project else None
+        labels = {k: str(v) for k, v in CHOICES[("unit", "status")].items()}
+        if data:
+            unit_url = self.get_url(".unit", unit_id=0)[:-1]
+            for grid in data["grids"]:
+                grid["rows"] = _board_rows(grid, labels, unit_url, data["filter"]["layout"],
+                                           data["filter"]["status"])
         buildings = list(db.session.scalars(select(Building).where(
             Building.project_id == project.id).order_by(Building.name))) if project else []
         return self.render("admin/board.html", project=project, projects=projects, data=data,
                            buildings=buildings, building_id=_int_arg("building"),
-                           labels=CHOICES[("unit", "status")],
+                           labels=labels,
                            may_subscribe=can(current_user, "subscription", "create"))
 
     @expose("/statuses")

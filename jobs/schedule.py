@@ -7,11 +7,13 @@ idempotent, so a scheduler restarted or run twice does no harm.
 """
 from rq import cron
 
+from jobs.inventory import release_expired_holds
 from jobs.leads import pool_stale_leads
 
 # name, function, cron string (minute hour day month weekday), queue
 SCHEDULE = [
     ("pool-stale-leads", pool_stale_leads, "10 0 * * *", "default"),
+    ("release-expired-holds", release_expired_holds, "*/5 * * * *", "default"),
 ]
 
 for name, func, when, queue in SCHEDULE:

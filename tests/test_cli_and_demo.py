@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from models import Building, CustomerQuestion, FollowUp, Lead, LeadConflict, Project, Unit, User
+from models import (Building, CustomerQuestion, FollowUp, Lead, LeadConflict, PriceApproval, Project,
+                    Subscription, Unit, User)
 from models.permissions import PERMISSIONS
 from tests.conftest import Auth
 
@@ -65,6 +66,10 @@ def test_demo_office_is_realistic_and_idempotent(app, db):
     today = dt.date.today()
     assert _count(db, Lead, Lead.owner_id.is_not(None), Lead.next_follow_up_on < today) > 0  # overdue
     assert _count(db, Lead, Lead.owner_id.is_not(None), Lead.next_follow_up_on == today) > 0  # due today
+    assert {"available", "held", "subscribed", "withheld"} <= set(db.session.scalars(select(Unit.status).distinct()))
+    assert {"draft", "confirmed", "active", "withdrawn"} <= set(
+        db.session.scalars(select(Subscription.status).distinct()))
+    assert _count(db, PriceApproval, PriceApproval.status == "requested") == 1
     assert runner.invoke(args=["demo"]).exit_code == 0
     assert {m: _count(db, m) for m in counts} == counts
 

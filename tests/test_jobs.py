@@ -48,6 +48,7 @@ def test_the_periodic_jobs_load_into_rqs_cron_scheduler(app):
     jobs = {job.name: job for job in scheduler.get_jobs()}
     assert jobs["pool-stale-leads"].cron == "10 0 * * *"
     assert jobs["pool-stale-leads"].func.__name__ == "pool_stale_leads"
+    assert jobs["release-expired-holds"].cron == "*/5 * * * *"
 
 
 def test_the_pool_job_runs_through_the_queue_for_today_by_default(app, db, make_user):
@@ -65,3 +66,22 @@ def test_the_pool_job_runs_through_the_queue_for_today_by_default(app, db, make_
     assert job.return_value() == 1
     db.session.expire_all()
     assert db.session.get(Lead, lead.id).owner_id is None
+
+
+def test_the_hold_release_job_frees_expired_holds(app, db, make_user):
+    import datetime as dt
+
+    from jobs.inventory import release_expired_holds
+    from models import Unit
+    from tests import factories as f
+    agent = make_user("agent")
+    lead = f.lead(db.session, owner=agent)
+    unit = f.unit(db.session, f.building(db.session, lead.project), status="held", held_for_lead_id=lead.id,
+                  held_until=dt.datetime(2020, 1, 1))
+    db.session.commit()
+    job = enqueue(release_expired_holds)
+    _run_workers_if_any(get_queue())
+    job.refresh()
+    assert job.return_value() == 1
+    db.session.expire_all()
+    assert db.session.get(Unit, unit.id).status == "available"

@@ -469,3 +469,13 @@ def test_the_import_page_reports_and_only_sales_control_may_use_it(client, db, o
     Auth(client).logout()
     login_as("agent")
     assert client.get("/admin/unit_import/").status_code == 403
+
+
+def test_r_sc_1_the_board_escapes_what_staff_typed(client, db, office, login_as):
+    f.unit(db.session, office["building"], floor=11, position=1, number="<script>x</script>",
+           layout='"><img src=x onerror=alert(1)>')
+    db.session.commit()
+    login_as("agent")
+    page = client.get(f"/admin/board/?project={office['project'].id}").get_data(as_text=True)
+    assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "<img src=x" not in page
