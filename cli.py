@@ -59,7 +59,25 @@ def pool_command(today):
     click.echo(f"{day}: {pool_stale_leads(day.isoformat())} leads returned to the public pool")
 
 
+@click.command("overdue")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The office day to run for (default: today in the office's time zone).")
+@click.option("--dry-run", is_flag=True, help="Count what would happen; write nothing.")
+@with_appcontext
+def overdue_command(today, dry_run):
+    """Run the overdue ladder (reminders, warnings, lawyer's letters, forfeits) for a day."""
+    from jobs.ladder import run_ladder
+    from models.base import office_today
+
+    day = today.date() if today else office_today()
+    counts = run_ladder(day.isoformat(), dry_run=dry_run)
+    label = "would write" if dry_run else "written"
+    click.echo(f"{day} ({label}): " + ", ".join(
+        f"{level} {counts.get(level, 0)}" for level in ("reminder", "warning", "lawyer_letter", "forfeit")))
+
+
 def init_app(app) -> None:
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(pool_command)
+    app.cli.add_command(overdue_command)

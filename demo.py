@@ -80,6 +80,9 @@ def _inventory(session, spec: dict) -> Project:
     settings = {k: v for k, v in spec.items() if k not in ("buildings", "price_per_m2")}
     project = Project(**settings)
     session.add(project)
+    session.flush()
+    from models.payments import ensure_default_methods
+    ensure_default_methods(session, project)
     for b_index, (name, floors) in enumerate(spec["buildings"]):
         building = Building(project=project, name=name, floors=floors)
         session.add(building)

@@ -69,6 +69,12 @@ class ProjectView(ProtectedView):
     column_searchable_list = ("code", "name")
     form_excluded_columns = ("buildings", "created_at")
 
+    def after_model_change(self, form, model, is_created):
+        if is_created:  # a new project starts with the four default payment methods (R-PAY-2)
+            from models.payments import ensure_default_methods
+            ensure_default_methods(db.session, model)
+            db.session.commit()
+
 
 class BuildingView(ProtectedView):
     column_list = ("id", "project", "name", "floors")

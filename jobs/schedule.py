@@ -8,10 +8,12 @@ idempotent, so a scheduler restarted or run twice does no harm.
 from rq import cron
 
 from jobs.inventory import release_expired_holds
+from jobs.ladder import run_ladder
 from jobs.leads import pool_stale_leads
 
 # name, function, cron string (minute hour day month weekday), queue
 SCHEDULE = [
+    ("overdue-ladder", run_ladder, "30 0 * * *", "default"),
     ("pool-stale-leads", pool_stale_leads, "10 0 * * *", "default"),
     ("release-expired-holds", release_expired_holds, "*/5 * * * *", "default"),
 ]

@@ -15,8 +15,9 @@ from .users import Role, User, user_role  # noqa: E402
 from .inventory import Building, Project, Unit  # noqa: E402
 from .leads import CustomerQuestion, FollowUp, Lead, LeadArchive, LeadConflict  # noqa: E402
 from .notifications import Notification  # noqa: E402
-from .deals import (Extension, Instalment, OverdueEvent, Payment, PriceApproval,  # noqa: E402
-                    ReceiptCounter, Subscription)
+from .deals import (Extension, Instalment, OverdueEvent, Payment, PaymentAllocation,  # noqa: E402
+                    PaymentMethodTemplate, PlanLineTemplate, PriceApproval, ReceiptCounter,
+                    Subscription)
 from .contracts import ArchiveRecord, Contract, ContractStep  # noqa: E402
 from .documents import Document  # noqa: E402
 from .audit import Audit  # noqa: E402
@@ -24,7 +25,8 @@ from .audit import Audit  # noqa: E402
 __all__ = [
     "db", "Base", "utcnow", "RuleViolation", "PermissionDenied",
     "Role", "User", "user_role", "Building", "Project", "Unit", "FollowUp", "Lead",
-    "LeadArchive", "LeadConflict", "CustomerQuestion", "Notification", "PriceApproval", "ReceiptCounter", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
+    "LeadArchive", "LeadConflict", "CustomerQuestion", "Notification", "PriceApproval", "ReceiptCounter", "PaymentAllocation", "PaymentMethodTemplate",
+    "PlanLineTemplate", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
     "ArchiveRecord", "Contract", "ContractStep", "Document", "Audit",
 ]
 

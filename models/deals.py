@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func, select, text
+from sqlalchemy import (CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, func,
+                        select, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Money, in_list, utcnow
@@ -57,6 +58,7 @@ class Subscription(Base):
     customer_address: Mapped[str] = mapped_column(String(200), default="")
     price_reason: Mapped[str] = mapped_column(Text, default="")  # why the price is not the list price
     withdrawn_at: Mapped[dt.datetime | None]
+    forfeited_at: Mapped[dt.datetime | None]
     withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_at: Mapped[dt.datetime | None]
@@ -76,6 +78,70 @@ class Subscription(Base):
     @classmethod
     def owned_by(cls, user_id: int):
         return cls.agent_id == user_id
+
+
+class PaymentMethodTemplate(Base):
+    """A project's payment method (R-PAY-2, R-PAY-7): the plan lines a subscription gets."""
+
+    __tablename__ = "payment_method_template"
+    __table_args__ = (
+        UniqueConstraint("project_id", "code"),
+        CheckConstraint(in_list("code", PAYMENT_METHODS), name="code_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"))
+    code: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(60))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    project: Mapped[Project] = relationship()
+    lines: Mapped[list["PlanLineTemplate"]] = relationship(back_populates="method",
+                                                           order_by="PlanLineTemplate.seq")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanLineTemplate(Base):
+    """One line of a payment method: a % of the price or a fixed amount, due an offset of days
+    after the subscription or on a fixed date. The deposit is not a line: it is agreed per
+    subscription and counts toward the first line."""
+
+    __tablename__ = "plan_line_template"
+    __table_args__ = (
+        UniqueConstraint("method_id", "seq"),
+        CheckConstraint(in_list("kind", INSTALMENT_KINDS), name="kind_known"),
+        CheckConstraint("(percent IS NULL) <> (fixed_amount IS NULL)", name="percent_or_fixed"),
+        CheckConstraint("percent IS NULL OR (percent > 0 AND percent <= 100)", name="percent_range"),
+        CheckConstraint("fixed_amount IS NULL OR fixed_amount > 0", name="fixed_positive"),
+        CheckConstraint("(due_offset_days IS NULL) <> (due_on IS NULL)", name="offset_or_date"),
+        CheckConstraint("due_offset_days IS NULL OR due_offset_days >= 0", name="offset_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    method_id: Mapped[int] = mapped_column(ForeignKey("payment_method_template.id", ondelete="RESTRICT"))
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(30))
+    percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    fixed_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    due_offset_days: Mapped[int | None]
+    due_on: Mapped[dt.date | None]
+
+    method: Mapped[PaymentMethodTemplate] = relationship(back_populates="lines")
+
+
+class PaymentAllocation(Base):
+    """How much of a payment (or of its reversal, negative) went to which instalment."""
+
+    __tablename__ = "payment_allocation"
+    __table_args__ = (CheckConstraint("amount <> 0", name="amount_not_zero"),)
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id", ondelete="RESTRICT"), index=True)
+    instalment_id: Mapped[int] = mapped_column(ForeignKey("instalment.id", ondelete="RESTRICT"), index=True)
+    amount: Mapped[Money]
 
 
 class PriceApproval(Base):
@@ -133,6 +199,9 @@ class Instalment(Base):
         CheckConstraint("amount_due > 0", name="amount_due_positive"),
         CheckConstraint("amount_paid >= 0 AND amount_paid <= amount_due", name="paid_within_due"),
         Index("ix_instalment_open_due", "status", "due_on"),
+        # The ladder's scan: open instalments by effective due date (extension or original).
+        Index("ix_instalment_open_effective_due", text("coalesce(extended_due_on, due_on)"),
+              sqlite_where=text("status <> 'paid'"), postgresql_where=text("status <> 'paid'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -379,6 +448,8 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
                 lead.address = lead.address or address
                 lead.last_activity_at = utcnow()
                 session.flush()
+                from .payments import generate_plan
+                generate_plan(session, subscription)  # R-PAY-2: the plan comes with the deal
                 if price < unit.list_price:
                     session.add(PriceApproval(subscription_id=subscription.id, list_price=unit.list_price,
                                               price=price, reason=price_reason,
@@ -456,9 +527,9 @@ def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: 
                    channel: str, bank_ref: str | None = None,
                    today: dt.date | None = None) -> Payment:
     """Finance takes the deposit of a confirmed subscription, which becomes active (R-SUB-2)."""
+    from .payments import _locked_subscription, take_payment
     require(by, "subscription.deposit")
-    today = today or office_today()
-    sub = _subscription(session, subscription_id)
+    sub = _locked_subscription(session, subscription_id)
     if sub.status != "confirmed":
         raise RuleViolation(_l("The deposit is taken after sales control has confirmed the "
                                "subscription (it is %(status)s).", status=choice_label("subscription", "status", sub.status)), rule="R-SUB-2")
@@ -466,29 +537,12 @@ def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: 
     if amount != sub.deposit:
         raise RuleViolation(_l("The deposit agreed is %(deposit)s.", deposit=f"{sub.deposit:,.2f}"),
                             rule="R-SUB-2")
-    if channel not in PAYMENT_CHANNELS:
-        raise RuleViolation(_l("Choose how the money was paid."))
-    if paid_on > today or paid_on < sub.subscribed_on:
-        raise RuleViolation(_l("The payment date must lie between the subscription date and today."))
-    bank_ref = (bank_ref or "").strip() or None
-    if bank_ref and session.scalar(select(Payment.id).where(
-            Payment.project_id == sub.project_id, Payment.bank_ref == bank_ref,
-            Payment.reverses_id.is_(None))):
-        raise RuleViolation(_l("The bank reference %(ref)s has already been recorded.", ref=bank_ref),
-                            rule="R-PAY-1")
+    deposit_line = session.scalar(select(Instalment.id).where(
+        Instalment.subscription_id == sub.id, Instalment.kind == "deposit"))
+    payment = take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel=channel,
+                           bank_ref=bank_ref, instalment_id=deposit_line, today=today, note="定金")
     if not _move(session, sub, by, ("confirmed",), "active", "deposit"):
         raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."))
-    with audit_context(session, actor=by, action="deposit"):
-        payment = Payment(project_id=sub.project_id, subscription_id=sub.id, amount=amount,
-                          paid_on=paid_on, channel=channel, bank_ref=bank_ref,
-                          receipt_no=next_receipt_no(session, sub.project_id), recorded_by_id=by.id,
-                          reason="定金")
-        session.add(payment)
-        try:
-            session.flush()
-        except IntegrityError:
-            raise RuleViolation(_l("The bank reference %(ref)s has already been recorded.",
-                                   ref=bank_ref), rule="R-PAY-1") from None
     return payment
 
 

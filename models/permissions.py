@@ -90,6 +90,11 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "subscription.deposit": _roles("f"),
     "subscription.withdraw": _roles("gm"),
     "price.decide": _roles("v"),
+    "payment.record": _roles("f"),
+    "payment.reverse": _roles("f"),
+    "instalment.note": _roles("amg"),
+    "extension.request": _roles("amg"),
+    "ladder.run": _roles("a"),
 }
 
 

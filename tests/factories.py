@@ -13,10 +13,12 @@ TODAY = dt.date(2026, 11, 26)
 
 
 def project(session, **kw):
+    from models.payments import ensure_default_methods
     n = next(_seq)
     obj = Project(code=kw.pop("code", f"P{n}"), name=kw.pop("name", f"测试楼盘{n}"), **kw)
     session.add(obj)
     session.flush()
+    ensure_default_methods(session, obj)
     return obj
 
 

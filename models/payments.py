@@ -1,0 +1,292 @@
+"""Payment plans and payments (R-PAY-1, R-PAY-2, R-PAY-3, R-PAY-7). The caller commits.
+
+A plan is generated from the project's payment method when the subscription is made: the
+deposit first, then the method's lines (percentages of the price summing to 100 %, or fixed
+amounts), rounded to the fen with the remainder on the last line, so the plan always sums to
+the price. The deposit and fixed amounts count toward the next percentage line.
+
+Payments are never edited or deleted: a correction is a reversal row. Each payment is allocated
+to instalments (payment_allocation); an instalment's amount_paid is kept equal to the sum of
+its allocations in the same transaction, under the CHECK 0 ≤ amount_paid ≤ amount_due.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from .audit import audit_context
+from .base import office_today, utcnow
+from .deals import (INSTALMENT_KINDS, PAYMENT_CHANNELS, PAYMENT_METHODS, Instalment, Payment,
+                    PaymentAllocation, PaymentMethodTemplate, PlanLineTemplate, Subscription,
+                    next_receipt_no)
+from .errors import RuleViolation
+from .inventory import Project
+from .permissions import require, sees_all_rows
+
+FEN = Decimal("0.01")
+HUNDRED = Decimal("100")
+
+DEFAULT_METHODS = [  # code, name, [(kind, percent, days after subscription)] — as migration 0004
+    ("one_off", "一次性付款", [("balance", 100, 7)]),
+    ("instalments", "分期付款", [("down_payment", 30, 15), ("instalment", 30, 90),
+                                ("instalment", 20, 180), ("balance", 20, 365)]),
+    ("commercial_mortgage", "商业按揭", [("down_payment", 30, 15), ("commercial_loan", 70, 60)]),
+    ("provident_fund", "公积金贷款", [("down_payment", 30, 15), ("provident_fund_loan", 70, 90)]),
+]
+
+
+def ensure_default_methods(session, project: Project) -> None:
+    """Give a project the four default payment methods if it has none."""
+    if session.scalar(select(PaymentMethodTemplate.id).where(
+            PaymentMethodTemplate.project_id == project.id).limit(1)):
+        return
+    for code, name, lines in DEFAULT_METHODS:
+        method = PaymentMethodTemplate(project_id=project.id, code=code, name=name)
+        method.lines = [PlanLineTemplate(seq=i, kind=kind, percent=Decimal(pct), due_offset_days=days)
+                        for i, (kind, pct, days) in enumerate(lines, start=1)]
+        session.add(method)
+    session.flush()
+
+
+def validate_method_lines(lines) -> None:
+    """A method's lines: known kinds, a % or a fixed amount each, due an offset or a date each,
+    and the percentages summing to exactly 100 % (R-PAY-2). Raises RuleViolation."""
+    if not lines:
+        raise RuleViolation(_l("A payment method needs at least one line."), rule="R-PAY-2")
+    total = Decimal("0")
+    for line in lines:
+        if line.kind not in INSTALMENT_KINDS or line.kind == "deposit":
+            raise RuleViolation(_l("Each line needs a kind (the deposit is agreed per subscription)."),
+                                rule="R-PAY-2")
+        if (line.percent is None) == (line.fixed_amount is None):
+            raise RuleViolation(_l("Each line is either a percentage of the price or a fixed amount."),
+                                rule="R-PAY-2")
+        if (line.due_offset_days is None) == (line.due_on is None):
+            raise RuleViolation(_l("Each line is due either some days after the subscription or on a "
+                                   "fixed date."), rule="R-PAY-2")
+        if line.percent is not None:
+            if not Decimal("0") < Decimal(line.percent) <= HUNDRED:
+                raise RuleViolation(_l("A percentage lies between 0 and 100."), rule="R-PAY-2")
+            total += Decimal(line.percent)
+        elif Decimal(line.fixed_amount) <= 0:
+            raise RuleViolation(_l("A fixed amount must be more than zero."), rule="R-PAY-2")
+        if line.due_offset_days is not None and line.due_offset_days < 0:
+            raise RuleViolation(_l("Days after the subscription cannot be negative."), rule="R-PAY-2")
+    if total != HUNDRED:
+        raise RuleViolation(_l("The percentages of the lines add up to %(total)s %%, not 100 %%.",
+                               total=f"{total.normalize():f}"), rule="R-PAY-2")
+    if lines[-1].percent is None:
+        raise RuleViolation(_l("The last line must be a percentage: it takes the rounding remainder."),
+                            rule="R-PAY-2")
+
+
+def plan_lines(price: Decimal, deposit: Decimal, subscribed_on: dt.date, deposit_due_on: dt.date,
+               lines) -> list[tuple[str, dt.date, Decimal]]:
+    """(kind, due date, amount) of a plan: deposit first; sums exactly to `price` (R-PAY-2)."""
+    validate_method_lines(lines)
+    plan = [["deposit", deposit_due_on, deposit]]
+    carried = deposit  # deposit and fixed amounts count toward the next percentage line
+    for line in lines:
+        due = (subscribed_on + dt.timedelta(days=line.due_offset_days) if line.due_offset_days is not None
+               else max(line.due_on, subscribed_on))
+        if line.fixed_amount is not None:
+            amount = Decimal(line.fixed_amount).quantize(FEN)
+            plan.append([line.kind, due, amount])
+            carried += amount
+            continue
+        share = (price * Decimal(line.percent) / HUNDRED).quantize(FEN, rounding=ROUND_HALF_UP)
+        plan.append([line.kind, due, share - carried])
+        carried = Decimal("0")
+    plan[-1][2] += price - sum(amount for _, _, amount in plan)  # the rounding remainder
+    if carried or any(amount <= 0 for _, _, amount in plan):
+        raise RuleViolation(_l("The deposit and fixed amounts exceed the line they count toward; "
+                               "lower the deposit or choose another payment method."), rule="R-PAY-2")
+    assert sum(amount for _, _, amount in plan) == price
+    return [(kind, due, amount) for kind, due, amount in plan]
+
+
+def method_of(session, subscription: Subscription) -> PaymentMethodTemplate:
+    method = session.scalar(select(PaymentMethodTemplate).where(
+        PaymentMethodTemplate.project_id == subscription.project_id,
+        PaymentMethodTemplate.code == subscription.payment_method,
+        PaymentMethodTemplate.active.is_(True)))
+    if method is None:
+        raise RuleViolation(_l("This project has no active payment method “%(code)s”.",
+                               code=subscription.payment_method), rule="R-PAY-7")
+    return method
+
+
+def generate_plan(session, subscription: Subscription) -> list[Instalment]:
+    """(Re)generate the payment plan of a subscription — only while nothing is paid (R-PAY-2)."""
+    existing = session.scalars(select(Instalment).where(Instalment.subscription_id == subscription.id)
+                               .with_for_update()).all()
+    if any(i.amount_paid for i in existing):
+        raise RuleViolation(_l("The plan cannot change once a payment is recorded."), rule="R-PAY-2")
+    method = method_of(session, subscription)
+    lines = plan_lines(subscription.price, subscription.deposit, subscription.subscribed_on,
+                       subscription.deposit_due_on or subscription.subscribed_on, method.lines)
+    with audit_context(session, action="generate_plan"):
+        for old in existing:
+            session.delete(old)
+        session.flush()
+        rows = [Instalment(subscription_id=subscription.id, seq=n, kind=kind, due_on=due, amount_due=amount)
+                for n, (kind, due, amount) in enumerate(lines, start=1)]
+        session.add_all(rows)
+        session.flush()
+    return rows
+
+
+def _status(amount_paid: Decimal, amount_due: Decimal) -> str:
+    return "pending" if amount_paid == 0 else ("paid" if amount_paid == amount_due else "partly_paid")
+
+
+def _amount(value) -> Decimal:
+    try:
+        amount = Decimal(str(value).replace(",", "").strip()).quantize(FEN)
+    except Exception:
+        raise RuleViolation(_l("The amount must be a number of yuan, e.g. 50000.00."), rule="R-PAY-1") from None
+    if not amount.is_finite() or amount <= 0:
+        raise RuleViolation(_l("The amount must be more than zero."), rule="R-PAY-1")
+    if amount >= Decimal("1e12"):
+        raise RuleViolation(_l("The amount is too large."), rule="R-PAY-1")
+    return amount
+
+
+def _locked_subscription(session, subscription_id: int) -> Subscription:
+    """Subscription first, then its instalments: the one lock order of payments and the ladder."""
+    sub = session.scalar(select(Subscription).where(Subscription.id == subscription_id)
+                         .with_for_update().execution_options(populate_existing=True))
+    if sub is None:
+        raise RuleViolation(_l("This subscription does not exist."))
+    return sub
+
+
+def take_payment(session, by, sub: Subscription, *, amount, paid_on: dt.date, channel: str,
+                 bank_ref: str | None = None, instalment_id: int | None = None,
+                 today: dt.date | None = None, note: str = "") -> Payment:
+    """Record money received and allocate it (oldest open instalments first, or to the chosen
+    one). The caller has locked `sub` and checked its status. Raises RuleViolation."""
+    today = today or office_today()
+    amount = _amount(amount)
+    if channel not in PAYMENT_CHANNELS:
+        raise RuleViolation(_l("Choose how the money was paid."), rule="R-PAY-1")
+    if paid_on > today or paid_on < sub.subscribed_on:
+        raise RuleViolation(_l("The payment date must lie between the subscription date and today."),
+                            rule="R-PAY-1")
+    bank_ref = (bank_ref or "").strip() or None
+    if bank_ref and session.scalar(select(Payment.id).where(
+            Payment.project_id == sub.project_id, Payment.bank_ref == bank_ref,
+            Payment.reverses_id.is_(None))):
+        raise RuleViolation(_l("The bank reference %(ref)s has already been recorded.", ref=bank_ref),
+                            rule="R-PAY-1")
+    open_lines = session.scalars(
+        select(Instalment).where(Instalment.subscription_id == sub.id, Instalment.status != "paid")
+        .order_by(Instalment.seq).with_for_update().execution_options(populate_existing=True)).all()
+    if instalment_id is not None:
+        open_lines = [i for i in open_lines if i.id == instalment_id]
+        if not open_lines:
+            raise RuleViolation(_l("This instalment is not open on this subscription."), rule="R-PAY-1")
+    balance = sum((i.amount_due - i.amount_paid for i in open_lines), Decimal("0"))
+    if amount > balance:
+        raise RuleViolation(_l("%(amount)s is more than the balance still due, %(balance)s.",
+                               amount=f"¥{amount:,.2f}", balance=f"¥{balance:,.2f}"), rule="R-PAY-1")
+    with audit_context(session, actor=by, action="payment"):
+        payment = Payment(project_id=sub.project_id, subscription_id=sub.id,
+                          instalment_id=open_lines[0].id if len(open_lines) == 1 or instalment_id else None,
+                          amount=amount, paid_on=paid_on, channel=channel, bank_ref=bank_ref,
+                          receipt_no=next_receipt_no(session, sub.project_id), recorded_by_id=by.id,
+                          reason=(note or "").strip())
+        session.add(payment)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise RuleViolation(_l("The bank reference %(ref)s has already been recorded.",
+                                   ref=bank_ref), rule="R-PAY-1") from None
+        rest = amount
+        for line in open_lines:
+            if not rest:
+                break
+            part = min(rest, line.amount_due - line.amount_paid)
+            session.add(PaymentAllocation(payment_id=payment.id, instalment_id=line.id, amount=part))
+            line.amount_paid += part
+            line.status = _status(line.amount_paid, line.amount_due)
+            rest -= part
+        session.flush()
+    return payment
+
+
+def record_payment(session, by, subscription_id: int, *, amount, paid_on: dt.date, channel: str,
+                   bank_ref: str | None = None, instalment_id: int | None = None,
+                   today: dt.date | None = None) -> Payment:
+    """Finance records a payment on an active or contracted subscription (R-PAY-1)."""
+    require(by, "payment.record")
+    sub = _locked_subscription(session, subscription_id)
+    if sub.status not in ("active", "contracted"):
+        from .labels import choice_label
+        raise RuleViolation(_l("Payments are recorded on subscriptions whose deposit is in (this one "
+                               "is %(status)s).", status=choice_label("subscription", "status", sub.status)),
+                            rule="R-PAY-1")
+    return take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel=channel,
+                        bank_ref=bank_ref, instalment_id=instalment_id, today=today)
+
+
+def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | None = None) -> Payment:
+    """Correct a payment by a reversal row: the original stays, the balances come back (R-PAY-1)."""
+    require(by, "payment.reverse")
+    original = session.get(Payment, payment_id)
+    if original is None or original.reverses_id is not None:
+        raise RuleViolation(_l("Only a payment can be reversed, not a reversal."), rule="R-PAY-1")
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(_l("Say why the payment is reversed."), rule="R-PAY-1")
+    _locked_subscription(session, original.subscription_id)
+    if session.scalar(select(Payment.id).where(Payment.reverses_id == original.id)):
+        raise RuleViolation(_l("This payment has already been reversed."), rule="R-PAY-1")
+    allocations = session.scalars(select(PaymentAllocation).where(
+        PaymentAllocation.payment_id == original.id)).all()
+    with audit_context(session, actor=by, action="reverse_payment"):
+        reversal = Payment(project_id=original.project_id, subscription_id=original.subscription_id,
+                           instalment_id=original.instalment_id, amount=-original.amount,
+                           paid_on=today or office_today(), channel=original.channel,
+                           receipt_no=next_receipt_no(session, original.project_id),
+                           reverses_id=original.id, reason=reason, recorded_by_id=by.id)
+        session.add(reversal)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise RuleViolation(_l("This payment has already been reversed."), rule="R-PAY-1") from None
+        for allocation in allocations:
+            line = session.scalar(select(Instalment).where(Instalment.id == allocation.instalment_id)
+                                  .with_for_update().execution_options(populate_existing=True))
+            session.add(PaymentAllocation(payment_id=reversal.id, instalment_id=line.id,
+                                          amount=-allocation.amount))
+            line.amount_paid -= allocation.amount
+            line.status = _status(line.amount_paid, line.amount_due)
+        session.flush()
+    return reversal
+
+
+def note_on_instalment(session, by, instalment_id: int, note: str, today: dt.date | None = None) -> Instalment:
+    """The agent records what the customer said about a payment (R-PAY-4, R-PAY-8)."""
+    require(by, "instalment.note")
+    line = session.get(Instalment, instalment_id)
+    if line is None or (not sees_all_rows(by) and line.subscription.agent_id != by.id):
+        raise RuleViolation(_l("This instalment does not exist, or is not one of your customers'."))
+    note = (note or "").strip()
+    if not note:
+        raise RuleViolation(_l("Write what the customer said."), rule="R-PAY-8")
+    stamp = f"{(today or office_today()).isoformat()} {by.display_name}：{note}"
+    with audit_context(session, actor=by, action="payment_follow_up"):
+        line.agent_note = f"{line.agent_note}\n{stamp}".strip()
+        session.flush()
+    return line
+
+
+def balance_due(session, subscription_id: int) -> Decimal:
+    from sqlalchemy import func
+    return session.scalar(select(func.coalesce(func.sum(Instalment.amount_due - Instalment.amount_paid), 0))
+                          .where(Instalment.subscription_id == subscription_id)) or Decimal("0")

@@ -1,0 +1,243 @@
+"""The overdue ladder and extensions (R-PAY-4, R-PAY-5, R-PAY-6, R-PAY-7)."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from models import (Extension, Instalment, LeadArchive, Notification, OverdueEvent, RuleViolation,
+                    Subscription, Unit)
+from models.deals import confirm_subscription, record_deposit, subscribe
+from models.ladder import decide_extension, forecast, request_extension, run_ladder
+from models.payments import record_payment
+from tests import factories as f
+
+TODAY = dt.date(2026, 11, 26)
+DUE = TODAY + dt.timedelta(days=7)  # one-off payment: the balance is due 7 days after subscribing
+ID_NUMBER = "110101199003074573"
+
+
+@pytest.fixture
+def deal(db, make_user):
+    s = db.session
+    project = f.project(s, code="XJ")
+    unit = f.unit(s, f.building(s, project), list_price=Decimal("1000000.00"))
+    agent = make_user("agent", username="li")
+    lead = f.lead(s, owner=agent, project_=project)
+    s.commit()
+    people = {"agent": agent, "control": make_user("sales_control"), "finance": make_user("finance"),
+              "manager": make_user("sales_manager"), "vp": make_user("vp")}
+    sub = subscribe(s, agent, unit_id=unit.id, lead_id=lead.id, payment_method="one_off", deposit="50000",
+                    id_number=ID_NUMBER, address="长沙", subscribed_on=TODAY, today=TODAY)
+    confirm_subscription(s, people["control"], sub.id)
+    record_deposit(s, people["finance"], sub.id, amount="50000", paid_on=TODAY, channel="pos", today=TODAY)
+    s.commit()
+    balance = s.scalar(select(Instalment).where(Instalment.subscription_id == sub.id, Instalment.seq == 2))
+    assert balance.due_on == DUE and balance.amount_due == Decimal("950000.00")
+    return {"sub": sub, "unit": unit, "lead": lead, "balance": balance, "project": project, **people}
+
+
+def _levels(db, instalment_id):
+    return sorted(db.session.scalars(select(OverdueEvent.level).where(
+        OverdueEvent.instalment_id == instalment_id)))
+
+
+@pytest.mark.parametrize("day, levels, forfeited", [
+    (1, [], False),
+    (2, ["warning"], False),
+    (7, ["warning"], False),
+    (8, ["lawyer_letter", "warning"], False),
+    (14, ["lawyer_letter", "warning"], False),
+    (15, ["forfeit", "lawyer_letter", "warning"], True),
+    (16, ["forfeit", "lawyer_letter", "warning"], True),
+])
+def test_r_pay_5_each_boundary_day_of_the_ladder(db, deal, day, levels, forfeited):
+    run_ladder(db.session, DUE + dt.timedelta(days=day))
+    db.session.expire_all()
+    assert [l for l in _levels(db, deal["balance"].id) if l != "reminder"] == levels
+    sub = db.session.get(Subscription, deal["sub"].id)
+    assert (sub.status == "forfeited") is forfeited
+    assert (db.session.get(Unit, deal["unit"].id).status == "available") is forfeited
+
+
+def test_r_pay_5_a_forfeit_keeps_the_customers_records_apart_in_one_transaction(db, deal):
+    run_ladder(db.session, DUE + dt.timedelta(days=15))
+    kept = db.session.scalar(select(LeadArchive))
+    assert kept.reason == "forfeit" and kept.subscription_id == deal["sub"].id
+    assert kept.snapshot["customer"]["id_number"] == ID_NUMBER
+    assert kept.snapshot["payments"][0]["amount"] == "50000.00"
+    assert len(kept.snapshot["instalments"]) == 2
+    assert db.session.get(Subscription, deal["sub"].id).lead.stage == "lost"
+    note = db.session.scalar(select(Notification).where(Notification.kind == "ladder_forfeit"))
+    assert note.user_id == deal["agent"].id
+
+
+def test_r_pay_5_running_twice_for_one_day_writes_each_event_once(db, deal):
+    first = run_ladder(db.session, DUE + dt.timedelta(days=15))
+    second = run_ladder(db.session, DUE + dt.timedelta(days=15))
+    assert first["forfeit"] == 1 and sum(second.values()) == 0
+    assert db.session.scalar(select(func.count()).select_from(OverdueEvent)) == 3  # no reminder after the fact
+    assert db.session.scalar(select(func.count()).select_from(LeadArchive)) == 1
+
+
+def test_r_pay_5_a_run_after_missed_days_catches_up_each_level_once_in_order(db, deal):
+    counts = run_ladder(db.session, DUE + dt.timedelta(days=20))
+    assert (counts["warning"], counts["lawyer_letter"], counts["forfeit"]) == (1, 1, 1)
+    events = db.session.scalars(select(OverdueEvent).where(OverdueEvent.level != "reminder")
+                                .order_by(OverdueEvent.id)).all()
+    assert [e.level for e in events] == ["warning", "lawyer_letter", "forfeit"]
+
+
+def test_r_pay_4_the_agent_is_reminded_before_the_due_date(db, deal):
+    assert run_ladder(db.session, DUE - dt.timedelta(days=4))["reminder"] == 0
+    assert run_ladder(db.session, DUE - dt.timedelta(days=3))["reminder"] == 1
+    assert run_ladder(db.session, DUE)["reminder"] == 0  # once per due date
+    note = db.session.scalar(select(Notification).where(Notification.kind == "ladder_reminder"))
+    assert note.user_id == deal["agent"].id and str(DUE) in note.message
+
+
+def test_r_pay_5_a_payment_before_the_run_stops_escalation(db, deal):
+    run_ladder(db.session, DUE + dt.timedelta(days=8))
+    record_payment(db.session, deal["finance"], deal["sub"].id, amount="950000", paid_on=DUE + dt.timedelta(days=9),
+                   channel="bank_transfer", today=DUE + dt.timedelta(days=9))
+    db.session.commit()
+    assert run_ladder(db.session, DUE + dt.timedelta(days=15))["forfeit"] == 0
+    assert db.session.get(Subscription, deal["sub"].id).status == "active"
+
+
+def test_r_pay_5_a_payment_after_the_forfeit_is_refused(db, deal):
+    run_ladder(db.session, DUE + dt.timedelta(days=15))
+    with pytest.raises(RuleViolation):
+        record_payment(db.session, deal["finance"], deal["sub"].id, amount="950000",
+                       paid_on=DUE + dt.timedelta(days=15), channel="pos", today=DUE + dt.timedelta(days=15))
+
+
+def test_r_pay_5_a_payment_racing_the_forfeit_never_leaves_both(app, db, deal):
+    """Payment and ladder released together: either paid and not forfeited, or forfeited and the
+    payment refused — never a payment on a forfeited deal."""
+    from models import User
+    from models import db as _db
+    day = DUE + dt.timedelta(days=15)
+    barrier, outcome = threading.Barrier(2), {}
+
+    def pay():
+        with app.app_context():
+            finance = _db.session.get(User, deal["finance"].id)
+            barrier.wait()
+            try:
+                record_payment(_db.session, finance, deal["sub"].id, amount="950000", paid_on=day,
+                               channel="pos", today=day)
+                _db.session.commit()
+                outcome["payment"] = "recorded"
+            except RuleViolation:
+                _db.session.rollback()
+                outcome["payment"] = "refused"
+            _db.session.remove()
+
+    def ladder():
+        with app.app_context():
+            barrier.wait()
+            outcome["forfeits"] = run_ladder(_db.session, day)["forfeit"]
+            _db.session.remove()
+
+    threads = [threading.Thread(target=pay), threading.Thread(target=ladder)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    db.session.expire_all()
+    status = db.session.get(Subscription, deal["sub"].id).status
+    assert (outcome["payment"], outcome["forfeits"], status) in (
+        ("recorded", 0, "active"), ("refused", 1, "forfeited"))
+
+
+def test_r_pay_5_two_ladder_runs_at_once_write_each_event_once(app, db, deal):
+    from models import db as _db
+    day = DUE + dt.timedelta(days=15)
+    barrier, results = threading.Barrier(2), []
+
+    def run():
+        with app.app_context():
+            barrier.wait()
+            results.append(run_ladder(_db.session, day))
+            _db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(r["forfeit"] for r in results) == 1
+    assert db.session.scalar(select(func.count()).select_from(OverdueEvent)) == 3
+    assert db.session.scalar(select(func.count()).select_from(LeadArchive)) == 1
+
+
+def test_r_pay_7_the_ladder_follows_the_projects_thresholds(db, deal):
+    deal["project"].warning_day, deal["project"].lawyer_letter_day, deal["project"].forfeit_day = 3, 10, 20
+    db.session.commit()
+    assert run_ladder(db.session, DUE + dt.timedelta(days=2))["warning"] == 0
+    counts = run_ladder(db.session, DUE + dt.timedelta(days=15))
+    assert counts["warning"] == 1 and counts["lawyer_letter"] == 1 and counts["forfeit"] == 0
+
+
+def test_a_dry_run_counts_and_writes_nothing(app, db, deal):
+    counts = run_ladder(db.session, DUE + dt.timedelta(days=15), dry_run=True)
+    assert counts["forfeit"] == 1 and counts["warning"] == 1
+    assert db.session.scalar(select(func.count()).select_from(OverdueEvent)) == 0
+    assert db.session.get(Subscription, deal["sub"].id).status == "active"
+    result = app.test_cli_runner().invoke(args=["overdue", "--today", str(DUE + dt.timedelta(days=15)),
+                                                "--dry-run"])
+    assert result.exit_code == 0 and "forfeit 1" in result.output
+    result = app.test_cli_runner().invoke(args=["overdue", "--today", str(DUE + dt.timedelta(days=15))])
+    assert "forfeit 1" in result.output and "written" in result.output
+
+
+def test_r_pay_5_the_forecast_shows_the_next_seven_days(db, deal):
+    days = forecast(db.session, DUE + dt.timedelta(days=7))
+    by_day = {d["on"]: d for d in days}
+    assert len(days) == 7
+    assert by_day[DUE + dt.timedelta(days=8)]["lawyer_letter"] == 1
+    assert by_day[DUE + dt.timedelta(days=14)]["forfeit"] == 0
+    assert forecast(db.session, DUE + dt.timedelta(days=8))[-1]["forfeit"] == 1  # day 15 is in view
+
+
+# --- R-PAY-6: extensions ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("days, deciders", [
+    (15, {"manager": True, "vp": True, "agent": False, "finance": False}),
+    (16, {"manager": False, "vp": True, "agent": False, "finance": False}),
+])
+def test_r_pay_6_extensions_up_to_the_limit_by_the_manager_beyond_it_by_the_vp(db, deal, days, deciders):
+    for who, allowed in deciders.items():
+        extension = request_extension(db.session, deal["agent"], deal["balance"].id, days, "客户年底资金到位")
+        db.session.commit()
+        if allowed:
+            decide_extension(db.session, deal[who], extension.id, False)  # rejected: try the next one
+            db.session.commit()
+        else:
+            with pytest.raises(RuleViolation):
+                decide_extension(db.session, deal[who], extension.id, True)
+            db.session.rollback()
+            decide_extension(db.session, deal["vp"], extension.id, False)
+            db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(Extension)) == len(deciders)
+
+
+def test_r_pay_6_an_approved_extension_moves_the_due_date_the_ladder_counts_from(db, deal):
+    extension = request_extension(db.session, deal["agent"], deal["balance"].id, 10, "贷款审批中")
+    decide_extension(db.session, deal["manager"], extension.id, True)
+    db.session.commit()
+    assert db.session.get(Instalment, deal["balance"].id).extended_due_on == DUE + dt.timedelta(days=10)
+    counts = run_ladder(db.session, DUE + dt.timedelta(days=15))  # day 5 of the new date
+    assert counts["warning"] == 1 and counts["lawyer_letter"] == 0 and counts["forfeit"] == 0
+    assert db.session.get(Subscription, deal["sub"].id).status == "active"
+    assert db.session.get(Extension, extension.id).status == "approved"  # history stays
+
+
+@pytest.mark.parametrize("days", [0, -3, "三天"])
+def test_r_pay_6_extension_days_must_be_positive(db, deal, days):
+    with pytest.raises(RuleViolation):
+        request_extension(db.session, deal["agent"], deal["balance"].id, days, "原因")
