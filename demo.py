@@ -219,13 +219,17 @@ def _deals(session, users: dict[str, User], project: Project, rng: random.Random
             break
         unit = units.pop()
         discounted = n == 4
+        # Active deals (n ≥ 8) pay one-off, balance due 7 days after subscribing: their dates put
+        # them on every rung of the ladder today (forfeit, lawyer's letter, warning, reminder).
+        ago = {8: 30, 9: 17, 10: 11, 11: 5}.get(n, 20 - n if n < 8 else 3)
         made.append(subscribe(
             session, agent, unit_id=unit.id, lead_id=lead.id,
-            payment_method=rng.choice(["one_off", "instalments", "commercial_mortgage", "provident_fund"]),
+            payment_method="one_off" if n >= 8 else rng.choice(
+                ["one_off", "instalments", "commercial_mortgage", "provident_fund"]),
             deposit="50000", id_number=_id_number(rng), address=f"长沙市岳麓区桐梓坡路{n + 10}号",
             price=unit.list_price - 30000 if discounted or n == 5 else None,
             price_reason="老业主推荐购房，申请优惠3万元" if discounted or n == 5 else "",
-            subscribed_on=today - dt.timedelta(days=20 - n), today=today))
+            subscribed_on=today - dt.timedelta(days=ago), today=today))
     if len(made) < 18:
         return
     decide_price(session, users["vp"], session.scalar(select(PriceApproval.id).where(
@@ -238,11 +242,42 @@ def _deals(session, users: dict[str, User], project: Project, rng: random.Random
                        today=today)
     for sub in made[:2]:
         withdraw_subscription(session, sub.agent, sub.id, "客户家庭意见不一致，暂缓购买")
+    _money_demo(session, users, made, today)
     for agent in agents:
         lead = session.scalar(select(Lead).where(Lead.owner_id == agent.id, Lead.project_id == project.id,
                                                  Lead.stage == "visited").order_by(Lead.id.desc()).limit(1))
         if lead is not None:
             hold_unit(session, agent, unit_id=units.pop().id, lead_id=lead.id)
+
+
+def _money_demo(session, users, made, today):
+    """Payments in every state, a reversal, extensions decided both ways, the ladder run today."""
+    from models import Instalment
+    from models.ladder import decide_extension, request_extension, run_ladder
+    from models.payments import note_on_instalment, record_payment, reverse_payment
+
+    def balance(sub):
+        return session.scalar(select(Instalment).where(Instalment.subscription_id == sub.id,
+                                                       Instalment.kind != "deposit").order_by(Instalment.seq))
+
+    finance = users["finance"]
+    record_payment(session, finance, made[12].id, amount="300000", paid_on=today, channel="bank_transfer",
+                   bank_ref=f"DEMO-P{made[12].id}", today=today)                      # partly paid
+    record_payment(session, finance, made[13].id, amount=str(balance(made[13]).amount_due),
+                   paid_on=today, channel="loan_disbursement", bank_ref=f"DEMO-F{made[13].id}",
+                   today=today)                                                         # paid in full
+    wrong = record_payment(session, finance, made[14].id, amount="200000", paid_on=today, channel="pos",
+                           today=today)
+    reverse_payment(session, finance, wrong.id, "POS 小票金额录入错误，冲正后重录", today=today)
+    record_payment(session, finance, made[14].id, amount="20000", paid_on=today, channel="pos", today=today)
+    for sub, days, verdict in ((made[15], 10, True), (made[16], 20, None), (made[17], 5, False)):
+        ext = request_extension(session, sub.agent, balance(sub).id, days, "客户公积金提取手续办理中")
+        if verdict is not None:
+            decide_extension(session, users["manager"], ext.id, verdict)
+    note_on_instalment(session, made[9].agent, balance(made[9]).id, "客户称下周一到账，已提醒逾期后果",
+                       today=today)
+    session.commit()
+    run_ladder(session, today)
 
 
 def build_demo(session, today: dt.date | None = None) -> dict:

@@ -30,7 +30,15 @@ class DashboardView(AdminIndexView):
                   view.name, view.category) for view in self.admin._views
                  if getattr(view, "entity", None) and view.is_accessible()]
         roles = [role_label(r.name) for r in current_user.roles]
-        return self.render("admin/index.html", tiles=tiles, roles=roles)
+        from sqlalchemy import select
+
+        from models import Notification
+        from models.ladder import forecast
+        notes = db.session.scalars(select(Notification).where(
+            Notification.user_id == current_user.id, Notification.read_at.is_(None))
+            .order_by(Notification.id.desc()).limit(8)).all()
+        ladder = forecast(db.session) if current_user.has_role("sales_manager", "vp", "admin") else None
+        return self.render("admin/index.html", tiles=tiles, roles=roles, notes=notes, ladder=ladder)
 
 
 def _unread_notifications() -> int:

@@ -15,10 +15,12 @@ from models.base import office_today
 from models.deals import (confirm_subscription, decide_price, record_deposit, subscribe,
                           withdraw_subscription)
 from models.labels import choice_label
+from models.payments import record_payment
 from models.permissions import scope_filter
 
 from .base import ReadOnlyView, run_domain
-from .forms import DepositForm, SubscriptionForm, WithdrawForm
+from .forms import DepositForm, PaymentForm, SubscriptionForm, WithdrawForm
+from .money import payment_choices, payment_form
 
 
 def _money(view, context, model, name):
@@ -35,7 +37,7 @@ class SubscriptionView(ReadOnlyView):
     column_filters = ("status", "payment_method", "subscribed_on", "project.name")
     column_formatters = {"price": _money, "deposit": _money}
     column_details_exclude_list = ("customer_id_number",)
-    extra_endpoints = {"deposit_view": "action", "withdraw_view": "action"}
+    extra_endpoints = {"deposit_view": "action", "withdraw_view": "action", "payment_view": "action"}
 
     # --- the agreement ------------------------------------------------------------------------
     def create_form(self, obj=None):
@@ -139,6 +141,37 @@ class SubscriptionView(ReadOnlyView):
             flash(gettext("%(n)d subscriptions withdrawn; their units are available again.",
                           n=len(subs)), "success")
         return redirect(self.get_url(".index_view"))
+
+
+    @action("payment", _l("Record a payment (finance)"))
+    def action_payment(self, ids):
+        subs = self._selected(ids)
+        if len(subs) != 1:
+            flash(gettext("Select exactly one subscription to record a payment."), "error")
+            return None
+        return self.render("admin/deal_step.html", form=payment_form(subs[0]), subscription=subs[0],
+                           action_url=self.get_url(".payment_view"), title=_l("Record a payment"))
+
+    @expose("/payment/", methods=("POST",))
+    def payment_view(self):
+        form = PaymentForm(get_form_data())
+        sub_id = form.subscription_id.data
+        sub = self.get_query().filter(Subscription.id == int(sub_id)).one_or_none() \
+            if str(sub_id or "").isdigit() else None
+        if sub is None:
+            flash(gettext("This subscription does not exist."), "error")
+            return redirect(self.get_url(".index_view"))
+        payment_choices(form, sub)
+        if form.validate():
+            payment = run_domain(lambda by: record_payment(
+                db.session, by, sub.id, amount=form.amount.data, paid_on=form.paid_on.data,
+                channel=form.channel.data, bank_ref=form.bank_ref.data,
+                instalment_id=int(form.instalment_id.data) if form.instalment_id.data else None))
+            if payment:
+                flash(gettext("Payment recorded, receipt %(no)s.", no=payment.receipt_no), "success")
+                return redirect(self.get_url(".index_view"))
+        return self.render("admin/deal_step.html", form=form, subscription=sub,
+                           action_url=self.get_url(".payment_view"), title=_l("Record a payment"))
 
 
 class PriceApprovalView(ReadOnlyView):

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, DecimalField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import (DateField, DecimalField, HiddenField, IntegerField, SelectField, StringField,
+                     TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -42,4 +43,31 @@ class DepositForm(SecureForm):
 
 class WithdrawForm(SecureForm):
     ids = HiddenField(validators=[DataRequired()])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+
+
+class PaymentForm(SecureForm):
+    subscription_id = HiddenField(validators=[DataRequired()])
+    amount = DecimalField(_l("Amount"), places=2, validators=[DataRequired(), NumberRange(min=0.01)])
+    paid_on = DateField(_l("Paid on"), validators=[DataRequired()])
+    channel = SelectField(_l("Payment channel"), choices=_choices("payment", "channel"),
+                          validators=[DataRequired()])
+    bank_ref = StringField(_l("Bank reference"), validators=[Optional(), Length(max=60)])
+    instalment_id = SelectField(_l("Plan line (empty: the oldest open lines first)"), coerce=str,
+                                validators=[Optional()])
+
+
+class ReasonForm(SecureForm):
+    ids = HiddenField(validators=[DataRequired()])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+
+
+class NoteForm(SecureForm):
+    ids = HiddenField(validators=[DataRequired()])
+    note = TextAreaField(_l("What the customer said"), validators=[DataRequired(), Length(max=2000)])
+
+
+class ExtensionRequestForm(SecureForm):
+    ids = HiddenField(validators=[DataRequired()])
+    days = IntegerField(_l("Days"), validators=[DataRequired(), NumberRange(min=1, max=365)])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])

@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 
 from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document,
                     Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
-                    OverdueEvent, Payment, PriceApproval, Project, Role, RuleViolation, Subscription, Unit, User, db,
+                    OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, RuleViolation, Subscription, Unit, User, db,
                     utcnow)
 from models.base import office_today
 from models.inventory import set_withheld
@@ -24,6 +24,7 @@ from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
 from .deals import PriceApprovalView, SubscriptionView
+from .money import ExtensionView, InstalmentView, PaymentMethodView, PaymentView
 
 
 def _money(view, context, model, name):
@@ -366,27 +367,6 @@ class NotificationView(ReadOnlyView):
         db.session.commit()
 
 
-class InstalmentView(ReadOnlyView):
-    column_list = ("subscription", "seq", "kind", "due_on", "extended_due_on", "amount_due",
-                   "amount_paid", "status")
-    column_filters = ("status", "kind", "due_on")
-    column_formatters = {"amount_due": _money, "amount_paid": _money}
-
-
-class PaymentView(ReadOnlyView):
-    column_list = ("receipt_no", "subscription", "instalment", "amount", "paid_on", "channel",
-                   "bank_ref", "reverses_id", "recorded_by", "recorded_at")
-    column_searchable_list = ("receipt_no", "bank_ref")
-    column_labels = {"channel": _l("Payment channel")}
-    column_filters = ("channel", "paid_on")
-    column_formatters = {"amount": _money}
-
-
-class ExtensionView(ReadOnlyView):
-    column_list = ("instalment", "days", "reason", "status", "requested_at", "decided_at", "new_due_on")
-    column_filters = ("status",)
-
-
 class OverdueEventView(ReadOnlyView):
     column_list = ("instalment", "due_on", "level", "on", "created_at")
     column_filters = ("level", "on")
@@ -449,6 +429,7 @@ VIEWS = [
     (Instalment, InstalmentView, _l("Payment plans"), _l("Finance")),
     (Payment, PaymentView, _l("Payments"), _l("Finance")),
     (Extension, ExtensionView, _l("Extensions"), _l("Finance")),
+    (PaymentMethodTemplate, PaymentMethodView, _l("Payment methods"), _l("Finance")),
     (OverdueEvent, OverdueEventView, _l("Overdue events"), _l("Finance")),
     (Contract, ContractView, _l("Contracts"), _l("Contracts")),
     (ContractStep, ContractStepView, _l("Post-signing steps"), _l("Contracts")),

@@ -5,4 +5,7 @@ from .queue import enqueue, get_connection, get_queue  # noqa: F401
 
 
 def init_app(app) -> None:
+    from . import embedded
+
     app.extensions["salesdesk_jobs"] = {"redis_url": app.config.get("REDIS_URL")}
+    embedded.init_app(app)

@@ -85,3 +85,20 @@ def test_the_hold_release_job_frees_expired_holds(app, db, make_user):
     assert job.return_value() == 1
     db.session.expire_all()
     assert db.session.get(Unit, unit.id).status == "available"
+
+
+def test_embedded_mode_runs_the_daily_jobs_on_the_first_request_of_the_day(app, db, make_user, monkeypatch):
+    import datetime as dt
+
+    from jobs import embedded
+    from models import Lead
+    from tests import factories as f
+    agent = make_user("agent")
+    lead = f.lead(db.session, owner=agent, last_activity_at=dt.datetime(2020, 1, 1))
+    db.session.commit()
+    monkeypatch.setattr(embedded, "_state", {"day": None, "holds": 0.0})
+    with app.test_request_context():
+        embedded.run_due_jobs()
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).owner_id is None  # the pool job ran
+    assert embedded._state["day"] is not None

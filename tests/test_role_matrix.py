@@ -14,7 +14,7 @@ import datetime as dt
 import pytest
 
 from models import (ArchiveRecord, ContractStep, CustomerQuestion, Extension, LeadArchive,
-                    LeadConflict, Notification, PriceApproval, Role)
+                    LeadConflict, Notification, PaymentMethodTemplate, PriceApproval, Role)
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
 
@@ -96,6 +96,7 @@ EXPECTED = {
     "subscription.ajax_update": "",
     "subscription.deposit_view": "mgcf",
     "subscription.withdraw_view": "mgcf",
+    "subscription.payment_view": "mgcf",
     "price_approval.index_view": "amgcv",
     "price_approval.details_view": "amgcv",
     "price_approval.create_view": "",
@@ -146,28 +147,40 @@ EXPECTED = {
     "instalment.create_view": "",
     "instalment.edit_view": "",
     "instalment.delete_view": "",
-    "instalment.action_view": "",
+    "instalment.action_view": "amg",
     "instalment.export": "amfv",
     "instalment.ajax_lookup": "amgflv",
     "instalment.ajax_update": "",
+    "instalment.note_view": "amg",
+    "instalment.extension_view": "amg",
     "payment.index_view": "amgflv",
     "payment.details_view": "amgflv",
     "payment.create_view": "",
     "payment.edit_view": "",
     "payment.delete_view": "",
-    "payment.action_view": "",
+    "payment.action_view": "f",
     "payment.export": "amfv",
     "payment.ajax_lookup": "amgflv",
     "payment.ajax_update": "",
+    "payment.reverse_view": "f",
     "extension.index_view": "amgfv",
     "extension.details_view": "amgfv",
     "extension.create_view": "",
     "extension.edit_view": "",
     "extension.delete_view": "",
-    "extension.action_view": "",
+    "extension.action_view": "mv",
     "extension.export": "amv",
     "extension.ajax_lookup": "amgfv",
     "extension.ajax_update": "",
+    "payment_method_template.index_view": "amfv",
+    "payment_method_template.details_view": "amfv",
+    "payment_method_template.create_view": "av",
+    "payment_method_template.edit_view": "av",
+    "payment_method_template.delete_view": "",
+    "payment_method_template.action_view": "",
+    "payment_method_template.export": "",
+    "payment_method_template.ajax_lookup": "amfv",
+    "payment_method_template.ajax_update": "av",
     "overdue_event.index_view": "amgflv",
     "overdue_event.details_view": "amgflv",
     "overdue_event.create_view": "",
@@ -274,6 +287,10 @@ PUBLIC_PATHS = {
     "lead.assign_view": ("POST", "/admin/lead/assign/"),
     "subscription.deposit_view": ("POST", "/admin/subscription/deposit/"),
     "subscription.withdraw_view": ("POST", "/admin/subscription/withdraw/"),
+    "subscription.payment_view": ("POST", "/admin/subscription/payment/"),
+    "instalment.note_view": ("POST", "/admin/instalment/note/"),
+    "instalment.extension_view": ("POST", "/admin/instalment/extension/"),
+    "payment.reverse_view": ("POST", "/admin/payment/reverse/"),
     "board.index": ("GET", "/admin/board/"),
     "board.statuses": ("GET", "/admin/board/statuses"),
     "board.unit": ("GET", "/admin/board/unit/{unit}"),
@@ -367,7 +384,8 @@ def office(db, make_user):
            "document": doc.id, "project": lead.project_id, "building": unit.building_id,
            "unit": unit.id, "user": agent.id, "role": s.query(Role).first().id, "audit": 1,
            "follow_up_due": lead.id, "lead_conflict": conflict.id, "customer_question": question.id,
-           "answer_sheet": question.id, "notification": note.id, "price_approval": approval.id}
+           "answer_sheet": question.id, "notification": note.id, "price_approval": approval.id,
+           "payment_method_template": s.query(PaymentMethodTemplate).first().id}
     return users, ids
 
 

@@ -1,0 +1,161 @@
+"""Finance's and agents' steps on plans and payments: record, reverse, note, extend."""
+from __future__ import annotations
+
+from flask import flash, redirect
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.helpers import get_form_data
+from flask_babel import gettext, lazy_gettext as _l
+from wtforms.fields.choices import SelectChoice
+
+from models import Extension, Instalment, Payment, PlanLineTemplate, db
+from models.base import office_today
+from models.ladder import decide_extension, request_extension
+from models.labels import choice_label
+from models.payments import note_on_instalment, reverse_payment, validate_method_lines
+
+from .base import ProtectedView, ReadOnlyView, run_domain
+from .forms import ExtensionRequestForm, NoteForm, PaymentForm, ReasonForm  # noqa: F401
+
+
+def _money(view, context, model, name):
+    value = getattr(model, name)
+    return "" if value is None else f"¥{value:,.2f}"
+
+
+def _ids(form):
+    return [int(i) for i in (form.ids.data or "").split(",") if i.isdigit()]
+
+
+class StepMixin:
+    """Actions that need a few fields first: the action renders a form; its POST runs the step."""
+
+    def _step_form(self, form, title, endpoint, **context):
+        return self.render("admin/deal_step.html", form=form, title=title,
+                           action_url=self.get_url(endpoint), **context)
+
+    def _rows(self, model, ids):
+        return self.get_query().filter(model.id.in_([int(i) for i in ids])).all()
+
+
+class InstalmentView(StepMixin, ReadOnlyView):
+    """付款计划: agents see their customers' lines, note what the customer said, ask for time."""
+
+    column_list = ("subscription", "seq", "kind", "due_on", "extended_due_on", "amount_due",
+                   "amount_paid", "status", "agent_note")
+    column_filters = ("status", "kind", "due_on", "extended_due_on")
+    column_formatters = {"amount_due": _money, "amount_paid": _money}
+    column_default_sort = ("due_on", False)
+    extra_endpoints = {"note_view": "action", "extension_view": "action"}
+
+    @action("note", _l("Record what the customer said"))
+    def action_note(self, ids):
+        rows = self._rows(Instalment, ids)
+        return self._step_form(NoteForm(ids=",".join(str(r.id) for r in rows)),
+                               _l("Record what the customer said"), ".note_view", lines=rows)
+
+    @expose("/note/", methods=("POST",))
+    def note_view(self):
+        form = NoteForm(get_form_data())
+        rows = self._rows(Instalment, _ids(form)) if form.validate() else []
+        if rows and run_domain(lambda by: [note_on_instalment(db.session, by, r.id, form.note.data)
+                                           for r in rows]):
+            flash(gettext("Noted on %(n)d plan lines.", n=len(rows)), "success")
+        elif not rows:
+            flash(gettext("Write what the customer said, and select at least one line."), "error")
+        return redirect(self.get_url(".index_view"))
+
+    @action("extension", _l("Request an extension"))
+    def action_extension(self, ids):
+        rows = self._rows(Instalment, ids)
+        return self._step_form(ExtensionRequestForm(ids=",".join(str(r.id) for r in rows)),
+                               _l("Request an extension"), ".extension_view", lines=rows)
+
+    @expose("/extension/", methods=("POST",))
+    def extension_view(self):
+        form = ExtensionRequestForm(get_form_data())
+        rows = self._rows(Instalment, _ids(form)) if form.validate() else []
+        if rows and run_domain(lambda by: [request_extension(db.session, by, r.id, form.days.data,
+                                                             form.reason.data) for r in rows]):
+            flash(gettext("Extension requested for %(n)d plan lines.", n=len(rows)), "success")
+        elif not rows:
+            flash(gettext("Give the days (1 to 365) and the reason, and select at least one line."),
+                  "error")
+        return redirect(self.get_url(".index_view"))
+
+
+class PaymentView(StepMixin, ReadOnlyView):
+    """收款记录: never edited or deleted; a correction is a reversal (R-PAY-1)."""
+
+    column_list = ("receipt_no", "subscription", "instalment", "amount", "paid_on", "channel",
+                   "bank_ref", "reverses_id", "reason", "recorded_by", "recorded_at")
+    column_searchable_list = ("receipt_no", "bank_ref")
+    column_filters = ("channel", "paid_on", "recorded_at")
+    column_labels = {"channel": _l("Payment channel")}
+    column_formatters = {"amount": _money}
+    extra_endpoints = {"reverse_view": "action"}
+
+    @action("reverse", _l("Reverse (a correction)"))
+    def action_reverse(self, ids):
+        rows = self._rows(Payment, ids)
+        return self._step_form(ReasonForm(ids=",".join(str(r.id) for r in rows)),
+                               _l("Reverse (a correction)"), ".reverse_view", payments=rows)
+
+    @expose("/reverse/", methods=("POST",))
+    def reverse_view(self):
+        form = ReasonForm(get_form_data())
+        rows = self._rows(Payment, _ids(form)) if form.validate() else []
+        if rows and run_domain(lambda by: [reverse_payment(db.session, by, r.id, form.reason.data)
+                                           for r in rows]):
+            flash(gettext("%(n)d payments reversed; the balances are restored.", n=len(rows)), "success")
+        elif not rows:
+            flash(gettext("Say why, and select at least one payment."), "error")
+        return redirect(self.get_url(".index_view"))
+
+
+class ExtensionView(ReadOnlyView):
+    """延期申请: up to the project's limit the sales manager decides, beyond it the VP (R-PAY-6)."""
+
+    column_list = ("instalment", "days", "reason", "status", "requested_at", "decided_at", "new_due_on")
+    column_filters = ("status",)
+
+    def _decide(self, ids, approve):
+        rows = self.get_query().filter(Extension.id.in_([int(i) for i in ids])).all()
+        if run_domain(lambda by: [decide_extension(db.session, by, r.id, approve) for r in rows]):
+            flash(gettext("%(n)d extensions decided.", n=len(rows)), "success")
+
+    @action("approve", _l("Approve"), _l("Approve the selected extensions?"))
+    def action_approve(self, ids):
+        self._decide(ids, True)
+
+    @action("reject", _l("Reject"))
+    def action_reject(self, ids):
+        self._decide(ids, False)
+
+
+class PaymentMethodView(ProtectedView):
+    """A project's payment methods and their lines (R-PAY-2, R-PAY-7): the % add up to 100."""
+
+    column_list = ("project", "code", "name", "active")
+    column_filters = ("project.name", "code")
+    form_columns = ("project", "code", "name", "active")
+    inline_models = ((PlanLineTemplate, {"form_columns": ("id", "seq", "kind", "percent", "fixed_amount",
+                                                          "due_offset_days", "due_on")}),)
+
+    def on_model_change(self, form, model, is_created):
+        validate_method_lines(sorted(model.lines, key=lambda line: line.seq))
+
+
+def payment_choices(form, sub):
+    lines = db.session.query(Instalment).filter(Instalment.subscription_id == sub.id,
+                                                Instalment.status != "paid").order_by(Instalment.seq)
+    form.instalment_id.choices = [SelectChoice("", "—")] + [
+        SelectChoice(str(line.id), f"#{line.seq} {choice_label('instalment', 'kind', line.kind)} "
+                                   f"{line.due_on} ¥{line.amount_due - line.amount_paid:,.2f}")
+        for line in lines]
+
+
+def payment_form(sub):
+    form = PaymentForm(subscription_id=sub.id, paid_on=office_today())
+    payment_choices(form, sub)
+    return form
