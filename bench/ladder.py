@@ -37,21 +37,23 @@ def _fill(db):
     building = Building(project_id=project.id, name="1栋", floors=100)
     db.session.add(building)
     db.session.commit()
+    # Plain ints: reading an expired attribute during a COPY would query the busy connection.
+    building_id, project_id, agent_id = building.id, project.id, agent.id
     subs = INSTALMENTS // PER_SUB
     conn = db.session.connection().connection.driver_connection
     now = dt.datetime(2026, 11, 1)
     _copy(conn, "unit", ["id", "building_id", "floor", "position", "number", "layout", "area", "list_price",
                          "status"],
-          ((i, building.id, 1 + i // 1000, i % 1000, f"U{i}", "两室", 90, 1_000_000, "subscribed")
+          ((i, building_id, 1 + i // 1000, i % 1000, f"U{i}", "两室", 90, 1_000_000, "subscribed")
            for i in range(1, subs + 1)))
     _copy(conn, "lead", ["id", "project_id", "name", "phone", "source", "stage", "owner_id", "registered_by_id",
                          "registered_at", "last_activity_at", "needs", "notes", "wanted_layout", "wanted_area"],
-          ((i, project.id, f"客户{i}", f"1{i:010d}", "web", "subscribed", agent.id, agent.id, now, now,
+          ((i, project_id, f"客户{i}", f"1{i:010d}", "web", "subscribed", agent_id, agent_id, now, now,
             "", "", "", "") for i in range(1, subs + 1)))
     _copy(conn, "subscription", ["id", "number", "project_id", "lead_id", "unit_id", "agent_id", "price", "deposit",
                                  "payment_method", "status", "subscribed_on", "created_at", "customer_name",
                                  "customer_id_number", "customer_address", "price_reason"],
-          ((i, f"RG{i}", project.id, i, i, agent.id, 1_000_000, 100_000, "instalments", "active",
+          ((i, f"RG{i}", project_id, i, i, agent_id, 1_000_000, 100_000, "instalments", "active",
             TODAY - dt.timedelta(days=400), now, f"客户{i}", "", "", "") for i in range(1, subs + 1)))
 
     def instalments():
