@@ -19,7 +19,7 @@ from models.payments import record_payment
 from models.permissions import scope_filter
 
 from .base import ReadOnlyView, run_domain
-from .forms import DepositForm, PaymentForm, SubscriptionForm, WithdrawForm
+from .forms import DepositForm, PaymentForm, SubscriptionForm, ReasonForm
 from .money import payment_choices, payment_form
 
 
@@ -125,13 +125,13 @@ class SubscriptionView(ReadOnlyView):
     @action("withdraw", _l("Withdraw (before the deposit)"))
     def action_withdraw(self, ids):
         subs = self._selected(ids)
-        form = WithdrawForm(ids=",".join(str(s.id) for s in subs))
+        form = ReasonForm(ids=",".join(str(s.id) for s in subs))
         return self.render("admin/deal_step.html", form=form, subscriptions=subs,
                            action_url=self.get_url(".withdraw_view"), title=_l("Withdraw"))
 
     @expose("/withdraw/", methods=("POST",))
     def withdraw_view(self):
-        form = WithdrawForm(get_form_data())
+        form = ReasonForm(get_form_data())
         ids = [i for i in (form.ids.data or "").split(",") if i.isdigit()]
         subs = self._selected(ids) if ids else []
         if not form.validate() or not subs:

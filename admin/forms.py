@@ -41,18 +41,7 @@ class DepositForm(SecureForm):
     bank_ref = StringField(_l("Bank reference"), validators=[Optional(), Length(max=60)])
 
 
-class WithdrawForm(SecureForm):
-    ids = HiddenField(validators=[DataRequired()])
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
-
-
-class PaymentForm(SecureForm):
-    subscription_id = HiddenField(validators=[DataRequired()])
-    amount = DecimalField(_l("Amount"), places=2, validators=[DataRequired(), NumberRange(min=0.01)])
-    paid_on = DateField(_l("Paid on"), validators=[DataRequired()])
-    channel = SelectField(_l("Payment channel"), choices=_choices("payment", "channel"),
-                          validators=[DataRequired()])
-    bank_ref = StringField(_l("Bank reference"), validators=[Optional(), Length(max=60)])
+class PaymentForm(DepositForm):
     instalment_id = SelectField(_l("Plan line (empty: the oldest open lines first)"), coerce=str,
                                 validators=[Optional()])
 

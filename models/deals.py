@@ -80,6 +80,17 @@ class Subscription(Base):
         return cls.agent_id == user_id
 
 
+class RequestedDecision:
+    """Columns of a request someone decides later (a price below list, an extension)."""
+
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="requested")
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    decided_at: Mapped[dt.datetime | None]
+
+
 class PaymentMethodTemplate(Base):
     """A project's payment method (R-PAY-2, R-PAY-7): the plan lines a subscription gets."""
 
@@ -144,7 +155,7 @@ class PaymentAllocation(Base):
     amount: Mapped[Money]
 
 
-class PriceApproval(Base):
+class PriceApproval(RequestedDecision, Base):
     """A price below the list price waits for the vice-president (R-PRICE-1, R-PRICE-2)."""
 
     __tablename__ = "price_approval"
@@ -160,12 +171,6 @@ class PriceApproval(Base):
                                                  index=True)
     list_price: Mapped[Money]
     price: Mapped[Money]
-    reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="requested")
-    requested_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
-    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
-    decided_at: Mapped[dt.datetime | None]
 
     subscription: Mapped[Subscription] = relationship()
 
@@ -275,7 +280,7 @@ class Payment(Base):
         return _via_subscription(cls.subscription_id, user_id)
 
 
-class Extension(Base):
+class Extension(RequestedDecision, Base):
     """A request to move an instalment's due date (R-PAY-6)."""
 
     __tablename__ = "extension"
@@ -288,12 +293,6 @@ class Extension(Base):
     instalment_id: Mapped[int] = mapped_column(ForeignKey("instalment.id", ondelete="RESTRICT"),
                                                index=True)
     days: Mapped[int]
-    reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="requested")
-    requested_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
-    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
-    decided_at: Mapped[dt.datetime | None]
     new_due_on: Mapped[dt.date | None]
 
     instalment: Mapped[Instalment] = relationship()
