@@ -36,6 +36,9 @@ class Contract(Base):
     lawyer_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     status: Mapped[str] = mapped_column(String(20), default="booked")
+    booked_on: Mapped[dt.date | None]
+    signing_due_on: Mapped[dt.date | None]  # R-CON-5: not signed by then → the ladder
+    checklist: Mapped[str] = mapped_column(Text, default="")  # R-CON-3, as given to the customer
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     subscription: Mapped[Subscription] = relationship()
@@ -89,3 +92,136 @@ class ArchiveRecord(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
 
     contract: Mapped[Contract] = relationship()
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain operations (R-CON-1…4). The caller commits.
+
+from decimal import Decimal  # noqa: E402
+
+from flask_babel import lazy_gettext as _l  # noqa: E402
+from sqlalchemy import update  # noqa: E402
+
+from .audit import audit_context, record_many  # noqa: E402
+from .base import office_today  # noqa: E402
+from .deals import Instalment  # noqa: E402
+from .errors import RuleViolation  # noqa: E402
+from .inventory import Unit  # noqa: E402
+from .notifications import notify  # noqa: E402
+from .permissions import require, sees_all_rows  # noqa: E402
+from .users import Role, user_role  # noqa: E402
+
+FEN = Decimal("0.01")
+
+
+def signing_gate(session, sub: Subscription) -> tuple[Decimal, Decimal]:
+    """(required, paid) before signing (R-CON-1): the payment method's threshold — a % of the
+    price or an amount — or by default the deposit and down-payment lines (all lines when the
+    method has none). Paid is all money received on the plan, reversals deducted."""
+    from .payments import method_of
+    method = method_of(session, sub)
+    lines = session.execute(select(Instalment.kind, Instalment.amount_due, Instalment.amount_paid)
+                            .where(Instalment.subscription_id == sub.id)).all()
+    paid = sum((l.amount_paid for l in lines), Decimal("0"))
+    if method.signing_threshold_percent is not None:
+        required = (sub.price * method.signing_threshold_percent / 100).quantize(FEN)
+    elif method.signing_threshold_amount is not None:
+        required = min(method.signing_threshold_amount, sub.price)
+    else:
+        kinds = {"deposit", "down_payment"} if any(l.kind == "down_payment" for l in lines) else None
+        required = sum((l.amount_due for l in lines if kinds is None or l.kind in kinds), Decimal("0"))
+    return required, paid
+
+
+def _require_paid(session, sub: Subscription) -> None:
+    required, paid = signing_gate(session, sub)
+    if paid < required:
+        raise RuleViolation(_l("The down payment is not complete: %(missing)s is still missing "
+                               "(%(paid)s of %(required)s paid). Signing is booked only after it.",
+                               missing=f"¥{required - paid:,.2f}", paid=f"¥{paid:,.2f}",
+                               required=f"¥{required:,.2f}"), rule="R-CON-1")
+
+
+def _lock(session, subscription_id: int) -> Subscription:
+    from .payments import _locked_subscription
+    return _locked_subscription(session, subscription_id)
+
+
+def book_signing(session, by, subscription_id: int, *, appointment_at: dt.datetime,
+                 kind: str = "sale", lawyer_id: int | None = None, today: dt.date | None = None) -> Contract:
+    """The agent or lawyer books the signing from the payment progress (R-CON-2): refused while
+    the down payment is short; the booking carries the project's checklist (R-CON-3) and goes on
+    the lawyers' worklist."""
+    require(by, "contract.book")
+    today = today or office_today()
+    sub = _lock(session, subscription_id)
+    if not sees_all_rows(by) and sub.agent_id != by.id:
+        raise RuleViolation(_l("This subscription does not exist, or is not one of yours."))
+    if sub.status != "active" and not (kind == "mortgage" and sub.status == "contracted"):
+        raise RuleViolation(_l("Only an active subscription (deposit in, not forfeited or withdrawn) "
+                               "can be booked for signing."), rule="R-CON-2")
+    if kind not in CONTRACT_KINDS:
+        raise RuleViolation(_l("Choose the kind of contract."))
+    if appointment_at.date() < today:
+        raise RuleViolation(_l("The appointment cannot be in the past."), rule="R-CON-2")
+    if session.scalar(select(Contract.id).where(Contract.subscription_id == sub.id, Contract.kind == kind,
+                                                Contract.status != "booked").limit(1)) is not None:
+        raise RuleViolation(_l("This contract is already signed."), rule="R-CON-4")
+    _require_paid(session, sub)
+    with audit_context(session, actor=by, action="book_signing"):
+        contract = Contract(subscription_id=sub.id, kind=kind, appointment_at=appointment_at,
+                            lawyer_id=lawyer_id, booked_by_id=by.id, booked_on=today,
+                            signing_due_on=today + dt.timedelta(days=sub.project.signing_due_days),
+                            checklist=sub.project.signing_checklist, status="booked")
+        session.add(contract)
+        session.flush()
+    lawyers = [lawyer_id] if lawyer_id else list(session.scalars(
+        select(user_role.c.user_id).join(Role, Role.id == user_role.c.role_id).where(Role.name == "lawyer")))
+    notify(session, lawyers, "signing_booked",
+           f"签约预约：{sub.number}（{sub.customer_name}）{appointment_at:%Y-%m-%d %H:%M}，请准备合同文本。",
+           f"/admin/contract/details/?id={contract.id}")
+    return contract
+
+
+def sign_contract(session, by, contract_id: int, *, number: str, signed_on: dt.date,
+                  bank: str | None = None, today: dt.date | None = None) -> Contract:
+    """The lawyer enters the signed contract (R-CON-4). In one transaction, with the payment
+    re-checked under lock (a reversal after booking blocks it, R-CON-1): contract signed; for the
+    sale contract the subscription becomes contracted, the unit signed, the customer signed."""
+    require(by, "contract.sign")
+    today = today or office_today()
+    contract = session.get(Contract, contract_id)
+    if contract is None:
+        raise RuleViolation(_l("This contract does not exist."))
+    sub = _lock(session, contract.subscription_id)
+    session.refresh(contract, with_for_update=True)
+    if contract.status != "booked":
+        raise RuleViolation(_l("This contract is already signed."), rule="R-CON-4")
+    if sub.status not in ("active", "contracted") or (contract.kind == "sale" and sub.status != "active"):
+        raise RuleViolation(_l("A withdrawn or forfeited subscription cannot be signed."), rule="R-CON-4")
+    number = (number or "").strip()
+    if not number:
+        raise RuleViolation(_l("Enter the contract number."), rule="R-CON-4")
+    if session.scalar(select(Contract.id).where(Contract.number == number)):
+        raise RuleViolation(_l("The contract number %(number)s is already used.", number=number),
+                            rule="R-CON-4")
+    if signed_on > today or (contract.booked_on and signed_on < contract.booked_on):
+        raise RuleViolation(_l("The signing date lies between the booking and today."), rule="R-CON-4")
+    if contract.kind == "mortgage" and not (bank or "").strip():
+        raise RuleViolation(_l("A mortgage contract names its bank."), rule="R-CON-4")
+    _require_paid(session, sub)
+    with audit_context(session, actor=by, action="sign_contract"):
+        contract.number, contract.signed_on, contract.status = number, signed_on, "signed"
+        contract.bank = (bank or "").strip() or None
+        contract.lawyer_id = contract.lawyer_id or by.id
+        if contract.kind == "sale":
+            sub.status = "contracted"
+            sub.lead.stage = "signed"
+        session.flush()
+    if contract.kind == "sale":
+        matched = session.execute(update(Unit).where(Unit.id == sub.unit_id, Unit.status == "subscribed")
+                                  .values(status="signed").execution_options(synchronize_session=False))
+        if matched.rowcount != 1:
+            raise RuleViolation(_l("The unit is no longer subscribed by this deal."), rule="R-CON-4")
+        record_many(session, "unit", "sign_contract", by, [(sub.unit_id, {"status": ["subscribed", "signed"]})])
+    return contract

@@ -98,6 +98,10 @@ class PaymentMethodTemplate(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "code"),
         CheckConstraint(in_list("code", PAYMENT_METHODS), name="code_known"),
+        CheckConstraint("signing_threshold_percent IS NULL OR signing_threshold_amount IS NULL",
+                        name="one_signing_threshold"),
+        CheckConstraint("signing_threshold_percent IS NULL OR (signing_threshold_percent > 0 AND "
+                        "signing_threshold_percent <= 100)", name="signing_percent_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -105,6 +109,10 @@ class PaymentMethodTemplate(Base):
     code: Mapped[str] = mapped_column(String(30))
     name: Mapped[str] = mapped_column(String(60))
     active: Mapped[bool] = mapped_column(default=True)
+    # R-CON-1: what must be paid before signing — a % of the price or an amount; by default the
+    # deposit and down-payment lines (all lines when the method has no down payment).
+    signing_threshold_percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    signing_threshold_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
 
     project: Mapped[Project] = relationship()
     lines: Mapped[list["PlanLineTemplate"]] = relationship(back_populates="method",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Money, in_list, utcnow
@@ -46,6 +46,10 @@ class Project(Base):
     hold_hours: Mapped[int] = mapped_column(default=24)
     hold_roles: Mapped[str] = mapped_column(String(100), default="agent,sales_control")  # who may hold
     signing_due_days: Mapped[int] = mapped_column(default=30)     # R-CON-5
+    # R-CON-3: what the customer brings to the signing (one item per line).
+    signing_checklist: Mapped[str] = mapped_column(
+        Text, default="身份证原件及复印件\n户口簿原件及复印件\n婚姻状况证明\n认购书及定金收据\n"
+                      "首期款收据\n银行卡（用于按揭还款）\n契税、维修基金等税费")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     buildings: Mapped[list["Building"]] = relationship(back_populates="project",

@@ -243,7 +243,13 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
     reason = (reason or "").strip()
     if not reason:
         raise RuleViolation(_l("Say why the payment is reversed."), rule="R-PAY-1")
-    _locked_subscription(session, original.subscription_id)
+    sub = _locked_subscription(session, original.subscription_id)
+    if sub.status == "contracted":
+        from .contracts import signing_gate
+        required, paid = signing_gate(session, sub)
+        if paid - original.amount < required:
+            raise RuleViolation(_l("The contract is signed: this reversal would leave the down payment "
+                                   "short. Settle it with the lawyer first."), rule="R-CON-1")
     if session.scalar(select(Payment.id).where(Payment.reverses_id == original.id)):
         raise RuleViolation(_l("This payment has already been reversed."), rule="R-PAY-1")
     allocations = session.scalars(select(PaymentAllocation).where(

@@ -66,7 +66,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "extension": _entity(list="amgfv", export="amv", action="mv"),
     "payment_method_template": _entity(list="amfv", create="av", edit="av"),
     "overdue_event": _entity(list="amgflv", export="amflv"),
-    "contract": _entity(list="amgflrv", export="amlrv"),
+    "contract": _entity(list="amgflrv", export="amlrv", action="gl"),
     "contract_step": _entity(list="amglrv", export="amlv"),
     "archive_record": _entity(list="amlrv", export="amrv"),
     "lead_archive": _entity(list="amv"),
@@ -96,6 +96,8 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "instalment.note": _roles("amg"),
     "extension.request": _roles("amg"),
     "ladder.run": _roles("a"),
+    "contract.book": _roles("gl"),
+    "contract.sign": _roles("l"),
 }
 
 

@@ -1,0 +1,190 @@
+"""Contracts: no signing before the down payment, booking, the lawyer's entry (R-CON-1…4)."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from models import Contract, Lead, Payment, RuleViolation, Subscription, Unit
+from models.contracts import book_signing, sign_contract, signing_gate
+from models.deals import confirm_subscription, record_deposit, subscribe, withdraw_subscription
+from models.payments import record_payment, reverse_payment
+from tests import factories as f
+
+TODAY = dt.date(2026, 11, 26)
+AT = dt.datetime(2026, 12, 1, 10, 0)
+ID_NUMBER = "110101199003074573"
+
+
+@pytest.fixture
+def deal(db, make_user):
+    """An active mortgage deal on 1,000,000.00: deposit 50,000 paid; down payment 250,000 open."""
+    s = db.session
+    project = f.project(s, code="XJ")
+    unit = f.unit(s, f.building(s, project), list_price=Decimal("1000000.00"))
+    agent = make_user("agent", username="li")
+    lead = f.lead(s, owner=agent, project_=project)
+    s.commit()
+    people = {"agent": agent, "control": make_user("sales_control"), "finance": make_user("finance"),
+              "lawyer": make_user("lawyer", username="sun"), "manager": make_user("sales_manager")}
+    sub = subscribe(s, agent, unit_id=unit.id, lead_id=lead.id, payment_method="commercial_mortgage",
+                    deposit="50000", id_number=ID_NUMBER, address="长沙", subscribed_on=TODAY, today=TODAY)
+    confirm_subscription(s, people["control"], sub.id)
+    record_deposit(s, people["finance"], sub.id, amount="50000", paid_on=TODAY, channel="pos", today=TODAY)
+    s.commit()
+    return {"sub": sub, "unit": unit, "lead": lead, "project": project, **people}
+
+
+def pay(db, deal, amount):
+    payment = record_payment(db.session, deal["finance"], deal["sub"].id, amount=amount, paid_on=TODAY,
+                             channel="bank_transfer", today=TODAY)
+    db.session.commit()
+    return payment
+
+
+def test_r_con_1_the_gate_is_the_deposit_and_down_payment_by_default(db, deal):
+    assert signing_gate(db.session, deal["sub"]) == (Decimal("300000.00"), Decimal("50000.00"))
+
+
+@pytest.mark.parametrize("paid, allowed", [("0", False), ("249999.99", False), ("250000", True)])
+def test_r_con_1_booking_is_refused_while_the_down_payment_is_short(app, db, deal, paid, allowed):
+    from flask_babel import force_locale
+    if paid != "0":
+        pay(db, deal, paid)
+    if allowed:
+        contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+        db.session.commit()
+        assert contract.status == "booked" and "身份证" in contract.checklist
+        assert contract.signing_due_on == TODAY + dt.timedelta(days=30)
+        return
+    with pytest.raises(RuleViolation) as refused:
+        book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    missing = Decimal("250000") - Decimal(paid)
+    with app.test_request_context(), force_locale("zh_Hans_CN"):
+        assert f"¥{missing:,.2f}" in str(refused.value) and refused.value.rule == "R-CON-1"
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Contract)) == 0
+
+
+def test_r_con_1_a_reversal_after_booking_blocks_the_signing(db, deal):
+    payment = pay(db, deal, "250000")
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    db.session.commit()
+    reverse_payment(db.session, deal["finance"], payment.id, "银行退票", today=TODAY)
+    db.session.commit()
+    with pytest.raises(RuleViolation) as refused:
+        sign_contract(db.session, deal["lawyer"], contract.id, number="HT-001", signed_on=TODAY, today=TODAY)
+    assert refused.value.rule == "R-CON-1"
+    db.session.rollback()
+    assert db.session.get(Contract, contract.id).status == "booked"
+    assert db.session.get(Subscription, deal["sub"].id).status == "active"
+
+
+def test_r_con_4_the_lawyer_signs_and_everything_moves_in_one_transaction(db, deal):
+    pay(db, deal, "250000")
+    contract = book_signing(db.session, deal["lawyer"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    db.session.commit()
+    with pytest.raises(RuleViolation):  # only the lawyer enters the contract
+        sign_contract(db.session, deal["agent"], contract.id, number="HT-001", signed_on=TODAY, today=TODAY)
+    db.session.rollback()
+    sign_contract(db.session, deal["lawyer"], contract.id, number="HT-001", signed_on=TODAY, today=TODAY)
+    db.session.commit()
+    assert db.session.get(Contract, contract.id).status == "signed"
+    assert db.session.get(Subscription, deal["sub"].id).status == "contracted"
+    assert db.session.get(Unit, deal["unit"].id).status == "signed"
+    assert db.session.get(Lead, deal["lead"].id).stage == "signed"
+
+
+@pytest.mark.parametrize("kw", [
+    {"signed_on": TODAY + dt.timedelta(days=1)},   # in the future
+    {"signed_on": TODAY - dt.timedelta(days=1)},   # before the booking
+    {"number": "   "},
+    {"number": "HT-TAKEN"},                        # a duplicate number
+])
+def test_r_con_4_bad_contract_data_is_refused_and_nothing_is_written(db, deal, make_user, kw):
+    pay(db, deal, "250000")
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    taken = f.contract(db.session, f.subscription(db.session, make_user("agent")), number="HT-TAKEN",
+                       status="signed", signed_on=TODAY)
+    db.session.commit()
+    args = {"number": "HT-001", "signed_on": TODAY, "today": TODAY, **kw}
+    with pytest.raises(RuleViolation):
+        sign_contract(db.session, deal["lawyer"], contract.id, **args)
+    db.session.rollback()
+    assert db.session.get(Contract, contract.id).status == "booked" and taken.id
+
+
+def test_r_con_4_a_withdrawn_or_forfeited_subscription_cannot_be_booked_or_signed(db, deal):
+    sub = deal["sub"]
+    db.session.get(Subscription, sub.id).status = "forfeited"
+    db.session.commit()
+    with pytest.raises(RuleViolation):
+        book_signing(db.session, deal["agent"], sub.id, appointment_at=AT, today=TODAY)
+
+
+def test_r_con_2_another_agents_customer_cannot_be_booked(db, deal, make_user):
+    pay(db, deal, "250000")
+    with pytest.raises(RuleViolation):
+        book_signing(db.session, make_user("agent"), deal["sub"].id, appointment_at=AT, today=TODAY)
+
+
+def test_r_con_1_a_reversal_racing_the_signing_never_leaves_a_signed_short_deal(app, db, deal):
+    from models import User
+    from models import db as _db
+    payment = pay(db, deal, "250000")
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    db.session.commit()
+    barrier, outcome = threading.Barrier(2), {}
+
+    def reverse():
+        with app.app_context():
+            finance = _db.session.get(User, deal["finance"].id)
+            barrier.wait()
+            try:
+                reverse_payment(_db.session, finance, payment.id, "退票", today=TODAY)
+                _db.session.commit()
+                outcome["reversal"] = "done"
+            except RuleViolation:
+                _db.session.rollback()
+                outcome["reversal"] = "refused"
+            _db.session.remove()
+
+    def sign():
+        with app.app_context():
+            lawyer = _db.session.get(User, deal["lawyer"].id)
+            barrier.wait()
+            try:
+                sign_contract(_db.session, lawyer, contract.id, number="HT-RACE", signed_on=TODAY, today=TODAY)
+                _db.session.commit()
+                outcome["signing"] = "done"
+            except RuleViolation:
+                _db.session.rollback()
+                outcome["signing"] = "refused"
+            _db.session.remove()
+
+    threads = [threading.Thread(target=reverse), threading.Thread(target=sign)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    db.session.expire_all()
+    signed = db.session.get(Contract, contract.id).status == "signed"
+    required, paid = signing_gate(db.session, db.session.get(Subscription, deal["sub"].id))
+    assert not (signed and paid < required), outcome
+    # One of them wins, the other is refused with a reason: never both, never an error.
+    assert sorted(outcome.values()) == ["done", "refused"], outcome
+
+
+def test_r_con_1_after_signing_a_reversal_that_would_leave_the_down_payment_short_is_refused(db, deal):
+    payment = pay(db, deal, "250000")
+    extra = pay(db, deal, "1000")
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    sign_contract(db.session, deal["lawyer"], contract.id, number="HT-9", signed_on=TODAY, today=TODAY)
+    db.session.commit()
+    reverse_payment(db.session, deal["finance"], extra.id, "多收退回", today=TODAY)  # still enough
+    db.session.commit()
+    with pytest.raises(RuleViolation):
+        reverse_payment(db.session, deal["finance"], payment.id, "退票", today=TODAY)
