@@ -137,14 +137,17 @@ def test_r_con_1_a_reversal_racing_the_signing_never_leaves_a_signed_short_deal(
     payment = pay(db, deal, "250000")
     contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
     db.session.commit()
-    barrier, outcome = threading.Barrier(2), {}
+    # Plain ids: the threads must not touch the test's own session or its objects.
+    finance_id, lawyer_id, payment_id, contract_id = (deal["finance"].id, deal["lawyer"].id,
+                                                      payment.id, contract.id)
+    barrier, outcome = threading.Barrier(2, timeout=30), {}
 
     def reverse():
         with app.app_context():
-            finance = _db.session.get(User, deal["finance"].id)
+            finance = _db.session.get(User, finance_id)
             barrier.wait()
             try:
-                reverse_payment(_db.session, finance, payment.id, "退票", today=TODAY)
+                reverse_payment(_db.session, finance, payment_id, "退票", today=TODAY)
                 _db.session.commit()
                 outcome["reversal"] = "done"
             except RuleViolation:
@@ -154,10 +157,10 @@ def test_r_con_1_a_reversal_racing_the_signing_never_leaves_a_signed_short_deal(
 
     def sign():
         with app.app_context():
-            lawyer = _db.session.get(User, deal["lawyer"].id)
+            lawyer = _db.session.get(User, lawyer_id)
             barrier.wait()
             try:
-                sign_contract(_db.session, lawyer, contract.id, number="HT-RACE", signed_on=TODAY, today=TODAY)
+                sign_contract(_db.session, lawyer, contract_id, number="HT-RACE", signed_on=TODAY, today=TODAY)
                 _db.session.commit()
                 outcome["signing"] = "done"
             except RuleViolation:
@@ -171,7 +174,7 @@ def test_r_con_1_a_reversal_racing_the_signing_never_leaves_a_signed_short_deal(
     for t in threads:
         t.join(60)
     db.session.expire_all()
-    signed = db.session.get(Contract, contract.id).status == "signed"
+    signed = db.session.get(Contract, contract_id).status == "signed"
     required, paid = signing_gate(db.session, db.session.get(Subscription, deal["sub"].id))
     assert not (signed and paid < required), outcome
     # One of them wins, the other is refused with a reason: never both, never an error.

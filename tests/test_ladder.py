@@ -121,14 +121,16 @@ def test_r_pay_5_a_payment_racing_the_forfeit_never_leaves_both(app, db, deal):
     from models import User
     from models import db as _db
     day = DUE + dt.timedelta(days=15)
-    barrier, outcome = threading.Barrier(2), {}
+    # Plain ids: the threads must not touch the test's own session or its objects.
+    finance_id, sub_id = deal["finance"].id, deal["sub"].id
+    barrier, outcome = threading.Barrier(2, timeout=30), {}
 
     def pay():
         with app.app_context():
-            finance = _db.session.get(User, deal["finance"].id)
+            finance = _db.session.get(User, finance_id)
             barrier.wait()
             try:
-                record_payment(_db.session, finance, deal["sub"].id, amount="950000", paid_on=day,
+                record_payment(_db.session, finance, sub_id, amount="950000", paid_on=day,
                                channel="pos", today=day)
                 _db.session.commit()
                 outcome["payment"] = "recorded"
@@ -149,7 +151,7 @@ def test_r_pay_5_a_payment_racing_the_forfeit_never_leaves_both(app, db, deal):
     for t in threads:
         t.join(60)
     db.session.expire_all()
-    status = db.session.get(Subscription, deal["sub"].id).status
+    status = db.session.get(Subscription, sub_id).status
     assert (outcome["payment"], outcome["forfeits"], status) in (
         ("recorded", 0, "active"), ("refused", 1, "forfeited"))
 
@@ -157,7 +159,7 @@ def test_r_pay_5_a_payment_racing_the_forfeit_never_leaves_both(app, db, deal):
 def test_r_pay_5_two_ladder_runs_at_once_write_each_event_once(app, db, deal):
     from models import db as _db
     day = DUE + dt.timedelta(days=15)
-    barrier, results = threading.Barrier(2), []
+    barrier, results = threading.Barrier(2, timeout=30), []
 
     def run():
         with app.app_context():

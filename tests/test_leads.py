@@ -137,7 +137,7 @@ def test_r_lead_5_two_agents_registering_one_phone_at_once_make_one_lead_and_one
         app, db, office):
     """Both check, both insert: the database's unique key decides; the loser gets a conflict."""
     from models import db as _db
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=30)
     outcomes = []
     project_id = office["project"].id
 

@@ -112,7 +112,7 @@ def _race(app, db, office, jobs):
     """Run subscribe() for each (unit id, lead id, agent id) in its own thread, released together."""
     from models import User
     from models import db as _db
-    barrier = threading.Barrier(len(jobs))
+    barrier = threading.Barrier(len(jobs), timeout=60)
     outcomes = []
 
     def attempt(unit_id, lead_id, agent_id):
