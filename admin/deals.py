@@ -10,16 +10,17 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 from sqlalchemy import select
 
-from models import Lead, PriceApproval, RuleViolation, Subscription, Unit, db
+from models import Contract, Lead, PriceApproval, RuleViolation, Subscription, Unit, db
 from models.base import office_today
 from models.deals import (confirm_subscription, decide_price, record_deposit, subscribe,
                           withdraw_subscription)
 from models.labels import choice_label
+from models.contracts import book_signing, sign_contract
 from models.payments import record_payment
 from models.permissions import scope_filter
 
 from .base import ReadOnlyView, run_domain
-from .forms import DepositForm, PaymentForm, SubscriptionForm, ReasonForm
+from .forms import BookingForm, DepositForm, PaymentForm, ReasonForm, SigningForm, SubscriptionForm
 from .money import payment_choices, payment_form
 
 
@@ -37,7 +38,8 @@ class SubscriptionView(ReadOnlyView):
     column_filters = ("status", "payment_method", "subscribed_on", "project.name")
     column_formatters = {"price": _money, "deposit": _money}
     column_details_exclude_list = ("customer_id_number",)
-    extra_endpoints = {"deposit_view": "action", "withdraw_view": "action", "payment_view": "action"}
+    extra_endpoints = {"deposit_view": "action", "withdraw_view": "action", "payment_view": "action",
+                       "book_view": "action"}
 
     # --- the agreement ------------------------------------------------------------------------
     def create_form(self, obj=None):
@@ -174,6 +176,32 @@ class SubscriptionView(ReadOnlyView):
                            action_url=self.get_url(".payment_view"), title=_l("Record a payment"))
 
 
+    @action("book", _l("Book the signing"))
+    def action_book(self, ids):
+        subs = self._selected(ids)
+        if len(subs) != 1:
+            flash(gettext("Select exactly one subscription to book its signing."), "error")
+            return None
+        return self.render("admin/deal_step.html", form=BookingForm(ids=str(subs[0].id)),
+                           subscription=subs[0], action_url=self.get_url(".book_view"),
+                           title=_l("Book the signing"))
+
+    @expose("/book/", methods=("POST",))
+    def book_view(self):
+        form = BookingForm(get_form_data())
+        subs = self._selected([i for i in (form.ids.data or "").split(",") if i.isdigit()])
+        if not form.validate() or len(subs) != 1:
+            flash(gettext("Choose the kind of contract and the appointment."), "error")
+        else:
+            contract = run_domain(lambda by: book_signing(
+                db.session, by, subs[0].id, appointment_at=form.appointment_at.data, kind=form.kind.data))
+            if contract:
+                flash(gettext("Signing booked for %(at)s; the customer brings: %(checklist)s",
+                              at=f"{contract.appointment_at:%Y-%m-%d %H:%M}",
+                              checklist="、".join(contract.checklist.splitlines())), "success")
+        return redirect(self.get_url(".index_view"))
+
+
 class PriceApprovalView(ReadOnlyView):
     """Prices below the list price, waiting for the vice-president (R-PRICE-2)."""
 
@@ -194,3 +222,35 @@ class PriceApprovalView(ReadOnlyView):
     @action("reject", _l("Reject the price"))
     def action_reject(self, ids):
         self._decide(ids, False)
+
+
+class ContractView(ReadOnlyView):
+    """合同: booked from the payment progress, entered by the lawyer after signing (R-CON-2/4)."""
+
+    column_list = ("number", "subscription", "kind", "status", "appointment_at", "signing_due_on",
+                   "signed_on", "bank", "lawyer")
+    column_searchable_list = ("number",)
+    column_filters = ("status", "kind", "signed_on", "appointment_at")
+    extra_endpoints = {"sign_view": "action"}
+
+    @action("sign", _l("Enter the signed contract (lawyer)"))
+    def action_sign(self, ids):
+        rows = self.get_query().filter(Contract.id.in_([int(i) for i in ids])).all()
+        if len(rows) != 1:
+            flash(gettext("Select exactly one contract."), "error")
+            return None
+        form = SigningForm(ids=str(rows[0].id), signed_on=office_today())
+        return self.render("admin/deal_step.html", form=form, subscription=rows[0].subscription,
+                           action_url=self.get_url(".sign_view"), title=_l("Enter the signed contract"))
+
+    @expose("/sign/", methods=("POST",))
+    def sign_view(self):
+        form = SigningForm(get_form_data())
+        ids = [int(i) for i in (form.ids.data or "").split(",") if i.isdigit()]
+        rows = self.get_query().filter(Contract.id.in_(ids)).all() if ids else []
+        if not form.validate() or len(rows) != 1:
+            flash(gettext("Enter the contract number and the signing date."), "error")
+        elif run_domain(lambda by: sign_contract(db.session, by, rows[0].id, number=form.number.data,
+                                                 signed_on=form.signed_on.data, bank=form.bank.data)):
+            flash(gettext("Contract %(number)s entered.", number=form.number.data), "success")
+        return redirect(self.get_url(".index_view"))

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import (DateField, DecimalField, HiddenField, IntegerField, SelectField, StringField,
-                     TextAreaField)
+from wtforms import (DateField, DateTimeLocalField, DecimalField, HiddenField, IntegerField, SelectField,
+                     StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -60,3 +60,17 @@ class ExtensionRequestForm(SecureForm):
     ids = HiddenField(validators=[DataRequired()])
     days = IntegerField(_l("Days"), validators=[DataRequired(), NumberRange(min=1, max=365)])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+
+
+class BookingForm(SecureForm):
+    ids = HiddenField(validators=[DataRequired()])
+    kind = SelectField(_l("Kind"), choices=_choices("contract", "kind"), validators=[DataRequired()])
+    appointment_at = DateTimeLocalField(_l("Appointment"), format="%Y-%m-%dT%H:%M",
+                                        validators=[DataRequired()])
+
+
+class SigningForm(SecureForm):
+    ids = HiddenField(validators=[DataRequired()])
+    number = StringField(_l("Contract number"), validators=[DataRequired(), Length(max=40)])
+    signed_on = DateField(_l("Signed on"), validators=[DataRequired()])
+    bank = StringField(_l("Bank (mortgage contract)"), validators=[Optional(), Length(max=100)])

@@ -23,7 +23,7 @@ from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question
 from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
-from .deals import PriceApprovalView, SubscriptionView
+from .deals import ContractView, PriceApprovalView, SubscriptionView
 from .money import ExtensionView, InstalmentView, PaymentMethodView, PaymentView
 
 
@@ -370,12 +370,6 @@ class NotificationView(ReadOnlyView):
 class OverdueEventView(ReadOnlyView):
     column_list = ("instalment", "due_on", "level", "on", "created_at")
     column_filters = ("level", "on")
-
-
-class ContractView(ReadOnlyView):
-    column_list = ("number", "subscription", "kind", "status", "appointment_at", "signed_on", "lawyer")
-    column_searchable_list = ("number",)
-    column_filters = ("status", "kind", "signed_on")
 
 
 class ContractStepView(ReadOnlyView):

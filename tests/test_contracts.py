@@ -131,6 +131,7 @@ def test_r_con_2_another_agents_customer_cannot_be_booked(db, deal, make_user):
         book_signing(db.session, make_user("agent"), deal["sub"].id, appointment_at=AT, today=TODAY)
 
 
+@pytest.mark.postgres
 def test_r_con_1_a_reversal_racing_the_signing_never_leaves_a_signed_short_deal(app, db, deal):
     from models import User
     from models import db as _db
@@ -191,3 +192,28 @@ def test_r_con_1_after_signing_a_reversal_that_would_leave_the_down_payment_shor
     db.session.commit()
     with pytest.raises(RuleViolation):
         reverse_payment(db.session, deal["finance"], payment.id, "退票", today=TODAY)
+
+
+def test_r_con_2_booking_and_signing_from_the_grids(client, db, deal):
+    from models.base import office_today
+    from tests.conftest import Auth
+    pay(db, deal, "250000")
+    auth = Auth(client)
+    auth.login("li")
+    token = auth.csrf()
+    page = client.post("/admin/subscription/action/", data={"csrf_token": token, "action": "book",
+                                                            "rowid": deal["sub"].id}).get_data(as_text=True)
+    assert 'name="appointment_at"' in page
+    response = client.post("/admin/subscription/book/", data={
+        "csrf_token": token, "ids": deal["sub"].id, "kind": "sale", "appointment_at": "2099-12-01T10:00"},
+        follow_redirects=True)
+    assert "身份证原件" in response.get_data(as_text=True)  # the checklist, told at once
+    contract_id = db.session.scalar(select(Contract.id))
+    auth.logout()
+    auth.login("sun")
+    token = auth.csrf()
+    client.post("/admin/contract/sign/", data={"csrf_token": token, "ids": contract_id,
+                                                "number": "HT-2026-001", "signed_on": office_today().isoformat()})
+    db.session.expire_all()
+    assert db.session.get(Contract, contract_id).status == "signed"
+    assert db.session.get(Subscription, deal["sub"].id).status == "contracted"

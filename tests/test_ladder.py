@@ -115,6 +115,7 @@ def test_r_pay_5_a_payment_after_the_forfeit_is_refused(db, deal):
                        paid_on=DUE + dt.timedelta(days=15), channel="pos", today=DUE + dt.timedelta(days=15))
 
 
+@pytest.mark.postgres
 def test_r_pay_5_a_payment_racing_the_forfeit_never_leaves_both(app, db, deal):
     """Payment and ladder released together: either paid and not forfeited, or forfeited and the
     payment refused — never a payment on a forfeited deal."""
