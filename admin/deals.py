@@ -10,17 +10,18 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 from sqlalchemy import select
 
-from models import Contract, Lead, PriceApproval, RuleViolation, Subscription, Unit, db
+from models import Contract, ContractStep, Lead, PriceApproval, RuleViolation, Subscription, Unit, db
 from models.base import office_today
 from models.deals import (confirm_subscription, decide_price, record_deposit, subscribe,
                           withdraw_subscription)
 from models.labels import choice_label
-from models.contracts import book_signing, sign_contract
+from models.contracts import book_signing, sign_contract, update_step
 from models.payments import record_payment
 from models.permissions import scope_filter
 
 from .base import ReadOnlyView, run_domain
-from .forms import BookingForm, DepositForm, PaymentForm, ReasonForm, SigningForm, SubscriptionForm
+from .forms import (BookingForm, DepositForm, PaymentForm, ReasonForm, SigningForm, StepForm,
+                    SubscriptionForm)
 from .money import payment_choices, payment_form
 
 
@@ -254,3 +255,56 @@ class ContractView(ReadOnlyView):
                                                  signed_on=form.signed_on.data, bank=form.bank.data)):
             flash(gettext("Contract %(number)s entered.", number=form.number.data), "success")
         return redirect(self.get_url(".index_view"))
+
+
+class ContractStepView(ReadOnlyView):
+    """签约后办理进度 (R-CON-6): the lawyer enters progress; agents read their customers' steps."""
+
+    column_list = ("contract", "kind", "status", "promised_on", "done_on", "customer_action", "notes")
+    column_filters = ("status", "kind", "promised_on")
+    column_default_sort = ("promised_on", False)
+    extra_endpoints = {"step_view": "action"}
+
+    @action("step", _l("Enter the progress (lawyer)"))
+    def action_step(self, ids):
+        rows = self.get_query().filter(ContractStep.id.in_([int(i) for i in ids])).all()
+        if len(rows) != 1:
+            flash(gettext("Select exactly one step."), "error")
+            return None
+        step = rows[0]
+        form = StepForm(ids=str(step.id), status=step.status, promised_on=step.promised_on,
+                        done_on=step.done_on, customer_action=step.customer_action, notes=step.notes)
+        return self.render("admin/deal_step.html", form=form, subscription=step.contract.subscription,
+                           action_url=self.get_url(".step_view"), title=_l("Enter the progress"))
+
+    @expose("/step/", methods=("POST",))
+    def step_view(self):
+        form = StepForm(get_form_data())
+        ids = [int(i) for i in (form.ids.data or "").split(",") if i.isdigit()]
+        rows = self.get_query().filter(ContractStep.id.in_(ids)).all() if ids else []
+        if not form.validate() or len(rows) != 1:
+            flash(gettext("Choose the status of the step."), "error")
+        elif run_domain(lambda by: update_step(
+                db.session, by, rows[0].id, status=form.status.data, promised_on=form.promised_on.data,
+                done_on=form.done_on.data, customer_action=form.customer_action.data, notes=form.notes.data)):
+            flash(gettext("Progress saved."), "success")
+        return redirect(self.get_url(".index_view"))
+
+
+class ContractStepDueView(ReadOnlyView):
+    """Procedures past their promised date, not done: the lawyer's worklist (R-CON-6)."""
+
+    entity = "contract_step_due"
+    choices_of = "contract_step"
+    verbs = frozenset({"list", "details"})
+    column_list = ("contract", "kind", "status", "promised_on", "customer_action")
+    column_default_sort = ("promised_on", False)
+
+    def _late(self, query):
+        return query.filter(ContractStep.status != "done", ContractStep.promised_on < office_today())
+
+    def get_query(self):
+        return self._late(super().get_query())
+
+    def get_count_query(self):
+        return self._late(super().get_count_query())

@@ -74,3 +74,12 @@ class SigningForm(SecureForm):
     number = StringField(_l("Contract number"), validators=[DataRequired(), Length(max=40)])
     signed_on = DateField(_l("Signed on"), validators=[DataRequired()])
     bank = StringField(_l("Bank (mortgage contract)"), validators=[Optional(), Length(max=100)])
+
+
+class StepForm(SecureForm):
+    ids = HiddenField(validators=[DataRequired()])
+    status = SelectField(_l("Status"), choices=_choices("contract_step", "status"), validators=[DataRequired()])
+    promised_on = DateField(_l("Promised on"), validators=[Optional()])
+    done_on = DateField(_l("Done on"), validators=[Optional()])
+    customer_action = TextAreaField(_l("Customer must supply"), validators=[Optional(), Length(max=2000)])
+    notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=2000)])

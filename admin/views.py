@@ -23,7 +23,7 @@ from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question
 from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
-from .deals import ContractView, PriceApprovalView, SubscriptionView
+from .deals import ContractStepDueView, ContractStepView, ContractView, PriceApprovalView, SubscriptionView
 from .money import ExtensionView, InstalmentView, PaymentMethodView, PaymentView
 
 
@@ -372,11 +372,6 @@ class OverdueEventView(ReadOnlyView):
     column_filters = ("level", "on")
 
 
-class ContractStepView(ReadOnlyView):
-    column_list = ("contract", "kind", "status", "promised_on", "done_on", "customer_action")
-    column_filters = ("status", "kind", "promised_on")
-
-
 class ArchiveRecordView(ReadOnlyView):
     column_list = ("contract", "received_on", "location", "stamped_copy_on")
 
@@ -427,6 +422,7 @@ VIEWS = [
     (OverdueEvent, OverdueEventView, _l("Overdue events"), _l("Finance")),
     (Contract, ContractView, _l("Contracts"), _l("Contracts")),
     (ContractStep, ContractStepView, _l("Post-signing steps"), _l("Contracts")),
+    (ContractStep, ContractStepDueView, _l("Steps past their promised date"), _l("Contracts")),
     (ArchiveRecord, ArchiveRecordView, _l("Contract archive"), _l("Contracts")),
     (Document, DocumentView, _l("Documents"), _l("System")),
     (Notification, NotificationView, _l("Notifications"), _l("System")),

@@ -224,4 +224,58 @@ def sign_contract(session, by, contract_id: int, *, number: str, signed_on: dt.d
         if matched.rowcount != 1:
             raise RuleViolation(_l("The unit is no longer subscribed by this deal."), rule="R-CON-4")
         record_many(session, "unit", "sign_contract", by, [(sub.unit_id, {"status": ["subscribed", "signed"]})])
+        with audit_context(session, actor=by, action="sign_contract"):
+            create_steps(session, contract)
     return contract
+
+
+# Post-signing procedures (R-CON-6): default steps and when they are usually done.
+DEFAULT_STEPS = (("online_filing", 7), ("notarisation", 30), ("mortgage", 45), ("registration", 180))
+
+
+def create_steps(session, contract: Contract) -> list[ContractStep]:
+    """The procedures after signing a sale contract, with promised dates from the signing date;
+    mortgage processing only for a mortgage or provident-fund deal."""
+    mortgage = contract.subscription.payment_method in ("commercial_mortgage", "provident_fund")
+    steps = [ContractStep(contract_id=contract.id, kind=kind,
+                          promised_on=contract.signed_on + dt.timedelta(days=days))
+             for kind, days in DEFAULT_STEPS if kind != "mortgage" or mortgage]
+    session.add_all(steps)
+    session.flush()
+    return steps
+
+
+def update_step(session, by, step_id: int, *, status: str, promised_on: dt.date | None = None,
+                done_on: dt.date | None = None, customer_action: str | None = None,
+                notes: str | None = None, today: dt.date | None = None) -> ContractStep:
+    """The lawyer enters the progress of a procedure and what the customer must still supply
+    (R-CON-6), so sales can answer. A registered title marks the contract registered."""
+    require(by, "contract.step")
+    today = today or office_today()
+    step = session.get(ContractStep, step_id)
+    if step is None:
+        raise RuleViolation(_l("This step does not exist."))
+    if status not in STEP_STATUSES:
+        raise RuleViolation(_l("Choose the status of the step."), rule="R-CON-6")
+    if status == "done":
+        done_on = done_on or today
+        if done_on > today or done_on < step.contract.signed_on:
+            raise RuleViolation(_l("The date done lies between the signing and today."), rule="R-CON-6")
+    elif done_on is not None:
+        raise RuleViolation(_l("Only a finished step has a date done."), rule="R-CON-6")
+    with audit_context(session, actor=by, action="contract_step"):
+        step.status, step.done_on = status, done_on if status == "done" else None
+        if promised_on is not None:
+            step.promised_on = promised_on
+        if customer_action is not None:
+            step.customer_action = customer_action.strip()
+        if notes is not None:
+            step.notes = notes.strip()
+        if step.kind == "registration" and status == "done" and step.contract.status == "signed":
+            step.contract.status = "registered"
+        session.flush()
+    if step.customer_action:
+        notify(session, [step.contract.subscription.agent_id], "contract_step",
+               f"{step.contract.number}：客户需补充 {step.customer_action[:60]}",
+               f"/admin/contract_step/details/?id={step.id}")
+    return step

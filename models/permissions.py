@@ -67,7 +67,8 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "payment_method_template": _entity(list="amfv", create="av", edit="av"),
     "overdue_event": _entity(list="amgflv", export="amflv"),
     "contract": _entity(list="amgflrv", export="amlrv", action="gl"),
-    "contract_step": _entity(list="amglrv", export="amlv"),
+    "contract_step": _entity(list="amglrv", export="amlv", action="l"),
+    "contract_step_due": _entity(list="amglrv"),
     "archive_record": _entity(list="amlrv", export="amrv"),
     "lead_archive": _entity(list="amv"),
     "document": _entity(list="amgcflrv"),
@@ -98,6 +99,7 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "ladder.run": _roles("a"),
     "contract.book": _roles("gl"),
     "contract.sign": _roles("l"),
+    "contract.step": _roles("l"),
 }
 
 

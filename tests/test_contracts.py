@@ -217,3 +217,48 @@ def test_r_con_2_booking_and_signing_from_the_grids(client, db, deal):
     db.session.expire_all()
     assert db.session.get(Contract, contract_id).status == "signed"
     assert db.session.get(Subscription, deal["sub"].id).status == "contracted"
+
+
+def _signed(db, deal, method_is_mortgage=True):
+    pay(db, deal, "250000")
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    sign_contract(db.session, deal["lawyer"], contract.id, number="HT-7", signed_on=TODAY, today=TODAY)
+    db.session.commit()
+    return contract
+
+
+def test_r_con_6_signing_opens_the_procedures_and_the_lawyer_enters_their_progress(db, deal):
+    from models import ContractStep, Notification
+    from models.contracts import update_step
+    contract = _signed(db, deal)
+    steps = {s.kind: s for s in db.session.scalars(select(ContractStep).where(ContractStep.contract_id == contract.id))}
+    assert set(steps) == {"online_filing", "notarisation", "mortgage", "registration"}
+    assert steps["online_filing"].promised_on == TODAY + dt.timedelta(days=7)
+    update_step(db.session, deal["lawyer"], steps["mortgage"].id, status="in_progress",
+                customer_action="银行流水近6个月", today=TODAY)
+    db.session.commit()
+    note = db.session.scalar(select(Notification).where(Notification.kind == "contract_step"))
+    assert note.user_id == deal["agent"].id and "银行流水" in note.message
+    with pytest.raises(RuleViolation):
+        update_step(db.session, deal["agent"], steps["mortgage"].id, status="done", today=TODAY)
+    with pytest.raises(RuleViolation):  # done in the future
+        update_step(db.session, deal["lawyer"], steps["registration"].id, status="done",
+                    done_on=TODAY + dt.timedelta(days=3), today=TODAY)
+    db.session.rollback()
+    update_step(db.session, deal["lawyer"], steps["registration"].id, status="done", today=TODAY)
+    db.session.commit()
+    assert db.session.get(Contract, contract.id).status == "registered"
+
+
+def test_r_con_6_agents_see_their_customers_steps_and_everyone_the_overdue_ones(client, db, deal, make_user):
+    from tests.conftest import Auth
+    _signed(db, deal)
+    Auth(client).login("li")
+    assert "HT-7" in client.get("/admin/contract_step/").get_data(as_text=True)
+    Auth(client).logout()
+    make_user("agent", username="zhang")
+    Auth(client).login("zhang")
+    assert "HT-7" not in client.get("/admin/contract_step/").get_data(as_text=True)
+    Auth(client).logout()
+    Auth(client).login("sun")
+    assert "HT-7" not in client.get("/admin/contract_step_due/").get_data(as_text=True)  # nothing late yet

@@ -206,10 +206,20 @@ EXPECTED = {
     "contract_step.create_view": "",
     "contract_step.edit_view": "",
     "contract_step.delete_view": "",
-    "contract_step.action_view": "",
+    "contract_step.action_view": "l",
+    "contract_step.step_view": "l",
     "contract_step.export": "amlv",
     "contract_step.ajax_lookup": "amglrv",
     "contract_step.ajax_update": "",
+    "contract_step_due.index_view": "amglrv",
+    "contract_step_due.details_view": "amglrv",
+    "contract_step_due.create_view": "",
+    "contract_step_due.edit_view": "",
+    "contract_step_due.delete_view": "",
+    "contract_step_due.action_view": "",
+    "contract_step_due.export": "",
+    "contract_step_due.ajax_lookup": "amglrv",
+    "contract_step_due.ajax_update": "",
     "archive_record.index_view": "amlrv",
     "archive_record.details_view": "amlrv",
     "archive_record.create_view": "",
@@ -292,6 +302,7 @@ PUBLIC_PATHS = {
     "subscription.payment_view": ("POST", "/admin/subscription/payment/"),
     "subscription.book_view": ("POST", "/admin/subscription/book/"),
     "contract.sign_view": ("POST", "/admin/contract/sign/"),
+    "contract_step.step_view": ("POST", "/admin/contract_step/step/"),
     "instalment.note_view": ("POST", "/admin/instalment/note/"),
     "instalment.extension_view": ("POST", "/admin/instalment/extension/"),
     "payment.reverse_view": ("POST", "/admin/payment/reverse/"),
@@ -389,7 +400,8 @@ def office(db, make_user):
            "unit": unit.id, "user": agent.id, "role": s.query(Role).first().id, "audit": 1,
            "follow_up_due": lead.id, "lead_conflict": conflict.id, "customer_question": question.id,
            "answer_sheet": question.id, "notification": note.id, "price_approval": approval.id,
-           "payment_method_template": s.query(PaymentMethodTemplate).first().id}
+           "payment_method_template": s.query(PaymentMethodTemplate).first().id,
+           "contract_step_due": step.id}
     return users, ids
 
 
