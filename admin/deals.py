@@ -10,18 +10,20 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 from sqlalchemy import select
 
-from models import Contract, ContractStep, Lead, PriceApproval, RuleViolation, Subscription, Unit, db
+from models import (ArchiveRecord, Contract, ContractStep, Lead, PriceApproval, RuleViolation, Subscription,
+                    Unit, db)
 from models.base import office_today
 from models.deals import (confirm_subscription, decide_price, record_deposit, subscribe,
                           withdraw_subscription)
 from models.labels import choice_label
-from models.contracts import book_signing, sign_contract, update_step
+from models.contracts import (book_signing, issue_stamped_copy, receive_original, sign_contract,
+                              update_step)
 from models.payments import record_payment
 from models.permissions import scope_filter
 
 from .base import ReadOnlyView, run_domain
-from .forms import (BookingForm, DepositForm, PaymentForm, ReasonForm, SigningForm, StepForm,
-                    SubscriptionForm)
+from .forms import (BookingForm, DepositForm, OriginalForm, PaymentForm, ReasonForm, SigningForm,
+                    StampedCopyForm, StepForm, SubscriptionForm)
 from .money import payment_choices, payment_form
 
 
@@ -232,7 +234,29 @@ class ContractView(ReadOnlyView):
                    "signed_on", "bank", "lawyer")
     column_searchable_list = ("number",)
     column_filters = ("status", "kind", "signed_on", "appointment_at")
-    extra_endpoints = {"sign_view": "action"}
+    extra_endpoints = {"sign_view": "action", "original_view": "action"}
+
+    @action("original", _l("Receive the original (archive)"))
+    def action_original(self, ids):
+        rows = self.get_query().filter(Contract.id.in_([int(i) for i in ids])).all()
+        if len(rows) != 1:
+            flash(gettext("Select exactly one contract."), "error")
+            return None
+        form = OriginalForm(ids=str(rows[0].id), received_on=office_today())
+        return self.render("admin/deal_step.html", form=form, subscription=rows[0].subscription,
+                           action_url=self.get_url(".original_view"), title=_l("Receive the original"))
+
+    @expose("/original/", methods=("POST",))
+    def original_view(self):
+        form = OriginalForm(get_form_data())
+        ids = [int(i) for i in (form.ids.data or "").split(",") if i.isdigit()]
+        rows = self.get_query().filter(Contract.id.in_(ids)).all() if ids else []
+        if not form.validate() or len(rows) != 1:
+            flash(gettext("Give the date received and where the original is kept."), "error")
+        elif run_domain(lambda by: receive_original(db.session, by, rows[0].id, received_on=form.received_on.data,
+                                                    location=form.location.data)):
+            flash(gettext("Original archived."), "success")
+        return redirect(self.get_url(".index_view"))
 
     @action("sign", _l("Enter the signed contract (lawyer)"))
     def action_sign(self, ids):
@@ -308,3 +332,48 @@ class ContractStepDueView(ReadOnlyView):
 
     def get_count_query(self):
         return self._late(super().get_count_query())
+
+
+class ArchiveRecordView(ReadOnlyView):
+    """合同档案 — the contract register (R-CON-7): originals received, stamped copies issued."""
+
+    column_list = ("contract", "received_on", "location", "notes")
+    column_filters = ("received_on", "location")
+    column_searchable_list = ("location",)
+    extra_endpoints = {"copy_view": "action"}
+
+    @action("copy", _l("Issue a stamped copy (archive)"))
+    def action_copy(self, ids):
+        rows = self.get_query().filter(ArchiveRecord.id.in_([int(i) for i in ids])).all()
+        if len(rows) != 1:
+            flash(gettext("Select exactly one contract."), "error")
+            return None
+        form = StampedCopyForm(ids=str(rows[0].id), issued_on=office_today())
+        _staff_choices(form)
+        return self.render("admin/deal_step.html", form=form, subscription=rows[0].contract.subscription,
+                           action_url=self.get_url(".copy_view"), title=_l("Issue a stamped copy"))
+
+    @expose("/copy/", methods=("POST",))
+    def copy_view(self):
+        form = StampedCopyForm(get_form_data())
+        _staff_choices(form)
+        ids = [int(i) for i in (form.ids.data or "").split(",") if i.isdigit()]
+        rows = self.get_query().filter(ArchiveRecord.id.in_(ids)).all() if ids else []
+        if not form.validate() or len(rows) != 1:
+            flash(gettext("Choose who receives the copy and when."), "error")
+        elif run_domain(lambda by: issue_stamped_copy(db.session, by, rows[0].id, to_user_id=form.to_user_id.data,
+                                                      issued_on=form.issued_on.data, note=form.note.data)):
+            flash(gettext("Stamped copy recorded."), "success")
+        return redirect(self.get_url(".index_view"))
+
+
+def _staff_choices(form):
+    from models import User
+    form.to_user_id.choices = [SelectChoice(u.id, str(u)) for u in
+                               db.session.query(User).filter(User.active.is_(True)).order_by(User.username)]
+
+
+class StampedCopyView(ReadOnlyView):
+    column_list = ("record", "issued_to", "issued_on", "note")
+    column_labels = {"record": _l("Contract archive"), "issued_to": _l("Given to"),
+                     "issued_on": _l("Issued on"), "note": _l("Notes")}

@@ -83,3 +83,16 @@ class StepForm(SecureForm):
     done_on = DateField(_l("Done on"), validators=[Optional()])
     customer_action = TextAreaField(_l("Customer must supply"), validators=[Optional(), Length(max=2000)])
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=2000)])
+
+
+class OriginalForm(SecureForm):
+    ids = HiddenField(validators=[DataRequired()])
+    received_on = DateField(_l("Received on"), validators=[DataRequired()])
+    location = StringField(_l("Location"), validators=[DataRequired(), Length(max=100)])
+
+
+class StampedCopyForm(SecureForm):
+    ids = HiddenField(validators=[DataRequired()])
+    to_user_id = SelectField(_l("Given to"), coerce=int, validators=[DataRequired()])
+    issued_on = DateField(_l("Issued on"), validators=[DataRequired()])
+    note = StringField(_l("Notes"), validators=[Optional(), Length(max=200)])

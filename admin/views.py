@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 
 from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document,
                     Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
-                    OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, RuleViolation, Subscription, Unit, User, db,
+                    OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy, RuleViolation, Subscription, Unit, User, db,
                     utcnow)
 from models.base import office_today
 from models.inventory import set_withheld
@@ -23,7 +23,8 @@ from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question
 from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
-from .deals import ContractStepDueView, ContractStepView, ContractView, PriceApprovalView, SubscriptionView
+from .deals import (ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, PriceApprovalView,
+                    StampedCopyView, SubscriptionView)
 from .money import ExtensionView, InstalmentView, PaymentMethodView, PaymentView
 
 
@@ -372,10 +373,6 @@ class OverdueEventView(ReadOnlyView):
     column_filters = ("level", "on")
 
 
-class ArchiveRecordView(ReadOnlyView):
-    column_list = ("contract", "received_on", "location", "stamped_copy_on")
-
-
 class LeadArchiveView(ReadOnlyView):
     column_list = ("id", "lead", "subscription_id", "reason", "archived_at")
     column_filters = ("reason", "archived_at")
@@ -424,6 +421,7 @@ VIEWS = [
     (ContractStep, ContractStepView, _l("Post-signing steps"), _l("Contracts")),
     (ContractStep, ContractStepDueView, _l("Steps past their promised date"), _l("Contracts")),
     (ArchiveRecord, ArchiveRecordView, _l("Contract archive"), _l("Contracts")),
+    (StampedCopy, StampedCopyView, _l("Stamped copies issued"), _l("Contracts")),
     (Document, DocumentView, _l("Documents"), _l("System")),
     (Notification, NotificationView, _l("Notifications"), _l("System")),
     (User, UserView, _l("Users"), _l("System")),

@@ -18,7 +18,7 @@ from .notifications import Notification  # noqa: E402
 from .deals import (Extension, Instalment, OverdueEvent, Payment, PaymentAllocation,  # noqa: E402
                     PaymentMethodTemplate, PlanLineTemplate, PriceApproval, ReceiptCounter,
                     Subscription)
-from .contracts import ArchiveRecord, Contract, ContractStep  # noqa: E402
+from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy  # noqa: E402
 from .documents import Document  # noqa: E402
 from .audit import Audit  # noqa: E402
 
@@ -27,7 +27,7 @@ __all__ = [
     "Role", "User", "user_role", "Building", "Project", "Unit", "FollowUp", "Lead",
     "LeadArchive", "LeadConflict", "CustomerQuestion", "Notification", "PriceApproval", "ReceiptCounter", "PaymentAllocation", "PaymentMethodTemplate",
     "PlanLineTemplate", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
-    "ArchiveRecord", "Contract", "ContractStep", "Document", "Audit",
+    "ArchiveRecord", "StampedCopy", "Contract", "ContractStep", "Document", "Audit",
 ]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, select
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, in_list, utcnow
@@ -82,16 +82,32 @@ class ArchiveRecord(Base):
     """Originals returned to the contract archive, and stamped copies issued (R-CON-7)."""
 
     __tablename__ = "archive_record"
+    __table_args__ = (UniqueConstraint("contract_id"),)  # one register entry per contract
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id", ondelete="RESTRICT"), index=True)
     received_on: Mapped[dt.date]
     location: Mapped[str] = mapped_column(String(100))
-    stamped_copy_to_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
-    stamped_copy_on: Mapped[dt.date | None]
     notes: Mapped[str] = mapped_column(Text, default="")
 
     contract: Mapped[Contract] = relationship()
+
+
+class StampedCopy(Base):
+    """A stamped copy of an archived contract given to sales for a customer (R-CON-7)."""
+
+    __tablename__ = "stamped_copy"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    archive_record_id: Mapped[int] = mapped_column(ForeignKey("archive_record.id", ondelete="RESTRICT"),
+                                                   index=True)
+    issued_to_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    issued_on: Mapped[dt.date]
+    issued_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    record: Mapped[ArchiveRecord] = relationship()
+    issued_to: Mapped[User] = relationship(foreign_keys=[issued_to_id])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,3 +295,46 @@ def update_step(session, by, step_id: int, *, status: str, promised_on: dt.date 
                f"{step.contract.number}：客户需补充 {step.customer_action[:60]}",
                f"/admin/contract_step/details/?id={step.id}")
     return step
+
+
+
+def receive_original(session, by, contract_id: int, *, received_on: dt.date, location: str,
+                     today: dt.date | None = None) -> ArchiveRecord:
+    """The contract archive records the original returned after notarisation and registration
+    (R-CON-7): where it is kept; the contract becomes archived."""
+    require(by, "contract.archive")
+    today = today or office_today()
+    contract = session.get(Contract, contract_id)
+    if contract is None or contract.status != "registered":
+        raise RuleViolation(_l("Only a registered contract's original is archived."), rule="R-CON-7")
+    location = (location or "").strip()
+    if not location:
+        raise RuleViolation(_l("Say where the original is kept (box, shelf)."), rule="R-CON-7")
+    if received_on > today or received_on < contract.signed_on:
+        raise RuleViolation(_l("The date received lies between the signing and today."), rule="R-CON-7")
+    with audit_context(session, actor=by, action="archive_original"):
+        record = ArchiveRecord(contract_id=contract.id, received_on=received_on, location=location)
+        session.add(record)
+        contract.status = "archived"
+        session.flush()
+    return record
+
+
+def issue_stamped_copy(session, by, record_id: int, *, to_user_id: int, issued_on: dt.date,
+                       note: str = "", today: dt.date | None = None) -> StampedCopy:
+    """The archive gives sales a stamped copy for a customer who asks (R-CON-7)."""
+    require(by, "contract.archive")
+    today = today or office_today()
+    record = session.get(ArchiveRecord, record_id)
+    if record is None:
+        raise RuleViolation(_l("This archive entry does not exist."), rule="R-CON-7")
+    if session.get(User, to_user_id) is None:
+        raise RuleViolation(_l("Choose who receives the copy."), rule="R-CON-7")
+    if issued_on > today or issued_on < record.received_on:
+        raise RuleViolation(_l("The date issued lies between the archiving and today."), rule="R-CON-7")
+    with audit_context(session, actor=by, action="stamped_copy"):
+        copy = StampedCopy(archive_record_id=record.id, issued_to_id=to_user_id, issued_on=issued_on,
+                           issued_by_id=by.id, note=(note or "").strip())
+        session.add(copy)
+        session.flush()
+    return copy

@@ -66,10 +66,11 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "extension": _entity(list="amgfv", export="amv", action="mv"),
     "payment_method_template": _entity(list="amfv", create="av", edit="av"),
     "overdue_event": _entity(list="amgflv", export="amflv"),
-    "contract": _entity(list="amgflrv", export="amlrv", action="gl"),
+    "contract": _entity(list="amgflrv", export="amlrv", action="glr"),
     "contract_step": _entity(list="amglrv", export="amlv", action="l"),
     "contract_step_due": _entity(list="amglrv"),
-    "archive_record": _entity(list="amlrv", export="amrv"),
+    "archive_record": _entity(list="amlrv", export="amrv", action="r"),
+    "stamped_copy": _entity(list="amglrv", export="amrv"),
     "lead_archive": _entity(list="amv"),
     "document": _entity(list="amgcflrv"),
     "audit": _entity(list="av", export="av"),
@@ -100,6 +101,7 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "contract.book": _roles("gl"),
     "contract.sign": _roles("l"),
     "contract.step": _roles("l"),
+    "contract.archive": _roles("r"),
 }
 
 

@@ -262,3 +262,35 @@ def test_r_con_6_agents_see_their_customers_steps_and_everyone_the_overdue_ones(
     Auth(client).logout()
     Auth(client).login("sun")
     assert "HT-7" not in client.get("/admin/contract_step_due/").get_data(as_text=True)  # nothing late yet
+
+
+def test_r_con_7_the_archive_keeps_registered_originals_and_issues_stamped_copies(client, db, deal, make_user):
+    from models import ArchiveRecord, ContractStep, StampedCopy
+    from models.contracts import issue_stamped_copy, receive_original, update_step
+    archivist = make_user("archive", username="zhou")
+    contract = _signed(db, deal)
+    with pytest.raises(RuleViolation):  # not registered yet
+        receive_original(db.session, archivist, contract.id, received_on=TODAY, location="A-01", today=TODAY)
+    db.session.rollback()
+    registration = db.session.scalar(select(ContractStep).where(ContractStep.contract_id == contract.id,
+                                                                ContractStep.kind == "registration"))
+    update_step(db.session, deal["lawyer"], registration.id, status="done", today=TODAY)
+    db.session.commit()
+    with pytest.raises(RuleViolation):  # only the archive
+        receive_original(db.session, deal["lawyer"], contract.id, received_on=TODAY, location="A-01", today=TODAY)
+    db.session.rollback()
+    record = receive_original(db.session, archivist, contract.id, received_on=TODAY, location="档案柜A-01",
+                              today=TODAY)
+    db.session.commit()
+    assert db.session.get(Contract, contract.id).status == "archived"
+    issue_stamped_copy(db.session, archivist, record.id, to_user_id=deal["agent"].id, issued_on=TODAY,
+                       note="客户办理落户", today=TODAY)
+    issue_stamped_copy(db.session, archivist, record.id, to_user_id=deal["agent"].id, issued_on=TODAY,
+                       today=TODAY)
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(StampedCopy)) == 2
+    from tests.conftest import Auth
+    Auth(client).login("zhou")
+    page = client.get("/admin/archive_record/").get_data(as_text=True)
+    assert "档案柜A-01" in page
+    assert db.session.scalar(select(func.count()).select_from(ArchiveRecord)) == 1
