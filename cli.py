@@ -72,8 +72,9 @@ def overdue_command(today, dry_run):
     day = today.date() if today else office_today()
     counts = run_ladder(day.isoformat(), dry_run=dry_run)
     label = "would write" if dry_run else "written"
-    click.echo(f"{day} ({label}): " + ", ".join(
-        f"{level} {counts.get(level, 0)}" for level in ("reminder", "warning", "lawyer_letter", "forfeit")))
+    levels = ("reminder", "warning", "lawyer_letter", "forfeit",
+              "signing_warning", "signing_lawyer_letter", "signing_forfeit")
+    click.echo(f"{day} ({label}): " + ", ".join(f"{level} {counts.get(level, 0)}" for level in levels))
 
 
 def init_app(app) -> None:

@@ -319,8 +319,9 @@ class OverdueEvent(Base):
 
     __tablename__ = "overdue_event"
     __table_args__ = (
-        UniqueConstraint("instalment_id", "due_on", "level"),
+        UniqueConstraint("instalment_id", "due_on", "level", "cause"),
         CheckConstraint(in_list("level", LADDER_LEVELS), name="level_known"),
+        CheckConstraint(in_list("cause", ("payment", "signing")), name="cause_known"),
         Index("ix_overdue_event_on_level", "on", "level"),
     )
 
@@ -328,6 +329,9 @@ class OverdueEvent(Base):
     instalment_id: Mapped[int] = mapped_column(ForeignKey("instalment.id", ondelete="RESTRICT"))
     due_on: Mapped[dt.date]
     level: Mapped[str] = mapped_column(String(20))
+    # payment: the instalment is unpaid; signing: paid enough but not signed in time (R-CON-5),
+    # recorded on the deal's deposit line with the signing due date.
+    cause: Mapped[str] = mapped_column(String(20), default="payment")
     on: Mapped[dt.date]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

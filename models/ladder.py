@@ -39,7 +39,8 @@ def _overdue_query(project_id: int, level: str, cutoff: dt.date, first_due: dt.d
     conditions = [Instalment.status != "paid", EFFECTIVE_DUE <= cutoff,
                   Subscription.project_id == project_id, Subscription.status.in_(LADDER_SUBSCRIPTIONS),
                   ~exists().where(OverdueEvent.instalment_id == Instalment.id,
-                                  OverdueEvent.due_on == EFFECTIVE_DUE, OverdueEvent.level == level)]
+                                  OverdueEvent.due_on == EFFECTIVE_DUE, OverdueEvent.level == level,
+                                  OverdueEvent.cause == "payment")]
     if first_due is not None:
         conditions.append(EFFECTIVE_DUE >= first_due)
     return select(Instalment.id, EFFECTIVE_DUE.label("due"), Subscription.id.label("sub"),
@@ -47,17 +48,17 @@ def _overdue_query(project_id: int, level: str, cutoff: dt.date, first_due: dt.d
                                               ).where(*conditions)
 
 
-def _insert_events(session, rows, level: str, today: dt.date) -> list:
+def _insert_events(session, rows, level: str, today: dt.date, cause: str = "payment") -> list:
     """INSERT the events, ignoring any another run wrote meanwhile; returns those written."""
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
-    values = [{"instalment_id": r.id, "due_on": r.due, "level": level, "on": today, "created_at": utcnow()}
-              for r in rows]
+    values = [{"instalment_id": r.id, "due_on": r.due, "level": level, "cause": cause, "on": today,
+               "created_at": utcnow()} for r in rows]
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
         statement = pg_insert(OverdueEvent).on_conflict_do_nothing(
-            index_elements=["instalment_id", "due_on", "level"])
+            index_elements=["instalment_id", "due_on", "level", "cause"])
     else:
         statement = insert(OverdueEvent).prefix_with("OR IGNORE")
     written = []
@@ -66,7 +67,8 @@ def _insert_events(session, rows, level: str, today: dt.date) -> list:
         result = session.execute(statement.returning(OverdueEvent.id, OverdueEvent.instalment_id), chunk)
         written += result.all()
     record_many(session, "overdue_event", level, None,
-                [(event_id, {"instalment_id": [None, instalment_id], "level": [None, level]})
+                [(event_id, {"instalment_id": [None, instalment_id], "level": [None, level],
+                             "cause": [None, cause]})
                  for event_id, instalment_id in written])
     return written
 
@@ -113,20 +115,58 @@ def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> 
                     forfeit(session, sub_id, today) for sub_id in subs)
             else:
                 counts[level] += len(rows) if dry_run else _written(session, rows, level, today)
+        for level, day in _thresholds(project).items():  # R-CON-5: paid but not signed in time
+            rows = _signing_overdue(session, project.id, level, today - dt.timedelta(days=day))
+            if level == "forfeit":
+                counts["signing_forfeit"] += len(rows) if dry_run else sum(
+                    forfeit(session, r.sub, today, cause="signing") for r in rows)
+            else:
+                counts[f"signing_{level}"] += len(rows) if dry_run else _written(
+                    session, rows, level, today, cause="signing")
     if dry_run:
         session.rollback()
     return counts
 
 
-def _written(session, rows, level, today) -> int:
-    written = _insert_events(session, rows, level, today)
-    if level in LEVEL_TEXT:
+def _written(session, rows, level, today, cause: str = "payment") -> int:
+    written = _insert_events(session, rows, level, today, cause)
+    if level in LEVEL_TEXT and cause == "payment":
         _notify_agents(session, rows, written, level)
+    elif written:
+        by_agent = {}
+        for r in rows:
+            by_agent.setdefault(r.agent_id, 0)
+            by_agent[r.agent_id] += 1
+        for agent_id, n in by_agent.items():
+            notify(session, [agent_id], f"signing_{level}",
+                   f"签约逾期：您有 {n} 位客户首期已付清但超过约定期限仍未签约，请尽快安排。", "/admin/contract/")
     session.commit()
     return len(written)
 
 
-def forfeit(session, subscription_id: int, today: dt.date) -> bool:
+def _signing_overdue(session, project_id: int, level: str, cutoff: dt.date) -> list:
+    """Booked sale contracts past their signing due date by the level's days, whose down payment
+    is complete (R-CON-5), without that level's signing event yet. Rows carry the deposit line."""
+    from .contracts import Contract, signing_gate
+    rows = session.execute(
+        select(Instalment.id, Contract.signing_due_on.label("due"), Subscription.id.label("sub"),
+               Subscription.agent_id)
+        .join(Subscription, Subscription.id == Contract.subscription_id)
+        .join(Instalment, and_(Instalment.subscription_id == Subscription.id, Instalment.kind == "deposit"))
+        .where(Contract.kind == "sale", Contract.status == "booked", Contract.signing_due_on <= cutoff,
+               Subscription.project_id == project_id, Subscription.status == "active",
+               ~exists().where(OverdueEvent.instalment_id == Instalment.id,
+                               OverdueEvent.due_on == Contract.signing_due_on,
+                               OverdueEvent.level == level, OverdueEvent.cause == "signing"))).all()
+    ready = []
+    for row in rows:
+        required, paid = signing_gate(session, session.get(Subscription, row.sub))
+        if paid >= required:  # short payers are the payment ladder's business
+            ready.append(row)
+    return ready
+
+
+def forfeit(session, subscription_id: int, today: dt.date, cause: str = "payment") -> bool:
     """挞定 (R-PAY-5): in one transaction, re-checked under lock — a payment recorded before this
     moment stops it. The subscription is forfeited, the unit available again, the customer's
     records snapshotted apart (LeadArchive), the forfeit event written. Returns whether it did."""
@@ -137,15 +177,19 @@ def forfeit(session, subscription_id: int, today: dt.date) -> bool:
             session.rollback()
             return False
         days = sub.project.forfeit_day
-        overdue = session.execute(
-            select(Instalment.id, EFFECTIVE_DUE.label("due"))
-            .where(Instalment.subscription_id == sub.id, Instalment.status != "paid",
-                   EFFECTIVE_DUE <= today - dt.timedelta(days=days))
-            .order_by(EFFECTIVE_DUE).with_for_update(of=Instalment)).all()
+        if cause == "signing":
+            overdue = [r for r in _signing_overdue(session, sub.project_id, "forfeit",
+                                                   today - dt.timedelta(days=days)) if r.sub == sub.id]
+        else:
+            overdue = session.execute(
+                select(Instalment.id, EFFECTIVE_DUE.label("due"))
+                .where(Instalment.subscription_id == sub.id, Instalment.status != "paid",
+                       EFFECTIVE_DUE <= today - dt.timedelta(days=days))
+                .order_by(EFFECTIVE_DUE).with_for_update(of=Instalment)).all()
         if not overdue:
-            session.rollback()  # paid (or extended) meanwhile: no forfeit
+            session.rollback()  # paid, extended or signed meanwhile: no forfeit
             return False
-        written = _insert_events(session, overdue[:1], "forfeit", today)
+        written = _insert_events(session, overdue[:1], "forfeit", today, cause)
         if not written:
             session.rollback()
             return False

@@ -294,3 +294,33 @@ def test_r_con_7_the_archive_keeps_registered_originals_and_issues_stamped_copie
     page = client.get("/admin/archive_record/").get_data(as_text=True)
     assert "档案柜A-01" in page
     assert db.session.scalar(select(func.count()).select_from(ArchiveRecord)) == 1
+
+
+def test_r_con_5_paid_but_not_signed_in_time_climbs_the_same_ladder(db, deal):
+    from models import OverdueEvent
+    from models.ladder import run_ladder
+    pay(db, deal, "250000")  # the down payment is complete …
+    # … and the loan line is not due for 60 days, so the payment ladder stays quiet.
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    db.session.commit()
+    due = contract.signing_due_on
+    assert run_ladder(db.session, due + dt.timedelta(days=1))["signing_warning"] == 0
+    assert run_ladder(db.session, due + dt.timedelta(days=2))["signing_warning"] == 1
+    assert run_ladder(db.session, due + dt.timedelta(days=2))["signing_warning"] == 0  # once
+    assert run_ladder(db.session, due + dt.timedelta(days=8))["signing_lawyer_letter"] == 1
+    counts = run_ladder(db.session, due + dt.timedelta(days=15))
+    assert counts["signing_forfeit"] == 1
+    assert db.session.get(Subscription, deal["sub"].id).status == "forfeited"
+    assert db.session.get(Unit, deal["unit"].id).status == "available"
+    causes = set(db.session.scalars(select(OverdueEvent.cause)))
+    assert causes == {"signing"}
+
+
+def test_r_con_5_a_signed_contract_leaves_the_signing_ladder(db, deal):
+    from models.ladder import run_ladder
+    pay(db, deal, "250000")
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    sign_contract(db.session, deal["lawyer"], contract.id, number="HT-5", signed_on=TODAY, today=TODAY)
+    db.session.commit()
+    counts = run_ladder(db.session, contract.signing_due_on + dt.timedelta(days=15))
+    assert counts["signing_warning"] == counts["signing_forfeit"] == 0
