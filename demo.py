@@ -278,6 +278,46 @@ def _money_demo(session, users, made, today):
                        today=today)
     session.commit()
     run_ladder(session, today)
+    _contracts_demo(session, users, made, today)
+
+
+def _contracts_demo(session, users, made, today):
+    """Contracts booked, signed (a step overdue) and archived with a stamped copy issued."""
+    import datetime as _dt
+
+    from models import ContractStep, Instalment
+    from models.contracts import (book_signing, issue_stamped_copy, receive_original, sign_contract,
+                                  update_step)
+    from models.payments import record_payment
+    finance, lawyer = users["finance"], users["lawyer"]
+    appointment = _dt.datetime.combine(today + _dt.timedelta(days=3), _dt.time(10))
+
+    def settle(sub):
+        rest = sum(i.amount_due - i.amount_paid for i in session.scalars(
+            select(Instalment).where(Instalment.subscription_id == sub.id)))
+        if rest:
+            record_payment(session, finance, sub.id, amount=str(rest), paid_on=today,
+                           channel="loan_disbursement", bank_ref=f"DEMO-S{sub.id}", today=today)
+
+    booked = []
+    for sub in (made[12], made[13], made[15]):
+        settle(sub)
+        booked.append(book_signing(session, sub.agent, sub.id, appointment_at=appointment, today=today))
+    for n, contract in enumerate(booked[1:], start=1):
+        sign_contract(session, lawyer, contract.id, number=f"XJ-HT-2026-{n:04d}", signed_on=today, today=today)
+    steps = {s.kind: s for s in session.scalars(select(ContractStep).where(
+        ContractStep.contract_id == booked[2].id))}
+    update_step(session, lawyer, steps["online_filing"].id, status="in_progress",
+                promised_on=today - _dt.timedelta(days=3), customer_action="补充婚姻状况证明原件",
+                today=today)  # past its promised date: on the lawyers' worklist
+    registration = session.scalar(select(ContractStep).where(ContractStep.contract_id == booked[1].id,
+                                                              ContractStep.kind == "registration"))
+    update_step(session, lawyer, registration.id, status="done", today=today)
+    record = receive_original(session, users["archive"], booked[1].id, received_on=today,
+                              location="合同档案柜A-03-12", today=today)
+    issue_stamped_copy(session, users["archive"], record.id, to_user_id=made[13].agent_id, issued_on=today,
+                       note="客户办理子女入学", today=today)
+    session.commit()
 
 
 def build_demo(session, today: dt.date | None = None) -> dict:

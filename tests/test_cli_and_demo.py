@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from models import (Building, CustomerQuestion, FollowUp, Lead, LeadConflict, PriceApproval, Project,
-                    Subscription, Unit, User)
+from models import (Building, Contract, CustomerQuestion, Extension, FollowUp, Instalment, Lead,
+                    LeadConflict, OverdueEvent, Payment, PriceApproval, Project, StampedCopy, Subscription,
+                    Unit, User)
 from models.permissions import PERMISSIONS
 from tests.conftest import Auth
 
@@ -67,8 +68,19 @@ def test_demo_office_is_realistic_and_idempotent(app, db):
     assert _count(db, Lead, Lead.owner_id.is_not(None), Lead.next_follow_up_on < today) > 0  # overdue
     assert _count(db, Lead, Lead.owner_id.is_not(None), Lead.next_follow_up_on == today) > 0  # due today
     assert {"available", "held", "subscribed", "withheld"} <= set(db.session.scalars(select(Unit.status).distinct()))
-    assert {"draft", "confirmed", "active", "withdrawn"} <= set(
-        db.session.scalars(select(Subscription.status).distinct()))
+    assert set(db.session.scalars(select(Subscription.status).distinct())) == {
+        "draft", "confirmed", "active", "contracted", "forfeited", "withdrawn"}
+    assert set(db.session.scalars(select(Unit.status).distinct())) == {
+        "available", "held", "subscribed", "signed", "withheld"}
+    assert set(db.session.scalars(select(Lead.stage).distinct())) == {
+        "new", "contacted", "visited", "subscribed", "signed", "lost"}
+    assert {"booked", "signed", "archived"} <= set(db.session.scalars(select(Contract.status).distinct()))
+    assert {"reminder", "warning", "lawyer_letter", "forfeit"} <= set(
+        db.session.scalars(select(OverdueEvent.level).distinct()))
+    assert {"pending", "partly_paid", "paid"} <= set(db.session.scalars(select(Instalment.status).distinct()))
+    assert _count(db, Payment, Payment.reverses_id.is_not(None)) >= 1
+    assert {"requested", "approved", "rejected"} <= set(db.session.scalars(select(Extension.status).distinct()))
+    assert _count(db, StampedCopy) >= 1
     assert _count(db, PriceApproval, PriceApproval.status == "requested") == 1
     assert runner.invoke(args=["demo"]).exit_code == 0
     assert {m: _count(db, m) for m in counts} == counts

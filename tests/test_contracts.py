@@ -324,3 +324,24 @@ def test_r_con_5_a_signed_contract_leaves_the_signing_ladder(db, deal):
     db.session.commit()
     counts = run_ladder(db.session, contract.signing_due_on + dt.timedelta(days=15))
     assert counts["signing_warning"] == counts["signing_forfeit"] == 0
+
+
+def test_r_con_3_the_booking_lists_what_to_bring_and_tells_the_lawyer(db, deal):
+    from models import Notification
+    deal["project"].signing_checklist = "身份证原件\n户口簿\n契税款"
+    pay(db, deal, "250000")
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    db.session.commit()
+    assert contract.checklist.splitlines() == ["身份证原件", "户口簿", "契税款"]
+    note = db.session.scalar(select(Notification).where(Notification.kind == "signing_booked"))
+    assert note.user_id == deal["lawyer"].id and "2026-12-01 10:00" in note.message
+
+
+@pytest.mark.parametrize("status", ["withdrawn", "forfeited"])
+def test_r_con_4_a_withdrawn_or_forfeited_subscription_cannot_be_signed(db, deal, status):
+    pay(db, deal, "250000")
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    db.session.get(Subscription, deal["sub"].id).status = status
+    db.session.commit()
+    with pytest.raises(RuleViolation):
+        sign_contract(db.session, deal["lawyer"], contract.id, number="HT-X", signed_on=TODAY, today=TODAY)
