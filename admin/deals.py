@@ -37,6 +37,7 @@ class SubscriptionView(ReadOnlyView):
 
     column_list = ("number", "project", "unit", "lead", "agent", "price", "deposit",
                    "payment_method", "status", "subscribed_on", "checked_by")
+    column_labels = {"number": _l("Subscription number")}
     column_searchable_list = ("number", "customer_name")
     column_filters = ("status", "payment_method", "subscribed_on", "project.name")
     column_formatters = {"price": _money, "deposit": _money}
@@ -200,7 +201,7 @@ class SubscriptionView(ReadOnlyView):
                 db.session, by, subs[0].id, appointment_at=form.appointment_at.data, kind=form.kind.data))
             if contract:
                 flash(gettext("Signing booked for %(at)s; the customer brings: %(checklist)s",
-                              at=f"{contract.appointment_at:%Y-%m-%d %H:%M}",
+                              at=f"{form.appointment_at.data:%Y-%m-%d %H:%M}",
                               checklist="、".join(contract.checklist.splitlines())), "success")
         return redirect(self.get_url(".index_view"))
 
@@ -232,6 +233,7 @@ class ContractView(ReadOnlyView):
 
     column_list = ("number", "subscription", "kind", "status", "appointment_at", "signing_due_on",
                    "signed_on", "bank", "lawyer")
+    column_labels = {"number": _l("Contract number")}
     column_searchable_list = ("number",)
     column_filters = ("status", "kind", "signed_on", "appointment_at")
     extra_endpoints = {"sign_view": "action", "original_view": "action"}

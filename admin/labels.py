@@ -54,6 +54,20 @@ COLUMN_LABELS = {
     "question": _l("Question"), "answer": _l("Answer"), "asked_by": _l("Asked by"),
     "answered_at": _l("Answered at"), "message": _l("Message"), "read_at": _l("Read at"),
     "overdue_days": _l("Days overdue"),
+    "signing_due_on": _l("Sign by"), "booked_on": _l("Booked on"), "checklist": _l("To bring"),
+    "cause": _l("Cause"), "deposit_due_on": _l("Deposit due on"), "customer_name": _l("Customer name"),
+    "customer_id_number": _l("ID number"), "customer_address": _l("Address"),
+    "price_reason": _l("Reason for the price"), "withdrawn_at": _l("Withdrawn at"),
+    "forfeited_at": _l("Forfeited at"), "held_by_id": _l("Held by"), "hold_roles": _l("Who may hold"),
+    "signing_checklist": _l("Signing checklist"), "record": _l("Contract archive"),
+    "issued_to": _l("Given to"), "issued_on": _l("Issued on"), "note": _l("Notes"),
+    "percent": _l("Percent"), "fixed_amount": _l("Fixed amount"), "due_offset_days": _l("Days after subscribing"),
+    "signing_threshold_percent": _l("Paid before signing (%)"),
+    "signing_threshold_amount": _l("Paid before signing (amount)"), "lines": _l("Lines"),
+    "subject": _l("Subject"), "topic": _l("Topic"), "lead_id": _l("Customer"), "subscription_id": _l("Subscription"),
+    "instalment_id": _l("Plan line"), "archived_by_id": _l("Archived by"),
+    "decided_by_id": _l("Decided by"), "requested_by_id": _l("Requested by"),
+    "job_id": _l("Job"), "link": _l("Link"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:

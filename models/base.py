@@ -67,3 +67,12 @@ def office_midnight_utc(day: dt.date) -> dt.datetime:
     tz = current_app.config.get("TIMEZONE", OFFICE_TZ) if has_app_context() else OFFICE_TZ
     local = dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(tz))
     return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def office_to_utc(local: dt.datetime) -> dt.datetime:
+    """An office-time (Asia/Shanghai) wall-clock datetime as the naive UTC the columns store."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app, has_app_context
+    tz = current_app.config.get("TIMEZONE", OFFICE_TZ) if has_app_context() else OFFICE_TZ
+    return local.replace(tzinfo=ZoneInfo(tz)).astimezone(dt.timezone.utc).replace(tzinfo=None)

@@ -119,7 +119,7 @@ from flask_babel import lazy_gettext as _l  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 
 from .audit import audit_context, record_many  # noqa: E402
-from .base import office_today  # noqa: E402
+from .base import office_to_utc, office_today  # noqa: E402
 from .deals import Instalment  # noqa: E402
 from .errors import RuleViolation  # noqa: E402
 from .inventory import Unit  # noqa: E402
@@ -165,7 +165,8 @@ def _lock(session, subscription_id: int) -> Subscription:
 
 def book_signing(session, by, subscription_id: int, *, appointment_at: dt.datetime,
                  kind: str = "sale", lawyer_id: int | None = None, today: dt.date | None = None) -> Contract:
-    """The agent or lawyer books the signing from the payment progress (R-CON-2): refused while
+    """The agent or lawyer books the signing (at `appointment_at`, office time) from the payment
+    progress (R-CON-2): refused while
     the down payment is short; the booking carries the project's checklist (R-CON-3) and goes on
     the lawyers' worklist."""
     require(by, "contract.book")
@@ -185,7 +186,7 @@ def book_signing(session, by, subscription_id: int, *, appointment_at: dt.dateti
         raise RuleViolation(_l("This contract is already signed."), rule="R-CON-4")
     _require_paid(session, sub)
     with audit_context(session, actor=by, action="book_signing"):
-        contract = Contract(subscription_id=sub.id, kind=kind, appointment_at=appointment_at,
+        contract = Contract(subscription_id=sub.id, kind=kind, appointment_at=office_to_utc(appointment_at),
                             lawyer_id=lawyer_id, booked_by_id=by.id, booked_on=today,
                             signing_due_on=today + dt.timedelta(days=sub.project.signing_due_days),
                             checklist=sub.project.signing_checklist, status="booked")

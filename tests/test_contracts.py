@@ -345,3 +345,13 @@ def test_r_con_4_a_withdrawn_or_forfeited_subscription_cannot_be_signed(db, deal
     db.session.commit()
     with pytest.raises(RuleViolation):
         sign_contract(db.session, deal["lawyer"], contract.id, number="HT-X", signed_on=TODAY, today=TODAY)
+
+
+def test_r_con_3_the_appointment_reads_in_office_time(client, db, deal):
+    from tests.conftest import Auth
+    pay(db, deal, "250000")
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    db.session.commit()
+    assert contract.appointment_at == dt.datetime(2026, 12, 1, 2, 0)  # stored in UTC
+    Auth(client).login("sun")
+    assert "2026-12-01 10:00" in client.get("/admin/contract/").get_data(as_text=True)

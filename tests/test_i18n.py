@@ -92,3 +92,16 @@ def test_timestamps_are_shown_in_the_offices_time_zone(client, login_as, db):
     db.session.commit()
     page = client.get("/admin/lead/").get_data(as_text=True)
     assert "2026-11-26 08:30" in page  # Asia/Shanghai, UTC+8
+
+
+def test_every_column_of_every_grid_has_a_translated_label(app):
+    """A column without a label would show Flask-Admin's English prettified name."""
+    from flask_admin.contrib.sqla import ModelView
+    missing = []
+    for view in app.extensions["admin"][0]._views:
+        if not isinstance(view, ModelView):
+            continue
+        for column, _ in view._list_columns + [(c, None) for c, _ in view._details_columns]:
+            if column not in view.column_labels:
+                missing.append(f"{view.endpoint}.{column}")
+    assert sorted(set(missing)) == []
