@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from models import db
-from models.permissions import can, role_label
+from models.permissions import role_label
 
 from . import auth, errors, i18n
 from .base import THEME

@@ -5,7 +5,6 @@ Knobs a subclass sets (all optional)::
     class LeadView(ProtectedView):
         entity = "lead"                 # key in models.permissions.PERMISSIONS (default: table name)
         column_list = ("name", "phone") # as in Flask-Admin
-        action_roles = {"assign": {"sales_manager"}}  # extra per-action roles, on top of "action"
         form_readonly = ("owner",)      # more columns never written by the generic form
 
 Roles come from ``models.permissions`` (one table); every endpoint of the view checks them
@@ -120,7 +119,6 @@ class ProtectedView(ModelView):
     entity: str | None = None
     verbs: frozenset[str] | None = None  # limit the view to these verbs, e.g. {"list", "details"}
     extra_endpoints: dict[str, str] = {}  # verb guarding each extra @expose method, by name
-    action_roles: dict[str, set[str]] = {}
     form_readonly: tuple[str, ...] = ()
 
     form_base_class = SecureForm
@@ -206,10 +204,6 @@ class ProtectedView(ModelView):
     def is_action_allowed(self, name: str) -> bool:
         if name == "delete":
             return self._allowed("delete") and self._allowed("action")
-        extra = self.action_roles.get(name)
-        if extra is not None and not (current_user.is_authenticated
-                                      and current_user.has_role(*extra)):
-            return False
         return self._allowed("action") and super().is_action_allowed(name)
 
     def handle_action(self, return_view=None):

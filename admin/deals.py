@@ -8,9 +8,8 @@ from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
-from sqlalchemy import select
 
-from models import (ArchiveRecord, Contract, ContractStep, Lead, PriceApproval, RuleViolation, Subscription,
+from models import (ArchiveRecord, Contract, ContractStep, Lead, PriceApproval, Subscription,
                     Unit, db)
 from models.base import office_today
 from models.deals import (confirm_subscription, decide_price, record_deposit, subscribe,

@@ -101,7 +101,7 @@ def naive(db):
 
 
 def main():
-    with scratch_app() as app:
+    with scratch_app():
         from sqlalchemy import delete, func, select
 
         from models import Audit, OverdueEvent, db

@@ -17,9 +17,9 @@ ASSIGN = 10_000
 
 
 def _fill(db, n):
-    from sqlalchemy import insert, select
+    from sqlalchemy import insert
 
-    from models import Project, User
+    from models import Project
     from models.users import create_user
     manager = create_user(db.session, "manager", "bench-pass-1", ["sales_manager"])
     agents = [create_user(db.session, f"agent{i}", "bench-pass-1", ["agent"]) for i in range(1, 8)]

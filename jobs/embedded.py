@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 
-from flask import current_app
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()

@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from sqlalchemy import DateTime, MetaData, Numeric, String
+from sqlalchemy import DateTime, MetaData, Numeric
 from sqlalchemy.orm import DeclarativeBase, mapped_column, registry
 
 # Stable constraint names so Alembic can alter them on SQLite and PostgreSQL alike.
@@ -18,9 +18,6 @@ NAMING_CONVENTION = {
 }
 
 Money = Annotated[Decimal, mapped_column(Numeric(14, 2))]
-Str40 = Annotated[str, mapped_column(String(40))]
-Str100 = Annotated[str, mapped_column(String(100))]
-Str200 = Annotated[str, mapped_column(String(200))]
 
 
 class Base(DeclarativeBase):

@@ -13,7 +13,7 @@ import datetime as dt
 from collections import Counter
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy import and_, exists, func, insert, select, update
 
 from .audit import audit_context, record_many
 from .base import office_today, utcnow

@@ -15,12 +15,12 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .audit import audit_context
-from .base import office_today, utcnow
-from .deals import (INSTALMENT_KINDS, PAYMENT_CHANNELS, PAYMENT_METHODS, Instalment, Payment,
+from .base import office_today
+from .deals import (INSTALMENT_KINDS, PAYMENT_CHANNELS, Instalment, Payment,
                     PaymentAllocation, PaymentMethodTemplate, PlanLineTemplate, Subscription,
                     next_receipt_no)
 from .errors import RuleViolation
@@ -291,8 +291,3 @@ def note_on_instalment(session, by, instalment_id: int, note: str, today: dt.dat
         session.flush()
     return line
 
-
-def balance_due(session, subscription_id: int) -> Decimal:
-    from sqlalchemy import func
-    return session.scalar(select(func.coalesce(func.sum(Instalment.amount_due - Instalment.amount_paid), 0))
-                          .where(Instalment.subscription_id == subscription_id)) or Decimal("0")

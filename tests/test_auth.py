@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app import create_app
 from models import Audit, User
-from tests.conftest import TEST_PASSWORD, Auth, csrf_token
+from tests.conftest import TEST_PASSWORD, csrf_token
 
 ALERT = re.compile(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', re.S)
 

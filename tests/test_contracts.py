@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from models import Contract, Lead, Payment, RuleViolation, Subscription, Unit
+from models import Contract, Lead, RuleViolation, Subscription, Unit
 from models.contracts import book_signing, sign_contract, signing_gate
-from models.deals import confirm_subscription, record_deposit, subscribe, withdraw_subscription
+from models.deals import confirm_subscription, record_deposit, subscribe
 from models.payments import record_payment, reverse_payment
 from tests import factories as f
 

@@ -1,7 +1,7 @@
 """Chinese first, English on request and remembered; Flask-Admin speaks Chinese too."""
 from __future__ import annotations
 
-from tests.conftest import Auth, csrf_token
+from tests.conftest import csrf_token
 
 
 def test_pages_are_chinese_by_default(client, login_as):

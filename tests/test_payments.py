@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from sqlalchemy import func, select
 
-from models import (Instalment, Payment, PaymentAllocation, PermissionDenied, PlanLineTemplate,
-                    RuleViolation, Subscription)
+from models import (Instalment, Payment, PaymentAllocation, PermissionDenied, RuleViolation)
 from models.deals import confirm_subscription, record_deposit, subscribe
 from models.payments import (generate_plan, note_on_instalment, plan_lines, record_payment,
                              reverse_payment, validate_method_lines)

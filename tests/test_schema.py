@@ -113,7 +113,7 @@ def test_r_pay_5_an_overdue_event_is_written_once_per_instalment_due_date_and_le
     "UPDATE project SET lawyer_letter_day = 20",  # the ladder's levels stay in order
 ])
 def test_checks_refuse_impossible_money_and_statuses(db, make_user, sql):
-    inst = f.instalment(db.session, f.subscription(db.session, make_user("agent")))
+    f.instalment(db.session, f.subscription(db.session, make_user("agent")))
     db.session.commit()
     with pytest.raises(IntegrityError):
         db.session.execute(text(sql))
