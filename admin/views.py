@@ -13,13 +13,13 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 
 from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document,
                     Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
-                    OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy, RuleViolation, Subscription, Unit, User, db,
-                    utcnow)
+                    OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy, RuleViolation, Subscription, Unit, User, db)
 from models.base import office_today
 from models.inventory import set_withheld
 from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question, assign_leads,
                           distribute_leads, give_feedback, mask_id_number, open_lead_load,
                           record_follow_up, register_lead, resolve_conflict, validate_phone)
+from models.notifications import mark_read
 from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
@@ -361,11 +361,7 @@ class NotificationView(ReadOnlyView):
 
     @action("read", _l("Mark as read"))
     def action_read(self, ids):
-        now = utcnow()
-        for note in self.get_query().filter(Notification.id.in_([int(i) for i in ids]),
-                                            Notification.read_at.is_(None)):
-            note.read_at = now
-        db.session.commit()
+        run_domain(lambda by: mark_read(db.session, by, ids))
 
 
 class OverdueEventView(ReadOnlyView):

@@ -33,3 +33,13 @@ def notify(session, user_ids, kind: str, message: str, link: str = "") -> None:
             for uid in user_ids]
     if rows:
         session.execute(Notification.__table__.insert(), rows)
+
+
+def mark_read(session, user, notification_ids) -> int:
+    """Mark the user's own unread notifications as read; others' ids are ignored."""
+    from sqlalchemy import update
+
+    result = session.execute(update(Notification).where(
+        Notification.id.in_([int(i) for i in notification_ids]), Notification.user_id == user.id,
+        Notification.read_at.is_(None)).values(read_at=utcnow()))
+    return result.rowcount

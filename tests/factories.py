@@ -114,3 +114,30 @@ def document(session, requested_by, **kw):
     session.add(obj)
     session.flush()
     return obj
+
+
+VALID_ID_NUMBER = "110101199003074573"  # a resident ID number with a valid check digit
+
+
+def active_deal(session, make_user, *, price, payment_method, today, staff):
+    """A subscription through the real steps — subscribed by agent "li", confirmed by sales
+    control, deposit 50,000 taken by finance — on a unit of `price` in project "XJ".
+
+    `staff` maps keys to (role, username or None) for the other people the test needs; keys
+    "control" and "finance" must be among them. Returns those people with "sub", "unit",
+    "lead", "project" and "agent"."""
+    from models.deals import confirm_subscription, record_deposit, subscribe
+    project_ = project(session, code="XJ")
+    unit_ = unit(session, building(session, project_), list_price=Decimal(price))
+    agent = make_user("agent", username="li")
+    lead_ = lead(session, owner=agent, project_=project_)
+    session.commit()
+    people = {key: make_user(role, username=username) for key, (role, username) in staff.items()}
+    sub = subscribe(session, agent, unit_id=unit_.id, lead_id=lead_.id, payment_method=payment_method,
+                    deposit="50000", id_number=VALID_ID_NUMBER, address="长沙", subscribed_on=today,
+                    today=today)
+    confirm_subscription(session, people["control"], sub.id)
+    record_deposit(session, people["finance"], sub.id, amount="50000", paid_on=today, channel="pos",
+                   today=today)
+    session.commit()
+    return {"sub": sub, "unit": unit_, "lead": lead_, "project": project_, "agent": agent, **people}

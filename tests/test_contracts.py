@@ -10,32 +10,19 @@ from sqlalchemy import func, select
 
 from models import Contract, Lead, RuleViolation, Subscription, Unit
 from models.contracts import book_signing, sign_contract, signing_gate
-from models.deals import confirm_subscription, record_deposit, subscribe
 from models.payments import record_payment, reverse_payment
 from tests import factories as f
 
 TODAY = dt.date(2026, 11, 26)
 AT = dt.datetime(2026, 12, 1, 10, 0)
-ID_NUMBER = "110101199003074573"
 
 
 @pytest.fixture
 def deal(db, make_user):
     """An active mortgage deal on 1,000,000.00: deposit 50,000 paid; down payment 250,000 open."""
-    s = db.session
-    project = f.project(s, code="XJ")
-    unit = f.unit(s, f.building(s, project), list_price=Decimal("1000000.00"))
-    agent = make_user("agent", username="li")
-    lead = f.lead(s, owner=agent, project_=project)
-    s.commit()
-    people = {"agent": agent, "control": make_user("sales_control"), "finance": make_user("finance"),
-              "lawyer": make_user("lawyer", username="sun"), "manager": make_user("sales_manager")}
-    sub = subscribe(s, agent, unit_id=unit.id, lead_id=lead.id, payment_method="commercial_mortgage",
-                    deposit="50000", id_number=ID_NUMBER, address="长沙", subscribed_on=TODAY, today=TODAY)
-    confirm_subscription(s, people["control"], sub.id)
-    record_deposit(s, people["finance"], sub.id, amount="50000", paid_on=TODAY, channel="pos", today=TODAY)
-    s.commit()
-    return {"sub": sub, "unit": unit, "lead": lead, "project": project, **people}
+    return f.active_deal(db.session, make_user, price="1000000.00", payment_method="commercial_mortgage",
+                         today=TODAY, staff={"control": ("sales_control", None), "finance": ("finance", None),
+                                             "lawyer": ("lawyer", "sun"), "manager": ("sales_manager", None)})
 
 
 def pay(db, deal, amount):

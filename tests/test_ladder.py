@@ -10,34 +10,24 @@ from sqlalchemy import func, select
 
 from models import (Extension, Instalment, LeadArchive, Notification, OverdueEvent, RuleViolation,
                     Subscription, Unit)
-from models.deals import confirm_subscription, record_deposit, subscribe
 from models.ladder import decide_extension, forecast, request_extension, run_ladder
 from models.payments import record_payment
 from tests import factories as f
 
 TODAY = dt.date(2026, 11, 26)
 DUE = TODAY + dt.timedelta(days=7)  # one-off payment: the balance is due 7 days after subscribing
-ID_NUMBER = "110101199003074573"
 
 
 @pytest.fixture
 def deal(db, make_user):
-    s = db.session
-    project = f.project(s, code="XJ")
-    unit = f.unit(s, f.building(s, project), list_price=Decimal("1000000.00"))
-    agent = make_user("agent", username="li")
-    lead = f.lead(s, owner=agent, project_=project)
-    s.commit()
-    people = {"agent": agent, "control": make_user("sales_control"), "finance": make_user("finance"),
-              "manager": make_user("sales_manager"), "vp": make_user("vp")}
-    sub = subscribe(s, agent, unit_id=unit.id, lead_id=lead.id, payment_method="one_off", deposit="50000",
-                    id_number=ID_NUMBER, address="长沙", subscribed_on=TODAY, today=TODAY)
-    confirm_subscription(s, people["control"], sub.id)
-    record_deposit(s, people["finance"], sub.id, amount="50000", paid_on=TODAY, channel="pos", today=TODAY)
-    s.commit()
-    balance = s.scalar(select(Instalment).where(Instalment.subscription_id == sub.id, Instalment.seq == 2))
+    """An active one-off deal on 1,000,000.00: deposit paid, the balance due on DUE."""
+    deal = f.active_deal(db.session, make_user, price="1000000.00", payment_method="one_off", today=TODAY,
+                         staff={"control": ("sales_control", None), "finance": ("finance", None),
+                                "manager": ("sales_manager", None), "vp": ("vp", None)})
+    balance = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal["sub"].id,
+                                                         Instalment.seq == 2))
     assert balance.due_on == DUE and balance.amount_due == Decimal("950000.00")
-    return {"sub": sub, "unit": unit, "lead": lead, "balance": balance, "project": project, **people}
+    return {**deal, "balance": balance}
 
 
 def _levels(db, instalment_id):
@@ -67,7 +57,7 @@ def test_r_pay_5_a_forfeit_keeps_the_customers_records_apart_in_one_transaction(
     run_ladder(db.session, DUE + dt.timedelta(days=15))
     kept = db.session.scalar(select(LeadArchive))
     assert kept.reason == "forfeit" and kept.subscription_id == deal["sub"].id
-    assert kept.snapshot["customer"]["id_number"] == ID_NUMBER
+    assert kept.snapshot["customer"]["id_number"] == f.VALID_ID_NUMBER
     assert kept.snapshot["payments"][0]["amount"] == "50000.00"
     assert len(kept.snapshot["instalments"]) == 2
     assert db.session.get(Subscription, deal["sub"].id).lead.stage == "lost"

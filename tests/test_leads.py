@@ -508,3 +508,17 @@ def test_r_lead_5_the_agent_who_registered_again_never_sees_the_other_agents_cus
         page = client.get(path).get_data(as_text=True)
         assert "Li" in page and "黄总" in page  # who holds it; what they typed themselves
         assert "黄先生" not in page and "8000" not in page and "430" not in page
+
+
+def test_notifications_are_marked_read_only_by_their_owner(client, db, office):
+    from models.notifications import notify
+    notify(db.session, [office["agent"].id], "lead_assigned", "给李明的通知")
+    notify(db.session, [office["agent2"].id], "lead_assigned", "给张丽的通知")
+    db.session.commit()
+    mine, theirs = db.session.scalars(select(Notification.id).order_by(Notification.id)).all()
+    Auth(client).login("li")
+    client.post("/admin/notification/action/", data={"csrf_token": Auth(client).csrf(), "action": "read",
+                                                     "rowid": [mine, theirs]})
+    db.session.expire_all()
+    assert db.session.get(Notification, mine).read_at is not None
+    assert db.session.get(Notification, theirs).read_at is None

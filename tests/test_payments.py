@@ -9,34 +9,20 @@ from hypothesis import given, settings, strategies as st
 from sqlalchemy import func, select
 
 from models import (Instalment, Payment, PaymentAllocation, PermissionDenied, RuleViolation)
-from models.deals import confirm_subscription, record_deposit, subscribe
 from models.payments import (generate_plan, note_on_instalment, plan_lines, record_payment,
                              reverse_payment, validate_method_lines)
 from tests import factories as f
 from tests.conftest import Auth
 
 TODAY = dt.date(2026, 11, 26)
-ID_NUMBER = "110101199003074573"
 
 
 @pytest.fixture
 def deal(db, make_user):
     """An active subscription (deposit in) on a unit of 1,500,000.00, commercial mortgage."""
-    s = db.session
-    project = f.project(s, code="XJ")
-    unit = f.unit(s, f.building(s, project), list_price=Decimal("1500000.00"))
-    agent = make_user("agent", username="li")
-    lead = f.lead(s, owner=agent, project_=project)
-    s.commit()
-    people = {"agent": agent, "control": make_user("sales_control", username="chen"),
-              "finance": make_user("finance", username="zhao"), "manager": make_user("sales_manager"),
-              "vp": make_user("vp")}
-    sub = subscribe(s, agent, unit_id=unit.id, lead_id=lead.id, payment_method="commercial_mortgage",
-                    deposit="50000", id_number=ID_NUMBER, address="长沙", subscribed_on=TODAY, today=TODAY)
-    confirm_subscription(s, people["control"], sub.id)
-    record_deposit(s, people["finance"], sub.id, amount="50000", paid_on=TODAY, channel="pos", today=TODAY)
-    s.commit()
-    return {"sub": sub, "project": project, "unit": unit, "lead": lead, **people}
+    return f.active_deal(db.session, make_user, price="1500000.00", payment_method="commercial_mortgage",
+                         today=TODAY, staff={"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
+                                             "manager": ("sales_manager", None), "vp": ("vp", None)})
 
 
 def _lines(db, sub_id):
