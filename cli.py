@@ -7,6 +7,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from models import RuleViolation, db
 from models.audit import audit_context
+from models.documents import DOCUMENT_KINDS
 from models.permissions import ROLES
 from models.users import create_user
 
@@ -77,8 +78,38 @@ def overdue_command(today, dry_run):
     click.echo(f"{day} ({label}): " + ", ".join(f"{level} {counts.get(level, 0)}" for level in levels))
 
 
+@click.command("document")
+@click.argument("kind", type=click.Choice(DOCUMENT_KINDS))
+@click.argument("subject_id", type=int)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Where to write the PDF.")
+@with_appcontext
+def document_command(kind, subject_id, out):
+    """Render one document of KIND for SUBJECT_ID now, in this process, into --out.
+
+    Subjects: subscription_agreement and forfeit_notice a subscription; receipt a payment;
+    payment_reminder an instalment; overdue_warning and lawyer_letter an overdue event;
+    signing_booking a contract; statement a customer (lead); board a building."""
+    import time
+
+    import pdf
+    from models.documents import document_context
+
+    start = time.perf_counter()
+    try:
+        context = document_context(db.session, kind, subject_id)
+    except RuleViolation as exc:
+        raise click.ClickException(str(exc))
+    data = pdf.render(kind, context)
+    with open(out, "wb") as handle:
+        handle.write(data)
+    click.echo(f"{out}: {context['kind_label']} {context['title']}, {len(data):,} bytes, "
+               f"{time.perf_counter() - start:.2f} s")
+
+
 def init_app(app) -> None:
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(pool_command)
     app.cli.add_command(overdue_command)
+    app.cli.add_command(document_command)

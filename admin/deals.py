@@ -21,6 +21,7 @@ from models.payments import record_payment
 from models.permissions import scope_filter
 
 from .base import ReadOnlyView, run_domain
+from .documents import DocumentButton, document_actions
 from .forms import (BookingForm, DepositForm, OriginalForm, PaymentForm, ReasonForm, SigningForm,
                     StampedCopyForm, StepForm, SubscriptionForm)
 from .money import payment_choices, payment_form
@@ -31,7 +32,7 @@ def _money(view, context, model, name):
     return "" if value is None else f"¥{value:,.2f}"
 
 
-class SubscriptionView(ReadOnlyView):
+class SubscriptionView(document_actions("subscription_agreement", "forfeit_notice"), ReadOnlyView):
     """认购单. Created from the board by an agent; each later step by its role, in order (R-SUB-2)."""
 
     column_list = ("number", "project", "unit", "lead", "agent", "price", "deposit",
@@ -43,6 +44,9 @@ class SubscriptionView(ReadOnlyView):
     column_details_exclude_list = ("customer_id_number",)
     extra_endpoints = {"deposit_view": "action", "withdraw_view": "action", "payment_view": "action",
                        "book_view": "action"}
+    column_extra_row_actions = [
+        DocumentButton("subscription_agreement", when=lambda row: row.status != "withdrawn"),
+        DocumentButton("forfeit_notice", when=lambda row: row.status == "forfeited")]
 
     # --- the agreement ------------------------------------------------------------------------
     def create_form(self, obj=None):
@@ -227,7 +231,7 @@ class PriceApprovalView(ReadOnlyView):
         self._decide(ids, False)
 
 
-class ContractView(ReadOnlyView):
+class ContractView(document_actions("signing_booking"), ReadOnlyView):
     """合同: booked from the payment progress, entered by the lawyer after signing (R-CON-2/4)."""
 
     column_list = ("number", "subscription", "kind", "status", "appointment_at", "signing_due_on",
@@ -236,6 +240,7 @@ class ContractView(ReadOnlyView):
     column_searchable_list = ("number",)
     column_filters = ("status", "kind", "signed_on", "appointment_at")
     extra_endpoints = {"sign_view": "action", "original_view": "action"}
+    column_extra_row_actions = [DocumentButton("signing_booking")]
 
     @action("original", _l("Receive the original (archive)"))
     def action_original(self, ids):

@@ -44,6 +44,8 @@ COLUMN_LABELS = {
     "stamped_copy_on": _l("Stamped copy issued on"), "snapshot": _l("Kept records"),
     "archived_at": _l("Archived at"), "subject_id": _l("Subject"), "file": _l("File"),
     "sha256": _l("SHA-256"), "size": _l("Size"), "error": _l("Error"), "requested_by": _l("Requested by"),
+    "title": _l("Title"), "batch": _l("Batch"), "total": _l("Number of documents"), "started_at": _l("Started at"),
+    "job_id": _l("Job"), "job_ids": _l("Jobs"),
     "finished_at": _l("Finished at"), "actor": _l("Who"), "entity": _l("Entity"),
     "entity_id": _l("Row"), "action": _l("Action"), "changes": _l("Changes"),
     "budget_wan": _l("Budget (10,000 yuan)"), "wanted_layout": _l("Wanted layout"),

@@ -14,6 +14,7 @@ from models.ladder import decide_extension, request_extension
 from models.labels import choice_label
 from models.payments import note_on_instalment, reverse_payment, validate_method_lines
 
+from .documents import DocumentButton, document_actions
 from .base import ProtectedView, ReadOnlyView, run_domain
 from .forms import ExtensionRequestForm, NoteForm, PaymentForm, ReasonForm  # noqa: F401
 
@@ -38,7 +39,7 @@ class StepMixin:
         return self.get_query().filter(model.id.in_([int(i) for i in ids])).all()
 
 
-class InstalmentView(StepMixin, ReadOnlyView):
+class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyView):
     """付款计划: agents see their customers' lines, note what the customer said, ask for time."""
 
     column_list = ("subscription", "seq", "kind", "due_on", "extended_due_on", "amount_due",
@@ -47,6 +48,7 @@ class InstalmentView(StepMixin, ReadOnlyView):
     column_formatters = {"amount_due": _money, "amount_paid": _money}
     column_default_sort = ("due_on", False)
     extra_endpoints = {"note_view": "action", "extension_view": "action"}
+    column_extra_row_actions = [DocumentButton("payment_reminder", when=lambda row: row.status != "paid")]
 
     @action("note", _l("Record what the customer said"))
     def action_note(self, ids):
@@ -84,7 +86,7 @@ class InstalmentView(StepMixin, ReadOnlyView):
         return redirect(self.get_url(".index_view"))
 
 
-class PaymentView(StepMixin, ReadOnlyView):
+class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
     """收款记录: never edited or deleted; a correction is a reversal (R-PAY-1)."""
 
     column_list = ("receipt_no", "subscription", "instalment", "amount", "paid_on", "channel",
@@ -94,6 +96,8 @@ class PaymentView(StepMixin, ReadOnlyView):
     column_labels = {"channel": _l("Payment channel")}
     column_formatters = {"amount": _money}
     extra_endpoints = {"reverse_view": "action"}
+    column_extra_row_actions = [DocumentButton("receipt"),
+                                DocumentButton("statement", subject=lambda row: row.subscription.lead_id)]
 
     @action("reverse", _l("Reverse (a correction)"))
     def action_reverse(self, ids):

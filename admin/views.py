@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
-from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document,
+from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document, DocumentBatch,
                     Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy, RuleViolation, Subscription, Unit, User, db)
 from models.base import office_today
@@ -23,6 +23,7 @@ from models.notifications import mark_read
 from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
+from .documents import DocumentBatchView, DocumentButton, DocumentView, document_actions
 from .deals import (ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, PriceApprovalView,
                     StampedCopyView, SubscriptionView)
 from .money import ExtensionView, InstalmentView, PaymentMethodView, PaymentView
@@ -78,10 +79,11 @@ class ProjectView(ProtectedView):
             db.session.commit()
 
 
-class BuildingView(ProtectedView):
+class BuildingView(document_actions("board"), ProtectedView):
     column_list = ("id", "project", "name", "floors")
     column_filters = ("project.name",)
     form_columns = ("project", "name", "floors")
+    column_extra_row_actions = [DocumentButton("board")]
 
 
 class UnitView(ProtectedView):
@@ -107,7 +109,7 @@ class UnitView(ProtectedView):
         self._withhold(ids, False)
 
 
-class LeadView(ProtectedView):
+class LeadView(document_actions("statement"), ProtectedView):
     column_list = ("id", "name", "phone", "project", "source", "stage", "owner",
                    "next_follow_up_on", "last_activity_at")
     column_searchable_list = ("name", "phone")
@@ -124,6 +126,7 @@ class LeadView(ProtectedView):
     form_args = {"name": {"validators": [DataRequired()]}, "phone": {"validators": [DataRequired()]},
                  "budget_wan": {"validators": [Optional(), NumberRange(min=1)]}}
     extra_endpoints = {"assign_view": "action"}
+    column_extra_row_actions = [DocumentButton("statement")]
 
     def create_model(self, form):
         """Registration goes through the domain (R-LEAD-1, R-LEAD-5), not a generic insert."""
@@ -364,20 +367,17 @@ class NotificationView(ReadOnlyView):
         run_domain(lambda by: mark_read(db.session, by, ids))
 
 
-class OverdueEventView(ReadOnlyView):
-    column_list = ("instalment", "due_on", "level", "on", "created_at")
-    column_filters = ("level", "on")
+class OverdueEventView(document_actions("overdue_warning", "lawyer_letter"), ReadOnlyView):
+    column_list = ("instalment", "due_on", "level", "cause", "on", "created_at")
+    column_filters = ("level", "cause", "on")
+    column_extra_row_actions = [
+        DocumentButton("overdue_warning", when=lambda row: row.level == "warning"),
+        DocumentButton("lawyer_letter", when=lambda row: row.level == "lawyer_letter")]
 
 
 class LeadArchiveView(ReadOnlyView):
     column_list = ("id", "lead", "subscription_id", "reason", "archived_at")
     column_filters = ("reason", "archived_at")
-
-
-class DocumentView(ReadOnlyView):
-    column_list = ("id", "kind", "subject_id", "status", "size", "requested_by", "created_at",
-                   "finished_at")
-    column_filters = ("kind", "status")
 
 
 def _changes(view, context, model, name):
@@ -418,7 +418,8 @@ VIEWS = [
     (ContractStep, ContractStepDueView, _l("Steps past their promised date"), _l("Contracts")),
     (ArchiveRecord, ArchiveRecordView, _l("Contract archive"), _l("Contracts")),
     (StampedCopy, StampedCopyView, _l("Stamped copies issued"), _l("Contracts")),
-    (Document, DocumentView, _l("Documents"), _l("System")),
+    (Document, DocumentView, _l("Document centre"), _l("Documents")),
+    (DocumentBatch, DocumentBatchView, _l("Document batches"), _l("Documents")),
     (Notification, NotificationView, _l("Notifications"), _l("System")),
     (User, UserView, _l("Users"), _l("System")),
     (Role, RoleView, _l("Roles"), _l("System")),

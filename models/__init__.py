@@ -19,7 +19,7 @@ from .deals import (Extension, Instalment, OverdueEvent, Payment, PaymentAllocat
                     PaymentMethodTemplate, PlanLineTemplate, PriceApproval, ReceiptCounter,
                     Subscription)
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy  # noqa: E402
-from .documents import Document  # noqa: E402
+from .documents import Document, DocumentBatch  # noqa: E402
 from .audit import Audit  # noqa: E402
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
     "Role", "User", "user_role", "Building", "Project", "Unit", "FollowUp", "Lead",
     "LeadArchive", "LeadConflict", "CustomerQuestion", "Notification", "PriceApproval", "ReceiptCounter", "PaymentAllocation", "PaymentMethodTemplate",
     "PlanLineTemplate", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
-    "ArchiveRecord", "StampedCopy", "Contract", "ContractStep", "Document", "Audit",
+    "ArchiveRecord", "StampedCopy", "Contract", "ContractStep", "Document", "DocumentBatch", "Audit",
 ]
 
 

@@ -44,6 +44,8 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"  # file contents are kept, not copied into the trail
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Base):

@@ -1,17 +1,51 @@
-"""Rendered documents (PDF) and the state of the job that renders them."""
+"""Rendered documents (PDF): requests, the state of each render, batches, and what each kind
+shows. Rendering itself is `pdf.render`; the job that runs it is `jobs.documents`.
+
+Who may see a document is who may see its subject (R-ALL-1, R-PAY-3): the roles that may list
+the subject's grid, and for agents only their own customers' rows. The same check guards the
+request, the document centre's rows and the download URL.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from flask_babel import force_locale, lazy_gettext as _l
+from sqlalchemy import (CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, func, insert,
+                        literal, or_, select, update)
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from .base import Base, in_list, utcnow
+from .audit import audit_context
+from .base import Base, in_list, office_today, utcnow
+from .errors import RuleViolation
 from .users import User
 
 DOCUMENT_KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warning",
                   "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board")
 DOCUMENT_STATUSES = ("queued", "running", "done", "failed")
+BATCH_LIMIT = 5000  # rows one request may turn into documents
+
+
+class DocumentBatch(Base):
+    """Several documents of one kind requested together, rendered by one job per part, and
+    downloaded as one zip. Its progress is its documents' (and the jobs' meta)."""
+
+    __tablename__ = "document_batch"
+    __table_args__ = (CheckConstraint(in_list("kind", DOCUMENT_KINDS), name="kind_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    total: Mapped[int] = mapped_column(default=0)
+    job_ids: Mapped[str] = mapped_column(Text, default="")  # space-separated rq job ids
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    requested_by: Mapped[User | None] = relationship()
+
+    def __str__(self) -> str:
+        return self.title or f"#{self.id}"
 
 
 class Document(Base):
@@ -25,18 +59,478 @@ class Document(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[int]
+    title: Mapped[str] = mapped_column(String(200), default="")  # e.g. "RG-XJ-0001 张三"
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"),
+                                                 index=True)  # the agent of the subject
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("document_batch.id", ondelete="RESTRICT"),
+                                                 index=True)
     status: Mapped[str] = mapped_column(String(20), default="queued")
-    file: Mapped[str | None] = mapped_column(String(255))
+    file: Mapped[str | None] = mapped_column(String(255))  # the download's file name
+    content: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
     sha256: Mapped[str | None] = mapped_column(String(64))
     size: Mapped[int | None]
     error: Mapped[str] = mapped_column(Text, default="")
     job_id: Mapped[str | None] = mapped_column(String(64))
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
 
-    requested_by: Mapped[User | None] = relationship()
+    requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
+    batch: Mapped[DocumentBatch | None] = relationship()
 
-    @classmethod
-    def owned_by(cls, user_id: int):
-        return cls.requested_by_id == user_id
+    def __str__(self) -> str:
+        return self.title or f"#{self.id}"
+
+
+# --- subjects ----------------------------------------------------------------------------------
+
+def _subjects():
+    """kind -> (subject model, the grid whose list right lets a role see it)."""
+    from .contracts import Contract
+    from .deals import Instalment, OverdueEvent, Payment, Subscription
+    from .inventory import Building
+    from .leads import Lead
+    return {
+        "subscription_agreement": (Subscription, "subscription"),
+        "receipt": (Payment, "payment"),
+        "payment_reminder": (Instalment, "instalment"),
+        "overdue_warning": (OverdueEvent, "overdue_event"),
+        "lawyer_letter": (OverdueEvent, "overdue_event"),
+        "forfeit_notice": (Subscription, "subscription"),
+        "signing_booking": (Contract, "contract"),
+        "statement": (Lead, "payment"),  # a customer's payments: whoever may list payments
+        "board": (Building, "board"),
+    }
+
+
+def kinds_visible_to(user) -> list[str]:
+    from .permissions import can
+    return [kind for kind, (_, entity) in _subjects().items() if can(user, entity, "list")]
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in DOCUMENT_KINDS:
+        raise RuleViolation(_l("There is no such kind of document."))
+
+
+def visible_subject_ids(session, user, kind: str, subject_ids) -> set[int]:
+    """Those of `subject_ids` that `user` may see (role, then row scope)."""
+    from .permissions import can, scope_filter
+    model, entity = _subjects()[kind]
+    if not can(user, entity, "list"):
+        return set()
+    query = select(model.id).where(model.id.in_(subject_ids))
+    clause = scope_filter(model, user)
+    if clause is not None:
+        query = query.where(clause)
+    return set(session.scalars(query))
+
+
+def may_see(session, user, document: Document) -> bool:
+    """May `user` download `document`? Only if they may see its subject now (R-ALL-1)."""
+    return document.subject_id in visible_subject_ids(session, user, document.kind, [document.subject_id])
+
+
+def scope_documents(query, user, model=Document):
+    """Rows of the document centre (documents or batches) that `user` may list."""
+    from .permissions import sees_all_rows
+    query = query.filter(model.kind.in_(kinds_visible_to(user)))
+    if not sees_all_rows(user):
+        mine = model.requested_by_id == user.id
+        query = query.filter(or_(mine, model.owner_id == user.id) if model is Document else mine)
+    return query
+
+
+def _refusal(kind: str, subject) -> str | None:
+    """Why a document of `kind` cannot be made for `subject` (None: it can)."""
+    if kind == "overdue_warning" and subject.level != "warning":
+        return _l("A warning letter is made for a warning of the overdue ladder.")
+    if kind == "lawyer_letter" and subject.level != "lawyer_letter":
+        return _l("A lawyer's letter is made for the ladder's lawyer's-letter step.")
+    if kind == "forfeit_notice" and subject.status != "forfeited":
+        return _l("A forfeit notice is made only for a forfeited subscription.")
+    if kind == "payment_reminder" and subject.status == "paid":
+        return _l("This instalment is paid: there is nothing to remind.")
+    if kind == "subscription_agreement" and subject.status == "withdrawn":
+        return _l("This subscription was withdrawn.")
+    return None
+
+
+def _owner_id(kind: str, subject) -> int | None:
+    if kind == "board":
+        return None
+    if kind == "statement":
+        return subject.owner_id
+    if kind in ("overdue_warning", "lawyer_letter"):
+        return subject.instalment.subscription.agent_id
+    if kind in ("receipt", "payment_reminder", "signing_booking"):
+        return subject.subscription.agent_id
+    return subject.agent_id
+
+
+def _new_document(kind: str, subject, by) -> Document:
+    return Document(kind=kind, subject_id=subject.id, title=describe(kind, subject)[:200],
+                    owner_id=_owner_id(kind, subject), requested_by_id=by.id if by else None)
+
+
+def request_documents(session, by, kind: str, subject_ids) -> tuple[DocumentBatch | None, list[Document]]:
+    """Documents of `kind` for the subjects `by` may see; one id is one document, several make
+    a batch. Raises RuleViolation if any subject is unknown, not visible or not eligible (then
+    nothing is requested). The caller commits, then enqueues (`jobs.documents.enqueue`)."""
+    _check_kind(kind)
+    try:
+        ids = sorted({int(i) for i in subject_ids})
+    except (TypeError, ValueError):
+        raise RuleViolation(_l("The selection was not understood; nothing was changed.")) from None
+    if not ids:
+        raise RuleViolation(_l("Select at least one row."))
+    if len(ids) > BATCH_LIMIT:
+        raise RuleViolation(_l("At most %(n)d documents can be requested at once.", n=BATCH_LIMIT))
+    if by is None or visible_subject_ids(session, by, kind, ids) != set(ids):
+        raise RuleViolation(_l("This document's subject does not exist, or is not one you may see."),
+                            rule="R-ALL-1")
+    model, _ = _subjects()[kind]
+    subjects = session.scalars(select(model).where(model.id.in_(ids)).order_by(model.id)).all()
+    for subject in subjects:
+        why = _refusal(kind, subject)
+        if why:
+            raise RuleViolation(_l("%(subject)s: %(why)s", subject=describe(kind, subject), why=why))
+    with audit_context(session, actor=by, action="request_document"):
+        batch = None
+        if len(subjects) > 1:
+            with force_locale("zh_Hans_CN"):
+                label = str(kind_label(kind))
+            batch = DocumentBatch(kind=kind, total=len(subjects), requested_by_id=by.id,
+                                  title=f"{label} × {len(subjects)}")
+            session.add(batch)
+        documents = [_new_document(kind, subject, by) for subject in subjects]
+        for document in documents:
+            document.batch = batch
+        session.add_all(documents)
+        session.flush()
+    return batch, documents
+
+
+def queue_letters(session, kind: str, subject_ids) -> int:
+    """The ladder's letters (R-PAY-5): one queued document per new event (or forfeited deal),
+    inserted set-based in the ladder's own transaction, with an audit row each;
+    `jobs.documents.enqueue_pending` sends them to a worker after the commit."""
+    from .audit import record_many
+    from .deals import Instalment, OverdueEvent, Subscription
+    ids = list(subject_ids)
+    written = 0
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        if kind == "forfeit_notice":
+            source = select(Subscription.id, Subscription.agent_id,
+                            Subscription.number.concat(" ").concat(Subscription.customer_name)).where(Subscription.id.in_(chunk))
+        else:
+            source = (select(OverdueEvent.id, Subscription.agent_id,
+                             Subscription.number.concat(" ").concat(Subscription.customer_name))
+                      .join(Instalment, Instalment.id == OverdueEvent.instalment_id)
+                      .join(Subscription, Subscription.id == Instalment.subscription_id)
+                      .where(OverdueEvent.id.in_(chunk)))
+        source = source.add_columns(literal(kind), literal("queued"), literal(""),
+                                    literal(utcnow(), type_=Document.created_at.type))
+        rows = session.execute(insert(Document).from_select(
+            ["subject_id", "owner_id", "title", "kind", "status", "error", "created_at"], source)
+            .returning(Document.id, Document.subject_id)).all()
+        record_many(session, "document", "request_document", None,
+                    [(doc_id, {"kind": [None, kind], "subject_id": [None, subject_id]})
+                     for doc_id, subject_id in rows])
+        written += len(rows)
+    return written
+
+
+def pending_documents(session, older_than: dt.datetime | None = None) -> list[Document]:
+    """Documents waiting for a worker that none was given (or whose job was lost: callers
+    pass `older_than` and check the queue)."""
+    query = select(Document).where(Document.status == "queued")
+    if older_than is None:
+        query = query.where(Document.job_id.is_(None))
+    else:
+        query = query.where(Document.created_at < older_than)
+    return list(session.scalars(query.order_by(Document.id)))
+
+
+def group_into_batches(session, documents: list[Document]) -> None:
+    """Documents without a batch, by kind: more than one of a kind become a batch."""
+    by_kind: dict[str, list[Document]] = {}
+    for document in documents:
+        if document.batch_id is None:
+            by_kind.setdefault(document.kind, []).append(document)
+    for kind, docs in by_kind.items():
+        if len(docs) > 1:
+            with force_locale("zh_Hans_CN"):
+                label = str(kind_label(kind))
+            batch = DocumentBatch(kind=kind, total=len(docs), title=f"{office_today()} {label} × {len(docs)}")
+            session.add(batch)
+            for document in docs:
+                document.batch = batch
+    session.flush()
+
+
+# --- rendering (called by the job) ---------------------------------------------------------------
+
+def render_document(session, document_id: int, fetcher=None) -> str:
+    """Render one document and store it: queued/failed → running → done (or failed with the
+    error). Safe to run twice: a document already done is left alone. Returns its status."""
+    import pdf
+
+    claimed = session.execute(update(Document).where(Document.id == document_id,
+                                                      Document.status != "done")
+                              .values(status="running", started_at=utcnow(), error="")
+                              .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    if not claimed:
+        return "done" if session.get(Document, document_id) else "missing"
+    document = session.get(Document, document_id, populate_existing=True)
+    try:
+        context = document_context(session, document.kind, document.subject_id)
+        data = pdf.render(document.kind, context, fetcher=fetcher)
+    except Exception as exc:  # the row says why; the job goes on with the next document
+        session.rollback()
+        document = session.get(Document, document_id, populate_existing=True)
+        with audit_context(session, action="render_failed"):
+            document.status = "failed"
+            document.error = f"{type(exc).__name__}: {exc}"[:2000]
+            document.finished_at = utcnow()
+            session.flush()
+        session.commit()
+        return "failed"
+    with audit_context(session, action="render_done"):
+        document.content = data
+        document.sha256 = hashlib.sha256(data).hexdigest()
+        document.size = len(data)
+        document.file = context["file_name"]
+        document.title = context["title"][:200]
+        document.status = "done"
+        document.finished_at = utcnow()
+        session.flush()
+    session.commit()
+    return "done"
+
+
+# --- what each kind shows ------------------------------------------------------------------------
+
+def kind_label(kind: str):
+    from .labels import choice_label
+    return choice_label("document", "kind", kind)
+
+
+def describe(kind: str, subject) -> str:
+    """A short label of the subject, for the document centre and file names."""
+    if kind == "board":
+        return f"{subject.project.name} {subject.name}"
+    if kind == "statement":
+        return f"{subject.name} {subject.phone}"
+    if kind in ("overdue_warning", "lawyer_letter"):
+        sub = subject.instalment.subscription
+        return f"{sub.number} {sub.customer_name or sub.lead.name} {subject.due_on}"
+    if kind == "receipt":
+        return f"{subject.receipt_no or '#' + str(subject.id)} {subject.subscription.customer_name}"
+    if kind in ("payment_reminder", "signing_booking"):
+        sub = subject.subscription
+        return f"{sub.number} {sub.customer_name or sub.lead.name}"
+    return f"{subject.number} {subject.customer_name or subject.lead.name}"
+
+
+def _label(entity: str, column: str, value) -> str:
+    from .labels import choice_label
+    return str(choice_label(entity, column, value))
+
+
+def _project(project) -> dict:
+    return {"name": project.name, "developer": project.developer, "city": project.city,
+            "address": project.address, "warning_day": project.warning_day,
+            "lawyer_letter_day": project.lawyer_letter_day, "forfeit_day": project.forfeit_day}
+
+
+def _unit(unit) -> dict:
+    return {"building": unit.building.name, "number": unit.number, "floor": unit.floor,
+            "layout": unit.layout, "area": unit.area, "list_price": unit.list_price}
+
+
+def _customer(sub) -> dict:
+    return {"name": sub.customer_name or sub.lead.name, "phone": sub.lead.phone,
+            "id_number": sub.customer_id_number, "address": sub.customer_address}
+
+
+def _lines(session, sub) -> list[dict]:
+    from .deals import Instalment
+    lines = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id)
+                            .order_by(Instalment.seq)).all()
+    return [{"seq": i.seq, "kind": _label("instalment", "kind", i.kind), "due_on": i.due_on,
+             "extended_due_on": i.extended_due_on, "amount_due": i.amount_due,
+             "amount_paid": i.amount_paid, "balance": i.amount_due - i.amount_paid,
+             "status": _label("instalment", "status", i.status)} for i in lines]
+
+
+def _deal(session, sub) -> dict:
+    return {"number": sub.number, "price": sub.price, "deposit": sub.deposit,
+            "status": _label("subscription", "status", sub.status),
+            "payment_method": _label("subscription", "payment_method", sub.payment_method),
+            "subscribed_on": sub.subscribed_on, "deposit_due_on": sub.deposit_due_on,
+            "agent": sub.agent.display_name, "unit": _unit(sub.unit), "customer": _customer(sub)}
+
+
+def _line_context(session, line, today) -> dict:
+    due = line.extended_due_on or line.due_on
+    return {"kind": _label("instalment", "kind", line.kind), "due_on": due,
+            "amount_due": line.amount_due, "amount_paid": line.amount_paid,
+            "balance": line.amount_due - line.amount_paid, "days_overdue": max((today - due).days, 0)}
+
+
+def _subscription_agreement(session, sub) -> dict:
+    return {"deal": _deal(session, sub), "lines": _lines(session, sub),
+            "checked_by": sub.checked_by.display_name if sub.checked_by else "",
+            "checked_on": sub.checked_at.date() if sub.checked_at else None,
+            "price_reason": sub.price_reason}
+
+
+def _receipt(session, payment) -> dict:
+    from .deals import Instalment, Payment, PaymentAllocation
+    sub = payment.subscription
+    allocations = session.execute(
+        select(Instalment.kind, Instalment.seq, PaymentAllocation.amount)
+        .join(Instalment, Instalment.id == PaymentAllocation.instalment_id)
+        .where(PaymentAllocation.payment_id == payment.id).order_by(Instalment.seq)).all()
+    reversed_no = session.scalar(select(Payment.receipt_no).where(Payment.id == payment.reverses_id)) \
+        if payment.reverses_id else None
+    return {"deal": _deal(session, sub), "payment": {
+        "receipt_no": payment.receipt_no or "", "amount": payment.amount, "paid_on": payment.paid_on,
+        "channel": _label("payment", "channel", payment.channel), "bank_ref": payment.bank_ref or "",
+        "recorded_by": payment.recorded_by.display_name, "reason": payment.reason,
+        "reverses": reversed_no, "is_reversal": payment.reverses_id is not None},
+        "allocations": [{"kind": _label("instalment", "kind", a.kind), "seq": a.seq, "amount": a.amount}
+                        for a in allocations]}
+
+
+def _payment_reminder(session, line) -> dict:
+    today = office_today()
+    return {"deal": _deal(session, line.subscription), "line": _line_context(session, line, today),
+            "today": today}
+
+
+def _overdue_letter(session, event) -> dict:
+    line = event.instalment
+    sub = line.subscription
+    project = sub.project
+    context = {"deal": _deal(session, sub), "line": _line_context(session, line, event.on),
+               "event": {"on": event.on, "due_on": event.due_on, "cause": event.cause,
+                         "days": (event.on - event.due_on).days},
+               "lawyer_letter_on": event.due_on + dt.timedelta(days=project.lawyer_letter_day),
+               "forfeit_on": event.due_on + dt.timedelta(days=project.forfeit_day)}
+    if event.cause == "signing":
+        from .contracts import signing_gate
+        required, paid = signing_gate(session, sub)
+        context["signing"] = {"required": required, "paid": paid}
+    return context
+
+
+def _forfeit_notice(session, sub) -> dict:
+    from .deals import OverdueEvent
+    event = session.scalar(select(OverdueEvent).join(OverdueEvent.instalment)
+                           .where(OverdueEvent.level == "forfeit",
+                                  OverdueEvent.instalment.has(subscription_id=sub.id))
+                           .order_by(OverdueEvent.id.desc()).limit(1))
+    lines = _lines(session, sub)
+    return {"deal": _deal(session, sub), "lines": lines,
+            "paid": sum((line["amount_paid"] for line in lines), Decimal("0")),
+            "forfeited_on": event.on if event else (sub.forfeited_at.date() if sub.forfeited_at else None),
+            "cause": event.cause if event else "payment",
+            "line": _line_context(session, event.instalment, event.on) if event else None}
+
+
+def _signing_booking(session, contract) -> dict:
+    from .base import OFFICE_TZ
+    from .contracts import signing_gate
+    from zoneinfo import ZoneInfo
+    sub = contract.subscription
+    required, paid = signing_gate(session, sub)
+    at = contract.appointment_at
+    if at is not None:
+        at = at.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(OFFICE_TZ)).replace(tzinfo=None)
+    return {"deal": _deal(session, sub), "contract": {
+        "kind": _label("contract", "kind", contract.kind), "appointment_at": at,
+        "booked_on": contract.booked_on, "signing_due_on": contract.signing_due_on,
+        "lawyer": contract.lawyer.display_name if contract.lawyer else "",
+        "status": _label("contract", "status", contract.status)},
+        "checklist": [line.strip() for line in (contract.checklist or "").splitlines() if line.strip()],
+        "required": required, "paid": paid}
+
+
+def _statement(session, lead) -> dict:
+    from .deals import Payment, Subscription
+    deals = []
+    for sub in session.scalars(select(Subscription).where(Subscription.lead_id == lead.id)
+                               .order_by(Subscription.id)).all():
+        payments = session.scalars(select(Payment).where(Payment.subscription_id == sub.id)
+                                   .order_by(Payment.paid_on, Payment.id)).all()
+        lines = _lines(session, sub)
+        deals.append({**_deal(session, sub), "lines": lines, "payments": [
+            {"receipt_no": p.receipt_no or "", "paid_on": p.paid_on, "amount": p.amount,
+             "channel": _label("payment", "channel", p.channel), "reversal": p.reverses_id is not None,
+             "reason": p.reason} for p in payments],
+            "due": sum((line["amount_due"] for line in lines), Decimal("0")),
+            "paid": sum((line["amount_paid"] for line in lines), Decimal("0"))})
+    return {"customer": {"name": lead.name, "phone": lead.phone}, "deals": deals,
+            "agent": lead.owner.display_name if lead.owner else ""}
+
+
+def _board(session, building) -> dict:
+    from .inventory import Unit
+    units = session.scalars(select(Unit).where(Unit.building_id == building.id)
+                            .order_by(Unit.floor.desc(), Unit.position)).all()
+    floors: dict[int, list] = {}
+    positions = sorted({u.position for u in units})
+    for unit in units:
+        floors.setdefault(unit.floor, {})[unit.position] = {
+            "number": unit.number, "status": unit.status, "layout": unit.layout, "area": unit.area,
+            "price": unit.list_price}
+    counts = {status: sum(1 for u in units if u.status == status)
+              for status in ("available", "held", "subscribed", "signed", "withheld")}
+    return {"building": {"name": building.name, "floors": building.floors},
+            "rows": [(floor, [floors[floor].get(p) for p in positions]) for floor in sorted(floors, reverse=True)],
+            "positions": positions, "counts": counts, "total": len(units),
+            "sold": counts["subscribed"] + counts["signed"],
+            "status_labels": {s: _label("unit", "status", s) for s in counts}}
+
+
+_BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _receipt,
+             "payment_reminder": _payment_reminder, "overdue_warning": _overdue_letter,
+             "lawyer_letter": _overdue_letter, "forfeit_notice": _forfeit_notice,
+             "signing_booking": _signing_booking, "statement": _statement, "board": _board}
+
+
+def _project_of(kind: str, subject):
+    if kind == "board":
+        return subject.project
+    if kind == "statement":
+        return subject.project
+    if kind in ("overdue_warning", "lawyer_letter"):
+        return subject.instalment.subscription.project
+    if kind in ("receipt", "payment_reminder", "signing_booking"):
+        return subject.subscription.project
+    return subject.project
+
+
+def document_context(session, kind: str, subject_id: int) -> dict:
+    """Everything document `kind` of subject `subject_id` shows, as plain values, in Chinese.
+    Raises RuleViolation when the subject is gone or not eligible."""
+    _check_kind(kind)
+    model, _ = _subjects()[kind]
+    subject = session.get(model, subject_id)
+    if subject is None:
+        raise RuleViolation(_l("This document's subject does not exist, or is not one you may see."))
+    why = _refusal(kind, subject)
+    if why:
+        raise RuleViolation(why)
+    with force_locale("zh_Hans_CN"):
+        title = describe(kind, subject)
+        label = str(kind_label(kind))
+        context = _BUILDERS[kind](session, subject)
+    safe = "".join(ch for ch in title if ch.isalnum() or ch in "-_")[:80]
+    return {**context, "project": _project(_project_of(kind, subject)), "title": title,
+            "kind_label": label, "issued_on": office_today(), "file_name": f"{label}-{safe}.pdf"}

@@ -17,6 +17,7 @@ from sqlalchemy import and_, exists, func, insert, select, update
 
 from .audit import audit_context, record_many
 from .base import office_today, utcnow
+from .documents import queue_letters
 from .deals import Extension, Instalment, OverdueEvent, Payment, Subscription
 from .errors import RuleViolation
 from .inventory import Project, Unit
@@ -128,8 +129,13 @@ def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> 
     return counts
 
 
+LETTERS = {"warning": "overdue_warning", "lawyer_letter": "lawyer_letter"}
+
+
 def _written(session, rows, level, today, cause: str = "payment") -> int:
     written = _insert_events(session, rows, level, today, cause)
+    if level in LETTERS:  # the letter of each new rung, in the same transaction (R-PAY-5)
+        queue_letters(session, LETTERS[level], [event_id for event_id, _ in written])
     if level in LEVEL_TEXT and cause == "payment":
         _notify_agents(session, rows, written, level)
     elif written:
@@ -204,6 +210,7 @@ def forfeit(session, subscription_id: int, today: dt.date, cause: str = "payment
         session.execute(update(Unit).where(Unit.id == sub.unit_id, Unit.status == "subscribed")
                         .values(status="available").execution_options(synchronize_session=False))
         record_many(session, "unit", "forfeit", None, [(sub.unit_id, {"status": ["subscribed", "available"]})])
+        queue_letters(session, "forfeit_notice", [sub.id])
         notify(session, [sub.agent_id], "ladder_forfeit",
                f"挞定：{sub.number}（{sub.customer_name}）逾期 {days} 天未付款，认购已取消，房源已恢复可售。",
                f"/admin/subscription/details/?id={sub.id}")

@@ -72,7 +72,8 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "archive_record": _entity(list="amlrv", export="amrv", action="r"),
     "stamped_copy": _entity(list="amglrv", export="amrv"),
     "lead_archive": _entity(list="amv"),
-    "document": _entity(list="amgcflrv"),
+    "document": _entity(list="amgcflrv"),  # rows scoped by subject: models.documents
+    "document_batch": _entity(list="amgcflrv"),
     "audit": _entity(list="av", export="av"),
 }
 

@@ -13,7 +13,7 @@ import datetime as dt
 
 import pytest
 
-from models import (ArchiveRecord, ContractStep, CustomerQuestion, Extension, LeadArchive,
+from models import (ArchiveRecord, ContractStep, CustomerQuestion, DocumentBatch, Extension, LeadArchive,
                     LeadConflict, Notification, PaymentMethodTemplate, PriceApproval, Role)
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
@@ -249,6 +249,18 @@ EXPECTED = {
     "document.export": "",
     "document.ajax_lookup": "amgcflrv",
     "document.ajax_update": "",
+    "document.request_view": "amgcflrv",
+    "document.download_view": "amgcflrv",
+    "document_batch.index_view": "amgcflrv",
+    "document_batch.details_view": "amgcflrv",
+    "document_batch.create_view": "",
+    "document_batch.edit_view": "",
+    "document_batch.delete_view": "",
+    "document_batch.action_view": "",
+    "document_batch.export": "",
+    "document_batch.ajax_lookup": "amgcflrv",
+    "document_batch.ajax_update": "",
+    "document_batch.zip_view": "amgcflrv",
     "notification.index_view": "amgcflrv",
     "notification.details_view": "amgcflrv",
     "notification.create_view": "",
@@ -327,11 +339,15 @@ PUBLIC_PATHS = {
     "board.withhold": ("POST", "/admin/board/unit/{unit}/withhold"),
     "unit_import.index": ("GET", "/admin/unit_import/"),
     "unit_import.upload": ("POST", "/admin/unit_import/upload"),
+    "document.request_view": ("POST", "/admin/document/request/"),
+    "document.download_view": ("GET", "/admin/document/download/{document}"),
+    "document_batch.zip_view": ("GET", "/admin/document_batch/zip/{document_batch}"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
     "question_group.answer": {"project_id": "999999", "topic": "x", "answer": "y"},
     "lead.assign_view": {"ids": "999999", "mode": "one", "agent": "999999"},
+    "document.request_view": {"kind": "receipt", "subject_id": "999999"},
 }
 
 
@@ -339,7 +355,7 @@ def _request_for(endpoint: str, ids: dict[str, int]):
     """(method, path, form data) exercising `endpoint` on a row the agent under test owns."""
     if endpoint in PUBLIC_PATHS:
         method, path = PUBLIC_PATHS[endpoint]
-        return method, path.format(unit=ids["unit"]), PUBLIC_DATA.get(endpoint, {})
+        return method, path.format(**ids), PUBLIC_DATA.get(endpoint, {})
     table, view = endpoint.split(".")
     base = f"/admin/{table}"
     row = ids[table]
@@ -404,12 +420,13 @@ def office(db, make_user):
                              reason="老客户", requested_by_id=agent.id)
     s.add(approval)
     s.add_all([ext, step, record, kept, conflict, question, note])
-    doc = f.document(s, agent)
+    batch = DocumentBatch(kind="receipt", total=1, requested_by_id=agent.id)
+    doc = f.document(s, agent, batch=batch, subject_id=pay.id)
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
            "contract_step": step.id, "archive_record": record.id, "lead_archive": kept.id,
-           "document": doc.id, "project": lead.project_id, "building": unit.building_id,
+           "document": doc.id, "document_batch": batch.id, "project": lead.project_id, "building": unit.building_id,
            "unit": unit.id, "user": agent.id, "role": s.query(Role).first().id, "audit": 1,
            "follow_up_due": lead.id, "lead_conflict": conflict.id, "customer_question": question.id,
            "answer_sheet": question.id, "notification": note.id, "price_approval": approval.id,

@@ -1,0 +1,229 @@
+"""The document centre (/admin/document/, /admin/document_batch/), the request and download
+endpoints, and the buttons that request documents from their subject's grid.
+
+Every endpoint checks who may see the document's subject (models.documents.may_see): a link is
+only a convenience, the download URL itself checks.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+
+from flask import abort, flash, redirect, request, send_file, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.model.template import BaseListRowAction
+from flask_babel import gettext, lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
+from sqlalchemy import select
+
+from jobs.documents import QueueUnavailable, enqueue_documents, progress
+from models import Document, DocumentBatch, db
+from models.audit import record
+from models.documents import (kind_label, may_see, request_documents, scope_documents,
+                              visible_subject_ids)
+
+from .base import ReadOnlyView, run_domain
+
+# What the button says on a subject's row, per kind.
+BUTTON_LABELS = {
+    "subscription_agreement": _l("Print the subscription agreement"),
+    "receipt": _l("Print the receipt"),
+    "payment_reminder": _l("Print a payment reminder"),
+    "overdue_warning": _l("Print the warning letter"),
+    "lawyer_letter": _l("Print the lawyer's letter"),
+    "forfeit_notice": _l("Print the forfeit notice"),
+    "signing_booking": _l("Print the signing booking"),
+    "statement": _l("Print the customer's statement"),
+    "board": _l("Print the sales-control board"),
+}
+
+
+def request_and_enqueue(kind: str, subject_ids) -> object:
+    """Request documents as the current user, hand them to the workers, say what happened and
+    go to the document centre (or the batch list)."""
+    result = run_domain(lambda by: request_documents(db.session, by, kind, subject_ids))
+    if not result:
+        return redirect(request.referrer or url_for("document.index_view"))
+    batch, documents = result
+    try:
+        enqueue_documents(db.session, documents)
+    except QueueUnavailable:
+        flash(gettext("The documents are recorded but the job queue cannot be reached; they will "
+                      "be rendered as soon as it is back."), "warning")
+        return redirect(url_for("document.index_view"))
+    if batch is not None:
+        flash(gettext("%(n)d documents are being rendered: follow the progress here, then "
+                      "download them as one zip.", n=len(documents)), "success")
+        return redirect(url_for("document_batch.index_view"))
+    flash(gettext("The document is being rendered; it appears here when it is ready."), "success")
+    return redirect(url_for("document.index_view"))
+
+
+class DocumentButton(BaseListRowAction):
+    """A row button that POSTs (with the CSRF token) a request for one document of `kind`.
+
+    `subject` maps the row to the subject id (default: the row's id); `when` hides the button
+    on rows that cannot have the document (e.g. a forfeit notice of a live deal)."""
+
+    def __init__(self, kind: str, subject=None, when=None):
+        super().__init__(title=BUTTON_LABELS[kind])
+        self.kind, self.subject, self.when = kind, subject, when
+
+    def render(self, context, row_id, row):
+        if self.when is not None and not self.when(row):
+            return ""
+        subject_id = self.subject(row) if self.subject else row_id
+        return Markup(
+            '<form class="icon" method="POST" action="%s">'
+            '<input type="hidden" name="csrf_token" value="%s">'
+            '<input type="hidden" name="kind" value="%s">'
+            '<input type="hidden" name="subject_id" value="%s">'
+            '<button type="submit" title="%s" data-document="%s"><span class="fa fa-file-pdf-o"></span>'
+            '</button></form>') % (url_for("document.request_view"), generate_csrf(), self.kind,
+                                   subject_id, self.title, self.kind)
+
+
+def document_actions(*kinds: str):
+    """A mixin with a bulk action per kind ("document_<kind>"): the selected rows' documents,
+    as one batch. Seeing the rows is enough to ask for their documents (no action right)."""
+    attrs = {}
+    for kind in kinds:
+        def run(self, ids, kind=kind):
+            return request_and_enqueue(kind, ids)
+        run.__name__ = f"action_document_{kind}"
+        attrs[run.__name__] = action(f"document_{kind}", BUTTON_LABELS[kind])(run)
+    return type("DocumentActions", (), attrs)
+
+
+def _status_badge(view, context, model, name):
+    colours = {"queued": "secondary", "running": "info", "done": "success", "failed": "danger"}
+    from models.labels import choice_label
+    return Markup('<span class="badge badge-%s">%s</span>') % (
+        colours.get(model.status, "secondary"), choice_label("document", "status", model.status))
+
+
+def _download(view, context, model, name):
+    if model.status == "done":
+        return Markup('<a href="%s" target="_blank"><span class="fa fa-file-pdf-o"></span> %s</a>') % (
+            url_for("document.download_view", document_id=model.id), model.file or gettext("Download"))
+    if model.status == "failed":
+        return Markup('<span class="text-danger" title="%s">%s</span>') % (model.error, model.error[:80])
+    return ""
+
+
+def _size(view, context, model, name):
+    return f"{model.size / 1024:,.0f} KB" if model.size else ""
+
+
+class DocumentView(ReadOnlyView):
+    """The document centre: every document the user may see, its state and its download."""
+
+    verbs = frozenset({"list", "details"})
+    extra_endpoints = {"request_view": "list", "download_view": "list"}
+    column_list = ("id", "kind", "title", "status", "download", "size", "requested_by", "batch",
+                   "created_at", "finished_at")
+    column_details_list = ("id", "kind", "subject_id", "title", "status", "download", "file", "size",
+                           "sha256", "error", "job_id", "requested_by", "batch", "created_at",
+                           "started_at", "finished_at")
+    column_filters = ("kind", "status", "created_at")
+    column_searchable_list = ("title",)
+    column_formatters = {"status": _status_badge, "download": _download, "size": _size}
+    column_labels = {"download": _l("File")}
+
+    def _scope(self, query, model=None):
+        if (model or self.model) is Document:
+            return scope_documents(query, current_user)
+        return super()._scope(query, model)
+
+    @expose("/request/", methods=("POST",))
+    def request_view(self):
+        return request_and_enqueue(request.form.get("kind", ""), request.form.getlist("subject_id"))
+
+    @expose("/download/<int:document_id>")
+    def download_view(self, document_id):
+        document = db.session.get(Document, document_id)
+        if document is None or not may_see(db.session, current_user, document):
+            abort(404)  # another agent's customer looks exactly like a missing document
+        if document.status != "done":
+            flash(gettext("This document is not ready yet."), "warning")
+            return redirect(url_for(".index_view"))
+        data = db.session.scalar(select(Document.content).where(Document.id == document.id))
+        record(db.session, "document", document.id, "download", {"kind": document.kind},
+               actor=current_user.id)
+        db.session.commit()
+        response = send_file(io.BytesIO(data), mimetype="application/pdf",
+                             download_name=document.file or f"document-{document.id}.pdf")
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+
+def _progress(view, context, model, name):
+    counts = db.session.execute(
+        select(Document.status, db.func.count()).where(Document.batch_id == model.id)
+        .group_by(Document.status)).all()
+    by_status = dict(counts)
+    meta = progress(model.job_ids.split()) if by_status.get("queued") or by_status.get("running") else None
+    done = meta["done"] if meta else by_status.get("done", 0)
+    failed = meta["failed"] if meta else by_status.get("failed", 0)
+    total = model.total or 1
+    percent = min(100, round(100 * (done + failed) / total))
+    bar = "bg-danger" if failed else ("bg-success" if percent == 100 else "progress-bar-striped progress-bar-animated")
+    return Markup('<div class="progress" style="min-width:10em" title="%s">'
+                  '<div class="progress-bar %s" role="progressbar" style="width:%d%%" aria-valuenow="%d" '
+                  'aria-valuemin="0" aria-valuemax="100">%d / %d</div></div>%s') % (
+        gettext("%(done)d done, %(failed)d failed, of %(total)d", done=done, failed=failed, total=model.total),
+        bar, percent, percent, done + failed, model.total,
+        Markup('<small class="text-danger">%s</small>') % gettext("%(n)d failed", n=failed) if failed else "")
+
+
+def _zip_link(view, context, model, name):
+    return Markup('<a href="%s"><span class="fa fa-file-archive-o"></span> %s</a>') % (
+        url_for("document_batch.zip_view", batch_id=model.id), gettext("Download all (zip)"))
+
+
+class DocumentBatchView(ReadOnlyView):
+    """Batches: one line per request of several documents, with progress and a zip."""
+
+    entity = "document_batch"
+    verbs = frozenset({"list", "details"})
+    extra_endpoints = {"zip_view": "list"}
+    column_list = ("id", "title", "kind", "progress", "zip", "requested_by", "created_at")
+    column_filters = ("kind", "created_at")
+    column_formatters = {"progress": _progress, "zip": _zip_link}
+    column_labels = {"progress": _l("Progress"), "zip": _l("File")}
+
+    def _scope(self, query, model=None):
+        if (model or self.model) is DocumentBatch:
+            return scope_documents(query, current_user, DocumentBatch)
+        return super()._scope(query, model)
+
+    @expose("/zip/<int:batch_id>")
+    def zip_view(self, batch_id):
+        batch = self.get_one(batch_id)  # scoped: 404 for a batch the user may not list
+        documents = db.session.execute(
+            select(Document.id, Document.subject_id, Document.file).where(
+                Document.batch_id == batch.id, Document.status == "done").order_by(Document.id)).all()
+        allowed = visible_subject_ids(db.session, current_user, batch.kind, [d.subject_id for d in documents])
+        buffer = io.BytesIO()
+        names = set()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # PDFs are compressed already
+            for document in documents:
+                if document.subject_id not in allowed:
+                    continue
+                name = document.file or f"document-{document.id}.pdf"
+                if name in names:
+                    name = f"{document.id}-{name}"
+                names.add(name)
+                data = db.session.scalar(select(Document.content).where(Document.id == document.id))
+                archive.writestr(name, data)
+        record(db.session, "document_batch", batch.id, "download",
+               {"documents": len(names)}, actor=current_user.id)
+        db.session.commit()
+        buffer.seek(0)
+        response = send_file(buffer, mimetype="application/zip",
+                             download_name=f"{kind_label(batch.kind)}-{batch.id}.zip", as_attachment=True)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response

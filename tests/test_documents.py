@@ -1,0 +1,456 @@
+"""Chinese PDF documents: fonts that render, rendering jobs, hostile data, who may download.
+
+The checks on the files use poppler (pdffonts, pdftoppm, pdftotext), installed by the test
+command, because text extraction alone passes even when every character is an empty box.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+import pdf
+from models import Document, DocumentBatch, Instalment, OverdueEvent, Payment, RuleViolation, Subscription
+from models.documents import document_context, render_document, request_documents
+from models.payments import record_payment, reverse_payment
+from tests import factories as f
+
+TODAY = dt.date(2026, 11, 26)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_jobs(app):
+    """Embedded mode ran the jobs already; with Redis, a burst worker runs what is queued."""
+    if app.config["REDIS_URL"]:
+        from rq import Queue, SimpleWorker
+
+        from jobs.queue import get_connection
+        connection = get_connection()
+        SimpleWorker([Queue("documents", connection=connection)], connection=connection).work(burst=True)
+
+
+@pytest.fixture
+def deal(db, make_user):
+    """An active one-off deal (deposit paid) of agent "li", with finance, a manager, another agent."""
+    return f.active_deal(db.session, make_user, price="1500000.00", payment_method="instalments",
+                         today=TODAY, staff={"control": ("sales_control", None),
+                                             "finance": ("finance", "finance"),
+                                             "manager": ("sales_manager", "manager"),
+                                             "other": ("agent", "zhao"), "archive": ("archive", None),
+                                             "lawyer": ("lawyer", "lawyer")})
+
+
+def _deposit_payment(db, sub) -> Payment:
+    return db.session.scalar(select(Payment).where(Payment.subscription_id == sub.id))
+
+
+def _pdf_tool(tool, *args) -> str:
+    return subprocess.run([tool, *map(str, args)], check=True, capture_output=True, text=True).stdout
+
+
+def _png_pages(data: bytes, tmp_path, dpi=40, name="page") -> list[Path]:
+    source = tmp_path / f"{name}.pdf"
+    source.write_bytes(data)
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-png", source, tmp_path / name], check=True)
+    return sorted(tmp_path.glob(f"{name}-*.png"))
+
+
+# --- 2. Chinese that renders ------------------------------------------------------------------------
+
+def test_a_receipt_embeds_the_cjk_font_as_a_subset(app, db, deal, tmp_path):
+    data = pdf.render("receipt", document_context(db.session, "receipt", _deposit_payment(db, deal["sub"]).id))
+    assert data.startswith(b"%PDF")
+    path = tmp_path / "receipt.pdf"
+    path.write_bytes(data)
+    fonts = [line.split() for line in _pdf_tool("pdffonts", path).splitlines()[2:]]
+    cjk = [row for row in fonts if "WenQuanYi" in row[0]]
+    assert cjk, fonts
+    for row in cjk:
+        name, emb, sub = row[0], row[-5], row[-4]
+        assert "+" in name and emb == "yes" and sub == "yes", row  # subset prefix, embedded
+    assert "收款收据" in _pdf_tool("pdftotext", path, "-")
+
+
+def _glyph_png(text: str, tmp_path, name: str) -> bytes:
+    """`text` alone, large, with the documents' own stylesheet and fonts, as a PNG."""
+    from weasyprint import HTML
+    fonts, css = pdf._font_config_and_css()
+    data = HTML(string=f'<p style="font-size:72pt;margin:0">{text}</p>').write_pdf(
+        stylesheets=[css], font_config=fonts)
+    [page] = _png_pages(data, tmp_path, dpi=20, name=name)
+    return page.read_bytes()
+
+
+def test_chinese_and_rare_characters_are_drawn_not_empty_boxes(app, tmp_path):
+    """A character the fonts lack is drawn as the same empty box as any other missing one: each
+    character here must look different from U+F0000 (a private-use character no font has)."""
+    box = _glyph_png("\U000F0000", tmp_path, "box")
+    blank = _glyph_png("&nbsp;", tmp_path, "blank")
+    assert box != blank  # the reference really is a visible box
+    for n, char in enumerate("认购书收据张堃喆𠀀"):
+        drawn = _glyph_png(char, tmp_path, f"char{n}")
+        assert drawn != box, f"{char} (U+{ord(char):04X}) is drawn as an empty box"
+        assert drawn != blank, f"{char} (U+{ord(char):04X}) is not drawn at all"
+
+
+def test_a_rendered_page_has_ink_and_the_rare_name_in_its_text(app, db, deal, tmp_path):
+    deal["sub"].customer_name = "𠀀堃喆"
+    db.session.commit()
+    data = pdf.render("subscription_agreement", document_context(db.session, "subscription_agreement",
+                                                                 deal["sub"].id))
+    pages = _png_pages(data, tmp_path)
+    assert pages
+    from PIL import Image
+    with Image.open(pages[0]) as image:
+        dark = sum(image.histogram()[:128])
+        assert dark > 2000, "the first page is (nearly) blank"
+    assert "𠀀堃喆" in _pdf_tool("pdftotext", tmp_path / "page.pdf", "-")
+
+
+def test_rmb_upper_writes_amounts_as_on_a_receipt():
+    assert pdf.rmb_upper(Decimal("1500000")) == "壹佰伍拾万元整"
+    assert pdf.rmb_upper(Decimal("101010.10")) == "壹拾万壹仟零壹拾元壹角整"
+    assert pdf.rmb_upper(Decimal("100000005")) == "壹亿零伍元整"
+    assert pdf.rmb_upper(Decimal("12003000.07")) == "壹仟贰佰万叁仟元零柒分"
+    assert pdf.rmb_upper(Decimal("0.50")) == "伍角整"
+    assert pdf.rmb_upper(Decimal("-50000")) == "负伍万元整"
+
+
+# --- every kind from the demo office ------------------------------------------------------------------
+
+def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
+    from demo import build_demo
+    from models import Building, Contract
+    build_demo(db.session)
+    db.session.commit()
+    s = db.session
+    subjects = {
+        "subscription_agreement": s.scalar(select(Subscription.id).where(Subscription.status == "active")),
+        "receipt": s.scalar(select(Payment.id).where(Payment.reverses_id.isnot(None))),
+        "payment_reminder": s.scalar(select(Instalment.id).where(Instalment.status != "paid")),
+        "overdue_warning": s.scalar(select(OverdueEvent.id).where(OverdueEvent.level == "warning")),
+        "lawyer_letter": s.scalar(select(OverdueEvent.id).where(OverdueEvent.level == "lawyer_letter")),
+        "forfeit_notice": s.scalar(select(Subscription.id).where(Subscription.status == "forfeited")),
+        "signing_booking": s.scalar(select(Contract.id).where(Contract.status == "booked")),
+        "statement": s.scalar(select(Subscription.lead_id).where(Subscription.status == "contracted")),
+        "board": s.scalar(select(Building.id)),
+    }
+    assert None not in subjects.values(), subjects
+    assert set(subjects) == set(pdf.KINDS)
+    for kind, subject_id in subjects.items():
+        context = document_context(s, kind, subject_id)
+        data = pdf.render(kind, context)
+        path = tmp_path / f"{kind}.pdf"
+        path.write_bytes(data)
+        text = _pdf_tool("pdftotext", path, "-")
+        assert context["project"]["name"] in text, kind  # the running header
+        assert "第 1 页" in text, kind  # page numbers in the footer
+
+
+# --- 3. workers, rows, the CLI ------------------------------------------------------------------------
+
+def test_requesting_a_document_renders_it_and_records_sha256_size_and_who(app, db, deal):
+    payment = _deposit_payment(db, deal["sub"])
+    batch, [document] = request_documents(db.session, deal["finance"], "receipt", [payment.id])
+    db.session.commit()
+    assert batch is None and document.status == "queued" and document.requested_by_id == deal["finance"].id
+    from jobs.documents import enqueue_documents
+    enqueue_documents(db.session, [document])
+    run_jobs(app)
+    db.session.expire_all()
+    document = db.session.get(Document, document.id)
+    import hashlib
+    assert document.status == "done", document.error
+    assert document.content.startswith(b"%PDF") and document.size == len(document.content)
+    assert document.sha256 == hashlib.sha256(document.content).hexdigest()
+    assert document.file.startswith("收款收据-") and document.file.endswith(".pdf")
+    assert document.started_at <= document.finished_at and document.job_id
+
+
+def test_a_failing_render_marks_the_document_failed_with_the_error(app, db, deal, monkeypatch):
+    def broken(kind, context, **kw):
+        raise RuntimeError("the printer caught fire")
+    monkeypatch.setattr(pdf, "render", broken)
+    _, [document] = request_documents(db.session, deal["manager"], "subscription_agreement", [deal["sub"].id])
+    db.session.commit()
+    assert render_document(db.session, document.id) == "failed"
+    document = db.session.get(Document, document.id)
+    assert document.status == "failed" and "printer caught fire" in document.error
+    assert document.content is None and document.finished_at is not None
+
+
+def test_a_render_job_run_twice_renders_once(app, db, deal):
+    _, [document] = request_documents(db.session, deal["manager"], "subscription_agreement", [deal["sub"].id])
+    db.session.commit()
+    assert render_document(db.session, document.id) == "done"
+    first = (db.session.get(Document, document.id).sha256, db.session.get(Document, document.id).finished_at)
+    assert render_document(db.session, document.id) == "done"
+    document = db.session.get(Document, document.id, populate_existing=True)
+    assert (document.sha256, document.finished_at) == first
+
+
+def test_a_render_longer_than_its_time_limit_is_stopped(app, db, deal):
+    if threading.current_thread() is not threading.main_thread():
+        pytest.fail("the time limit works in the main thread, where rq's work-horse runs jobs")
+    context = document_context(db.session, "subscription_agreement", deal["sub"].id)
+    with pytest.raises(pdf.RenderTimeout):
+        pdf.render("subscription_agreement", context, seconds=0.001)
+    assert pdf.render("subscription_agreement", context).startswith(b"%PDF")  # the timer is gone
+
+
+def test_the_cli_renders_one_document_into_a_file(app, db, deal, tmp_path):
+    out = tmp_path / "agreement.pdf"
+    result = app.test_cli_runner().invoke(args=["document", "subscription_agreement",
+                                                 str(deal["sub"].id), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"%PDF") and "认购书" in result.output
+    missing = app.test_cli_runner().invoke(args=["document", "receipt", "999999", "--out", str(out)])
+    assert missing.exit_code != 0 and "does not exist" in missing.output
+
+
+def test_the_ladder_enqueues_its_warning_letters_itself(app, db, deal):
+    from jobs.ladder import run_ladder
+    balance = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal["sub"].id,
+                                                         Instalment.kind == "down_payment"))
+    due = balance.due_on
+    counts = run_ladder((due + dt.timedelta(days=2)).isoformat())
+    assert counts["warning"] == 1 and counts["letters"] == 1
+    run_jobs(app)
+    event = db.session.scalar(select(OverdueEvent).where(OverdueEvent.level == "warning"))
+    document = db.session.scalar(select(Document).where(Document.kind == "overdue_warning"))
+    assert document.subject_id == event.id and document.owner_id == deal["agent"].id
+    assert document.status == "done", document.error
+    assert run_ladder((due + dt.timedelta(days=2)).isoformat())["letters"] == 0  # a second run: nothing new
+
+
+def test_a_forfeit_and_a_lawyers_letter_come_with_their_letters_as_one_batch_per_kind(app, db, deal):
+    from jobs.ladder import run_ladder
+    balance = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal["sub"].id,
+                                                         Instalment.kind == "down_payment"))
+    counts = run_ladder((balance.due_on + dt.timedelta(days=15)).isoformat())  # catches up every rung
+    assert counts["forfeit"] == 1
+    run_jobs(app)
+    kinds = sorted(db.session.scalars(select(Document.kind)))
+    assert kinds == ["forfeit_notice", "lawyer_letter", "overdue_warning"]
+    assert all(d.status == "done" for d in db.session.scalars(select(Document)))
+
+
+def test_several_rows_make_one_batch_with_a_zip_of_its_documents(app, db, deal, client, auth):
+    record_payment(db.session, deal["finance"], deal["sub"].id, amount="100000", paid_on=TODAY,
+                   channel="pos", today=TODAY)
+    db.session.commit()
+    ids = [str(p.id) for p in db.session.scalars(select(Payment))]
+    assert len(ids) == 2
+    auth.login("finance")
+    response = client.post("/admin/payment/action/", data={"action": "document_receipt", "rowid": ids,
+                                                           "csrf_token": auth.csrf()})
+    assert response.status_code == 302 and "/admin/document_batch/" in response.headers["Location"]
+    run_jobs(app)
+    batch = db.session.scalar(select(DocumentBatch))
+    assert batch.total == 2 and batch.job_ids
+    page = client.get("/admin/document_batch/").get_data(as_text=True)
+    assert "2 / 2" in page and "progress-bar" in page
+    archive = client.get(f"/admin/document_batch/zip/{batch.id}")
+    assert archive.status_code == 200 and archive.mimetype == "application/zip"
+    import io
+    import zipfile
+    names = zipfile.ZipFile(io.BytesIO(archive.data)).namelist()
+    assert len(names) == 2 and all(name.startswith("收款收据-") for name in names)
+
+
+@pytest.mark.postgres
+def test_a_real_rq_worker_renders_a_batch_and_reports_progress(app, db, deal, tmp_path):
+    """PostgreSQL + Redis: the documents wait in Redis until an `rq worker` process renders them."""
+    assert app.config["REDIS_URL"], "the PostgreSQL pass runs with Redis"
+    from rq.job import Job
+
+    from jobs.documents import enqueue_documents
+    from jobs.queue import get_connection
+    record_payment(db.session, deal["finance"], deal["sub"].id, amount="1000", paid_on=TODAY,
+                   channel="cash", today=TODAY)
+    db.session.commit()
+    ids = list(db.session.scalars(select(Payment.id)))
+    batch, documents = request_documents(db.session, deal["finance"], "receipt", ids)
+    db.session.commit()
+    [job_id] = enqueue_documents(db.session, documents)
+    assert {d.status for d in db.session.scalars(select(Document))} == {"queued"}
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "REDIS_URL": app.config["REDIS_URL"], "SECRET_KEY": "worker",
+           "SALESDESK_INSTANCE_PATH": str(tmp_path)}
+    subprocess.run([str(Path(sys.executable).parent / "rq"), "worker", "--burst", "--url",
+                    app.config["REDIS_URL"], "documents"], cwd=ROOT, env=env, check=True, timeout=120,
+                   capture_output=True)
+    db.session.expire_all()
+    assert {d.status for d in db.session.scalars(select(Document))} == {"done"}
+    job = Job.fetch(job_id, connection=get_connection())
+    assert job.is_finished and job.meta == {"done": 2, "failed": 0, "total": 2}
+    from jobs.documents import progress
+    assert progress(batch.job_ids.split()) == {"done": 2, "failed": 0}
+
+
+# --- 6. safety ------------------------------------------------------------------------------------
+
+HOSTILE = {
+    "img": "<img src=file:///etc/passwd>",
+    "link": '<link rel=attachment href="file:///etc/passwd">',
+    "import": "@import url(http://127.0.0.1:{port}/evil.css);",
+    "jinja": "{{7*7}}",
+}
+
+
+@pytest.fixture
+def listener():
+    """A web server on loopback that counts the requests it gets (it should get none)."""
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"body{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], hits
+    server.shutdown()
+
+
+def test_hostile_field_values_are_shown_literally_and_fetch_nothing(app, db, deal, listener, tmp_path):
+    port, hits = listener
+    values = {key: value.format(port=port) if key == "import" else value for key, value in HOSTILE.items()}
+    sub = deal["sub"]
+    sub.customer_name = values["img"]
+    sub.customer_address = values["link"]
+    sub.price_reason = values["import"] + " " + values["jinja"]
+    sub.lead.phone = values["jinja"]
+    db.session.commit()
+    payment = reverse_payment(db.session, deal["finance"], _deposit_payment(db, sub).id,
+                              reason=values["import"] + values["link"], today=TODAY)
+    db.session.commit()
+    for kind, subject_id in (("subscription_agreement", sub.id), ("receipt", payment.id),
+                             ("statement", sub.lead_id)):
+        fetcher = pdf.AssetFetcher()
+        data = pdf.render(kind, document_context(db.session, kind, subject_id), fetcher=fetcher)
+        assert fetcher.refused == [] and fetcher.served == ["asset:mark.svg"], kind
+        assert b"/EmbeddedFile" not in data and b"/FileAttachment" not in data, kind
+        path = tmp_path / f"{kind}.pdf"
+        path.write_bytes(data)
+        text = "".join(_pdf_tool("pdftotext", path, "-").split())  # table cells wrap long values
+        assert "<imgsrc=file:" in text, kind  # the customer's name, as typed, not an image
+        if kind == "receipt":
+            assert "@importurl(http://" in text  # the reversal's reason
+        else:
+            assert "{{7*7}}" in text and "49" not in text.replace("1500000", ""), kind
+    assert hits == []
+
+
+def test_the_fetcher_refuses_everything_but_our_own_assets(app, listener):
+    port, hits = listener
+    html = (f'<style>@import url(http://127.0.0.1:{port}/a.css);</style>'
+            f'<link rel="stylesheet" href="http://127.0.0.1:{port}/b.css">'
+            f'<link rel="attachment" href="file:///etc/passwd">'
+            f'<a rel="attachment" href="http://127.0.0.1:{port}/c">x</a>'
+            f'<img src="file:///etc/passwd"><img src="asset:../../../etc/passwd">'
+            f'<img src="asset:mark.svg"><img src="data:image/png;base64,iVBORw0KGgo=">'
+            f'<img src="https://127.0.0.1:{port}/d.png">')
+    from weasyprint import HTML
+    fetcher = pdf.AssetFetcher()
+    data = HTML(string=html, url_fetcher=fetcher).write_pdf()
+    assert fetcher.served == ["asset:mark.svg"]
+    assert len(fetcher.refused) >= 6 and all("mark.svg" not in url for url in fetcher.refused)
+    assert hits == []
+    assert b"/EmbeddedFile" not in data and b"root:" not in data
+
+
+# --- 7. scoping -----------------------------------------------------------------------------------
+
+def _document_for(app, db, by, kind, subject_id) -> Document:
+    _, [document] = request_documents(db.session, by, kind, [subject_id])
+    db.session.commit()
+    render_document(db.session, document.id)
+    return db.session.get(Document, document.id)
+
+
+def test_an_agent_downloads_own_customers_documents_only_and_the_url_checks(app, db, deal, client, auth):
+    payment = _deposit_payment(db, deal["sub"])
+    receipt = _document_for(app, db, deal["finance"], "receipt", payment.id)
+    agreement = _document_for(app, db, deal["manager"], "subscription_agreement", deal["sub"].id)
+    for username, kind_of_outcome in (("li", 200), ("finance", 200), ("manager", 200)):
+        auth.login(username)
+        response = client.get(f"/admin/document/download/{receipt.id}")
+        assert response.status_code == kind_of_outcome, username
+        assert response.mimetype == "application/pdf" and response.data.startswith(b"%PDF")
+        auth.logout()
+    auth.login("zhao")  # another agent: neither the link nor the URL
+    assert client.get(f"/admin/document/download/{receipt.id}").status_code == 404
+    assert client.get(f"/admin/document/download/{agreement.id}").status_code == 404
+    listing = client.get("/admin/document/").get_data(as_text=True)
+    assert f"/admin/document/download/{receipt.id}" not in listing
+    auth.logout()
+    auth.login(deal["archive"].username)  # the archive may not list payments: no receipts either
+    assert client.get(f"/admin/document/download/{receipt.id}").status_code == 404
+    assert client.get(f"/admin/document/download/{agreement.id}").status_code == 404
+
+
+def test_an_agent_cannot_request_a_document_of_another_agents_customer(app, db, deal, client, auth):
+    auth.login("zhao")
+    response = client.post("/admin/document/request/", data={
+        "kind": "subscription_agreement", "subject_id": str(deal["sub"].id), "csrf_token": auth.csrf()},
+        follow_redirects=True)
+    assert response.status_code == 200
+    assert db.session.scalar(select(Document.id)) is None
+    with pytest.raises(RuleViolation):
+        request_documents(db.session, deal["other"], "statement", [deal["lead"].id])
+
+
+def test_the_owner_sees_the_ladders_letters_in_the_document_centre(app, db, deal, client, auth):
+    from jobs.ladder import run_ladder
+    balance = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal["sub"].id,
+                                                         Instalment.kind == "down_payment"))
+    run_ladder((balance.due_on + dt.timedelta(days=2)).isoformat())
+    run_jobs(app)
+    document = db.session.scalar(select(Document))
+    auth.login("li")
+    assert f"/admin/document/download/{document.id}" in client.get("/admin/document/").get_data(as_text=True)
+    assert client.get(f"/admin/document/download/{document.id}").status_code == 200
+    auth.logout()
+    auth.login("zhao")
+    assert f"/admin/document/download/{document.id}" not in client.get("/admin/document/").get_data(as_text=True)
+
+
+def test_a_document_needs_an_eligible_subject(app, db, deal):
+    with pytest.raises(RuleViolation):
+        request_documents(db.session, deal["manager"], "forfeit_notice", [deal["sub"].id])  # not forfeited
+    with pytest.raises(RuleViolation):
+        request_documents(db.session, deal["manager"], "no_such_kind", [1])
+    with pytest.raises(RuleViolation):
+        request_documents(db.session, deal["manager"], "receipt", ["1 OR 1=1"])
+    assert db.session.scalar(select(Document.id)) is None
+
+
+def test_a_row_button_posts_the_request_with_the_csrf_token(app, db, deal, client, auth):
+    auth.login("li")
+    page = client.get("/admin/subscription/").get_data(as_text=True)
+    assert 'data-document="subscription_agreement"' in page and 'name="csrf_token"' in page
+    assert 'data-document="forfeit_notice"' not in page  # only on forfeited deals
+    response = client.post("/admin/document/request/", data={
+        "kind": "subscription_agreement", "subject_id": str(deal["sub"].id)})
+    assert response.status_code == 303 and db.session.scalar(select(Document.id)) is None  # no token
+    response = client.post("/admin/document/request/", data={
+        "kind": "subscription_agreement", "subject_id": str(deal["sub"].id), "csrf_token": auth.csrf()})
+    assert response.status_code == 302
+    run_jobs(app)
+    assert db.session.scalar(select(Document.status)) == "done"
