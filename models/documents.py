@@ -152,6 +152,8 @@ def _refusal(kind: str, subject) -> str | None:
         return _l("A forfeit notice is made only for a forfeited subscription.")
     if kind == "payment_reminder" and subject.status == "paid":
         return _l("This instalment is paid: there is nothing to remind.")
+    if kind == "payment_reminder" and subject.subscription.status not in ("confirmed", "active", "contracted"):
+        return _l("This deal is no longer live: there is nothing to remind.")
     if kind == "subscription_agreement" and subject.status == "withdrawn":
         return _l("This subscription was withdrawn.")
     return None

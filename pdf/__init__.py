@@ -153,6 +153,13 @@ def _font_config_and_css():
         return _shared["fonts"], _shared["css"]
 
 
+def warm_up() -> None:
+    """Load the fonts and the stylesheet (a worker calls this once, before forking)."""
+    fonts, css = _font_config_and_css()
+    HTML(string='<p style="font-family: \'WenQuanYi Micro Hei\'">售楼通 <b>认购书</b> 0123 ¥</p>',
+         url_fetcher=AssetFetcher()).write_pdf(stylesheets=[css], font_config=fonts)
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float):
     """Raise RenderTimeout after `seconds` (main thread only: signals need it)."""
