@@ -40,8 +40,14 @@ def demo_command():
 
     if current_app.config["PRODUCTION"]:
         raise click.ClickException("The demo office is refused when SALESDESK_ENV=production.")
+    from jobs.documents import QueueUnavailable, enqueue_pending
+
     summary = build_demo(db.session)
     db.session.commit()
+    try:  # the letters of today's ladder run: rendered here (embedded) or by the workers
+        summary["letters"] = enqueue_pending()
+    except QueueUnavailable as exc:
+        summary["letters"] = f"queued; the job queue is unreachable ({exc})"
     for key, value in summary.items():
         click.echo(f"{key}: {value}")
     click.echo(f"password of every demo account: {DEMO_PASSWORD}")

@@ -41,6 +41,20 @@ BUTTON_LABELS = {
 }
 
 
+# The button's own short text on the row (the full label is its tooltip).
+SHORT_LABELS = {
+    "subscription_agreement": _l("Agreement"),
+    "receipt": _l("Receipt"),
+    "payment_reminder": _l("Reminder"),
+    "overdue_warning": _l("Warning letter"),
+    "lawyer_letter": _l("Lawyer's letter"),
+    "forfeit_notice": _l("Forfeit notice"),
+    "signing_booking": _l("Booking"),
+    "statement": _l("Statement"),
+    "board": _l("Board"),
+}
+
+
 def request_and_enqueue(kind: str, subject_ids) -> object:
     """Request documents as the current user, hand them to the workers, say what happened and
     go to the document centre (or the batch list)."""
@@ -81,9 +95,10 @@ class DocumentButton(BaseListRowAction):
             '<input type="hidden" name="csrf_token" value="%s">'
             '<input type="hidden" name="kind" value="%s">'
             '<input type="hidden" name="subject_id" value="%s">'
-            '<button type="submit" title="%s" data-document="%s"><span class="fa fa-file-pdf-o"></span>'
-            '</button></form>') % (url_for("document.request_view"), generate_csrf(), self.kind,
-                                   subject_id, self.title, self.kind)
+            '<button type="submit" class="btn btn-link btn-sm p-0 text-nowrap" title="%s" data-document="%s">'
+            '<span class="fa fa-file-pdf-o"></span> %s</button></form>') % (
+                url_for("document.request_view"), generate_csrf(), self.kind, subject_id, self.title,
+                self.kind, SHORT_LABELS[self.kind])
 
 
 def document_actions(*kinds: str):
@@ -118,6 +133,10 @@ def _size(view, context, model, name):
     return f"{model.size / 1024:,.0f} KB" if model.size else ""
 
 
+def _requested_by(view, context, model, name):
+    return model.requested_by or gettext("System (overdue ladder)")
+
+
 class DocumentView(ReadOnlyView):
     """The document centre: every document the user may see, its state and its download."""
 
@@ -130,7 +149,8 @@ class DocumentView(ReadOnlyView):
                            "started_at", "finished_at")
     column_filters = ("kind", "status", "created_at")
     column_searchable_list = ("title",)
-    column_formatters = {"status": _status_badge, "download": _download, "size": _size}
+    column_formatters = {"status": _status_badge, "download": _download, "size": _size,
+                         "requested_by": _requested_by}
     column_labels = {"download": _l("File")}
 
     def _scope(self, query, model=None):
@@ -188,11 +208,12 @@ class DocumentBatchView(ReadOnlyView):
     """Batches: one line per request of several documents, with progress and a zip."""
 
     entity = "document_batch"
+    choices_of = "document"  # the same kinds, the same labels
     verbs = frozenset({"list", "details"})
     extra_endpoints = {"zip_view": "list"}
     column_list = ("id", "title", "kind", "progress", "zip", "requested_by", "created_at")
     column_filters = ("kind", "created_at")
-    column_formatters = {"progress": _progress, "zip": _zip_link}
+    column_formatters = {"progress": _progress, "zip": _zip_link, "requested_by": _requested_by}
     column_labels = {"progress": _l("Progress"), "zip": _l("File")}
 
     def _scope(self, query, model=None):

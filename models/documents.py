@@ -533,6 +533,6 @@ def document_context(session, kind: str, subject_id: int) -> dict:
         title = describe(kind, subject)
         label = str(kind_label(kind))
         context = _BUILDERS[kind](session, subject)
-    safe = "".join(ch for ch in title if ch.isalnum() or ch in "-_")[:80]
+    safe = "_".join("".join(ch for ch in word if ch.isalnum() or ch == "-") for word in title.split())[:80]
     return {**context, "project": _project(_project_of(kind, subject)), "title": title,
             "kind_label": label, "issued_on": office_today(), "file_name": f"{label}-{safe}.pdf"}

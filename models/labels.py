@@ -40,6 +40,7 @@ CHOICES: dict[tuple[str, str], dict] = {
                               "rejected": _l("Rejected")},
     ("overdue_event", "level"): {"reminder": _l("Reminder"), "warning": _l("Warning"),
                                  "lawyer_letter": _l("Lawyer's letter"), "forfeit": _l("Forfeit")},
+    ("overdue_event", "cause"): {"payment": _l("Payment overdue"), "signing": _l("Signing overdue")},
     ("contract", "kind"): {"sale": _l("Sale contract"), "mortgage": _l("Mortgage contract")},
     ("contract", "status"): {"booked": _l("Booked"), "signed": _l("Signed"),
                              "registered": _l("Registered"), "archived": _l("Archived")},
