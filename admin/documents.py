@@ -116,8 +116,9 @@ def document_actions(*kinds: str):
 def _status_badge(view, context, model, name):
     colours = {"queued": "secondary", "running": "info", "done": "success", "failed": "danger"}
     from models.labels import choice_label
-    return Markup('<span class="badge badge-%s">%s</span>') % (
-        colours.get(model.status, "secondary"), choice_label("document", "status", model.status))
+    pending = Markup(" data-pending") if model.status in ("queued", "running") else ""
+    return Markup('<span class="badge badge-%s"%s>%s</span>') % (
+        colours.get(model.status, "secondary"), pending, choice_label("document", "status", model.status))
 
 
 def _download(view, context, model, name):
@@ -141,6 +142,7 @@ class DocumentView(ReadOnlyView):
     """The document centre: every document the user may see, its state and its download."""
 
     verbs = frozenset({"list", "details"})
+    list_template = "admin/document_list.html"
     extra_endpoints = {"request_view": "list", "download_view": "list"}
     column_list = ("id", "kind", "title", "status", "download", "size", "requested_by", "batch",
                    "created_at", "finished_at")
@@ -191,11 +193,12 @@ def _progress(view, context, model, name):
     total = model.total or 1
     percent = min(100, round(100 * (done + failed) / total))
     bar = "bg-danger" if failed else ("bg-success" if percent == 100 else "progress-bar-striped progress-bar-animated")
-    return Markup('<div class="progress" style="min-width:10em" title="%s">'
+    pending = Markup(" data-pending") if done + failed < model.total else ""
+    return Markup('<div class="progress" style="min-width:10em" title="%s"%s>'
                   '<div class="progress-bar %s" role="progressbar" style="width:%d%%" aria-valuenow="%d" '
                   'aria-valuemin="0" aria-valuemax="100">%d / %d</div></div>%s') % (
         gettext("%(done)d done, %(failed)d failed, of %(total)d", done=done, failed=failed, total=model.total),
-        bar, percent, percent, done + failed, model.total,
+        pending, bar, percent, percent, done + failed, model.total,
         Markup('<small class="text-danger">%s</small>') % gettext("%(n)d failed", n=failed) if failed else "")
 
 
@@ -210,6 +213,7 @@ class DocumentBatchView(ReadOnlyView):
     entity = "document_batch"
     choices_of = "document"  # the same kinds, the same labels
     verbs = frozenset({"list", "details"})
+    list_template = "admin/document_list.html"
     extra_endpoints = {"zip_view": "list"}
     column_list = ("id", "title", "kind", "progress", "zip", "requested_by", "created_at")
     column_filters = ("kind", "created_at")

@@ -159,16 +159,22 @@ def _refusal(kind: str, subject) -> str | None:
     return None
 
 
-def _owner_id(kind: str, subject) -> int | None:
-    if kind == "board":
+def _subscription_of(kind: str, subject):
+    """The deal a document's subject belongs to (None for a building or a customer)."""
+    if kind in ("board", "statement"):
         return None
-    if kind == "statement":
-        return subject.owner_id
     if kind in ("overdue_warning", "lawyer_letter"):
-        return subject.instalment.subscription.agent_id
+        return subject.instalment.subscription
     if kind in ("receipt", "payment_reminder", "signing_booking"):
-        return subject.subscription.agent_id
-    return subject.agent_id
+        return subject.subscription
+    return subject
+
+
+def _owner_id(kind: str, subject) -> int | None:
+    sub = _subscription_of(kind, subject)
+    if sub is not None:
+        return sub.agent_id
+    return subject.owner_id if kind == "statement" else None
 
 
 def _new_document(kind: str, subject, by) -> Document:
@@ -327,15 +333,13 @@ def describe(kind: str, subject) -> str:
         return f"{subject.project.name} {subject.name}"
     if kind == "statement":
         return f"{subject.name} {subject.phone}"
+    sub = _subscription_of(kind, subject)
+    customer = sub.customer_name or sub.lead.name
     if kind in ("overdue_warning", "lawyer_letter"):
-        sub = subject.instalment.subscription
-        return f"{sub.number} {sub.customer_name or sub.lead.name} {subject.due_on}"
+        return f"{sub.number} {customer} {subject.due_on}"
     if kind == "receipt":
-        return f"{subject.receipt_no or '#' + str(subject.id)} {subject.subscription.customer_name}"
-    if kind in ("payment_reminder", "signing_booking"):
-        sub = subject.subscription
-        return f"{sub.number} {sub.customer_name or sub.lead.name}"
-    return f"{subject.number} {subject.customer_name or subject.lead.name}"
+        return f"{subject.receipt_no or '#' + str(subject.id)} {customer}"
+    return f"{sub.number} {customer}"
 
 
 def _label(entity: str, column: str, value) -> str:
@@ -507,15 +511,7 @@ _BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _rece
 
 
 def _project_of(kind: str, subject):
-    if kind == "board":
-        return subject.project
-    if kind == "statement":
-        return subject.project
-    if kind in ("overdue_warning", "lawyer_letter"):
-        return subject.instalment.subscription.project
-    if kind in ("receipt", "payment_reminder", "signing_booking"):
-        return subject.subscription.project
-    return subject.project
+    return (_subscription_of(kind, subject) or subject).project
 
 
 def document_context(session, kind: str, subject_id: int) -> dict:

@@ -463,3 +463,33 @@ def test_a_row_button_posts_the_request_with_the_csrf_token(app, db, deal, clien
     assert response.status_code == 302
     run_jobs(app)
     assert db.session.scalar(select(Document.status)) == "done"
+
+
+def test_the_document_centre_looks_again_while_documents_are_pending(app, db, deal, client, auth):
+    f.document(db.session, deal["manager"], kind="subscription_agreement", subject_id=deal["sub"].id)
+    db.session.commit()
+    auth.login("manager")
+    page = client.get("/admin/document/").get_data(as_text=True)
+    assert "data-pending" in page and "documents.js" in page
+    db.session.scalar(select(Document)).status = "failed"
+    db.session.commit()
+    assert "data-pending" not in client.get("/admin/document/").get_data(as_text=True)
+
+
+def test_a_batch_zip_is_refused_to_whoever_may_not_list_the_batch(app, db, deal, client, auth):
+    record_payment(db.session, deal["finance"], deal["sub"].id, amount="1000", paid_on=TODAY,
+                   channel="cash", today=TODAY)
+    db.session.commit()
+    batch, documents = request_documents(db.session, deal["finance"], "receipt",
+                                         list(db.session.scalars(select(Payment.id))))
+    db.session.commit()
+    for document in documents:
+        render_document(db.session, document.id)
+    auth.login("zhao")  # another agent
+    assert client.get(f"/admin/document_batch/zip/{batch.id}").status_code == 404
+    auth.logout()
+    auth.login(deal["lawyer"].username)  # lawyers may list payments: the receipts are theirs to see
+    import io
+    import zipfile
+    response = client.get(f"/admin/document_batch/zip/{batch.id}")
+    assert response.status_code == 200 and len(zipfile.ZipFile(io.BytesIO(response.data)).namelist()) == 2
