@@ -7,15 +7,15 @@ rare characters outside its range, e.g. 𠀀), embedded and subset by WeasyPrint
 Nothing in a document may reach the file system or the network: the URL fetcher serves only
 files of ``pdf/assets`` addressed as ``asset:NAME`` and refuses everything else (file://,
 http(s)://, data:…); data is autoescaped and never used as a template; each render has a time
-limit where the process allows one (the main thread: rq workers and the CLI; rq's job timeout
-bounds worker jobs as a whole).
+limit (RENDER_SECONDS), in workers, the CLI and the embedded web process alike; rq's job timeout
+bounds a worker's job as a whole.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import mimetypes
-import signal
 import threading
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -162,21 +162,33 @@ def warm_up() -> None:
 
 @contextlib.contextmanager
 def time_limit(seconds: float):
-    """Raise RenderTimeout after `seconds` (main thread only: signals need it)."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+    """Raise RenderTimeout in this thread once `seconds` have passed (any thread: a watchdog timer
+    raises it asynchronously at the thread's next Python instruction; WeasyPrint is Python)."""
+    if seconds <= 0:
         yield
         return
+    target = threading.get_ident()
+    lock = threading.Lock()
+    state = {"done": False, "fired": False}
 
-    def _expired(signum, frame):
-        raise RenderTimeout(f"rendering took more than {seconds:g} s")
+    def _expire():
+        with lock:
+            if not state["done"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target),
+                                                           ctypes.py_object(RenderTimeout))
 
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    timer = threading.Timer(seconds, _expire)
+    timer.daemon = True
+    timer.start()
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        with lock:
+            state["done"] = True
+            timer.cancel()
+            if state["fired"]:  # not delivered yet: withdraw it, the render is over
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
 
 
 def render_html(kind: str, context: dict) -> str:
