@@ -68,12 +68,20 @@ def request_and_enqueue(kind: str, subject_ids) -> object:
         flash(gettext("The documents are recorded but the job queue cannot be reached; they will "
                       "be rendered as soon as it is back."), "warning")
         return redirect(url_for("document.index_view"))
-    if batch is not None:
+    statuses = list(db.session.scalars(select(Document.status).where(
+        Document.id.in_([d.id for d in documents]))))
+    failed = statuses.count("failed")
+    if failed:  # rendered at once (embedded mode) and some failed: say so now
+        flash(gettext("%(n)d of the documents could not be rendered; the document centre shows why.",
+                      n=failed), "error")
+    elif statuses.count("done") == len(statuses):
+        flash(gettext("Ready: %(n)d document(s), to download below.", n=len(statuses)), "success")
+    elif batch is not None:
         flash(gettext("%(n)d documents are being rendered: follow the progress here, then "
                       "download them as one zip.", n=len(documents)), "success")
-        return redirect(url_for("document_batch.index_view"))
-    flash(gettext("The document is being rendered; it appears here when it is ready."), "success")
-    return redirect(url_for("document.index_view"))
+    else:
+        flash(gettext("The document is being rendered; it appears here when it is ready."), "success")
+    return redirect(url_for("document_batch.index_view" if batch is not None else "document.index_view"))
 
 
 class DocumentButton(BaseListRowAction):

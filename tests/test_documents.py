@@ -473,6 +473,9 @@ def test_a_row_button_posts_the_request_with_the_csrf_token(app, db, deal, clien
     response = client.post("/admin/document/request/", data={
         "kind": "subscription_agreement", "subject_id": str(deal["sub"].id), "csrf_token": auth.csrf()})
     assert response.status_code == 302
+    said = client.get(response.headers["Location"]).get_data(as_text=True)
+    # embedded mode renders at once and says it is ready; with workers it says it is on its way
+    assert ("正在生成" if app.config["REDIS_URL"] else "已生成 1 份文档") in said
     run_jobs(app)
     assert db.session.scalar(select(Document.status)) == "done"
 
@@ -505,3 +508,15 @@ def test_a_batch_zip_is_refused_to_whoever_may_not_list_the_batch(app, db, deal,
     import zipfile
     response = client.get(f"/admin/document_batch/zip/{batch.id}")
     assert response.status_code == 200 and len(zipfile.ZipFile(io.BytesIO(response.data)).namelist()) == 2
+
+
+def test_the_board_prints_each_building(app, db, deal, client, auth):
+    auth.login("li")
+    page = client.get(f"/admin/board/?project={deal['project'].id}").get_data(as_text=True)
+    assert 'data-document="board"' in page
+    response = client.post("/admin/document/request/", data={
+        "kind": "board", "subject_id": str(deal["unit"].building_id), "csrf_token": auth.csrf()})
+    assert response.status_code == 302
+    run_jobs(app)
+    document = db.session.scalar(select(Document))
+    assert document.kind == "board" and document.status == "done" and document.owner_id is None
