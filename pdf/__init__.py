@@ -162,33 +162,41 @@ def warm_up() -> None:
 
 @contextlib.contextmanager
 def time_limit(seconds: float):
-    """Raise RenderTimeout in this thread once `seconds` have passed (any thread: a watchdog timer
-    raises it asynchronously at the thread's next Python instruction; WeasyPrint is Python)."""
+    """Raise RenderTimeout in this thread once `seconds` have passed (any thread: a watchdog raises
+    it asynchronously at the thread's next Python instruction; WeasyPrint is Python). WeasyPrint
+    catches broad exceptions around fetches and fonts, so the watchdog raises again every 50 ms
+    until the render gives up, and a render that swallowed it all is still reported late."""
     if seconds <= 0:
         yield
         return
     target = threading.get_ident()
     lock = threading.Lock()
-    state = {"done": False, "fired": False}
+    state = {"done": False, "fired": False, "timer": None}
 
     def _expire():
         with lock:
-            if not state["done"]:
-                state["fired"] = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target),
-                                                           ctypes.py_object(RenderTimeout))
+            if state["done"]:
+                return
+            state["fired"] = True
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target),
+                                                       ctypes.py_object(RenderTimeout))
+            state["timer"] = threading.Timer(0.05, _expire)
+            state["timer"].daemon = True
+            state["timer"].start()
 
-    timer = threading.Timer(seconds, _expire)
-    timer.daemon = True
-    timer.start()
+    state["timer"] = threading.Timer(seconds, _expire)
+    state["timer"].daemon = True
+    state["timer"].start()
     try:
         yield
     finally:
         with lock:
             state["done"] = True
-            timer.cancel()
-            if state["fired"]:  # not delivered yet: withdraw it, the render is over
+            state["timer"].cancel()
+            if state["fired"]:  # one may be pending still: withdraw it, the render is over
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
+    if state["fired"]:
+        raise RenderTimeout(f"rendering took more than {seconds:g} s")
 
 
 def render_html(kind: str, context: dict) -> str:
