@@ -13,6 +13,7 @@ from models.permissions import role_label
 from . import auth, errors, i18n
 from .base import THEME
 from .sales_control import BoardPage, PriceImportPage
+from .exports import FinanceExportPage
 from .views import VIEWS, QuestionGroupPage
 
 
@@ -64,6 +65,8 @@ def init_app(app) -> None:
                              endpoint="board"))
     admin.add_view(PriceImportPage(name=_l("Import a price list"), category=_l("Sales control"),
                                    endpoint="unit_import"))
+    admin.add_view(FinanceExportPage(name=_l("Finance exports"), category=_l("Finance"),
+                                     endpoint="finance_export"))
     admin.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)

@@ -31,6 +31,7 @@ from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.fields import QuerySelectField, QuerySelectMultipleField
 
 from models import RuleViolation, db
+from models.exports import neutralise_formula
 from models.permissions import can, scope_filter
 
 from .labels import CHOICES, COLUMN_LABELS, choice_formatters
@@ -49,17 +50,6 @@ VERB_OF_ENDPOINT = {
     "ajax_lookup": "list",
     "ajax_update": "edit",
 }
-
-# Characters that make a spreadsheet evaluate a cell as a formula.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_formula(value):
-    """Prefix a text cell that a spreadsheet would run as a formula with an apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
 
 def _local_datetime(view, value, name=None):
     """Timestamps are stored in UTC; staff read them in the office's time zone."""
@@ -276,6 +266,16 @@ class ProtectedView(ModelView):
         return super().handle_view_exception(exc)
 
     # --- export ---------------------------------------------------------------------------
+    def _export_data(self):
+        # Every export leaves an audit row: who, which grid, which filter, how many rows.
+        from models.exports import audit_export
+        count, data = super()._export_data()
+        filters = {k: v for k, v in request.args.items() if k != "url"}
+        audit_export(db.session, current_user, self.entity, request.view_args.get("export_type", ""),
+                     filters, len(data))
+        db.session.commit()
+        return count, data
+
     def get_export_value(self, model, name):
         return neutralise_formula(super().get_export_value(model, name))
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
-from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document, DocumentBatch,
+from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document, DocumentBatch, Export,
                     Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy, RuleViolation, Subscription, Unit, User, db)
 from models.base import office_today
@@ -24,6 +24,7 @@ from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
 from .documents import DocumentBatchView, DocumentButton, DocumentView, document_actions
+from .exports import ExportView
 from .deals import (ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, PriceApprovalView,
                     StampedCopyView, SubscriptionView)
 from .money import ExtensionView, InstalmentView, PaymentMethodView, PaymentView
@@ -420,6 +421,7 @@ VIEWS = [
     (StampedCopy, StampedCopyView, _l("Stamped copies issued"), _l("Contracts")),
     (Document, DocumentView, _l("Document centre"), _l("Documents")),
     (DocumentBatch, DocumentBatchView, _l("Document batches"), _l("Documents")),
+    (Export, ExportView, _l("Exports"), _l("Finance")),
     (Notification, NotificationView, _l("Notifications"), _l("System")),
     (User, UserView, _l("Users"), _l("System")),
     (Role, RoleView, _l("Roles"), _l("System")),

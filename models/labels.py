@@ -56,6 +56,10 @@ CHOICES: dict[tuple[str, str], dict] = {
                            "statement": _l("Statement"), "board": _l("Sales-control board")},
     ("document", "status"): {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"),
                              "failed": _l("Failed")},
+    ("export", "list"): {"payments": _l("Payments received"), "instalments": _l("Payment plans")},
+    ("export", "format"): {"csv": "CSV", "xlsx": "XLSX"},
+    ("export", "status"): {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"),
+                           "failed": _l("Failed")},
     ("lead_archive", "reason"): {"forfeit": _l("Forfeited"), "withdrawal": _l("Withdrawn")},
 }
 

@@ -74,6 +74,8 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "lead_archive": _entity(list="amv"),
     "document": _entity(list="amgcflrv"),  # rows scoped by subject: models.documents
     "document_batch": _entity(list="amgcflrv"),
+    "finance_export": _entity(list="amgfv", export="amgfv"),  # the payment lists; agents: own customers
+    "export": _entity(list="amgfv"),  # background exports; agents see their own
     "audit": _entity(list="av", export="av"),
 }
 

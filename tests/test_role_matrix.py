@@ -13,7 +13,7 @@ import datetime as dt
 
 import pytest
 
-from models import (ArchiveRecord, ContractStep, CustomerQuestion, DocumentBatch, Extension, LeadArchive,
+from models import (ArchiveRecord, ContractStep, CustomerQuestion, DocumentBatch, Export, Extension, LeadArchive,
                     LeadConflict, Notification, PaymentMethodTemplate, PriceApproval, Role)
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
@@ -261,6 +261,18 @@ EXPECTED = {
     "document_batch.ajax_lookup": "amgcflrv",
     "document_batch.ajax_update": "",
     "document_batch.zip_view": "amgcflrv",
+    "finance_export.index": "amgfv",
+    "finance_export.run": "amgfv",
+    "export.index_view": "amgfv",
+    "export.details_view": "amgfv",
+    "export.create_view": "",
+    "export.edit_view": "",
+    "export.delete_view": "",
+    "export.action_view": "",
+    "export.export": "",
+    "export.ajax_lookup": "amgfv",
+    "export.ajax_update": "",
+    "export.download_view": "amgfv",
     "notification.index_view": "amgcflrv",
     "notification.details_view": "amgcflrv",
     "notification.create_view": "",
@@ -342,12 +354,16 @@ PUBLIC_PATHS = {
     "document.request_view": ("POST", "/admin/document/request/"),
     "document.download_view": ("GET", "/admin/document/download/{document}"),
     "document_batch.zip_view": ("GET", "/admin/document_batch/zip/{document_batch}"),
+    "finance_export.index": ("GET", "/admin/finance_export/"),
+    "finance_export.run": ("POST", "/admin/finance_export/run"),
+    "export.download_view": ("GET", "/admin/export/download/{export}"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
     "question_group.answer": {"project_id": "999999", "topic": "x", "answer": "y"},
     "lead.assign_view": {"ids": "999999", "mode": "one", "agent": "999999"},
     "document.request_view": {"kind": "receipt", "subject_id": "999999"},
+    "finance_export.run": {"list": "payments", "format": "csv"},
 }
 
 
@@ -422,11 +438,13 @@ def office(db, make_user):
     s.add_all([ext, step, record, kept, conflict, question, note])
     batch = DocumentBatch(kind="receipt", total=1, requested_by_id=agent.id)
     doc = f.document(s, agent, batch=batch, subject_id=pay.id)
+    export = Export(list="payments", format="csv", requested_by_id=agent.id)
+    s.add(export)
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
            "contract_step": step.id, "archive_record": record.id, "lead_archive": kept.id,
-           "document": doc.id, "document_batch": batch.id, "project": lead.project_id, "building": unit.building_id,
+           "document": doc.id, "document_batch": batch.id, "export": export.id, "project": lead.project_id, "building": unit.building_id,
            "unit": unit.id, "user": agent.id, "role": s.query(Role).first().id, "audit": 1,
            "follow_up_due": lead.id, "lead_conflict": conflict.id, "customer_question": question.id,
            "answer_sheet": question.id, "notification": note.id, "price_approval": approval.id,

@@ -1,0 +1,152 @@
+"""Finance exports: the filter page (/admin/finance_export/) and the background exports grid
+(/admin/export/) with progress and downloads. The rules live in models/exports.py."""
+from __future__ import annotations
+
+import io
+
+from flask import Response, flash, redirect, request, send_file, stream_with_context, url_for
+from flask_admin import expose
+from flask_babel import gettext, lazy_gettext as _l
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import select
+
+from models import Export, Project, RuleViolation, db
+from models.base import office_today
+from models.deals import INSTALMENT_STATUSES, PAYMENT_CHANNELS, PAYMENT_METHODS
+from models.exports import (DIRECT_LIMIT, audit_export, chunks, count_rows, file_name, parse_filters,
+                            request_export, write_export)
+from models.labels import choice_label
+
+from .base import ProtectedPage, ReadOnlyView
+
+MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+class FinanceExportPage(ProtectedPage):
+    """Choose a list and its filters; small exports download at once, large ones become a job."""
+
+    entity = "finance_export"
+    verb_of = {"index": "export", "run": "export"}
+
+    @expose("/")
+    def index(self):
+        projects = db.session.execute(select(Project.id, Project.name).order_by(Project.name)).all()
+        choices = {
+            "method": [(c, choice_label("subscription", "payment_method", c)) for c in PAYMENT_METHODS],
+            "channel": [(c, choice_label("payment", "channel", c)) for c in PAYMENT_CHANNELS],
+            "instalment_status": [(c, choice_label("instalment", "status", c)) for c in INSTALMENT_STATUSES],
+        }
+        return self.render("admin/finance_export.html", projects=projects, choices=choices,
+                           args=request.args, limit=DIRECT_LIMIT)
+
+    @expose("/run", methods=("POST",))
+    def run(self):
+        form = request.form
+        list_name, fmt = form.get("list", ""), form.get("format", "")
+        back = url_for(".index", **{k: v for k, v in form.items() if k != "csrf_token"})
+        try:
+            if fmt not in MIMETYPES:
+                raise RuleViolation(_l("Exports are CSV or XLSX."))
+            filters = parse_filters(db.session, list_name, form)
+            total = count_rows(db.session, list_name, filters, current_user)
+        except RuleViolation as exc:
+            flash(str(exc), "error")
+            return redirect(back)
+        user = current_user._get_current_object()
+        if total <= DIRECT_LIMIT:
+            buffer = io.BytesIO()
+            rows = write_export(db.session, list_name, fmt, filters, user, buffer)
+            audit_export(db.session, user, list_name, fmt, filters, rows)
+            db.session.commit()
+            buffer.seek(0)
+            response = send_file(buffer, mimetype=MIMETYPES[fmt], as_attachment=True,
+                                 download_name=file_name(list_name, fmt, office_today()))
+            response.headers["Cache-Control"] = "private, no-store"
+            return response
+        export = request_export(db.session, user, list_name, fmt, filters, total)
+        db.session.commit()
+        from jobs.exports import enqueue_export
+        try:
+            enqueue_export(db.session, export)
+        except Exception:  # the job queue is down: the export stays queued, nothing is lost
+            db.session.rollback()
+            flash(gettext("The export is recorded but the job queue cannot be reached; it will run "
+                          "as soon as it is back."), "warning")
+            return redirect(url_for("export.index_view"))
+        flash(gettext("%(n)d rows: the export runs in the background; download it here when it is "
+                      "done.", n=total), "success")
+        return redirect(url_for("export.index_view"))
+
+
+def _progress(view, context, model, name):
+    if model.status == "done":
+        done = model.rows or 0
+    elif model.status == "running" and model.job_id:
+        from rq.job import Job
+
+        from jobs.queue import get_connection, is_embedded
+        done = 0
+        if not is_embedded():
+            try:
+                done = int(Job.fetch(model.job_id, connection=get_connection()).meta.get("done", 0))
+            except Exception:
+                done = 0
+    else:
+        done = 0
+    total = max(model.total, 1)
+    percent = min(100, round(100 * done / total)) if model.status != "done" else 100
+    pending = Markup(" data-pending") if model.status in ("queued", "running") else ""
+    colour = {"done": "bg-success", "failed": "bg-danger"}.get(model.status, "progress-bar-striped progress-bar-animated")
+    return Markup('<div class="progress" style="min-width:10em"%s><div class="progress-bar %s" '
+                  'style="width:%d%%">%s / %s</div></div>') % (pending, colour, percent, f"{done:,}",
+                                                              f"{model.total:,}")
+
+
+def _download(view, context, model, name):
+    if model.status == "done":
+        return Markup('<a href="%s"><span class="fa fa-download"></span> %s</a>') % (
+            url_for("export.download_view", export_id=model.id), model.file)
+    if model.status == "failed":
+        return Markup('<span class="text-danger">%s</span>') % model.error[:120]
+    return ""
+
+
+def _filters(view, context, model, name):
+    return ", ".join(f"{k}={v}" for k, v in (model.filters or {}).items()) or "—"
+
+
+class ExportView(ReadOnlyView):
+    """Background exports: one's own (everyone's for managers, finance and the VP)."""
+
+    verbs = frozenset({"list", "details"})
+    list_template = "admin/document_list.html"  # reloads itself while an export is under way
+    extra_endpoints = {"download_view": "list"}
+    column_list = ("id", "list", "format", "filters", "status", "progress", "download", "size",
+                   "requested_by", "created_at", "finished_at")
+    column_filters = ("list", "status", "created_at")
+    column_formatters = {"progress": _progress, "download": _download, "filters": _filters,
+                         "size": lambda v, c, m, n: f"{m.size / 1048576:,.1f} MB" if m.size else ""}
+    column_labels = {"progress": _l("Progress"), "download": _l("File"), "list": _l("List"),
+                     "format": _l("Format"), "filters": _l("Filters"), "rows": _l("Rows")}
+
+    @expose("/download/<int:export_id>")
+    def download_view(self, export_id):
+        export = self.get_one(export_id)  # scoped: 404 for someone else's export
+        if export.status != "done":
+            flash(gettext("This export is not ready yet."), "warning")
+            return redirect(url_for(".index_view"))
+        from models.audit import record
+        record(db.session, "export", export.id, "download", {"rows": export.rows}, actor=current_user.id)
+        db.session.commit()
+        response = Response(stream_with_context(chunks(db.session, export.id)), mimetype=MIMETYPES[export.format])
+        response.headers["Content-Disposition"] = _disposition(export.file)
+        response.headers["Content-Length"] = str(export.size)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+
+def _disposition(name: str) -> str:
+    from urllib.parse import quote
+    return f"attachment; filename=\"export.{name.rsplit('.', 1)[-1]}\"; filename*=UTF-8''{quote(name)}"
+

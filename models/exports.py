@@ -1,0 +1,377 @@
+"""Finance exports: the payment and instalment lists as CSV or XLSX (R-PAY-1, R-PAY-3).
+
+Chinese headers, real numbers and dates (not text), a totals row, rows scoped by role (an agent
+exports only own customers). Every cell a spreadsheet would run as a formula is neutralised in
+both formats. Rows are streamed from the database (yield_per) into the file, so memory stays
+flat whatever the size; a large export runs as a job (`jobs.exports`) and its file is kept in
+the database in 1 MiB chunks, so any web process can serve it. Every export writes an audit row.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+
+from flask_babel import force_locale, lazy_gettext as _l
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, LargeBinary, String, Text, and_, func, select
+from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
+
+from .base import Base, in_list, office_today, utcnow
+from .errors import PermissionDenied, RuleViolation
+from .users import User
+
+EXPORT_LISTS = ("payments", "instalments")
+EXPORT_FORMATS = ("csv", "xlsx")
+EXPORT_STATUSES = ("queued", "running", "done", "failed")
+DIRECT_LIMIT = 5000  # up to this many rows the file comes back at once; above, a job makes it
+CHUNK = 1024 * 1024
+
+# Characters that make a spreadsheet evaluate a cell as a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value):
+    """Prefix a text cell that a spreadsheet would run as a formula with an apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+class Export(Base):
+    """A background export: what was asked, its state, and its file (in ExportChunk rows)."""
+
+    __tablename__ = "export"
+    __table_args__ = (
+        CheckConstraint(in_list("list", EXPORT_LISTS), name="list_known"),
+        CheckConstraint(in_list("format", EXPORT_FORMATS), name="format_known"),
+        CheckConstraint(in_list("status", EXPORT_STATUSES), name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list: Mapped[str] = mapped_column(String(20))
+    format: Mapped[str] = mapped_column(String(10))
+    filters: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    total: Mapped[int] = mapped_column(default=0)  # rows expected when it was asked
+    rows: Mapped[int | None]
+    size: Mapped[int | None]
+    file: Mapped[str] = mapped_column(String(200), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+
+    requested_by: Mapped[User] = relationship()
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return cls.requested_by_id == user_id
+
+
+class ExportChunk(Base):
+    __tablename__ = "export_chunk"
+
+    export_id: Mapped[int] = mapped_column(ForeignKey("export.id", ondelete="RESTRICT"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- filters -------------------------------------------------------------------------------------
+
+def _date(value, what):
+    if not value:
+        return None
+    try:
+        day = dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise RuleViolation(_l("%(what)s is not a date like 2026-11-26.", what=what)) from None
+    if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
+        raise RuleViolation(_l("%(what)s lies outside 2000–2100.", what=what))
+    return day
+
+
+def parse_filters(session, list_name: str, args) -> dict:
+    """The filters of an export from a form or query string, checked; RuleViolation says what
+    is wrong in the user's language. Returns plain values (JSON-able: dates as ISO strings)."""
+    from .deals import INSTALMENT_STATUSES, PAYMENT_CHANNELS, PAYMENT_METHODS
+    from .inventory import Project
+    if list_name not in EXPORT_LISTS:
+        raise RuleViolation(_l("There is no such list to export."))
+    filters: dict = {}
+    project = (args.get("project") or "").strip()
+    if project:
+        if not project.isdigit() or session.get(Project, int(project)) is None:
+            raise RuleViolation(_l("There is no such project."))
+        filters["project"] = int(project)
+    start, end = _date(args.get("date_from"), _l("The start date")), _date(args.get("date_to"), _l("The end date"))
+    if start and end and start > end:
+        raise RuleViolation(_l("The start date is after the end date."))
+    if start:
+        filters["date_from"] = start.isoformat()
+    if end:
+        filters["date_to"] = end.isoformat()
+    method = (args.get("method") or "").strip()
+    if method:
+        if method not in PAYMENT_METHODS:
+            raise RuleViolation(_l("There is no such payment method."))
+        filters["method"] = method
+    status = (args.get("status") or "").strip()
+    statuses = INSTALMENT_STATUSES if list_name == "instalments" else ("receipt", "reversal")
+    if status:
+        if status not in statuses:
+            raise RuleViolation(_l("There is no such status for this list."))
+        filters["status"] = status
+    channel = (args.get("channel") or "").strip()
+    if channel:
+        if list_name != "payments" or channel not in PAYMENT_CHANNELS:
+            raise RuleViolation(_l("There is no such payment channel for this list."))
+        filters["channel"] = channel
+    if args.get("overdue") in ("1", "true", "on", True):
+        if list_name != "instalments":
+            raise RuleViolation(_l("Only instalments can be overdue."))
+        filters["overdue"] = True
+    return filters
+
+
+# --- the lists -----------------------------------------------------------------------------------
+
+def _labels(entity, column):
+    from .labels import CHOICES
+    with force_locale("zh_Hans_CN"):
+        return {code: str(label) for code, label in CHOICES.get((entity, column), {}).items()}
+
+
+def _payments_query(filters: dict):
+    from .deals import Payment, Subscription
+    from .inventory import Building, Project, Unit
+    original = aliased(Payment)
+    query = (select(Payment.receipt_no, Project.name, Subscription.number, Subscription.customer_name,
+                    Building.name, Unit.number, Payment.paid_on, Payment.amount, Payment.channel,
+                    Subscription.payment_method, Payment.bank_ref, original.receipt_no, Payment.reason,
+                    User.display_name)
+             .join(Subscription, Subscription.id == Payment.subscription_id)
+             .join(Project, Project.id == Payment.project_id)
+             .join(Unit, Unit.id == Subscription.unit_id)
+             .join(Building, Building.id == Unit.building_id)
+             .join(User, User.id == Payment.recorded_by_id)
+             .outerjoin(original, original.id == Payment.reverses_id)
+             .order_by(Payment.paid_on, Payment.id))
+    if "project" in filters:
+        query = query.where(Payment.project_id == filters["project"])
+    if "date_from" in filters:
+        query = query.where(Payment.paid_on >= dt.date.fromisoformat(filters["date_from"]))
+    if "date_to" in filters:
+        query = query.where(Payment.paid_on <= dt.date.fromisoformat(filters["date_to"]))
+    if "method" in filters:
+        query = query.where(Subscription.payment_method == filters["method"])
+    if "channel" in filters:
+        query = query.where(Payment.channel == filters["channel"])
+    if filters.get("status") == "reversal":
+        query = query.where(Payment.reverses_id.isnot(None))
+    elif filters.get("status") == "receipt":
+        query = query.where(Payment.reverses_id.is_(None))
+    return query, Subscription
+
+
+def _instalments_query(filters: dict, today: dt.date):
+    from .deals import Instalment, Subscription
+    from .inventory import Building, Project, Unit
+    due = func.coalesce(Instalment.extended_due_on, Instalment.due_on)
+    query = (select(Project.name, Subscription.number, Subscription.customer_name, Building.name,
+                    Unit.number, User.display_name, Instalment.seq, Instalment.kind, Instalment.due_on,
+                    Instalment.extended_due_on, Instalment.amount_due, Instalment.amount_paid,
+                    Instalment.status, due)
+             .join(Subscription, Subscription.id == Instalment.subscription_id)
+             .join(Project, Project.id == Subscription.project_id)
+             .join(Unit, Unit.id == Subscription.unit_id)
+             .join(Building, Building.id == Unit.building_id)
+             .join(User, User.id == Subscription.agent_id)
+             .order_by(Instalment.due_on, Instalment.id))
+    if "project" in filters:
+        query = query.where(Subscription.project_id == filters["project"])
+    if "date_from" in filters:
+        query = query.where(due >= dt.date.fromisoformat(filters["date_from"]))
+    if "date_to" in filters:
+        query = query.where(due <= dt.date.fromisoformat(filters["date_to"]))
+    if "method" in filters:
+        query = query.where(Subscription.payment_method == filters["method"])
+    if "status" in filters:
+        query = query.where(Instalment.status == filters["status"])
+    if filters.get("overdue"):
+        query = query.where(and_(Instalment.status != "paid", due < today))
+    return query, Subscription
+
+
+def _query(list_name: str, filters: dict, user, today: dt.date):
+    """The list's SELECT for `user`: agents get their own customers' rows only (R-PAY-3)."""
+    from .permissions import can, sees_all_rows
+    if not can(user, "finance_export", "export"):
+        raise PermissionDenied(_l("Your role does not allow exports."), rule="R-ALL-1")
+    query, subscription = (_payments_query(filters) if list_name == "payments"
+                           else _instalments_query(filters, today))
+    if not sees_all_rows(user):
+        query = query.where(subscription.agent_id == user.id)
+    return query
+
+
+HEADERS = {
+    "payments": ["收据编号", "项目", "认购书编号", "客户", "房号", "收款日期", "金额（元）", "收款方式",
+                 "付款方式", "银行流水号", "冲正原收据", "原因", "录入人"],
+    "instalments": ["项目", "认购书编号", "客户", "房号", "置业顾问", "期次", "款项", "应付日期",
+                    "延期后应付日期", "应付金额（元）", "已付金额（元）", "未付金额（元）", "状态", "逾期天数"],
+}
+MONEY_COLUMNS = {"payments": (6,), "instalments": (9, 10, 11)}
+DATE_COLUMNS = {"payments": (5,), "instalments": (7, 8)}
+
+
+def _rows(session, list_name: str, query, today: dt.date):
+    """Cells of each row, typed: str, Decimal, date, int or None."""
+    if list_name == "payments":
+        channels, methods = _labels("payment", "channel"), _labels("subscription", "payment_method")
+        for r in session.execute(query.execution_options(yield_per=5000)):
+            yield [r[0] or "", r[1], r[2], r[3], f"{r[4]}-{r[5]}", r[6], r[7], channels.get(r[8], r[8]),
+                   methods.get(r[9], r[9]), r[10] or "", r[11] or "", r[12] or "", r[13]]
+    else:
+        kinds, statuses = _labels("instalment", "kind"), _labels("instalment", "status")
+        for r in session.execute(query.execution_options(yield_per=5000)):
+            overdue = (today - r[13]).days if r[12] != "paid" and r[13] < today else 0
+            yield [r[0], r[1], r[2], f"{r[3]}-{r[4]}", r[5], r[6], kinds.get(r[7], r[7]), r[8], r[9],
+                   r[10], r[11], r[10] - r[11], statuses.get(r[12], r[12]), overdue]
+
+
+def count_rows(session, list_name: str, filters: dict, user, today: dt.date | None = None) -> int:
+    query = _query(list_name, filters, user, today or office_today())
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+
+
+def file_name(list_name: str, fmt: str, today: dt.date) -> str:
+    return f"{'收款明细' if list_name == 'payments' else '付款计划'}-{today.isoformat()}.{fmt}"
+
+
+def write_export(session, list_name: str, fmt: str, filters: dict, user, out, today: dt.date | None = None,
+                 progress=None) -> int:
+    """Stream the list into the binary file `out` as CSV or XLSX; returns the number of rows.
+    `progress(n)` is called every 10,000 rows."""
+    today = today or office_today()
+    query = _query(list_name, filters, user, today)
+    headers, money, dates = HEADERS[list_name], MONEY_COLUMNS[list_name], DATE_COLUMNS[list_name]
+    totals = {i: Decimal("0") for i in money}
+    count = 0
+    writer = _XlsxWriter(out, headers, money, dates) if fmt == "xlsx" else _CsvWriter(out, headers)
+    for row in _rows(session, list_name, query, today):
+        for i in money:
+            totals[i] += row[i]
+        writer.row([neutralise_formula(v) for v in row])
+        count += 1
+        if progress is not None and count % 10_000 == 0:
+            progress(count)
+    total_row = [None] * len(headers)
+    total_row[0] = f"合计（{count} 行）"
+    for i in money:
+        total_row[i] = totals[i]
+    writer.row(total_row, bold=True)
+    writer.close()
+    return count
+
+
+class _CsvWriter:
+    """UTF-8 with a BOM (Excel opens Chinese correctly); numbers plain, dates ISO."""
+
+    def __init__(self, out, headers):
+        self.text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
+        self.csv = csv.writer(self.text)
+        self.csv.writerow(headers)
+
+    def row(self, values, bold=False):
+        self.csv.writerow(["" if v is None else v for v in values])
+
+    def close(self):
+        self.text.flush()
+        self.text.detach()
+
+
+class _XlsxWriter:
+    """XlsxWriter in constant-memory mode: each row goes to disk as it is written."""
+
+    def __init__(self, out, headers, money, dates):
+        import xlsxwriter
+        self.book = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False,
+                                              "strings_to_formulas": False, "strings_to_urls": False,
+                                              "strings_to_numbers": False})
+        self.sheet = self.book.add_worksheet("明细")
+        bold = self.book.add_format({"bold": True})
+        self.formats = {"money": self.book.add_format({"num_format": "#,##0.00"}),
+                        "date": self.book.add_format({"num_format": "yyyy-mm-dd"}),
+                        "bold_money": self.book.add_format({"num_format": "#,##0.00", "bold": True}),
+                        "bold": bold}
+        self.money, self.dates, self.n = set(money), set(dates), 1
+        for col, header in enumerate(headers):
+            self.sheet.write_string(0, col, header, bold)
+            self.sheet.set_column(col, col, 14)
+
+    def row(self, values, bold=False):
+        sheet, n = self.sheet, self.n
+        for col, value in enumerate(values):
+            if value is None or value == "":
+                continue
+            if col in self.money:
+                sheet.write_number(n, col, float(value), self.formats["bold_money" if bold else "money"])
+            elif col in self.dates and isinstance(value, dt.date):
+                sheet.write_datetime(n, col, dt.datetime.combine(value, dt.time()), self.formats["date"])
+            elif isinstance(value, (int, float, Decimal)):
+                sheet.write_number(n, col, float(value))
+            else:
+                sheet.write_string(n, col, str(value), self.formats["bold"] if bold else None)
+        self.n += 1
+
+    def close(self):
+        self.book.close()
+
+
+def audit_export(session, user, list_name: str, fmt: str, filters: dict, rows: int, export_id=None) -> None:
+    """One audit row per export: who, which list, which filter, how many rows."""
+    from .audit import record
+    record(session, "export", export_id if export_id is not None else "-", "export",
+           {"list": list_name, "format": fmt, "filters": filters, "rows": rows}, actor=user.id)
+
+
+def request_export(session, by, list_name: str, fmt: str, filters: dict, total: int) -> Export:
+    """A background export for `by` (the caller commits, then enqueues)."""
+    from .audit import audit_context
+    from .permissions import can
+    if not can(by, "finance_export", "export"):
+        raise PermissionDenied(_l("Your role does not allow exports."), rule="R-ALL-1")
+    if fmt not in EXPORT_FORMATS:
+        raise RuleViolation(_l("Exports are CSV or XLSX."))
+    with audit_context(session, actor=by, action="request_export"):
+        export = Export(list=list_name, format=fmt, filters=filters, total=total, requested_by_id=by.id,
+                        file=file_name(list_name, fmt, office_today()))
+        session.add(export)
+        session.flush()
+    return export
+
+
+def store_chunks(session, export_id: int, handle) -> int:
+    """Copy the file `handle` into ExportChunk rows, 1 MiB at a time; returns its size."""
+    from sqlalchemy import insert
+    size = seq = 0
+    handle.seek(0)
+    while True:
+        data = handle.read(CHUNK)
+        if not data:
+            return size
+        session.execute(insert(ExportChunk).values(export_id=export_id, seq=seq, data=data))
+        size += len(data)
+        seq += 1
+
+
+def chunks(session, export_id: int):
+    """The stored file, chunk after chunk (one in memory at a time)."""
+    seqs = list(session.scalars(select(ExportChunk.seq).where(ExportChunk.export_id == export_id)
+                                .order_by(ExportChunk.seq)))
+    for seq in seqs:
+        yield session.scalar(select(ExportChunk.data).where(ExportChunk.export_id == export_id,
+                                                            ExportChunk.seq == seq))
+
