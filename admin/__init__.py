@@ -8,12 +8,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from models import db
-from models.permissions import role_label
+from models.base import office_today
+from models.permissions import can, role_label
 
 from . import auth, errors, i18n
 from .base import THEME
 from .sales_control import BoardPage, PriceImportPage
 from .exports import FinanceExportPage
+from .targets import TargetsPage
 from .views import VIEWS, QuestionGroupPage
 
 
@@ -39,7 +41,29 @@ class DashboardView(AdminIndexView):
             Notification.user_id == current_user.id, Notification.read_at.is_(None))
             .order_by(Notification.id.desc()).limit(8)).all()
         ladder = forecast(db.session) if current_user.has_role("sales_manager", "vp", "admin") else None
-        return self.render("admin/index.html", tiles=tiles, roles=roles, notes=notes, ladder=ladder)
+        return self.render("admin/index.html", tiles=tiles, roles=roles, notes=notes, ladder=ladder,
+                           panels=_panels(current_user), today=office_today(),
+                           can_list=lambda entity: can(current_user, entity, "list"))
+
+
+def _panels(user) -> dict:
+    """The figures of the user's roles (models/dashboard.py), in the database, per request."""
+    from models import dashboard as d
+    session, today = db.session, office_today()
+    month = today.strftime("%Y-%m")
+    panels = {}
+    if user.has_role("sales_manager", "vp", "admin"):
+        panels["manager"] = {"today": d.today_counts(session, today), "sell": d.sell_through(session),
+                             "collection": d.collection(session, today), "ageing": d.ageing(session, today),
+                             "pipeline": d.pipeline(session), "targets": d.targets_vs_actuals(session, month)}
+    if user.has_role("agent"):
+        panels["agent"] = {**d.agent_panel(session, user.id, today),
+                           "targets": d.targets_vs_actuals(session, month, agent_id=user.id)}
+    if user.has_role("finance"):
+        panels["finance"] = d.finance_panel(session, today)
+    if user.has_role("lawyer"):
+        panels["lawyer"] = d.lawyer_panel(session, today)
+    return panels
 
 
 def _unread_notifications() -> int:
@@ -67,6 +91,7 @@ def init_app(app) -> None:
                                    endpoint="unit_import"))
     admin.add_view(FinanceExportPage(name=_l("Finance exports"), category=_l("Finance"),
                                      endpoint="finance_export"))
+    admin.add_view(TargetsPage(name=_l("Monthly targets"), category=_l("Sales"), endpoint="sales_target"))
     admin.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)

@@ -21,6 +21,7 @@ from .deals import (Extension, Instalment, OverdueEvent, Payment, PaymentAllocat
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy  # noqa: E402
 from .documents import Document, DocumentBatch  # noqa: E402
 from .exports import Export, ExportChunk  # noqa: E402
+from .targets import SalesTarget  # noqa: E402
 from .audit import Audit  # noqa: E402
 
 __all__ = [
@@ -28,7 +29,7 @@ __all__ = [
     "Role", "User", "user_role", "Building", "Project", "Unit", "FollowUp", "Lead",
     "LeadArchive", "LeadConflict", "CustomerQuestion", "Notification", "PriceApproval", "ReceiptCounter", "PaymentAllocation", "PaymentMethodTemplate",
     "PlanLineTemplate", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
-    "ArchiveRecord", "StampedCopy", "Contract", "ContractStep", "Document", "DocumentBatch", "Export", "ExportChunk", "Audit",
+    "ArchiveRecord", "StampedCopy", "Contract", "ContractStep", "Document", "DocumentBatch", "Export", "ExportChunk", "SalesTarget", "Audit",
 ]
 
 

@@ -76,6 +76,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "document_batch": _entity(list="amgcflrv"),
     "finance_export": _entity(list="amgfv", export="amgfv"),  # the payment lists; agents: own customers
     "export": _entity(list="amgfv"),  # background exports; agents see their own
+    "sales_target": _entity(list="amv", export="amv", action="am"),  # R-ALL-3
     "audit": _entity(list="av", export="av"),
 }
 
@@ -105,6 +106,7 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "contract.sign": _roles("l"),
     "contract.step": _roles("l"),
     "contract.archive": _roles("r"),
+    "target.set": _roles("am"),
 }
 
 

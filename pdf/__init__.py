@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
 KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warning",
          "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board")
+REPORTS = ("monthly_review",)  # office reports rendered on request, not document rows
 # The CJK families, in order; the stylesheet names the same ones.
 FONT_FAMILIES = ("WenQuanYi Micro Hei", "HanaMinA", "HanaMinB")
 RENDER_SECONDS = 60
@@ -200,7 +201,7 @@ def time_limit(seconds: float):
 
 
 def render_html(kind: str, context: dict) -> str:
-    if kind not in KINDS:
+    if kind not in KINDS + REPORTS:
         raise ValueError(f"unknown document kind {kind!r}")
     return _env.get_template(f"{kind}.html").render(kind=kind, **context)
 

@@ -273,6 +273,10 @@ EXPECTED = {
     "export.ajax_lookup": "amgfv",
     "export.ajax_update": "",
     "export.download_view": "amgfv",
+    "sales_target.index": "amv",
+    "sales_target.save": "am",
+    "sales_target.review_xlsx": "amv",
+    "sales_target.review_pdf": "amv",
     "notification.index_view": "amgcflrv",
     "notification.details_view": "amgcflrv",
     "notification.create_view": "",
@@ -357,6 +361,10 @@ PUBLIC_PATHS = {
     "finance_export.index": ("GET", "/admin/finance_export/"),
     "finance_export.run": ("POST", "/admin/finance_export/run"),
     "export.download_view": ("GET", "/admin/export/download/{export}"),
+    "sales_target.index": ("GET", "/admin/sales_target/"),
+    "sales_target.save": ("POST", "/admin/sales_target/save"),
+    "sales_target.review_xlsx": ("GET", "/admin/sales_target/review.xlsx"),
+    "sales_target.review_pdf": ("GET", "/admin/sales_target/review.pdf"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},

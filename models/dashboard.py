@@ -1,0 +1,228 @@
+"""What each role's home page (/admin/) shows: aggregates computed in the database, a few
+queries per panel, so the page stays fast at a million payment rows. Read-only.
+
+- manager (and vp, admin): today's registrations, visits, subscriptions and signings; sell-through
+  (去化率) by project and building; collection rate (回款率); overdue ageing (1–7, 8–14, 15+ days);
+  subscribed but not signed; extension rate; open conflicts; targets against actuals (R-ALL-3);
+- agent: my follow-ups due, my customers' instalments due soon (reminders), their overdue ones;
+- finance: today's receipts, due this week, overdue;
+- lawyer: signing bookings, signings overdue, post-signing steps past their promised date.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import case, func, select
+
+from .base import office_midnight_utc
+
+ZERO = Decimal("0")
+LIVE = ("confirmed", "active", "contracted")
+
+
+def _effective_due():
+    from .deals import Instalment
+    return func.coalesce(Instalment.extended_due_on, Instalment.due_on)
+
+
+def today_counts(session, today: dt.date) -> dict:
+    from .contracts import Contract
+    from .deals import Subscription
+    from .leads import FollowUp, Lead
+    start, end = office_midnight_utc(today), office_midnight_utc(today + dt.timedelta(days=1))
+    return {
+        "registrations": session.scalar(select(func.count()).select_from(Lead).where(
+            Lead.registered_at >= start, Lead.registered_at < end)),
+        "visits": session.scalar(select(func.count()).select_from(FollowUp).where(
+            FollowUp.channel == "visit", FollowUp.at >= start, FollowUp.at < end)),
+        "subscriptions": session.scalar(select(func.count()).select_from(Subscription).where(
+            Subscription.subscribed_on == today)),
+        "signings": session.scalar(select(func.count()).select_from(Contract).where(
+            Contract.signed_on == today)),
+    }
+
+
+def sell_through(session) -> list[dict]:
+    """去化率 per project and building: sold (subscribed or signed) of the units for sale."""
+    from .inventory import Building, Project, Unit
+    sold = func.sum(case((Unit.status.in_(("subscribed", "signed")), 1), else_=0))
+    rows = session.execute(
+        select(Project.id, Project.name, Building.name, func.count(), sold)
+        .join(Building, Building.project_id == Project.id).join(Unit, Unit.building_id == Building.id)
+        .group_by(Project.id, Project.name, Building.id, Building.name)
+        .order_by(Project.name, Building.name)).all()
+    projects: dict[int, dict] = {}
+    for project_id, project, building, units, sold_units in rows:
+        entry = projects.setdefault(project_id, {"name": project, "units": 0, "sold": 0, "buildings": []})
+        entry["units"] += units
+        entry["sold"] += sold_units or 0
+        entry["buildings"].append({"name": building, "units": units, "sold": sold_units or 0,
+                                   "rate": _rate(sold_units or 0, units)})
+    for entry in projects.values():
+        entry["rate"] = _rate(entry["sold"], entry["units"])
+    return list(projects.values())
+
+
+def _rate(part, whole) -> float:
+    return round(100.0 * float(part) / float(whole), 1) if whole else 0.0
+
+
+def collection(session, today: dt.date) -> dict:
+    """回款率: money received on instalments already due (live deals), of the money due."""
+    from .deals import Instalment, Subscription
+    due, paid = session.execute(
+        select(func.coalesce(func.sum(Instalment.amount_due), ZERO),
+               func.coalesce(func.sum(Instalment.amount_paid), ZERO))
+        .join(Subscription, Subscription.id == Instalment.subscription_id)
+        .where(Subscription.status.in_(LIVE), _effective_due() <= today)).one()
+    return {"due": due, "paid": paid, "rate": _rate(paid, due)}
+
+
+def ageing(session, today: dt.date, agent_id: int | None = None) -> list[dict]:
+    """Open instalments past their (effective) due date, in buckets of days overdue."""
+    from .deals import Instalment, Subscription
+    due = _effective_due()
+    days = today - due if session.get_bind().dialect.name == "postgresql" else \
+        func.julianday(today.isoformat()) - func.julianday(due)
+    bucket = case((days <= 7, "1-7"), (days <= 14, "8-14"), else_="15+")
+    query = (select(bucket, func.count(), func.coalesce(func.sum(Instalment.amount_due - Instalment.amount_paid), ZERO))
+             .join(Subscription, Subscription.id == Instalment.subscription_id)
+             .where(Instalment.status != "paid", due < today, Subscription.status.in_(LIVE))
+             .group_by(bucket))
+    if agent_id is not None:
+        query = query.where(Subscription.agent_id == agent_id)
+    found = {b: (n, amount) for b, n, amount in session.execute(query)}
+    return [{"bucket": b, "count": found.get(b, (0, ZERO))[0], "amount": found.get(b, (0, ZERO))[1]}
+            for b in ("1-7", "8-14", "15+")]
+
+
+def pipeline(session) -> dict:
+    """Subscribed but not signed; the share of live deals with an approved extension; open
+    duplicate-registration conflicts."""
+    from .deals import Extension, Instalment, Subscription
+    from .leads import LeadConflict
+    waiting = session.scalar(select(func.count()).select_from(Subscription).where(
+        Subscription.status.in_(("confirmed", "active"))))
+    live = session.scalar(select(func.count()).select_from(Subscription).where(Subscription.status.in_(LIVE)))
+    extended = session.scalar(
+        select(func.count(func.distinct(Instalment.subscription_id)))
+        .join(Extension, Extension.instalment_id == Instalment.id)
+        .join(Subscription, Subscription.id == Instalment.subscription_id)
+        .where(Extension.status == "approved", Subscription.status.in_(LIVE)))
+    conflicts = session.scalar(select(func.count()).select_from(LeadConflict).where(LeadConflict.status == "open"))
+    return {"not_signed": waiting, "live": live, "extended": extended,
+            "extension_rate": _rate(extended, live), "open_conflicts": conflicts}
+
+
+def _lines(session, *conditions, limit=8):
+    from .deals import Instalment, Subscription
+    due = _effective_due()
+    return session.execute(
+        select(Instalment.id, Subscription.number, Subscription.customer_name, Instalment.kind, due.label("due"),
+               (Instalment.amount_due - Instalment.amount_paid).label("balance"))
+        .join(Subscription, Subscription.id == Instalment.subscription_id)
+        .where(Instalment.status != "paid", Subscription.status.in_(LIVE), *conditions)
+        .order_by(due).limit(limit)).all()
+
+
+def _sum_open(session, *conditions) -> tuple[int, Decimal]:
+    from .deals import Instalment, Subscription
+    return tuple(session.execute(
+        select(func.count(), func.coalesce(func.sum(Instalment.amount_due - Instalment.amount_paid), ZERO))
+        .join(Subscription, Subscription.id == Instalment.subscription_id)
+        .where(Instalment.status != "paid", Subscription.status.in_(LIVE), *conditions)).one())
+
+
+def agent_panel(session, agent_id: int, today: dt.date) -> dict:
+    from .deals import Subscription
+    from .leads import OPEN_STAGES, Lead
+    from .inventory import Project
+    due = _effective_due()
+    follow_ups = session.execute(
+        select(Lead.id, Lead.name, Lead.phone, Lead.next_follow_up_on)
+        .where(Lead.owner_id == agent_id, Lead.stage.in_(OPEN_STAGES), Lead.next_follow_up_on <= today)
+        .order_by(Lead.next_follow_up_on).limit(8)).all()
+    follow_ups_count = session.scalar(select(func.count()).select_from(Lead).where(
+        Lead.owner_id == agent_id, Lead.stage.in_(OPEN_STAGES), Lead.next_follow_up_on <= today))
+    window = session.scalar(select(func.max(Project.reminder_days_before))) or 3
+    mine = Subscription.agent_id == agent_id
+    return {
+        "follow_ups": follow_ups, "follow_ups_count": follow_ups_count,
+        "reminders": _lines(session, mine, due >= today, due <= today + dt.timedelta(days=window)),
+        "reminders_count": _sum_open(session, mine, due >= today, due <= today + dt.timedelta(days=window))[0],
+        "overdue": _lines(session, mine, due < today),
+        "overdue_total": _sum_open(session, mine, due < today),
+        "ageing": ageing(session, today, agent_id),
+    }
+
+
+def finance_panel(session, today: dt.date) -> dict:
+    from .deals import Payment
+    due = _effective_due()
+    count, amount = session.execute(select(func.count(), func.coalesce(func.sum(Payment.amount), ZERO))
+                                    .where(Payment.paid_on == today)).one()
+    return {"receipts": {"count": count, "amount": amount},
+            "due_week": _sum_open(session, due >= today, due <= today + dt.timedelta(days=6)),
+            "due_week_lines": _lines(session, due >= today, due <= today + dt.timedelta(days=6)),
+            "overdue": _sum_open(session, due < today)}
+
+
+def lawyer_panel(session, today: dt.date) -> dict:
+    from .contracts import Contract, ContractStep
+    from .deals import Subscription
+    bookings = session.execute(
+        select(Contract.id, Subscription.number, Subscription.customer_name, Contract.appointment_at,
+               Contract.signing_due_on)
+        .join(Subscription, Subscription.id == Contract.subscription_id)
+        .where(Contract.status == "booked").order_by(Contract.appointment_at).limit(8)).all()
+    overdue = session.scalar(select(func.count()).select_from(Contract).where(
+        Contract.status == "booked", Contract.signing_due_on < today))
+    steps = session.scalar(select(func.count()).select_from(ContractStep).where(
+        ContractStep.status != "done", ContractStep.promised_on < today))
+    booked = session.scalar(select(func.count()).select_from(Contract).where(Contract.status == "booked"))
+    return {"bookings": bookings, "booked": booked, "signing_overdue": overdue, "steps_late": steps}
+
+
+def targets_vs_actuals(session, month: str, agent_id: int | None = None) -> list[dict]:
+    """Each agent's monthly target (R-ALL-3) beside what they did that month: subscriptions
+    (count and amount, by subscription date) and collections (money received on their deals)."""
+    from .deals import Payment, Subscription
+    from .targets import SalesTarget, month_range
+    from .users import User
+    first, last = month_range(month)
+    subs = dict((a, (n, amount)) for a, n, amount in session.execute(
+        select(Subscription.agent_id, func.count(), func.coalesce(func.sum(Subscription.price), ZERO))
+        .where(Subscription.subscribed_on.between(first, last),
+               Subscription.status.notin_(("withdrawn", "draft")))
+        .group_by(Subscription.agent_id)))
+    collected = dict(session.execute(
+        select(Subscription.agent_id, func.coalesce(func.sum(Payment.amount), ZERO))
+        .join(Subscription, Subscription.id == Payment.subscription_id)
+        .where(Payment.paid_on.between(first, last)).group_by(Subscription.agent_id)).all())
+    targets = {t.agent_id: t for t in session.scalars(select(SalesTarget).where(SalesTarget.month == month))}
+    agents = session.execute(select(User.id, User.display_name).where(
+        User.id.in_(set(subs) | set(collected) | set(targets))).order_by(User.display_name)).all()
+    rows = []
+    for user_id, name in agents:
+        if agent_id is not None and user_id != agent_id:
+            continue
+        target = targets.get(user_id)
+        count, amount = subs.get(user_id, (0, ZERO))
+        rows.append({"agent_id": user_id, "agent": name, "subscriptions": count, "amount": amount,
+                     "collections": collected.get(user_id, ZERO),
+                     "target_subscriptions": target.subscriptions if target else None,
+                     "target_amount": target.amount if target else None,
+                     "target_collections": target.collections if target else None})
+    for row in rows:
+        row["subscriptions_rate"] = _rate(row["subscriptions"], row["target_subscriptions"] or 0)
+        row["amount_rate"] = _rate(row["amount"], row["target_amount"] or 0)
+        row["collections_rate"] = _rate(row["collections"], row["target_collections"] or 0)
+    return rows
+
+
+
+def project_names(session) -> str:
+    """The projects of the office, for a report's running header."""
+    from .inventory import Project
+    return "、".join(session.scalars(select(Project.name).order_by(Project.name))) or "—"

@@ -1,0 +1,125 @@
+"""Monthly sales targets per agent and the monthly review (R-ALL-3).
+
+The sales manager (or the administrator) sets each agent's targets for a month: subscriptions
+(a count), subscription amount and collections (money). The review sets them beside what each
+agent did that month, with the month's work (new customers, follow-ups, visits).
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .audit import audit_context
+from .base import Base, Money, office_midnight_utc, utcnow
+from .errors import RuleViolation
+from .permissions import require
+from .users import User
+
+MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class SalesTarget(Base):
+    __tablename__ = "sales_target"
+    __table_args__ = (
+        UniqueConstraint("agent_id", "month"),
+        CheckConstraint("subscriptions >= 0 AND amount >= 0 AND collections >= 0", name="not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"), index=True)
+    month: Mapped[str] = mapped_column(String(7))  # 2026-11
+    subscriptions: Mapped[int] = mapped_column(default=0)
+    amount: Mapped[Money] = mapped_column(default=Decimal("0"))
+    collections: Mapped[Money] = mapped_column(default=Decimal("0"))
+    set_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    set_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    agent: Mapped[User] = relationship(foreign_keys=[agent_id])
+
+
+def parse_month(value) -> str:
+    match = MONTH.match(str(value or "").strip())
+    if not match or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 2100:
+        raise RuleViolation(_l("A month is written like 2026-11."))
+    return match.group(0)
+
+
+def month_range(month: str) -> tuple[dt.date, dt.date]:
+    year, number = int(month[:4]), int(month[5:7])
+    return dt.date(year, number, 1), dt.date(year, number, calendar.monthrange(year, number)[1])
+
+
+def _amount(value, what) -> Decimal:
+    try:
+        amount = Decimal(str(value).replace(",", "").replace("¥", "").strip() or "0").quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise RuleViolation(_l("%(what)s must be an amount in yuan.", what=what)) from None
+    if amount < 0 or amount > Decimal("999999999999.99"):
+        raise RuleViolation(_l("%(what)s must be between 0 and 999,999,999,999.99.", what=what))
+    return amount
+
+
+def set_target(session, by, agent_id: int, month: str, *, subscriptions, amount, collections) -> SalesTarget:
+    """The manager sets (or changes) an agent's targets for a month (R-ALL-3)."""
+    require(by, "target.set")
+    month = parse_month(month)
+    agent = session.get(User, int(agent_id))
+    if agent is None or not agent.has_role("agent"):
+        raise RuleViolation(_l("Targets are set for sales agents."))
+    try:
+        count = int(str(subscriptions).strip() or "0")
+    except ValueError:
+        raise RuleViolation(_l("The number of subscriptions is a whole number.")) from None
+    if not 0 <= count <= 100000:
+        raise RuleViolation(_l("The number of subscriptions is between 0 and 100,000."))
+    values = {"subscriptions": count, "amount": _amount(amount, _l("The subscription amount")),
+              "collections": _amount(collections, _l("The collections"))}
+    target = session.scalar(select(SalesTarget).where(SalesTarget.agent_id == agent.id, SalesTarget.month == month))
+    with audit_context(session, actor=by, action="set_target"):
+        if target is None:
+            target = SalesTarget(agent_id=agent.id, month=month, set_by_id=by.id, **values)
+            session.add(target)
+        else:
+            for key, value in values.items():
+                setattr(target, key, value)
+            target.set_by_id = by.id
+        session.flush()
+    return target
+
+
+def monthly_review(session, month: str) -> dict:
+    """Targets against actuals per agent, with the month's work, and the totals."""
+    from .dashboard import targets_vs_actuals
+    from .leads import FollowUp, Lead
+    month = parse_month(month)
+    first, last = month_range(month)
+    start, end = office_midnight_utc(first), office_midnight_utc(last + dt.timedelta(days=1))
+    rows = targets_vs_actuals(session, month)
+    agents = {u.id: u.display_name for u in session.scalars(select(User).where(User.active.is_(True)))
+              if u.has_role("agent")}
+    known = {row["agent_id"] for row in rows}
+    for agent_id, name in sorted(agents.items(), key=lambda item: item[1]):
+        if agent_id not in known:
+            rows.append({"agent_id": agent_id, "agent": name, "subscriptions": 0, "amount": Decimal("0"),
+                         "collections": Decimal("0"), "target_subscriptions": None, "target_amount": None,
+                         "target_collections": None, "subscriptions_rate": 0.0, "amount_rate": 0.0,
+                         "collections_rate": 0.0})
+    leads = dict(session.execute(select(Lead.registered_by_id, func.count()).where(
+        Lead.registered_at >= start, Lead.registered_at < end).group_by(Lead.registered_by_id)).all())
+    follow_ups = dict(session.execute(select(FollowUp.agent_id, func.count()).where(
+        FollowUp.at >= start, FollowUp.at < end).group_by(FollowUp.agent_id)).all())
+    visits = dict(session.execute(select(FollowUp.agent_id, func.count()).where(
+        FollowUp.at >= start, FollowUp.at < end, FollowUp.channel == "visit").group_by(FollowUp.agent_id)).all())
+    for row in rows:
+        row.update(new_leads=leads.get(row["agent_id"], 0), follow_ups=follow_ups.get(row["agent_id"], 0),
+                   visits=visits.get(row["agent_id"], 0))
+    totals = {key: sum((row[key] or 0) for row in rows)
+              for key in ("subscriptions", "amount", "collections", "target_subscriptions", "target_amount",
+                          "target_collections", "new_leads", "follow_ups", "visits")}
+    return {"month": month, "first": first, "last": last, "rows": rows, "totals": totals}
