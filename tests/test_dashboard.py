@@ -1,0 +1,140 @@
+"""Dashboards per role and monthly targets (R-ALL-3)."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from sqlalchemy import select
+
+from models import Audit, Instalment, RuleViolation, SalesTarget
+from models import dashboard as d
+from models.payments import record_payment
+from models.targets import monthly_review, set_target
+from tests import factories as f
+
+TODAY = dt.date(2026, 11, 26)
+
+
+@pytest.fixture
+def deal(db, make_user):
+    return f.active_deal(db.session, make_user, price="1000000.00", payment_method="one_off", today=TODAY,
+                         staff={"control": ("sales_control", None), "finance": ("finance", "finance"),
+                                "manager": ("sales_manager", "manager"), "lawyer": ("lawyer", "lawyer"),
+                                "vp": ("vp", "vp"), "other": ("agent", "zhao")})
+
+
+def test_overdue_ageing_puts_each_open_line_in_its_bucket(app, db, deal):
+    balance = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal["sub"].id,
+                                                         Instalment.kind == "balance"))
+    for days, bucket in ((1, "1-7"), (7, "1-7"), (8, "8-14"), (14, "8-14"), (15, "15+"), (40, "15+")):
+        ageing = {a["bucket"]: a for a in d.ageing(db.session, balance.due_on + dt.timedelta(days=days))}
+        assert ageing[bucket]["count"] == 1 and ageing[bucket]["amount"] == Decimal("950000.00"), days
+        assert sum(a["count"] for a in ageing.values()) == 1
+    assert all(a["count"] == 0 for a in d.ageing(db.session, balance.due_on))  # due today: not overdue
+
+
+def test_collection_rate_and_sell_through(app, db, deal):
+    balance_due = db.session.scalar(select(Instalment.due_on).where(Instalment.kind == "balance"))
+    assert d.collection(db.session, TODAY) == {"due": Decimal("50000.00"), "paid": Decimal("50000.00"),
+                                               "rate": 100.0}
+    later = d.collection(db.session, balance_due)
+    assert later["due"] == Decimal("1000000.00") and later["rate"] == 5.0
+    [project] = d.sell_through(db.session)
+    assert project["units"] == 1 and project["sold"] == 1 and project["rate"] == 100.0
+
+
+def test_each_role_sees_its_own_panel(app, db, deal, client, auth):
+    record_payment(db.session, deal["finance"], deal["sub"].id, amount="1000", paid_on=dt.date.today(),
+                   channel="cash", today=dt.date.today())
+    db.session.commit()
+    for username, shown, hidden in (("manager", "dash-manager", "dash-finance"),
+                                    ("vp", "dash-manager", "dash-agent"),
+                                    ("li", "dash-agent", "dash-manager"),
+                                    ("finance", "dash-finance", "dash-manager"),
+                                    ("lawyer", "dash-lawyer", "dash-finance")):
+        auth.login(username)
+        page = client.get("/admin/").get_data(as_text=True)
+        assert f'id="{shown}"' in page and f'id="{hidden}"' not in page, username
+        auth.logout()
+
+
+def test_the_dashboard_links_only_to_pages_the_role_may_open(app, db, deal, client, auth):
+    auth.login("vp")  # the VP sees the manager's figures but not the conflicts grid
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "待处理撞单" in page and 'href="/admin/lead_conflict/"' not in page
+
+
+def test_the_manager_sets_targets_and_sees_them_against_actuals(app, db, deal, client, auth):
+    month = TODAY.strftime("%Y-%m")
+    auth.login("manager")
+    response = client.post("/admin/sales_target/save", data={
+        "csrf_token": auth.csrf("/admin/sales_target/"), "month": month,
+        f"subscriptions_{deal['agent'].id}": "2", f"amount_{deal['agent'].id}": "2,000,000",
+        f"collections_{deal['agent'].id}": "100000", f"subscriptions_{deal['other'].id}": "1",
+        f"amount_{deal['other'].id}": "", f"collections_{deal['other'].id}": "0"})
+    assert response.status_code == 302
+    target = db.session.scalar(select(SalesTarget).where(SalesTarget.agent_id == deal["agent"].id))
+    assert (target.subscriptions, target.amount, target.collections) == (2, Decimal("2000000.00"),
+                                                                         Decimal("100000.00"))
+    row = {r["agent_id"]: r for r in d.targets_vs_actuals(db.session, month)}[deal["agent"].id]
+    assert (row["subscriptions"], row["amount"], row["collections"]) == (1, Decimal("1000000.00"),
+                                                                         Decimal("50000.00"))
+    assert (row["subscriptions_rate"], row["amount_rate"], row["collections_rate"]) == (50.0, 50.0, 50.0)
+    assert db.session.scalar(select(Audit.id).where(Audit.entity == "sales_target", Audit.action == "set_target"))
+    page = client.get(f"/admin/sales_target/?month={month}").get_data(as_text=True)
+    assert "50.0%" in page
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"subscriptions": "-1"}, "100,000"), ({"subscriptions": "two"}, "整数"),
+    ({"amount": "lots"}, "金额"), ({"collections": "-5"}, "0 到"),
+])
+def test_impossible_targets_are_refused_and_nothing_is_saved(app, db, deal, values, message):
+    with pytest.raises(RuleViolation) as refused:
+        set_target(db.session, deal["manager"], deal["agent"].id, "2026-11",
+                   **{"subscriptions": "1", "amount": "1", "collections": "1", **values})
+    from flask_babel import force_locale
+    with force_locale("zh_Hans_CN"):
+        assert message in str(refused.value)
+    db.session.rollback()
+    assert db.session.scalar(select(SalesTarget.id)) is None
+
+
+def test_only_the_manager_sets_targets_and_only_for_agents(app, db, deal):
+    with pytest.raises(RuleViolation):
+        set_target(db.session, deal["agent"], deal["agent"].id, "2026-11", subscriptions=1, amount=1, collections=1)
+    with pytest.raises(RuleViolation):
+        set_target(db.session, deal["manager"], deal["finance"].id, "2026-11", subscriptions=1, amount=1,
+                   collections=1)
+    with pytest.raises(RuleViolation):
+        set_target(db.session, deal["manager"], deal["agent"].id, "2026-13", subscriptions=1, amount=1,
+                   collections=1)
+
+
+def test_the_monthly_review_downloads_as_xlsx_and_pdf(app, db, deal, client, auth, tmp_path):
+    set_target(db.session, deal["manager"], deal["agent"].id, "2026-11", subscriptions=2, amount="2000000",
+               collections="100000")
+    db.session.commit()
+    review = monthly_review(db.session, "2026-11")
+    assert review["totals"]["subscriptions"] == 1 and review["totals"]["target_subscriptions"] == 2
+    auth.login("vp")
+    xlsx = client.get("/admin/sales_target/review.xlsx?month=2026-11")
+    assert xlsx.status_code == 200
+    rows = list(openpyxl.load_workbook(io.BytesIO(xlsx.data)).active.iter_rows(values_only=True))
+    assert rows[2][0] == "置业顾问" and rows[-1][0] == "合计"
+    li = [r for r in rows if r[0] == deal["agent"].display_name][0]
+    assert li[1] == 2 and li[2] == 1 and li[3] == 50 and li[5] == 1000000
+    pdf = client.get("/admin/sales_target/review.pdf?month=2026-11")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    import subprocess
+    path = tmp_path / "review.pdf"
+    path.write_bytes(pdf.data)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout
+    assert "月度业绩回顾" in text and deal["agent"].display_name in text
+    assert db.session.scalar(select(Audit.id).where(Audit.entity == "sales_target", Audit.action == "export"))
+    auth.logout()
+    auth.login("li")
+    assert client.get("/admin/sales_target/review.xlsx?month=2026-11").status_code == 403
