@@ -260,10 +260,16 @@ def write_export(session, list_name: str, fmt: str, filters: dict, user, out, to
     totals = {i: Decimal("0") for i in money}
     count = 0
     writer = _XlsxWriter(out, headers, money, dates) if fmt == "xlsx" else _CsvWriter(out, headers)
+    texts = [i for i in range(len(headers)) if i not in money and i not in dates]
+    write = writer.row
     for row in _rows(session, list_name, query, today):
         for i in money:
             totals[i] += row[i]
-        writer.row([neutralise_formula(v) for v in row])
+        for i in texts:  # only text can start like a formula
+            value = row[i]
+            if value.__class__ is str and value[:1] in _FORMULA_PREFIXES:
+                row[i] = "'" + value
+        write(row)
         count += 1
         if progress is not None and count % 10_000 == 0:
             progress(count)
@@ -285,7 +291,7 @@ class _CsvWriter:
         self.csv.writerow(headers)
 
     def row(self, values, bold=False):
-        self.csv.writerow(["" if v is None else v for v in values])
+        self.csv.writerow(values)  # csv writes None as an empty cell
 
     def close(self):
         self.text.flush()
