@@ -4,8 +4,10 @@ from __future__ import annotations
 from flask import flash, redirect
 from flask_admin import expose
 from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
+from sqlalchemy import and_, func
 from wtforms.fields.choices import SelectChoice
 
 from models import Extension, Instalment, Payment, PlanLineTemplate, db
@@ -39,12 +41,26 @@ class StepMixin:
         return self.get_query().filter(model.id.in_([int(i) for i in ids])).all()
 
 
+class OverdueFilter(BaseSQLAFilter):
+    """Open lines past their (effective) due date, or the rest."""
+
+    def apply(self, query, value, alias=None):
+        due = func.coalesce(Instalment.extended_due_on, Instalment.due_on)
+        overdue = and_(Instalment.status != "paid", due < office_today())
+        return query.filter(overdue if value == "1" else ~overdue)
+
+    def operation(self):
+        return gettext("is")
+
+
 class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyView):
     """付款计划: agents see their customers' lines, note what the customer said, ask for time."""
 
     column_list = ("subscription", "seq", "kind", "due_on", "extended_due_on", "amount_due",
                    "amount_paid", "status", "agent_note")
-    column_filters = ("status", "kind", "due_on", "extended_due_on")
+    column_filters = ("status", "kind", "due_on", "extended_due_on", "subscription.project.name",
+                      "subscription.payment_method",
+                      OverdueFilter(Instalment.id, _l("Overdue"), options=(("1", _l("Yes")), ("0", _l("No")))))
     column_formatters = {"amount_due": _money, "amount_paid": _money}
     column_default_sort = ("due_on", False)
     extra_endpoints = {"note_view": "action", "extension_view": "action"}
@@ -92,7 +108,8 @@ class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
     column_list = ("receipt_no", "subscription", "instalment", "amount", "paid_on", "channel",
                    "bank_ref", "reverses_id", "reason", "recorded_by", "recorded_at")
     column_searchable_list = ("receipt_no", "bank_ref")
-    column_filters = ("channel", "paid_on", "recorded_at")
+    column_filters = ("channel", "paid_on", "recorded_at", "subscription.project.name",
+                      "subscription.payment_method")
     column_labels = {"channel": _l("Payment channel")}
     column_formatters = {"amount": _money}
     extra_endpoints = {"reverse_view": "action"}

@@ -194,3 +194,14 @@ def test_reversals_and_receipts_filter_apart(app, db, office, client, auth):
     reversals = _csv(_post(client, auth, status="reversal"))[1:-1]
     assert len(reversals) == 1 and reversals[0][6] == "-100000.00" and reversals[0][10] == payment.receipt_no
     assert len(_csv(_post(client, auth, status="receipt"))[1:-1]) == 3
+
+
+def test_the_payment_plan_grid_filters_overdue_lines_and_projects(app, db, office, client, auth):
+    view = next(v for v in app.extensions["admin"][0]._views if getattr(v, "endpoint", "") == "instalment")
+    from admin.money import OverdueFilter
+    overdue = next(i for i, flt in enumerate(view._filters) if isinstance(flt, OverdueFilter))
+    auth.login("finance")
+    page = client.get(f"/admin/instalment/?flt0_{overdue}=1").get_data(as_text=True)
+    assert office["zhao_sub"].number in page and office["sub"].number not in page  # only zhao's line is late
+    page = client.get(f"/admin/instalment/?flt0_{overdue}=0").get_data(as_text=True)
+    assert office["sub"].number in page
