@@ -12,7 +12,7 @@ from models.base import office_today
 from models.permissions import can, role_label
 
 from . import auth, errors, i18n
-from .base import THEME
+from .base import THEME, _local_datetime
 from .sales_control import BoardPage, PriceImportPage
 from .exports import FinanceExportPage
 from .targets import TargetsPage
@@ -36,31 +36,36 @@ class DashboardView(AdminIndexView):
         from sqlalchemy import select
 
         from models import Notification
-        from models.ladder import forecast
         notes = db.session.scalars(select(Notification).where(
             Notification.user_id == current_user.id, Notification.read_at.is_(None))
             .order_by(Notification.id.desc()).limit(8)).all()
-        ladder = forecast(db.session) if current_user.has_role("sales_manager", "vp", "admin") else None
+        panels = _panels(current_user)
+        ladder = panels["manager"]["forecast"] if "manager" in panels else None
         return self.render("admin/index.html", tiles=tiles, roles=roles, notes=notes, ladder=ladder,
-                           panels=_panels(current_user), today=office_today(),
+                           panels=panels, today=office_today(),
                            can_list=lambda entity: can(current_user, entity, "list"))
 
 
 def _panels(user) -> dict:
-    """The figures of the user's roles (models/dashboard.py), in the database, per request."""
+    """The figures of the user's roles (models/dashboard.py); office-wide and per-agent panels are
+    kept for a minute per process (the page says when they were computed)."""
     from models import dashboard as d
+    from models.ladder import forecast
     session, today = db.session, office_today()
     month = today.strftime("%Y-%m")
     panels = {}
     if user.has_role("sales_manager", "vp", "admin"):
-        panels["manager"] = {"today": d.today_counts(session, today), "sell": d.sell_through(session),
-                             "collection": d.collection(session, today), "ageing": d.ageing(session, today),
-                             "pipeline": d.pipeline(session), "targets": d.targets_vs_actuals(session, month)}
+        panels["manager"], panels["as_of"] = d.cached(("manager", today), lambda: {
+            "today": d.today_counts(session, today), "sell": d.sell_through(session),
+            "collection": d.collection(session, today), "ageing": d.ageing(session, today),
+            "pipeline": d.pipeline(session), "targets": d.targets_vs_actuals(session, month),
+            "forecast": forecast(session, today)})
     if user.has_role("agent"):
-        panels["agent"] = {**d.agent_panel(session, user.id, today),
-                           "targets": d.targets_vs_actuals(session, month, agent_id=user.id)}
+        panels["agent"], panels["as_of"] = d.cached(("agent", user.id, today), lambda: {
+            **d.agent_panel(session, user.id, today),
+            "targets": d.targets_vs_actuals(session, month, agent_id=user.id)})
     if user.has_role("finance"):
-        panels["finance"] = d.finance_panel(session, today)
+        panels["finance"], panels["as_of"] = d.cached(("finance", today), lambda: d.finance_panel(session, today))
     if user.has_role("lawyer"):
         panels["lawyer"] = d.lawyer_panel(session, today)
     return panels
@@ -78,6 +83,7 @@ def _unread_notifications() -> int:
 
 def init_app(app) -> None:
     app.jinja_env.globals["unread_notifications"] = _unread_notifications
+    app.jinja_env.filters["local_time"] = lambda value: _local_datetime(None, value)[-5:]
     admin = Admin(name=_l("Sales Desk"), theme=THEME, index_view=DashboardView(name=_l("Home")),
                   translations_path=app.config["BABEL_TRANSLATION_DIRECTORIES"])
     for model, view_class, name, category in VIEWS:

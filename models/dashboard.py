@@ -11,13 +11,36 @@ queries per panel, so the page stays fast at a million payment rows. Read-only.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from decimal import Decimal
 
 from sqlalchemy import case, func, select
 
-from .base import office_midnight_utc
+from .base import office_midnight_utc, utcnow
 
 ZERO = Decimal("0")
+CACHE_SECONDS = 60  # how old a panel's figures may be; the page says when they were computed
+
+_cache: dict = {}
+_cache_lock = threading.Lock()
+
+
+def cached(key, compute, seconds: float = CACHE_SECONDS):
+    """`compute()`, or its value from the last `seconds` (per process): the office-wide sums scan
+    a million lines (~100 ms each at that size); a dashboard may be a minute old. Returns
+    (value, computed_at as a naive UTC datetime)."""
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit and now - hit[0] < seconds:
+        return hit[1], hit[2]
+    value = compute()
+    with _cache_lock:
+        if len(_cache) > 1000:
+            _cache.clear()
+        _cache[key] = (now, value, utcnow())
+    return value, _cache[key][2]
 LIVE = ("confirmed", "active", "contracted")
 
 
@@ -81,20 +104,9 @@ def collection(session, today: dt.date) -> dict:
 
 def ageing(session, today: dt.date, agent_id: int | None = None) -> list[dict]:
     """Open instalments past their (effective) due date, in buckets of days overdue."""
-    from .deals import Instalment, Subscription
-    due = _effective_due()
-    days = today - due if session.get_bind().dialect.name == "postgresql" else \
-        func.julianday(today.isoformat()) - func.julianday(due)
-    bucket = case((days <= 7, "1-7"), (days <= 14, "8-14"), else_="15+")
-    query = (select(bucket, func.count(), func.coalesce(func.sum(Instalment.amount_due - Instalment.amount_paid), ZERO))
-             .join(Subscription, Subscription.id == Instalment.subscription_id)
-             .where(Instalment.status != "paid", due < today, Subscription.status.in_(LIVE))
-             .group_by(bucket))
-    if agent_id is not None:
-        query = query.where(Subscription.agent_id == agent_id)
-    found = {b: (n, amount) for b, n, amount in session.execute(query)}
-    return [{"bucket": b, "count": found.get(b, (0, ZERO))[0], "amount": found.get(b, (0, ZERO))[1]}
-            for b in ("1-7", "8-14", "15+")]
+    from .deals import Subscription
+    conditions = () if agent_id is None else (Subscription.agent_id == agent_id,)
+    return _open_summary(session, today, 0, *conditions)["ageing"]
 
 
 def pipeline(session) -> dict:
@@ -126,12 +138,34 @@ def _lines(session, *conditions, limit=8):
         .order_by(due).limit(limit)).all()
 
 
-def _sum_open(session, *conditions) -> tuple[int, Decimal]:
+def _open_summary(session, today: dt.date, window: int, *conditions) -> dict:
+    """One pass over the open lines of live deals: overdue (count, amount, ageing buckets) and due
+    within `window` days from today (count, amount)."""
     from .deals import Instalment, Subscription
-    return tuple(session.execute(
-        select(func.count(), func.coalesce(func.sum(Instalment.amount_due - Instalment.amount_paid), ZERO))
-        .join(Subscription, Subscription.id == Instalment.subscription_id)
-        .where(Instalment.status != "paid", Subscription.status.in_(LIVE), *conditions)).one())
+    due = _effective_due()
+    balance = Instalment.amount_due - Instalment.amount_paid
+    overdue = due < today
+    soon = (due >= today) & (due <= today + dt.timedelta(days=window))
+    late_by = today - due if session.get_bind().dialect.name == "postgresql" else \
+        func.julianday(today.isoformat()) - func.julianday(due)
+
+    def n(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    def amount(condition):
+        return func.coalesce(func.sum(case((condition, balance), else_=ZERO)), ZERO)
+    buckets = {"1-7": overdue & (late_by <= 7), "8-14": overdue & (late_by > 7) & (late_by <= 14),
+               "15+": overdue & (late_by > 14)}
+    columns = [n(overdue), amount(overdue), n(soon), amount(soon)]
+    for condition in buckets.values():
+        columns += [n(condition), amount(condition)]
+    row = session.execute(
+        select(*columns).join(Subscription, Subscription.id == Instalment.subscription_id)
+        .where(Instalment.status != "paid", Subscription.status.in_(LIVE), due <= today + dt.timedelta(days=window),
+               *conditions)).one()
+    return {"overdue": (row[0], row[1]), "soon": (row[2], row[3]),
+            "ageing": [{"bucket": b, "count": row[4 + 2 * i], "amount": row[5 + 2 * i]}
+                       for i, b in enumerate(buckets)]}
 
 
 def agent_panel(session, agent_id: int, today: dt.date) -> dict:
@@ -139,21 +173,20 @@ def agent_panel(session, agent_id: int, today: dt.date) -> dict:
     from .leads import OPEN_STAGES, Lead
     from .inventory import Project
     due = _effective_due()
-    follow_ups = session.execute(
-        select(Lead.id, Lead.name, Lead.phone, Lead.next_follow_up_on)
-        .where(Lead.owner_id == agent_id, Lead.stage.in_(OPEN_STAGES), Lead.next_follow_up_on <= today)
-        .order_by(Lead.next_follow_up_on).limit(8)).all()
-    follow_ups_count = session.scalar(select(func.count()).select_from(Lead).where(
-        Lead.owner_id == agent_id, Lead.stage.in_(OPEN_STAGES), Lead.next_follow_up_on <= today))
-    window = session.scalar(select(func.max(Project.reminder_days_before))) or 3
     mine = Subscription.agent_id == agent_id
+    due_leads = (Lead.owner_id == agent_id, Lead.stage.in_(OPEN_STAGES), Lead.next_follow_up_on <= today)
+    follow_ups = session.execute(select(Lead.id, Lead.name, Lead.phone, Lead.next_follow_up_on)
+                                 .where(*due_leads).order_by(Lead.next_follow_up_on).limit(8)).all()
+    follow_ups_count = session.scalar(select(func.count()).select_from(Lead).where(*due_leads))
+    window = session.scalar(select(func.max(Project.reminder_days_before))) or 3
+    summary = _open_summary(session, today, window, mine)
     return {
         "follow_ups": follow_ups, "follow_ups_count": follow_ups_count,
         "reminders": _lines(session, mine, due >= today, due <= today + dt.timedelta(days=window)),
-        "reminders_count": _sum_open(session, mine, due >= today, due <= today + dt.timedelta(days=window))[0],
+        "reminders_count": summary["soon"][0],
         "overdue": _lines(session, mine, due < today),
-        "overdue_total": _sum_open(session, mine, due < today),
-        "ageing": ageing(session, today, agent_id),
+        "overdue_total": summary["overdue"],
+        "ageing": summary["ageing"],
     }
 
 
@@ -162,10 +195,10 @@ def finance_panel(session, today: dt.date) -> dict:
     due = _effective_due()
     count, amount = session.execute(select(func.count(), func.coalesce(func.sum(Payment.amount), ZERO))
                                     .where(Payment.paid_on == today)).one()
-    return {"receipts": {"count": count, "amount": amount},
-            "due_week": _sum_open(session, due >= today, due <= today + dt.timedelta(days=6)),
+    summary = _open_summary(session, today, 6)
+    return {"receipts": {"count": count, "amount": amount}, "due_week": summary["soon"],
             "due_week_lines": _lines(session, due >= today, due <= today + dt.timedelta(days=6)),
-            "overdue": _sum_open(session, due < today)}
+            "overdue": summary["overdue"]}
 
 
 def lawyer_panel(session, today: dt.date) -> dict:

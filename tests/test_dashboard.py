@@ -138,3 +138,17 @@ def test_the_monthly_review_downloads_as_xlsx_and_pdf(app, db, deal, client, aut
     auth.logout()
     auth.login("li")
     assert client.get("/admin/sales_target/review.xlsx?month=2026-11").status_code == 403
+
+
+def test_the_dashboard_keeps_office_figures_for_a_minute_and_says_since_when(app, db, deal, client, auth):
+    from models import dashboard
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+    assert dashboard.cached(("test", 1), compute)[0] == 1
+    assert dashboard.cached(("test", 1), compute)[0] == 1  # kept
+    assert dashboard.cached(("test", 1), compute, seconds=0)[0] == 2  # too old: computed again
+    auth.login("manager")
+    assert "dash-as-of" in client.get("/admin/").get_data(as_text=True)
