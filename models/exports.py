@@ -228,7 +228,8 @@ DATE_COLUMNS = {"payments": (5,), "instalments": (7, 8)}
 
 def _stream(session, query):
     """Rows through a server-side cursor, 5,000 at a time, without the ORM's per-row work."""
-    return session.connection().execution_options(yield_per=5000).execute(query)
+    # The option goes on the statement: on the connection it would stay for the next statements.
+    return session.connection().execute(query.execution_options(yield_per=5000))
 
 
 def _rows(session, list_name: str, query, today: dt.date):
