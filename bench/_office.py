@@ -51,6 +51,13 @@ def scratch_app():
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def copy_rows(conn, table, columns, rows):
+    """COPY `rows` (an iterable of tuples) into `table` through a psycopg connection."""
+    with conn.cursor() as cur, cur.copy(f'COPY "{table}" ({", ".join(columns)}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def median_ms(fn, repeat: int = 20) -> float:
     fn()  # warm
     samples = []

@@ -22,18 +22,12 @@ import sys
 import tempfile
 import time
 
-from _office import median_ms, scratch_app
+from _office import copy_rows as _copy, median_ms, scratch_app
 
 PAYMENTS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 1_000_000
 PER_SUB = 10
 PEER_ROWS = 100_000
 TODAY = dt.date(2026, 11, 26)
-
-
-def _copy(conn, table, columns, rows):
-    with conn.cursor() as cur, cur.copy(f'COPY "{table}" ({", ".join(columns)}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 def _fill(db):
@@ -129,7 +123,7 @@ def child(mode: str, url: str) -> None:
                 response = client.get(f"/stock/stock_payment/export/{mode.split('-')[1]}/")
                 for piece in response.response:
                     out.write(piece if isinstance(piece, bytes) else piece.encode())
-            rows = PEER_ROWS
+            rows = min(PEER_ROWS, PAYMENTS)
         seconds = time.perf_counter() - start
     out.close()
     size = os.path.getsize(out.name)

@@ -13,18 +13,12 @@ import datetime as dt
 import sys
 import time
 
-from _office import print_table, scratch_app
+from _office import copy_rows as _copy, print_table, scratch_app
 
 INSTALMENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 PER_SUB = 10
 ESCALATING = 10_000
 TODAY = dt.date(2026, 11, 26)
-
-
-def _copy(conn, table, columns, rows):
-    with conn.cursor() as cur, cur.copy(f'COPY "{table}" ({", ".join(columns)}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 def _fill(db):
