@@ -24,7 +24,8 @@ import time
 
 from _office import copy_rows as _copy, median_ms, scratch_app
 
-PAYMENTS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 1_000_000
+PAYMENTS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else \
+    int(os.environ.get("BENCH_PAYMENTS", 1_000_000))  # a child process gets the parent's size
 PER_SUB = 10
 PEER_ROWS = 100_000
 TODAY = dt.date(2026, 11, 26)
@@ -134,7 +135,7 @@ def child(mode: str, url: str) -> None:
 
 def _run_child(mode: str, url: str) -> dict:
     result = subprocess.run([sys.executable, __file__, "--child", mode, url], capture_output=True, text=True,
-                            timeout=1800)
+                            timeout=1800, env={**os.environ, "BENCH_PAYMENTS": str(PAYMENTS)})
     if result.returncode:
         raise SystemExit(result.stderr[-3000:])
     return json.loads(result.stdout.strip().splitlines()[-1])
