@@ -11,7 +11,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 
-from models import Export, Project, RuleViolation, db
+from models import Project, RuleViolation, db
 from models.base import office_today
 from models.deals import INSTALMENT_STATUSES, PAYMENT_CHANNELS, PAYMENT_METHODS
 from models.exports import (DIRECT_LIMIT, audit_export, chunks, count_rows, file_name, parse_filters,

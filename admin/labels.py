@@ -45,7 +45,7 @@ COLUMN_LABELS = {
     "archived_at": _l("Archived at"), "subject_id": _l("Subject"), "file": _l("File"),
     "sha256": _l("SHA-256"), "size": _l("Size"), "error": _l("Error"), "requested_by": _l("Requested by"),
     "title": _l("Title"), "batch": _l("Batch"), "total": _l("Number of documents"), "started_at": _l("Started at"),
-    "job_id": _l("Job"), "job_ids": _l("Jobs"),
+    "job_ids": _l("Jobs"),
     "subscription.project.name": _l("Project"), "subscription.payment_method": _l("Payment method"),
     "finished_at": _l("Finished at"), "actor": _l("Who"), "entity": _l("Entity"),
     "entity_id": _l("Row"), "action": _l("Action"), "changes": _l("Changes"),

@@ -7,11 +7,11 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
-from sqlalchemy import and_, func
 from wtforms.fields.choices import SelectChoice
 
 from models import Extension, Instalment, Payment, PlanLineTemplate, db
 from models.base import office_today
+from models.deals import overdue_on
 from models.ladder import decide_extension, request_extension
 from models.labels import choice_label
 from models.payments import note_on_instalment, reverse_payment, validate_method_lines
@@ -45,8 +45,7 @@ class OverdueFilter(BaseSQLAFilter):
     """Open lines past their (effective) due date, or the rest."""
 
     def apply(self, query, value, alias=None):
-        due = func.coalesce(Instalment.extended_due_on, Instalment.due_on)
-        overdue = and_(Instalment.status != "paid", due < office_today())
+        overdue = overdue_on(office_today())
         return query.filter(overdue if value == "1" else ~overdue)
 
     def operation(self):

@@ -8,9 +8,8 @@ from flask import flash, redirect, request, send_file, url_for
 from flask_admin import expose
 from flask_babel import gettext
 from flask_login import current_user
-from sqlalchemy import select
 
-from models import RuleViolation, User, db
+from models import RuleViolation, db
 from models.audit import record
 from models.base import office_today
 from models.permissions import can

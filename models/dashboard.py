@@ -18,6 +18,7 @@ from decimal import Decimal
 from sqlalchemy import case, func, select
 
 from .base import office_midnight_utc, utcnow
+from .deals import EFFECTIVE_DUE
 
 ZERO = Decimal("0")
 CACHE_SECONDS = 60  # how old a panel's figures may be; the page says when they were computed
@@ -42,11 +43,6 @@ def cached(key, compute, seconds: float = CACHE_SECONDS):
         _cache[key] = (now, value, utcnow())
     return value, _cache[key][2]
 LIVE = ("confirmed", "active", "contracted")
-
-
-def _effective_due():
-    from .deals import Instalment
-    return func.coalesce(Instalment.extended_due_on, Instalment.due_on)
 
 
 def today_counts(session, today: dt.date) -> dict:
@@ -98,7 +94,7 @@ def collection(session, today: dt.date) -> dict:
         select(func.coalesce(func.sum(Instalment.amount_due), ZERO),
                func.coalesce(func.sum(Instalment.amount_paid), ZERO))
         .join(Subscription, Subscription.id == Instalment.subscription_id)
-        .where(Subscription.status.in_(LIVE), _effective_due() <= today)).one()
+        .where(Subscription.status.in_(LIVE), EFFECTIVE_DUE <= today)).one()
     return {"due": due, "paid": paid, "rate": _rate(paid, due)}
 
 
@@ -129,7 +125,7 @@ def pipeline(session) -> dict:
 
 def _lines(session, *conditions, limit=8):
     from .deals import Instalment, Subscription
-    due = _effective_due()
+    due = EFFECTIVE_DUE
     return session.execute(
         select(Instalment.id, Subscription.number, Subscription.customer_name, Instalment.kind, due.label("due"),
                (Instalment.amount_due - Instalment.amount_paid).label("balance"))
@@ -142,7 +138,7 @@ def _open_summary(session, today: dt.date, window: int, *conditions) -> dict:
     """One pass over the open lines of live deals: overdue (count, amount, ageing buckets) and due
     within `window` days from today (count, amount)."""
     from .deals import Instalment, Subscription
-    due = _effective_due()
+    due = EFFECTIVE_DUE
     balance = Instalment.amount_due - Instalment.amount_paid
     overdue = due < today
     soon = (due >= today) & (due <= today + dt.timedelta(days=window))
@@ -172,7 +168,7 @@ def agent_panel(session, agent_id: int, today: dt.date) -> dict:
     from .deals import Subscription
     from .leads import OPEN_STAGES, Lead
     from .inventory import Project
-    due = _effective_due()
+    due = EFFECTIVE_DUE
     mine = Subscription.agent_id == agent_id
     due_leads = (Lead.owner_id == agent_id, Lead.stage.in_(OPEN_STAGES), Lead.next_follow_up_on <= today)
     follow_ups = session.execute(select(Lead.id, Lead.name, Lead.phone, Lead.next_follow_up_on)
@@ -192,7 +188,7 @@ def agent_panel(session, agent_id: int, today: dt.date) -> dict:
 
 def finance_panel(session, today: dt.date) -> dict:
     from .deals import Payment
-    due = _effective_due()
+    due = EFFECTIVE_DUE
     count, amount = session.execute(select(func.count(), func.coalesce(func.sum(Payment.amount), ZERO))
                                     .where(Payment.paid_on == today)).one()
     summary = _open_summary(session, today, 6)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import (CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, func,
+from sqlalchemy import (CheckConstraint, and_, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, func,
                         select, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -246,6 +246,16 @@ class Instalment(Base):
         return _via_subscription(cls.subscription_id, user_id)
 
 
+# An instalment's due date as the ladder counts it: the extended one once an extension is
+# approved (R-PAY-6). The same expression as the index ix_instalment_open_effective_due.
+EFFECTIVE_DUE = func.coalesce(Instalment.extended_due_on, Instalment.due_on)
+
+
+def overdue_on(today: dt.date):
+    """A WHERE clause: open instalments past their effective due date on `today`."""
+    return and_(Instalment.status != "paid", EFFECTIVE_DUE < today)
+
+
 class Payment(Base):
     """Money received (收款, R-PAY-1). Immutable: a correction is a reversal row."""
 
@@ -347,7 +357,7 @@ class OverdueEvent(Base):
 # Domain operations on subscriptions (R-SC-2, R-SUB-1, R-SUB-2, R-PRICE-1/2). The caller commits.
 
 from flask_babel import lazy_gettext as _l  # noqa: E402
-from sqlalchemy import and_, or_, update  # noqa: E402
+from sqlalchemy import or_, update  # noqa: E402
 from sqlalchemy.exc import IntegrityError  # noqa: E402
 
 from .audit import audit_context, record_many  # noqa: E402

@@ -12,8 +12,8 @@ import hashlib
 from decimal import Decimal
 
 from flask_babel import force_locale, lazy_gettext as _l
-from sqlalchemy import (CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, func, insert,
-                        literal, or_, select, update)
+from sqlalchemy import (CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, insert, literal,
+                        or_, select, update)
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from .audit import audit_context

@@ -14,7 +14,7 @@ import io
 from decimal import Decimal
 
 from flask_babel import force_locale, lazy_gettext as _l
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, LargeBinary, String, Text, and_, func, select
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, LargeBinary, String, Text, func, select
 from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from .base import Base, in_list, office_today, utcnow
@@ -176,9 +176,8 @@ def _payments_query(filters: dict):
 
 
 def _instalments_query(filters: dict, today: dt.date):
-    from .deals import Instalment, Subscription
+    from .deals import EFFECTIVE_DUE as due, Instalment, Subscription, overdue_on
     from .inventory import Building, Project, Unit
-    due = func.coalesce(Instalment.extended_due_on, Instalment.due_on)
     query = (select(Project.name, Subscription.number, Subscription.customer_name, Building.name,
                     Unit.number, User.display_name, Instalment.seq, Instalment.kind, Instalment.due_on,
                     Instalment.extended_due_on, Instalment.amount_due, Instalment.amount_paid,
@@ -200,7 +199,7 @@ def _instalments_query(filters: dict, today: dt.date):
     if "status" in filters:
         query = query.where(Instalment.status == filters["status"])
     if filters.get("overdue"):
-        query = query.where(and_(Instalment.status != "paid", due < today))
+        query = query.where(overdue_on(today))
     return query, Subscription
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import and_, exists, func, insert, select, update
 from .audit import audit_context, record_many
 from .base import office_today, utcnow
 from .documents import queue_letters
-from .deals import Extension, Instalment, OverdueEvent, Payment, Subscription
+from .deals import EFFECTIVE_DUE, Extension, Instalment, OverdueEvent, Payment, Subscription
 from .errors import RuleViolation
 from .inventory import Project, Unit
 from .leads import Lead, LeadArchive
@@ -26,7 +26,6 @@ from .notifications import notify
 from .permissions import require, sees_all_rows
 
 LADDER_SUBSCRIPTIONS = ("confirmed", "active")  # deals still waiting for their money
-EFFECTIVE_DUE = func.coalesce(Instalment.extended_due_on, Instalment.due_on)
 
 
 def _thresholds(project: Project) -> dict[str, int]:
