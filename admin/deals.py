@@ -44,9 +44,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
     column_details_exclude_list = ("customer_id_number",)
     extra_endpoints = {"deposit_view": "action", "withdraw_view": "action", "payment_view": "action",
                        "book_view": "action"}
-    column_extra_row_actions = [
-        DocumentButton("subscription_agreement", when=lambda row: row.status != "withdrawn"),
-        DocumentButton("forfeit_notice", when=lambda row: row.status == "forfeited")]
+    column_extra_row_actions = [DocumentButton("subscription_agreement"), DocumentButton("forfeit_notice")]
 
     # --- the agreement ------------------------------------------------------------------------
     def create_form(self, obj=None):

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from jobs.documents import QueueUnavailable, enqueue_documents, progress
 from models import Document, DocumentBatch, db
 from models.audit import record
-from models.documents import (kind_label, may_see, request_documents, scope_documents,
+from models.documents import (kind_label, may_see, refusal, request_documents, scope_documents,
                               visible_subject_ids)
 
 from .base import ReadOnlyView, run_domain
@@ -87,15 +87,16 @@ def request_and_enqueue(kind: str, subject_ids) -> object:
 class DocumentButton(BaseListRowAction):
     """A row button that POSTs (with the CSRF token) a request for one document of `kind`.
 
-    `subject` maps the row to the subject id (default: the row's id); `when` hides the button
-    on rows that cannot have the document (e.g. a forfeit notice of a live deal)."""
+    `subject` maps the row to the subject id (default: the row itself is the subject, and the
+    button shows only where models.documents.refusal allows the document, e.g. a forfeit notice
+    only on a forfeited deal)."""
 
-    def __init__(self, kind: str, subject=None, when=None):
+    def __init__(self, kind: str, subject=None):
         super().__init__(title=BUTTON_LABELS[kind])
-        self.kind, self.subject, self.when = kind, subject, when
+        self.kind, self.subject = kind, subject
 
     def render(self, context, row_id, row):
-        if self.when is not None and not self.when(row):
+        if self.subject is None and refusal(self.kind, row) is not None:
             return ""
         subject_id = self.subject(row) if self.subject else row_id
         return Markup(

@@ -63,7 +63,7 @@ class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyVi
     column_formatters = {"amount_due": _money, "amount_paid": _money}
     column_default_sort = ("due_on", False)
     extra_endpoints = {"note_view": "action", "extension_view": "action"}
-    column_extra_row_actions = [DocumentButton("payment_reminder", when=lambda row: row.status != "paid")]
+    column_extra_row_actions = [DocumentButton("payment_reminder")]
 
     @action("note", _l("Record what the customer said"))
     def action_note(self, ids):

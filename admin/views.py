@@ -371,9 +371,7 @@ class NotificationView(ReadOnlyView):
 class OverdueEventView(document_actions("overdue_warning", "lawyer_letter"), ReadOnlyView):
     column_list = ("instalment", "due_on", "level", "cause", "on", "created_at")
     column_filters = ("level", "cause", "on")
-    column_extra_row_actions = [
-        DocumentButton("overdue_warning", when=lambda row: row.level == "warning"),
-        DocumentButton("lawyer_letter", when=lambda row: row.level == "lawyer_letter")]
+    column_extra_row_actions = [DocumentButton("overdue_warning"), DocumentButton("lawyer_letter")]
 
 
 class LeadArchiveView(ReadOnlyView):

@@ -142,7 +142,7 @@ def scope_documents(query, user, model=Document):
     return query
 
 
-def _refusal(kind: str, subject) -> str | None:
+def refusal(kind: str, subject) -> str | None:
     """Why a document of `kind` cannot be made for `subject` (None: it can)."""
     if kind == "overdue_warning" and subject.level != "warning":
         return _l("A warning letter is made for a warning of the overdue ladder.")
@@ -201,7 +201,7 @@ def request_documents(session, by, kind: str, subject_ids) -> tuple[DocumentBatc
     model, _ = _subjects()[kind]
     subjects = session.scalars(select(model).where(model.id.in_(ids)).order_by(model.id)).all()
     for subject in subjects:
-        why = _refusal(kind, subject)
+        why = refusal(kind, subject)
         if why:
             raise RuleViolation(_l("%(subject)s: %(why)s", subject=describe(kind, subject), why=why))
     with audit_context(session, actor=by, action="request_document"):
@@ -522,7 +522,7 @@ def document_context(session, kind: str, subject_id: int) -> dict:
     subject = session.get(model, subject_id)
     if subject is None:
         raise RuleViolation(_l("This document's subject does not exist, or is not one you may see."))
-    why = _refusal(kind, subject)
+    why = refusal(kind, subject)
     if why:
         raise RuleViolation(why)
     with force_locale("zh_Hans_CN"):
