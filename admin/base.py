@@ -6,6 +6,7 @@ Knobs a subclass sets (all optional)::
         entity = "lead"                 # key in models.permissions.PERMISSIONS (default: table name)
         column_list = ("name", "phone") # as in Flask-Admin
         form_readonly = ("owner",)      # more columns never written by the generic form
+        action_verbs = {"document_receipt": "list"}  # actions open to another verb than "action"
 
 Roles come from ``models.permissions`` (one table); every endpoint of the view checks them
 in ``_handle_view`` — list, details, create, edit, delete, action, export, ajax.
@@ -109,6 +110,7 @@ class ProtectedView(ModelView):
     entity: str | None = None
     verbs: frozenset[str] | None = None  # limit the view to these verbs, e.g. {"list", "details"}
     extra_endpoints: dict[str, str] = {}  # verb guarding each extra @expose method, by name
+    action_verbs: dict[str, str] = {}  # verb an action needs instead of "action", by action name
     form_readonly: tuple[str, ...] = ()
 
     form_base_class = SecureForm
@@ -165,8 +167,8 @@ class ProtectedView(ModelView):
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         verb = {**VERB_OF_ENDPOINT, **self.extra_endpoints}.get(name)
-        if name == "action_view" and request.form.get("action", "").startswith("document_"):
-            verb = "list"  # whoever sees the rows may ask for their documents (admin/documents.py)
+        if name == "action_view":
+            verb = self.action_verbs.get(request.form.get("action", ""), verb)
         if verb is None or not self._allowed(verb):
             abort(403)
         if name == "ajax_update" and not self.column_editable_list:
@@ -194,8 +196,8 @@ class ProtectedView(ModelView):
         return self._allowed("details")
 
     def is_action_allowed(self, name: str) -> bool:
-        if name.startswith("document_"):
-            return self._allowed("list")
+        if name in self.action_verbs:
+            return self._allowed(self.action_verbs[name])
         if name == "delete":
             return self._allowed("delete") and self._allowed("action")
         return self._allowed("action") and super().is_action_allowed(name)

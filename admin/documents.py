@@ -113,7 +113,7 @@ class DocumentButton(BaseListRowAction):
 def document_actions(*kinds: str):
     """A mixin with a bulk action per kind ("document_<kind>"): the selected rows' documents,
     as one batch. Seeing the rows is enough to ask for their documents (no action right)."""
-    attrs = {}
+    attrs: dict = {"action_verbs": {f"document_{kind}": "list" for kind in kinds}}
     for kind in kinds:
         def run(self, ids, kind=kind):
             return request_and_enqueue(kind, ids)

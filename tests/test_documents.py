@@ -520,3 +520,22 @@ def test_the_board_prints_each_building(app, db, deal, client, auth):
     run_jobs(app)
     document = db.session.scalar(select(Document))
     assert document.kind == "board" and document.status == "done" and document.owner_id is None
+
+
+def test_seeing_the_rows_is_enough_to_ask_for_their_letters_in_bulk(app, db, deal, client, auth):
+    """Nobody has the action right on overdue events; the lawyer still batches their letters."""
+    from jobs.ladder import run_ladder
+    balance = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal["sub"].id,
+                                                         Instalment.kind == "down_payment"))
+    run_ladder((balance.due_on + dt.timedelta(days=8)).isoformat())
+    run_jobs(app)
+    events = [str(e.id) for e in db.session.scalars(select(OverdueEvent))]
+    auth.login("lawyer")
+    response = client.post("/admin/overdue_event/action/", data={
+        "action": "document_lawyer_letter", "rowid": events[-1:], "csrf_token": auth.csrf()})
+    assert response.status_code == 302
+    assert db.session.scalar(select(Document.id).where(Document.kind == "lawyer_letter",
+                                                       Document.requested_by_id == deal["lawyer"].id))
+    denied = client.post("/admin/overdue_event/action/", data={
+        "action": "delete", "rowid": events[-1:], "csrf_token": auth.csrf()})
+    assert denied.status_code == 403
