@@ -80,20 +80,12 @@ class FinanceExportPage(ProtectedPage):
 
 
 def _progress(view, context, model, name):
+    from jobs.queue import job_meta
     if model.status == "done":
         done = model.rows or 0
-    elif model.status == "running" and model.job_id:
-        from rq.job import Job
-
-        from jobs.queue import get_connection, is_embedded
-        done = 0
-        if not is_embedded():
-            try:
-                done = int(Job.fetch(model.job_id, connection=get_connection()).meta.get("done", 0))
-            except Exception:
-                done = 0
     else:
-        done = 0
+        metas = job_meta([model.job_id]) if model.status == "running" and model.job_id else None
+        done = int(metas[0].get("done", 0)) if metas else 0
     total = max(model.total, 1)
     percent = min(100, round(100 * done / total)) if model.status != "done" else 100
     pending = Markup(" data-pending") if model.status in ("queued", "running") else ""

@@ -12,7 +12,7 @@ import logging
 import uuid
 
 from .context import app_context
-from .queue import enqueue, get_connection, is_embedded
+from .queue import enqueue, get_connection, is_embedded, job_meta
 
 log = logging.getLogger(__name__)
 
@@ -109,18 +109,8 @@ def enqueue_pending() -> int:
 
 
 def progress(job_ids: list[str]) -> dict | None:
-    """The summed meta of the jobs {"done", "failed", "total"}, or None if any job is gone."""
-    from rq.job import Job
-    if not job_ids or is_embedded():
+    """The summed meta of the jobs {"done", "failed"}, or None if it cannot be read."""
+    metas = job_meta(job_ids)
+    if metas is None:
         return None
-    try:
-        jobs = Job.fetch_many(job_ids, connection=get_connection())
-    except Exception:
-        return None
-    if any(job is None for job in jobs):
-        return None
-    total = {"done": 0, "failed": 0}
-    for job in jobs:
-        for key in total:
-            total[key] += int(job.meta.get(key, 0))
-    return total
+    return {key: sum(int(meta.get(key, 0)) for meta in metas) for key in ("done", "failed")}

@@ -54,3 +54,16 @@ def enqueue(func, *args, queue: str = "default", **kwargs):
         result = job.latest_result()
         log.error("job %s failed: %s", job.id, result.exc_string if result else "?")
     return job
+
+
+def job_meta(job_ids) -> list[dict] | None:
+    """The meta (progress) of each job, or None when any is gone, Redis is unreachable, or in
+    embedded mode (where a job has finished before its request returns)."""
+    from rq.job import Job
+    if not job_ids or is_embedded():
+        return None
+    try:
+        jobs = Job.fetch_many(list(job_ids), connection=get_connection())
+    except Exception:
+        return None
+    return None if any(job is None for job in jobs) else [job.meta for job in jobs]
