@@ -17,7 +17,7 @@ def run_export(export_id: int) -> dict:
     from sqlalchemy import delete, update
 
     from models import Export, ExportChunk, db
-    from models.audit import audit_context
+    from models.audit import audit_context, record
     from models.base import utcnow
     from models.exports import audit_export, store_chunks, write_export
 
@@ -29,6 +29,7 @@ def run_export(export_id: int) -> dict:
         if not claimed:
             session.commit()
             return {"skipped": True}
+        record(session, "export", export_id, "export_started", {"status": "running"})
         session.execute(delete(ExportChunk).where(ExportChunk.export_id == export_id))  # a half-done run's
         session.commit()
         export = session.get(Export, export_id, populate_existing=True)

@@ -286,10 +286,13 @@ def render_document(session, document_id: int, fetcher=None) -> str:
     error). Safe to run twice: a document already done is left alone. Returns its status."""
     import pdf
 
+    from .audit import record
     claimed = session.execute(update(Document).where(Document.id == document_id,
                                                       Document.status != "done")
                               .values(status="running", started_at=utcnow(), error="")
                               .execution_options(synchronize_session=False)).rowcount
+    if claimed:  # a set-based update: its audit row is written by hand
+        record(session, "document", document_id, "render_started", {"status": "running"})
     session.commit()
     if not claimed:
         return "done" if session.get(Document, document_id) else "missing"

@@ -105,3 +105,19 @@ def test_a_rolled_back_change_leaves_no_audit_row(db, make_user):
     db.session.rollback()
     assert len(_rows(db, "lead")) == before
     assert db.session.query(Lead).count() == 0
+
+
+def test_a_documents_render_leaves_an_audit_row_for_each_state(app, db, make_user):
+    from sqlalchemy import select
+
+    from models import Audit
+    from models.documents import render_document
+    from tests import factories as f
+    user = make_user("sales_manager")
+    building = f.building(db.session)
+    document = f.document(db.session, user, kind="board", subject_id=building.id)
+    db.session.commit()
+    assert render_document(db.session, document.id) == "done"
+    actions = list(db.session.scalars(select(Audit.action).where(
+        Audit.entity == "document", Audit.entity_id == str(document.id)).order_by(Audit.id)))
+    assert actions == ["insert", "render_started", "render_done"]

@@ -183,6 +183,9 @@ def test_an_export_job_run_twice_writes_its_file_once(app, db, office):
     from models import ExportChunk
     assert db.session.scalar(select(ExportChunk.seq).where(ExportChunk.export_id == export.id)) == 0
     assert len(db.session.scalars(select(ExportChunk.seq)).all()) == 1
+    actions = list(db.session.scalars(select(Audit.action).where(
+        Audit.entity == "export", Audit.entity_id == str(export.id)).order_by(Audit.id)))
+    assert actions == ["request_export", "export_started", "export_done", "export"]
 
 
 def test_reversals_and_receipts_filter_apart(app, db, office, client, auth):
