@@ -182,6 +182,16 @@ def _new_document(kind: str, subject, by) -> Document:
                     owner_id=_owner_id(kind, subject), requested_by_id=by.id if by else None)
 
 
+def _new_batch(session, kind: str, total: int, by) -> DocumentBatch:
+    """A batch titled like "2026-11-27 律师函 × 5"; `by` None is the system (the ladder)."""
+    with force_locale("zh_Hans_CN"):
+        label = str(kind_label(kind))
+    batch = DocumentBatch(kind=kind, total=total, requested_by_id=by.id if by else None,
+                          title=f"{office_today()} {label} × {total}")
+    session.add(batch)
+    return batch
+
+
 def request_documents(session, by, kind: str, subject_ids) -> tuple[DocumentBatch | None, list[Document]]:
     """Documents of `kind` for the subjects `by` may see; one id is one document, several make
     a batch. Raises RuleViolation if any subject is unknown, not visible or not eligible (then
@@ -205,13 +215,7 @@ def request_documents(session, by, kind: str, subject_ids) -> tuple[DocumentBatc
         if why:
             raise RuleViolation(_l("%(subject)s: %(why)s", subject=describe(kind, subject), why=why))
     with audit_context(session, actor=by, action="request_document"):
-        batch = None
-        if len(subjects) > 1:
-            with force_locale("zh_Hans_CN"):
-                label = str(kind_label(kind))
-            batch = DocumentBatch(kind=kind, total=len(subjects), requested_by_id=by.id,
-                                  title=f"{label} × {len(subjects)}")
-            session.add(batch)
+        batch = _new_batch(session, kind, len(subjects), by) if len(subjects) > 1 else None
         documents = [_new_document(kind, subject, by) for subject in subjects]
         for document in documents:
             document.batch = batch
@@ -270,10 +274,7 @@ def group_into_batches(session, documents: list[Document]) -> None:
             by_kind.setdefault(document.kind, []).append(document)
     for kind, docs in by_kind.items():
         if len(docs) > 1:
-            with force_locale("zh_Hans_CN"):
-                label = str(kind_label(kind))
-            batch = DocumentBatch(kind=kind, total=len(docs), title=f"{office_today()} {label} × {len(docs)}")
-            session.add(batch)
+            batch = _new_batch(session, kind, len(docs), None)
             for document in docs:
                 document.batch = batch
     session.flush()
