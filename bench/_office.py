@@ -58,6 +58,15 @@ def copy_rows(conn, table, columns, rows):
             copy.write_row(row)
 
 
+def after_copy(db, tables) -> None:
+    """After COPY with explicit ids: move each table's id sequence past them, refresh statistics."""
+    for table in tables:
+        db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                f"(SELECT max(id) FROM {table}))"))
+    db.session.execute(text("ANALYZE"))
+    db.session.commit()
+
+
 def median_ms(fn, repeat: int = 20) -> float:
     fn()  # warm
     samples = []

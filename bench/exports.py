@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from _office import copy_rows as _copy, median_ms, scratch_app
+from _office import after_copy, copy_rows as _copy, median_ms, scratch_app
 
 PAYMENTS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else \
     int(os.environ.get("BENCH_PAYMENTS", 1_000_000))  # a child process gets the parent's size
@@ -87,10 +87,7 @@ def _fill(db):
                             "bank_ref", "receipt_no", "reverses_id", "reason", "recorded_by_id", "recorded_at"],
           payments())
     db.session.commit()
-    for table in ("unit", "lead", "subscription", "instalment", "payment"):
-        db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
-    db.session.execute(text("ANALYZE"))
-    db.session.commit()
+    after_copy(db, ("unit", "lead", "subscription", "instalment", "payment"))
 
 
 def child(mode: str, url: str) -> None:

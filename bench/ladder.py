@@ -13,7 +13,7 @@ import datetime as dt
 import sys
 import time
 
-from _office import copy_rows as _copy, print_table, scratch_app
+from _office import after_copy, copy_rows as _copy, print_table, scratch_app
 
 INSTALMENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 PER_SUB = 10
@@ -66,12 +66,7 @@ def _fill(db):
     _copy(conn, "instalment", ["id", "subscription_id", "seq", "kind", "due_on", "amount_due", "amount_paid",
                                "status", "agent_note"], instalments())
     db.session.commit()
-    from sqlalchemy import text
-    for table in ("unit", "lead", "subscription", "instalment"):
-        db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                f"(SELECT max(id) FROM {table}))"))
-    db.session.execute(text("ANALYZE"))
-    db.session.commit()
+    after_copy(db, ("unit", "lead", "subscription", "instalment"))
 
 
 def naive(db):
