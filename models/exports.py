@@ -143,6 +143,20 @@ def _labels(entity, column):
         return {code: str(label) for code, label in CHOICES.get((entity, column), {}).items()}
 
 
+def _shared_filters(query, filters: dict, day_column):
+    """The filters both lists have: project, a date range on `day_column`, payment method."""
+    from .deals import Subscription
+    if "project" in filters:
+        query = query.where(Subscription.project_id == filters["project"])
+    if "date_from" in filters:
+        query = query.where(day_column >= dt.date.fromisoformat(filters["date_from"]))
+    if "date_to" in filters:
+        query = query.where(day_column <= dt.date.fromisoformat(filters["date_to"]))
+    if "method" in filters:
+        query = query.where(Subscription.payment_method == filters["method"])
+    return query
+
+
 def _payments_query(filters: dict):
     from .deals import Payment, Subscription
     from .inventory import Building, Project, Unit
@@ -158,14 +172,7 @@ def _payments_query(filters: dict):
              .join(User, User.id == Payment.recorded_by_id)
              .outerjoin(original, original.id == Payment.reverses_id)
              .order_by(Payment.paid_on, Payment.id))
-    if "project" in filters:
-        query = query.where(Payment.project_id == filters["project"])
-    if "date_from" in filters:
-        query = query.where(Payment.paid_on >= dt.date.fromisoformat(filters["date_from"]))
-    if "date_to" in filters:
-        query = query.where(Payment.paid_on <= dt.date.fromisoformat(filters["date_to"]))
-    if "method" in filters:
-        query = query.where(Subscription.payment_method == filters["method"])
+    query = _shared_filters(query, filters, Payment.paid_on)
     if "channel" in filters:
         query = query.where(Payment.channel == filters["channel"])
     if filters.get("status") == "reversal":
@@ -188,14 +195,7 @@ def _instalments_query(filters: dict, today: dt.date):
              .join(Building, Building.id == Unit.building_id)
              .join(User, User.id == Subscription.agent_id)
              .order_by(Instalment.due_on, Instalment.id))
-    if "project" in filters:
-        query = query.where(Subscription.project_id == filters["project"])
-    if "date_from" in filters:
-        query = query.where(due >= dt.date.fromisoformat(filters["date_from"]))
-    if "date_to" in filters:
-        query = query.where(due <= dt.date.fromisoformat(filters["date_to"]))
-    if "method" in filters:
-        query = query.where(Subscription.payment_method == filters["method"])
+    query = _shared_filters(query, filters, due)
     if "status" in filters:
         query = query.where(Instalment.status == filters["status"])
     if filters.get("overdue"):

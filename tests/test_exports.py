@@ -208,3 +208,14 @@ def test_the_payment_plan_grid_filters_overdue_lines_and_projects(app, db, offic
     assert office["zhao_sub"].number in page and office["sub"].number not in page  # only zhao's line is late
     page = client.get(f"/admin/instalment/?flt0_{overdue}=0").get_data(as_text=True)
     assert office["sub"].number in page
+
+
+def test_the_project_and_date_filters_select_rows(app, db, office, client, auth):
+    other = f.project(db.session, code="OTHER")
+    db.session.commit()
+    auth.login("finance")
+    assert len(_csv(_post(client, auth, project=str(office["project"].id)))[1:-1]) == 3
+    assert len(_csv(_post(client, auth, project=str(other.id)))[1:-1]) == 0
+    assert len(_csv(_post(client, auth, date_from="2026-11-27"))[1:-1]) == 0
+    plan = _csv(_post(client, auth, list="instalments", date_to=TODAY.isoformat()))[1:-1]
+    assert plan and all(row[7] <= TODAY.isoformat() for row in plan)
