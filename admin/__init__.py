@@ -84,6 +84,7 @@ def _unread_notifications() -> int:
 def init_app(app) -> None:
     app.jinja_env.globals["unread_notifications"] = _unread_notifications
     app.jinja_env.filters["local_time"] = lambda value: _local_datetime(None, value)[-5:]
+    app.jinja_env.filters["local_datetime"] = lambda value: _local_datetime(None, value)
     admin = Admin(name=_l("Sales Desk"), theme=THEME, index_view=DashboardView(name=_l("Home")),
                   translations_path=app.config["BABEL_TRANSLATION_DIRECTORIES"])
     for model, view_class, name, category in VIEWS:

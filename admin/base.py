@@ -7,6 +7,9 @@ Knobs a subclass sets (all optional)::
         column_list = ("name", "phone") # as in Flask-Admin
         form_readonly = ("owner",)      # more columns never written by the generic form
         action_verbs = {"document_receipt": "list"}  # actions open to another verb than "action"
+        row_steps = (StepButton("confirm", when=lambda s: s.status == "draft"),)
+                                        # an action as a button on the rows (and detail page)
+                                        # where it applies; see admin/steps.py
 
 Roles come from ``models.permissions`` (one table); every endpoint of the view checks them
 in ``_handle_view`` — list, details, create, edit, delete, action, export, ajax.
@@ -30,12 +33,15 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.fields import QuerySelectField, QuerySelectMultipleField
+from flask_admin.helpers import get_redirect_target
+from markupsafe import Markup
 
 from models import RuleViolation, db
 from models.exports import neutralise_formula
 from models.permissions import can, scope_filter
 
 from .labels import CHOICES, COLUMN_LABELS, choice_formatters
+from .steps import StepButton
 
 THEME = Bootstrap4Theme(swatch="default", fluid=True)
 
@@ -51,6 +57,16 @@ VERB_OF_ENDPOINT = {
     "ajax_lookup": "list",
     "ajax_update": "edit",
 }
+
+def _is_money(column) -> bool:
+    return isinstance(column.type, Numeric) and column.type.scale == 2 and column.type.precision == 14
+
+
+def money_formatter(view, context, model, name):
+    """Money as staff write it: ¥1,234,567.00 (empty when there is none)."""
+    value = getattr(model, name)
+    return "" if value is None else f"¥{value:,.2f}"
+
 
 def _local_datetime(view, value, name=None):
     """Timestamps are stored in UTC; staff read them in the office's time zone."""
@@ -112,8 +128,10 @@ class ProtectedView(ModelView):
     extra_endpoints: dict[str, str] = {}  # verb guarding each extra @expose method, by name
     action_verbs: dict[str, str] = {}  # verb an action needs instead of "action", by action name
     form_readonly: tuple[str, ...] = ()
+    row_steps: tuple[StepButton, ...] = ()
 
     form_base_class = SecureForm
+    details_template = "admin/details.html"
     column_type_formatters = TYPE_FORMATTERS
     column_type_formatters_detail = TYPE_FORMATTERS
     column_type_formatters_export = EXPORT_TYPE_FORMATTERS
@@ -129,7 +147,9 @@ class ProtectedView(ModelView):
         self.entity = self.entity or model.__tablename__
         self.choices_of = getattr(self, "choices_of", None) or model.__tablename__
         self.column_labels = {**COLUMN_LABELS, **(self.column_labels or {})}
+        money = [c.key for c in model.__table__.columns if _is_money(c)]
         self.column_formatters = {**choice_formatters(self.choices_of),
+                                  **{name: money_formatter for name in money},
                                   **(self.column_formatters or {})}
         self.column_choices = {
             **{col: list(labels.items()) for (ent, col), labels in CHOICES.items()
@@ -139,9 +159,7 @@ class ProtectedView(ModelView):
         self.column_formatters_export = {
             **choice_formatters(self.choices_of, html=False), **(self.column_formatters_export or {})}
         # Statuses and money change only through domain functions: never in a generic form.
-        protected = [c.key for c in model.__table__.columns
-                     if c.key == "status" or (isinstance(c.type, Numeric) and c.type.scale == 2
-                                              and c.type.precision == 14)]
+        protected = [c.key for c in model.__table__.columns if c.key == "status" or _is_money(c)]
         self.form_excluded_columns = sorted(
             set(self.form_excluded_columns or ()) | set(protected) | set(self.form_readonly))
         if self.form_columns:
@@ -150,7 +168,22 @@ class ProtectedView(ModelView):
             # Load the rows' many-to-one neighbours with the page: one query, not one per row.
             to_one = {r.key for r in sa_inspect(model).relationships if r.direction.name == "MANYTOONE"}
             self.column_select_related_list = [getattr(model, c) for c in self.column_list if c in to_one]
+        # The row's steps first, then its documents (the eye of the details comes before both).
+        self.column_extra_row_actions = [*self.row_steps, *(self.column_extra_row_actions or [])]
         super().__init__(model, session or db, **kwargs)
+
+    # --- steps on the row and on its detail page ---------------------------------------------
+    def step_buttons(self, row) -> Markup:
+        """The buttons of `row` for its detail page: its steps, then its documents."""
+        pk = self.get_pk_value(row)
+        parts = [b.button(self, pk, row, size="md") if isinstance(b, StepButton) else b.render(None, pk, row)
+                 for b in self.column_extra_row_actions]
+        return Markup("").join(parts)
+
+    def back(self):
+        """Where a step's form goes when done: the page it was opened from (a detail page, a
+        filtered list), else the list."""
+        return redirect(get_redirect_target() or self.get_url(".index_view"))
 
     # --- roles -----------------------------------------------------------------------------
     def _allowed(self, verb: str) -> bool:

@@ -18,18 +18,17 @@ from models.labels import choice_label
 from models.contracts import (book_signing, issue_stamped_copy, receive_original, sign_contract,
                               update_step)
 from models.payments import record_payment
+from models.timeline import deal_timeline
 from models.permissions import scope_filter
 
 from .base import ReadOnlyView, run_domain
+from .filters import AgentFilter, of_agent
+from .steps import StepButton
 from .documents import DocumentButton, document_actions
 from .forms import (BookingForm, DepositForm, OriginalForm, PaymentForm, ReasonForm, SigningForm,
                     StampedCopyForm, StepForm, SubscriptionForm)
 from .money import payment_choices, payment_form
 
-
-def _money(view, context, model, name):
-    value = getattr(model, name)
-    return "" if value is None else f"¥{value:,.2f}"
 
 
 class SubscriptionView(document_actions("subscription_agreement", "forfeit_notice"), ReadOnlyView):
@@ -38,13 +37,25 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
     column_list = ("number", "project", "unit", "lead", "agent", "price", "deposit",
                    "payment_method", "status", "subscribed_on", "checked_by")
     column_labels = {"number": _l("Subscription number")}
-    column_searchable_list = ("number", "customer_name")
-    column_filters = ("status", "payment_method", "subscribed_on", "project.name")
-    column_formatters = {"price": _money, "deposit": _money}
+    column_searchable_list = ("number", "customer_name", "unit.number", "lead.phone")
+    column_filters = ("status", "payment_method", "subscribed_on", "project.name",
+                      AgentFilter(Subscription.agent_id))
     column_details_exclude_list = ("customer_id_number",)
     extra_endpoints = {"deposit_view": "action", "withdraw_view": "action", "payment_view": "action",
                        "book_view": "action"}
     column_extra_row_actions = [DocumentButton("subscription_agreement"), DocumentButton("forfeit_notice")]
+    row_steps = (StepButton("confirm", when=lambda s: s.status == "draft"),
+                 StepButton("deposit", when=lambda s: s.status == "confirmed", icon="fa-money"),
+                 StepButton("payment", when=lambda s: s.status in ("active", "contracted"), icon="fa-money"),
+                 StepButton("book", when=lambda s: s.status == "active"
+                            and all(c.status == "booked" for c in s.contracts), icon="fa-calendar"),
+                 StepButton("withdraw", when=lambda s: s.status in ("draft", "confirmed"), icon="fa-undo",
+                            style="danger"))
+
+    def render(self, template, **kwargs):
+        if template == self.details_template and kwargs.get("model") is not None:
+            kwargs["timeline"] = deal_timeline(db.session, kwargs["model"].id)
+        return super().render(template, **kwargs)
 
     # --- the agreement ------------------------------------------------------------------------
     def create_form(self, obj=None):
@@ -127,7 +138,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                 return self.render("admin/deal_step.html", form=form, subscription=sub,
                                    action_url=self.get_url(".deposit_view"),
                                    title=_l("Record the deposit"))
-        return redirect(self.get_url(".index_view"))
+        return self.back()
 
     @action("withdraw", _l("Withdraw (before the deposit)"))
     def action_withdraw(self, ids):
@@ -147,7 +158,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                                     for s in subs]):
             flash(gettext("%(n)d subscriptions withdrawn; their units are available again.",
                           n=len(subs)), "success")
-        return redirect(self.get_url(".index_view"))
+        return self.back()
 
 
     @action("payment", _l("Record a payment (finance)"))
@@ -167,7 +178,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
             if str(sub_id or "").isdigit() else None
         if sub is None:
             flash(gettext("This subscription does not exist."), "error")
-            return redirect(self.get_url(".index_view"))
+            return self.back()
         payment_choices(form, sub)
         if form.validate():
             payment = run_domain(lambda by: record_payment(
@@ -176,7 +187,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                 instalment_id=int(form.instalment_id.data) if form.instalment_id.data else None))
             if payment:
                 flash(gettext("Payment recorded, receipt %(no)s.", no=payment.receipt_no), "success")
-                return redirect(self.get_url(".index_view"))
+                return self.back()
         return self.render("admin/deal_step.html", form=form, subscription=sub,
                            action_url=self.get_url(".payment_view"), title=_l("Record a payment"))
 
@@ -204,7 +215,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                 flash(gettext("Signing booked for %(at)s; the customer brings: %(checklist)s",
                               at=f"{form.appointment_at.data:%Y-%m-%d %H:%M}",
                               checklist="、".join(contract.checklist.splitlines())), "success")
-        return redirect(self.get_url(".index_view"))
+        return self.back()
 
 
 class PriceApprovalView(ReadOnlyView):
@@ -213,7 +224,8 @@ class PriceApprovalView(ReadOnlyView):
     column_list = ("subscription", "list_price", "price", "reason", "status", "requested_at",
                    "decided_at")
     column_filters = ("status",)
-    column_formatters = {"price": _money, "list_price": _money}
+    row_steps = (StepButton("approve", when=lambda r: r.status == "requested"),
+                 StepButton("reject", when=lambda r: r.status == "requested", icon="fa-times", style="danger"))
 
     def _decide(self, ids, approve):
         rows = self.get_query().filter(PriceApproval.id.in_([int(i) for i in ids])).all()
@@ -224,7 +236,8 @@ class PriceApprovalView(ReadOnlyView):
     def action_approve(self, ids):
         self._decide(ids, True)
 
-    @action("reject", _l("Reject the price"))
+    @action("reject", _l("Reject the price"), _l("Reject these prices? The agent must agree the list price "
+                                                 "with the customer, or withdraw."))
     def action_reject(self, ids):
         self._decide(ids, False)
 
@@ -235,10 +248,13 @@ class ContractView(document_actions("signing_booking"), ReadOnlyView):
     column_list = ("number", "subscription", "kind", "status", "appointment_at", "signing_due_on",
                    "signed_on", "bank", "lawyer")
     column_labels = {"number": _l("Contract number")}
-    column_searchable_list = ("number",)
-    column_filters = ("status", "kind", "signed_on", "appointment_at")
+    column_searchable_list = ("number", "subscription.number", "subscription.customer_name")
+    column_filters = ("status", "kind", "signed_on", "appointment_at", "subscription.project.name",
+                      AgentFilter(Contract.subscription_id, where=of_agent(Contract.subscription_id)))
     extra_endpoints = {"sign_view": "action", "original_view": "action"}
     column_extra_row_actions = [DocumentButton("signing_booking")]
+    row_steps = (StepButton("sign", when=lambda c: c.status == "booked", icon="fa-pencil"),
+                 StepButton("original", when=lambda c: c.status == "registered", icon="fa-archive"))
 
     @action("original", _l("Receive the original (archive)"))
     def action_original(self, ids):
@@ -260,7 +276,7 @@ class ContractView(document_actions("signing_booking"), ReadOnlyView):
         elif run_domain(lambda by: receive_original(db.session, by, rows[0].id, received_on=form.received_on.data,
                                                     location=form.location.data)):
             flash(gettext("Original archived."), "success")
-        return redirect(self.get_url(".index_view"))
+        return self.back()
 
     @action("sign", _l("Enter the signed contract (lawyer)"))
     def action_sign(self, ids):
@@ -282,7 +298,7 @@ class ContractView(document_actions("signing_booking"), ReadOnlyView):
         elif run_domain(lambda by: sign_contract(db.session, by, rows[0].id, number=form.number.data,
                                                  signed_on=form.signed_on.data, bank=form.bank.data)):
             flash(gettext("Contract %(number)s entered.", number=form.number.data), "success")
-        return redirect(self.get_url(".index_view"))
+        return self.back()
 
 
 class ContractStepView(ReadOnlyView):
@@ -292,6 +308,7 @@ class ContractStepView(ReadOnlyView):
     column_filters = ("status", "kind", "promised_on")
     column_default_sort = ("promised_on", False)
     extra_endpoints = {"step_view": "action"}
+    row_steps = (StepButton("step", when=lambda s: s.status != "done", icon="fa-pencil"),)
 
     @action("step", _l("Enter the progress (lawyer)"))
     def action_step(self, ids):
@@ -316,7 +333,7 @@ class ContractStepView(ReadOnlyView):
                 db.session, by, rows[0].id, status=form.status.data, promised_on=form.promised_on.data,
                 done_on=form.done_on.data, customer_action=form.customer_action.data, notes=form.notes.data)):
             flash(gettext("Progress saved."), "success")
-        return redirect(self.get_url(".index_view"))
+        return self.back()
 
 
 class ContractStepDueView(ReadOnlyView):
@@ -345,6 +362,7 @@ class ArchiveRecordView(ReadOnlyView):
     column_filters = ("received_on", "location")
     column_searchable_list = ("location",)
     extra_endpoints = {"copy_view": "action"}
+    row_steps = (StepButton("copy", icon="fa-files-o"),)
 
     @action("copy", _l("Issue a stamped copy (archive)"))
     def action_copy(self, ids):
@@ -368,7 +386,7 @@ class ArchiveRecordView(ReadOnlyView):
         elif run_domain(lambda by: issue_stamped_copy(db.session, by, rows[0].id, to_user_id=form.to_user_id.data,
                                                       issued_on=form.issued_on.data, note=form.note.data)):
             flash(gettext("Stamped copy recorded."), "success")
-        return redirect(self.get_url(".index_view"))
+        return self.back()
 
 
 def _staff_choices(form):

@@ -7,6 +7,7 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
+from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from models import Extension, Instalment, Payment, PlanLineTemplate, db
@@ -18,12 +19,22 @@ from models.payments import note_on_instalment, reverse_payment, validate_method
 
 from .documents import DocumentButton, document_actions
 from .base import ProtectedView, ReadOnlyView, run_domain
+from .filters import AgentFilter, of_agent
+from .steps import StepButton
 from .forms import ExtensionRequestForm, NoteForm, PaymentForm, ReasonForm  # noqa: F401
 
 
-def _money(view, context, model, name):
-    value = getattr(model, name)
-    return "" if value is None else f"¥{value:,.2f}"
+
+def _overdue_badge(line):
+    """Days past the (extended) due date of an open line, as the ladder counts them (R-PAY-5)."""
+    days = (office_today() - (line.extended_due_on or line.due_on)).days
+    if line.status == "paid" or days <= 0:
+        return ""
+    project = line.subscription.project
+    tone = ("forfeited" if days >= project.forfeit_day else "lawyer_letter"
+            if days >= project.lawyer_letter_day else "warning" if days >= project.warning_day else "held")
+    return Markup('<span class="badge badge-status status-%s">%s</span>') % (
+        tone, gettext("%(n)d days", n=days))
 
 
 def _ids(form):
@@ -55,15 +66,21 @@ class OverdueFilter(BaseSQLAFilter):
 class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyView):
     """付款计划: agents see their customers' lines, note what the customer said, ask for time."""
 
-    column_list = ("subscription", "seq", "kind", "due_on", "extended_due_on", "amount_due",
-                   "amount_paid", "status", "agent_note")
+    column_list = ("subscription", "subscription.customer_name", "subscription.agent", "seq", "kind",
+                   "due_on", "extended_due_on", "amount_due", "amount_paid", "status", "overdue_days",
+                   "agent_note")
+    column_searchable_list = ("subscription.number", "subscription.customer_name")
     column_filters = ("status", "kind", "due_on", "extended_due_on", "subscription.project.name",
                       "subscription.payment_method",
-                      OverdueFilter(Instalment.id, _l("Overdue"), options=(("1", _l("Yes")), ("0", _l("No")))))
-    column_formatters = {"amount_due": _money, "amount_paid": _money}
+                      OverdueFilter(Instalment.id, _l("Overdue"), options=(("1", _l("Yes")), ("0", _l("No")))),
+                      AgentFilter(Instalment.subscription_id, where=of_agent(Instalment.subscription_id)))
+    column_formatters = {"overdue_days": lambda v, c, line, n: _overdue_badge(line)}
     column_default_sort = ("due_on", False)
     extra_endpoints = {"note_view": "action", "extension_view": "action"}
     column_extra_row_actions = [DocumentButton("payment_reminder")]
+    row_steps = (StepButton("note", when=lambda i: i.status != "paid", icon="fa-comment-o"),
+                 StepButton("extension", when=lambda i: i.status != "paid"
+                            and i.subscription.status in ("confirmed", "active"), icon="fa-clock-o"))
 
     @action("note", _l("Record what the customer said"))
     def action_note(self, ids):
@@ -80,7 +97,7 @@ class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyVi
             flash(gettext("Noted on %(n)d plan lines.", n=len(rows)), "success")
         elif not rows:
             flash(gettext("Write what the customer said, and select at least one line."), "error")
-        return redirect(self.get_url(".index_view"))
+        return self.back()
 
     @action("extension", _l("Request an extension"))
     def action_extension(self, ids):
@@ -98,7 +115,7 @@ class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyVi
         elif not rows:
             flash(gettext("Give the days (1 to 365) and the reason, and select at least one line."),
                   "error")
-        return redirect(self.get_url(".index_view"))
+        return self.back()
 
 
 class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
@@ -106,14 +123,16 @@ class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
 
     column_list = ("receipt_no", "subscription", "instalment", "amount", "paid_on", "channel",
                    "bank_ref", "reverses_id", "reason", "recorded_by", "recorded_at")
-    column_searchable_list = ("receipt_no", "bank_ref")
+    column_searchable_list = ("receipt_no", "bank_ref", "subscription.number", "subscription.customer_name")
     column_filters = ("channel", "paid_on", "recorded_at", "subscription.project.name",
-                      "subscription.payment_method")
+                      "subscription.payment_method",
+                      AgentFilter(Payment.subscription_id, where=of_agent(Payment.subscription_id)))
     column_labels = {"channel": _l("Payment channel")}
-    column_formatters = {"amount": _money}
     extra_endpoints = {"reverse_view": "action"}
     column_extra_row_actions = [DocumentButton("receipt"),
                                 DocumentButton("statement", subject=lambda row: row.subscription.lead_id)]
+    row_steps = (StepButton("reverse", when=lambda p: p.amount > 0 and p.reverses_id is None,
+                            icon="fa-undo", style="danger"),)
 
     @action("reverse", _l("Reverse (a correction)"))
     def action_reverse(self, ids):
@@ -130,7 +149,7 @@ class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
             flash(gettext("%(n)d payments reversed; the balances are restored.", n=len(rows)), "success")
         elif not rows:
             flash(gettext("Say why, and select at least one payment."), "error")
-        return redirect(self.get_url(".index_view"))
+        return self.back()
 
 
 class ExtensionView(ReadOnlyView):
@@ -138,6 +157,8 @@ class ExtensionView(ReadOnlyView):
 
     column_list = ("instalment", "days", "reason", "status", "requested_at", "decided_at", "new_due_on")
     column_filters = ("status",)
+    row_steps = (StepButton("approve", when=lambda r: r.status == "requested"),
+                 StepButton("reject", when=lambda r: r.status == "requested", icon="fa-times", style="danger"))
 
     def _decide(self, ids, approve):
         rows = self.get_query().filter(Extension.id.in_([int(i) for i in ids])).all()
@@ -148,7 +169,7 @@ class ExtensionView(ReadOnlyView):
     def action_approve(self, ids):
         self._decide(ids, True)
 
-    @action("reject", _l("Reject"))
+    @action("reject", _l("Reject"), _l("Reject the selected extensions? The original due dates stay."))
     def action_reject(self, ids):
         self._decide(ids, False)
 

@@ -23,16 +23,14 @@ from models.notifications import mark_read
 from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
+from .steps import StepButton
+from .filters import AgentFilter
 from .documents import DocumentBatchView, DocumentButton, DocumentView, document_actions
 from .exports import ExportView
 from .deals import (ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, PriceApprovalView,
                     StampedCopyView, SubscriptionView)
 from .money import ExtensionView, InstalmentView, PaymentMethodView, PaymentView
 
-
-def _money(view, context, model, name):
-    value = getattr(model, name)
-    return "" if value is None else f"¥{value:,.2f}"
 
 
 def _id_number(view, context, model, name):
@@ -92,9 +90,10 @@ class UnitView(ProtectedView):
                    "list_price", "status")
     column_filters = ("status", "layout", "building.name", "floor")
     column_searchable_list = ("number",)
-    column_formatters = {"list_price": _money}
     form_columns = ("building", "floor", "position", "number", "layout", "area")
     form_readonly = ("held_for_lead_id", "held_until", "held_by_id")
+    row_steps = (StepButton("withhold", when=lambda u: u.status == "available", icon="fa-ban", style="secondary"),
+                 StepButton("release", when=lambda u: u.status == "withheld", icon="fa-check"))
 
     def _withhold(self, ids, withheld):
         units = self.get_query().filter(Unit.id.in_([int(i) for i in ids])).all()
@@ -105,7 +104,7 @@ class UnitView(ProtectedView):
     def action_withhold(self, ids):
         self._withhold(ids, True)
 
-    @action("release", _l("Put back on sale"))
+    @action("release", _l("Put back on sale"), _l("Put the selected units back on sale?"))
     def action_release(self, ids):
         self._withhold(ids, False)
 
@@ -114,7 +113,8 @@ class LeadView(document_actions("statement"), ProtectedView):
     column_list = ("id", "name", "phone", "project", "source", "stage", "owner",
                    "next_follow_up_on", "last_activity_at")
     column_searchable_list = ("name", "phone")
-    column_filters = ("stage", "source", "owner_id", "next_follow_up_on", "project.name")
+    column_filters = ("stage", "source", "owner_id", "next_follow_up_on", "project.name",
+                      AgentFilter(Lead.owner_id), "registered_at")
     column_labels = {"name": _l("Customer name"), "owner_id": _l("Agent (empty: public pool)")}
     column_formatters = {"id_number": _id_number}
     column_formatters_export = {"id_number": _id_number}
@@ -128,6 +128,7 @@ class LeadView(document_actions("statement"), ProtectedView):
                  "budget_wan": {"validators": [Optional(), NumberRange(min=1)]}}
     extra_endpoints = {"assign_view": "action"}
     column_extra_row_actions = [DocumentButton("statement")]
+    row_steps = (StepButton("assign", when=lambda lead: lead.owner_id is None, icon="fa-user-plus"),)
 
     def create_model(self, form):
         """Registration goes through the domain (R-LEAD-1, R-LEAD-5), not a generic insert."""
@@ -184,7 +185,7 @@ class LeadView(document_actions("statement"), ProtectedView):
             n = run_domain(assign_to_one)
             if n:
                 flash(gettext("%(n)d customers were assigned.", n=n), "success")
-        return redirect(self.get_url(".index_view"))
+        return self.back()
 
 
 def _overdue_days(view, context, model, name):
@@ -268,6 +269,8 @@ class LeadConflictView(ReadOnlyView):
     column_labels = {"lead": _l("Registered customer")}
     column_formatters = column_formatters_detail = column_formatters_export = {
         "lead": _registered_customer}
+    row_steps = (StepButton("keep", when=lambda c: c.status == "open", icon="fa-lock"),
+                 StepButton("transfer", when=lambda c: c.status == "open", icon="fa-exchange", style="warning"))
 
     def _decide(self, ids, decision):
         conflicts = self.get_query().filter(LeadConflict.id.in_([int(i) for i in ids])).all()
@@ -362,6 +365,8 @@ class NotificationView(ReadOnlyView):
     column_default_sort = ("id", True)
     column_formatters = {"message": lambda v, c, m, n: Markup('<a href="%s">%s</a>') % (
         m.link or "#", m.message) if m.link.startswith("/") else m.message}
+
+    row_steps = (StepButton("read", when=lambda n: n.read_at is None, icon="fa-check", style="secondary"),)
 
     @action("read", _l("Mark as read"))
     def action_read(self, ids):

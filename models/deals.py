@@ -71,6 +71,7 @@ class Subscription(Base):
     checked_by: Mapped[User | None] = relationship(foreign_keys=[checked_by_id])
     instalments: Mapped[list["Instalment"]] = relationship(back_populates="subscription",
                                                            order_by="Instalment.seq")
+    contracts: Mapped[list["Contract"]] = relationship(viewonly=True)  # noqa: F821 (models.contracts)
 
     def __str__(self) -> str:
         return self.number
@@ -490,8 +491,10 @@ def _subscription(session, subscription_id: int) -> Subscription:
     return sub
 
 
-def _move(session, sub: Subscription, by: User, before: tuple, after: str, action: str, **values):
-    """Change a subscription's status only from the expected ones (conditional UPDATE)."""
+def _move(session, sub: Subscription, by: User, before: tuple, after: str, action: str,
+          reason: str = "", **values):
+    """Change a subscription's status only from the expected ones (conditional UPDATE); the
+    audit row keeps the `reason` given, if any (the deal's history shows it)."""
     matched = session.execute(
         update(Subscription).where(Subscription.id == sub.id, Subscription.status.in_(before))
         .values(status=after, **values).execution_options(synchronize_session=False)).rowcount
@@ -501,7 +504,8 @@ def _move(session, sub: Subscription, by: User, before: tuple, after: str, actio
     session.expire(sub)
     record_many(session, "subscription", action, by,
                 [(sub.id, {"status": [before_status, after],
-                           **{k: [None, v] for k, v in values.items()}})])
+                           **{k: [None, v] for k, v in values.items()},
+                           **({"reason": [None, reason]} if reason else {})})])
     return True
 
 
@@ -581,7 +585,7 @@ def withdraw_subscription(session, by: User, subscription_id: int, reason: str) 
         raise RuleViolation(_l("Only a subscription without deposit can be withdrawn (it is "
                                "%(status)s).", status=choice_label("subscription", "status", sub.status)))
     unit_id, lead = sub.unit_id, sub.lead
-    if not _move(session, sub, by, ("draft", "confirmed"), "withdrawn", "withdraw",
+    if not _move(session, sub, by, ("draft", "confirmed"), "withdrawn", "withdraw", reason=reason,
                  withdrawn_at=utcnow(), withdrawn_by_id=by.id):
         raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."))
     session.execute(update(Unit).where(Unit.id == unit_id, Unit.status == "subscribed")

@@ -1,0 +1,54 @@
+"""State changes as buttons where the work is: on the row of a grid and on the row's detail page.
+
+A `StepButton` POSTs one of the view's @actions for its row, with the CSRF token, through the
+same `action_view` as the bulk menu, so the role check, the row scoping and the domain function
+are the ones the menu uses. The button shows only to roles allowed the action and only on rows
+in a state where the step applies (`when`); the domain function still decides, and a refusal
+comes back as a message saying why.
+
+Steps that change something at once ask first (`static/salesdesk.js` shows the action's
+confirmation text); steps that need details open their form, whose Save is the confirmation.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import request
+from flask_admin.model.template import BaseListRowAction
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
+
+
+class StepButton(BaseListRowAction):
+    """A button for the action `name` of the view, on rows where `when(row)` holds.
+
+        row_steps = (StepButton("confirm", when=lambda s: s.status == "draft"),)
+    """
+
+    def __init__(self, name: str, when: Callable[[object], bool] | None = None,
+                 icon: str = "fa-check", style: str = "primary"):
+        super().__init__()
+        self.name, self.when, self.icon, self.style = name, when, icon, style
+
+    def applies(self, view, row) -> bool:
+        return view.is_action_allowed(self.name) and (self.when is None or bool(self.when(row)))
+
+    def button(self, view, row_id, row, size: str = "sm") -> Markup:
+        if not self.applies(view, row):
+            return Markup("")
+        _, text, confirmation = view._actions_data[self.name]
+        return Markup(
+            '<form class="step-form d-inline" method="POST" action="%s">'
+            '<input type="hidden" name="csrf_token" value="%s">'
+            '<input type="hidden" name="action" value="%s">'
+            '<input type="hidden" name="rowid" value="%s">'
+            '<input type="hidden" name="url" value="%s">'
+            '<button type="submit" class="btn btn-%s btn-outline-%s text-nowrap mr-1 mb-1" '
+            'data-step="%s"%s><span class="fa %s"></span> %s</button></form>') % (
+                view.get_url(".action_view"), generate_csrf(), self.name, row_id,
+                request.full_path.rstrip("?"), size, self.style, self.name,
+                Markup(' data-confirm="%s"') % confirmation if confirmation else "",
+                self.icon, text)
+
+    def render(self, context, row_id, row):
+        return self.button(context.resolve("admin_view"), row_id, row)
