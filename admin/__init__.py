@@ -29,9 +29,11 @@ class DashboardView(AdminIndexView):
 
     @expose("/")
     def index(self):
-        tiles = [(view.get_url(f"{view.endpoint}.{'index_view' if isinstance(view, ModelView) else 'index'}"),
-                  view.name, view.category) for view in self.admin._views
-                 if getattr(view, "entity", None) and view.is_accessible()]
+        shortcuts: dict[str, list] = {}  # category -> [(url, name)], in the menu's order
+        for view in self.admin._views:
+            if getattr(view, "entity", None) and view.is_accessible():
+                url = view.get_url(f"{view.endpoint}.{'index_view' if isinstance(view, ModelView) else 'index'}")
+                shortcuts.setdefault(str(view.category), []).append((url, view.name))
         roles = [role_label(r.name) for r in current_user.roles]
         from sqlalchemy import select
 
@@ -41,7 +43,7 @@ class DashboardView(AdminIndexView):
             .order_by(Notification.id.desc()).limit(8)).all()
         panels = _panels(current_user)
         ladder = panels["manager"]["forecast"] if "manager" in panels else None
-        return self.render("admin/index.html", tiles=tiles, roles=roles, notes=notes, ladder=ladder,
+        return self.render("admin/index.html", shortcuts=shortcuts, roles=roles, notes=notes, ladder=ladder,
                            panels=panels, today=office_today(),
                            can_list=lambda entity: can(current_user, entity, "list"))
 

@@ -7,7 +7,7 @@ Knobs a subclass sets (all optional)::
         column_list = ("name", "phone") # as in Flask-Admin
         form_readonly = ("owner",)      # more columns never written by the generic form
         action_verbs = {"document_receipt": "list"}  # actions open to another verb than "action"
-        row_steps = (StepButton("confirm", when=lambda s: s.status == "draft"),)
+        row_steps = (StepButton("confirm", "subscription.confirm", when=lambda s: s.status == "draft"),)
                                         # an action as a button on the rows (and detail page)
                                         # where it applies; see admin/steps.py
 

@@ -40,17 +40,22 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
     column_searchable_list = ("number", "customer_name", "unit.number", "lead.phone")
     column_filters = ("status", "payment_method", "subscribed_on", "project.name",
                       AgentFilter(Subscription.agent_id))
-    column_details_exclude_list = ("customer_id_number",)
+    column_details_list = ("number", "status", "project", "unit", "lead", "agent", "price", "deposit",
+                           "payment_method", "subscribed_on", "deposit_due_on", "customer_name",
+                           "customer_address", "price_reason", "checked_by", "checked_at",
+                           "withdrawn_at", "forfeited_at", "created_at")  # never the ID number
     extra_endpoints = {"deposit_view": "action", "withdraw_view": "action", "payment_view": "action",
                        "book_view": "action"}
     column_extra_row_actions = [DocumentButton("subscription_agreement"), DocumentButton("forfeit_notice")]
-    row_steps = (StepButton("confirm", when=lambda s: s.status == "draft"),
-                 StepButton("deposit", when=lambda s: s.status == "confirmed", icon="fa-money"),
-                 StepButton("payment", when=lambda s: s.status in ("active", "contracted"), icon="fa-money"),
-                 StepButton("book", when=lambda s: s.status == "active"
-                            and all(c.status == "booked" for c in s.contracts), icon="fa-calendar"),
-                 StepButton("withdraw", when=lambda s: s.status in ("draft", "confirmed"), icon="fa-undo",
-                            style="danger"))
+    row_steps = (
+        StepButton("confirm", "subscription.confirm", when=lambda s: s.status == "draft"),
+        StepButton("deposit", "subscription.deposit", when=lambda s: s.status == "confirmed", icon="fa-money"),
+        StepButton("payment", "payment.record", when=lambda s: s.status in ("active", "contracted"),
+                   icon="fa-money"),
+        StepButton("book", "contract.book", icon="fa-calendar",  # booking again moves the appointment
+                   when=lambda s: s.status == "active" and all(c.status == "booked" for c in s.contracts)),
+        StepButton("withdraw", "subscription.withdraw", when=lambda s: s.status in ("draft", "confirmed"),
+                   icon="fa-undo", style="danger"))
 
     def render(self, template, **kwargs):
         if template == self.details_template and kwargs.get("model") is not None:
@@ -224,8 +229,8 @@ class PriceApprovalView(ReadOnlyView):
     column_list = ("subscription", "list_price", "price", "reason", "status", "requested_at",
                    "decided_at")
     column_filters = ("status",)
-    row_steps = (StepButton("approve", when=lambda r: r.status == "requested"),
-                 StepButton("reject", when=lambda r: r.status == "requested", icon="fa-times", style="danger"))
+    row_steps = (StepButton("approve", "price.decide", when=lambda r: r.status == "requested"),
+                 StepButton("reject", "price.decide", when=lambda r: r.status == "requested", icon="fa-times", style="danger"))
 
     def _decide(self, ids, approve):
         rows = self.get_query().filter(PriceApproval.id.in_([int(i) for i in ids])).all()
@@ -253,8 +258,8 @@ class ContractView(document_actions("signing_booking"), ReadOnlyView):
                       AgentFilter(Contract.subscription_id, where=of_agent(Contract.subscription_id)))
     extra_endpoints = {"sign_view": "action", "original_view": "action"}
     column_extra_row_actions = [DocumentButton("signing_booking")]
-    row_steps = (StepButton("sign", when=lambda c: c.status == "booked", icon="fa-pencil"),
-                 StepButton("original", when=lambda c: c.status == "registered", icon="fa-archive"))
+    row_steps = (StepButton("sign", "contract.sign", when=lambda c: c.status == "booked", icon="fa-pencil"),
+                 StepButton("original", "contract.archive", when=lambda c: c.status == "registered", icon="fa-archive"))
 
     @action("original", _l("Receive the original (archive)"))
     def action_original(self, ids):
@@ -308,7 +313,7 @@ class ContractStepView(ReadOnlyView):
     column_filters = ("status", "kind", "promised_on")
     column_default_sort = ("promised_on", False)
     extra_endpoints = {"step_view": "action"}
-    row_steps = (StepButton("step", when=lambda s: s.status != "done", icon="fa-pencil"),)
+    row_steps = (StepButton("step", "contract.step", when=lambda s: s.status != "done", icon="fa-pencil"),)
 
     @action("step", _l("Enter the progress (lawyer)"))
     def action_step(self, ids):
@@ -362,7 +367,7 @@ class ArchiveRecordView(ReadOnlyView):
     column_filters = ("received_on", "location")
     column_searchable_list = ("location",)
     extra_endpoints = {"copy_view": "action"}
-    row_steps = (StepButton("copy", icon="fa-files-o"),)
+    row_steps = (StepButton("copy", "contract.archive", icon="fa-files-o"),)
 
     @action("copy", _l("Issue a stamped copy (archive)"))
     def action_copy(self, ids):

@@ -46,6 +46,7 @@ COLUMN_LABELS = {
     "sha256": _l("SHA-256"), "size": _l("Size"), "error": _l("Error"), "requested_by": _l("Requested by"),
     "title": _l("Title"), "batch": _l("Batch"), "total": _l("Number of documents"), "started_at": _l("Started at"),
     "job_ids": _l("Jobs"),
+    "project.name": _l("Project"), "building.name": _l("Building"),
     "subscription.project.name": _l("Project"), "subscription.customer_name": _l("Customer"),
     "subscription.agent": _l("Agent"), "subscription.number": _l("Subscription number"),
 "unit.number": _l("Unit number"),

@@ -78,8 +78,8 @@ class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyVi
     column_default_sort = ("due_on", False)
     extra_endpoints = {"note_view": "action", "extension_view": "action"}
     column_extra_row_actions = [DocumentButton("payment_reminder")]
-    row_steps = (StepButton("note", when=lambda i: i.status != "paid", icon="fa-comment-o"),
-                 StepButton("extension", when=lambda i: i.status != "paid"
+    row_steps = (StepButton("note", "instalment.note", when=lambda i: i.status != "paid", icon="fa-comment-o"),
+                 StepButton("extension", "extension.request", when=lambda i: i.status != "paid"
                             and i.subscription.status in ("confirmed", "active"), icon="fa-clock-o"))
 
     @action("note", _l("Record what the customer said"))
@@ -131,7 +131,7 @@ class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
     extra_endpoints = {"reverse_view": "action"}
     column_extra_row_actions = [DocumentButton("receipt"),
                                 DocumentButton("statement", subject=lambda row: row.subscription.lead_id)]
-    row_steps = (StepButton("reverse", when=lambda p: p.amount > 0 and p.reverses_id is None,
+    row_steps = (StepButton("reverse", "payment.reverse", when=lambda p: p.amount > 0 and p.reverses_id is None,
                             icon="fa-undo", style="danger"),)
 
     @action("reverse", _l("Reverse (a correction)"))
@@ -157,8 +157,8 @@ class ExtensionView(ReadOnlyView):
 
     column_list = ("instalment", "days", "reason", "status", "requested_at", "decided_at", "new_due_on")
     column_filters = ("status",)
-    row_steps = (StepButton("approve", when=lambda r: r.status == "requested"),
-                 StepButton("reject", when=lambda r: r.status == "requested", icon="fa-times", style="danger"))
+    row_steps = (StepButton("approve", None, when=lambda r: r.status == "requested"),
+                 StepButton("reject", None, when=lambda r: r.status == "requested", icon="fa-times", style="danger"))
 
     def _decide(self, ids, approve):
         rows = self.get_query().filter(Extension.id.in_([int(i) for i in ids])).all()

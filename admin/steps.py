@@ -2,9 +2,10 @@
 
 A `StepButton` POSTs one of the view's @actions for its row, with the CSRF token, through the
 same `action_view` as the bulk menu, so the role check, the row scoping and the domain function
-are the ones the menu uses. The button shows only to roles allowed the action and only on rows
-in a state where the step applies (`when`); the domain function still decides, and a refusal
-comes back as a message saying why.
+are the ones the menu uses. The button shows only to roles allowed the domain operation
+(`operation`, in models.permissions.OPERATIONS; else the view's action right) and only on rows in
+a state where the step applies (`when`); the domain function still decides, and a refusal comes
+back as a message saying why.
 
 Steps that change something at once ask first (`static/salesdesk.js` shows the action's
 confirmation text); steps that need details open their form, whose Save is the confirmation.
@@ -15,23 +16,31 @@ from typing import Callable
 
 from flask import request
 from flask_admin.model.template import BaseListRowAction
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
+
+from models.permissions import can_do
 
 
 class StepButton(BaseListRowAction):
     """A button for the action `name` of the view, on rows where `when(row)` holds.
 
-        row_steps = (StepButton("confirm", when=lambda s: s.status == "draft"),)
+        row_steps = (StepButton("confirm", "subscription.confirm", when=lambda s: s.status == "draft"),)
     """
 
-    def __init__(self, name: str, when: Callable[[object], bool] | None = None,
+    def __init__(self, name: str, operation: str | None, when: Callable[[object], bool] | None = None,
                  icon: str = "fa-check", style: str = "primary"):
         super().__init__()
-        self.name, self.when, self.icon, self.style = name, when, icon, style
+        self.name, self.operation, self.when = name, operation, when
+        self.icon, self.style = icon, style
 
     def applies(self, view, row) -> bool:
-        return view.is_action_allowed(self.name) and (self.when is None or bool(self.when(row)))
+        if not view.is_action_allowed(self.name):
+            return False
+        if self.operation and not can_do(current_user, self.operation):
+            return False
+        return self.when is None or bool(self.when(row))
 
     def button(self, view, row_id, row, size: str = "sm") -> Markup:
         if not self.applies(view, row):

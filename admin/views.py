@@ -92,8 +92,8 @@ class UnitView(ProtectedView):
     column_searchable_list = ("number",)
     form_columns = ("building", "floor", "position", "number", "layout", "area")
     form_readonly = ("held_for_lead_id", "held_until", "held_by_id")
-    row_steps = (StepButton("withhold", when=lambda u: u.status == "available", icon="fa-ban", style="secondary"),
-                 StepButton("release", when=lambda u: u.status == "withheld", icon="fa-check"))
+    row_steps = (StepButton("withhold", "unit.withhold", when=lambda u: u.status == "available", icon="fa-ban", style="secondary"),
+                 StepButton("release", "unit.withhold", when=lambda u: u.status == "withheld", icon="fa-check"))
 
     def _withhold(self, ids, withheld):
         units = self.get_query().filter(Unit.id.in_([int(i) for i in ids])).all()
@@ -128,7 +128,7 @@ class LeadView(document_actions("statement"), ProtectedView):
                  "budget_wan": {"validators": [Optional(), NumberRange(min=1)]}}
     extra_endpoints = {"assign_view": "action"}
     column_extra_row_actions = [DocumentButton("statement")]
-    row_steps = (StepButton("assign", when=lambda lead: lead.owner_id is None, icon="fa-user-plus"),)
+    row_steps = (StepButton("assign", "lead.assign", when=lambda lead: lead.owner_id is None, icon="fa-user-plus"),)
 
     def create_model(self, form):
         """Registration goes through the domain (R-LEAD-1, R-LEAD-5), not a generic insert."""
@@ -269,8 +269,8 @@ class LeadConflictView(ReadOnlyView):
     column_labels = {"lead": _l("Registered customer")}
     column_formatters = column_formatters_detail = column_formatters_export = {
         "lead": _registered_customer}
-    row_steps = (StepButton("keep", when=lambda c: c.status == "open", icon="fa-lock"),
-                 StepButton("transfer", when=lambda c: c.status == "open", icon="fa-exchange", style="warning"))
+    row_steps = (StepButton("keep", "lead.resolve_conflict", when=lambda c: c.status == "open", icon="fa-lock"),
+                 StepButton("transfer", "lead.resolve_conflict", when=lambda c: c.status == "open", icon="fa-exchange", style="warning"))
 
     def _decide(self, ids, decision):
         conflicts = self.get_query().filter(LeadConflict.id.in_([int(i) for i in ids])).all()
@@ -366,7 +366,7 @@ class NotificationView(ReadOnlyView):
     column_formatters = {"message": lambda v, c, m, n: Markup('<a href="%s">%s</a>') % (
         m.link or "#", m.message) if m.link.startswith("/") else m.message}
 
-    row_steps = (StepButton("read", when=lambda n: n.read_at is None, icon="fa-check", style="secondary"),)
+    row_steps = (StepButton("read", None, when=lambda n: n.read_at is None, icon="fa-check", style="secondary"),)
 
     @action("read", _l("Mark as read"))
     def action_read(self, ids):

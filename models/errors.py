@@ -15,8 +15,10 @@ class RuleViolation(Exception):
         self.rule = rule
 
     def __str__(self) -> str:  # evaluated lazily, in the current locale
+        from flask_babel import gettext
+
         text = str(self.message)
-        return f"{text} ({self.rule})" if self.rule else text
+        return gettext("%(text)s (rule %(rule)s)", text=text, rule=self.rule) if self.rule else text
 
 
 class PermissionDenied(RuleViolation):

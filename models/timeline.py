@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import format_datetime, gettext, lazy_gettext as _l
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,6 @@ TITLES = {
     ("subscription", "deposit"): _l("Deposit received: the subscription is in force"),
     ("subscription", "withdraw"): _l("Subscription withdrawn"),
     ("subscription", "forfeit"): _l("Deal forfeited"),
-    ("subscription", "sign_contract"): _l("Contract signed"),
     ("price_approval", "subscribe"): _l("Price below list: approval requested"),
     ("price_approval", "approve_price"): _l("Price approved by the vice-president"),
     ("price_approval", "reject_price"): _l("Price rejected by the vice-president"),
@@ -49,12 +48,21 @@ TITLES = {
     ("document", "render_done"): _l("Document ready"),
     ("document", "render_failed"): _l("Document failed"),
     ("contract", "book_signing"): _l("Signing booked"),
-    ("contract", "sign_contract"): _l("Contract entered by the lawyer"),
+    ("contract", "sign_contract"): _l("Contract signed"),
+    ("contract_step", "sign_contract"): _l("Post-signing steps opened"),
     ("contract", "archive_original"): _l("Original contract archived"),
     ("contract_step", "contract_step"): _l("Post-signing step updated"),
     ("archive_record", "archive_original"): _l("Original contract archived"),
     ("stamped_copy", "stamped_copy"): _l("Stamped copy issued"),
 }
+
+# Steps written as several rows at once, shown as one step listing them.
+GROUPED = {("instalment", "generate_plan"), ("contract_step", "sign_contract")}
+
+# Rows that repeat a step another row of the same transaction tells better: the subscription's
+# status at signing (the contract's row has the number) and at a forfeit (the ladder's event has
+# the ladder's date).
+ECHOES = {("subscription", "sign_contract"), ("subscription", "forfeit")}
 
 # The badge colour of each step (the board's status classes, see static/salesdesk.css).
 TONES = {
@@ -83,6 +91,11 @@ def _value(changes: dict, key: str):
     """An inserted row's value, or the new value of an updated one ([before, after])."""
     value = changes.get(key)
     return value[1] if isinstance(value, list) and len(value) == 2 else value
+
+
+def _office_time(value: dt.datetime) -> str:
+    """A stored (UTC) time as the office reads it."""
+    return format_datetime(value.replace(tzinfo=dt.timezone.utc), "yyyy-MM-dd HH:mm")
 
 
 def _yuan(value) -> str:
@@ -131,6 +144,8 @@ def _line(rows, instalment_id) -> str:
 def _describe(audit: Audit, rows) -> str | None:
     """What an audit row says, in the user's language; None for rows that only echo a step."""
     c, key = audit.changes or {}, (audit.entity, audit.action)
+    if key in ECHOES:
+        return None
     row = rows[audit.entity].get(int(audit.entity_id)) if audit.entity_id.isdigit() else None
     if key == ("subscription", "subscribe"):
         return gettext("%(number)s · price %(price)s · deposit %(deposit)s · %(method)s",
@@ -175,10 +190,11 @@ def _describe(audit: Audit, rows) -> str | None:
             return None  # queued → running: the request and the result tell it
         return f"{kind_label(row.kind)} · {row.title}" if row else ""
     if key == ("contract", "book_signing"):
-        at = c.get("appointment_at") or ""
+        at = c.get("appointment_at")
         return gettext("%(kind)s · appointment %(at)s · sign by %(due)s",
                        kind=choice_label("contract", "kind", c.get("kind", "")),
-                       at=at.replace("T", " ")[:16], due=c.get("signing_due_on", ""))
+                       at=_office_time(dt.datetime.fromisoformat(at)) if at else "",
+                       due=c.get("signing_due_on", ""))
     if key == ("contract", "sign_contract"):
         return gettext("contract %(number)s · signed on %(on)s", number=_value(c, "number") or "",
                        on=_value(c, "signed_on") or "")
@@ -187,6 +203,8 @@ def _describe(audit: Audit, rows) -> str | None:
     if audit.entity == "contract_step":
         if row is None:
             return ""
+        if audit.action == "sign_contract":
+            return choice_label("contract_step", "kind", row.kind)
         status = _value(c, "status") or row.status
         return f'{choice_label("contract_step", "kind", row.kind)} · {choice_label("contract_step", "status", status)}'
     if audit.entity == "archive_record":
@@ -210,7 +228,7 @@ def deal_timeline(session: Session, subscription_id: int) -> list[Step]:
     audits = session.scalars(select(Audit).where(or_(*wanted)).order_by(Audit.at, Audit.id)).all()
     names = {u.id: u.display_name for u in session.scalars(
         select(User).where(User.id.in_({a.actor_id for a in audits if a.actor_id})))}
-    steps, plan = [], None
+    steps, group = [], None
     for audit in audits:
         detail = _describe(audit, rows)
         if detail is None:
@@ -218,16 +236,15 @@ def deal_timeline(session: Session, subscription_id: int) -> list[Step]:
         title = TITLES.get((audit.entity, audit.action))
         if title is None:
             title = gettext("%(what)s changed", what=audit.entity)
-        if (audit.entity, audit.action) == ("instalment", "generate_plan"):
-            if plan is not None:  # one step for the whole plan, its lines listed
-                plan.detail += "；" + detail
-                continue
+        key = (audit.entity, audit.action)
+        if key in GROUPED and group is not None and (group.entity, group.action) == key:
+            group.detail += "；" + detail  # one step for the whole plan, its lines listed
+            continue
         step = Step(at=audit.at, entity=audit.entity, action=audit.action, title=str(title),
                     detail=detail, who=names.get(audit.actor_id, gettext("the system")),
                     tone=TONES.get(audit.action, "pending"),
                     document_id=int(audit.entity_id) if audit.entity == "document"
                     and audit.action == "render_done" else None)
-        if (audit.entity, audit.action) == ("instalment", "generate_plan"):
-            plan = step
+        group = step if key in GROUPED else None
         steps.append(step)
     return steps

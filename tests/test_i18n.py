@@ -1,6 +1,8 @@
 """Chinese first, English on request and remembered; Flask-Admin speaks Chinese too."""
 from __future__ import annotations
 
+import re
+
 from tests.conftest import csrf_token
 
 
@@ -105,3 +107,22 @@ def test_every_column_of_every_grid_has_a_translated_label(app):
             if column not in view.column_labels:
                 missing.append(f"{view.endpoint}.{column}")
     assert sorted(set(missing)) == []
+
+
+def test_every_filter_and_search_box_of_every_grid_reads_in_chinese(app):
+    """Filters on a related column (project.name) and the search box's placeholder take their
+    names from the labels too; without one, Flask-Admin shows "project / Project / Name"."""
+    from flask_admin.contrib.sqla import ModelView
+    untranslated = []
+    with app.test_request_context("/admin/"):
+        for view in app.extensions["admin"][0]._views:
+            if not isinstance(view, ModelView):
+                continue
+            for flt in view._filters or ():
+                if re.search(r"[A-Za-z]", str(flt.name)):
+                    untranslated.append(f"{view.endpoint} filter {flt.name}")
+            for column in view.column_searchable_list or ():
+                label = view.column_labels.get(column if isinstance(column, str) else column.key)
+                if label is None or re.search(r"[A-Za-z]", str(label)):
+                    untranslated.append(f"{view.endpoint} search {column}")
+    assert untranslated == []

@@ -1,0 +1,140 @@
+"""The grids and detail pages as staff read them: steps as buttons only where they apply, the
+deal's history, money and dates, filters and search (issue 9; the browser tests drive the same
+pages in Chromium)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pytest
+from sqlalchemy import select
+
+from models import Instalment, Payment
+from models.base import office_today
+from models.ladder import run_ladder
+from models.payments import record_payment, reverse_payment
+from tests import factories as f
+from tests.conftest import Auth
+
+
+@pytest.fixture
+def deal(db, make_user):
+    """An active deal of agent "li" (deposit in), with the manager, sales control and finance."""
+    return f.active_deal(db.session, make_user, price="1500000.00", payment_method="commercial_mortgage",
+                         today=office_today(), staff={"control": ("sales_control", "chen"),
+                                                      "finance": ("finance", "zhao"),
+                                                      "manager": ("sales_manager", "boss"),
+                                                      "lawyer": ("lawyer", "wang")})
+
+
+def _page(client, username, path):
+    Auth(client).login(username)
+    html = client.get(path).get_data(as_text=True)
+    Auth(client).logout()
+    return html
+
+
+def _steps(html):
+    return set(re.findall(r'data-step="([a-z_]+)"', html))
+
+
+def test_r_all_1_each_role_sees_the_step_buttons_of_its_own_work_only(client, db, deal, make_user):
+    sub = deal["sub"]
+    draft = f.subscription(db.session, deal["agent"], f.lead(db.session, deal["agent"], deal["project"]),
+                           f.unit(db.session, f.building(db.session, deal["project"])))
+    db.session.commit()
+    # The active deal: finance records payments, the agent books the signing; nobody confirms it.
+    details = f"/admin/subscription/details/?id={sub.id}"
+    assert _steps(_page(client, "zhao", details)) == {"payment"}
+    assert _steps(_page(client, "li", details)) == {"book"}
+    assert _steps(_page(client, "chen", details)) == set()
+    assert _steps(_page(client, "wang", details)) == set()
+    # The draft: sales control confirms it, the agent or the manager may withdraw it.
+    details = f"/admin/subscription/details/?id={draft.id}"
+    assert _steps(_page(client, "chen", details)) == {"confirm"}
+    assert _steps(_page(client, "li", details)) == {"withdraw"}
+    assert _steps(_page(client, "boss", details)) == {"withdraw"}
+    assert _steps(_page(client, "zhao", details)) == set()
+    # On the list, each row carries the buttons of its own state.
+    listing = _page(client, "chen", "/admin/subscription/")
+    assert listing.count('data-step="confirm"') == 1
+
+
+def test_a_step_that_changes_at_once_asks_first_and_a_form_step_returns_where_it_began(
+        client, db, deal):
+    sub = deal["sub"]
+    draft = f.subscription(db.session, deal["agent"], f.lead(db.session, deal["agent"], deal["project"]),
+                           f.unit(db.session, f.building(db.session, deal["project"])))
+    db.session.commit()
+    html = _page(client, "chen", f"/admin/subscription/details/?id={draft.id}")
+    button = re.search(r'<button[^>]*data-step="confirm"[^>]*>', html).group(0)
+    assert 'data-confirm="' in button  # static/salesdesk.js asks the question before sending
+    auth = Auth(client)
+    auth.login("zhao")
+    details = f"/admin/subscription/details/?id={sub.id}"
+    form = client.post("/admin/subscription/action/", data={
+        "csrf_token": auth.csrf(details), "action": "payment", "rowid": str(sub.id), "url": details})
+    assert 'name="url" value="%s"' % details in form.get_data(as_text=True)
+    down = db.session.scalar(select(Instalment).where(Instalment.subscription_id == sub.id,
+                                                      Instalment.kind == "down_payment"))
+    done = client.post("/admin/subscription/payment/", data={
+        "csrf_token": auth.csrf(details), "subscription_id": str(sub.id), "amount": "1000.00",
+        "paid_on": office_today().isoformat(), "channel": "pos", "instalment_id": str(down.id),
+        "url": details})
+    assert done.status_code == 302 and done.headers["Location"].endswith(details)
+
+
+def test_r_all_2_the_deal_history_tells_payments_reversals_and_the_ladder_in_order(client, db, deal):
+    sub, today = deal["sub"], office_today()
+    payment = record_payment(db.session, deal["finance"], sub.id, amount="1000", paid_on=today,
+                             channel="pos")
+    reverse_payment(db.session, deal["finance"], payment.id, "POS 金额录错")
+    db.session.commit()
+    down = db.session.scalar(select(Instalment).where(Instalment.subscription_id == sub.id,
+                                                      Instalment.kind == "down_payment"))
+    run_ladder(db.session, today=down.due_on + dt.timedelta(days=15))  # warning, letter, forfeit
+    html = _page(client, "boss", f"/admin/subscription/details/?id={sub.id}")
+    timeline = html[html.index('id="timeline"'):]
+    actions = re.findall(r'data-action="([a-z_]+)"', timeline)
+    assert actions == ["subscribe", "generate_plan", "confirm", "payment", "deposit", "payment",
+                       "reverse_payment", "warning", "request_document", "lawyer_letter",
+                       "request_document", "forfeit", "request_document"]
+    reversal = db.session.scalar(select(Payment).where(Payment.reverses_id == payment.id))
+    assert f"冲销 {payment.receipt_no}：POS 金额录错" in timeline
+    assert reversal.receipt_no in timeline and "¥-1,000.00" in timeline
+    assert f"处理日 {down.due_on + dt.timedelta(days=15)}" in timeline  # the ladder's own date
+    assert "挞定" in timeline and "系统" in timeline  # the ladder acts as "the system"
+
+
+def test_grids_show_money_dates_badges_and_filter_by_agent_and_search_by_unit(client, db, deal, make_user):
+    other = make_user("agent", username="zhang")
+    project = deal["project"]
+    other_sub = f.subscription(db.session, other, f.lead(db.session, other, project),
+                               f.unit(db.session, f.building(db.session, project), number="8-808"))
+    db.session.commit()
+    html = _page(client, "boss", "/admin/subscription/")
+    assert "¥1,500,000.00" in html and "¥50,000.00" in html
+    assert re.search(r'class="badge badge-status status-active">', html)
+    assert office_today().isoformat() in html  # dates as 2026-11-26
+    # The agent filter lists the agents by name, and keeps only that agent's deals.
+    groups = json.loads(re.search(r'<div id="filter-groups-data" class="d-none">(.*?)</div>', html).group(1))
+    (agent_filter,) = groups["置业顾问"]
+    assert [str(other.id), "Zhang"] in agent_filter["options"]
+    index = agent_filter["index"]
+    only_zhang = _page(client, "boss", f"/admin/subscription/?flt0_{index}={other.id}")
+    assert other_sub.number in only_zhang and deal["sub"].number not in only_zhang
+    # Search finds a deal by its unit's number or the customer's phone.
+    found = _page(client, "boss", "/admin/subscription/?search=8-808")
+    assert other_sub.number in found and deal["sub"].number not in found
+    found = _page(client, "boss", f"/admin/subscription/?search={deal['lead'].phone}")
+    assert deal["sub"].number in found and other_sub.number not in found
+    # Plan lines say how late they are, in the ladder's colours.
+    lines = _page(client, "boss", "/admin/instalment/")
+    assert "¥400,000.00" in lines and "col-overdue_days" in lines
+
+
+def test_html_says_its_language_on_every_admin_page(client, db, deal):
+    assert '<html lang="zh-CN">' in _page(client, "boss", "/admin/subscription/")
+    client.set_cookie("lang", "en")
+    assert '<html lang="en">' in _page(client, "boss", "/admin/instalment/")
