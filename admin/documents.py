@@ -89,14 +89,16 @@ class DocumentButton(BaseListRowAction):
 
     `subject` maps the row to the subject id (default: the row itself is the subject, and the
     button shows only where models.documents.refusal allows the document, e.g. a forfeit notice
-    only on a forfeited deal)."""
+    only on a forfeited deal); `when(row)` hides it where it would say nothing useful."""
 
-    def __init__(self, kind: str, subject=None):
+    def __init__(self, kind: str, subject=None, when=None):
         super().__init__(title=BUTTON_LABELS[kind])
-        self.kind, self.subject = kind, subject
+        self.kind, self.subject, self.when = kind, subject, when
 
     def render(self, context, row_id, row):
         if self.subject is None and refusal(self.kind, row) is not None:
+            return ""
+        if self.when is not None and not self.when(row):
             return ""
         subject_id = self.subject(row) if self.subject else row_id
         return Markup(

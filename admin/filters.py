@@ -7,7 +7,7 @@ from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import select
 
-from models import Role, Subscription, User, db
+from models import Instalment, Role, Subscription, User, db
 
 
 class _Agents:
@@ -47,3 +47,9 @@ def of_agent(subscription_id_column) -> Callable[[int], object]:
     """The clause "the deal of this row is the agent's", for tables hanging from a subscription."""
     return lambda agent_id: subscription_id_column.in_(
         select(Subscription.id).where(Subscription.agent_id == agent_id))
+
+
+def of_agent_line(instalment_id_column) -> Callable[[int], object]:
+    """The same for tables hanging from a plan line (extensions, ladder events)."""
+    return lambda agent_id: instalment_id_column.in_(
+        select(Instalment.id).join(Subscription).where(Subscription.agent_id == agent_id))

@@ -7,19 +7,20 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
+from flask_login import current_user
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from models import Extension, Instalment, Payment, PlanLineTemplate, db
 from models.base import office_today
 from models.deals import overdue_on
-from models.ladder import decide_extension, request_extension
+from models.ladder import decide_extension, decider_refusal, request_extension
 from models.labels import choice_label
 from models.payments import note_on_instalment, reverse_payment, validate_method_lines
 
 from .documents import DocumentButton, document_actions
 from .base import ProtectedView, ReadOnlyView, run_domain
-from .filters import AgentFilter, of_agent
+from .filters import AgentFilter, of_agent, of_agent_line
 from .steps import StepButton
 from .forms import ExtensionRequestForm, NoteForm, PaymentForm, ReasonForm  # noqa: F401
 
@@ -121,13 +122,15 @@ class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyVi
 class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
     """收款记录: never edited or deleted; a correction is a reversal (R-PAY-1)."""
 
-    column_list = ("receipt_no", "subscription", "instalment", "amount", "paid_on", "channel",
-                   "bank_ref", "reverses_id", "reason", "recorded_by", "recorded_at")
+    column_list = ("receipt_no", "subscription", "subscription.customer_name", "instalment", "amount",
+                   "paid_on", "channel", "bank_ref", "reverses", "reason", "recorded_by", "recorded_at")
     column_searchable_list = ("receipt_no", "bank_ref", "subscription.number", "subscription.customer_name")
     column_filters = ("channel", "paid_on", "recorded_at", "subscription.project.name",
                       "subscription.payment_method",
                       AgentFilter(Payment.subscription_id, where=of_agent(Payment.subscription_id)))
     column_labels = {"channel": _l("Payment channel")}
+    column_formatters = column_formatters_export = {  # the original's receipt number, not its id
+        "reverses": lambda view, context, payment, name: payment.reverses.receipt_no if payment.reverses else ""}
     extra_endpoints = {"reverse_view": "action"}
     column_extra_row_actions = [DocumentButton("receipt"),
                                 DocumentButton("statement", subject=lambda row: row.subscription.lead_id)]
@@ -152,13 +155,19 @@ class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
         return self.back()
 
 
+def _decidable(extension) -> bool:
+    """Waiting, and within what the current user may decide (the VP beyond the manager's limit)."""
+    return extension.status == "requested" and decider_refusal(current_user, extension) is None
+
+
 class ExtensionView(ReadOnlyView):
     """延期申请: up to the project's limit the sales manager decides, beyond it the VP (R-PAY-6)."""
 
-    column_list = ("instalment", "days", "reason", "status", "requested_at", "decided_at", "new_due_on")
-    column_filters = ("status",)
-    row_steps = (StepButton("approve", None, when=lambda r: r.status == "requested"),
-                 StepButton("reject", None, when=lambda r: r.status == "requested", icon="fa-times", style="danger"))
+    column_list = ("instalment", "instalment.subscription.customer_name", "instalment.subscription.agent",
+                   "days", "reason", "status", "requested_at", "decided_at", "new_due_on")
+    column_filters = ("status", "requested_at", AgentFilter(Extension.instalment_id, where=of_agent_line(Extension.instalment_id)))
+    row_steps = (StepButton("approve", None, when=_decidable),
+                 StepButton("reject", None, when=_decidable, icon="fa-times", style="danger"))
 
     def _decide(self, ids, approve):
         rows = self.get_query().filter(Extension.id.in_([int(i) for i in ids])).all()

@@ -24,7 +24,7 @@ from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
 from .steps import StepButton
-from .filters import AgentFilter
+from .filters import AgentFilter, of_agent_line
 from .documents import DocumentBatchView, DocumentButton, DocumentView, document_actions
 from .exports import ExportView
 from .deals import (ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, PriceApprovalView,
@@ -127,7 +127,8 @@ class LeadView(document_actions("statement"), ProtectedView):
     form_args = {"name": {"validators": [DataRequired()]}, "phone": {"validators": [DataRequired()]},
                  "budget_wan": {"validators": [Optional(), NumberRange(min=1)]}}
     extra_endpoints = {"assign_view": "action"}
-    column_extra_row_actions = [DocumentButton("statement")]
+    # A statement lists a customer's deals and payments: offered once there is a deal.
+    column_extra_row_actions = [DocumentButton("statement", when=lambda lead: lead.stage in ("subscribed", "signed"))]
     row_steps = (StepButton("assign", "lead.assign", when=lambda lead: lead.owner_id is None, icon="fa-user-plus"),)
 
     def create_model(self, form):
@@ -374,8 +375,11 @@ class NotificationView(ReadOnlyView):
 
 
 class OverdueEventView(document_actions("overdue_warning", "lawyer_letter"), ReadOnlyView):
-    column_list = ("instalment", "due_on", "level", "cause", "on", "created_at")
-    column_filters = ("level", "cause", "on")
+    column_list = ("instalment", "instalment.subscription.customer_name", "instalment.subscription.agent",
+                   "due_on", "level", "cause", "on", "created_at")
+    column_labels = {"on": _l("Ladder date")}
+    column_filters = ("level", "cause", "on", AgentFilter(OverdueEvent.instalment_id,
+                                                                 where=of_agent_line(OverdueEvent.instalment_id)))
     column_extra_row_actions = [DocumentButton("overdue_warning"), DocumentButton("lawyer_letter")]
 
 

@@ -293,6 +293,7 @@ class Payment(Base):
     subscription: Mapped[Subscription] = relationship()
     instalment: Mapped[Instalment | None] = relationship()
     recorded_by: Mapped[User] = relationship()
+    reverses: Mapped["Payment | None"] = relationship(remote_side=[id], viewonly=True)
 
     @classmethod
     def owned_by(cls, user_id: int):

@@ -294,21 +294,30 @@ def request_extension(session, by, instalment_id: int, days: int, reason: str) -
     return extension
 
 
+def decider_refusal(by, extension: Extension) -> RuleViolation | None:
+    """Why `by` may not decide `extension` (None: they may). Up to the project's limit the sales
+    manager or the vice-president, beyond it only the vice-president (R-PAY-6)."""
+    limit = extension.instalment.subscription.project.extension_limit_days
+    if extension.days > limit:
+        if not by.has_role("vp"):
+            return RuleViolation(_l("An extension over %(limit)d days needs the vice-president.",
+                                    limit=limit), rule="R-PAY-6")
+    elif not by.has_role("sales_manager", "vp"):
+        return RuleViolation(_l("The sales manager or the vice-president decides extensions."),
+                             rule="R-PAY-6")
+    return None
+
+
 def decide_extension(session, by, extension_id: int, approve: bool) -> Extension:
     """Up to the project's limit (default 15 days) the sales manager decides; beyond it only the
     vice-president (R-PAY-6). Approval moves the effective due date; the ladder counts from it."""
     extension = session.get(Extension, extension_id)
     if extension is None or extension.status != "requested":
         raise RuleViolation(_l("This extension is not waiting for a decision."), rule="R-PAY-6")
+    refused = decider_refusal(by, extension)
+    if refused is not None:
+        raise refused
     line = extension.instalment
-    limit = line.subscription.project.extension_limit_days
-    if extension.days > limit:
-        if not by.has_role("vp"):
-            raise RuleViolation(_l("An extension over %(limit)d days needs the vice-president.",
-                                   limit=limit), rule="R-PAY-6")
-    elif not by.has_role("sales_manager", "vp"):
-        raise RuleViolation(_l("The sales manager or the vice-president decides extensions."),
-                            rule="R-PAY-6")
     with audit_context(session, actor=by, action="approve_extension" if approve else "reject_extension"):
         extension.status = "approved" if approve else "rejected"
         extension.decided_by_id = by.id

@@ -138,3 +138,15 @@ def test_html_says_its_language_on_every_admin_page(client, db, deal):
     assert '<html lang="zh-CN">' in _page(client, "boss", "/admin/subscription/")
     client.set_cookie("lang", "en")
     assert '<html lang="en">' in _page(client, "boss", "/admin/instalment/")
+
+
+def test_r_pay_6_an_extension_beyond_the_managers_limit_offers_its_buttons_to_the_vp_only(
+        client, db, deal, make_user):
+    from models.ladder import request_extension
+    make_user("vp", username="vp")
+    down = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal["sub"].id,
+                                                      Instalment.kind == "down_payment"))
+    request_extension(db.session, deal["agent"], down.id, 20, "客户资金周转")  # the limit is 15
+    db.session.commit()
+    assert _steps(_page(client, "boss", "/admin/extension/")) == set()
+    assert _steps(_page(client, "vp", "/admin/extension/")) == {"approve", "reject"}
