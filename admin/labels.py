@@ -47,6 +47,8 @@ COLUMN_LABELS = {
     "title": _l("Title"), "batch": _l("Batch"), "total": _l("Number of documents"), "started_at": _l("Started at"),
     "job_ids": _l("Jobs"),
     "project.name": _l("Project"), "building.name": _l("Building"), "reverses": _l("Reverses"),
+    "method": _l("Payment method"), "payment": _l("Payment"), "withdrawn_by": _l("Withdrawn by"),
+    "last_no": _l("Last number"),
     "instalment.subscription.customer_name": _l("Customer"), "instalment.subscription.agent": _l("Agent"),
     "subscription.project.name": _l("Project"), "subscription.customer_name": _l("Customer"),
     "subscription.agent": _l("Agent"), "subscription.number": _l("Subscription number"),
@@ -95,3 +97,33 @@ def choice_formatters(entity: str, html: bool = True) -> dict:
 
         formatters[column] = fmt
     return formatters
+
+
+# What an audit row's action means (the audit trail, 系统 → 操作日志).
+AUDIT_ACTIONS = {
+    "insert": _l("Created"), "update": _l("Changed"), "delete": _l("Deleted"),
+    "login": _l("Signed in"), "login_failed": _l("Failed sign-in"), "logout": _l("Signed out"),
+    "demo": _l("Demo data"), "create_user": _l("Account created"),
+    "register": _l("Customer registered"), "register_conflict": _l("Registered again"),
+    "assign": _l("Customers assigned"), "pool": _l("Back to the public pool"),
+    "follow_up": _l("Follow-up"), "feedback": _l("Manager's feedback"),
+    "ask_question": _l("Question logged"), "answer_question": _l("Question answered"),
+    "hold": _l("Unit held"), "release": _l("Hold released"), "withhold": _l("Withheld from sale"),
+    "import_price_list": _l("Price list imported"),
+    "subscribe": _l("Subscribed"), "confirm": _l("Confirmed by sales control"),
+    "deposit": _l("Deposit received"), "withdraw": _l("Withdrawn"), "forfeit": _l("Forfeited"),
+    "approve_price": _l("Price approved"), "reject_price": _l("Price rejected"),
+    "generate_plan": _l("Payment plan generated"), "payment": _l("Payment received"),
+    "reverse_payment": _l("Payment reversed"), "payment_follow_up": _l("Agent's note"),
+    "request_extension": _l("Extension requested"), "approve_extension": _l("Extension approved"),
+    "reject_extension": _l("Extension rejected"), "reminder": _l("Payment reminder"),
+    "warning": _l("Overdue warning"), "lawyer_letter": _l("Lawyer's letter"),
+    "book_signing": _l("Signing booked"), "sign_contract": _l("Contract signed"),
+    "contract_step": _l("Post-signing step"), "archive_original": _l("Original archived"),
+    "stamped_copy": _l("Stamped copy issued"), "request_document": _l("Document requested"),
+    "render_started": _l("Rendering started"), "render_done": _l("Document ready"),
+    "render_failed": _l("Document failed"), "download": _l("Downloaded"),
+    "request_export": _l("Export requested"), "export": _l("Exported"),
+    "export_started": _l("Export started"), "export_done": _l("Export ready"),
+    "export_failed": _l("Export failed"), "set_target": _l("Target set"), "read": _l("Read"),
+}

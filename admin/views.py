@@ -23,6 +23,7 @@ from models.notifications import mark_read
 from models.permissions import sees_all_rows, sees_id_number
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
+from .labels import AUDIT_ACTIONS, CHOICES, COLUMN_LABELS
 from .steps import StepButton
 from .filters import AgentFilter, of_agent_line
 from .documents import DocumentBatchView, DocumentButton, DocumentView, document_actions
@@ -388,17 +389,53 @@ class LeadArchiveView(ReadOnlyView):
     column_filters = ("reason", "archived_at")
 
 
+def _audit_value(entity: str, key: str, value) -> str:
+    """A recorded value as staff read it: a status by its label, nothing as a dash."""
+    if value in (None, ""):
+        return "—"
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    if isinstance(value, str):
+        # The entity's own labels, else the same column's of another table (a method line's kind).
+        for labels in [CHOICES.get((entity, key), {})] + [v for (_, col), v in CHOICES.items() if col == key]:
+            if value in labels:
+                return str(labels[value])
+    return str(value)
+
+
 def _changes(view, context, model, name):
-    items = (model.changes or {}).items()
-    return Markup("<br>").join(Markup("<code>%s</code>: %s") % (k, escape(str(v))) for k, v in items)
+    """Each changed column by its label: before → after (an inserted row: its values)."""
+    lines = []
+    for key, value in (model.changes or {}).items():
+        if isinstance(value, list) and len(value) == 2 and not isinstance(value[0], list):
+            text = f"{_audit_value(model.entity, key, value[0])} → {_audit_value(model.entity, key, value[1])}"
+        else:
+            text = _audit_value(model.entity, key, value)
+        label = COLUMN_LABELS.get(key) or COLUMN_LABELS.get(key.removesuffix("_id"), key)
+        lines.append(Markup('<span class="text-muted">%s</span>: %s') % (label, text))
+    return Markup("<br>").join(lines)
+
+
+def _entity_labels() -> dict:
+    """Table name -> the name of its grid in the menu (the first grid of the table)."""
+    labels: dict = {"payment_allocation": _l("Payment allocations"), "receipt_counter": _l("Receipt numbers"),
+                    "plan_line_template": _l("Payment method lines"), "sales_target": _l("Monthly targets")}
+    for model, _, name, _ in VIEWS:
+        labels.setdefault(model.__tablename__, name)
+    return labels
 
 
 class AuditView(ReadOnlyView):
-    column_list = ("at", "actor_id", "entity", "entity_id", "action", "changes")
+    column_list = ("at", "actor", "entity", "entity_id", "action", "changes")
     column_filters = ("entity", "action", "actor_id", "at")
     column_default_sort = ("id", True)
-    column_formatters = {"changes": _changes}
-    column_labels = {"actor_id": _l("Who")}
+    column_formatters = {
+        "changes": _changes,
+        "entity": lambda v, c, row, n: _entity_labels().get(row.entity, row.entity),
+        "action": lambda v, c, row, n: AUDIT_ACTIONS.get(row.action, row.action),
+    }
+    column_formatters_export = {"changes": lambda v, c, row, n: str(row.changes)}  # the raw record
+    column_labels = {"actor_id": _l("Who"), "actor": _l("Who")}
     can_set_page_size = False
 
 

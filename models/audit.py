@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import g, has_request_context
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, event, inspect
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .base import Base, utcnow
 from .errors import RuleViolation
@@ -33,6 +33,8 @@ class Audit(Base):
     entity_id: Mapped[str] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(40))
     changes: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    actor: Mapped["User | None"] = relationship(viewonly=True)  # noqa: F821 (models.users)
 
 
 # Never stored in an audit row, whatever the table.

@@ -19,7 +19,7 @@ from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from models import Contract, Instalment, Lead, Subscription, Unit
+from models import Contract, Instalment, Lead, PaymentMethodTemplate, Subscription, Unit, User
 from models.base import office_today
 
 from . import factories as f
@@ -377,3 +377,32 @@ def test_the_main_flow_from_lead_to_signed_contract_in_the_browser(browse, make_
     page.goto(f"/admin/board/?project={project.id}")
     assert "status-signed" in page.locator(f"td.cell[data-unit='{unit.id}']").get_attribute("class")
     manager.shot("4-board-after")
+
+
+def test_every_page_of_the_menu_reads_in_chinese(browse, make_user, db):
+    """Each page the administrator's menu opens, with a deal in it, shows no English words."""
+    today = office_today()
+    f.active_deal(db.session, make_user, price="1000000", payment_method="commercial_mortgage",
+                  today=today, staff={"control": ("sales_control", None), "finance": ("finance", None),
+                                      "boss": ("admin", "boss")})
+    window = browse("boss")
+    page = window.page
+    links = page.locator("#admin-navbar-collapse .dropdown-menu a")
+    hrefs = sorted({links.nth(i).get_attribute("href") for i in range(links.count())})
+    assert len(hrefs) > 25
+    # Every English word on these pages must be data: a person's name, a payment method's code,
+    # a file format, the language switch.
+    data = {u.username for u in db.session.scalars(select(User))} | {
+        u.display_name for u in db.session.scalars(select(User))} | set(db.session.scalars(
+            select(PaymentMethodTemplate.code)))
+    allowed = {w for item in data for w in re.findall(r"[A-Za-z]+", item)} | {
+        "English", "PDF", "CSV", "XLSX", "POS", "SHA"}
+    english = {}
+    for href in hrefs:
+        response = page.goto(href)
+        assert response.status == 200, href
+        assert page.locator("html").get_attribute("lang") == "zh-CN", href
+        found = set(re.findall(r"[A-Za-z]{3,}", page.locator("body").inner_text())) - allowed
+        if found:
+            english[href] = sorted(found)
+    assert english == {}, repr(english)
