@@ -11,7 +11,7 @@ from models import db
 from models.base import office_today
 from models.permissions import can, role_label
 
-from . import auth, errors, i18n
+from . import auth, errors, i18n, security
 from .base import THEME, _local_datetime
 from .sales_control import BoardPage, PriceImportPage
 from .exports import FinanceExportPage
@@ -88,7 +88,8 @@ def init_app(app) -> None:
     app.jinja_env.filters["local_time"] = lambda value: _local_datetime(None, value)[-5:]
     app.jinja_env.filters["local_datetime"] = lambda value: _local_datetime(None, value)
     admin = Admin(name=_l("Sales Desk"), theme=THEME, index_view=DashboardView(name=_l("Home")),
-                  translations_path=app.config["BABEL_TRANSLATION_DIRECTORIES"])
+                  translations_path=app.config["BABEL_TRANSLATION_DIRECTORIES"],
+                  csp_nonce_generator=security.csp_nonce)
     for model, view_class, name, category in VIEWS:
         endpoint = view_class.entity or model.__tablename__
         admin.add_view(view_class(model, db, name=name, category=category, endpoint=endpoint))
@@ -102,6 +103,7 @@ def init_app(app) -> None:
                                      endpoint="finance_export"))
     admin.add_view(TargetsPage(name=_l("Monthly targets"), category=_l("Sales"), endpoint="sales_target"))
     admin.init_app(app)
+    security.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)

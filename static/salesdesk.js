@@ -14,3 +14,26 @@ document.addEventListener("submit", function (event) {
   }
   if (form.method.toLowerCase() === "post") form.dataset.sent = "1";
 }, false);
+
+// A select that applies itself (the board's project) without an inline handler, which the
+// Content-Security-Policy would refuse.
+document.addEventListener("change", function (event) {
+  if (event.target.matches("[data-submit-on-change]")) event.target.form.submit();
+});
+
+// Flask-Admin's own links, rewired without inline handlers (templates/admin/actions.html,
+// model/layout.html, model/inline_list_base.html): the bulk actions menu, adding an inline
+// line; and no link navigates to a javascript: URL, which the policy refuses.
+document.addEventListener("click", function (event) {
+  var link = event.target.closest ? event.target.closest("a") : null;
+  if (!link) return;
+  if (link.hasAttribute("data-bulk-action")) {
+    event.preventDefault();
+    window.modelActions.execute(link.getAttribute("data-bulk-action"));
+  } else if (link.hasAttribute("data-add-inline")) {
+    event.preventDefault();
+    window.faForm.addInlineField(link, link.getAttribute("data-add-inline"));
+  } else if (link.hasAttribute("data-no-follow") || /^javascript:/i.test(link.getAttribute("href") || "")) {
+    event.preventDefault();
+  }
+}, true);  // capture: before any handler that stops the click from bubbling up

@@ -121,3 +121,19 @@ def test_a_documents_render_leaves_an_audit_row_for_each_state(app, db, make_use
     actions = list(db.session.scalars(select(Audit.action).where(
         Audit.entity == "document", Audit.entity_id == str(document.id)).order_by(Audit.id)))
     assert actions == ["insert", "render_started", "render_done"]
+
+
+@pytest.mark.parametrize("statement", ["UPDATE audit SET action = 'forged'", "DELETE FROM audit"])
+def test_r_all_2_the_database_itself_refuses_to_change_or_delete_audit_rows(db, make_user, statement):
+    """Whoever connects (psql, a script), not only through the ORM: a trigger (migration 0011)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
+    make_user("agent", username="li")  # writes audit rows
+    before = db.session.execute(text("SELECT count(*), min(action) FROM audit")).one()
+    assert before[0] > 0
+    with pytest.raises(DatabaseError, match="append-only"):
+        db.session.execute(text(statement))
+        db.session.flush()
+    db.session.rollback()
+    assert db.session.execute(text("SELECT count(*), min(action) FROM audit")).one() == before
