@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import abort, flash, has_request_context, redirect, request, url_for
+from flask import abort, current_app, flash, has_request_context, redirect, request, url_for
 from flask_admin import BaseView
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
@@ -30,7 +30,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import Numeric, func
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.fields import QuerySelectField, QuerySelectMultipleField
 from flask_admin.helpers import get_redirect_target
@@ -77,6 +77,12 @@ TYPE_FORMATTERS = {**DEFAULT_FORMATTERS, dt.datetime: _local_datetime}
 EXPORT_TYPE_FORMATTERS = {**EXPORT_FORMATTERS, dt.datetime: _local_datetime}
 
 
+# What the database said when a value does not fit its column (a number too large, a text too
+# long, a date out of range): nothing was saved.
+OUT_OF_RANGE = _l("A value is too long or out of range (a number too large, a text too long or a "
+                  "date outside the calendar). Nothing was saved; please correct it.")
+
+
 def run_domain(operation, keep_on: tuple = ()):
     """Run a domain operation as the current user and commit; show a refusal, in the user's
     language, as a flash and roll back. Returns the operation's result, or False if refused.
@@ -94,6 +100,10 @@ def run_domain(operation, keep_on: tuple = ()):
         else:
             db.session.rollback()
         flash(str(exc), "error")
+        return False
+    except DataError:
+        db.session.rollback()
+        flash(OUT_OF_RANGE, "error")
         return False
 
 
@@ -293,12 +303,24 @@ class ProtectedView(ModelView):
         if isinstance(exc, RuleViolation):
             flash(str(exc), "error")
             return True
+        if isinstance(exc, DataError):
+            db.session.rollback()
+            flash(OUT_OF_RANGE, "error")
+            return True
         if isinstance(exc, IntegrityError):
             db.session.rollback()
             flash(gettext("This would break a rule of the database (a duplicate or a missing "
                           "reference). Nothing was saved."), "error")
             return True
-        return super().handle_view_exception(exc)
+        if super().handle_view_exception(exc):  # a form's ValidationError: its own message
+            return True
+        # Anything else: logged for us, a plain sentence for the user (Flask-Admin would flash
+        # the exception's text, SQL and all).
+        current_app.logger.exception("%s failed in %s", request.endpoint, type(self).__name__)
+        db.session.rollback()
+        flash(gettext("The server could not finish the request. Nothing was saved; please try "
+                      "again, and tell an administrator if it happens again."), "error")
+        return True
 
     # --- export ---------------------------------------------------------------------------
     def _export_data(self):

@@ -71,10 +71,22 @@ def _too_many(error):
     return render_template("error.html", code=429, title=gettext("Please wait"), message=message), 429
 
 
+def _strip_nul() -> None:
+    """NUL characters have no place in a form or a search: PostgreSQL refuses them in text (a
+    crash instead of an answer), and elsewhere they hide what follows. They are dropped from
+    the request's form and query before any view reads them."""
+    for name in ("args", "form"):
+        values = getattr(request, name)
+        if any("\x00" in value for _, value in values.items(multi=True)):
+            cleaned = type(values)((key, value.replace("\x00", "")) for key, value in values.items(multi=True))
+            request.__dict__[name] = cleaned  # werkzeug caches both here
+
+
 def init_app(app) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_ENABLED", True)
     limiter.init_app(app)
+    app.before_request(_strip_nul)
     app.after_request(_headers)
     app.register_error_handler(429, _too_many)
     app.jinja_env.globals["csp_nonce"] = csp_nonce

@@ -387,8 +387,10 @@ def _money(value, what) -> Decimal:
         amount = Decimal(str(value)).quantize(Decimal("0.01"))
     except Exception:
         raise RuleViolation(_l("%(what)s must be an amount of money.", what=what)) from None
-    if not amount.is_finite() or amount <= 0 or amount >= Decimal("1e12"):
+    if not amount.is_finite() or amount <= 0:
         raise RuleViolation(_l("%(what)s must be more than zero.", what=what))
+    if amount >= Decimal("1e12"):
+        raise RuleViolation(_l("%(what)s must be less than ¥1,000,000,000,000.", what=what))
     return amount
 
 

@@ -1,0 +1,174 @@
+"""Hostile input in every text field a person types into (issue 10): stored as typed (NUL bytes
+dropped), shown escaped in grids and detail pages, neutralised in exports, printed literally in
+PDFs; what does not fit gets a clear message, never a crash."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from markupsafe import escape
+from sqlalchemy import select
+
+from models import CustomerQuestion, FollowUp, Lead
+from models.base import office_today
+from tests import factories as f
+from tests.conftest import Auth
+
+HOSTILE = {
+    "script": "<script>alert(1)</script>",
+    "attribute": '"><img src=x onerror=alert(1)>',
+    "template": "{{7*7}}{% raw %}",
+    "formula": '=HYPERLINK("http://evil.example","点我")',
+    "emoji": "😀🏠👨‍👩‍👧",
+    "rare_cjk": "𠀀堃喆𪚥",
+    "nul": "王\x00五",
+    "long": "长" * 10_000,
+}
+STORED = {key: value.replace("\x00", "") for key, value in HOSTILE.items()}
+DANGEROUS = {"script": "<script>alert(1)</script>", "attribute": "<img src=x onerror"}
+
+# (grid, form field, other fields, how to find the row, the column's width or None for free text)
+FIELDS = [
+    ("lead", "name", {"phone": "13900000001", "source": "walk_in"}, Lead, 100),
+    ("lead", "address", {"name": "客户甲", "phone": "13900000002", "source": "walk_in"}, Lead, 200),
+    ("lead", "needs", {"name": "客户乙", "phone": "13900000003", "source": "walk_in"}, Lead, None),
+    ("lead", "notes", {"name": "客户丙", "phone": "13900000004", "source": "walk_in"}, Lead, None),
+    ("follow_up", "content", {"channel": "phone"}, FollowUp, None),
+    ("follow_up", "outcome", {"channel": "phone", "content": "回访"}, FollowUp, None),
+    ("customer_question", "question", {}, CustomerQuestion, None),
+]
+
+
+@pytest.fixture
+def office(db, make_user):
+    project = f.project(db.session, code="XJ", name="湘江壹号")
+    agent = make_user("agent", username="li")
+    lead = f.lead(db.session, owner=agent, project_=project, name="老客户")
+    make_user("sales_manager", username="boss")
+    db.session.commit()
+    return {"project": project, "agent": agent, "lead": lead}
+
+
+def _form(grid, field, value, others, office, token):
+    data = {"csrf_token": token, field: value, **others}
+    if grid in ("lead", "customer_question"):
+        data["project"] = str(office["project"].id)
+    if grid == "follow_up":
+        data["lead"] = str(office["lead"].id)
+    return data
+
+
+def _phone(grid, field, others, n):
+    return {**others, "phone": f"139{n:08d}"} if "phone" in others else others
+
+
+def _page_is_safe(html: str, key: str) -> None:
+    if key in DANGEROUS:
+        assert DANGEROUS[key] not in html, f"{key} shown unescaped"
+
+
+@pytest.mark.parametrize("key", list(HOSTILE))
+def test_hostile_text_in_every_field_is_stored_shown_escaped_and_exported_safely(client, db, office, key):
+    value = HOSTILE[key]
+    auth = Auth(client)
+    auth.login("li")
+    outcomes = []
+    for n, (grid, field, others, model, width) in enumerate(FIELDS):
+        token = auth.csrf(f"/admin/{grid}/new/")
+        response = client.post(f"/admin/{grid}/new/", data=_form(grid, field, value,
+                                                                  _phone(grid, field, others, n), office, token),
+                               follow_redirects=True)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200, (grid, field, key)
+        assert "Traceback" not in html and "psycopg" not in html and "sqlite3" not in html
+        _page_is_safe(html, key)
+        row = db.session.scalar(select(model).where(getattr(model, field) == STORED[key]))
+        if width is not None and len(STORED[key]) > width:
+            # Too long for its column: refused with a message in Chinese, nothing stored.
+            assert row is None and re.search(r"不能超过|长度|过长", html), (grid, field)
+            outcomes.append("refused")
+            continue
+        if row is None:  # refused by a rule (a question of emoji only has no words): it says so
+            assert re.search(r'class="alert alert-danger', html), (grid, field, key)
+            outcomes.append("refused")
+            continue
+        # Stored exactly as typed, NUL aside.
+        outcomes.append("stored")
+        for path in (f"/admin/{grid}/", f"/admin/{grid}/details/?id={row.id}"):
+            page = client.get(path)
+            assert page.status_code == 200
+            shown = page.get_data(as_text=True)
+            _page_is_safe(shown, key)
+            if key in ("script", "attribute", "template", "emoji", "rare_cjk", "nul"):
+                assert str(escape(STORED[key])) in shown, (path, key)
+    # The grid's export: the text is there, a formula is defused with a leading apostrophe.
+    auth.logout()
+    auth.login("boss")
+    export = client.get("/admin/lead/export/csv/").get_data(as_text=True)
+    if key == "formula":
+        assert "'=HYPERLINK" in export and not re.search(r'(^|,)"?=HYPERLINK', export, re.M)
+    elif key in ("emoji", "rare_cjk", "script", "template"):
+        assert STORED[key] in export
+    assert outcomes.count("stored") >= 4, outcomes
+
+
+@pytest.mark.parametrize("key", list(HOSTILE))
+def test_a_search_with_hostile_text_answers_and_escapes_it(client, office, key):
+    Auth(client).login("boss")
+    for grid in ("lead", "subscription", "payment", "instalment", "contract"):
+        response = client.get(f"/admin/{grid}/", query_string={"search": HOSTILE[key][:500]})
+        assert response.status_code == 200, (grid, key)
+        _page_is_safe(response.get_data(as_text=True), key)
+
+
+def test_hostile_names_and_addresses_print_literally_in_the_pdf_and_fetch_nothing(app, db, make_user, tmp_path):
+    today = office_today()
+    deal = f.active_deal(db.session, make_user, price="1000000", payment_method="one_off", today=today,
+                         staff={"control": ("sales_control", None), "finance": ("finance", None)})
+    sub = deal["sub"]
+    sub.customer_name = "<script>alert(1)</script>{{7*7}}𠀀"
+    sub.customer_address = '"><img src="http://evil.example/x.png">长沙😀'
+    db.session.commit()
+    out = tmp_path / "agreement.pdf"
+    result = app.test_cli_runner().invoke(args=["document", "subscription_agreement", str(sub.id),
+                                                "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    flat = re.sub(r"\s+", "", text)  # a table cell wraps long text over lines
+    assert "<script>alert(1)</script>{{7*7}}𠀀" in flat  # printed as text, not run, not evaluated
+    # Two table columns interleave in pdftotext's reading order: the address in its two pieces.
+    assert '"><imgsrc="http://' in flat and 'evil.example/x.png">长沙😀' in flat  # shown, never fetched
+
+
+@pytest.mark.parametrize("amount, message", [
+    ("1e15", "金额过大"), ("-5", ""), ("abc", "")])
+def test_out_of_range_amounts_get_a_clear_message(client, db, make_user, amount, message):
+    today = office_today()
+    deal = f.active_deal(db.session, make_user, price="1000000", payment_method="one_off", today=today,
+                         staff={"control": ("sales_control", None), "finance": ("finance", "cashier")})
+    auth = Auth(client)
+    auth.login("cashier")
+    response = client.post("/admin/subscription/payment/", data={
+        "csrf_token": auth.csrf(), "subscription_id": str(deal["sub"].id), "amount": amount,
+        "paid_on": today.isoformat(), "channel": "pos"}, follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Traceback" not in html
+    alerts = re.findall(r'class="(?:alert alert-danger|text-danger)[^"]*">([\s\S]*?)</div>', html)
+    errors = " ".join(re.sub(r"<[^>]+>|&times;|\s+", " ", alert) for alert in alerts)
+    assert errors.strip() and message in errors, errors
+
+
+@pytest.mark.parametrize("field, value", [("floors", "99999999999999999999"), ("floors", "-3"),
+                                          ("name", "栋" * 5000)])
+def test_out_of_range_numbers_and_texts_in_a_grid_form_get_a_clear_message(client, db, login_as, field, value):
+    project = f.project(db.session, code="XJ")
+    db.session.commit()
+    auth = Auth(client)
+    login_as("admin")
+    data = {"csrf_token": auth.csrf("/admin/building/new/"), "project": str(project.id),
+            "name": "1栋", "floors": "20", field: value}
+    response = client.post("/admin/building/new/", data=data, follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Traceback" not in html and "psycopg" not in html
+    assert re.search(r"alert-danger|help-block|invalid-feedback|text-danger", html)
