@@ -7,7 +7,7 @@
   page behind the login (a shared computer's back button shows no customer); HSTS over HTTPS.
 - Login throttling (Flask-Limiter): 5 failed sign-ins for one username, or from one address,
   within 15 minutes → 429 until the window passes. Redis holds the counts when REDIS_URL is set
-  (every web process sees them), memory in embedded mode.
+  (every web process sees them), memory in embedded mode and while Redis is down.
 """
 from __future__ import annotations
 
@@ -85,6 +85,9 @@ def _strip_nul() -> None:
 def init_app(app) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_ENABLED", True)
+    # Redis down must not lock everyone out: count in this process's memory until it is back.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)
     app.before_request(_strip_nul)
     app.after_request(_headers)
