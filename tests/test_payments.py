@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from models import (Instalment, Payment, PaymentAllocation, PermissionDenied, RuleViolation)
@@ -218,3 +218,73 @@ def test_r_pay_8_the_agent_records_what_the_customer_said(db, deal, make_user):
     assert "客户说月底前付首付" in db.session.get(Instalment, line.id).agent_note
     with pytest.raises(RuleViolation):
         note_on_instalment(db.session, make_user("agent"), line.id, "不是我的客户", today=TODAY)
+
+
+# --- R-PAY-1: allocation, property-based --------------------------------------------------------
+
+@pytest.fixture
+def staff(db, make_user):
+    return {"agent": make_user("agent", username="pa"), "control": make_user("sales_control", username="pc"),
+            "finance": make_user("finance", username="pf")}
+
+
+def _fresh_deal(db, staff, price):
+    from models.deals import confirm_subscription, record_deposit, subscribe
+    project = f.project(db.session)
+    unit = f.unit(db.session, f.building(db.session, project), list_price=price)
+    lead = f.lead(db.session, owner=staff["agent"], project_=project)
+    sub = subscribe(db.session, staff["agent"], unit_id=unit.id, lead_id=lead.id, payment_method="instalments",
+                    deposit="50000", id_number=f.VALID_ID_NUMBER, address="长沙", subscribed_on=TODAY,
+                    today=TODAY)
+    confirm_subscription(db.session, staff["control"], sub.id)
+    record_deposit(db.session, staff["finance"], sub.id, amount="50000", paid_on=TODAY, channel="pos",
+                   today=TODAY)
+    db.session.commit()
+    return sub
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(price=st.decimals(min_value=Decimal("300000"), max_value=Decimal("9999999.99"), places=2),
+       steps=st.lists(st.tuples(st.sampled_from(["pay", "pay", "pay", "reverse", "overpay"]),
+                                st.floats(min_value=0.0001, max_value=1.0)), min_size=1, max_size=8))
+def test_r_pay_1_any_sequence_of_payments_and_reversals_keeps_every_balance_exact(db, staff, price, steps):
+    """Whatever is paid and reversed, in whatever order: each line holds between nothing and its
+    amount, each payment is allocated exactly, the lines' paid amounts are the net payments, and
+    without reversals the money fills the oldest lines first. A payment above the balance is
+    refused and writes nothing."""
+    sub = _fresh_deal(db, staff, price)
+    reversed_any = False
+    for action, fraction in steps:
+        lines = _lines(db, sub.id)
+        balance = sum(l.amount_due - l.amount_paid for l in lines)
+        live = db.session.scalars(select(Payment).where(
+            Payment.subscription_id == sub.id, Payment.reverses_id.is_(None),
+            ~Payment.id.in_(select(Payment.reverses_id).where(Payment.reverses_id.is_not(None))))).all()
+        if action == "pay" and balance > 0:
+            amount = max(Decimal("0.01"), (balance * Decimal(str(fraction))).quantize(Decimal("0.01")))
+            record_payment(db.session, staff["finance"], sub.id, amount=str(min(amount, balance)),
+                           paid_on=TODAY, channel="cash", today=TODAY)
+        elif action == "reverse" and live:
+            chosen = live[int(fraction * len(live)) % len(live)]
+            reverse_payment(db.session, staff["finance"], chosen.id, "更正", today=TODAY)
+            reversed_any = True
+        elif action == "overpay":
+            with pytest.raises(RuleViolation):
+                record_payment(db.session, staff["finance"], sub.id, amount=str(balance + Decimal("0.01")),
+                               paid_on=TODAY, channel="cash", today=TODAY)
+            db.session.rollback()
+        db.session.commit()
+        lines = _lines(db, sub.id)
+        assert all(Decimal("0") <= l.amount_paid <= l.amount_due for l in lines)
+        assert all(l.status == ("paid" if l.amount_paid == l.amount_due else "partly_paid" if l.amount_paid
+                                else "pending") for l in lines)
+        payments = db.session.scalars(select(Payment).where(Payment.subscription_id == sub.id)).all()
+        assert sum(l.amount_paid for l in lines) == sum(p.amount for p in payments)
+        for payment in payments:
+            allocated = db.session.scalar(select(func.sum(PaymentAllocation.amount)).where(
+                PaymentAllocation.payment_id == payment.id))
+            assert allocated == payment.amount
+        if not reversed_any:  # oldest first: no line has money while an older one is short
+            paid = [l.amount_paid > 0 for l in lines]
+            full = [l.amount_paid == l.amount_due for l in lines]
+            assert all(full[i] for i in range(len(lines)) if any(paid[i + 1:]))

@@ -108,3 +108,28 @@ def test_cookies_are_secure_in_production_only(monkeypatch, production):
     assert app.config["SESSION_COOKIE_SECURE"] is production
     assert app.config["REMEMBER_COOKIE_SECURE"] is production
     assert app.config["SESSION_COOKIE_HTTPONLY"] and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+# --- dependencies -----------------------------------------------------------------------------
+
+def test_the_dependency_audit_fails_on_a_known_vulnerability_and_says_which(monkeypatch, capsys):
+    """scripts/audit_dependencies.py (run by scripts/test): exit 1 and the advisory's id when a
+    pinned package has one; PyPI's record counts only for the pinned version."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "audit_dependencies", Path(__file__).resolve().parent.parent / "scripts" / "audit_dependencies.py")
+    audit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(audit)
+    monkeypatch.setattr(audit, "pins", lambda: {"flask": "3.1.3", "jinja2": "3.1.6", "old": "1.0"})
+    monkeypatch.setattr(audit, "pip_audit", lambda: {"flask": {"vulns": []}, "jinja2": {"skip": "not found"},
+                                                     "old": {"skip": "not found"}})
+    records = {"jinja2": ("audited", [{"id": "PYSEC-2099-1"}]), "old": ("older", [])}
+    monkeypatch.setattr(audit, "pypi_record", lambda name, version: records[name])
+    assert audit.main() == 1
+    out = capsys.readouterr().out
+    assert "VULNERABLE: jinja2==3.1.6: PYSEC-2099-1" in out and "old==1.0" in out
+    records["jinja2"] = ("audited", [])
+    assert audit.main() == 0
+    assert "no known vulnerability" in capsys.readouterr().out
