@@ -429,10 +429,11 @@ def test_flask_admins_menus_work_under_the_content_security_policy(browse, make_
     page.click("a.dropdown-toggle:has-text('选中的')")
     page.click("a[data-bulk-action=withhold]")
     expect(window.flash()).to_contain_text("1")
-    assert any("不可售" in d or "停售" in d or "?" in d or "？" in d for d in window.dialogs), window.dialogs
+    assert window.dialogs == ["确定将所选房源设为不可售吗？"], window.dialogs
     db.session.expire_all()
     assert db.session.get(Unit, units[0].id).status == "withheld"
-    # A filter is added from the menu.
+    # A filter is added from the menu (once the page's scripts are in: the "load" event).
+    page.wait_for_load_state("load")
     page.click("a.dropdown-toggle:has-text('添加筛选器')")
     page.click("a.filter:has-text('状态')")
     expect(page.locator("#filter_form .filter-op").first).to_be_visible()
