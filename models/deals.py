@@ -213,6 +213,7 @@ class Instalment(Base):
         CheckConstraint("amount_due > 0", name="amount_due_positive"),
         CheckConstraint("amount_paid >= 0 AND amount_paid <= amount_due", name="paid_within_due"),
         Index("ix_instalment_open_due", "status", "due_on"),
+        Index("ix_instalment_due_on", "due_on", "id"),  # the plan grid's default sort
         # The ladder's scan: open instalments by effective due date (extension or original).
         Index("ix_instalment_open_effective_due", text("coalesce(extended_due_on, due_on)"),
               sqlite_where=text("status <> 'paid'"), postgresql_where=text("status <> 'paid'")),

@@ -69,6 +69,7 @@ class Lead(Base):
         CheckConstraint("budget_wan IS NULL OR budget_wan > 0", name="budget_positive"),
         Index("ix_lead_owner_next", "owner_id", "next_follow_up_on"),
         Index("ix_lead_phone", "phone"),
+        Index("ix_lead_name", "name", "id"),  # the customer grid sorted by name
         Index("ix_lead_stage", "stage"),
         Index("ix_lead_owner_stage", "owner_id", "stage"),  # an agent's grid counts, open loads
     )
