@@ -179,3 +179,27 @@ def test_a_big_grid_seen_whole_shows_postgresqls_estimate_and_counts_when_narrow
     assert counted_whole == []  # the estimate, read from pg_class
     assert counted_narrowed and counted_agent
     assert "列表 (1)" in whole and "列表 (1)" in narrowed
+
+
+@pytest.mark.parametrize("grid, sort", [("lead", None), ("lead", 1), ("unit", 2), ("payment", None), ("payment", 4)])
+def test_a_deep_page_found_by_its_ids_first_holds_the_same_rows_in_the_same_order(
+        app, client, db, deal, make_user, monkeypatch, grid, sort):
+    """The deferred join of deep pages (ProtectedView._apply_pagination) changes the cost, never
+    the rows: page 3 of 4-row pages, plainly and by ids first."""
+    import admin.base
+    from models.payments import record_payment
+    for n in range(14):
+        f.lead(db.session, owner=deal["agent"], project_=deal["project"], name=f"客户{n:02d}")
+        f.unit(db.session, deal["unit"].building, number=f"9-{n % 3}{n:02d}")
+        record_payment(db.session, deal["finance"], deal["sub"].id, amount="100", paid_on=office_today(),
+                       channel="cash")
+    db.session.commit()
+    view = next(v for v in app.extensions["admin"][0]._views if getattr(v, "endpoint", "") == grid)
+    Auth(client).login("boss")
+    monkeypatch.setattr(view, "page_size", 4)
+    path = f"/admin/{grid}/?page=2" + (f"&sort={sort}" if sort is not None else "")
+    plain = client.get(path).get_data(as_text=True)
+    monkeypatch.setattr(admin.base, "DEFER_FROM", 1)
+    deferred = client.get(path).get_data(as_text=True)
+    rows = lambda html: re.findall(r'/details/\?id=(\d+)', html)  # noqa: E731
+    assert rows(plain) and rows(deferred) == rows(plain)
