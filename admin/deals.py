@@ -1,7 +1,7 @@
 """Subscriptions and price approvals: the agreement form, confirmation, deposit, withdrawal."""
 from __future__ import annotations
 
-from flask import flash, redirect, request
+from flask import flash, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.helpers import get_form_data

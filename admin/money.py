@@ -1,7 +1,7 @@
 """Finance's and agents' steps on plans and payments: record, reverse, note, extend."""
 from __future__ import annotations
 
-from flask import flash, redirect
+from flask import flash
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter

@@ -6,7 +6,7 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import func, select
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, NumberRange, Optional

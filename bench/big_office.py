@@ -31,7 +31,7 @@ def _name(rng) -> str:
 
 def build(db, scale: float = 1.0, seed: int = 2026) -> dict:
     """Fill the (empty, migrated) database; returns the row counts and the seconds it took."""
-    from models import Project, Role, User
+    from models import Project
     from models.payments import ensure_default_methods
     from models.users import create_user
 
@@ -159,7 +159,7 @@ def build(db, scale: float = 1.0, seed: int = 2026) -> dict:
 
 def main() -> None:
     scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
-    with scratch_app() as app:
+    with scratch_app():
         from models import db
         if db.engine.dialect.name != "postgresql":
             sys.exit("big_office.py needs PostgreSQL: set DATABASE_URL")

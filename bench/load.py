@@ -88,11 +88,11 @@ class Staff(threading.Thread):
 
 
 def main() -> None:
-    with scratch_app() as app:
+    with scratch_app():
         from sqlalchemy import func, select, text
 
         from big_office import build
-        from models import Lead, Unit, User, db
+        from models import Lead, User, db
         counts = build(db, SCALE)
         agents = [u for u in db.session.scalars(select(User).where(User.username.like("agent%")))]
         leads, units = {}, {}

@@ -9,7 +9,7 @@ import datetime as dt
 import re
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
 from models import Contract, Document, Instalment, Payment, Subscription, Unit, db as _db

@@ -19,7 +19,6 @@ TODAY = office_today()
 
 def _theirs(db, make_user):
     """Agent "li"'s deal with a row in every scoped table; agent "zhang" has one of his own."""
-    from models.contracts import book_signing
     from models.documents import request_documents
     from models.ladder import request_extension, run_ladder
     from models.leads import ask_question
