@@ -83,8 +83,21 @@ def once_ms(fn) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def record(measure: str, ours: float, peer: float | None = None, target: str = "", unit: str = "ms") -> None:
+    """Add a row to the combined table of `bench/all.py` (the file named by BENCH_TABLE), if any.
+    `unit` is ms or s (less is better) or a rate such as docs/s (more is better)."""
+    path = os.environ.get("BENCH_TABLE")
+    if path:
+        import json
+        with open(path, "a") as out:
+            out.write(json.dumps({"measure": measure, "ours": ours, "peer": peer, "target": target,
+                                  "unit": unit}, ensure_ascii=False) + "\n")
+
+
 def print_table(rows) -> None:
     """rows: (measure, ours_ms, peer_ms or None, target text)."""
+    for measure, ours, peer, target in rows:
+        record(measure, ours, peer, target)
     print(f"{'measure':58} {'ours':>10} {'peer':>10} {'ratio':>6}  target")
     for measure, ours, peer, target in rows:
         ratio = f"{peer / ours:6.1f}" if peer else "     -"

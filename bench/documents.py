@@ -23,7 +23,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from _office import median_ms, scratch_app
+from _office import median_ms, record, scratch_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ID_NUMBER = "110101199003074573"
@@ -109,6 +109,7 @@ def main() -> None:
         print(f"\n{'measure':44} {'median':>10} {'pages':>6}  target")
         for measure, ms, pages, target in rows:
             print(f"{measure:44} {ms:8.1f} ms {pages:6d}  {target}")
+            record(measure, ms, None, target)
 
         if not redis_url:
             print("\nbatch: skipped (set REDIS_URL and DATABASE_URL for the batch on 2 rq workers)")
@@ -150,6 +151,7 @@ def main() -> None:
         print(f"one fresh process per letter ({FRESH_SAMPLE} letters, median {statistics.median(fresh):.2f} s each): "
               f"{peer:.2f} documents/s, {len(lines) / peer:.0f} s for {len(lines):,}")
         print(f"ratio: {ours / peer:.1f}×")
+        record(f"{len(lines):,} letters on 2 rq workers (peer: a process each)", ours, peer, "-", unit="docs/s")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from _office import scratch_app
+from _office import record, scratch_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALE = float(sys.argv[1]) if len(sys.argv) > 1 else 0.2
@@ -149,6 +149,12 @@ def main() -> None:
         print(f"{kind:10} {len(rows):9,} {len(rows) / elapsed:7.1f} {statistics.median(times):8.1f} "
               f"{p99:8.1f} {sum(1 for r in rows if not r[2]):7}")
     print(f"subscriptions made: {new_subs:,}; units sold twice: {double_sold}")
+    everything = sorted(r[1] for r in results)
+    errors = sum(1 for r in results if not r[2])
+    record(f"HTTP, {USERS} users, gunicorn -w 4: p50", statistics.median(everything), None, "-")
+    record(f"HTTP, {USERS} users: p99 ({errors} errors, {double_sold} sold twice)",
+           everything[min(len(everything) - 1, int(len(everything) * 0.99))], None, "0 errors, 0 sold twice")
+    record(f"HTTP, {USERS} users: throughput", len(results) / elapsed, None, "-", unit="req/s")
 
 
 if __name__ == "__main__":

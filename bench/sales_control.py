@@ -30,6 +30,8 @@ def _fill(db):
     project = Project(code="BIG", name="大盘")
     db.session.add(project)
     db.session.flush()
+    from models.payments import ensure_default_methods
+    ensure_default_methods(db.session, project)  # a project sells with its own methods (R-PAY-7)
     leads = []
     for i, agent in enumerate(agents):
         for k in range(100):
