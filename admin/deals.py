@@ -12,7 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from models import (ArchiveRecord, Contract, ContractStep, Lead, PriceApproval, Subscription,
                     Unit, db)
 from models.base import office_today
-from models.deals import (confirm_subscription, decide_price, record_deposit, subscribe,
+from models.deals import (WITHDRAWABLE, confirm_subscription, decide_price, record_deposit, subscribe,
                           withdraw_subscription)
 from models.labels import choice_label
 from models.contracts import (book_signing, issue_stamped_copy, receive_original, sign_contract,
@@ -54,7 +54,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                    icon="fa-money"),
         StepButton("book", "contract.book", icon="fa-calendar",  # booking again moves the appointment
                    when=lambda s: s.status == "active" and all(c.status == "booked" for c in s.contracts)),
-        StepButton("withdraw", "subscription.withdraw", when=lambda s: s.status in ("draft", "confirmed"),
+        StepButton("withdraw", "subscription.withdraw", when=lambda s: s.status in WITHDRAWABLE,
                    icon="fa-undo", style="danger"))
 
     def render(self, template, **kwargs):

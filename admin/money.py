@@ -14,7 +14,8 @@ from wtforms.fields.choices import SelectChoice
 from models import Extension, Instalment, Payment, PlanLineTemplate, db
 from models.base import office_today
 from models.deals import overdue_on
-from models.ladder import decide_extension, decider_refusal, request_extension
+from models.ladder import (LADDER_SUBSCRIPTIONS, decide_extension, decider_refusal, ladder_level,
+                           request_extension)
 from models.labels import choice_label
 from models.payments import note_on_instalment, reverse_payment, validate_method_lines
 
@@ -31,9 +32,8 @@ def _overdue_badge(line):
     days = (office_today() - (line.extended_due_on or line.due_on)).days
     if line.status == "paid" or days <= 0:
         return ""
-    project = line.subscription.project
-    tone = ("forfeited" if days >= project.forfeit_day else "lawyer_letter"
-            if days >= project.lawyer_letter_day else "warning" if days >= project.warning_day else "held")
+    level = ladder_level(line.subscription.project, days)
+    tone = {"forfeit": "forfeited", None: "held"}.get(level, level)  # the badge colours of the ladder
     return Markup('<span class="badge badge-status status-%s">%s</span>') % (
         tone, gettext("%(n)d days", n=days))
 
@@ -81,7 +81,7 @@ class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyVi
     column_extra_row_actions = [DocumentButton("payment_reminder")]
     row_steps = (StepButton("note", "instalment.note", when=lambda i: i.status != "paid", icon="fa-comment-o"),
                  StepButton("extension", "extension.request", when=lambda i: i.status != "paid"
-                            and i.subscription.status in ("confirmed", "active"), icon="fa-clock-o"))
+                            and i.subscription.status in LADDER_SUBSCRIPTIONS, icon="fa-clock-o"))
 
     @action("note", _l("Record what the customer said"))
     def action_note(self, ids):

@@ -15,6 +15,7 @@ from .users import User
 
 SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted", "forfeited", "withdrawn")
 LIVE_SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted")
+WITHDRAWABLE = ("draft", "confirmed")  # before the deposit (R-SUB-2)
 PAYMENT_METHODS = ("one_off", "instalments", "commercial_mortgage", "provident_fund")
 INSTALMENT_KINDS = ("deposit", "down_payment", "instalment", "commercial_loan",
                     "provident_fund_loan", "balance")
@@ -585,11 +586,11 @@ def withdraw_subscription(session, by: User, subscription_id: int, reason: str) 
     reason = (reason or "").strip()
     if not reason:
         raise RuleViolation(_l("Say why the subscription is withdrawn."))
-    if sub.status not in ("draft", "confirmed"):
+    if sub.status not in WITHDRAWABLE:
         raise RuleViolation(_l("Only a subscription without deposit can be withdrawn (it is "
                                "%(status)s).", status=choice_label("subscription", "status", sub.status)))
     unit_id, lead = sub.unit_id, sub.lead
-    if not _move(session, sub, by, ("draft", "confirmed"), "withdrawn", "withdraw", reason=reason,
+    if not _move(session, sub, by, WITHDRAWABLE, "withdrawn", "withdraw", reason=reason,
                  withdrawn_at=utcnow(), withdrawn_by_id=by.id):
         raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."))
     session.execute(update(Unit).where(Unit.id == unit_id, Unit.status == "subscribed")

@@ -33,6 +33,15 @@ def _thresholds(project: Project) -> dict[str, int]:
             "forfeit": project.forfeit_day}
 
 
+def ladder_level(project: Project, days_overdue: int) -> str | None:
+    """The rung of the ladder a line `days_overdue` past its due date stands on (R-PAY-5):
+    forfeit, lawyer_letter, warning, or None before the warning day."""
+    for level, day in sorted(_thresholds(project).items(), key=lambda item: -item[1]):
+        if days_overdue >= day:
+            return level
+    return None
+
+
 def _overdue_query(project_id: int, level: str, cutoff: dt.date, first_due: dt.date | None = None):
     """Open instalments of live deals in `project_id` whose effective due date is on or before
     `cutoff` (and on or after `first_due`), without an event of `level` for that due date."""

@@ -234,3 +234,11 @@ def test_r_pay_6_an_approved_extension_moves_the_due_date_the_ladder_counts_from
 def test_r_pay_6_extension_days_must_be_positive(db, deal, days):
     with pytest.raises(RuleViolation):
         request_extension(db.session, deal["agent"], deal["balance"].id, days, "原因")
+
+
+def test_r_pay_5_the_rung_of_a_late_line_follows_the_projects_days(db):
+    """What the plan grid's late-days badge shows: the rung the ladder counts the line on."""
+    from models.ladder import ladder_level
+    project = f.project(db.session, warning_day=3, lawyer_letter_day=10, forfeit_day=20)
+    assert [ladder_level(project, d) for d in (0, 2, 3, 9, 10, 19, 20, 99)] == [
+        None, None, "warning", "warning", "lawyer_letter", "lawyer_letter", "forfeit", "forfeit"]
