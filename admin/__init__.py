@@ -11,7 +11,7 @@ from models import db
 from models.base import office_today
 from models.permissions import can, role_label
 
-from . import auth, errors, i18n, security
+from . import auth, errors, i18n, menu, security
 from .base import THEME, _local_datetime
 from .sales_control import BoardPage, PriceImportPage
 from .exports import FinanceExportPage
@@ -85,6 +85,7 @@ def _unread_notifications() -> int:
 
 def init_app(app) -> None:
     app.jinja_env.globals["unread_notifications"] = _unread_notifications
+    app.jinja_env.globals.update(cached_menu=menu.cached_menu, static_url=menu.static_url)
     app.jinja_env.filters["local_time"] = lambda value: _local_datetime(None, value)[-5:]
     app.jinja_env.filters["local_datetime"] = lambda value: _local_datetime(None, value)
     admin = Admin(name=_l("Sales Desk"), theme=THEME, index_view=DashboardView(name=_l("Home")),

@@ -17,6 +17,8 @@ in ``_handle_view`` — list, details, create, edit, delete, action, export, aja
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections import OrderedDict
 
 from flask import abort, current_app, flash, has_request_context, redirect, request, url_for
 from flask_admin import BaseView
@@ -25,30 +27,44 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import BaseForm
 from flask_admin.theme import Bootstrap4Theme
 from flask_admin.contrib.sqla.typefmt import DEFAULT_FORMATTERS, EXPORT_FORMATTERS
-from flask_babel import format_datetime, gettext, lazy_gettext as _l
+from flask_babel import get_locale, get_timezone, gettext, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import Numeric, func, literal, text
+from sqlalchemy import Numeric, Unicode, cast, func, or_, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import joinedload
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.fields import QuerySelectField, QuerySelectMultipleField
+from flask_admin.contrib.sqla.tools import parse_like_term
 from flask_admin.helpers import get_redirect_target
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from models import RuleViolation, db
 from models.exports import neutralise_formula
 from models.permissions import can, scope_filter
+from models.search import gram_indexed, narrowed
 
+from . import rows
 from .labels import CHOICES, COLUMN_LABELS, choice_formatters
 from .steps import StepButton
 
 THEME = Bootstrap4Theme(swatch="default", fluid=True)
 
-# Rows from which an unfiltered grid shows PostgreSQL's estimate instead of an exact count.
-ESTIMATE_FROM = 100_000
+# Rows from which an unfiltered grid shows PostgreSQL's estimate ("约 50,000") instead of counting them
+# (counting costs ~3 ms at 50,000 rows, ~60 ms at a million).
+ESTIMATE_FROM = 20_000
 # Rows skipped from which a page is found by its ids first (ProtectedView._apply_pagination).
 DEFER_FROM = 3_000
+
+class EstimatedCount(int):
+    """A grid's row count that is PostgreSQL's estimate: it reads "约 1,000,000" on the page."""
+
+    def __html__(self) -> str:
+        return str(escape(gettext("about %(n)s", n=f"{int(self):,}")))
+
+    __str__ = __html__
+
 
 # Which permission verb guards each Flask-Admin endpoint of a ModelView.
 VERB_OF_ENDPOINT = {
@@ -74,8 +90,9 @@ def money_formatter(view, context, model, name):
 
 
 def _local_datetime(view, value, name=None):
-    """Timestamps are stored in UTC; staff read them in the office's time zone."""
-    return format_datetime(value.replace(tzinfo=dt.timezone.utc), "yyyy-MM-dd HH:mm")
+    """Timestamps are stored in UTC; staff read them in the office's time zone (the same text as
+    Babel's format_datetime(…, "yyyy-MM-dd HH:mm"), at a tenth of its cost: ~7 µs a cell)."""
+    return value.replace(tzinfo=dt.timezone.utc).astimezone(get_timezone()).strftime("%Y-%m-%d %H:%M")
 
 
 TYPE_FORMATTERS = {**DEFAULT_FORMATTERS, dt.datetime: _local_datetime}
@@ -112,6 +129,19 @@ def run_domain(operation, keep_on: tuple = ()):
         return False
 
 
+@functools.cache
+def _gram_indexed() -> frozenset[tuple[str, str]]:
+    return frozenset(gram_indexed(db.metadata))
+
+
+def _option_texts(options):
+    """A filter's options as (value, text) with the text translated, unless they are read from
+    the database on each page (an object of its own, such as admin.filters._Agents)."""
+    if not options or not isinstance(options, (list, tuple)):
+        return options
+    return [(value, str(label)) for value, label in options]
+
+
 class SecureForm(BaseForm):
     """Flask-Admin's form base with Flask-WTF's CSRF token (the one CSRFProtect checks)."""
 
@@ -146,6 +176,7 @@ class ProtectedView(ModelView):
     row_steps: tuple[StepButton, ...] = ()
 
     form_base_class = SecureForm
+    list_template = "admin/model/grid.html"
     details_template = "admin/details.html"
     column_type_formatters = TYPE_FORMATTERS
     column_type_formatters_detail = TYPE_FORMATTERS
@@ -185,6 +216,7 @@ class ProtectedView(ModelView):
             self.column_select_related_list = [getattr(model, c) for c in self.column_list if c in to_one]
         # The row's steps first, then its documents (the eye of the details comes before both).
         self.column_extra_row_actions = [*self.row_steps, *(self.column_extra_row_actions or [])]
+        self._filter_texts: dict[str, list] = {}
         super().__init__(model, session or db, **kwargs)
 
     # --- steps on the row and on its detail page ---------------------------------------------
@@ -194,6 +226,31 @@ class ProtectedView(ModelView):
         parts = [b.button(self, pk, row, size="md") if isinstance(b, StepButton) else b.render(None, pk, row)
                  for b in self.column_extra_row_actions]
         return Markup("").join(parts)
+
+    # --- the grid's filters, translated once per language ----------------------------------
+    def _get_filter_groups(self):
+        """Flask-Admin's list of filters for the page (names, operations, options as text).
+        It translated every one on every page (~1.5 ms); this keeps the text per language and
+        reads only options that come from the database (e.g. the agents' names) each time."""
+        if not self._filter_groups:
+            return None
+        language = str(get_locale())
+        texts = self._filter_texts.get(language)
+        if texts is None:
+            texts = self._filter_texts[language] = [
+                (str(group.label), [{**item, "operation": str(item["operation"]),
+                                     "options": _option_texts(item["options"])} for item in group.filters])
+                for group in self._filter_groups.values()]
+        return OrderedDict((label, [{**item, "options": [(k, str(v)) for k, v in item["options"]]}
+                                    if item["options"] and not isinstance(item["options"], list) else item
+                                    for item in items]) for label, items in texts)
+
+    # --- the grid's rows (admin/rows.py) ------------------------------------------------------
+    def fast_rows(self, row_actions) -> bool:
+        return rows.fast_rows(self, row_actions)
+
+    def render_row(self, row, list_columns, row_actions, bulk, return_url) -> Markup:
+        return rows.render_row(self, row, list_columns, row_actions, bool(bulk), return_url)
 
     def back(self):
         """Where a step's form goes when done: the page it was opened from (a detail page, a
@@ -272,15 +329,13 @@ class ProtectedView(ModelView):
 
     def get_count_query(self):
         # func.count(), not count('*'): Flask-Admin's version sends '*' as a bound parameter.
-        estimate = self._estimated_count()
-        if estimate is not None:
-            return db.session.query(literal(estimate))
         return self._scope(db.session.query(func.count()).select_from(self.model))
 
     def _estimated_count(self) -> int | None:
         """PostgreSQL's own row estimate for a big table seen whole (no filter, no search, every
-        row visible to the user): counting a million rows costs ~60 ms a page, the estimate
-        nothing. Views that narrow the count themselves (their own get_count_query) count."""
+        row visible to the user): counting a million rows costs ~60 ms a page (50,000 units
+        ~3 ms), the estimate nothing. It shows as an estimate ("约 1,000,000"). Views that
+        narrow the count themselves (their own get_count_query) count."""
         if (type(self).get_count_query is not ProtectedView.get_count_query
                 or db.engine.dialect.name != "postgresql" or not has_request_context()
                 or request.args.get("search") or any(k.startswith("flt") for k in request.args)
@@ -289,6 +344,70 @@ class ProtectedView(ModelView):
         estimate = db.session.scalar(text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:t)"),
                                      {"t": self.model.__tablename__})
         return int(estimate) if estimate and estimate >= ESTIMATE_FROM else None
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        """Flask-Admin's, in another order: the page's rows first, then the count only if
+        neither the rows (a first page that is not full) nor PostgreSQL's estimate
+        (`_estimated_count`) tells it. A search that finds one customer runs one query, not two."""
+        joins, count_joins = {}, {}
+        query = self.get_query()
+        estimate = None if self.simple_list_pager else self._estimated_count()
+        count_query = self.get_count_query() if not self.simple_list_pager and estimate is None else None
+        if self._search_supported and search:
+            query, count_query, joins, count_joins = self._apply_search(
+                query, count_query, joins, count_joins, search)
+        if filters and self._filters:
+            query, count_query, joins, count_joins = self._apply_filters(
+                query, count_query, joins, count_joins, filters)
+        for join in self._auto_joins:
+            query = query.options(joinedload(join))
+        query, joins = self._apply_sorting(query, joins, sort_column, sort_desc)
+        query = self._apply_pagination(query, page, page_size)
+        if not execute:
+            count = count_query.scalar() if count_query is not None else estimate
+            return count, query
+        rows = query.all()
+        size = self.page_size if page_size is None else page_size
+        if estimate is not None:
+            count = EstimatedCount(estimate)
+        elif count_query is None:
+            count = None
+        elif not page and (not size or len(rows) < size):
+            count = len(rows)
+        else:
+            count = count_query.scalar()
+        return count, rows
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        """Flask-Admin's search (each word in any searchable column, by ILIKE), with the
+        n-gram index in front on PostgreSQL when every searchable column has one
+        (models/search.py): a customer found by name or phone among 200,000 in ~1 ms of SQL
+        instead of a ~100 ms scan."""
+        indexed = _gram_indexed()
+        if db.engine.dialect.name != "postgresql" or not all(
+                (getattr(field, "table", None) is not None and (field.table.name, field.key) in indexed)
+                for field, _ in self._search_fields):
+            return super()._apply_search(query, count_query, joins, count_joins, search)
+        for term in search.split(" "):
+            if not term:
+                continue
+            pattern = parse_like_term(term)
+            clauses, count_clauses = [], []
+            for field, path in self._search_fields:
+                query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
+                count_alias = None
+                if count_query is not None:
+                    count_query, count_joins, count_alias = self._apply_path_joins(
+                        count_query, count_joins, path, inner_join=False)
+                for target, into in ((field if alias is None else getattr(alias, field.key), clauses),
+                                     (field if count_alias is None else getattr(count_alias, field.key),
+                                      count_clauses)):
+                    clause = cast(target, Unicode).ilike(pattern)
+                    into.append(narrowed(target, term, clause))
+            query = query.filter(or_(*clauses))
+            if count_query is not None:
+                count_query = count_query.filter(or_(*count_clauses))
+        return query, count_query, joins, count_joins
 
     def _apply_pagination(self, query, page, page_size):
         """A deep page (page 1,000 of a million rows) by a deferred join: the page's ids first,

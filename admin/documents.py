@@ -26,6 +26,7 @@ from models.documents import (kind_label, may_see, refusal, request_documents, s
                               visible_subject_ids)
 
 from .base import ReadOnlyView, run_domain
+from .rows import per_request
 
 # What the button says on a subject's row, per kind.
 BUTTON_LABELS = {
@@ -101,6 +102,8 @@ class DocumentButton(BaseListRowAction):
         if self.when is not None and not self.when(row):
             return ""
         subject_id = self.subject(row) if self.subject else row_id
+        action_url, token, title, label = per_request(("document-form", self.kind), lambda: (
+            url_for("document.request_view"), generate_csrf(), str(self.title), str(SHORT_LABELS[self.kind])))
         return Markup(
             '<form class="icon" method="POST" action="%s">'
             '<input type="hidden" name="csrf_token" value="%s">'
@@ -108,8 +111,7 @@ class DocumentButton(BaseListRowAction):
             '<input type="hidden" name="subject_id" value="%s">'
             '<button type="submit" class="btn btn-link btn-sm p-0 text-nowrap" title="%s" data-document="%s">'
             '<span class="fa fa-file-pdf-o"></span> %s</button></form>') % (
-                url_for("document.request_view"), generate_csrf(), self.kind, subject_id, self.title,
-                self.kind, SHORT_LABELS[self.kind])
+                action_url, token, self.kind, subject_id, title, self.kind, label)
 
 
 def document_actions(*kinds: str):

@@ -22,6 +22,8 @@ from markupsafe import Markup
 
 from models.permissions import can_do
 
+from .rows import per_request
+
 
 class StepButton(BaseListRowAction):
     """A button for the action `name` of the view, on rows where `when(row)` holds.
@@ -35,17 +37,20 @@ class StepButton(BaseListRowAction):
         self.name, self.operation, self.when = name, operation, when
         self.icon, self.style = icon, style
 
+    def allowed(self, view) -> bool:
+        """Whether the user may take this step at all (worked out once per page)."""
+        return per_request(("step", id(view), self.name), lambda: view.is_action_allowed(self.name) and (
+            not self.operation or can_do(current_user, self.operation)))
+
     def applies(self, view, row) -> bool:
-        if not view.is_action_allowed(self.name):
-            return False
-        if self.operation and not can_do(current_user, self.operation):
-            return False
-        return self.when is None or bool(self.when(row))
+        return self.allowed(view) and (self.when is None or bool(self.when(row)))
 
     def button(self, view, row_id, row, size: str = "sm") -> Markup:
         if not self.applies(view, row):
             return Markup("")
         _, text, confirmation = view._actions_data[self.name]
+        action_url, token, back = per_request(("step-form", id(view)), lambda: (
+            view.get_url(".action_view"), generate_csrf(), request.full_path.rstrip("?")))
         return Markup(
             '<form class="step-form d-inline" method="POST" action="%s">'
             '<input type="hidden" name="csrf_token" value="%s">'
@@ -54,8 +59,7 @@ class StepButton(BaseListRowAction):
             '<input type="hidden" name="url" value="%s">'
             '<button type="submit" class="btn btn-%s btn-outline-%s text-nowrap mr-1 mb-1" '
             'data-step="%s"%s><span class="fa %s"></span> %s</button></form>') % (
-                view.get_url(".action_view"), generate_csrf(), self.name, row_id,
-                request.full_path.rstrip("?"), size, self.style, self.name,
+                action_url, token, self.name, row_id, back, size, self.style, self.name,
                 Markup(' data-confirm="%s"') % confirmation if confirmation else "",
                 self.icon, text)
 

@@ -33,6 +33,14 @@ class Base(DeclarativeBase):
         return f"<{type(self).__name__} {getattr(self, 'id', '?')}>"
 
 
+def _install_search_functions() -> None:
+    from .search import install
+    install(Base.metadata)
+
+
+_install_search_functions()
+
+
 def utcnow() -> dt.datetime:
     """Naive UTC timestamp (what every DateTime column stores)."""
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

@@ -16,6 +16,7 @@ from .errors import RuleViolation
 from .inventory import Project
 from .notifications import notify
 from .permissions import require, sees_all_rows
+from .search import gram_index
 from .users import Role, User, user_role
 
 LEAD_SOURCES = ("phone_call", "walk_in", "referral", "advert", "web", "fair", "other")
@@ -108,6 +109,10 @@ class Lead(Base):
     @classmethod
     def owned_by(cls, user_id: int):
         return cls.owner_id == user_id
+
+
+gram_index("ix_lead_name_grams", Lead.name)  # search by any part of a name or phone number
+gram_index("ix_lead_phone_grams", Lead.phone)
 
 
 class FollowUp(Base):
