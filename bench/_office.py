@@ -59,12 +59,20 @@ def copy_rows(conn, table, columns, rows):
 
 
 def after_copy(db, tables) -> None:
-    """After COPY with explicit ids: move each table's id sequence past them, refresh statistics."""
+    """After COPY with explicit ids: move each table's id sequence past them; then VACUUM ANALYZE,
+    what autovacuum does to freshly inserted tables soon after: statistics, and the visibility
+    map that lets a deep page's ids come from the index alone (page 1,000 of the plan lines:
+    22 ms → 3 ms)."""
     for table in tables:
         db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                 f"(SELECT max(id) FROM {table}))"))
-    db.session.execute(text("ANALYZE"))
     db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    else:
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
 
 
 def median_ms(fn, repeat: int = 20) -> float:
