@@ -7,6 +7,7 @@ idempotent, so a scheduler restarted or run twice does no harm.
 """
 from rq import cron
 
+from jobs.dashboards import refresh_dashboards
 from jobs.documents import enqueue_pending
 from jobs.inventory import release_expired_holds
 from jobs.ladder import run_ladder
@@ -18,6 +19,7 @@ SCHEDULE = [
     ("pool-stale-leads", pool_stale_leads, "10 0 * * *", "default"),
     ("release-expired-holds", release_expired_holds, "*/5 * * * *", "default"),
     ("send-pending-documents", enqueue_pending, "*/5 * * * *", "default"),
+    ("refresh-dashboards", refresh_dashboards, "* * * * *", "default"),
 ]
 
 for name, func, when, queue in SCHEDULE:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, select
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, in_list, utcnow
@@ -23,6 +23,7 @@ class Contract(Base):
         CheckConstraint(in_list("status", CONTRACT_STATUSES), name="status_known"),
         CheckConstraint("status = 'booked' OR (number IS NOT NULL AND signed_on IS NOT NULL)",
                         name="signed_has_number"),
+        Index("ix_contract_signed_on", "signed_on"),  # signings today and this month (dashboard)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

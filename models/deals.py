@@ -39,6 +39,7 @@ class Subscription(Base):
         Index("uq_subscription_live_unit", "unit_id", unique=True,
               sqlite_where=_LIVE_WHERE, postgresql_where=_LIVE_WHERE),
         Index("ix_subscription_agent_status", "agent_id", "status"),
+        Index("ix_subscription_subscribed_on", "subscribed_on"),  # today and this month (dashboard)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

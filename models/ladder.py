@@ -256,19 +256,25 @@ def forecast(session, today: dt.date | None = None, days: int = 7) -> list[dict]
     [{"on": date, "warning": n, "lawyer_letter": n, "forfeit": n}], so a forfeit never surprises."""
     today = today or office_today()
     plan = {today + dt.timedelta(days=d): Counter() for d in range(1, days + 1)}
-    for project in session.scalars(select(Project)).all():
-        for level, day in _thresholds(project).items():
-            first, last = min(plan) - dt.timedelta(days=day), max(plan) - dt.timedelta(days=day)
-            # Counted in the database: lines per due date; a forfeit counts each deal once a day.
-            counted = func.count(func.distinct(Instalment.subscription_id)) if level == "forfeit" else func.count()
-            rows = session.execute(
-                select(EFFECTIVE_DUE, counted)
-                .join(Subscription, Subscription.id == Instalment.subscription_id)
-                .where(Instalment.status != "paid", Subscription.project_id == project.id,
-                       Subscription.status.in_(LADDER_SUBSCRIPTIONS), EFFECTIVE_DUE.between(first, last))
-                .group_by(EFFECTIVE_DUE)).all()
-            for due, n in rows:
-                plan[due + dt.timedelta(days=day)][level] += n
+    thresholds = {project.id: _thresholds(project) for project in session.scalars(select(Project))}
+    if not thresholds:
+        return [{"on": on, "warning": 0, "lawyer_letter": 0, "forfeit": 0} for on in sorted(plan)]
+    days_of = [day for levels in thresholds.values() for day in levels.values()]
+    # One pass in the database over every due date any project's rung could reach in the window:
+    # open lines and distinct deals (a forfeit counts each deal once a day) per project and date.
+    rows = session.execute(
+        select(Subscription.project_id, EFFECTIVE_DUE, func.count(),
+               func.count(func.distinct(Instalment.subscription_id)))
+        .join(Subscription, Subscription.id == Instalment.subscription_id)
+        .where(Instalment.status != "paid", Subscription.status.in_(LADDER_SUBSCRIPTIONS),
+               EFFECTIVE_DUE.between(min(plan) - dt.timedelta(days=max(days_of)),
+                                     max(plan) - dt.timedelta(days=min(days_of))))
+        .group_by(Subscription.project_id, EFFECTIVE_DUE)).all()
+    for project_id, due, lines, deals in rows:
+        for level, day in thresholds[project_id].items():
+            on = due + dt.timedelta(days=day)
+            if on in plan:
+                plan[on][level] += deals if level == "forfeit" else lines
     return [{"on": on, **{lvl: plan[on][lvl] for lvl in ("warning", "lawyer_letter", "forfeit")}}
             for on in sorted(plan)]
 

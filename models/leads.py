@@ -73,6 +73,7 @@ class Lead(Base):
         Index("ix_lead_name", "name", "id"),  # the customer grid sorted by name
         Index("ix_lead_stage", "stage"),
         Index("ix_lead_owner_stage", "owner_id", "stage"),  # an agent's grid counts, open loads
+        Index("ix_lead_registered_at", "registered_at"),  # the manager's "today" (dashboard)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,6 +123,7 @@ class FollowUp(Base):
     __table_args__ = (
         CheckConstraint(in_list("channel", FOLLOW_UP_CHANNELS), name="channel_known"),
         Index("ix_follow_up_lead_at", "lead_id", "at"),
+        Index("ix_follow_up_at", "at"),  # the manager's visits today (dashboard)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

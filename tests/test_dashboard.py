@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 from decimal import Decimal
 
 import openpyxl
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from models import Audit, Instalment, RuleViolation, SalesTarget
 from models import dashboard as d
+from models.base import office_today
 from models.payments import record_payment
 from models.targets import monthly_review, set_target
 from tests import factories as f
@@ -152,3 +154,31 @@ def test_the_dashboard_keeps_office_figures_for_a_minute_and_says_since_when(app
     assert dashboard.cached(("test", 1), compute, seconds=0)[0] == 2  # too old: computed again
     auth.login("manager")
     assert "dash-as-of" in client.get("/admin/").get_data(as_text=True)
+
+
+@pytest.mark.postgres  # the shared figures live in Redis, which the PostgreSQL pass has
+def test_every_web_worker_reads_the_office_figures_the_refresh_job_computed(app, db, deal, client, auth,
+                                                                            monkeypatch):
+    """The refresh job (every minute) computes the manager's and finance's panels into Redis; a
+    page in any worker then shows them without computing: here, computing would fail."""
+    from jobs.dashboards import refresh_dashboards
+    from models import dashboard
+    assert os.environ.get("REDIS_URL")
+    assert refresh_dashboards() == ["manager", "finance"]
+    dashboard._cache.clear()  # another worker: nothing kept in its own memory
+
+    def refuse(*args):
+        raise AssertionError("computed in the request")
+    monkeypatch.setitem(dashboard.OFFICE_PANELS, "manager", refuse)
+    monkeypatch.setitem(dashboard.OFFICE_PANELS, "finance", refuse)
+    auth.login("manager")
+    page = client.get("/admin/")
+    assert page.status_code == 200 and "dash-as-of" in page.get_data(as_text=True)
+
+
+def test_without_the_shared_figures_a_page_computes_them_itself(app, db, deal, client, auth):
+    """No refresh job has run (or Redis is away): the page computes and keeps the figures."""
+    from models import dashboard
+    auth.login("manager")
+    assert client.get("/admin/").status_code == 200
+    assert ("manager", office_today()) in dashboard._cache

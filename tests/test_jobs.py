@@ -49,6 +49,8 @@ def test_the_periodic_jobs_load_into_rqs_cron_scheduler(app):
     assert jobs["pool-stale-leads"].cron == "10 0 * * *"
     assert jobs["pool-stale-leads"].func.__name__ == "pool_stale_leads"
     assert jobs["release-expired-holds"].cron == "*/5 * * * *"
+    assert jobs["refresh-dashboards"].cron == "* * * * *"
+    assert jobs["refresh-dashboards"].func.__name__ == "refresh_dashboards"
 
 
 def test_the_pool_job_runs_through_the_queue_for_today_by_default(app, db, make_user):

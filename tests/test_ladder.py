@@ -197,6 +197,21 @@ def test_r_pay_5_the_forecast_shows_the_next_seven_days(db, deal):
     assert forecast(db.session, DUE + dt.timedelta(days=8))[-1]["forfeit"] == 1  # day 15 is in view
 
 
+def test_r_pay_5_the_forecast_follows_each_projects_own_days(db, deal):
+    """The forecast counts every project in one query; each project's rungs stay its own."""
+    project = deal["project"]
+    project.warning_day, project.lawyer_letter_day, project.forfeit_day = 3, 10, 20
+    f.project(db.session, code="QT")  # another project, nothing due
+    db.session.commit()
+    by_day = {d["on"]: d for d in forecast(db.session, DUE)}
+    assert by_day[DUE + dt.timedelta(days=3)]["warning"] == 1
+    assert by_day[DUE + dt.timedelta(days=2)]["warning"] == 0
+    assert sum(d["lawyer_letter"] + d["forfeit"] for d in by_day.values()) == 0
+    by_day = {d["on"]: d for d in forecast(db.session, DUE + dt.timedelta(days=14))}
+    assert by_day[DUE + dt.timedelta(days=20)]["forfeit"] == 1
+    assert by_day[DUE + dt.timedelta(days=15)]["forfeit"] == 0
+
+
 # --- R-PAY-6: extensions ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("days, deciders", [

@@ -53,6 +53,8 @@ class _Rows(HTMLParser):
         elif self.in_table and not self.in_head and tag == "tr":
             self.rows.append([])
         elif self.in_table and not self.in_head and self.rows:
+            if ("name", "csrf_token") in attrs:  # signed with the time: differs from second to second
+                attrs = [(k, "<token>" if k == "value" else v) for k, v in attrs]
             self.rows[-1].append((tag, tuple(sorted((k, self._value(k, v)) for k, v in attrs))))
 
     def handle_endtag(self, tag):
@@ -98,7 +100,6 @@ def test_rows_rendered_in_python_read_exactly_as_flask_admins_template(app, clie
     template = client.get(f"/admin/{grid}/").get_data(as_text=True)
     fast_rows, template_rows = _rows(fast), _rows(template)
     assert fast_rows and fast_rows[0], "the grid has rows to compare"
-    # the CSRF token is the same within the session; everything else must match exactly
     assert fast_rows == template_rows
 
 
