@@ -9,6 +9,7 @@ from flask_login import LoginManager, current_user, login_required, login_user, 
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -46,7 +47,8 @@ def _safe_next(target: str | None) -> str:
 
 @login_manager.user_loader
 def _load_user(token: str):
-    return db.session.scalar(select(User).where(User.session_token == token))
+    return db.session.scalars(select(User).options(joinedload(User.roles))
+                              .where(User.session_token == token)).unique().one_or_none()
 
 
 @login_manager.unauthorized_handler

@@ -16,7 +16,7 @@ from flask_admin.model.template import BaseListRowAction
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from jobs.documents import QueueUnavailable, enqueue_documents, progress
@@ -102,16 +102,20 @@ class DocumentButton(BaseListRowAction):
         if self.when is not None and not self.when(row):
             return ""
         subject_id = self.subject(row) if self.subject else row_id
-        action_url, token, title, label = per_request(("document-form", self.kind), lambda: (
-            url_for("document.request_view"), generate_csrf(), str(self.title), str(SHORT_LABELS[self.kind])))
-        return Markup(
+        head, tail = per_request(("document-form", self.kind), self._form)
+        return Markup(f"{head}{escape(subject_id)}{tail}")
+
+    def _form(self) -> tuple[str, str]:
+        """The button's form before and after the subject's id (built once per page)."""
+        return tuple(str(Markup(
             '<form class="icon" method="POST" action="%s">'
             '<input type="hidden" name="csrf_token" value="%s">'
             '<input type="hidden" name="kind" value="%s">'
-            '<input type="hidden" name="subject_id" value="%s">'
+            '<input type="hidden" name="subject_id" value="\0">'
             '<button type="submit" class="btn btn-link btn-sm p-0 text-nowrap" title="%s" data-document="%s">'
             '<span class="fa fa-file-pdf-o"></span> %s</button></form>') % (
-                action_url, token, self.kind, subject_id, title, self.kind, label)
+                url_for("document.request_view"), generate_csrf(), self.kind, self.title, self.kind,
+                SHORT_LABELS[self.kind])).split("\0", 1))
 
 
 def document_actions(*kinds: str):

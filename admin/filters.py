@@ -1,6 +1,7 @@
 """Grid filters Flask-Admin does not have: the agent as a choice of names."""
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
@@ -8,6 +9,12 @@ from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import select
 
 from models import Instalment, Role, Subscription, User, db
+
+
+@functools.cache
+def _agents_query():
+    return (select(User.id, User.display_name).join(User.roles).where(Role.name == "agent")
+            .order_by(User.display_name))
 
 
 class _Agents:
@@ -18,9 +25,7 @@ class _Agents:
         return True
 
     def __iter__(self):
-        agents = db.session.execute(
-            select(User.id, User.display_name).join(User.roles).where(Role.name == "agent")
-            .order_by(User.display_name)).all()
+        agents = db.session.execute(_agents_query()).all()
         return iter([(str(agent_id), name) for agent_id, name in agents])
 
 

@@ -18,7 +18,7 @@ from flask import request
 from flask_admin.model.template import BaseListRowAction
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from models.permissions import can_do
 
@@ -48,20 +48,24 @@ class StepButton(BaseListRowAction):
     def button(self, view, row_id, row, size: str = "sm") -> Markup:
         if not self.applies(view, row):
             return Markup("")
+        head, tail = per_request(("step-button", id(view), self.name, size), lambda: self._form(view, size))
+        return Markup(f"{head}{escape(row_id)}{tail}")
+
+    def _form(self, view, size: str) -> tuple[str, str]:
+        """The button's form before and after the row's id (built once per page)."""
         _, text, confirmation = view._actions_data[self.name]
-        action_url, token, back = per_request(("step-form", id(view)), lambda: (
-            view.get_url(".action_view"), generate_csrf(), request.full_path.rstrip("?")))
-        return Markup(
+        return tuple(str(Markup(
             '<form class="step-form d-inline" method="POST" action="%s">'
             '<input type="hidden" name="csrf_token" value="%s">'
             '<input type="hidden" name="action" value="%s">'
-            '<input type="hidden" name="rowid" value="%s">'
+            '<input type="hidden" name="rowid" value="\0">'
             '<input type="hidden" name="url" value="%s">'
             '<button type="submit" class="btn btn-%s btn-outline-%s text-nowrap mr-1 mb-1" '
             'data-step="%s"%s><span class="fa %s"></span> %s</button></form>') % (
-                action_url, token, self.name, row_id, back, size, self.style, self.name,
+                view.get_url(".action_view"), generate_csrf(), self.name, request.full_path.rstrip("?"),
+                size, self.style, self.name,
                 Markup(' data-confirm="%s"') % confirmation if confirmation else "",
-                self.icon, text)
+                self.icon, text)).split("\0", 1))
 
     def render(self, context, row_id, row):
         return self.button(context.resolve("admin_view"), row_id, row)

@@ -53,7 +53,9 @@ class User(UserMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]
 
-    roles: Mapped[list[Role]] = relationship(secondary=user_role, lazy="selectin", order_by=Role.id)
+    # Loaded when asked for (the signed-in user's, with the user: admin/auth.py), not with every
+    # user a grid shows as an owner or agent (an extra query on each such page).
+    roles: Mapped[list[Role]] = relationship(secondary=user_role, lazy="select", order_by=Role.id)
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.username})"
