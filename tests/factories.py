@@ -119,6 +119,15 @@ def document(session, requested_by, **kw):
 VALID_ID_NUMBER = "110101199003074573"  # a resident ID number with a valid check digit
 
 
+def staffed_deal(session, make_user):
+    """An active deal of agent "li" (deposit in) at today's date, with sales control "chen",
+    finance "zhao", the manager "boss" and the lawyer "wang"."""
+    from models.base import office_today
+    return active_deal(session, make_user, price="1500000.00", payment_method="commercial_mortgage",
+                       today=office_today(), staff={"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
+                                                    "manager": ("sales_manager", "boss"), "lawyer": ("lawyer", "wang")})
+
+
 def active_deal(session, make_user, *, price, payment_method, today, staff):
     """A subscription through the real steps — subscribed by agent "li", confirmed by sales
     control, deposit 50,000 taken by finance — on a unit of `price` in project "XJ".

@@ -23,11 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def deal(db, make_user):
-    return f.active_deal(db.session, make_user, price="1500000.00", payment_method="commercial_mortgage",
-                         today=office_today(), staff={"control": ("sales_control", "chen"),
-                                                      "finance": ("finance", "zhao"),
-                                                      "manager": ("sales_manager", "boss"),
-                                                      "lawyer": ("lawyer", "wang")})
+    return f.staffed_deal(db.session, make_user)
 
 
 class _Rows(HTMLParser):

@@ -21,11 +21,7 @@ from tests.conftest import Auth
 @pytest.fixture
 def deal(db, make_user):
     """An active deal of agent "li" (deposit in), with the manager, sales control and finance."""
-    return f.active_deal(db.session, make_user, price="1500000.00", payment_method="commercial_mortgage",
-                         today=office_today(), staff={"control": ("sales_control", "chen"),
-                                                      "finance": ("finance", "zhao"),
-                                                      "manager": ("sales_manager", "boss"),
-                                                      "lawyer": ("lawyer", "wang")})
+    return f.staffed_deal(db.session, make_user)
 
 
 def _page(client, username, path):
