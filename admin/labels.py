@@ -4,6 +4,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
+from .rows import per_request
+
 from models.labels import CHOICES, choice_label  # noqa: F401  (the value labels live with the data)
 
 COLUMN_LABELS = {
@@ -92,8 +94,10 @@ def choice_formatters(entity: str, html: bool = True) -> dict:
             label = _labels.get(value, value)
             if not html:
                 return str(label)
-            return Markup('<span class="badge badge-status status-%s">%s</span>') % (
-                escape(value), escape(label)) if _column in ("status", "stage", "level") else label
+            if _column not in ("status", "stage", "level"):
+                return label
+            return per_request(("badge", id(_labels), value), lambda: Markup(
+                '<span class="badge badge-status status-%s">%s</span>') % (escape(value), escape(label)))
 
         formatters[column] = fmt
     return formatters

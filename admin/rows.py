@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import g
+from flask import g, has_app_context
 from flask_admin.babel import gettext as admin_gettext
 from flask_admin.model.template import DeleteRowAction, EditRowAction, ViewRowAction
+from flask_babel.speaklater import LazyString
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 
 def per_request(key, make):
-    """`make()` once per request for `key` (kept on flask.g)."""
+    """`make()` once per request for `key` (kept on flask.g; outside an app context, each time)."""
+    if not has_app_context():
+        return make()
     cache = g.setdefault("_per_request", {})
     if key not in cache:
         cache[key] = make()
@@ -51,7 +54,8 @@ class RowKit:
                                'value="{pk}" title="%s" /></td>') % admin_gettext("Select record")
         self.formatters, self.choices = view.column_formatters, view._column_choices_map
         self.type_formatters: dict[type, object] = {}  # by a value's type: the first that matches
-        self.labels: dict[int, str] = {}  # a lazy (translated) value's text, by the object's id
+        self.labels: dict[int, str] = {}  # a lazy (translated) value's escaped text, by the object's id
+        self.plains: dict[int, str] = {}  # and its text
         self.keep: list = []  # the lazy values themselves, so their ids stay theirs
 
     def value(self, row, column):
@@ -62,8 +66,8 @@ class RowKit:
         formatter = self.formatters.get(column)
         value = formatter(view, None, row, column) if formatter is not None else view._get_field_value(row, column)
         choices = self.choices.get(column)
-        if choices:
-            return choices.get(value) or value
+        if choices:  # looked up by the text of a translated label (the same match, one gettext a page)
+            return choices.get(self.plain(value) if isinstance(value, LazyString) else value) or value
         kind = type(value)
         if kind not in self.type_formatters:
             self.type_formatters[kind] = next((f for t, f in view.column_type_formatters.items()
@@ -71,9 +75,17 @@ class RowKit:
         type_formatter = self.type_formatters[kind]
         return value if type_formatter is None else type_formatter(view, value, column)
 
+    def plain(self, value) -> str:
+        """A translated label's text, once per page."""
+        key = id(value)
+        if key not in self.plains:
+            self.keep.append(value)
+            self.plains[key] = str(value)
+        return self.plains[key]
+
     def text(self, value) -> str:
         """The escaped text of a cell's value; translated labels are looked up once per page."""
-        if hasattr(value, "_func"):  # flask_babel's LazyString: translating costs ~15 µs a time
+        if isinstance(value, LazyString):  # translating costs ~5 µs a time
             key = id(value)
             if key not in self.labels:
                 self.keep.append(value)
