@@ -56,6 +56,7 @@ class RowKit:
         self.type_formatters: dict[type, object] = {}  # by a value's type: the first that matches
         self.labels: dict[int, str] = {}  # a lazy (translated) value's escaped text, by the object's id
         self.plains: dict[int, str] = {}  # and its text
+        self.cells: dict[str, str] = {}
         self.keep: list = []  # the lazy values themselves, so their ids stay theirs
 
     def value(self, row, column):
@@ -74,6 +75,13 @@ class RowKit:
                                                if isinstance(value, t)), None)
         type_formatter = self.type_formatters[kind]
         return value if type_formatter is None else type_formatter(view, value, column)
+
+    def cell(self, column: str) -> str:
+        """The opening tag of the column's cells."""
+        tag = self.cells.get(column)
+        if tag is None:
+            tag = self.cells[column] = f'<td class="col-{escape(column)}">'
+        return tag
 
     def plain(self, value) -> str:
         """A translated label's text, once per page."""
@@ -127,5 +135,5 @@ def render_row(view, row, list_columns, row_actions, bulk: bool, return_url: str
                 parts.append(action.render(None, pk, row))
         parts.append("</td>")
     for column, _ in list_columns:
-        parts.append(f'<td class="col-{escape(column)}">{kit.text(kit.value(row, column))}</td>')
+        parts.append(f'{kit.cell(column)}{kit.text(kit.value(row, column))}</td>')
     return Markup("".join(parts))
