@@ -120,20 +120,21 @@ def render_row(view, row, list_columns, row_actions, bulk: bool, return_url: str
     pk_text = escape(pk)
     parts = [kit.checkbox.replace("{pk}", pk_text)] if bulk else []
     if view.column_display_actions:
-        parts.append('<td class="list-buttons-column">')
+        buttons = []
         for action in row_actions:
             kind = type(action)
             if kind is ViewRowAction:
-                parts.append(kit.details.replace("{pk}", pk_text))
+                buttons.append(kit.details.replace("{pk}", pk_text))
             elif kind is EditRowAction:
-                parts.append(kit.edit.replace("{pk}", pk_text))
+                buttons.append(kit.edit.replace("{pk}", pk_text))
             elif kind is DeleteRowAction:
-                parts.append(kit.delete.replace("{pk}", pk_text))
+                buttons.append(kit.delete.replace("{pk}", pk_text))
             elif hasattr(action, "button"):  # StepButton
-                parts.append(action.button(view, pk, row))
+                buttons.append(action.button(view, pk, row))
             else:  # DocumentButton
-                parts.append(action.render(None, pk, row))
-        parts.append("</td>")
+                buttons.append(action.render(None, pk, row))
+        # a space between buttons, as the template's loop leaves one (else they touch)
+        parts.append('<td class="list-buttons-column">' + "\n".join(b for b in buttons if b) + "</td>")
     for column, _ in list_columns:
         parts.append(f'{kit.cell(column)}{kit.text(kit.value(row, column))}</td>')
     return Markup("".join(parts))

@@ -33,6 +33,7 @@ class _Rows(HTMLParser):
     def __init__(self):
         super().__init__()
         self.rows, self.in_table, self.in_head = [], False, False
+        self.buttons_depth = None  # inside the buttons' cell: how deep (a space between buttons counts)
 
     @staticmethod
     def _value(name, value):
@@ -49,11 +50,23 @@ class _Rows(HTMLParser):
         elif self.in_table and not self.in_head and tag == "tr":
             self.rows.append([])
         elif self.in_table and not self.in_head and self.rows:
+            if self.buttons_depth is not None:
+                self.buttons_depth += 1
+            if tag == "td" and ("class", "list-buttons-column") in attrs:
+                self.buttons_depth = 0
             if ("name", "csrf_token") in attrs:  # signed with the time: differs from second to second
                 attrs = [(k, "<token>" if k == "value" else v) for k, v in attrs]
             self.rows[-1].append((tag, tuple(sorted((k, self._value(k, v)) for k, v in attrs))))
 
     def handle_endtag(self, tag):
+        if self.buttons_depth is not None:
+            if tag == "td" and self.buttons_depth == 0:
+                self.buttons_depth = None
+                cell = self.rows[-1]
+                while cell and cell[-1] == " ":  # the space after the last button does not show
+                    cell.pop()
+            elif tag not in ("input",):
+                self.buttons_depth -= 1
         if tag == "thead":
             self.in_head = False
         elif tag == "table":
@@ -62,6 +75,9 @@ class _Rows(HTMLParser):
     def handle_data(self, data):
         if self.in_table and not self.in_head and self.rows and data.strip():
             self.rows[-1].append(" ".join(data.split()))
+        elif self.buttons_depth == 0 and data and self.rows[-1][-1] != " " \
+                and self.rows[-1][-1][0] != "td":  # between two buttons (not before the first)
+            self.rows[-1].append(" ")
 
 
 def _rows(html: str) -> list:
