@@ -141,12 +141,15 @@ def _gram_indexed() -> frozenset[tuple[str, str]]:
     return frozenset(gram_indexed(db.metadata))
 
 
+def _reads_database(options) -> bool:
+    """Whether a filter's options are read from the database on each page (an object of its
+    own, such as admin.filters._Agents) rather than fixed (a list)."""
+    return bool(options) and not isinstance(options, (list, tuple))
+
+
 def _option_texts(options):
-    """A filter's options as (value, text) with the text translated, unless they are read from
-    the database on each page (an object of its own, such as admin.filters._Agents)."""
-    if not options or not isinstance(options, (list, tuple)):
-        return options
-    return [(value, str(label)) for value, label in options]
+    """A filter's options as (value, text), the text translated."""
+    return [(value, str(label)) for value, label in options] if options else options
 
 
 class SecureForm(BaseForm):
@@ -246,11 +249,12 @@ class ProtectedView(ModelView):
         if texts is None:
             texts = self._filter_texts[language] = [
                 (str(group.label), [{**item, "operation": str(item["operation"]),
-                                     "options": _option_texts(item["options"])} for item in group.filters])
+                                     "options": item["options"] if _reads_database(item["options"])
+                                     else _option_texts(item["options"])} for item in group.filters])
                 for group in self._filter_groups.values()]
-        return OrderedDict((label, [{**item, "options": [(k, str(v)) for k, v in item["options"]]}
-                                    if item["options"] and not isinstance(item["options"], list) else item
-                                    for item in items]) for label, items in texts)
+        return OrderedDict((label, [{**item, "options": _option_texts(item["options"])}
+                                    if _reads_database(item["options"]) else item for item in items])
+                           for label, items in texts)
 
     # --- the grid's rows (admin/rows.py) ------------------------------------------------------
     def fast_rows(self, row_actions) -> bool:

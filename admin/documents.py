@@ -16,7 +16,7 @@ from flask_admin.model.template import BaseListRowAction
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import select
 
 from jobs.documents import QueueUnavailable, enqueue_documents, progress
@@ -26,7 +26,7 @@ from models.documents import (kind_label, may_see, refusal, request_documents, s
                               visible_subject_ids)
 
 from .base import ReadOnlyView, run_domain
-from .rows import per_request
+from .rows import fill, per_request, slotted
 
 # What the button says on a subject's row, per kind.
 BUTTON_LABELS = {
@@ -102,12 +102,11 @@ class DocumentButton(BaseListRowAction):
         if self.when is not None and not self.when(row):
             return ""
         subject_id = self.subject(row) if self.subject else row_id
-        head, tail = per_request(("document-form", self.kind), self._form)
-        return Markup(f"{head}{escape(subject_id)}{tail}")
+        return fill(per_request(("document-form", self.kind), self._form), subject_id)
 
     def _form(self) -> tuple[str, str]:
         """The button's form before and after the subject's id (built once per page)."""
-        return tuple(str(Markup(
+        return slotted(Markup(
             '<form class="icon" method="POST" action="%s">'
             '<input type="hidden" name="csrf_token" value="%s">'
             '<input type="hidden" name="kind" value="%s">'
@@ -115,7 +114,7 @@ class DocumentButton(BaseListRowAction):
             '<button type="submit" class="btn btn-link btn-sm p-0 text-nowrap" title="%s" data-document="%s">'
             '<span class="fa fa-file-pdf-o"></span> %s</button></form>') % (
                 url_for("document.request_view"), generate_csrf(), self.kind, self.title, self.kind,
-                SHORT_LABELS[self.kind])).split("\0", 1))
+                SHORT_LABELS[self.kind]))
 
 
 def document_actions(*kinds: str):

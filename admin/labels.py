@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from .rows import per_request
-
 from models.labels import CHOICES, choice_label  # noqa: F401  (the value labels live with the data)
+
+from .rows import per_request
 
 COLUMN_LABELS = {
     "id": _l("ID"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+from flask import request, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -38,7 +39,6 @@ _static: dict[tuple, str] = {}
 
 def static_url(admin_endpoint: str, args: tuple, kwargs: dict) -> str:
     """The URL of one of Flask-Admin's static files (the same for every page of a deployment)."""
-    from flask import request, url_for
     key = (request.script_root, admin_endpoint, args, tuple(sorted(kwargs.items())))
     url = _static.get(key)
     if url is None:

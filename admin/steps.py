@@ -18,11 +18,11 @@ from flask import request
 from flask_admin.model.template import BaseListRowAction
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from models.permissions import can_do
 
-from .rows import per_request
+from .rows import fill, per_request, slotted
 
 
 class StepButton(BaseListRowAction):
@@ -48,13 +48,12 @@ class StepButton(BaseListRowAction):
     def button(self, view, row_id, row, size: str = "sm") -> Markup:
         if not self.applies(view, row):
             return Markup("")
-        head, tail = per_request(("step-button", id(view), self.name, size), lambda: self._form(view, size))
-        return Markup(f"{head}{escape(row_id)}{tail}")
+        return fill(per_request(("step-button", id(view), self.name, size), lambda: self._form(view, size)), row_id)
 
     def _form(self, view, size: str) -> tuple[str, str]:
         """The button's form before and after the row's id (built once per page)."""
         _, text, confirmation = view._actions_data[self.name]
-        return tuple(str(Markup(
+        return slotted(Markup(
             '<form class="step-form d-inline" method="POST" action="%s">'
             '<input type="hidden" name="csrf_token" value="%s">'
             '<input type="hidden" name="action" value="%s">'
@@ -65,7 +64,7 @@ class StepButton(BaseListRowAction):
                 view.get_url(".action_view"), generate_csrf(), self.name, request.full_path.rstrip("?"),
                 size, self.style, self.name,
                 Markup(' data-confirm="%s"') % confirmation if confirmation else "",
-                self.icon, text)).split("\0", 1))
+                self.icon, text))
 
     def render(self, context, row_id, row):
         return self.button(context.resolve("admin_view"), row_id, row)

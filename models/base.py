@@ -8,6 +8,8 @@ from typing import Annotated
 from sqlalchemy import DateTime, MetaData, Numeric
 from sqlalchemy.orm import DeclarativeBase, mapped_column, registry
 
+from .search import install as install_search_functions
+
 # Stable constraint names so Alembic can alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -33,12 +35,7 @@ class Base(DeclarativeBase):
         return f"<{type(self).__name__} {getattr(self, 'id', '?')}>"
 
 
-def _install_search_functions() -> None:
-    from .search import install
-    install(Base.metadata)
-
-
-_install_search_functions()
+install_search_functions(Base.metadata)  # before create_all's tables on PostgreSQL (models/search.py)
 
 
 def utcnow() -> dt.datetime:

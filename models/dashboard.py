@@ -110,6 +110,8 @@ def refresh_office_panels(session, today: dt.date) -> list[str]:
         _shared_put((name, today), value, computed_at)
         _keep((name, today), value, computed_at)
     return list(OFFICE_PANELS)
+
+
 LIVE = ("confirmed", "active", "contracted")
 
 
@@ -169,7 +171,7 @@ def ageing(session, today: dt.date, agent_id: int | None = None) -> list[dict]:
 
 def collection_and_ageing(session, today: dt.date) -> tuple[dict, list[dict]]:
     """The office's collection rate and overdue ageing in one pass over the lines due (the two
-    read the same ~400,000 lines at the large office: ~80 ms each, ~90 ms together)."""
+    read the same ~400,000 lines at the large office: ~160 ms apart, ~140 ms together)."""
     summary = _open_summary(session, today, 0, collection=True)
     due, paid = summary["collection"]
     return {"due": due, "paid": paid, "rate": _rate(paid, due)}, summary["ageing"]
