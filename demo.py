@@ -32,7 +32,8 @@ ACCOUNTS = [  # username, display name, roles
 PROJECTS = [
     dict(code="XJ01", name="湘江壹号", developer="长沙VK置业有限公司", city="长沙",
          address="长沙市岳麓区潇湘北路88号", is_agency=False,
-         buildings=[("1栋", 24), ("2栋", 24), ("3栋", 26), ("5栋", 22)], price_per_m2=12800),
+         buildings=[("1栋", 24), ("2栋", 24), ("3栋", 26), ("5栋", 22)], price_per_m2=12800,
+         selling_for_days=120),
     # An agency project with the developer's own ladder and limits (R-PAY-7).
     dict(code="MX02", name="梅溪湖·云境", developer="湖南云境地产（代理）", city="长沙",
          address="长沙市岳麓区梅溪湖路399号", is_agency=True, warning_day=3, lawyer_letter_day=10,
@@ -77,8 +78,11 @@ def _inventory(session, spec: dict) -> Project:
     project = session.scalar(select(Project).where(Project.code == spec["code"]))
     if project is not None:
         return project
-    settings = {k: v for k, v in spec.items() if k not in ("buildings", "price_per_m2")}
+    settings = {k: v for k, v in spec.items() if k not in ("buildings", "price_per_m2", "selling_for_days")}
     project = Project(**settings)
+    if spec.get("selling_for_days"):  # on sale for months: its older deals' dates are in range
+        project.sales_start_on = office_today() - dt.timedelta(days=spec["selling_for_days"])
+        project.backdate_days = spec["selling_for_days"]
     session.add(project)
     session.flush()
     from models.payments import ensure_default_methods
@@ -219,9 +223,12 @@ def _deals(session, users: dict[str, User], project: Project, rng: random.Random
             break
         unit = units.pop()
         discounted = n == 4
-        # Active deals (n ≥ 8) pay one-off, balance due 7 days after subscribing: their dates put
-        # them on every rung of the ladder today (forfeit, lawyer's letter, warning, reminder).
-        ago = {8: 30, 9: 17, 10: 11, 11: 5}.get(n, 20 - n if n < 8 else 3)
+        # Drafts and confirmed deals are recent (their deposit is due in a few days), but for one
+        # draft whose deposit never came: today's run expires it. Active deals (n ≥ 8) pay one-off,
+        # balance due 7 days after subscribing: their dates put them on every rung of the ladder
+        # today (forfeit, lawyer's letter, warning, reminder).
+        ago = {0: 5, 1: 4, 2: 10, 3: 1, 4: 1, 5: 2, 6: 1, 7: 0, 8: 30, 9: 17, 10: 11, 11: 5}.get(n, 3)
+        deposit_due = today - dt.timedelta(days=ago) + dt.timedelta(days=0 if n == 2 or n >= 8 else 3)
         made.append(subscribe(
             session, agent, unit_id=unit.id, lead_id=lead.id,
             payment_method="one_off" if n >= 8 else rng.choice(
@@ -229,7 +236,7 @@ def _deals(session, users: dict[str, User], project: Project, rng: random.Random
             deposit="50000", id_number=_id_number(rng), address=f"长沙市岳麓区桐梓坡路{n + 10}号",
             price=unit.list_price - 30000 if discounted or n == 5 else None,
             price_reason="老业主推荐购房，申请优惠3万元" if discounted or n == 5 else "",
-            subscribed_on=today - dt.timedelta(days=ago), today=today))
+            subscribed_on=today - dt.timedelta(days=ago), deposit_due_on=deposit_due, today=today))
     if len(made) < 18:
         return
     decide_price(session, users["vp"], session.scalar(select(PriceApproval.id).where(
@@ -247,7 +254,10 @@ def _deals(session, users: dict[str, User], project: Project, rng: random.Random
         lead = session.scalar(select(Lead).where(Lead.owner_id == agent.id, Lead.project_id == project.id,
                                                  Lead.stage == "visited").order_by(Lead.id.desc()).limit(1))
         if lead is not None:
-            hold_unit(session, agent, unit_id=units.pop().id, lead_id=lead.id)
+            unit = units.pop()
+            while unit.status != "available":  # taken by a signed demo deal meanwhile
+                unit = units.pop()
+            hold_unit(session, agent, unit_id=unit.id, lead_id=lead.id)
 
 
 def _money_demo(session, users, made, today):
@@ -276,9 +286,44 @@ def _money_demo(session, users, made, today):
             decide_extension(session, users["manager"], ext.id, verdict)
     note_on_instalment(session, made[9].agent, balance(made[9]).id, "客户称下周一到账，已提醒逾期后果",
                        today=today)
+    _signed_deals(session, users, made[0].project, today)
     session.commit()
     run_ladder(session, today)
     _contracts_demo(session, users, made, today)
+
+
+def _signed_deals(session, users, project, today):
+    """Signed deals whose later lines are still to come, as a real office has them (R-PAY-4): an
+    instalment deal (next line in ~7 weeks), and two mortgage deals whose loan is late — 10 days
+    (a lawyer's letter for the lawyer to send) and 20 days (on the rescission worklist)."""
+    from models import Instalment
+    from models.contracts import book_signing, sign_contract
+    from models.deals import confirm_subscription, record_deposit, subscribe
+    from models.payments import record_payment
+    agents = [users["agent1"], users["agent2"], users["agent3"]]
+    units = list(session.scalars(select(Unit).join(Building).where(
+        Building.project_id == project.id, Unit.status == "available").order_by(Unit.id.desc()).limit(3)))
+    for n, (method, ago) in enumerate((("instalments", 40), ("commercial_mortgage", 70),
+                                       ("commercial_mortgage", 80))):
+        agent = agents[n]
+        lead = session.scalar(select(Lead).where(Lead.owner_id == agent.id, Lead.project_id == project.id,
+                                                 Lead.stage == "visited").order_by(Lead.id.desc()).limit(1))
+        day = today - dt.timedelta(days=ago)
+        sub = subscribe(session, agent, unit_id=units[n].id, lead_id=lead.id, payment_method=method,
+                        deposit="50000", id_number=_id_number(random.Random(ago)),
+                        address=f"长沙市开福区湘江中路{ago}号", subscribed_on=day, today=day)
+        confirm_subscription(session, users["control"], sub.id)
+        record_deposit(session, users["finance"], sub.id, amount="50000", paid_on=day, channel="pos",
+                       bank_ref=f"DEMO-D{sub.id}", today=today)
+        down = session.scalar(select(Instalment).where(Instalment.subscription_id == sub.id,
+                                                       Instalment.kind == "down_payment"))
+        paid_on = day + dt.timedelta(days=10)
+        record_payment(session, users["finance"], sub.id, amount=str(down.amount_due), paid_on=paid_on,
+                       channel="bank_transfer", bank_ref=f"DEMO-DP{sub.id}", today=today)
+        contract = book_signing(session, agent, sub.id, today=paid_on,
+                                appointment_at=dt.datetime.combine(paid_on + dt.timedelta(days=2), dt.time(10)))
+        sign_contract(session, users["lawyer"], contract.id, number=f"XJ-HT-2026-{90 + n:04d}",
+                      signed_on=paid_on + dt.timedelta(days=2), today=paid_on + dt.timedelta(days=2))
 
 
 def _contracts_demo(session, users, made, today):
@@ -310,9 +355,9 @@ def _contracts_demo(session, users, made, today):
     update_step(session, lawyer, steps["online_filing"].id, status="in_progress",
                 promised_on=today - _dt.timedelta(days=3), customer_action="补充婚姻状况证明原件",
                 today=today)  # past its promised date: on the lawyers' worklist
-    registration = session.scalar(select(ContractStep).where(ContractStep.contract_id == booked[1].id,
-                                                              ContractStep.kind == "registration"))
-    update_step(session, lawyer, registration.id, status="done", today=today)
+    for step in sorted(session.scalars(select(ContractStep).where(ContractStep.contract_id == booked[1].id)),
+                       key=lambda s: ("online_filing", "notarisation", "mortgage", "registration").index(s.kind)):
+        update_step(session, lawyer, step.id, status="done", today=today)  # in the project's order
     record = receive_original(session, users["archive"], booked[1].id, received_on=today,
                               location="合同档案柜A-03-12", today=today)
     issue_stamped_copy(session, users["archive"], record.id, to_user_id=made[13].agent_id, issued_on=today,

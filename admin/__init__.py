@@ -45,8 +45,9 @@ class DashboardView(AdminIndexView):
             .order_by(Notification.id.desc()).limit(8)).all()
         panels = _panels(current_user)
         ladder = panels["manager"]["forecast"] if "manager" in panels else None
+        from models.worklists import waiting_for
         return self.render("admin/index.html", shortcuts=shortcuts, roles=roles, notes=notes, ladder=ladder,
-                           panels=panels, today=office_today(),
+                           panels=panels, today=office_today(), waiting=waiting_for(db.session, current_user),
                            can_list=lambda entity: can(current_user, entity, "list"))
 
 

@@ -112,17 +112,34 @@ OUT_OF_RANGE = _l("A value is too long or out of range (a number too large, a te
                   "date outside the calendar). Nothing was saved; please correct it.")
 
 
+class _AlreadyDone:
+    """What `run_domain` returns when a money form was sent again: nothing was done now, the first
+    sending's result stands (models.submissions). False in a test, like a refusal."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+ALREADY_DONE = _AlreadyDone()
+
+
 def run_domain(operation, keep_on: tuple = ()):
     """Run a domain operation as the current user and commit; show a refusal, in the user's
-    language, as a flash and roll back. Returns the operation's result, or False if refused.
+    language, as a flash and roll back. Returns the operation's result, False if refused, or
+    ALREADY_DONE when a money form was sent again (told as information, not as an error).
 
     Refusals of the types in `keep_on` still commit: the operation recorded something worth
     keeping (a duplicate registration's conflict, for instance).
     """
+    from models.submissions import AlreadySubmitted
     try:
         result = operation(current_user._get_current_object())
         db.session.commit()
         return result
+    except AlreadySubmitted as exc:
+        db.session.rollback()
+        flash(str(exc), "info")
+        return ALREADY_DONE
     except RuleViolation as exc:
         if isinstance(exc, keep_on):
             db.session.commit()

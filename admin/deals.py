@@ -12,21 +12,22 @@ from wtforms.fields.choices import SelectChoice
 from models import (ArchiveRecord, Contract, ContractStep, Lead, PriceApproval, Subscription,
                     Unit, db)
 from models.base import office_today
-from models.deals import (WITHDRAWABLE, confirm_subscription, decide_price, record_deposit, subscribe,
-                          withdraw_subscription)
+from models.deals import (WITHDRAWABLE, confirm_refusal, confirm_subscription, decide_price, record_deposit,
+                          subscribe, withdraw_subscription)
 from models.labels import choice_label
-from models.contracts import (book_signing, issue_stamped_copy, receive_original, sign_contract,
-                              update_step)
+from models.contracts import (book_signing, booking_refusal, issue_stamped_copy, receive_original,
+                              sign_contract, step_refusal, update_step)
+from models.ladder import request_signing_extension
 from models.payments import record_payment
 from models.timeline import deal_timeline
 from models.permissions import scope_filter
 
-from .base import ReadOnlyView, run_domain
+from .base import ALREADY_DONE, ReadOnlyView, run_domain
 from .filters import AgentFilter, of_agent
 from .steps import StepButton
 from .documents import DocumentButton, document_actions
-from .forms import (BookingForm, DepositForm, OriginalForm, PaymentForm, ReasonForm, SigningForm,
-                    StampedCopyForm, StepForm, SubscriptionForm)
+from .forms import (BookingForm, DepositForm, ExtensionRequestForm, OriginalForm, PaymentForm, ReasonForm,
+                    SigningForm, StampedCopyForm, StepForm, SubscriptionForm)
 from .money import payment_choices, payment_form
 
 
@@ -48,12 +49,14 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                        "book_view": "action"}
     column_extra_row_actions = [DocumentButton("subscription_agreement"), DocumentButton("forfeit_notice")]
     row_steps = (
-        StepButton("confirm", "subscription.confirm", when=lambda s: s.status == "draft"),
+        StepButton("confirm", "subscription.confirm", when=lambda s: s.status == "draft",
+                   why_not=lambda s: confirm_refusal(db.session, s), explain=("R-PRICE-2",)),
         StepButton("deposit", "subscription.deposit", when=lambda s: s.status == "confirmed", icon="fa-money"),
         StepButton("payment", "payment.record", when=lambda s: s.status in ("active", "contracted"),
                    icon="fa-money"),
         StepButton("book", "contract.book", icon="fa-calendar",  # booking again moves the appointment
-                   when=lambda s: s.status == "active" and all(c.status == "booked" for c in s.contracts)),
+                   when=lambda s: s.status == "active" and all(c.status == "booked" for c in s.contracts),
+                   why_not=lambda s: booking_refusal(db.session, current_user, s), explain=("R-CON-1",)),
         StepButton("withdraw", "subscription.withdraw", when=lambda s: s.status in WITHDRAWABLE,
                    icon="fa-undo", style="danger"))
 
@@ -136,10 +139,10 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
         else:
             payment = run_domain(lambda by: record_deposit(
                 db.session, by, sub.id, amount=form.amount.data, paid_on=form.paid_on.data,
-                channel=form.channel.data, bank_ref=form.bank_ref.data))
+                channel=form.channel.data, bank_ref=form.bank_ref.data, key=form.sent_key()))
             if payment:
                 flash(gettext("Deposit recorded, receipt %(no)s.", no=payment.receipt_no), "success")
-            else:
+            elif payment is not ALREADY_DONE:
                 return self.render("admin/deal_step.html", form=form, subscription=sub,
                                    action_url=self.get_url(".deposit_view"),
                                    title=_l("Record the deposit"))
@@ -189,9 +192,12 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
             payment = run_domain(lambda by: record_payment(
                 db.session, by, sub.id, amount=form.amount.data, paid_on=form.paid_on.data,
                 channel=form.channel.data, bank_ref=form.bank_ref.data,
-                instalment_id=int(form.instalment_id.data) if form.instalment_id.data else None))
+                instalment_id=int(form.instalment_id.data) if form.instalment_id.data else None,
+                key=form.sent_key()))
             if payment:
                 flash(gettext("Payment recorded, receipt %(no)s.", no=payment.receipt_no), "success")
+                return self.back()
+            if payment is ALREADY_DONE:
                 return self.back()
         return self.render("admin/deal_step.html", form=form, subscription=sub,
                            action_url=self.get_url(".payment_view"), title=_l("Record a payment"))
@@ -256,10 +262,34 @@ class ContractView(document_actions("signing_booking"), ReadOnlyView):
     column_searchable_list = ("number", "subscription.number", "subscription.customer_name")
     column_filters = ("status", "kind", "signed_on", "appointment_at", "subscription.project.name",
                       AgentFilter(Contract.subscription_id, where=of_agent(Contract.subscription_id)))
-    extra_endpoints = {"sign_view": "action", "original_view": "action"}
+    extra_endpoints = {"sign_view": "action", "original_view": "action", "signing_extension_view": "action"}
     column_extra_row_actions = [DocumentButton("signing_booking")]
     row_steps = (StepButton("sign", "contract.sign", when=lambda c: c.status == "booked", icon="fa-pencil"),
+                 StepButton("signing_extension", "signing.extension.request", icon="fa-clock-o",
+                            when=lambda c: c.status == "booked" and c.kind == "sale" and c.subscription.status == "active"),
                  StepButton("original", "contract.archive", when=lambda c: c.status == "registered", icon="fa-archive"))
+
+    @action("signing_extension", _l("Request more time to sign"))
+    def action_signing_extension(self, ids):
+        rows = self.get_query().filter(Contract.id.in_([int(i) for i in ids])).all()
+        if len(rows) != 1:
+            flash(gettext("Select exactly one contract."), "error")
+            return None
+        return self.render("admin/deal_step.html", form=ExtensionRequestForm(ids=str(rows[0].id)),
+                           subscription=rows[0].subscription, action_url=self.get_url(".signing_extension_view"),
+                           title=_l("Request more time to sign"))
+
+    @expose("/signing-extension/", methods=("POST",))
+    def signing_extension_view(self):
+        form = ExtensionRequestForm(get_form_data())
+        ids = [int(i) for i in (form.ids.data or "").split(",") if i.isdigit()]
+        rows = self.get_query().filter(Contract.id.in_(ids)).all() if ids else []
+        if not form.validate() or len(rows) != 1:
+            flash(gettext("Give the days (1 to 365) and the reason, and select at least one line."), "error")
+        elif run_domain(lambda by: request_signing_extension(db.session, by, rows[0].id, form.days.data,
+                                                             form.reason.data)):
+            flash(gettext("Extension of the signing date requested; whoever decides it has been told."), "success")
+        return self.back()
 
     @action("original", _l("Receive the original (archive)"))
     def action_original(self, ids):
@@ -313,7 +343,8 @@ class ContractStepView(ReadOnlyView):
     column_filters = ("status", "kind", "promised_on")
     column_default_sort = ("promised_on", False)
     extra_endpoints = {"step_view": "action"}
-    row_steps = (StepButton("step", "contract.step", when=lambda s: s.status != "done", icon="fa-pencil"),)
+    row_steps = (StepButton("step", "contract.step", when=lambda s: s.status != "done", icon="fa-pencil",
+                            why_not=lambda s: step_refusal(s, "in_progress"), explain=("R-CON-6",)),)
 
     @action("step", _l("Enter the progress (lawyer)"))
     def action_step(self, ids):

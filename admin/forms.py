@@ -2,13 +2,35 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import (DateField, DateTimeLocalField, DecimalField, HiddenField, IntegerField, SelectField,
-                     StringField, TextAreaField)
+from wtforms import (DateField, DateTimeLocalField, HiddenField, IntegerField, SelectField, StringField,
+                     TextAreaField)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from models.errors import RuleViolation
+from models.money import parse_money
+from models.submissions import new_key
 
 from .base import SecureForm
 from .labels import CHOICES
+
+
+class MoneyField(StringField):
+    """An amount as staff type it (50000, 50,000.00, ¥５００００), read by the one money parser
+    (models/money.py): its refusal shows under the field, and the domain reads the value again."""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if valuelist and str(valuelist[0]).strip():
+            try:
+                self.data = parse_money(valuelist[0], self.label.text)
+            except RuleViolation as exc:
+                raise ValueError(str(exc.message)) from None
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return f"{self.data:.2f}" if self.data is not None else ""
 
 
 def _choices(entity, column):
@@ -24,17 +46,29 @@ class SubscriptionForm(SecureForm):
     address = StringField(_l("Address"), validators=[DataRequired(), Length(max=200)])
     payment_method = SelectField(_l("Payment method"), choices=_choices("subscription", "payment_method"),
                                  validators=[DataRequired()])
-    price = DecimalField(_l("Price"), places=2, validators=[Optional(), NumberRange(min=0.01)])
+    price = MoneyField(_l("Price"), validators=[Optional()])
     price_reason = TextAreaField(_l("Reason for a price other than the list price"),
                                  validators=[Optional(), Length(max=2000)])
-    deposit = DecimalField(_l("Deposit"), places=2, validators=[DataRequired(), NumberRange(min=0.01)])
+    deposit = MoneyField(_l("Deposit"), validators=[InputRequired()])
     subscribed_on = DateField(_l("Subscribed on"), validators=[DataRequired()])
     deposit_due_on = DateField(_l("Deposit due on"), validators=[Optional()])
 
 
-class DepositForm(SecureForm):
+class KeyedForm(SecureForm):
+    """A money form: its one-time submission key is made when the form is shown and sent back
+    with it (models.submissions) — the same form sent twice records once."""
+
+    submission_key = HiddenField(default=new_key)
+
+    def sent_key(self) -> str:
+        """The key the browser sent back ("" if none: the domain refuses that form as out of date);
+        never the fresh default WTForms would put in its place."""
+        return self.submission_key.raw_data[0] if self.submission_key.raw_data else ""
+
+
+class DepositForm(KeyedForm):
     subscription_id = HiddenField(validators=[DataRequired()])
-    amount = DecimalField(_l("Amount"), places=2, validators=[DataRequired(), NumberRange(min=0.01)])
+    amount = MoneyField(_l("Amount"), validators=[InputRequired()])
     paid_on = DateField(_l("Paid on"), validators=[DataRequired()])
     channel = SelectField(_l("Payment channel"), choices=_choices("payment", "channel"),
                           validators=[DataRequired()])
@@ -48,6 +82,40 @@ class PaymentForm(DepositForm):
 
 class ReasonForm(SecureForm):
     ids = HiddenField(validators=[DataRequired()])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+
+
+class ReversalForm(KeyedForm):
+    ids = HiddenField(validators=[DataRequired()])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+
+
+class VoucherForm(KeyedForm):
+    """A refund or a retention of money held on a deal that is over (R-CHG-5)."""
+
+    ids = HiddenField(validators=[DataRequired()])
+    kind = SelectField(_l("Kind"), choices=_choices("voucher", "kind"), validators=[DataRequired()])
+    amount = MoneyField(_l("Amount"), validators=[InputRequired()])
+    issued_on = DateField(_l("Date"), validators=[DataRequired()])
+    channel = SelectField(_l("Refunded by (refunds only)"), choices=[SelectChoice("", "—")] + _choices("payment", "channel"),
+                          validators=[Optional()])
+    reason = TextAreaField(_l("Reason (the agreement's clause, the customer's request)"),
+                           validators=[DataRequired(), Length(max=2000)])
+
+
+class EventForm(SecureForm):
+    """What was done about a lawyer's letter, or the decision on a rescission (R-PAY-5)."""
+
+    ids = HiddenField(validators=[DataRequired()])
+    outcome = SelectField(_l("Outcome"), validators=[DataRequired()])
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
+
+
+class PauseForm(SecureForm):
+    """The manager pauses a customer's follow-up until a date, with a reason (R-LEAD-3)."""
+
+    ids = HiddenField(validators=[DataRequired()])
+    until = DateField(_l("Paused until"), validators=[DataRequired()])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
 
 

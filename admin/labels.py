@@ -80,6 +80,12 @@ COLUMN_LABELS = {
     "instalment_id": _l("Plan line"), "archived_by_id": _l("Archived by"),
     "decided_by_id": _l("Decided by"), "requested_by_id": _l("Requested by"),
     "job_id": _l("Job"), "link": _l("Link"),
+    "backdate_days": _l("Dates accepted back (days)"), "sales_start_on": _l("Sale started on"),
+    "deposit_due_max_days": _l("Deposit due within (days)"), "draft_grace_days": _l("Unpaid deposit grace (days)"),
+    "follow_up_max_days": _l("Longest follow-up cycle (days)"), "step_prerequisites": _l("Order of post-signing steps"),
+    "expired_at": _l("Expired at"), "follow_up_paused_until": _l("Follow-up paused until"),
+    "follow_up_pause_reason": _l("Why the follow-up is paused"), "outcome": _l("Outcome"),
+    "handled_by": _l("Handled by"), "handled_on": _l("Handled on"), "handling_note": _l("Note"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
@@ -130,4 +136,11 @@ AUDIT_ACTIONS = {
     "request_export": _l("Export requested"), "export": _l("Exported"),
     "export_started": _l("Export started"), "export_done": _l("Export ready"),
     "export_failed": _l("Export failed"), "set_target": _l("Target set"), "read": _l("Read"),
+    "expire": _l("Expired unpaid"), "rescission": _l("Rescission review"),
+    "release_hold": _l("Hold released"), "hold_expired": _l("Hold expired"),
+    "event_sent": _l("Lawyer's letter sent"), "event_not_needed": _l("Lawyer's letter not needed"),
+    "event_continue": _l("Rescission review: keep chasing"), "event_rescind": _l("Rescission review: rescind"),
+    "voucher_refund": _l("Money refunded (voucher)"), "voucher_retained": _l("Money retained (voucher)"),
+    "pause_follow_up": _l("Follow-up paused"), "conflict_keep": _l("Owner kept"),
+    "conflict_transfer": _l("Customer transferred"),
 }

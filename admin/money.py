@@ -11,26 +11,34 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
-from models import Extension, Instalment, Payment, PlanLineTemplate, db
+from models import Extension, Instalment, OverdueEvent, Payment, PlanLineTemplate, Subscription, Voucher, db
 from models.base import office_today
-from models.deals import overdue_on
+from models.deals import DEAD_DEAL, days_overdue, overdue_on
 from models.ladder import (LADDER_SUBSCRIPTIONS, decide_extension, decider_refusal, ladder_level,
                            request_extension)
 from models.labels import choice_label
-from models.payments import note_on_instalment, reverse_payment, validate_method_lines
+from models.payments import (awaiting_settlement, money_held, note_on_instalment, record_voucher, reverse_payment,
+                             settlement_proposal, validate_method_lines)
+from models.worklists import handle_event, letters_to_send, outcomes_of, rescissions_to_decide
 
 from .documents import DocumentButton, document_actions
-from .base import ProtectedView, ReadOnlyView, run_domain
-from .filters import AgentFilter, of_agent, of_agent_line
+from .base import ALREADY_DONE, ProtectedView, ReadOnlyView, run_domain
+from .filters import AgentFilter, of_agent
 from .steps import StepButton
-from .forms import ExtensionRequestForm, NoteForm, PaymentForm, ReasonForm  # noqa: F401
+from .forms import (EventForm, ExtensionRequestForm, MoneyField, NoteForm, PaymentForm,  # noqa: F401
+                    ReversalForm, VoucherForm)
 
 
 
 def _overdue_badge(line):
-    """Days past the (extended) due date of an open line, as the ladder counts them (R-PAY-5)."""
-    days = (office_today() - (line.extended_due_on or line.due_on)).days
-    if line.status == "paid" or days <= 0:
+    """Days past the (extended) due date of an open line, as the ladder counts them (R-PAY-5); a
+    line of a deal that is over shows the deal's status instead: it is owed by nobody."""
+    sub = line.subscription
+    if sub.status in DEAD_DEAL and line.status != "paid":
+        return Markup('<span class="badge badge-status status-%s">%s</span>') % (
+            sub.status, choice_label("subscription", "status", sub.status))
+    days = days_overdue(line, office_today(), sub.status)
+    if not days:
         return ""
     level = ladder_level(line.subscription.project, days)
     tone = {"forfeit": "forfeited", None: "held"}.get(level, level)  # the badge colours of the ladder
@@ -140,15 +148,15 @@ class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
     @action("reverse", _l("Reverse (a correction)"))
     def action_reverse(self, ids):
         rows = self._rows(Payment, ids)
-        return self._step_form(ReasonForm(ids=",".join(str(r.id) for r in rows)),
+        return self._step_form(ReversalForm(ids=",".join(str(r.id) for r in rows)),
                                _l("Reverse (a correction)"), ".reverse_view", payments=rows)
 
     @expose("/reverse/", methods=("POST",))
     def reverse_view(self):
-        form = ReasonForm(get_form_data())
+        form = ReversalForm(get_form_data())
         rows = self._rows(Payment, _ids(form)) if form.validate() else []
-        if rows and run_domain(lambda by: [reverse_payment(db.session, by, r.id, form.reason.data)
-                                           for r in rows]):
+        if rows and run_domain(lambda by: [reverse_payment(db.session, by, r.id, form.reason.data,
+                                                           key=form.sent_key()) for r in rows]):
             flash(gettext("%(n)d payments reversed; the balances are restored.", n=len(rows)), "success")
         elif not rows:
             flash(gettext("Say why, and select at least one payment."), "error")
@@ -156,18 +164,22 @@ class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
 
 
 def _decidable(extension) -> bool:
-    """Waiting, and within what the current user may decide (the VP beyond the manager's limit)."""
+    """Waiting, and within what the current user may decide (the VP beyond the manager's limit,
+    counted over every extension of the same line): the domain's own decider_refusal."""
     return extension.status == "requested" and decider_refusal(current_user, extension) is None
 
 
 class ExtensionView(ReadOnlyView):
-    """延期申请: up to the project's limit the sales manager decides, beyond it the VP (R-PAY-6)."""
+    """延期申请: of a plan line or of a signing date. Up to the project's limit in total the sales
+    manager decides, beyond it the VP (R-PAY-6)."""
 
-    column_list = ("instalment", "instalment.subscription.customer_name", "instalment.subscription.agent",
+    column_list = ("subscription", "subscription.customer_name", "subscription.agent", "instalment", "contract",
                    "days", "reason", "status", "requested_at", "decided_at", "new_due_on")
-    column_filters = ("status", "requested_at", AgentFilter(Extension.instalment_id, where=of_agent_line(Extension.instalment_id)))
-    row_steps = (StepButton("approve", None, when=_decidable),
-                 StepButton("reject", None, when=_decidable, icon="fa-times", style="danger"))
+    column_labels = {"contract": _l("Signing of contract")}
+    column_filters = ("status", "requested_at", AgentFilter(Extension.subscription_id,
+                                                            where=of_agent(Extension.subscription_id)))
+    row_steps = (StepButton("approve", "extension.decide", when=_decidable),
+                 StepButton("reject", "extension.decide", when=_decidable, icon="fa-times", style="danger"))
 
     def _decide(self, ids, approve):
         rows = self.get_query().filter(Extension.id.in_([int(i) for i in ids])).all()
@@ -183,6 +195,148 @@ class ExtensionView(ReadOnlyView):
         self._decide(ids, False)
 
 
+class EventWorklist(ReadOnlyView):
+    """A list of ladder events that wait for a person (models.worklists): its rows are exactly
+    those the home page counts. `handle` records what was done, through the domain."""
+
+    verbs = frozenset({"list", "details", "action"})
+    waiting = None  # the WHERE clause, from models.worklists
+    column_list = ("instalment", "instalment.subscription.customer_name", "instalment.subscription.agent",
+                   "cause", "due_on", "on", "late", "balance")
+    column_labels = {"on": _l("Ladder date"), "late": _l("Days overdue"), "balance": _l("Balance")}
+    column_formatters = {
+        "late": lambda v, c, e, n: gettext("%(n)d days", n=(office_today() - e.due_on).days),
+        "balance": lambda v, c, e, n: f"¥{e.instalment.amount_due - e.instalment.amount_paid:,.2f}"
+        if e.cause == "payment" else "—"}
+    column_default_sort = ("on", False)
+    extra_endpoints = {"handle_view": "action"}
+
+    def get_query(self):
+        return super().get_query().filter(self.waiting())
+
+    def get_count_query(self):
+        return super().get_count_query().filter(self.waiting())
+
+    @action("handle", _l("Record what was done"))
+    def action_handle(self, ids):
+        rows = self._rows(OverdueEvent, ids)
+        if len(rows) != 1:
+            flash(gettext("Select exactly one line."), "error")
+            return None
+        form = EventForm(ids=str(rows[0].id))
+        form.outcome.choices = self._outcomes(rows[0])
+        return self.render("admin/deal_step.html", form=form, subscription=rows[0].instalment.subscription,
+                           action_url=self.get_url(".handle_view"), title=self.name)
+
+    @expose("/handle/", methods=("POST",))
+    def handle_view(self):
+        form = EventForm(get_form_data())
+        rows = self._rows(OverdueEvent, _ids(form))
+        if len(rows) == 1:
+            form.outcome.choices = self._outcomes(rows[0])
+        if len(rows) != 1 or not form.validate():
+            flash(gettext("Choose what was done."), "error")
+        elif run_domain(lambda by: handle_event(db.session, by, rows[0].id, form.outcome.data, form.note.data)):
+            flash(gettext("Recorded."), "success")
+        return self.back()
+
+    @staticmethod
+    def _outcomes(event):
+        return [SelectChoice(o, str(choice_label("overdue_event", "outcome", o))) for o in outcomes_of(event.level)]
+
+
+class LawyerLetterDueView(document_actions("lawyer_letter"), StepMixin, EventWorklist):
+    """待发律师函: the ladder prompted a lawyer's letter (R-PAY-5); the lawyer sends it and marks it."""
+
+    entity = "lawyer_letter_due"
+    choices_of = "overdue_event"
+    waiting = staticmethod(letters_to_send)
+    column_extra_row_actions = [DocumentButton("lawyer_letter")]
+    row_steps = (StepButton("handle", "letter.mark_sent", icon="fa-envelope"),)
+
+
+class RescissionView(StepMixin, EventWorklist):
+    """解约审议: a signed deal's line reached the forfeit day; the ladder never forfeits a signed
+    contract — the manager, the lawyer or the vice-president decides (R-PAY-4, R-PAY-5)."""
+
+    entity = "rescission"
+    choices_of = "overdue_event"
+    waiting = staticmethod(rescissions_to_decide)
+    row_steps = (StepButton("handle", "rescission.decide", icon="fa-gavel", style="danger"),)
+
+
+def _held(view, context, sub, name):
+    return f"¥{money_held(db.session, sub.id):,.2f}"
+
+
+def _proposal(view, context, sub, name):
+    proposal = settlement_proposal(db.session, sub)
+    return gettext("refund %(refund)s, retain %(retain)s", refund=f"¥{proposal['refund']:,.2f}",
+                   retain=f"¥{proposal['retain']:,.2f}")
+
+
+class SettlementView(StepMixin, ReadOnlyView):
+    """待结算: money still held on deals that are over (forfeited, withdrawn, expired), until finance
+    refunds it or retains it as the agreement says, by a numbered voucher (R-CHG-5)."""
+
+    entity = "settlement"
+    choices_of = "subscription"
+    verbs = frozenset({"list", "details", "action"})
+    column_list = ("number", "customer_name", "unit", "agent", "status", "deposit", "held", "proposal")
+    column_labels = {"number": _l("Subscription number"), "held": _l("Money held"),
+                     "proposal": _l("As the agreement says")}
+    column_formatters = {"held": _held, "proposal": _proposal}
+    column_searchable_list = ("number", "customer_name")
+    extra_endpoints = {"voucher_view": "action"}
+    row_steps = (StepButton("voucher", "settlement.record", icon="fa-money"),)
+
+    def get_query(self):
+        return super().get_query().filter(awaiting_settlement())
+
+    def get_count_query(self):
+        return super().get_count_query().filter(awaiting_settlement())
+
+    @action("voucher", _l("Refund or retain (voucher)"))
+    def action_voucher(self, ids):
+        rows = self._rows(Subscription, ids)
+        if len(rows) != 1:
+            flash(gettext("Select exactly one deal."), "error")
+            return None
+        proposal = settlement_proposal(db.session, rows[0])
+        kind = "refund" if proposal["refund"] else "retained"
+        form = VoucherForm(ids=str(rows[0].id), kind=kind, amount=proposal[kind if kind == "refund" else "retain"],
+                           issued_on=office_today(), channel="bank_transfer" if kind == "refund" else "")
+        return self.render("admin/deal_step.html", form=form, subscription=rows[0], proposal=proposal,
+                           action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))
+
+    @expose("/voucher/", methods=("POST",))
+    def voucher_view(self):
+        form = VoucherForm(get_form_data())
+        rows = self._rows(Subscription, _ids(form))
+        if len(rows) != 1 or not form.validate():
+            return self.render("admin/deal_step.html", form=form, subscription=rows[0] if rows else None,
+                               action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))
+        voucher = run_domain(lambda by: record_voucher(
+            db.session, by, rows[0].id, kind=form.kind.data, amount=form.amount.data, issued_on=form.issued_on.data,
+            channel=form.channel.data or None, reason=form.reason.data, key=form.sent_key()))
+        if voucher:
+            flash(gettext("Voucher %(no)s recorded.", no=voucher.number), "success")
+        elif voucher is not ALREADY_DONE:
+            return self.render("admin/deal_step.html", form=form, subscription=rows[0],
+                               action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))
+        return self.back()
+
+
+class VoucherView(ReadOnlyView):
+    """退款/没收凭证: numbered, never edited or deleted (R-CHG-5)."""
+
+    column_list = ("number", "subscription", "subscription.customer_name", "kind", "amount", "issued_on",
+                   "channel", "reason", "recorded_by", "recorded_at")
+    column_searchable_list = ("number", "subscription.number", "subscription.customer_name")
+    column_filters = ("kind", "issued_on", AgentFilter(Voucher.subscription_id, where=of_agent(Voucher.subscription_id)))
+    column_labels = {"number": _l("Voucher number"), "issued_on": _l("Date"), "channel": _l("Refunded by")}
+
+
 class PaymentMethodView(ProtectedView):
     """A project's payment methods and their lines (R-PAY-2, R-PAY-7): the % add up to 100."""
 
@@ -190,7 +344,8 @@ class PaymentMethodView(ProtectedView):
     column_filters = ("project.name", "code")
     form_columns = ("project", "code", "name", "active")
     inline_models = ((PlanLineTemplate, {"form_columns": ("id", "seq", "kind", "percent", "fixed_amount",
-                                                          "due_offset_days", "due_on")}),)
+                                                          "due_offset_days", "due_on"),
+                                         "form_overrides": {"fixed_amount": MoneyField}}),)
 
     def on_model_change(self, form, model, is_created):
         validate_method_lines(sorted(model.lines, key=lambda line: line.seq))

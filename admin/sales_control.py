@@ -9,8 +9,8 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from models import Building, Lead, Project, Unit, db
-from models.inventory import (PriceListRejected, board, hold_unit, import_price_list,
-                              read_price_list, release_hold, set_withheld)
+from models.inventory import (PriceListRejected, board, hold_refusal, hold_unit, import_price_list,
+                              read_price_list, release_hold, release_refusal, set_withheld, subscribe_refusal)
 from models.permissions import can, can_do, scope_filter
 
 from .base import ProtectedPage, run_domain
@@ -98,11 +98,12 @@ class BoardPage(ProtectedPage):
         if clause is not None:
             leads = leads.filter(clause)
         held_for = db.session.get(Lead, unit.held_for_lead_id) if unit.held_for_lead_id else None
-        hold_roles = {r.strip() for r in unit.building.project.hold_roles.split(",")}
+        # Each button asks the domain's own "why not" (R-SC-2): no button that leads to a refusal.
         return self.render("admin/unit_card.html", unit=unit, labels=CHOICES[("unit", "status")],
                            leads=leads.order_by(Lead.name).limit(300).all(), held_for=held_for,
-                           may_subscribe=can(current_user, "subscription", "create"),
-                           may_hold=current_user.has_role(*hold_roles),
+                           may_subscribe=subscribe_refusal(db.session, current_user, unit) is None,
+                           may_hold=hold_refusal(current_user, unit) is None,
+                           may_release=release_refusal(current_user, unit) is None,
                            may_withhold=can_do(current_user, "unit.withhold"))
 
     def _back(self, unit):

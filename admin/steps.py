@@ -4,8 +4,11 @@ A `StepButton` POSTs one of the view's @actions for its row, with the CSRF token
 same `action_view` as the bulk menu, so the role check, the row scoping and the domain function
 are the ones the menu uses. The button shows only to roles allowed the domain operation
 (`operation`, in models.permissions.OPERATIONS; else the view's action right) and only on rows in
-a state where the step applies (`when`); the domain function still decides, and a refusal comes
-back as a message saying why.
+a state where the step applies (`when`). Where the domain has a "why not" function for the step
+(`why_not`, e.g. models.deals.confirm_refusal), the button asks that same function, so the page
+and the rule never disagree: a refusal whose rule is in `explain` (money still missing, a price
+waiting for the vice-president) shows the button disabled with the reason; any other hides it.
+The domain function still decides, and a refusal comes back as a message saying why.
 
 Steps that change something at once ask first (`static/salesdesk.js` shows the action's
 confirmation text); steps that need details open their form, whose Save is the confirmation.
@@ -32,10 +35,12 @@ class StepButton(BaseListRowAction):
     """
 
     def __init__(self, name: str, operation: str | None, when: Callable[[object], bool] | None = None,
-                 icon: str = "fa-check", style: str = "primary"):
+                 icon: str = "fa-check", style: str = "primary",
+                 why_not: Callable[[object], object] | None = None, explain: tuple[str, ...] = ()):
         super().__init__()
         self.name, self.operation, self.when = name, operation, when
         self.icon, self.style = icon, style
+        self.why_not, self.explain = why_not, explain
 
     def allowed(self, view) -> bool:
         """Whether the user may take this step at all (worked out once per page)."""
@@ -48,7 +53,22 @@ class StepButton(BaseListRowAction):
     def button(self, view, row_id, row, size: str = "sm") -> Markup:
         if not self.applies(view, row):
             return Markup("")
+        refusal = self.why_not(row) if self.why_not is not None else None
+        if refusal is not None:
+            return self._refused(view, refusal, size) if getattr(refusal, "rule", None) in self.explain else Markup("")
         return fill(per_request(("step-button", id(view), self.name, size), lambda: self._form(view, size)), row_id)
+
+    def _refused(self, view, refusal, size: str) -> Markup:
+        """The step, disabled, with the domain's reason: on the row as its title, on the row's
+        page also as text under it."""
+        _, text, _ = view._actions_data[self.name]
+        button = Markup('<span class="d-inline-block step-refused" title="%s"><button type="button" '
+                        'class="btn btn-%s btn-outline-secondary text-nowrap mr-1 mb-1" data-step="%s" disabled>'
+                        '<span class="fa %s"></span> %s</button></span>') % (
+            str(refusal), size, self.name, self.icon, text)
+        if size == "md":
+            button += Markup('<div class="small text-muted step-why">%s</div>') % str(refusal)
+        return button
 
     def _form(self, view, size: str) -> tuple[str, str]:
         """The button's form before and after the row's id (built once per page)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
+from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
@@ -13,12 +14,13 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 
 from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document, DocumentBatch, Export,
                     Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
-                    OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy, RuleViolation, Subscription, Unit, User, db)
+                    OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
+                    RuleViolation, Subscription, Unit, User, Voucher, db)
 from models.base import office_today
 from models.inventory import set_withheld
 from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question, assign_leads,
                           distribute_leads, give_feedback, mask_id_number, open_lead_load,
-                          record_follow_up, register_lead, resolve_conflict, validate_phone)
+                          pause_follow_up, record_follow_up, register_lead, resolve_conflict, validate_phone)
 from models.notifications import mark_read
 from models.permissions import sees_all_rows, sees_id_number
 
@@ -30,7 +32,9 @@ from .documents import DocumentBatchView, DocumentButton, DocumentView, document
 from .exports import ExportView
 from .deals import (ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, PriceApprovalView,
                     StampedCopyView, SubscriptionView)
-from .money import ExtensionView, InstalmentView, PaymentMethodView, PaymentView
+from .forms import PauseForm
+from .money import (ExtensionView, InstalmentView, LawyerLetterDueView, PaymentMethodView, PaymentView,
+                    RescissionView, SettlementView, VoucherView)
 
 
 
@@ -71,6 +75,10 @@ class ProjectView(ProtectedView):
                    "lawyer_letter_day", "forfeit_day", "extension_limit_days")
     column_searchable_list = ("code", "name")
     form_excluded_columns = ("buildings", "created_at")
+
+    def on_model_change(self, form, model, is_created):
+        from models.contracts import validate_step_prerequisites
+        validate_step_prerequisites(model.step_prerequisites)
 
     def after_model_change(self, form, model, is_created):
         if is_created:  # a new project starts with the four default payment methods (R-PAY-2)
@@ -127,10 +135,32 @@ class LeadView(document_actions("statement"), ProtectedView):
                      "pooled_at", "next_follow_up_on")
     form_args = {"name": {"validators": [DataRequired()]}, "phone": {"validators": [DataRequired()]},
                  "budget_wan": {"validators": [Optional(), NumberRange(min=1)]}}
-    extra_endpoints = {"assign_view": "action"}
+    extra_endpoints = {"assign_view": "action", "pause_view": "action"}
     # A statement lists a customer's deals and payments: offered once there is a deal.
     column_extra_row_actions = [DocumentButton("statement", when=lambda lead: lead.stage in ("subscribed", "signed"))]
-    row_steps = (StepButton("assign", "lead.assign", when=lambda lead: lead.owner_id is None, icon="fa-user-plus"),)
+    row_steps = (StepButton("assign", "lead.assign", when=lambda lead: lead.owner_id is None, icon="fa-user-plus"),
+                 StepButton("pause", "lead.pause", when=lambda lead: lead.stage in OPEN_STAGES, icon="fa-pause",
+                            style="secondary"))
+
+    @action("pause", _l("Pause the follow-up"))
+    def action_pause(self, ids):
+        rows = self.get_query().filter(Lead.id.in_([int(i) for i in ids])).all()
+        if len(rows) != 1:
+            flash(gettext("Select exactly one customer."), "error")
+            return None
+        return self.render("admin/deal_step.html", form=PauseForm(ids=str(rows[0].id)),
+                           action_url=self.get_url(".pause_view"), title=_l("Pause the follow-up"))
+
+    @expose("/pause/", methods=("POST",))
+    def pause_view(self):
+        form = PauseForm(get_form_data())
+        ids = [int(i) for i in (form.ids.data or "").split(",") if i.isdigit()]
+        rows = self.get_query().filter(Lead.id.in_(ids)).all() if ids else []
+        if not form.validate() or len(rows) != 1:
+            flash(gettext("Give the date the pause ends and the reason."), "error")
+        elif run_domain(lambda by: pause_follow_up(db.session, by, rows[0].id, form.until.data, form.reason.data)):
+            flash(gettext("Follow-up paused until %(until)s.", until=form.until.data), "success")
+        return self.back()
 
     def create_model(self, form):
         """Registration goes through the domain (R-LEAD-1, R-LEAD-5), not a generic insert."""
@@ -377,9 +407,9 @@ class NotificationView(ReadOnlyView):
 
 class OverdueEventView(document_actions("overdue_warning", "lawyer_letter"), ReadOnlyView):
     column_list = ("instalment", "instalment.subscription.customer_name", "instalment.subscription.agent",
-                   "due_on", "level", "cause", "on", "created_at")
+                   "due_on", "level", "cause", "on", "outcome", "handled_by", "handled_on", "handling_note")
     column_labels = {"on": _l("Ladder date")}
-    column_filters = ("level", "cause", "on", AgentFilter(OverdueEvent.instalment_id,
+    column_filters = ("level", "cause", "on", "outcome", AgentFilter(OverdueEvent.instalment_id,
                                                                  where=of_agent_line(OverdueEvent.instalment_id)))
     column_extra_row_actions = [DocumentButton("overdue_warning"), DocumentButton("lawyer_letter")]
 
@@ -458,6 +488,10 @@ VIEWS = [
     (Extension, ExtensionView, _l("Extensions"), _l("Finance")),
     (PaymentMethodTemplate, PaymentMethodView, _l("Payment methods"), _l("Finance")),
     (OverdueEvent, OverdueEventView, _l("Overdue events"), _l("Finance")),
+    (OverdueEvent, LawyerLetterDueView, _l("Lawyer's letters to send"), _l("Contracts")),
+    (OverdueEvent, RescissionView, _l("Rescission review"), _l("Contracts")),
+    (Subscription, SettlementView, _l("Money to settle"), _l("Finance")),
+    (Voucher, VoucherView, _l("Refund and retention vouchers"), _l("Finance")),
     (Contract, ContractView, _l("Contracts"), _l("Contracts")),
     (ContractStep, ContractStepView, _l("Post-signing steps"), _l("Contracts")),
     (ContractStep, ContractStepDueView, _l("Steps past their promised date"), _l("Contracts")),

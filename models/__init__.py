@@ -17,7 +17,8 @@ from .leads import CustomerQuestion, FollowUp, Lead, LeadArchive, LeadConflict  
 from .notifications import Notification  # noqa: E402
 from .deals import (Extension, Instalment, OverdueEvent, Payment, PaymentAllocation,  # noqa: E402
                     PaymentMethodTemplate, PlanLineTemplate, PriceApproval, ReceiptCounter,
-                    Subscription)
+                    Subscription, Voucher, VoucherCounter)
+from .submissions import Submission  # noqa: E402
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy  # noqa: E402
 from .documents import Document, DocumentBatch  # noqa: E402
 from .exports import Export, ExportChunk  # noqa: E402
@@ -29,6 +30,7 @@ __all__ = [
     "Role", "User", "user_role", "Building", "Project", "Unit", "FollowUp", "Lead",
     "LeadArchive", "LeadConflict", "CustomerQuestion", "Notification", "PriceApproval", "ReceiptCounter", "PaymentAllocation", "PaymentMethodTemplate",
     "PlanLineTemplate", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
+    "Voucher", "VoucherCounter", "Submission",
     "ArchiveRecord", "StampedCopy", "Contract", "ContractStep", "Document", "DocumentBatch", "Export", "ExportChunk", "SalesTarget", "Audit",
 ]
 

@@ -149,7 +149,7 @@ def _write_audit_rows(session: Session, flush_context) -> None:
     now = utcnow()
     rows = []
     for obj in session.new:
-        if isinstance(obj, Base) and not isinstance(obj, Audit):
+        if isinstance(obj, Base) and not isinstance(obj, Audit) and getattr(obj, "__audited__", True):
             rows.append(_row(obj, named or "insert", _snapshot(obj), actor_id, now))
     for obj in session.dirty:
         if isinstance(obj, Base) and not isinstance(obj, Audit):

@@ -124,9 +124,10 @@ from .base import office_to_utc, office_today  # noqa: E402
 from .deals import Instalment  # noqa: E402
 from .errors import RuleViolation  # noqa: E402
 from .inventory import Unit  # noqa: E402
+from .labels import choice_label  # noqa: E402
 from .notifications import notify  # noqa: E402
-from .permissions import require, sees_all_rows  # noqa: E402
-from .users import Role, user_role  # noqa: E402
+from .permissions import can_do, require, sees_all_rows  # noqa: E402
+from .users import users_who_may  # noqa: E402
 
 FEN = Decimal("0.01")
 
@@ -150,13 +151,40 @@ def signing_gate(session, sub: Subscription) -> tuple[Decimal, Decimal]:
     return required, paid
 
 
-def _require_paid(session, sub: Subscription) -> None:
+def payment_refusal(session, sub: Subscription) -> RuleViolation | None:
+    """Why `sub` may not be booked or signed for lack of money (None: paid enough, R-CON-1)."""
     required, paid = signing_gate(session, sub)
     if paid < required:
-        raise RuleViolation(_l("The down payment is not complete: %(missing)s is still missing "
-                               "(%(paid)s of %(required)s paid). Signing is booked only after it.",
-                               missing=f"¥{required - paid:,.2f}", paid=f"¥{paid:,.2f}",
-                               required=f"¥{required:,.2f}"), rule="R-CON-1")
+        return RuleViolation(_l("The down payment is not complete: %(missing)s is still missing "
+                                "(%(paid)s of %(required)s paid). Signing is booked only after it.",
+                                missing=f"¥{required - paid:,.2f}", paid=f"¥{paid:,.2f}",
+                                required=f"¥{required:,.2f}"), rule="R-CON-1")
+    return None
+
+
+def _require_paid(session, sub: Subscription) -> None:
+    refused = payment_refusal(session, sub)
+    if refused is not None:
+        raise refused
+
+
+def booking_refusal(session, by, sub: Subscription, kind: str = "sale") -> RuleViolation | None:
+    """Why `by` may not book the signing of `sub` now (None: they may), in the order the booking
+    checks (R-CON-1, R-CON-2): the role, the customer's agent, a live deal with its deposit in, no
+    signed contract of the kind yet, the down payment complete. The 预约签约 button asks this
+    same function: it is hidden where the step can never apply and shows the shortfall where
+    money is missing."""
+    if not can_do(by, "contract.book"):
+        return RuleViolation(_l("Your role does not allow this operation."), rule="R-ALL-1")
+    if not sees_all_rows(by) and sub.agent_id != by.id:
+        return RuleViolation(_l("This subscription does not exist, or is not one of yours."), rule="R-ALL-1")
+    if sub.status != "active" and not (kind == "mortgage" and sub.status == "contracted"):
+        return RuleViolation(_l("Only an active subscription (deposit in, not forfeited or withdrawn) "
+                                "can be booked for signing."), rule="R-CON-2")
+    if session.scalar(select(Contract.id).where(Contract.subscription_id == sub.id, Contract.kind == kind,
+                                                Contract.status != "booked").limit(1)) is not None:
+        return RuleViolation(_l("This contract is already signed."), rule="R-CON-4")
+    return payment_refusal(session, sub)
 
 
 def _lock(session, subscription_id: int) -> Subscription:
@@ -173,19 +201,13 @@ def book_signing(session, by, subscription_id: int, *, appointment_at: dt.dateti
     require(by, "contract.book")
     today = today or office_today()
     sub = _lock(session, subscription_id)
-    if not sees_all_rows(by) and sub.agent_id != by.id:
-        raise RuleViolation(_l("This subscription does not exist, or is not one of yours."))
-    if sub.status != "active" and not (kind == "mortgage" and sub.status == "contracted"):
-        raise RuleViolation(_l("Only an active subscription (deposit in, not forfeited or withdrawn) "
-                               "can be booked for signing."), rule="R-CON-2")
     if kind not in CONTRACT_KINDS:
-        raise RuleViolation(_l("Choose the kind of contract."))
+        raise RuleViolation(_l("Choose the kind of contract."), rule="R-CON-2")
+    refused = booking_refusal(session, by, sub, kind)
+    if refused is not None:
+        raise refused
     if appointment_at.date() < today:
         raise RuleViolation(_l("The appointment cannot be in the past."), rule="R-CON-2")
-    if session.scalar(select(Contract.id).where(Contract.subscription_id == sub.id, Contract.kind == kind,
-                                                Contract.status != "booked").limit(1)) is not None:
-        raise RuleViolation(_l("This contract is already signed."), rule="R-CON-4")
-    _require_paid(session, sub)
     with audit_context(session, actor=by, action="book_signing"):
         contract = Contract(subscription_id=sub.id, kind=kind, appointment_at=office_to_utc(appointment_at),
                             lawyer_id=lawyer_id, booked_by_id=by.id, booked_on=today,
@@ -193,8 +215,7 @@ def book_signing(session, by, subscription_id: int, *, appointment_at: dt.dateti
                             checklist=sub.project.signing_checklist, status="booked")
         session.add(contract)
         session.flush()
-    lawyers = [lawyer_id] if lawyer_id else list(session.scalars(
-        select(user_role.c.user_id).join(Role, Role.id == user_role.c.role_id).where(Role.name == "lawyer")))
+    lawyers = [lawyer_id] if lawyer_id else users_who_may(session, "contract.sign")
     notify(session, lawyers, "signing_booked",
            f"签约预约：{sub.number}（{sub.customer_name}）{appointment_at:%Y-%m-%d %H:%M}，请准备合同文本。",
            f"/admin/contract/details/?id={contract.id}")
@@ -210,7 +231,7 @@ def sign_contract(session, by, contract_id: int, *, number: str, signed_on: dt.d
     today = today or office_today()
     contract = session.get(Contract, contract_id)
     if contract is None:
-        raise RuleViolation(_l("This contract does not exist."))
+        raise RuleViolation(_l("This contract does not exist."), rule="R-CON-4")
     sub = _lock(session, contract.subscription_id)
     session.refresh(contract, with_for_update=True)
     if contract.status != "booked":
@@ -263,24 +284,65 @@ def create_steps(session, contract: Contract) -> list[ContractStep]:
     return steps
 
 
+def step_refusal(step: ContractStep, status: str, done_on: dt.date | None = None) -> RuleViolation | None:
+    """Why `step` may not move to `status` (None: it may): a step starts (in progress or done)
+    only once the steps the project makes it wait for are done on this contract, and is done no
+    earlier than they were (R-CON-6; Project.step_prerequisites). Steps the contract does not
+    have (no mortgage on a one-off payment) do not hold it back."""
+    if status == "pending":
+        return None
+    contract = step.contract
+    rules = contract.subscription.project.step_prerequisites or {}
+    steps = {s.kind: s for s in contract.steps}
+    waiting = [steps[kind] for kind in rules.get(step.kind, []) if kind in steps]
+    not_done = [s for s in waiting if s.status != "done"]
+    if not_done:
+        return RuleViolation(_l("%(step)s waits for %(before)s to be done first.",
+                                step=choice_label("contract_step", "kind", step.kind),
+                                before="、".join(str(choice_label("contract_step", "kind", s.kind)) for s in not_done)),
+                             rule="R-CON-6")
+    if status == "done" and done_on is not None:
+        latest = max((s.done_on for s in waiting if s.done_on), default=None)
+        if latest is not None and done_on < latest:
+            return RuleViolation(_l("%(step)s cannot be done before the steps it waits for (%(on)s).",
+                                    step=choice_label("contract_step", "kind", step.kind), on=latest.isoformat()),
+                                 rule="R-CON-6")
+    return None
+
+
 def update_step(session, by, step_id: int, *, status: str, promised_on: dt.date | None = None,
                 done_on: dt.date | None = None, customer_action: str | None = None,
                 notes: str | None = None, today: dt.date | None = None) -> ContractStep:
     """The lawyer enters the progress of a procedure and what the customer must still supply
-    (R-CON-6), so sales can answer. A registered title marks the contract registered."""
+    (R-CON-6), so sales can answer. Steps follow the project's order (step_refusal); a finished
+    step is reopened only while nothing waiting for it has started; the title registered marks
+    the contract registered."""
     require(by, "contract.step")
     today = today or office_today()
     step = session.get(ContractStep, step_id)
     if step is None:
-        raise RuleViolation(_l("This step does not exist."))
+        raise RuleViolation(_l("This step does not exist."), rule="R-CON-6")
+    session.refresh(step.contract, with_for_update=True)  # one step of a contract at a time
+    session.refresh(step)
     if status not in STEP_STATUSES:
         raise RuleViolation(_l("Choose the status of the step."), rule="R-CON-6")
+    if step.status == "done" and status != "done":
+        rules = step.contract.subscription.project.step_prerequisites or {}
+        started = [s for s in step.contract.steps if step.kind in rules.get(s.kind, []) and s.status != "pending"]
+        if started:
+            raise RuleViolation(_l("%(step)s cannot be reopened: %(after)s, which waits for it, has started.",
+                                   step=choice_label("contract_step", "kind", step.kind),
+                                   after="、".join(str(choice_label("contract_step", "kind", s.kind)) for s in started)),
+                                rule="R-CON-6")
     if status == "done":
-        done_on = done_on or today
+        done_on = done_on or step.done_on or today
         if done_on > today or done_on < step.contract.signed_on:
             raise RuleViolation(_l("The date done lies between the signing and today."), rule="R-CON-6")
     elif done_on is not None:
         raise RuleViolation(_l("Only a finished step has a date done."), rule="R-CON-6")
+    refused = step_refusal(step, status, done_on)
+    if refused is not None:
+        raise refused
     with audit_context(session, actor=by, action="contract_step"):
         step.status, step.done_on = status, done_on if status == "done" else None
         if promised_on is not None:
@@ -297,7 +359,6 @@ def update_step(session, by, step_id: int, *, status: str, promised_on: dt.date 
                f"{step.contract.number}：客户需补充 {step.customer_action[:60]}",
                f"/admin/contract_step/details/?id={step.id}")
     return step
-
 
 
 def receive_original(session, by, contract_id: int, *, received_on: dt.date, location: str,
@@ -340,3 +401,19 @@ def issue_stamped_copy(session, by, record_id: int, *, to_user_id: int, issued_o
         session.add(copy)
         session.flush()
     return copy
+
+
+def validate_step_prerequisites(rules) -> dict:
+    """A project's order of post-signing steps (R-CON-6): {step: [steps done before it]}, known
+    steps only, none waiting for itself or, through others, for a step that waits for it."""
+    if not isinstance(rules, dict) or not all(
+            kind in STEP_KINDS and isinstance(before, list) and all(b in STEP_KINDS and b != kind for b in before)
+            for kind, before in rules.items()):
+        raise RuleViolation(_l("The order of the post-signing steps names each step with the steps done before "
+                               "it (%(kinds)s).", kinds=", ".join(STEP_KINDS)), rule="R-CON-6")
+
+    def reaches(kind, target, seen=()):
+        return any(b == target or (b not in seen and reaches(b, target, (*seen, b))) for b in rules.get(kind, []))
+    if any(reaches(kind, kind) for kind in rules):
+        raise RuleViolation(_l("The order of the post-signing steps goes round in a circle."), rule="R-CON-6")
+    return rules

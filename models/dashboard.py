@@ -20,7 +20,7 @@ from decimal import Decimal
 from sqlalchemy import case, func, select
 
 from .base import office_midnight_utc, utcnow
-from .deals import EFFECTIVE_DUE
+from .deals import EFFECTIVE_DUE, LIVE_DEAL, overdue_on, owed
 
 ZERO = Decimal("0")
 CACHE_SECONDS = 60  # how old a panel's figures may be; the page says when they were computed
@@ -112,9 +112,6 @@ def refresh_office_panels(session, today: dt.date) -> list[str]:
     return list(OFFICE_PANELS)
 
 
-LIVE = ("confirmed", "active", "contracted")
-
-
 def today_counts(session, today: dt.date) -> dict:
     from .contracts import Contract
     from .deals import Subscription
@@ -133,23 +130,27 @@ def today_counts(session, today: dt.date) -> dict:
 
 
 def sell_through(session) -> list[dict]:
-    """去化率 per project and building: sold (subscribed or signed) of the units for sale."""
-    from .inventory import Building, Project, Unit
-    sold = func.sum(case((Unit.status.in_(("subscribed", "signed")), 1), else_=0))
-    rows = session.execute(
-        select(Project.id, Project.name, Building.name, func.count(), sold)
-        .join(Building, Building.project_id == Project.id).join(Unit, Unit.building_id == Building.id)
-        .group_by(Project.id, Project.name, Building.id, Building.name)
-        .order_by(Project.name, Building.name)).all()
+    """去化率 per project and building: sold of saleable units, by the one definition
+    (models.inventory.sold_and_saleable), which the board reads too."""
+    from .inventory import Building, Project, sell_through_rate, sold_and_saleable
+    counts = sold_and_saleable(session)
+    rows = session.execute(select(Project.id, Project.name, Building.id, Building.name)
+                           .join(Building, Building.project_id == Project.id)
+                           .order_by(Project.name, Building.name)).all()
     projects: dict[int, dict] = {}
-    for project_id, project, building, units, sold_units in rows:
-        entry = projects.setdefault(project_id, {"name": project, "units": 0, "sold": 0, "buildings": []})
+    for project_id, project, building_id, building in rows:
+        units, saleable, sold = counts.get(building_id, (0, 0, 0))
+        if not units:
+            continue
+        entry = projects.setdefault(project_id, {"name": project, "units": 0, "saleable": 0, "sold": 0,
+                                                 "buildings": []})
         entry["units"] += units
-        entry["sold"] += sold_units or 0
-        entry["buildings"].append({"name": building, "units": units, "sold": sold_units or 0,
-                                   "rate": _rate(sold_units or 0, units)})
+        entry["saleable"] += saleable
+        entry["sold"] += sold
+        entry["buildings"].append({"name": building, "units": units, "saleable": saleable, "sold": sold,
+                                   "rate": sell_through_rate(sold, saleable)})
     for entry in projects.values():
-        entry["rate"] = _rate(entry["sold"], entry["units"])
+        entry["rate"] = sell_through_rate(entry["sold"], entry["saleable"])
     return list(projects.values())
 
 
@@ -180,16 +181,15 @@ def collection_and_ageing(session, today: dt.date) -> tuple[dict, list[dict]]:
 def pipeline(session) -> dict:
     """Subscribed but not signed; the share of live deals with an approved extension; open
     duplicate-registration conflicts."""
-    from .deals import Extension, Instalment, Subscription
+    from .deals import Extension, Subscription
     from .leads import LeadConflict
     waiting = session.scalar(select(func.count()).select_from(Subscription).where(
         Subscription.status.in_(("confirmed", "active"))))
-    live = session.scalar(select(func.count()).select_from(Subscription).where(Subscription.status.in_(LIVE)))
+    live = session.scalar(select(func.count()).select_from(Subscription).where(Subscription.status.in_(LIVE_DEAL)))
     extended = session.scalar(
-        select(func.count(func.distinct(Instalment.subscription_id)))
-        .join(Extension, Extension.instalment_id == Instalment.id)
-        .join(Subscription, Subscription.id == Instalment.subscription_id)
-        .where(Extension.status == "approved", Subscription.status.in_(LIVE)))
+        select(func.count(func.distinct(Extension.subscription_id)))
+        .join(Subscription, Subscription.id == Extension.subscription_id)
+        .where(Extension.status == "approved", Subscription.status.in_(LIVE_DEAL)))
     conflicts = session.scalar(select(func.count()).select_from(LeadConflict).where(LeadConflict.status == "open"))
     return {"not_signed": waiting, "live": live, "extended": extended,
             "extension_rate": _rate(extended, live), "open_conflicts": conflicts}
@@ -202,7 +202,7 @@ def _lines(session, *conditions, limit=8):
         select(Instalment.id, Subscription.number, Subscription.customer_name, Instalment.kind, due.label("due"),
                (Instalment.amount_due - Instalment.amount_paid).label("balance"))
         .join(Subscription, Subscription.id == Instalment.subscription_id)
-        .where(Instalment.status != "paid", Subscription.status.in_(LIVE), *conditions)
+        .where(Instalment.status != "paid", owed(joined=True), *conditions)
         .order_by(due).limit(limit)).all()
 
 
@@ -214,7 +214,7 @@ def _open_summary(session, today: dt.date, window: int, *conditions, collection:
     due = EFFECTIVE_DUE
     balance = Instalment.amount_due - Instalment.amount_paid
     unpaid = Instalment.status != "paid"
-    overdue = unpaid & (due < today) if collection else due < today
+    overdue = overdue_on(today, joined=True)  # the one definition of money owed now and late
     soon = (due >= today) & (due <= today + dt.timedelta(days=window))
     soon = unpaid & soon if collection else soon
     late_by = today - due if session.get_bind().dialect.name == "postgresql" else \
@@ -236,7 +236,7 @@ def _open_summary(session, today: dt.date, window: int, *conditions, collection:
                     func.coalesce(func.sum(case((past, Instalment.amount_paid), else_=ZERO)), ZERO)]
     row = session.execute(
         select(*columns).join(Subscription, Subscription.id == Instalment.subscription_id)
-        .where(*(() if collection else (unpaid,)), Subscription.status.in_(LIVE),
+        .where(*(() if collection else (unpaid,)), owed(joined=True),
                due <= today + dt.timedelta(days=window), *conditions)).one()
     summary = {"overdue": (row[0], row[1]), "soon": (row[2], row[3]),
                "ageing": [{"bucket": b, "count": row[4 + 2 * i], "amount": row[5 + 2 * i]}

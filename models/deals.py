@@ -13,9 +13,12 @@ from .inventory import Project, Unit
 from .leads import Lead
 from .users import User
 
-SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted", "forfeited", "withdrawn")
-LIVE_SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted")
-WITHDRAWABLE = ("draft", "confirmed")  # before the deposit (R-SUB-2)
+SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted", "forfeited", "withdrawn", "expired")
+# One name per business fact: every query, page, export, statement and job reads these, never a copy.
+LIVE_SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted")  # takes its unit (R-SC-2)
+LIVE_DEAL = ("confirmed", "active", "contracted")  # a sale: counts as sold, its plan is owed
+DEAD_DEAL = ("forfeited", "withdrawn", "expired")  # over: its lines are owed by nobody
+WITHDRAWABLE = ("draft", "confirmed")  # before the deposit (R-SUB-2); expires unpaid (R-SUB-2)
 PAYMENT_METHODS = ("one_off", "instalments", "commercial_mortgage", "provident_fund")
 INSTALMENT_KINDS = ("deposit", "down_payment", "instalment", "commercial_loan",
                     "provident_fund_loan", "balance")
@@ -23,7 +26,13 @@ INSTALMENT_STATUSES = ("pending", "partly_paid", "paid")
 PRICE_APPROVAL_STATUSES = ("requested", "approved", "rejected")
 PAYMENT_CHANNELS = ("bank_transfer", "pos", "cash", "cheque", "loan_disbursement", "other")
 EXTENSION_STATUSES = ("requested", "approved", "rejected")
-LADDER_LEVELS = ("reminder", "warning", "lawyer_letter", "forfeit")
+# rescission: a signed contract's line on the forfeit day — never forfeited by the ladder, it goes
+# on the manager's and the lawyer's rescission worklist (R-PAY-4, R-PAY-5).
+LADDER_LEVELS = ("reminder", "warning", "lawyer_letter", "forfeit", "rescission")
+# What a person did about an event that waits for one: a letter sent (or no longer needed), a
+# rescission decided (keep chasing, or rescind).
+EVENT_OUTCOMES = ("sent", "not_needed", "continue", "rescind")
+VOUCHER_KINDS = ("refund", "retained")
 
 _LIVE_WHERE = text(in_list("status", LIVE_SUBSCRIPTION_STATUSES))
 
@@ -61,6 +70,7 @@ class Subscription(Base):
     price_reason: Mapped[str] = mapped_column(Text, default="")  # why the price is not the list price
     withdrawn_at: Mapped[dt.datetime | None]
     forfeited_at: Mapped[dt.datetime | None]
+    expired_at: Mapped[dt.datetime | None]
     withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_at: Mapped[dt.datetime | None]
@@ -255,9 +265,27 @@ class Instalment(Base):
 EFFECTIVE_DUE = func.coalesce(Instalment.extended_due_on, Instalment.due_on)
 
 
-def overdue_on(today: dt.date):
-    """A WHERE clause: open instalments past their effective due date on `today`."""
-    return and_(Instalment.status != "paid", EFFECTIVE_DUE < today)
+def owed(joined: bool = False):
+    """A WHERE clause: plan lines whose deal is live, so their money is owed (R-PAY-5). `joined`:
+    the query joins `subscription` already; otherwise a subquery finds the deal."""
+    live = Subscription.status.in_(LIVE_DEAL)
+    return live if joined else Instalment.subscription_id.in_(select(Subscription.id).where(live))
+
+
+def overdue_on(today: dt.date, joined: bool = False):
+    """A WHERE clause, the one definition of money owed now and late: open lines of live deals
+    past their effective due date on `today`. The dashboards, the plan grid, the exports, the
+    statements and the ladder all count with it (or with `days_overdue` for a loaded line)."""
+    return and_(Instalment.status != "paid", EFFECTIVE_DUE < today, owed(joined))
+
+
+def days_overdue(line: Instalment, today: dt.date, deal_status: str | None = None) -> int:
+    """Days a loaded line is late on `today` by `overdue_on`'s definition (0 when it is not: paid,
+    not yet due, or its deal is over). `deal_status` spares loading the subscription."""
+    status = deal_status if deal_status is not None else line.subscription.status
+    if line.status == "paid" or status not in LIVE_DEAL:
+        return 0
+    return max((today - line.effective_due_on).days, 0)
 
 
 class Payment(Base):
@@ -304,26 +332,40 @@ class Payment(Base):
 
 
 class Extension(RequestedDecision, Base):
-    """A request to move an instalment's due date (R-PAY-6)."""
+    """A request to move an instalment's due date, or a booked sale contract's signing date
+    (R-PAY-6, R-CON-5). At most one waits per subject (a partial unique index)."""
 
     __tablename__ = "extension"
     __table_args__ = (
         CheckConstraint("days > 0", name="days_positive"),
         CheckConstraint(in_list("status", EXTENSION_STATUSES), name="status_known"),
+        CheckConstraint("(instalment_id IS NULL) <> (contract_id IS NULL)", name="one_subject"),
+        Index("uq_extension_open_instalment", "instalment_id", unique=True,
+              sqlite_where=text("status = 'requested'"), postgresql_where=text("status = 'requested'")),
+        Index("uq_extension_open_contract", "contract_id", unique=True,
+              sqlite_where=text("status = 'requested'"), postgresql_where=text("status = 'requested'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    instalment_id: Mapped[int] = mapped_column(ForeignKey("instalment.id", ondelete="RESTRICT"),
-                                               index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="RESTRICT"),
+                                                 index=True)
+    instalment_id: Mapped[int | None] = mapped_column(ForeignKey("instalment.id", ondelete="RESTRICT"),
+                                                      index=True)
+    contract_id: Mapped[int | None] = mapped_column(ForeignKey("contract.id", ondelete="RESTRICT"),
+                                                    index=True)
     days: Mapped[int]
     new_due_on: Mapped[dt.date | None]
 
-    instalment: Mapped[Instalment] = relationship()
+    subscription: Mapped[Subscription] = relationship()
+    instalment: Mapped[Instalment | None] = relationship()
+    contract: Mapped["Contract | None"] = relationship()  # noqa: F821 (models.contracts)
+
+    def __str__(self) -> str:
+        return str(self.instalment) if self.instalment_id else f"{self.subscription} 签约"
 
     @classmethod
     def owned_by(cls, user_id: int):
-        return cls.instalment_id.in_(
-            select(Instalment.id).where(_via_subscription(Instalment.subscription_id, user_id)))
+        return _via_subscription(cls.subscription_id, user_id)
 
 
 class OverdueEvent(Base):
@@ -337,7 +379,12 @@ class OverdueEvent(Base):
         UniqueConstraint("instalment_id", "due_on", "level", "cause"),
         CheckConstraint(in_list("level", LADDER_LEVELS), name="level_known"),
         CheckConstraint(in_list("cause", ("payment", "signing")), name="cause_known"),
+        CheckConstraint("outcome IS NULL OR " + in_list("outcome", EVENT_OUTCOMES), name="outcome_known"),
+        CheckConstraint("(outcome IS NULL) = (handled_on IS NULL)", name="outcome_dated"),
         Index("ix_overdue_event_on_level", "on", "level"),
+        # The worklists: letters to send and rescissions to decide.
+        Index("ix_overdue_event_waiting", "level", sqlite_where=text("outcome IS NULL"),
+              postgresql_where=text("outcome IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -349,13 +396,68 @@ class OverdueEvent(Base):
     cause: Mapped[str] = mapped_column(String(20), default="payment")
     on: Mapped[dt.date]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What a person did about an event that waits for one (models.worklists): the lawyer sends a
+    # lawyer's letter; the manager or the lawyer decides a rescission.
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    handled_on: Mapped[dt.date | None]
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    handling_note: Mapped[str] = mapped_column(Text, default="")
 
     instalment: Mapped[Instalment] = relationship()
+    handled_by: Mapped[User | None] = relationship()
 
     @classmethod
     def owned_by(cls, user_id: int):
         return cls.instalment_id.in_(
             select(Instalment.id).where(_via_subscription(Instalment.subscription_id, user_id)))
+
+
+class VoucherCounter(Base):
+    """The last settlement voucher number issued per project: a gap-free sequence (R-CHG-5)."""
+
+    __tablename__ = "voucher_counter"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"),
+                                            primary_key=True)
+    last_no: Mapped[int] = mapped_column(default=0)
+
+
+class Voucher(Base):
+    """Money held on a deal that is over, settled (R-CHG-5): paid back to the customer (refund)
+    or kept by the developer as the agreement says (retained). Numbered gap-free per project;
+    never edited or deleted — the payments it settles stay as they were."""
+
+    __tablename__ = "voucher"
+    __append_only__ = True
+    __table_args__ = (
+        UniqueConstraint("project_id", "number"),
+        CheckConstraint(in_list("kind", VOUCHER_KINDS), name="kind_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("(kind = 'refund') = (channel IS NOT NULL)", name="refund_has_channel"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"))
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="RESTRICT"),
+                                                 index=True)
+    number: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Money]
+    issued_on: Mapped[dt.date]
+    channel: Mapped[str | None] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    subscription: Mapped[Subscription] = relationship()
+    recorded_by: Mapped[User] = relationship()
+
+    def __str__(self) -> str:
+        return self.number
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return _via_subscription(cls.subscription_id, user_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,6 +471,12 @@ from .audit import audit_context, record_many  # noqa: E402
 from .base import office_today  # noqa: E402
 from .errors import RuleViolation  # noqa: E402
 from .labels import choice_label  # noqa: E402
+from .money import parse_money  # noqa: E402
+from .notifications import notify  # noqa: E402
+from .submissions import claim, settle  # noqa: E402
+from .users import users_who_may  # noqa: E402
+from .inventory import check_entry_date  # noqa: E402
+from sqlalchemy.orm.util import identity_key  # noqa: E402
 from .permissions import require, sees_all_rows  # noqa: E402
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -383,18 +491,6 @@ def validate_id_number(raw: str) -> str:
     if value[17] != check:
         raise RuleViolation(_l("This ID number is not valid (its check digit is wrong)."), rule="R-SUB-1")
     return value
-
-
-def _money(value, what) -> Decimal:
-    try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"))
-    except Exception:
-        raise RuleViolation(_l("%(what)s must be an amount of money.", what=what)) from None
-    if not amount.is_finite() or amount <= 0:
-        raise RuleViolation(_l("%(what)s must be more than zero.", what=what))
-    if amount >= Decimal("1e12"):
-        raise RuleViolation(_l("%(what)s must be less than ¥1,000,000,000,000.", what=what))
-    return amount
 
 
 def _subscription_number(session, project: Project, unit: Unit) -> str:
@@ -434,8 +530,8 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
     address = (address or "").strip()
     if not address:
         raise RuleViolation(_l("Enter the customer's address."), rule="R-SUB-1")
-    price = unit.list_price if price in (None, "") else _money(price, _l("The price"))
-    deposit = _money(deposit, _l("The deposit"))
+    price = unit.list_price if price in (None, "") else parse_money(price, _l("The price"), rule="R-SUB-1")
+    deposit = parse_money(deposit, _l("The deposit"), rule="R-SUB-1")
     price_reason = (price_reason or "").strip()
     if price != unit.list_price and not price_reason:
         raise RuleViolation(_l("A price other than the list price (%(list)s) needs a reason.",
@@ -443,12 +539,14 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
     if deposit > price:
         raise RuleViolation(_l("The deposit cannot exceed the price."), rule="R-SUB-1")
     subscribed_on = subscribed_on or today
-    if subscribed_on > today:
-        raise RuleViolation(_l("The subscription date cannot be in the future."), rule="R-SUB-1")
+    check_entry_date(project, subscribed_on, today, _l("The subscription date"), "R-SUB-1")
     deposit_due_on = deposit_due_on or subscribed_on
     if deposit_due_on < subscribed_on:
         raise RuleViolation(_l("The deposit cannot be due before the subscription date."),
                             rule="R-SUB-1")
+    if deposit_due_on > subscribed_on + dt.timedelta(days=project.deposit_due_max_days):
+        raise RuleViolation(_l("The deposit is due at most %(n)d days after the subscription in this "
+                               "project.", n=project.deposit_due_max_days), rule="R-SUB-2")
     taken = RuleViolation(_l("Unit %(unit)s has just been subscribed or held by someone else; "
                              "choose another unit.", unit=unit.number), rule="R-SC-2")
     before = unit.status
@@ -485,6 +583,10 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
                     session.flush()
         except IntegrityError:
             raise taken from None
+    if price < unit.list_price:  # R-PRICE-2: whoever decides is told (models.worklists)
+        notify(session, users_who_may(session, "price.decide"), "price_requested",
+               f"价格审批：{subscription.number}（{lead.name}）成交价 ¥{price:,.2f}，低于表价 "
+               f"¥{unit.list_price:,.2f}，请审批。", "/admin/price_approval/?flt0_0=requested")
     session.expire(unit)
     record_many(session, "unit", "subscribe", by, [(unit.id, {"status": [before, "subscribed"]})])
     return subscription
@@ -515,56 +617,77 @@ def _move(session, sub: Subscription, by: User, before: tuple, after: str, actio
     return True
 
 
+def confirm_refusal(session, sub: Subscription) -> RuleViolation | None:
+    """Why sales control may not confirm `sub` now (None: it may): a draft only, and a price below
+    list only once the vice-president approved it (R-SUB-2, R-PRICE-2). The 销控审核 button shows
+    only where this is None."""
+    if sub.status != "draft":
+        return RuleViolation(_l("Only a draft subscription can be confirmed (it is %(status)s).",
+                                status=choice_label("subscription", "status", sub.status)), rule="R-SUB-2")
+    if sub.price < sub.unit.list_price and not session.scalar(select(PriceApproval.id).where(
+            PriceApproval.subscription_id == sub.id, PriceApproval.status == "approved").limit(1)):
+        return RuleViolation(_l("The price is below the list price: the vice-president must approve "
+                                "it before sales control confirms."), rule="R-PRICE-2")
+    return None
+
+
 def confirm_subscription(session, by: User, subscription_id: int) -> Subscription:
     """Sales control checks the signed agreement against sales control and signs (R-SUB-2)."""
     require(by, "subscription.confirm")
     sub = _subscription(session, subscription_id)
-    if sub.status != "draft":
-        raise RuleViolation(_l("Only a draft subscription can be confirmed (it is %(status)s).",
-                               status=choice_label("subscription", "status", sub.status)), rule="R-SUB-2")
-    approvals = session.scalars(select(PriceApproval.status).where(
-        PriceApproval.subscription_id == sub.id)).all()
-    if sub.price < sub.unit.list_price and "approved" not in approvals:
-        raise RuleViolation(_l("The price is below the list price: the vice-president must approve "
-                               "it before sales control confirms."), rule="R-PRICE-2")
+    refused = confirm_refusal(session, sub)
+    if refused is not None:
+        raise refused
     if not _move(session, sub, by, ("draft",), "confirmed", "confirm",
                  checked_by_id=by.id, checked_at=utcnow()):
-        raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."))
+        raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
     return sub
 
 
 def next_receipt_no(session, project_id: int) -> str:
     """The next number of the project's gap-free receipt sequence, taken inside the caller's
     transaction: a rolled-back payment gives its number back (R-PAY-1)."""
+    return _next_number(session, ReceiptCounter, project_id, "SJ")
+
+
+def next_voucher_no(session, project_id: int) -> str:
+    """The next settlement voucher number of the project, gap-free like receipts (R-CHG-5)."""
+    return _next_number(session, VoucherCounter, project_id, "TK")
+
+
+def _next_number(session, counter, project_id: int, prefix: str) -> str:
     for _ in range(2):
         number = session.execute(
-            update(ReceiptCounter).where(ReceiptCounter.project_id == project_id)
-            .values(last_no=ReceiptCounter.last_no + 1).returning(ReceiptCounter.last_no)).scalar()
+            update(counter).where(counter.project_id == project_id)
+            .values(last_no=counter.last_no + 1).returning(counter.last_no)).scalar()
         if number is not None:
             break
         try:
             with session.begin_nested():
-                session.add(ReceiptCounter(project_id=project_id, last_no=1))
+                session.add(counter(project_id=project_id, last_no=1))
                 session.flush()
             number = 1
             break
         except IntegrityError:
             continue  # another transaction created the counter first: take the next number
     code = session.scalar(select(Project.code).where(Project.id == project_id))
-    return f"SJ-{code}-{number:06d}"
+    return f"{prefix}-{code}-{number:06d}"
 
 
 def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: dt.date,
-                   channel: str, bank_ref: str | None = None,
+                   channel: str, bank_ref: str | None = None, key: str | None = None,
                    today: dt.date | None = None) -> Payment:
-    """Finance takes the deposit of a confirmed subscription, which becomes active (R-SUB-2)."""
+    """Finance takes the deposit of a confirmed subscription, which becomes active (R-SUB-2).
+    `key`: the form's one-time submission key (models.submissions): sent twice, recorded once."""
     from .payments import _locked_subscription, take_payment
     require(by, "subscription.deposit")
+    if key is not None:
+        claim(session, by, key, "deposit")
     sub = _locked_subscription(session, subscription_id)
     if sub.status != "confirmed":
         raise RuleViolation(_l("The deposit is taken after sales control has confirmed the "
                                "subscription (it is %(status)s).", status=choice_label("subscription", "status", sub.status)), rule="R-SUB-2")
-    amount = _money(amount, _l("The amount"))
+    amount = parse_money(amount, rule="R-SUB-2")
     if amount != sub.deposit:
         raise RuleViolation(_l("The deposit agreed is %(deposit)s.", deposit=f"{sub.deposit:,.2f}"),
                             rule="R-SUB-2")
@@ -573,7 +696,9 @@ def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: 
     payment = take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel=channel,
                            bank_ref=bank_ref, instalment_id=deposit_line, today=today, note="定金")
     if not _move(session, sub, by, ("confirmed",), "active", "deposit"):
-        raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."))
+        raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
+    if key is not None:
+        settle(session, key, payment.receipt_no)
     return payment
 
 
@@ -583,23 +708,22 @@ def withdraw_subscription(session, by: User, subscription_id: int, reason: str) 
     require(by, "subscription.withdraw")
     sub = _subscription(session, subscription_id)
     if not sees_all_rows(by) and sub.agent_id != by.id:
-        raise RuleViolation(_l("This subscription does not exist, or is not one of yours."))
+        raise RuleViolation(_l("This subscription does not exist, or is not one of yours."), rule="R-ALL-1")
     reason = (reason or "").strip()
     if not reason:
-        raise RuleViolation(_l("Say why the subscription is withdrawn."))
+        raise RuleViolation(_l("Say why the subscription is withdrawn."), rule="R-ALL-2")
     if sub.status not in WITHDRAWABLE:
         raise RuleViolation(_l("Only a subscription without deposit can be withdrawn (it is "
-                               "%(status)s).", status=choice_label("subscription", "status", sub.status)))
+                               "%(status)s).", status=choice_label("subscription", "status", sub.status)),
+                            rule="R-SUB-2")
     unit_id, lead = sub.unit_id, sub.lead
     if not _move(session, sub, by, WITHDRAWABLE, "withdrawn", "withdraw", reason=reason,
                  withdrawn_at=utcnow(), withdrawn_by_id=by.id):
-        raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."))
+        raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
     session.execute(update(Unit).where(Unit.id == unit_id, Unit.status == "subscribed")
                     .values(status="available").execution_options(synchronize_session=False))
     record_many(session, "unit", "withdraw", by, [(unit_id, {"status": ["subscribed", "available"]})])
-    session.execute(update(PriceApproval).where(PriceApproval.subscription_id == sub.id,
-                                                PriceApproval.status == "requested")
-                    .values(status="rejected", decided_at=utcnow()))
+    close_open_requests(session, sub.id, by, "withdraw")
     with audit_context(session, actor=by, action="withdraw"):
         if lead.stage == "subscribed":
             lead.stage = "visited"
@@ -610,14 +734,116 @@ def withdraw_subscription(session, by: User, subscription_id: int, reason: str) 
 
 
 def decide_price(session, by: User, approval_id: int, approve: bool) -> PriceApproval:
-    """The vice-president approves or rejects a price below the list price (R-PRICE-2)."""
+    """The vice-president approves or rejects a price below the list price (R-PRICE-2).
+
+    Decided under the deal's lock (the order payments and the ladder use) by a conditional
+    UPDATE on `requested`: of two decisions at once exactly one is recorded; the other is told
+    who decided first. A deal that is over meanwhile cannot be decided."""
+    from .payments import _locked_subscription
     require(by, "price.decide")
-    approval = session.get(PriceApproval, approval_id)
-    if approval is None or approval.status != "requested":
+    subscription_id = session.scalar(select(PriceApproval.subscription_id).where(PriceApproval.id == approval_id))
+    if subscription_id is None:
         raise RuleViolation(_l("This price request is not waiting for a decision."), rule="R-PRICE-2")
-    with audit_context(session, actor=by, action="approve_price" if approve else "reject_price"):
-        approval.status = "approved" if approve else "rejected"
-        approval.decided_by_id = by.id
-        approval.decided_at = utcnow()
-        session.flush()
+    sub = _locked_subscription(session, subscription_id)
+    status = "approved" if approve else "rejected"
+    if sub.status != "draft":
+        raise RuleViolation(_l("This deal is %(status)s: its price can no longer be decided.",
+                               status=choice_label("subscription", "status", sub.status)), rule="R-PRICE-2")
+    if not _decide_request(session, PriceApproval, approval_id, by, status,
+                           "approve_price" if approve else "reject_price"):
+        raise already_decided(session, PriceApproval, approval_id, rule="R-PRICE-2")
+    approval = session.get(PriceApproval, approval_id, populate_existing=True)
+    notify(session, [approval.requested_by_id], "price_decided",
+           f"价格审批：{sub.number} 成交价 ¥{approval.price:,.2f} {'已批准' if approve else '被驳回'}。",
+           f"/admin/subscription/details/?id={sub.id}")
     return approval
+
+
+def _decide_request(session, model, row_id: int, by, status: str, action: str, **values) -> bool:
+    """UPDATE a waiting request to `status` only if it is still `requested`, with its audit row.
+    False when someone else decided it first (nothing written)."""
+    matched = session.execute(
+        update(model).where(model.id == row_id, model.status == "requested")
+        .values(status=status, decided_by_id=by.id if by is not None else None, decided_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)).rowcount
+    if matched != 1:
+        return False
+    record_many(session, model.__tablename__, action, by,
+                [(row_id, {"status": ["requested", status],
+                           "decided_by_id": [None, by.id if by is not None else None],
+                           **{k: [None, v] for k, v in values.items()}})])
+    loaded = session.identity_map.get(identity_key(model, row_id))
+    if loaded is not None:
+        session.expire(loaded)
+    return True
+
+
+def already_decided(session, model, row_id: int, rule: str) -> RuleViolation:
+    """The refusal for a request decided meanwhile: by whom, when, and how."""
+    row = session.get(model, row_id, populate_existing=True)
+    who = session.get(User, row.decided_by_id).display_name if row is not None and row.decided_by_id else "—"
+    status = choice_label("extension", "status", row.status) if row is not None else "—"
+    return RuleViolation(_l("This request was already decided (%(status)s by %(who)s); nothing was changed.",
+                            status=status, who=who), rule=rule)
+
+
+def close_open_requests(session, subscription_id: int, by, action: str) -> int:
+    """When a deal ends (withdrawn, expired, forfeited), the requests still waiting on it are closed
+    as rejected, each with its audit row (R-ALL-2), and their requesters told."""
+    closed = 0
+    for model, noun in ((PriceApproval, "价格审批"), (Extension, "延期申请")):
+        rows = session.execute(select(model.id, model.requested_by_id).where(
+            model.subscription_id == subscription_id, model.status == "requested")).all()
+        for row_id, requester in rows:
+            if _decide_request(session, model, row_id, by, "rejected", action):
+                closed += 1
+                notify(session, [requester], "request_closed",
+                       f"{noun}已关闭：认购已{'退订' if action == 'withdraw' else '失效' if action == 'expire' else '挞定'}。",
+                       f"/admin/{model.__tablename__}/")
+    return closed
+
+
+def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) -> int:
+    """Subscriptions without their deposit (draft, or confirmed and unpaid) past the deposit due date
+    plus the project's grace expire (R-SUB-2): the unit goes back on sale, the customer stays (a
+    visited customer again), open requests close, the agent is told; each in a transaction of its
+    own, re-checked under the deal's lock. Part of the daily run. Returns how many expired."""
+    from .inventory import Project
+    from .payments import _locked_subscription
+    today = today or office_today()
+    candidates = session.scalars(
+        select(Subscription.id).join(Project, Project.id == Subscription.project_id)
+        .where(Subscription.status.in_(WITHDRAWABLE), Subscription.deposit_due_on.is_not(None))
+        .order_by(Subscription.id)).all()
+    expired = 0
+    for sub_id in candidates:
+        try:
+            sub = _locked_subscription(session, sub_id)
+            grace = dt.timedelta(days=sub.project.draft_grace_days)
+            if sub.status not in WITHDRAWABLE or sub.deposit_due_on + grace >= today or dry_run:
+                expired += dry_run and sub.status in WITHDRAWABLE and sub.deposit_due_on + grace < today
+                session.rollback()
+                continue
+            before, unit_id, lead = sub.status, sub.unit_id, sub.lead
+            if not _move(session, sub, None, (before,), "expired", "expire",
+                         reason=f"定金逾期未付（应付日 {sub.deposit_due_on}）", expired_at=utcnow()):
+                session.rollback()
+                continue
+            session.execute(update(Unit).where(Unit.id == unit_id, Unit.status == "subscribed")
+                            .values(status="available").execution_options(synchronize_session=False))
+            record_many(session, "unit", "expire", None, [(unit_id, {"status": ["subscribed", "available"]})])
+            close_open_requests(session, sub_id, None, "expire")
+            with audit_context(session, action="expire"):
+                if lead.stage == "subscribed":
+                    lead.stage = "visited"
+                session.flush()
+            notify(session, [sub.agent_id], "subscription_expired",
+                   f"认购失效：{sub.number}（{sub.customer_name}）定金应付日 {sub.deposit_due_on} 后 "
+                   f"{sub.project.draft_grace_days} 天仍未{'审核并' if before == 'draft' else ''}收取定金，"
+                   f"房源已恢复可售，客户仍归您跟进。", f"/admin/subscription/details/?id={sub_id}")
+            session.commit()
+            expired += 1
+        except Exception:
+            session.rollback()
+            raise
+    return expired

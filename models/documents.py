@@ -367,14 +367,16 @@ def _customer(sub) -> dict:
             "id_number": sub.customer_id_number, "address": sub.customer_address}
 
 
-def _lines(session, sub) -> list[dict]:
-    from .deals import Instalment
+def _lines(session, sub, today: dt.date | None = None) -> list[dict]:
+    from .deals import Instalment, days_overdue
+    today = today or office_today()
     lines = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id)
                             .order_by(Instalment.seq)).all()
     return [{"seq": i.seq, "kind": _label("instalment", "kind", i.kind), "due_on": i.due_on,
              "extended_due_on": i.extended_due_on, "amount_due": i.amount_due,
              "amount_paid": i.amount_paid, "balance": i.amount_due - i.amount_paid,
-             "status": _label("instalment", "status", i.status)} for i in lines]
+             "status": _label("instalment", "status", i.status),
+             "days_overdue": days_overdue(i, today, sub.status)} for i in lines]
 
 
 def _deal(session, sub) -> dict:
@@ -472,19 +474,28 @@ def _signing_booking(session, contract) -> dict:
 
 
 def _statement(session, lead) -> dict:
-    from .deals import Payment, Subscription
+    from .deals import LIVE_DEAL, Payment, Subscription, Voucher
     deals = []
     for sub in session.scalars(select(Subscription).where(Subscription.lead_id == lead.id)
                                .order_by(Subscription.id)).all():
         payments = session.scalars(select(Payment).where(Payment.subscription_id == sub.id)
                                    .order_by(Payment.paid_on, Payment.id)).all()
         lines = _lines(session, sub)
-        deals.append({**_deal(session, sub), "lines": lines, "payments": [
+        vouchers = session.scalars(select(Voucher).where(Voucher.subscription_id == sub.id)
+                                   .order_by(Voucher.id)).all()
+        live = sub.status in LIVE_DEAL
+        due = sum((line["amount_due"] for line in lines), Decimal("0"))
+        paid = sum((line["amount_paid"] for line in lines), Decimal("0"))
+        deals.append({**_deal(session, sub), "lines": lines, "live": live, "payments": [
             {"receipt_no": p.receipt_no or "", "paid_on": p.paid_on, "amount": p.amount,
              "channel": _label("payment", "channel", p.channel), "reversal": p.reverses_id is not None,
              "reason": p.reason} for p in payments],
-            "due": sum((line["amount_due"] for line in lines), Decimal("0")),
-            "paid": sum((line["amount_paid"] for line in lines), Decimal("0"))})
+            "vouchers": [{"number": v.number, "kind": _label("voucher", "kind", v.kind), "issued_on": v.issued_on,
+                          "amount": v.amount, "reason": v.reason} for v in vouchers],
+            "due": due, "paid": paid,
+            # Money owed now (models.deals.overdue_on's definition): nothing on a deal that is over.
+            "owed": due - paid if live else Decimal("0"),
+            "overdue": sum((line["balance"] for line in lines if line["days_overdue"]), Decimal("0"))})
     return {"customer": {"name": lead.name, "phone": lead.phone}, "deals": deals,
             "agent": lead.owner.display_name if lead.owner else ""}
 
@@ -501,10 +512,12 @@ def _board(session, building) -> dict:
             "price": unit.list_price}
     counts = {status: sum(1 for u in units if u.status == status)
               for status in ("available", "held", "subscribed", "signed", "withheld")}
+    from .inventory import sell_through_rate, sold_and_saleable
+    _, for_sale, sold = sold_and_saleable(session, building.project_id).get(building.id, (0, 0, 0))
     return {"building": {"name": building.name, "floors": building.floors},
             "rows": [(floor, [floors[floor].get(p) for p in positions]) for floor in sorted(floors, reverse=True)],
             "positions": positions, "counts": counts, "total": len(units),
-            "sold": counts["subscribed"] + counts["signed"],
+            "sold": sold, "saleable": for_sale, "sell_through": sell_through_rate(sold, for_sale),
             "status_labels": {s: _label("unit", "status", s) for s in counts}}
 
 

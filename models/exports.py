@@ -188,7 +188,7 @@ def _instalments_query(filters: dict, today: dt.date):
     query = (select(Project.name, Subscription.number, Subscription.customer_name, Building.name,
                     Unit.number, User.display_name, Instalment.seq, Instalment.kind, Instalment.due_on,
                     Instalment.extended_due_on, Instalment.amount_due, Instalment.amount_paid,
-                    Instalment.status, due)
+                    Instalment.status, due, Subscription.status)
              .join(Subscription, Subscription.id == Instalment.subscription_id)
              .join(Project, Project.id == Subscription.project_id)
              .join(Unit, Unit.id == Subscription.unit_id)
@@ -199,7 +199,7 @@ def _instalments_query(filters: dict, today: dt.date):
     if "status" in filters:
         query = query.where(Instalment.status == filters["status"])
     if filters.get("overdue"):
-        query = query.where(overdue_on(today))
+        query = query.where(overdue_on(today, joined=True))
     return query, Subscription
 
 
@@ -219,7 +219,8 @@ HEADERS = {
     "payments": ["收据编号", "项目", "认购书编号", "客户", "房号", "收款日期", "金额（元）", "收款方式",
                  "付款方式", "银行流水号", "冲正原收据", "原因", "录入人"],
     "instalments": ["项目", "认购书编号", "客户", "房号", "置业顾问", "期次", "款项", "应付日期",
-                    "延期后应付日期", "应付金额（元）", "已付金额（元）", "未付金额（元）", "状态", "逾期天数"],
+                    "延期后应付日期", "应付金额（元）", "已付金额（元）", "未付金额（元）", "状态", "逾期天数",
+                    "认购状态"],
 }
 MONEY_COLUMNS = {"payments": (6,), "instalments": (9, 10, 11)}
 DATE_COLUMNS = {"payments": (5,), "instalments": (7, 8)}
@@ -239,11 +240,14 @@ def _rows(session, list_name: str, query, today: dt.date):
             yield [r[0] or "", r[1], r[2], r[3], f"{r[4]}-{r[5]}", r[6], r[7], channels.get(r[8], r[8]),
                    methods.get(r[9], r[9]), r[10] or "", r[11] or "", r[12] or "", r[13]]
     else:
+        from .deals import LIVE_DEAL
         kinds, statuses = _labels("instalment", "kind"), _labels("instalment", "status")
+        deals = _labels("subscription", "status")
         for r in _stream(session, query):
-            overdue = (today - r[13]).days if r[12] != "paid" and r[13] < today else 0
+            # overdue_on's definition, per row: a line of a deal that is over is owed by nobody.
+            overdue = (today - r[13]).days if r[12] != "paid" and r[13] < today and r[14] in LIVE_DEAL else 0
             yield [r[0], r[1], r[2], f"{r[3]}-{r[4]}", r[5], r[6], kinds.get(r[7], r[7]), r[8], r[9],
-                   r[10], r[11], r[10] - r[11], statuses.get(r[12], r[12]), overdue]
+                   r[10], r[11], r[10] - r[11], statuses.get(r[12], r[12]), overdue, deals.get(r[14], r[14])]
 
 
 def count_rows(session, list_name: str, filters: dict, user, today: dt.date | None = None) -> int:

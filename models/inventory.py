@@ -4,12 +4,19 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from flask_babel import lazy_gettext as _l
+
 from .base import Base, Money, in_list, utcnow
+from .errors import RuleViolation
+from .permissions import can_do, sees_all_rows
 
 UNIT_STATUSES = ("available", "held", "subscribed", "signed", "withheld")
+# R-CON-6: online filing first; notarisation and the mortgage after it; the title last.
+DEFAULT_STEP_PREREQUISITES = {"notarisation": ["online_filing"], "mortgage": ["online_filing"],
+                              "registration": ["online_filing", "notarisation", "mortgage"]}
 
 
 class Project(Base):
@@ -25,6 +32,10 @@ class Project(Base):
         CheckConstraint("pool_after_days >= 1", name="pool_after_positive"),
         CheckConstraint("hold_hours >= 1", name="hold_hours_positive"),
         CheckConstraint("signing_due_days >= 1", name="signing_due_positive"),
+        CheckConstraint("backdate_days >= 0", name="backdate_not_negative"),
+        CheckConstraint("deposit_due_max_days >= 0", name="deposit_due_max_not_negative"),
+        CheckConstraint("draft_grace_days >= 0", name="draft_grace_not_negative"),
+        CheckConstraint("follow_up_max_days >= follow_up_days", name="follow_up_max_covers_cycle"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,11 +52,22 @@ class Project(Base):
     # R-PAY-6: longer extensions need the vice-president.
     extension_limit_days: Mapped[int] = mapped_column(default=15)
     follow_up_days: Mapped[int] = mapped_column(default=3)        # R-LEAD-3
+    follow_up_max_days: Mapped[int] = mapped_column(default=3)    # R-LEAD-3: unless the manager pauses
     reminder_days_before: Mapped[int] = mapped_column(default=3)  # R-PAY-4
     pool_after_days: Mapped[int] = mapped_column(default=15)      # back to the public pool
     hold_hours: Mapped[int] = mapped_column(default=24)
     hold_roles: Mapped[str] = mapped_column(String(100), default="agent,sales_control")  # who may hold
     signing_due_days: Mapped[int] = mapped_column(default=30)     # R-CON-5
+    # Dates people enter (subscriptions, payments) lie at most this many days back, and never
+    # before the sale started (R-SUB-1, R-PAY-1).
+    backdate_days: Mapped[int] = mapped_column(default=30)
+    sales_start_on: Mapped[dt.date | None]
+    # R-SUB-2: the deposit is due at most this many days after subscribing; a subscription without
+    # its deposit this many days after that expires and its unit goes back on sale.
+    deposit_due_max_days: Mapped[int] = mapped_column(default=7)
+    draft_grace_days: Mapped[int] = mapped_column(default=1)
+    # R-CON-6: which post-signing steps must be done before another may start.
+    step_prerequisites: Mapped[dict] = mapped_column(JSON, default=lambda: dict(DEFAULT_STEP_PREREQUISITES))
     # R-CON-3: what the customer brings to the signing (one item per line).
     signing_checklist: Mapped[str] = mapped_column(
         Text, default="身份证原件及复印件\n户口簿原件及复印件\n婚姻状况证明\n认购书及定金收据\n"
@@ -108,6 +130,27 @@ class Unit(Base):
         return f"{self.building.name}-{self.number}" if self.building else self.number
 
 
+def earliest_entry_date(project: Project, today: dt.date) -> dt.date:
+    """The earliest date staff may give a subscription or a payment of `project` on `today`: the
+    project's days back (default 30), and never before its sale started."""
+    earliest = today - dt.timedelta(days=project.backdate_days)
+    return max(earliest, project.sales_start_on) if project.sales_start_on else earliest
+
+
+def check_entry_date(project: Project, day: dt.date, today: dt.date, what, rule: str,
+                     not_before: dt.date | None = None) -> None:
+    """Refuse a date of `what` in the future, further back than the project allows, before its
+    sale started, or before `not_before` (e.g. the subscription a payment belongs to)."""
+    earliest = max(earliest_entry_date(project, today), not_before or dt.date.min)
+    if day > today:
+        raise RuleViolation(_l("%(what)s cannot be in the future.", what=what), rule=rule)
+    if day < earliest:
+        raise RuleViolation(_l("%(what)s cannot be before %(earliest)s: this project accepts dates up "
+                               "to %(days)d days back, not before its sale started, nor before the "
+                               "deal.", what=what, earliest=earliest.isoformat(),
+                               days=project.backdate_days), rule=rule)
+
+
 # ---------------------------------------------------------------------------------------------
 # Domain operations on units (R-SC-1, R-SC-2). The caller commits.
 
@@ -128,25 +171,67 @@ def _conditional_unit_update(session, unit_id, where, values) -> bool:
     return result.rowcount == 1
 
 
+def hold_refusal(by, unit: Unit) -> RuleViolation | None:
+    """Why `by` may not hold `unit` now (None: they may). The roles of the permission table
+    (unit.hold), narrowed by the project's own setting (hold_roles, R-PAY-7); an available unit.
+    The unit's card shows the button only where this is None."""
+    project = unit.building.project
+    allowed = {r.strip() for r in project.hold_roles.split(",") if r.strip()}
+    if not can_do(by, "unit.hold") or not by.has_role(*allowed):
+        return RuleViolation(_l("Your role may not hold units in this project."), rule="R-ALL-1")
+    if unit.status != "available":
+        return RuleViolation(_l("Unit %(unit)s is no longer available: someone else has just held or "
+                                "subscribed it.", unit=unit.number), rule="R-SC-2")
+    return None
+
+
+def release_refusal(by, unit: Unit) -> RuleViolation | None:
+    """Why `by` may not release the hold on `unit` (None: they may): whoever held it, or sales
+    control, a manager or an administrator (unit.release_any)."""
+    if unit.status != "held":
+        return RuleViolation(_l("This unit is not held."), rule="R-SC-2")
+    if not can_do(by, "unit.release") or (unit.held_by_id != by.id and not can_do(by, "unit.release_any")):
+        return RuleViolation(_l("Only who held the unit, sales control or a manager may release it."),
+                             rule="R-ALL-1")
+    return None
+
+
+def subscribe_refusal(session, by, unit: Unit) -> RuleViolation | None:
+    """Why `by` may not subscribe `unit` now (None: they may): agents only (subscription.create);
+    an available unit, or one held for a customer of theirs (R-SC-2)."""
+    from .leads import Lead
+    if not can_do(by, "subscription.create"):
+        return RuleViolation(_l("Your role does not allow this operation."), rule="R-ALL-1")
+    if unit.status == "withheld":
+        return RuleViolation(_l("Unit %(unit)s is not for sale (withheld by sales control).",
+                                unit=unit.number), rule="R-SC-2")
+    if unit.status == "held":
+        lead = session.get(Lead, unit.held_for_lead_id)
+        if lead is not None and (lead.owner_id == by.id or sees_all_rows(by)):
+            return None
+    if unit.status != "available":
+        return RuleViolation(_l("Unit %(unit)s has just been subscribed or held by someone else; "
+                                "choose another unit.", unit=unit.number), rule="R-SC-2")
+    return None
+
+
 def hold_unit(session, by, *, unit_id: int, lead_id: int, hours: int | None = None):
     """Hold an available unit for one customer for N hours (project setting: hours, who may)."""
-    from flask_babel import lazy_gettext as _l
-
-    from .errors import RuleViolation
     from .leads import _visible_lead
     unit = session.get(Unit, unit_id)
     if unit is None:
         raise RuleViolation(_l("This unit does not exist."), rule="R-SC-2")
     project = unit.building.project
-    allowed = {r.strip() for r in project.hold_roles.split(",") if r.strip()}
-    if not by.has_role(*allowed):
-        raise RuleViolation(_l("Your role may not hold units in this project."), rule="R-ALL-1")
+    refused = hold_refusal(by, unit)
+    if refused is not None and refused.rule == "R-ALL-1":
+        raise refused
     lead = _visible_lead(session, by, lead_id)
     if lead.project_id != project.id:
         raise RuleViolation(_l("The customer is registered in another project."), rule="R-SC-2")
     hours = hours or project.hold_hours
     if not 1 <= hours <= project.hold_hours:
-        raise RuleViolation(_l("A hold lasts 1 to %(n)d hours in this project.", n=project.hold_hours))
+        raise RuleViolation(_l("A hold lasts 1 to %(n)d hours in this project.", n=project.hold_hours),
+                            rule="R-SC-2")
     until = utcnow() + dt.timedelta(hours=hours)
     if not _conditional_unit_update(session, unit.id, [Unit.status == "available"],
                                     {"status": "held", "held_for_lead_id": lead.id,
@@ -159,19 +244,16 @@ def hold_unit(session, by, *, unit_id: int, lead_id: int, hours: int | None = No
 
 
 def release_hold(session, by, unit_id: int):
-    """End a hold early: the holder, sales control or a manager."""
-    from flask_babel import lazy_gettext as _l
-
-    from .errors import RuleViolation
+    """End a hold early: the holder, sales control or a manager (release_refusal)."""
     unit = session.get(Unit, unit_id)
-    if unit is None or unit.status != "held":
-        raise RuleViolation(_l("This unit is not held."))
-    if unit.held_by_id != by.id and not by.has_role("sales_control", "sales_manager", "admin"):
-        raise RuleViolation(_l("Only who held the unit, sales control or a manager may release it."),
-                            rule="R-ALL-1")
+    if unit is None:
+        raise RuleViolation(_l("This unit is not held."), rule="R-SC-2")
+    refused = release_refusal(by, unit)
+    if refused is not None:
+        raise refused
     lead_id = unit.held_for_lead_id
     if not _conditional_unit_update(session, unit.id, [Unit.status == "held"], _NO_HOLD):
-        raise RuleViolation(_l("This unit is not held."))
+        raise RuleViolation(_l("This unit is not held."), rule="R-SC-2")
     _unit_audit(session, by, "release_hold", [(unit.id, {"status": ["held", "available"],
                                                          "held_for_lead_id": [lead_id, None]})])
 
@@ -213,13 +295,46 @@ def set_withheld(session, by, unit_id: int, withheld: bool):
     _unit_audit(session, by, "withhold" if withheld else "release", [(unit_id, {"status": [before, after]})])
 
 
+def sold_join():
+    """The join of a unit to its live deal, if any (models.deals.LIVE_DEAL: confirmed, deposit in,
+    or signed): a unit so joined is sold. With `saleable`, the one definition of sell-through."""
+    from sqlalchemy import and_
+
+    from .deals import LIVE_DEAL, Subscription
+    return Subscription, and_(Subscription.unit_id == Unit.id, Subscription.status.in_(LIVE_DEAL))
+
+
+def saleable():
+    """Units for sale: all but those withheld by sales control."""
+    return Unit.status != "withheld"
+
+
+def sold_and_saleable(session, project_id: int | None = None) -> dict[int, tuple[int, int, int]]:
+    """{building id: (units, saleable, sold)}: sell-through (去化率) as the board and the
+    dashboards count it (`sold_join`, `saleable`) — a draft waiting for sales control or a price
+    approval holds its unit but is not a sale yet."""
+    from sqlalchemy import case, func, select
+    deal, joined = sold_join()
+    query = (select(Unit.building_id, func.count(Unit.id), func.sum(case((saleable(), 1), else_=0)),
+                    func.count(deal.id))
+             .outerjoin(deal, joined).group_by(Unit.building_id))
+    if project_id is not None:
+        query = query.join(Building, Building.id == Unit.building_id).where(Building.project_id == project_id)
+    return {b: (units, n or 0, sold) for b, units, n, sold in session.execute(query)}
+
+
+def sell_through_rate(sold: int, saleable: int) -> float:
+    """Sold of saleable, in %, to one decimal (0 when nothing is for sale)."""
+    return round(100.0 * sold / saleable, 1) if saleable else 0.0
+
+
 def board(session, project_id: int, building_id: int | None = None, layout: str | None = None,
           status: str | None = None) -> dict:
     """The sales-control board (销控表) of a project: two queries, whatever the number of units.
 
     Returns the buildings, each with floors top first and the units of each floor by position,
-    and the counts per status with the sell-through rate (sold / saleable, withheld excluded).
-    Filters dim the cells that do not match; counts are of the whole selection of buildings.
+    the counts per status, and the sell-through rate (`sold_join`, `saleable`, as the dashboards). Filters dim the
+    cells that do not match; counts are of the whole selection of buildings.
     """
     from sqlalchemy import select
     buildings = list(session.scalars(select(Building).where(Building.project_id == project_id)
@@ -227,9 +342,11 @@ def board(session, project_id: int, building_id: int | None = None, layout: str 
     if building_id:
         buildings = [b for b in buildings if b.id == building_id]
     ids = [b.id for b in buildings]
+    deal, joined = sold_join()
     rows = session.execute(
         select(Unit.id, Unit.building_id, Unit.floor, Unit.position, Unit.number, Unit.layout,
-               Unit.area, Unit.list_price, Unit.status)
+               Unit.area, Unit.list_price, Unit.status, saleable().label("saleable"), deal.id.label("deal"))
+        .outerjoin(deal, joined)
         .where(Unit.building_id.in_(ids)).order_by(Unit.building_id, Unit.floor.desc(), Unit.position)
     ).all() if ids else []
     counts = {s: 0 for s in UNIT_STATUSES}
@@ -243,10 +360,10 @@ def board(session, project_id: int, building_id: int | None = None, layout: str 
             grid["floors"].append((row.floor, current[1]))
         current[1].append(row)
         grid["positions"] = max(grid["positions"], row.position)
-    saleable = len(rows) - counts["withheld"]
-    sold = counts["subscribed"] + counts["signed"]
+    sold = sum(1 for row in rows if row.deal is not None)
+    for_sale = sum(1 for row in rows if row.saleable)
     return {"grids": [grids[i] for i in ids], "counts": counts, "total": len(rows),
-            "sell_through": (100.0 * sold / saleable) if saleable else 0.0,
+            "sold": sold, "saleable": for_sale, "sell_through": sell_through_rate(sold, for_sale),
             "layouts": sorted({r.layout for r in rows}),
             "filter": {"layout": layout, "status": status}}
 
@@ -303,8 +420,6 @@ def read_price_list(content: bytes, filename: str) -> list[dict]:
 def import_price_list(session, by, rows: list[dict]) -> dict:
     """Create or re-price units from validated rows; every row is checked first and nothing is
     written unless all are good (PriceListRejected lists every problem with its row)."""
-    from decimal import InvalidOperation
-
     from flask_babel import gettext
     from sqlalchemy import select
 
@@ -315,14 +430,14 @@ def import_price_list(session, by, rows: list[dict]) -> dict:
     projects.update({p.name: p for p in projects.copy().values()})
     errors, clean, seen = [], [], set()
 
-    def number(value, kind):
+    def number(value, what, places=2):
+        # The one reader of amounts (models/money.py); its message names the problem.
+        from .errors import RuleViolation
+        from .money import parse_amount
         try:
-            parsed = Decimal(str(value).replace(",", "").strip())
-        except (InvalidOperation, ValueError):
-            raise ValueError(kind) from None
-        if not parsed.is_finite() or parsed <= 0:
-            raise ValueError(kind)
-        return parsed
+            return parse_amount("" if value is None else str(value), what, places=places, rule=None)
+        except RuleViolation as exc:
+            raise ValueError(str(exc)) from None
 
     for index, row in enumerate(rows, start=2):
         try:
@@ -343,16 +458,13 @@ def import_price_list(session, by, rows: list[dict]) -> dict:
                 position = int(str(position).strip()) if position not in (None, "") else None
             except ValueError:
                 raise ValueError(gettext("the position must be a whole number")) from None
-            try:
-                area = number(row.get("area"), "area").quantize(Decimal("0.01"))
-            except ValueError:
-                raise ValueError(gettext("the area must be a positive number")) from None
+            area = number(row.get("area"), gettext("the area"))
             total = row.get("total_price")
-            try:
-                price = (number(total, "price") if total not in (None, "")
-                         else number(row.get("unit_price"), "price") * area).quantize(Decimal("0.01"))
-            except ValueError:
-                raise ValueError(gettext("the price must be a positive number")) from None
+            price = (number(total, gettext("the total price")) if total not in (None, "")
+                     else number(row.get("unit_price"), gettext("the price per m²")) * area
+                     ).quantize(Decimal("0.01"))
+            if price >= Decimal("1000000000000"):
+                raise ValueError(gettext("the price is too large"))
             key = (project.id, building, unit_no)
             if key in seen:
                 raise ValueError(gettext("unit %(u)s of %(b)s appears twice in the file", u=unit_no, b=building))

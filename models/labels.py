@@ -25,7 +25,8 @@ CHOICES: dict[tuple[str, str], dict] = {
                                "other": _l("Other")},
     ("subscription", "status"): {"draft": _l("Draft"), "confirmed": _l("Confirmed"),
                                  "active": _l("Active"), "contracted": _l("Contracted"),
-                                 "forfeited": _l("Forfeited"), "withdrawn": _l("Withdrawn")},
+                                 "forfeited": _l("Forfeited"), "withdrawn": _l("Withdrawn"),
+                                 "expired": _l("Expired unpaid")},
     ("subscription", "payment_method"): {"one_off": _l("One-off payment"), "instalments": _l("Instalments"),
                                          "commercial_mortgage": _l("Commercial mortgage"),
                                          "provident_fund": _l("Provident-fund loan")},
@@ -39,11 +40,15 @@ CHOICES: dict[tuple[str, str], dict] = {
     ("extension", "status"): {"requested": _l("Requested"), "approved": _l("Approved"),
                               "rejected": _l("Rejected")},
     ("overdue_event", "level"): {"reminder": _l("Reminder"), "warning": _l("Warning"),
-                                 "lawyer_letter": _l("Lawyer's letter"), "forfeit": _l("Forfeit")},
+                                 "lawyer_letter": _l("Lawyer's letter"), "forfeit": _l("Forfeit"),
+                                 "rescission": _l("Rescission review")},
+    ("overdue_event", "outcome"): {"sent": _l("Letter sent"), "not_needed": _l("Letter not needed"),
+                                   "continue": _l("Keep chasing"), "rescind": _l("Rescind")},
+    ("voucher", "kind"): {"refund": _l("Refund"), "retained": _l("Retained")},
     ("overdue_event", "cause"): {"payment": _l("Payment overdue"), "signing": _l("Signing overdue")},
     ("contract", "kind"): {"sale": _l("Sale contract"), "mortgage": _l("Mortgage contract")},
     ("contract", "status"): {"booked": _l("Booked"), "signed": _l("Signed"),
-                             "registered": _l("Registered"), "archived": _l("Archived")},
+                             "registered": _l("Title registered"), "archived": _l("Archived")},
     ("contract_step", "kind"): {"online_filing": _l("Online filing"), "notarisation": _l("Notarisation"),
                                 "mortgage": _l("Mortgage processing"),
                                 "registration": _l("Title registration")},
@@ -62,6 +67,8 @@ CHOICES: dict[tuple[str, str], dict] = {
                            "failed": _l("Failed")},
     ("lead_archive", "reason"): {"forfeit": _l("Forfeited"), "withdrawal": _l("Withdrawn")},
 }
+
+CHOICES[("voucher", "channel")] = CHOICES[("payment", "channel")]
 
 
 def choice_label(entity: str, column: str, value):

@@ -2,10 +2,14 @@
 
 Days overdue count from an instalment's effective due date (its extended date if an extension
 was approved). Per project (settings): a reminder N days before; a warning from day 2; a
-lawyer's letter from day 8; forfeit (挞定) from day 15 — subscription forfeited, unit available
-again, the customer's records snapshotted and kept apart. Every rung is an overdue_event,
-unique per (instalment, due date, level): a run twice for one day, or two runs at once, write
-each event once; a run after missed days applies each level once, in order.
+lawyer's letter from day 8 (the lawyer is prompted and the letter goes on the lawyer's worklist);
+forfeit (挞定) from day 15 — subscription forfeited, unit available again, the customer's records
+snapshotted and kept apart, the money held on finance's settlement worklist. A signed contract
+climbs the same rungs but is never forfeited: on day 15 it goes on the manager's and the
+lawyer's rescission (解约) worklist, where they decide. Every rung is an overdue_event, unique
+per (instalment, due date, level): a run twice for one day, or two runs at once, write each
+event once; a run after missed days applies each level once, in order. The daily run first
+expires subscriptions whose deposit never came (models.deals.expire_unpaid).
 """
 from __future__ import annotations
 
@@ -13,19 +17,23 @@ import datetime as dt
 from collections import Counter
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import and_, case, exists, func, insert, select, update
 
 from .audit import audit_context, record_many
 from .base import office_today, utcnow
 from .documents import queue_letters
-from .deals import EFFECTIVE_DUE, Extension, Instalment, OverdueEvent, Payment, Subscription
+from .deals import (EFFECTIVE_DUE, LIVE_DEAL, Extension, Instalment, OverdueEvent, Payment, Subscription,
+                    already_decided, close_open_requests, expire_unpaid, _decide_request)
 from .errors import RuleViolation
 from .inventory import Project, Unit
+from .labels import choice_label
 from .leads import Lead, LeadArchive
 from .notifications import notify
-from .permissions import require, sees_all_rows
+from .permissions import can_do, require, sees_all_rows
+from .users import users_who_may, users_with_roles
 
-LADDER_SUBSCRIPTIONS = ("confirmed", "active")  # deals still waiting for their money
+LADDER_SUBSCRIPTIONS = LIVE_DEAL  # every live deal's lines are chased, signed ones too (R-PAY-4)
+FORFEITABLE = ("confirmed", "active")  # a signed contract is never forfeited by the ladder
 
 
 def _thresholds(project: Project) -> dict[str, int]:
@@ -42,11 +50,13 @@ def ladder_level(project: Project, days_overdue: int) -> str | None:
     return None
 
 
-def _overdue_query(project_id: int, level: str, cutoff: dt.date, first_due: dt.date | None = None):
-    """Open instalments of live deals in `project_id` whose effective due date is on or before
-    `cutoff` (and on or after `first_due`), without an event of `level` for that due date."""
+def _overdue_query(project_id: int, level: str, cutoff: dt.date, first_due: dt.date | None = None,
+                   statuses: tuple = LADDER_SUBSCRIPTIONS):
+    """Open instalments of live deals (of `statuses`) in `project_id` whose effective due date is
+    on or before `cutoff` (and on or after `first_due`), without an event of `level` for that due
+    date."""
     conditions = [Instalment.status != "paid", EFFECTIVE_DUE <= cutoff,
-                  Subscription.project_id == project_id, Subscription.status.in_(LADDER_SUBSCRIPTIONS),
+                  Subscription.project_id == project_id, Subscription.status.in_(statuses),
                   ~exists().where(OverdueEvent.instalment_id == Instalment.id,
                                   OverdueEvent.due_on == EFFECTIVE_DUE, OverdueEvent.level == level,
                                   OverdueEvent.cause == "payment")]
@@ -85,8 +95,10 @@ def _insert_events(session, rows, level: str, today: dt.date, cause: str = "paym
 LEVEL_TEXT = {
     "reminder": "付款提醒：您的客户有一笔款项将于 {due} 到期（{no}）。",
     "warning": "逾期警告：您的客户有一笔款项已逾期（{no}，应付日 {due}），请尽快联系客户并记录情况。",
-    "lawyer_letter": "律师函：{no} 的款项逾期已到发律师函的期限（应付日 {due}）。",
+    "lawyer_letter": "律师函：{no} 的款项逾期已到发律师函的期限（应付日 {due}），律师已收到提示。",
+    "rescission": "解约审议：已签约的 {no} 款项逾期已满挞定天数（应付日 {due}），已转经理和律师决定是否解约。",
 }
+SIGNING_TEXT = "签约逾期：您有 {n} 位客户首期已付清但超过约定期限仍未签约，请尽快安排。"
 
 
 def _notify_agents(session, rows, written_ids, level):
@@ -104,12 +116,29 @@ def _notify_agents(session, rows, written_ids, level):
                else f"{texts[0]} 等 {len(texts)} 笔", "/admin/overdue_event/")
 
 
+def _notify_who_must_act(session, level: str, cause: str, n: int) -> None:
+    """Whoever must act on a new rung is told (R-PAY-5): the lawyer sends the lawyer's letters;
+    the manager and the lawyer decide a signed deal's rescission."""
+    if not n:
+        return
+    if level == "lawyer_letter":
+        what = "签约逾期" if cause == "signing" else "付款逾期"
+        notify(session, users_who_may(session, "letter.mark_sent"), "lawyer_letter_due",
+               f"律师函待发：{n} 笔{what}已到发律师函的期限，请发出后在“待发律师函”中登记。",
+               "/admin/lawyer_letter_due/")
+    elif level == "rescission":
+        notify(session, users_who_may(session, "rescission.decide"), "rescission_due",
+               f"解约审议：{n} 份已签约合同的款项逾期已满挞定天数，请在“解约审议”中决定继续追缴或解约。",
+               "/admin/rescission/")
+
+
 def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> Counter:
-    """Run the ladder for the office day `today` and commit, level by level; each forfeit in a
-    transaction of its own. `dry_run` counts what would happen and writes nothing. Returns the
-    number of events (or forfeits) per level."""
+    """Run the ladder for the office day `today` and commit, level by level; each forfeit (and each
+    expiry) in a transaction of its own. `dry_run` counts what would happen and writes nothing.
+    Returns the number of events (or expiries, forfeits) per level."""
     today = today or office_today()
     counts: Counter = Counter()
+    counts["expired"] = expire_unpaid(session, today, dry_run=dry_run)
     for project in session.scalars(select(Project).order_by(Project.id)).all():
         # Reminders: open instalments due within the next N days (or today).
         rows = session.execute(_overdue_query(project.id, "reminder",
@@ -117,12 +146,18 @@ def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> 
                                               first_due=today)).all()
         counts["reminder"] += len(rows) if dry_run else _written(session, rows, "reminder", today)
         for level, day in _thresholds(project).items():
-            rows = session.execute(_overdue_query(project.id, level, today - dt.timedelta(days=day))).all()
+            cutoff = today - dt.timedelta(days=day)
             if level == "forfeit":
+                rows = session.execute(_overdue_query(project.id, level, cutoff, statuses=FORFEITABLE)).all()
                 subs = sorted({r.sub for r in rows})
                 counts["forfeit"] += len(subs) if dry_run else sum(
                     forfeit(session, sub_id, today) for sub_id in subs)
+                # A signed contract is never forfeited: its late line goes to the rescission worklist.
+                rows = session.execute(_overdue_query(project.id, "rescission", cutoff,
+                                                      statuses=("contracted",))).all()
+                counts["rescission"] += len(rows) if dry_run else _written(session, rows, "rescission", today)
             else:
+                rows = session.execute(_overdue_query(project.id, level, cutoff)).all()
                 counts[level] += len(rows) if dry_run else _written(session, rows, level, today)
         for level, day in _thresholds(project).items():  # R-CON-5: paid but not signed in time
             rows = _signing_overdue(session, project.id, level, today - dt.timedelta(days=day))
@@ -144,16 +179,13 @@ def _written(session, rows, level, today, cause: str = "payment") -> int:
     written = _insert_events(session, rows, level, today, cause)
     if level in LETTERS:  # the letter of each new rung, in the same transaction (R-PAY-5)
         queue_letters(session, LETTERS[level], [event_id for event_id, _ in written])
-    if level in LEVEL_TEXT and cause == "payment":
+    if cause == "payment":
         _notify_agents(session, rows, written, level)
     elif written:
-        by_agent = {}
-        for r in rows:
-            by_agent.setdefault(r.agent_id, 0)
-            by_agent[r.agent_id] += 1
+        by_agent: Counter = Counter(r.agent_id for r in rows)
         for agent_id, n in by_agent.items():
-            notify(session, [agent_id], f"signing_{level}",
-                   f"签约逾期：您有 {n} 位客户首期已付清但超过约定期限仍未签约，请尽快安排。", "/admin/contract/")
+            notify(session, [agent_id], f"signing_{level}", SIGNING_TEXT.format(n=n), "/admin/contract/")
+    _notify_who_must_act(session, level, cause, len(written))
     session.commit()
     return len(written)
 
@@ -180,14 +212,22 @@ def _signing_overdue(session, project_id: int, level: str, cutoff: dt.date) -> l
     return ready
 
 
+FORFEIT_CAUSE = {
+    "payment": "{no}（{name}）款项逾期 {days} 天未付清",
+    "signing": "{no}（{name}）首期款已付清，但超过约定签约期限 {days} 天仍未签约（R-CON-5）",
+}
+
+
 def forfeit(session, subscription_id: int, today: dt.date, cause: str = "payment") -> bool:
     """挞定 (R-PAY-5): in one transaction, re-checked under lock — a payment recorded before this
     moment stops it. The subscription is forfeited, the unit available again, the customer's
-    records snapshotted apart (LeadArchive), the forfeit event written. Returns whether it did."""
+    records snapshotted apart (LeadArchive), the forfeit event written, requests still waiting on
+    the deal closed. The agent, finance and the manager are told the real cause; the money held
+    goes on finance's settlement worklist (R-CHG-5). Returns whether it forfeited."""
     try:
         sub = session.scalar(select(Subscription).where(Subscription.id == subscription_id)
                              .with_for_update().execution_options(populate_existing=True))
-        if sub is None or sub.status not in LADDER_SUBSCRIPTIONS:
+        if sub is None or sub.status not in FORFEITABLE:
             session.rollback()
             return False
         days = sub.project.forfeit_day
@@ -218,15 +258,28 @@ def forfeit(session, subscription_id: int, today: dt.date, cause: str = "payment
         session.execute(update(Unit).where(Unit.id == sub.unit_id, Unit.status == "subscribed")
                         .values(status="available").execution_options(synchronize_session=False))
         record_many(session, "unit", "forfeit", None, [(sub.unit_id, {"status": ["subscribed", "available"]})])
+        close_open_requests(session, sub.id, None, "forfeit")
         queue_letters(session, "forfeit_notice", [sub.id])
-        notify(session, [sub.agent_id], "ladder_forfeit",
-               f"挞定：{sub.number}（{sub.customer_name}）逾期 {days} 天未付款，认购已取消，房源已恢复可售。",
-               f"/admin/subscription/details/?id={sub.id}")
+        _tell_of_forfeit(session, sub, cause, (today - overdue[0].due).days)
         session.commit()
         return True
     except Exception:
         session.rollback()
         raise
+
+
+def _tell_of_forfeit(session, sub: Subscription, cause: str, days: int) -> None:
+    from .payments import money_held
+    what = FORFEIT_CAUSE[cause].format(no=sub.number, name=sub.customer_name, days=days)
+    link = f"/admin/subscription/details/?id={sub.id}"
+    notify(session, [sub.agent_id], "ladder_forfeit", f"挞定：{what}，认购已取消，房源已恢复可售。", link)
+    notify(session, users_with_roles(session, {"sales_manager"}), "ladder_forfeit",
+           f"挞定：{what}，认购已取消。", link)
+    held = money_held(session, sub.id)
+    if held > 0:
+        notify(session, users_who_may(session, "settlement.record"), "settlement_due",
+               f"挞定待结算：{what}；已收 ¥{held:,.2f}，请按认购书约定办理退款或没收。",
+               "/admin/settlement/")
 
 
 def _snapshot(session, sub: Subscription, lead: Lead, today: dt.date) -> dict:
@@ -258,90 +311,195 @@ def forecast(session, today: dt.date | None = None, days: int = 7) -> list[dict]
     plan = {today + dt.timedelta(days=d): Counter() for d in range(1, days + 1)}
     thresholds = {project.id: _thresholds(project) for project in session.scalars(select(Project))}
     if not thresholds:
-        return [{"on": on, "warning": 0, "lawyer_letter": 0, "forfeit": 0} for on in sorted(plan)]
+        return [{"on": on, "warning": 0, "lawyer_letter": 0, "forfeit": 0, "rescission": 0} for on in sorted(plan)]
     days_of = [day for levels in thresholds.values() for day in levels.values()]
     # One pass in the database over every due date any project's rung could reach in the window:
     # open lines and distinct deals (a forfeit counts each deal once a day) per project and date.
+    signed = case((Subscription.status == "contracted", 1), else_=0)
     rows = session.execute(
-        select(Subscription.project_id, EFFECTIVE_DUE, func.count(),
+        select(Subscription.project_id, EFFECTIVE_DUE, signed, func.count(),
                func.count(func.distinct(Instalment.subscription_id)))
         .join(Subscription, Subscription.id == Instalment.subscription_id)
         .where(Instalment.status != "paid", Subscription.status.in_(LADDER_SUBSCRIPTIONS),
                EFFECTIVE_DUE.between(min(plan) - dt.timedelta(days=max(days_of)),
                                      max(plan) - dt.timedelta(days=min(days_of))))
-        .group_by(Subscription.project_id, EFFECTIVE_DUE)).all()
-    for project_id, due, lines, deals in rows:
+        .group_by(Subscription.project_id, EFFECTIVE_DUE, signed)).all()
+    for project_id, due, is_signed, lines, deals in rows:
         for level, day in thresholds[project_id].items():
             on = due + dt.timedelta(days=day)
-            if on in plan:
-                plan[on][level] += deals if level == "forfeit" else lines
-    return [{"on": on, **{lvl: plan[on][lvl] for lvl in ("warning", "lawyer_letter", "forfeit")}}
+            if on not in plan:
+                continue
+            if level == "forfeit":  # a signed contract goes to the rescission worklist instead
+                plan[on]["rescission" if is_signed else "forfeit"] += lines if is_signed else deals
+            else:
+                plan[on][level] += lines
+    return [{"on": on, **{lvl: plan[on][lvl] for lvl in ("warning", "lawyer_letter", "forfeit", "rescission")}}
             for on in sorted(plan)]
 
 
 # --- Extensions (R-PAY-6) ------------------------------------------------------------------------
 
-def request_extension(session, by, instalment_id: int, days: int, reason: str) -> Extension:
-    """The agent asks to move an instalment's due date by `days`, with a reason."""
-    require(by, "extension.request")
-    line = session.get(Instalment, instalment_id)
-    if line is None or (not sees_all_rows(by) and line.subscription.agent_id != by.id):
-        raise RuleViolation(_l("This instalment does not exist, or is not one of your customers'."))
+def _days(days) -> int:
     try:
         days = int(days)
     except (TypeError, ValueError):
         raise RuleViolation(_l("The extension is a whole number of days."), rule="R-PAY-6") from None
     if days <= 0 or days > 365:
         raise RuleViolation(_l("An extension is between 1 and 365 days."), rule="R-PAY-6")
+    return days
+
+
+def _reason(reason) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise RuleViolation(_l("Say why the customer needs more time."), rule="R-PAY-6")
-    if line.status == "paid" or line.subscription.status not in LADDER_SUBSCRIPTIONS:
-        raise RuleViolation(_l("Only an open instalment of a live deal can be extended."), rule="R-PAY-6")
-    if session.scalar(select(Extension.id).where(Extension.instalment_id == line.id,
-                                                 Extension.status == "requested")):
-        raise RuleViolation(_l("An extension of this instalment is already waiting for a decision."),
-                            rule="R-PAY-6")
-    with audit_context(session, actor=by, action="request_extension"):
-        extension = Extension(instalment_id=line.id, days=days, reason=reason, requested_by_id=by.id)
-        session.add(extension)
-        session.flush()
+    return reason
+
+
+def _open_request(session, extension: Extension) -> Extension:
+    """Insert a waiting request; the partial unique index refuses a second one for the subject."""
+    from sqlalchemy.exc import IntegrityError
+    try:
+        with session.begin_nested(), audit_context(session, action="request_extension"):
+            session.add(extension)
+            session.flush()
+    except IntegrityError:
+        raise RuleViolation(_l("An extension of this is already waiting for a decision."),
+                            rule="R-PAY-6") from None
+    _tell_deciders(session, extension)
     return extension
 
 
+def request_extension(session, by, instalment_id: int, days: int, reason: str) -> Extension:
+    """The agent asks to move an open instalment's due date by `days`, with a reason (R-PAY-6).
+    Whoever may decide it is told: the manager, or the vice-president when the instalment's
+    extensions would total more than the project's limit."""
+    require(by, "extension.request")
+    line = session.get(Instalment, instalment_id)
+    if line is None or (not sees_all_rows(by) and line.subscription.agent_id != by.id):
+        raise RuleViolation(_l("This instalment does not exist, or is not one of your customers'."),
+                            rule="R-PAY-3")
+    days, reason = _days(days), _reason(reason)
+    if line.status == "paid" or line.subscription.status not in LIVE_DEAL:
+        raise RuleViolation(_l("Only an open instalment of a live deal can be extended."), rule="R-PAY-6")
+    with audit_context(session, actor=by):
+        return _open_request(session, Extension(subscription_id=line.subscription_id, instalment_id=line.id,
+                                                days=days, reason=reason, requested_by_id=by.id))
+
+
+def request_signing_extension(session, by, contract_id: int, days: int, reason: str) -> Extension:
+    """The agent or the lawyer asks to move a booked sale contract's signing date (R-CON-5,
+    R-PAY-6): decided like an instalment's extension, with the same limit in total."""
+    from .contracts import Contract
+    require(by, "signing.extension.request")
+    contract = session.get(Contract, contract_id)
+    if contract is None or (not sees_all_rows(by) and contract.subscription.agent_id != by.id):
+        raise RuleViolation(_l("This contract does not exist, or is not one of your customers'."),
+                            rule="R-PAY-3")
+    days, reason = _days(days), _reason(reason)
+    if contract.kind != "sale" or contract.status != "booked" or contract.subscription.status != "active":
+        raise RuleViolation(_l("Only the signing date of a booked sale contract can be extended."),
+                            rule="R-CON-5")
+    with audit_context(session, actor=by):
+        return _open_request(session, Extension(subscription_id=contract.subscription_id,
+                                                contract_id=contract.id, days=days, reason=reason,
+                                                requested_by_id=by.id))
+
+
+def approved_days(session, extension: Extension) -> int:
+    """Days already granted to the same instalment (or signing date) by approved extensions."""
+    subject = (Extension.instalment_id == extension.instalment_id if extension.instalment_id is not None
+               else Extension.contract_id == extension.contract_id)
+    return session.scalar(select(func.coalesce(func.sum(Extension.days), 0)).where(
+        subject, Extension.status == "approved", Extension.id != extension.id)) or 0
+
+
+def needs_vp(session, extension: Extension) -> bool:
+    """R-PAY-6 holds in total: beyond the project's limit counted over every extension of the
+    same instalment (or signing date), not per request — 15 + 15 days is 30, the VP's."""
+    limit = extension.subscription.project.extension_limit_days
+    return approved_days(session, extension) + extension.days > limit
+
+
 def decider_refusal(by, extension: Extension) -> RuleViolation | None:
-    """Why `by` may not decide `extension` (None: they may). Up to the project's limit the sales
-    manager or the vice-president, beyond it only the vice-president (R-PAY-6)."""
-    limit = extension.instalment.subscription.project.extension_limit_days
-    if extension.days > limit:
-        if not by.has_role("vp"):
-            return RuleViolation(_l("An extension over %(limit)d days needs the vice-president.",
-                                    limit=limit), rule="R-PAY-6")
-    elif not by.has_role("sales_manager", "vp"):
+    """Why `by` may not decide `extension` (None: they may): the roles of the permission table —
+    up to the project's limit in total the sales manager or the vice-president, beyond it only
+    the vice-president (R-PAY-6). The grid's buttons and the decision ask this same function."""
+    from sqlalchemy.orm import object_session
+    if not can_do(by, "extension.decide"):
         return RuleViolation(_l("The sales manager or the vice-president decides extensions."),
                              rule="R-PAY-6")
+    session = object_session(extension)
+    if needs_vp(session, extension) and not can_do(by, "extension.decide_beyond_limit"):
+        limit = extension.subscription.project.extension_limit_days
+        return RuleViolation(_l("In total this would be extended by %(total)d days, over %(limit)d: only the "
+                                "vice-president decides.", total=approved_days(session, extension) + extension.days,
+                                limit=limit), rule="R-PAY-6")
     return None
 
 
+def _tell_deciders(session, extension: Extension) -> None:
+    operation = "extension.decide_beyond_limit" if needs_vp(session, extension) else "extension.decide"
+    sub = extension.subscription
+    what = "签约日期" if extension.contract_id else "付款"
+    beyond = "（累计超过经理权限，需主管副总审批）" if operation.endswith("limit") else ""
+    notify(session, users_who_may(session, operation), "extension_requested",
+           f"延期申请：{sub.number}（{sub.customer_name}）{what}延期 {extension.days} 天{beyond}，请审批。",
+           "/admin/extension/?flt0_0=requested")
+
+
 def decide_extension(session, by, extension_id: int, approve: bool) -> Extension:
-    """Up to the project's limit (default 15 days) the sales manager decides; beyond it only the
-    vice-president (R-PAY-6). Approval moves the effective due date; the ladder counts from it."""
-    extension = session.get(Extension, extension_id)
-    if extension is None or extension.status != "requested":
+    """The manager (up to the project's limit in total) or the vice-president approves or rejects
+    an extension (R-PAY-6); approval moves the effective due date (or signing date) the ladder
+    counts from.
+
+    Decided under the deal's lock (the order payments and the ladder use), re-checking that the
+    deal is live, by a conditional UPDATE on `requested`: of two decisions at once exactly one is
+    recorded and the other is told who decided first; a forfeit and an approval never both happen."""
+    from .payments import _locked_subscription
+    require(by, "extension.decide")
+    subscription_id = session.scalar(select(Extension.subscription_id).where(Extension.id == extension_id))
+    if subscription_id is None:
         raise RuleViolation(_l("This extension is not waiting for a decision."), rule="R-PAY-6")
+    sub = _locked_subscription(session, subscription_id)
+    extension = session.get(Extension, extension_id, populate_existing=True)
+    if extension.status != "requested":
+        raise already_decided(session, Extension, extension_id, rule="R-PAY-6")
     refused = decider_refusal(by, extension)
     if refused is not None:
         raise refused
-    line = extension.instalment
-    with audit_context(session, actor=by, action="approve_extension" if approve else "reject_extension"):
-        extension.status = "approved" if approve else "rejected"
-        extension.decided_by_id = by.id
-        extension.decided_at = utcnow()
-        if approve:
-            base = line.extended_due_on or line.due_on
-            extension.new_due_on = line.extended_due_on = base + dt.timedelta(days=extension.days)
-        session.flush()
+    new_due = None
+    if extension.instalment_id is not None:
+        line = session.scalar(select(Instalment).where(Instalment.id == extension.instalment_id)
+                              .with_for_update().execution_options(populate_existing=True))
+        if sub.status not in LIVE_DEAL or (approve and line.status == "paid"):
+            raise RuleViolation(_l("This deal is %(status)s and the instalment %(paid)s: the extension can "
+                                   "no longer be decided.", status=choice_label("subscription", "status", sub.status),
+                                   paid=choice_label("instalment", "status", line.status)), rule="R-PAY-6")
+        base = line.extended_due_on or line.due_on
+    else:
+        contract = extension.contract
+        session.refresh(contract, with_for_update=True)
+        if sub.status != "active" or contract.status != "booked":
+            raise RuleViolation(_l("This deal is %(status)s: the signing date can no longer be extended.",
+                                   status=choice_label("subscription", "status", sub.status)), rule="R-PAY-6")
+        base = contract.signing_due_on
+    if approve:
+        new_due = base + dt.timedelta(days=extension.days)
+    if not _decide_request(session, Extension, extension_id, by, "approved" if approve else "rejected",
+                           "approve_extension" if approve else "reject_extension",
+                           **({"new_due_on": new_due} if approve else {})):
+        raise already_decided(session, Extension, extension_id, rule="R-PAY-6")
+    if approve:
+        with audit_context(session, actor=by, action="approve_extension"):
+            if extension.instalment_id is not None:
+                line.extended_due_on = new_due
+            else:
+                contract.signing_due_on = new_due
+            session.flush()
+    extension = session.get(Extension, extension_id, populate_existing=True)
+    what = "签约日期" if extension.contract_id else "付款"
     notify(session, [extension.requested_by_id], "extension_decided",
-           f"延期申请（{extension.days} 天）已{'批准，新的应付日为 ' + str(extension.new_due_on) if approve else '驳回'}。",
-           "/admin/extension/")
+           f"{sub.number} {what}延期申请（{extension.days} 天）已"
+           f"{'批准，新的日期为 ' + str(new_due) if approve else '驳回'}。", "/admin/extension/")
     return extension

@@ -5,7 +5,7 @@ import datetime as dt
 import re
 
 from sqlalchemy import (JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func,
-                        select, update)
+                        or_, select, update)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from flask_babel import lazy_gettext as _l
@@ -94,6 +94,10 @@ class Lead(Base):
     registered_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     next_follow_up_on: Mapped[dt.date | None]
+    # R-LEAD-3: the manager may pause follow-up (a customer abroad, in hospital…) until a date,
+    # with a reason; meanwhile the next follow-up may lie beyond the cycle and the pool waits.
+    follow_up_paused_until: Mapped[dt.date | None]
+    follow_up_pause_reason: Mapped[str] = mapped_column(Text, default="")
     # Last follow-up or (re)assignment: a lead idle too long returns to the pool.
     last_activity_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     pooled_at: Mapped[dt.datetime | None]
@@ -320,21 +324,29 @@ def record_follow_up(session, by: User, *, lead_id: int, channel: str, content: 
                      today: dt.date | None = None) -> FollowUp:
     """Record one follow-up truthfully (R-LEAD-3); a visit makes an intent customer (R-LEAD-4).
 
-    The next follow-up defaults to the project's cycle (2–3 days) and may not lie in the past.
+    The next follow-up defaults to the project's cycle (2–3 days), may not lie in the past, and
+    may not lie beyond the project's maximum (default 3 days) unless the manager paused the
+    customer's follow-up (`pause_follow_up`), then up to the pause's end. The follow-up is dated
+    when it is entered: it cannot be backdated.
     """
     require(by, "lead.follow_up")
     today = _today_or(today)
     lead = _visible_lead(session, by, lead_id)
     if channel not in FOLLOW_UP_CHANNELS:
-        raise RuleViolation(_l("Choose how you followed up (phone, visit, WeChat, other)."))
+        raise RuleViolation(_l("Choose how you followed up (phone, visit, WeChat, other)."), rule="R-LEAD-3")
     content = (content or "").strip()
     if not content:
         raise RuleViolation(_l("Write what was said or done."), rule="R-LEAD-3")
     if lead.stage in ("signed", "lost") and channel == "visit":
-        raise RuleViolation(_l("This customer is already signed or lost."))
+        raise RuleViolation(_l("This customer is already signed or lost."), rule="R-LEAD-4")
     next_on = next_on or today + dt.timedelta(days=lead.project.follow_up_days)
     if next_on < today:
         raise RuleViolation(_l("The next follow-up date cannot be in the past."), rule="R-LEAD-3")
+    latest = latest_next_follow_up(lead, today)
+    if next_on > latest:
+        raise RuleViolation(_l("The next follow-up is due by %(latest)s (every %(n)d days at most); the "
+                               "sales manager may pause a customer's follow-up with a reason.",
+                               latest=latest.isoformat(), n=lead.project.follow_up_max_days), rule="R-LEAD-3")
     with audit_context(session, actor=by, action="follow_up"):
         follow_up = FollowUp(lead=lead, agent_id=by.id, channel=channel, content=content,
                              outcome=(outcome or "").strip(), next_on=next_on)
@@ -347,6 +359,40 @@ def record_follow_up(session, by: User, *, lead_id: int, channel: str, content: 
             lead.stage = "contacted"
         session.flush()
     return follow_up
+
+
+def latest_next_follow_up(lead: Lead, today: dt.date) -> dt.date:
+    """The latest next follow-up date allowed on `today` (R-LEAD-3): the project's maximum cycle,
+    or the end of a pause the manager set."""
+    latest = today + dt.timedelta(days=lead.project.follow_up_max_days)
+    paused = lead.follow_up_paused_until
+    return max(latest, paused) if paused and paused >= today else latest
+
+
+def pause_follow_up(session, by: User, lead_id: int, until: dt.date, reason: str,
+                    today: dt.date | None = None) -> Lead:
+    """The manager pauses a customer's follow-up until a date, with a reason (R-LEAD-3): the next
+    follow-up moves there, the customer leaves the due list and does not return to the pool
+    meanwhile. At most a year."""
+    require(by, "lead.pause")
+    today = _today_or(today)
+    lead = _visible_lead(session, by, lead_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(_l("Say why the follow-up is paused."), rule="R-LEAD-3")
+    if until is None or until <= today or until > today + dt.timedelta(days=366):
+        raise RuleViolation(_l("A pause ends after today and within a year."), rule="R-LEAD-3")
+    if lead.stage not in OPEN_STAGES:
+        raise RuleViolation(_l("Only a customer still being followed up can be paused."), rule="R-LEAD-3")
+    with audit_context(session, actor=by, action="pause_follow_up"):
+        lead.follow_up_paused_until, lead.follow_up_pause_reason = until, reason
+        lead.next_follow_up_on = until
+        session.flush()
+    if lead.owner_id:
+        notify(session, [lead.owner_id], "follow_up_paused",
+               f"{by.display_name} 暂停了客户 {lead.name} 的跟进至 {until}：{reason[:60]}",
+               f"/admin/lead/details/?id={lead.id}")
+    return lead
 
 
 def give_feedback(session, by: User, follow_up_id: int, feedback: str) -> FollowUp:
@@ -459,22 +505,27 @@ def distribute_leads(session, by: User, lead_ids, agent_ids) -> dict[int, int]:
 
 
 def resolve_conflict(session, by: User, conflict_id: int, decision: str) -> LeadConflict:
-    """The manager keeps the owner or transfers the lead to the second agent (R-LEAD-5)."""
+    """The manager keeps the owner or transfers the lead to the second agent (R-LEAD-5). A
+    conditional UPDATE on `open`: two decisions at once record one; the other is told."""
+    from .audit import record_many
     require(by, "lead.resolve_conflict")
     conflict = session.get(LeadConflict, conflict_id)
     if conflict is None:
-        raise RuleViolation(_l("This conflict does not exist."))
-    if conflict.status != "open":
-        raise RuleViolation(_l("This conflict has already been decided."))
+        raise RuleViolation(_l("This conflict does not exist."), rule="R-LEAD-5")
     if decision not in ("keep", "transfer"):
-        raise RuleViolation(_l("Decide to keep the owner or to transfer the customer."))
+        raise RuleViolation(_l("Decide to keep the owner or to transfer the customer."), rule="R-LEAD-5")
+    status = "kept" if decision == "keep" else "transferred"
+    matched = session.execute(
+        update(LeadConflict).where(LeadConflict.id == conflict.id, LeadConflict.status == "open")
+        .values(status=status, resolved_by_id=by.id, resolved_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    if matched != 1:
+        raise RuleViolation(_l("This conflict has already been decided."), rule="R-LEAD-5")
+    record_many(session, "lead_conflict", f"conflict_{decision}", by,
+                [(conflict.id, {"status": ["open", status], "resolved_by_id": [None, by.id]})])
+    session.expire(conflict)
     if decision == "transfer":
         assign_leads(session, by, [conflict.lead_id], conflict.attempted_by_id)
-    with audit_context(session, actor=by, action=f"conflict_{decision}"):
-        conflict.status = "kept" if decision == "keep" else "transferred"
-        conflict.resolved_by_id = by.id
-        conflict.resolved_at = utcnow()
-        session.flush()
     notify(session, [conflict.attempted_by_id], "lead_conflict",
            "经理已处理您的重复登记：" + ("客户归属不变。" if decision == "keep" else "客户已转给您。"),
            "/admin/lead/")
@@ -496,7 +547,8 @@ def pool_stale_leads(session, today: dt.date | None = None) -> int:
         stale += session.execute(
             select(Lead.id, Lead.owner_id).where(
                 Lead.project_id == project_id, Lead.owner_id.is_not(None),
-                Lead.stage.in_(OPEN_STAGES), Lead.last_activity_at < cutoff)
+                Lead.stage.in_(OPEN_STAGES), Lead.last_activity_at < cutoff,
+                or_(Lead.follow_up_paused_until.is_(None), Lead.follow_up_paused_until < today))
             .order_by(Lead.id).with_for_update()).all()
     if not stale:
         return 0

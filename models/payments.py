@@ -15,16 +15,19 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .audit import audit_context
 from .base import office_today
-from .deals import (INSTALMENT_KINDS, PAYMENT_CHANNELS, Instalment, Payment,
-                    PaymentAllocation, PaymentMethodTemplate, PlanLineTemplate, Subscription,
-                    next_receipt_no)
+from .deals import (DEAD_DEAL, INSTALMENT_KINDS, PAYMENT_CHANNELS, VOUCHER_KINDS, Instalment, Payment,
+                    PaymentAllocation, PaymentMethodTemplate, PlanLineTemplate, Subscription, Voucher,
+                    next_receipt_no, next_voucher_no)
+from .notifications import notify
 from .errors import RuleViolation
-from .inventory import Project
+from .inventory import Project, check_entry_date
+from .money import parse_money
+from .submissions import claim, settle
 from .permissions import require, sees_all_rows
 
 FEN = Decimal("0.01")
@@ -144,18 +147,6 @@ def _status(amount_paid: Decimal, amount_due: Decimal) -> str:
     return "pending" if amount_paid == 0 else ("paid" if amount_paid == amount_due else "partly_paid")
 
 
-def _amount(value) -> Decimal:
-    try:
-        amount = Decimal(str(value).replace(",", "").strip()).quantize(FEN)
-    except Exception:
-        raise RuleViolation(_l("The amount must be a number of yuan, e.g. 50000.00."), rule="R-PAY-1") from None
-    if not amount.is_finite() or amount <= 0:
-        raise RuleViolation(_l("The amount must be more than zero."), rule="R-PAY-1")
-    if amount >= Decimal("1e12"):
-        raise RuleViolation(_l("The amount is too large."), rule="R-PAY-1")
-    return amount
-
-
 def _locked_subscription(session, subscription_id: int) -> Subscription:
     """Subscription first, then its instalments: the one lock order of payments and the ladder."""
     sub = session.scalar(select(Subscription).where(Subscription.id == subscription_id)
@@ -171,12 +162,11 @@ def take_payment(session, by, sub: Subscription, *, amount, paid_on: dt.date, ch
     """Record money received and allocate it (oldest open instalments first, or to the chosen
     one). The caller has locked `sub` and checked its status. Raises RuleViolation."""
     today = today or office_today()
-    amount = _amount(amount)
+    amount = parse_money(amount)
     if channel not in PAYMENT_CHANNELS:
         raise RuleViolation(_l("Choose how the money was paid."), rule="R-PAY-1")
-    if paid_on > today or paid_on < sub.subscribed_on:
-        raise RuleViolation(_l("The payment date must lie between the subscription date and today."),
-                            rule="R-PAY-1")
+    check_entry_date(sub.project, paid_on, today, _l("The payment date"), "R-PAY-1",
+                     not_before=sub.subscribed_on)
     bank_ref = (bank_ref or "").strip() or None
     if bank_ref and session.scalar(select(Payment.id).where(
             Payment.project_id == sub.project_id, Payment.bank_ref == bank_ref,
@@ -221,22 +211,33 @@ def take_payment(session, by, sub: Subscription, *, amount, paid_on: dt.date, ch
 
 def record_payment(session, by, subscription_id: int, *, amount, paid_on: dt.date, channel: str,
                    bank_ref: str | None = None, instalment_id: int | None = None,
-                   today: dt.date | None = None) -> Payment:
-    """Finance records a payment on an active or contracted subscription (R-PAY-1)."""
+                   key: str | None = None, today: dt.date | None = None) -> Payment:
+    """Finance records a payment on an active or contracted subscription (R-PAY-1). `key`: the
+    form's one-time submission key (models.submissions): the same form sent twice, or ten times
+    at once, records the money once and tells the repeats so."""
     require(by, "payment.record")
+    if key is not None:
+        claim(session, by, key, "payment")
     sub = _locked_subscription(session, subscription_id)
     if sub.status not in ("active", "contracted"):
         from .labels import choice_label
         raise RuleViolation(_l("Payments are recorded on subscriptions whose deposit is in (this one "
                                "is %(status)s).", status=choice_label("subscription", "status", sub.status)),
                             rule="R-PAY-1")
-    return take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel=channel,
-                        bank_ref=bank_ref, instalment_id=instalment_id, today=today)
+    payment = take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel=channel,
+                           bank_ref=bank_ref, instalment_id=instalment_id, today=today)
+    if key is not None:
+        settle(session, key, f"{payment.receipt_no} ¥{payment.amount:,.2f}")
+    return payment
 
 
-def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | None = None) -> Payment:
-    """Correct a payment by a reversal row: the original stays, the balances come back (R-PAY-1)."""
+def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | None = None,
+                    key: str | None = None) -> Payment:
+    """Correct a payment by a reversal row: the original stays, the balances come back (R-PAY-1).
+    `key`: the form's one-time submission key, as for payments."""
     require(by, "payment.reverse")
+    if key is not None:
+        claim(session, by, f"{key}:{payment_id}", "reversal")
     original = session.get(Payment, payment_id)
     if original is None or original.reverses_id is not None:
         raise RuleViolation(_l("Only a payment can be reversed, not a reversal."), rule="R-PAY-1")
@@ -250,6 +251,9 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
         if paid - original.amount < required:
             raise RuleViolation(_l("The contract is signed: this reversal would leave the down payment "
                                    "short. Settle it with the lawyer first."), rule="R-CON-1")
+    if sub.status in DEAD_DEAL and money_held(session, sub.id) < original.amount:
+        raise RuleViolation(_l("This deal is over and part of this payment has already been refunded or "
+                               "retained by voucher: it can no longer be reversed."), rule="R-CHG-5")
     if session.scalar(select(Payment.id).where(Payment.reverses_id == original.id)):
         raise RuleViolation(_l("This payment has already been reversed."), rule="R-PAY-1")
     allocations = session.scalars(select(PaymentAllocation).where(
@@ -273,6 +277,8 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
             line.amount_paid -= allocation.amount
             line.status = _status(line.amount_paid, line.amount_due)
         session.flush()
+    if key is not None:
+        settle(session, f"{key}:{payment_id}", f"{reversal.receipt_no} ¥{reversal.amount:,.2f}")
     return reversal
 
 
@@ -281,7 +287,8 @@ def note_on_instalment(session, by, instalment_id: int, note: str, today: dt.dat
     require(by, "instalment.note")
     line = session.get(Instalment, instalment_id)
     if line is None or (not sees_all_rows(by) and line.subscription.agent_id != by.id):
-        raise RuleViolation(_l("This instalment does not exist, or is not one of your customers'."))
+        raise RuleViolation(_l("This instalment does not exist, or is not one of your customers'."),
+                            rule="R-PAY-3")
     note = (note or "").strip()
     if not note:
         raise RuleViolation(_l("Write what the customer said."), rule="R-PAY-8")
@@ -291,3 +298,85 @@ def note_on_instalment(session, by, instalment_id: int, note: str, today: dt.dat
         session.flush()
     return line
 
+
+
+# --- Money held on deals that are over (R-CHG-5) -------------------------------------------------
+
+def money_held(session, subscription_id: int) -> Decimal:
+    """What the office still holds of a deal's money: received (reversals deducted) less what
+    refund and retention vouchers have settled."""
+    received = session.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).where(
+        Payment.subscription_id == subscription_id))
+    settled = session.scalar(select(func.coalesce(func.sum(Voucher.amount), 0)).where(
+        Voucher.subscription_id == subscription_id))
+    return Decimal(received) - Decimal(settled)
+
+
+def held_amount():
+    """SQL: money held on the subscription of the enclosing query (as `money_held`)."""
+    received = select(func.coalesce(func.sum(Payment.amount), 0)).where(
+        Payment.subscription_id == Subscription.id).correlate(Subscription).scalar_subquery()
+    settled = select(func.coalesce(func.sum(Voucher.amount), 0)).where(
+        Voucher.subscription_id == Subscription.id).correlate(Subscription).scalar_subquery()
+    return received - settled
+
+
+def awaiting_settlement():
+    """A WHERE clause on `subscription`, the one definition of finance's settlement worklist:
+    deals that are over and still hold money (R-CHG-5)."""
+    return and_(Subscription.status.in_(DEAD_DEAL), held_amount() > 0)
+
+
+def settlement_proposal(session, sub: Subscription) -> dict:
+    """What the agreement says of the money held (R-CHG-5): on a forfeit the deposit is retained
+    (定金罚则, the buyer defaulted), the rest refunded; otherwise everything is refunded."""
+    held = money_held(session, sub.id)
+    retained_before = session.scalar(select(func.coalesce(func.sum(Voucher.amount), 0)).where(
+        Voucher.subscription_id == sub.id, Voucher.kind == "retained"))
+    retain = max(min(sub.deposit - Decimal(retained_before), held), Decimal("0")) \
+        if sub.status == "forfeited" else Decimal("0")
+    return {"held": held, "retain": retain, "refund": held - retain}
+
+
+def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issued_on: dt.date,
+                   reason: str, channel: str | None = None, key: str | None = None,
+                   today: dt.date | None = None) -> Voucher:
+    """Finance settles money held on a deal that is over (R-CHG-5): a refund paid back to the
+    customer, or an amount retained as the agreement says, as a numbered voucher. Never more than
+    is held; the payments stay as they were. `key`: the form's one-time submission key."""
+    require(by, "settlement.record")
+    if key is not None:
+        claim(session, by, key, "voucher")
+    today = today or office_today()
+    sub = _locked_subscription(session, subscription_id)
+    if sub.status not in DEAD_DEAL:
+        raise RuleViolation(_l("Refund and retention vouchers settle deals that are over (forfeited, "
+                               "withdrawn or expired); this one is live."), rule="R-CHG-5")
+    if kind not in VOUCHER_KINDS:
+        raise RuleViolation(_l("Choose a refund or a retention."), rule="R-CHG-5")
+    amount = parse_money(amount, rule="R-CHG-5")
+    if kind == "refund" and channel not in PAYMENT_CHANNELS:
+        raise RuleViolation(_l("Say how the refund is paid."), rule="R-CHG-5")
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(_l("Give the reason (the agreement's clause, the customer's request)."),
+                            rule="R-CHG-5")
+    check_entry_date(sub.project, issued_on, today, _l("The voucher date"), "R-CHG-5",
+                     not_before=sub.subscribed_on)
+    held = money_held(session, sub.id)
+    if amount > held:
+        raise RuleViolation(_l("%(amount)s is more than the money still held on this deal, %(held)s.",
+                               amount=f"¥{amount:,.2f}", held=f"¥{held:,.2f}"), rule="R-CHG-5")
+    with audit_context(session, actor=by, action=f"voucher_{kind}"):
+        voucher = Voucher(project_id=sub.project_id, subscription_id=sub.id,
+                          number=next_voucher_no(session, sub.project_id), kind=kind, amount=amount,
+                          issued_on=issued_on, channel=channel if kind == "refund" else None,
+                          reason=reason, recorded_by_id=by.id)
+        session.add(voucher)
+        session.flush()
+    if key is not None:
+        settle(session, key, f"{voucher.number} ¥{amount:,.2f}")
+    notify(session, [sub.agent_id], "voucher",
+           f"{sub.number}（{sub.customer_name}）：{'退款' if kind == 'refund' else '按约定没收'} ¥{amount:,.2f}，"
+           f"凭证 {voucher.number}。", f"/admin/voucher/?search={voucher.number}")
+    return voucher

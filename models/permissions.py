@@ -64,6 +64,10 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "instalment": _entity(list="amgflv", export="amfv", action="amg"),
     "payment": _entity(list="amgflv", export="amfv", action="f"),
     "extension": _entity(list="amgfv", export="amv", action="mv"),
+    "lawyer_letter_due": _entity(list="amlv", action="l"),  # letters to send (R-PAY-5)
+    "rescission": _entity(list="amlv", action="mlv"),  # signed deals on the forfeit day (R-PAY-4)
+    "settlement": _entity(list="amfv", action="f"),  # money held on deals that are over (R-CHG-5)
+    "voucher": _entity(list="amgfv", export="amfv"),
     "payment_method_template": _entity(list="amfv", create="av", edit="av"),
     "overdue_event": _entity(list="amgflv", export="amflv"),
     "contract": _entity(list="amgflrv", export="amlrv", action="glr"),
@@ -92,6 +96,9 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "question.answer": _roles("am"),
     "unit.import": _roles("ac"),
     "unit.withhold": _roles("ac"),
+    "unit.hold": _roles("gc"),  # a project may narrow it (Project.hold_roles)
+    "unit.release": _roles("gcma"),  # one's own hold
+    "unit.release_any": _roles("cma"),  # anyone's hold
     "subscription.create": _roles("g"),
     "subscription.confirm": _roles("c"),
     "subscription.deposit": _roles("f"),
@@ -101,6 +108,13 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "payment.reverse": _roles("f"),
     "instalment.note": _roles("amg"),
     "extension.request": _roles("amg"),
+    "extension.decide": _roles("mv"),  # up to the project's limit in total (R-PAY-6)
+    "extension.decide_beyond_limit": _roles("v"),
+    "signing.extension.request": _roles("gl"),
+    "letter.mark_sent": _roles("l"),  # R-PAY-5: the lawyer sends the lawyer's letter
+    "rescission.decide": _roles("mlv"),
+    "settlement.record": _roles("f"),  # R-CHG-5: refund or retained, by voucher
+    "lead.pause": _roles("am"),  # R-LEAD-3
     "ladder.run": _roles("a"),
     "contract.book": _roles("gl"),
     "contract.sign": _roles("l"),

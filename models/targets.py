@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, func, select
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context
 from .base import Base, Money, office_midnight_utc, utcnow
+from .money import parse_money
 from .errors import RuleViolation
 from .permissions import require
 from .users import User
@@ -56,13 +57,9 @@ def month_range(month: str) -> tuple[dt.date, dt.date]:
 
 
 def _amount(value, what) -> Decimal:
-    try:
-        amount = Decimal(str(value).replace(",", "").replace("¥", "").strip() or "0").quantize(Decimal("0.01"))
-    except InvalidOperation:
-        raise RuleViolation(_l("%(what)s must be an amount in yuan.", what=what)) from None
-    if amount < 0 or amount > Decimal("999999999999.99"):
-        raise RuleViolation(_l("%(what)s must be between 0 and 999,999,999,999.99.", what=what))
-    return amount
+    """A target amount: empty is none (0); otherwise read by the one money parser."""
+    text = "" if value is None else str(value).strip()
+    return parse_money(text or "0", what, allow_zero=True, rule="R-ALL-3")
 
 
 def set_target(session, by, agent_id: int, month: str, *, subscriptions, amount, collections) -> SalesTarget:

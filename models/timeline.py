@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from .audit import Audit
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy
-from .deals import Extension, Instalment, OverdueEvent, Payment, PriceApproval, Subscription
+from .deals import Extension, Instalment, OverdueEvent, Payment, PriceApproval, Subscription, Voucher
 from .documents import Document, kind_label
 from .labels import choice_label
 from .users import User
@@ -30,6 +30,19 @@ TITLES = {
     ("subscription", "deposit"): _l("Deposit received: the subscription is in force"),
     ("subscription", "withdraw"): _l("Subscription withdrawn"),
     ("subscription", "forfeit"): _l("Deal forfeited"),
+    ("subscription", "expire"): _l("Subscription expired: the deposit never came"),
+    ("price_approval", "withdraw"): _l("Price request closed: the subscription was withdrawn"),
+    ("price_approval", "expire"): _l("Price request closed: the subscription expired"),
+    ("extension", "withdraw"): _l("Extension request closed: the subscription was withdrawn"),
+    ("extension", "expire"): _l("Extension request closed: the subscription expired"),
+    ("extension", "forfeit"): _l("Extension request closed: the deal was forfeited"),
+    ("overdue_event", "rescission"): _l("Signed deal on the forfeit day: rescission review"),
+    ("overdue_event", "event_sent"): _l("Lawyer's letter sent"),
+    ("overdue_event", "event_not_needed"): _l("Lawyer's letter not needed"),
+    ("overdue_event", "event_continue"): _l("Rescission review: keep chasing"),
+    ("overdue_event", "event_rescind"): _l("Rescission review: rescind"),
+    ("voucher", "voucher_refund"): _l("Money refunded (voucher)"),
+    ("voucher", "voucher_retained"): _l("Money retained (voucher)"),
     ("price_approval", "subscribe"): _l("Price below list: approval requested"),
     ("price_approval", "approve_price"): _l("Price approved by the vice-president"),
     ("price_approval", "reject_price"): _l("Price rejected by the vice-president"),
@@ -71,7 +84,9 @@ TONES = {
     "lawyer_letter": "lawyer_letter", "forfeit": "forfeited", "withdraw": "withdrawn",
     "sign_contract": "signed", "book_signing": "subscribed", "request_extension": "pending",
     "approve_extension": "active", "reject_extension": "withdrawn", "approve_price": "active",
-    "reject_price": "withdrawn", "render_failed": "failed",
+    "reject_price": "withdrawn", "render_failed": "failed", "expire": "expired", "rescission": "forfeited",
+    "event_sent": "sent", "event_not_needed": "not_needed", "event_continue": "continue",
+    "event_rescind": "rescind", "voucher_refund": "warning", "voucher_retained": "forfeited",
 }
 
 
@@ -121,7 +136,8 @@ def _related(session: Session, sub: Subscription) -> dict[str, dict[int, object]
         "instalment": lines,
         "payment": payments,
         "overdue_event": events,
-        "extension": rows(select(Extension).where(Extension.instalment_id.in_(lines))),
+        "extension": rows(select(Extension).where(Extension.subscription_id == sub.id)),
+        "voucher": rows(select(Voucher).where(Voucher.subscription_id == sub.id)),
         "price_approval": rows(select(PriceApproval).where(PriceApproval.subscription_id == sub.id)),
         "contract": contracts,
         "contract_step": rows(select(ContractStep).where(ContractStep.contract_id.in_(contracts))),
@@ -172,12 +188,15 @@ def _describe(audit: Audit, rows) -> str | None:
     if audit.entity == "overdue_event":
         if row is None:
             return ""
+        if audit.action.startswith("event_"):
+            return _value(c, "note") or ""
         cause = gettext("signing overdue") if row.cause == "signing" else _line(rows, row.instalment_id)
         return gettext("ladder date %(on)s · %(cause)s", on=row.on.isoformat(), cause=cause)
     if audit.entity == "extension":
         if audit.action == "request_extension":
+            line = _line(rows, c.get("instalment_id")) if c.get("instalment_id") else gettext("the signing date")
             return gettext("%(days)s days for %(line)s: %(reason)s", days=c.get("days"),
-                           line=_line(rows, c.get("instalment_id")), reason=c.get("reason", ""))
+                           line=line, reason=c.get("reason", ""))
         new_due = _value(c, "new_due_on")
         return gettext("new due date %(due)s", due=new_due) if new_due else ""
     if audit.entity == "price_approval":
@@ -212,8 +231,11 @@ def _describe(audit: Audit, rows) -> str | None:
                        where=c.get("location", ""))
     if audit.entity == "stamped_copy":
         return gettext("issued on %(on)s", on=c.get("issued_on", ""))
-    if key == ("subscription", "withdraw"):
+    if key in (("subscription", "withdraw"), ("subscription", "expire")):
         return _value(c, "reason") or ""
+    if audit.entity == "voucher":
+        return gettext("voucher %(no)s · %(amount)s · %(reason)s", no=c.get("number", ""),
+                       amount=_yuan(c.get("amount")), reason=c.get("reason", ""))
     return ""
 
 

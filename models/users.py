@@ -127,3 +127,18 @@ def create_user(session, username: str, password: str, roles: list[str],
     session.add(user)
     session.flush()
     return user
+
+
+def users_with_roles(session, roles) -> list[int]:
+    """Ids of the active users holding any of `roles`."""
+    return list(session.scalars(
+        select(User.id).join(user_role, user_role.c.user_id == User.id).join(Role, Role.id == user_role.c.role_id)
+        .where(Role.name.in_(sorted(roles)), User.active.is_(True)).distinct().order_by(User.id)))
+
+
+def users_who_may(session, operation: str) -> list[int]:
+    """Ids of the active users whose roles allow `operation` (models.permissions.OPERATIONS),
+    but not the administrator, who may do anything and is told nothing: whoever must act is
+    told (the vice-president for prices, the lawyer for letters)."""
+    from .permissions import OPERATIONS
+    return users_with_roles(session, OPERATIONS.get(operation, frozenset()) - {"admin"})

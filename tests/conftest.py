@@ -174,6 +174,14 @@ def make_user(db):
 
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+SUBMISSION_KEY = re.compile(r'name="submission_key"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="submission_key"')
+
+
+def submission_key(html: str) -> str:
+    """The one-time key of the money form in `html`, as the browser sends it back."""
+    match = SUBMISSION_KEY.search(html)
+    assert match, "no submission key in the form"
+    return match.group(1) or match.group(2)
 
 
 def csrf_token(client, path="/login") -> str:

@@ -69,13 +69,23 @@ def test_demo_office_is_realistic_and_idempotent(app, db):
     assert _count(db, Lead, Lead.owner_id.is_not(None), Lead.next_follow_up_on == today) > 0  # due today
     assert {"available", "held", "subscribed", "withheld"} <= set(db.session.scalars(select(Unit.status).distinct()))
     assert set(db.session.scalars(select(Subscription.status).distinct())) == {
-        "draft", "confirmed", "active", "contracted", "forfeited", "withdrawn"}
+        "draft", "confirmed", "active", "contracted", "forfeited", "withdrawn", "expired"}
+    # Signed deals whose later lines are still to come (R-PAY-4), an instalment and a mortgage deal.
+    to_come = set(db.session.scalars(
+        select(Subscription.payment_method).join(Instalment, Instalment.subscription_id == Subscription.id)
+        .where(Subscription.status == "contracted", Instalment.status != "paid")))
+    assert {"instalments", "commercial_mortgage"} <= to_come
+    from models.payments import awaiting_settlement
+    from models.worklists import letters_to_send, rescissions_to_decide
+    assert _count(db, OverdueEvent, letters_to_send()) >= 1  # the lawyer's worklist
+    assert _count(db, OverdueEvent, rescissions_to_decide()) >= 1  # a signed deal on the forfeit day
+    assert _count(db, Subscription, awaiting_settlement()) >= 1  # the forfeited deal's deposit
     assert set(db.session.scalars(select(Unit.status).distinct())) == {
         "available", "held", "subscribed", "signed", "withheld"}
     assert set(db.session.scalars(select(Lead.stage).distinct())) == {
         "new", "contacted", "visited", "subscribed", "signed", "lost"}
     assert {"booked", "signed", "archived"} <= set(db.session.scalars(select(Contract.status).distinct()))
-    assert {"reminder", "warning", "lawyer_letter", "forfeit"} <= set(
+    assert {"reminder", "warning", "lawyer_letter", "forfeit", "rescission"} <= set(
         db.session.scalars(select(OverdueEvent.level).distinct()))
     assert {"pending", "partly_paid", "paid"} <= set(db.session.scalars(select(Instalment.status).distinct()))
     assert _count(db, Payment, Payment.reverses_id.is_not(None)) >= 1

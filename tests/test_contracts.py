@@ -221,6 +221,7 @@ def test_r_con_6_signing_opens_the_procedures_and_the_lawyer_enters_their_progre
     steps = {s.kind: s for s in db.session.scalars(select(ContractStep).where(ContractStep.contract_id == contract.id))}
     assert set(steps) == {"online_filing", "notarisation", "mortgage", "registration"}
     assert steps["online_filing"].promised_on == TODAY + dt.timedelta(days=7)
+    update_step(db.session, deal["lawyer"], steps["online_filing"].id, status="done", today=TODAY)
     update_step(db.session, deal["lawyer"], steps["mortgage"].id, status="in_progress",
                 customer_action="银行流水近6个月", today=TODAY)
     db.session.commit()
@@ -232,9 +233,21 @@ def test_r_con_6_signing_opens_the_procedures_and_the_lawyer_enters_their_progre
         update_step(db.session, deal["lawyer"], steps["registration"].id, status="done",
                     done_on=TODAY + dt.timedelta(days=3), today=TODAY)
     db.session.rollback()
-    update_step(db.session, deal["lawyer"], steps["registration"].id, status="done", today=TODAY)
+    for kind in ("notarisation", "mortgage", "registration"):
+        update_step(db.session, deal["lawyer"], steps[kind].id, status="done", today=TODAY)
     db.session.commit()
     assert db.session.get(Contract, contract.id).status == "registered"
+
+
+def _all_steps_done(db, deal, contract):
+    """Every post-signing step done today, in the project's order (R-CON-6)."""
+    from models import ContractStep
+    from models.contracts import update_step
+    steps = {s.kind: s for s in db.session.scalars(select(ContractStep).where(ContractStep.contract_id == contract.id))}
+    for kind in ("online_filing", "notarisation", "mortgage", "registration"):
+        if kind in steps:
+            update_step(db.session, deal["lawyer"], steps[kind].id, status="done", today=TODAY)
+    db.session.commit()
 
 
 def test_r_con_6_agents_see_their_customers_steps_and_everyone_the_overdue_ones(client, db, deal, make_user):
@@ -259,10 +272,7 @@ def test_r_con_7_the_archive_keeps_registered_originals_and_issues_stamped_copie
     with pytest.raises(RuleViolation):  # not registered yet
         receive_original(db.session, archivist, contract.id, received_on=TODAY, location="A-01", today=TODAY)
     db.session.rollback()
-    registration = db.session.scalar(select(ContractStep).where(ContractStep.contract_id == contract.id,
-                                                                ContractStep.kind == "registration"))
-    update_step(db.session, deal["lawyer"], registration.id, status="done", today=TODAY)
-    db.session.commit()
+    _all_steps_done(db, deal, contract)
     with pytest.raises(RuleViolation):  # only the archive
         receive_original(db.session, deal["lawyer"], contract.id, received_on=TODAY, location="A-01", today=TODAY)
     db.session.rollback()

@@ -92,7 +92,7 @@ def test_the_manager_sets_targets_and_sees_them_against_actuals(app, db, deal, c
 
 @pytest.mark.parametrize("values, message", [
     ({"subscriptions": "-1"}, "100,000"), ({"subscriptions": "two"}, "整数"),
-    ({"amount": "lots"}, "金额"), ({"collections": "-5"}, "0 到"),
+    ({"amount": "lots"}, "金额"), ({"collections": "-5"}, "负"), ({"amount": "1.005"}, "小数"),
 ])
 def test_impossible_targets_are_refused_and_nothing_is_saved(app, db, deal, values, message):
     with pytest.raises(RuleViolation) as refused:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from models import Contract, Document, Instalment, Payment, Subscription, Unit, db as _db
 from models.base import office_today
 from tests import factories as f
-from tests.conftest import TEST_PASSWORD, Auth, FreshContextClient, _config, csrf_token
+from tests.conftest import TEST_PASSWORD, Auth, FreshContextClient, _config, csrf_token, submission_key
 
 TODAY = office_today()
 
@@ -122,19 +122,23 @@ def test_a_database_error_mid_request_rolls_back_behind_a_friendly_page(app, cli
     auth.login("zhao")
     token = auth.csrf()
     before = _state(db)
+    form = client.post("/admin/subscription/action/", data={"csrf_token": token, "action": "payment",
+                                                            "rowid": sub.id}).get_data(as_text=True)
+    key = submission_key(form)
     with fault_at(db.engine, matching=r"^INSERT INTO payment_allocation") as seen:
         response = client.post("/admin/subscription/payment/", data={
             "csrf_token": token, "subscription_id": str(sub.id), "amount": "1000.00",
-            "paid_on": TODAY.isoformat(), "channel": "pos"})
+            "paid_on": TODAY.isoformat(), "channel": "pos", "submission_key": key})
     assert seen["fired"]
     html = response.get_data(as_text=True)
     assert response.status_code == 500 and "出错了" in html and "未保存" in html
     assert "Traceback" not in html and "INSERT" not in html and "injected" not in html
     assert _state(db) == before  # the payment row written before the fault is gone too
-    # The next request of the same person works: nothing of the failed one lingers.
+    # The next request of the same person works: nothing of the failed one lingers, not even its
+    # one-time key — the same form sent again records the payment (once).
     again = client.post("/admin/subscription/payment/", data={
         "csrf_token": token, "subscription_id": str(sub.id), "amount": "1000.00",
-        "paid_on": TODAY.isoformat(), "channel": "pos"})
+        "paid_on": TODAY.isoformat(), "channel": "pos", "submission_key": key})
     assert again.status_code == 302
     assert db.session.scalar(select(Payment.id).where(Payment.amount == 1000)) is not None
 

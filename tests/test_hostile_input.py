@@ -14,6 +14,7 @@ from models import CustomerQuestion, FollowUp, Lead
 from models.base import office_today
 from tests import factories as f
 from tests.conftest import Auth
+from models.submissions import new_key
 
 HOSTILE = {
     "script": "<script>alert(1)</script>",
@@ -142,7 +143,8 @@ def test_hostile_names_and_addresses_print_literally_in_the_pdf_and_fetch_nothin
 
 
 @pytest.mark.parametrize("amount, message", [
-    ("1e15", "金额过大"), ("-5", ""), ("abc", "")])
+    ("1e15", "数字"), ("1000000000000000", "金额过大"), ("-5", "大于零"), ("abc", "数字"), ("12.345", "小数"),
+    ("1_000", "数字"), ("NaN", "数字"), ("Infinity", "数字"), ("١٠٠٠", "数字"), ("1,00", "数字")])
 def test_out_of_range_amounts_get_a_clear_message(client, db, make_user, amount, message):
     today = office_today()
     deal = f.active_deal(db.session, make_user, price="1000000", payment_method="one_off", today=today,
@@ -151,7 +153,7 @@ def test_out_of_range_amounts_get_a_clear_message(client, db, make_user, amount,
     auth.login("cashier")
     response = client.post("/admin/subscription/payment/", data={
         "csrf_token": auth.csrf(), "subscription_id": str(deal["sub"].id), "amount": amount,
-        "paid_on": today.isoformat(), "channel": "pos"}, follow_redirects=True)
+        "paid_on": today.isoformat(), "channel": "pos", "submission_key": new_key()}, follow_redirects=True)
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "Traceback" not in html
     alerts = re.findall(r'class="(?:alert alert-danger|text-danger)[^"]*">([\s\S]*?)</div>', html)

@@ -40,6 +40,7 @@ EXPECTED = {
     "lead.ajax_lookup": "amgv",
     "lead.ajax_update": "amg",
     "lead.assign_view": "am",
+    "lead.pause_view": "am",
     "follow_up_due.index_view": "amgv",
     "follow_up_due.details_view": "amgv",
     "follow_up_due.create_view": "",
@@ -199,9 +200,49 @@ EXPECTED = {
     "contract.action_view": "glr",
     "contract.sign_view": "glr",
     "contract.original_view": "glr",
+    "contract.signing_extension_view": "glr",
     "contract.export": "amlrv",
     "contract.ajax_lookup": "amgflrv",
     "contract.ajax_update": "",
+    "lawyer_letter_due.index_view": "amlv",
+    "lawyer_letter_due.details_view": "amlv",
+    "lawyer_letter_due.create_view": "",
+    "lawyer_letter_due.edit_view": "",
+    "lawyer_letter_due.delete_view": "",
+    "lawyer_letter_due.action_view": "l",
+    "lawyer_letter_due.handle_view": "l",
+    "lawyer_letter_due.export": "",
+    "lawyer_letter_due.ajax_lookup": "amlv",
+    "lawyer_letter_due.ajax_update": "",
+    "rescission.index_view": "amlv",
+    "rescission.details_view": "amlv",
+    "rescission.create_view": "",
+    "rescission.edit_view": "",
+    "rescission.delete_view": "",
+    "rescission.action_view": "mlv",
+    "rescission.handle_view": "mlv",
+    "rescission.export": "",
+    "rescission.ajax_lookup": "amlv",
+    "rescission.ajax_update": "",
+    "settlement.index_view": "amfv",
+    "settlement.details_view": "amfv",
+    "settlement.create_view": "",
+    "settlement.edit_view": "",
+    "settlement.delete_view": "",
+    "settlement.action_view": "f",
+    "settlement.voucher_view": "f",
+    "settlement.export": "",
+    "settlement.ajax_lookup": "amfv",
+    "settlement.ajax_update": "",
+    "voucher.index_view": "amgfv",
+    "voucher.details_view": "amgfv",
+    "voucher.create_view": "",
+    "voucher.edit_view": "",
+    "voucher.delete_view": "",
+    "voucher.action_view": "",
+    "voucher.export": "amfv",
+    "voucher.ajax_lookup": "amgfv",
+    "voucher.ajax_update": "",
     "contract_step.index_view": "amglrv",
     "contract_step.details_view": "amglrv",
     "contract_step.create_view": "",
@@ -336,6 +377,11 @@ PUBLIC_PATHS = {
     "question_group.index": ("GET", "/admin/question_group/"),
     "question_group.answer": ("POST", "/admin/question_group/answer/"),
     "lead.assign_view": ("POST", "/admin/lead/assign/"),
+    "lead.pause_view": ("POST", "/admin/lead/pause/"),
+    "contract.signing_extension_view": ("POST", "/admin/contract/signing-extension/"),
+    "lawyer_letter_due.handle_view": ("POST", "/admin/lawyer_letter_due/handle/"),
+    "rescission.handle_view": ("POST", "/admin/rescission/handle/"),
+    "settlement.voucher_view": ("POST", "/admin/settlement/voucher/"),
     "subscription.deposit_view": ("POST", "/admin/subscription/deposit/"),
     "subscription.withdraw_view": ("POST", "/admin/subscription/withdraw/"),
     "subscription.payment_view": ("POST", "/admin/subscription/payment/"),
@@ -428,7 +474,7 @@ def office(db, make_user):
     sub = f.subscription(s, agent, lead_=lead, unit_=unit)
     inst = f.instalment(s, sub)
     pay = f.payment(s, inst, users["f"])
-    ext = Extension(instalment=inst, days=5, reason="客户资金周转", requested_by_id=agent.id)
+    ext = Extension(subscription=sub, instalment=inst, days=5, reason="客户资金周转", requested_by_id=agent.id)
     s.add(ext)
     event = f.overdue_event(s, inst)
     contract = f.contract(s, sub)
@@ -457,7 +503,8 @@ def office(db, make_user):
            "follow_up_due": lead.id, "lead_conflict": conflict.id, "customer_question": question.id,
            "answer_sheet": question.id, "notification": note.id, "price_approval": approval.id,
            "payment_method_template": s.query(PaymentMethodTemplate).first().id,
-           "contract_step_due": step.id, "stamped_copy": 1}
+           "contract_step_due": step.id, "stamped_copy": 1, "lawyer_letter_due": event.id,
+           "rescission": event.id, "settlement": sub.id, "voucher": 1}
     return users, ids
 
 

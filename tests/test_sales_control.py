@@ -16,7 +16,7 @@ from models.deals import (confirm_subscription, decide_price, record_deposit, su
 from models.inventory import (board, hold_unit, import_price_list, read_price_list,
                               release_expired_holds, set_withheld)
 from tests import factories as f
-from tests.conftest import Auth
+from tests.conftest import Auth, submission_key
 
 TODAY = dt.date(2026, 11, 26)
 ID_NUMBER = "110101199003074573"  # a valid check digit
@@ -324,13 +324,30 @@ def test_r_sc_1_the_board_lists_floors_top_first_with_counts_and_sell_through(db
     top = f.unit(s, office["building"], floor=20, position=1, number="2001")
     set_withheld(s, office["control"], top.id, True)
     s.commit()
-    sub(db, office)
+    confirm_subscription(s, office["control"], sub(db, office).id)  # a sale once sales control signed
     data = board(s, office["project"].id)
     floors = [floor for floor, _ in data["grids"][0]["floors"]]
     assert floors == sorted(floors, reverse=True)
     assert data["counts"]["subscribed"] == 1 and data["counts"]["withheld"] == 1
     assert data["counts"]["available"] == 2 and data["total"] == 4
     assert round(data["sell_through"], 1) == 33.3  # 1 sold of 3 saleable
+
+
+def test_r_sc_1_sell_through_counts_live_deals_only_and_the_board_and_dashboard_agree(db, office):
+    """A draft (waiting for sales control or a price approval) holds its unit but is not a sale;
+    the board and the manager's dashboard read one definition and give one figure (R-PAY-5 #11)."""
+    from models.dashboard import sell_through
+    s = db.session
+    draft = sub(db, office, unit=0)
+    confirmed = sub(db, office, unit=1, lead="lead2", by="agent2")
+    confirm_subscription(s, office["control"], confirmed.id)
+    s.commit()
+    data = board(s, office["project"].id)
+    [project] = sell_through(s)
+    assert data["counts"]["subscribed"] == 2  # both units are taken on the board
+    assert (data["sold"], data["saleable"]) == (project["sold"], project["saleable"]) == (1, 3)
+    assert data["sell_through"] == project["rate"] == 33.3
+    assert draft.status == "draft"
 
 
 def test_r_sc_1_the_board_takes_the_same_number_of_queries_for_ten_or_a_thousand_units(app, db, office):
@@ -356,7 +373,8 @@ def test_r_sc_1_the_board_takes_the_same_number_of_queries_for_ten_or_a_thousand
 
 
 def test_r_sc_1_every_role_sees_the_board_and_its_colours(client, db, office, login_as):
-    sub(db, office)
+    confirm_subscription(db.session, office["control"], sub(db, office).id)
+    db.session.commit()
     login_as("finance")
     page = client.get(f"/admin/board/?project={office['project'].id}").get_data(as_text=True)
     assert page.count('class="cell status-subscribed') == 1
@@ -398,7 +416,8 @@ def test_r_sub_2_the_steps_run_from_the_grid_by_each_role(client, db, office):
     assert "50,000.00" in page
     client.post("/admin/subscription/deposit/", data={
         "csrf_token": token, "subscription_id": s.id, "amount": "50000.00",
-        "paid_on": TODAY.isoformat(), "channel": "pos", "bank_ref": "POS-88"})
+        "paid_on": TODAY.isoformat(), "channel": "pos", "bank_ref": "POS-88",
+        "submission_key": submission_key(page)})
     db.session.expire_all()
     assert db.session.get(Subscription, s.id).status == "active"
     assert db.session.scalar(select(Payment.receipt_no)) == "SJ-XJ-000001"

@@ -15,7 +15,7 @@ from models.base import office_today
 from models.ladder import run_ladder
 from models.payments import record_payment, reverse_payment
 from tests import factories as f
-from tests.conftest import Auth
+from tests.conftest import Auth, submission_key
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_a_step_that_changes_at_once_asks_first_and_a_form_step_returns_where_it
     done = client.post("/admin/subscription/payment/", data={
         "csrf_token": auth.csrf(details), "subscription_id": str(sub.id), "amount": "1000.00",
         "paid_on": office_today().isoformat(), "channel": "pos", "instalment_id": str(down.id),
-        "url": details})
+        "url": details, "submission_key": submission_key(form.get_data(as_text=True))})
     assert done.status_code == 302 and done.headers["Location"].endswith(details)
 
 

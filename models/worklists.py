@@ -1,0 +1,145 @@
+"""What waits for a person (R-PAY-5, R-PAY-6, R-PRICE-2, R-CHG-5): each worklist defined once,
+as a WHERE clause its grid filters by and the home page counts with, so the page that says
+"3 waiting for you" and the list behind it never disagree.
+
+- lawyer's letters to send (the lawyer marks each sent, or not needed once paid);
+- signed deals on the forfeit day, the rescission (解约) worklist: the manager, the lawyer or the
+  vice-president decides to keep chasing or to rescind;
+- prices below list, for the vice-president; extensions, for whoever may decide each one;
+- money held on deals that are over, for finance (models.payments.awaiting_settlement);
+- duplicate registrations, for the manager.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, func, select, update
+
+from .audit import record_many
+from .base import office_today
+from .deals import EVENT_OUTCOMES, LIVE_DEAL, Extension, Instalment, OverdueEvent, PriceApproval, Subscription
+from .errors import RuleViolation
+from .labels import choice_label
+from .notifications import notify
+from .permissions import can_do, require
+from .users import User, users_who_may, users_with_roles
+
+# Who handles which waiting event, and how it may end.
+EVENT_WORK = {
+    "lawyer_letter": ("letter.mark_sent", ("sent", "not_needed")),
+    "rescission": ("rescission.decide", ("continue", "rescind")),
+}
+
+
+def _deal_of_event_is(statuses):
+    return OverdueEvent.instalment_id.in_(
+        select(Instalment.id).join(Subscription, Subscription.id == Instalment.subscription_id)
+        .where(Subscription.status.in_(statuses)))
+
+
+def letters_to_send():
+    """Lawyer's letters prompted by the ladder, not yet sent, of deals still live."""
+    return and_(OverdueEvent.level == "lawyer_letter", OverdueEvent.outcome.is_(None),
+                _deal_of_event_is(LIVE_DEAL))
+
+
+def rescissions_to_decide():
+    """Signed deals whose line reached the forfeit day, not yet decided."""
+    return and_(OverdueEvent.level == "rescission", OverdueEvent.outcome.is_(None),
+                _deal_of_event_is(("contracted",)))
+
+
+def prices_to_decide():
+    return and_(PriceApproval.status == "requested",
+                PriceApproval.subscription_id.in_(select(Subscription.id).where(Subscription.status == "draft")))
+
+
+def extensions_for(session, user) -> list[Extension]:
+    """Extensions waiting that `user` may decide (models.ladder.decider_refusal)."""
+    from .ladder import decider_refusal
+    if not can_do(user, "extension.decide"):
+        return []
+    waiting = session.scalars(select(Extension).where(Extension.status == "requested")
+                              .order_by(Extension.id)).all()
+    return [e for e in waiting if decider_refusal(user, e) is None]
+
+
+def waiting_for(session, user) -> list[dict]:
+    """What waits for `user`'s decision or action, for the home page: label, count, link."""
+    from .leads import LeadConflict
+    from .payments import awaiting_settlement
+    items = []
+
+    def add(label, count, link):
+        if count:
+            items.append({"label": label, "count": count, "link": link})
+
+    def count(model, clause):
+        return session.scalar(select(func.count()).select_from(model).where(clause))
+
+    if can_do(user, "price.decide"):
+        add(_l("Prices below list to decide"), count(PriceApproval, prices_to_decide()),
+            "/admin/price_approval/?flt0_0=requested")
+    if can_do(user, "extension.decide"):
+        add(_l("Extensions to decide"), len(extensions_for(session, user)), "/admin/extension/?flt0_0=requested")
+    if can_do(user, "letter.mark_sent"):
+        add(_l("Lawyer's letters to send"), count(OverdueEvent, letters_to_send()), "/admin/lawyer_letter_due/")
+    if can_do(user, "rescission.decide"):
+        add(_l("Rescissions to decide"), count(OverdueEvent, rescissions_to_decide()), "/admin/rescission/")
+    if can_do(user, "settlement.record"):
+        add(_l("Money to settle on deals that are over"), count(Subscription, awaiting_settlement()),
+            "/admin/settlement/")
+    if can_do(user, "lead.resolve_conflict") and not user.has_role("admin"):
+        add(_l("Duplicate registrations to decide"), count(LeadConflict, LeadConflict.status == "open"),
+            "/admin/lead_conflict/?flt0_0=open")
+    return items
+
+
+def handle_event(session, by, event_id: int, outcome: str, note: str = "",
+                 today: dt.date | None = None) -> OverdueEvent:
+    """A person acts on an event that waits for one: the lawyer marks a lawyer's letter sent (or
+    not needed, once paid); the manager, the lawyer or the vice-president decides a rescission —
+    keep chasing, or rescind, with a reason (R-PAY-5). A conditional UPDATE on the event being
+    undecided: a double click or two people at once record it once, and the second is told."""
+    today = today or office_today()
+    event = session.get(OverdueEvent, event_id)
+    if event is None or event.level not in EVENT_WORK:
+        raise RuleViolation(_l("Nothing waits to be done about this event."), rule="R-PAY-5")
+    operation, outcomes = EVENT_WORK[event.level]
+    require(by, operation)
+    if outcome not in outcomes:
+        raise RuleViolation(_l("Choose what was done."), rule="R-PAY-5")
+    note = (note or "").strip()
+    if event.level == "rescission" and not note:
+        raise RuleViolation(_l("Give the reason for the decision."), rule="R-PAY-5")
+    matched = session.execute(
+        update(OverdueEvent).where(OverdueEvent.id == event.id, OverdueEvent.outcome.is_(None))
+        .values(outcome=outcome, handled_on=today, handled_by_id=by.id, handling_note=note)
+        .execution_options(synchronize_session=False)).rowcount
+    if matched != 1:
+        session.refresh(event)
+        who = session.get(User, event.handled_by_id)
+        raise RuleViolation(_l("This was already done (%(outcome)s by %(who)s on %(on)s); nothing was changed.",
+                               outcome=choice_label("overdue_event", "outcome", event.outcome),
+                               who=who.display_name if who else "—", on=event.handled_on), rule="R-PAY-5")
+    record_many(session, "overdue_event", f"event_{outcome}", by,
+                [(event.id, {"outcome": [None, outcome], "handled_on": [None, today], "note": [None, note]})])
+    session.refresh(event)
+    if event.level == "rescission":
+        sub = event.instalment.subscription
+        text = "继续追缴" if outcome == "continue" else "解约"
+        people = set(users_who_may(session, "rescission.decide")) | {sub.agent_id}
+        if outcome == "rescind":
+            people |= set(users_with_roles(session, {"finance"}))
+        notify(session, sorted(people - {by.id}), "rescission_decided",
+               f"解约审议：{sub.number}（{sub.customer_name}）由 {by.display_name} 决定{text}：{note[:60]}",
+               f"/admin/subscription/details/?id={sub.id}")
+    return event
+
+
+def outcomes_of(level: str) -> tuple[str, ...]:
+    return EVENT_WORK.get(level, (None, ()))[1]
+
+
+assert all(set(o) <= set(EVENT_OUTCOMES) for _, o in EVENT_WORK.values())
