@@ -72,14 +72,15 @@ def pool_command(today):
 @click.option("--dry-run", is_flag=True, help="Count what would happen; write nothing.")
 @with_appcontext
 def overdue_command(today, dry_run):
-    """Run the overdue ladder (reminders, warnings, lawyer's letters, forfeits) for a day."""
+    """Run the day's money rules: expire subscriptions whose deposit never came, then the overdue
+    ladder (reminders, warnings, lawyer's letters, forfeits, rescission reviews of signed deals)."""
     from jobs.ladder import run_ladder
     from models.base import office_today
 
     day = today.date() if today else office_today()
     counts = run_ladder(day.isoformat(), dry_run=dry_run)
     label = "would write" if dry_run else "written"
-    levels = ("reminder", "warning", "lawyer_letter", "forfeit",
+    levels = ("expired", "reminder", "warning", "lawyer_letter", "forfeit", "rescission",
               "signing_warning", "signing_lawyer_letter", "signing_forfeit")
     click.echo(f"{day} ({label}): " + ", ".join(f"{level} {counts.get(level, 0)}" for level in levels))
 

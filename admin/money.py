@@ -231,7 +231,10 @@ class EventWorklist(ReadOnlyView):
     @expose("/handle/", methods=("POST",))
     def handle_view(self):
         form = EventForm(get_form_data())
-        rows = self._rows(OverdueEvent, _ids(form))
+        # The event by the user's scope, not by the worklist: sent again after it was handled, it
+        # must still reach the domain, to be told who handled it.
+        ids = _ids(form)
+        rows = ReadOnlyView.get_query(self).filter(OverdueEvent.id.in_(ids)).all() if ids else []
         if len(rows) == 1:
             form.outcome.choices = self._outcomes(rows[0])
         if len(rows) != 1 or not form.validate():
@@ -312,7 +315,10 @@ class SettlementView(StepMixin, ReadOnlyView):
     @expose("/voucher/", methods=("POST",))
     def voucher_view(self):
         form = VoucherForm(get_form_data())
-        rows = self._rows(Subscription, _ids(form))
+        # The deal by the user's scope, not by the worklist: a voucher sent again after it settled
+        # the deal must still reach the domain, to be told it was recorded already.
+        ids = _ids(form)
+        rows = ReadOnlyView.get_query(self).filter(Subscription.id.in_(ids)).all() if ids else []
         if len(rows) != 1 or not form.validate():
             return self.render("admin/deal_step.html", form=form, subscription=rows[0] if rows else None,
                                action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))

@@ -45,6 +45,16 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.close()
 
 
+@event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint_inside_a_transaction(conn, name):
+    # pysqlite opens a transaction only before INSERT/UPDATE/DELETE. A SAVEPOINT sent first would
+    # open one of its own, and releasing it would COMMIT everything so far: a session.begin_nested()
+    # before any write (subscribe) committed its work even when the caller then rolled back.
+    dbapi_connection = conn.connection.dbapi_connection
+    if type(dbapi_connection).__module__.startswith("sqlite3") and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
+
+
 def init_app(app) -> None:
     from pathlib import Path
 
