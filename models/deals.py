@@ -401,7 +401,7 @@ class OverdueEvent(Base):
     outcome: Mapped[str | None] = mapped_column(String(20))
     handled_on: Mapped[dt.date | None]
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
-    handling_note: Mapped[str] = mapped_column(Text, default="")
+    handling_note: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     instalment: Mapped[Instalment] = relationship()
     handled_by: Mapped[User | None] = relationship()
@@ -811,10 +811,13 @@ def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) 
     from .inventory import Project
     from .payments import _locked_subscription
     today = today or office_today()
-    candidates = session.scalars(
-        select(Subscription.id).join(Project, Project.id == Subscription.project_id)
-        .where(Subscription.status.in_(WITHDRAWABLE), Subscription.deposit_due_on.is_not(None))
-        .order_by(Subscription.id)).all()
+    candidates = []
+    for project_id, grace in session.execute(select(Project.id, Project.draft_grace_days).order_by(Project.id)):
+        candidates += session.scalars(
+            select(Subscription.id).where(Subscription.project_id == project_id,
+                                          Subscription.status.in_(WITHDRAWABLE),
+                                          Subscription.deposit_due_on < today - dt.timedelta(days=grace))
+            .order_by(Subscription.id)).all()
     expired = 0
     for sub_id in candidates:
         try:

@@ -111,7 +111,7 @@ def kinds_visible_to(user) -> list[str]:
 
 def _check_kind(kind: str) -> None:
     if kind not in DOCUMENT_KINDS:
-        raise RuleViolation(_l("There is no such kind of document."))
+        raise RuleViolation(_l("There is no such kind of document."), rule="R-ALL-1")
 
 
 def visible_subject_ids(session, user, kind: str, subject_ids) -> set[int]:
@@ -142,20 +142,21 @@ def scope_documents(query, user, model=Document):
     return query
 
 
-def refusal(kind: str, subject) -> str | None:
+def refusal(kind: str, subject) -> RuleViolation | None:
     """Why a document of `kind` cannot be made for `subject` (None: it can)."""
+    from .deals import LIVE_DEAL
     if kind == "overdue_warning" and subject.level != "warning":
-        return _l("A warning letter is made for a warning of the overdue ladder.")
+        return RuleViolation(_l("A warning letter is made for a warning of the overdue ladder."), rule="R-PAY-5")
     if kind == "lawyer_letter" and subject.level != "lawyer_letter":
-        return _l("A lawyer's letter is made for the ladder's lawyer's-letter step.")
+        return RuleViolation(_l("A lawyer's letter is made for the ladder's lawyer's-letter step."), rule="R-PAY-5")
     if kind == "forfeit_notice" and subject.status != "forfeited":
-        return _l("A forfeit notice is made only for a forfeited subscription.")
+        return RuleViolation(_l("A forfeit notice is made only for a forfeited subscription."), rule="R-PAY-5")
     if kind == "payment_reminder" and subject.status == "paid":
-        return _l("This instalment is paid: there is nothing to remind.")
-    if kind == "payment_reminder" and subject.subscription.status not in ("confirmed", "active", "contracted"):
-        return _l("This deal is no longer live: there is nothing to remind.")
+        return RuleViolation(_l("This instalment is paid: there is nothing to remind."), rule="R-PAY-4")
+    if kind == "payment_reminder" and subject.subscription.status not in LIVE_DEAL:
+        return RuleViolation(_l("This deal is no longer live: there is nothing to remind."), rule="R-PAY-4")
     if kind == "subscription_agreement" and subject.status == "withdrawn":
-        return _l("This subscription was withdrawn.")
+        return RuleViolation(_l("This subscription was withdrawn."), rule="R-SUB-1")
     return None
 
 
@@ -200,11 +201,11 @@ def request_documents(session, by, kind: str, subject_ids) -> tuple[DocumentBatc
     try:
         ids = sorted({int(i) for i in subject_ids})
     except (TypeError, ValueError):
-        raise RuleViolation(_l("The selection was not understood; nothing was changed.")) from None
+        raise RuleViolation(_l("The selection was not understood; nothing was changed."), rule="R-ALL-1") from None
     if not ids:
-        raise RuleViolation(_l("Select at least one row."))
+        raise RuleViolation(_l("Select at least one row."), rule="R-ALL-1")
     if len(ids) > BATCH_LIMIT:
-        raise RuleViolation(_l("At most %(n)d documents can be requested at once.", n=BATCH_LIMIT))
+        raise RuleViolation(_l("At most %(n)d documents can be requested at once.", n=BATCH_LIMIT), rule="R-ALL-1")
     if by is None or visible_subject_ids(session, by, kind, ids) != set(ids):
         raise RuleViolation(_l("This document's subject does not exist, or is not one you may see."),
                             rule="R-ALL-1")
@@ -212,8 +213,9 @@ def request_documents(session, by, kind: str, subject_ids) -> tuple[DocumentBatc
     subjects = session.scalars(select(model).where(model.id.in_(ids)).order_by(model.id)).all()
     for subject in subjects:
         why = refusal(kind, subject)
-        if why:
-            raise RuleViolation(_l("%(subject)s: %(why)s", subject=describe(kind, subject), why=why))
+        if why is not None:
+            raise RuleViolation(_l("%(subject)s: %(why)s", subject=describe(kind, subject), why=why.message),
+                                rule=why.rule)
     with audit_context(session, actor=by, action="request_document"):
         batch = _new_batch(session, kind, len(subjects), by) if len(subjects) > 1 else None
         documents = [_new_document(kind, subject, by) for subject in subjects]
@@ -540,8 +542,8 @@ def document_context(session, kind: str, subject_id: int) -> dict:
     if subject is None:
         raise RuleViolation(_l("This document's subject does not exist, or is not one you may see."))
     why = refusal(kind, subject)
-    if why:
-        raise RuleViolation(why)
+    if why is not None:
+        raise why
     with force_locale("zh_Hans_CN"):
         title = describe(kind, subject)
         label = str(kind_label(kind))

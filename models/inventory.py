@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
@@ -52,7 +53,7 @@ class Project(Base):
     # R-PAY-6: longer extensions need the vice-president.
     extension_limit_days: Mapped[int] = mapped_column(default=15)
     follow_up_days: Mapped[int] = mapped_column(default=3)        # R-LEAD-3
-    follow_up_max_days: Mapped[int] = mapped_column(default=3)    # R-LEAD-3: unless the manager pauses
+    follow_up_max_days: Mapped[int] = mapped_column(default=3, server_default="3")  # R-LEAD-3: unless paused
     reminder_days_before: Mapped[int] = mapped_column(default=3)  # R-PAY-4
     pool_after_days: Mapped[int] = mapped_column(default=15)      # back to the public pool
     hold_hours: Mapped[int] = mapped_column(default=24)
@@ -60,14 +61,15 @@ class Project(Base):
     signing_due_days: Mapped[int] = mapped_column(default=30)     # R-CON-5
     # Dates people enter (subscriptions, payments) lie at most this many days back, and never
     # before the sale started (R-SUB-1, R-PAY-1).
-    backdate_days: Mapped[int] = mapped_column(default=30)
+    backdate_days: Mapped[int] = mapped_column(default=30, server_default="30")
     sales_start_on: Mapped[dt.date | None]
     # R-SUB-2: the deposit is due at most this many days after subscribing; a subscription without
     # its deposit this many days after that expires and its unit goes back on sale.
-    deposit_due_max_days: Mapped[int] = mapped_column(default=7)
-    draft_grace_days: Mapped[int] = mapped_column(default=1)
+    deposit_due_max_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    draft_grace_days: Mapped[int] = mapped_column(default=1, server_default="1")
     # R-CON-6: which post-signing steps must be done before another may start.
-    step_prerequisites: Mapped[dict] = mapped_column(JSON, default=lambda: dict(DEFAULT_STEP_PREREQUISITES))
+    step_prerequisites: Mapped[dict] = mapped_column(JSON, default=lambda: dict(DEFAULT_STEP_PREREQUISITES),
+                                                     server_default=json.dumps(DEFAULT_STEP_PREREQUISITES))
     # R-CON-3: what the customer brings to the signing (one item per line).
     signing_checklist: Mapped[str] = mapped_column(
         Text, default="身份证原件及复印件\n户口簿原件及复印件\n婚姻状况证明\n认购书及定金收据\n"

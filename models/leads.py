@@ -97,7 +97,7 @@ class Lead(Base):
     # R-LEAD-3: the manager may pause follow-up (a customer abroad, in hospital…) until a date,
     # with a reason; meanwhile the next follow-up may lie beyond the cycle and the pool waits.
     follow_up_paused_until: Mapped[dt.date | None]
-    follow_up_pause_reason: Mapped[str] = mapped_column(Text, default="")
+    follow_up_pause_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Last follow-up or (re)assignment: a lead idle too long returns to the pool.
     last_activity_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     pooled_at: Mapped[dt.datetime | None]
@@ -444,7 +444,7 @@ def _locked_leads(session, lead_ids) -> list[tuple[int, int | None]]:
         rows += session.execute(select(Lead.id, Lead.owner_id).where(Lead.id.in_(chunk))
                                 .order_by(Lead.id).with_for_update()).all()
     if len(rows) != len(lead_ids):
-        raise RuleViolation(_l("Some selected customers do not exist; nothing was changed."))
+        raise RuleViolation(_l("Some selected customers do not exist; nothing was changed."), rule="R-LEAD-2")
     return [(r[0], r[1]) for r in rows]
 
 

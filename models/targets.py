@@ -47,7 +47,7 @@ class SalesTarget(Base):
 def parse_month(value) -> str:
     match = MONTH.match(str(value or "").strip())
     if not match or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 2100:
-        raise RuleViolation(_l("A month is written like 2026-11."))
+        raise RuleViolation(_l("A month is written like 2026-11."), rule="R-ALL-3")
     return match.group(0)
 
 
@@ -68,13 +68,13 @@ def set_target(session, by, agent_id: int, month: str, *, subscriptions, amount,
     month = parse_month(month)
     agent = session.get(User, int(agent_id))
     if agent is None or not agent.has_role("agent"):
-        raise RuleViolation(_l("Targets are set for sales agents."))
+        raise RuleViolation(_l("Targets are set for sales agents."), rule="R-ALL-3")
     try:
         count = int(str(subscriptions).strip() or "0")
     except ValueError:
-        raise RuleViolation(_l("The number of subscriptions is a whole number.")) from None
+        raise RuleViolation(_l("The number of subscriptions is a whole number."), rule="R-ALL-3") from None
     if not 0 <= count <= 100000:
-        raise RuleViolation(_l("The number of subscriptions is between 0 and 100,000."))
+        raise RuleViolation(_l("The number of subscriptions is between 0 and 100,000."), rule="R-ALL-3")
     values = {"subscriptions": count, "amount": _amount(amount, _l("The subscription amount")),
               "collections": _amount(collections, _l("The collections"))}
     target = session.scalar(select(SalesTarget).where(SalesTarget.agent_id == agent.id, SalesTarget.month == month))

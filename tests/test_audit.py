@@ -6,9 +6,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from models import Audit, Lead, Payment, RuleViolation
+from models import Audit, Lead, Payment
 from models.audit import audit_context
 from tests import factories as f
+from tests.support.rules import raises_rule
 from tests.conftest import Auth
 
 
@@ -74,12 +75,12 @@ def test_r_all_2_payments_are_never_deleted_or_edited_through_the_orm(db, make_u
     payment = f.payment(db.session, inst, make_user("finance"))
     db.session.commit()
     db.session.delete(payment)
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-2"):
         db.session.flush()
     db.session.rollback()
     payment = db.session.get(Payment, payment.id)
     payment.amount = Decimal("1.00")
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-2"):
         db.session.flush()
     db.session.rollback()
     assert db.session.get(Payment, payment.id).amount == Decimal("10000.00")
@@ -89,11 +90,11 @@ def test_audit_rows_are_never_deleted_or_edited_through_the_orm(db, make_user):
     make_user("agent")
     row = db.session.scalars(select(Audit)).first()
     row.action = "forged"
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-2"):
         db.session.flush()
     db.session.rollback()
     db.session.delete(db.session.scalars(select(Audit)).first())
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-2"):
         db.session.flush()
     db.session.rollback()
 

@@ -219,7 +219,9 @@ def test_the_board_shows_each_status_in_the_colour_of_its_badge(browse, make_use
 
 
 def test_a_refused_step_says_why_and_what_is_missing(browse, make_user, db):
-    """R-CON-1: booking the signing before the down payment is refused with the amount missing."""
+    """R-CON-1: booking the signing before the down payment is refused with the amount missing —
+    said on the deal's page before anything is sent: the 预约签约 button asks the same rule the
+    booking does, and stands disabled with its reason."""
     today = office_today()
     deal = f.active_deal(db.session, make_user, price="1000000", payment_method="commercial_mortgage",
                          today=today, staff={"control": ("sales_control", None),
@@ -227,13 +229,11 @@ def test_a_refused_step_says_why_and_what_is_missing(browse, make_user, db):
     window = browse("li")
     page = window.page
     page.goto(f"/admin/subscription/details/?id={deal['sub'].id}")
-    window.step("book")
-    page.fill("#appointment_at", f"{today + dt.timedelta(days=3):%Y-%m-%d}T10:00")
-    page.click("[data-step-submit]")
-    error = window.flash("error")
-    expect(error).to_contain_text("首期款未付清：还差 ¥250,000.00")  # what is missing
-    expect(error).to_contain_text("首期款付清后才能预约签约")  # what to do next
-    expect(error).to_contain_text("（规则 R-CON-1）")  # which rule
+    expect(page.locator('button[data-step="book"]')).to_be_disabled()
+    reason = page.locator(".step-why").first
+    expect(reason).to_contain_text("首期款未付清：还差 ¥250,000.00")  # what is missing
+    expect(reason).to_contain_text("首期款付清后才能预约签约")  # what to do next
+    expect(reason).to_contain_text("（规则 R-CON-1）")  # which rule
     assert "Traceback" not in page.content()
     window.shot("refused")
     assert db.session.scalar(select(Contract.id)) is None

@@ -12,6 +12,7 @@ from models import Contract, Lead, RuleViolation, Subscription, Unit
 from models.contracts import book_signing, sign_contract, signing_gate
 from models.payments import record_payment, reverse_payment
 from tests import factories as f
+from tests.support.rules import raises_rule
 
 TODAY = dt.date(2026, 11, 26)
 AT = dt.datetime(2026, 12, 1, 10, 0)
@@ -47,7 +48,7 @@ def test_r_con_1_booking_is_refused_while_the_down_payment_is_short(app, db, dea
         assert contract.status == "booked" and "身份证" in contract.checklist
         assert contract.signing_due_on == TODAY + dt.timedelta(days=30)
         return
-    with pytest.raises(RuleViolation) as refused:
+    with raises_rule("R-CON-1") as refused:
         book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
     missing = Decimal("250000") - Decimal(paid)
     with app.test_request_context(), force_locale("zh_Hans_CN"):
@@ -62,7 +63,7 @@ def test_r_con_1_a_reversal_after_booking_blocks_the_signing(db, deal):
     db.session.commit()
     reverse_payment(db.session, deal["finance"], payment.id, "银行退票", today=TODAY)
     db.session.commit()
-    with pytest.raises(RuleViolation) as refused:
+    with raises_rule("R-CON-1") as refused:
         sign_contract(db.session, deal["lawyer"], contract.id, number="HT-001", signed_on=TODAY, today=TODAY)
     assert refused.value.rule == "R-CON-1"
     db.session.rollback()
@@ -74,7 +75,7 @@ def test_r_con_4_the_lawyer_signs_and_everything_moves_in_one_transaction(db, de
     pay(db, deal, "250000")
     contract = book_signing(db.session, deal["lawyer"], deal["sub"].id, appointment_at=AT, today=TODAY)
     db.session.commit()
-    with pytest.raises(RuleViolation):  # only the lawyer enters the contract
+    with raises_rule("R-ALL-1"):  # only the lawyer enters the contract
         sign_contract(db.session, deal["agent"], contract.id, number="HT-001", signed_on=TODAY, today=TODAY)
     db.session.rollback()
     sign_contract(db.session, deal["lawyer"], contract.id, number="HT-001", signed_on=TODAY, today=TODAY)
@@ -98,23 +99,34 @@ def test_r_con_4_bad_contract_data_is_refused_and_nothing_is_written(db, deal, m
                        status="signed", signed_on=TODAY)
     db.session.commit()
     args = {"number": "HT-001", "signed_on": TODAY, "today": TODAY, **kw}
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-CON-4"):
         sign_contract(db.session, deal["lawyer"], contract.id, **args)
     db.session.rollback()
     assert db.session.get(Contract, contract.id).status == "booked" and taken.id
 
 
-def test_r_con_4_a_withdrawn_or_forfeited_subscription_cannot_be_booked_or_signed(db, deal):
+@pytest.mark.parametrize("status", ["withdrawn", "forfeited"])
+def test_r_con_4_a_withdrawn_or_forfeited_subscription_cannot_be_booked_or_signed(db, deal, status):
+    # Paid in full and booked while live: the money check (R-CON-1) passes, so only the status
+    # of the deal can refuse what follows.
     sub = deal["sub"]
-    db.session.get(Subscription, sub.id).status = "forfeited"
+    pay(db, deal, "250000")
+    contract = book_signing(db.session, deal["agent"], sub.id, appointment_at=AT, today=TODAY)
     db.session.commit()
-    with pytest.raises(RuleViolation):
+    db.session.get(Subscription, sub.id).status = status
+    db.session.commit()
+    with raises_rule("R-CON-2"):
         book_signing(db.session, deal["agent"], sub.id, appointment_at=AT, today=TODAY)
+    db.session.rollback()
+    with raises_rule("R-CON-4"):
+        sign_contract(db.session, deal["lawyer"], contract.id, number="HT-X", signed_on=TODAY, today=TODAY)
+    db.session.rollback()
+    assert db.session.get(Contract, contract.id).status == "booked"
 
 
 def test_r_con_2_another_agents_customer_cannot_be_booked(db, deal, make_user):
     pay(db, deal, "250000")
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-1"):  # not one of this agent's customers
         book_signing(db.session, make_user("agent"), deal["sub"].id, appointment_at=AT, today=TODAY)
 
 
@@ -177,7 +189,7 @@ def test_r_con_1_after_signing_a_reversal_that_would_leave_the_down_payment_shor
     db.session.commit()
     reverse_payment(db.session, deal["finance"], extra.id, "多收退回", today=TODAY)  # still enough
     db.session.commit()
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-CON-1"):
         reverse_payment(db.session, deal["finance"], payment.id, "退票", today=TODAY)
 
 
@@ -227,9 +239,9 @@ def test_r_con_6_signing_opens_the_procedures_and_the_lawyer_enters_their_progre
     db.session.commit()
     note = db.session.scalar(select(Notification).where(Notification.kind == "contract_step"))
     assert note.user_id == deal["agent"].id and "银行流水" in note.message
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-1"):  # only the lawyer enters the progress
         update_step(db.session, deal["agent"], steps["mortgage"].id, status="done", today=TODAY)
-    with pytest.raises(RuleViolation):  # done in the future
+    with raises_rule("R-CON-6"):  # done in the future
         update_step(db.session, deal["lawyer"], steps["registration"].id, status="done",
                     done_on=TODAY + dt.timedelta(days=3), today=TODAY)
     db.session.rollback()
@@ -269,11 +281,11 @@ def test_r_con_7_the_archive_keeps_registered_originals_and_issues_stamped_copie
     from models.contracts import issue_stamped_copy, receive_original, update_step
     archivist = make_user("archive", username="zhou")
     contract = _signed(db, deal)
-    with pytest.raises(RuleViolation):  # not registered yet
+    with raises_rule("R-CON-7"):  # not registered yet
         receive_original(db.session, archivist, contract.id, received_on=TODAY, location="A-01", today=TODAY)
     db.session.rollback()
     _all_steps_done(db, deal, contract)
-    with pytest.raises(RuleViolation):  # only the archive
+    with raises_rule("R-ALL-1"):  # only the archive
         receive_original(db.session, deal["lawyer"], contract.id, received_on=TODAY, location="A-01", today=TODAY)
     db.session.rollback()
     record = receive_original(db.session, archivist, contract.id, received_on=TODAY, location="档案柜A-01",
@@ -340,7 +352,7 @@ def test_r_con_4_a_withdrawn_or_forfeited_subscription_cannot_be_signed(db, deal
     contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
     db.session.get(Subscription, deal["sub"].id).status = status
     db.session.commit()
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-CON-4"):
         sign_contract(db.session, deal["lawyer"], contract.id, number="HT-X", signed_on=TODAY, today=TODAY)
 
 

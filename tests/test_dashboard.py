@@ -10,12 +10,13 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from models import Audit, Instalment, RuleViolation, SalesTarget
+from models import Audit, Instalment, SalesTarget
 from models import dashboard as d
 from models.base import office_today
 from models.payments import record_payment
 from models.targets import monthly_review, set_target
 from tests import factories as f
+from tests.support.rules import raises_rule
 
 TODAY = dt.date(2026, 11, 26)
 
@@ -95,7 +96,7 @@ def test_the_manager_sets_targets_and_sees_them_against_actuals(app, db, deal, c
     ({"amount": "lots"}, "金额"), ({"collections": "-5"}, "负"), ({"amount": "1.005"}, "小数"),
 ])
 def test_impossible_targets_are_refused_and_nothing_is_saved(app, db, deal, values, message):
-    with pytest.raises(RuleViolation) as refused:
+    with raises_rule("R-ALL-3") as refused:
         set_target(db.session, deal["manager"], deal["agent"].id, "2026-11",
                    **{"subscriptions": "1", "amount": "1", "collections": "1", **values})
     from flask_babel import force_locale
@@ -106,12 +107,12 @@ def test_impossible_targets_are_refused_and_nothing_is_saved(app, db, deal, valu
 
 
 def test_only_the_manager_sets_targets_and_only_for_agents(app, db, deal):
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-1"):
         set_target(db.session, deal["agent"], deal["agent"].id, "2026-11", subscriptions=1, amount=1, collections=1)
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-3"):
         set_target(db.session, deal["manager"], deal["finance"].id, "2026-11", subscriptions=1, amount=1,
                    collections=1)
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-3"):
         set_target(db.session, deal["manager"], deal["agent"].id, "2026-13", subscriptions=1, amount=1,
                    collections=1)
 

@@ -18,10 +18,11 @@ import pytest
 from sqlalchemy import select
 
 import pdf
-from models import Document, DocumentBatch, Instalment, OverdueEvent, Payment, RuleViolation, Subscription
+from models import Document, DocumentBatch, Instalment, OverdueEvent, Payment, Subscription
 from models.documents import document_context, render_document, request_documents
 from models.payments import record_payment, reverse_payment
 from tests import factories as f
+from tests.support.rules import raises_rule
 
 TODAY = dt.date(2026, 11, 26)
 ROOT = Path(__file__).resolve().parent.parent
@@ -426,7 +427,7 @@ def test_an_agent_cannot_request_a_document_of_another_agents_customer(app, db, 
         follow_redirects=True)
     assert response.status_code == 200
     assert db.session.scalar(select(Document.id)) is None
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-1"):
         request_documents(db.session, deal["other"], "statement", [deal["lead"].id])
 
 
@@ -446,18 +447,18 @@ def test_the_owner_sees_the_ladders_letters_in_the_document_centre(app, db, deal
 
 
 def test_a_document_needs_an_eligible_subject(app, db, deal):
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-PAY-5"):
         request_documents(db.session, deal["manager"], "forfeit_notice", [deal["sub"].id])  # not forfeited
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-1"):
         request_documents(db.session, deal["manager"], "no_such_kind", [1])
     deal["sub"].status = "withdrawn"
     db.session.flush()
     open_line = db.session.scalar(select(Instalment.id).where(Instalment.subscription_id == deal["sub"].id,
                                                               Instalment.status != "paid"))
-    with pytest.raises(RuleViolation):  # no reminders for a dead deal
+    with raises_rule("R-PAY-4"):  # no reminders for a dead deal
         request_documents(db.session, deal["manager"], "payment_reminder", [open_line])
     db.session.rollback()
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-1"):
         request_documents(db.session, deal["manager"], "receipt", ["1 OR 1=1"])
     assert db.session.scalar(select(Document.id)) is None
 

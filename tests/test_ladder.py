@@ -13,6 +13,7 @@ from models import (Extension, Instalment, LeadArchive, Notification, OverdueEve
 from models.ladder import decide_extension, forecast, request_extension, run_ladder
 from models.payments import record_payment
 from tests import factories as f
+from tests.support.rules import raises_rule
 
 TODAY = dt.date(2026, 11, 26)
 DUE = TODAY + dt.timedelta(days=7)  # one-off payment: the balance is due 7 days after subscribing
@@ -100,7 +101,7 @@ def test_r_pay_5_a_payment_before_the_run_stops_escalation(db, deal):
 
 def test_r_pay_5_a_payment_after_the_forfeit_is_refused(db, deal):
     run_ladder(db.session, DUE + dt.timedelta(days=15))
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-PAY-1"):  # payments only on a live deal: this one the ladder forfeited
         record_payment(db.session, deal["finance"], deal["sub"].id, amount="950000",
                        paid_on=DUE + dt.timedelta(days=15), channel="pos", today=DUE + dt.timedelta(days=15))
 
@@ -226,7 +227,8 @@ def test_r_pay_6_extensions_up_to_the_limit_by_the_manager_beyond_it_by_the_vp(d
             decide_extension(db.session, deal[who], extension.id, False)  # rejected: try the next one
             db.session.commit()
         else:
-            with pytest.raises(RuleViolation):
+            # Agents and finance lack the role; the manager is refused beyond the limit.
+            with raises_rule("R-PAY-6" if who == "manager" else "R-ALL-1"):
                 decide_extension(db.session, deal[who], extension.id, True)
             db.session.rollback()
             decide_extension(db.session, deal["vp"], extension.id, False)
@@ -247,7 +249,7 @@ def test_r_pay_6_an_approved_extension_moves_the_due_date_the_ladder_counts_from
 
 @pytest.mark.parametrize("days", [0, -3, "三天"])
 def test_r_pay_6_extension_days_must_be_positive(db, deal, days):
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-PAY-6"):
         request_extension(db.session, deal["agent"], deal["balance"].id, days, "原因")
 
 

@@ -7,12 +7,12 @@ import threading
 import pytest
 from sqlalchemy import func, insert, select
 
-from models import (Audit, CustomerQuestion, FollowUp, Lead, LeadConflict, Notification,
-                    PermissionDenied, RuleViolation)
+from models import Audit, CustomerQuestion, FollowUp, Lead, LeadConflict, Notification
 from models.leads import (DuplicateLead, answer_topic, ask_question, assign_leads, distribute_leads,
                           give_feedback, pool_stale_leads, record_follow_up, register_lead,
                           resolve_conflict)
 from tests import factories as f
+from tests.support.rules import raises_rule
 from tests.conftest import Auth
 
 TODAY = dt.date(2026, 11, 26)
@@ -71,7 +71,7 @@ def test_r_lead_1_bad_input_is_refused_in_the_users_language_and_nothing_is_save
         app, db, office, field, value, message):
     from flask_babel import force_locale
     kw = {"phone": "13800138000", "name": "黄先生", "source": "walk_in", field: value}
-    with app.test_request_context(), pytest.raises(RuleViolation) as refused:
+    with app.test_request_context(), raises_rule("R-LEAD-1") as refused:
         register(db, office["agent"], office["project"], **kw)
     with app.test_request_context(), force_locale("zh_Hans_CN"):
         assert message in str(refused.value)
@@ -91,7 +91,7 @@ def test_r_lead_1_the_registration_form_shows_the_error_and_saves_nothing(client
 
 
 def test_r_lead_1_roles_without_leads_cannot_register(db, office, make_user):
-    with pytest.raises(PermissionDenied):
+    with raises_rule("R-ALL-1"):
         register(db, make_user("finance"), office["project"])
 
 
@@ -179,7 +179,7 @@ def test_r_lead_5_the_manager_keeps_the_owner_or_transfers_the_lead(db, office):
     db.session.commit()
     assert db.session.get(Lead, lead.id).owner_id == office["agent2"].id
     assert transfer.status == "transferred" and transfer.resolved_by_id == office["manager"].id
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-LEAD-5"):
         resolve_conflict(db.session, office["manager"], keep.id, "transfer")  # already decided
 
 
@@ -188,7 +188,7 @@ def test_r_lead_5_an_agent_cannot_decide_a_conflict(db, office):
     with pytest.raises(DuplicateLead):
         register(db, office["agent2"], office["project"])
     db.session.commit()
-    with pytest.raises(PermissionDenied):
+    with raises_rule("R-ALL-1"):
         resolve_conflict(db.session, office["agent2"], db.session.scalar(select(LeadConflict.id)), "transfer")
 
 
@@ -240,7 +240,7 @@ def test_r_lead_3_bad_follow_ups_are_refused(app, db, office, kw, message):
     from flask_babel import force_locale
     lead = register(db, office["agent"], office["project"])
     args = {"lead_id": lead.id, "channel": "phone", "content": "回访", "today": TODAY, **kw}
-    with pytest.raises(RuleViolation) as refused:
+    with raises_rule("R-LEAD-3") as refused:
         record_follow_up(db.session, office["agent"], **args)
     with app.test_request_context(), force_locale("zh_Hans_CN"):
         assert message in str(refused.value)
@@ -250,7 +250,7 @@ def test_r_lead_3_bad_follow_ups_are_refused(app, db, office, kw, message):
 
 def test_r_lead_3_an_agent_cannot_follow_up_another_agents_lead(db, office):
     lead = register(db, office["agent"], office["project"])
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-LEAD-5"):  # the customer belongs to the agent who registered them
         record_follow_up(db.session, office["agent2"], lead_id=lead.id, channel="phone",
                          content="抢客户", today=TODAY)
 
@@ -295,7 +295,7 @@ def test_r_lead_4_the_managers_feedback_reaches_the_agent(client, db, office):
     Auth(client).login("li")
     assert "下次带上学区说明" in client.get("/admin/follow_up/").get_data(as_text=True)
     assert client.get(f"/admin/follow_up/edit/?id={follow_up.id}").status_code == 403
-    with pytest.raises(PermissionDenied):
+    with raises_rule("R-ALL-1"):
         give_feedback(db.session, office["agent"], follow_up.id, "自己给自己")
 
 
@@ -374,7 +374,7 @@ def test_r_lead_2_a_bad_bulk_assignment_changes_none_of_the_leads(db, office, ma
         target = make_user("finance").id
     else:
         by = office["agent"]
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-1" if case == "agent_acts" else "R-LEAD-2"):
         assign_leads(db.session, by, selected, target)
     db.session.rollback()
     assert _count(db, Lead, Lead.owner_id.is_not(None)) == 0
@@ -469,10 +469,10 @@ def test_r_lead_6_only_managers_answer_and_agents_see_their_own_questions(client
     ask_question(db.session, office["agent"], project_id=office["project"].id, question="学区是哪所？")
     ask_question(db.session, office["agent2"], project_id=office["project"].id, question="何时交房？")
     db.session.commit()
-    with pytest.raises(PermissionDenied):
+    with raises_rule("R-ALL-1"):
         answer_topic(db.session, office["agent"], project_id=office["project"].id, topic="学区是哪所",
                      answer="一中")
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-LEAD-6"):
         ask_question(db.session, office["agent"], project_id=office["project"].id, question="？？ ")
     Auth(client).login("li")
     page = client.get("/admin/customer_question/").get_data(as_text=True)

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
-from models import (Instalment, Payment, PaymentAllocation, PermissionDenied, RuleViolation)
+from models import Instalment, Payment, PaymentAllocation
 from models.payments import (generate_plan, note_on_instalment, plan_lines, record_payment,
                              reverse_payment, validate_method_lines)
 from tests import factories as f
+from tests.support.rules import raises_rule
 from tests.conftest import Auth
 
 TODAY = dt.date(2026, 11, 26)
@@ -75,7 +76,7 @@ def test_r_pay_2_plans_of_awkward_prices_round_to_the_fen_and_sum_to_the_price(p
 ])
 def test_r_pay_2_a_method_whose_lines_do_not_sum_to_100_percent_is_refused(app, lines, message):
     from flask_babel import force_locale
-    with pytest.raises(RuleViolation) as refused:
+    with raises_rule("R-PAY-2") as refused:
         validate_method_lines(lines)
     with app.test_request_context(), force_locale("zh_Hans_CN"):
         assert message in str(refused.value), str(refused.value)
@@ -94,7 +95,7 @@ def test_r_pay_7_each_project_has_its_own_methods(db, deal):
 
 
 def test_r_pay_2_the_plan_is_regenerated_only_while_nothing_is_paid(db, deal):
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-PAY-2"):
         generate_plan(db.session, deal["sub"])  # the deposit is paid
 
 
@@ -147,7 +148,7 @@ def test_r_pay_1_bad_payments_are_refused_clearly_and_nothing_is_written(app, db
         db.session.commit()
     before = db.session.scalar(select(func.count()).select_from(Payment))
     args = {"amount": "1000", "paid_on": TODAY, "channel": "pos", "today": TODAY, **kw}
-    with pytest.raises(RuleViolation) as refused:
+    with raises_rule("R-PAY-1") as refused:
         record_payment(db.session, deal["finance"], deal["sub"].id, **args)
     with app.test_request_context(), force_locale("zh_Hans_CN"):
         assert message in str(refused.value), str(refused.value)
@@ -157,7 +158,7 @@ def test_r_pay_1_bad_payments_are_refused_clearly_and_nothing_is_written(app, db
 
 def test_r_pay_1_only_finance_records_payments(db, deal):
     for who in ("agent", "manager", "control"):
-        with pytest.raises(PermissionDenied):
+        with raises_rule("R-ALL-1"):
             record_payment(db.session, deal[who], deal["sub"].id, amount="1000", paid_on=TODAY,
                            channel="pos", today=TODAY)
 
@@ -171,17 +172,17 @@ def test_r_pay_1_a_reversal_restores_the_balance_and_keeps_the_original(db, deal
     assert reversal.amount == Decimal("-450000.00") and reversal.reverses_id == payment.id
     assert db.session.get(Payment, payment.id).amount == Decimal("450000.00")  # kept as it was
     assert [l.status for l in _lines(db, deal["sub"].id)] == ["paid", "pending", "pending"]
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-PAY-1"):
         reverse_payment(db.session, deal["finance"], payment.id, "再冲一次", today=TODAY)
     db.session.rollback()
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-PAY-1"):
         reverse_payment(db.session, deal["finance"], reversal.id, "冲红字", today=TODAY)
 
 
 def test_r_pay_1_nothing_deletes_a_payment(client, db, deal, login_as):
     payment_id = db.session.scalar(select(Payment.id))
     db.session.delete(db.session.get(Payment, payment_id))
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-2"):  # nothing is lost
         db.session.flush()
     db.session.rollback()
     for role in ("admin", "finance"):
@@ -216,7 +217,7 @@ def test_r_pay_8_the_agent_records_what_the_customer_said(db, deal, make_user):
     note_on_instalment(db.session, deal["agent"], line.id, "客户说月底前付首付", today=TODAY)
     db.session.commit()
     assert "客户说月底前付首付" in db.session.get(Instalment, line.id).agent_note
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-PAY-3"):
         note_on_instalment(db.session, make_user("agent"), line.id, "不是我的客户", today=TODAY)
 
 
@@ -269,7 +270,7 @@ def test_r_pay_1_any_sequence_of_payments_and_reversals_keeps_every_balance_exac
             reverse_payment(db.session, staff["finance"], chosen.id, "更正", today=TODAY)
             reversed_any = True
         elif action == "overpay":
-            with pytest.raises(RuleViolation):
+            with raises_rule("R-PAY-1"):
                 record_payment(db.session, staff["finance"], sub.id, amount=str(balance + Decimal("0.01")),
                                paid_on=TODAY, channel="cash", today=TODAY)
             db.session.rollback()

@@ -9,13 +9,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, func, select
 
-from models import (Audit, Building, Lead, Payment, PermissionDenied, PriceApproval, RuleViolation,
-                    Subscription, Unit)
+from models import (Audit, Building, Lead, Payment, PriceApproval, RuleViolation, Subscription,
+                    Unit)
 from models.deals import (confirm_subscription, decide_price, record_deposit, subscribe,
                           withdraw_subscription)
 from models.inventory import (board, hold_unit, import_price_list, read_price_list,
                               release_expired_holds, set_withheld)
 from tests import factories as f
+from tests.support.rules import raises_rule
 from tests.conftest import Auth, submission_key
 
 TODAY = dt.date(2026, 11, 26)
@@ -66,29 +67,29 @@ def test_r_sc_2_an_agent_subscribes_an_available_unit_for_own_customer(db, offic
     assert _count(db, Audit, Audit.entity == "unit", Audit.action == "subscribe") == 1
 
 
-@pytest.mark.parametrize("case, kw, message", [
-    ("withheld", {}, "不可售"),
-    ("unknown_unit", {"unit_id": 999_999}, "不存在"),
-    ("others_lead", {"lead_id": "lead2"}, "不属于"),
-    ("bad_id", {"id_number": "110101199003074578"}, "身份证"),
-    ("no_id", {"id_number": ""}, "身份证"),
-    ("no_address", {"address": "  "}, "地址"),
-    ("bad_method", {"payment_method": "barter"}, "付款方式"),
-    ("deposit_over_price", {"deposit": "2000000"}, "定金"),
-    ("zero_deposit", {"deposit": "0"}, "定金"),
-    ("text_deposit", {"deposit": "五万"}, "定金"),
-    ("future_date", {"subscribed_on": TODAY + dt.timedelta(days=1)}, "认购日期"),
-    ("above_list_without_reason", {"price": "1600000"}, "原因"),
+@pytest.mark.parametrize("case, kw, message, rule", [
+    ("withheld", {}, "不可售", "R-SC-2"),
+    ("unknown_unit", {"unit_id": 999_999}, "不存在", "R-SC-2"),
+    ("others_lead", {"lead_id": "lead2"}, "不属于", "R-LEAD-5"),  # the customer is another agent's
+    ("bad_id", {"id_number": "110101199003074578"}, "身份证", "R-SUB-1"),
+    ("no_id", {"id_number": ""}, "身份证", "R-SUB-1"),
+    ("no_address", {"address": "  "}, "地址", "R-SUB-1"),
+    ("bad_method", {"payment_method": "barter"}, "付款方式", "R-SUB-1"),
+    ("deposit_over_price", {"deposit": "2000000"}, "定金", "R-SUB-1"),
+    ("zero_deposit", {"deposit": "0"}, "定金", "R-SUB-1"),
+    ("text_deposit", {"deposit": "五万"}, "定金", "R-SUB-1"),
+    ("future_date", {"subscribed_on": TODAY + dt.timedelta(days=1)}, "认购日期", "R-SUB-1"),
+    ("above_list_without_reason", {"price": "1600000"}, "原因", "R-PRICE-1"),
 ])
 def test_r_sc_2_bad_subscriptions_are_refused_clearly_and_nothing_is_written(
-        app, db, office, case, kw, message):
+        app, db, office, case, kw, message, rule):
     from flask_babel import force_locale
     if case == "withheld":
         set_withheld(db.session, office["control"], office["units"][0].id, True)
         db.session.commit()
     if kw.get("lead_id") == "lead2":
         kw["lead_id"] = office["lead2"].id
-    with pytest.raises(RuleViolation) as refused:
+    with raises_rule(rule) as refused:
         sub(db, office, **kw)
     with app.test_request_context(), force_locale("zh_Hans_CN"):
         assert message in str(refused.value), str(refused.value)
@@ -100,7 +101,7 @@ def test_r_sc_2_bad_subscriptions_are_refused_clearly_and_nothing_is_written(
 
 def test_r_sc_2_a_subscribed_unit_cannot_be_subscribed_again(db, office):
     sub(db, office)
-    with pytest.raises(RuleViolation) as refused:
+    with raises_rule("R-SC-2") as refused:
         sub(db, office, by="agent2", lead="lead2")
     assert "1001" in str(refused.value)
     db.session.rollback()
@@ -176,20 +177,20 @@ def test_r_sc_2_two_hundred_agents_on_two_hundred_units_all_succeed(app, db, off
 
 def test_r_sub_2_sales_control_confirms_then_finance_takes_the_deposit(db, office):
     s = sub(db, office)
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-SUB-2"):
         record_deposit(db.session, office["finance"], s.id, amount="50000", paid_on=TODAY,
                        channel="pos", today=TODAY)  # not confirmed yet
     db.session.rollback()
-    with pytest.raises(PermissionDenied):
+    with raises_rule("R-ALL-1"):
         confirm_subscription(db.session, office["agent"], s.id)
     confirm_subscription(db.session, office["control"], s.id)
     db.session.commit()
     s = db.session.get(Subscription, s.id)
     assert s.status == "confirmed" and s.checked_by_id == office["control"].id and s.checked_at
-    with pytest.raises(PermissionDenied):
+    with raises_rule("R-ALL-1"):
         record_deposit(db.session, office["control"], s.id, amount="50000", paid_on=TODAY,
                        channel="pos", today=TODAY)
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-SUB-2"):
         record_deposit(db.session, office["finance"], s.id, amount="40000", paid_on=TODAY,
                        channel="pos", today=TODAY)  # not the agreed deposit
     db.session.rollback()
@@ -198,7 +199,7 @@ def test_r_sub_2_sales_control_confirms_then_finance_takes_the_deposit(db, offic
     db.session.commit()
     assert db.session.get(Subscription, s.id).status == "active"
     assert payment.receipt_no == "SJ-XJ-000001" and payment.amount == Decimal("50000.00")
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-SUB-2"):
         confirm_subscription(db.session, office["control"], s.id)  # no going back
 
 
@@ -213,7 +214,7 @@ def test_r_pay_1_receipt_numbers_are_gap_free_and_a_bank_reference_counts_once(d
     s = sub(db, office, unit=2)
     confirm_subscription(db.session, office["control"], s.id)
     db.session.commit()
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-PAY-1"):
         record_deposit(db.session, office["finance"], s.id, amount="50000", paid_on=TODAY,
                        channel="pos", bank_ref="REF-1", today=TODAY)
     db.session.rollback()
@@ -229,11 +230,11 @@ def test_r_price_2_a_lower_price_waits_for_the_vice_president(db, office):
     s = sub(db, office, price="1450000", price_reason="老业主推荐")
     approval = db.session.scalar(select(PriceApproval))
     assert approval.status == "requested" and approval.list_price == Decimal("1500000.00")
-    with pytest.raises(RuleViolation) as refused:
+    with raises_rule("R-PRICE-2") as refused:
         confirm_subscription(db.session, office["control"], s.id)
     assert refused.value.rule == "R-PRICE-2"
     for who in ("manager", "agent", "control"):
-        with pytest.raises(PermissionDenied):
+        with raises_rule("R-ALL-1"):
             decide_price(db.session, office[who], approval.id, True)
     decide_price(db.session, office["vp"], approval.id, True)
     confirm_subscription(db.session, office["control"], s.id)
@@ -245,7 +246,7 @@ def test_r_price_2_a_rejected_price_cannot_be_confirmed(db, office):
     s = sub(db, office, price="1400000", price_reason="团购")
     decide_price(db.session, office["vp"], db.session.scalar(select(PriceApproval.id)), False)
     db.session.commit()
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-PRICE-2"):
         confirm_subscription(db.session, office["control"], s.id)
 
 
@@ -259,7 +260,7 @@ def test_r_price_1_a_higher_price_needs_only_a_reason(db, office):
 
 def test_withdrawal_before_the_deposit_frees_the_unit_and_keeps_the_history(db, office):
     s = sub(db, office)
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-1"):  # not one of agent2's subscriptions
         withdraw_subscription(db.session, office["agent2"], s.id, "不是我的")
     withdraw_subscription(db.session, office["agent"], s.id, "客户资金未到位")
     db.session.commit()
@@ -276,7 +277,7 @@ def test_withdrawal_after_the_deposit_is_refused(db, office):
     record_deposit(db.session, office["finance"], s.id, amount="50000", paid_on=TODAY, channel="pos",
                    today=TODAY)
     db.session.commit()
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-SUB-2"):
         withdraw_subscription(db.session, office["manager"], s.id, "想退")
 
 
@@ -289,7 +290,7 @@ def test_a_hold_keeps_the_unit_for_one_customer_until_it_expires(db, office):
     unit = db.session.get(Unit, unit_id)
     assert unit.status == "held" and unit.held_for_lead_id == office["lead"].id
     assert unit.held_until > dt.datetime.utcnow() + dt.timedelta(hours=23)
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-SC-2"):
         sub(db, office, by="agent2", lead="lead2")  # held for someone else
     db.session.rollback()
     assert release_expired_holds(db.session, dt.datetime.utcnow()) == 0
@@ -308,11 +309,11 @@ def test_the_held_customers_subscription_consumes_the_hold(db, office):
 
 
 def test_who_may_hold_is_a_project_setting(db, office):
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-1"):
         hold_unit(db.session, office["finance"], unit_id=office["units"][0].id, lead_id=office["lead"].id)
     office["project"].hold_roles = "sales_control"
     db.session.commit()
-    with pytest.raises(RuleViolation):
+    with raises_rule("R-ALL-1"):  # the project narrowed who may hold
         hold_unit(db.session, office["agent"], unit_id=office["units"][0].id, lead_id=office["lead"].id)
     hold_unit(db.session, office["control"], unit_id=office["units"][0].id, lead_id=office["lead"].id)
 

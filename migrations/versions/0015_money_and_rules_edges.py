@@ -134,14 +134,6 @@ def upgrade():
         batch_op.drop_constraint('status_known', type_='check')
         batch_op.create_check_constraint('status_known', NEW_STATUSES)
 
-    # The models give these columns their defaults; the database needed one for existing rows only.
-    for table, column in (('lead', 'follow_up_pause_reason'), ('overdue_event', 'handling_note'),
-                          ('project', 'follow_up_max_days'), ('project', 'backdate_days'),
-                          ('project', 'deposit_due_max_days'), ('project', 'draft_grace_days'),
-                          ('project', 'step_prerequisites')):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.alter_column(column, server_default=None)
-
 
 def downgrade():
     with op.batch_alter_table('subscription', schema=None) as batch_op:
