@@ -203,7 +203,7 @@ class EventWorklist(ReadOnlyView):
     waiting = None  # the WHERE clause, from models.worklists
     column_list = ("instalment", "instalment.subscription.customer_name", "instalment.subscription.agent",
                    "cause", "due_on", "on", "late", "balance")
-    column_labels = {"on": _l("Ladder date"), "late": _l("Days overdue"), "balance": _l("Balance")}
+    column_labels = {"on": _l("Ladder date"), "late": _l("Days overdue"), "balance": _l("Unpaid balance")}
     column_formatters = {
         "late": lambda v, c, e, n: gettext("%(n)d days", n=(office_today() - e.due_on).days),
         "balance": lambda v, c, e, n: f"¥{e.instalment.amount_due - e.instalment.amount_paid:,.2f}"

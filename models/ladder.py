@@ -439,11 +439,14 @@ def decider_refusal(by, extension: Extension) -> RuleViolation | None:
 
 
 def _tell_deciders(session, extension: Extension) -> None:
-    operation = "extension.decide_beyond_limit" if needs_vp(session, extension) else "extension.decide"
+    """Whoever must decide is told: the vice-president beyond the limit, else the managers."""
+    beyond_limit = needs_vp(session, extension)
+    deciders = users_who_may(session, "extension.decide_beyond_limit") if beyond_limit else \
+        users_with_roles(session, {"sales_manager"})
     sub = extension.subscription
     what = "签约日期" if extension.contract_id else "付款"
-    beyond = "（累计超过经理权限，需主管副总审批）" if operation.endswith("limit") else ""
-    notify(session, users_who_may(session, operation), "extension_requested",
+    beyond = "（累计超过经理权限，需主管副总审批）" if beyond_limit else ""
+    notify(session, deciders, "extension_requested",
            f"延期申请：{sub.number}（{sub.customer_name}）{what}延期 {extension.days} 天{beyond}，请审批。",
            "/admin/extension/?flt0_0=requested")
 

@@ -56,13 +56,15 @@ def prices_to_decide():
 
 
 def extensions_for(session, user) -> list[Extension]:
-    """Extensions waiting that `user` may decide (models.ladder.decider_refusal)."""
-    from .ladder import decider_refusal
+    """Extensions waiting for `user`: the vice-president's are those beyond the manager's limit
+    (models.ladder.needs_vp), the manager's those within it."""
+    from .ladder import decider_refusal, needs_vp
     if not can_do(user, "extension.decide"):
         return []
+    vp = can_do(user, "extension.decide_beyond_limit")
     waiting = session.scalars(select(Extension).where(Extension.status == "requested")
                               .order_by(Extension.id)).all()
-    return [e for e in waiting if decider_refusal(user, e) is None]
+    return [e for e in waiting if needs_vp(session, e) == vp and decider_refusal(user, e) is None]
 
 
 def waiting_for(session, user) -> list[dict]:

@@ -502,7 +502,9 @@ def test_r_pay_6_the_vp_is_told_of_an_extension_beyond_the_managers_limit(db, de
     within = request_extension(db.session, deal["agent"], deal["balance"].id, 10, "原因")
     db.session.commit()
     told = db.session.scalars(select(Notification.user_id).where(Notification.kind == "extension_requested")).all()
-    assert told == [deal["manager"].id, deal["vp"].id]
+    assert told == [deal["manager"].id]  # within the limit: the manager's to decide
+    assert [w["count"] for w in waiting_for(db.session, deal["manager"])] == [1]
+    assert waiting_for(db.session, deal["vp"]) == []
     decide_extension(db.session, deal["manager"], within.id, True)
     request_extension(db.session, deal["agent"], deal["balance"].id, 10, "原因")  # 20 in total
     db.session.commit()
