@@ -16,7 +16,7 @@ from models.deals import (WITHDRAWABLE, confirm_refusal, confirm_subscription, d
                           subscribe, withdraw_subscription)
 from models.labels import choice_label
 from models.contracts import (book_signing, booking_refusal, issue_stamped_copy, receive_original,
-                              sign_contract, step_refusal, update_step)
+                              sign_contract, step_refusal, steps_late, update_step)
 from models.ladder import request_signing_extension
 from models.payments import record_payment
 from models.timeline import deal_timeline
@@ -44,7 +44,8 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
     column_details_list = ("number", "status", "project", "unit", "lead", "agent", "price", "deposit",
                            "payment_method", "subscribed_on", "deposit_due_on", "customer_name",
                            "customer_address", "price_reason", "checked_by", "checked_at",
-                           "withdrawn_at", "forfeited_at", "created_at")  # never the ID number
+                           "withdrawn_at", "forfeited_at", "expired_at", "rescinded_at",
+                           "created_at")  # never the ID number
     extra_endpoints = {"deposit_view": "action", "withdraw_view": "action", "payment_view": "action",
                        "book_view": "action"}
     column_extra_row_actions = [DocumentButton("subscription_agreement"), DocumentButton("forfeit_notice")]
@@ -343,7 +344,8 @@ class ContractStepView(ReadOnlyView):
     column_filters = ("status", "kind", "promised_on")
     column_default_sort = ("promised_on", False)
     extra_endpoints = {"step_view": "action"}
-    row_steps = (StepButton("step", "contract.step", when=lambda s: s.status != "done", icon="fa-pencil",
+    row_steps = (StepButton("step", "contract.step", icon="fa-pencil",
+                            when=lambda s: s.status != "done" and s.contract.status != "rescinded",
                             why_not=lambda s: step_refusal(s, "in_progress"), explain=("R-CON-6",)),)
 
     @action("step", _l("Enter the progress (lawyer)"))
@@ -382,7 +384,7 @@ class ContractStepDueView(ReadOnlyView):
     column_default_sort = ("promised_on", False)
 
     def _late(self, query):
-        return query.filter(ContractStep.status != "done", ContractStep.promised_on < office_today())
+        return query.filter(steps_late(office_today()))
 
     def get_query(self):
         return self._late(super().get_query())

@@ -83,7 +83,7 @@ COLUMN_LABELS = {
     "backdate_days": _l("Dates accepted back (days)"), "sales_start_on": _l("Sale started on"),
     "deposit_due_max_days": _l("Deposit due within (days)"), "draft_grace_days": _l("Unpaid deposit grace (days)"),
     "follow_up_max_days": _l("Longest follow-up cycle (days)"), "step_prerequisites": _l("Order of post-signing steps"),
-    "expired_at": _l("Expired at"), "follow_up_paused_until": _l("Follow-up paused until"),
+    "expired_at": _l("Expired at"), "rescinded_at": _l("Rescinded at"), "follow_up_paused_until": _l("Follow-up paused until"),
     "follow_up_pause_reason": _l("Why the follow-up is paused"), "outcome": _l("Outcome"),
     "handled_by": _l("Handled by"), "handled_on": _l("Handled on"), "handling_note": _l("Note"),
 }
@@ -142,5 +142,5 @@ AUDIT_ACTIONS = {
     "event_continue": _l("Rescission review: keep chasing"), "event_rescind": _l("Rescission review: rescind"),
     "voucher_refund": _l("Money refunded (voucher)"), "voucher_retained": _l("Money retained (voucher)"),
     "pause_follow_up": _l("Follow-up paused"), "conflict_keep": _l("Owner kept"),
-    "conflict_transfer": _l("Customer transferred"),
+    "conflict_transfer": _l("Customer transferred"), "rescind": _l("Contract rescinded"),
 }

@@ -286,6 +286,9 @@ class SettlementView(StepMixin, ReadOnlyView):
     choices_of = "subscription"
     verbs = frozenset({"list", "details", "action"})
     column_list = ("number", "customer_name", "unit", "agent", "status", "deposit", "held", "proposal")
+    column_details_list = ("number", "status", "customer_name", "unit", "agent", "price", "deposit", "payment_method",
+                           "subscribed_on", "forfeited_at", "withdrawn_at", "expired_at", "rescinded_at", "held",
+                           "proposal")  # never the ID number: shown as SubscriptionView shows the deal
     column_labels = {"number": _l("Subscription number"), "held": _l("Money held"),
                      "proposal": _l("As the agreement says")}
     column_formatters = {"held": _held, "proposal": _proposal}

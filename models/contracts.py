@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, select
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, and_, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, in_list, utcnow
@@ -11,7 +11,7 @@ from .deals import Subscription
 from .users import User
 
 CONTRACT_KINDS = ("sale", "mortgage")
-CONTRACT_STATUSES = ("booked", "signed", "registered", "archived")
+CONTRACT_STATUSES = ("booked", "signed", "registered", "archived", "rescinded")
 STEP_KINDS = ("online_filing", "notarisation", "mortgage", "registration")
 STEP_STATUSES = ("pending", "in_progress", "done")
 
@@ -23,6 +23,8 @@ class Contract(Base):
         CheckConstraint(in_list("status", CONTRACT_STATUSES), name="status_known"),
         CheckConstraint("status = 'booked' OR (number IS NOT NULL AND signed_on IS NOT NULL)",
                         name="signed_has_number"),
+        Index("uq_contract_booked", "subscription_id", "kind", unique=True,
+              sqlite_where=text("status = 'booked'"), postgresql_where=text("status = 'booked'")),
         Index("ix_contract_signed_on", "signed_on"),  # signings today and this month (dashboard)
     )
 
@@ -120,7 +122,7 @@ from flask_babel import lazy_gettext as _l  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 
 from .audit import audit_context, record_many  # noqa: E402
-from .base import office_to_utc, office_today  # noqa: E402
+from .base import office_to_utc, office_today, utcnow  # noqa: E402
 from .deals import Instalment  # noqa: E402
 from .errors import RuleViolation  # noqa: E402
 from .inventory import Unit  # noqa: E402
@@ -195,9 +197,9 @@ def _lock(session, subscription_id: int) -> Subscription:
 def book_signing(session, by, subscription_id: int, *, appointment_at: dt.datetime,
                  kind: str = "sale", lawyer_id: int | None = None, today: dt.date | None = None) -> Contract:
     """The agent or lawyer books the signing (at `appointment_at`, office time) from the payment
-    progress (R-CON-2): refused while
-    the down payment is short; the booking carries the project's checklist (R-CON-3) and goes on
-    the lawyers' worklist."""
+    progress (R-CON-2): refused while the down payment is short; the booking carries the
+    project's checklist (R-CON-3) and goes on the lawyers' worklist. A deal has one booking per
+    kind of contract (a partial unique index): booking again moves its appointment."""
     require(by, "contract.book")
     today = today or office_today()
     sub = _lock(session, subscription_id)
@@ -208,12 +210,21 @@ def book_signing(session, by, subscription_id: int, *, appointment_at: dt.dateti
         raise refused
     if appointment_at.date() < today:
         raise RuleViolation(_l("The appointment cannot be in the past."), rule="R-CON-2")
+    booked = session.scalar(select(Contract).where(Contract.subscription_id == sub.id, Contract.kind == kind,
+                                                   Contract.status == "booked").with_for_update())
     with audit_context(session, actor=by, action="book_signing"):
-        contract = Contract(subscription_id=sub.id, kind=kind, appointment_at=office_to_utc(appointment_at),
-                            lawyer_id=lawyer_id, booked_by_id=by.id, booked_on=today,
-                            signing_due_on=today + dt.timedelta(days=sub.project.signing_due_days),
-                            checklist=sub.project.signing_checklist, status="booked")
-        session.add(contract)
+        if booked is not None:
+            # Booking again moves the appointment, never the date the signing is due by: only an
+            # approved extension moves that (R-CON-5, R-PAY-6), so a new booking is no new budget.
+            contract = booked
+            contract.appointment_at = office_to_utc(appointment_at)
+            contract.lawyer_id = lawyer_id or contract.lawyer_id
+        else:
+            contract = Contract(subscription_id=sub.id, kind=kind, appointment_at=office_to_utc(appointment_at),
+                                lawyer_id=lawyer_id, booked_by_id=by.id, booked_on=today,
+                                signing_due_on=today + dt.timedelta(days=sub.project.signing_due_days),
+                                checklist=sub.project.signing_checklist, status="booked")
+            session.add(contract)
         session.flush()
     lawyers = [lawyer_id] if lawyer_id else users_who_may(session, "contract.sign")
     notify(session, lawyers, "signing_booked",
@@ -284,6 +295,13 @@ def create_steps(session, contract: Contract) -> list[ContractStep]:
     return steps
 
 
+def steps_late(today: dt.date):
+    """A WHERE clause: procedures past their promised date, not done, of contracts still in force
+    (a rescinded contract's procedures stopped) — the lawyer's worklist and home page (R-CON-6)."""
+    return and_(ContractStep.status != "done", ContractStep.promised_on < today,
+                ContractStep.contract_id.in_(select(Contract.id).where(Contract.status != "rescinded")))
+
+
 def step_refusal(step: ContractStep, status: str, done_on: dt.date | None = None) -> RuleViolation | None:
     """Why `step` may not move to `status` (None: it may): a step starts (in progress or done)
     only once the steps the project makes it wait for are done on this contract, and is done no
@@ -324,6 +342,8 @@ def update_step(session, by, step_id: int, *, status: str, promised_on: dt.date 
         raise RuleViolation(_l("This step does not exist."), rule="R-CON-6")
     session.refresh(step.contract, with_for_update=True)  # one step of a contract at a time
     session.refresh(step)
+    if step.contract.status == "rescinded":
+        raise RuleViolation(_l("This contract was rescinded: its procedures stopped."), rule="R-CON-6")
     if status not in STEP_STATUSES:
         raise RuleViolation(_l("Choose the status of the step."), rule="R-CON-6")
     if step.status == "done" and status != "done":
@@ -417,3 +437,47 @@ def validate_step_prerequisites(rules) -> dict:
     if any(reaches(kind, kind) for kind in rules):
         raise RuleViolation(_l("The order of the post-signing steps goes round in a circle."), rule="R-CON-6")
     return rules
+
+
+def rescind(session, by, subscription_id: int, *, reason: str, today: dt.date | None = None) -> Subscription:
+    """解约: the decision of the rescission review on a signed deal whose money reached the forfeit
+    day (R-PAY-4, R-PAY-5). In the caller's transaction, under the deal's lock: the subscription
+    and its contracts rescinded, the unit back on sale, the customer's records kept apart (as a
+    forfeit keeps them), waiting requests closed; the money held goes on finance's settlement
+    worklist (R-CHG-5). Refused unless the deal is signed."""
+    from .deals import close_open_requests
+    from .ladder import _snapshot
+    from .leads import Lead, LeadArchive
+    from .payments import money_held
+    require(by, "rescission.decide")
+    today = today or office_today()
+    sub = _lock(session, subscription_id)
+    if sub.status != "contracted":
+        raise RuleViolation(_l("Only a signed deal is rescinded (this one is %(status)s).",
+                               status=choice_label("subscription", "status", sub.status)), rule="R-PAY-5")
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(_l("Give the reason for the decision."), rule="R-PAY-5")
+    lead = session.get(Lead, sub.lead_id)
+    contracts = session.scalars(select(Contract).where(Contract.subscription_id == sub.id,
+                                                       Contract.status != "rescinded").with_for_update()).all()
+    with audit_context(session, actor=by, action="rescind"):
+        session.add(LeadArchive(lead_id=lead.id, subscription_id=sub.id, reason="rescission", archived_by_id=by.id,
+                                snapshot={**_snapshot(session, sub, lead, today), "reason": reason}))
+        sub.status = "rescinded"
+        sub.rescinded_at = utcnow()
+        lead.stage = "lost"
+        for contract in contracts:
+            contract.status = "rescinded"
+        session.flush()
+    matched = session.execute(update(Unit).where(Unit.id == sub.unit_id, Unit.status == "signed")
+                              .values(status="available").execution_options(synchronize_session=False)).rowcount
+    if matched:
+        record_many(session, "unit", "rescind", by, [(sub.unit_id, {"status": ["signed", "available"]})])
+    close_open_requests(session, sub.id, by, "rescind")
+    held = money_held(session, sub.id)
+    if held > 0:
+        notify(session, users_who_may(session, "settlement.record"), "settlement_due",
+               f"解约待结算：{sub.number}（{sub.customer_name}）已解约；已收 ¥{held:,.2f}，请按合同约定办理退款或没收。",
+               "/admin/settlement/")
+    return sub

@@ -280,7 +280,7 @@ def finance_panel(session, today: dt.date) -> dict:
 
 
 def lawyer_panel(session, today: dt.date) -> dict:
-    from .contracts import Contract, ContractStep
+    from .contracts import Contract, ContractStep, steps_late
     from .deals import Subscription
     bookings = session.execute(
         select(Contract.id, Subscription.number, Subscription.customer_name, Contract.appointment_at,
@@ -289,8 +289,7 @@ def lawyer_panel(session, today: dt.date) -> dict:
         .where(Contract.status == "booked").order_by(Contract.appointment_at).limit(8)).all()
     overdue = session.scalar(select(func.count()).select_from(Contract).where(
         Contract.status == "booked", Contract.signing_due_on < today))
-    steps = session.scalar(select(func.count()).select_from(ContractStep).where(
-        ContractStep.status != "done", ContractStep.promised_on < today))
+    steps = session.scalar(select(func.count()).select_from(ContractStep).where(steps_late(today)))
     booked = session.scalar(select(func.count()).select_from(Contract).where(Contract.status == "booked"))
     return {"bookings": bookings, "booked": booked, "signing_overdue": overdue, "steps_late": steps}
 

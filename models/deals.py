@@ -13,11 +13,12 @@ from .inventory import Project, Unit
 from .leads import Lead
 from .users import User
 
-SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted", "forfeited", "withdrawn", "expired")
+SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted", "forfeited", "withdrawn", "expired",
+                         "rescinded")
 # One name per business fact: every query, page, export, statement and job reads these, never a copy.
 LIVE_SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted")  # takes its unit (R-SC-2)
 LIVE_DEAL = ("confirmed", "active", "contracted")  # a sale: counts as sold, its plan is owed
-DEAD_DEAL = ("forfeited", "withdrawn", "expired")  # over: its lines are owed by nobody
+DEAD_DEAL = ("forfeited", "withdrawn", "expired", "rescinded")  # over: its lines are owed by nobody
 WITHDRAWABLE = ("draft", "confirmed")  # before the deposit (R-SUB-2); expires unpaid (R-SUB-2)
 PAYMENT_METHODS = ("one_off", "instalments", "commercial_mortgage", "provident_fund")
 INSTALMENT_KINDS = ("deposit", "down_payment", "instalment", "commercial_loan",
@@ -71,6 +72,7 @@ class Subscription(Base):
     withdrawn_at: Mapped[dt.datetime | None]
     forfeited_at: Mapped[dt.datetime | None]
     expired_at: Mapped[dt.datetime | None]
+    rescinded_at: Mapped[dt.datetime | None]
     withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_at: Mapped[dt.datetime | None]
@@ -682,7 +684,7 @@ def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: 
     from .payments import _locked_subscription, take_payment
     require(by, "subscription.deposit")
     if key is not None:
-        claim(session, by, key, "deposit")
+        claim(session, by, key, "deposit", f"subscription:{subscription_id}")
     sub = _locked_subscription(session, subscription_id)
     if sub.status != "confirmed":
         raise RuleViolation(_l("The deposit is taken after sales control has confirmed the "
@@ -788,7 +790,7 @@ def already_decided(session, model, row_id: int, rule: str) -> RuleViolation:
 
 
 def close_open_requests(session, subscription_id: int, by, action: str) -> int:
-    """When a deal ends (withdrawn, expired, forfeited), the requests still waiting on it are closed
+    """When a deal ends (withdrawn, expired, forfeited, rescinded), the requests still waiting on it are closed
     as rejected, each with its audit row (R-ALL-2), and their requesters told."""
     closed = 0
     for model, noun in ((PriceApproval, "价格审批"), (Extension, "延期申请")):
@@ -797,39 +799,45 @@ def close_open_requests(session, subscription_id: int, by, action: str) -> int:
         for row_id, requester in rows:
             if _decide_request(session, model, row_id, by, "rejected", action):
                 closed += 1
-                notify(session, [requester], "request_closed",
-                       f"{noun}已关闭：认购已{'退订' if action == 'withdraw' else '失效' if action == 'expire' else '挞定'}。",
+                ended = {"withdraw": "退订", "expire": "失效", "rescind": "解约"}.get(action, "挞定")
+                notify(session, [requester], "request_closed", f"{noun}已关闭：交易已{ended}。",
                        f"/admin/{model.__tablename__}/")
     return closed
 
 
 def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) -> int:
-    """Subscriptions without their deposit (draft, or confirmed and unpaid) past the deposit due date
-    plus the project's grace expire (R-SUB-2): the unit goes back on sale, the customer stays (a
-    visited customer again), open requests close, the agent is told; each in a transaction of its
-    own, re-checked under the deal's lock. Part of the daily run. Returns how many expired."""
+    """Subscriptions without their deposit (draft, or confirmed and unpaid) past the deposit line's
+    due date (as an approved extension moved it) plus the project's grace expire (R-SUB-2): the
+    unit goes back on sale, the customer stays (a visited customer again), open requests close,
+    the agent is told; each in a transaction of its own, re-checked under the deal's lock. Part of
+    the daily run. Returns how many expired."""
     from .inventory import Project
     from .payments import _locked_subscription
     today = today or office_today()
+    def deposit_due(subscription_id):  # the deposit line's due date, moved by an approved extension
+        return select(EFFECTIVE_DUE).where(Instalment.subscription_id == subscription_id,
+                                           Instalment.kind == "deposit").scalar_subquery()
+
     candidates = []
     for project_id, grace in session.execute(select(Project.id, Project.draft_grace_days).order_by(Project.id)):
         candidates += session.scalars(
             select(Subscription.id).where(Subscription.project_id == project_id,
                                           Subscription.status.in_(WITHDRAWABLE),
-                                          Subscription.deposit_due_on < today - dt.timedelta(days=grace))
+                                          deposit_due(Subscription.id) < today - dt.timedelta(days=grace))
             .order_by(Subscription.id)).all()
     expired = 0
     for sub_id in candidates:
         try:
             sub = _locked_subscription(session, sub_id)
-            grace = dt.timedelta(days=sub.project.draft_grace_days)
-            if sub.status not in WITHDRAWABLE or sub.deposit_due_on + grace >= today or dry_run:
-                expired += dry_run and sub.status in WITHDRAWABLE and sub.deposit_due_on + grace < today
+            due = session.scalar(select(deposit_due(sub.id)))
+            late = due is not None and due + dt.timedelta(days=sub.project.draft_grace_days) < today
+            if sub.status not in WITHDRAWABLE or not late or dry_run:
+                expired += dry_run and sub.status in WITHDRAWABLE and late
                 session.rollback()
                 continue
             before, unit_id, lead = sub.status, sub.unit_id, sub.lead
             if not _move(session, sub, None, (before,), "expired", "expire",
-                         reason=f"定金逾期未付（应付日 {sub.deposit_due_on}）", expired_at=utcnow()):
+                         reason=f"定金逾期未付（应付日 {due}）", expired_at=utcnow()):
                 session.rollback()
                 continue
             session.execute(update(Unit).where(Unit.id == unit_id, Unit.status == "subscribed")
@@ -841,7 +849,7 @@ def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) 
                     lead.stage = "visited"
                 session.flush()
             notify(session, [sub.agent_id], "subscription_expired",
-                   f"认购失效：{sub.number}（{sub.customer_name}）定金应付日 {sub.deposit_due_on} 后 "
+                   f"认购失效：{sub.number}（{sub.customer_name}）定金应付日 {due} 后 "
                    f"{sub.project.draft_grace_days} 天仍未{'审核并' if before == 'draft' else ''}收取定金，"
                    f"房源已恢复可售，客户仍归您跟进。", f"/admin/subscription/details/?id={sub_id}")
             session.commit()

@@ -26,7 +26,7 @@ CHOICES: dict[tuple[str, str], dict] = {
     ("subscription", "status"): {"draft": _l("Draft"), "confirmed": _l("Confirmed"),
                                  "active": _l("Active"), "contracted": _l("Contracted"),
                                  "forfeited": _l("Forfeited"), "withdrawn": _l("Withdrawn"),
-                                 "expired": _l("Expired unpaid")},
+                                 "expired": _l("Expired unpaid"), "rescinded": _l("Rescinded")},
     ("subscription", "payment_method"): {"one_off": _l("One-off payment"), "instalments": _l("Instalments"),
                                          "commercial_mortgage": _l("Commercial mortgage"),
                                          "provident_fund": _l("Provident-fund loan")},
@@ -48,7 +48,8 @@ CHOICES: dict[tuple[str, str], dict] = {
     ("overdue_event", "cause"): {"payment": _l("Payment overdue"), "signing": _l("Signing overdue")},
     ("contract", "kind"): {"sale": _l("Sale contract"), "mortgage": _l("Mortgage contract")},
     ("contract", "status"): {"booked": _l("Booked"), "signed": _l("Signed"),
-                             "registered": _l("Title registered"), "archived": _l("Archived")},
+                             "registered": _l("Title registered"), "archived": _l("Archived"),
+                             "rescinded": _l("Rescinded")},
     ("contract_step", "kind"): {"online_filing": _l("Online filing"), "notarisation": _l("Notarisation"),
                                 "mortgage": _l("Mortgage processing"),
                                 "registration": _l("Title registration")},
@@ -65,7 +66,8 @@ CHOICES: dict[tuple[str, str], dict] = {
     ("export", "format"): {"csv": "CSV", "xlsx": "XLSX"},
     ("export", "status"): {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"),
                            "failed": _l("Failed")},
-    ("lead_archive", "reason"): {"forfeit": _l("Forfeited"), "withdrawal": _l("Withdrawn")},
+    ("lead_archive", "reason"): {"forfeit": _l("Forfeited"), "withdrawal": _l("Withdrawn"),
+                                 "rescission": _l("Rescinded")},
 }
 
 CHOICES[("voucher", "channel")] = CHOICES[("payment", "channel")]

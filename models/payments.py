@@ -217,7 +217,7 @@ def record_payment(session, by, subscription_id: int, *, amount, paid_on: dt.dat
     at once, records the money once and tells the repeats so."""
     require(by, "payment.record")
     if key is not None:
-        claim(session, by, key, "payment")
+        claim(session, by, key, "payment", f"subscription:{subscription_id}")
     sub = _locked_subscription(session, subscription_id)
     if sub.status not in ("active", "contracted"):
         from .labels import choice_label
@@ -237,7 +237,7 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
     `key`: the form's one-time submission key, as for payments."""
     require(by, "payment.reverse")
     if key is not None:
-        claim(session, by, f"{key}:{payment_id}", "reversal")
+        claim(session, by, f"{key}:{payment_id}", "reversal", f"payment:{payment_id}")
     original = session.get(Payment, payment_id)
     if original is None or original.reverses_id is not None:
         raise RuleViolation(_l("Only a payment can be reversed, not a reversal."), rule="R-PAY-1")
@@ -328,13 +328,14 @@ def awaiting_settlement():
 
 
 def settlement_proposal(session, sub: Subscription) -> dict:
-    """What the agreement says of the money held (R-CHG-5): on a forfeit the deposit is retained
-    (定金罚则, the buyer defaulted), the rest refunded; otherwise everything is refunded."""
+    """What the agreement says of the money held (R-CHG-5): on a forfeit or a rescission the buyer
+    defaulted and the deposit is retained (定金罚则), the rest refunded; otherwise everything is
+    refunded."""
     held = money_held(session, sub.id)
     retained_before = session.scalar(select(func.coalesce(func.sum(Voucher.amount), 0)).where(
         Voucher.subscription_id == sub.id, Voucher.kind == "retained"))
     retain = max(min(sub.deposit - Decimal(retained_before), held), Decimal("0")) \
-        if sub.status == "forfeited" else Decimal("0")
+        if sub.status in ("forfeited", "rescinded") else Decimal("0")
     return {"held": held, "retain": retain, "refund": held - retain}
 
 
@@ -342,11 +343,12 @@ def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issu
                    reason: str, channel: str | None = None, key: str | None = None,
                    today: dt.date | None = None) -> Voucher:
     """Finance settles money held on a deal that is over (R-CHG-5): a refund paid back to the
-    customer, or an amount retained as the agreement says, as a numbered voucher. Never more than
-    is held; the payments stay as they were. `key`: the form's one-time submission key."""
+    customer, or an amount retained as the agreement says (`settlement_proposal`: at most the
+    deposit, on a buyer's default), as a numbered voucher. Never more than is held; the payments
+    stay as they were. `key`: the form's one-time submission key."""
     require(by, "settlement.record")
     if key is not None:
-        claim(session, by, key, "voucher")
+        claim(session, by, key, "voucher", f"subscription:{subscription_id}")
     today = today or office_today()
     sub = _locked_subscription(session, subscription_id)
     if sub.status not in DEAD_DEAL:
@@ -367,6 +369,10 @@ def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issu
     if amount > held:
         raise RuleViolation(_l("%(amount)s is more than the money still held on this deal, %(held)s.",
                                amount=f"¥{amount:,.2f}", held=f"¥{held:,.2f}"), rule="R-CHG-5")
+    may_retain = settlement_proposal(session, sub)["retain"]
+    if kind == "retained" and amount > may_retain:
+        raise RuleViolation(_l("The agreement lets the developer retain %(retain)s of this deal's money; the rest "
+                               "is refunded.", retain=f"¥{may_retain:,.2f}"), rule="R-CHG-5")
     with audit_context(session, actor=by, action=f"voucher_{kind}"):
         voucher = Voucher(project_id=sub.project_id, subscription_id=sub.id,
                           number=next_voucher_no(session, sub.project_id), kind=kind, amount=amount,

@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ForeignKey, String, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.util import identity_key
 
 from .base import Base, utcnow
 from .errors import RuleViolation
@@ -31,7 +32,8 @@ class Submission(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
-    kind: Mapped[str] = mapped_column(String(30))  # payment, deposit, reversal, refund…
+    kind: Mapped[str] = mapped_column(String(30))  # payment, deposit, reversal, voucher
+    subject: Mapped[str] = mapped_column(String(40), default="")  # e.g. "subscription:12"
     result: Mapped[str] = mapped_column(String(200), default="")  # what it recorded, for the repeat
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -50,25 +52,35 @@ def new_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-def claim(session, by, key: str | None, kind: str) -> Submission:
-    """Take `key` for this operation, in the caller's transaction, before anything else is written
-    in it; AlreadySubmitted (the transaction rolled back) when an operation that committed took
-    it. A missing or malformed key is refused: the form is older than this rule or not ours."""
+def claim(session, by, key: str | None, kind: str, subject: str = "") -> Submission:
+    """Take `key` for this operation (`kind` on `subject`, by `by`), in the caller's transaction,
+    before anything else is written in it. AlreadySubmitted (the transaction rolled back) when the
+    same person's same form for the same subject committed with it; a key taken by anything else
+    — another user, another form, another deal — is refused like a missing one, and tells nothing
+    of what it recorded. A missing or malformed key is refused: the form is older than this rule
+    or not ours."""
     key = (key or "").strip()
     if not _KEY.fullmatch(key):
-        raise RuleViolation(_l("This form is out of date: open it again and re-enter the amount."),
-                            rule="R-PAY-1")
-    row = Submission(key=key, user_id=by.id, kind=kind)
-    session.add(row)
-    try:
-        # No savepoint: the claim is the operation's first write, and on SQLite the release of a
-        # savepoint that opened the transaction would commit the key alone.
-        session.flush()
-    except IntegrityError:
-        session.rollback()  # nothing of this operation was written; its caller ends here
-        earlier = session.get(Submission, key)
-        raise AlreadySubmitted(earlier.result if earlier is not None else "") from None
-    return row
+        raise _out_of_date()
+    earlier = session.identity_map.get(identity_key(Submission, key))  # taken in this very session
+    if earlier is None:
+        row = Submission(key=key, user_id=by.id, kind=kind, subject=subject)
+        session.add(row)
+        try:
+            # No savepoint: the claim is the operation's first write, so a rollback loses nothing else.
+            session.flush()
+            return row
+        except IntegrityError:
+            session.rollback()  # nothing of this operation was written; its caller ends here
+            earlier = session.get(Submission, key)
+    if earlier is None or (earlier.user_id, earlier.kind, earlier.subject) != (by.id, kind, subject):
+        raise _out_of_date()
+    raise AlreadySubmitted(earlier.result)
+
+
+def _out_of_date() -> RuleViolation:
+    return RuleViolation(_l("This form is out of date: open it again and re-enter the amount."),
+                         rule="R-PAY-1")
 
 
 def settle(session, key: str, result: str) -> None:

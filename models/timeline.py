@@ -31,6 +31,8 @@ TITLES = {
     ("subscription", "withdraw"): _l("Subscription withdrawn"),
     ("subscription", "forfeit"): _l("Deal forfeited"),
     ("subscription", "expire"): _l("Subscription expired: the deposit never came"),
+    ("subscription", "rescind"): _l("Contract rescinded"),
+    ("extension", "rescind"): _l("Extension request closed: the contract was rescinded"),
     ("price_approval", "withdraw"): _l("Price request closed: the subscription was withdrawn"),
     ("price_approval", "expire"): _l("Price request closed: the subscription expired"),
     ("extension", "withdraw"): _l("Extension request closed: the subscription was withdrawn"),
@@ -75,7 +77,8 @@ GROUPED = {("instalment", "generate_plan"), ("contract_step", "sign_contract")}
 # Rows that repeat a step another row of the same transaction tells better: the subscription's
 # status at signing (the contract's row has the number) and at a forfeit (the ladder's event has
 # the ladder's date).
-ECHOES = {("subscription", "sign_contract"), ("subscription", "forfeit")}
+ECHOES = {("subscription", "sign_contract"), ("subscription", "forfeit"), ("contract", "rescind"),
+          ("lead", "rescind")}
 
 # The badge colour of each step (the board's status classes, see static/salesdesk.css).
 TONES = {
@@ -87,6 +90,7 @@ TONES = {
     "reject_price": "withdrawn", "render_failed": "failed", "expire": "expired", "rescission": "forfeited",
     "event_sent": "sent", "event_not_needed": "not_needed", "event_continue": "continue",
     "event_rescind": "rescind", "voucher_refund": "warning", "voucher_retained": "forfeited",
+    "rescind": "rescinded",
 }
 
 

@@ -101,8 +101,9 @@ def waiting_for(session, user) -> list[dict]:
 def handle_event(session, by, event_id: int, outcome: str, note: str = "",
                  today: dt.date | None = None) -> OverdueEvent:
     """A person acts on an event that waits for one: the lawyer marks a lawyer's letter sent (or
-    not needed, once paid); the manager, the lawyer or the vice-president decides a rescission —
-    keep chasing, or rescind, with a reason (R-PAY-5). A conditional UPDATE on the event being
+    not needed: once paid, or with a reason); the manager, the lawyer or the vice-president decides
+    a rescission — keep chasing, or rescind (models.contracts.rescind: the deal ends), with a
+    reason (R-PAY-5). A conditional UPDATE on the event being
     undecided: a double click or two people at once record it once, and the second is told."""
     today = today or office_today()
     event = session.get(OverdueEvent, event_id)
@@ -115,6 +116,9 @@ def handle_event(session, by, event_id: int, outcome: str, note: str = "",
     note = (note or "").strip()
     if event.level == "rescission" and not note:
         raise RuleViolation(_l("Give the reason for the decision."), rule="R-PAY-5")
+    if outcome == "not_needed" and not note and not _settled(session, event):
+        raise RuleViolation(_l("The money is still owed: send the letter, or say why it is not needed."),
+                            rule="R-PAY-5")
     matched = session.execute(
         update(OverdueEvent).where(OverdueEvent.id == event.id, OverdueEvent.outcome.is_(None))
         .values(outcome=outcome, handled_on=today, handled_by_id=by.id, handling_note=note)
@@ -128,6 +132,9 @@ def handle_event(session, by, event_id: int, outcome: str, note: str = "",
     record_many(session, "overdue_event", f"event_{outcome}", by,
                 [(event.id, {"outcome": [None, outcome], "handled_on": [None, today], "note": [None, note]})])
     session.refresh(event)
+    if outcome == "rescind":  # the decision takes effect in the same transaction
+        from .contracts import rescind
+        rescind(session, by, event.instalment.subscription_id, reason=note, today=today)
     if event.level == "rescission":
         sub = event.instalment.subscription
         text = "继续追缴" if outcome == "continue" else "解约"
@@ -138,6 +145,17 @@ def handle_event(session, by, event_id: int, outcome: str, note: str = "",
                f"解约审议：{sub.number}（{sub.customer_name}）由 {by.display_name} 决定{text}：{note[:60]}",
                f"/admin/subscription/details/?id={sub.id}")
     return event
+
+
+def _settled(session, event: OverdueEvent) -> bool:
+    """Whether what the event chased is done: the line paid, or (signing overdue) the contract signed."""
+    line = event.instalment
+    if event.cause == "signing":
+        from .contracts import Contract
+        return session.scalar(select(Contract.id).where(Contract.subscription_id == line.subscription_id,
+                                                        Contract.kind == "sale", Contract.status != "booked")
+                              .limit(1)) is not None
+    return line.status == "paid"
 
 
 def outcomes_of(level: str) -> tuple[str, ...]:

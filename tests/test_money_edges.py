@@ -429,3 +429,37 @@ def test_r_chg_5_money_held_on_a_forfeited_deal_is_settled_by_numbered_vouchers_
         refund.amount = Decimal("1")
         s.flush()
     s.rollback()
+
+
+def test_r_pay_1_a_key_serves_one_form_of_one_person_for_one_deal(app, db, office, make_user):
+    """A key taken by another deal, another person or another kind of form is refused like a stale
+    form, and says nothing of what the first recorded."""
+    from flask_babel import force_locale
+
+    from models.submissions import new_key
+    s = db.session
+    one, two = office["deal"](0, f.TODAY), office["deal"](1, f.TODAY)
+    other_clerk = make_user("finance", username="qian")
+    key = new_key()
+    record_payment(s, office["finance"], one.id, amount="10000", paid_on=f.TODAY, channel="cash", key=key,
+                   today=f.TODAY)
+    s.commit()
+    for by, sub in ((office["finance"], two), (other_clerk, one)):
+        with app.test_request_context(), force_locale("zh_Hans_CN"):
+            with raises_rule("R-PAY-1") as refused:
+                record_payment(s, by, sub.id, amount="20000", paid_on=f.TODAY, channel="cash", key=key, today=f.TODAY)
+            assert "已失效" in str(refused.value) and "10,000" not in str(refused.value)
+        s.rollback()
+    with raises_rule("R-PAY-1"):  # the same key on another kind of money form (a deposit)
+        record_deposit(s, office["finance"], office["deal"](2, f.TODAY, stage="confirmed").id, amount="50000",
+                       paid_on=f.TODAY, channel="cash", key=key, today=f.TODAY)
+    s.rollback()
+    assert s.scalar(select(func.count()).select_from(Payment).where(Payment.channel == "cash")) == 1
+
+
+def test_the_settlement_page_masks_the_id_number_as_every_page_does(client, db, office):
+    sub = office["deal"](0, f.TODAY - dt.timedelta(days=25), today=f.TODAY)
+    run_ladder(db.session, f.TODAY)
+    Auth(client).login("boss")
+    page = client.get(f"/admin/settlement/details/?id={sub.id}").get_data(as_text=True)
+    assert sub.number in page and f.VALID_ID_NUMBER not in page

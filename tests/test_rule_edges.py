@@ -245,7 +245,7 @@ def _another_deal(db, agent, n):
     from models import Project, User
     s = db.session
     project = s.scalar(select(Project).where(Project.code == "XJ"))
-    unit = f.unit(s, f.building(s, project, name=f"{n}栋"), list_price=Decimal("1000000.00"))
+    unit = f.unit(s, f.building(s, project, name=f"race{n}栋"), list_price=Decimal("1000000.00"))
     lead = f.lead(s, owner=agent, project_=project)
     control = s.scalar(select(User).join(User.roles).where(User.roles.any(name="sales_control")))
     finance = s.scalar(select(User).join(User.roles).where(User.roles.any(name="finance")))
@@ -263,7 +263,7 @@ def test_r_price_2_two_price_decisions_at_once_record_one(app, db, deal, make_us
     from models import User
     s = db.session
     lead = f.lead(s, owner=deal["agent"], project_=deal["project"])
-    unit = f.unit(s, f.building(s, deal["project"], name="9栋"), list_price=Decimal("1000000.00"))
+    unit = f.unit(s, f.building(s, deal["project"], name="E9栋"), list_price=Decimal("1000000.00"))
     second_vp = make_user("vp", username="vp2")
     s.commit()
     sub = subscribe(s, deal["agent"], unit_id=unit.id, lead_id=lead.id, payment_method="one_off", deposit="50000",
@@ -304,7 +304,7 @@ def test_r_all_2_every_status_change_writes_its_audit_row(db, deal, make_user):
     from models import Project
     s = db.session
     project = s.get(Project, deal["project"].id)
-    building = f.building(s, project, name="8栋")
+    building = f.building(s, project, name="E8栋")
     units = [f.unit(s, building, list_price=Decimal("1000000.00")) for _ in range(3)]
     leads = [f.lead(s, owner=deal["agent"], project_=project) for _ in range(3)]
     s.commit()
@@ -346,7 +346,7 @@ def test_r_all_1_extension_decisions_holds_and_releases_are_in_the_permission_ta
         with raises_rule("R-ALL-1"):
             decide_extension(db.session, deal[who], extension.id, True)
         db.session.rollback()
-    unit = f.unit(db.session, f.building(db.session, deal["project"], name="7栋"))
+    unit = f.unit(db.session, f.building(db.session, deal["project"], name="E7栋"))
     lead = f.lead(db.session, owner=deal["agent"], project_=deal["project"])
     db.session.commit()
     with raises_rule("R-ALL-1"):
@@ -440,7 +440,7 @@ def test_r_pay_5_the_lawyer_gets_a_worklist_of_letters_and_marks_them_sent(clien
 
 def test_r_sub_2_a_subscription_without_its_deposit_expires_after_the_due_date_and_grace(app, db, deal):
     s = db.session
-    unit = f.unit(s, f.building(s, deal["project"], name="6栋"), list_price=Decimal("1000000.00"))
+    unit = f.unit(s, f.building(s, deal["project"], name="E6栋"), list_price=Decimal("1000000.00"))
     lead = f.lead(s, owner=deal["agent"], project_=deal["project"], stage="visited")
     s.commit()
     draft = subscribe(s, deal["agent"], unit_id=unit.id, lead_id=lead.id, payment_method="one_off",
@@ -484,7 +484,7 @@ def test_r_con_5_a_forfeit_for_late_signing_tells_the_real_cause_to_agent_manage
 
 def test_r_price_2_the_vp_is_told_of_a_price_request_and_sees_it_waiting(client, db, deal):
     s = db.session
-    unit = f.unit(s, f.building(s, deal["project"], name="5栋"), list_price=Decimal("1000000.00"))
+    unit = f.unit(s, f.building(s, deal["project"], name="E5栋"), list_price=Decimal("1000000.00"))
     lead = f.lead(s, owner=deal["agent"], project_=deal["project"])
     s.commit()
     sub = subscribe(s, deal["agent"], unit_id=unit.id, lead_id=lead.id, payment_method="one_off", deposit="50000",
@@ -591,7 +591,7 @@ def _buttons(html):
 
 def test_buttons_ask_the_domains_why_not(client, db, deal, make_user):
     s = db.session
-    unit = f.unit(s, f.building(s, deal["project"], name="4栋"), list_price=Decimal("1000000.00"))
+    unit = f.unit(s, f.building(s, deal["project"], name="E4栋"), list_price=Decimal("1000000.00"))
     lead = f.lead(s, owner=deal["agent"], project_=deal["project"])
     s.commit()
     waiting = subscribe(s, deal["agent"], unit_id=unit.id, lead_id=lead.id, payment_method="one_off",
@@ -609,7 +609,7 @@ def test_buttons_ask_the_domains_why_not(client, db, deal, make_user):
     assert ("book", " disabled") in _buttons(page) and "¥950,000.00" in page
     # Another agent sees no hold, subscribe or release on a unit held for li's customer.
     from models.inventory import hold_unit
-    held = f.unit(s, f.building(s, deal["project"], name="3栋"))
+    held = f.unit(s, f.building(s, deal["project"], name="E3栋"))
     hold_unit(s, deal["agent"], unit_id=held.id, lead_id=lead.id)
     s.commit()
     card = client.get(f"/admin/board/unit/{held.id}").get_data(as_text=True)
@@ -625,7 +625,7 @@ def test_a_rollback_after_a_subscription_leaves_nothing_on_sqlite_too(db, deal):
     """A savepoint opened before any write committed on SQLite when released (pysqlite): the
     caller's rollback then left the subscription and the taken unit behind."""
     s = db.session
-    unit = f.unit(s, f.building(s, deal["project"], name="2栋"))
+    unit = f.unit(s, f.building(s, deal["project"], name="E2栋"))
     lead = f.lead(s, owner=deal["agent"], project_=deal["project"])
     s.commit()
     subscribe(s, deal["agent"], unit_id=unit.id, lead_id=lead.id, payment_method="one_off", deposit="50000",
@@ -633,3 +633,102 @@ def test_a_rollback_after_a_subscription_leaves_nothing_on_sqlite_too(db, deal):
     s.rollback()
     assert s.get(Unit, unit.id).status == "available"
     assert s.scalar(select(func.count()).select_from(Subscription).where(Subscription.unit_id == unit.id)) == 0
+
+
+# --- What the hostile review found (each a test that failed before its fix) --------------------------
+
+def test_r_pay_6_a_decision_re_checks_under_the_lock_that_the_deal_is_live(db, deal):
+    """A deal that ended without its requests being closed (a path not yet written) still cannot
+    have an extension approved: the decision reads the deal's status under its lock."""
+    from sqlalchemy import update
+    extension = request_extension(db.session, deal["agent"], deal["balance"].id, 5, "原因")
+    db.session.commit()
+    db.session.execute(update(Subscription).where(Subscription.id == deal["sub"].id).values(status="forfeited"))
+    db.session.commit()
+    with raises_rule("R-PAY-6", match="已挞定"):
+        decide_extension(db.session, deal["manager"], extension.id, True)
+    db.session.rollback()
+    assert db.session.get(Instalment, deal["balance"].id).extended_due_on is None
+
+
+def test_r_sub_2_an_approved_extension_of_the_deposit_keeps_the_subscription_alive(db, deal):
+    s = db.session
+    unit = f.unit(s, f.building(s, deal["project"], name="E10栋"), list_price=Decimal("1000000.00"))
+    lead = f.lead(s, owner=deal["agent"], project_=deal["project"])
+    s.commit()
+    sub = subscribe(s, deal["agent"], unit_id=unit.id, lead_id=lead.id, payment_method="one_off", deposit="50000",
+                    id_number=f.VALID_ID_NUMBER, address="长沙", deposit_due_on=TODAY + dt.timedelta(days=2),
+                    today=TODAY)
+    confirm_subscription(s, deal["control"], sub.id)
+    s.commit()
+    line = s.scalar(select(Instalment).where(Instalment.subscription_id == sub.id, Instalment.kind == "deposit"))
+    extension = request_extension(s, deal["agent"], line.id, 10, "客户定金周转")
+    s.commit()
+    decide_extension(s, deal["manager"], extension.id, True)
+    s.commit()
+    assert run_ladder(s, TODAY + dt.timedelta(days=5))["expired"] == 0  # the agent was told: new date +12
+    assert s.get(Subscription, sub.id).status == "confirmed"
+    assert run_ladder(s, TODAY + dt.timedelta(days=14))["expired"] == 1  # 12 + a day of grace, then no more
+
+
+def test_r_con_5_booking_again_moves_the_appointment_never_the_date_signing_is_due(db, deal):
+    """A second booking opened a second contract with a new due date and a new extension budget,
+    while the first still drove the ladder: a fully paid customer was forfeited."""
+    record_payment(db.session, deal["finance"], deal["sub"].id, amount="950000", paid_on=TODAY,
+                   channel="bank_transfer", today=TODAY)
+    first = book_signing(db.session, deal["agent"], deal["sub"].id, today=TODAY,
+                         appointment_at=dt.datetime.combine(TODAY, dt.time(15)))
+    db.session.commit()
+    due = first.signing_due_on
+    later = TODAY + dt.timedelta(days=10)
+    again = book_signing(db.session, deal["agent"], deal["sub"].id, today=later,
+                         appointment_at=dt.datetime.combine(later + dt.timedelta(days=2), dt.time(10)))
+    db.session.commit()
+    assert again.id == first.id and db.session.get(Contract, first.id).signing_due_on == due
+    assert db.session.scalar(select(func.count()).select_from(Contract)) == 1
+    from sqlalchemy.exc import IntegrityError
+    with pytest.raises(IntegrityError):  # the database keeps one booking per deal and kind
+        f.contract(db.session, deal["sub"], status="booked")
+    db.session.rollback()
+
+
+def test_r_pay_5_a_rescission_decided_ends_the_deal_and_its_money_goes_to_settlement(db, signed):
+    from models import LeadArchive
+    from models.payments import awaiting_settlement, money_held, record_voucher, settlement_proposal
+    due = signed["next"].due_on
+    day = due + dt.timedelta(days=15)
+    run_ladder(db.session, day)
+    [case] = db.session.scalars(select(OverdueEvent).where(rescissions_to_decide())).all()
+    handle_event(db.session, signed["vp"], case.id, "rescind", "客户书面表示无力继续付款", today=day)
+    db.session.commit()
+    sub = db.session.get(Subscription, signed["sub"].id)
+    assert sub.status == "rescinded" and sub.rescinded_at is not None
+    assert db.session.get(Contract, signed["contract"].id).status == "rescinded"
+    assert db.session.get(Unit, signed["unit"].id).status == "available"
+    assert db.session.scalar(select(LeadArchive.reason).where(LeadArchive.subscription_id == sub.id)) == "rescission"
+    assert run_ladder(db.session, day + dt.timedelta(days=60))["warning"] == 0  # nobody chases a dead deal
+    held = money_held(db.session, sub.id)
+    assert held == Decimal("300000.00") and settlement_proposal(db.session, sub)["retain"] == Decimal("50000.00")
+    assert db.session.scalar(select(func.count()).select_from(Subscription).where(awaiting_settlement())) == 1
+    told = db.session.scalar(select(Notification).where(Notification.kind == "settlement_due"))
+    assert told.user_id == signed["finance"].id and "解约" in told.message
+    with raises_rule("R-CHG-5", match="50,000.00"):  # the agreement retains the deposit, no more
+        record_voucher(db.session, signed["finance"], sub.id, kind="retained", amount="300000", issued_on=day,
+                       reason="全部没收", today=day)
+    db.session.rollback()
+    with raises_rule("R-CON-6"):  # its procedures stopped
+        step = db.session.scalar(select(ContractStep).where(ContractStep.contract_id == signed["contract"].id))
+        update_step(db.session, signed["lawyer"], step.id, status="in_progress", today=day)
+    db.session.rollback()
+
+
+def test_r_pay_5_a_letter_still_owed_is_not_dropped_without_a_reason(db, signed):
+    due = signed["next"].due_on
+    run_ladder(db.session, due + dt.timedelta(days=8))
+    [letter] = db.session.scalars(select(OverdueEvent).where(letters_to_send())).all()
+    with raises_rule("R-PAY-5"):
+        handle_event(db.session, signed["lawyer"], letter.id, "not_needed", "", today=due + dt.timedelta(days=8))
+    db.session.rollback()
+    handle_event(db.session, signed["lawyer"], letter.id, "not_needed", "客户当面承诺三日内付清，经理同意暂缓",
+                 today=due + dt.timedelta(days=8))
+    db.session.commit()

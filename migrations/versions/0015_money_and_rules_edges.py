@@ -6,7 +6,8 @@
   subject (R-PAY-6, R-CON-5);
 - overdue_event: the rescission rung of signed deals, and what a person did about a lawyer's letter
   or a rescission (R-PAY-5);
-- subscription: `expired` for a deposit that never came (R-SUB-2);
+- subscription: `expired` for a deposit that never came (R-SUB-2), `rescinded` (and the contract)
+  when the rescission review of a signed deal decides so (R-PAY-5); one booking per deal and kind;
 - project: how far back dates go, the sale's start, the deposit's due and grace days, the follow-up
   maximum, the post-signing steps' order (R-SUB-1, R-PAY-1, R-LEAD-3, R-CON-6);
 - lead: a follow-up paused by the manager (R-LEAD-3); the budget and purpose checks the models had
@@ -31,7 +32,10 @@ depends_on = None
 STEPS = {"notarisation": ["online_filing"], "mortgage": ["online_filing"],
          "registration": ["online_filing", "notarisation", "mortgage"]}
 OLD_STATUSES = "status IN ('draft', 'confirmed', 'active', 'contracted', 'forfeited', 'withdrawn')"
-NEW_STATUSES = "status IN ('draft', 'confirmed', 'active', 'contracted', 'forfeited', 'withdrawn', 'expired')"
+NEW_STATUSES = ("status IN ('draft', 'confirmed', 'active', 'contracted', 'forfeited', 'withdrawn', 'expired', "
+                "'rescinded')")
+OLD_CONTRACT = "status IN ('booked', 'signed', 'registered', 'archived')"
+NEW_CONTRACT = "status IN ('booked', 'signed', 'registered', 'archived', 'rescinded')"
 OLD_LEVELS = "level IN ('reminder', 'warning', 'lawyer_letter', 'forfeit')"
 NEW_LEVELS = "level IN ('reminder', 'warning', 'lawyer_letter', 'forfeit', 'rescission')"
 OPEN = sa.text("status = 'requested'")
@@ -42,6 +46,7 @@ def upgrade():
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('subject', sa.String(length=40), nullable=False),
     sa.Column('result', sa.String(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_submission_user_id_user'), ondelete='RESTRICT'),
@@ -129,8 +134,26 @@ def upgrade():
         batch_op.create_check_constraint('draft_grace_not_negative', "draft_grace_days >= 0")
         batch_op.create_check_constraint('follow_up_max_covers_cycle', "follow_up_max_days >= follow_up_days")
 
+    # One booking per deal and kind of contract: booking again moves the appointment (a second
+    # booking used to open a second signing due date, which the ladder still counted from). Where
+    # a deal has several, the newest stays, due by the earliest date any of them was due; the
+    # others go (a booked contract has no steps, archive entry or extension yet; the audit trail
+    # keeps them).
+    op.execute("UPDATE contract SET signing_due_on = (SELECT MIN(c2.signing_due_on) FROM contract c2 "
+               "WHERE c2.subscription_id = contract.subscription_id AND c2.kind = contract.kind "
+               "AND c2.status = 'booked') WHERE status = 'booked'")
+    op.execute("DELETE FROM contract WHERE status = 'booked' AND id < (SELECT MAX(c2.id) FROM contract c2 "
+               "WHERE c2.subscription_id = contract.subscription_id AND c2.kind = contract.kind "
+               "AND c2.status = 'booked')")
+    with op.batch_alter_table('contract', schema=None) as batch_op:
+        batch_op.drop_constraint('status_known', type_='check')
+        batch_op.create_check_constraint('status_known', NEW_CONTRACT)
+        batch_op.create_index('uq_contract_booked', ['subscription_id', 'kind'], unique=True,
+                              sqlite_where=sa.text("status = 'booked'"), postgresql_where=sa.text("status = 'booked'"))
+
     with op.batch_alter_table('subscription', schema=None) as batch_op:
         batch_op.add_column(sa.Column('expired_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('rescinded_at', sa.DateTime(), nullable=True))
         batch_op.drop_constraint('status_known', type_='check')
         batch_op.create_check_constraint('status_known', NEW_STATUSES)
 
@@ -139,7 +162,14 @@ def downgrade():
     with op.batch_alter_table('subscription', schema=None) as batch_op:
         batch_op.drop_constraint('status_known', type_='check')
         batch_op.create_check_constraint('status_known', OLD_STATUSES)
+        batch_op.drop_column('rescinded_at')
         batch_op.drop_column('expired_at')
+
+    with op.batch_alter_table('contract', schema=None) as batch_op:
+        batch_op.drop_constraint('status_known', type_='check')
+        batch_op.create_check_constraint('status_known', OLD_CONTRACT)
+        batch_op.drop_index('uq_contract_booked', sqlite_where=sa.text("status = 'booked'"),
+                            postgresql_where=sa.text("status = 'booked'"))
 
     with op.batch_alter_table('project', schema=None) as batch_op:
         for name in ('follow_up_max_covers_cycle', 'draft_grace_not_negative', 'deposit_due_max_not_negative',
