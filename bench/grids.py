@@ -77,6 +77,16 @@ def main() -> None:
             if "search" in measure:  # the database's part of the same page: its queries alone
                 rows.append((f"{measure}: its queries", median(sql_ms(client, ours) for _ in range(9)),
                              median(sql_ms(client, peer) for _ in range(5)), "-"))
+        # Money owed now (models.deals.overdue_on): the plan grid's overdue filter, which reads
+        # each line's deal since issue 17 (dead deals' lines are owed by nobody).
+        view = next(v for v in admin._views if getattr(v, "endpoint", "") == "instalment")
+        index = next(i for i, flt in enumerate(view._filters) if type(flt).__name__ == "OverdueFilter")
+        overdue = f"/admin/instalment/?flt0_{index}=1"
+        assert client.get(overdue).status_code == 200
+        rows.append(("instalments overdue now, first page", median_ms(lambda: client.get(overdue), repeat=9),
+                     None, "-"))
+        rows.append(("instalments overdue now: its queries", median(sql_ms(client, overdue) for _ in range(9)),
+                     None, "-"))
         board = "/admin/board/?project=1"
         rows.append((f"board of a project ({counts['units'] // 20:,} units)", median_ms(lambda: client.get(board), repeat=9),
                      None, "<= 100 ms (5,000 units)"))

@@ -20,7 +20,7 @@ from decimal import Decimal
 from sqlalchemy import case, func, select
 
 from .base import office_midnight_utc, utcnow
-from .deals import EFFECTIVE_DUE, LIVE_DEAL, overdue_on, owed
+from .deals import EFFECTIVE_DUE, LIVE_DEAL, late_on, owed
 
 ZERO = Decimal("0")
 CACHE_SECONDS = 60  # how old a panel's figures may be; the page says when they were computed
@@ -214,7 +214,7 @@ def _open_summary(session, today: dt.date, window: int, *conditions, collection:
     due = EFFECTIVE_DUE
     balance = Instalment.amount_due - Instalment.amount_paid
     unpaid = Instalment.status != "paid"
-    overdue = overdue_on(today, joined=True)  # the one definition of money owed now and late
+    overdue = late_on(today)  # with owed() in the WHERE below: overdue_on, the one definition
     soon = (due >= today) & (due <= today + dt.timedelta(days=window))
     soon = unpaid & soon if collection else soon
     late_by = today - due if session.get_bind().dialect.name == "postgresql" else \

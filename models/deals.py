@@ -49,6 +49,9 @@ class Subscription(Base):
         Index("uq_subscription_live_unit", "unit_id", unique=True,
               sqlite_where=_LIVE_WHERE, postgresql_where=_LIVE_WHERE),
         Index("ix_subscription_agent_status", "agent_id", "status"),
+        # The drafts holding units (sell-through: models.inventory.sold_join), a handful.
+        Index("ix_subscription_draft_unit", "unit_id", sqlite_where=text("status = 'draft'"),
+              postgresql_where=text("status = 'draft'")),
         Index("ix_subscription_subscribed_on", "subscribed_on"),  # today and this month (dashboard)
     )
 
@@ -274,11 +277,18 @@ def owed(joined: bool = False):
     return live if joined else Instalment.subscription_id.in_(select(Subscription.id).where(live))
 
 
+def late_on(today: dt.date):
+    """The line's own part of `overdue_on`: open and past its effective due date on `today`. Only
+    for a query that already keeps to owed lines (`owed`), such as the dashboards' one pass."""
+    return and_(Instalment.status != "paid", EFFECTIVE_DUE < today)
+
+
 def overdue_on(today: dt.date, joined: bool = False):
     """A WHERE clause, the one definition of money owed now and late: open lines of live deals
-    past their effective due date on `today`. The dashboards, the plan grid, the exports, the
-    statements and the ladder all count with it (or with `days_overdue` for a loaded line)."""
-    return and_(Instalment.status != "paid", EFFECTIVE_DUE < today, owed(joined))
+    past their effective due date on `today` (`late_on` and `owed`). The dashboards, the plan
+    grid, the exports, the statements and the ladder all count with it (or with `days_overdue`
+    for a loaded line)."""
+    return and_(late_on(today), owed(joined))
 
 
 def days_overdue(line: Instalment, today: dt.date, deal_status: str | None = None) -> int:

@@ -119,6 +119,9 @@ def handle_event(session, by, event_id: int, outcome: str, note: str = "",
     if outcome == "not_needed" and not note and not _settled(session, event):
         raise RuleViolation(_l("The money is still owed: send the letter, or say why it is not needed."),
                             rule="R-PAY-5")
+    if outcome == "rescind":  # the deal first, in the order payments and the ladder lock
+        from .payments import _locked_subscription
+        _locked_subscription(session, event.instalment.subscription_id)
     matched = session.execute(
         update(OverdueEvent).where(OverdueEvent.id == event.id, OverdueEvent.outcome.is_(None))
         .values(outcome=outcome, handled_on=today, handled_by_id=by.id, handling_note=note)

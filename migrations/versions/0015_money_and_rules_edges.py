@@ -154,12 +154,16 @@ def upgrade():
     with op.batch_alter_table('subscription', schema=None) as batch_op:
         batch_op.add_column(sa.Column('expired_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('rescinded_at', sa.DateTime(), nullable=True))
+        batch_op.create_index('ix_subscription_draft_unit', ['unit_id'], unique=False,
+                              sqlite_where=sa.text("status = 'draft'"), postgresql_where=sa.text("status = 'draft'"))
         batch_op.drop_constraint('status_known', type_='check')
         batch_op.create_check_constraint('status_known', NEW_STATUSES)
 
 
 def downgrade():
     with op.batch_alter_table('subscription', schema=None) as batch_op:
+        batch_op.drop_index('ix_subscription_draft_unit', sqlite_where=sa.text("status = 'draft'"),
+                            postgresql_where=sa.text("status = 'draft'"))
         batch_op.drop_constraint('status_known', type_='check')
         batch_op.create_check_constraint('status_known', OLD_STATUSES)
         batch_op.drop_column('rescinded_at')
