@@ -84,7 +84,7 @@ COLUMN_LABELS = {
     "deposit_due_max_days": _l("Deposit due within (days)"), "draft_grace_days": _l("Unpaid deposit grace (days)"),
     "follow_up_max_days": _l("Longest follow-up cycle (days)"), "step_prerequisites": _l("Order of post-signing steps"),
     "expired_at": _l("Expired at"), "rescinded_at": _l("Rescinded at"), "follow_up_paused_until": _l("Follow-up paused until"),
-    "follow_up_pause_reason": _l("Why the follow-up is paused"), "outcome": _l("Outcome"),
+    "follow_up_pause_reason": _l("Why the follow-up is paused"),
     "handled_by": _l("Handled by"), "handled_on": _l("Handled on"), "handling_note": _l("Note"),
 }
 

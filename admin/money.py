@@ -195,12 +195,28 @@ class ExtensionView(ReadOnlyView):
         self._decide(ids, False)
 
 
-class EventWorklist(ReadOnlyView):
-    """A list of ladder events that wait for a person (models.worklists): its rows are exactly
-    those the home page counts. `handle` records what was done, through the domain."""
+class WorklistView(StepMixin, ReadOnlyView):
+    """What waits for a person: the rows of `waiting` (a WHERE clause of models.worklists or
+    models.payments), exactly those the home page counts. Its step's POST finds its row by the
+    user's scope alone (`_in_scope`): sent again after the row left the list, it still reaches
+    the domain, which says it was done already."""
 
     verbs = frozenset({"list", "details", "action"})
-    waiting = None  # the WHERE clause, from models.worklists
+    waiting = None
+
+    def get_query(self):
+        return super().get_query().filter(self.waiting())
+
+    def get_count_query(self):
+        return super().get_count_query().filter(self.waiting())
+
+    def _in_scope(self, model, ids):
+        return ReadOnlyView.get_query(self).filter(model.id.in_(ids)).all() if ids else []
+
+
+class EventWorklist(WorklistView):
+    """Ladder events that wait for a person; `handle` records what was done, through the domain."""
+
     column_list = ("instalment", "instalment.subscription.customer_name", "instalment.subscription.agent",
                    "cause", "due_on", "on", "late", "balance")
     column_labels = {"on": _l("Ladder date"), "late": _l("Days overdue"), "balance": _l("Unpaid balance")}
@@ -210,12 +226,6 @@ class EventWorklist(ReadOnlyView):
         if e.cause == "payment" else "—"}
     column_default_sort = ("on", False)
     extra_endpoints = {"handle_view": "action"}
-
-    def get_query(self):
-        return super().get_query().filter(self.waiting())
-
-    def get_count_query(self):
-        return super().get_count_query().filter(self.waiting())
 
     @action("handle", _l("Record what was done"))
     def action_handle(self, ids):
@@ -231,10 +241,7 @@ class EventWorklist(ReadOnlyView):
     @expose("/handle/", methods=("POST",))
     def handle_view(self):
         form = EventForm(get_form_data())
-        # The event by the user's scope, not by the worklist: sent again after it was handled, it
-        # must still reach the domain, to be told who handled it.
-        ids = _ids(form)
-        rows = ReadOnlyView.get_query(self).filter(OverdueEvent.id.in_(ids)).all() if ids else []
+        rows = self._in_scope(OverdueEvent, _ids(form))
         if len(rows) == 1:
             form.outcome.choices = self._outcomes(rows[0])
         if len(rows) != 1 or not form.validate():
@@ -248,7 +255,7 @@ class EventWorklist(ReadOnlyView):
         return [SelectChoice(o, str(choice_label("overdue_event", "outcome", o))) for o in outcomes_of(event.level)]
 
 
-class LawyerLetterDueView(document_actions("lawyer_letter"), StepMixin, EventWorklist):
+class LawyerLetterDueView(document_actions("lawyer_letter"), EventWorklist):
     """待发律师函: the ladder prompted a lawyer's letter (R-PAY-5); the lawyer sends it and marks it."""
 
     entity = "lawyer_letter_due"
@@ -258,7 +265,7 @@ class LawyerLetterDueView(document_actions("lawyer_letter"), StepMixin, EventWor
     row_steps = (StepButton("handle", "letter.mark_sent", icon="fa-envelope"),)
 
 
-class RescissionView(StepMixin, EventWorklist):
+class RescissionView(EventWorklist):
     """解约审议: a signed deal's line reached the forfeit day; the ladder never forfeits a signed
     contract — the manager, the lawyer or the vice-president decides (R-PAY-4, R-PAY-5)."""
 
@@ -278,13 +285,13 @@ def _proposal(view, context, sub, name):
                    retain=f"¥{proposal['retain']:,.2f}")
 
 
-class SettlementView(StepMixin, ReadOnlyView):
-    """待结算: money still held on deals that are over (forfeited, withdrawn, expired), until finance
-    refunds it or retains it as the agreement says, by a numbered voucher (R-CHG-5)."""
+class SettlementView(WorklistView):
+    """待结算: money still held on deals that are over (forfeited, withdrawn, expired, rescinded),
+    until finance refunds it or retains it as the agreement says, by a numbered voucher (R-CHG-5)."""
 
     entity = "settlement"
     choices_of = "subscription"
-    verbs = frozenset({"list", "details", "action"})
+    waiting = staticmethod(awaiting_settlement)
     column_list = ("number", "customer_name", "unit", "agent", "status", "deposit", "held", "proposal")
     column_details_list = ("number", "status", "customer_name", "unit", "agent", "price", "deposit", "payment_method",
                            "subscribed_on", "forfeited_at", "withdrawn_at", "expired_at", "rescinded_at", "held",
@@ -296,12 +303,6 @@ class SettlementView(StepMixin, ReadOnlyView):
     extra_endpoints = {"voucher_view": "action"}
     row_steps = (StepButton("voucher", "settlement.record", icon="fa-money"),)
 
-    def get_query(self):
-        return super().get_query().filter(awaiting_settlement())
-
-    def get_count_query(self):
-        return super().get_count_query().filter(awaiting_settlement())
-
     @action("voucher", _l("Refund or retain (voucher)"))
     def action_voucher(self, ids):
         rows = self._rows(Subscription, ids)
@@ -310,7 +311,7 @@ class SettlementView(StepMixin, ReadOnlyView):
             return None
         proposal = settlement_proposal(db.session, rows[0])
         kind = "refund" if proposal["refund"] else "retained"
-        form = VoucherForm(ids=str(rows[0].id), kind=kind, amount=proposal[kind if kind == "refund" else "retain"],
+        form = VoucherForm(ids=str(rows[0].id), kind=kind, amount=proposal["refund" if kind == "refund" else "retain"],
                            issued_on=office_today(), channel="bank_transfer" if kind == "refund" else "")
         return self.render("admin/deal_step.html", form=form, subscription=rows[0], proposal=proposal,
                            action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))
@@ -318,10 +319,7 @@ class SettlementView(StepMixin, ReadOnlyView):
     @expose("/voucher/", methods=("POST",))
     def voucher_view(self):
         form = VoucherForm(get_form_data())
-        # The deal by the user's scope, not by the worklist: a voucher sent again after it settled
-        # the deal must still reach the domain, to be told it was recorded already.
-        ids = _ids(form)
-        rows = ReadOnlyView.get_query(self).filter(Subscription.id.in_(ids)).all() if ids else []
+        rows = self._in_scope(Subscription, _ids(form))
         if len(rows) != 1 or not form.validate():
             return self.render("admin/deal_step.html", form=form, subscription=rows[0] if rows else None,
                                action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))

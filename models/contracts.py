@@ -304,13 +304,21 @@ def steps_late(today: dt.date):
 
 def step_refusal(step: ContractStep, status: str, done_on: dt.date | None = None) -> RuleViolation | None:
     """Why `step` may not move to `status` (None: it may): a step starts (in progress or done)
-    only once the steps the project makes it wait for are done on this contract, and is done no
-    earlier than they were (R-CON-6; Project.step_prerequisites). Steps the contract does not
+    only once the steps the project makes it wait for are done on this contract, is done no
+    earlier than they were, and a finished step is reopened only while none of the steps waiting
+    for it has started (R-CON-6; Project.step_prerequisites). Steps the contract does not
     have (no mortgage on a one-off payment) do not hold it back."""
-    if status == "pending":
-        return None
     contract = step.contract
     rules = contract.subscription.project.step_prerequisites or {}
+    if step.status == "done" and status != "done":  # reopened: only while nothing after it started
+        started = [s for s in contract.steps if step.kind in rules.get(s.kind, []) and s.status != "pending"]
+        if started:
+            return RuleViolation(_l("%(step)s cannot be reopened: %(after)s, which waits for it, has started.",
+                                    step=choice_label("contract_step", "kind", step.kind),
+                                    after="、".join(str(choice_label("contract_step", "kind", s.kind)) for s in started)),
+                                 rule="R-CON-6")
+    if status == "pending":
+        return None
     steps = {s.kind: s for s in contract.steps}
     waiting = [steps[kind] for kind in rules.get(step.kind, []) if kind in steps]
     not_done = [s for s in waiting if s.status != "done"]
@@ -346,14 +354,6 @@ def update_step(session, by, step_id: int, *, status: str, promised_on: dt.date 
         raise RuleViolation(_l("This contract was rescinded: its procedures stopped."), rule="R-CON-6")
     if status not in STEP_STATUSES:
         raise RuleViolation(_l("Choose the status of the step."), rule="R-CON-6")
-    if step.status == "done" and status != "done":
-        rules = step.contract.subscription.project.step_prerequisites or {}
-        started = [s for s in step.contract.steps if step.kind in rules.get(s.kind, []) and s.status != "pending"]
-        if started:
-            raise RuleViolation(_l("%(step)s cannot be reopened: %(after)s, which waits for it, has started.",
-                                   step=choice_label("contract_step", "kind", step.kind),
-                                   after="、".join(str(choice_label("contract_step", "kind", s.kind)) for s in started)),
-                                rule="R-CON-6")
     if status == "done":
         done_on = done_on or step.done_on or today
         if done_on > today or done_on < step.contract.signed_on:
@@ -445,10 +445,10 @@ def rescind(session, by, subscription_id: int, *, reason: str, today: dt.date | 
     and its contracts rescinded, the unit back on sale, the customer's records kept apart (as a
     forfeit keeps them), waiting requests closed; the money held goes on finance's settlement
     worklist (R-CHG-5). Refused unless the deal is signed."""
-    from .deals import close_open_requests
+    from .deals import end_deal
     from .ladder import _snapshot
     from .leads import Lead, LeadArchive
-    from .payments import money_held
+    from .payments import tell_finance_of_money_held
     require(by, "rescission.decide")
     today = today or office_today()
     sub = _lock(session, subscription_id)
@@ -470,14 +470,6 @@ def rescind(session, by, subscription_id: int, *, reason: str, today: dt.date | 
         for contract in contracts:
             contract.status = "rescinded"
         session.flush()
-    matched = session.execute(update(Unit).where(Unit.id == sub.unit_id, Unit.status == "signed")
-                              .values(status="available").execution_options(synchronize_session=False)).rowcount
-    if matched:
-        record_many(session, "unit", "rescind", by, [(sub.unit_id, {"status": ["signed", "available"]})])
-    close_open_requests(session, sub.id, by, "rescind")
-    held = money_held(session, sub.id)
-    if held > 0:
-        notify(session, users_who_may(session, "settlement.record"), "settlement_due",
-               f"解约待结算：{sub.number}（{sub.customer_name}）已解约；已收 ¥{held:,.2f}，请按合同约定办理退款或没收。",
-               "/admin/settlement/")
+    end_deal(session, sub.id, sub.unit_id, by, "rescind", unit_was="signed")
+    tell_finance_of_money_held(session, sub, f"解约待结算：{sub.number}（{sub.customer_name}）已解约")
     return sub

@@ -19,6 +19,7 @@ SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted", "forfeite
 LIVE_SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted")  # takes its unit (R-SC-2)
 LIVE_DEAL = ("confirmed", "active", "contracted")  # a sale: counts as sold, its plan is owed
 DEAD_DEAL = ("forfeited", "withdrawn", "expired", "rescinded")  # over: its lines are owed by nobody
+DEFAULTED = ("forfeited", "rescinded")  # over because the buyer defaulted: the deposit is retained
 WITHDRAWABLE = ("draft", "confirmed")  # before the deposit (R-SUB-2); expires unpaid (R-SUB-2)
 PAYMENT_METHODS = ("one_off", "instalments", "commercial_mortgage", "provident_fund")
 INSTALMENT_KINDS = ("deposit", "down_payment", "instalment", "commercial_loan",
@@ -291,13 +292,18 @@ def overdue_on(today: dt.date, joined: bool = False):
     return and_(late_on(today), owed(joined))
 
 
-def days_overdue(line: Instalment, today: dt.date, deal_status: str | None = None) -> int:
-    """Days a loaded line is late on `today` by `overdue_on`'s definition (0 when it is not: paid,
-    not yet due, or its deal is over). `deal_status` spares loading the subscription."""
-    status = deal_status if deal_status is not None else line.subscription.status
-    if line.status == "paid" or status not in LIVE_DEAL:
+def days_late(line_status: str, effective_due: dt.date, deal_status: str, today: dt.date) -> int:
+    """Days a line is late on `today` by `overdue_on`'s definition, from its values (0 when it is
+    not: paid, not yet due, or its deal is over) — for rows read without the ORM (exports)."""
+    if line_status == "paid" or deal_status not in LIVE_DEAL:
         return 0
-    return max((today - line.effective_due_on).days, 0)
+    return max((today - effective_due).days, 0)
+
+
+def days_overdue(line: Instalment, today: dt.date, deal_status: str | None = None) -> int:
+    """`days_late` of a loaded line; `deal_status` spares loading the subscription."""
+    status = deal_status if deal_status is not None else line.subscription.status
+    return days_late(line.status, line.effective_due_on, status, today)
 
 
 class Payment(Base):
@@ -710,7 +716,7 @@ def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: 
     if not _move(session, sub, by, ("confirmed",), "active", "deposit"):
         raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
     if key is not None:
-        settle(session, key, payment.receipt_no)
+        settle(session, key, f"{payment.receipt_no} ¥{payment.amount:,.2f}")
     return payment
 
 
@@ -732,10 +738,7 @@ def withdraw_subscription(session, by: User, subscription_id: int, reason: str) 
     if not _move(session, sub, by, WITHDRAWABLE, "withdrawn", "withdraw", reason=reason,
                  withdrawn_at=utcnow(), withdrawn_by_id=by.id):
         raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
-    session.execute(update(Unit).where(Unit.id == unit_id, Unit.status == "subscribed")
-                    .values(status="available").execution_options(synchronize_session=False))
-    record_many(session, "unit", "withdraw", by, [(unit_id, {"status": ["subscribed", "available"]})])
-    close_open_requests(session, sub.id, by, "withdraw")
+    end_deal(session, sub.id, unit_id, by, "withdraw")
     with audit_context(session, actor=by, action="withdraw"):
         if lead.stage == "subscribed":
             lead.stage = "visited"
@@ -794,9 +797,19 @@ def already_decided(session, model, row_id: int, rule: str) -> RuleViolation:
     """The refusal for a request decided meanwhile: by whom, when, and how."""
     row = session.get(model, row_id, populate_existing=True)
     who = session.get(User, row.decided_by_id).display_name if row is not None and row.decided_by_id else "—"
-    status = choice_label("extension", "status", row.status) if row is not None else "—"
+    status = choice_label(model.__tablename__, "status", row.status) if row is not None else "—"
     return RuleViolation(_l("This request was already decided (%(status)s by %(who)s); nothing was changed.",
                             status=status, who=who), rule=rule)
+
+
+def end_deal(session, subscription_id: int, unit_id: int, by, action: str, unit_was: str = "subscribed") -> None:
+    """What every way out of a deal does once its status changed (withdrawn, expired, forfeited,
+    rescinded): its unit back on sale — a conditional UPDATE from `unit_was`, audited — and the
+    requests still waiting on it closed."""
+    if session.execute(update(Unit).where(Unit.id == unit_id, Unit.status == unit_was).values(status="available")
+                       .execution_options(synchronize_session=False)).rowcount:
+        record_many(session, "unit", action, by, [(unit_id, {"status": [unit_was, "available"]})])
+    close_open_requests(session, subscription_id, by, action)
 
 
 def close_open_requests(session, subscription_id: int, by, action: str) -> int:
@@ -824,6 +837,7 @@ def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) 
     from .inventory import Project
     from .payments import _locked_subscription
     today = today or office_today()
+
     def deposit_due(subscription_id):  # the deposit line's due date, moved by an approved extension
         return select(EFFECTIVE_DUE).where(Instalment.subscription_id == subscription_id,
                                            Instalment.kind == "deposit").scalar_subquery()
@@ -842,7 +856,8 @@ def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) 
             due = session.scalar(select(deposit_due(sub.id)))
             late = due is not None and due + dt.timedelta(days=sub.project.draft_grace_days) < today
             if sub.status not in WITHDRAWABLE or not late or dry_run:
-                expired += dry_run and sub.status in WITHDRAWABLE and late
+                if dry_run and sub.status in WITHDRAWABLE and late:
+                    expired += 1  # would expire
                 session.rollback()
                 continue
             before, unit_id, lead = sub.status, sub.unit_id, sub.lead
@@ -850,10 +865,7 @@ def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) 
                          reason=f"定金逾期未付（应付日 {due}）", expired_at=utcnow()):
                 session.rollback()
                 continue
-            session.execute(update(Unit).where(Unit.id == unit_id, Unit.status == "subscribed")
-                            .values(status="available").execution_options(synchronize_session=False))
-            record_many(session, "unit", "expire", None, [(unit_id, {"status": ["subscribed", "available"]})])
-            close_open_requests(session, sub_id, None, "expire")
+            end_deal(session, sub_id, unit_id, None, "expire")
             with audit_context(session, action="expire"):
                 if lead.stage == "subscribed":
                     lead.stage = "visited"

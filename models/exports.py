@@ -240,12 +240,11 @@ def _rows(session, list_name: str, query, today: dt.date):
             yield [r[0] or "", r[1], r[2], r[3], f"{r[4]}-{r[5]}", r[6], r[7], channels.get(r[8], r[8]),
                    methods.get(r[9], r[9]), r[10] or "", r[11] or "", r[12] or "", r[13]]
     else:
-        from .deals import LIVE_DEAL
+        from .deals import days_late
         kinds, statuses = _labels("instalment", "kind"), _labels("instalment", "status")
         deals = _labels("subscription", "status")
         for r in _stream(session, query):
-            # overdue_on's definition, per row: a line of a deal that is over is owed by nobody.
-            overdue = (today - r[13]).days if r[12] != "paid" and r[13] < today and r[14] in LIVE_DEAL else 0
+            overdue = days_late(r[12], r[13], r[14], today)  # overdue_on's definition, per row
             yield [r[0], r[1], r[2], f"{r[3]}-{r[4]}", r[5], r[6], kinds.get(r[7], r[7]), r[8], r[9],
                    r[10], r[11], r[10] - r[11], statuses.get(r[12], r[12]), overdue, deals.get(r[14], r[14])]
 

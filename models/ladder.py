@@ -17,15 +17,15 @@ import datetime as dt
 from collections import Counter
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, exists, func, insert, select, update
+from sqlalchemy import and_, case, exists, func, insert, select
 
 from .audit import audit_context, record_many
 from .base import office_today, utcnow
 from .documents import queue_letters
 from .deals import (EFFECTIVE_DUE, LIVE_DEAL, Extension, Instalment, OverdueEvent, Payment, Subscription,
-                    already_decided, close_open_requests, expire_unpaid, _decide_request)
+                    already_decided, end_deal, expire_unpaid, _decide_request)
 from .errors import RuleViolation
-from .inventory import Project, Unit
+from .inventory import Project
 from .labels import choice_label
 from .leads import Lead, LeadArchive
 from .notifications import notify
@@ -255,10 +255,7 @@ def forfeit(session, subscription_id: int, today: dt.date, cause: str = "payment
             sub.forfeited_at = utcnow()
             lead.stage = "lost"
             session.flush()
-        session.execute(update(Unit).where(Unit.id == sub.unit_id, Unit.status == "subscribed")
-                        .values(status="available").execution_options(synchronize_session=False))
-        record_many(session, "unit", "forfeit", None, [(sub.unit_id, {"status": ["subscribed", "available"]})])
-        close_open_requests(session, sub.id, None, "forfeit")
+        end_deal(session, sub.id, sub.unit_id, None, "forfeit")
         queue_letters(session, "forfeit_notice", [sub.id])
         _tell_of_forfeit(session, sub, cause, (today - overdue[0].due).days)
         session.commit()
@@ -269,17 +266,13 @@ def forfeit(session, subscription_id: int, today: dt.date, cause: str = "payment
 
 
 def _tell_of_forfeit(session, sub: Subscription, cause: str, days: int) -> None:
-    from .payments import money_held
+    from .payments import tell_finance_of_money_held
     what = FORFEIT_CAUSE[cause].format(no=sub.number, name=sub.customer_name, days=days)
     link = f"/admin/subscription/details/?id={sub.id}"
     notify(session, [sub.agent_id], "ladder_forfeit", f"挞定：{what}，认购已取消，房源已恢复可售。", link)
     notify(session, users_with_roles(session, {"sales_manager"}), "ladder_forfeit",
            f"挞定：{what}，认购已取消。", link)
-    held = money_held(session, sub.id)
-    if held > 0:
-        notify(session, users_who_may(session, "settlement.record"), "settlement_due",
-               f"挞定待结算：{what}；已收 ¥{held:,.2f}，请按认购书约定办理退款或没收。",
-               "/admin/settlement/")
+    tell_finance_of_money_held(session, sub, f"挞定待结算：{what}")
 
 
 def _snapshot(session, sub: Subscription, lead: Lead, today: dt.date) -> dict:
@@ -406,19 +399,18 @@ def request_signing_extension(session, by, contract_id: int, days: int, reason: 
                                                 requested_by_id=by.id))
 
 
-def approved_days(session, extension: Extension) -> int:
-    """Days already granted to the same instalment (or signing date) by approved extensions."""
+def total_days(session, extension: Extension) -> int:
+    """The days the same instalment (or signing date) would be extended by in all, were
+    `extension` approved: its own and those already approved (R-PAY-6 holds in total)."""
     subject = (Extension.instalment_id == extension.instalment_id if extension.instalment_id is not None
                else Extension.contract_id == extension.contract_id)
-    return session.scalar(select(func.coalesce(func.sum(Extension.days), 0)).where(
-        subject, Extension.status == "approved", Extension.id != extension.id)) or 0
+    return extension.days + (session.scalar(select(func.coalesce(func.sum(Extension.days), 0)).where(
+        subject, Extension.status == "approved", Extension.id != extension.id)) or 0)
 
 
 def needs_vp(session, extension: Extension) -> bool:
-    """R-PAY-6 holds in total: beyond the project's limit counted over every extension of the
-    same instalment (or signing date), not per request — 15 + 15 days is 30, the VP's."""
-    limit = extension.subscription.project.extension_limit_days
-    return approved_days(session, extension) + extension.days > limit
+    """Beyond the project's limit in total, not per request — 15 + 15 days is 30, the VP's."""
+    return total_days(session, extension) > extension.subscription.project.extension_limit_days
 
 
 def decider_refusal(by, extension: Extension) -> RuleViolation | None:
@@ -429,12 +421,12 @@ def decider_refusal(by, extension: Extension) -> RuleViolation | None:
     if not can_do(by, "extension.decide"):
         return RuleViolation(_l("The sales manager or the vice-president decides extensions."),
                              rule="R-PAY-6")
-    session = object_session(extension)
-    if needs_vp(session, extension) and not can_do(by, "extension.decide_beyond_limit"):
-        limit = extension.subscription.project.extension_limit_days
+    if can_do(by, "extension.decide_beyond_limit"):
+        return None
+    total, limit = total_days(object_session(extension), extension), extension.subscription.project.extension_limit_days
+    if total > limit:
         return RuleViolation(_l("In total this would be extended by %(total)d days, over %(limit)d: only the "
-                                "vice-president decides.", total=approved_days(session, extension) + extension.days,
-                                limit=limit), rule="R-PAY-6")
+                                "vice-president decides.", total=total, limit=limit), rule="R-PAY-6")
     return None
 
 

@@ -17,7 +17,7 @@ from .inventory import Project
 from .notifications import notify
 from .permissions import require, sees_all_rows
 from .search import gram_index
-from .users import Role, User, user_role
+from .users import Role, User, user_role, users_with_roles
 
 LEAD_SOURCES = ("phone_call", "walk_in", "referral", "advert", "web", "fair", "other")
 LEAD_STAGES = ("new", "contacted", "visited", "subscribed", "signed", "lost")
@@ -233,13 +233,6 @@ def _today_or(today: dt.date | None) -> dt.date:
     return today or office_today()
 
 
-def _managers(session) -> list[int]:
-    return list(session.scalars(
-        select(user_role.c.user_id).join(Role, Role.id == user_role.c.role_id)
-        .join(User, User.id == user_role.c.user_id)
-        .where(Role.name == "sales_manager", User.active.is_(True))))
-
-
 def register_lead(session, by: User, *, project_id: int, name: str, phone: str, source: str,
                   today: dt.date | None = None, **details) -> Lead:
     """Register an enquiry on the customer registration form (R-LEAD-1).
@@ -300,7 +293,7 @@ def _record_conflict(session, by: User, existing: Lead, attempted_name: str) -> 
         session.add(conflict)
         session.flush()
     holder = existing.owner or existing.registered_by
-    notify(session, _managers(session), "lead_conflict",
+    notify(session, users_with_roles(session, {"sales_manager"}), "lead_conflict",
            f"{by.display_name} 重复登记了已登记客户（{existing.phone[:3]}****{existing.phone[-4:]}），请处理。",
            f"/admin/lead_conflict/details/?id={conflict.id}")
     registered = existing.registered_at.replace(tzinfo=dt.timezone.utc)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .audit import audit_context
 from .base import office_today
-from .deals import (DEAD_DEAL, INSTALMENT_KINDS, PAYMENT_CHANNELS, VOUCHER_KINDS, Instalment, Payment,
+from .deals import (DEAD_DEAL, DEFAULTED, INSTALMENT_KINDS, PAYMENT_CHANNELS, VOUCHER_KINDS, Instalment, Payment,
                     PaymentAllocation, PaymentMethodTemplate, PlanLineTemplate, Subscription, Voucher,
                     next_receipt_no, next_voucher_no)
 from .notifications import notify
@@ -28,6 +28,7 @@ from .errors import RuleViolation
 from .inventory import Project, check_entry_date
 from .money import parse_money
 from .submissions import claim, settle
+from .users import users_who_may
 from .permissions import require, sees_all_rows
 
 FEN = Decimal("0.01")
@@ -302,23 +303,27 @@ def note_on_instalment(session, by, instalment_id: int, note: str, today: dt.dat
 
 # --- Money held on deals that are over (R-CHG-5) -------------------------------------------------
 
-def money_held(session, subscription_id: int) -> Decimal:
-    """What the office still holds of a deal's money: received (reversals deducted) less what
-    refund and retention vouchers have settled."""
-    received = session.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).where(
-        Payment.subscription_id == subscription_id))
-    settled = session.scalar(select(func.coalesce(func.sum(Voucher.amount), 0)).where(
-        Voucher.subscription_id == subscription_id))
-    return Decimal(received) - Decimal(settled)
-
-
 def held_amount():
-    """SQL: money held on the subscription of the enclosing query (as `money_held`)."""
+    """SQL: what the office still holds of the money of the subscription of the enclosing query:
+    received (reversals deducted) less what refund and retention vouchers have settled."""
     received = select(func.coalesce(func.sum(Payment.amount), 0)).where(
         Payment.subscription_id == Subscription.id).correlate(Subscription).scalar_subquery()
     settled = select(func.coalesce(func.sum(Voucher.amount), 0)).where(
         Voucher.subscription_id == Subscription.id).correlate(Subscription).scalar_subquery()
     return received - settled
+
+
+def money_held(session, subscription_id: int) -> Decimal:
+    """`held_amount` of one deal."""
+    return Decimal(session.scalar(select(held_amount()).where(Subscription.id == subscription_id)))
+
+
+def tell_finance_of_money_held(session, sub: Subscription, what: str) -> None:
+    """A deal ended holding money: finance is told it waits on the settlement worklist (R-CHG-5)."""
+    held = money_held(session, sub.id)
+    if held > 0:
+        notify(session, users_who_may(session, "settlement.record"), "settlement_due",
+               f"{what}；已收 ¥{held:,.2f}，请按约定办理退款或没收。", "/admin/settlement/")
 
 
 def awaiting_settlement():
@@ -335,7 +340,7 @@ def settlement_proposal(session, sub: Subscription) -> dict:
     retained_before = session.scalar(select(func.coalesce(func.sum(Voucher.amount), 0)).where(
         Voucher.subscription_id == sub.id, Voucher.kind == "retained"))
     retain = max(min(sub.deposit - Decimal(retained_before), held), Decimal("0")) \
-        if sub.status in ("forfeited", "rescinded") else Decimal("0")
+        if sub.status in DEFAULTED else Decimal("0")
     return {"held": held, "retain": retain, "refund": held - retain}
 
 

@@ -18,7 +18,7 @@ from models.ladder import run_ladder
 from models.money import parse_money
 from models.payments import record_payment, record_voucher
 from tests import factories as f
-from tests.conftest import Auth, csrf_token, submission_key
+from tests.conftest import Auth, submission_key
 from tests.support.rules import raises_rule
 
 T0 = dt.date(2026, 11, 1)
