@@ -17,7 +17,7 @@ from models.deals import (WITHDRAWABLE, confirm_refusal, confirm_subscription, d
 from models.labels import choice_label
 from models.contracts import (book_signing, booking_refusal, issue_stamped_copy, receive_original,
                               sign_contract, step_refusal, steps_late, update_step)
-from models.ladder import request_signing_extension
+from models.ladder import request_signing_extension, signing_extension_refusal
 from models.payments import record_payment
 from models.timeline import deal_timeline
 from models.permissions import scope_filter
@@ -267,7 +267,7 @@ class ContractView(document_actions("signing_booking"), ReadOnlyView):
     column_extra_row_actions = [DocumentButton("signing_booking")]
     row_steps = (StepButton("sign", "contract.sign", when=lambda c: c.status == "booked", icon="fa-pencil"),
                  StepButton("signing_extension", "signing.extension.request", icon="fa-clock-o",
-                            when=lambda c: c.status == "booked" and c.kind == "sale" and c.subscription.status == "active"),
+                            why_not=lambda c: signing_extension_refusal(current_user, c)),
                  StepButton("original", "contract.archive", when=lambda c: c.status == "registered", icon="fa-archive"))
 
     @action("signing_extension", _l("Request more time to sign"))

@@ -85,9 +85,8 @@ class ReasonForm(SecureForm):
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
 
 
-class ReversalForm(KeyedForm):
-    ids = HiddenField(validators=[DataRequired()])
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+class ReversalForm(KeyedForm, ReasonForm):
+    """A correction of a payment: money, so keyed like the other money forms."""
 
 
 class VoucherForm(KeyedForm):

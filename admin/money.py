@@ -14,8 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from models import Extension, Instalment, OverdueEvent, Payment, PlanLineTemplate, Subscription, Voucher, db
 from models.base import office_today
 from models.deals import DEAD_DEAL, days_overdue, overdue_on
-from models.ladder import (LADDER_SUBSCRIPTIONS, decide_extension, decider_refusal, ladder_level,
-                           request_extension)
+from models.ladder import decide_extension, decider_refusal, extension_refusal, ladder_level, request_extension
 from models.labels import choice_label
 from models.payments import (awaiting_settlement, money_held, note_on_instalment, record_voucher, reverse_payment,
                              settlement_proposal, validate_method_lines)
@@ -88,8 +87,8 @@ class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyVi
     extra_endpoints = {"note_view": "action", "extension_view": "action"}
     column_extra_row_actions = [DocumentButton("payment_reminder")]
     row_steps = (StepButton("note", "instalment.note", when=lambda i: i.status != "paid", icon="fa-comment-o"),
-                 StepButton("extension", "extension.request", when=lambda i: i.status != "paid"
-                            and i.subscription.status in LADDER_SUBSCRIPTIONS, icon="fa-clock-o"))
+                 StepButton("extension", "extension.request", icon="fa-clock-o",
+                            why_not=lambda i: extension_refusal(current_user, i)))
 
     @action("note", _l("Record what the customer said"))
     def action_note(self, ids):

@@ -363,21 +363,50 @@ def _open_request(session, extension: Extension) -> Extension:
     return extension
 
 
+def extension_refusal(by, line: Instalment) -> RuleViolation | None:
+    """Why `by` may not ask to extend `line` (None: they may): the role, one of their customers,
+    an open line of a live deal (R-PAY-6). The plan grid's button asks this same function."""
+    if not can_do(by, "extension.request"):
+        return RuleViolation(_l("Your role does not allow this operation."), rule="R-ALL-1")
+    if not sees_all_rows(by) and line.subscription.agent_id != by.id:
+        return RuleViolation(_l("This instalment does not exist, or is not one of your customers'."),
+                             rule="R-PAY-3")
+    if line.status == "paid" or line.subscription.status not in LIVE_DEAL:
+        return RuleViolation(_l("Only an open instalment of a live deal can be extended."), rule="R-PAY-6")
+    return None
+
+
 def request_extension(session, by, instalment_id: int, days: int, reason: str) -> Extension:
     """The agent asks to move an open instalment's due date by `days`, with a reason (R-PAY-6).
     Whoever may decide it is told: the manager, or the vice-president when the instalment's
     extensions would total more than the project's limit."""
     require(by, "extension.request")
     line = session.get(Instalment, instalment_id)
-    if line is None or (not sees_all_rows(by) and line.subscription.agent_id != by.id):
+    if line is None:
         raise RuleViolation(_l("This instalment does not exist, or is not one of your customers'."),
                             rule="R-PAY-3")
+    refused = extension_refusal(by, line)
+    if refused is not None:
+        raise refused
     days, reason = _days(days), _reason(reason)
-    if line.status == "paid" or line.subscription.status not in LIVE_DEAL:
-        raise RuleViolation(_l("Only an open instalment of a live deal can be extended."), rule="R-PAY-6")
     with audit_context(session, actor=by):
         return _open_request(session, Extension(subscription_id=line.subscription_id, instalment_id=line.id,
                                                 days=days, reason=reason, requested_by_id=by.id))
+
+
+def signing_extension_refusal(by, contract) -> RuleViolation | None:
+    """Why `by` may not ask to move `contract`'s signing date (None: they may): the role, one of
+    their customers, a booked sale contract of a deal whose deposit is in (R-CON-5, R-PAY-6). The
+    contract grid's button asks this same function."""
+    if not can_do(by, "signing.extension.request"):
+        return RuleViolation(_l("Your role does not allow this operation."), rule="R-ALL-1")
+    if not sees_all_rows(by) and contract.subscription.agent_id != by.id:
+        return RuleViolation(_l("This contract does not exist, or is not one of your customers'."),
+                             rule="R-PAY-3")
+    if contract.kind != "sale" or contract.status != "booked" or contract.subscription.status != "active":
+        return RuleViolation(_l("Only the signing date of a booked sale contract can be extended."),
+                             rule="R-CON-5")
+    return None
 
 
 def request_signing_extension(session, by, contract_id: int, days: int, reason: str) -> Extension:
@@ -386,13 +415,13 @@ def request_signing_extension(session, by, contract_id: int, days: int, reason: 
     from .contracts import Contract
     require(by, "signing.extension.request")
     contract = session.get(Contract, contract_id)
-    if contract is None or (not sees_all_rows(by) and contract.subscription.agent_id != by.id):
+    if contract is None:
         raise RuleViolation(_l("This contract does not exist, or is not one of your customers'."),
                             rule="R-PAY-3")
+    refused = signing_extension_refusal(by, contract)
+    if refused is not None:
+        raise refused
     days, reason = _days(days), _reason(reason)
-    if contract.kind != "sale" or contract.status != "booked" or contract.subscription.status != "active":
-        raise RuleViolation(_l("Only the signing date of a booked sale contract can be extended."),
-                            rule="R-CON-5")
     with audit_context(session, actor=by):
         return _open_request(session, Extension(subscription_id=contract.subscription_id,
                                                 contract_id=contract.id, days=days, reason=reason,
