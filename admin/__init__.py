@@ -14,7 +14,7 @@ from models.base import office_today
 from models.permissions import can, role_label
 
 from . import auth, errors, i18n, menu, security
-from .base import THEME, _local_datetime
+from .base import THEME, RowIdConverter, _local_datetime
 from .sales_control import BoardPage, PriceImportPage
 from .exports import FinanceExportPage
 from .targets import TargetsPage
@@ -89,6 +89,7 @@ def _unread_notifications() -> int:
 
 
 def init_app(app) -> None:
+    app.url_map.converters["int"] = RowIdConverter  # before any route: ids beyond 64 bits are a 404
     app.jinja_env.globals["unread_notifications"] = _unread_notifications
     app.jinja_env.globals.update(cached_menu=menu.cached_menu, static_url=menu.static_url)
     app.jinja_env.filters["local_time"] = lambda value: _local_datetime(None, value)[-5:]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import OrderedDict
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, has_request_context, redirect, request, url_for
@@ -36,10 +37,14 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import joinedload
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.model.form import converts
 from flask_admin.contrib.sqla.fields import QuerySelectField, QuerySelectMultipleField
 from flask_admin.contrib.sqla.tools import parse_like_term
 from flask_admin.helpers import get_redirect_target
 from markupsafe import Markup, escape
+from werkzeug.routing import IntegerConverter
+from wtforms.fields import DecimalField
 
 from models import RuleViolation, db
 from models.exports import neutralise_formula
@@ -57,6 +62,23 @@ THEME = Bootstrap4Theme(swatch="default", fluid=True)
 ESTIMATE_FROM = 20_000
 # Rows skipped from which a page is found by its ids first (ProtectedView._apply_pagination).
 DEFER_FROM = 3_000
+# Row ids are 64-bit integers: a larger number in an address names no row (404), and must not
+# reach the database, which refuses it with an error (SQLite: OverflowError; PostgreSQL: out of range).
+MAX_ID = 2 ** 63 - 1
+MAX_PAGE = 10 ** 9  # past any grid; a larger ?page= is a bad request (400), not an SQL offset overflow
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in every route: 1 .. MAX_ID, so an id beyond 64 bits is a plain 404."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):
+        super().__init__(map, fixed_digits, 0 if min is None else min, MAX_ID if max is None else max, signed)
+
+
+def row_id(value) -> int | None:
+    """A row id typed into an address or form as an int, or None if it cannot name a row."""
+    text = str(value if value is not None else "").strip()
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID else None
 
 class EstimatedCount(int):
     """A grid's row count that is PostgreSQL's estimate: it reads "约 1,000,000" on the page."""
@@ -177,6 +199,38 @@ class SecureForm(BaseForm):
             return BaseForm.Meta._translations  # Flask-Admin's own (wtforms messages)
 
 
+class FiniteDecimalField(DecimalField):
+    """A number that fits its column (areas, percentages): NaN, infinities and numbers too large
+    for Numeric(precision, scale) are refused under the field instead of reaching the database
+    (SQLite would keep "inf" as Infinity, PostgreSQL refuses it with an error)."""
+
+    def __init__(self, *args, limit: Decimal | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limit = limit
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is None:
+            return
+        if not self.data.is_finite():
+            self.data = None
+            raise ValueError(gettext("Enter a number written with digits, e.g. 120.5."))
+        if self.limit is not None and abs(self.data) >= self.limit:
+            self.data = None
+            raise ValueError(gettext("This number must be less than %(limit)s.", limit=f"{self.limit:,}"))
+
+
+class ModelConverter(AdminModelConverter):
+    """Flask-Admin's form converter, with numbers kept finite and within their column."""
+
+    @converts("Numeric")
+    def handle_decimal_types(self, column, field_args, **extra):
+        field_args.setdefault("places", None)
+        kind = column.type
+        limit = Decimal(10) ** (kind.precision - kind.scale) if kind.precision and kind.scale is not None else None
+        return FiniteDecimalField(limit=limit, **field_args)
+
+
 class ScopedAjaxLoader(QueryAjaxModelLoader):
     """Flask-Admin's ajax lookup ignores the view's get_query: this one applies row scoping."""
 
@@ -203,6 +257,7 @@ class ProtectedView(ModelView):
     row_steps: tuple[StepButton, ...] = ()
 
     form_base_class = SecureForm
+    model_form_converter = ModelConverter
     list_template = "admin/model/grid.html"
     details_template = "admin/details.html"
     column_type_formatters = TYPE_FORMATTERS
@@ -448,10 +503,18 @@ class ProtectedView(ModelView):
                .offset(page * size).limit(size)]
         return query.filter(self.model.id.in_(ids)).limit(size)
 
+    def _get_list_extra_args(self):
+        """The grid's address as typed: a page below zero or past MAX_PAGE is a bad request (400)
+        instead of a negative or overflowing SQL offset; a page that is not a number is page 1
+        (Flask-Admin's reading), a sort column that does not exist no sort."""
+        args = super()._get_list_extra_args()
+        if not 0 <= args.page <= MAX_PAGE:
+            abort(400)
+        return args
+
     def get_one(self, id):
-        try:
-            pk = int(id)
-        except (TypeError, ValueError):
+        pk = row_id(id)
+        if pk is None:
             abort(404)
         obj = self.get_query().filter(self.model.id == pk).one_or_none()
         if obj is None:

@@ -15,7 +15,7 @@ from models.base import office_today
 from models.permissions import can
 from models.targets import monthly_review, parse_month, set_target
 
-from .base import ProtectedPage, run_domain
+from .base import ProtectedPage, row_id, run_domain
 
 
 def _month(value=None) -> str:
@@ -45,9 +45,9 @@ class TargetsPage(ProtectedPage):
 
         def save_all(by):
             for agent_id in agent_ids:
-                if not agent_id.isdigit():
+                if row_id(agent_id) is None:
                     raise RuleViolation(gettext("The selection was not understood; nothing was changed."))
-                set_target(db.session, by, int(agent_id), month,
+                set_target(db.session, by, row_id(agent_id), month,
                            subscriptions=form.get(f"subscriptions_{agent_id}", "0"),
                            amount=form.get(f"amount_{agent_id}", "0"),
                            collections=form.get(f"collections_{agent_id}", "0"))

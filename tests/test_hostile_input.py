@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from decimal import Decimal
 
 import pytest
 from markupsafe import escape
@@ -174,3 +175,95 @@ def test_out_of_range_numbers_and_texts_in_a_grid_form_get_a_clear_message(clien
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "Traceback" not in html and "psycopg" not in html
     assert re.search(r"alert-danger|help-block|invalid-feedback|text-danger", html)
+
+
+# --- issue 18 item 5: parameters out of range give a clear 400/404, never a 500 -----------------
+
+HUGE = 10 ** 30
+
+
+def _grid_views(app):
+    from flask_admin.contrib.sqla import ModelView
+
+    admin = app.extensions["admin"][0]
+    return [view for view in admin._views if isinstance(view, ModelView)]
+
+
+def _int_rules(app):
+    """Every rule with an <int:...> part, with each such part set to a huge number."""
+    from werkzeug.routing import IntegerConverter
+
+    for rule in app.url_map.iter_rules():
+        ints = [name for name, conv in rule._converters.items() if isinstance(conv, IntegerConverter)]
+        if ints:
+            path = rule.rule
+            for name in ints:
+                path = re.sub(rf"<int:{name}>", str(HUGE), path)
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                yield method, path
+
+
+def _no_500(client, method, url, data=None):
+    response = client.open(url, method=method, data=data)
+    html = response.get_data(as_text=True)
+    assert response.status_code < 500, f"{method} {url} -> {response.status_code}"
+    assert "Traceback" not in html and "Internal Server Error" not in html, url
+    return response
+
+
+def test_issue18_bad_page_sort_and_ids_on_every_grid_and_route_never_give_a_500(app, client, db, make_user):
+    from models.permissions import ROLES
+
+    make_user(*ROLES, username="everyone")
+    auth = Auth(client)
+    assert auth.login("everyone").status_code == 302
+    token = auth.csrf()
+    grids = _grid_views(app)
+    assert len(grids) > 20  # every grid of the admin, found by walking it
+    walked = 0
+    for view in grids:
+        index = f"/admin/{view.endpoint}/"
+        for page in ("-1", "abc", str(HUGE)):
+            _no_500(client, "GET", f"{index}?page={page}")
+        _no_500(client, "GET", f"{index}?sort=999")
+        _no_500(client, "GET", f"{index}?sort=-1&desc=abc&page_size=-5")
+        for path in ("details/", "edit/"):
+            for pk in (str(HUGE), "-1"):
+                response = _no_500(client, "GET", f"{index}{path}?id={pk}")
+                assert response.status_code in (302, 400, 403, 404), (index, path, pk, response.status_code)
+        walked += 1
+    routes = list(_int_rules(app))
+    assert len(routes) >= 5
+    for method, path in routes:
+        _no_500(client, method, path, data={"csrf_token": token} if method == "POST" else None)
+    assert walked == len(grids)
+
+
+@pytest.mark.parametrize("value", ["NaN", "inf", "-Infinity", "sNaN", "1e400", "123456789"])
+def test_issue18_nan_infinite_and_too_large_numbers_in_a_grid_form_are_refused_under_the_field(
+        client, db, login_as, value):
+    from models import Unit
+
+    unit = f.unit(db.session, area=Decimal("120.00"))
+    db.session.commit()
+    login_as("admin")
+    url = f"/admin/unit/edit/?id={unit.id}"
+    data = {"csrf_token": Auth(client).csrf(url), "building": str(unit.building_id), "floor": "3",
+            "position": "1", "number": unit.number, "layout": unit.layout, "area": value}
+    response = client.post(url, data=data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Traceback" not in html  # the form again, not a redirect
+    assert re.search(r"invalid-feedback|help-block", html) and ("数字" in html or "必须小于" in html)
+    db.session.expire_all()
+    assert db.session.get(Unit, unit.id).area == Decimal("120.00")  # nothing stored
+
+
+def test_issue18_a_huge_agent_id_in_the_targets_form_is_refused_clearly(client, db, make_user):
+    make_user("sales_manager", username="boss")
+    auth = Auth(client)
+    auth.login("boss")
+    token = auth.csrf("/admin/sales_target/")
+    response = client.post("/admin/sales_target/save", data={
+        "csrf_token": token, "month": office_today().strftime("%Y-%m"), f"subscriptions_{HUGE}": "1",
+        f"amount_{HUGE}": "1", f"collections_{HUGE}": "1"}, follow_redirects=True)
+    assert response.status_code == 200 and "alert-danger" in response.get_data(as_text=True)
