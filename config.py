@@ -1,6 +1,7 @@
 """Configuration from environment variables (see the table in README.md)."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -26,6 +27,14 @@ def _secret_key(instance: Path) -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _whole(env, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number setting from the environment, within [low, high], or a clear ConfigError."""
+    text = env.get(name, "").strip() or str(default)
+    if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {text!r}")
+    return int(text)
 
 
 def load(app, overrides: dict | None = None) -> None:
@@ -63,6 +72,8 @@ def load(app, overrides: dict | None = None) -> None:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_DURATION=dt.timedelta(days=_whole(env, "SALESDESK_REMEMBER_DAYS", 14, 1, 365)),
+        TRUSTED_PROXIES=_whole(env, "SALESDESK_TRUSTED_PROXIES", 0, 0, 5),  # ProxyFix: admin/security.py
         FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION=False,
     )
     app.config.update(overrides)

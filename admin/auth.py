@@ -17,7 +17,8 @@ from models import User, db, utcnow
 from models import audit
 from models.users import authenticate
 
-from .security import LOGIN_LIMIT, get_remote_address, limiter, login_failed, login_username
+from .security import (ADDRESS_LIMIT, PAIR_LIMIT, brake_on, count_failure, get_remote_address, known_address,
+                       limiter, login_failed, login_pair, too_many_page)
 
 bp = Blueprint("auth", __name__)
 
@@ -57,16 +58,29 @@ def _unauthorized():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(LOGIN_LIMIT, key_func=get_remote_address, deduct_when=login_failed, methods=["POST"])
-@limiter.limit(LOGIN_LIMIT, key_func=login_username, deduct_when=login_failed, methods=["POST"])
+@limiter.limit(ADDRESS_LIMIT, key_func=get_remote_address, deduct_when=login_failed, methods=["POST"])
+@limiter.limit(PAIR_LIMIT, key_func=login_pair, deduct_when=login_failed, methods=["POST"])
 def login():
+    """Sign in. The limits (admin/security.py): the decorators refuse a (username, address)
+    pair or an address with too many failures; the per-username brake is checked here, since
+    only here is it known whether the password is right and the address known."""
     target = request.values.get("next")
     if current_user.is_authenticated and request.method == "GET":
         return redirect(_safe_next(target))
     form = LoginForm()
     if form.validate_on_submit():
+        braked = brake_on(form.username.data)
         user = authenticate(db.session, form.username.data, form.password.data)
+        if braked and not (user is not None and known_address(db.session, user.id, request.remote_addr)):
+            if user is None:
+                count_failure(form.username.data)
+            audit.record(db.session, "user", (str(user.id) if user else form.username.data[:40]),
+                         "login_failed" if user is None else "login_throttled",
+                         {"address": request.remote_addr, "throttled": True})
+            db.session.commit()
+            return too_many_page()
         if user is None:
+            count_failure(form.username.data)
             audit.record(db.session, "user", form.username.data[:40], "login_failed",
                          {"address": request.remote_addr})
             db.session.commit()

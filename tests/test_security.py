@@ -52,24 +52,107 @@ def test_each_response_has_a_new_nonce(client):
 
 # --- login throttling -------------------------------------------------------------------------
 
-def test_five_failed_sign_ins_for_a_username_lock_it_for_a_while_whatever_the_address(client, make_user, db):
-    make_user("agent", username="li")
+def _actions(db, action):
+    return db.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == action))
+
+
+def test_issue18_the_vps_right_password_from_a_known_address_works_after_six_wrong_ones_elsewhere(
+        client, make_user, db):
+    make_user("vp", username="vp")
+    assert _login(client, "vp", TEST_PASSWORD, address="10.1.1.1").status_code == 302  # the VP's office
+    Auth(client).logout()
     for attempt in range(5):
-        assert _login(client, "li", "wrong", address=f"10.0.0.{attempt}").status_code == 200
-    response = _login(client, "li", TEST_PASSWORD, address="10.0.0.99")  # even the right password
-    assert response.status_code == 429
-    assert "登录失败次数过多" in response.get_data(as_text=True)
-    assert _login(client, "LI ", TEST_PASSWORD, address="10.0.0.98").status_code == 429  # same name
-    failed = db.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "login_failed"))
-    assert failed == 5
+        assert _login(client, "vp", "guess", address="203.0.113.7").status_code == 200
+    assert _login(client, "vp", "guess", address="203.0.113.7").status_code == 429  # the pair is locked
+    assert _login(client, "vp", TEST_PASSWORD, address="10.1.1.1").status_code == 302
+    Auth(client).logout()
+    assert _login(client, "vp", TEST_PASSWORD, address="10.1.1.2").status_code == 302  # a new address too
+    assert _actions(db, "login_failed") == 5
 
 
-def test_five_failures_from_one_address_lock_that_address_for_every_username(client, make_user):
+def test_issue18_colleagues_behind_one_address_are_not_locked_out_and_the_pair_limit_still_stops_guessing(
+        client, make_user, db):
     make_user("agent", username="li")
-    for name in ("a1", "a2", "a3", "a4", "a5"):
-        assert _login(client, name, "wrong", address="10.9.9.9").status_code == 200
-    assert _login(client, "li", TEST_PASSWORD, address="10.9.9.9").status_code == 429
-    assert _login(client, "li", TEST_PASSWORD, address="10.9.9.8").status_code == 302  # elsewhere: fine
+    make_user("agent", username="wang")
+    for attempt in range(5):
+        assert _login(client, "li", "wrong", address="10.9.9.9").status_code == 200
+    response = _login(client, "li", TEST_PASSWORD, address="10.9.9.9")  # even the right password
+    assert response.status_code == 429 and "登录失败次数过多" in response.get_data(as_text=True)
+    assert _login(client, "LI ", TEST_PASSWORD, address="10.9.9.9").status_code == 429  # same name
+    assert _login(client, "wang", "typo", address="10.9.9.9").status_code == 200  # a colleague: the form
+    assert _login(client, "wang", TEST_PASSWORD, address="10.9.9.9").status_code == 302  # and in
+    Auth(client).logout()
+    assert _login(client, "li", TEST_PASSWORD, address="10.9.9.8").status_code == 302  # li elsewhere: fine
+    assert _actions(db, "login_failed") == 6
+
+
+def test_issue18_the_per_address_ceiling_is_generous_but_stops_a_walk_through_usernames(client, make_user):
+    from admin.security import ADDRESS_LIMIT
+
+    ceiling = int(ADDRESS_LIMIT.split()[0])
+    assert ceiling >= 30  # a NAT office's typos
+    make_user("agent", username="li")
+    for n in range(ceiling):
+        assert _login(client, f"name{n}", "wrong", address="10.7.7.7").status_code == 200, n
+    assert _login(client, "li", TEST_PASSWORD, address="10.7.7.7").status_code == 429
+    assert _login(client, "li", TEST_PASSWORD, address="10.7.7.8").status_code == 302
+
+
+def test_issue18_the_username_brake_stops_a_guess_from_many_addresses_but_not_the_owner_at_a_known_address(
+        client, make_user, db):
+    from admin.security import BRAKE_LIMIT
+
+    brake = int(BRAKE_LIMIT.split()[0])
+    assert brake <= 20
+    make_user("vp", username="vp")
+    assert _login(client, "vp", TEST_PASSWORD, address="10.1.1.1").status_code == 302
+    Auth(client).logout()
+    for n in range(brake):  # one guess from each of many addresses: no pair limit is reached
+        assert _login(client, "vp", f"guess{n}", address=f"198.51.100.{n}").status_code == 200, n
+    assert _login(client, "vp", "guess-x", address="198.51.100.200").status_code == 429
+    response = _login(client, "vp", TEST_PASSWORD, address="198.51.100.201")  # right, but not known
+    assert response.status_code == 429 and "登录失败次数过多" in response.get_data(as_text=True)
+    assert _login(client, "vp", "guess-y", address="10.1.1.1").status_code == 429  # known, but wrong
+    assert _login(client, "vp", TEST_PASSWORD, address="10.1.1.1").status_code == 302  # the VP: in
+    assert _actions(db, "login_throttled") == 1
+    assert _actions(db, "login_failed") == brake + 2
+
+
+def test_issue18_forwarded_addresses_are_honoured_only_with_trusted_proxies(app, monkeypatch, make_user, db):
+    from app import create_app
+    from tests.conftest import FreshContextClient
+
+    def through_nginx(proxies, username):
+        """Five failures then the right password, each through one proxy with another forwarded address."""
+        monkeypatch.setenv("SALESDESK_TRUSTED_PROXIES", str(proxies))
+        proxied = create_app({key: app.config[key] for key in (
+            "TESTING", "SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "PASSWORD_HASH_METHOD", "REDIS_URL",
+            "SERVER_NAME")})
+        proxied.test_client_class = FreshContextClient
+        client = proxied.test_client()
+        make_user("agent", username=username)
+
+        def sign_in(password, forwarded):
+            token = csrf_token(client)
+            return client.post("/login", data={"username": username, "password": password, "csrf_token": token},
+                               environ_base={"REMOTE_ADDR": "127.0.0.1"},  # nginx on the same machine
+                               headers={"X-Forwarded-For": forwarded, "X-Forwarded-Proto": "https",
+                                        "Referer": "https://localhost/login"})
+
+        for n in range(5):
+            assert sign_in("wrong", f"203.0.113.{n}").status_code == 200
+        recorded = db.session.scalars(select(Audit.changes).where(
+            Audit.action == "login_failed", Audit.entity_id == username).order_by(Audit.id)).all()
+        return [c["address"] for c in recorded], sign_in(TEST_PASSWORD, "203.0.113.99")
+
+    addresses, response = through_nginx(0, "li")  # not configured: the header is ignored
+    assert addresses == ["127.0.0.1"] * 5
+    assert response.status_code == 429  # spoofed addresses do not escape the pair limit
+    assert "Strict-Transport-Security" not in response.headers
+    addresses, response = through_nginx(1, "wang")  # one trusted proxy: the client's own address
+    assert addresses == [f"203.0.113.{n}" for n in range(5)]
+    assert response.status_code == 302  # a new real address: its own pair
+    assert "Strict-Transport-Security" in response.headers  # the scheme from the proxy
 
 
 def test_successful_sign_ins_do_not_count(client, make_user):
