@@ -47,3 +47,17 @@ def test_an_unknown_mode_is_refused(monkeypatch):
     monkeypatch.setenv("SALESDESK_ENV", "staging")
     with pytest.raises(ConfigError):
         create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+@pytest.mark.parametrize("value", ["0", "366", "abc", "-5", "1.5", "١٤"])
+def test_issue18_remember_days_outside_1_to_365_is_refused_clearly(monkeypatch, value):
+    monkeypatch.setenv("SALESDESK_REMEMBER_DAYS", value)
+    with pytest.raises(ConfigError, match="SALESDESK_REMEMBER_DAYS must be a whole number from 1 to 365"):
+        create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "6"])
+def test_issue18_trusted_proxies_outside_0_to_5_is_refused_clearly(monkeypatch, value):
+    monkeypatch.setenv("SALESDESK_TRUSTED_PROXIES", value)
+    with pytest.raises(ConfigError, match="SALESDESK_TRUSTED_PROXIES must be a whole number from 0 to 5"):
+        create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://"})

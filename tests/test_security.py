@@ -181,6 +181,35 @@ def test_a_password_change_ends_every_session_and_remember_cookie_of_the_user(ap
     assert other.get("/admin/").status_code == 302  # the remember cookie
 
 
+@pytest.mark.parametrize("days", [None, "30"])
+def test_issue18_the_remember_me_cookie_lasts_14_days_by_default_or_salesdesk_remember_days(
+        app, monkeypatch, make_user, days):
+    import datetime as dt
+    from email.utils import parsedate_to_datetime
+
+    from app import create_app
+    from tests.conftest import FreshContextClient
+
+    if days:
+        monkeypatch.setenv("SALESDESK_REMEMBER_DAYS", days)
+    else:
+        monkeypatch.delenv("SALESDESK_REMEMBER_DAYS", raising=False)
+    configured = create_app({key: app.config[key] for key in (
+        "TESTING", "SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "PASSWORD_HASH_METHOD", "REDIS_URL", "SERVER_NAME")})
+    configured.test_client_class = FreshContextClient
+    client = configured.test_client()
+    make_user("agent", username="li")
+    token = csrf_token(client)
+    response = client.post("/login", data={"username": "li", "password": TEST_PASSWORD, "remember": "y",
+                                           "csrf_token": token})
+    assert response.status_code == 302
+    cookie = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("remember_token=")][0]
+    expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", cookie).group(1))
+    left = expires - dt.datetime.now(dt.timezone.utc)
+    wanted = dt.timedelta(days=int(days or 14))
+    assert wanted - dt.timedelta(minutes=5) < left <= wanted
+
+
 @pytest.mark.parametrize("production", [True, False])
 def test_cookies_are_secure_in_production_only(monkeypatch, production):
     from app import create_app
