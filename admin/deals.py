@@ -22,7 +22,7 @@ from models.payments import record_payment
 from models.timeline import deal_timeline
 from models.permissions import scope_filter
 
-from .base import ALREADY_DONE, ReadOnlyView, run_domain
+from .base import ALREADY_DONE, ReadOnlyView, row_id, run_domain
 from .filters import AgentFilter, of_agent
 from .steps import StepButton
 from .documents import DocumentButton, document_actions
@@ -70,7 +70,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
     def create_form(self, obj=None):
         form = SubscriptionForm(get_form_data())
         unit_id = request.args.get("unit_id") or form.unit_id.data
-        unit = db.session.get(Unit, int(unit_id)) if str(unit_id or "").isdigit() else None
+        unit = db.session.get(Unit, row_id(unit_id)) if row_id(unit_id) else None
         form.unit_id.data = unit.id if unit else ""
         if unit is None:
             form.lead_id.choices = []

@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from models import Instalment, Role, Subscription, User, db
 
+from .base import row_id
+
 
 @functools.cache
 def _agents_query():
@@ -38,7 +40,7 @@ class AgentFilter(BaseSQLAFilter):
         self.where = where
 
     def validate(self, value) -> bool:
-        return str(value).isdigit()
+        return row_id(value) is not None
 
     def apply(self, query, value, alias=None):
         agent_id = int(value)

@@ -13,13 +13,12 @@ from models.inventory import (PriceListRejected, board, hold_refusal, hold_unit,
                               read_price_list, release_hold, release_refusal, set_withheld, subscribe_refusal)
 from models.permissions import can, can_do, scope_filter
 
-from .base import ProtectedPage, run_domain
+from .base import ProtectedPage, row_id, run_domain
 from .labels import CHOICES
 
 
 def _int_arg(name):
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return row_id(request.args.get(name))
 
 
 _CELL = ('<td class="cell status-{status}{dim}" data-unit="{id}" title="{title}"><a href="{url}{id}">'

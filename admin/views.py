@@ -24,7 +24,7 @@ from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question
 from models.notifications import mark_read
 from models.permissions import sees_all_rows, sees_id_number
 
-from .base import ProtectedPage, ProtectedView, ReadOnlyView, run_domain
+from .base import ProtectedPage, ProtectedView, ReadOnlyView, row_id, run_domain
 from .labels import AUDIT_ACTIONS, CHOICES, COLUMN_LABELS
 from .steps import StepButton
 from .filters import AgentFilter, of_agent_line
@@ -382,7 +382,7 @@ class QuestionGroupPage(ProtectedPage):
     def answer(self):
         project_id = request.form.get("project_id", "")
         n = run_domain(lambda by: answer_topic(
-            db.session, by, project_id=int(project_id) if project_id.isdigit() else 0,
+            db.session, by, project_id=row_id(project_id) or 0,
             topic=request.form.get("topic", ""), answer=request.form.get("answer", "")))
         if n:
             flash(gettext("%(n)d questions answered; the answer is on the answer sheet.", n=n),
