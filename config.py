@@ -28,6 +28,17 @@ def _secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
+def _upload_limit_mb(value: str) -> int:
+    """SALESDESK_MAX_UPLOAD_MB: a whole number of megabytes, 1 to 100."""
+    try:
+        mb = int(value.strip())
+    except ValueError:
+        raise ConfigError(f"SALESDESK_MAX_UPLOAD_MB must be a whole number of MB, not {value!r}") from None
+    if not 1 <= mb <= 100:
+        raise ConfigError(f"SALESDESK_MAX_UPLOAD_MB must be between 1 and 100, not {mb}")
+    return mb
+
+
 def load(app, overrides: dict | None = None) -> None:
     env = os.environ
     overrides = dict(overrides or {})
@@ -36,6 +47,8 @@ def load(app, overrides: dict | None = None) -> None:
     if mode not in ("development", "production"):
         raise ConfigError(f"SALESDESK_ENV must be development or production, not {mode!r}")
     production = mode == "production"
+
+    upload_mb = _upload_limit_mb(env.get("SALESDESK_MAX_UPLOAD_MB", "10"))
 
     url = overrides.get("SQLALCHEMY_DATABASE_URI") or env.get("DATABASE_URL") \
         or f"sqlite:///{instance / 'salesdesk.db'}"
@@ -64,6 +77,9 @@ def load(app, overrides: dict | None = None) -> None:
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=production,
         FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION=False,
+        # A request body larger than this is refused (413) before it is read: uploads are price
+        # lists and a handful of documents, never this big.
+        MAX_CONTENT_LENGTH=upload_mb * 1024 * 1024,
     )
     app.config.update(overrides)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app.config["SQLALCHEMY_DATABASE_URI"])
