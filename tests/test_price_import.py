@@ -357,3 +357,14 @@ def test_issue18_4_prices_of_an_imported_file_are_as_before(client, db, project,
     send_price_list(client, GOOD.encode(), "p.csv")
     unit = db.session.scalar(select(Unit).where(Unit.number == "501"))
     assert unit.list_price == Decimal("1645568.00")
+
+
+def test_issue18_4_the_import_sweep_runs_with_the_periodic_jobs(app):
+    from rq.cron import CronScheduler
+
+    from jobs.imports import recover_imports
+    from jobs.queue import get_connection
+    scheduler = CronScheduler(connection=get_connection())
+    scheduler.load_config_from_file("jobs/schedule.py")
+    sweep = {job.name: job for job in scheduler.get_jobs()}["recover-imports"]
+    assert sweep.func is recover_imports and sweep.cron == "*/5 * * * *"
