@@ -401,7 +401,7 @@ REQUIRED_PRICE_LIST = ("project", "building", "floor", "unit", "layout", "area")
 # much (their declared sizes, which Python's zipfile also enforces while reading), checked
 # before anything is parsed.
 MAX_PRICE_LIST_ROWS = 20_000
-MAX_XLSX_UNPACKED = 64 * 1024 * 1024
+MAX_XLSX_UNPACKED = 32 * 1024 * 1024
 MAX_XLSX_MEMBERS = 200
 FIELD_HEADERS = {"project": "楼盘", "building": "楼栋", "floor": "楼层", "unit": "房号", "layout": "户型",
                  "area": "建筑面积", "unit_price": "单价", "total_price": "总价", "position": "位置"}
