@@ -368,3 +368,22 @@ def test_issue18_4_the_import_sweep_runs_with_the_periodic_jobs(app):
     scheduler.load_config_from_file("jobs/schedule.py")
     sweep = {job.name: job for job in scheduler.get_jobs()}["recover-imports"]
     assert sweep.func is recover_imports and sweep.cron == "*/5 * * * *"
+
+
+@pytest.mark.postgres
+def test_issue18_4_the_sweep_sends_an_import_whose_job_never_reached_redis(app, db, project, make_user):
+    """Redis was down when the file was sent: the import waits, queued, and the sweep sends it."""
+    import datetime as dt
+
+    from jobs.imports import UNSENT_AFTER, recover_imports
+    from models.base import utcnow
+    user = make_user("sales_control")
+    lost = PriceListImport(filename="p.csv", content=GOOD.encode(), requested_by_id=user.id, job_id="never-queued",
+                           created_at=utcnow() - UNSENT_AFTER - dt.timedelta(minutes=1))
+    fresh = PriceListImport(filename="q.csv", content=GOOD.encode(), requested_by_id=user.id, job_id="being-sent")
+    db.session.add_all([lost, fresh])
+    db.session.commit()
+    assert recover_imports() == {"requeued": 0, "sent": 1, "failed": 0}
+    run_jobs()
+    lost, fresh = _imports(db)
+    assert lost.status == "done" and lost.job_id != "never-queued" and fresh.status == "queued"
