@@ -202,7 +202,7 @@ class PriceImportPage(ProtectedPage):
         row = get_visible(db.session, current_user, import_id)
         if row is None:
             abort(404)  # not there, or someone else's
-        done = row.total or 0 if row.status == "done" else 0
+        done = (row.total or 0) if row.status == "done" else 0
         if row.status == "running" and row.job_id:
             metas = job_meta([row.job_id])
             done = int(metas[0].get("done", 0)) if metas else 0

@@ -20,6 +20,7 @@ from models import Building, PriceListImport, Unit
 from models.inventory import MAX_PRICE_LIST_ROWS, PriceListRejected, read_price_list
 from tests import factories as f
 from tests.conftest import Auth, submission_key
+from tests.support.imports import post_price_list, run_jobs, send_price_list
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "楼盘,楼栋,楼层,房号,户型,建筑面积,单价\n"
@@ -32,34 +33,6 @@ def project(db):
     project = f.project(db.session, code="XJ", name="湘江壹号")
     db.session.commit()
     return project
-
-
-def run_jobs():
-    """Production mode: a worker would take the job; here a burst worker in this process does.
-    Embedded mode: the job ran when it was queued."""
-    from rq import SimpleWorker
-
-    from jobs.queue import get_queue, is_embedded
-    if not is_embedded():
-        queue = get_queue("default")
-        SimpleWorker([queue], connection=queue.connection).work(burst=True)
-
-
-def post_price_list(client, content: bytes, name: str, key: str | None = None):
-    """POST the import form as a browser would (its CSRF token and one-time key)."""
-    page = client.get("/admin/unit_import/").get_data(as_text=True)
-    return client.post("/admin/unit_import/upload", data={
-        "csrf_token": Auth(client).csrf(), "submission_key": key or submission_key(page),
-        "file": (io.BytesIO(content), name)}, content_type="multipart/form-data")
-
-
-def send_price_list(client, content: bytes, name: str) -> str:
-    """Upload, let the job run, and read the import's page (what the person sees)."""
-    response = post_price_list(client, content, name)
-    if response.status_code != 302:
-        return response.get_data(as_text=True)
-    run_jobs()
-    return client.get(response.headers["Location"]).get_data(as_text=True)
 
 
 def _count(db, model, *where):
@@ -196,6 +169,19 @@ def test_issue18_4_the_page_shows_the_result_and_the_errors_by_row_and_column(cl
     assert "导入完成：新增房源 2 套，调价 0 套。" in page
     assert _imports(db)[1].status == "done" and _imports(db)[1].total == 2
     assert _count(db, Unit) == 2
+    from models import Audit
+    trail = dict(db.session.execute(select(Audit.action, Audit.changes).where(Audit.entity == "price_list_import",
+                                                                            Audit.action.like("import_%"))).all())
+    assert trail["import_failed"]["rows_with_problems"] == 2
+    assert trail["import_done"] == {"created": 2, "updated": 0, "rows": 2}
+
+
+def test_issue18_4_a_file_wrong_in_every_row_lists_its_first_thousand_problems(client, db, project, login_as):
+    login_as("sales_control")
+    page = send_price_list(client, (HEADER + "XJ,3栋,五,1,两室,89,12000\n" * 1500).encode(), "p.csv")
+    [failed] = _imports(db)
+    assert len(failed.errors) == 1001 and failed.errors[-1][2] == "… 另有 500 行有问题。"
+    assert "另有 500 行有问题" in page and page.count("楼层必须为整数") == 1000
 
 
 def test_issue18_4_errors_are_in_the_language_of_who_sent_the_file(client, db, project, login_as):

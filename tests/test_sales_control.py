@@ -475,7 +475,7 @@ def test_a_bad_price_list_imports_nothing_and_names_every_bad_row(app, db, offic
 
 
 def test_the_import_page_reports_and_only_sales_control_may_use_it(client, db, office, login_as):
-    from tests.test_price_import import send_price_list
+    from tests.support.imports import send_price_list
     login_as("sales_control")
     page = send_price_list(client, (CSV_GOOD + "XJ,3栋,x,1,二室,1,1\n").encode(), "p.csv")
     assert "未导入" in page or "没有导入" in page
