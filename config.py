@@ -46,6 +46,7 @@ def load(app, overrides: dict | None = None) -> None:
         raise ConfigError(f"SALESDESK_ENV must be development or production, not {mode!r}")
     production = mode == "production"
 
+
     url = overrides.get("SQLALCHEMY_DATABASE_URI") or env.get("DATABASE_URL") \
         or f"sqlite:///{instance / 'salesdesk.db'}"
     secret = overrides.get("SECRET_KEY") or env.get("SECRET_KEY")
@@ -75,6 +76,9 @@ def load(app, overrides: dict | None = None) -> None:
         REMEMBER_COOKIE_DURATION=dt.timedelta(days=_whole(env, "SALESDESK_REMEMBER_DAYS", 14, 1, 365)),
         TRUSTED_PROXIES=_whole(env, "SALESDESK_TRUSTED_PROXIES", 0, 0, 5),  # ProxyFix: admin/security.py
         FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION=False,
+        # A request body larger than this is refused (413) before it is read: uploads are price
+        # lists and a handful of documents, never this big.
+        MAX_CONTENT_LENGTH=_whole(env, "SALESDESK_MAX_UPLOAD_MB", 10, 1, 100) * 1024 * 1024,
     )
     app.config.update(overrides)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app.config["SQLALCHEMY_DATABASE_URI"])

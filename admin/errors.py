@@ -23,6 +23,7 @@ MESSAGES = {
     404: (_l("Not found"), _l("This record does not exist, or it is not one of yours.")),
     405: (_l("Not allowed this way"), _l("This address cannot be used like this. Please use the "
                                          "buttons on the page.")),
+    413: (_l("File too large"), None),  # the message names the limit: _page
     500: (_l("Something went wrong"), _l("The server could not finish the request. Nothing was "
                                          "saved; please try again, and tell an administrator if "
                                          "it happens again.")),
@@ -38,6 +39,12 @@ def _render(code: int):
     if code >= 500 and "_login_user" not in g:  # not loaded (or loading failed): not tried again
         g._login_user = AnonymousUserMixin()
     title, message = MESSAGES.get(code, MESSAGES[500])
+    if code == 413:
+        from flask import current_app
+        from flask_babel import gettext
+        message = gettext("The file is larger than the %(mb)s MB an upload may be. A price list of a "
+                          "whole project is far smaller: check that this is the right file, or split it.",
+                          mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // 1048576)
     if request.accept_mimetypes.best == "application/json":
         return {"error": str(message)}, code
     return render_template("error.html", code=code, title=title, message=message), code

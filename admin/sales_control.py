@@ -8,13 +8,15 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from models import Building, Lead, Project, Unit, db
-from models.inventory import (PriceListRejected, board, hold_refusal, hold_unit, import_price_list,
-                              read_price_list, release_hold, release_refusal, set_withheld, subscribe_refusal)
+from models import Building, Lead, Project, RuleViolation, Unit, db
+from models.inventory import (PriceListRejected, board, hold_refusal, hold_unit, release_hold, release_refusal,
+                              set_withheld, subscribe_refusal)
 from models.permissions import can, can_do, scope_filter
 
 from .base import ProtectedPage, row_id, run_domain
 from .labels import CHOICES
+
+IMPORT_LABELS = CHOICES[("price_list_import", "status")]
 
 
 def _int_arg(name):
@@ -134,26 +136,76 @@ class BoardPage(ProtectedPage):
 
 
 class PriceImportPage(ProtectedPage):
-    """Sales control imports a price list (CSV or XLSX): all rows good, or nothing imported."""
+    """Sales control imports a price list (CSV or XLSX): all rows good, or nothing imported. The
+    request only keeps the file; a job reads and applies it (jobs.imports), and the import's page
+    shows its progress, then its result."""
 
     entity = "unit_import"
-    verb_of = {"index": "list", "upload": "action"}
+    verb_of = {"index": "list", "upload": "action", "show": "list"}
+
+    def _index(self, errors=None):
+        from models.imports import visible_imports
+        from models.submissions import new_key
+        from flask import current_app
+
+        from models.inventory import MAX_PRICE_LIST_ROWS
+        return self.render("admin/price_import.html", errors=errors, key=new_key(),
+                           imports=visible_imports(db.session, current_user), labels=IMPORT_LABELS,
+                           max_rows=MAX_PRICE_LIST_ROWS,
+                           max_mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // 1048576)
 
     @expose("/")
     def index(self):
-        return self.render("admin/price_import.html", errors=None, result=None)
+        return self._index()
 
     @expose("/upload", methods=("POST",))
     def upload(self):
+        from jobs.imports import enqueue_import
+        from models.imports import request_import
+        from models.submissions import AlreadySubmitted
+
+        from .i18n import select_locale
         upload = request.files.get("file")
-        errors = result = None
         if upload is None or not upload.filename:
-            errors = [(0, gettext("Choose a file to upload."))]
-        else:
-            try:
-                rows = read_price_list(upload.read(), upload.filename)
-                result = run_domain(lambda by: import_price_list(db.session, by, rows))
-            except PriceListRejected as exc:
-                db.session.rollback()
-                errors = exc.errors
-        return self.render("admin/price_import.html", errors=errors, result=result or None)
+            return self._index(errors=[(0, "", gettext("Choose a file to upload."))])
+        try:
+            row = request_import(db.session, current_user._get_current_object(), upload.filename,
+                                 upload.read(), request.form.get("submission_key"), select_locale())
+            db.session.commit()
+        except AlreadySubmitted as exc:
+            db.session.rollback()
+            flash(gettext("This file was already sent: here is its import."), "info")
+            if exc.result.isdigit():
+                return redirect(self.get_url(".show", import_id=int(exc.result)))
+            return redirect(self.get_url(".index"))
+        except PriceListRejected as exc:
+            db.session.rollback()
+            return self._index(errors=exc.rows())
+        except RuleViolation as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(self.get_url(".index"))
+        import_id = row.id
+        try:
+            enqueue_import(db.session, row)
+        except Exception:  # the job queue is down: the import stays queued, nothing is lost
+            db.session.rollback()
+            flash(gettext("The file is kept but the job queue cannot be reached; it will be imported "
+                          "as soon as it is back."), "warning")
+        return redirect(self.get_url(".show", import_id=import_id))
+
+    @expose("/<int:import_id>")
+    def show(self, import_id):
+        from jobs.queue import job_meta
+        from models.imports import get_visible
+        row = get_visible(db.session, current_user, import_id)
+        if row is None:
+            abort(404)  # not there, or someone else's
+        done = (row.total or 0) if row.status == "done" else 0
+        if row.status == "running" and row.job_id:
+            metas = job_meta([row.job_id])
+            done = int(metas[0].get("done", 0)) if metas else 0
+        total = row.total or 0
+        percent = 100 if row.status == "done" else min(100, round(100 * done / total)) if total else 0
+        return self.render("admin/price_import_show.html", row=row, done=done, total=total,
+                           percent=percent, labels=IMPORT_LABELS)

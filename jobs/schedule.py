@@ -9,6 +9,7 @@ from rq import cron
 
 from jobs.dashboards import refresh_dashboards
 from jobs.documents import enqueue_pending
+from jobs.imports import recover_imports
 from jobs.inventory import release_expired_holds
 from jobs.ladder import run_ladder
 from jobs.leads import pool_stale_leads
@@ -19,6 +20,7 @@ SCHEDULE = [
     ("pool-stale-leads", pool_stale_leads, "10 0 * * *", "default"),
     ("release-expired-holds", release_expired_holds, "*/5 * * * *", "default"),
     ("send-pending-documents", enqueue_pending, "*/5 * * * *", "default"),
+    ("recover-imports", recover_imports, "*/5 * * * *", "default"),
     ("refresh-dashboards", refresh_dashboards, "* * * * *", "default"),
 ]
 

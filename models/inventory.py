@@ -395,45 +395,129 @@ PRICE_LIST_COLUMNS = {  # accepted header -> field
 REQUIRED_PRICE_LIST = ("project", "building", "floor", "unit", "layout", "area")
 
 
-class PriceListRejected(Exception):
-    """The file was not imported; `errors` is a list of (row number, message), row 1 = header."""
+# Limits that keep a hostile or mistaken file from taking a worker down (issue 18, item 4): a
+# project has some thousands of units, so a price list has at most this many rows; reading stops
+# at the first row beyond it. An XLSX is a zip of XML: its members may unpack to at most this
+# much (their declared sizes, which Python's zipfile also enforces while reading), checked
+# before anything is parsed.
+MAX_PRICE_LIST_ROWS = 20_000
+MAX_XLSX_UNPACKED = 32 * 1024 * 1024
+MAX_XLSX_MEMBERS = 200
+FIELD_HEADERS = {"project": "楼盘", "building": "楼栋", "floor": "楼层", "unit": "房号", "layout": "户型",
+                 "area": "建筑面积", "unit_price": "单价", "total_price": "总价", "position": "位置"}
 
-    def __init__(self, errors):
+
+class PriceListRejected(Exception):
+    """The file was not imported; `errors` is a list of (row number, message), row 1 = header,
+    0 = the file as a whole; `columns[i]` names the column of `errors[i]` ("" for none)."""
+
+    def __init__(self, errors, columns=None):
         super().__init__(f"{len(errors)} problems")
         self.errors = errors
+        self.columns = list(columns) if columns is not None else [""] * len(errors)
+
+    def rows(self) -> list[list]:
+        """[[row, column, message], …], as kept on the import (JSON)."""
+        return [[row, column, str(message)] for (row, message), column in zip(self.errors, self.columns)]
 
 
-def read_price_list(content: bytes, filename: str) -> list[dict]:
-    """Rows of a CSV or XLSX price list as dicts keyed by field name; PriceListRejected if the
-    file or its columns cannot be read."""
-    import tablib
+class _Bad(ValueError):
+    """A problem with one cell of a row: its field (FIELD_HEADERS) and the message."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.column = FIELD_HEADERS.get(field, "")
+
+
+def _unreadable():
+    from flask_babel import gettext
+    return PriceListRejected([(0, gettext("The file could not be read as CSV or XLSX."))])
+
+
+def check_upload(content: bytes, filename: str) -> None:
+    """What can be refused before reading a single row, in constant time: the file's kind, and
+    an XLSX whose zip members would unpack to more than MAX_XLSX_UNPACKED (a zip bomb: a few
+    hundred KB that become gigabytes of XML). PriceListRejected says why."""
+    import io
+    import zipfile
+
     from flask_babel import gettext
     name = (filename or "").lower()
+    if not name.endswith((".csv", ".xlsx")):
+        raise PriceListRejected([(0, gettext("Upload a .csv or .xlsx file."))])
+    if not content:
+        raise PriceListRejected([(1, gettext("The file has no rows."))])
+    if name.endswith(".xlsx"):
+        try:
+            members = zipfile.ZipFile(io.BytesIO(content)).infolist()  # the central directory only
+        except (zipfile.BadZipFile, OSError, ValueError):
+            raise _unreadable() from None
+        unpacked = sum(member.file_size for member in members)
+        if len(members) > MAX_XLSX_MEMBERS or unpacked > MAX_XLSX_UNPACKED:
+            raise PriceListRejected([(0, gettext(
+                "This XLSX file would unpack to %(size)s MB, more than a price list can need (at most "
+                "%(limit)s MB): it was not opened. Save the price list again from Excel, or as CSV.",
+                size=f"{unpacked / 1048576:,.0f}", limit=MAX_XLSX_UNPACKED // 1048576))])
+
+
+def _sheet_rows(content: bytes, name: str):
+    """The rows of the file as tuples of cell values, header first, one at a time: openpyxl's
+    read-only mode streams the sheet's XML, csv reads line by line."""
+    import csv
+    import io
+    if name.endswith(".xlsx"):
+        import openpyxl
+        book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        try:
+            yield from book.worksheets[0].iter_rows(values_only=True)
+        finally:
+            book.close()
+    else:
+        yield from csv.reader(io.StringIO(content.decode("utf-8-sig"), newline=""))
+
+
+def read_price_list(content: bytes, filename: str, max_rows: int | None = None) -> list[dict]:
+    """Rows of a CSV or XLSX price list as dicts keyed by field name (and "_line", the row's line
+    in the file); PriceListRejected if the file or its columns cannot be read, or when it has more
+    than `max_rows` (MAX_PRICE_LIST_ROWS) rows — found at the first row too many, without reading
+    on. Blank lines are skipped."""
+    from flask_babel import gettext
+    limit = MAX_PRICE_LIST_ROWS if max_rows is None else max_rows
+    check_upload(content, filename)
+    reader = _sheet_rows(content, (filename or "").lower())
+    rows: list[dict] = []
     try:
-        if name.endswith(".xlsx"):
-            data = tablib.Dataset().load(content, format="xlsx")
-        elif name.endswith(".csv"):
-            text = content.decode("utf-8-sig")
-            data = tablib.Dataset().load(text, format="csv")
-        else:
-            raise PriceListRejected([(0, gettext("Upload a .csv or .xlsx file."))])
+        header = next(reader, None) or ()
+        headers = [PRICE_LIST_COLUMNS.get(str(h or "").strip().lower(), PRICE_LIST_COLUMNS.get(str(h or "").strip()))
+                   for h in header]
+        missing = [c for c in REQUIRED_PRICE_LIST if c not in headers]
+        if missing or not ({"unit_price", "total_price"} & set(headers)):
+            raise PriceListRejected([(1, gettext(
+                "Columns needed: 楼盘, 楼栋, 楼层, 房号, 户型, 建筑面积, and 单价 or 总价. Missing: %(missing)s",
+                missing=", ".join(FIELD_HEADERS[c] for c in missing) or "单价/总价"))])
+        for line, values in enumerate(reader, start=2):
+            if all(value is None or str(value).strip() == "" for value in values):
+                continue
+            if len(rows) == limit:
+                raise PriceListRejected([(line, gettext(
+                    "The file has more than %(limit)s rows, more than a project has units: nothing was "
+                    "imported. Split it, e.g. by building.", limit=f"{limit:,}"))])
+            row = {field: value for field, value in zip(headers, values) if field}
+            row["_line"] = line
+            rows.append(row)
     except PriceListRejected:
         raise
     except Exception:
-        raise PriceListRejected([(0, gettext("The file could not be read as CSV or XLSX."))]) from None
-    headers = [PRICE_LIST_COLUMNS.get(str(h or "").strip().lower(), PRICE_LIST_COLUMNS.get(str(h or "").strip()))
-               for h in (data.headers or [])]
-    missing = [c for c in REQUIRED_PRICE_LIST if c not in headers]
-    if missing or not ({"unit_price", "total_price"} & set(headers)):
-        raise PriceListRejected([(1, gettext(
-            "Columns needed: 楼盘, 楼栋, 楼层, 房号, 户型, 建筑面积, and 单价 or 总价. Missing: %(missing)s",
-            missing=", ".join(missing) or "单价/总价"))])
-    return [{field: value for field, value in zip(headers, row) if field} for row in data]
+        raise _unreadable() from None
+    finally:
+        reader.close()
+    return rows
 
 
-def import_price_list(session, by, rows: list[dict]) -> dict:
+def import_price_list(session, by, rows: list[dict], progress=None) -> dict:
     """Create or re-price units from validated rows; every row is checked first and nothing is
-    written unless all are good (PriceListRejected lists every problem with its row)."""
+    written unless all are good (PriceListRejected lists every problem with its row and column).
+    `progress(n)` is told every 500 rows checked."""
     from flask_babel import gettext
     from sqlalchemy import select
 
@@ -442,7 +526,7 @@ def import_price_list(session, by, rows: list[dict]) -> dict:
     require(by, "unit.import")
     projects = {p.code: p for p in session.scalars(select(Project))}
     projects.update({p.name: p for p in projects.copy().values()})
-    errors, clean, seen = [], [], set()
+    errors, columns, clean, seen = [], [], [], set()
 
     def number(value, what, places=2):
         # The one reader of amounts (models/money.py); its message names the problem.
@@ -453,41 +537,55 @@ def import_price_list(session, by, rows: list[dict]) -> dict:
         except RuleViolation as exc:
             raise ValueError(str(exc)) from None
 
-    for index, row in enumerate(rows, start=2):
+    for count, row in enumerate(rows, start=1):
+        index = row.get("_line", count + 1)
+        if progress is not None and count % 500 == 0:
+            progress(count)
         try:
             project = projects.get(str(row.get("project") or "").strip())
             if project is None:
-                raise ValueError(gettext("unknown project %(p)s", p=row.get("project")))
+                raise _Bad("project", gettext("unknown project %(p)s", p=row.get("project")))
             building = str(row.get("building") or "").strip()
             unit_no = str(row.get("unit") or "").strip()
             layout = str(row.get("layout") or "").strip()
             if not building or not unit_no or not layout:
-                raise ValueError(gettext("building, unit and layout are required"))
+                raise _Bad("building" if not building else "unit" if not unit_no else "layout",
+                           gettext("building, unit and layout are required"))
             try:
                 floor = int(str(row.get("floor")).strip())
             except ValueError:
-                raise ValueError(gettext("the floor must be a whole number")) from None
+                raise _Bad("floor", gettext("the floor must be a whole number")) from None
             position = row.get("position")
             try:
                 position = int(str(position).strip()) if position not in (None, "") else None
             except ValueError:
-                raise ValueError(gettext("the position must be a whole number")) from None
-            area = number(row.get("area"), gettext("the area"))
+                raise _Bad("position", gettext("the position must be a whole number")) from None
+            try:
+                area = number(row.get("area"), gettext("the area"))
+            except ValueError as exc:
+                raise _Bad("area", str(exc)) from None
             total = row.get("total_price")
-            price = (number(total, gettext("the total price")) if total not in (None, "")
-                     else number(row.get("unit_price"), gettext("the price per m²")) * area
-                     ).quantize(Decimal("0.01"))
+            price_field = "total_price" if total not in (None, "") else "unit_price"
+            try:
+                price = (number(total, gettext("the total price")) if total not in (None, "")
+                         else number(row.get("unit_price"), gettext("the price per m²")) * area
+                         ).quantize(Decimal("0.01"))
+            except ValueError as exc:
+                raise _Bad(price_field, str(exc)) from None
             if price >= Decimal("1000000000000"):
-                raise ValueError(gettext("the price is too large"))
+                raise _Bad(price_field, gettext("the price is too large"))
             key = (project.id, building, unit_no)
             if key in seen:
-                raise ValueError(gettext("unit %(u)s of %(b)s appears twice in the file", u=unit_no, b=building))
+                raise _Bad("unit", gettext("unit %(u)s of %(b)s appears twice in the file", u=unit_no,
+                                           b=building))
             seen.add(key)
             clean.append((project, building, floor, position, unit_no, layout, area, price))
         except ValueError as exc:
             errors.append((index, str(exc)))
+            columns.append(getattr(exc, "column", ""))
     if not rows:
         errors.append((1, gettext("The file has no rows.")))
+        columns.append("")
     # Checks against the database: a sold unit keeps its deal; only its list price may change.
     existing = {}
     if clean:
@@ -496,7 +594,7 @@ def import_price_list(session, by, rows: list[dict]) -> dict:
                 .where(Building.project_id.in_({c[0].id for c in clean}))).all():
             existing[(building.project_id, building.name, unit.number)] = unit
     if errors:
-        raise PriceListRejected(errors)
+        raise PriceListRejected(errors, columns)
     created = updated = 0
     buildings = {(b.project_id, b.name): b for b in session.scalars(select(Building))}
     with audit_context(session, actor=by, action="import_price_list"):

@@ -66,6 +66,8 @@ CHOICES: dict[tuple[str, str], dict] = {
     ("export", "format"): {"csv": "CSV", "xlsx": "XLSX"},
     ("export", "status"): {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"),
                            "failed": _l("Failed")},
+    ("price_list_import", "status"): {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"),
+                                      "failed": _l("Failed")},
     ("lead_archive", "reason"): {"forfeit": _l("Forfeited"), "withdrawal": _l("Withdrawn"),
                                  "rescission": _l("Rescinded")},
 }

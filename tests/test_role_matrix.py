@@ -14,7 +14,7 @@ import datetime as dt
 import pytest
 
 from models import (ArchiveRecord, ContractStep, CustomerQuestion, DocumentBatch, Export, Extension, LeadArchive,
-                    LeadConflict, Notification, PaymentMethodTemplate, PriceApproval, Role)
+                    LeadConflict, Notification, PaymentMethodTemplate, PriceApproval, PriceListImport, Role)
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
 
@@ -364,6 +364,7 @@ EXPECTED = {
     "board.withhold": "amgc",
     "unit_import.index": "ac",
     "unit_import.upload": "ac",
+    "unit_import.show": "ac",  # one's own imports; an administrator's, all (models.imports.visible_to)
 }
 
 PUBLIC_PATHS = {
@@ -401,6 +402,7 @@ PUBLIC_PATHS = {
     "board.withhold": ("POST", "/admin/board/unit/{unit}/withhold"),
     "unit_import.index": ("GET", "/admin/unit_import/"),
     "unit_import.upload": ("POST", "/admin/unit_import/upload"),
+    "unit_import.show": ("GET", "/admin/unit_import/{price_list_import}"),
     "document.request_view": ("POST", "/admin/document/request/"),
     "document.download_view": ("GET", "/admin/document/download/{document}"),
     "document_batch.zip_view": ("GET", "/admin/document_batch/zip/{document_batch}"),
@@ -494,11 +496,13 @@ def office(db, make_user):
     doc = f.document(s, agent, batch=batch, subject_id=pay.id)
     export = Export(list="payments", format="csv", requested_by_id=agent.id)
     s.add(export)
+    price_list = PriceListImport(filename="p.csv", content=b"x", requested_by_id=users["c"].id)
+    s.add(price_list)
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
            "contract_step": step.id, "archive_record": record.id, "lead_archive": kept.id,
-           "document": doc.id, "document_batch": batch.id, "export": export.id, "project": lead.project_id, "building": unit.building_id,
+           "document": doc.id, "document_batch": batch.id, "export": export.id, "price_list_import": price_list.id, "project": lead.project_id, "building": unit.building_id,
            "unit": unit.id, "user": agent.id, "role": s.query(Role).first().id, "audit": 1,
            "follow_up_due": lead.id, "lead_conflict": conflict.id, "customer_question": question.id,
            "answer_sheet": question.id, "notification": note.id, "price_approval": approval.id,

@@ -475,16 +475,13 @@ def test_a_bad_price_list_imports_nothing_and_names_every_bad_row(app, db, offic
 
 
 def test_the_import_page_reports_and_only_sales_control_may_use_it(client, db, office, login_as):
+    from tests.support.imports import send_price_list
     login_as("sales_control")
-    token = Auth(client).csrf()
-    page = client.post("/admin/unit_import/upload", data={
-        "csrf_token": token, "file": (io.BytesIO((CSV_GOOD + "XJ,3栋,x,1,二室,1,1\n").encode()), "p.csv")},
-        content_type="multipart/form-data").get_data(as_text=True)
+    page = send_price_list(client, (CSV_GOOD + "XJ,3栋,x,1,二室,1,1\n").encode(), "p.csv")
     assert "未导入" in page or "没有导入" in page
     assert _count(db, Unit) == 3
-    page = client.post("/admin/unit_import/upload", data={
-        "csrf_token": token, "file": (io.BytesIO(CSV_GOOD.encode()), "p.csv")},
-        content_type="multipart/form-data").get_data(as_text=True)
+    page = send_price_list(client, CSV_GOOD.encode(), "p.csv")
+    assert "导入完成：新增房源 2 套，调价 1 套。" in page
     assert _count(db, Unit) == 5
     Auth(client).logout()
     login_as("agent")
