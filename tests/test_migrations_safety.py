@@ -259,3 +259,19 @@ def test_issue18_an_invalid_index_left_by_a_failed_concurrent_build_is_built_aga
     _db.session.remove()
     valid = _scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_lead_registered_at'::regclass")
     assert valid is True and _version() == REV_0014
+
+
+@pytest.mark.postgres
+def test_issue18_0015_completes_when_run_again_after_its_index_builds_stopped(fresh_app):
+    """0015 commits its schema part before building its indexes CONCURRENTLY. Should a build stop
+    (the revision then is not recorded), `db upgrade` again finds the committed part and finishes
+    the indexes instead of failing on tables that already exist."""
+    upgrade()
+    with _db.engine.connect() as conn:  # as a build stopped after the schema part was committed
+        conn.execute(text("DROP INDEX ix_subscription_draft_unit"))
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": REV_0014})
+        conn.commit()
+    upgrade(revision=REV_0015)
+    assert _version() == REV_0015
+    assert _scalar("SELECT indisvalid FROM pg_index "
+                   "WHERE indexrelid = 'ix_subscription_draft_unit'::regclass") is True
