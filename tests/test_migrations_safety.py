@@ -89,6 +89,8 @@ def test_issue18_downgrade_base_refuses_while_rows_would_be_dropped(fresh_app, c
     message = _refused(capfd, revision="base")
     assert "Refused" in message and "audit" in message and "user" in message
     assert "SALESDESK_ALLOW_DATA_LOSS=1" in message and "allow_data_loss=1" in message
+    # judged step by step: only the initial schema's downgrade drops them (no step was unknowable)
+    assert message.count("audit: ") == 1 and "initial schema" in message
     _db.session.remove()
     assert _version() == head and _count("audit") == audit_rows and _count("user") == 1
     assert "audit" in _tables()
