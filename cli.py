@@ -1,6 +1,13 @@
 """Commands: `flask --app app user create …`, `flask --app app demo`. (`db …` is Flask-Migrate's.)"""
 from __future__ import annotations
 
+import datetime as dt
+import os
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
@@ -114,9 +121,156 @@ def document_command(kind, subject_id, out):
                f"{time.perf_counter() - start:.2f} s")
 
 
+# --- Backups (README "Backups") -------------------------------------------------------------------
+
+PG_BACKUP_HELP = ("With PostgreSQL, back up with pg_dump in its custom format, e.g.\n"
+                  "  pg_dump -Fc --file=salesdesk-$(date +%F).dump \"$DATABASE_URL\"\n"
+                  "and restore into an emptied or new database with\n"
+                  "  pg_restore --clean --if-exists --no-owner -d \"$DATABASE_URL\" salesdesk-….dump\n"
+                  "then `flask --app app db upgrade` (README, \"Backups\").")
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _sqlite_file(url) -> Path | None:
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def _revisions():
+    from alembic.script import ScriptDirectory
+
+    config = current_app.extensions["migrate"].migrate.get_config()
+    script = ScriptDirectory.from_config(config)
+    return {rev.revision for rev in script.walk_revisions()}, script.get_current_head()
+
+
+def _checked_copy(path: Path) -> str:
+    """The revision of a Sales Desk SQLite database file, after SQLite's integrity check."""
+    with open(path, "rb") as handle:
+        if handle.read(16) != SQLITE_HEADER:
+            raise click.ClickException(f"{path} is not an SQLite database.")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        if problems != ["ok"]:
+            raise click.ClickException(f"{path} fails SQLite's integrity check: {problems[:5]}")
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"alembic_version", "audit", "user", "project"} <= tables:
+            raise click.ClickException(f"{path} is not a Sales Desk database (no alembic_version, "
+                                       "audit, user and project tables).")
+        revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    finally:
+        conn.close()
+    known, _ = _revisions()
+    if not revision or revision[0] not in known:
+        raise click.ClickException(f"{path} is at revision {revision[0] if revision else 'none'}, which "
+                                   "this version of Sales Desk does not know (a backup of newer code?).")
+    return revision[0]
+
+
+def sqlite_backup(source: Path, target: Path) -> None:
+    """SQLite's online backup API: one consistent snapshot, taken while the app reads and writes
+    (WAL or not: the copy reads in one transaction; it never copies a file mid-write). The copy
+    is a single self-contained file (journal mode DELETE), written next to TARGET and renamed."""
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    src = sqlite3.connect(source, timeout=30)
+    dst = sqlite3.connect(partial)
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        dst.close()
+        src.close()
+    os.replace(partial, target)
+
+
+@click.command("backup")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="The backup file to write (never overwritten).")
+@with_appcontext
+def backup_command(out):
+    """Back up the database into --out while the app runs: SQLite's online backup in embedded
+    mode; pg_dump -Fc with PostgreSQL (when pg_dump is installed)."""
+    target = Path(out)
+    if target.exists():
+        raise click.ClickException(f"{target} exists; backups are never overwritten: give a new name.")
+    url = db.engine.url
+    source = _sqlite_file(url)
+    if source is not None:
+        if not source.exists():
+            raise click.ClickException(f"{source} does not exist: nothing to back up.")
+        sqlite_backup(source, target)
+        revision = _checked_copy(target)
+        click.echo(f"{target}: {target.stat().st_size:,} bytes, a copy of {source} at revision "
+                   f"{revision}, integrity checked. Restore: flask --app app restore --from {target}")
+        return
+    if url.get_backend_name() != "postgresql":
+        raise click.ClickException(f"No backup for {url.get_backend_name()}.")
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        raise click.ClickException("pg_dump is not installed here (Debian: apt-get install "
+                                   "postgresql-client).\n" + PG_BACKUP_HELP)
+    env = dict(os.environ, **({"PGPASSWORD": url.password} if url.password else {}))
+    dsn = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    partial = target.with_name(target.name + ".partial")
+    done = subprocess.run([pg_dump, "--format=custom", f"--file={partial}", f"--dbname={dsn}"],
+                          env=env, capture_output=True, text=True)
+    if done.returncode:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"pg_dump failed: {done.stderr.strip()}\n{PG_BACKUP_HELP}")
+    os.replace(partial, target)
+    click.echo(f"{target}: {target.stat().st_size:,} bytes (pg_dump -Fc of {url.database}). Restore: "
+               f"pg_restore --clean --if-exists --no-owner -d DATABASE_URL {target}")
+
+
+@click.command("restore")
+@click.option("--from", "source", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A backup written by `flask --app app backup` (SQLite).")
+@click.option("--yes", is_flag=True, help="Replace the database without asking.")
+@with_appcontext
+def restore_command(source, yes):
+    """Replace the embedded (SQLite) database by a backup. Stop the app first. The current
+    database is kept next to it (….before-restore-TIME) before anything is replaced."""
+    current = _sqlite_file(db.engine.url)
+    if current is None:
+        raise click.ClickException("restore replaces the embedded SQLite database only.\n" + PG_BACKUP_HELP)
+    source = Path(source)
+    revision = _checked_copy(source)
+    if current.exists() and current.resolve() == source.resolve():
+        raise click.ClickException(f"{source} is the database itself.")
+    if not yes:
+        click.confirm(f"Replace {current} by the backup {source} (revision {revision})?", abort=True)
+    db.session.remove()
+    db.engine.dispose()
+    kept = None
+    if current.exists():
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        kept = current.with_name(f"{current.name}.before-restore-{stamp}")
+        sqlite_backup(current, kept)
+    current.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(current, timeout=30)
+    try:
+        src.backup(dst)  # page by page under SQLite's write lock; no half-copied file is ever read
+    finally:
+        dst.close()
+        src.close()
+    _checked_copy(current)
+    _, head = _revisions()
+    click.echo(f"{current}: restored from {source} (revision {revision})."
+               + (f" The database before is kept in {kept}." if kept else ""))
+    if revision != head:
+        click.echo(f"The backup is at an older revision than this code ({head}): run "
+                   "`flask --app app db upgrade` before starting the app.")
+
+
 def init_app(app) -> None:
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(pool_command)
     app.cli.add_command(overdue_command)
     app.cli.add_command(document_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)

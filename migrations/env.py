@@ -1,9 +1,18 @@
 import logging
+import sys
 from logging.config import fileConfig
+from pathlib import Path
 
 from flask import current_app
 
 from alembic import context
+from alembic.util import CommandError
+
+# The project's root, so that `migrations.guard` and `migrations.online` import however flask runs.
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+from migrations import guard  # noqa: E402
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -101,8 +110,17 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            # PostgreSQL: each migration commits on its own, so that one building an index
+            # CONCURRENTLY (outside any transaction) commits only its own earlier steps.
+            transaction_per_migration=not sqlite,
             **conf_args
         )
+        # A downgrade that would drop rows refuses unless allowed (migrations/guard.py).
+        reason = guard.refusal(connection, context.get_context(),
+                               context.get_x_argument(as_dictionary=True))
+        connection.rollback()  # the check only read; the migrations begin their own transaction
+        if reason:
+            raise CommandError(reason)
 
         with context.begin_transaction():
             context.run_migrations()

@@ -8,7 +8,7 @@ Revises: 3f1c2a9b7d10
 Create Date: 2026-11-27 22:45:00
 
 """
-from alembic import op
+from migrations import online
 
 
 revision = '8a4e6c2d9f31'
@@ -17,11 +17,12 @@ branch_labels = None
 depends_on = None
 
 
+# Big tables: built CONCURRENTLY on PostgreSQL, writes go on meanwhile (migrations/online.py).
 def upgrade():
-    op.create_index("ix_instalment_due_on", "instalment", ["due_on", "id"])
-    op.create_index("ix_lead_name", "lead", ["name", "id"])
+    online.create_index("ix_instalment_due_on", "instalment", ["due_on", "id"])
+    online.create_index("ix_lead_name", "lead", ["name", "id"])
 
 
 def downgrade():
-    op.drop_index("ix_lead_name", "lead")
-    op.drop_index("ix_instalment_due_on", "instalment")
+    online.drop_index("ix_lead_name", "lead")
+    online.drop_index("ix_instalment_due_on", "instalment")

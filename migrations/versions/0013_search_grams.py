@@ -12,6 +12,8 @@ Create Date: 2026-11-28 01:30:00
 from alembic import op
 import sqlalchemy as sa
 
+from migrations import online
+
 
 revision = '5d2b7e9c1a43'
 down_revision = '8a4e6c2d9f31'
@@ -38,14 +40,14 @@ def upgrade():
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(FUNCTIONS)
-    for name, table, column in INDEXES:
-        op.create_index(name, table, [sa.text(f"search_grams({column})")], postgresql_using="gin")
+    for name, table, column in INDEXES:  # CONCURRENTLY: customers are registered meanwhile
+        online.create_index(name, table, [sa.text(f"search_grams({column})")], postgresql_using="gin")
 
 
 def downgrade():
     if op.get_bind().dialect.name != "postgresql":
         return
     for name, table, _ in INDEXES:
-        op.drop_index(name, table)
+        online.drop_index(name, table)
     op.execute("DROP FUNCTION search_keys(text)")
     op.execute("DROP FUNCTION search_grams(text)")

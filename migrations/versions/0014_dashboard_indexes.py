@@ -8,7 +8,7 @@ Revises: 5d2b7e9c1a43
 Create Date: 2026-11-28 01:40:00
 
 """
-from alembic import op
+from migrations import online
 
 
 revision = '9e4f1b6c2d75'
@@ -21,11 +21,12 @@ INDEXES = (("ix_lead_registered_at", "lead", "registered_at"), ("ix_follow_up_at
            ("ix_contract_signed_on", "contract", "signed_on"))
 
 
+# Big tables: built CONCURRENTLY on PostgreSQL, writes go on meanwhile (migrations/online.py).
 def upgrade():
     for name, table, column in INDEXES:
-        op.create_index(name, table, [column])
+        online.create_index(name, table, [column])
 
 
 def downgrade():
     for name, table, _ in INDEXES:
-        op.drop_index(name, table)
+        online.drop_index(name, table)

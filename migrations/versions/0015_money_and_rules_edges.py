@@ -23,6 +23,8 @@ import json
 from alembic import op
 import sqlalchemy as sa
 
+from migrations import online
+
 
 revision = '3c8d5a1f7e20'
 down_revision = '9e4f1b6c2d75'
@@ -39,9 +41,47 @@ NEW_CONTRACT = "status IN ('booked', 'signed', 'registered', 'archived', 'rescin
 OLD_LEVELS = "level IN ('reminder', 'warning', 'lawyer_letter', 'forfeit')"
 NEW_LEVELS = "level IN ('reminder', 'warning', 'lawyer_letter', 'forfeit', 'rescission')"
 OPEN = sa.text("status = 'requested'")
+WAITING = sa.text('outcome IS NULL')
+BOOKED = sa.text("status = 'booked'")
+DRAFT = sa.text("status = 'draft'")
 
 
 def upgrade():
+    # PostgreSQL commits the schema part before building the big tables' indexes CONCURRENTLY
+    # (migrations/online.py). Should a build stop, the revision is not recorded and the next
+    # `db upgrade` runs this again: the committed part is then found and not done twice.
+    if not _schema_committed():
+        _schema()
+    _big_table_indexes()
+
+
+def _schema_committed():
+    context = op.get_context()
+    return (op.get_bind().dialect.name == "postgresql" and not context.as_sql
+            and sa.inspect(op.get_bind()).has_table("submission"))
+
+
+def _big_table_indexes():
+    online.create_index('ix_overdue_event_waiting', 'overdue_event', ['level'], sqlite_where=WAITING,
+                        postgresql_where=WAITING)
+    # One booking per deal and kind of contract: booking again moves the appointment (a second
+    # booking used to open a second signing due date, which the ladder still counted from). Where
+    # a deal has several, the newest stays, due by the earliest date any of them was due; the
+    # others go (a booked contract has no steps, archive entry or extension yet; the audit trail
+    # keeps them). Done right before the unique index, so that a run again does it again.
+    op.execute("UPDATE contract SET signing_due_on = (SELECT MIN(c2.signing_due_on) FROM contract c2 "
+               "WHERE c2.subscription_id = contract.subscription_id AND c2.kind = contract.kind "
+               "AND c2.status = 'booked') WHERE status = 'booked'")
+    op.execute("DELETE FROM contract WHERE status = 'booked' AND id < (SELECT MAX(c2.id) FROM contract c2 "
+               "WHERE c2.subscription_id = contract.subscription_id AND c2.kind = contract.kind "
+               "AND c2.status = 'booked')")
+    online.create_index('uq_contract_booked', 'contract', ['subscription_id', 'kind'], unique=True,
+                        sqlite_where=BOOKED, postgresql_where=BOOKED)
+    online.create_index('ix_subscription_draft_unit', 'subscription', ['unit_id'], sqlite_where=DRAFT,
+                        postgresql_where=DRAFT)
+
+
+def _schema():
     op.create_table('submission',
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -118,7 +158,6 @@ def upgrade():
         batch_op.create_check_constraint(
             'outcome_known', "outcome IS NULL OR outcome IN ('sent', 'not_needed', 'continue', 'rescind')")
         batch_op.create_check_constraint('outcome_dated', "(outcome IS NULL) = (handled_on IS NULL)")
-        batch_op.create_index('ix_overdue_event_waiting', ['level'], unique=False, sqlite_where=sa.text('outcome IS NULL'), postgresql_where=sa.text('outcome IS NULL'))
         batch_op.create_foreign_key(batch_op.f('fk_overdue_event_handled_by_id_user'), 'user', ['handled_by_id'], ['id'], ondelete='RESTRICT')
 
     with op.batch_alter_table('project', schema=None) as batch_op:
@@ -134,36 +173,22 @@ def upgrade():
         batch_op.create_check_constraint('draft_grace_not_negative', "draft_grace_days >= 0")
         batch_op.create_check_constraint('follow_up_max_covers_cycle', "follow_up_max_days >= follow_up_days")
 
-    # One booking per deal and kind of contract: booking again moves the appointment (a second
-    # booking used to open a second signing due date, which the ladder still counted from). Where
-    # a deal has several, the newest stays, due by the earliest date any of them was due; the
-    # others go (a booked contract has no steps, archive entry or extension yet; the audit trail
-    # keeps them).
-    op.execute("UPDATE contract SET signing_due_on = (SELECT MIN(c2.signing_due_on) FROM contract c2 "
-               "WHERE c2.subscription_id = contract.subscription_id AND c2.kind = contract.kind "
-               "AND c2.status = 'booked') WHERE status = 'booked'")
-    op.execute("DELETE FROM contract WHERE status = 'booked' AND id < (SELECT MAX(c2.id) FROM contract c2 "
-               "WHERE c2.subscription_id = contract.subscription_id AND c2.kind = contract.kind "
-               "AND c2.status = 'booked')")
     with op.batch_alter_table('contract', schema=None) as batch_op:
         batch_op.drop_constraint('status_known', type_='check')
         batch_op.create_check_constraint('status_known', NEW_CONTRACT)
-        batch_op.create_index('uq_contract_booked', ['subscription_id', 'kind'], unique=True,
-                              sqlite_where=sa.text("status = 'booked'"), postgresql_where=sa.text("status = 'booked'"))
 
     with op.batch_alter_table('subscription', schema=None) as batch_op:
         batch_op.add_column(sa.Column('expired_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('rescinded_at', sa.DateTime(), nullable=True))
-        batch_op.create_index('ix_subscription_draft_unit', ['unit_id'], unique=False,
-                              sqlite_where=sa.text("status = 'draft'"), postgresql_where=sa.text("status = 'draft'"))
         batch_op.drop_constraint('status_known', type_='check')
         batch_op.create_check_constraint('status_known', NEW_STATUSES)
 
 
 def downgrade():
+    online.drop_index('ix_subscription_draft_unit', 'subscription')
+    online.drop_index('uq_contract_booked', 'contract')
+    online.drop_index('ix_overdue_event_waiting', 'overdue_event')
     with op.batch_alter_table('subscription', schema=None) as batch_op:
-        batch_op.drop_index('ix_subscription_draft_unit', sqlite_where=sa.text("status = 'draft'"),
-                            postgresql_where=sa.text("status = 'draft'"))
         batch_op.drop_constraint('status_known', type_='check')
         batch_op.create_check_constraint('status_known', OLD_STATUSES)
         batch_op.drop_column('rescinded_at')
@@ -172,8 +197,6 @@ def downgrade():
     with op.batch_alter_table('contract', schema=None) as batch_op:
         batch_op.drop_constraint('status_known', type_='check')
         batch_op.create_check_constraint('status_known', OLD_CONTRACT)
-        batch_op.drop_index('uq_contract_booked', sqlite_where=sa.text("status = 'booked'"),
-                            postgresql_where=sa.text("status = 'booked'"))
 
     with op.batch_alter_table('project', schema=None) as batch_op:
         for name in ('follow_up_max_covers_cycle', 'draft_grace_not_negative', 'deposit_due_max_not_negative',
@@ -185,7 +208,6 @@ def downgrade():
 
     with op.batch_alter_table('overdue_event', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_overdue_event_handled_by_id_user'), type_='foreignkey')
-        batch_op.drop_index('ix_overdue_event_waiting', sqlite_where=sa.text('outcome IS NULL'), postgresql_where=sa.text('outcome IS NULL'))
         batch_op.drop_constraint('outcome_dated', type_='check')
         batch_op.drop_constraint('outcome_known', type_='check')
         batch_op.drop_constraint('level_known', type_='check')
