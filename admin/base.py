@@ -16,14 +16,17 @@ in ``_handle_view`` — list, details, create, edit, delete, action, export, aja
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
+import mimetypes
 from collections import OrderedDict
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, flash, has_request_context, redirect, request, url_for
+from flask import Response, abort, current_app, flash, has_request_context, redirect, request, url_for
 from flask_admin import BaseView
+from flask_admin._compat import csv_encode
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import BaseForm
@@ -32,7 +35,7 @@ from flask_admin.contrib.sqla.typefmt import DEFAULT_FORMATTERS, EXPORT_FORMATTE
 from flask_babel import get_locale, get_timezone, gettext, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import Numeric, Unicode, cast, func, or_, text
+from sqlalchemy import JSON, Numeric, Unicode, cast, func, or_, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import joinedload
@@ -44,11 +47,13 @@ from flask_admin.contrib.sqla.tools import parse_like_term
 from flask_admin.helpers import get_redirect_target
 from markupsafe import Markup, escape
 from werkzeug.routing import IntegerConverter
+from werkzeug.utils import secure_filename
 from wtforms.fields import DecimalField
 
 from models import RuleViolation, db
 from models.exports import neutralise_formula
-from models.permissions import can, scope_filter
+from models.permissions import can, may_export_personal_data, scope_filter, sees_whole
+from models.privacy import MASKS, kind_of, mask_data, mask_value
 from models.search import gram_indexed, narrowed
 
 from . import rows
@@ -191,6 +196,24 @@ def _option_texts(options):
     return [(value, str(label)) for value, label in options] if options else options
 
 
+def _viewer():
+    return current_user if has_request_context() else None
+
+
+def masked(inner=None):
+    """A column formatter that shows personal data by the one rule (models/privacy.py): the
+    column's value (or `inner`'s) whole or masked for the user; JSON with every personal key in
+    it masked."""
+    def formatter(view, context, model, name):
+        value = view._get_field_value(model, name) if inner is None else inner(view, context, model, name)
+        if kind_of(name):
+            return mask_value(_viewer(), name, value)
+        return mask_data(_viewer(), value)
+
+    formatter.masks_personal_data = True
+    return formatter
+
+
 class SecureForm(BaseForm):
     """Flask-Admin's form base with Flask-WTF's CSRF token (the one CSRFProtect checks)."""
 
@@ -300,6 +323,26 @@ class ProtectedView(ModelView):
         self.column_extra_row_actions = [*self.row_steps, *(self.column_extra_row_actions or [])]
         self._filter_texts: dict[str, list] = {}
         super().__init__(model, session or db, **kwargs)
+        self._mask_personal_data()
+
+    # --- personal data: one rule on the grid, the details and the export (models/privacy.py) ---
+    def _personal_columns(self, columns) -> list[str]:
+        json_columns = {c.key for c in self.model.__table__.columns if isinstance(c.type, JSON)}
+        return [name for name, _ in columns
+                if isinstance(name, str) and (kind_of(name) or name in json_columns)]
+
+    def _mask_personal_data(self):
+        """Every column that holds personal data (a phone, an ID number, or recorded JSON that may
+        carry them) is shown through `masked`, whichever view declares it: a new view is covered."""
+        for attr, columns in (("column_formatters", self._list_columns),
+                              ("column_formatters_detail", self._details_columns),
+                              ("column_formatters_export", self._export_columns)):
+            formatters = dict(getattr(self, attr) or {})
+            for name in self._personal_columns(columns):
+                inner = formatters.get(name)
+                if not getattr(inner, "masks_personal_data", False):
+                    formatters[name] = masked(inner)
+            setattr(self, attr, formatters)
 
     # --- steps on the row and on its detail page ---------------------------------------------
     def step_buttons(self, row) -> Markup:
@@ -359,6 +402,8 @@ class ProtectedView(ModelView):
             verb = self.action_verbs.get(request.form.get("action", ""), verb)
         if verb is None or not self._allowed(verb):
             abort(403)
+        if name == "export" and not self.can_export:
+            abort(403)  # e.g. an agent asking for customers' phones (may_export_personal_data)
         if name == "ajax_update" and not self.column_editable_list:
             abort(404)
         return None
@@ -377,7 +422,16 @@ class ProtectedView(ModelView):
 
     @property
     def can_export(self):
-        return self._allowed("export")
+        if not self._allowed("export"):
+            return False
+        if not has_request_context() or not self._delivers_personal_data():
+            return True
+        # The button shows where the user may export personal data of some project's rows; the
+        # export itself checks the projects of the rows it delivers (`_export_rows`).
+        from models import Project
+        allowing = db.session.scalars(select(Project).where(
+            Project.agents_may_export_personal_data.is_(True)).limit(1)).all()
+        return may_export_personal_data(current_user) or may_export_personal_data(current_user, allowing)
 
     @property
     def can_view_details(self):
@@ -565,15 +619,72 @@ class ProtectedView(ModelView):
         return True
 
     # --- export ---------------------------------------------------------------------------
-    def _export_data(self):
-        # Every export leaves an audit row: who, which grid, which filter, how many rows.
+    def _delivers_personal_data(self) -> bool:
+        """Whether this view's export would give the user personal data whole (a kind of it the
+        user reads unmasked, models.permissions.sees_whole)."""
+        kinds: set[str] = set()
+        for name in self._personal_columns(self._export_columns):
+            kinds |= {kind_of(name)} if kind_of(name) else set(MASKS)
+        return any(sees_whole(_viewer(), kind) for kind in kinds)
+
+    def _projects_of(self, rows):
+        """The projects the exported rows belong to, or None when a row's project is not known."""
+        from models import Project
+        ids = {getattr(row, "project_id", None) for row in rows}
+        if None in ids:
+            return None
+        return db.session.scalars(select(Project).where(Project.id.in_(ids))).all() if ids else []
+
+    def _export_rows(self, export_type: str) -> list[list]:
+        """The export's cells as plain values, read while the request's session is open: the file
+        is streamed after the view returns (and the audit row is committed), when the ORM rows
+        would be expired or detached. The audit row records the rows delivered, counted here
+        from these very values."""
         from models.exports import audit_export
-        count, data = super()._export_data()
+        _, data = self._export_data()
+        personal = self._delivers_personal_data()
+        if personal and not may_export_personal_data(current_user, self._projects_of(data)):
+            abort(403)
+        columns = [name for name, _ in self._export_columns]
+        values = [[csv_encode(self.get_export_value(row, name)) for name in columns] for row in data]
         filters = {k: v for k, v in request.args.items() if k != "url"}
-        audit_export(db.session, current_user, self.entity, request.view_args.get("export_type", ""),
-                     filters, len(data))
+        audit_export(db.session, current_user, self.entity, export_type, filters, len(values),
+                     personal=personal)
         db.session.commit()
-        return count, data
+        return values
+
+    def _export_headers(self, export_type: str) -> dict:
+        name = secure_filename(self.get_export_name(export_type=export_type))
+        return {"Content-Disposition": f"attachment;filename={name}", "Cache-Control": "private, no-store"}
+
+    def _export_csv(self, return_url):
+        """Flask-Admin's CSV stream, from plain values (`_export_rows`) instead of ORM rows."""
+        values = self._export_rows("csv")
+        titles = [csv_encode(label) for _, label in self._export_columns]
+
+        class Echo:
+            def write(self, value):
+                return value
+
+        writer = csv.writer(Echo())
+
+        def generate():
+            yield writer.writerow(titles)
+            for row in values:
+                yield writer.writerow(row)
+
+        return Response(generate(), headers=self._export_headers("csv"), mimetype="text/csv")
+
+    def _export_tablib(self, export_type, return_url):
+        """Flask-Admin's XLSX (tablib), from the same plain values."""
+        import tablib
+        values = self._export_rows(export_type)
+        data = tablib.Dataset(*[tuple(row) for row in values],
+                              headers=[csv_encode(label) for _, label in self._export_columns])
+        mimetype, encoding = mimetypes.guess_type(f"x.{export_type}")
+        mimetype = mimetype or "application/octet-stream"
+        return Response(data.export(format=export_type), headers=self._export_headers(export_type),
+                        mimetype=f"{mimetype}; charset={encoding}" if encoding else mimetype)
 
     def get_export_value(self, model, name):
         return neutralise_formula(super().get_export_value(model, name))

@@ -71,6 +71,7 @@ COLUMN_LABELS = {
     "customer_id_number": _l("ID number"), "customer_address": _l("Address"),
     "price_reason": _l("Reason for the price"), "withdrawn_at": _l("Withdrawn at"),
     "forfeited_at": _l("Forfeited at"), "held_by_id": _l("Held by"), "hold_roles": _l("Who may hold"),
+    "agents_may_export_personal_data": _l("Agents may export their customers' personal data"),
     "signing_checklist": _l("Signing checklist"), "record": _l("Contract archive"),
     "issued_to": _l("Given to"), "issued_on": _l("Issued on"), "note": _l("Notes"),
     "percent": _l("Percent"), "fixed_amount": _l("Fixed amount"), "due_offset_days": _l("Days after subscribing"),

@@ -8,7 +8,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from models import Building, Lead, Project, RuleViolation, Unit, db
+from models import Building, Lead, Project, RuleViolation, Unit, User, db
 from models.inventory import (PriceListRejected, board, hold_refusal, hold_unit, release_hold, release_refusal,
                               set_withheld, subscribe_refusal)
 from models.permissions import can, can_do, scope_filter
@@ -98,10 +98,17 @@ class BoardPage(ProtectedPage):
         clause = scope_filter(Lead, current_user)
         if clause is not None:
             leads = leads.filter(clause)
-        held_for = db.session.get(Lead, unit.held_for_lead_id) if unit.held_for_lead_id else None
+        held_for = held_by = None
+        if unit.held_for_lead_id:
+            # The customer read like every other path (R-LEAD-5): an agent sees only his own; on
+            # another agent's hold he learns who holds the unit, nothing of the customer.
+            held = db.session.query(Lead).filter(Lead.id == unit.held_for_lead_id)
+            held_for = (held if clause is None else held.filter(clause)).one_or_none()
+            if held_for is None and unit.held_by_id:
+                held_by = db.session.get(User, unit.held_by_id)
         # Each button asks the domain's own "why not" (R-SC-2): no button that leads to a refusal.
         return self.render("admin/unit_card.html", unit=unit, labels=CHOICES[("unit", "status")],
-                           leads=leads.order_by(Lead.name).limit(300).all(), held_for=held_for,
+                           leads=leads.order_by(Lead.name).limit(300).all(), held_for=held_for, held_by=held_by,
                            may_subscribe=subscribe_refusal(db.session, current_user, unit) is None,
                            may_hold=hold_refusal(current_user, unit) is None,
                            may_release=release_refusal(current_user, unit) is None,

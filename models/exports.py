@@ -364,11 +364,15 @@ class _XlsxWriter:
         self.book.close()
 
 
-def audit_export(session, user, list_name: str, fmt: str, filters: dict, rows: int, export_id=None) -> None:
-    """One audit row per export: who, which list, which filter, how many rows."""
+def audit_export(session, user, list_name: str, fmt: str, filters: dict, rows: int, export_id=None,
+                 personal: bool | None = None) -> None:
+    """One audit row per export: who, which list, which filter, how many rows (and, for a grid,
+    whether it gave customers' personal data whole, R-ALL-1)."""
     from .audit import record
-    record(session, "export", export_id if export_id is not None else "-", "export",
-           {"list": list_name, "format": fmt, "filters": filters, "rows": rows}, actor=user.id)
+    changes = {"list": list_name, "format": fmt, "filters": filters, "rows": rows}
+    if personal is not None:
+        changes["personal_data"] = personal
+    record(session, "export", export_id if export_id is not None else "-", "export", changes, actor=user.id)
 
 
 def request_export(session, by, list_name: str, fmt: str, filters: dict, total: int) -> Export:

@@ -5,7 +5,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_babel import lazy_gettext as _l
@@ -58,6 +58,10 @@ class Project(Base):
     pool_after_days: Mapped[int] = mapped_column(default=15)      # back to the public pool
     hold_hours: Mapped[int] = mapped_column(default=24)
     hold_roles: Mapped[str] = mapped_column(String(100), default="agent,sales_control")  # who may hold
+    # R-ALL-1: agents may export their own customers' personal data (phones) only where the office
+    # allows it; managers and administrators always may (models.permissions.may_export_personal_data).
+    agents_may_export_personal_data: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                                  server_default=false())
     signing_due_days: Mapped[int] = mapped_column(default=30)     # R-CON-5
     # Dates people enter (subscriptions, payments) lie at most this many days back, and never
     # before the sale started (R-SUB-1, R-PAY-1).

@@ -16,6 +16,7 @@ from .errors import RuleViolation
 from .inventory import Project
 from .notifications import notify
 from .permissions import require, sees_all_rows
+from .privacy import mask_id_number, mask_phone  # noqa: F401  (mask_id_number: kept importable here)
 from .search import gram_index
 from .users import Role, User, user_role, users_with_roles
 
@@ -49,15 +50,6 @@ def validate_phone(raw: str) -> str:
                                "number or a landline with its area code.", phone=(raw or "").strip()),
                             rule="R-LEAD-1")
     return phone
-
-
-def mask_id_number(id_number: str | None) -> str:
-    """430***********1234: first 3 and last 4 characters kept."""
-    if not id_number:
-        return ""
-    if len(id_number) <= 7:
-        return "*" * len(id_number)
-    return id_number[:3] + "*" * (len(id_number) - 7) + id_number[-4:]
 
 
 class Lead(Base):
@@ -109,7 +101,7 @@ class Lead(Base):
                                                         order_by="FollowUp.at.desc()")
 
     def __str__(self) -> str:
-        return f"{self.name} {self.phone[:3]}****{self.phone[-4:]}" if len(self.phone) >= 7 else self.name
+        return f"{self.name} {mask_phone(self.phone)}" if len(self.phone) >= 8 else self.name
 
     @classmethod
     def owned_by(cls, user_id: int):
@@ -294,7 +286,7 @@ def _record_conflict(session, by: User, existing: Lead, attempted_name: str) -> 
         session.flush()
     holder = existing.owner or existing.registered_by
     notify(session, users_with_roles(session, {"sales_manager"}), "lead_conflict",
-           f"{by.display_name} 重复登记了已登记客户（{existing.phone[:3]}****{existing.phone[-4:]}），请处理。",
+           f"{by.display_name} 重复登记了已登记客户（{mask_phone(existing.phone)}），请处理。",
            f"/admin/lead_conflict/details/?id={conflict.id}")
     registered = existing.registered_at.replace(tzinfo=dt.timezone.utc)
     from flask_babel import format_datetime

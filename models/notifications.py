@@ -29,6 +29,8 @@ class Notification(Base):
 
 def notify(session, user_ids, kind: str, message: str, link: str = "") -> None:
     """One notification per user, written with the caller's transaction (set-based)."""
+    from .privacy import mask_text
+    message = mask_text(message)  # a notification never carries a whole ID or phone number
     rows = [{"user_id": uid, "kind": kind, "message": message, "link": link, "created_at": utcnow()}
             for uid in user_ids]
     if rows:

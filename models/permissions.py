@@ -152,12 +152,38 @@ def require(user, operation: str) -> None:
         raise PermissionDenied(_l("Your role does not allow this operation."), rule="R-ALL-1")
 
 
+# --- personal data (models/privacy.py applies these on every path that shows a person) -------
 # Roles that read full identity numbers; everyone else sees them masked (430***********1234).
 SEES_ID_NUMBER = frozenset({"admin", "sales_control", "finance", "lawyer"})
+# Roles that read full phone numbers (an agent only his own customers', by row scoping): those who
+# call customers. The vice-president and the archivist see 138****5678.
+SEES_PHONE = SEES_ID_NUMBER | {"sales_manager", "agent"}
+SEES_WHOLE = {"id_number": SEES_ID_NUMBER, "phone": SEES_PHONE}
+
+# Roles that may export customers' personal data (phones, ID numbers) whole; agents only where
+# their project allows it (Project.agents_may_export_personal_data).
+EXPORTS_PERSONAL_DATA = frozenset({"admin", "sales_manager"})
 
 
 def sees_id_number(user) -> bool:
-    return bool(_role_names(user) & SEES_ID_NUMBER)
+    return sees_whole(user, "id_number")
+
+
+def sees_whole(user, kind: str) -> bool:
+    """Whether `user` reads personal data of `kind` ("id_number", "phone") unmasked."""
+    return bool(_role_names(user) & SEES_WHOLE.get(kind, frozenset()))
+
+
+def may_export_personal_data(user, projects=None) -> bool:
+    """Who may export customers' personal data (R-ALL-1): managers and administrators; an agent
+    only when every project the exported rows belong to allows agents to (`projects`: those
+    projects, or None when the rows' projects are not known — then agents may not)."""
+    names = _role_names(user)
+    if names & EXPORTS_PERSONAL_DATA:
+        return True
+    if "agent" not in names or not projects:
+        return False
+    return all(getattr(p, "agents_may_export_personal_data", False) for p in projects)
 
 
 # Roles that see every row; everyone else with list rights is scoped by `scope_filter`.

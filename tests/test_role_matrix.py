@@ -36,7 +36,7 @@ EXPECTED = {
     "lead.edit_view": "amg",
     "lead.delete_view": "",
     "lead.action_view": "am",
-    "lead.export": "amgv",
+    "lead.export": "amv",  # agents: only where the project allows it (issue 18, item 7)
     "lead.ajax_lookup": "amgv",
     "lead.ajax_update": "amg",
     "lead.assign_view": "am",

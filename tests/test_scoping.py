@@ -76,7 +76,11 @@ def test_agent_cannot_open_another_agents_deal_rows(client, two_agents):
         assert client.get(path).status_code == 404, path
 
 
-def test_agent_export_contains_only_own_leads(client, two_agents):
+def test_agent_export_contains_only_own_leads(client, two_agents, db):
+    from models import Project
+    # Agents export their customers only where the project allows it (issue 18, item 7).
+    db.session.query(Project).update({"agents_may_export_personal_data": True})
+    db.session.commit()
     csv = client.get("/admin/lead/export/csv/").get_data(as_text=True)
     assert "张的客户甲" in csv and "李的客户乙" not in csv
 
