@@ -5,7 +5,7 @@
   or the errors by row and column; who sent it and when.
 
 Revision ID: c18a2e3f9d03
-Revises: 3c8d5a1f7e20
+Revises: a16e0d1a7b01
 Create Date: 2026-12-01 17:20:00
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c18a2e3f9d03'
-down_revision = '3c8d5a1f7e20'
+down_revision = 'a16e0d1a7b01'
 branch_labels = None
 depends_on = None
 
