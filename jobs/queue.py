@@ -64,9 +64,10 @@ def enqueue(func, *args, queue: str = "default", **kwargs):
     """
     q = get_queue(queue)
     job = q.enqueue(func, *args, **kwargs)
-    if is_embedded() and q.is_async:
-        _embedded_worker().wake.set()
-    elif is_embedded() and job.is_failed:
+    worker = _embedded_worker() if is_embedded() and q.is_async else None
+    if worker is not None:
+        worker.wake.set()
+    elif is_embedded() and not q.is_async and job.is_failed:
         result = job.latest_result()
         log.error("job %s failed: %s", job.id, result.exc_string if result else "?")
     return job
