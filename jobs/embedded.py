@@ -95,7 +95,6 @@ class EmbeddedWorker(threading.Thread):
         self.pid = os.getpid()
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.idle = threading.Event()  # set while the thread waits with nothing to do
         self.due = {"day": None, "day_tried": None, "holds": None, "pending": None}
         self.recovered = False
         self.jobs_run = 0
@@ -111,8 +110,8 @@ class EmbeddedWorker(threading.Thread):
     def run(self) -> None:
         log.info("embedded worker thread started (pid %s)", self.pid)
         while not self.stopping.is_set():
+            self.wake.clear()  # a wake from now on is seen by the wait below
             try:
-                self.idle.clear()
                 worked = self.run_due_jobs()
                 worked = self.run_queued_jobs() or worked
             except Exception:  # never let the thread die: log, wait, try again
@@ -120,9 +119,7 @@ class EmbeddedWorker(threading.Thread):
                 log.exception("embedded worker: unexpected error")
                 worked = False
             if not worked and not self.stopping.is_set():
-                self.idle.set()
                 self.wake.wait(POLL)
-                self.wake.clear()
 
     # --- the daily jobs -----------------------------------------------------------------------
 
@@ -147,7 +144,8 @@ class EmbeddedWorker(threading.Thread):
         from .leads import pool_stale_leads
         worked = False
         if not self.recovered:
-            self.recovered = self._step("resend unfinished work", resend_unfinished)
+            self._step("resend unfinished work", resend_unfinished)  # once per start
+            self.recovered = True
             worked = True
         now = time.monotonic()
         if self.due["holds"] is None or now - self.due["holds"] >= HOLDS_EVERY:
