@@ -38,7 +38,7 @@ def render_documents(document_ids: list[int]) -> dict:
         for document_id in document_ids:
             status = render_document(db.session, int(document_id))
             counts["failed" if status == "failed" else "done"] += 1
-            if job is not None and not is_embedded():
+            if job is not None:
                 job.meta.update(counts)
                 job.save_meta()
         return counts

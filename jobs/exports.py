@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 
 from .context import app_context
-from .queue import enqueue, is_embedded
+from .queue import enqueue
 
 JOB_TIMEOUT = 3600
 
@@ -36,7 +36,7 @@ def run_export(export_id: int) -> dict:
         job = get_current_job()
 
         def progress(done):
-            if job is not None and not is_embedded():
+            if job is not None:
                 job.meta.update(done=done, total=export.total)
                 job.save_meta()
 

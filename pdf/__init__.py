@@ -141,6 +141,11 @@ _env.filters.update(money=money, date=date, cn_date=cn_date, rmb_upper=rmb_upper
 
 _shared: dict = {}
 _shared_lock = threading.Lock()
+# WeasyPrint (with its Pango/HarfBuzz/fontconfig underneath) is not safe in two threads of one
+# process at once: two batches rendered together crashed the embedded server ("corrupted
+# double-linked list"). Every WeasyPrint call of the process takes this lock; rq workers render
+# one job per process, the embedded process renders one document at a time.
+render_lock = threading.RLock()
 
 
 def _font_config_and_css():
@@ -156,9 +161,10 @@ def _font_config_and_css():
 
 def warm_up() -> None:
     """Load the fonts and the stylesheet (a worker calls this once, before forking)."""
-    fonts, css = _font_config_and_css()
-    HTML(string='<p style="font-family: \'WenQuanYi Micro Hei\'">售楼通 <b>认购书</b> 0123 ¥</p>',
-         url_fetcher=AssetFetcher()).write_pdf(stylesheets=[css], font_config=fonts)
+    with render_lock:
+        fonts, css = _font_config_and_css()
+        HTML(string='<p style="font-family: \'WenQuanYi Micro Hei\'">售楼通 <b>认购书</b> 0123 ¥</p>',
+             url_fetcher=AssetFetcher()).write_pdf(stylesheets=[css], font_config=fonts)
 
 
 @contextlib.contextmanager
@@ -208,10 +214,14 @@ def render_html(kind: str, context: dict) -> str:
 
 def render(kind: str, context: dict, *, fetcher: AssetFetcher | None = None,
            seconds: float = RENDER_SECONDS) -> bytes:
-    """The PDF of document `kind` filled with `context` (plain values: str, Decimal, date…)."""
-    fonts, css = _font_config_and_css()
+    """The PDF of document `kind` filled with `context` (plain values: str, Decimal, date…).
+
+    One render at a time in the process (`render_lock`), whichever thread asks (the embedded
+    worker thread, a request's PDF, the CLI); the time limit counts from when it may start."""
     fetcher = fetcher or AssetFetcher()
-    with time_limit(seconds):
-        html = HTML(string=render_html(kind, context), url_fetcher=fetcher, base_url=None)
-        return html.write_pdf(stylesheets=[css], font_config=fonts, attachments=[],
-                              uncompressed_pdf=False)
+    with render_lock:
+        fonts, css = _font_config_and_css()
+        with time_limit(seconds):
+            html = HTML(string=render_html(kind, context), url_fetcher=fetcher, base_url=None)
+            return html.write_pdf(stylesheets=[css], font_config=fonts, attachments=[],
+                                  uncompressed_pdf=False)

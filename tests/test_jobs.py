@@ -89,18 +89,37 @@ def test_the_hold_release_job_frees_expired_holds(app, db, make_user):
     assert db.session.get(Unit, unit.id).status == "available"
 
 
-def test_embedded_mode_runs_the_daily_jobs_on_the_first_request_of_the_day(app, db, make_user, monkeypatch):
+def test_embedded_mode_runs_the_daily_jobs_in_its_thread_after_the_first_request_of_the_day(app, db, make_user):
+    """Issue 18 item 17: the request starts the embedded worker thread, which runs the day's jobs."""
     import datetime as dt
+    import time
 
+    from app import create_app
     from jobs import embedded
     from models import Lead
     from tests import factories as f
+    from tests.conftest import _config
     agent = make_user("agent")
     lead = f.lead(db.session, owner=agent, last_activity_at=dt.datetime(2020, 1, 1))
     db.session.commit()
-    monkeypatch.setattr(embedded, "_state", {"day": None, "holds": 0.0})
-    with app.test_request_context():
-        embedded.run_due_jobs()
-    db.session.expire_all()
-    assert db.session.get(Lead, lead.id).owner_id is None  # the pool job ran
-    assert embedded._state["day"] is not None
+    web = create_app({**_config(app.config["SQLALCHEMY_DATABASE_URI"]), "REDIS_URL": None,
+                      "EMBEDDED_WORKER": True})
+    try:
+        with web.app_context():
+            assert web.test_client().get("/login").status_code == 200
+        worker = embedded.current(web)
+        assert worker is not None and worker.name == "salesdesk-embedded-worker"
+        deadline = time.monotonic() + 30
+        while db.session.get(Lead, lead.id, populate_existing=True).owner_id is not None:
+            assert time.monotonic() < deadline, "the pool job did not run"
+            db.session.rollback()
+            time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while worker.due["day"] is None:  # the day's jobs all done
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        embedded.stop()
+        with web.app_context():
+            from models import db as _db
+            _db.engine.dispose()

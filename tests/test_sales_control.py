@@ -173,6 +173,23 @@ def test_r_sc_2_two_hundred_agents_on_two_hundred_units_all_succeed(app, db, off
     assert _count(db, Subscription) == 200
 
 
+def test_r_sc_2_four_hundred_agents_with_colleagues_reading_all_succeed_issue18_19(app, db, office, make_user):
+    """The stress variant (issue 18 item 19): twice the writers, each reading first inside its
+    transaction as subscribe() does, never a "database is locked"."""
+    s = db.session
+    agent = office["agent"]
+    building = f.building(s, office["project"], name="3栋")
+    jobs = []
+    for i in range(400):
+        unit = f.unit(s, building, floor=1 + i // 20, position=1 + i % 20, number=f"C{i:03d}")
+        lead = f.lead(s, owner=agent, project_=office["project"], phone=f"1380000{i:04d}")
+        jobs.append((unit.id, lead.id, agent.id))
+    s.commit()
+    outcomes = _race(app, db, office, jobs)
+    assert outcomes.count("ok") == 400, [o for o in outcomes if o != "ok"][:5]
+    assert _count(db, Subscription) == 400
+
+
 # --- R-SUB-2: the order of signatures -------------------------------------------------------
 
 def test_r_sub_2_sales_control_confirms_then_finance_takes_the_deposit(db, office):
