@@ -73,8 +73,9 @@ def test_the_audit_grid_cannot_be_edited_even_by_an_admin(client, login_as):
 
 def test_exports_neutralise_spreadsheet_formulas(client, login_as, db):
     agent = login_as("agent")
-    f.lead(db.session, owner=agent, name="=HYPERLINK(\"http://evil\",\"x\")", notes="@SUM(A1)")
-    f.lead(db.session, owner=agent, name="+cmd|' /C calc'!A0")
+    project = f.project(db.session, agents_may_export_personal_data=True)  # R-ALL-2: else refused
+    f.lead(db.session, owner=agent, project_=project, name="=HYPERLINK(\"http://evil\",\"x\")", notes="@SUM(A1)")
+    f.lead(db.session, owner=agent, project_=project, name="+cmd|' /C calc'!A0")
     db.session.commit()
     csv = client.get("/admin/lead/export/csv/").get_data(as_text=True)
     assert "'=HYPERLINK" in csv and "'+cmd" in csv
@@ -86,7 +87,8 @@ def test_xlsx_export_neutralises_formulas_too(client, login_as, db):
 
     import openpyxl
     agent = login_as("agent")
-    f.lead(db.session, owner=agent, name="=1+1")
+    project = f.project(db.session, agents_may_export_personal_data=True)  # R-ALL-2: else refused
+    f.lead(db.session, owner=agent, project_=project, name="=1+1")
     db.session.commit()
     response = client.get("/admin/lead/export/xlsx/")
     assert response.status_code == 200
