@@ -22,6 +22,7 @@ from .submissions import Submission  # noqa: E402
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy  # noqa: E402
 from .documents import Document, DocumentBatch  # noqa: E402
 from .exports import Export, ExportChunk  # noqa: E402
+from .instance import InstanceIdentity  # noqa: E402
 from .targets import SalesTarget  # noqa: E402
 from .audit import Audit  # noqa: E402
 
@@ -32,6 +33,7 @@ __all__ = [
     "PlanLineTemplate", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
     "Voucher", "VoucherCounter", "Submission",
     "ArchiveRecord", "StampedCopy", "Contract", "ContractStep", "Document", "DocumentBatch", "Export", "ExportChunk", "SalesTarget", "Audit",
+    "InstanceIdentity",
 ]
 
 
