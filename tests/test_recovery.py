@@ -233,6 +233,40 @@ def test_issue18_9_a_batch_whose_work_horse_is_killed_mid_render_is_finished_aft
 
 
 @pytest.mark.postgres
+def test_issue18_9_two_workers_given_the_same_document_render_it_once(app, db, deal):
+    """Two jobs holding one document (a sweep re-sent it while its first job still ran): each
+    worker's own session claims it at the same moment; one renders, the other leaves it."""
+    from models.documents import render_document
+    [doc_id] = _agreements(db, deal, 1, batch=False)
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def work(job_id):
+        try:
+            with app.app_context():  # its own session, as a separate work-horse would have
+                start.wait()
+                results.append(render_document(_db.session, doc_id, job_id=job_id,
+                                               before_render=lambda: time.sleep(1)))
+                _db.session.remove()
+        except Exception as exc:  # pragma: no cover - shown by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"job-{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert results.count("done") == 1 and set(results) <= {"done", "running"}, results
+    db.session.expire_all()
+    document = db.session.get(Document, doc_id)
+    assert document.status == "done" and document.attempts == 1 and document.job_id in ("job-0", "job-1")
+    starts = db.session.scalar(select(func.count()).select_from(Audit).where(
+        Audit.entity == "document", Audit.action == "render_started"))
+    assert starts == 1
+
+
+@pytest.mark.postgres
 def test_issue18_9_a_document_interrupted_three_times_fails_with_a_reason_and_a_retry_button(
         app, db, deal, redis_server, workers, tmp_path):
     from jobs.documents import enqueue_documents, enqueue_pending
@@ -536,12 +570,12 @@ def test_issue18_13_two_offices_sharing_a_redis_database_never_run_each_others_j
         enqueue_documents(_db.session, [_db.session.get(Document, again)])
         assert database_fingerprint() != _fingerprint(second_office)
     refused = b_worker("office")
-    assert "belongs to database" in refused.output()
-    with second_office.app_context():
+    with second_office.app_context():  # nothing of A's job ran against B's database
         assert _db.session.scalar(select(func.count()).select_from(Document)) == 1
         assert _db.session.scalar(select(func.count()).select_from(Audit).where(
             Audit.action == "render_started")) == 0
-    assert status(a, again) == "queued"
+    assert status(a, again) == "queued" and status(second_office, again) == "queued"
+    assert "belongs to database" in refused.output()
     with shared.app_context():  # A's own sweep sends it again; A's own worker renders it
         enqueue_pending()
     a_worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, burst=True,
