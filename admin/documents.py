@@ -20,6 +20,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from jobs.documents import QueueUnavailable, enqueue_documents
+from jobs.queue import is_embedded
 from models import Document, DocumentBatch, db
 from models.audit import record
 from models.documents import (kind_label, may_see, refusal, request_documents, retry_document,
@@ -152,7 +153,7 @@ def _download(view, context, model, name):
     if model.status == "failed":
         return Markup('<span class="text-danger" title="%s">%s</span> %s') % (
             model.error, model.error[:80], retry_button(url_for("document.retry_view", document_id=model.id)))
-    if model.status == "queued" and model.job_id is None:
+    if model.status == "queued" and model.job_id is None and not is_embedded():
         return Markup('<small class="text-muted" data-waiting>%s</small>') % WAITING_FOR_QUEUE
     return ""
 
@@ -232,7 +233,7 @@ def _progress(view, context, model, name):
     """The batch's progress from its documents' rows (each render commits its own), animated
     only while work is really under way: red and still when some failed, and saying so
     instead of animating when the work waits for the job queue or its jobs cannot be read."""
-    from jobs.queue import is_embedded, job_states
+    from jobs.queue import job_states
     rows = db.session.execute(
         select(Document.status, Document.job_id, db.func.count()).where(Document.batch_id == model.id)
         .group_by(Document.status, Document.job_id)).all()
@@ -246,10 +247,12 @@ def _progress(view, context, model, name):
     note = ""
     if not pending_jobs:
         bar = "bg-danger" if failed else "bg-success"
+    elif is_embedded():
+        bar = "progress-bar-striped progress-bar-animated"  # the process's own thread renders them
     elif None in pending_jobs:
         bar, note = "bg-secondary", WAITING_FOR_QUEUE
     else:
-        states = {} if is_embedded() else job_states(pending_jobs)
+        states = job_states(pending_jobs)
         if states is None:
             bar, note = "bg-secondary", gettext("The job queue cannot be read right now; the state shown "
                                                 "is the last one recorded.")

@@ -87,10 +87,10 @@ def _progress(view, context, model, name):
     note = ""
     done = (model.rows or 0) if model.status == "done" else 0
     colour = {"done": "bg-success", "failed": "bg-danger"}.get(model.status)
-    if model.status in ("queued", "running"):
+    if model.status in ("queued", "running") and not is_embedded():
         if model.job_id is None:
             colour, note = "bg-secondary", WAITING_FOR_QUEUE
-        elif not is_embedded():
+        else:
             states = job_states([model.job_id])
             if states is None:
                 colour, note = "bg-secondary", gettext("The job queue cannot be read right now.")

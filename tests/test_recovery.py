@@ -11,7 +11,6 @@ slowed down by SALESDESK_TEST_JOB_DELAY (seconds, read only by the jobs' fault-t
 from __future__ import annotations
 
 import configparser
-import datetime as dt
 import os
 import re
 import shlex
@@ -230,6 +229,34 @@ def test_issue18_9_a_batch_whose_work_horse_is_killed_mid_render_is_finished_aft
     assert {int(k): v for k, v in starts.items()} == {d.id: d.attempts for d in documents}
     page = client.get("/admin/document_batch/").get_data(as_text=True)
     assert "8 / 8" in page and "progress-bar-animated" not in page and "bg-success" in page
+
+
+@pytest.mark.postgres
+def test_issue18_9_a_worker_killed_with_its_work_horse_leaves_nothing_stuck(
+        app, db, deal, redis_server, workers, tmp_path):
+    """The whole worker dies (machine reset, OOM killer): nobody tells rq the job failed. rq's
+    StartedJobRegistry cleanup, run by the sweep, finds the job abandoned once its heartbeat
+    expires (about 90 s), and the sweep gives its documents to a live worker."""
+    from jobs.documents import enqueue_pending, enqueue_documents
+    office = _office(app, redis_server.url)
+    ids = _agreements(db, deal, 3)
+    with office.app_context():
+        [job_id] = enqueue_documents(_db.session, _db.session.scalars(select(Document).where(Document.id.in_(ids))).all())
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    dying = WorkerProcess(uri, redis_server.url, tmp_path, delay=5)
+    workers.append(dying)
+    _wait_for(lambda: _statuses(ids).get("running"), 90, what="a document running")
+    dying.stop()  # SIGKILL to the worker and to its work-horse
+    assert _job_status(office, job_id) == "started"  # what rq believes: nobody told it otherwise
+    workers.append(WorkerProcess(uri, redis_server.url, tmp_path))
+
+    def swept():
+        with office.app_context():
+            enqueue_pending()  # the periodic sweep
+        return _statuses(ids) == {"done": 3}
+
+    _wait_for(swept, 240, every=5, what="the abandoned job recovered and every document done")
+    assert _job_status(office, job_id) == "failed"  # rq's cleanup: AbandonedJobError
 
 
 @pytest.mark.postgres
