@@ -19,11 +19,12 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import select
 
-from jobs.documents import QueueUnavailable, enqueue_documents, progress
+from jobs.documents import QueueUnavailable, enqueue_documents
+from jobs.queue import is_embedded
 from models import Document, DocumentBatch, db
 from models.audit import record
-from models.documents import (kind_label, may_see, refusal, request_documents, scope_documents,
-                              visible_subject_ids)
+from models.documents import (kind_label, may_see, refusal, request_documents, retry_document,
+                              scope_documents, visible_subject_ids)
 
 from .base import ReadOnlyView, run_domain
 from .rows import fill, per_request, slotted
@@ -137,13 +138,27 @@ def _status_badge(view, context, model, name):
         colours.get(model.status, "secondary"), pending, choice_label("document", "status", model.status))
 
 
+def retry_button(url: str) -> Markup:
+    """The retry button of a failed document or export: a POST with the CSRF token."""
+    return Markup('<form class="icon d-inline" method="POST" action="%s">'
+                  '<input type="hidden" name="csrf_token" value="%s">'
+                  '<button type="submit" class="btn btn-outline-danger btn-sm py-0" data-retry>'
+                  '<span class="fa fa-refresh"></span> %s</button></form>') % (url, generate_csrf(), gettext("Retry"))
+
+
 def _download(view, context, model, name):
     if model.status == "done":
         return Markup('<a href="%s" target="_blank"><span class="fa fa-file-pdf-o"></span> %s</a>') % (
             url_for("document.download_view", document_id=model.id), model.file or gettext("Download"))
     if model.status == "failed":
-        return Markup('<span class="text-danger" title="%s">%s</span>') % (model.error, model.error[:80])
+        return Markup('<span class="text-danger" title="%s">%s</span> %s') % (
+            model.error, model.error[:80], retry_button(url_for("document.retry_view", document_id=model.id)))
+    if model.status == "queued" and model.job_id is None and not is_embedded():
+        return Markup('<small class="text-muted" data-waiting>%s</small>') % WAITING_FOR_QUEUE
     return ""
+
+
+WAITING_FOR_QUEUE = _l("Waiting for the job queue; it starts by itself when the queue is back.")
 
 
 def _size(view, context, model, name):
@@ -159,11 +174,11 @@ class DocumentView(ReadOnlyView):
 
     verbs = frozenset({"list", "details"})
     list_template = "admin/document_list.html"
-    extra_endpoints = {"request_view": "list", "download_view": "list"}
+    extra_endpoints = {"request_view": "list", "download_view": "list", "retry_view": "list"}
     column_list = ("id", "kind", "title", "status", "download", "size", "requested_by", "batch",
                    "created_at", "finished_at")
     column_details_list = ("id", "kind", "subject_id", "title", "status", "download", "file", "size",
-                           "sha256", "error", "job_id", "requested_by", "batch", "created_at",
+                           "sha256", "error", "job_id", "attempts", "requested_by", "batch", "created_at",
                            "started_at", "finished_at")
     column_filters = ("kind", "status", "created_at")
     column_searchable_list = ("title",)
@@ -179,6 +194,22 @@ class DocumentView(ReadOnlyView):
     @expose("/request/", methods=("POST",))
     def request_view(self):
         return request_and_enqueue(request.form.get("kind", ""), request.form.getlist("subject_id"))
+
+    @expose("/retry/<int:document_id>", methods=("POST",))
+    def retry_view(self, document_id):
+        """A failed document back to the queue (idempotent: anything else is left alone)."""
+        document = run_domain(lambda by: retry_document(db.session, by, document_id))
+        if document:
+            try:
+                enqueue_documents(db.session, [document])
+            except QueueUnavailable:
+                flash(gettext("The documents are recorded but the job queue cannot be reached; they will "
+                              "be rendered as soon as it is back."), "warning")
+                return redirect(url_for(".index_view"))
+            status = db.session.scalar(select(Document.status).where(Document.id == document_id))
+            flash(gettext("The document is being rendered again.") if status != "done"
+                  else gettext("Ready: %(n)d document(s), to download below.", n=1), "success")
+        return redirect(url_for(".index_view"))
 
     @expose("/download/<int:document_id>")
     def download_view(self, document_id):
@@ -199,23 +230,44 @@ class DocumentView(ReadOnlyView):
 
 
 def _progress(view, context, model, name):
-    counts = db.session.execute(
-        select(Document.status, db.func.count()).where(Document.batch_id == model.id)
-        .group_by(Document.status)).all()
-    by_status = dict(counts)
-    meta = progress(model.job_ids.split()) if by_status.get("queued") or by_status.get("running") else None
-    done = meta["done"] if meta else by_status.get("done", 0)
-    failed = meta["failed"] if meta else by_status.get("failed", 0)
+    """The batch's progress from its documents' rows (each render commits its own), animated
+    only while work is really under way: red and still when some failed, and saying so
+    instead of animating when the work waits for the job queue or its jobs cannot be read."""
+    from jobs.queue import job_states
+    rows = db.session.execute(
+        select(Document.status, Document.job_id, db.func.count()).where(Document.batch_id == model.id)
+        .group_by(Document.status, Document.job_id)).all()
+    by_status: dict = {}
+    for status, _, n in rows:
+        by_status[status] = by_status.get(status, 0) + n
+    done, failed = by_status.get("done", 0), by_status.get("failed", 0)
+    pending_jobs = {job_id for status, job_id, _ in rows if status in ("queued", "running")}
     total = model.total or 1
     percent = min(100, round(100 * (done + failed) / total))
-    bar = "bg-danger" if failed else ("bg-success" if percent == 100 else "progress-bar-striped progress-bar-animated")
-    pending = Markup(" data-pending") if done + failed < model.total else ""
+    note = ""
+    if not pending_jobs:
+        bar = "bg-danger" if failed else "bg-success"
+    elif is_embedded():
+        bar = "progress-bar-striped progress-bar-animated"  # the process's own thread renders them
+    elif None in pending_jobs:
+        bar, note = "bg-secondary", WAITING_FOR_QUEUE
+    else:
+        states = job_states(pending_jobs)
+        if states is None:
+            bar, note = "bg-secondary", gettext("The job queue cannot be read right now; the state shown "
+                                                "is the last one recorded.")
+        elif any(state in ("failed", "stopped", "canceled") for state in states.values()):
+            bar, note = "bg-warning", gettext("A job was interrupted; the rest is sent again automatically.")
+        else:
+            bar = "progress-bar-striped progress-bar-animated"
+    pending = Markup(" data-pending") if pending_jobs else ""
     return Markup('<div class="progress" style="min-width:10em" title="%s"%s>'
                   '<div class="progress-bar %s" role="progressbar" style="width:%d%%" aria-valuenow="%d" '
-                  'aria-valuemin="0" aria-valuemax="100">%d / %d</div></div>%s') % (
+                  'aria-valuemin="0" aria-valuemax="100">%d / %d</div></div>%s%s') % (
         gettext("%(done)d done, %(failed)d failed, of %(total)d", done=done, failed=failed, total=model.total),
         pending, bar, percent, percent, done + failed, model.total,
-        Markup('<small class="text-danger">%s</small>') % gettext("%(n)d failed", n=failed) if failed else "")
+        Markup('<small class="text-danger">%s</small>') % gettext("%(n)d failed", n=failed) if failed else "",
+        Markup('<small class="text-muted d-block" data-stalled>%s</small>') % note if note else "")
 
 
 def _zip_link(view, context, model, name):

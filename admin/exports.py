@@ -18,7 +18,8 @@ from models.exports import (DIRECT_LIMIT, audit_export, chunks, count_rows, file
                             request_export, write_export)
 from models.labels import choice_label
 
-from .base import ProtectedPage, ReadOnlyView
+from .base import ProtectedPage, ReadOnlyView, run_domain
+from .documents import WAITING_FOR_QUEUE, retry_button
 
 MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -66,11 +67,11 @@ class FinanceExportPage(ProtectedPage):
             return response
         export = request_export(db.session, user, list_name, fmt, filters, total)
         db.session.commit()
+        from jobs.documents import QueueUnavailable
         from jobs.exports import enqueue_export
         try:
             enqueue_export(db.session, export)
-        except Exception:  # the job queue is down: the export stays queued, nothing is lost
-            db.session.rollback()
+        except QueueUnavailable:  # the job queue is down: queued without a job, the sweep sends it
             flash(gettext("The export is recorded but the job queue cannot be reached; it will run "
                           "as soon as it is back."), "warning")
             return redirect(url_for("export.index_view"))
@@ -80,19 +81,32 @@ class FinanceExportPage(ProtectedPage):
 
 
 def _progress(view, context, model, name):
-    from jobs.queue import job_meta
-    if model.status == "done":
-        done = model.rows or 0
-    else:
-        metas = job_meta([model.job_id]) if model.status == "running" and model.job_id else None
-        done = int(metas[0].get("done", 0)) if metas else 0
+    """Animated only while the export is really under way: still (and red) when it failed, and
+    saying so instead of animating when it waits for the job queue or its job cannot be read."""
+    from jobs.queue import is_embedded, job_meta, job_states
+    note = ""
+    done = (model.rows or 0) if model.status == "done" else 0
+    colour = {"done": "bg-success", "failed": "bg-danger"}.get(model.status)
+    if model.status in ("queued", "running") and not is_embedded():
+        if model.job_id is None:
+            colour, note = "bg-secondary", WAITING_FOR_QUEUE
+        else:
+            states = job_states([model.job_id])
+            if states is None:
+                colour, note = "bg-secondary", gettext("The job queue cannot be read right now.")
+            elif states.get(model.job_id) in ("failed", "stopped", "canceled", None):
+                colour, note = "bg-warning", gettext("Its job was interrupted; it is sent again automatically.")
+            elif model.status == "running":
+                metas = job_meta([model.job_id])
+                done = int(metas[0].get("done", 0)) if metas else 0
+    colour = colour or "progress-bar-striped progress-bar-animated"
     total = max(model.total, 1)
     percent = min(100, round(100 * done / total)) if model.status != "done" else 100
     pending = Markup(" data-pending") if model.status in ("queued", "running") else ""
-    colour = {"done": "bg-success", "failed": "bg-danger"}.get(model.status, "progress-bar-striped progress-bar-animated")
     return Markup('<div class="progress" style="min-width:10em"%s><div class="progress-bar %s" '
-                  'style="width:%d%%">%s / %s</div></div>') % (pending, colour, percent, f"{done:,}",
-                                                              f"{model.total:,}")
+                  'style="width:%d%%">%s / %s</div></div>%s') % (
+        pending, colour, percent, f"{done:,}", f"{model.total:,}",
+        Markup('<small class="text-muted d-block" data-stalled>%s</small>') % note if note else "")
 
 
 def _download(view, context, model, name):
@@ -100,7 +114,8 @@ def _download(view, context, model, name):
         return Markup('<a href="%s"><span class="fa fa-download"></span> %s</a>') % (
             url_for("export.download_view", export_id=model.id), model.file)
     if model.status == "failed":
-        return Markup('<span class="text-danger">%s</span>') % model.error[:120]
+        return Markup('<span class="text-danger" title="%s">%s</span> %s') % (
+            model.error, model.error[:120], retry_button(url_for("export.retry_view", export_id=model.id)))
     return ""
 
 
@@ -113,7 +128,7 @@ class ExportView(ReadOnlyView):
 
     verbs = frozenset({"list", "details"})
     list_template = "admin/document_list.html"  # reloads itself while an export is under way
-    extra_endpoints = {"download_view": "list"}
+    extra_endpoints = {"download_view": "list", "retry_view": "list"}
     column_list = ("id", "list", "format", "filters", "status", "progress", "download", "size",
                    "requested_by", "created_at", "finished_at")
     column_filters = ("list", "status", "created_at")
@@ -121,6 +136,22 @@ class ExportView(ReadOnlyView):
                          "size": lambda v, c, m, n: f"{m.size / 1048576:,.1f} MB" if m.size else ""}
     column_labels = {"progress": _l("Progress"), "download": _l("File"), "list": _l("List"),
                      "format": _l("Format"), "filters": _l("Filters"), "rows": _l("Rows")}
+
+    @expose("/retry/<int:export_id>", methods=("POST",))
+    def retry_view(self, export_id):
+        """A failed export back to the queue (idempotent: anything else is left alone)."""
+        from jobs.documents import QueueUnavailable
+        from jobs.exports import enqueue_export
+        from models.exports import retry_export
+        export = run_domain(lambda by: retry_export(db.session, by, export_id))
+        if export:
+            try:
+                enqueue_export(db.session, export)
+                flash(gettext("The export runs again in the background."), "success")
+            except QueueUnavailable:
+                flash(gettext("The export is recorded but the job queue cannot be reached; it will run "
+                              "as soon as it is back."), "warning")
+        return redirect(url_for(".index_view"))
 
     @expose("/download/<int:export_id>")
     def download_view(self, export_id):

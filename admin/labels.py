@@ -47,7 +47,7 @@ COLUMN_LABELS = {
     "archived_at": _l("Archived at"), "subject_id": _l("Subject"), "file": _l("File"),
     "sha256": _l("SHA-256"), "size": _l("Size"), "error": _l("Error"), "requested_by": _l("Requested by"),
     "title": _l("Title"), "batch": _l("Batch"), "total": _l("Number of documents"), "started_at": _l("Started at"),
-    "job_ids": _l("Jobs"),
+    "job_ids": _l("Jobs"), "attempts": _l("Attempts"), "sent_at": _l("Sent to a worker at"),
     "project.name": _l("Project"), "building.name": _l("Building"), "reverses": _l("Reverses"),
     "method": _l("Payment method"), "payment": _l("Payment"), "withdrawn_by": _l("Withdrawn by"),
     "last_no": _l("Last number"),

@@ -7,7 +7,7 @@ each letter in a fresh process, in the same run.
 Warm: the process has rendered once (fonts and the stylesheet loaded); the figure is the median
 of 20 renders of the same document, context building (the database reads) included. The batch
 needs PostgreSQL and Redis (it is skipped without REDIS_URL): 1,000 payment reminders requested
-as one batch, rendered by two `rq worker --burst` processes from the moment they start until
+as one batch, rendered by two `flask --app app worker --burst` processes (rq workers) from the moment they start until
 both have emptied the queue, every document checked done. The peer renders a sample of the same
 letters with `flask document …`, one fresh process per letter (imports, fonts, stylesheet,
 database connection every time), and its rate is what 1,000 would take.
@@ -123,9 +123,9 @@ def main() -> None:
         enqueue_documents(db.session, documents)
         env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": redis_url,
                "SECRET_KEY": "bench", "SALESDESK_INSTANCE_PATH": tempfile.mkdtemp()}
-        rq = str(Path(sys.executable).parent / "rq")
+        flask = str(Path(sys.executable).parent / "flask")
         start = time.perf_counter()
-        workers = [subprocess.Popen([rq, "worker", "--worker-class", "jobs.worker.Worker", "--burst", "--url", redis_url, "documents"], cwd=ROOT,
+        workers = [subprocess.Popen([flask, "--app", "app", "worker", "--burst", "--queues", "documents"], cwd=ROOT,
                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                    for _ in range(2)]
         for worker in workers:

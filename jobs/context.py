@@ -8,8 +8,10 @@ from flask import has_app_context
 _app = None
 
 
-def preload() -> None:
-    """Build the worker's app and warm the PDF renderer now (before rq forks work-horses)."""
+def preload() -> str | None:
+    """Build the worker's app and warm the PDF renderer now (before rq forks work-horses).
+    Returns the database's fingerprint (None in embedded mode), which the worker checks jobs
+    against."""
     global _app
     import pdf
 
@@ -21,7 +23,10 @@ def preload() -> None:
         pdf.warm_up()
         from models import db
 
+        from .queue import database_fingerprint, is_embedded
+        fingerprint = None if is_embedded() else database_fingerprint()
         db.engine.dispose()
+    return fingerprint
 
 
 @contextlib.contextmanager
@@ -37,3 +42,17 @@ def app_context():
         _app = create_app()
     with _app.app_context():
         yield
+
+
+def scheduler_identity() -> tuple[str, dict]:
+    """For `rq cron jobs/schedule.py`: this instance's "default" queue and the meta stamping
+    its jobs with the database's fingerprint (what `jobs.queue.enqueue` does for the others)."""
+    reused = has_app_context()
+    with app_context():
+        from models import db
+
+        from .queue import database_fingerprint, queue_name
+        name, fingerprint = queue_name("default"), database_fingerprint()
+        if not reused:
+            db.engine.dispose()  # no connection kept by the scheduler between its runs
+    return name, {"db": fingerprint}

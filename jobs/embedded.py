@@ -138,10 +138,11 @@ class EmbeddedWorker(threading.Thread):
     def run_due_jobs(self) -> bool:
         from models.base import office_today
 
-        from .documents import enqueue_pending
+        from .imports import recover_imports
         from .inventory import release_expired_holds
         from .ladder import run_ladder
         from .leads import pool_stale_leads
+        from .recovery import sweep
         worked = False
         if not self.recovered:
             self._step("resend unfinished work", resend_unfinished)  # once per start
@@ -163,7 +164,8 @@ class EmbeddedWorker(threading.Thread):
                 self.due["day"] = today
             worked = True
         if self.due["pending"] is None or now - self.due["pending"] >= PENDING_EVERY:
-            self._step("send pending documents", enqueue_pending)
+            self._step("send pending documents and exports", sweep)
+            self._step("recover imports", recover_imports)
             self.due["pending"] = now
             worked = True
         return worked
@@ -201,20 +203,19 @@ class EmbeddedWorker(threading.Thread):
 
 def resend_unfinished() -> dict:
     """Work a previous run of this process left unfinished: documents and exports queued or
-    running whose job is not on this process's queue (it died with the process). Sent again;
-    rendering and exporting are idempotent."""
+    running whose job is not on this process's queue (it died with the process). Their claims
+    are given back (`models.documents.release_claim`: counted as an interrupted try) and the
+    sweep sends them again; rendering and exporting are idempotent."""
     from rq.job import Job
     from sqlalchemy import select
 
     from models import Document, Export, db
+    from models.documents import release_claim
 
-    from .documents import enqueue_documents
-    from .exports import enqueue_export
     from .queue import get_connection
+    from .recovery import sweep
 
     def lost(job_id):
-        if not job_id:
-            return True
         try:
             Job.fetch(job_id, connection=get_connection())
             return False
@@ -222,18 +223,15 @@ def resend_unfinished() -> dict:
             return True
 
     session = db.session
-    documents = [d for d in session.scalars(select(Document).where(Document.status.in_(("queued", "running")))
-                                           .order_by(Document.id)) if lost(d.job_id)]
-    by_batch: dict = {}
-    for document in documents:
-        by_batch.setdefault(document.batch_id, []).append(document)
-    for part in by_batch.values():
-        enqueue_documents(session, part)
-    exports = [e for e in session.scalars(select(Export).where(Export.status.in_(("queued", "running")))
-                                         .order_by(Export.id)) if lost(e.job_id)]
-    for export in exports:
-        enqueue_export(session, export)
-    return {"documents": len(documents), "exports": len(exports)}
+    released = 0
+    for model in (Document, Export):
+        rows = session.execute(select(model.id, model.job_id).where(
+            model.status.in_(("queued", "running")), model.job_id.is_not(None))).all()
+        for row in rows:
+            if lost(row.job_id) and release_claim(session, model, row.id, row.job_id):
+                released += 1
+    session.commit()
+    return {"released": released, **sweep()}
 
 
 def init_app(app) -> None:

@@ -5,10 +5,18 @@ Embedded (no REDIS_URL): the same RQ API on an in-process fakeredis, so nothing 
 be installed. The web process's background thread (jobs/embedded.py) executes the jobs, never
 the request that enqueued them; a process without that thread (the CLI, tests that do not ask
 for it) runs them at once in the calling thread (RQ's synchronous mode).
+
+Namespacing (production): jobs carry only row ids, so an office's jobs must never run against
+another office's database even when both share one Redis database. Queue names are prefixed by
+the instance name (`SALESDESK_INSTANCE`, default "sd-" + a hash of the database URL), and every
+job is stamped with the database's own fingerprint (`models.instance`), which the worker
+(`jobs.worker.Worker`) checks before it runs anything.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import threading
 
 from flask import current_app
@@ -48,26 +56,59 @@ def _embedded_worker():
     return embedded.current(current_app._get_current_object())
 
 
+def instance_name(database_url: str | None = None, instance: str | None = None) -> str:
+    """The prefix of this office's queues: `SALESDESK_INSTANCE`, or "sd-" and 10 hex digits of
+    the SHA-256 of the database URL (its password left out, so rotating it changes nothing)."""
+    instance = instance or (current_app.config.get("SALESDESK_INSTANCE") if database_url is None else None) \
+        or os.environ.get("SALESDESK_INSTANCE")
+    if instance:
+        return instance.strip()
+    from sqlalchemy.engine import make_url
+    url = make_url(database_url or current_app.config["SQLALCHEMY_DATABASE_URI"]).set(password=None)
+    return "sd-" + hashlib.sha256(url.render_as_string(hide_password=False).encode()).hexdigest()[:10]
+
+
+def queue_name(name: str, prefix: str | None = None) -> str:
+    """The Redis queue of logical queue `name` ("documents") for this instance."""
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    return f"{prefix or instance_name()}.{name}"
+
+
+def database_fingerprint() -> str:
+    """This app's database fingerprint (read once per app)."""
+    from models import db
+    from models.instance import database_fingerprint as read
+    state = current_app.extensions.setdefault("salesdesk_jobs", {})
+    if "fingerprint" not in state:
+        state["fingerprint"] = read(db.engine)
+    return state["fingerprint"]
+
+
 def get_queue(name: str = "default") -> Queue:
     if name not in QUEUES:
         raise ValueError(f"unknown queue {name!r}")
-    return Queue(name, connection=get_connection(),
-                 is_async=not is_embedded() or _embedded_worker() is not None)
+    if is_embedded():
+        return Queue(name, connection=get_connection(), is_async=_embedded_worker() is not None)
+    return Queue(queue_name(name), connection=get_connection())
 
 
 def enqueue(func, *args, queue: str = "default", **kwargs):
     """Enqueue `func(*args, **kwargs)`: for the workers, or the embedded thread (woken now);
     without either (CLI, tests) it has run when this returns.
 
-    RQ's synchronous mode records a failure on the job instead of raising: we log it, and
-    the caller reads `job.is_failed` as it would for a worker's job.
+    In production the job is stamped with the database's fingerprint (meta "db"): a worker of
+    another database refuses it. RQ's synchronous mode records a failure on the job instead of
+    raising: we log it, and the caller reads `job.is_failed` as it would for a worker's job.
     """
+    if not is_embedded():
+        kwargs["meta"] = {**(kwargs.get("meta") or {}), "db": database_fingerprint()}
     q = get_queue(queue)
     job = q.enqueue(func, *args, **kwargs)
     worker = _embedded_worker() if is_embedded() and q.is_async else None
     if worker is not None:
         worker.wake.set()
-    elif is_embedded() and not q.is_async and job.is_failed:
+    elif is_embedded() and job.is_failed:
         result = job.latest_result()
         log.error("job %s failed: %s", job.id, result.exc_string if result else "?")
     return job
@@ -84,3 +125,32 @@ def job_meta(job_ids) -> list[dict] | None:
     except Exception:
         return None
     return None if any(job is None for job in jobs) else [job.meta for job in jobs]
+
+
+DEAD = ("failed", "stopped", "canceled", "finished")  # a job that will not (again) touch its rows
+
+
+def job_states(job_ids) -> dict[str, str | None] | None:
+    """The rq status of each job ("queued", "started", "failed"…; None when Redis no longer has
+    it), or None when Redis cannot be reached. Production only."""
+    from rq.job import Job
+    job_ids = list(dict.fromkeys(filter(None, job_ids)))
+    try:
+        connection = get_connection()
+        jobs = Job.fetch_many(job_ids, connection=connection) if job_ids else []
+        states = {}
+        for job_id, job in zip(job_ids, jobs):
+            status = None if job is None else job.get_status(refresh=False)
+            states[job_id] = getattr(status, "value", status) or None
+        return states
+    except Exception:
+        return None
+
+
+def clean_registries() -> None:
+    """Let rq settle what dead workers left: jobs in a StartedJobRegistry whose worker stopped
+    sending heartbeats become failed (AbandonedJobError), so the sweep sees them as dead."""
+    from rq.registry import StartedJobRegistry
+    for name in QUEUES:
+        queue = get_queue(name)
+        StartedJobRegistry(queue.name, connection=queue.connection).cleanup()

@@ -3,26 +3,31 @@
     TZ=Asia/Shanghai rq cron jobs/schedule.py --url "$REDIS_URL"
 
 Cron strings are read in the scheduler's local time, hence TZ: the office's day. Each job is
-idempotent, so a scheduler restarted or run twice does no harm.
+idempotent, so a scheduler restarted or run twice does no harm. The jobs go to this instance's
+own "default" queue (prefixed, see jobs/queue.py), stamped with its database's fingerprint, so
+the scheduler needs the same DATABASE_URL (and SALESDESK_INSTANCE, if set) as the workers.
 """
 from rq import cron
 
+from jobs.context import scheduler_identity
 from jobs.dashboards import refresh_dashboards
-from jobs.documents import enqueue_pending
 from jobs.imports import recover_imports
 from jobs.inventory import release_expired_holds
 from jobs.ladder import run_ladder
 from jobs.leads import pool_stale_leads
+from jobs.recovery import sweep
 
-# name, function, cron string (minute hour day month weekday), queue
+# name, function, cron string (minute hour day month weekday)
 SCHEDULE = [
-    ("overdue-ladder", run_ladder, "30 0 * * *", "default"),
-    ("pool-stale-leads", pool_stale_leads, "10 0 * * *", "default"),
-    ("release-expired-holds", release_expired_holds, "*/5 * * * *", "default"),
-    ("send-pending-documents", enqueue_pending, "*/5 * * * *", "default"),
-    ("recover-imports", recover_imports, "*/5 * * * *", "default"),
-    ("refresh-dashboards", refresh_dashboards, "* * * * *", "default"),
+    ("overdue-ladder", run_ladder, "30 0 * * *"),
+    ("pool-stale-leads", pool_stale_leads, "10 0 * * *"),
+    ("release-expired-holds", release_expired_holds, "*/5 * * * *"),
+    # documents and exports left by dead jobs back to the queue, and what waited for Redis sent
+    ("recover-and-send-jobs", sweep, "*/5 * * * *"),
+    ("recover-imports", recover_imports, "*/5 * * * *"),
+    ("refresh-dashboards", refresh_dashboards, "* * * * *"),
 ]
 
-for name, func, when, queue in SCHEDULE:
-    cron.register(func, queue_name=queue, cron=when, name=name)
+QUEUE, META = scheduler_identity()
+for name, func, when in SCHEDULE:
+    cron.register(func, queue_name=QUEUE, cron=when, name=name, meta=META)

@@ -23,6 +23,7 @@ from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy  # noq
 from .documents import Document, DocumentBatch  # noqa: E402
 from .exports import Export, ExportChunk  # noqa: E402
 from .imports import PriceListImport  # noqa: E402
+from .instance import InstanceIdentity  # noqa: E402
 from .targets import SalesTarget  # noqa: E402
 from .audit import Audit  # noqa: E402
 
@@ -33,6 +34,7 @@ __all__ = [
     "PlanLineTemplate", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
     "Voucher", "VoucherCounter", "Submission",
     "ArchiveRecord", "StampedCopy", "Contract", "ContractStep", "Document", "DocumentBatch", "Export", "ExportChunk", "PriceListImport", "SalesTarget", "Audit",
+    "InstanceIdentity",
 ]
 
 

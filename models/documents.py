@@ -25,6 +25,7 @@ DOCUMENT_KINDS = ("subscription_agreement", "receipt", "payment_reminder", "over
                   "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board")
 DOCUMENT_STATUSES = ("queued", "running", "done", "failed")
 BATCH_LIMIT = 5000  # rows one request may turn into documents
+MAX_ATTEMPTS = 3  # renders a document may start (each interrupted by a dead worker) before it fails
 
 
 class DocumentBatch(Base):
@@ -70,7 +71,9 @@ class Document(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     size: Mapped[int | None]
     error: Mapped[str] = mapped_column(Text, default="")
-    job_id: Mapped[str | None] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(64))  # the rq job it was given to (its claim)
+    sent_at: Mapped[dt.datetime | None]  # when it was given to that job
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")  # renders started
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
@@ -257,17 +260,6 @@ def queue_letters(session, kind: str, subject_ids) -> int:
     return written
 
 
-def pending_documents(session, older_than: dt.datetime | None = None) -> list[Document]:
-    """Documents waiting for a worker that none was given (or whose job was lost: callers
-    pass `older_than` and check the queue)."""
-    query = select(Document).where(Document.status == "queued")
-    if older_than is None:
-        query = query.where(Document.job_id.is_(None))
-    else:
-        query = query.where(Document.created_at < older_than)
-    return list(session.scalars(query.order_by(Document.id)))
-
-
 def group_into_batches(session, documents: list[Document]) -> None:
     """Documents without a batch, by kind: more than one of a kind become a batch."""
     by_kind: dict[str, list[Document]] = {}
@@ -284,21 +276,32 @@ def group_into_batches(session, documents: list[Document]) -> None:
 
 # --- rendering (called by the job) ---------------------------------------------------------------
 
-def render_document(session, document_id: int, fetcher=None) -> str:
-    """Render one document and store it: queued/failed → running → done (or failed with the
-    error). Safe to run twice: a document already done is left alone. Returns its status."""
+def render_document(session, document_id: int, fetcher=None, job_id: str | None = None,
+                    before_render=None) -> str:
+    """Render one document and store it: queued → running → done (or failed with the error).
+
+    The claim is one conditional UPDATE (only a queued document becomes running), so two jobs
+    holding the same document never both render it: the second finds it running or done and
+    leaves it. `job_id` (the rq job rendering it) is stored as the claim's owner;
+    `before_render()` is called once it is claimed (the fault tests' pause). Returns the
+    document's status after the call ("missing" for an unknown id)."""
     import pdf
 
     from .audit import record
+    values = {"status": "running", "started_at": utcnow(), "error": "", "attempts": Document.attempts + 1}
+    if job_id is not None:
+        values["job_id"] = job_id
     claimed = session.execute(update(Document).where(Document.id == document_id,
-                                                      Document.status != "done")
-                              .values(status="running", started_at=utcnow(), error="")
+                                                      Document.status == "queued")
+                              .values(**values)
                               .execution_options(synchronize_session=False)).rowcount
     if claimed:  # a set-based update: its audit row is written by hand
         record(session, "document", document_id, "render_started", {"status": "running"})
     session.commit()
     if not claimed:
-        return "done" if session.get(Document, document_id) else "missing"
+        return session.scalar(select(Document.status).where(Document.id == document_id)) or "missing"
+    if before_render is not None:
+        before_render()
     document = session.get(Document, document_id, populate_existing=True)
     try:
         context = document_context(session, document.kind, document.subject_id)
@@ -324,6 +327,65 @@ def render_document(session, document_id: int, fetcher=None) -> str:
         session.flush()
     session.commit()
     return "done"
+
+
+# --- recovery: work a dead job left ----------------------------------------------------------------
+
+def interrupted_reason(attempts: int) -> str:
+    """What the document centre and the export page say about work given up after `attempts`
+    interrupted tries (kept in Chinese, as the office reads it)."""
+    with force_locale("zh_Hans_CN"):
+        return str(_l("Interrupted %(n)d times (the process doing it stopped); no longer retried "
+                      "automatically. Press “Retry” to try again.", n=attempts))
+
+
+def release_claim(session, model, row_id: int, job_id: str | None, max_attempts: int = MAX_ATTEMPTS) -> str | None:
+    """A document or export whose job `job_id` died: back to queued (no job) for the sweep to
+    send again, or failed with a readable reason once it has been tried `max_attempts` times.
+    Conditional on the row still being held by that job, so a late or repeated sweep changes
+    nothing. Returns the new status (None: the row had moved on). The caller commits."""
+    from .audit import record
+    row = session.execute(select(model.status, model.attempts).where(
+        model.id == row_id, model.job_id.is_(None) if job_id is None else model.job_id == job_id,
+        model.status.in_(("queued", "running")))).first()
+    if row is None:
+        return None
+    give_up = row.status == "running" and row.attempts >= max_attempts
+    values = ({"status": "failed", "error": interrupted_reason(row.attempts), "finished_at": utcnow()}
+              if give_up else {"status": "queued", "job_id": None, "sent_at": None})
+    changed = session.execute(update(model).where(
+        model.id == row_id, model.status == row.status,
+        model.job_id.is_(None) if job_id is None else model.job_id == job_id)
+        .values(**values).execution_options(synchronize_session=False)).rowcount
+    if not changed:
+        return None
+    record(session, model.__tablename__, row_id, "job_lost",
+           {"job_id": job_id, "status": values["status"], "attempts": row.attempts})
+    return values["status"]
+
+
+def retry_document(session, by, document_id: int) -> Document:
+    """The retry button: a failed document the user may list goes back to the queue with its
+    tries counted afresh. Idempotent: a document already queued, running or done is left as it
+    is. Raises RuleViolation for a document the user may not see. The caller commits, then
+    sends it (`jobs.documents.enqueue_documents`)."""
+    document = session.get(Document, document_id)
+    if document is None or not _listed(session, by, document_id) or not may_see(session, by, document):
+        raise RuleViolation(_l("This document's subject does not exist, or is not one you may see."),
+                            rule="R-ALL-1")
+    changed = session.execute(update(Document).where(Document.id == document_id, Document.status == "failed")
+                              .values(status="queued", error="", job_id=None, sent_at=None, attempts=0,
+                                      finished_at=None)
+                              .execution_options(synchronize_session=False)).rowcount
+    if changed:  # a set-based update: its audit row is written by hand
+        from .audit import record
+        record(session, "document", document_id, "retry", {"status": "queued"}, actor=by.id)
+    session.refresh(document)
+    return document
+
+
+def _listed(session, by, document_id: int) -> bool:
+    return session.scalar(scope_documents(select(Document.id).where(Document.id == document_id), by)) is not None
 
 
 # --- what each kind shows ------------------------------------------------------------------------

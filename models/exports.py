@@ -58,9 +58,12 @@ class Export(Base):
     size: Mapped[int | None]
     file: Mapped[str] = mapped_column(String(200), default="")
     error: Mapped[str] = mapped_column(Text, default="")
-    job_id: Mapped[str | None] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(64))  # the rq job it was given to (its claim)
+    sent_at: Mapped[dt.datetime | None]  # when it was given to that job
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")  # runs started
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
 
     requested_by: Mapped[User] = relationship()
@@ -413,3 +416,26 @@ def chunks(session, export_id: int):
         yield session.scalar(select(ExportChunk.data).where(ExportChunk.export_id == export_id,
                                                             ExportChunk.seq == seq))
 
+
+
+def retry_export(session, by, export_id: int) -> Export:
+    """The retry button: a failed export of `by` (or one a role that sees every export may
+    list) goes back to the queue with its tries counted afresh. Idempotent: an export queued,
+    running or done is left as it is. The caller commits, then sends it (`jobs.exports`)."""
+    from sqlalchemy import update
+
+    from .audit import record
+    from .permissions import can, scope_filter
+    query = select(Export).where(Export.id == export_id)
+    clause = scope_filter(Export, by)  # the export grid's own scope
+    export = session.scalar(query if clause is None else query.where(clause))
+    if export is None or not can(by, "export", "list"):
+        raise PermissionDenied(_l("There is no such export, or it is not yours."), rule="R-ALL-1")
+    changed = session.execute(update(Export).where(Export.id == export_id, Export.status == "failed")
+                              .values(status="queued", error="", job_id=None, sent_at=None, attempts=0,
+                                      finished_at=None)
+                              .execution_options(synchronize_session=False)).rowcount
+    if changed:  # a set-based update: its audit row is written by hand
+        record(session, "export", export_id, "retry", {"status": "queued"}, actor=by.id)
+    session.refresh(export)
+    return export

@@ -104,7 +104,7 @@ def database_url(tmp_path_factory):
 
 
 def _tables_to_empty():
-    keep = {"role", "alembic_version"}
+    keep = {"role", "alembic_version", "instance_identity"}
     return [t.name for t in _db.metadata.sorted_tables if t.name not in keep]
 
 

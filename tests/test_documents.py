@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_jobs(app):
     """Embedded mode ran the jobs already; with Redis, a burst worker runs what is queued."""
     if app.config["REDIS_URL"]:
-        from rq import Queue, SimpleWorker
+        from rq import SimpleWorker
 
-        from jobs.queue import get_connection
-        connection = get_connection()
-        SimpleWorker([Queue("documents", connection=connection)], connection=connection).work(burst=True)
+        from jobs.queue import get_queue
+        queue = get_queue("documents")  # this instance's queue (prefixed)
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
 
 @pytest.fixture
@@ -299,14 +299,15 @@ def test_a_real_rq_worker_renders_a_batch_and_reports_progress(app, db, deal, tm
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
            "REDIS_URL": app.config["REDIS_URL"], "SECRET_KEY": "worker",
            "SALESDESK_INSTANCE_PATH": str(tmp_path)}
-    subprocess.run([str(Path(sys.executable).parent / "rq"), "worker", "--worker-class",
-                    "jobs.worker.Worker", "--burst", "--url",
-                    app.config["REDIS_URL"], "documents"], cwd=ROOT, env=env, check=True, timeout=120,
+    # The production command: rq's worker (jobs.worker.Worker) on this instance's queues.
+    subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "app", "worker", "--burst",
+                    "--queues", "documents"], cwd=ROOT, env=env, check=True, timeout=120,
                    capture_output=True)
     db.session.expire_all()
     assert {d.status for d in db.session.scalars(select(Document))} == {"done"}
     job = Job.fetch(job_id, connection=get_connection())
-    assert job.is_finished and job.meta == {"done": 2, "failed": 0, "total": 2}
+    from jobs.queue import database_fingerprint
+    assert job.is_finished and job.meta == {"done": 2, "failed": 0, "total": 2, "db": database_fingerprint()}
     from jobs.documents import progress
     assert progress(batch.job_ids.split()) == {"done": 2, "failed": 0}
 

@@ -137,11 +137,11 @@ def test_every_export_writes_an_audit_row_with_the_filter_and_the_count(app, db,
 
 def _run_export_jobs(app):
     if app.config["REDIS_URL"]:
-        from rq import Queue, SimpleWorker
+        from rq import SimpleWorker
 
-        from jobs.queue import get_connection
-        connection = get_connection()
-        SimpleWorker([Queue("exports", connection=connection)], connection=connection).work(burst=True)
+        from jobs.queue import get_queue
+        queue = get_queue("exports")  # this instance's queue (prefixed)
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])

@@ -5,7 +5,7 @@
   or the errors by row and column; who sent it and when.
 
 Revision ID: c18a2e3f9d03
-Revises: a16e0d1a7b01
+Revises: b17f1c2d8e02
 Create Date: 2026-12-01 17:20:00
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c18a2e3f9d03'
-down_revision = 'a16e0d1a7b01'
+down_revision = 'b17f1c2d8e02'
 branch_labels = None
 depends_on = None
 
