@@ -38,7 +38,8 @@ def _until(condition, what, seconds=WAIT):
 @pytest.fixture
 def web(app, monkeypatch):
     """The embedded web app on the test's database, with its background thread. The daily jobs
-    do nothing unless a test gives them something to do (the ladder would write letters)."""
+    do nothing unless a test gives them something to do (the ladder would write letters); the
+    sweep runs for real (it sends only work that waits for a job)."""
     import jobs.documents
     import jobs.inventory
     import jobs.ladder
@@ -47,7 +48,6 @@ def web(app, monkeypatch):
     monkeypatch.setattr(jobs.ladder, "run_ladder", lambda today_iso=None, dry_run=False: {})
     monkeypatch.setattr(jobs.leads, "pool_stale_leads", lambda today_iso=None: 0)
     monkeypatch.setattr(jobs.inventory, "release_expired_holds", lambda: 0)
-    monkeypatch.setattr(jobs.documents, "enqueue_pending", lambda: 0)
     from jobs.queue import _embedded_connection
     web = create_app({**_config(app.config["SQLALCHEMY_DATABASE_URI"]), "REDIS_URL": None,
                       "EMBEDDED_WORKER": True})
