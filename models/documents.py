@@ -364,6 +364,20 @@ def release_claim(session, model, row_id: int, job_id: str | None, max_attempts:
     return values["status"]
 
 
+def requeue_failed(session, model, row_id: int, by) -> bool:
+    """A failed document or export back to the queue (no job, tries counted afresh), audited:
+    the retry button's one conditional UPDATE, so pressing it twice, or on work that is queued,
+    running or done, changes nothing. The caller has checked `by` may; the caller commits."""
+    from .audit import record
+    changed = session.execute(update(model).where(model.id == row_id, model.status == "failed")
+                              .values(status="queued", error="", job_id=None, sent_at=None, attempts=0,
+                                      finished_at=None)
+                              .execution_options(synchronize_session=False)).rowcount
+    if changed:  # a set-based update: its audit row is written by hand
+        record(session, model.__tablename__, row_id, "retry", {"status": "queued"}, actor=by.id)
+    return bool(changed)
+
+
 def retry_document(session, by, document_id: int) -> Document:
     """The retry button: a failed document the user may list goes back to the queue with its
     tries counted afresh. Idempotent: a document already queued, running or done is left as it
@@ -373,13 +387,7 @@ def retry_document(session, by, document_id: int) -> Document:
     if document is None or not _listed(session, by, document_id) or not may_see(session, by, document):
         raise RuleViolation(_l("This document's subject does not exist, or is not one you may see."),
                             rule="R-ALL-1")
-    changed = session.execute(update(Document).where(Document.id == document_id, Document.status == "failed")
-                              .values(status="queued", error="", job_id=None, sent_at=None, attempts=0,
-                                      finished_at=None)
-                              .execution_options(synchronize_session=False)).rowcount
-    if changed:  # a set-based update: its audit row is written by hand
-        from .audit import record
-        record(session, "document", document_id, "retry", {"status": "queued"}, actor=by.id)
+    requeue_failed(session, Document, document_id, by)
     session.refresh(document)
     return document
 

@@ -422,20 +422,13 @@ def retry_export(session, by, export_id: int) -> Export:
     """The retry button: a failed export of `by` (or one a role that sees every export may
     list) goes back to the queue with its tries counted afresh. Idempotent: an export queued,
     running or done is left as it is. The caller commits, then sends it (`jobs.exports`)."""
-    from sqlalchemy import update
-
-    from .audit import record
+    from .documents import requeue_failed
     from .permissions import can, scope_filter
     query = select(Export).where(Export.id == export_id)
     clause = scope_filter(Export, by)  # the export grid's own scope
     export = session.scalar(query if clause is None else query.where(clause))
     if export is None or not can(by, "export", "list"):
         raise PermissionDenied(_l("There is no such export, or it is not yours."), rule="R-ALL-1")
-    changed = session.execute(update(Export).where(Export.id == export_id, Export.status == "failed")
-                              .values(status="queued", error="", job_id=None, sent_at=None, attempts=0,
-                                      finished_at=None)
-                              .execution_options(synchronize_session=False)).rowcount
-    if changed:  # a set-based update: its audit row is written by hand
-        record(session, "export", export_id, "retry", {"status": "queued"}, actor=by.id)
+    requeue_failed(session, Export, export_id, by)
     session.refresh(export)
     return export

@@ -282,3 +282,39 @@ def test_issue18_6_every_grids_export_streams_whole_after_the_session_is_closed(
         body = _read_after_the_session_is_closed(db, response)
         assert _count(body, fmt) == 3 + 1  # three payments and the totals row
         assert _last_export_audit(db)["rows"] == 3
+
+
+def test_issue18_9_a_failed_export_is_run_again_by_its_retry_button_once_and_only_for_whom_may(
+        app, db, office, client, auth):
+    """The retry button of a failed export (given up after its tries): the owner's post puts it
+    back to the queue and it runs; a second post (a double click) changes nothing; another
+    agent's post is refused and leaves it failed."""
+    from sqlalchemy import update
+
+    from jobs.exports import run_export
+    from models.exports import request_export
+    export = request_export(db.session, office["finance"], "payments", "csv", {}, 3)
+    db.session.commit()
+    db.session.execute(update(Export).where(Export.id == export.id).values(
+        status="failed", attempts=3, error="已中断 3 次"))
+    db.session.commit()
+    auth.login("zhao")  # an agent: not his export
+    refused = client.post(f"/admin/export/retry/{export.id}", data={"csrf_token": auth.csrf("/admin/")})
+    assert refused.status_code in (302, 403, 404)
+    db.session.expire_all()
+    assert db.session.get(Export, export.id).status == "failed"
+    auth.logout()
+    auth.login("finance")
+    token = auth.csrf("/admin/export/")
+    assert client.post(f"/admin/export/retry/{export.id}", data={"csrf_token": token}).status_code == 302
+    _run_export_jobs(app)
+    db.session.expire_all()
+    done = db.session.get(Export, export.id)
+    assert done.status == "done" and done.rows == 3 and done.attempts == 1 and done.error == ""
+    assert client.post(f"/admin/export/retry/{export.id}", data={"csrf_token": token}).status_code == 302
+    assert run_export(export.id) == {"skipped": True}  # nothing was queued again
+    db.session.expire_all()
+    assert db.session.get(Export, export.id).status == "done"
+    retries = db.session.scalars(select(Audit).where(Audit.entity == "export", Audit.entity_id == str(export.id),
+                                                     Audit.action == "retry")).all()
+    assert len(retries) == 1 and retries[0].actor_id == office["finance"].id
