@@ -218,14 +218,16 @@ def test_issue18_4_the_request_keeps_the_file_and_a_worker_process_imports_it(
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
            "REDIS_URL": app.config["REDIS_URL"], "SECRET_KEY": "worker",
            "SALESDESK_INSTANCE_PATH": str(tmp_path)}
-    subprocess.run([str(Path(sys.executable).parent / "rq"), "worker", "--burst", "--url",
-                    app.config["REDIS_URL"], "default"], cwd=ROOT, env=env, check=True, timeout=300,
+    # The production command: rq's worker (jobs.worker.Worker) on this office's own queues.
+    subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "app", "worker", "--burst",
+                    "--queues", "default"], cwd=ROOT, env=env, check=True, timeout=300,
                    capture_output=True)
     [done] = _imports(db)
     assert done.status == "done" and (done.total, done.created, done.updated) == (rows, rows, 0)
     assert _count(db, Unit) == rows and _count(db, Building) == 1
     job = Job.fetch(done.job_id, connection=get_connection())
-    assert job.is_finished and job.meta == {"done": rows, "total": rows}
+    from jobs.queue import database_fingerprint
+    assert job.is_finished and job.meta == {"done": rows, "total": rows, "db": database_fingerprint()}
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert f"导入完成：新增房源 {rows} 套" in page and "data-pending" not in page
     print(f"request with a {len(content):,}-byte file returned in {elapsed * 1000:.0f} ms")
