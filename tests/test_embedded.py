@@ -211,6 +211,37 @@ def test_issue18_17_work_left_by_a_stopped_server_is_done_at_the_next_start(app,
     _until(lambda: statuses() == {"done"}, "the unfinished documents rendered")
 
 
+def test_issue18_9_embedded_a_job_that_failed_before_claiming_its_documents_is_recovered_by_the_sweep(
+        app, db, web, make_user, monkeypatch):
+    """In embedded mode the thread's job can fail as a worker's does (the database locked for
+    longer than the busy timeout when it claims its first document): the documents it held
+    must not stay "queued" with an animated progress bar until the server restarts."""
+    import models.documents
+    from sqlalchemy.exc import OperationalError
+    deal = f.active_deal(db.session, make_user, price="1500000.00", payment_method="instalments",
+                         today=TODAY, staff=STAFF)
+    doc = f.document(db.session, deal["manager"], kind="subscription_agreement", subject_id=deal["sub"].id)
+    db.session.commit()
+    real, calls = models.documents.render_document, []
+
+    def locked_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE documents", {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(models.documents, "render_document", locked_once)
+
+    def status():
+        db.session.rollback()
+        return db.session.get(Document, doc.id, populate_existing=True).status
+    worker = embedded.ensure_started(web)  # its first sweep sends the queued document
+    _until(lambda: worker.jobs_failed == 1, "the job to fail")
+    assert status() == "queued"
+    worker.due["pending"] = None  # the next sweep is due (every 5 minutes)
+    worker.wake.set()
+    _until(lambda: status() == "done", "the document sent again and rendered")
+
+
 # --- item 18: one WeasyPrint render at a time in the process -----------------------------------
 
 def test_issue18_18_two_threads_never_render_inside_weasyprint_at_once(app, monkeypatch):
