@@ -133,3 +133,25 @@ def recover_imports(now_iso: str | None = None) -> dict:
         for import_id in again + unsent:
             enqueue_import(session, session.get(PriceListImport, import_id, populate_existing=True))
         return {"requeued": len(again), "sent": len(unsent), "failed": len(failed)}
+
+
+def resend_unfinished_imports() -> dict:
+    """Embedded mode, at the worker thread's start: the in-process queue died with the previous
+    run of the server, so every import it left queued or running is sent again now (a run it
+    interrupted counts as a try, as for a dead worker: `requeue_stuck`)."""
+    from sqlalchemy import select
+
+    from models import db
+    from models.base import utcnow
+    from models.imports import PriceListImport, requeue_stuck
+
+    with app_context():
+        session = db.session
+        again, failed = requeue_stuck(session, utcnow() + dt.timedelta(seconds=1))
+        session.commit()
+        unsent = [import_id for import_id, job_id in session.execute(
+            select(PriceListImport.id, PriceListImport.job_id).where(PriceListImport.status == "queued"))
+            if import_id not in again and not _job_exists(job_id)]
+        for import_id in again + unsent:
+            enqueue_import(session, session.get(PriceListImport, import_id, populate_existing=True))
+        return {"requeued": len(again), "sent": len(unsent), "failed": len(failed)}

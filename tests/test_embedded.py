@@ -242,6 +242,28 @@ def test_issue18_9_embedded_a_job_that_failed_before_claiming_its_documents_is_r
     _until(lambda: status() == "done", "the document sent again and rendered")
 
 
+def test_issue18_4_a_price_list_import_left_queued_by_a_stopped_server_runs_at_the_next_start(
+        app, db, web, make_user):
+    """Embedded mode: the in-process queue dies with the server. An import uploaded just before
+    it stopped (queued, its job gone) is imported when the server starts again, as documents
+    and exports are; it must not say "waiting" for ever."""
+    from models import PriceListImport
+    from tests.test_price_import import GOOD
+    f.project(db.session, code="XJ", name="湘江壹号")
+    user = make_user("sales_control")
+    row = PriceListImport(filename="p.csv", content=GOOD.encode(), requested_by_id=user.id,
+                          job_id="jobofthelastrun")
+    db.session.add(row)
+    db.session.commit()
+    assert row.status == "queued"
+    embedded.ensure_started(web)
+
+    def status():
+        db.session.rollback()
+        return db.session.get(PriceListImport, row.id, populate_existing=True).status
+    _until(lambda: status() == "done", "the import left queued done")
+
+
 # --- item 18: one WeasyPrint render at a time in the process -----------------------------------
 
 def test_issue18_18_two_threads_never_render_inside_weasyprint_at_once(app, monkeypatch):
