@@ -40,7 +40,7 @@ def run_import(import_id: int) -> dict:
         job = get_current_job()
 
         def progress(done, total):
-            if job is not None and not is_embedded():
+            if job is not None:  # the embedded thread's imports report progress too
                 job.meta.update(done=done, total=total)
                 job.save_meta()
 

@@ -264,6 +264,40 @@ def test_issue18_4_a_price_list_import_left_queued_by_a_stopped_server_runs_at_t
     _until(lambda: status() == "done", "the import left queued done")
 
 
+def test_issue18_4_a_price_list_imported_by_the_thread_shows_its_progress(app, db, web, make_user, monkeypatch):
+    """Embedded mode imports in the worker thread now, not in the request: the import's page
+    shows how far the thread has got, as it does for a worker's job."""
+    import models.inventory
+    from models import PriceListImport
+    from tests.support.imports import post_price_list
+    from tests.test_price_import import GOOD
+    f.project(db.session, code="XJ", name="湘江壹号")
+    make_user("sales_control", username="chen9")
+    db.session.commit()
+    real, halfway, release = models.inventory.import_price_list, threading.Event(), threading.Event()
+
+    def slow_import(session, by, rows, progress=None):
+        progress(1)  # the first of the two rows written…
+        halfway.set()
+        release.wait(WAIT)  # …the second waits for the test
+        return real(session, by, rows, progress=progress)
+    monkeypatch.setattr(models.inventory, "import_price_list", slow_import)
+    client = _login(web, "chen9")
+    try:
+        response = post_price_list(client, GOOD.encode(), "p.csv")
+        assert response.status_code == 302
+        assert halfway.wait(WAIT), "the import never started"
+        page = client.get(response.headers["Location"]).get_data(as_text=True)
+        assert "1 / 2" in page and "width:50%" in page
+    finally:
+        release.set()
+
+    def status():
+        db.session.rollback()
+        return db.session.scalar(select(PriceListImport.status))
+    _until(lambda: status() == "done", "the import done")
+
+
 # --- item 18: one WeasyPrint render at a time in the process -----------------------------------
 
 def test_issue18_18_two_threads_never_render_inside_weasyprint_at_once(app, monkeypatch):
