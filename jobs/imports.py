@@ -125,11 +125,21 @@ def recover_imports(now_iso: str | None = None) -> dict:
         now = dt.datetime.fromisoformat(now_iso) if now_iso else utcnow()
         again, failed = requeue_stuck(session, now - STUCK_AFTER)
         session.commit()
-        unsent = [] if is_embedded() else [
-            import_id for import_id, job_id in session.execute(
+        if is_embedded():
+            # The thread's job failed or ended without taking its import (a claim refused by a
+            # locked database). One this process does not know was left by a previous run:
+            # resend_unfinished_imports sends it at the thread's start.
+            from .queue import DEAD, job_states
+            queued = session.execute(select(PriceListImport.id, PriceListImport.job_id).where(
+                PriceListImport.status == "queued", PriceListImport.job_id.is_not(None))).all()
+            states = job_states([job_id for _, job_id in queued]) or {}
+            unsent = [import_id for import_id, job_id in queued
+                      if import_id not in again and states.get(job_id) in DEAD]
+        else:
+            unsent = [import_id for import_id, job_id in session.execute(
                 select(PriceListImport.id, PriceListImport.job_id).where(
                     PriceListImport.status == "queued", PriceListImport.created_at < now - UNSENT_AFTER))
-            if import_id not in again and not _job_exists(job_id)]
+                if import_id not in again and not _job_exists(job_id)]
         for import_id in again + unsent:
             enqueue_import(session, session.get(PriceListImport, import_id, populate_existing=True))
         return {"requeued": len(again), "sent": len(unsent), "failed": len(failed)}

@@ -298,6 +298,46 @@ def test_issue18_4_a_price_list_imported_by_the_thread_shows_its_progress(app, d
     _until(lambda: status() == "done", "the import done")
 
 
+def test_issue18_4_embedded_an_import_whose_job_failed_before_claiming_it_is_sent_again(
+        app, db, web, make_user, monkeypatch):
+    """As for documents: the thread's import job failing before it took the import (a locked
+    database) must not leave the import "waiting" until the next restart."""
+    import models.imports
+    from sqlalchemy.exc import OperationalError
+
+    from jobs.imports import enqueue_import
+    from models import PriceListImport
+    from tests.test_price_import import GOOD
+    f.project(db.session, code="XJ", name="湘江壹号")
+    user = make_user("sales_control")
+    db.session.commit()
+    real, calls = models.imports.claim_import, []
+
+    def locked_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE price_list_import", {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(models.imports, "claim_import", locked_once)
+    worker = embedded.ensure_started(web)
+    _until(lambda: worker.due["pending"] is not None, "the thread's first round")
+    row = PriceListImport(filename="p.csv", content=GOOD.encode(), requested_by_id=user.id)
+    db.session.add(row)
+    db.session.commit()
+    with web.app_context():
+        from models import db as _db
+        enqueue_import(_db.session, _db.session.get(PriceListImport, row.id))
+    _until(lambda: worker.jobs_failed == 1, "the job to fail")
+
+    def status():
+        db.session.rollback()
+        return db.session.get(PriceListImport, row.id, populate_existing=True).status
+    assert status() == "queued"
+    worker.due["pending"] = None  # the next sweep is due (every 5 minutes)
+    worker.wake.set()
+    _until(lambda: status() == "done", "the import sent again and done")
+
+
 # --- item 18: one WeasyPrint render at a time in the process -----------------------------------
 
 def test_issue18_18_two_threads_never_render_inside_weasyprint_at_once(app, monkeypatch):
