@@ -202,8 +202,8 @@ class EmbeddedWorker(threading.Thread):
 
 
 def resend_unfinished() -> dict:
-    """Work a previous run of this process left unfinished: documents and exports queued or
-    running whose job is not on this process's queue (it died with the process). Their claims
+    """Work a previous run of this process left unfinished: documents, exports and price-list
+    imports queued or running whose job is not on this process's queue (it died with the process). Their claims
     are given back (`models.documents.release_claim`: counted as an interrupted try) and the
     sweep sends them again; rendering and exporting are idempotent."""
     from rq.job import Job
@@ -231,7 +231,8 @@ def resend_unfinished() -> dict:
             if lost(row.job_id) and release_claim(session, model, row.id, row.job_id):
                 released += 1
     session.commit()
-    return {"released": released, **sweep()}
+    from .imports import resend_unfinished_imports
+    return {"released": released, **sweep(), "imports": resend_unfinished_imports()}
 
 
 def init_app(app) -> None:

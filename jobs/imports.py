@@ -40,7 +40,7 @@ def run_import(import_id: int) -> dict:
         job = get_current_job()
 
         def progress(done, total):
-            if job is not None and not is_embedded():
+            if job is not None:  # the embedded thread's imports report progress too
                 job.meta.update(done=done, total=total)
                 job.save_meta()
 
@@ -125,10 +125,42 @@ def recover_imports(now_iso: str | None = None) -> dict:
         now = dt.datetime.fromisoformat(now_iso) if now_iso else utcnow()
         again, failed = requeue_stuck(session, now - STUCK_AFTER)
         session.commit()
-        unsent = [] if is_embedded() else [
-            import_id for import_id, job_id in session.execute(
+        if is_embedded():
+            # The thread's job failed or ended without taking its import (a claim refused by a
+            # locked database). One this process does not know was left by a previous run:
+            # resend_unfinished_imports sends it at the thread's start.
+            from .queue import DEAD, job_states
+            queued = session.execute(select(PriceListImport.id, PriceListImport.job_id).where(
+                PriceListImport.status == "queued", PriceListImport.job_id.is_not(None))).all()
+            states = job_states([job_id for _, job_id in queued]) or {}
+            unsent = [import_id for import_id, job_id in queued
+                      if import_id not in again and states.get(job_id) in DEAD]
+        else:
+            unsent = [import_id for import_id, job_id in session.execute(
                 select(PriceListImport.id, PriceListImport.job_id).where(
                     PriceListImport.status == "queued", PriceListImport.created_at < now - UNSENT_AFTER))
+                if import_id not in again and not _job_exists(job_id)]
+        for import_id in again + unsent:
+            enqueue_import(session, session.get(PriceListImport, import_id, populate_existing=True))
+        return {"requeued": len(again), "sent": len(unsent), "failed": len(failed)}
+
+
+def resend_unfinished_imports() -> dict:
+    """Embedded mode, at the worker thread's start: the in-process queue died with the previous
+    run of the server, so every import it left queued or running is sent again now (a run it
+    interrupted counts as a try, as for a dead worker: `requeue_stuck`)."""
+    from sqlalchemy import select
+
+    from models import db
+    from models.base import utcnow
+    from models.imports import PriceListImport, requeue_stuck
+
+    with app_context():
+        session = db.session
+        again, failed = requeue_stuck(session, utcnow() + dt.timedelta(seconds=1))
+        session.commit()
+        unsent = [import_id for import_id, job_id in session.execute(
+            select(PriceListImport.id, PriceListImport.job_id).where(PriceListImport.status == "queued"))
             if import_id not in again and not _job_exists(job_id)]
         for import_id in again + unsent:
             enqueue_import(session, session.get(PriceListImport, import_id, populate_existing=True))

@@ -48,22 +48,28 @@ def recover(session, model, job_timeout: int) -> dict:
                            .where(model.status.in_(("queued", "running")))).all()
     if not rows:
         return counts
-    states: dict | None = {}
-    if not is_embedded():
+    embedded = is_embedded()
+    if not embedded:
         try:
             clean_registries()
         except Exception as exc:
             log.warning("rq registries could not be cleaned: %s", exc)
-        states = job_states([row.job_id for row in rows])
-        if states is None:
-            return counts  # Redis is down: nothing can be sent anyway; the next sweep looks again
+    states = job_states([row.job_id for row in rows])  # embedded: the in-process queue's jobs
+    if states is None:
+        return counts  # Redis is down: nothing can be sent anyway; the next sweep looks again
     for row in rows:
+        state = states.get(row.job_id)
         if row.status == "running" and row.started_at is not None and row.started_at < stale:
             dead = True  # whatever ran it has been stopped by rq's timeout, or died
-        elif row.job_id is None or is_embedded():
-            dead = False  # queued without a job: sent below; embedded: its thread is alive
+        elif row.job_id is None:
+            dead = False  # queued without a job: sent below
+        elif embedded:
+            # The thread's job failed or ended without the row (a claim refused by a locked
+            # database): dead. A job this process does not know is not: the CLI's own
+            # in-process queue may be running it, and what a previous run of the server left
+            # is given back by jobs.embedded.resend_unfinished at the thread's start.
+            dead = state in DEAD
         else:
-            state = states.get(row.job_id)
             dead = state in DEAD or (state is None and (row.sent_at is None or row.sent_at < now - GRACE))
         if dead:
             became = release_claim(session, model, row.id, row.job_id)

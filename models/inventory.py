@@ -466,7 +466,8 @@ def check_upload(content: bytes, filename: str) -> None:
 
 def _sheet_rows(content: bytes, name: str):
     """The rows of the file as tuples of cell values, header first, one at a time: openpyxl's
-    read-only mode streams the sheet's XML, csv reads line by line."""
+    read-only mode streams the sheet's XML, csv reads line by line (UTF-8, or GB18030 as Chinese
+    Excel saves it)."""
     import csv
     import io
     if name.endswith(".xlsx"):
@@ -477,7 +478,11 @@ def _sheet_rows(content: bytes, name: str):
         finally:
             book.close()
     else:
-        yield from csv.reader(io.StringIO(content.decode("utf-8-sig"), newline=""))
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:  # Excel on a Chinese Windows saves CSV in GBK (within GB18030)
+            text = content.decode("gb18030")
+        yield from csv.reader(io.StringIO(text, newline=""))
 
 
 def read_price_list(content: bytes, filename: str, max_rows: int | None = None) -> list[dict]:

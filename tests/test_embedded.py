@@ -211,6 +211,133 @@ def test_issue18_17_work_left_by_a_stopped_server_is_done_at_the_next_start(app,
     _until(lambda: statuses() == {"done"}, "the unfinished documents rendered")
 
 
+def test_issue18_9_embedded_a_job_that_failed_before_claiming_its_documents_is_recovered_by_the_sweep(
+        app, db, web, make_user, monkeypatch):
+    """In embedded mode the thread's job can fail as a worker's does (the database locked for
+    longer than the busy timeout when it claims its first document): the documents it held
+    must not stay "queued" with an animated progress bar until the server restarts."""
+    import models.documents
+    from sqlalchemy.exc import OperationalError
+    deal = f.active_deal(db.session, make_user, price="1500000.00", payment_method="instalments",
+                         today=TODAY, staff=STAFF)
+    doc = f.document(db.session, deal["manager"], kind="subscription_agreement", subject_id=deal["sub"].id)
+    db.session.commit()
+    real, calls = models.documents.render_document, []
+
+    def locked_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE documents", {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(models.documents, "render_document", locked_once)
+
+    def status():
+        db.session.rollback()
+        return db.session.get(Document, doc.id, populate_existing=True).status
+    worker = embedded.ensure_started(web)  # its first sweep sends the queued document
+    _until(lambda: worker.jobs_failed == 1, "the job to fail")
+    assert status() == "queued"
+    worker.due["pending"] = None  # the next sweep is due (every 5 minutes)
+    worker.wake.set()
+    _until(lambda: status() == "done", "the document sent again and rendered")
+
+
+def test_issue18_4_a_price_list_import_left_queued_by_a_stopped_server_runs_at_the_next_start(
+        app, db, web, make_user):
+    """Embedded mode: the in-process queue dies with the server. An import uploaded just before
+    it stopped (queued, its job gone) is imported when the server starts again, as documents
+    and exports are; it must not say "waiting" for ever."""
+    from models import PriceListImport
+    from tests.test_price_import import GOOD
+    f.project(db.session, code="XJ", name="湘江壹号")
+    user = make_user("sales_control")
+    row = PriceListImport(filename="p.csv", content=GOOD.encode(), requested_by_id=user.id,
+                          job_id="jobofthelastrun")
+    db.session.add(row)
+    db.session.commit()
+    assert row.status == "queued"
+    embedded.ensure_started(web)
+
+    def status():
+        db.session.rollback()
+        return db.session.get(PriceListImport, row.id, populate_existing=True).status
+    _until(lambda: status() == "done", "the import left queued done")
+
+
+def test_issue18_4_a_price_list_imported_by_the_thread_shows_its_progress(app, db, web, make_user, monkeypatch):
+    """Embedded mode imports in the worker thread now, not in the request: the import's page
+    shows how far the thread has got, as it does for a worker's job."""
+    import models.inventory
+    from models import PriceListImport
+    from tests.support.imports import post_price_list
+    from tests.test_price_import import GOOD
+    f.project(db.session, code="XJ", name="湘江壹号")
+    make_user("sales_control", username="chen9")
+    db.session.commit()
+    real, halfway, release = models.inventory.import_price_list, threading.Event(), threading.Event()
+
+    def slow_import(session, by, rows, progress=None):
+        progress(1)  # the first of the two rows written…
+        halfway.set()
+        release.wait(WAIT)  # …the second waits for the test
+        return real(session, by, rows, progress=progress)
+    monkeypatch.setattr(models.inventory, "import_price_list", slow_import)
+    client = _login(web, "chen9")
+    try:
+        response = post_price_list(client, GOOD.encode(), "p.csv")
+        assert response.status_code == 302
+        assert halfway.wait(WAIT), "the import never started"
+        page = client.get(response.headers["Location"]).get_data(as_text=True)
+        assert "1 / 2" in page and "width:50%" in page
+    finally:
+        release.set()
+
+    def status():
+        db.session.rollback()
+        return db.session.scalar(select(PriceListImport.status))
+    _until(lambda: status() == "done", "the import done")
+
+
+def test_issue18_4_embedded_an_import_whose_job_failed_before_claiming_it_is_sent_again(
+        app, db, web, make_user, monkeypatch):
+    """As for documents: the thread's import job failing before it took the import (a locked
+    database) must not leave the import "waiting" until the next restart."""
+    import models.imports
+    from sqlalchemy.exc import OperationalError
+
+    from jobs.imports import enqueue_import
+    from models import PriceListImport
+    from tests.test_price_import import GOOD
+    f.project(db.session, code="XJ", name="湘江壹号")
+    user = make_user("sales_control")
+    db.session.commit()
+    real, calls = models.imports.claim_import, []
+
+    def locked_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE price_list_import", {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(models.imports, "claim_import", locked_once)
+    worker = embedded.ensure_started(web)
+    _until(lambda: worker.due["pending"] is not None, "the thread's first round")
+    row = PriceListImport(filename="p.csv", content=GOOD.encode(), requested_by_id=user.id)
+    db.session.add(row)
+    db.session.commit()
+    with web.app_context():
+        from models import db as _db
+        enqueue_import(_db.session, _db.session.get(PriceListImport, row.id))
+    _until(lambda: worker.jobs_failed == 1, "the job to fail")
+
+    def status():
+        db.session.rollback()
+        return db.session.get(PriceListImport, row.id, populate_existing=True).status
+    assert status() == "queued"
+    worker.due["pending"] = None  # the next sweep is due (every 5 minutes)
+    worker.wake.set()
+    _until(lambda: status() == "done", "the import sent again and done")
+
+
 # --- item 18: one WeasyPrint render at a time in the process -----------------------------------
 
 def test_issue18_18_two_threads_never_render_inside_weasyprint_at_once(app, monkeypatch):

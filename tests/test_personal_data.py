@@ -167,6 +167,24 @@ def test_issue18_2_a_notification_never_carries_a_whole_number(db, office):
     assert any("110***********4573" in m for m in messages)
 
 
+def test_issue18_2_a_masked_phone_cannot_be_read_digit_by_digit_through_the_grid_search(app, db, office):
+    """The vice-president reads 139****5678 on the customers grid. Were the search a substring
+    match on the phone for him too, "1390", "1391"… would show which middle digit is right
+    (40 searches for the whole number). A role that reads phones masked finds a customer by
+    the whole number only."""
+    client = app.test_client()
+    assert Auth(client).login(office["people"]["vp"].username).status_code == 302
+
+    def found(term):
+        return "王女士" in client.get(f"/admin/lead/?search={term}").get_data(as_text=True)
+    assert found(SECOND_PHONE)  # the whole number finds the customer
+    assert not any(found(SECOND_PHONE[:4 + n]) for n in range(4))  # a prefix tells nothing
+    assert not found(SECOND_PHONE[2:9])
+    manager = app.test_client()  # who reads phones whole still finds by any part
+    assert Auth(manager).login(office["people"]["sales_manager"].username).status_code == 302
+    assert "王女士" in manager.get(f"/admin/lead/?search={SECOND_PHONE[:5]}").get_data(as_text=True)
+
+
 # --- item 3: the unit card ------------------------------------------------------------------
 
 def test_issue18_3_the_unit_card_shows_another_agents_hold_without_his_customer(app, db, office, make_user):

@@ -176,6 +176,16 @@ def test_issue18_4_the_page_shows_the_result_and_the_errors_by_row_and_column(cl
     assert trail["import_done"] == {"created": 2, "updated": 0, "rows": 2}
 
 
+def test_issue18_4_a_csv_saved_by_chinese_excel_in_gb18030_is_imported(client, db, project, login_as):
+    """Excel on a Chinese Windows saves "CSV (逗号分隔)" in the ANSI code page (GBK, within
+    GB18030), not UTF-8: the office's usual file must not be refused as unreadable."""
+    login_as("sales_control")
+    page = send_price_list(client, GOOD.encode("gb18030"), "p.csv")
+    assert "导入完成：新增房源 2 套，调价 0 套。" in page
+    assert _count(db, Unit) == 2
+    assert db.session.scalar(select(Unit.layout).where(Unit.number == "501")) == "三室两厅两卫"
+
+
 def test_issue18_4_a_file_wrong_in_every_row_lists_its_first_thousand_problems(client, db, project, login_as):
     login_as("sales_control")
     page = send_price_list(client, (HEADER + "XJ,3栋,五,1,两室,89,12000\n" * 1500).encode(), "p.csv")
