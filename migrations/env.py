@@ -18,9 +18,10 @@ from migrations import guard  # noqa: E402
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# Interpret the config file for Python logging, leaving the loggers that exist alone: a migration
+# run inside a process (the tests, `flask db upgrade` after the app logged) must not silence the
+# app's own loggers (the "database unreachable" error, the embedded worker thread).
+fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
