@@ -10,10 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import DateTime, select, update
+from sqlalchemy import DateTime, update
 
 from models import Payment, Unit, db as _db
-from tests import factories as f
 from tests.conftest import Auth
 
 from .test_contracts import TODAY, deal, pay  # noqa: F401  (fixture)
@@ -77,7 +76,7 @@ def test_issue19_1_every_page_grid_and_export_shows_times_in_the_office_zone_and
     unit = s.get(Unit, ids["unit"])
     unit.status, unit.held_for_lead_id, unit.held_by_id = "held", ids["lead"], users["c"].id
     from models.payments import reverse_payment
-    reversal = reverse_payment(s, users["f"], ids["payment"], "录入错误", today=s.get(Payment, ids["payment"]).paid_on)
+    reverse_payment(s, users["f"], ids["payment"], "录入错误", today=s.get(Payment, ids["payment"]).paid_on)
     s.commit()
     _stamp_every_timestamp(s, STORED, ids)  # held_until, appointment_at, created_at, audit at, read_at…
     views = {v.endpoint: v for v in app.extensions["admin"][0]._views}
