@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, redirect, url_for
+from flask import Flask, redirect, send_from_directory, url_for
 
 import admin
 import cli
@@ -22,4 +22,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     jobs.init_app(app)
     cli.init_app(app)
     app.add_url_rule("/", "home", lambda: redirect(url_for("admin.index")))
+    # Browsers ask for /favicon.ico on every site whatever the page links; no sign-in needed.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: send_from_directory(
+        app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=7 * 86400))
     return app

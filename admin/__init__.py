@@ -10,11 +10,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from models import db
-from models.base import office_today
+from models.base import office_time, office_today
+from models.money import format_money
 from models.permissions import can, role_label
 
 from . import auth, errors, i18n, menu, security
-from .base import THEME, RowIdConverter, _local_datetime
+from .base import THEME, RowIdConverter
 from .sales_control import BoardPage, PriceImportPage
 from .exports import FinanceExportPage
 from .targets import TargetsPage
@@ -92,8 +93,8 @@ def init_app(app) -> None:
     app.url_map.converters["int"] = RowIdConverter  # before any route: ids beyond 64 bits are a 404
     app.jinja_env.globals["unread_notifications"] = _unread_notifications
     app.jinja_env.globals.update(cached_menu=menu.cached_menu, static_url=menu.static_url)
-    app.jinja_env.filters["local_time"] = lambda value: _local_datetime(None, value)[-5:]
-    app.jinja_env.filters["local_datetime"] = lambda value: _local_datetime(None, value)
+    app.jinja_env.filters["office_time"] = office_time  # every time a page shows (models.base)
+    app.jinja_env.filters["money"] = format_money  # every amount a page shows (models.money)
     admin = Admin(name=_l("Sales Desk"), theme=THEME, index_view=DashboardView(name=_l("Home")),
                   translations_path=app.config["BABEL_TRANSLATION_DIRECTORIES"],
                   csp_nonce_generator=security.csp_nonce)

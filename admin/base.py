@@ -22,7 +22,6 @@ import functools
 import mimetypes
 from collections import OrderedDict
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from flask import Response, abort, current_app, flash, has_request_context, redirect, request, url_for
 from flask_admin import BaseView
@@ -32,7 +31,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import BaseForm
 from flask_admin.theme import Bootstrap4Theme
 from flask_admin.contrib.sqla.typefmt import DEFAULT_FORMATTERS, EXPORT_FORMATTERS
-from flask_babel import get_locale, get_timezone, gettext, lazy_gettext as _l
+from flask_babel import get_locale, gettext, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import JSON, Numeric, Unicode, cast, func, or_, select, text
@@ -51,6 +50,8 @@ from werkzeug.utils import secure_filename
 from wtforms.fields import DecimalField
 
 from models import RuleViolation, db
+from models.base import office_time
+from models.money import format_money
 from models.exports import neutralise_formula
 from models.permissions import can, may_export_personal_data, scope_filter, sees_whole
 from models.privacy import MASKS, kind_of, mask_data, mask_value
@@ -112,21 +113,13 @@ def _is_money(column) -> bool:
 
 
 def money_formatter(view, context, model, name):
-    """Money as staff write it: ¥1,234,567.00 (empty when there is none)."""
-    value = getattr(model, name)
-    return "" if value is None else f"¥{value:,.2f}"
-
-
-@functools.lru_cache(maxsize=8)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+    """Money as staff write it: ¥1,234,567.00, -¥200,000.00 (empty when there is none)."""
+    return format_money(getattr(model, name))
 
 
 def _local_datetime(view, value, name=None):
-    """Timestamps are stored in UTC; staff read them in the office's time zone (the same text as
-    Babel's format_datetime(…, "yyyy-MM-dd HH:mm"), at a twentieth of its cost: ~3 µs a cell)."""
-    zone = _zone(str(get_timezone()))
-    return value.replace(tzinfo=dt.timezone.utc).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    """Grid cells and exports: a stored (UTC) timestamp in the office's time zone (models.base)."""
+    return office_time(value)
 
 
 TYPE_FORMATTERS = {**DEFAULT_FORMATTERS, dt.datetime: _local_datetime}

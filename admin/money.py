@@ -16,6 +16,7 @@ from models.base import office_today
 from models.deals import DEAD_DEAL, days_overdue, overdue_on
 from models.ladder import decide_extension, decider_refusal, extension_refusal, ladder_level, request_extension
 from models.labels import choice_label
+from models.money import format_money
 from models.payments import (awaiting_settlement, money_held, note_on_instalment, record_voucher, reverse_payment,
                              settlement_proposal, validate_method_lines)
 from models.worklists import handle_event, letters_to_send, outcomes_of, rescissions_to_decide
@@ -221,7 +222,7 @@ class EventWorklist(WorklistView):
     column_labels = {"on": _l("Ladder date"), "late": _l("Days overdue"), "balance": _l("Unpaid balance")}
     column_formatters = {
         "late": lambda v, c, e, n: gettext("%(n)d days", n=(office_today() - e.due_on).days),
-        "balance": lambda v, c, e, n: f"¥{e.instalment.amount_due - e.instalment.amount_paid:,.2f}"
+        "balance": lambda v, c, e, n: format_money(e.instalment.amount_due - e.instalment.amount_paid)
         if e.cause == "payment" else "—"}
     column_default_sort = ("on", False)
     extra_endpoints = {"handle_view": "action"}
@@ -275,13 +276,13 @@ class RescissionView(EventWorklist):
 
 
 def _held(view, context, sub, name):
-    return f"¥{money_held(db.session, sub.id):,.2f}"
+    return format_money(money_held(db.session, sub.id))
 
 
 def _proposal(view, context, sub, name):
     proposal = settlement_proposal(db.session, sub)
-    return gettext("refund %(refund)s, retain %(retain)s", refund=f"¥{proposal['refund']:,.2f}",
-                   retain=f"¥{proposal['retain']:,.2f}")
+    return gettext("refund %(refund)s, retain %(retain)s", refund=format_money(proposal['refund']),
+                   retain=format_money(proposal['retain']))
 
 
 class SettlementView(WorklistView):
@@ -362,7 +363,7 @@ def payment_choices(form, sub):
                                                 Instalment.status != "paid").order_by(Instalment.seq)
     form.instalment_id.choices = [SelectChoice("", "—")] + [
         SelectChoice(str(line.id), f"#{line.seq} {choice_label('instalment', 'kind', line.kind)} "
-                                   f"{line.due_on} ¥{line.amount_due - line.amount_paid:,.2f}")
+                                   f"{line.due_on} {format_money(line.amount_due - line.amount_paid)}")
         for line in lines]
 
 

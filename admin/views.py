@@ -1,6 +1,9 @@
 """One grid per entity, at /admin/<table>/. Thin: state changes belong to models/."""
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 from flask import flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
@@ -16,7 +19,7 @@ from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, Cust
                     Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
                     RuleViolation, Subscription, Unit, User, Voucher, db)
-from models.base import office_today
+from models.base import office_time, office_today
 from models.inventory import set_withheld
 from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question, assign_leads,
                           distribute_leads, give_feedback, mask_id_number, open_lead_load,
@@ -414,12 +417,17 @@ class LeadArchiveView(ReadOnlyView):
     column_filters = ("reason", "archived_at")
 
 
+_RECORDED_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+
+
 def _audit_value(entity: str, key: str, value) -> str:
     """A recorded value as staff read it: a status by its label, nothing as a dash."""
     if value in (None, ""):
         return "—"
     if isinstance(value, bool):
         return gettext("Yes") if value else gettext("No")
+    if isinstance(value, str) and _RECORDED_TIMESTAMP.fullmatch(value):
+        return office_time(dt.datetime.fromisoformat(value))  # recorded in UTC (models.audit)
     if isinstance(value, str):
         # The entity's own labels, else the same column's of another table (a method line's kind).
         for labels in [CHOICES.get((entity, key), {})] + [v for (_, col), v in CHOICES.items() if col == key]:

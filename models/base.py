@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, MetaData, Numeric
 from sqlalchemy.orm import DeclarativeBase, mapped_column, registry
@@ -49,32 +51,50 @@ def in_list(column: str, values) -> str:
     return f"{column} IN ({quoted})"
 
 
-OFFICE_TZ = "Asia/Shanghai"
+OFFICE_TZ = "Asia/Shanghai"  # the default of SALESDESK_TIMEZONE (config.py)
+
+
+@functools.lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def office_zone() -> ZoneInfo:
+    """The sales office's time zone: the app's TIMEZONE (SALESDESK_TIMEZONE), Asia/Shanghai
+    outside an app. The one place that decides it: every date and time a person reads or types
+    goes through the helpers below."""
+    from flask import current_app, has_app_context
+    return _zone(current_app.config.get("TIMEZONE", OFFICE_TZ) if has_app_context() else OFFICE_TZ)
+
+
+def office_local(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored timestamp (naive UTC, like every DateTime column) as the office's naive wall-clock
+    time. The one converter from UTC to office time (grids, pages, exports, PDFs, messages)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(office_zone()).replace(tzinfo=None)
+
+
+def office_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (naive UTC) timestamp as staff read it, in the office's time zone: 2026-12-07 15:30
+    (empty when there is none). The Jinja filter `office_time` of the pages and the PDFs."""
+    local = office_local(value)
+    return "" if local is None else local.strftime(fmt)
 
 
 def office_today() -> dt.date:
     """Today's date at the sales office (Asia/Shanghai, or SALESDESK_TIMEZONE)."""
-    from zoneinfo import ZoneInfo
-
-    from flask import current_app, has_app_context
-    tz = current_app.config.get("TIMEZONE", OFFICE_TZ) if has_app_context() else OFFICE_TZ
-    return dt.datetime.now(ZoneInfo(tz)).date()
+    return dt.datetime.now(office_zone()).date()
 
 
 def office_midnight_utc(day: dt.date) -> dt.datetime:
     """The office's midnight starting `day`, as the naive UTC timestamp the columns store."""
-    from zoneinfo import ZoneInfo
-
-    from flask import current_app, has_app_context
-    tz = current_app.config.get("TIMEZONE", OFFICE_TZ) if has_app_context() else OFFICE_TZ
-    local = dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(tz))
+    local = dt.datetime.combine(day, dt.time(), tzinfo=office_zone())
     return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def office_to_utc(local: dt.datetime) -> dt.datetime:
-    """An office-time (Asia/Shanghai) wall-clock datetime as the naive UTC the columns store."""
-    from zoneinfo import ZoneInfo
-
-    from flask import current_app, has_app_context
-    tz = current_app.config.get("TIMEZONE", OFFICE_TZ) if has_app_context() else OFFICE_TZ
-    return local.replace(tzinfo=ZoneInfo(tz)).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    """An office-time wall-clock datetime (as typed) as the naive UTC the columns store."""
+    return local.replace(tzinfo=office_zone()).astimezone(dt.timezone.utc).replace(tzinfo=None)

@@ -127,6 +127,7 @@ from .deals import Instalment  # noqa: E402
 from .errors import RuleViolation  # noqa: E402
 from .inventory import Unit  # noqa: E402
 from .labels import choice_label  # noqa: E402
+from .money import format_money  # noqa: E402
 from .notifications import notify  # noqa: E402
 from .permissions import can_do, require, sees_all_rows  # noqa: E402
 from .users import users_who_may  # noqa: E402
@@ -159,8 +160,8 @@ def payment_refusal(session, sub: Subscription) -> RuleViolation | None:
     if paid < required:
         return RuleViolation(_l("The down payment is not complete: %(missing)s is still missing "
                                 "(%(paid)s of %(required)s paid). Signing is booked only after it.",
-                                missing=f"¥{required - paid:,.2f}", paid=f"¥{paid:,.2f}",
-                                required=f"¥{required:,.2f}"), rule="R-CON-1")
+                                missing=format_money(required - paid), paid=format_money(paid),
+                                required=format_money(required)), rule="R-CON-1")
     return None
 
 

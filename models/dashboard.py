@@ -27,7 +27,8 @@ CACHE_SECONDS = 60  # how old a panel's figures may be; the page says when they 
 # How old the office panels kept in Redis may be: `refresh-dashboards` (jobs/schedule.py)
 # computes them every minute, so a page never waits for the ~300 ms of sums at a million lines.
 SHARED_SECONDS = 180
-SHARED_PREFIX = "salesdesk:dashboard:"
+# Versioned: a new release reads no panel of the old shape kept by processes still running the old one.
+SHARED_PREFIX = "salesdesk:dashboard:2:"
 
 _cache: dict = {}
 _cache_lock = threading.Lock()
@@ -159,7 +160,13 @@ def _rate(part, whole) -> float:
 
 
 def collection(session, today: dt.date) -> dict:
-    """回款率: money received on instalments already due (live deals), of the money due."""
+    """回款率, the one definition (the dashboard shows it; nothing else computes it), on the plan
+    lines of live deals, measured two ways and always shown with its basis:
+
+    - `rate`: received on the lines already due by `today` ÷ what those lines ask (`paid` ÷ `due`);
+      money paid ahead on lines not yet due does not count here;
+    - `plan_rate`: everything received on the plans ÷ the plans' whole amount (`plan_paid` ÷ `plan`).
+    """
     return collection_and_ageing(session, today)[0]
 
 
@@ -174,8 +181,9 @@ def collection_and_ageing(session, today: dt.date) -> tuple[dict, list[dict]]:
     """The office's collection rate and overdue ageing in one pass over the lines due (the two
     read the same ~400,000 lines at the large office: ~160 ms apart, ~140 ms together)."""
     summary = _open_summary(session, today, 0, collection=True)
-    due, paid = summary["collection"]
-    return {"due": due, "paid": paid, "rate": _rate(paid, due)}, summary["ageing"]
+    due, paid, plan, plan_paid = summary["collection"]
+    return {"due": due, "paid": paid, "rate": _rate(paid, due),
+            "plan": plan, "plan_paid": plan_paid, "plan_rate": _rate(plan_paid, plan)}, summary["ageing"]
 
 
 def pipeline(session) -> dict:
@@ -208,8 +216,9 @@ def _lines(session, *conditions, limit=8):
 
 def _open_summary(session, today: dt.date, window: int, *conditions, collection: bool = False) -> dict:
     """One pass over the open lines of live deals: overdue (count, amount, ageing buckets) and due
-    within `window` days from today (count, amount). With `collection`, the same pass also sums
-    what was due by today and what was paid of it, over every line, paid or not."""
+    within `window` days from today (count, amount). With `collection`, the same pass also sums,
+    over every line paid or not, what was due by today and what was paid of it, and the whole
+    plan and what was paid of it (lines due later included)."""
     from .deals import Instalment, Subscription
     due = EFFECTIVE_DUE
     balance = Instalment.amount_due - Instalment.amount_paid
@@ -233,16 +242,18 @@ def _open_summary(session, today: dt.date, window: int, *conditions, collection:
     if collection:
         past = due <= today
         columns += [func.coalesce(func.sum(case((past, Instalment.amount_due), else_=ZERO)), ZERO),
-                    func.coalesce(func.sum(case((past, Instalment.amount_paid), else_=ZERO)), ZERO)]
+                    func.coalesce(func.sum(case((past, Instalment.amount_paid), else_=ZERO)), ZERO),
+                    func.coalesce(func.sum(Instalment.amount_due), ZERO),
+                    func.coalesce(func.sum(Instalment.amount_paid), ZERO)]
+    bounds = () if collection else (unpaid, due <= today + dt.timedelta(days=window))
     row = session.execute(
         select(*columns).join(Subscription, Subscription.id == Instalment.subscription_id)
-        .where(*(() if collection else (unpaid,)), owed(joined=True),
-               due <= today + dt.timedelta(days=window), *conditions)).one()
+        .where(*bounds, owed(joined=True), *conditions)).one()
     summary = {"overdue": (row[0], row[1]), "soon": (row[2], row[3]),
                "ageing": [{"bucket": b, "count": row[4 + 2 * i], "amount": row[5 + 2 * i]}
                           for i, b in enumerate(buckets)]}
     if collection:
-        summary["collection"] = (row[10], row[11])
+        summary["collection"] = (row[10], row[11], row[12], row[13])
     return summary
 
 
@@ -265,6 +276,7 @@ def agent_panel(session, agent_id: int, today: dt.date) -> dict:
         "overdue": _lines(session, mine, due < today),
         "overdue_total": summary["overdue"],
         "ageing": summary["ageing"],
+        "window": window,  # the days "due soon" looks ahead (the projects' reminder days)
     }
 
 

@@ -489,7 +489,7 @@ from .audit import audit_context, record_many  # noqa: E402
 from .base import office_today  # noqa: E402
 from .errors import RuleViolation  # noqa: E402
 from .labels import choice_label  # noqa: E402
-from .money import parse_money  # noqa: E402
+from .money import format_money, parse_money  # noqa: E402
 from .notifications import notify  # noqa: E402
 from .submissions import claim, settle  # noqa: E402
 from .users import users_who_may  # noqa: E402
@@ -553,7 +553,7 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
     price_reason = (price_reason or "").strip()
     if price != unit.list_price and not price_reason:
         raise RuleViolation(_l("A price other than the list price (%(list)s) needs a reason.",
-                               list=f"{unit.list_price:,.2f}"), rule="R-PRICE-1")
+                               list=format_money(unit.list_price)), rule="R-PRICE-1")
     if deposit > price:
         raise RuleViolation(_l("The deposit cannot exceed the price."), rule="R-SUB-1")
     subscribed_on = subscribed_on or today
@@ -707,7 +707,7 @@ def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: 
                                "subscription (it is %(status)s).", status=choice_label("subscription", "status", sub.status)), rule="R-SUB-2")
     amount = parse_money(amount, rule="R-SUB-2")
     if amount != sub.deposit:
-        raise RuleViolation(_l("The deposit agreed is %(deposit)s.", deposit=f"{sub.deposit:,.2f}"),
+        raise RuleViolation(_l("The deposit agreed is %(deposit)s.", deposit=format_money(sub.deposit)),
                             rule="R-SUB-2")
     deposit_line = session.scalar(select(Instalment.id).where(
         Instalment.subscription_id == sub.id, Instalment.kind == "deposit"))
@@ -716,7 +716,7 @@ def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: 
     if not _move(session, sub, by, ("confirmed",), "active", "deposit"):
         raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
     if key is not None:
-        settle(session, key, f"{payment.receipt_no} ¥{payment.amount:,.2f}")
+        settle(session, key, f"{payment.receipt_no} {format_money(payment.amount)}")
     return payment
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import (CheckConstraint, ForeignKey, Index, LargeBinary, String,
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from .audit import audit_context
-from .base import Base, in_list, office_today, utcnow
+from .base import Base, in_list, office_local, office_today, utcnow
 from .errors import RuleViolation
 from .users import User
 
@@ -528,14 +528,10 @@ def _forfeit_notice(session, sub) -> dict:
 
 
 def _signing_booking(session, contract) -> dict:
-    from .base import OFFICE_TZ
     from .contracts import signing_gate
-    from zoneinfo import ZoneInfo
     sub = contract.subscription
     required, paid = signing_gate(session, sub)
-    at = contract.appointment_at
-    if at is not None:
-        at = at.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(OFFICE_TZ)).replace(tzinfo=None)
+    at = office_local(contract.appointment_at)  # the office's wall clock, as the customer reads it
     return {"deal": _deal(session, sub), "contract": {
         "kind": _label("contract", "kind", contract.kind), "appointment_at": at,
         "booked_on": contract.booked_on, "signing_due_on": contract.signing_due_on,

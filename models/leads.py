@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from flask_babel import lazy_gettext as _l
 
 from .audit import audit_context
-from .base import Base, in_list, office_midnight_utc, office_today, utcnow
+from .base import Base, in_list, office_midnight_utc, office_time, office_today, utcnow
 from .errors import RuleViolation
 from .inventory import Project
 from .notifications import notify
@@ -288,12 +288,10 @@ def _record_conflict(session, by: User, existing: Lead, attempted_name: str) -> 
     notify(session, users_with_roles(session, {"sales_manager"}), "lead_conflict",
            f"{by.display_name} 重复登记了已登记客户（{mask_phone(existing.phone)}），请处理。",
            f"/admin/lead_conflict/details/?id={conflict.id}")
-    registered = existing.registered_at.replace(tzinfo=dt.timezone.utc)
-    from flask_babel import format_datetime
     return DuplicateLead(_l("This phone number is already registered in this project, by %(who)s "
                             "on %(when)s. The sales manager has been told and will decide.",
                             who=holder.display_name if holder else "-",
-                            when=format_datetime(registered, "yyyy-MM-dd HH:mm")), conflict)
+                            when=office_time(existing.registered_at)), conflict)
 
 
 def _visible_lead(session, by: User, lead_id: int) -> Lead:

@@ -26,6 +26,17 @@ _PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?", re.ASCII)
 
 
+def format_money(value, places: int = 2) -> str:
+    """The one way an amount is written for people (grids, pages, PDFs, messages): ¥1,234,567.00,
+    and a negative one with its sign before the currency sign, -¥200,000.00, as accountants write
+    it. Empty when there is none."""
+    if value is None or value == "":
+        return ""
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    text = f"{abs(amount):,.{places}f}"
+    return f"-¥{text}" if amount < 0 and text.strip("0.,") else f"¥{text}"
+
+
 def parse_amount(value, what, *, places: int = 2, limit: Decimal = LIMIT, allow_zero: bool = False,
                  rule: str | None = "R-PAY-1") -> Decimal:
     """`value` (text as typed, or a Decimal/int from code) as a Decimal with `places` decimals.

@@ -26,7 +26,7 @@ from .deals import (DEAD_DEAL, DEFAULTED, INSTALMENT_KINDS, PAYMENT_CHANNELS, VO
 from .notifications import notify
 from .errors import RuleViolation
 from .inventory import Project, check_entry_date
-from .money import parse_money
+from .money import format_money, parse_money
 from .submissions import claim, settle
 from .users import users_who_may
 from .permissions import require, sees_all_rows
@@ -184,7 +184,7 @@ def take_payment(session, by, sub: Subscription, *, amount, paid_on: dt.date, ch
     balance = sum((i.amount_due - i.amount_paid for i in open_lines), Decimal("0"))
     if amount > balance:
         raise RuleViolation(_l("%(amount)s is more than the balance still due, %(balance)s.",
-                               amount=f"¥{amount:,.2f}", balance=f"¥{balance:,.2f}"), rule="R-PAY-1")
+                               amount=format_money(amount), balance=format_money(balance)), rule="R-PAY-1")
     with audit_context(session, actor=by, action="payment"):
         payment = Payment(project_id=sub.project_id, subscription_id=sub.id,
                           instalment_id=open_lines[0].id if len(open_lines) == 1 or instalment_id else None,
@@ -228,7 +228,7 @@ def record_payment(session, by, subscription_id: int, *, amount, paid_on: dt.dat
     payment = take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel=channel,
                            bank_ref=bank_ref, instalment_id=instalment_id, today=today)
     if key is not None:
-        settle(session, key, f"{payment.receipt_no} ¥{payment.amount:,.2f}")
+        settle(session, key, f"{payment.receipt_no} {format_money(payment.amount)}")
     return payment
 
 
@@ -279,7 +279,7 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
             line.status = _status(line.amount_paid, line.amount_due)
         session.flush()
     if key is not None:
-        settle(session, f"{key}:{payment_id}", f"{reversal.receipt_no} ¥{reversal.amount:,.2f}")
+        settle(session, f"{key}:{payment_id}", f"{reversal.receipt_no} {format_money(reversal.amount)}")
     return reversal
 
 
@@ -373,11 +373,11 @@ def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issu
     held = money_held(session, sub.id)
     if amount > held:
         raise RuleViolation(_l("%(amount)s is more than the money still held on this deal, %(held)s.",
-                               amount=f"¥{amount:,.2f}", held=f"¥{held:,.2f}"), rule="R-CHG-5")
+                               amount=format_money(amount), held=format_money(held)), rule="R-CHG-5")
     may_retain = settlement_proposal(session, sub)["retain"]
     if kind == "retained" and amount > may_retain:
         raise RuleViolation(_l("The agreement lets the developer retain %(retain)s of this deal's money; the rest "
-                               "is refunded.", retain=f"¥{may_retain:,.2f}"), rule="R-CHG-5")
+                               "is refunded.", retain=format_money(may_retain)), rule="R-CHG-5")
     with audit_context(session, actor=by, action=f"voucher_{kind}"):
         voucher = Voucher(project_id=sub.project_id, subscription_id=sub.id,
                           number=next_voucher_no(session, sub.project_id), kind=kind, amount=amount,
@@ -386,7 +386,7 @@ def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issu
         session.add(voucher)
         session.flush()
     if key is not None:
-        settle(session, key, f"{voucher.number} ¥{amount:,.2f}")
+        settle(session, key, f"{voucher.number} {format_money(amount)}")
     notify(session, [sub.agent_id], "voucher",
            f"{sub.number}（{sub.customer_name}）：{'退款' if kind == 'refund' else '按约定没收'} ¥{amount:,.2f}，"
            f"凭证 {voucher.number}。", f"/admin/voucher/?search={voucher.number}")

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from decimal import Decimal
 
-from flask_babel import format_datetime, gettext, lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from .audit import Audit
+from .base import office_time
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy
 from .deals import Extension, Instalment, OverdueEvent, Payment, PriceApproval, Subscription, Voucher
 from .documents import Document, kind_label
 from .labels import choice_label
+from .money import format_money
 from .users import User
 
 # The headline of each step, by (entity, action).
@@ -112,13 +113,8 @@ def _value(changes: dict, key: str):
     return value[1] if isinstance(value, list) and len(value) == 2 else value
 
 
-def _office_time(value: dt.datetime) -> str:
-    """A stored (UTC) time as the office reads it."""
-    return format_datetime(value.replace(tzinfo=dt.timezone.utc), "yyyy-MM-dd HH:mm")
-
-
 def _yuan(value) -> str:
-    return f"¥{Decimal(str(value)):,.2f}" if value not in (None, "") else ""
+    return format_money(value)
 
 
 def _related(session: Session, sub: Subscription) -> dict[str, dict[int, object]]:
@@ -216,7 +212,7 @@ def _describe(audit: Audit, rows) -> str | None:
         at = c.get("appointment_at")
         return gettext("%(kind)s · appointment %(at)s · sign by %(due)s",
                        kind=choice_label("contract", "kind", c.get("kind", "")),
-                       at=_office_time(dt.datetime.fromisoformat(at)) if at else "",
+                       at=office_time(dt.datetime.fromisoformat(at)) if at else "",
                        due=c.get("signing_due_on", ""))
     if key == ("contract", "sign_contract"):
         return gettext("contract %(number)s · signed on %(on)s", number=_value(c, "number") or "",

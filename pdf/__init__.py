@@ -25,6 +25,9 @@ from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from models.base import office_local, office_time
+from models.money import format_money
+
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
 KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warning",
@@ -114,17 +117,14 @@ def rmb_upper(amount) -> str:
     return sign + text
 
 
-def money(value) -> str:
-    if value is None or value == "":
-        return ""
-    return f"¥{Decimal(value):,.2f}"
+money = format_money  # the one writer of amounts (models.money): -¥200,000.00
 
 
 def date(value) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+        return office_time(value)  # stored in UTC; read in the office's time zone
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
@@ -137,7 +137,8 @@ def cn_date(value) -> str:
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                           autoescape=True, undefined=jinja2.StrictUndefined,
                           trim_blocks=True, lstrip_blocks=True)
-_env.filters.update(money=money, date=date, cn_date=cn_date, rmb_upper=rmb_upper)
+_env.filters.update(money=money, date=date, cn_date=cn_date, rmb_upper=rmb_upper, office_time=office_time,
+                    office_local=office_local)
 
 _shared: dict = {}
 _shared_lock = threading.Lock()

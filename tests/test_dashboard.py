@@ -42,7 +42,8 @@ def test_overdue_ageing_puts_each_open_line_in_its_bucket(app, db, deal):
 def test_collection_rate_and_sell_through(app, db, deal):
     balance_due = db.session.scalar(select(Instalment.due_on).where(Instalment.kind == "balance"))
     assert d.collection(db.session, TODAY) == {"due": Decimal("50000.00"), "paid": Decimal("50000.00"),
-                                               "rate": 100.0}
+                                               "rate": 100.0, "plan": Decimal("1000000.00"),
+                                               "plan_paid": Decimal("50000.00"), "plan_rate": 5.0}
     later = d.collection(db.session, balance_due)
     assert later["due"] == Decimal("1000000.00") and later["rate"] == 5.0
     [project] = d.sell_through(db.session)

@@ -24,6 +24,7 @@ ALL = "amgcflrv"
 
 EXPECTED = {
     "home": "*",
+    "favicon": "*",
     "static": "*",
     "admin.static": "*",
     "auth.login": "*",
@@ -371,6 +372,7 @@ EXPECTED = {
 
 PUBLIC_PATHS = {
     "home": ("GET", "/"),
+    "favicon": ("GET", "/favicon.ico"),
     "static": ("GET", "/static/salesdesk.css"),
     "admin.static": ("GET", "/admin/static/admin/css/bootstrap4/admin.css"),
     "auth.login": ("GET", "/login"),

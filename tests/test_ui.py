@@ -98,7 +98,7 @@ def test_r_all_2_the_deal_history_tells_payments_reversals_and_the_ladder_in_ord
                        "request_document", "forfeit", "request_document"]
     reversal = db.session.scalar(select(Payment).where(Payment.reverses_id == payment.id))
     assert f"冲销 {payment.receipt_no}：POS 金额录错" in timeline
-    assert reversal.receipt_no in timeline and "¥-1,000.00" in timeline
+    assert reversal.receipt_no in timeline and "-¥1,000.00" in timeline
     assert f"处理日 {down.due_on + dt.timedelta(days=15)}" in timeline  # the ladder's own date
     assert "挞定" in timeline and "系统" in timeline  # the ladder acts as "the system"
 
