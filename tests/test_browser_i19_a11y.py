@@ -200,3 +200,26 @@ def test_issue19_accessible_status_colours_as_drawn_read_at_4_5_to_1(browse, mak
     for status in ("available", "held", "subscribed", "signed", "withheld"):
         cell = page.locator(f"td.cell.status-{status}").first.evaluate(background)
         assert page.locator(f"#board-summary .status-{status}").evaluate(background) == cell, status
+
+
+def test_issue19_accessible_names_follow_the_page_into_english(browse, make_user, db):
+    """The same names in English when the reader switches: no aria-label of the administrator's
+    pages (the grids' search boxes, row checkboxes and added filters, the menu button, the
+    language switch) is left in Chinese, and the names are still all there."""
+    _deal_and_board(db, make_user)
+    window = browse("boss")
+    page = window.page
+    page.click("button[name=lang][value=en]")
+    problems, labels = [], 0
+    for href in _menu_pages(page):
+        page.goto(href)
+        page.wait_for_load_state("load")
+        assert page.locator("html").get_attribute("lang") == "en", href
+        _with_filters(page)
+        found = page.evaluate(AUDIT)
+        labels += len(found["labels"])
+        problems += [f"{href}: {html}" for html in found["unnamed"]]
+        problems += [f"{href}: <{tag} aria-label={label!r}>" for tag, label in found["labels"]
+                     if CJK.search(label)]
+    assert labels > 50
+    assert not problems, "\n".join(problems)
