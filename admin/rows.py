@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from flask import g, has_app_context
 from flask_admin.babel import gettext as admin_gettext
 from flask_admin.model.template import DeleteRowAction, EditRowAction, ViewRowAction
+from flask_babel import gettext
 from flask_babel.speaklater import LazyString
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
@@ -64,8 +65,11 @@ class RowKit:
             '</span></button></form>') % (
             view.get_url(".delete_view"), return_url or "", generate_csrf(),
             admin_gettext("Are you sure you want to delete this record?"), admin_gettext("Delete Record")))
+        # Named for screen readers in the page's language, as templates/admin/model/grid.html
+        # names Flask-Admin's own.
         self.checkbox = slotted(Markup('<td><input type="checkbox" name="rowid" class="action-checkbox" '
-                                       'value="\0" title="%s" /></td>') % admin_gettext("Select record"))
+                                       'aria-label="%s" value="\0" title="%s" /></td>') % (
+            gettext("Select this row"), admin_gettext("Select record")))
         self.formatters, self.choices = view.column_formatters, view._column_choices_map
         self.type_formatters: dict[type, object] = {}  # by a value's type: the first that matches
         self.plains: dict[int, str] = {}  # a lazy (translated) value's text, by the object's id

@@ -37,3 +37,31 @@ document.addEventListener("click", function (event) {
     event.preventDefault();
   }
 }, true);  // capture: before any handler that stops the click from bubbling up
+
+// Flask-Admin's filters (its filters.js) write their inputs in JavaScript with no name a screen
+// reader could say: each input and select of a filter's row is named after the filter, in the
+// page's language (the wordings are in data-label-operation and data-label-value of the filters'
+// table, templates/admin/model/layout.html), whenever a filter is added or its condition changed.
+(function () {
+  var table = document.querySelector("#filter_form table.filters");
+  if (!table || !window.MutationObserver) return;
+  function wording(attribute, filter) {
+    return (table.getAttribute(attribute) || "%s").replace("%s", filter);
+  }
+  function name() {
+    Array.prototype.forEach.call(table.querySelectorAll("tr"), function (row) {
+      var link = row.querySelector(".remove-filter");
+      var cells = row.querySelectorAll(":scope > td");
+      if (!link || cells.length < 3) return;
+      var filter = link.textContent.replace("\u00d7", "").trim();
+      [[cells[1], "data-label-operation"], [cells[2], "data-label-value"]].forEach(function (pair) {
+        var label = wording(pair[1], filter);
+        Array.prototype.forEach.call(pair[0].querySelectorAll("input, select, textarea"), function (el) {
+          if (el.type !== "hidden" && el.getAttribute("aria-label") !== label) el.setAttribute("aria-label", label);
+        });
+      });
+    });
+  }
+  new MutationObserver(name).observe(table, {childList: true, subtree: true});
+  name();
+})();

@@ -191,8 +191,8 @@ def test_the_board_shows_each_status_in_the_colour_of_its_badge(browse, make_use
     """R-SC-1: the board's colours are the statuses' colours, the same in its legend, on each
     cell and on the badges of the unit grid."""
     statuses = ("available", "held", "subscribed", "signed", "withheld")
-    expected = {"available": "rgb(40, 167, 69)", "held": "rgb(255, 193, 7)",
-                "subscribed": "rgb(0, 123, 255)", "signed": "rgb(111, 66, 193)",
+    expected = {"available": "rgb(30, 126, 52)", "held": "rgb(255, 193, 7)",
+                "subscribed": "rgb(0, 105, 217)", "signed": "rgb(111, 66, 193)",
                 "withheld": "rgb(108, 117, 125)"}
     control = make_user("sales_control", username="control")
     project, _, units = _project_with_units(db, [s if s != "held" else "available" for s in statuses])
