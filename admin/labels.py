@@ -26,7 +26,7 @@ COLUMN_LABELS = {
     "phone": _l("Phone"), "id_number": _l("ID number"), "source": _l("Source"), "needs": _l("Needs"),
     "notes": _l("Notes"), "stage": _l("Stage"), "owner": _l("Agent"), "registered_by": _l("Registered by"),
     "registered_at": _l("Registered at"), "next_follow_up_on": _l("Next follow-up"),
-    "lead": _l("Customer"), "agent": _l("Agent"), "at": _l("Time"), "channel": _l("Channel"),
+    "lead": _l("Customer"), "customer": _l("Customer"), "agent": _l("Agent"), "at": _l("Time"), "channel": _l("Channel"),
     "content": _l("Content"), "outcome": _l("Outcome"), "next_on": _l("Next follow-up"),
     "manager_feedback": _l("Manager's feedback"),
     "subscription": _l("Subscription"), "unit": _l("Unit"), "price": _l("Price"),
