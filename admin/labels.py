@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from models.labels import CHOICES, choice_label  # noqa: F401  (the value labels live with the data)
+from models.labels import CHOICES, EMPTY, choice_label, shown  # noqa: F401  (the value labels live with the data)
 
 from .rows import per_request
 
@@ -98,6 +98,8 @@ def choice_formatters(entity: str, html: bool = True) -> dict:
 
         def fmt(view, context, model, name, _labels=labels, _column=column):
             value = getattr(model, name)
+            if value in (None, ""):  # nothing chosen: the one rule (models/labels.py), never "None"
+                return EMPTY if html else ""
             label = _labels.get(value, value)
             if not html:
                 return str(label)

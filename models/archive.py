@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from .labels import choice_label
+from .labels import EMPTY, choice_label
 from .privacy import mask_value
 
 # Why a deal's customer was kept apart (LeadArchive.reason); labels in models/labels.py.
@@ -67,8 +67,6 @@ def keep_apart(session, sub, lead, why: str, ended_on: dt.date, by=None, **extra
 
 
 # --- reading a kept record ------------------------------------------------------------------
-
-EMPTY = "—"  # a value that is not there (the one rule: never "None")
 
 
 @dataclasses.dataclass

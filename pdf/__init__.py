@@ -25,6 +25,8 @@ from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from models.labels import shown
+
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
 KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warning",
@@ -136,7 +138,7 @@ def cn_date(value) -> str:
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                           autoescape=True, undefined=jinja2.StrictUndefined,
-                          trim_blocks=True, lstrip_blocks=True)
+                          trim_blocks=True, lstrip_blocks=True, finalize=shown)  # None: a dash
 _env.filters.update(money=money, date=date, cn_date=cn_date, rmb_upper=rmb_upper)
 
 _shared: dict = {}

@@ -158,3 +158,82 @@ def test_issue19_2_deals_withdrawn_before_are_backfilled_into_the_archive(app, d
     assert snap["reason"] == "改买别盘" and snap["backfilled"] is True
     assert snap["subscription"]["number"] == "RG-OLD-1" and snap["subscription"]["unit"] == str(sub.unit)
     assert snap["instalments"][0]["kind"] == "deposit" and snap["instalments"][0]["amount_due"] == "50000.00"
+
+
+# --- item 3: raw values -------------------------------------------------------------------------
+
+def _codes() -> set[str]:
+    """Every coded value the app stores (statuses, kinds, sources…): the keys of the labels and
+    the values each table's CHECK constraints allow."""
+    from models import db as _db
+    from models.labels import CHOICES
+    codes = {code for labels in CHOICES.values() for code in labels}
+    for table in _db.metadata.tables.values():
+        for constraint in table.constraints:
+            text = str(getattr(constraint, "sqltext", ""))
+            if " IN (" in text:
+                codes |= set(re.findall(r"'([a-z_]+)'", text))
+    return codes
+
+
+def _grid_cells(html: str) -> list[tuple[str, str]]:
+    """(column, text) of every cell of a grid page."""
+    return [(col, re.sub(r"<[^>]+>", "", text).strip())
+            for col, text in re.findall(r'<td class="col-([\w.]+)">(.*?)</td>', html, re.S)]
+
+
+def _detail_cells(html: str) -> list[tuple[str, str]]:
+    table = html[html.index("detail-fields"):] if "detail-fields" in html else ""
+    table = table[:table.index("</table>")] if table else ""
+    return [(re.sub(r"<[^>]+>", "", th).strip(), re.sub(r"<[^>]+>", "", td).strip())
+            for th, td in re.findall(r"<th[^>]*>(.*?)</th>\s*<td>(.*?)</td>", table, re.S)]
+
+
+# Columns whose values people type (a payment method's code, an account's username): data that may
+# look like a code (an account named "finance").
+DATA = {"code", "username"}
+
+
+def test_issue19_3_no_grid_or_detail_page_shows_a_raw_code_or_none(app, db):
+    """The demo office (deals in every state, price approvals, extensions, events…): every grid the
+    administrator opens, and the details of its first row, read each coded value by its label and
+    nothing as "None"."""
+    from flask_admin.model import BaseModelView
+    from demo import DEMO_PASSWORD
+    assert app.test_cli_runner().invoke(args=["demo"]).exit_code == 0
+    from models import PriceApproval
+    from models.deals import decide_price
+    from models import User
+    vp = db.session.scalar(select(User).where(User.username == "vp"))
+    for approval in db.session.scalars(select(PriceApproval).where(PriceApproval.status == "requested")).all()[:1]:
+        decide_price(db.session, vp, approval.id, True)  # an approved request beside the waiting ones
+    db.session.commit()
+    client = app.test_client()
+    assert Auth(client).login("admin", password=DEMO_PASSWORD).status_code == 302
+    codes = _codes()
+    from admin.labels import COLUMN_LABELS
+    with app.test_request_context(), force_locale("zh_Hans_CN"):
+        data_labels = {str(COLUMN_LABELS[c]) for c in DATA}
+    views = [v for a in app.extensions["admin"] for v in a._views if isinstance(v, BaseModelView)]
+    raw, walked, with_rows = [], 0, 0
+    for view in views:
+        url = f"/admin/{view.endpoint}/"
+        response = client.get(url)
+        if response.status_code != 200:
+            continue
+        walked += 1
+        html = response.get_data(as_text=True)
+        cells = _grid_cells(html)
+        with_rows += bool(cells)
+        raw += [(url, col, text) for col, text in cells if (text in codes and col not in DATA) or text == "None"]
+        first = re.search(r'/admin/%s/details/\?id=(\d+)' % re.escape(view.endpoint), html)
+        if first:
+            details = client.get(f"{url}details/?id={first.group(1)}").get_data(as_text=True)
+            raw += [(url + "details", label, text) for label, text in _detail_cells(details)
+                    if (text in codes and label not in data_labels) or text == "None"]
+    assert walked >= 25 and with_rows >= 20, (walked, with_rows)
+    assert not raw, "\n".join(map(str, raw))
+    approvals = client.get("/admin/price_approval/").get_data(as_text=True)
+    with app.test_request_context(), force_locale("zh_Hans_CN"):
+        approved = str(choice_label("price_approval", "status", "approved"))
+    assert f'<span class="badge badge-status status-approved">{approved}</span>' in approvals
