@@ -427,6 +427,7 @@ class LeadArchiveView(ReadOnlyView):
     column_sortable_list = ("archived_at", "reason", ("subscription.number", "subscription.number"))
     column_default_sort = ("archived_at", True)
     column_searchable_list = ("subscription.number", "lead.name")
+    column_labels = {"lead.name": _l("Customer name")}
     column_filters = ("reason", "archived_at")
     column_formatters = {"customer": _kept_customer,
                          "unit": lambda v, c, row, n: unit_of(db.session, row.snapshot or {})}
