@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from models import db
 from models.base import office_time, office_today
+from models.labels import shown
 from models.money import format_money
 from models.permissions import can, role_label
 
@@ -91,6 +92,7 @@ def _unread_notifications() -> int:
 
 def init_app(app) -> None:
     app.url_map.converters["int"] = RowIdConverter  # before any route: ids beyond 64 bits are a 404
+    app.jinja_env.finalize = shown  # {{ nothing }} prints a dash, never "None" (models/labels.py)
     app.jinja_env.globals["unread_notifications"] = _unread_notifications
     app.jinja_env.globals.update(cached_menu=menu.cached_menu, static_url=menu.static_url)
     app.jinja_env.filters["office_time"] = office_time  # every time a page shows (models.base)

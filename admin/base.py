@@ -58,7 +58,7 @@ from models.privacy import MASKS, kind_of, mask_data, mask_value
 from models.search import gram_indexed, narrowed
 
 from . import rows
-from .labels import CHOICES, COLUMN_LABELS, choice_formatters
+from .labels import CHOICES, COLUMN_LABELS, EMPTY, choice_formatters
 from .steps import StepButton
 
 THEME = Bootstrap4Theme(swatch="default", fluid=True)
@@ -122,7 +122,10 @@ def _local_datetime(view, value, name=None):
     return office_time(value)
 
 
-TYPE_FORMATTERS = {**DEFAULT_FORMATTERS, dt.datetime: _local_datetime}
+# Nothing reads as a dash on grids and detail pages (models/labels.py, the one rule); exports keep
+# an empty cell.
+TYPE_FORMATTERS = {**DEFAULT_FORMATTERS, type(None): lambda view, value, name=None: EMPTY,
+                   dt.datetime: _local_datetime}
 EXPORT_TYPE_FORMATTERS = {**EXPORT_FORMATTERS, dt.datetime: _local_datetime}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from models.labels import CHOICES, choice_label  # noqa: F401  (the value labels live with the data)
+from models.labels import CHOICES, EMPTY, choice_label, shown  # noqa: F401  (the value labels live with the data)
 
 from .rows import per_request
 
@@ -26,7 +26,7 @@ COLUMN_LABELS = {
     "phone": _l("Phone"), "id_number": _l("ID number"), "source": _l("Source"), "needs": _l("Needs"),
     "notes": _l("Notes"), "stage": _l("Stage"), "owner": _l("Agent"), "registered_by": _l("Registered by"),
     "registered_at": _l("Registered at"), "next_follow_up_on": _l("Next follow-up"),
-    "lead": _l("Customer"), "agent": _l("Agent"), "at": _l("Time"), "channel": _l("Channel"),
+    "lead": _l("Customer"), "customer": _l("Customer"), "agent": _l("Agent"), "at": _l("Time"), "channel": _l("Channel"),
     "content": _l("Content"), "outcome": _l("Outcome"), "next_on": _l("Next follow-up"),
     "manager_feedback": _l("Manager's feedback"),
     "subscription": _l("Subscription"), "unit": _l("Unit"), "price": _l("Price"),
@@ -98,6 +98,8 @@ def choice_formatters(entity: str, html: bool = True) -> dict:
 
         def fmt(view, context, model, name, _labels=labels, _column=column):
             value = getattr(model, name)
+            if value in (None, ""):  # nothing chosen: the one rule (models/labels.py), never "None"
+                return EMPTY if html else ""
             label = _labels.get(value, value)
             if not html:
                 return str(label)

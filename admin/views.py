@@ -24,7 +24,9 @@ from models.inventory import set_withheld
 from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question, assign_leads,
                           distribute_leads, give_feedback, mask_id_number, open_lead_load,
                           pause_follow_up, record_follow_up, register_lead, resolve_conflict, validate_phone)
+from models.archive import customer_of, kept_record, unit_of
 from models.notifications import mark_read
+from models.timeline import deal_timeline
 from models.permissions import sees_all_rows, sees_id_number
 from models.privacy import mask_data
 
@@ -412,9 +414,34 @@ class OverdueEventView(document_actions("overdue_warning", "lawyer_letter"), Rea
     column_extra_row_actions = [DocumentButton("overdue_warning"), DocumentButton("lawyer_letter")]
 
 
+def _kept_customer(view, context, row, name):
+    """The customer as kept: name and phone, the phone masked for the reader (models/privacy.py)."""
+    return customer_of(current_user, row.snapshot or {})
+
+
+_kept_customer.masks_personal_data = True
+
+
 class LeadArchiveView(ReadOnlyView):
-    column_list = ("id", "lead", "subscription_id", "reason", "archived_at")
+    """挞定/退订客户档案: each deal that ended without a sale (forfeited, withdrawn, rescinded),
+    its customer's records kept apart (R-PAY-5), read as a record (models/archive.py)."""
+
+    column_list = ("subscription.number", "customer", "unit", "reason", "archived_at")
+    column_sortable_list = ("archived_at", "reason", ("subscription.number", "subscription.number"))
+    column_default_sort = ("archived_at", True)
+    column_searchable_list = ("subscription.number", "lead.name")
+    column_labels = {"lead.name": _l("Customer name")}
     column_filters = ("reason", "archived_at")
+    column_formatters = {"customer": _kept_customer,
+                         "unit": lambda v, c, row, n: unit_of(db.session, row.snapshot or {})}
+    details_template = "admin/archive_details.html"
+
+    def render(self, template, **kwargs):
+        row = kwargs.get("model")
+        if template == self.details_template and row is not None:
+            kwargs["record"] = kept_record(db.session, current_user, row, self.column_labels)
+            kwargs["timeline"] = deal_timeline(db.session, row.subscription_id) if row.subscription_id else []
+        return super().render(template, **kwargs)
 
 
 _RECORDED_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")

@@ -447,8 +447,8 @@ def rescind(session, by, subscription_id: int, *, reason: str, today: dt.date | 
     forfeit keeps them), waiting requests closed; the money held goes on finance's settlement
     worklist (R-CHG-5). Refused unless the deal is signed."""
     from .deals import end_deal
-    from .ladder import _snapshot
-    from .leads import Lead, LeadArchive
+    from .archive import keep_apart
+    from .leads import Lead
     from .payments import tell_finance_of_money_held
     require(by, "rescission.decide")
     today = today or office_today()
@@ -463,8 +463,7 @@ def rescind(session, by, subscription_id: int, *, reason: str, today: dt.date | 
     contracts = session.scalars(select(Contract).where(Contract.subscription_id == sub.id,
                                                        Contract.status != "rescinded").with_for_update()).all()
     with audit_context(session, actor=by, action="rescind"):
-        session.add(LeadArchive(lead_id=lead.id, subscription_id=sub.id, reason="rescission", archived_by_id=by.id,
-                                snapshot={**_snapshot(session, sub, lead, today), "reason": reason}))
+        keep_apart(session, sub, lead, "rescission", today, by, reason=reason)
         sub.status = "rescinded"
         sub.rescinded_at = utcnow()
         lead.stage = "lost"

@@ -740,6 +740,9 @@ def withdraw_subscription(session, by: User, subscription_id: int, reason: str) 
         raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
     end_deal(session, sub.id, unit_id, by, "withdraw")
     with audit_context(session, actor=by, action="withdraw"):
+        from .archive import keep_apart
+        # the customer's records kept apart, as a forfeit keeps them (挞定/退订 archive, R-PAY-5)
+        keep_apart(session, sub, lead, "withdrawal", office_today(), by, reason=reason)
         if lead.stage == "subscribed":
             lead.stage = "visited"
         lead.notes = ((lead.notes + "\n") if lead.notes else "") + f"退订：{reason}"

@@ -39,6 +39,8 @@ CHOICES: dict[tuple[str, str], dict] = {
                              "loan_disbursement": _l("Loan disbursement"), "other": _l("Other")},
     ("extension", "status"): {"requested": _l("Requested"), "approved": _l("Approved"),
                               "rejected": _l("Rejected")},
+    ("price_approval", "status"): {"requested": _l("Requested"), "approved": _l("Approved"),
+                                   "rejected": _l("Rejected")},
     ("overdue_event", "level"): {"reminder": _l("Reminder"), "warning": _l("Warning"),
                                  "lawyer_letter": _l("Lawyer's letter"), "forfeit": _l("Forfeit"),
                                  "rescission": _l("Rescission review")},
@@ -73,6 +75,18 @@ CHOICES: dict[tuple[str, str], dict] = {
 }
 
 CHOICES[("voucher", "channel")] = CHOICES[("payment", "channel")]
+
+
+# The one rule for a value that is not there (no purpose given, no decision yet): it reads as a
+# dash wherever a person reads it — grids, detail pages, the unit card, the history, documents —
+# never as "None". Grids and details apply it by their formatters (admin/base.py), templates by
+# Jinja's finalize (admin/__init__.py, pdf/__init__.py). Exports keep an empty cell.
+EMPTY = "—"
+
+
+def shown(value):
+    """`value` as printed for a person: None as EMPTY (the one rule above), anything else as is."""
+    return EMPTY if value is None else value
 
 
 def choice_label(entity: str, column: str, value):

@@ -22,12 +22,13 @@ from sqlalchemy import and_, case, exists, func, insert, select
 from .audit import audit_context, record_many
 from .base import office_today, utcnow
 from .documents import queue_letters
-from .deals import (EFFECTIVE_DUE, LIVE_DEAL, Extension, Instalment, OverdueEvent, Payment, Subscription,
+from .deals import (EFFECTIVE_DUE, LIVE_DEAL, Extension, Instalment, OverdueEvent, Subscription,
                     already_decided, end_deal, expire_unpaid, _decide_request)
 from .errors import RuleViolation
 from .inventory import Project
 from .labels import choice_label
-from .leads import Lead, LeadArchive
+from .archive import keep_apart
+from .leads import Lead
 from .notifications import notify
 from .permissions import can_do, require, sees_all_rows
 from .users import users_who_may, users_with_roles
@@ -249,8 +250,7 @@ def forfeit(session, subscription_id: int, today: dt.date, cause: str = "payment
             return False
         lead = session.get(Lead, sub.lead_id)
         with audit_context(session, action="forfeit"):
-            session.add(LeadArchive(lead_id=lead.id, subscription_id=sub.id, reason="forfeit",
-                                    snapshot=_snapshot(session, sub, lead, today)))
+            keep_apart(session, sub, lead, "forfeit", today)
             sub.status = "forfeited"
             sub.forfeited_at = utcnow()
             lead.stage = "lost"
@@ -273,28 +273,6 @@ def _tell_of_forfeit(session, sub: Subscription, cause: str, days: int) -> None:
     notify(session, users_with_roles(session, {"sales_manager"}), "ladder_forfeit",
            f"挞定：{what}，认购已取消。", link)
     tell_finance_of_money_held(session, sub, f"挞定待结算：{what}")
-
-
-def _snapshot(session, sub: Subscription, lead: Lead, today: dt.date) -> dict:
-    """Everything the office knew of the customer and the deal, kept apart (R-PAY-5, R-ALL-2)."""
-    instalments = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id)
-                                  .order_by(Instalment.seq)).all()
-    payments = session.scalars(select(Payment).where(Payment.subscription_id == sub.id)
-                               .order_by(Payment.id)).all()
-    return {
-        "forfeited_on": today.isoformat(),
-        "customer": {"name": lead.name, "phone": lead.phone, "id_number": sub.customer_id_number,
-                     "address": sub.customer_address, "source": lead.source, "needs": lead.needs},
-        "subscription": {"number": sub.number, "unit_id": sub.unit_id, "price": str(sub.price),
-                         "deposit": str(sub.deposit), "payment_method": sub.payment_method,
-                         "subscribed_on": sub.subscribed_on.isoformat(), "agent_id": sub.agent_id},
-        "instalments": [{"seq": i.seq, "kind": i.kind, "due_on": i.due_on.isoformat(),
-                         "extended_due_on": i.extended_due_on.isoformat() if i.extended_due_on else None,
-                         "amount_due": str(i.amount_due), "amount_paid": str(i.amount_paid)}
-                        for i in instalments],
-        "payments": [{"receipt_no": p.receipt_no, "amount": str(p.amount), "paid_on": p.paid_on.isoformat(),
-                      "reverses_id": p.reverses_id} for p in payments],
-    }
 
 
 def forecast(session, today: dt.date | None = None, days: int = 7) -> list[dict]:

@@ -156,6 +156,7 @@ class LeadArchive(Base):
     archived_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
 
     lead: Mapped[Lead] = relationship()
+    subscription: Mapped["Subscription | None"] = relationship("Subscription", viewonly=True)  # noqa: F821
 
 
 class LeadConflict(Base):

@@ -26,6 +26,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from models.base import office_local, office_time
+from models.labels import shown
 from models.money import format_money
 
 HERE = Path(__file__).resolve().parent
@@ -136,7 +137,7 @@ def cn_date(value) -> str:
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                           autoescape=True, undefined=jinja2.StrictUndefined,
-                          trim_blocks=True, lstrip_blocks=True)
+                          trim_blocks=True, lstrip_blocks=True, finalize=shown)  # None: a dash
 _env.filters.update(money=money, date=date, cn_date=cn_date, rmb_upper=rmb_upper, office_time=office_time,
                     office_local=office_local)
 

@@ -65,3 +65,57 @@ document.addEventListener("click", function (event) {
   new MutationObserver(name).observe(table, {childList: true, subtree: true});
   name();
 })();
+
+// Flask-Admin's date picker (bootstrap-daterangepicker, on moment) names months and weekdays by
+// moment's locale, which is English unless told: a Chinese page gets Chinese names (一月…, 日一二…,
+// weeks from Monday), an English page English ones. Set before the pickers are made (form.js
+// makes them when the page is ready; this file runs earlier).
+(function () {
+  if (!window.moment) return;
+  var lang = (document.documentElement.getAttribute("lang") || "").toLowerCase();
+  if (lang.indexOf("zh") === 0) {
+    var config = {
+      months: "一月_二月_三月_四月_五月_六月_七月_八月_九月_十月_十一月_十二月".split("_"),
+      monthsShort: "1月_2月_3月_4月_5月_6月_7月_8月_9月_10月_11月_12月".split("_"),
+      weekdays: "星期日_星期一_星期二_星期三_星期四_星期五_星期六".split("_"),
+      weekdaysShort: "周日_周一_周二_周三_周四_周五_周六".split("_"),
+      weekdaysMin: "日_一_二_三_四_五_六".split("_"),
+      week: {dow: 1, doy: 4}
+    };
+    if (moment.locales && moment.locales().indexOf("zh-cn") >= 0) moment.updateLocale("zh-cn", config);
+    else moment.defineLocale("zh-cn", config);  // defines and selects it
+    moment.locale("zh-cn");
+  } else {
+    moment.locale("en");
+  }
+})();
+
+// A date picker opened just above a form's buttons would lie over them (保存 hidden, a click
+// on it landing on a date): it opens upwards instead when it would cover one of its form's
+// buttons, and closes once a date is picked (single-date pickers apply on the click).
+(function () {
+  if (!window.jQuery) return;
+  function overlaps(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  }
+  function coversButton(picker) {
+    var form = picker.element.closest("form")[0];
+    if (!form) return false;
+    var box = picker.container[0].getBoundingClientRect();
+    var buttons = form.querySelectorAll("button, input[type=submit], a.btn");
+    for (var i = 0; i < buttons.length; i++) {
+      if (overlaps(box, buttons[i].getBoundingClientRect())) return true;
+    }
+    return false;
+  }
+  jQuery(document).on("show.daterangepicker", function (event, picker) {
+    if (!picker || !picker.container) return;
+    if (picker.drops !== "up" && coversButton(picker)) {
+      var above = picker.element[0].getBoundingClientRect().top + window.pageYOffset;
+      if (above >= picker.container.outerHeight()) {
+        picker.drops = "up";
+        picker.move();
+      }
+    }
+  });
+})();
