@@ -1,0 +1,101 @@
+"""Issue 19, items 6, 7, 8 and 11: what the manager decides a conflict with, what the price
+approvals and contracts grids show, and the plan lines a payment paid (R-LEAD-5, R-PRICE-2,
+R-CON-3, R-PAY-1, R-PAY-3)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import event, select
+
+from models import LeadConflict
+from models.base import office_today
+from models.leads import DuplicateLead, register_lead
+from tests import factories as f
+from tests.conftest import Auth
+
+
+def _statements(db):
+    seen = []
+
+    def listener(conn, cur, statement, *args):
+        seen.append(statement)
+    event.listen(db.engine, "before_cursor_execute", listener)
+    return seen, lambda: event.remove(db.engine, "before_cursor_execute", listener)
+
+
+def _cells(html: str, column: str) -> list[str]:
+    """The text of every cell of `column` in the grid (tags stripped)."""
+    return [re.sub(r"<[^>]+>", "", cell).strip()
+            for cell in re.findall(rf'<td class="col-{re.escape(column)}">(.*?)</td>', html, re.S)]
+
+
+# --- item 6: the conflict page ---------------------------------------------------------------
+
+@pytest.fixture
+def conflict(db, make_user):
+    project = f.project(db.session, name="湘江壹号")
+    li, zhang = make_user("agent", username="li"), make_user("agent", username="zhang")
+    make_user("sales_manager", username="wang")
+    db.session.commit()
+    lead = register_lead(db.session, li, project_id=project.id, name="黄先生", phone="13800138000",
+                         source="walk_in", today=dt.date(2026, 11, 20))
+    lead.registered_at = dt.datetime(2026, 11, 20, 2, 30)  # UTC: 10:30 in the office
+    lead.stage = "visited"
+    f.follow_up(db.session, lead, li, content="客户想看三房，周末带家人来", channel="visit",
+                at=dt.datetime(2026, 11, 24, 7, 5))  # 15:05 in the office
+    f.follow_up(db.session, lead, li, content="第一次电话", at=dt.datetime(2026, 11, 21, 1, 0))
+    db.session.commit()
+    with pytest.raises(DuplicateLead):
+        register_lead(db.session, zhang, project_id=project.id, name="黄总", phone="13800138000",
+                      source="walk_in", today=dt.date(2026, 11, 26))
+    db.session.commit()
+    return {"lead": lead, "conflict": db.session.scalar(select(LeadConflict))}
+
+
+def test_issue19_6_r_lead_5_the_conflict_page_shows_the_original_agent_first_registration_stage_last_follow_up_and_links_the_customer(
+        client, db, conflict):
+    lead = conflict["lead"]
+    Auth(client).login("wang")
+    for path in ("/admin/lead_conflict/", f"/admin/lead_conflict/details/?id={conflict['conflict'].id}"):
+        page = client.get(path).get_data(as_text=True)
+        assert "原置业顾问" in page and "Li" in page  # the agent who holds the customer
+        assert "首次登记时间" in page and "2026-11-20 10:30" in page  # office time
+        assert "客户阶段" in page and "已到访(意向)" in page
+        assert "最近跟进" in page and "2026-11-24 15:05" in page and "客户想看三房，周末带家人来" in page
+        assert "第一次电话" not in page  # the last one, not every one
+        assert f'href="/admin/lead/details/?id={lead.id}"' in page
+    assert client.get(f"/admin/lead/details/?id={lead.id}").status_code == 200  # the link opens for her
+
+
+def test_issue19_6_r_lead_5_the_agent_who_registered_again_gets_no_link_stage_or_follow_up_of_the_other_agents_customer(
+        client, db, conflict):
+    lead = conflict["lead"]
+    Auth(client).login("zhang")
+    page = client.get("/admin/lead_conflict/").get_data(as_text=True)
+    assert "Li" in page and "2026-11-20 10:30" in page  # who holds it and since when
+    assert f"/admin/lead/details/?id={lead.id}" not in page
+    assert "客户想看三房" not in page and "到访" not in page and "黄先生" not in page
+    assert client.get(f"/admin/lead/details/?id={lead.id}").status_code == 404  # the scope it respects
+
+
+def test_issue19_6_the_conflict_grid_loads_follow_ups_in_one_query_whatever_the_rows(client, db, conflict, make_user):
+    project = conflict["lead"].project
+    li = conflict["lead"].owner
+    zhang = conflict["conflict"].attempted_by
+    for n in range(6):
+        lead = f.lead(db.session, owner=li, project_=project, phone=f"1390000{n:04d}")
+        f.follow_up(db.session, lead, li)
+        db.session.add(LeadConflict(lead_id=lead.id, attempted_by_id=zhang.id, attempted_name=f"客{n}"))
+    db.session.commit()
+    Auth(client).login("wang")
+    seen, stop = _statements(db)
+    try:
+        page = client.get("/admin/lead_conflict/").get_data(as_text=True)
+    finally:
+        stop()
+    assert len(_cells(page, "last_follow_up")) == 7
+    assert len([s for s in seen if "FROM follow_up" in s]) == 1
+    assert len([s for s in seen if re.search(r"FROM lead\b", s) and "lead_conflict" not in s]) <= 1
