@@ -89,6 +89,7 @@ COLUMN_LABELS = {
     "handled_by": _l("Handled by"), "handled_on": _l("Handled on"), "handling_note": _l("Note"),
     "original_agent": _l("Original agent"), "first_registered_at": _l("First registered at"),
     "lead_stage": _l("Customer's stage"), "last_follow_up": _l("Last follow-up"),
+    "discount": _l("Discount"), "discount_percent": _l("Discount (%)"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:

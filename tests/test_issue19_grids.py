@@ -99,3 +99,64 @@ def test_issue19_6_the_conflict_grid_loads_follow_ups_in_one_query_whatever_the_
     assert len(_cells(page, "last_follow_up")) == 7
     assert len([s for s in seen if "FROM follow_up" in s]) == 1
     assert len([s for s in seen if re.search(r"FROM lead\b", s) and "lead_conflict" not in s]) <= 1
+
+
+# --- item 7: the price approvals grid --------------------------------------------------------
+
+@pytest.fixture
+def price_requests(db, make_user):
+    """Two subscriptions below the list price, waiting for the vice-president."""
+    from models.deals import subscribe
+    project = f.project(db.session, code="XJ")
+    building = f.building(db.session, project, name="1栋")
+    agents = {"li": make_user("agent", username="li"), "zhang": make_user("agent", username="zhang")}
+    make_user("vp", username="vp")
+    rows = []
+    for number, list_price, price, name, agent in (("2301", "1500000.00", "1400000.00", "黄先生", agents["li"]),
+                                                   ("2302", "1000000.00", "990000.00", "刘女士", agents["zhang"])):
+        unit = f.unit(db.session, building, number=number, list_price=Decimal(list_price))
+        lead = f.lead(db.session, owner=agent, project_=project, name=name)
+        db.session.commit()
+        rows.append(subscribe(db.session, agent, unit_id=unit.id, lead_id=lead.id, payment_method="one_off",
+                              deposit="50000", id_number=f.VALID_ID_NUMBER, address="长沙", price=price,
+                              price_reason="老客户介绍", subscribed_on=office_today()))
+        db.session.commit()
+    return rows
+
+
+def test_issue19_7_r_price_2_the_price_approvals_grid_shows_customer_unit_agent_list_price_and_discount(
+        client, db, price_requests):
+    Auth(client).login("vp")
+    seen, stop = _statements(db)
+    try:
+        page = client.get("/admin/price_approval/").get_data(as_text=True)
+    finally:
+        stop()
+    # the page's deals, units, buildings and agents come with its rows: no query per row
+    assert not [s for s in seen if re.search(r"FROM (unit|building|subscription)\b", s) and "price_approval" not in s]
+    headers = re.sub(r"\s+", "", " ".join(re.findall(r"<th[^>]*>(.*?)</th>", page, re.S)))
+    for header in ("客户", "房源", "置业顾问", "表价", "优惠金额", "优惠比例"):
+        assert header in headers
+    assert _cells(page, "subscription.customer_name") == ["刘女士", "黄先生"]
+    assert _cells(page, "unit") == ["1栋-2302", "1栋-2301"]  # the unit's displayed name
+    assert _cells(page, "subscription.agent") == ["Zhang (zhang)", "Li (li)"]
+    assert _cells(page, "list_price") == ["¥1,000,000.00", "¥1,500,000.00"]
+    assert _cells(page, "discount") == ["¥10,000.00", "¥100,000.00"]
+    assert _cells(page, "discount_percent") == ["1.00%", "6.67%"]
+    details = client.get(f"/admin/price_approval/details/?id={price_requests[0].id}").get_data(as_text=True)
+    assert "黄先生" in details and "1栋-2301" in details and "¥100,000.00" in details and "6.67%" in details
+
+
+@pytest.mark.parametrize("column", ["discount", "discount_percent", "unit", "subscription.customer_name",
+                                    "subscription.agent", "list_price"])
+def test_issue19_7_the_price_approvals_grid_sorts_by_its_new_columns(client, db, price_requests, column):
+    from admin.deals import PriceApprovalView
+    index = PriceApprovalView.column_list.index(column)
+    Auth(client).login("vp")
+    ascending = client.get(f"/admin/price_approval/?sort={index}").get_data(as_text=True)
+    descending = client.get(f"/admin/price_approval/?sort={index}&desc=1").get_data(as_text=True)
+    assert len(_cells(ascending, column)) == 2
+    assert _cells(ascending, "unit") == list(reversed(_cells(descending, "unit")))
+    if column in ("discount", "discount_percent", "list_price"):
+        assert _cells(ascending, "unit") == ["1栋-2302", "1栋-2301"]  # the smaller discount first
+    assert f'href="/admin/price_approval/?sort={index}' in client.get("/admin/price_approval/").get_data(as_text=True)
