@@ -182,6 +182,8 @@ class PaymentAllocation(Base):
     instalment_id: Mapped[int] = mapped_column(ForeignKey("instalment.id", ondelete="RESTRICT"), index=True)
     amount: Mapped[Money]
 
+    instalment: Mapped["Instalment"] = relationship(viewonly=True)
+
 
 class PriceApproval(RequestedDecision, Base):
     """A price below the list price waits for the vice-president (R-PRICE-1, R-PRICE-2)."""
@@ -360,6 +362,8 @@ class Payment(Base):
     instalment: Mapped[Instalment | None] = relationship()
     recorded_by: Mapped[User] = relationship()
     reverses: Mapped["Payment | None"] = relationship(remote_side=[id], viewonly=True)
+    # The plan lines it paid (or, for a reversal, took back): models.payments.lines_paid reads them.
+    allocations: Mapped[list[PaymentAllocation]] = relationship(viewonly=True, order_by=PaymentAllocation.id)
 
     @classmethod
     def owned_by(cls, user_id: int):

@@ -160,3 +160,79 @@ def test_issue19_7_the_price_approvals_grid_sorts_by_its_new_columns(client, db,
     if column in ("discount", "discount_percent", "list_price"):
         assert _cells(ascending, "unit") == ["1栋-2302", "1栋-2301"]  # the smaller discount first
     assert f'href="/admin/price_approval/?sort={index}' in client.get("/admin/price_approval/").get_data(as_text=True)
+
+
+# --- item 11: the plan lines a payment paid ---------------------------------------------------
+
+@pytest.fixture
+def split_payment(db, make_user):
+    """An instalments deal (deposit 50,000 in; down payment 400,000 as line 2, then line 3 of
+    450,000) and one payment of 450,000 allocated to the oldest open lines: 400,000 to the down
+    payment, 50,000 to line 3."""
+    from models.payments import record_payment
+    deal = f.active_deal(db.session, make_user, price="1500000.00", payment_method="instalments",
+                         today=office_today(), staff={"control": ("sales_control", None),
+                                                      "finance": ("finance", "zhao"),
+                                                      "manager": ("sales_manager", "boss")})
+    payment = record_payment(db.session, deal["finance"], deal["sub"].id, amount="450000",
+                             paid_on=office_today(), channel="bank_transfer")
+    db.session.commit()
+    assert payment.instalment_id is None  # auto-allocated: no one line chosen
+    return {**deal, "payment": payment}
+
+
+PAID = "首期款 ¥400,000.00；第3期 ¥50,000.00"
+
+
+def test_issue19_11_r_pay_1_a_payment_shows_the_lines_it_paid_in_the_list_and_its_details(client, db, split_payment):
+    payment = split_payment["payment"]
+    Auth(client).login("zhao")
+    page = client.get("/admin/payment/").get_data(as_text=True)
+    cells = dict(zip(_cells(page, "receipt_no"), _cells(page, "instalment")))
+    assert cells[payment.receipt_no] == PAID
+    assert "定金 ¥50,000.00" in cells.values()  # the deposit's own receipt: its line
+    details = client.get(f"/admin/payment/details/?id={payment.id}").get_data(as_text=True)
+    assert "付款期次" in details and PAID in details
+
+
+def test_issue19_11_a_reversal_shows_the_lines_it_took_back(client, db, split_payment):
+    from models.payments import reverse_payment
+    reversal = reverse_payment(db.session, split_payment["finance"], split_payment["payment"].id, "录错金额")
+    db.session.commit()
+    Auth(client).login("zhao")
+    page = client.get("/admin/payment/").get_data(as_text=True)
+    cells = dict(zip(_cells(page, "receipt_no"), _cells(page, "instalment")))
+    assert cells[reversal.receipt_no] == "首期款 -¥400,000.00；第3期 -¥50,000.00"
+
+
+def test_issue19_11_r_pay_3_the_grid_export_and_the_finance_export_show_the_lines_paid(client, db, split_payment):
+    import csv
+    import io
+    payment = split_payment["payment"]
+    Auth(client).login("zhao")
+    grid = list(csv.reader(io.StringIO(client.get("/admin/payment/export/csv/").get_data(as_text=True))))
+    column = grid[0].index("付款期次")
+    assert [row[column] for row in grid if row[0] == payment.receipt_no] == [PAID]
+    response = client.post("/admin/finance_export/run", data={
+        "list": "payments", "format": "csv", "csrf_token": Auth(client).csrf("/admin/finance_export/")})
+    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
+    column = rows[0].index("付款期次")
+    assert [row[column] for row in rows if row[0] == payment.receipt_no] == [PAID]
+    assert Decimal(rows[-1][6]) == Decimal("500000.00")  # the totals still add the amounts
+
+
+def test_issue19_11_the_payment_grid_reads_the_lines_paid_in_one_query_for_the_page(client, db, split_payment):
+    from models.payments import record_payment
+    for _ in range(5):
+        record_payment(db.session, split_payment["finance"], split_payment["sub"].id, amount="1000",
+                       paid_on=office_today(), channel="cash")
+    db.session.commit()
+    Auth(client).login("zhao")
+    seen, stop = _statements(db)
+    try:
+        page = client.get("/admin/payment/").get_data(as_text=True)
+    finally:
+        stop()
+    assert len(_cells(page, "instalment")) == 7
+    assert len([s for s in seen if "FROM payment_allocation" in s]) == 1
+    assert not [s for s in seen if re.search(r"FROM instalment\b", s)]
