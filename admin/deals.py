@@ -284,9 +284,14 @@ class PriceApprovalView(ReadOnlyView):
 class ContractView(document_actions("signing_booking"), ReadOnlyView):
     """合同: booked from the payment progress, entered by the lawyer after signing (R-CON-2/4)."""
 
-    column_list = ("number", "subscription", "kind", "status", "appointment_at", "signing_due_on",
-                   "signed_on", "bank", "lawyer")
+    column_list = ("number", "subscription", "subscription.customer_name", "unit", "kind", "status",
+                   "appointment_at", "signing_due_on", "signed_on", "bank", "lawyer")
     column_labels = {"number": _l("Contract number")}
+    column_sortable_list = ("number", ("subscription", "subscription.number"),
+                            ("subscription.customer_name", "subscription.customer_name"),
+                            ("unit", "subscription.unit.number"), "kind", "status", "appointment_at",
+                            "signing_due_on", "signed_on", "bank", ("lawyer", "lawyer.display_name"))
+    column_formatters = column_formatters_export = {"unit": _deal_unit}
     column_searchable_list = ("number", "subscription.number", "subscription.customer_name")
     column_filters = ("status", "kind", "signed_on", "appointment_at", "subscription.project.name",
                       AgentFilter(Contract.subscription_id, where=of_agent(Contract.subscription_id)))
@@ -296,6 +301,11 @@ class ContractView(document_actions("signing_booking"), ReadOnlyView):
                  StepButton("signing_extension", "signing.extension.request", icon="fa-clock-o",
                             why_not=lambda c: signing_extension_refusal(current_user, c)),
                  StepButton("original", "contract.archive", when=lambda c: c.status == "registered", icon="fa-archive"))
+
+    def get_query(self):
+        # The deal's unit (with its building) with the page: one query, not two a row.
+        return super().get_query().options(
+            joinedload(Contract.subscription).joinedload(Subscription.unit).joinedload(Unit.building))
 
     @action("signing_extension", _l("Request more time to sign"))
     def action_signing_extension(self, ids):

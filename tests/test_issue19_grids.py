@@ -236,3 +236,29 @@ def test_issue19_11_the_payment_grid_reads_the_lines_paid_in_one_query_for_the_p
     assert len(_cells(page, "instalment")) == 7
     assert len([s for s in seen if "FROM payment_allocation" in s]) == 1
     assert not [s for s in seen if re.search(r"FROM instalment\b", s)]
+
+
+# --- item 8: the contract grid ---------------------------------------------------------------
+
+def test_issue19_8_r_con_3_the_contract_grid_shows_customer_and_unit_sortable_and_in_its_export(client, db, make_user):
+    import csv
+    import io
+    from admin.deals import ContractView
+    project = f.project(db.session, code="XJ")
+    building = f.building(db.session, project, name="1栋")
+    agent = make_user("agent", username="li")
+    make_user("sales_manager", username="boss")
+    for number, name in (("2302", "刘女士"), ("2301", "黄先生")):
+        unit = f.unit(db.session, building, number=number)
+        sub = f.subscription(db.session, agent, lead_=f.lead(db.session, owner=agent, project_=project),
+                             unit_=unit, customer_name=name, status="active")
+        f.contract(db.session, sub)
+    db.session.commit()
+    Auth(client).login("boss")
+    index = ContractView.column_list.index("unit")
+    page = client.get(f"/admin/contract/?sort={index}").get_data(as_text=True)
+    assert _cells(page, "unit") == ["1栋-2301", "1栋-2302"]
+    assert _cells(page, "subscription.customer_name") == ["黄先生", "刘女士"]
+    exported = list(csv.reader(io.StringIO(client.get("/admin/contract/export/csv/").get_data(as_text=True))))
+    assert {"客户", "房源"} <= set(exported[0])
+    assert sorted(row[exported[0].index("房源")] for row in exported[1:]) == ["1栋-2301", "1栋-2302"]
