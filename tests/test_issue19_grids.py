@@ -99,6 +99,10 @@ def test_issue19_6_the_conflict_grid_loads_follow_ups_in_one_query_whatever_the_
     assert len(_cells(page, "last_follow_up")) == 7
     assert len([s for s in seen if "FROM follow_up" in s]) == 1
     assert len([s for s in seen if re.search(r"FROM lead\b", s) and "lead_conflict" not in s]) <= 1
+    from admin.views import LeadConflictView
+    index = LeadConflictView.column_list.index("first_registered_at")
+    newest_first = client.get(f"/admin/lead_conflict/?sort={index}&desc=1").get_data(as_text=True)
+    assert _cells(newest_first, "attempted_name")[-1] == "黄总"  # registered first, on 2026-11-20
 
 
 # --- item 7: the price approvals grid --------------------------------------------------------
