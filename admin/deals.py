@@ -7,6 +7,7 @@ from flask_admin.actions import action
 from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
 
 from models import (ArchiveRecord, Contract, ContractStep, Lead, PriceApproval, Subscription,
@@ -22,7 +23,7 @@ from models.payments import record_payment
 from models.timeline import deal_timeline
 from models.permissions import scope_filter
 
-from .base import ALREADY_DONE, ReadOnlyView, row_id, run_domain
+from .base import ALREADY_DONE, ReadOnlyView, money_formatter, row_id, run_domain
 from .filters import AgentFilter, of_agent
 from .steps import StepButton
 from .documents import DocumentButton, document_actions
@@ -230,14 +231,40 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
         return self.back()
 
 
+def _deal_unit(view, context, row, name):
+    """The deal's unit by its displayed name ("1栋-2301")."""
+    return str(row.subscription.unit)
+
+
+def _percent(view, context, row, name):
+    return f"{getattr(row, name)}%"
+
+
 class PriceApprovalView(ReadOnlyView):
     """Prices below the list price, waiting for the vice-president (R-PRICE-2)."""
 
-    column_list = ("subscription", "list_price", "price", "reason", "status", "requested_at",
-                   "decided_at")
+    column_list = ("subscription", "subscription.customer_name", "unit", "subscription.agent", "list_price",
+                   "price", "discount", "discount_percent", "reason", "status", "requested_at", "decided_at")
+    column_details_list = column_export_list = column_list
+    column_sortable_list = (("subscription", "subscription.number"),
+                            ("subscription.customer_name", "subscription.customer_name"),
+                            ("unit", "subscription.unit.number"),
+                            ("subscription.agent", "subscription.agent.display_name"),
+                            "list_price", "price", "discount", "discount_percent", "status", "requested_at",
+                            "decided_at")
+    column_searchable_list = ("subscription.number", "subscription.customer_name")
     column_filters = ("status",)
+    column_formatters = column_formatters_detail = {
+        "unit": _deal_unit, "discount": money_formatter, "discount_percent": _percent}
+    column_formatters_export = {"unit": _deal_unit, "discount": money_formatter, "discount_percent": _percent}
     row_steps = (StepButton("approve", "price.decide", when=lambda r: r.status == "requested"),
                  StepButton("reject", "price.decide", when=lambda r: r.status == "requested", icon="fa-times", style="danger"))
+
+    def get_query(self):
+        # The deal's unit (with its building) and agent with the page: one query, not three a row.
+        deal = joinedload(PriceApproval.subscription)
+        return super().get_query().options(deal.joinedload(Subscription.unit).joinedload(Unit.building),
+                                           deal.joinedload(Subscription.agent))
 
     def _decide(self, ids, approve):
         rows = self.get_query().filter(PriceApproval.id.in_([int(i) for i in ids])).all()
@@ -257,9 +284,14 @@ class PriceApprovalView(ReadOnlyView):
 class ContractView(document_actions("signing_booking"), ReadOnlyView):
     """合同: booked from the payment progress, entered by the lawyer after signing (R-CON-2/4)."""
 
-    column_list = ("number", "subscription", "kind", "status", "appointment_at", "signing_due_on",
-                   "signed_on", "bank", "lawyer")
+    column_list = ("number", "subscription", "subscription.customer_name", "unit", "kind", "status",
+                   "appointment_at", "signing_due_on", "signed_on", "bank", "lawyer")
     column_labels = {"number": _l("Contract number")}
+    column_sortable_list = ("number", ("subscription", "subscription.number"),
+                            ("subscription.customer_name", "subscription.customer_name"),
+                            ("unit", "subscription.unit.number"), "kind", "status", "appointment_at",
+                            "signing_due_on", "signed_on", "bank", ("lawyer", "lawyer.display_name"))
+    column_formatters = column_formatters_export = {"unit": _deal_unit}
     column_searchable_list = ("number", "subscription.number", "subscription.customer_name")
     column_filters = ("status", "kind", "signed_on", "appointment_at", "subscription.project.name",
                       AgentFilter(Contract.subscription_id, where=of_agent(Contract.subscription_id)))
@@ -269,6 +301,11 @@ class ContractView(document_actions("signing_booking"), ReadOnlyView):
                  StepButton("signing_extension", "signing.extension.request", icon="fa-clock-o",
                             why_not=lambda c: signing_extension_refusal(current_user, c)),
                  StepButton("original", "contract.archive", when=lambda c: c.status == "registered", icon="fa-archive"))
+
+    def get_query(self):
+        # The deal's unit (with its building) with the page: one query, not two a row.
+        return super().get_query().options(
+            joinedload(Contract.subscription).joinedload(Subscription.unit).joinedload(Unit.building))
 
     @action("signing_extension", _l("Request more time to sign"))
     def action_signing_extension(self, ids):

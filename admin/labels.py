@@ -87,6 +87,9 @@ COLUMN_LABELS = {
     "expired_at": _l("Expired at"), "rescinded_at": _l("Rescinded at"), "follow_up_paused_until": _l("Follow-up paused until"),
     "follow_up_pause_reason": _l("Why the follow-up is paused"),
     "handled_by": _l("Handled by"), "handled_on": _l("Handled on"), "handling_note": _l("Note"),
+    "original_agent": _l("Original agent"), "first_registered_at": _l("First registered at"),
+    "lead_stage": _l("Customer's stage"), "last_follow_up": _l("Last follow-up"),
+    "discount": _l("Discount"), "discount_percent": _l("Discount (%)"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:

@@ -12,6 +12,7 @@ from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
@@ -23,15 +24,18 @@ from models.base import office_time, office_today
 from models.inventory import set_withheld
 from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question, assign_leads,
                           distribute_leads, give_feedback, mask_id_number, open_lead_load,
-                          pause_follow_up, record_follow_up, register_lead, resolve_conflict, validate_phone)
+                          last_follow_ups, pause_follow_up, record_follow_up, register_lead, resolve_conflict,
+                          validate_phone)
 from models.archive import customer_of, kept_record, unit_of
 from models.notifications import mark_read
 from models.timeline import deal_timeline
-from models.permissions import sees_all_rows, sees_id_number
+from models.labels import choice_label
+from models.permissions import scope_filter, sees_all_rows, sees_id_number
 from models.privacy import mask_data
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, row_id, run_domain
-from .labels import AUDIT_ACTIONS, CHOICES, COLUMN_LABELS
+from .labels import AUDIT_ACTIONS, CHOICES, COLUMN_LABELS, choice_formatters
+from .rows import per_request
 from .steps import StepButton
 from .filters import AgentFilter, of_agent_line
 from .documents import DocumentBatchView, DocumentButton, DocumentView, document_actions
@@ -290,17 +294,112 @@ def _registered_customer(view, context, model, name):
     return gettext("Held by %(who)s", who=holder.display_name if holder else "-")
 
 
-class LeadConflictView(ReadOnlyView):
-    """Second registrations of a registered phone (R-LEAD-5), for the manager to decide."""
+_STAGE = choice_formatters("lead")["stage"]  # the stage's badge, as on the customer grid
 
-    column_list = ("id", "lead", "attempted_by", "attempted_name", "attempted_at", "status",
-                   "resolved_at")
+
+def _linked_customer(view, context, model, name):
+    """The registered customer, linked to the customer's page for whoever may open it (the
+    customer grid's own row scope); otherwise as `_registered_customer`."""
+    text = _registered_customer(view, context, model, name)
+    if not view._sees_lead(model.lead_id):
+        return text
+    return Markup('<a href="%s">%s</a>') % (view.get_url("lead.details_view", id=model.lead_id), text)
+
+
+def _original_agent(view, context, model, name):
+    """Who holds the customer now (the first registration's agent unless it was reassigned);
+    nobody: the public pool."""
+    return model.lead.owner.display_name if model.lead.owner else gettext("Public pool")
+
+
+def _first_registered_at(view, context, model, name):
+    return model.lead.registered_at  # a timestamp: the grid's own time formatter shows it
+
+
+def _lead_stage(view, context, model, name):
+    """The customer's stage, for those who may see the customer."""
+    if not view._sees_lead(model.lead_id):
+        return "—"
+    return _STAGE(view, context, model.lead, "stage")
+
+
+def _lead_stage_text(view, context, model, name):
+    if not view._sees_lead(model.lead_id):
+        return "—"
+    return str(choice_label("lead", "stage", model.lead.stage))
+
+
+def _last_follow_up(view, context, model, name):
+    """The customer's last follow-up: when (office time, the grid's formatter), how and what was
+    said, shortened; for those who may see the customer."""
+    if not view._sees_lead(model.lead_id):
+        return "—"
+    follow_up = view._last_follow_up(model.lead_id)
+    if follow_up is None:
+        return gettext("None yet")
+    when = view.column_type_formatters[dt.datetime](view, follow_up.at, name)
+    content = " ".join((follow_up.content or "").split())
+    summary = content if len(content) <= 60 else content[:59] + "…"
+    return f"{when} {choice_label('follow_up', 'channel', follow_up.channel)}：{summary}"
+
+
+class LeadConflictView(ReadOnlyView):
+    """Second registrations of a registered phone (R-LEAD-5), for the manager to decide: with the
+    customer (linked), who holds it, when it was first registered, its stage and last follow-up."""
+
+    column_list = ("id", "lead", "original_agent", "first_registered_at", "lead_stage", "last_follow_up",
+                   "attempted_by", "attempted_name", "attempted_at", "status", "resolved_at")
     column_details_list = column_list
     column_export_list = column_list
     column_filters = ("status",)
     column_labels = {"lead": _l("Registered customer")}
-    column_formatters = column_formatters_detail = column_formatters_export = {
-        "lead": _registered_customer}
+    column_formatters = column_formatters_detail = {
+        "lead": _linked_customer, "original_agent": _original_agent,
+        "first_registered_at": _first_registered_at, "lead_stage": _lead_stage,
+        "last_follow_up": _last_follow_up}
+    column_formatters_export = {
+        "lead": _registered_customer, "original_agent": _original_agent,
+        "first_registered_at": _first_registered_at, "lead_stage": _lead_stage_text,
+        "last_follow_up": _last_follow_up}
+    column_sortable_list = ("id", "attempted_name", "attempted_at", "status", "resolved_at",
+                            ("attempted_by", "attempted_by.display_name"),
+                            ("first_registered_at", "lead.registered_at"))
+
+    def get_query(self):
+        # The customer and its agent with the page (one query, not one per row).
+        return super().get_query().options(joinedload(LeadConflict.lead).joinedload(Lead.owner))
+
+    def _known(self) -> dict:
+        return per_request(("conflict_leads", id(self)), lambda: {"visible": {}, "follow_ups": {}})
+
+    def _load(self, lead_ids) -> None:
+        """Which of these customers the user may open, and their last follow-ups: two queries for
+        a page (none for the follow-ups of customers the user may not see)."""
+        known = self._known()
+        ids = [i for i in set(lead_ids) if i not in known["visible"]]
+        if not ids:
+            return
+        clause = scope_filter(Lead, current_user)
+        visible = set(ids) if clause is None else set(db.session.scalars(
+            select(Lead.id).where(Lead.id.in_(ids), clause)))
+        known["visible"].update({i: i in visible for i in ids})
+        follow_ups = last_follow_ups(db.session, visible)
+        known["follow_ups"].update({i: follow_ups.get(i) for i in visible})
+
+    def _sees_lead(self, lead_id) -> bool:
+        self._load([lead_id])
+        return self._known()["visible"][lead_id]
+
+    def _last_follow_up(self, lead_id):
+        self._load([lead_id])
+        return self._known()["follow_ups"].get(lead_id)
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        count, rows = super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
+        if execute:
+            self._load([row.lead_id for row in rows])
+        return count, rows
+
     row_steps = (StepButton("keep", "lead.resolve_conflict", when=lambda c: c.status == "open", icon="fa-lock"),
                  StepButton("transfer", "lead.resolve_conflict", when=lambda c: c.status == "open", icon="fa-exchange", style="warning"))
 

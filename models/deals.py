@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import (CheckConstraint, and_, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, func,
                         select, text)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Money, in_list, utcnow
@@ -181,6 +182,8 @@ class PaymentAllocation(Base):
     instalment_id: Mapped[int] = mapped_column(ForeignKey("instalment.id", ondelete="RESTRICT"), index=True)
     amount: Mapped[Money]
 
+    instalment: Mapped["Instalment"] = relationship(viewonly=True)
+
 
 class PriceApproval(RequestedDecision, Base):
     """A price below the list price waits for the vice-president (R-PRICE-1, R-PRICE-2)."""
@@ -200,6 +203,22 @@ class PriceApproval(RequestedDecision, Base):
     price: Mapped[Money]
 
     subscription: Mapped[Subscription] = relationship()
+
+    @hybrid_property
+    def discount(self) -> Decimal:
+        """How far below the list price: exact in Python, an expression to sort by in SQL."""
+        return self.list_price - self.price
+
+    @hybrid_property
+    def discount_percent(self) -> Decimal:
+        """The discount as a percentage of the list price, to two decimals."""
+        return (self.discount * 100 / self.list_price).quantize(Decimal("0.01"))
+
+    @discount_percent.inplace.expression
+    @classmethod
+    def _discount_percent_expression(cls):
+        # 100.0: SQLite keeps whole amounts as integers and would divide them as integers.
+        return (cls.list_price - cls.price) * 100.0 / cls.list_price
 
     @classmethod
     def owned_by(cls, user_id: int):
@@ -343,6 +362,8 @@ class Payment(Base):
     instalment: Mapped[Instalment | None] = relationship()
     recorded_by: Mapped[User] = relationship()
     reverses: Mapped["Payment | None"] = relationship(remote_side=[id], viewonly=True)
+    # The plan lines it paid (or, for a reversal, took back): models.payments.lines_paid reads them.
+    allocations: Mapped[list[PaymentAllocation]] = relationship(viewonly=True, order_by=PaymentAllocation.id)
 
     @classmethod
     def owned_by(cls, user_id: int):

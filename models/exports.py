@@ -14,7 +14,7 @@ import io
 from decimal import Decimal
 
 from flask_babel import force_locale, lazy_gettext as _l
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, LargeBinary, String, Text, func, select
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, LargeBinary, String, Text, cast, func, select
 from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from .base import Base, in_list, office_today, utcnow
@@ -146,6 +146,24 @@ def _labels(entity, column):
         return {code: str(label) for code, label in CHOICES.get((entity, column), {}).items()}
 
 
+def _lines_paid():
+    """A function reading a payment's "seq|kind|amount;…" (its allocations, in any order) as the
+    lines it paid, in the export's language: "首付款 ¥400,000.00；第3期 ¥50,000.00"."""
+    from flask_babel import gettext
+    from .payments import lines_paid
+    kinds = _labels("instalment", "kind")
+    with force_locale("zh_Hans_CN"):
+        numbered, separator = gettext("Instalment %(n)s"), gettext("; ")
+
+    def read(encoded: str | None) -> str:
+        if not encoded:
+            return ""
+        parts = [part.split("|") for part in encoded.split(";")]
+        return lines_paid([(int(seq), kind, Decimal(amount)) for seq, kind, amount in parts],
+                          kinds, numbered, separator)
+    return read
+
+
 def _shared_filters(query, filters: dict, day_column):
     """The filters both lists have: project, a date range on `day_column`, payment method."""
     from .deals import Subscription
@@ -161,13 +179,19 @@ def _shared_filters(query, filters: dict, day_column):
 
 
 def _payments_query(filters: dict):
-    from .deals import Payment, Subscription
+    from .deals import Instalment, Payment, PaymentAllocation, Subscription
     from .inventory import Building, Project, Unit
     original = aliased(Payment)
+    # The lines each payment paid, as "seq|kind|amount;…" from its allocations (read by _lines_paid):
+    # one index lookup a row, in the same streamed query.
+    paid_lines = (select(func.aggregate_strings(
+        cast(Instalment.seq, String) + "|" + Instalment.kind + "|" + cast(PaymentAllocation.amount, String), ";"))
+        .select_from(PaymentAllocation).join(Instalment, Instalment.id == PaymentAllocation.instalment_id)
+        .where(PaymentAllocation.payment_id == Payment.id).correlate(Payment).scalar_subquery())
     query = (select(Payment.receipt_no, Project.name, Subscription.number, Subscription.customer_name,
                     Building.name, Unit.number, Payment.paid_on, Payment.amount, Payment.channel,
                     Subscription.payment_method, Payment.bank_ref, original.receipt_no, Payment.reason,
-                    User.display_name)
+                    User.display_name, paid_lines)
              .join(Subscription, Subscription.id == Payment.subscription_id)
              .join(Project, Project.id == Payment.project_id)
              .join(Unit, Unit.id == Subscription.unit_id)
@@ -219,8 +243,8 @@ def _query(list_name: str, filters: dict, user, today: dt.date):
 
 
 HEADERS = {
-    "payments": ["收据编号", "项目", "认购书编号", "客户", "房号", "收款日期", "金额（元）", "收款方式",
-                 "付款方式", "银行流水号", "冲正原收据", "原因", "录入人"],
+    "payments": ["收据编号", "项目", "认购书编号", "客户", "房号", "收款日期", "金额（元）", "付款期次",
+                 "收款方式", "付款方式", "银行流水号", "冲正原收据", "原因", "录入人"],
     "instalments": ["项目", "认购书编号", "客户", "房号", "置业顾问", "期次", "款项", "应付日期",
                     "延期后应付日期", "应付金额（元）", "已付金额（元）", "未付金额（元）", "状态", "逾期天数",
                     "认购状态"],
@@ -239,9 +263,10 @@ def _rows(session, list_name: str, query, today: dt.date):
     """Cells of each row, typed: str, Decimal, date, int or None."""
     if list_name == "payments":
         channels, methods = _labels("payment", "channel"), _labels("subscription", "payment_method")
+        lines = _lines_paid()
         for r in _stream(session, query):
-            yield [r[0] or "", r[1], r[2], r[3], f"{r[4]}-{r[5]}", r[6], r[7], channels.get(r[8], r[8]),
-                   methods.get(r[9], r[9]), r[10] or "", r[11] or "", r[12] or "", r[13]]
+            yield [r[0] or "", r[1], r[2], r[3], f"{r[4]}-{r[5]}", r[6], r[7], lines(r[14]),
+                   channels.get(r[8], r[8]), methods.get(r[9], r[9]), r[10] or "", r[11] or "", r[12] or "", r[13]]
     else:
         from .deals import days_late
         kinds, statuses = _labels("instalment", "kind"), _labels("instalment", "status")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -111,6 +111,41 @@ def plan_lines(price: Decimal, deposit: Decimal, subscribed_on: dt.date, deposit
                                "lower the deposit or choose another payment method."), rule="R-PAY-2")
     assert sum(amount for _, _, amount in plan) == price
     return [(kind, due, amount) for kind, due, amount in plan]
+
+
+def yuan(amount: Decimal) -> str:
+    """An amount as staff write it: ¥50,000.00, a negative one -¥50,000.00."""
+    return f"-¥{-amount:,.2f}" if amount < 0 else f"¥{amount:,.2f}"
+
+
+def lines_paid(parts, kind_labels: dict | None = None, numbered: str | None = None,
+               separator: str | None = None) -> str:
+    """What a payment paid, line by line, in plan order: "首付款 ¥400,000.00；第3期 ¥50,000.00".
+    `parts`: (seq, kind, amount) of its allocations (a reversal's are negative). A line reads as
+    its kind, the plan's numbered instalments (分期款) as their number. The labels are the
+    current language's unless given (an export in another language)."""
+    from .labels import choice_label
+    numbered = numbered if numbered is not None else gettext("Instalment %(n)s")
+    separator = separator if separator is not None else gettext("; ")
+    texts = []
+    for seq, kind, amount in sorted(parts, key=lambda part: part[0]):
+        if kind == "instalment":
+            name = numbered % {"n": seq}
+        elif kind_labels is not None:
+            name = kind_labels.get(kind, kind)
+        else:
+            name = str(choice_label("instalment", "kind", kind))
+        texts.append(f"{name} {yuan(Decimal(amount))}")
+    return separator.join(texts)
+
+
+def payment_lines_paid(payment: Payment) -> str:
+    """`lines_paid` of a loaded payment (its allocations and their lines loaded with the page);
+    a payment recorded before allocations existed shows its one chosen line."""
+    if payment.allocations:
+        return lines_paid((a.instalment.seq, a.instalment.kind, a.amount) for a in payment.allocations)
+    line = payment.instalment
+    return lines_paid([(line.seq, line.kind, payment.amount)]) if line is not None else ""
 
 
 def method_of(session, subscription: Subscription) -> PaymentMethodTemplate:

@@ -195,7 +195,7 @@ def test_reversals_and_receipts_filter_apart(app, db, office, client, auth):
     db.session.commit()
     auth.login("finance")
     reversals = _csv(_post(client, auth, status="reversal"))[1:-1]
-    assert len(reversals) == 1 and reversals[0][6] == "-100000.00" and reversals[0][10] == payment.receipt_no
+    assert len(reversals) == 1 and reversals[0][6] == "-100000.00" and reversals[0][11] == payment.receipt_no
     assert len(_csv(_post(client, auth, status="receipt"))[1:-1]) == 3
 
 
