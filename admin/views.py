@@ -1,10 +1,10 @@
 """One grid per entity, at /admin/<table>/. Thin: state changes belong to models/."""
 from __future__ import annotations
 
-from flask import flash, redirect, request
+from flask import abort, flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.helpers import get_form_data
+from flask_admin.helpers import get_form_data, is_form_submitted
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
@@ -27,7 +27,7 @@ from models.privacy import mask_data
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, row_id, run_domain
 from .labels import AUDIT_ACTIONS, CHOICES, COLUMN_LABELS
-from .steps import StepButton
+from .steps import LinkButton, StepButton
 from .filters import AgentFilter, of_agent_line
 from .documents import DocumentBatchView, DocumentButton, DocumentView, document_actions
 from .exports import ExportView
@@ -115,6 +115,18 @@ class UnitView(ProtectedView):
         self._withhold(ids, False)
 
 
+def _records_follow_up_on(lead) -> bool:
+    """Whether the current user may record a follow-up with this customer (R-LEAD-3, R-LEAD-5):
+    managers on any customer they see, an agent only on his own."""
+    return sees_all_rows(current_user) or lead.owner_id == current_user.id
+
+
+# "Record follow-up" on a customer's row and page: the follow-up form, prefilled with the customer.
+RECORD_FOLLOW_UP = LinkButton("follow_up", "follow_up.create_view", "lead_id", _l("Record follow-up"),
+                              entity="follow_up", operation="lead.follow_up", when=_records_follow_up_on,
+                              icon="fa-phone")
+
+
 class LeadView(document_actions("statement"), ProtectedView):
     column_list = ("id", "name", "phone", "project", "source", "stage", "owner",
                    "next_follow_up_on", "last_activity_at")
@@ -135,7 +147,8 @@ class LeadView(document_actions("statement"), ProtectedView):
     column_extra_row_actions = [DocumentButton("statement", when=lambda lead: lead.stage in ("subscribed", "signed"))]
     row_steps = (StepButton("assign", "lead.assign", when=lambda lead: lead.owner_id is None, icon="fa-user-plus"),
                  StepButton("pause", "lead.pause", when=lambda lead: lead.stage in OPEN_STAGES, icon="fa-pause",
-                            style="secondary"))
+                            style="secondary"),
+                 RECORD_FOLLOW_UP)
 
     @action("pause", _l("Pause the follow-up"))
     def action_pause(self, ids):
@@ -235,6 +248,7 @@ class FollowUpDueView(ProtectedView):
     column_labels = {"name": _l("Customer name")}
     column_details_list = ("name", "phone", "project", "stage", "owner", "next_follow_up_on",
                            "needs", "notes")
+    row_steps = (RECORD_FOLLOW_UP,)
 
     def _due(self, query):
         return query.filter(Lead.next_follow_up_on <= office_today(), Lead.owner_id.is_not(None),
@@ -250,14 +264,35 @@ class FollowUpDueView(ProtectedView):
 class FollowUpView(ProtectedView):
     column_list = ("id", "lead", "agent", "at", "channel", "content", "outcome", "next_on",
                    "manager_feedback")
+    # The customer by name or phone (a phone the user reads masked only by its whole number,
+    # admin/base.py), or words of what was said, its outcome or the manager's feedback.
+    column_searchable_list = ("lead.name", "lead.phone", "content", "outcome", "manager_feedback")
     column_filters = ("channel", "at", "next_on")
     form_columns = ("lead", "channel", "content", "outcome", "next_on", "manager_feedback")
     form_args = {"content": {"validators": [DataRequired()]}}
     form_widget_args = {"next_on": {"data-date-format": "YYYY-MM-DD"}}
 
+    def _prefilled_lead(self) -> Lead | None:
+        """The customer named by `?lead_id=` (the "Record follow-up" button), among those the user
+        may see: another agent's customer is refused like a missing one (404)."""
+        if "lead_id" not in request.args:
+            return None
+        pk = row_id(request.args.get("lead_id"))
+        lead = self._scope(db.session.query(Lead), Lead).filter(Lead.id == pk).one_or_none() if pk else None
+        if lead is None:
+            abort(404)
+        return lead
+
     def create_form(self, obj=None):
         form = super().create_form(obj)
         del form.manager_feedback
+        lead = self._prefilled_lead()
+        if lead is not None:
+            # The form is for this customer: the picker holds only them (and a posted other id
+            # is "not a valid choice"); the way back is the page the button was on (`url`).
+            form.lead.query = self._scope(db.session.query(Lead), Lead).filter(Lead.id == lead.id)
+            if not is_form_submitted():
+                form.lead.data = lead
         return form
 
     def create_model(self, form):

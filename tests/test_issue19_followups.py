@@ -1,0 +1,141 @@
+"""Issue 19, items 9, 10 and 12: recording a follow-up from where the customer is shown, finding
+follow-ups, bulk assignment that keeps the selection and spreads over the chosen agents, and the
+signing checklist that follows the deal's payment method (R-LEAD-2, R-LEAD-3, R-CON-3)."""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from sqlalchemy import func, select
+
+from models import Audit, FollowUp, Lead, Notification
+from models.base import office_today
+from tests import factories as f
+from tests.conftest import Auth
+
+
+@pytest.fixture
+def office(db, make_user):
+    project = f.project(db.session, name="湘江壹号")
+    db.session.commit()
+    return {"project": project, "agent": make_user("agent", username="li"),
+            "agent2": make_user("agent", username="zhang"),
+            "manager": make_user("sales_manager", username="wang"),
+            "vp": make_user("vp", username="zhao")}
+
+
+def _links(page: str, name: str) -> list[str]:
+    """The addresses of the link buttons `name` on a page, as the browser would follow them."""
+    return [html.unescape(m) for m in re.findall(rf'data-link="{name}" href="([^"]+)"', page)]
+
+
+# --- item 9: "record follow-up" where the customer is shown ----------------------------------------
+
+def test_issue19_9_r_lead_3_the_due_list_has_a_record_follow_up_button_on_each_row(client, db, office):
+    today = office_today()
+    mine = f.lead(db.session, owner=office["agent"], project_=office["project"], name="今天到期",
+                  next_follow_up_on=today)
+    late = f.lead(db.session, owner=office["agent"], project_=office["project"], name="逾期两天",
+                  next_follow_up_on=today - dt.timedelta(days=2))
+    db.session.commit()
+    Auth(client).login("li")
+    page = client.get("/admin/follow_up_due/?page=0").get_data(as_text=True)
+    links = _links(page, "follow_up")
+    assert "记录跟进" in page and len(links) == 2
+    targets = {parse_qs(urlparse(link).query)["lead_id"][0] for link in links}
+    assert targets == {str(mine.id), str(late.id)}
+    assert all(urlparse(link).path == "/admin/follow_up/new/" for link in links)
+    assert all(parse_qs(urlparse(link).query)["url"] == ["/admin/follow_up_due/?page=0"] for link in links)
+
+
+def test_issue19_9_r_lead_3_the_customer_page_has_the_button_and_the_form_comes_prefilled(client, db, office):
+    lead = f.lead(db.session, owner=office["agent"], project_=office["project"], name="黄先生",
+                  next_follow_up_on=office_today())
+    db.session.commit()
+    Auth(client).login("li")
+    details = f"/admin/lead/details/?id={lead.id}"
+    (link,) = _links(client.get(details).get_data(as_text=True), "follow_up")
+    form = client.get(link).get_data(as_text=True)
+    # The customer is chosen already, and is the only choice of this form.
+    assert re.search(rf'<option selected value="{lead.id}">|<option value="{lead.id}" selected', form)
+    assert len(re.findall(r"<option [^>]*value=\"\d+\"", re.search(
+        r'<select[^>]*id="lead".*?</select>', form, re.S).group(0))) == 1
+    # Saved, it returns to the customer's page, and the follow-up is recorded by the domain.
+    response = client.post(link, data={"csrf_token": Auth(client).csrf(), "lead": lead.id,
+                                       "channel": "phone", "content": "约周六看样板间", "outcome": "",
+                                       "next_on": ""})
+    assert response.status_code == 302 and response.headers["Location"].endswith(details)
+    follow_up = db.session.scalar(select(FollowUp))
+    assert (follow_up.lead_id, follow_up.agent_id, follow_up.content) == (lead.id, office["agent"].id, "约周六看样板间")
+
+
+def test_issue19_9_r_lead_5_an_agent_cannot_record_on_another_agents_customer(client, db, office):
+    theirs = f.lead(db.session, owner=office["agent2"], project_=office["project"], name="别人的客户",
+                    next_follow_up_on=office_today())
+    mine = f.lead(db.session, owner=office["agent"], project_=office["project"], name="自己的客户",
+                  next_follow_up_on=office_today())
+    db.session.commit()
+    Auth(client).login("li")
+    due = client.get("/admin/follow_up_due/").get_data(as_text=True)
+    assert [parse_qs(urlparse(link).query)["lead_id"] for link in _links(due, "follow_up")] == [[str(mine.id)]]
+    # The address typed by hand with the other agent's customer: refused like a missing one.
+    assert client.get(f"/admin/follow_up/new/?lead_id={theirs.id}").status_code == 404
+    assert client.get("/admin/follow_up/new/?lead_id=abc").status_code == 404
+    response = client.post(f"/admin/follow_up/new/?lead_id={theirs.id}", data={
+        "csrf_token": Auth(client).csrf(), "lead": theirs.id, "channel": "phone", "content": "抢客户"})
+    assert response.status_code == 404
+    # Nor by posting the other customer's id through the prefilled form of one's own.
+    response = client.post(f"/admin/follow_up/new/?lead_id={mine.id}", data={
+        "csrf_token": Auth(client).csrf(), "lead": theirs.id, "channel": "phone", "content": "抢客户"})
+    assert response.status_code == 200 and db.session.scalar(select(func.count()).select_from(FollowUp)) == 0
+
+
+def test_issue19_9_the_button_shows_only_to_those_who_record_follow_ups(client, db, office):
+    lead = f.lead(db.session, owner=office["agent"], project_=office["project"], next_follow_up_on=office_today())
+    db.session.commit()
+    Auth(client).login("wang")  # the manager: on every customer
+    assert len(_links(client.get("/admin/follow_up_due/").get_data(as_text=True), "follow_up")) == 1
+    assert _links(client.get(f"/admin/lead/details/?id={lead.id}").get_data(as_text=True), "follow_up")
+    Auth(client).logout()
+    Auth(client).login("zhao")  # the vice-president reads the due list but records nothing
+    page = client.get("/admin/follow_up_due/").get_data(as_text=True)
+    assert lead.name in page and not _links(page, "follow_up")
+    assert client.get(f"/admin/follow_up/new/?lead_id={lead.id}").status_code == 403
+
+
+def test_issue19_9_the_follow_up_grid_finds_by_customer_name_phone_and_what_was_said(client, db, office):
+    s = db.session
+    huang = f.lead(s, owner=office["agent"], project_=office["project"], name="黄先生", phone="13800138001")
+    chen = f.lead(s, owner=office["agent"], project_=office["project"], name="陈女士", phone="13900139002")
+    f.follow_up(s, huang, content="约周六看样板间", outcome="有意向")
+    f.follow_up(s, chen, content="询问学区划片", outcome="再考虑")
+    s.commit()
+    Auth(client).login("li")
+
+    def found(term):
+        page = client.get("/admin/follow_up/", query_string={"search": term}).get_data(as_text=True)
+        return {text for text in ("约周六看样板间", "询问学区划片") if text in page}
+
+    assert found("黄先生") == {"约周六看样板间"}
+    assert found("13900139002") == {"询问学区划片"}
+    assert found("0139") == {"询问学区划片"}  # the agent reads his customers' phones whole
+    assert found("学区") == {"询问学区划片"}
+    assert found("有意向") == {"约周六看样板间"}
+    assert found("无此人") == set()
+
+
+def test_issue19_9_a_masked_reader_finds_a_follow_up_by_the_whole_phone_only(client, db, office):
+    s = db.session
+    chen = f.lead(s, owner=office["agent"], project_=office["project"], name="陈女士", phone="13900139002")
+    f.follow_up(s, chen, content="询问学区划片")
+    s.commit()
+    Auth(client).login("zhao")  # the vice-president reads 139****9002
+
+    def found(term):
+        return "询问学区划片" in client.get("/admin/follow_up/", query_string={"search": term}).get_data(as_text=True)
+
+    assert found("13900139002")
+    assert not found("1390013")  # a part would tell the hidden digits one by one
