@@ -5,7 +5,8 @@ from flask import abort, flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.helpers import get_form_data, is_form_submitted
-from flask_babel import gettext, lazy_gettext as _l
+from babel.lists import format_list
+from flask_babel import get_locale, gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -24,6 +25,7 @@ from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question
 from models.notifications import mark_read
 from models.permissions import sees_all_rows, sees_id_number
 from models.privacy import mask_data
+from models.submissions import new_key
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, row_id, run_domain
 from .labels import AUDIT_ACTIONS, CHOICES, COLUMN_LABELS
@@ -199,33 +201,56 @@ class LeadView(document_actions("statement"), ProtectedView):
 
     @action("assign", _l("Assign to agents"))
     def action_assign(self, ids):
-        leads = self.get_query().filter(Lead.id.in_([int(i) for i in ids])).count()
+        return self._assign_form([int(i) for i in ids], key=new_key())
+
+    def _assign_form(self, ids, chosen=(), mode="one", key=""):
+        """The bulk assignment's form (R-LEAD-2): the selected customers (ticked), the agents with
+        their open customers now, how to split. Shown again as sent after any refusal, so
+        nothing chosen is lost; the one-time key stays the same (a refusal used nothing of it)."""
+        leads = self.get_query().filter(Lead.id.in_(ids)).order_by(Lead.id).all() if ids else []
         agents = db.session.execute(
             select(User).join(User.roles).where(Role.name == "agent", User.active.is_(True))
             .order_by(User.username)).scalars().all()
         load = open_lead_load(db.session, [a.id for a in agents])
-        return self.render("admin/lead_assign.html", ids=",".join(ids), count=leads,
-                           agents=[(a, load[a.id]) for a in agents])
+        return self.render("admin/lead_assign.html", leads=leads, count=len(leads),
+                           agents=[(a, load[a.id]) for a in agents], chosen=set(chosen),
+                           mode=mode if mode in ("one", "even") else "one", key=key)
 
     @expose("/assign/", methods=("POST",))
     def assign_view(self):
-        ids = [i for i in request.form.get("ids", "").split(",") if i.strip().isdigit()]
-        agent_ids = [int(a) for a in request.form.getlist("agent") if a.isdigit()]
-        if request.form.get("mode") == "even":
-            spread = run_domain(lambda by: distribute_leads(db.session, by, ids, agent_ids))
+        # The customers: ticked boxes named "ids" (or one comma-separated "ids", as older forms sent them).
+        ids = list(dict.fromkeys(int(i) for value in request.form.getlist("ids") for i in value.split(",")
+                                 if row_id(i) is not None))
+        agent_ids = list(dict.fromkeys(row_id(a) for a in request.form.getlist("agent") if row_id(a) is not None))
+        mode, key = request.form.get("mode", "one"), request.form.get("submission_key", "")
+        if mode == "even":
+            spread = run_domain(lambda by: distribute_leads(db.session, by, ids, agent_ids, key=key))
             if spread:
-                flash(gettext("%(n)d customers were spread over %(agents)d agents.",
-                              n=sum(spread.values()), agents=len(spread)), "success")
+                flash(self._spread_message(agent_ids, spread), "success")
         else:
             def assign_to_one(by):
                 if len(agent_ids) != 1:
-                    raise RuleViolation(_l("Choose exactly one agent, or spread evenly."),
+                    raise RuleViolation(_l("Choose exactly one agent, or spread over the chosen agents."),
                                         rule="R-LEAD-2")
-                return assign_leads(db.session, by, ids, agent_ids[0])
-            n = run_domain(assign_to_one)
-            if n:
-                flash(gettext("%(n)d customers were assigned.", n=n), "success")
+                return assign_leads(db.session, by, ids, agent_ids[0], key=key)
+            spread = run_domain(assign_to_one)
+            if spread:
+                flash(gettext("%(n)d customers were assigned to %(agent)s.", n=spread,
+                              agent=db.session.get(User, agent_ids[0]).display_name), "success")
+        if spread is False:  # refused: the same form again, with everything chosen kept
+            return self._assign_form(ids, agent_ids, mode, key)
         return self.back()
+
+    @staticmethod
+    def _spread_message(agent_ids, spread) -> str:
+        """Who got how many, every chosen agent named (one who got none as well), with the open
+        customers each holds now: what "by current load" did."""
+        agents = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(agent_ids)))}
+        load = open_lead_load(db.session, agent_ids)
+        parts = [gettext("%(agent)s %(n)d (now %(load)d open)", agent=agents[a].display_name,
+                         n=spread.get(a, 0), load=load[a]) for a in agent_ids]
+        return gettext("%(n)d customers were spread over the chosen agents by their current load: %(parts)s.",
+                       n=sum(spread.values()), parts=format_list(parts, locale=get_locale()))
 
 
 def _overdue_days(view, context, model, name):

@@ -139,3 +139,119 @@ def test_issue19_9_a_masked_reader_finds_a_follow_up_by_the_whole_phone_only(cli
 
     assert found("13900139002")
     assert not found("1390013")  # a part would tell the hidden digits one by one
+
+
+# --- item 10: bulk assignment --------------------------------------------------------------------
+
+def _unassigned(db, office, n, prefix="新客户"):
+    leads = [f.lead(db.session, project_=office["project"], name=f"{prefix}{i}", registered_by=office["manager"])
+             for i in range(n)]
+    db.session.commit()
+    return [lead.id for lead in leads]
+
+
+def _open_assign_form(client, ids) -> str:
+    return client.post("/admin/lead/action/", data={"csrf_token": Auth(client).csrf(), "action": "assign",
+                                                    "rowid": ids, "url": "/admin/lead/?page=0"}).get_data(as_text=True)
+
+
+def _key(page: str) -> str:
+    from tests.conftest import submission_key
+    return submission_key(page)
+
+
+def _owners(db, ids) -> list:
+    db.session.expire_all()
+    return [db.session.get(Lead, i).owner_id for i in ids]
+
+
+def test_issue19_10_r_lead_2_two_agents_split_two_customers_one_each(client, db, office):
+    ids = _unassigned(db, office, 2)
+    Auth(client).login("wang")
+    page = _open_assign_form(client, ids)
+    assert "当前负荷" in page  # the page says how the split works
+    response = client.post("/admin/lead/assign/", data={
+        "csrf_token": Auth(client).csrf(), "ids": [str(i) for i in ids], "mode": "even",
+        "agent": [str(office["agent"].id), str(office["agent2"].id)], "submission_key": _key(page),
+        "url": "/admin/lead/?page=0"}, follow_redirects=True)
+    assert sorted(_owners(db, ids)) == sorted([office["agent"].id, office["agent2"].id])
+    message = response.get_data(as_text=True)
+    assert "Li 1" in message and "Zhang 1" in message  # every chosen agent named with his share
+
+
+def test_issue19_10_r_lead_2_five_customers_go_by_current_load(client, db, office, make_user):
+    liu = make_user("agent", username="liu")
+    # Open customers now: li 2, zhang 0, liu 1 (a lost one does not count).
+    for owner, n in ((office["agent"], 2), (liu, 1)):
+        for _ in range(n):
+            f.lead(db.session, owner=owner, project_=office["project"])
+    f.lead(db.session, owner=office["agent2"], project_=office["project"], stage="lost")
+    ids = _unassigned(db, office, 5)
+    Auth(client).login("wang")
+    page = _open_assign_form(client, ids)
+    response = client.post("/admin/lead/assign/", data={
+        "csrf_token": Auth(client).csrf(), "ids": [str(i) for i in ids], "mode": "even",
+        "agent": [str(office["agent"].id), str(liu.id), str(office["agent2"].id)],
+        "submission_key": _key(page)}, follow_redirects=True)
+    # Each in turn to the fewest open customers, counting those just given (ties: the agent
+    # listed first): zhang (0), liu (1 vs zhang 1), zhang (1), li (2, all tied), liu (2 vs zhang 2).
+    owners = _owners(db, ids)
+    li, zhang = office["agent"].id, office["agent2"].id
+    assert owners == [zhang, liu.id, zhang, li, liu.id]
+    text = response.get_data(as_text=True)
+    assert "Li 1" in text and "Liu 2" in text and "Zhang 2" in text
+
+
+@pytest.mark.parametrize("case", ["no_agent_spread", "no_agent_one", "two_agents_one", "inactive_agent"])
+def test_issue19_10_r_lead_2_a_refusal_keeps_the_customers_and_agents_chosen(client, db, office, make_user, case):
+    ids = _unassigned(db, office, 3)
+    gone = make_user("agent", username="gone", active=False)
+    Auth(client).login("wang")
+    page = _open_assign_form(client, ids)
+    key = _key(page)
+    agents = {"no_agent_spread": [], "no_agent_one": [], "two_agents_one": [office["agent"].id, office["agent2"].id],
+              "inactive_agent": [office["agent"].id, gone.id]}[case]
+    mode = "one" if case.endswith("_one") else "even"
+    response = client.post("/admin/lead/assign/", data={
+        "csrf_token": Auth(client).csrf(), "ids": [str(i) for i in ids[:2]], "mode": mode,
+        "agent": [str(a) for a in agents], "submission_key": key, "url": "/admin/lead/?page=0"})
+    assert response.status_code == 200  # the form again, not the list
+    again = response.get_data(as_text=True)
+    assert "alert-danger" in again
+    ticked = set(re.findall(r'name="ids" value="(\d+)"[^>]*checked', again))
+    assert ticked == {str(i) for i in ids[:2]}  # the customers still ticked (the third was unticked)
+    chosen = set(re.findall(r'name="agent" value="(\d+)"[^>]*checked', again))
+    assert chosen == {str(a) for a in agents if a != gone.id}  # an inactive agent is not listed at all
+    assert re.search(rf'id="mode-{mode}" value="{mode}" checked', again)
+    assert _key(again) == key and 'value="/admin/lead/?page=0"' in again
+    assert _owners(db, ids) == [None, None, None]
+    # Corrected and sent again with the same key, it assigns.
+    client.post("/admin/lead/assign/", data={
+        "csrf_token": Auth(client).csrf(), "ids": [str(i) for i in ids[:2]], "mode": "even",
+        "agent": [str(office["agent"].id), str(office["agent2"].id)], "submission_key": key})
+    assert sorted(_owners(db, ids[:2])) == sorted([office["agent"].id, office["agent2"].id])
+
+
+def test_issue19_10_r_lead_2_the_same_assignment_sent_twice_assigns_once(client, db, office):
+    ids = _unassigned(db, office, 2)
+    Auth(client).login("wang")
+    page = _open_assign_form(client, ids)
+    data = {"csrf_token": Auth(client).csrf(), "ids": [str(i) for i in ids], "mode": "even",
+            "agent": [str(office["agent"].id), str(office["agent2"].id)], "submission_key": _key(page)}
+    client.post("/admin/lead/assign/", data=data)
+    first = _owners(db, ids)
+    audits = db.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "assign"))
+    notes = db.session.scalar(select(func.count()).select_from(Notification))
+    # The manager meanwhile gives one of them to another agent; the old form sent again (a retry)
+    # must not undo that nor write anything.
+    from models.leads import assign_leads
+    assign_leads(db.session, office["manager"], [ids[0]], office["agent2"].id)
+    db.session.commit()
+    response = client.post("/admin/lead/assign/", data=data, follow_redirects=True)
+    assert "此表单已提交并登记" in response.get_data(as_text=True)
+    assert _owners(db, ids) == [office["agent2"].id, first[1]]
+    assert db.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "assign")) == audits + 1
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == notes + 1
+    # A form without its key (older than this rule, or not ours) assigns nothing.
+    response = client.post("/admin/lead/assign/", data={**data, "submission_key": ""})
+    assert response.status_code == 200 and _owners(db, ids) == [office["agent2"].id, first[1]]
