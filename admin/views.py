@@ -214,7 +214,7 @@ class LeadView(document_actions("statement"), ProtectedView):
         load = open_lead_load(db.session, [a.id for a in agents])
         return self.render("admin/lead_assign.html", leads=leads, count=len(leads),
                            agents=[(a, load[a.id]) for a in agents], chosen=set(chosen),
-                           mode=mode if mode in ("one", "even") else "one", key=key)
+                           mode=mode if mode in ("one", "even", "shares") else "one", key=key)
 
     @expose("/assign/", methods=("POST",))
     def assign_view(self):
@@ -223,10 +223,11 @@ class LeadView(document_actions("statement"), ProtectedView):
                                  if row_id(i) is not None))
         agent_ids = list(dict.fromkeys(row_id(a) for a in request.form.getlist("agent") if row_id(a) is not None))
         mode, key = request.form.get("mode", "one"), request.form.get("submission_key", "")
-        if mode == "even":
-            spread = run_domain(lambda by: distribute_leads(db.session, by, ids, agent_ids, key=key))
+        if mode in ("even", "shares"):
+            spread = run_domain(lambda by: distribute_leads(db.session, by, ids, agent_ids, key=key,
+                                                            equal_shares=mode == "shares"))
             if spread:
-                flash(self._spread_message(agent_ids, spread), "success")
+                flash(self._spread_message(agent_ids, spread, mode), "success")
         else:
             def assign_to_one(by):
                 if len(agent_ids) != 1:
@@ -242,13 +243,16 @@ class LeadView(document_actions("statement"), ProtectedView):
         return self.back()
 
     @staticmethod
-    def _spread_message(agent_ids, spread) -> str:
+    def _spread_message(agent_ids, spread, mode) -> str:
         """Who got how many, every chosen agent named (one who got none as well), with the open
         customers each holds now: what "by current load" did."""
         agents = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(agent_ids)))}
         load = open_lead_load(db.session, agent_ids)
         parts = [gettext("%(agent)s %(n)d (now %(load)d open)", agent=agents[a].display_name,
                          n=spread.get(a, 0), load=load[a]) for a in agent_ids]
+        if mode == "shares":
+            return gettext("%(n)d customers were shared equally over the chosen agents: %(parts)s.",
+                           n=sum(spread.values()), parts=format_list(parts, locale=get_locale()))
         return gettext("%(n)d customers were spread over the chosen agents by their current load: %(parts)s.",
                        n=sum(spread.values()), parts=format_list(parts, locale=get_locale()))
 

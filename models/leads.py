@@ -487,13 +487,21 @@ def assign_leads(session, by: User, lead_ids, agent_id: int, *, key: str | None 
     return changed
 
 
-def distribute_leads(session, by: User, lead_ids, agent_ids, *, key: str | None = None) -> dict[int, int]:
-    """Spread the selected leads over the chosen agents by their current load (R-LEAD-2): the
-    leads are taken in turn (by id), and each goes to the chosen agent who has the fewest open
-    customers (stages new / contacted / visited, in every project) at that moment, counting the
-    leads just given; on a tie, the agent chosen first. Leads already held by one of the chosen
-    agents do not count against him. So the loads end as even as possible — an agent who already
-    holds many more open customers than the others may get none. Returns leads per agent who got any."""
+def distribute_leads(session, by: User, lead_ids, agent_ids, *, key: str | None = None,
+                     equal_shares: bool = False) -> dict[int, int]:
+    """Spread the selected leads over the chosen agents (R-LEAD-2). The leads are taken in turn
+    (by id); "open customers" are those in stages new / contacted / visited, in every project,
+    and leads already held by one of the chosen agents do not count against him.
+
+    By current load (the default): each lead goes to the chosen agent who has the fewest open
+    customers at that moment, counting the leads just given; on a tie, the agent chosen first.
+    The loads end as even as possible — an agent who already holds many more open customers than
+    the others may get none.
+
+    In equal shares (`equal_shares`): every chosen agent gets the same number, give or take one;
+    the extra ones go to the agents with the fewest open customers (ties: chosen first).
+
+    Returns leads per agent who got any."""
     require(by, "lead.assign")
     _claim_assignment(session, by, key)
     agent_ids = _active_agents(session, agent_ids)
@@ -503,6 +511,12 @@ def distribute_leads(session, by: User, lead_ids, agent_ids, *, key: str | None 
     for _, owner in rows:
         if owner in load:
             load[owner] -= 1
+    if equal_shares:
+        order = sorted(agent_ids, key=lambda a: (load[a], agent_ids.index(a)))
+        plan = {a: [] for a in order}
+        for n, (lead_id, _) in enumerate(rows):
+            plan[order[n % len(order)]].append(lead_id)
+        return _spread(session, by, plan, rows, key)
     import heapq
     heap = [(load[a], i, a) for i, a in enumerate(agent_ids)]
     heapq.heapify(heap)
@@ -511,6 +525,10 @@ def distribute_leads(session, by: User, lead_ids, agent_ids, *, key: str | None 
         count, i, agent = heapq.heappop(heap)
         plan[agent].append(lead_id)
         heapq.heappush(heap, (count + 1, i, agent))
+    return _spread(session, by, plan, rows, key)
+
+
+def _spread(session, by: User, plan: dict[int, list[int]], rows, key: str | None) -> dict[int, int]:
     plan = {a: ids for a, ids in plan.items() if ids}
     _apply_assignment(session, by, plan, dict(rows))
     spread = {a: len(ids) for a, ids in plan.items()}

@@ -202,6 +202,42 @@ def test_issue19_10_r_lead_2_five_customers_go_by_current_load(client, db, offic
     assert "Li 1" in text and "Liu 2" in text and "Zhang 2" in text
 
 
+@pytest.mark.parametrize("mode", ["even", "shares"])
+def test_issue19_10_r_lead_2_the_issues_case_two_customers_over_a_busy_and_a_free_agent(client, db, office, mode):
+    """What the issue saw: li already holds 3 open customers, zhang none. By current load both
+    go to zhang, and the message says so, naming li with 0; in equal shares one each."""
+    for _ in range(3):
+        f.lead(db.session, owner=office["agent"], project_=office["project"])
+    ids = _unassigned(db, office, 2)
+    Auth(client).login("wang")
+    page = _open_assign_form(client, ids)
+    response = client.post("/admin/lead/assign/", data={
+        "csrf_token": Auth(client).csrf(), "ids": [str(i) for i in ids], "mode": mode,
+        "agent": [str(office["agent"].id), str(office["agent2"].id)], "submission_key": _key(page)},
+        follow_redirects=True)
+    text = response.get_data(as_text=True)
+    li, zhang = office["agent"].id, office["agent2"].id
+    if mode == "even":
+        assert _owners(db, ids) == [zhang, zhang]
+        assert "当前负荷" in text and "Li 0 位（现有在跟客户 3 位）" in text and "Zhang 2 位" in text
+    else:
+        assert _owners(db, ids) == [zhang, li]  # the extra one first to the free agent
+        assert "平均" in text and "Li 1 位（现有在跟客户 4 位）" in text and "Zhang 1 位" in text
+
+
+def test_issue19_10_r_lead_2_equal_shares_of_five_give_two_two_one(db, office, make_user):
+    from models.leads import distribute_leads
+    liu = make_user("agent", username="liu")
+    for owner, n in ((office["agent"], 2), (liu, 1)):
+        for _ in range(n):
+            f.lead(db.session, owner=owner, project_=office["project"])
+    ids = _unassigned(db, office, 5)
+    spread = distribute_leads(db.session, office["manager"], ids, [office["agent"].id, liu.id, office["agent2"].id],
+                              equal_shares=True)
+    db.session.commit()
+    assert spread == {office["agent2"].id: 2, liu.id: 2, office["agent"].id: 1}
+
+
 @pytest.mark.parametrize("case", ["no_agent_spread", "no_agent_one", "two_agents_one", "inactive_agent"])
 def test_issue19_10_r_lead_2_a_refusal_keeps_the_customers_and_agents_chosen(client, db, office, make_user, case):
     ids = _unassigned(db, office, 3)
@@ -222,7 +258,7 @@ def test_issue19_10_r_lead_2_a_refusal_keeps_the_customers_and_agents_chosen(cli
     assert ticked == {str(i) for i in ids[:2]}  # the customers still ticked (the third was unticked)
     chosen = set(re.findall(r'name="agent" value="(\d+)"[^>]*checked', again))
     assert chosen == {str(a) for a in agents if a != gone.id}  # an inactive agent is not listed at all
-    assert re.search(rf'id="mode-{mode}" value="{mode}" checked', again)
+    assert re.search(rf'id="mode-{mode}" value="{mode}"[^>]*checked', again)
     assert _key(again) == key and 'value="/admin/lead/?page=0"' in again
     assert _owners(db, ids) == [None, None, None]
     # Corrected and sent again with the same key, it assigns.
