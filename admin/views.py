@@ -74,6 +74,7 @@ class ProjectView(ProtectedView):
                    "lawyer_letter_day", "forfeit_day", "extension_limit_days")
     column_searchable_list = ("code", "name")
     form_excluded_columns = ("buildings", "created_at")
+    column_labels = {"signing_checklist": _l("Signing checklist for every deal (each payment method adds its own)")}
 
     def on_model_change(self, form, model, is_created):
         from models.contracts import validate_step_prerequisites
@@ -296,6 +297,7 @@ class FollowUpView(ProtectedView):
     # The customer by name or phone (a phone the user reads masked only by its whole number,
     # admin/base.py), or words of what was said, its outcome or the manager's feedback.
     column_searchable_list = ("lead.name", "lead.phone", "content", "outcome", "manager_feedback")
+    column_labels = {"lead.name": _l("Customer name")}
     column_filters = ("channel", "at", "next_on")
     form_columns = ("lead", "channel", "content", "outcome", "next_on", "manager_feedback")
     form_args = {"content": {"validators": [DataRequired()]}}

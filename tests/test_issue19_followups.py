@@ -291,3 +291,74 @@ def test_issue19_10_r_lead_2_the_same_assignment_sent_twice_assigns_once(client,
     # A form without its key (older than this rule, or not ours) assigns nothing.
     response = client.post("/admin/lead/assign/", data={**data, "submission_key": ""})
     assert response.status_code == 200 and _owners(db, ids) == [office["agent2"].id, first[1]]
+
+
+# --- item 12: the signing checklist follows the deal's payment method ----------------------------
+
+SIGNING_TODAY = dt.date(2026, 11, 26)
+SIGNING_AT = dt.datetime(2026, 12, 1, 10, 0)
+MORTGAGE_CARD, FUND_PROOF, DOWN_PAYMENT_RECEIPT = "银行卡（用于按揭还款）", "住房公积金缴存证明", "首期款收据"
+
+
+def _booked(db, make_user, method):
+    """A deal of `method` paid enough to sign, booked for signing."""
+    from models.contracts import book_signing, signing_gate
+    from models.payments import record_payment
+    deal = f.active_deal(db.session, make_user, price="1000000.00", payment_method=method, today=SIGNING_TODAY,
+                         staff={"control": ("sales_control", None), "finance": ("finance", None)})
+    required, paid = signing_gate(db.session, deal["sub"])
+    record_payment(db.session, deal["finance"], deal["sub"].id, amount=str(required - paid), paid_on=SIGNING_TODAY,
+                   channel="bank_transfer", today=SIGNING_TODAY)
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=SIGNING_AT, today=SIGNING_TODAY)
+    db.session.commit()
+    return deal, contract
+
+
+@pytest.mark.parametrize("method, present, absent", [
+    ("one_off", ["全部房款收据"], [MORTGAGE_CARD, FUND_PROOF, DOWN_PAYMENT_RECEIPT, "收入证明"]),
+    ("instalments", [DOWN_PAYMENT_RECEIPT, "已付分期款收据"], [MORTGAGE_CARD, FUND_PROOF, "收入证明"]),
+    ("commercial_mortgage", [DOWN_PAYMENT_RECEIPT, MORTGAGE_CARD, "收入证明", "近六个月银行流水"], [FUND_PROOF]),
+    ("provident_fund", [DOWN_PAYMENT_RECEIPT, FUND_PROOF, "银行卡（用于公积金贷款还款）"], [MORTGAGE_CARD, "收入证明"]),
+])
+def test_issue19_12_r_con_3_the_signing_checklist_follows_the_payment_method(db, make_user, method, present, absent):
+    from models.documents import document_context
+    deal, contract = _booked(db, make_user, method)
+    items = contract.checklist.splitlines()
+    # What every deal brings (the project's list) first, then the method's own items.
+    assert items[:5] == ["身份证原件及复印件", "户口簿原件及复印件", "婚姻状况证明", "认购书及定金收据", "契税、维修基金等税费"]
+    assert all(item in items for item in present), items
+    assert not [item for item in absent if item in items], items
+    # The 签约预约单 lists exactly what the booking stored.
+    assert document_context(db.session, "signing_booking", contract.id)["checklist"] == items
+
+
+def test_issue19_12_r_con_3_a_projects_own_lists_are_used_and_an_item_named_twice_is_listed_once(db, make_user):
+    from models import PaymentMethodTemplate
+    from models.contracts import signing_checklist
+    deal = f.active_deal(db.session, make_user, price="1000000.00", payment_method="instalments", today=SIGNING_TODAY,
+                         staff={"control": ("sales_control", None), "finance": ("finance", None)})
+    deal["project"].signing_checklist = "身份证原件\n首期款收据"
+    method = db.session.scalar(select(PaymentMethodTemplate).where(
+        PaymentMethodTemplate.project_id == deal["project"].id, PaymentMethodTemplate.code == "instalments"))
+    method.signing_checklist = "首期款收据\n分期付款确认书\n"
+    assert signing_checklist(db.session, deal["sub"]).splitlines() == ["身份证原件", "首期款收据", "分期付款确认书"]
+
+
+def test_issue19_12_r_con_3_the_booking_message_on_the_page_names_no_mortgage_card_for_instalments(
+        client, db, make_user):
+    from models.contracts import signing_gate
+    from models.payments import record_payment
+    from models.base import office_today
+    today = office_today()
+    deal = f.active_deal(db.session, make_user, price="1000000.00", payment_method="instalments", today=today,
+                         staff={"control": ("sales_control", None), "finance": ("finance", None)})
+    required, paid = signing_gate(db.session, deal["sub"])
+    record_payment(db.session, deal["finance"], deal["sub"].id, amount=str(required - paid), paid_on=today,
+                   channel="bank_transfer", today=today)
+    db.session.commit()
+    Auth(client).login("li")
+    response = client.post("/admin/subscription/book/", data={
+        "csrf_token": Auth(client).csrf(), "ids": str(deal["sub"].id), "kind": "sale",
+        "appointment_at": (today + dt.timedelta(days=3)).isoformat() + "T10:00"}, follow_redirects=True)
+    text = response.get_data(as_text=True)
+    assert "请提醒客户携带" in text and DOWN_PAYMENT_RECEIPT in text and MORTGAGE_CARD not in text
