@@ -293,6 +293,41 @@ def test_issue19_10_r_lead_2_the_same_assignment_sent_twice_assigns_once(client,
     assert response.status_code == 200 and _owners(db, ids) == [office["agent2"].id, first[1]]
 
 
+@pytest.mark.postgres
+def test_issue19_10_r_lead_2_ten_concurrent_posts_of_one_assignment_form_assign_once(app, client, db, office):
+    """Ten posts of one assignment form at the same instant (a double click, a retry), each its own
+    request: the customers are assigned once — one audit row and one notification each — and
+    nine are told the form was already sent."""
+    import threading
+
+    from tests.conftest import FreshContextClient
+    ids = _unassigned(db, office, 4)
+    Auth(client).login("wang")
+    page = _open_assign_form(client, ids)
+    cookie = client.get_cookie("session")
+    data = {"csrf_token": Auth(client).csrf(), "ids": [str(i) for i in ids], "mode": "even",
+            "agent": [str(office["agent"].id), str(office["agent2"].id)], "submission_key": _key(page)}
+    barrier, pages = threading.Barrier(10, timeout=30), []
+
+    def post():
+        browser = FreshContextClient(app, app.response_class)
+        browser.set_cookie("session", cookie.value, domain=cookie.domain)
+        barrier.wait()
+        pages.append(browser.post("/admin/lead/assign/", data=data, follow_redirects=True).get_data(as_text=True))
+
+    threads = [threading.Thread(target=post) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(pages) == 10
+    assert sum("已提交并登记" in p for p in pages) == 9
+    assert sum("已按当前负荷" in p for p in pages) == 1
+    assert db.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "assign")) == 4
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == 2  # one per agent
+    assert sorted(_owners(db, ids)) == sorted([office["agent"].id] * 2 + [office["agent2"].id] * 2)
+
+
 # --- item 12: the signing checklist follows the deal's payment method ----------------------------
 
 SIGNING_TODAY = dt.date(2026, 11, 26)
