@@ -64,6 +64,9 @@ def test_issue19_9_r_lead_3_a_follow_up_recorded_from_the_due_list_returns_to_it
 
     window = browse("li")
     page = window.page
+    page.goto(f"/admin/lead/details/?id={lead.id}")
+    expect(page.locator(".detail-steps a[data-link=follow_up]")).to_be_visible()  # on the customer's page too
+    window.shot("0-customer-page")
     page.goto("/admin/follow_up_due/")
     window.shot("1-due-list")
     page.locator("tr", has_text="黄先生").locator("a[data-link=follow_up]").click()
@@ -78,3 +81,9 @@ def test_issue19_9_r_lead_3_a_follow_up_recorded_from_the_due_list_returns_to_it
     expect(page.locator("tr", has_text="黄先生")).to_have_count(0)  # followed up: off the due list
     follow_up = db.session.scalar(select(FollowUp).where(FollowUp.lead_id == lead.id))
     assert follow_up.content == "约周六看样板间" and follow_up.agent_id == agent.id
+    # The follow-ups grid finds it by a word of what was said.
+    page.goto("/admin/follow_up/")
+    page.fill("input[name=search]", "样板间")
+    page.keyboard.press("Enter")
+    expect(page.locator("td.col-content", has_text="约周六看样板间")).to_have_count(1)
+    window.shot("3-follow-ups-searched")
