@@ -361,7 +361,9 @@ class PaymentMethodView(ProtectedView):
 
     column_list = ("project", "code", "name", "active")
     column_filters = ("project.name", "code")
-    form_columns = ("project", "code", "name", "active")
+    form_columns = ("project", "code", "name", "active", "signing_checklist")
+    column_labels = {"signing_checklist": _l("To bring to the signing with this method (one per line)")}
+    form_widget_args = {"signing_checklist": {"rows": 4}}
     inline_models = ((PlanLineTemplate, {"form_columns": ("id", "seq", "kind", "percent", "fixed_amount",
                                                           "due_offset_days", "due_on"),
                                          "form_overrides": {"fixed_amount": MoneyField}}),)

@@ -16,14 +16,15 @@ confirmation text); steps that need details open their form, whose Save is the c
 from __future__ import annotations
 
 from typing import Callable
+from urllib.parse import urlencode
 
-from flask import request
+from flask import request, url_for
 from flask_admin.model.template import BaseListRowAction
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from models.permissions import can_do
+from models.permissions import can, can_do
 
 from .rows import fill, per_request, slotted
 
@@ -88,3 +89,39 @@ class StepButton(BaseListRowAction):
 
     def render(self, context, row_id, row):
         return self.button(context.resolve("admin_view"), row_id, row)
+
+
+class LinkButton(StepButton):
+    """A button on the row (and its detail page) that opens another view's form for the row,
+    e.g. "record a follow-up" for a customer: a link to `endpoint` with the row's id as `param`
+    and the page it is on as the way back (`url`). Shown to roles that may open that form
+    (`verb` on `entity`) and run the domain operation (`operation`), on rows where `when(row)`
+    holds. The form it opens checks the row's scope again: the address alone proves nothing.
+
+        LinkButton("follow_up", "follow_up.create_view", "lead_id", _l("Record follow-up"),
+                   entity="follow_up", operation="lead.follow_up", when=lambda lead: ...)
+    """
+
+    def __init__(self, name: str, endpoint: str, param: str, text, *, entity: str, verb: str = "create",
+                 operation: str | None = None, when: Callable[[object], bool] | None = None,
+                 icon: str = "fa-plus", style: str = "primary"):
+        super().__init__(name, operation, when=when, icon=icon, style=style)
+        self.endpoint, self.param, self.text = endpoint, param, text
+        self.entity, self.verb = entity, verb
+
+    def allowed(self, view) -> bool:
+        return per_request(("link", self.name, self.endpoint), lambda: can(current_user, self.entity, self.verb) and (
+            not self.operation or can_do(current_user, self.operation)))
+
+    def button(self, view, row_id, row, size: str = "sm") -> Markup:
+        if not self.applies(view, row):
+            return Markup("")
+        return fill(per_request(("link-button", self.name, size), lambda: self._link(size)), row_id)
+
+    def _link(self, size: str) -> tuple[str, str]:
+        """The link before and after the row's id (built once per page)."""
+        back = urlencode({"url": request.full_path.rstrip("?")})
+        return slotted(Markup(
+            '<a class="btn btn-%s btn-outline-%s text-nowrap mr-1 mb-1" data-link="%s" href="%s?%s=\0&amp;%s">'
+            '<span class="fa %s"></span> %s</a>') % (
+                size, self.style, self.name, url_for(self.endpoint), self.param, back, self.icon, self.text))

@@ -4,11 +4,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask import flash, redirect, request
+from flask import abort, flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.helpers import get_form_data
-from flask_babel import gettext, lazy_gettext as _l
+from flask_admin.helpers import get_form_data, is_form_submitted
+from babel.lists import format_list
+from flask_babel import get_locale, gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -32,11 +33,12 @@ from models.timeline import deal_timeline
 from models.labels import choice_label
 from models.permissions import scope_filter, sees_all_rows, sees_id_number
 from models.privacy import mask_data
+from models.submissions import new_key
 
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, row_id, run_domain
 from .labels import AUDIT_ACTIONS, CHOICES, COLUMN_LABELS, choice_formatters
 from .rows import per_request
-from .steps import StepButton
+from .steps import LinkButton, StepButton
 from .filters import AgentFilter, of_agent_line
 from .documents import DocumentBatchView, DocumentButton, DocumentView, document_actions
 from .exports import ExportView
@@ -81,6 +83,7 @@ class ProjectView(ProtectedView):
                    "lawyer_letter_day", "forfeit_day", "extension_limit_days")
     column_searchable_list = ("code", "name")
     form_excluded_columns = ("buildings", "created_at")
+    column_labels = {"signing_checklist": _l("Signing checklist for every deal (each payment method adds its own)")}
 
     def on_model_change(self, form, model, is_created):
         from models.contracts import validate_step_prerequisites
@@ -124,6 +127,18 @@ class UnitView(ProtectedView):
         self._withhold(ids, False)
 
 
+def _records_follow_up_on(lead) -> bool:
+    """Whether the current user may record a follow-up with this customer (R-LEAD-3, R-LEAD-5):
+    managers on any customer they see, an agent only on his own."""
+    return sees_all_rows(current_user) or lead.owner_id == current_user.id
+
+
+# "Record follow-up" on a customer's row and page: the follow-up form, prefilled with the customer.
+RECORD_FOLLOW_UP = LinkButton("follow_up", "follow_up.create_view", "lead_id", _l("Record follow-up"),
+                              entity="follow_up", operation="lead.follow_up", when=_records_follow_up_on,
+                              icon="fa-phone")
+
+
 class LeadView(document_actions("statement"), ProtectedView):
     column_list = ("id", "name", "phone", "project", "source", "stage", "owner",
                    "next_follow_up_on", "last_activity_at")
@@ -144,7 +159,8 @@ class LeadView(document_actions("statement"), ProtectedView):
     column_extra_row_actions = [DocumentButton("statement", when=lambda lead: lead.stage in ("subscribed", "signed"))]
     row_steps = (StepButton("assign", "lead.assign", when=lambda lead: lead.owner_id is None, icon="fa-user-plus"),
                  StepButton("pause", "lead.pause", when=lambda lead: lead.stage in OPEN_STAGES, icon="fa-pause",
-                            style="secondary"))
+                            style="secondary"),
+                 RECORD_FOLLOW_UP)
 
     @action("pause", _l("Pause the follow-up"))
     def action_pause(self, ids):
@@ -195,33 +211,60 @@ class LeadView(document_actions("statement"), ProtectedView):
 
     @action("assign", _l("Assign to agents"))
     def action_assign(self, ids):
-        leads = self.get_query().filter(Lead.id.in_([int(i) for i in ids])).count()
+        return self._assign_form([int(i) for i in ids], key=new_key())
+
+    def _assign_form(self, ids, chosen=(), mode="one", key=""):
+        """The bulk assignment's form (R-LEAD-2): the selected customers (ticked), the agents with
+        their open customers now, how to split. Shown again as sent after any refusal, so
+        nothing chosen is lost; the one-time key stays the same (a refusal used nothing of it)."""
+        leads = self.get_query().filter(Lead.id.in_(ids)).order_by(Lead.id).all() if ids else []
         agents = db.session.execute(
             select(User).join(User.roles).where(Role.name == "agent", User.active.is_(True))
             .order_by(User.username)).scalars().all()
         load = open_lead_load(db.session, [a.id for a in agents])
-        return self.render("admin/lead_assign.html", ids=",".join(ids), count=leads,
-                           agents=[(a, load[a.id]) for a in agents])
+        return self.render("admin/lead_assign.html", leads=leads, count=len(leads),
+                           agents=[(a, load[a.id]) for a in agents], chosen=set(chosen),
+                           mode=mode if mode in ("one", "even", "shares") else "one", key=key)
 
     @expose("/assign/", methods=("POST",))
     def assign_view(self):
-        ids = [i for i in request.form.get("ids", "").split(",") if i.strip().isdigit()]
-        agent_ids = [int(a) for a in request.form.getlist("agent") if a.isdigit()]
-        if request.form.get("mode") == "even":
-            spread = run_domain(lambda by: distribute_leads(db.session, by, ids, agent_ids))
+        # The customers: ticked boxes named "ids" (or one comma-separated "ids", as older forms sent them).
+        ids = list(dict.fromkeys(int(i) for value in request.form.getlist("ids") for i in value.split(",")
+                                 if row_id(i) is not None))
+        agent_ids = list(dict.fromkeys(row_id(a) for a in request.form.getlist("agent") if row_id(a) is not None))
+        mode, key = request.form.get("mode", "one"), request.form.get("submission_key", "")
+        if mode in ("even", "shares"):
+            spread = run_domain(lambda by: distribute_leads(db.session, by, ids, agent_ids, key=key,
+                                                            equal_shares=mode == "shares"))
             if spread:
-                flash(gettext("%(n)d customers were spread over %(agents)d agents.",
-                              n=sum(spread.values()), agents=len(spread)), "success")
+                flash(self._spread_message(agent_ids, spread, mode), "success")
         else:
             def assign_to_one(by):
                 if len(agent_ids) != 1:
-                    raise RuleViolation(_l("Choose exactly one agent, or spread evenly."),
+                    raise RuleViolation(_l("Choose exactly one agent, or spread over the chosen agents."),
                                         rule="R-LEAD-2")
-                return assign_leads(db.session, by, ids, agent_ids[0])
-            n = run_domain(assign_to_one)
-            if n:
-                flash(gettext("%(n)d customers were assigned.", n=n), "success")
+                return assign_leads(db.session, by, ids, agent_ids[0], key=key)
+            spread = run_domain(assign_to_one)
+            if spread:
+                flash(gettext("%(n)d customers were assigned to %(agent)s.", n=spread,
+                              agent=db.session.get(User, agent_ids[0]).display_name), "success")
+        if spread is False:  # refused: the same form again, with everything chosen kept
+            return self._assign_form(ids, agent_ids, mode, key)
         return self.back()
+
+    @staticmethod
+    def _spread_message(agent_ids, spread, mode) -> str:
+        """Who got how many, every chosen agent named (one who got none as well), with the open
+        customers each holds now: what "by current load" did."""
+        agents = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(agent_ids)))}
+        load = open_lead_load(db.session, agent_ids)
+        parts = [gettext("%(agent)s %(n)d (now %(load)d open)", agent=agents[a].display_name,
+                         n=spread.get(a, 0), load=load[a]) for a in agent_ids]
+        if mode == "shares":
+            return gettext("%(n)d customers were shared equally over the chosen agents: %(parts)s.",
+                           n=sum(spread.values()), parts=format_list(parts, locale=get_locale()))
+        return gettext("%(n)d customers were spread over the chosen agents by their current load: %(parts)s.",
+                       n=sum(spread.values()), parts=format_list(parts, locale=get_locale()))
 
 
 def _overdue_days(view, context, model, name):
@@ -244,6 +287,7 @@ class FollowUpDueView(ProtectedView):
     column_labels = {"name": _l("Customer name")}
     column_details_list = ("name", "phone", "project", "stage", "owner", "next_follow_up_on",
                            "needs", "notes")
+    row_steps = (RECORD_FOLLOW_UP,)
 
     def _due(self, query):
         return query.filter(Lead.next_follow_up_on <= office_today(), Lead.owner_id.is_not(None),
@@ -259,14 +303,36 @@ class FollowUpDueView(ProtectedView):
 class FollowUpView(ProtectedView):
     column_list = ("id", "lead", "agent", "at", "channel", "content", "outcome", "next_on",
                    "manager_feedback")
+    # The customer by name or phone (a phone the user reads masked only by its whole number,
+    # admin/base.py), or words of what was said, its outcome or the manager's feedback.
+    column_searchable_list = ("lead.name", "lead.phone", "content", "outcome", "manager_feedback")
+    column_labels = {"lead.name": _l("Customer name")}
     column_filters = ("channel", "at", "next_on")
     form_columns = ("lead", "channel", "content", "outcome", "next_on", "manager_feedback")
     form_args = {"content": {"validators": [DataRequired()]}}
     form_widget_args = {"next_on": {"data-date-format": "YYYY-MM-DD"}}
 
+    def _prefilled_lead(self) -> Lead | None:
+        """The customer named by `?lead_id=` (the "Record follow-up" button), among those the user
+        may see: another agent's customer is refused like a missing one (404)."""
+        if "lead_id" not in request.args:
+            return None
+        pk = row_id(request.args.get("lead_id"))
+        lead = self._scope(db.session.query(Lead), Lead).filter(Lead.id == pk).one_or_none() if pk else None
+        if lead is None:
+            abort(404)
+        return lead
+
     def create_form(self, obj=None):
         form = super().create_form(obj)
         del form.manager_feedback
+        lead = self._prefilled_lead()
+        if lead is not None:
+            # The form is for this customer: the picker holds only them (and a posted other id
+            # is "not a valid choice"); the way back is the page the button was on (`url`).
+            form.lead.query = self._scope(db.session.query(Lead), Lead).filter(Lead.id == lead.id)
+            if not is_form_submitted():
+                form.lead.data = lead
         return form
 
     def create_model(self, form):

@@ -154,6 +154,18 @@ def signing_gate(session, sub: Subscription) -> tuple[Decimal, Decimal]:
     return required, paid
 
 
+def signing_checklist(session, sub: Subscription) -> str:
+    """What the customer brings to the signing of `sub` (R-CON-3), one item per line: the
+    project's list, which every deal brings, then the items of the deal's payment method (a
+    mortgage's bank card and income proof only on a mortgage deal, the provident fund's deposit
+    proof only on a fund loan). The one definition: the booking stores it on the contract, and
+    the booking's message, the contract grid and the 签约预约单 show what was stored."""
+    from .payments import method_of
+    items = [line.strip() for text in (sub.project.signing_checklist, method_of(session, sub).signing_checklist)
+             for line in (text or "").splitlines() if line.strip()]
+    return "\n".join(dict.fromkeys(items))  # an item both lists name, once
+
+
 def payment_refusal(session, sub: Subscription) -> RuleViolation | None:
     """Why `sub` may not be booked or signed for lack of money (None: paid enough, R-CON-1)."""
     required, paid = signing_gate(session, sub)
@@ -200,7 +212,8 @@ def book_signing(session, by, subscription_id: int, *, appointment_at: dt.dateti
     """The agent or lawyer books the signing (at `appointment_at`, office time) from the payment
     progress (R-CON-2): refused while the down payment is short; the booking carries the
     project's checklist (R-CON-3) and goes on the lawyers' worklist. A deal has one booking per
-    kind of contract (a partial unique index): booking again moves its appointment."""
+    kind of contract (a partial unique index): booking again moves its appointment. The checklist
+    follows the deal's payment method (`signing_checklist`)."""
     require(by, "contract.book")
     today = today or office_today()
     sub = _lock(session, subscription_id)
@@ -220,11 +233,12 @@ def book_signing(session, by, subscription_id: int, *, appointment_at: dt.dateti
             contract = booked
             contract.appointment_at = office_to_utc(appointment_at)
             contract.lawyer_id = lawyer_id or contract.lawyer_id
+            contract.checklist = signing_checklist(session, sub)  # the deal's method as it is now
         else:
             contract = Contract(subscription_id=sub.id, kind=kind, appointment_at=office_to_utc(appointment_at),
                                 lawyer_id=lawyer_id, booked_by_id=by.id, booked_on=today,
                                 signing_due_on=today + dt.timedelta(days=sub.project.signing_due_days),
-                                checklist=sub.project.signing_checklist, status="booked")
+                                checklist=signing_checklist(session, sub), status="booked")
             session.add(contract)
         session.flush()
     lawyers = [lawyer_id] if lawyer_id else users_who_may(session, "contract.sign")

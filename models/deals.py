@@ -133,6 +133,9 @@ class PaymentMethodTemplate(Base):
     # deposit and down-payment lines (all lines when the method has no down payment).
     signing_threshold_percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
     signing_threshold_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    # R-CON-3: what a deal of this method brings to the signing beyond the project's list (one
+    # item per line): the mortgage's bank card only on a mortgage deal (models.contracts.signing_checklist).
+    signing_checklist: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     project: Mapped[Project] = relationship()
     lines: Mapped[list["PlanLineTemplate"]] = relationship(back_populates="method",

@@ -20,6 +20,11 @@ DEFAULT_STEP_PREREQUISITES = {"notarisation": ["online_filing"], "mortgage": ["o
                               "registration": ["online_filing", "notarisation", "mortgage"]}
 
 
+# R-CON-3: the default list of what every buyer brings to the signing (data: a project edits it);
+# the payment methods' own items are in models.payments.DEFAULT_METHODS.
+COMMON_SIGNING_CHECKLIST = "身份证原件及复印件\n户口簿原件及复印件\n婚姻状况证明\n认购书及定金收据\n契税、维修基金等税费"
+
+
 class Project(Base):
     """A project and the thresholds its rules use (R-PAY-7: agency projects differ)."""
 
@@ -74,10 +79,9 @@ class Project(Base):
     # R-CON-6: which post-signing steps must be done before another may start.
     step_prerequisites: Mapped[dict] = mapped_column(JSON, default=lambda: dict(DEFAULT_STEP_PREREQUISITES),
                                                      server_default=json.dumps(DEFAULT_STEP_PREREQUISITES))
-    # R-CON-3: what the customer brings to the signing (one item per line).
-    signing_checklist: Mapped[str] = mapped_column(
-        Text, default="身份证原件及复印件\n户口簿原件及复印件\n婚姻状况证明\n认购书及定金收据\n"
-                      "首期款收据\n银行卡（用于按揭还款）\n契税、维修基金等税费")
+    # R-CON-3: what the customer brings to the signing whatever the deal's payment method (one
+    # item per line); each payment method adds its own (PaymentMethodTemplate.signing_checklist).
+    signing_checklist: Mapped[str] = mapped_column(Text, default=COMMON_SIGNING_CHECKLIST)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     buildings: Mapped[list["Building"]] = relationship(back_populates="project",

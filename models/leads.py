@@ -422,6 +422,8 @@ def open_lead_load(session, agent_ids) -> dict[int, int]:
 
 def _active_agents(session, agent_ids) -> list[int]:
     agent_ids = list(dict.fromkeys(agent_ids))
+    if not agent_ids:
+        raise RuleViolation(_l("Choose at least one sales agent."), rule="R-LEAD-2")
     found = set(session.scalars(
         select(User.id).join(user_role, user_role.c.user_id == User.id)
         .join(Role, Role.id == user_role.c.role_id)
@@ -469,18 +471,51 @@ def _apply_assignment(session, by: User, plan: dict[int, list[int]],
     return changed
 
 
-def assign_leads(session, by: User, lead_ids, agent_id: int) -> int:
+def _claim_assignment(session, by: User, key: str | None) -> None:
+    """A bulk assignment sent from a form carries a one-time key (models.submissions): the same
+    form sent twice — a double click, a browser retry, two posts at once — assigns once; the
+    repeat is told what the first one did. Calls without a form (a conflict's transfer) pass None."""
+    if key is not None:
+        from .submissions import claim
+        claim(session, by, key, "lead_assign", out_of_date=_l(
+            "This form is out of date: select the customers again and choose the agents."))
+
+
+def _settle_assignment(session, key: str | None, plan: dict[int, int]) -> None:
+    if key is not None:
+        from .submissions import settle
+        names = dict(session.execute(select(User.id, User.username).where(User.id.in_(plan))).all())
+        settle(session, key, ", ".join(f"{names.get(a, a)} {n}" for a, n in plan.items()))
+
+
+def assign_leads(session, by: User, lead_ids, agent_id: int, *, key: str | None = None) -> int:
     """The manager assigns the selected leads to one agent (R-LEAD-2). Returns how many."""
     require(by, "lead.assign")
+    _claim_assignment(session, by, key)
     (agent_id,) = _active_agents(session, [agent_id])
     rows = _locked_leads(session, lead_ids)
-    return _apply_assignment(session, by, {agent_id: [r[0] for r in rows]}, dict(rows))
+    changed = _apply_assignment(session, by, {agent_id: [r[0] for r in rows]}, dict(rows))
+    _settle_assignment(session, key, {agent_id: changed})
+    return changed
 
 
-def distribute_leads(session, by: User, lead_ids, agent_ids) -> dict[int, int]:
-    """Spread the selected leads over the chosen agents so their open-lead loads end as even as
-    possible (R-LEAD-2): the least-loaded agent gets the next lead. Returns leads per agent."""
+def distribute_leads(session, by: User, lead_ids, agent_ids, *, key: str | None = None,
+                     equal_shares: bool = False) -> dict[int, int]:
+    """Spread the selected leads over the chosen agents (R-LEAD-2). The leads are taken in turn
+    (by id); "open customers" are those in stages new / contacted / visited, in every project,
+    and leads already held by one of the chosen agents do not count against him.
+
+    By current load (the default): each lead goes to the chosen agent who has the fewest open
+    customers at that moment, counting the leads just given; on a tie, the agent chosen first.
+    The loads end as even as possible — an agent who already holds many more open customers than
+    the others may get none.
+
+    In equal shares (`equal_shares`): every chosen agent gets the same number, give or take one;
+    the extra ones go to the agents with the fewest open customers (ties: chosen first).
+
+    Returns leads per agent who got any."""
     require(by, "lead.assign")
+    _claim_assignment(session, by, key)
     agent_ids = _active_agents(session, agent_ids)
     rows = _locked_leads(session, lead_ids)
     load = open_lead_load(session, agent_ids)
@@ -488,6 +523,12 @@ def distribute_leads(session, by: User, lead_ids, agent_ids) -> dict[int, int]:
     for _, owner in rows:
         if owner in load:
             load[owner] -= 1
+    if equal_shares:
+        order = sorted(agent_ids, key=lambda a: (load[a], agent_ids.index(a)))
+        plan = {a: [] for a in order}
+        for n, (lead_id, _) in enumerate(rows):
+            plan[order[n % len(order)]].append(lead_id)
+        return _spread(session, by, plan, rows, key)
     import heapq
     heap = [(load[a], i, a) for i, a in enumerate(agent_ids)]
     heapq.heapify(heap)
@@ -496,9 +537,15 @@ def distribute_leads(session, by: User, lead_ids, agent_ids) -> dict[int, int]:
         count, i, agent = heapq.heappop(heap)
         plan[agent].append(lead_id)
         heapq.heappush(heap, (count + 1, i, agent))
+    return _spread(session, by, plan, rows, key)
+
+
+def _spread(session, by: User, plan: dict[int, list[int]], rows, key: str | None) -> dict[int, int]:
     plan = {a: ids for a, ids in plan.items() if ids}
     _apply_assignment(session, by, plan, dict(rows))
-    return {a: len(ids) for a, ids in plan.items()}
+    spread = {a: len(ids) for a, ids in plan.items()}
+    _settle_assignment(session, key, spread)
+    return spread
 
 
 def resolve_conflict(session, by: User, conflict_id: int, decision: str) -> LeadConflict:

@@ -43,13 +43,24 @@ DEFAULT_METHODS = [  # code, name, [(kind, percent, days after subscription)] �
 ]
 
 
+# R-CON-3: what a deal of each method brings to the signing beyond the project's own list
+# (Project.signing_checklist) — a project edits them on its payment methods; as migration 0019e.
+DEFAULT_SIGNING_CHECKLISTS = {
+    "one_off": "全部房款收据",
+    "instalments": "首期款收据\n已付分期款收据",
+    "commercial_mortgage": "首期款收据\n收入证明\n近六个月银行流水\n银行卡（用于按揭还款）",
+    "provident_fund": "首期款收据\n住房公积金缴存证明\n银行卡（用于公积金贷款还款）",
+}
+
+
 def ensure_default_methods(session, project: Project) -> None:
     """Give a project the four default payment methods if it has none."""
     if session.scalar(select(PaymentMethodTemplate.id).where(
             PaymentMethodTemplate.project_id == project.id).limit(1)):
         return
     for code, name, lines in DEFAULT_METHODS:
-        method = PaymentMethodTemplate(project_id=project.id, code=code, name=name)
+        method = PaymentMethodTemplate(project_id=project.id, code=code, name=name,
+                                       signing_checklist=DEFAULT_SIGNING_CHECKLISTS[code])
         method.lines = [PlanLineTemplate(seq=i, kind=kind, percent=Decimal(pct), due_offset_days=days)
                         for i, (kind, pct, days) in enumerate(lines, start=1)]
         session.add(method)

@@ -52,16 +52,16 @@ def new_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-def claim(session, by, key: str | None, kind: str, subject: str = "") -> Submission:
+def claim(session, by, key: str | None, kind: str, subject: str = "", out_of_date=None) -> Submission:
     """Take `key` for this operation (`kind` on `subject`, by `by`), in the caller's transaction,
     before anything else is written in it. AlreadySubmitted (the transaction rolled back) when the
     same person's same form for the same subject committed with it; a key taken by anything else
     — another user, another form, another deal — is refused like a missing one, and tells nothing
     of what it recorded. A missing or malformed key is refused: the form is older than this rule
-    or not ours."""
+    or not ours. `out_of_date`: the refusal's text for a form that is not about money."""
     key = (key or "").strip()
     if not _KEY.fullmatch(key):
-        raise _out_of_date()
+        raise _out_of_date(out_of_date)
     earlier = session.identity_map.get(identity_key(Submission, key))  # taken in this very session
     if earlier is None:
         row = Submission(key=key, user_id=by.id, kind=kind, subject=subject)
@@ -74,12 +74,12 @@ def claim(session, by, key: str | None, kind: str, subject: str = "") -> Submiss
             session.rollback()  # nothing of this operation was written; its caller ends here
             earlier = session.get(Submission, key)
     if earlier is None or (earlier.user_id, earlier.kind, earlier.subject) != (by.id, kind, subject):
-        raise _out_of_date()
+        raise _out_of_date(out_of_date)
     raise AlreadySubmitted(earlier.result)
 
 
-def _out_of_date() -> RuleViolation:
-    return RuleViolation(_l("This form is out of date: open it again and re-enter the amount."),
+def _out_of_date(message=None) -> RuleViolation:
+    return RuleViolation(message or _l("This form is out of date: open it again and re-enter the amount."),
                          rule="R-PAY-1")
 
 

@@ -226,3 +226,16 @@ def login_as(client, make_user):
         return user
 
     return login
+
+
+@pytest.fixture(scope="session")
+def shared_browser():
+    """One Chromium (Playwright) for the whole run. tests/test_browser.py's `browser` fixture
+    hands it out, and so does every browser-test module that imports that fixture: two
+    Playwright sync sessions alive at once refuse to start ("Sync API inside the asyncio loop")."""
+    from playwright.sync_api import sync_playwright
+    from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -38,11 +38,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
+def browser(shared_browser):
+    """The run's one Chromium (tests/conftest.py): modules importing this fixture share it."""
+    return shared_browser
 
 
 @pytest.fixture

@@ -344,7 +344,9 @@ def test_r_con_3_the_booking_lists_what_to_bring_and_tells_the_lawyer(db, deal):
     pay(db, deal, "250000")
     contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
     db.session.commit()
-    assert contract.checklist.splitlines() == ["身份证原件", "户口簿", "契税款"]
+    # The project's list, then what the deal's payment method (a commercial mortgage) adds (issue 19, item 12).
+    assert contract.checklist.splitlines() == ["身份证原件", "户口簿", "契税款", "首期款收据", "收入证明",
+                                               "近六个月银行流水", "银行卡（用于按揭还款）"]
     note = db.session.scalar(select(Notification).where(Notification.kind == "signing_booked"))
     assert note.user_id == deal["lawyer"].id and "2026-12-01 10:00" in note.message
 

@@ -13,7 +13,7 @@ from models.leads import (DuplicateLead, answer_topic, ask_question, assign_lead
                           resolve_conflict)
 from tests import factories as f
 from tests.support.rules import raises_rule
-from tests.conftest import Auth
+from tests.conftest import Auth, submission_key
 
 TODAY = dt.date(2026, 11, 26)
 
@@ -389,7 +389,8 @@ def test_r_lead_2_the_manager_assigns_from_the_grid(client, db, office):
     assert "分配" in page and "Li" in page and "Zhang" in page
     response = client.post("/admin/lead/assign/", data={
         "csrf_token": token, "ids": ",".join(map(str, ids)), "mode": "even",
-        "agent": [office["agent"].id, office["agent2"].id]}, follow_redirects=True)
+        "agent": [office["agent"].id, office["agent2"].id], "submission_key": submission_key(page)},
+        follow_redirects=True)
     assert "4" in response.get_data(as_text=True)
     per_agent = dict(db.session.execute(select(Lead.owner_id, func.count()).group_by(Lead.owner_id)).all())
     assert per_agent == {office["agent"].id: 2, office["agent2"].id: 2}

@@ -277,3 +277,29 @@ def test_issue18_0015_completes_when_run_again_after_its_index_builds_stopped(fr
     assert _version() == REV_0015
     assert _scalar("SELECT indisvalid FROM pg_index "
                    "WHERE indexrelid = 'ix_subscription_draft_unit'::regclass") is True
+
+
+def test_issue19_12_0019e_gives_each_payment_method_its_checklist_and_the_old_default_list_loses_the_bank_card(fresh_app):
+    """Migration 0019e on an office that ran before it: methods get their items by code; a project
+    still on the old default list (which asked every deal for the mortgage's bank card) gets the
+    common list; a list the office wrote itself is left alone."""
+    from models import Project
+    old_default = ("身份证原件及复印件\n户口簿原件及复印件\n婚姻状况证明\n认购书及定金收据\n"
+                   "首期款收据\n银行卡（用于按揭还款）\n契税、维修基金等税费")
+    upgrade(revision="c18a2e3f9d03")
+    kept, own = Project(code="A", name="甲", signing_checklist=old_default), Project(code="B", name="乙",
+                                                                                      signing_checklist="身份证\n银行卡")
+    _db.session.add_all([kept, own])
+    _db.session.commit()
+    with _db.engine.begin() as conn:
+        for code in ("one_off", "instalments", "commercial_mortgage", "provident_fund"):
+            conn.execute(text("INSERT INTO payment_method_template (project_id, code, name, active) "
+                              "VALUES (:p, :c, :c, :t)"), {"p": kept.id, "c": code, "t": True})
+    _db.session.remove()
+    upgrade()
+    items = dict(_db.session.execute(text("SELECT code, signing_checklist FROM payment_method_template")).all())
+    assert "银行卡（用于按揭还款）" in items["commercial_mortgage"]
+    assert "公积金" in items["provident_fund"] and "银行卡" not in items["instalments"] + items["one_off"]
+    lists = dict(_db.session.execute(text("SELECT code, signing_checklist FROM project")).all())
+    assert lists == {"A": "身份证原件及复印件\n户口簿原件及复印件\n婚姻状况证明\n认购书及定金收据\n契税、维修基金等税费",
+                     "B": "身份证\n银行卡"}
