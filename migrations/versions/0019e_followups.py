@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd19e00000001'
-down_revision = 'c18a2e3f9d03'
+down_revision = 'd19b00000001'
 branch_labels = None
 depends_on = None
 
