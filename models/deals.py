@@ -603,8 +603,8 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
             raise taken from None
     if price < unit.list_price:  # R-PRICE-2: whoever decides is told (models.worklists)
         notify(session, users_who_may(session, "price.decide"), "price_requested",
-               f"价格审批：{subscription.number}（{lead.name}）成交价 ¥{price:,.2f}，低于表价 "
-               f"¥{unit.list_price:,.2f}，请审批。", "/admin/price_approval/?flt0_0=requested")
+               {"no": subscription.number, "name": lead.name, "price": price, "list_price": unit.list_price},
+               "/admin/price_approval/?flt0_0=requested")
     session.expire(unit)
     record_many(session, "unit", "subscribe", by, [(unit.id, {"status": [before, "subscribed"]})])
     return subscription
@@ -769,7 +769,7 @@ def decide_price(session, by: User, approval_id: int, approve: bool) -> PriceApp
         raise already_decided(session, PriceApproval, approval_id, rule="R-PRICE-2")
     approval = session.get(PriceApproval, approval_id, populate_existing=True)
     notify(session, [approval.requested_by_id], "price_decided",
-           f"价格审批：{sub.number} 成交价 ¥{approval.price:,.2f} {'已批准' if approve else '被驳回'}。",
+           {"_t": f"price_decided.{status}", "no": sub.number, "price": approval.price},
            f"/admin/subscription/details/?id={sub.id}")
     return approval
 
@@ -816,14 +816,14 @@ def close_open_requests(session, subscription_id: int, by, action: str) -> int:
     """When a deal ends (withdrawn, expired, forfeited, rescinded), the requests still waiting on it are closed
     as rejected, each with its audit row (R-ALL-2), and their requesters told."""
     closed = 0
-    for model, noun in ((PriceApproval, "价格审批"), (Extension, "延期申请")):
+    for model, noun in ((PriceApproval, "price_approval"), (Extension, "extension")):
         rows = session.execute(select(model.id, model.requested_by_id).where(
             model.subscription_id == subscription_id, model.status == "requested")).all()
         for row_id, requester in rows:
             if _decide_request(session, model, row_id, by, "rejected", action):
                 closed += 1
-                ended = {"withdraw": "退订", "expire": "失效", "rescind": "解约"}.get(action, "挞定")
-                notify(session, [requester], "request_closed", f"{noun}已关闭：交易已{ended}。",
+                ended = action if action in ("withdraw", "expire", "rescind") else "forfeit"
+                notify(session, [requester], "request_closed", {"request": noun, "ended": ended},
                        f"/admin/{model.__tablename__}/")
     return closed
 
@@ -871,9 +871,9 @@ def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) 
                     lead.stage = "visited"
                 session.flush()
             notify(session, [sub.agent_id], "subscription_expired",
-                   f"认购失效：{sub.number}（{sub.customer_name}）定金应付日 {due} 后 "
-                   f"{sub.project.draft_grace_days} 天仍未{'审核并' if before == 'draft' else ''}收取定金，"
-                   f"房源已恢复可售，客户仍归您跟进。", f"/admin/subscription/details/?id={sub_id}")
+                   {"_t": f"subscription_expired.{'draft' if before == 'draft' else 'confirmed'}",
+                    "no": sub.number, "name": sub.customer_name, "due": due, "days": sub.project.draft_grace_days},
+                   f"/admin/subscription/details/?id={sub_id}")
             session.commit()
             expired += 1
         except Exception:
