@@ -379,7 +379,10 @@ class Extension(RequestedDecision, Base):
     contract: Mapped["Contract | None"] = relationship()  # noqa: F821 (models.contracts)
 
     def __str__(self) -> str:
-        return str(self.instalment) if self.instalment_id else f"{self.subscription} 签约"
+        if self.instalment_id:
+            return str(self.instalment)
+        from flask_babel import gettext
+        return gettext("%(deal)s signing", deal=self.subscription)
 
     @classmethod
     def owned_by(cls, user_id: int):
@@ -712,7 +715,7 @@ def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: 
     deposit_line = session.scalar(select(Instalment.id).where(
         Instalment.subscription_id == sub.id, Instalment.kind == "deposit"))
     payment = take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel=channel,
-                           bank_ref=bank_ref, instalment_id=deposit_line, today=today, note="定金")
+                           bank_ref=bank_ref, instalment_id=deposit_line, today=today)  # the line says "deposit"
     if not _move(session, sub, by, ("confirmed",), "active", "deposit"):
         raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
     if key is not None:
@@ -742,7 +745,9 @@ def withdraw_subscription(session, by: User, subscription_id: int, reason: str) 
     with audit_context(session, actor=by, action="withdraw"):
         if lead.stage == "subscribed":
             lead.stage = "visited"
-        lead.notes = ((lead.notes + "\n") if lead.notes else "") + f"退订：{reason}"
+        # Language-neutral (read in either language): the deal's number and the reason given; the
+        # deal's history says "withdrawn" in the reader's language.
+        lead.notes = ((lead.notes + "\n") if lead.notes else "") + f"{sub.number}: {reason}"
         session.flush()
     session.expire_all()
     return sub
@@ -862,7 +867,7 @@ def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) 
                 continue
             before, unit_id, lead = sub.status, sub.unit_id, sub.lead
             if not _move(session, sub, None, (before,), "expired", "expire",
-                         reason=f"定金逾期未付（应付日 {due}）", expired_at=utcnow()):
+                         reason=str(due), expired_at=utcnow()):  # the deposit's due date: shown as words when read
                 session.rollback()
                 continue
             end_deal(session, sub_id, unit_id, None, "expire")

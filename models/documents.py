@@ -46,7 +46,16 @@ class DocumentBatch(Base):
     requested_by: Mapped[User | None] = relationship()
 
     def __str__(self) -> str:
-        return self.title or f"#{self.id}"
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """The batch as the reader reads it, "2026-11-27 Lawyer's letter × 5": its kind in the current
+        language (the stored title, written in the office's language, names the same things)."""
+        if not self.kind:
+            return self.title or f"#{self.id}"
+        day = self.title[:10] if self.title[:4].isdigit() else ""
+        return f"{day} {kind_label(self.kind)} × {self.total}".strip()
 
 
 class Document(Base):

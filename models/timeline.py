@@ -235,7 +235,13 @@ def _describe(audit: Audit, rows) -> str | None:
                        where=c.get("location", ""))
     if audit.entity == "stamped_copy":
         return gettext("issued on %(on)s", on=c.get("issued_on", ""))
-    if key in (("subscription", "withdraw"), ("subscription", "expire")):
+    if key == ("subscription", "expire"):
+        reason = _value(c, "reason") or ""
+        try:  # since issue 19 the deposit's due date; before, finished Chinese text, shown as written
+            return gettext("the deposit was due on %(due)s", due=dt.date.fromisoformat(reason).isoformat())
+        except ValueError:
+            return reason
+    if key == ("subscription", "withdraw"):
         return _value(c, "reason") or ""
     if audit.entity == "voucher":
         return gettext("voucher %(no)s · %(amount)s · %(reason)s", no=c.get("number", ""),
