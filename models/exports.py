@@ -14,7 +14,7 @@ import datetime as dt
 import io
 from decimal import Decimal
 
-from flask_babel import force_locale, get_locale, gettext, lazy_gettext as _l, pgettext
+from flask_babel import force_locale, get_locale, lazy_gettext as _l, ngettext, pgettext
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, LargeBinary, String, Text, func, select
 from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
@@ -327,7 +327,7 @@ def write_export(session, list_name: str, fmt: str, filters: dict, user, out, to
         if progress is not None and count % 10_000 == 0:
             progress(count)
     total_row = [None] * len(headers)
-    total_row[0] = gettext("Total (%(n)s rows)", n=count)
+    total_row[0] = ngettext("Total (%(num)d row)", "Total (%(num)d rows)", count)
     for i in money:
         total_row[i] = totals[i]
     writer.row(total_row, bold=True)
