@@ -20,6 +20,7 @@ from models.labels import choice_label
 
 from .base import ProtectedPage, ReadOnlyView, run_domain
 from .documents import WAITING_FOR_QUEUE, retry_button
+from .i18n import LANGUAGES
 
 MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -133,6 +134,7 @@ class ExportView(ReadOnlyView):
                    "requested_by", "created_at", "finished_at")
     column_filters = ("list", "status", "created_at")
     column_formatters = {"progress": _progress, "download": _download, "filters": _filters,
+                         "locale": lambda v, c, m, n: LANGUAGES.get(m.locale, m.locale),
                          "size": lambda v, c, m, n: f"{m.size / 1048576:,.1f} MB" if m.size else ""}
     column_labels = {"progress": _l("Progress"), "download": _l("File"), "list": _l("List"),
                      "format": _l("Format"), "filters": _l("Filters"), "rows": _l("Rows")}
