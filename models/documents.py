@@ -196,11 +196,11 @@ def _new_document(kind: str, subject, by) -> Document:
 
 
 def _new_batch(session, kind: str, total: int, by) -> DocumentBatch:
-    """A batch titled like "2026-11-27 律师函 × 5"; `by` None is the system (the ladder)."""
-    with force_locale("zh_Hans_CN"):
-        label = str(kind_label(kind))
+    """A batch titled "2026-11-27 × 5", language-neutral: it reads "2026-11-27 律师函 × 5" or
+    "2026-11-27 Lawyer's letter × 5" as its reader's language names its kind (`label`); `by`
+    None is the system (the ladder)."""
     batch = DocumentBatch(kind=kind, total=total, requested_by_id=by.id if by else None,
-                          title=f"{office_today()} {label} × {total}")
+                          title=f"{office_today()} × {total}")
     session.add(batch)
     return batch
 

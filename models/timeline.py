@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 
-from flask_babel import format_datetime, gettext, lazy_gettext as _l
+from flask_babel import format_datetime, gettext, lazy_gettext as _l, pgettext
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -270,7 +270,7 @@ def deal_timeline(session: Session, subscription_id: int) -> list[Step]:
             title = gettext("%(what)s changed", what=audit.entity)
         key = (audit.entity, audit.action)
         if key in GROUPED and group is not None and (group.entity, group.action) == key:
-            group.detail += "；" + detail  # one step for the whole plan, its lines listed
+            group.detail += pgettext("list separator", "; ") + detail  # one step for the whole plan, its lines
             continue
         step = Step(at=audit.at, entity=audit.entity, action=audit.action, title=str(title),
                     detail=detail, who=names.get(audit.actor_id, gettext("the system")),
