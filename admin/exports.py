@@ -121,7 +121,28 @@ def _download(view, context, model, name):
 
 
 def _filters(view, context, model, name):
-    return ", ".join(f"{k}={v}" for k, v in (model.filters or {}).items()) or "—"
+    """The export's filters as the reader reads them: names and values in their language."""
+    filters = model.filters or {}
+    names = {"project": gettext("Project"), "date_from": gettext("The start date"),
+             "date_to": gettext("The end date"), "method": gettext("Payment method"),
+             "status": gettext("Status"), "channel": gettext("Payment channel"), "overdue": gettext("Overdue")}
+    status_of = ("instalment", "status") if model.list == "instalments" else None
+
+    def value(key, v):
+        if key == "project":
+            return db.session.scalar(select(Project.name).where(Project.id == v)) or f"#{v}"
+        if key == "method":
+            return choice_label("subscription", "payment_method", v)
+        if key == "channel":
+            return choice_label("payment", "channel", v)
+        if key == "status" and status_of:
+            return choice_label(*status_of, v)
+        if key == "status":
+            return {"receipt": gettext("Receipts"), "reversal": gettext("Reversals")}.get(v, v)
+        if key == "overdue":
+            return "✓"
+        return v
+    return "; ".join(f"{names.get(k, k)}: {value(k, v)}" for k, v in filters.items()) or "—"
 
 
 class ExportView(ReadOnlyView):

@@ -216,3 +216,19 @@ def test_issue19_17_a_background_export_asked_in_english_is_written_in_english_b
     rows = list(csv.reader(io.StringIO(b"".join(chunks(db.session, chinese)).decode("utf-8-sig"))))
     assert rows[0][0] == "收据编号" and rows[-1][0] == "合计（1 行）"
     assert db.session.get(Export, chinese).file.startswith("收款明细-")
+
+
+def test_issue19_17_the_export_grid_names_an_exports_filters_in_the_readers_language(app, db, deal, client, auth):
+    from models.exports import request_export
+    request_export(db.session, deal["finance"], "payments", "csv",
+                   {"method": "instalments", "date_from": "2026-11-01", "status": "reversal"}, 1)
+    db.session.commit()
+    auth.login("finance")
+    html = client.get("/admin/export/").get_data(as_text=True)
+    assert "付款方式: 分期付款" in html and "开始日期: 2026-11-01" in html and "method=instalments" not in html
+    client.set_cookie("lang", "en", domain="localhost")
+    html = client.get("/admin/export/").get_data(as_text=True)
+    assert "Payment method: Instalments" in html and "The start date: 2026-11-01" in html
+    import re
+    [cell] = re.findall(r'<td class="col-filters">(.*?)</td>', html, re.S)
+    assert cell.strip() == "Payment method: Instalments; The start date: 2026-11-01; Status: Reversals"
