@@ -232,3 +232,19 @@ def test_issue19_17_the_export_grid_names_an_exports_filters_in_the_readers_lang
     import re
     [cell] = re.findall(r'<td class="col-filters">(.*?)</td>', html, re.S)
     assert cell.strip() == "Payment method: Instalments; The start date: 2026-11-01; Status: Reversals"
+
+
+def test_issue19_17_a_grid_export_is_named_and_headed_in_the_readers_language(app, db, deal, client, auth):
+    import csv
+    import io
+    from urllib.parse import quote
+    auth.login("finance")
+    response = client.get("/admin/payment/export/csv/")
+    assert f"filename*=UTF-8''{quote('收款记录')}_" in response.headers["Content-Disposition"]
+    assert "收据" in response.get_data(as_text=True).splitlines()[0]
+    client.set_cookie("lang", "en", domain="localhost")
+    response = client.get("/admin/payment/export/csv/")
+    disposition = response.headers["Content-Disposition"]
+    assert 'filename="Payments_' in disposition and "filename*=UTF-8''Payments_" in disposition
+    headers = next(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert headers and not any(_has_cjk(h) for h in headers), headers
