@@ -656,8 +656,13 @@ class ProtectedView(ModelView):
         return values
 
     def _export_headers(self, export_type: str) -> dict:
-        name = secure_filename(self.get_export_name(export_type=export_type))
-        return {"Content-Disposition": f"attachment;filename={name}", "Cache-Control": "private, no-store"}
+        """The file named after the grid in the reader's language ("客户登记_…csv" or
+        "Customers_…csv"): the name in UTF-8 (RFC 5987), an ASCII fallback for old clients."""
+        from urllib.parse import quote
+        name = self.get_export_name(export_type=export_type)
+        fallback = secure_filename(name).lstrip("_") or f"export.{export_type}"
+        return {"Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}",
+                "Cache-Control": "private, no-store"}
 
     def _export_csv(self, return_url):
         """Flask-Admin's CSV stream, from plain values (`_export_rows`) instead of ORM rows."""

@@ -285,7 +285,8 @@ class DocumentBatchView(ReadOnlyView):
     extra_endpoints = {"zip_view": "list"}
     column_list = ("id", "title", "kind", "progress", "zip", "requested_by", "created_at")
     column_filters = ("kind", "created_at")
-    column_formatters = {"progress": _progress, "zip": _zip_link, "requested_by": _requested_by}
+    column_formatters = {"progress": _progress, "zip": _zip_link, "requested_by": _requested_by,
+                         "title": lambda v, c, m, n: m.label}  # in the reader's language
     column_labels = {"progress": _l("Progress"), "zip": _l("File")}
 
     def _scope(self, query, model=None):

@@ -20,6 +20,7 @@ from models.labels import choice_label
 
 from .base import ProtectedPage, ReadOnlyView, run_domain
 from .documents import WAITING_FOR_QUEUE, retry_button
+from .i18n import LANGUAGES
 
 MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -120,7 +121,28 @@ def _download(view, context, model, name):
 
 
 def _filters(view, context, model, name):
-    return ", ".join(f"{k}={v}" for k, v in (model.filters or {}).items()) or "—"
+    """The export's filters as the reader reads them: names and values in their language."""
+    filters = model.filters or {}
+    names = {"project": gettext("Project"), "date_from": gettext("The start date"),
+             "date_to": gettext("The end date"), "method": gettext("Payment method"),
+             "status": gettext("Status"), "channel": gettext("Payment channel"), "overdue": gettext("Overdue")}
+    status_of = ("instalment", "status") if model.list == "instalments" else None
+
+    def value(key, v):
+        if key == "project":
+            return db.session.scalar(select(Project.name).where(Project.id == v)) or f"#{v}"
+        if key == "method":
+            return choice_label("subscription", "payment_method", v)
+        if key == "channel":
+            return choice_label("payment", "channel", v)
+        if key == "status" and status_of:
+            return choice_label(*status_of, v)
+        if key == "status":
+            return {"receipt": gettext("Receipts"), "reversal": gettext("Reversals")}.get(v, v)
+        if key == "overdue":
+            return "✓"
+        return v
+    return "; ".join(f"{names.get(k, k)}: {value(k, v)}" for k, v in filters.items()) or "—"
 
 
 class ExportView(ReadOnlyView):
@@ -133,6 +155,7 @@ class ExportView(ReadOnlyView):
                    "requested_by", "created_at", "finished_at")
     column_filters = ("list", "status", "created_at")
     column_formatters = {"progress": _progress, "download": _download, "filters": _filters,
+                         "locale": lambda v, c, m, n: LANGUAGES.get(m.locale, m.locale),
                          "size": lambda v, c, m, n: f"{m.size / 1048576:,.1f} MB" if m.size else ""}
     column_labels = {"progress": _l("Progress"), "download": _l("File"), "list": _l("List"),
                      "format": _l("Format"), "filters": _l("Filters"), "rows": _l("Rows")}

@@ -1,4 +1,5 @@
-"""Flask-Babel: Chinese by default, English on request, the choice kept in a cookie."""
+"""Flask-Babel: the language the user picked (kept in a cookie); before any pick, the browser's
+Accept-Language (Chinese or English); Chinese when it asks for neither."""
 from __future__ import annotations
 
 from flask import Blueprint, has_request_context, redirect, request, url_for
@@ -9,6 +10,7 @@ from .auth import is_safe_next
 LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
 DEFAULT_LANGUAGE = "zh_Hans_CN"
 COOKIE = "lang"
+_ACCEPTED = {"zh": "zh_Hans_CN", "en": "en"}  # Accept-Language's primary tag → our locale
 
 bp = Blueprint("i18n", __name__)
 babel = Babel()
@@ -18,7 +20,12 @@ def select_locale() -> str:
     if not has_request_context():
         return DEFAULT_LANGUAGE  # jobs and the CLI write in the office's language
     chosen = request.cookies.get(COOKIE)
-    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+    if chosen in LANGUAGES:
+        return chosen  # the user's pick decides once made
+    # A first visit: the browser's languages, in its order of preference ("en-US" matches "en",
+    # "zh-TW"/"zh-Hans-CN" match "zh"); neither → the office's language.
+    asked = request.accept_languages.best_match(_ACCEPTED)
+    return _ACCEPTED.get(asked, DEFAULT_LANGUAGE)
 
 
 def html_lang() -> str:

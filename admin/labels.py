@@ -64,7 +64,7 @@ COLUMN_LABELS = {
     "attempted_by": _l("Registered again by"), "attempted_at": _l("Registered again at"),
     "attempted_name": _l("Name given"), "resolved_at": _l("Decided at"),
     "question": _l("Question"), "answer": _l("Answer"), "asked_by": _l("Asked by"),
-    "answered_at": _l("Answered at"), "message": _l("Message"), "read_at": _l("Read at"),
+    "answered_at": _l("Answered at"), "message": _l("Message"), "locale": _l("Language"), "read_at": _l("Read at"),
     "overdue_days": _l("Days overdue"),
     "signing_due_on": _l("Sign by"), "booked_on": _l("Booked on"), "checklist": _l("To bring"),
     "cause": _l("Cause"), "deposit_due_on": _l("Deposit due on"), "customer_name": _l("Customer name"),

@@ -1,12 +1,13 @@
 """Monthly targets (R-ALL-3): the manager sets each agent's targets for a month on one page,
-beside what they did; the monthly review downloads as XLSX or PDF."""
+beside what they did; the monthly review downloads as XLSX (in the reader's language) or PDF (a
+signed office document, in Chinese)."""
 from __future__ import annotations
 
 import io
 
 from flask import flash, redirect, request, send_file, url_for
 from flask_admin import expose
-from flask_babel import gettext
+from flask_babel import gettext, pgettext
 from flask_login import current_user
 
 from models import RuleViolation, db
@@ -72,7 +73,8 @@ class TargetsPage(ProtectedPage):
         buffer = io.BytesIO()
         write_review_xlsx(review, buffer)
         buffer.seek(0)
-        return send_file(buffer, as_attachment=True, download_name=f"月度业绩回顾-{review['month']}.xlsx",
+        name = pgettext("monthly review", "Monthly review")
+        return send_file(buffer, as_attachment=True, download_name=f"{name}-{review['month']}.xlsx",
                          mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     @expose("/review.pdf")
@@ -88,12 +90,23 @@ class TargetsPage(ProtectedPage):
                          download_name=f"月度业绩回顾-{review['month']}.pdf")
 
 
-REVIEW_COLUMNS = [("agent", "置业顾问", None), ("target_subscriptions", "认购目标（套）", "int"),
-                  ("subscriptions", "认购完成（套）", "int"), ("subscriptions_rate", "完成率 %", "rate"),
-                  ("target_amount", "认购金额目标", "money"), ("amount", "认购金额", "money"),
-                  ("amount_rate", "完成率 %", "rate"), ("target_collections", "回款目标", "money"),
-                  ("collections", "回款", "money"), ("collections_rate", "完成率 %", "rate"),
-                  ("new_leads", "新登记客户", "int"), ("follow_ups", "跟进次数", "int"), ("visits", "来访", "int")]
+def review_columns() -> list[tuple]:
+    """(key, header in the current language, kind) of the review's columns."""
+    return [
+        ("agent", pgettext("monthly review", "Agent"), None),
+        ("target_subscriptions", pgettext("monthly review", "Subscriptions target (units)"), "int"),
+        ("subscriptions", pgettext("monthly review", "Subscriptions done (units)"), "int"),
+        ("subscriptions_rate", pgettext("monthly review", "Achieved %"), "rate"),
+        ("target_amount", pgettext("monthly review", "Subscription amount target"), "money"),
+        ("amount", pgettext("monthly review", "Subscription amount"), "money"),
+        ("amount_rate", pgettext("monthly review", "Achieved %"), "rate"),
+        ("target_collections", pgettext("monthly review", "Collections target"), "money"),
+        ("collections", pgettext("monthly review", "Collections"), "money"),
+        ("collections_rate", pgettext("monthly review", "Achieved %"), "rate"),
+        ("new_leads", pgettext("monthly review", "New customers"), "int"),
+        ("follow_ups", pgettext("monthly review", "Follow-ups"), "int"),
+        ("visits", pgettext("monthly review", "Visits"), "int"),
+    ]
 
 
 def write_review_xlsx(review: dict, out) -> None:
@@ -104,14 +117,16 @@ def write_review_xlsx(review: dict, out) -> None:
     sheet = book.add_worksheet(review["month"])
     bold = book.add_format({"bold": True})
     money = book.add_format({"num_format": "#,##0.00"})
-    sheet.write_string(0, 0, f"月度业绩回顾 {review['month']}（{review['first']} 至 {review['last']}）", bold)
-    for col, (_, header, _) in enumerate(REVIEW_COLUMNS):
+    columns = review_columns()
+    sheet.write_string(0, 0, pgettext("monthly review", "Monthly review %(month)s (%(first)s to %(last)s)",
+                                      month=review["month"], first=review["first"], last=review["last"]), bold)
+    for col, (_, header, _) in enumerate(columns):
         sheet.write_string(2, col, header, bold)
         sheet.set_column(col, col, 13)
-    rows = review["rows"] + [{**review["totals"], "agent": "合计", "subscriptions_rate": None,
-                              "amount_rate": None, "collections_rate": None}]
+    rows = review["rows"] + [{**review["totals"], "agent": pgettext("monthly review", "Total"),
+                              "subscriptions_rate": None, "amount_rate": None, "collections_rate": None}]
     for n, row in enumerate(rows, start=3):
-        for col, (key, _, kind) in enumerate(REVIEW_COLUMNS):
+        for col, (key, _, kind) in enumerate(columns):
             value = row.get(key)
             if value is None:
                 continue

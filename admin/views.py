@@ -560,8 +560,12 @@ class NotificationView(ReadOnlyView):
 
     column_list = ("created_at", "message", "read_at")
     column_default_sort = ("id", True)
+    column_sortable_list = ("created_at", "read_at")  # the text is rendered per reader, not stored
+    column_details_list = ("created_at", "message", "link", "read_at")  # the text, not its stored values
+    # In the reader's language (models.notifications.render), whatever the writer's.
     column_formatters = {"message": lambda v, c, m, n: Markup('<a href="%s">%s</a>') % (
-        m.link or "#", m.message) if m.link.startswith("/") else m.message}
+        m.link or "#", m.text) if m.link.startswith("/") else m.text}
+    column_formatters_export = {"message": lambda v, c, m, n: m.text}
 
     row_steps = (StepButton("read", None, when=lambda n: n.read_at is None, icon="fa-check", style="secondary"),)
 

@@ -58,7 +58,7 @@ def run_export(export_id: int) -> dict:
             pause_for_fault_tests()
             with tempfile.TemporaryFile() as handle:
                 rows = write_export(session, export.list, export.format, export.filters, export.requested_by,
-                                    handle, progress=progress)
+                                    handle, progress=progress, locale=export.locale)  # the requester's language
                 size = store_chunks(session, export.id, handle)
         except Exception as exc:
             session.rollback()

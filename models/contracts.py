@@ -243,7 +243,7 @@ def book_signing(session, by, subscription_id: int, *, appointment_at: dt.dateti
         session.flush()
     lawyers = [lawyer_id] if lawyer_id else users_who_may(session, "contract.sign")
     notify(session, lawyers, "signing_booked",
-           f"签约预约：{sub.number}（{sub.customer_name}）{appointment_at:%Y-%m-%d %H:%M}，请准备合同文本。",
+           {"no": sub.number, "name": sub.customer_name, "at": f"{appointment_at:%Y-%m-%d %H:%M}"},
            f"/admin/contract/details/?id={contract.id}")
     return contract
 
@@ -391,7 +391,7 @@ def update_step(session, by, step_id: int, *, status: str, promised_on: dt.date 
         session.flush()
     if step.customer_action:
         notify(session, [step.contract.subscription.agent_id], "contract_step",
-               f"{step.contract.number}：客户需补充 {step.customer_action[:60]}",
+               {"no": step.contract.number, "action": step.customer_action[:60]},
                f"/admin/contract_step/details/?id={step.id}")
     return step
 
@@ -485,5 +485,6 @@ def rescind(session, by, subscription_id: int, *, reason: str, today: dt.date | 
             contract.status = "rescinded"
         session.flush()
     end_deal(session, sub.id, sub.unit_id, by, "rescind", unit_was="signed")
-    tell_finance_of_money_held(session, sub, f"解约待结算：{sub.number}（{sub.customer_name}）已解约")
+    tell_finance_of_money_held(session, sub, {"_t": "settlement_due.rescind", "no": sub.number,
+                                              "name": sub.customer_name})
     return sub

@@ -403,7 +403,10 @@ class Extension(RequestedDecision, Base):
     contract: Mapped["Contract | None"] = relationship()  # noqa: F821 (models.contracts)
 
     def __str__(self) -> str:
-        return str(self.instalment) if self.instalment_id else f"{self.subscription} 签约"
+        if self.instalment_id:
+            return str(self.instalment)
+        from flask_babel import gettext
+        return gettext("%(deal)s signing", deal=self.subscription)
 
     @classmethod
     def owned_by(cls, user_id: int):
@@ -627,8 +630,8 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
             raise taken from None
     if price < unit.list_price:  # R-PRICE-2: whoever decides is told (models.worklists)
         notify(session, users_who_may(session, "price.decide"), "price_requested",
-               f"价格审批：{subscription.number}（{lead.name}）成交价 ¥{price:,.2f}，低于表价 "
-               f"¥{unit.list_price:,.2f}，请审批。", "/admin/price_approval/?flt0_0=requested")
+               {"no": subscription.number, "name": lead.name, "price": price, "list_price": unit.list_price},
+               "/admin/price_approval/?flt0_0=requested")
     session.expire(unit)
     record_many(session, "unit", "subscribe", by, [(unit.id, {"status": [before, "subscribed"]})])
     return subscription
@@ -736,7 +739,7 @@ def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: 
     deposit_line = session.scalar(select(Instalment.id).where(
         Instalment.subscription_id == sub.id, Instalment.kind == "deposit"))
     payment = take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel=channel,
-                           bank_ref=bank_ref, instalment_id=deposit_line, today=today, note="定金")
+                           bank_ref=bank_ref, instalment_id=deposit_line, today=today)  # the line says "deposit"
     if not _move(session, sub, by, ("confirmed",), "active", "deposit"):
         raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
     if key is not None:
@@ -769,7 +772,9 @@ def withdraw_subscription(session, by: User, subscription_id: int, reason: str) 
         keep_apart(session, sub, lead, "withdrawal", office_today(), by, reason=reason)
         if lead.stage == "subscribed":
             lead.stage = "visited"
-        lead.notes = ((lead.notes + "\n") if lead.notes else "") + f"退订：{reason}"
+        # Language-neutral (read in either language): the deal's number and the reason given; the
+        # deal's history says "withdrawn" in the reader's language.
+        lead.notes = ((lead.notes + "\n") if lead.notes else "") + f"{sub.number}: {reason}"
         session.flush()
     session.expire_all()
     return sub
@@ -796,7 +801,7 @@ def decide_price(session, by: User, approval_id: int, approve: bool) -> PriceApp
         raise already_decided(session, PriceApproval, approval_id, rule="R-PRICE-2")
     approval = session.get(PriceApproval, approval_id, populate_existing=True)
     notify(session, [approval.requested_by_id], "price_decided",
-           f"价格审批：{sub.number} 成交价 ¥{approval.price:,.2f} {'已批准' if approve else '被驳回'}。",
+           {"_t": f"price_decided.{status}", "no": sub.number, "price": approval.price},
            f"/admin/subscription/details/?id={sub.id}")
     return approval
 
@@ -843,14 +848,14 @@ def close_open_requests(session, subscription_id: int, by, action: str) -> int:
     """When a deal ends (withdrawn, expired, forfeited, rescinded), the requests still waiting on it are closed
     as rejected, each with its audit row (R-ALL-2), and their requesters told."""
     closed = 0
-    for model, noun in ((PriceApproval, "价格审批"), (Extension, "延期申请")):
+    for model, noun in ((PriceApproval, "price_approval"), (Extension, "extension")):
         rows = session.execute(select(model.id, model.requested_by_id).where(
             model.subscription_id == subscription_id, model.status == "requested")).all()
         for row_id, requester in rows:
             if _decide_request(session, model, row_id, by, "rejected", action):
                 closed += 1
-                ended = {"withdraw": "退订", "expire": "失效", "rescind": "解约"}.get(action, "挞定")
-                notify(session, [requester], "request_closed", f"{noun}已关闭：交易已{ended}。",
+                ended = action if action in ("withdraw", "expire", "rescind") else "forfeit"
+                notify(session, [requester], "request_closed", {"request": noun, "ended": ended},
                        f"/admin/{model.__tablename__}/")
     return closed
 
@@ -889,7 +894,7 @@ def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) 
                 continue
             before, unit_id, lead = sub.status, sub.unit_id, sub.lead
             if not _move(session, sub, None, (before,), "expired", "expire",
-                         reason=f"定金逾期未付（应付日 {due}）", expired_at=utcnow()):
+                         reason=str(due), expired_at=utcnow()):  # the deposit's due date: shown as words when read
                 session.rollback()
                 continue
             end_deal(session, sub_id, unit_id, None, "expire")
@@ -898,9 +903,9 @@ def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) 
                     lead.stage = "visited"
                 session.flush()
             notify(session, [sub.agent_id], "subscription_expired",
-                   f"认购失效：{sub.number}（{sub.customer_name}）定金应付日 {due} 后 "
-                   f"{sub.project.draft_grace_days} 天仍未{'审核并' if before == 'draft' else ''}收取定金，"
-                   f"房源已恢复可售，客户仍归您跟进。", f"/admin/subscription/details/?id={sub_id}")
+                   {"_t": f"subscription_expired.{'draft' if before == 'draft' else 'confirmed'}",
+                    "no": sub.number, "name": sub.customer_name, "due": due, "days": sub.project.draft_grace_days},
+                   f"/admin/subscription/details/?id={sub_id}")
             session.commit()
             expired += 1
         except Exception:

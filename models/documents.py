@@ -46,7 +46,16 @@ class DocumentBatch(Base):
     requested_by: Mapped[User | None] = relationship()
 
     def __str__(self) -> str:
-        return self.title or f"#{self.id}"
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """The batch as the reader reads it, "2026-11-27 Lawyer's letter × 5": its kind in the current
+        language (the stored title, written in the office's language, names the same things)."""
+        if not self.kind:
+            return self.title or f"#{self.id}"
+        day = self.title[:10] if self.title[:4].isdigit() else ""
+        return f"{day} {kind_label(self.kind)} × {self.total}".strip()
 
 
 class Document(Base):
@@ -187,11 +196,11 @@ def _new_document(kind: str, subject, by) -> Document:
 
 
 def _new_batch(session, kind: str, total: int, by) -> DocumentBatch:
-    """A batch titled like "2026-11-27 律师函 × 5"; `by` None is the system (the ladder)."""
-    with force_locale("zh_Hans_CN"):
-        label = str(kind_label(kind))
+    """A batch titled "2026-11-27 × 5", language-neutral: it reads "2026-11-27 律师函 × 5" or
+    "2026-11-27 Lawyer's letter × 5" as its reader's language names its kind (`label`); `by`
+    None is the system (the ladder)."""
     batch = DocumentBatch(kind=kind, total=total, requested_by_id=by.id if by else None,
-                          title=f"{office_today()} {label} × {total}")
+                          title=f"{office_today()} × {total}")
     session.add(batch)
     return batch
 

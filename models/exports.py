@@ -1,6 +1,7 @@
 """Finance exports: the payment and instalment lists as CSV or XLSX (R-PAY-1, R-PAY-3).
 
-Chinese headers, real numbers and dates (not text), a totals row, rows scoped by role (an agent
+Headers, labels and file name in the requester's language (a background export keeps it on its
+row and the worker writes in it), real numbers and dates (not text), a totals row, rows scoped by role (an agent
 exports only own customers). Every cell a spreadsheet would run as a formula is neutralised in
 both formats. Rows are streamed from the database (yield_per) into the file, so memory stays
 flat whatever the size; a large export runs as a job (`jobs.exports`) and its file is kept in
@@ -13,7 +14,7 @@ import datetime as dt
 import io
 from decimal import Decimal
 
-from flask_babel import force_locale, lazy_gettext as _l
+from flask_babel import force_locale, get_locale, lazy_gettext as _l, ngettext, pgettext
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, LargeBinary, String, Text, cast, func, select
 from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
@@ -26,6 +27,7 @@ EXPORT_FORMATS = ("csv", "xlsx")
 EXPORT_STATUSES = ("queued", "running", "done", "failed")
 DIRECT_LIMIT = 5000  # up to this many rows the file comes back at once; above, a job makes it
 CHUNK = 1024 * 1024
+OFFICE_LOCALE = "zh_Hans_CN"  # jobs and the CLI write in the office's language unless told
 
 # Characters that make a spreadsheet evaluate a cell as a formula.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -62,6 +64,7 @@ class Export(Base):
     sent_at: Mapped[dt.datetime | None]  # when it was given to that job
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")  # runs started
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"), index=True)
+    locale: Mapped[str] = mapped_column(String(20), default=OFFICE_LOCALE, server_default=OFFICE_LOCALE)  # the requester's
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
@@ -141,19 +144,18 @@ def parse_filters(session, list_name: str, args) -> dict:
 # --- the lists -----------------------------------------------------------------------------------
 
 def _labels(entity, column):
+    """The labels of a coded column in the current language (the requester's)."""
     from .labels import CHOICES
-    with force_locale("zh_Hans_CN"):
-        return {code: str(label) for code, label in CHOICES.get((entity, column), {}).items()}
+    return {code: str(label) for code, label in CHOICES.get((entity, column), {}).items()}
 
 
 def _lines_paid():
     """A function reading a payment's "seq|kind|amount;…" (its allocations, in any order) as the
-    lines it paid, in the export's language: "首付款 ¥400,000.00；第3期 ¥50,000.00"."""
+    lines it paid, in the export's language (the requester's): "首付款 ¥400,000.00；第3期 ¥50,000.00"."""
     from flask_babel import gettext
     from .payments import lines_paid
     kinds = _labels("instalment", "kind")
-    with force_locale("zh_Hans_CN"):
-        numbered, separator = gettext("Instalment %(n)s"), gettext("; ")
+    numbered, separator = gettext("Instalment %(n)s"), gettext("; ")
 
     def read(encoded: str | None) -> str:
         if not encoded:
@@ -242,13 +244,41 @@ def _query(list_name: str, filters: dict, user, today: dt.date):
     return query
 
 
-HEADERS = {
-    "payments": ["收据编号", "项目", "认购书编号", "客户", "房号", "收款日期", "金额（元）", "付款期次",
-                 "收款方式", "付款方式", "银行流水号", "冲正原收据", "原因", "录入人"],
-    "instalments": ["项目", "认购书编号", "客户", "房号", "置业顾问", "期次", "款项", "应付日期",
-                    "延期后应付日期", "应付金额（元）", "已付金额（元）", "未付金额（元）", "状态", "逾期天数",
-                    "认购状态"],
-}
+def headers_of(list_name: str) -> list[str]:
+    """The list's column headers in the current language (the requester's)."""
+    if list_name == "payments":
+        return [pgettext("export header", "Receipt no."),
+                pgettext("export header", "Project"),
+                pgettext("export header", "Subscription no."),
+                pgettext("export header", "Customer"),
+                pgettext("export header", "Unit"),
+                pgettext("export header", "Paid on"),
+                pgettext("export header", "Amount (yuan)"),
+                pgettext("export header", "Instalments paid"),
+                pgettext("export header", "Payment channel"),
+                pgettext("export header", "Payment method"),
+                pgettext("export header", "Bank reference"),
+                pgettext("export header", "Reverses receipt"),
+                pgettext("export header", "Reason"),
+                pgettext("export header", "Recorded by")]
+    return [pgettext("export header", "Project"),
+            pgettext("export header", "Subscription no."),
+            pgettext("export header", "Customer"),
+            pgettext("export header", "Unit"),
+            pgettext("export header", "Agent"),
+            pgettext("export header", "Line"),
+            pgettext("export header", "Kind of payment"),
+            pgettext("export header", "Due on"),
+            pgettext("export header", "Due on after extension"),
+            pgettext("export header", "Amount due (yuan)"),
+            pgettext("export header", "Amount paid (yuan)"),
+            pgettext("export header", "Amount unpaid (yuan)"),
+            pgettext("export header", "Status"),
+            pgettext("export header", "Days overdue"),
+            pgettext("export header", "Subscription status")]
+
+
+LIST_NAMES = {"payments": _l("Payments received"), "instalments": _l("Payment plans")}  # file names
 MONEY_COLUMNS = {"payments": (6,), "instalments": (9, 10, 11)}
 DATE_COLUMNS = {"payments": (5,), "instalments": (7, 8)}
 
@@ -283,16 +313,28 @@ def count_rows(session, list_name: str, filters: dict, user, today: dt.date | No
 
 
 def file_name(list_name: str, fmt: str, today: dt.date) -> str:
-    return f"{'收款明细' if list_name == 'payments' else '付款计划'}-{today.isoformat()}.{fmt}"
+    """The file's name in the current language (the requester's), e.g. 收款明细-2026-11-26.xlsx."""
+    return f"{LIST_NAMES[list_name]}-{today.isoformat()}.{fmt}"
+
+
+def requester_locale() -> str:
+    """The language of the request asking for an export (the office's outside a request)."""
+    locale = get_locale()
+    return str(locale) if locale is not None else OFFICE_LOCALE
 
 
 def write_export(session, list_name: str, fmt: str, filters: dict, user, out, today: dt.date | None = None,
-                 progress=None) -> int:
+                 progress=None, locale: str | None = None) -> int:
     """Stream the list into the binary file `out` as CSV or XLSX; returns the number of rows.
-    `progress(n)` is called every 10,000 rows."""
+    `progress(n)` is called every 10,000 rows. Headers and labels in `locale` (a background
+    export: its requester's), else in the current language (the request's)."""
+    if locale is not None:
+        with force_locale(locale):
+            return write_export(session, list_name, fmt, filters, user, out, today, progress)
     today = today or office_today()
     query = _query(list_name, filters, user, today)
-    headers, money, dates = HEADERS[list_name], MONEY_COLUMNS[list_name], DATE_COLUMNS[list_name]
+    headers = headers_of(list_name)
+    money, dates = MONEY_COLUMNS[list_name], DATE_COLUMNS[list_name]
     totals = {i: Decimal("0") for i in money}
     count = 0
     writer = _XlsxWriter(out, headers, money, dates) if fmt == "xlsx" else _CsvWriter(out, headers)
@@ -310,7 +352,7 @@ def write_export(session, list_name: str, fmt: str, filters: dict, user, out, to
         if progress is not None and count % 10_000 == 0:
             progress(count)
     total_row = [None] * len(headers)
-    total_row[0] = f"合计（{count} 行）"
+    total_row[0] = ngettext("Total (%(num)d row)", "Total (%(num)d rows)", count)
     for i in money:
         total_row[i] = totals[i]
     writer.row(total_row, bold=True)
@@ -346,7 +388,7 @@ class _XlsxWriter:
         self.book = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False,
                                               "strings_to_formulas": False, "strings_to_urls": False,
                                               "strings_to_numbers": False})
-        sheet = self.sheet = self.book.add_worksheet("明细")
+        sheet = self.sheet = self.book.add_worksheet(pgettext("worksheet", "Rows"))
         bold = self.book.add_format({"bold": True})
         money_format = self.book.add_format({"num_format": "#,##0.00"})
         self.bold_money = self.book.add_format({"num_format": "#,##0.00", "bold": True})
@@ -413,7 +455,7 @@ def request_export(session, by, list_name: str, fmt: str, filters: dict, total: 
         raise RuleViolation(_l("Exports are CSV or XLSX."))
     with audit_context(session, actor=by, action="request_export"):
         export = Export(list=list_name, format=fmt, filters=filters, total=total, requested_by_id=by.id,
-                        file=file_name(list_name, fmt, office_today()))
+                        file=file_name(list_name, fmt, office_today()), locale=requester_locale())
         session.add(export)
         session.flush()
     return export

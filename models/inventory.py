@@ -505,9 +505,13 @@ def read_price_list(content: bytes, filename: str, max_rows: int | None = None) 
                    for h in header]
         missing = [c for c in REQUIRED_PRICE_LIST if c not in headers]
         if missing or not ({"unit_price", "total_price"} & set(headers)):
+            from flask_babel import get_locale
+            chinese = str(get_locale() or "zh").startswith("zh")  # the headers by the reader's names
+            names = FIELD_HEADERS if chinese else {c: c for c in FIELD_HEADERS}
             raise PriceListRejected([(1, gettext(
-                "Columns needed: 楼盘, 楼栋, 楼层, 房号, 户型, 建筑面积, and 单价 or 总价. Missing: %(missing)s",
-                missing=", ".join(FIELD_HEADERS[c] for c in missing) or "单价/总价"))])
+                "Columns needed: project, building, floor, unit, layout, area, and unit_price or total_price. "
+                "Missing: %(missing)s",
+                missing=", ".join(names[c] for c in missing) or ("单价/总价" if chinese else "unit_price/total_price")))])
         for line, values in enumerate(reader, start=2):
             if all(value is None or str(value).strip() == "" for value in values):
                 continue

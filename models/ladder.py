@@ -93,28 +93,19 @@ def _insert_events(session, rows, level: str, today: dt.date, cause: str = "paym
     return written
 
 
-LEVEL_TEXT = {
-    "reminder": "付款提醒：您的客户有一笔款项将于 {due} 到期（{no}）。",
-    "warning": "逾期警告：您的客户有一笔款项已逾期（{no}，应付日 {due}），请尽快联系客户并记录情况。",
-    "lawyer_letter": "律师函：{no} 的款项逾期已到发律师函的期限（应付日 {due}），律师已收到提示。",
-    "rescission": "解约审议：已签约的 {no} 款项逾期已满挞定天数（应付日 {due}），已转经理和律师决定是否解约。",
-}
-SIGNING_TEXT = "签约逾期：您有 {n} 位客户首期已付清但超过约定期限仍未签约，请尽快安排。"
-
-
 def _notify_agents(session, rows, written_ids, level):
-    """One notification per agent and level, naming the subscriptions."""
-    by_agent: dict[int, list[str]] = {}
+    """One notification per agent and level, naming the first subscription and how many in all
+    (its text: models.notifications, "ladder.<level>")."""
+    by_agent: dict[int, list[dict]] = {}
     wanted = {instalment_id for _, instalment_id in written_ids}
     numbers = dict(session.execute(select(Subscription.id, Subscription.number).where(
         Subscription.id.in_({r.sub for r in rows if r.id in wanted}))).all()) if wanted else {}
     for r in rows:
         if r.id in wanted:
-            by_agent.setdefault(r.agent_id, []).append(
-                LEVEL_TEXT[level].format(no=numbers.get(r.sub, r.sub), due=r.due))
-    for agent_id, texts in by_agent.items():
-        notify(session, [agent_id], f"ladder_{level}", texts[0] if len(texts) == 1
-               else f"{texts[0]} 等 {len(texts)} 笔", "/admin/overdue_event/")
+            by_agent.setdefault(r.agent_id, []).append({"no": numbers.get(r.sub, r.sub), "due": r.due})
+    for agent_id, lines in by_agent.items():
+        notify(session, [agent_id], f"ladder_{level}", {"_t": f"ladder.{level}", **lines[0], "n": len(lines)},
+               "/admin/overdue_event/")
 
 
 def _notify_who_must_act(session, level: str, cause: str, n: int) -> None:
@@ -123,13 +114,12 @@ def _notify_who_must_act(session, level: str, cause: str, n: int) -> None:
     if not n:
         return
     if level == "lawyer_letter":
-        what = "签约逾期" if cause == "signing" else "付款逾期"
         notify(session, users_who_may(session, "letter.mark_sent"), "lawyer_letter_due",
-               f"律师函待发：{n} 笔{what}已到发律师函的期限，请发出后在“待发律师函”中登记。",
+               {"_t": f"lawyer_letter_due.{'signing' if cause == 'signing' else 'payment'}", "n": n},
                "/admin/lawyer_letter_due/")
     elif level == "rescission":
         notify(session, users_who_may(session, "rescission.decide"), "rescission_due",
-               f"解约审议：{n} 份已签约合同的款项逾期已满挞定天数，请在“解约审议”中决定继续追缴或解约。",
+               {"n": n},
                "/admin/rescission/")
 
 
@@ -185,7 +175,7 @@ def _written(session, rows, level, today, cause: str = "payment") -> int:
     elif written:
         by_agent: Counter = Counter(r.agent_id for r in rows)
         for agent_id, n in by_agent.items():
-            notify(session, [agent_id], f"signing_{level}", SIGNING_TEXT.format(n=n), "/admin/contract/")
+            notify(session, [agent_id], f"signing_{level}", {"_t": "signing_overdue", "n": n}, "/admin/contract/")
     _notify_who_must_act(session, level, cause, len(written))
     session.commit()
     return len(written)
@@ -211,12 +201,6 @@ def _signing_overdue(session, project_id: int, level: str, cutoff: dt.date) -> l
         if paid >= required:  # short payers are the payment ladder's business
             ready.append(row)
     return ready
-
-
-FORFEIT_CAUSE = {
-    "payment": "{no}（{name}）款项逾期 {days} 天未付清",
-    "signing": "{no}（{name}）首期款已付清，但超过约定签约期限 {days} 天仍未签约（R-CON-5）",
-}
 
 
 def forfeit(session, subscription_id: int, today: dt.date, cause: str = "payment") -> bool:
@@ -267,12 +251,12 @@ def forfeit(session, subscription_id: int, today: dt.date, cause: str = "payment
 
 def _tell_of_forfeit(session, sub: Subscription, cause: str, days: int) -> None:
     from .payments import tell_finance_of_money_held
-    what = FORFEIT_CAUSE[cause].format(no=sub.number, name=sub.customer_name, days=days)
+    what = {"_t": f"forfeit_cause.{cause}", "no": sub.number, "name": sub.customer_name, "days": days}
     link = f"/admin/subscription/details/?id={sub.id}"
-    notify(session, [sub.agent_id], "ladder_forfeit", f"挞定：{what}，认购已取消，房源已恢复可售。", link)
+    notify(session, [sub.agent_id], "ladder_forfeit", {"_t": "ladder_forfeit.agent", "what": what}, link)
     notify(session, users_with_roles(session, {"sales_manager"}), "ladder_forfeit",
-           f"挞定：{what}，认购已取消。", link)
-    tell_finance_of_money_held(session, sub, f"挞定待结算：{what}")
+           {"_t": "ladder_forfeit.manager", "what": what}, link)
+    tell_finance_of_money_held(session, sub, {"_t": "settlement_due.forfeit", "what": what})
 
 
 def forecast(session, today: dt.date | None = None, days: int = 7) -> list[dict]:
@@ -443,10 +427,9 @@ def _tell_deciders(session, extension: Extension) -> None:
     deciders = users_who_may(session, "extension.decide_beyond_limit") if beyond_limit else \
         users_with_roles(session, {"sales_manager"})
     sub = extension.subscription
-    what = "签约日期" if extension.contract_id else "付款"
-    beyond = "（累计超过经理权限，需主管副总审批）" if beyond_limit else ""
     notify(session, deciders, "extension_requested",
-           f"延期申请：{sub.number}（{sub.customer_name}）{what}延期 {extension.days} 天{beyond}，请审批。",
+           {"no": sub.number, "name": sub.customer_name, "what": "signing" if extension.contract_id else "payment",
+            "days": extension.days, "beyond": bool(beyond_limit)},
            "/admin/extension/?flt0_0=requested")
 
 
@@ -500,8 +483,8 @@ def decide_extension(session, by, extension_id: int, approve: bool) -> Extension
                 contract.signing_due_on = new_due
             session.flush()
     extension = session.get(Extension, extension_id, populate_existing=True)
-    what = "签约日期" if extension.contract_id else "付款"
     notify(session, [extension.requested_by_id], "extension_decided",
-           f"{sub.number} {what}延期申请（{extension.days} 天）已"
-           f"{'批准，新的日期为 ' + str(new_due) if approve else '驳回'}。", "/admin/extension/")
+           {"_t": f"extension_decided.{'approved' if approve else 'rejected'}", "no": sub.number,
+            "what": "signing" if extension.contract_id else "payment", "days": extension.days,
+            **({"new_due": new_due} if approve else {})}, "/admin/extension/")
     return extension

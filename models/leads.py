@@ -300,7 +300,7 @@ def _record_conflict(session, by: User, existing: Lead, attempted_name: str) -> 
         session.flush()
     holder = existing.owner or existing.registered_by
     notify(session, users_with_roles(session, {"sales_manager"}), "lead_conflict",
-           f"{by.display_name} 重复登记了已登记客户（{mask_phone(existing.phone)}），请处理。",
+           {"by": by.display_name, "phone": mask_phone(existing.phone)},
            f"/admin/lead_conflict/details/?id={conflict.id}")
     return DuplicateLead(_l("This phone number is already registered in this project, by %(who)s "
                             "on %(when)s. The sales manager has been told and will decide.",
@@ -387,7 +387,7 @@ def pause_follow_up(session, by: User, lead_id: int, until: dt.date, reason: str
         session.flush()
     if lead.owner_id:
         notify(session, [lead.owner_id], "follow_up_paused",
-               f"{by.display_name} 暂停了客户 {lead.name} 的跟进至 {until}：{reason[:60]}",
+               {"by": by.display_name, "name": lead.name, "until": until, "reason": reason[:60]},
                f"/admin/lead/details/?id={lead.id}")
     return lead
 
@@ -406,7 +406,7 @@ def give_feedback(session, by: User, follow_up_id: int, feedback: str) -> Follow
         follow_up.feedback_by_id = by.id
         session.flush()
     notify(session, [follow_up.agent_id], "follow_up_feedback",
-           f"{by.display_name} 对您的跟进记录给出了反馈：{feedback[:60]}",
+           {"by": by.display_name, "feedback": feedback[:60]},
            f"/admin/follow_up/details/?id={follow_up.id}")
     return follow_up
 
@@ -466,7 +466,7 @@ def _apply_assignment(session, by: User, plan: dict[int, list[int]],
             (lead_id, {"owner_id": [before[lead_id], agent_id]}) for lead_id in ids])
         changed += len(ids)
         notify(session, [agent_id], "lead_assigned",
-               f"{by.display_name} 给您分配了 {len(ids)} 位客户。", "/admin/lead/")
+               {"by": by.display_name, "n": len(ids)}, "/admin/lead/")
     session.expire_all()
     return changed
 
@@ -571,7 +571,7 @@ def resolve_conflict(session, by: User, conflict_id: int, decision: str) -> Lead
     if decision == "transfer":
         assign_leads(session, by, [conflict.lead_id], conflict.attempted_by_id)
     notify(session, [conflict.attempted_by_id], "lead_conflict",
-           "经理已处理您的重复登记：" + ("客户归属不变。" if decision == "keep" else "客户已转给您。"),
+           {"_t": f"lead_conflict.{'keep' if decision == 'keep' else 'transfer'}"},
            "/admin/lead/")
     return conflict
 
@@ -610,7 +610,7 @@ def pool_stale_leads(session, today: dt.date | None = None) -> int:
         per_agent[owner] = per_agent.get(owner, 0) + 1
     for agent_id, n in per_agent.items():
         notify(session, [agent_id], "lead_pooled",
-               f"您有 {n} 位客户超过规定天数未跟进，已退回公共客户池。", "/admin/lead/")
+               {"n": n}, "/admin/lead/")
     session.expire_all()
     return len(ids)
 
@@ -665,5 +665,5 @@ def answer_topic(session, by: User, *, project_id: int, topic: str, answer: str)
             row.answer, row.answered_by_id, row.answered_at = answer, by.id, now
         session.flush()
     notify(session, sorted({r.asked_by_id for r in rows}), "question_answered",
-           f"经理已回答客户问题：{rows[0].question[:40]}", "/admin/answer_sheet/")
+           {"question": rows[0].question[:40]}, "/admin/answer_sheet/")
     return len(rows)

@@ -364,12 +364,13 @@ def money_held(session, subscription_id: int) -> Decimal:
     return Decimal(session.scalar(select(held_amount()).where(Subscription.id == subscription_id)))
 
 
-def tell_finance_of_money_held(session, sub: Subscription, what: str) -> None:
-    """A deal ended holding money: finance is told it waits on the settlement worklist (R-CHG-5)."""
+def tell_finance_of_money_held(session, sub: Subscription, what: dict) -> None:
+    """A deal ended holding money: finance is told it waits on the settlement worklist (R-CHG-5).
+    `what`: the notification's message and values (models.notifications, "settlement_due.*")."""
     held = money_held(session, sub.id)
     if held > 0:
         notify(session, users_who_may(session, "settlement.record"), "settlement_due",
-               f"{what}；已收 ¥{held:,.2f}，请按约定办理退款或没收。", "/admin/settlement/")
+               {**what, "held": held}, "/admin/settlement/")
 
 
 def awaiting_settlement():
@@ -434,6 +435,7 @@ def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issu
     if key is not None:
         settle(session, key, f"{voucher.number} {format_money(amount)}")
     notify(session, [sub.agent_id], "voucher",
-           f"{sub.number}（{sub.customer_name}）：{'退款' if kind == 'refund' else '按约定没收'} ¥{amount:,.2f}，"
-           f"凭证 {voucher.number}。", f"/admin/voucher/?search={voucher.number}")
+           {"_t": f"voucher.{'refund' if kind == 'refund' else 'retain'}", "no": sub.number,
+            "name": sub.customer_name, "amount": amount, "voucher": voucher.number},
+           f"/admin/voucher/?search={voucher.number}")
     return voucher

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l, pgettext
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -231,7 +231,13 @@ def _describe(audit: Audit, rows) -> str | None:
                        where=c.get("location", ""))
     if audit.entity == "stamped_copy":
         return gettext("issued on %(on)s", on=c.get("issued_on", ""))
-    if key in (("subscription", "withdraw"), ("subscription", "expire")):
+    if key == ("subscription", "expire"):
+        reason = _value(c, "reason") or ""
+        try:  # since issue 19 the deposit's due date; before, finished Chinese text, shown as written
+            return gettext("the deposit was due on %(due)s", due=dt.date.fromisoformat(reason).isoformat())
+        except ValueError:
+            return reason
+    if key == ("subscription", "withdraw"):
         return _value(c, "reason") or ""
     if audit.entity == "voucher":
         return gettext("voucher %(no)s · %(amount)s · %(reason)s", no=c.get("number", ""),
@@ -260,7 +266,7 @@ def deal_timeline(session: Session, subscription_id: int) -> list[Step]:
             title = gettext("%(what)s changed", what=audit.entity)
         key = (audit.entity, audit.action)
         if key in GROUPED and group is not None and (group.entity, group.action) == key:
-            group.detail += "；" + detail  # one step for the whole plan, its lines listed
+            group.detail += pgettext("list separator", "; ") + detail  # one step for the whole plan, its lines
             continue
         step = Step(at=audit.at, entity=audit.entity, action=audit.action, title=str(title),
                     detail=detail, who=names.get(audit.actor_id, gettext("the system")),

@@ -140,12 +140,12 @@ def handle_event(session, by, event_id: int, outcome: str, note: str = "",
         rescind(session, by, event.instalment.subscription_id, reason=note, today=today)
     if event.level == "rescission":
         sub = event.instalment.subscription
-        text = "继续追缴" if outcome == "continue" else "解约"
         people = set(users_who_may(session, "rescission.decide")) | {sub.agent_id}
         if outcome == "rescind":
             people |= set(users_with_roles(session, {"finance"}))
         notify(session, sorted(people - {by.id}), "rescission_decided",
-               f"解约审议：{sub.number}（{sub.customer_name}）由 {by.display_name} 决定{text}：{note[:60]}",
+               {"_t": f"rescission_decided.{'continue' if outcome == 'continue' else 'rescind'}",
+                "no": sub.number, "name": sub.customer_name, "by": by.display_name, "note": note[:60]},
                f"/admin/subscription/details/?id={sub.id}")
     return event
 

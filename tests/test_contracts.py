@@ -239,7 +239,7 @@ def test_r_con_6_signing_opens_the_procedures_and_the_lawyer_enters_their_progre
                 customer_action="银行流水近6个月", today=TODAY)
     db.session.commit()
     note = db.session.scalar(select(Notification).where(Notification.kind == "contract_step"))
-    assert note.user_id == deal["agent"].id and "银行流水" in note.message
+    assert note.user_id == deal["agent"].id and "银行流水" in note.text
     with raises_rule("R-ALL-1"):  # only the lawyer enters the progress
         update_step(db.session, deal["agent"], steps["mortgage"].id, status="done", today=TODAY)
     with raises_rule("R-CON-6"):  # done in the future
@@ -348,7 +348,7 @@ def test_r_con_3_the_booking_lists_what_to_bring_and_tells_the_lawyer(db, deal):
     assert contract.checklist.splitlines() == ["身份证原件", "户口簿", "契税款", "首期款收据", "收入证明",
                                                "近六个月银行流水", "银行卡（用于按揭还款）"]
     note = db.session.scalar(select(Notification).where(Notification.kind == "signing_booked"))
-    assert note.user_id == deal["lawyer"].id and "2026-12-01 10:00" in note.message
+    assert note.user_id == deal["lawyer"].id and "2026-12-01 10:00" in note.text
 
 
 @pytest.mark.parametrize("status", ["withdrawn", "forfeited"])

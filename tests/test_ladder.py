@@ -87,7 +87,7 @@ def test_r_pay_4_the_agent_is_reminded_before_the_due_date(db, deal):
     assert run_ladder(db.session, DUE - dt.timedelta(days=3))["reminder"] == 1
     assert run_ladder(db.session, DUE)["reminder"] == 0  # once per due date
     note = db.session.scalar(select(Notification).where(Notification.kind == "ladder_reminder"))
-    assert note.user_id == deal["agent"].id and str(DUE) in note.message
+    assert note.user_id == deal["agent"].id and str(DUE) in note.text
 
 
 def test_r_pay_5_a_payment_before_the_run_stops_escalation(db, deal):

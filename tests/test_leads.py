@@ -290,7 +290,7 @@ def test_r_lead_4_the_managers_feedback_reaches_the_agent(client, db, office):
     assert follow_up.feedback_by_id == office["manager"].id and follow_up.content == "到访"
     note = db.session.scalar(select(Notification).where(Notification.user_id == office["agent"].id,
                                                         Notification.kind == "follow_up_feedback"))
-    assert "学区" in note.message
+    assert "学区" in note.text
     Auth(client).logout()
     Auth(client).login("li")
     assert "下次带上学区说明" in client.get("/admin/follow_up/").get_data(as_text=True)
@@ -419,7 +419,7 @@ def test_idle_leads_return_to_the_public_pool_and_the_agent_is_told(app, db, off
     s.expire_all()
     assert s.get(Lead, idle.id).owner_id is None and s.get(Lead, idle.id).pooled_at is not None
     note = s.scalar(select(Notification).where(Notification.kind == "lead_pooled"))
-    assert note.user_id == office["agent"].id and "1" in note.message
+    assert note.user_id == office["agent"].id and "1" in note.text
     assert s.scalar(select(Audit).where(Audit.action == "pool")).changes == {
         "owner_id": [office["agent"].id, None]}
     assert pool_stale_leads(s, TODAY) == 0  # a second run the same day moves nothing

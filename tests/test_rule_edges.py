@@ -155,7 +155,7 @@ def test_r_pay_6_an_extension_of_a_forfeited_deal_cannot_be_approved(db, deal):
     db.session.rollback()
     assert db.session.get(Instalment, deal["balance"].id).extended_due_on is None
     told = db.session.scalar(select(Notification).where(Notification.kind == "request_closed"))
-    assert told.user_id == deal["agent"].id and "挞定" in told.message
+    assert told.user_id == deal["agent"].id and "挞定" in told.text
 
 
 def _race(app, first, second, rounds):
@@ -460,7 +460,7 @@ def test_r_sub_2_a_subscription_without_its_deposit_expires_after_the_due_date_a
     assert s.scalar(select(Audit.id).where(Audit.entity == "subscription", Audit.entity_id == str(draft.id),
                                            Audit.action == "expire"))
     told = s.scalar(select(Notification).where(Notification.kind == "subscription_expired"))
-    assert told.user_id == deal["agent"].id and draft.number in told.message
+    assert told.user_id == deal["agent"].id and draft.number in told.text
 
 
 # --- 12. A forfeit tells the real cause, to everyone who must act ----------------------------------------
@@ -474,7 +474,7 @@ def test_r_con_5_a_forfeit_for_late_signing_tells_the_real_cause_to_agent_manage
     db.session.commit()
     assert run_ladder(db.session, contract.signing_due_on + dt.timedelta(days=15))["signing_forfeit"] == 1
     notes = db.session.scalars(select(Notification).where(Notification.kind.in_(("ladder_forfeit", "settlement_due")))).all()
-    by_user = {n.user_id: n.message for n in notes}
+    by_user = {n.user_id: n.text for n in notes}
     assert {deal["agent"].id, deal["manager"].id, deal["finance"].id} <= set(by_user)
     assert all("未付" not in m and "签约" in m for m in by_user.values()), by_user
     assert "¥1,000,000.00" in by_user[deal["finance"].id]  # the money held, for the settlement worklist
@@ -491,7 +491,7 @@ def test_r_price_2_the_vp_is_told_of_a_price_request_and_sees_it_waiting(client,
                     id_number=f.VALID_ID_NUMBER, address="长沙", price="980000", price_reason="团购", today=TODAY)
     s.commit()
     told = s.scalar(select(Notification).where(Notification.kind == "price_requested"))
-    assert told.user_id == deal["vp"].id and sub.number in told.message
+    assert told.user_id == deal["vp"].id and sub.number in told.text
     assert [w["count"] for w in waiting_for(s, deal["vp"])] == [1]
     Auth(client).login("wu")
     home = client.get("/admin/").get_data(as_text=True)
@@ -510,7 +510,7 @@ def test_r_pay_6_the_vp_is_told_of_an_extension_beyond_the_managers_limit(db, de
     db.session.commit()
     told = db.session.scalars(select(Notification).where(Notification.kind == "extension_requested")
                               .order_by(Notification.id.desc())).first()
-    assert told.user_id == deal["vp"].id and "副总" in told.message
+    assert told.user_id == deal["vp"].id and "副总" in told.text
     assert [w["count"] for w in waiting_for(db.session, deal["vp"])] == [1]
     assert waiting_for(db.session, deal["manager"]) == []  # beyond the manager: not waiting for him
 
@@ -711,7 +711,7 @@ def test_r_pay_5_a_rescission_decided_ends_the_deal_and_its_money_goes_to_settle
     assert held == Decimal("300000.00") and settlement_proposal(db.session, sub)["retain"] == Decimal("50000.00")
     assert db.session.scalar(select(func.count()).select_from(Subscription).where(awaiting_settlement())) == 1
     told = db.session.scalar(select(Notification).where(Notification.kind == "settlement_due"))
-    assert told.user_id == signed["finance"].id and "解约" in told.message
+    assert told.user_id == signed["finance"].id and "解约" in told.text
     with raises_rule("R-CHG-5", match="50,000.00"):  # the agreement retains the deposit, no more
         record_voucher(db.session, signed["finance"], sub.id, kind="retained", amount="300000", issued_on=day,
                        reason="全部没收", today=day)
