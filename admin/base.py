@@ -38,6 +38,8 @@ from sqlalchemy import JSON, Numeric, Unicode, cast, func, or_, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import joinedload
+from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.model import filters as model_filters
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.model.form import converts
@@ -50,7 +52,7 @@ from werkzeug.utils import secure_filename
 from wtforms.fields import DecimalField
 
 from models import RuleViolation, db
-from models.base import office_time
+from models.base import office_time, office_to_utc
 from models.money import format_money
 from models.exports import neutralise_formula
 from models.permissions import can, may_export_personal_data, scope_filter, sees_whole
@@ -127,6 +129,26 @@ def _local_datetime(view, value, name=None):
 TYPE_FORMATTERS = {**DEFAULT_FORMATTERS, type(None): lambda view, value, name=None: EMPTY,
                    dt.datetime: _local_datetime}
 EXPORT_TYPE_FORMATTERS = {**EXPORT_FORMATTERS, dt.datetime: _local_datetime}
+
+
+def _typed_in_office_time(filter_class):
+    """A date-time filter reading what a person types as office time (the grid shows office time):
+    the value is turned into the naive UTC the columns store before the query uses it."""
+    class OfficeTime(filter_class):
+        def clean(self, value):
+            cleaned = super().clean(value)
+            if isinstance(cleaned, list):
+                return [office_to_utc(moment) for moment in cleaned]
+            return office_to_utc(cleaned)
+    OfficeTime.__name__ = f"OfficeTime{filter_class.__name__}"
+    return OfficeTime
+
+
+class OfficeTimeFilterConverter(sqla_filters.FilterConverter):
+    datetime_filters = tuple(
+        _typed_in_office_time(cls) if issubclass(cls, (model_filters.BaseDateTimeFilter,
+                                                       model_filters.BaseDateTimeBetweenFilter)) else cls
+        for cls in sqla_filters.FilterConverter.datetime_filters)
 
 
 # What the database said when a value does not fit its column (a number too large, a text too
@@ -280,6 +302,7 @@ class ProtectedView(ModelView):
     list_template = "admin/model/grid.html"
     details_template = "admin/details.html"
     column_type_formatters = TYPE_FORMATTERS
+    filter_converter = OfficeTimeFilterConverter()  # what people type into a time filter is office time
     column_type_formatters_detail = TYPE_FORMATTERS
     column_type_formatters_export = EXPORT_TYPE_FORMATTERS
     page_size = 30

@@ -271,3 +271,27 @@ def test_issue19_16_the_favicon_is_an_icon_served_without_sign_in(client):
     assert (32, 32) in icon.info["sizes"]
     login = _text(client.get("/login"))
     assert 'rel="icon"' in login and "/favicon.ico" in login
+
+
+@pytest.mark.parametrize("zone", ZONES, indirect=True)
+def test_issue19_1_a_time_typed_into_a_grid_filter_is_office_time(app, client, db, login_as, zone):
+    """The grid shows office time, so what a person types into a date-time filter is office time
+    too: "after 15:00" finds the follow-up shown at 15:30 and not the one shown at 14:30."""
+    from tests import factories as f
+    agent = login_as("agent")
+    lead = f.lead(db.session, owner=agent)
+    f.follow_up(db.session, lead, content="一点半之后", at=STORED)                              # 15:30 local (Shanghai)
+    f.follow_up(db.session, lead, content="一点半之前", at=STORED - dt.timedelta(hours=1))      # 14:30 local
+    db.session.commit()
+    view = next(v for v in app.extensions["admin"][0]._views if getattr(v, "endpoint", "") == "follow_up")
+    after = next(i for i, flt in enumerate(view._filters)
+                 if getattr(flt.column, "key", "") == "at" and "Greater" in type(flt).__name__)
+    between = next(i for i, flt in enumerate(view._filters)
+                   if getattr(flt.column, "key", "") == "at" and type(flt).__name__.endswith("DateTimeBetweenFilter"))
+    local = dt.datetime.strptime(LOCAL[zone], "%Y-%m-%d %H:%M")
+    typed = (local - dt.timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M:%S")  # 15:00 local (Shanghai)
+    page = client.get(f"/admin/follow_up/?flt0_{after}={typed}").get_data(as_text=True)
+    assert "一点半之后" in page and "一点半之前" not in page
+    span = f"{(local - dt.timedelta(minutes=65)):%Y-%m-%d %H:%M:%S} to {(local - dt.timedelta(minutes=55)):%Y-%m-%d %H:%M:%S}"
+    page = client.get("/admin/follow_up/", query_string={f"flt0_{between}": span}).get_data(as_text=True)
+    assert "一点半之前" in page and "一点半之后" not in page
