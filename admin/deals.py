@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, request
+from markupsafe import escape
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.helpers import get_form_data
@@ -20,7 +21,9 @@ from models.contracts import (book_signing, booking_refusal, issue_stamped_copy,
 from models.ladder import request_signing_extension, signing_extension_refusal
 from models.payments import record_payment
 from models.timeline import deal_timeline
-from models.permissions import scope_filter
+from models.identity import id_document_problem
+from models.permissions import scope_filter, sees_whole
+from models.privacy import mask_value
 
 from .base import ALREADY_DONE, ReadOnlyView, row_id, run_domain
 from .filters import AgentFilter, of_agent
@@ -30,6 +33,26 @@ from .forms import (BookingForm, DepositForm, ExtensionRequestForm, OriginalForm
                     SigningForm, StampedCopyForm, StepForm, SubscriptionForm)
 from .money import payment_choices, payment_form
 
+
+
+def _prefill(lead: Lead) -> dict:
+    """What the agreement form takes from the customer: the document's kind, its number (whole
+    only to a role that reads it whole — for the others the field stays empty, which means the
+    registered number, named masked), the address, and a line naming the customer."""
+    whole = sees_whole(current_user, "id_number")
+    valid = lead.id_number and id_document_problem(lead.id_type, lead.id_number) is None
+    if lead.id_number:
+        note = gettext("%(name)s · %(phone)s · registered %(kind)s %(number)s", name=lead.name,
+                       phone=mask_value(current_user, "phone", lead.phone),
+                       kind=choice_label("lead", "id_type", lead.id_type),
+                       number=mask_value(current_user, "id_number", lead.id_number))
+        note += " · " + (gettext("leave the number empty to use it") if valid and not whole else
+                         "" if valid else gettext("not valid: enter the customer's valid document"))
+    else:
+        note = gettext("%(name)s · %(phone)s · no identity document registered yet", name=lead.name,
+                       phone=mask_value(current_user, "phone", lead.phone))
+    return {"data-id-type": lead.id_type, "data-id-number": lead.id_number if whole and valid else "",
+            "data-address": lead.address or "", "data-id-note": note.rstrip(" ·")}
 
 
 class SubscriptionView(document_actions("subscription_agreement", "forfeit_notice"), ReadOnlyView):
@@ -43,7 +66,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                       AgentFilter(Subscription.agent_id))
     column_details_list = ("number", "status", "project", "unit", "lead", "agent", "price", "deposit",
                            "payment_method", "subscribed_on", "deposit_due_on", "customer_name",
-                           "customer_address", "price_reason", "checked_by", "checked_at",
+                           "customer_id_type", "customer_address", "price_reason", "checked_by", "checked_at",
                            "withdrawn_at", "forfeited_at", "expired_at", "rescinded_at",
                            "created_at")  # never the ID number
     extra_endpoints = {"deposit_view": "action", "withdraw_view": "action", "payment_view": "action",
@@ -81,11 +104,22 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
         clause = scope_filter(Lead, current_user)
         if clause is not None:
             leads = leads.filter(clause)
-        form.lead_id.choices = [SelectChoice(lead.id, str(lead))
-                               for lead in leads.order_by(Lead.name).limit(500)]
+        leads = leads.order_by(Lead.name).limit(500).all()
+        form.lead_id.choices = [SelectChoice(lead.id, str(lead), render_kw=_prefill(lead)) for lead in leads]
         if request.method == "GET":
             form.price.data = unit.list_price
             form.subscribed_on.data = office_today()
+            # The customer's own document, name and phone (issue 19, item 13): the customer the
+            # link names, or the one the unit is held for, or the first of the list.
+            chosen = row_id(request.args.get("lead_id")) or unit.held_for_lead_id
+            lead = next((l for l in leads if l.id == chosen), leads[0] if leads else None)
+            if lead is not None:
+                form.lead_id.data = lead.id
+                prefill = _prefill(lead)
+                form.id_type.data = prefill["data-id-type"]
+                form.id_number.data = prefill["data-id-number"]
+                form.address.data = prefill["data-address"]
+                form.id_number.description = escape(prefill["data-id-note"])  # shown |safe by Flask-Admin
         form.lead_id.description = gettext(
             "Unit %(unit)s · %(layout)s · %(area)s m² · list price ¥%(price)s · %(status)s",
             unit=str(unit), layout=unit.layout, area=unit.area, price=f"{unit.list_price:,.2f}",
@@ -101,7 +135,8 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
         return run_domain(lambda by: subscribe(
             db.session, by, unit_id=int(form.unit_id.data), lead_id=form.lead_id.data,
             payment_method=form.payment_method.data, deposit=form.deposit.data,
-            id_number=form.id_number.data, address=form.address.data, price=form.price.data,
+            id_type=form.id_type.data, id_number=form.id_number.data, address=form.address.data,
+            price=form.price.data,
             price_reason=form.price_reason.data, subscribed_on=form.subscribed_on.data,
             deposit_due_on=form.deposit_due_on.data))
 
