@@ -62,6 +62,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                    "payment_method", "status", "subscribed_on", "checked_by")
     column_labels = {"number": _l("Subscription number")}
     column_searchable_list = ("number", "customer_name", "unit.number", "lead.phone")
+    unit_search = "unit"
     column_filters = ("status", "payment_method", "subscribed_on", "project.name",
                       AgentFilter(Subscription.agent_id))
     column_details_list = ("number", "status", "project", "unit", "lead", "agent", "price", "deposit",
@@ -271,6 +272,8 @@ class PriceApprovalView(ReadOnlyView):
     column_list = ("subscription", "list_price", "price", "reason", "status", "requested_at",
                    "decided_at")
     column_filters = ("status",)
+    column_searchable_list = ("subscription.number", "subscription.customer_name")
+    unit_search = "subscription.unit"
     row_steps = (StepButton("approve", "price.decide", when=lambda r: r.status == "requested"),
                  StepButton("reject", "price.decide", when=lambda r: r.status == "requested", icon="fa-times", style="danger"))
 
@@ -296,6 +299,7 @@ class ContractView(document_actions("signing_booking"), ReadOnlyView):
                    "signed_on", "bank", "lawyer")
     column_labels = {"number": _l("Contract number")}
     column_searchable_list = ("number", "subscription.number", "subscription.customer_name")
+    unit_search = "subscription.unit"
     column_filters = ("status", "kind", "signed_on", "appointment_at", "subscription.project.name",
                       AgentFilter(Contract.subscription_id, where=of_agent(Contract.subscription_id)))
     extra_endpoints = {"sign_view": "action", "original_view": "action", "signing_extension_view": "action"}
@@ -377,6 +381,8 @@ class ContractStepView(ReadOnlyView):
 
     column_list = ("contract", "kind", "status", "promised_on", "done_on", "customer_action", "notes")
     column_filters = ("status", "kind", "promised_on")
+    column_searchable_list = ("contract.number", "contract.subscription.customer_name")
+    unit_search = "contract.subscription.unit"
     column_default_sort = ("promised_on", False)
     extra_endpoints = {"step_view": "action"}
     row_steps = (StepButton("step", "contract.step", icon="fa-pencil",
@@ -417,6 +423,8 @@ class ContractStepDueView(ReadOnlyView):
     verbs = frozenset({"list", "details"})
     column_list = ("contract", "kind", "status", "promised_on", "customer_action")
     column_default_sort = ("promised_on", False)
+    column_searchable_list = ("contract.number", "contract.subscription.customer_name")
+    unit_search = "contract.subscription.unit"
 
     def _late(self, query):
         return query.filter(steps_late(office_today()))
@@ -433,7 +441,8 @@ class ArchiveRecordView(ReadOnlyView):
 
     column_list = ("contract", "received_on", "location", "notes")
     column_filters = ("received_on", "location")
-    column_searchable_list = ("location",)
+    column_searchable_list = ("location", "contract.number")
+    unit_search = "contract.subscription.unit"
     extra_endpoints = {"copy_view": "action"}
     row_steps = (StepButton("copy", "contract.archive", icon="fa-files-o"),)
 

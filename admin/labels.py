@@ -56,6 +56,8 @@ COLUMN_LABELS = {
     "subscription.project.name": _l("Project"), "subscription.customer_name": _l("Customer"),
     "subscription.agent": _l("Agent"), "subscription.number": _l("Subscription number"),
 "unit.number": _l("Unit number"),
+    "contract.number": _l("Contract number"), "contract.subscription.customer_name": _l("Customer"),
+    "instalment.subscription.number": _l("Subscription number"),
     "lead.phone": _l("Customer's phone"), "subscription.payment_method": _l("Payment method"),
     "finished_at": _l("Finished at"), "actor": _l("Who"), "entity": _l("Entity"),
     "entity_id": _l("Row"), "action": _l("Action"), "changes": _l("Changes"),

@@ -49,10 +49,15 @@ def normalise_phone(raw: str) -> str:
     return digits
 
 
+def is_phone(phone: str) -> bool:
+    """Whether a normalised number is a whole mainland mobile or landline number."""
+    return bool(_MOBILE.match(phone) or _LANDLINE.match(phone))
+
+
 def validate_phone(raw: str) -> str:
     """The normalised phone, or RuleViolation when it is not a mainland mobile or landline."""
     phone = normalise_phone(raw)
-    if not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
+    if not is_phone(phone):
         raise RuleViolation(_l("%(phone)s is not a valid phone number: use an 11-digit mobile "
                                "number or a landline with its area code.", phone=(raw or "").strip()),
                             rule="R-LEAD-1")
