@@ -17,7 +17,7 @@ from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, Cust
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
                     RuleViolation, Subscription, Unit, User, Voucher, db)
 from models.base import office_today
-from models.identity import id_document_problem, normalise_id_number, validate_id_document
+from models.identity import RESIDENT_ID, id_document_problem, normalise_id_number, validate_id_document
 from models.inventory import set_withheld
 from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question, assign_leads,
                           distribute_leads, give_feedback, mask_id_number, open_lead_load,
@@ -196,7 +196,7 @@ class LeadView(document_actions("statement"), ProtectedView):
         if normalise_id_number(model.id_number):
             model.id_type, model.id_number = validate_id_document(model.id_type, model.id_number)
         else:
-            model.id_number = None
+            model.id_type, model.id_number = model.id_type or RESIDENT_ID, None
 
     @action("assign", _l("Assign to agents"))
     def action_assign(self, ids):
