@@ -193,7 +193,6 @@ def test_issue19_13_the_agreement_form_is_prefilled_from_the_customer(app, db, o
 
 
 def test_issue19_13_a_role_reading_id_numbers_whole_gets_the_number_prefilled(app, db, office):
-    from flask import g  # noqa: F401  (a request context is made by the test client)
     from admin.deals import _prefill
     office["lead"].id_number = VALID
     db.session.commit()
@@ -276,20 +275,35 @@ def test_issue19_5_a_masked_phone_is_still_found_only_whole(app, db, office):
 
 
 def _deal_with_deposit(db, office):
-    deal = _subscribe(db, office)
-    confirm_subscription(db.session, office["control"], deal.id)
-    db.session.commit()
-    payment = record_deposit(db.session, office["finance"], deal.id, amount="50000", paid_on=office_today(),
-                             channel="pos", key=new_key())
-    db.session.commit()
-    other = _subscribe(db, office, unit=1, lead_id=office["lead2"].id)
+    """1栋-2301's deal (below list: a price approval; deposit in; an extension asked) and
+    1栋-2302's (the same rows), to tell apart by the unit's name."""
+    from models import Instalment, PriceApproval
+    from models.deals import decide_price
+    from models.ladder import request_extension
+    deals = [_subscribe(db, office, unit=n, lead_id=office[lead].id, price="1400000", price_reason="老客户")
+             for n, lead in ((0, "lead"), (1, "lead2"))]
+    payments = []
+    for deal in deals:
+        approval = db.session.scalar(select(PriceApproval).where(PriceApproval.subscription_id == deal.id))
+        decide_price(db.session, office["vp"], approval.id, True)
+        confirm_subscription(db.session, office["control"], deal.id)
+        db.session.commit()
+        payments.append(record_deposit(db.session, office["finance"], deal.id, amount="50000",
+                                       paid_on=office_today(), channel="pos", key=new_key()))
+        db.session.commit()
+        line = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal.id,
+                                                         Instalment.seq == 2))
+        request_extension(db.session, office["agent"], line.id, 5, "客户出差")
+        db.session.commit()
+    (deal, other), payment = deals, payments[0]
     return deal, payment, other
 
 
 @pytest.mark.parametrize("endpoint, shows", [
     ("subscription", lambda deal, payment: deal.number), ("payment", lambda deal, payment: payment.receipt_no),
     ("instalment", lambda deal, payment: deal.number),
-    ("voucher", None), ("extension", None), ("price_approval", None), ("contract", None),
+    ("price_approval", lambda deal, payment: deal.number), ("extension", lambda deal, payment: deal.number),
+    ("voucher", None), ("contract", None),
     ("contract_step", None), ("contract_step_due", None), ("archive_record", None), ("settlement", None),
     ("lawyer_letter_due", None), ("rescission", None)])
 def test_issue19_5_rows_of_a_deal_are_found_by_the_units_displayed_name(app, db, office, endpoint, shows):
