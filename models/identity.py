@@ -36,6 +36,10 @@ from .errors import RuleViolation
 RESIDENT_ID = "resident_id"
 ID_TYPES = (RESIDENT_ID, "passport", "hk_macao_permit", "taiwan_permit", "foreign_permanent_resident")
 
+# The documents' own names, as the Chinese documents (PDF, always in Chinese) print them.
+DOCUMENT_NAMES_ZH = {RESIDENT_ID: "居民身份证", "passport": "护照", "hk_macao_permit": "港澳居民来往内地通行证",
+                     "taiwan_permit": "台湾居民来往大陆通行证", "foreign_permanent_resident": "外国人永久居留身份证"}
+
 _SEPARATORS = re.compile(r"[\s\-()（）]")
 _PASSPORT = re.compile(r"^(?=.*\d)[A-Z0-9]{5,20}$")
 _HK_MACAO = re.compile(r"^[HM](\d{8}|\d{10})$")

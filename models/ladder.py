@@ -283,7 +283,8 @@ def _snapshot(session, sub: Subscription, lead: Lead, today: dt.date) -> dict:
                                .order_by(Payment.id)).all()
     return {
         "forfeited_on": today.isoformat(),
-        "customer": {"name": lead.name, "phone": lead.phone, "id_number": sub.customer_id_number,
+        "customer": {"name": lead.name, "phone": lead.phone, "id_type": sub.customer_id_type,
+                     "id_number": sub.customer_id_number,
                      "address": sub.customer_address, "source": lead.source, "needs": lead.needs},
         "subscription": {"number": sub.number, "unit_id": sub.unit_id, "price": str(sub.price),
                          "deposit": str(sub.deposit), "payment_method": sub.payment_method,

@@ -150,6 +150,13 @@ def test_issue19_13_each_other_document_registers_and_subscribes(db, office, id_
     assert (deal.customer_id_type, deal.customer_id_number) == (id_type, FOREIGN[id_type])
 
 
+def test_issue19_13_the_agreement_and_letters_name_the_document_the_deal_stores(db, office):
+    from models.documents import _customer
+    lead = _register(db, office, id_type="passport", id_number="E12345678")
+    deal = _subscribe(db, office, lead_id=lead.id, id_type="passport", id_number="")
+    assert _customer(deal)["id_document"] == "护照" and _customer(deal)["id_number"] == "E12345678"
+
+
 @pytest.mark.parametrize("id_type, number", MORE_FOREIGN)
 def test_issue19_13_the_other_editions_of_the_documents_are_accepted(id_type, number):
     assert validate_id_document(id_type, number) == (id_type, number)
