@@ -57,7 +57,7 @@ from models.money import format_money
 from models.exports import neutralise_formula
 from models.permissions import can, may_export_personal_data, scope_filter, sees_whole
 from models.privacy import MASKS, kind_of, mask_data, mask_value
-from models.search import gram_indexed, narrowed
+from models.search import gram_indexed, narrowed, phone_term, search_text, unit_names_like
 
 from . import rows
 from .labels import CHOICES, COLUMN_LABELS, EMPTY, choice_formatters
@@ -296,6 +296,9 @@ class ProtectedView(ModelView):
     action_verbs: dict[str, str] = {}  # verb an action needs instead of "action", by action name
     form_readonly: tuple[str, ...] = ()
     row_steps: tuple[StepButton, ...] = ()
+    # The relationships from a row to its unit ("unit", "subscription.unit"…): the grid's search
+    # then finds rows by the unit's displayed name, "1栋-2301" (issue 19, item 5).
+    unit_search: str | None = None
 
     form_base_class = SecureForm
     model_form_converter = ModelConverter
@@ -547,11 +550,15 @@ class ProtectedView(ModelView):
         # by a part: "1390", "1391"… would otherwise tell its hidden digits one by one.
         whole_only = {field.key for field, _ in self._search_fields
                       if kind_of(field.key) and not sees_whole(_viewer(), kind_of(field.key))}
-        for term in search.split(" "):
-            if not term:
-                continue
+        # Terms read like the data (issue 19, item 5): full-width as ASCII, a phone's separators
+        # dropped for the phone columns (so the whole-only match above compares stored digits).
+        for term in search_text(search).split():
             pattern = parse_like_term(term)
             clauses, count_clauses = [], []
+            if self.unit_search:  # a unit by its displayed name, "1栋-2301"
+                by_unit = self._rows_of_units(unit_names_like(pattern))
+                clauses.append(by_unit)
+                count_clauses.append(by_unit)
             for field, path in self._search_fields:
                 query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
                 count_alias = None
@@ -561,15 +568,36 @@ class ProtectedView(ModelView):
                 for target, into in ((field if alias is None else getattr(alias, field.key), clauses),
                                      (field if count_alias is None else getattr(count_alias, field.key),
                                       count_clauses)):
+                    typed = phone_term(term) if kind_of(field.key) == "phone" else term
                     if field.key in whole_only:
-                        into.append(target == term)
+                        into.append(target == typed)
                         continue
-                    clause = cast(target, Unicode).ilike(pattern)
-                    into.append(narrowed(target, term, clause) if grams else clause)
+                    clause = cast(target, Unicode).ilike(parse_like_term(typed))
+                    into.append(narrowed(target, typed, clause) if grams else clause)
             query = query.filter(or_(*clauses))
             if count_query is not None:
                 count_query = count_query.filter(or_(*count_clauses))
         return query, count_query, joins, count_joins
+
+    def _rows_of_units(self, unit_ids):
+        """A WHERE clause: this grid's rows whose unit (reached by the relationships named in
+        `unit_search`, e.g. "subscription.unit") is one of the SELECT `unit_ids`."""
+        steps, cls = [], self.model
+        for name in self.unit_search.split("."):
+            relationship = sa_inspect(cls).relationships[name]
+            steps.append((cls, relationship))
+            cls = relationship.mapper.class_
+        ids = unit_ids
+        for n, (cls, relationship) in enumerate(reversed(steps)):
+            ((local, _remote),) = relationship.local_remote_pairs
+            clause = getattr(cls, local.key).in_(ids)
+            if n == len(steps) - 1:
+                return clause
+            ids = select(cls.id).where(clause)
+
+    def search_placeholder(self):
+        placeholder = super().search_placeholder()
+        return f"{placeholder}, {gettext('Unit')}" if placeholder and self.unit_search else placeholder
 
     def _apply_pagination(self, query, page, page_size):
         """A deep page (page 1,000 of a million rows) by a deferred join: the page's ids first,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, request
+from markupsafe import escape
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.helpers import get_form_data
@@ -21,7 +22,9 @@ from models.contracts import (book_signing, booking_refusal, issue_stamped_copy,
 from models.ladder import request_signing_extension, signing_extension_refusal
 from models.payments import record_payment
 from models.timeline import deal_timeline
-from models.permissions import scope_filter
+from models.identity import id_document_problem
+from models.permissions import scope_filter, sees_whole
+from models.privacy import mask_value
 
 from .base import ALREADY_DONE, ReadOnlyView, money_formatter, row_id, run_domain
 from .filters import AgentFilter, of_agent
@@ -33,6 +36,26 @@ from .money import payment_choices, payment_form
 
 
 
+def _prefill(lead: Lead) -> dict:
+    """What the agreement form takes from the customer: the document's kind, its number (whole
+    only to a role that reads it whole — for the others the field stays empty, which means the
+    registered number, named masked), the address, and a line naming the customer."""
+    whole = sees_whole(current_user, "id_number")
+    valid = lead.id_number and id_document_problem(lead.id_type, lead.id_number) is None
+    if lead.id_number:
+        note = gettext("%(name)s · %(phone)s · registered %(kind)s %(number)s", name=lead.name,
+                       phone=mask_value(current_user, "phone", lead.phone),
+                       kind=choice_label("lead", "id_type", lead.id_type),
+                       number=mask_value(current_user, "id_number", lead.id_number))
+        note += " · " + (gettext("leave the number empty to use it") if valid and not whole else
+                         "" if valid else gettext("not valid: enter the customer's valid document"))
+    else:
+        note = gettext("%(name)s · %(phone)s · no identity document registered yet", name=lead.name,
+                       phone=mask_value(current_user, "phone", lead.phone))
+    return {"data-id-type": lead.id_type, "data-id-number": lead.id_number if whole and valid else "",
+            "data-address": lead.address or "", "data-id-note": note.rstrip(" ·")}
+
+
 class SubscriptionView(document_actions("subscription_agreement", "forfeit_notice"), ReadOnlyView):
     """认购单. Created from the board by an agent; each later step by its role, in order (R-SUB-2)."""
 
@@ -40,11 +63,12 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                    "payment_method", "status", "subscribed_on", "checked_by")
     column_labels = {"number": _l("Subscription number")}
     column_searchable_list = ("number", "customer_name", "unit.number", "lead.phone")
+    unit_search = "unit"
     column_filters = ("status", "payment_method", "subscribed_on", "project.name",
                       AgentFilter(Subscription.agent_id))
     column_details_list = ("number", "status", "project", "unit", "lead", "agent", "price", "deposit",
                            "payment_method", "subscribed_on", "deposit_due_on", "customer_name",
-                           "customer_address", "price_reason", "checked_by", "checked_at",
+                           "customer_id_type", "customer_address", "price_reason", "checked_by", "checked_at",
                            "withdrawn_at", "forfeited_at", "expired_at", "rescinded_at",
                            "created_at")  # never the ID number
     extra_endpoints = {"deposit_view": "action", "withdraw_view": "action", "payment_view": "action",
@@ -82,11 +106,22 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
         clause = scope_filter(Lead, current_user)
         if clause is not None:
             leads = leads.filter(clause)
-        form.lead_id.choices = [SelectChoice(lead.id, str(lead))
-                               for lead in leads.order_by(Lead.name).limit(500)]
+        leads = leads.order_by(Lead.name).limit(500).all()
+        form.lead_id.choices = [SelectChoice(lead.id, str(lead), render_kw=_prefill(lead)) for lead in leads]
         if request.method == "GET":
             form.price.data = unit.list_price
             form.subscribed_on.data = office_today()
+            # The customer's own document, name and phone (issue 19, item 13): the customer the
+            # link names, or the one the unit is held for, or the first of the list.
+            chosen = row_id(request.args.get("lead_id")) or unit.held_for_lead_id
+            lead = next((l for l in leads if l.id == chosen), leads[0] if leads else None)
+            if lead is not None:
+                form.lead_id.data = lead.id
+                prefill = _prefill(lead)
+                form.id_type.data = prefill["data-id-type"]
+                form.id_number.data = prefill["data-id-number"]
+                form.address.data = prefill["data-address"]
+                form.id_number.description = escape(prefill["data-id-note"])  # shown |safe by Flask-Admin
         form.lead_id.description = gettext(
             "Unit %(unit)s · %(layout)s · %(area)s m² · list price ¥%(price)s · %(status)s",
             unit=str(unit), layout=unit.layout, area=unit.area, price=f"{unit.list_price:,.2f}",
@@ -102,7 +137,8 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
         return run_domain(lambda by: subscribe(
             db.session, by, unit_id=int(form.unit_id.data), lead_id=form.lead_id.data,
             payment_method=form.payment_method.data, deposit=form.deposit.data,
-            id_number=form.id_number.data, address=form.address.data, price=form.price.data,
+            id_type=form.id_type.data, id_number=form.id_number.data, address=form.address.data,
+            price=form.price.data,
             price_reason=form.price_reason.data, subscribed_on=form.subscribed_on.data,
             deposit_due_on=form.deposit_due_on.data))
 
@@ -257,6 +293,7 @@ class PriceApprovalView(ReadOnlyView):
     column_formatters = column_formatters_detail = {
         "unit": _deal_unit, "discount": money_formatter, "discount_percent": _percent}
     column_formatters_export = {"unit": _deal_unit, "discount": money_formatter, "discount_percent": _percent}
+    unit_search = "subscription.unit"
     row_steps = (StepButton("approve", "price.decide", when=lambda r: r.status == "requested"),
                  StepButton("reject", "price.decide", when=lambda r: r.status == "requested", icon="fa-times", style="danger"))
 
@@ -293,6 +330,7 @@ class ContractView(document_actions("signing_booking"), ReadOnlyView):
                             "signing_due_on", "signed_on", "bank", ("lawyer", "lawyer.display_name"))
     column_formatters = column_formatters_export = {"unit": _deal_unit}
     column_searchable_list = ("number", "subscription.number", "subscription.customer_name")
+    unit_search = "subscription.unit"
     column_filters = ("status", "kind", "signed_on", "appointment_at", "subscription.project.name",
                       AgentFilter(Contract.subscription_id, where=of_agent(Contract.subscription_id)))
     extra_endpoints = {"sign_view": "action", "original_view": "action", "signing_extension_view": "action"}
@@ -379,6 +417,8 @@ class ContractStepView(ReadOnlyView):
 
     column_list = ("contract", "kind", "status", "promised_on", "done_on", "customer_action", "notes")
     column_filters = ("status", "kind", "promised_on")
+    column_searchable_list = ("contract.number", "contract.subscription.customer_name")
+    unit_search = "contract.subscription.unit"
     column_default_sort = ("promised_on", False)
     extra_endpoints = {"step_view": "action"}
     row_steps = (StepButton("step", "contract.step", icon="fa-pencil",
@@ -419,6 +459,8 @@ class ContractStepDueView(ReadOnlyView):
     verbs = frozenset({"list", "details"})
     column_list = ("contract", "kind", "status", "promised_on", "customer_action")
     column_default_sort = ("promised_on", False)
+    column_searchable_list = ("contract.number", "contract.subscription.customer_name")
+    unit_search = "contract.subscription.unit"
 
     def _late(self, query):
         return query.filter(steps_late(office_today()))
@@ -435,7 +477,8 @@ class ArchiveRecordView(ReadOnlyView):
 
     column_list = ("contract", "received_on", "location", "notes")
     column_filters = ("received_on", "location")
-    column_searchable_list = ("location",)
+    column_searchable_list = ("location", "contract.number")
+    unit_search = "contract.subscription.unit"
     extra_endpoints = {"copy_view": "action"}
     row_steps = (StepButton("copy", "contract.archive", icon="fa-files-o"),)
 

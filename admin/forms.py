@@ -41,8 +41,12 @@ class SubscriptionForm(SecureForm):
     """The subscription agreement (认购书, R-SUB-1): every term, complete."""
 
     unit_id = HiddenField(validators=[DataRequired()])
-    lead_id = SelectField(_l("Customer"), coerce=int, validators=[DataRequired()])
-    id_number = StringField(_l("ID number"), validators=[DataRequired(), Length(max=30)])
+    lead_id = SelectField(_l("Customer"), coerce=int, validators=[DataRequired()],
+                          render_kw={"data-prefill-document": "1"})
+    id_type = SelectField(_l("ID document"), choices=_choices("subscription", "customer_id_type"),
+                          default="resident_id", validators=[DataRequired()])
+    # empty: the customer's registered document (models.deals.subscribe); read by models/identity.py
+    id_number = StringField(_l("ID number"), validators=[Optional(), Length(max=30)])
     address = StringField(_l("Address"), validators=[DataRequired(), Length(max=200)])
     payment_method = SelectField(_l("Payment method"), choices=_choices("subscription", "payment_method"),
                                  validators=[DataRequired()])

@@ -83,6 +83,7 @@ class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyVi
                    "due_on", "extended_due_on", "amount_due", "amount_paid", "status", "overdue_days",
                    "agent_note")
     column_searchable_list = ("subscription.number", "subscription.customer_name")
+    unit_search = "subscription.unit"
     column_filters = ("status", "kind", "due_on", "extended_due_on", "subscription.project.name",
                       "subscription.payment_method",
                       OverdueFilter(Instalment.id, _l("Overdue"), options=(("1", _l("Yes")), ("0", _l("No")))),
@@ -137,6 +138,7 @@ class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
     column_list = ("receipt_no", "subscription", "subscription.customer_name", "instalment", "amount",
                    "paid_on", "channel", "bank_ref", "reverses", "reason", "recorded_by", "recorded_at")
     column_searchable_list = ("receipt_no", "bank_ref", "subscription.number", "subscription.customer_name")
+    unit_search = "subscription.unit"
     column_filters = ("channel", "paid_on", "recorded_at", "subscription.project.name",
                       "subscription.payment_method",
                       AgentFilter(Payment.subscription_id, where=of_agent(Payment.subscription_id)))
@@ -188,6 +190,8 @@ class ExtensionView(ReadOnlyView):
     column_list = ("subscription", "subscription.customer_name", "subscription.agent", "instalment", "contract",
                    "days", "reason", "status", "requested_at", "decided_at", "new_due_on")
     column_labels = {"contract": _l("Signing of contract")}
+    column_searchable_list = ("subscription.number", "subscription.customer_name")
+    unit_search = "subscription.unit"
     column_filters = ("status", "requested_at", AgentFilter(Extension.subscription_id,
                                                             where=of_agent(Extension.subscription_id)))
     row_steps = (StepButton("approve", "extension.decide", when=_decidable),
@@ -237,6 +241,8 @@ class EventWorklist(WorklistView):
         "balance": lambda v, c, e, n: format_money(e.instalment.amount_due - e.instalment.amount_paid)
         if e.cause == "payment" else "—"}
     column_default_sort = ("on", False)
+    column_searchable_list = ("instalment.subscription.number", "instalment.subscription.customer_name")
+    unit_search = "instalment.subscription.unit"
     extra_endpoints = {"handle_view": "action"}
 
     @action("handle", _l("Record what was done"))
@@ -312,6 +318,7 @@ class SettlementView(WorklistView):
                      "proposal": _l("As the agreement says")}
     column_formatters = {"held": _held, "proposal": _proposal}
     column_searchable_list = ("number", "customer_name")
+    unit_search = "unit"
     extra_endpoints = {"voucher_view": "action"}
     row_steps = (StepButton("voucher", "settlement.record", icon="fa-money"),)
 
@@ -352,6 +359,7 @@ class VoucherView(ReadOnlyView):
     column_list = ("number", "subscription", "subscription.customer_name", "kind", "amount", "issued_on",
                    "channel", "reason", "recorded_by", "recorded_at")
     column_searchable_list = ("number", "subscription.number", "subscription.customer_name")
+    unit_search = "subscription.unit"
     column_filters = ("kind", "issued_on", AgentFilter(Voucher.subscription_id, where=of_agent(Voucher.subscription_id)))
     column_labels = {"number": _l("Voucher number"), "issued_on": _l("Date"), "channel": _l("Refunded by")}
 

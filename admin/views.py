@@ -11,7 +11,7 @@ from flask_admin.helpers import get_form_data, is_form_submitted
 from babel.lists import format_list
 from flask_babel import get_locale, gettext, lazy_gettext as _l
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 from wtforms import PasswordField
@@ -22,6 +22,7 @@ from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, Cust
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
                     RuleViolation, Subscription, Unit, User, Voucher, db)
 from models.base import office_time, office_today
+from models.identity import RESIDENT_ID, id_document_problem, normalise_id_number, validate_id_document
 from models.inventory import set_withheld
 from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question, assign_leads,
                           distribute_leads, give_feedback, mask_id_number, open_lead_load,
@@ -148,7 +149,7 @@ class LeadView(document_actions("statement"), ProtectedView):
     column_labels = {"name": _l("Customer name"), "owner_id": _l("Agent (empty: public pool)")}
     # phone and id_number: shown by the one rule of models/privacy.py (ProtectedView masks them)
     column_details_exclude_list = ("pooled_at",)
-    form_columns = ("project", "name", "phone", "id_number", "address", "source", "budget_wan",
+    form_columns = ("project", "name", "phone", "id_type", "id_number", "address", "source", "budget_wan",
                     "wanted_layout", "wanted_area", "purpose", "needs", "notes")
     form_readonly = ("stage", "owner", "registered_by", "registered_at", "last_activity_at",
                      "pooled_at", "next_follow_up_on")
@@ -186,7 +187,8 @@ class LeadView(document_actions("statement"), ProtectedView):
         """Registration goes through the domain (R-LEAD-1, R-LEAD-5), not a generic insert."""
         return run_domain(lambda by: register_lead(
             db.session, by, project_id=form.project.data.id, name=form.name.data,
-            phone=form.phone.data, source=form.source.data, id_number=form.id_number.data,
+            phone=form.phone.data, source=form.source.data, id_type=form.id_type.data,
+            id_number=form.id_number.data,
             address=form.address.data, budget_wan=form.budget_wan.data,
             wanted_layout=form.wanted_layout.data, wanted_area=form.wanted_area.data,
             purpose=form.purpose.data or None, needs=form.needs.data, notes=form.notes.data),
@@ -199,6 +201,12 @@ class LeadView(document_actions("statement"), ProtectedView):
             form.id_number.data = ""
             form.id_number.description = gettext("Leave empty to keep the registered number: %(masked)s",
                                                  masked=mask_id_number(obj.id_number) if obj else "")
+        problem = obj is not None and obj.id_number and id_document_problem(obj.id_type, obj.id_number)
+        if problem:  # a number registered before one validator read them all (issue 19, item 13)
+            form.id_number.description = escape(" ".join(filter(None, (
+                str(form.id_number.description or ""),
+                gettext("The registered number is not valid (%(problem)s): enter the customer's valid "
+                        "document number to save this customer.", problem=problem)))))
         return form
 
     def update_model(self, form, model):
@@ -208,6 +216,12 @@ class LeadView(document_actions("statement"), ProtectedView):
 
     def on_model_change(self, form, model, is_created):
         model.phone = validate_phone(model.phone)
+        # The one validator of identity documents (models/identity.py), also for a number kept
+        # as registered: an invalid older one must be put right before the customer is saved.
+        if normalise_id_number(model.id_number):
+            model.id_type, model.id_number = validate_id_document(model.id_type, model.id_number)
+        else:
+            model.id_type, model.id_number = model.id_type or RESIDENT_ID, None
 
     @action("assign", _l("Assign to agents"))
     def action_assign(self, ids):

@@ -34,7 +34,8 @@ def snapshot(session, sub, lead, ended_on: dt.date) -> dict:
     receipts = {p.id: p.receipt_no for p in payments}
     return {
         "ended_on": ended_on.isoformat(),
-        "customer": {"name": lead.name, "phone": lead.phone, "id_number": sub.customer_id_number,
+        "customer": {"name": lead.name, "phone": lead.phone, "id_type": sub.customer_id_type,
+                     "id_number": sub.customer_id_number,
                      "address": sub.customer_address, "source": lead.source, "needs": lead.needs,
                      "purpose": lead.purpose, "budget_wan": lead.budget_wan},
         "subscription": {"number": sub.number, "unit_id": sub.unit_id, "unit": str(sub.unit) if sub.unit else None,
@@ -136,6 +137,7 @@ def kept_record(session, viewer, row, labels: dict) -> list[Section]:
         Section(str(_l("Customer")), [
             (label("customer_name"), _text(customer.get("name") or data.get("name"))),
             (label("phone"), personal("phone", customer.get("phone"))),
+            (label("id_type"), _text(choice_label("lead", "id_type", customer.get("id_type") or "resident_id"))),
             (label("id_number"), personal("id_number", customer.get("id_number"))),
             (label("address"), _text(customer.get("address"))),
             (label("source"), _text(choice_label("lead", "source", customer.get("source")))),

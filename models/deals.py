@@ -10,6 +10,8 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Money, in_list, utcnow
+from .identity import (ID_TYPES, RESIDENT_ID, id_document_problem, normalise_id_number,
+                       validate_id_document)
 from .inventory import Project, Unit
 from .leads import Lead
 from .users import User
@@ -45,6 +47,7 @@ class Subscription(Base):
     __table_args__ = (
         CheckConstraint(in_list("status", SUBSCRIPTION_STATUSES), name="status_known"),
         CheckConstraint(in_list("payment_method", PAYMENT_METHODS), name="payment_method_known"),
+        CheckConstraint(in_list("customer_id_type", ID_TYPES), name="customer_id_type_known"),
         CheckConstraint("price > 0", name="price_positive"),
         CheckConstraint("deposit >= 0 AND deposit <= price", name="deposit_within_price"),
         # R-SC-2: a unit can never be sold twice — at most one live subscription per unit.
@@ -71,6 +74,7 @@ class Subscription(Base):
     deposit_due_on: Mapped[dt.date | None]
     # The agreement's customer block (R-SUB-1), as signed: later edits of the lead do not change it.
     customer_name: Mapped[str] = mapped_column(String(100), default="")
+    customer_id_type: Mapped[str] = mapped_column(String(30), default=RESIDENT_ID, server_default=RESIDENT_ID)
     customer_id_number: Mapped[str] = mapped_column(String(30), default="")
     customer_address: Mapped[str] = mapped_column(String(200), default="")
     price_reason: Mapped[str] = mapped_column(Text, default="")  # why the price is not the list price
@@ -524,20 +528,6 @@ from .inventory import check_entry_date  # noqa: E402
 from sqlalchemy.orm.util import identity_key  # noqa: E402
 from .permissions import require, sees_all_rows  # noqa: E402
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def validate_id_number(raw: str) -> str:
-    """A mainland resident ID number: 18 characters with a valid check digit (GB 11643)."""
-    value = (raw or "").strip().upper()
-    if len(value) != 18 or not value[:17].isdigit() or value[17] not in "0123456789X":
-        raise RuleViolation(_l("Enter the customer's 18-character ID number."), rule="R-SUB-1")
-    check = "10X98765432"[sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS)) % 11]
-    if value[17] != check:
-        raise RuleViolation(_l("This ID number is not valid (its check digit is wrong)."), rule="R-SUB-1")
-    return value
-
-
 def _subscription_number(session, project: Project, unit: Unit) -> str:
     n = session.scalar(select(func.count()).select_from(Subscription)
                        .where(Subscription.unit_id == unit.id)) + 1
@@ -547,7 +537,7 @@ def _subscription_number(session, project: Project, unit: Unit) -> str:
 def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: str, deposit,
               id_number: str, address: str, price=None, price_reason: str = "",
               subscribed_on: dt.date | None = None, deposit_due_on: dt.date | None = None,
-              today: dt.date | None = None) -> Subscription:
+              today: dt.date | None = None, id_type: str | None = None) -> Subscription:
     """An agent subscribes a unit for one of own customers (R-SC-2, R-SUB-1, R-PRICE-1/2).
 
     The unit must be available, or held for this customer: its status changes in the same
@@ -555,6 +545,9 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
     never subscribe one unit — the loser gets RuleViolation and nothing is written. The price is
     the list price; any other price needs a reason, and a lower one the vice-president's
     approval before sales control may confirm (a PriceApproval is requested here).
+    The buyer's identity document (`id_type`, default the resident identity card, and
+    `id_number`) is read by the one validator of models/identity.py; a customer without a valid
+    document of their own takes this one.
     """
     from .leads import _visible_lead
     require(by, "subscription.create")
@@ -571,7 +564,9 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
                                unit=unit.number), rule="R-SC-2")
     if payment_method not in PAYMENT_METHODS:
         raise RuleViolation(_l("Choose the payment method."), rule="R-SUB-1")
-    id_number = validate_id_number(id_number)
+    if not normalise_id_number(id_number):  # none given: the customer's registered document
+        id_type, id_number = lead.id_type, lead.id_number
+    id_type, id_number = validate_id_document(id_type, id_number, today)
     address = (address or "").strip()
     if not address:
         raise RuleViolation(_l("Enter the customer's address."), rule="R-SUB-1")
@@ -611,11 +606,12 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
                     lead_id=lead.id, unit_id=unit.id, agent_id=by.id, price=price, deposit=deposit,
                     payment_method=payment_method, status="draft", subscribed_on=subscribed_on,
                     deposit_due_on=deposit_due_on, customer_name=lead.name,
-                    customer_id_number=id_number, customer_address=address,
+                    customer_id_type=id_type, customer_id_number=id_number, customer_address=address,
                     price_reason=price_reason)
                 session.add(subscription)
                 lead.stage = "subscribed"
-                lead.id_number = lead.id_number or id_number
+                if id_document_problem(lead.id_type, lead.id_number):  # none, or invalid (older rows)
+                    lead.id_type, lead.id_number = id_type, id_number
                 lead.address = lead.address or address
                 lead.last_activity_at = utcnow()
                 session.flush()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 from .audit import audit_context
 from .base import Base, in_list, office_local, office_today, utcnow
 from .errors import RuleViolation
+from .identity import DOCUMENT_NAMES_ZH, RESIDENT_ID
 from .users import User
 
 DOCUMENT_KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warning",
@@ -445,7 +446,8 @@ def _unit(unit) -> dict:
 
 def _customer(sub) -> dict:
     return {"name": sub.customer_name or sub.lead.name, "phone": sub.lead.phone,
-            "id_number": sub.customer_id_number, "address": sub.customer_address}
+            "id_number": sub.customer_id_number, "address": sub.customer_address,
+            "id_document": DOCUMENT_NAMES_ZH.get(sub.customer_id_type, DOCUMENT_NAMES_ZH[RESIDENT_ID])}
 
 
 def _lines(session, sub, today: dt.date | None = None) -> list[dict]:

@@ -9,7 +9,15 @@ from flask_babel import lazy_gettext as _l
 _UNIT = {"available": _l("Available"), "held": _l("Held"), "subscribed": _l("Subscribed"),
          "signed": _l("Signed"), "withheld": _l("Withheld")}
 
+# Identity documents (models/identity.py)
+_ID_TYPES = {"resident_id": _l("Resident identity card"), "passport": _l("Passport"),
+             "hk_macao_permit": _l("Mainland travel permit for Hong Kong and Macao residents"),
+             "taiwan_permit": _l("Mainland travel permit for Taiwan residents"),
+             "foreign_permanent_resident": _l("Foreign permanent resident ID card")}
+
 CHOICES: dict[tuple[str, str], dict] = {
+    ("lead", "id_type"): _ID_TYPES,
+    ("subscription", "customer_id_type"): _ID_TYPES,
     ("unit", "status"): _UNIT,
     ("lead", "stage"): {"new": _l("New"), "contacted": _l("Contacted"), "visited": _l("Visited (intent)"),
                         "subscribed": _l("Subscribed"), "signed": _l("Signed"), "lost": _l("Lost")},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from sqlalchemy import (JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func,
                         or_, select, update)
@@ -13,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from .audit import audit_context
 from .base import Base, in_list, office_midnight_utc, office_time, office_today, utcnow
 from .errors import RuleViolation
+from .identity import ID_TYPES, RESIDENT_ID, normalise_id_number, validate_id_document
 from .inventory import Project
 from .notifications import notify
 from .permissions import require, sees_all_rows
@@ -32,9 +34,14 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
 
 
+# What people put between the digits of a phone: spaces, dashes of every width, dots, brackets.
+_PHONE_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−.()（）]")
+
+
 def normalise_phone(raw: str) -> str:
-    """Digits of a mainland number without spaces, dashes, brackets or the +86 prefix."""
-    digits = re.sub(r"[\s\-()（）]", "", raw or "")
+    """Digits of a mainland number without spaces, dashes, brackets or the +86 prefix; full-width
+    characters (１３８００１３８０００ typed with a Chinese input method) read as ASCII (NFKC)."""
+    digits = _PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw or ""))
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("0086"):
@@ -42,10 +49,15 @@ def normalise_phone(raw: str) -> str:
     return digits
 
 
+def is_phone(phone: str) -> bool:
+    """Whether a normalised number is a whole mainland mobile or landline number."""
+    return bool(_MOBILE.match(phone) or _LANDLINE.match(phone))
+
+
 def validate_phone(raw: str) -> str:
     """The normalised phone, or RuleViolation when it is not a mainland mobile or landline."""
     phone = normalise_phone(raw)
-    if not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
+    if not is_phone(phone):
         raise RuleViolation(_l("%(phone)s is not a valid phone number: use an 11-digit mobile "
                                "number or a landline with its area code.", phone=(raw or "").strip()),
                             rule="R-LEAD-1")
@@ -60,6 +72,7 @@ class Lead(Base):
         CheckConstraint(in_list("stage", LEAD_STAGES), name="stage_known"),
         CheckConstraint("purpose IS NULL OR " + in_list("purpose", PURPOSES), name="purpose_known"),
         CheckConstraint("budget_wan IS NULL OR budget_wan > 0", name="budget_positive"),
+        CheckConstraint(in_list("id_type", ID_TYPES), name="id_type_known"),
         Index("ix_lead_owner_next", "owner_id", "next_follow_up_on"),
         Index("ix_lead_phone", "phone"),
         Index("ix_lead_name", "name", "id"),  # the customer grid sorted by name
@@ -72,6 +85,8 @@ class Lead(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"))
     name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str] = mapped_column(String(20))
+    # the identity document (models/identity.py): its kind and its number, read by one validator
+    id_type: Mapped[str] = mapped_column(String(30), default=RESIDENT_ID, server_default=RESIDENT_ID)
     id_number: Mapped[str | None] = mapped_column(String(30))
     address: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(20))
@@ -262,6 +277,11 @@ def register_lead(session, by: User, *, project_id: int, name: str, phone: str, 
     if project is None:
         raise RuleViolation(_l("Choose the project."), rule="R-LEAD-1")
     phone = validate_phone(phone)
+    id_type, id_number = details.get("id_type") or RESIDENT_ID, details.get("id_number")
+    if normalise_id_number(id_number):  # optional at registration; when given, it must be valid
+        id_type, id_number = validate_id_document(id_type, id_number, today)
+    elif id_type not in ID_TYPES:
+        raise RuleViolation(_l("Choose the kind of identity document."), rule="R-SUB-1")
     purpose = details.get("purpose") or None
     if purpose is not None and purpose not in PURPOSES:
         raise RuleViolation(_l("Choose the purpose of the purchase from the list."))
@@ -274,7 +294,7 @@ def register_lead(session, by: User, *, project_id: int, name: str, phone: str, 
                 owner_id=agent_owner, registered_by_id=by.id, registered_at=utcnow(),
                 last_activity_at=utcnow(),
                 next_follow_up_on=today + dt.timedelta(days=project.follow_up_days) if agent_owner else None,
-                id_number=(details.get("id_number") or "").strip() or None,
+                id_type=id_type, id_number=normalise_id_number(id_number) or None,
                 address=(details.get("address") or "").strip() or None,
                 budget_wan=budget, wanted_layout=(details.get("wanted_layout") or "").strip(),
                 wanted_area=(details.get("wanted_area") or "").strip(), purpose=purpose,

@@ -22,6 +22,9 @@ any searchable column that has one. SQLite has neither and searches as before.
 """
 from __future__ import annotations
 
+import re
+import unicodedata
+
 from sqlalchemy import DDL, Index, and_, event, func
 
 FUNCTIONS = """
@@ -69,3 +72,39 @@ def narrowed(column, term: str, clause):
 def install(metadata) -> None:
     """Create the functions before the tables when `create_all` is used on PostgreSQL."""
     event.listen(metadata, "before_create", DDL(FUNCTIONS).execute_if(dialect="postgresql"))
+
+
+# --- what people type, read like the data (issue 19, item 5) -----------------------------------
+# A phone number typed with separators inside, spaces included ("138 0013 8001", "0731-88886666",
+# "(0731) 8888 6666", full-width digits): one search term, as the phone is stored.
+_PHONE_RUN = re.compile(r"(?<![^\W\d_])\+?[\d(（][\d\s\-‐‑‒–—―−.()（）]{4,}\d(?![^\W\d_])")
+_PHONE_CHARS = re.compile(r"^\+?[\d\s\-‐‑‒–—―−.()（）]+$")
+
+
+def search_text(search: str) -> str:
+    """The search box's text as the data is stored: full-width characters as ASCII (NFKC), and a
+    whole phone number typed with spaces inside made one term (its normalised digits)."""
+    from .leads import is_phone, normalise_phone
+    search = unicodedata.normalize("NFKC", search or "")
+
+    def joined(match):
+        phone = normalise_phone(match.group(0))
+        return phone if is_phone(phone) else match.group(0)
+    return _PHONE_RUN.sub(joined, search)
+
+
+def phone_term(term: str) -> str:
+    """A search term for a phone column: a number with dashes, dots or brackets (138-0013-8001,
+    0731-88886666, +86…) reads as the stored digits; any other term is left as it is."""
+    from .leads import normalise_phone
+    return normalise_phone(term) if _PHONE_CHARS.match(term) and any(c.isdigit() for c in term) else term
+
+
+def unit_names_like(pattern: str):
+    """SELECT of the ids of units whose displayed name — "1栋-2301", the building's name, a dash
+    and the unit's number, as every grid shows a unit (Unit.__str__) — matches the ILIKE `pattern`."""
+    from sqlalchemy import select
+
+    from .inventory import Building, Unit
+    return (select(Unit.id).join(Building, Building.id == Unit.building_id)
+            .where((Building.name + "-" + Unit.number).ilike(pattern)))

@@ -119,3 +119,21 @@ document.addEventListener("click", function (event) {
     }
   });
 })();
+
+// The agreement form takes the chosen customer's identity document, address and the line naming
+// the customer (admin/deals.py `_prefill`: each customer option carries them, the number only
+// to a role that reads it whole).
+document.addEventListener("change", function (event) {
+  var select = event.target;
+  if (!select.matches("[data-prefill-document]")) return;
+  var option = select.options[select.selectedIndex];
+  var fields = select.form && select.form.elements;
+  if (!option || !fields) return;
+  if (fields.id_type) fields.id_type.value = option.getAttribute("data-id-type") || "resident_id";
+  if (fields.id_number) {
+    fields.id_number.value = option.getAttribute("data-id-number") || "";
+    var note = fields.id_number.parentElement.querySelector("small.form-text");
+    if (note) note.textContent = option.getAttribute("data-id-note") || "";
+  }
+  if (fields.address) fields.address.value = option.getAttribute("data-address") || "";
+});
