@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import functools
 
+import flask_admin.actions
+import flask_admin.model.base
+
 from flask import redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.contrib.sqla import ModelView
@@ -91,6 +94,10 @@ def _unread_notifications() -> int:
 
 
 def init_app(app) -> None:
+    # Every Flask-Admin view (create, edit, details, delete, actions) returns only to a path on
+    # this site (admin/auth.py, redirect_target), never to what its own looser check admits.
+    flask_admin.model.base.get_redirect_target = auth.redirect_target
+    flask_admin.actions.get_redirect_target = auth.redirect_target
     app.url_map.converters["int"] = RowIdConverter  # before any route: ids beyond 64 bits are a 404
     app.jinja_env.finalize = shown  # {{ nothing }} prints a dash, never "None" (models/labels.py)
     app.jinja_env.globals["unread_notifications"] = _unread_notifications

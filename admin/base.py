@@ -45,7 +45,6 @@ from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.model.form import converts
 from flask_admin.contrib.sqla.fields import QuerySelectField, QuerySelectMultipleField
 from flask_admin.contrib.sqla.tools import parse_like_term
-from flask_admin.helpers import get_redirect_target
 from markupsafe import Markup, escape
 from werkzeug.routing import IntegerConverter
 from werkzeug.utils import secure_filename
@@ -60,6 +59,7 @@ from models.privacy import MASKS, kind_of, mask_data, mask_value
 from models.search import gram_indexed, narrowed, phone_term, search_text, unit_names_like
 
 from . import rows
+from .auth import redirect_target
 from .labels import CHOICES, COLUMN_LABELS, EMPTY, choice_formatters
 from .steps import StepButton
 
@@ -403,7 +403,7 @@ class ProtectedView(ModelView):
     def back(self):
         """Where a step's form goes when done: the page it was opened from (a detail page, a
         filtered list), else the list."""
-        return redirect(get_redirect_target() or self.get_url(".index_view"))
+        return redirect(redirect_target() or self.get_url(".index_view"))
 
     # --- roles -----------------------------------------------------------------------------
     def _allowed(self, verb: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from sqlalchemy import func, select
@@ -105,6 +105,23 @@ def test_issue19_9_the_button_shows_only_to_those_who_record_follow_ups(client, 
     assert lead.name in page and not _links(page, "follow_up")
     assert client.get(f"/admin/follow_up/new/?lead_id={lead.id}").status_code == 403
 
+
+
+@pytest.mark.parametrize("back", ["http:/evil.example/x", "https:/evil.example", "http://localhost/admin/lead/",
+                                  "//evil.example", "javascript:alert(1)"])
+def test_issue19_9_the_follow_up_form_returns_only_to_a_path_on_this_site(client, db, office, back):
+    """The way back (`url=`) of the prefilled form: "http:/evil.example" passed Flask-Admin's check
+    and went out as "http:///evil.example", which a browser opens as http://evil.example/."""
+    lead = f.lead(db.session, owner=office["agent"], project_=office["project"], next_follow_up_on=office_today())
+    db.session.commit()
+    Auth(client).login("li")
+    link = f"/admin/follow_up/new/?lead_id={lead.id}&" + urlencode({"url": back})
+    form = client.get(link).get_data(as_text=True)
+    assert f'href="{html.escape(back)}"' not in form  # nor the Cancel link
+    response = client.post(link, data={"csrf_token": Auth(client).csrf(), "lead": lead.id, "channel": "phone",
+                                       "content": "回访", "outcome": "", "next_on": ""})
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/follow_up/"
+    assert db.session.scalar(select(func.count()).select_from(FollowUp)) == 1
 
 def test_issue19_9_the_follow_up_grid_finds_by_customer_name_phone_and_what_was_said(client, db, office):
     s = db.session
