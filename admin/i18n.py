@@ -22,10 +22,15 @@ def select_locale() -> str:
     chosen = request.cookies.get(COOKIE)
     if chosen in LANGUAGES:
         return chosen  # the user's pick decides once made
-    # A first visit: the browser's languages, in its order of preference ("en-US" matches "en",
-    # "zh-TW"/"zh-Hans-CN" match "zh"); neither → the office's language.
-    asked = request.accept_languages.best_match(_ACCEPTED)
-    return _ACCEPTED.get(asked, DEFAULT_LANGUAGE)
+    # A first visit: the browser's languages, in its order of preference, each by its primary
+    # subtag ("en-US" and "en-GB-oxendict" are English, "zh-TW" and "zh-Hans-CN" Chinese); neither
+    # → the office's language. (Werkzeug's best_match matched no tag of three parts: a browser
+    # asking "zh-Hans-CN,en;q=0.5" read English.)
+    for tag, quality in request.accept_languages:  # highest quality first
+        language = _ACCEPTED.get(tag.replace("_", "-").split("-")[0].strip().lower())
+        if language and quality > 0:
+            return language
+    return DEFAULT_LANGUAGE
 
 
 def html_lang() -> str:

@@ -20,6 +20,16 @@ def test_issue19_18_a_first_visit_asking_for_chinese_reads_chinese(client):
         assert '<html lang="zh-CN">' in page and "登录" in page, header
 
 
+def test_issue19_18_the_first_language_asked_decides_whatever_its_subtags(client):
+    """Tags of three parts ("zh-Hans-CN", as some browsers send) read by their language: before,
+    "zh-Hans-CN,en;q=0.5" read English and "en-GB-oxendict,zh;q=0.5" Chinese. Odd headers: no 500."""
+    for header, lang in (("zh-Hans-CN,en;q=0.5", "zh-CN"), ("zh-Hans,en;q=0.5", "zh-CN"),
+                         ("zh-Hant-TW,en;q=0.1", "zh-CN"), ("en-GB-oxendict,zh;q=0.5", "en"),
+                         ("*", "zh-CN"), ("garbage;;;q=x", "zh-CN"), (",,,", "zh-CN"), ("en;q=0,zh;q=0.1", "zh-CN")):
+        response = client.get("/login", headers={"Accept-Language": header})
+        assert response.status_code == 200 and f'<html lang="{lang}">' in response.get_data(as_text=True), header
+
+
 def test_issue19_18_a_browser_asking_for_neither_language_reads_chinese(client):
     for header in ("fr-FR,de;q=0.8", "", None):
         headers = {"Accept-Language": header} if header is not None else {}
