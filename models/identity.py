@@ -41,16 +41,27 @@ DOCUMENT_NAMES_ZH = {RESIDENT_ID: "居民身份证", "passport": "护照", "hk_m
                      "taiwan_permit": "台湾居民来往大陆通行证", "foreign_permanent_resident": "外国人永久居留身份证"}
 
 _SEPARATORS = re.compile(r"[\s\-()（）]")
-_PASSPORT = re.compile(r"^(?=.*\d)[A-Z0-9]{5,20}$")
-_HK_MACAO = re.compile(r"^[HM](\d{8}|\d{10})$")
-_TAIWAN = re.compile(r"^(\d{8}|\d{10})$")
-_FOREIGN_2017 = re.compile(r"^[A-Z]{3}\d{2}(\d{6})\d{4}$")
-_FOREIGN_2023 = re.compile(r"^9\d{16}[\dX]$")
+_PASSPORT = re.compile(r"^(?=.*\d)[A-Z0-9]{5,20}$", re.ASCII)
+_HK_MACAO = re.compile(r"^[HM](\d{8}|\d{10})$", re.ASCII)
+_TAIWAN = re.compile(r"^(\d{8}|\d{10})$", re.ASCII)
+_FOREIGN_2017 = re.compile(r"^[A-Z]{3}\d{2}(\d{6})\d{4}$", re.ASCII)
+_FOREIGN_2023 = re.compile(r"^9\d{16}[\dX]$", re.ASCII)
+
+
+def as_typed_ascii(raw: str | None) -> str:
+    """Text as the data stores it: NFKC (full-width to ASCII) and every decimal digit of another
+    script (Arabic-Indic ١٢٣, Devanagari…) as its ASCII digit. Without the second step such digits
+    passed the numbers' patterns (`\\d` reads them) and were stored as they were: a phone that no
+    duplicate check (R-LEAD-5) or search would ever match, a permit number no one can read."""
+    text = unicodedata.normalize("NFKC", raw or "")
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c for c in text)
 
 
 def normalise_id_number(raw: str | None) -> str:
-    """The number as stored: NFKC (full-width to ASCII), separators dropped, upper-case."""
-    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw or "")).upper()
+    """The number as stored: NFKC (full-width to ASCII), digits as ASCII, separators dropped, upper-case."""
+    return _SEPARATORS.sub("", as_typed_ascii(raw)).upper()
 
 
 def _refuse(message) -> RuleViolation:
@@ -68,7 +79,7 @@ def _region_known(code: str) -> bool:
 
 
 def _resident_id(number: str, today: dt.date) -> str:
-    if len(number) != 18 or not number[:17].isdigit() or number[17] not in "0123456789X":
+    if len(number) != 18 or not number.isascii() or not number[:17].isdigit() or number[17] not in "0123456789X":
         raise _refuse(_l("A resident ID number has 18 characters: 17 digits and a last digit or X."))
     try:
         birth = ric.get_birth_date(number)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 
 from sqlalchemy import (JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func,
                         or_, select, update)
@@ -14,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from .audit import audit_context
 from .base import Base, in_list, office_midnight_utc, office_time, office_today, utcnow
 from .errors import RuleViolation
-from .identity import ID_TYPES, RESIDENT_ID, normalise_id_number, validate_id_document
+from .identity import ID_TYPES, RESIDENT_ID, as_typed_ascii, normalise_id_number, validate_id_document
 from .inventory import Project
 from .notifications import notify
 from .permissions import require, sees_all_rows
@@ -30,8 +29,8 @@ PURPOSES = ("own_home", "upgrade", "investment", "for_family", "other")
 CONFLICT_STATUSES = ("open", "kept", "transferred")
 
 # Mainland mobile (1[3-9] + 9 digits) or a landline with its area code (0 + 2–3 digits + 7–8 digits).
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
+_MOBILE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
+_LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$", re.ASCII)
 
 
 # What people put between the digits of a phone: spaces, dashes of every width, dots, brackets.
@@ -41,7 +40,7 @@ _PHONE_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−.()（）]")
 def normalise_phone(raw: str) -> str:
     """Digits of a mainland number without spaces, dashes, brackets or the +86 prefix; full-width
     characters (１３８００１３８０００ typed with a Chinese input method) read as ASCII (NFKC)."""
-    digits = _PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw or ""))
+    digits = _PHONE_SEPARATORS.sub("", as_typed_ascii(raw))  # digits of any script as ASCII
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("0086"):

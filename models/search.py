@@ -23,7 +23,6 @@ any searchable column that has one. SQLite has neither and searches as before.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from sqlalchemy import DDL, Index, and_, event, func
 
@@ -85,7 +84,8 @@ def search_text(search: str) -> str:
     """The search box's text as the data is stored: full-width characters as ASCII (NFKC), and a
     whole phone number typed with spaces inside made one term (its normalised digits)."""
     from .leads import is_phone, normalise_phone
-    search = unicodedata.normalize("NFKC", search or "")
+    from .identity import as_typed_ascii
+    search = as_typed_ascii(search)  # NFKC, and digits of any script as ASCII
 
     def joined(match):
         phone = normalise_phone(match.group(0))

@@ -258,6 +258,22 @@ def test_issue19_14_full_width_phone_digits_register_and_edit_as_ascii_r_lead_1(
     assert db.session.get(Lead, lead.id).phone == "13600136000"
 
 
+def test_issue19_14_digits_of_another_script_are_stored_as_ascii_or_refused_r_lead_5(db, office):
+    """Arabic-Indic digits (١٣٨…) passed the patterns (`\\d` reads them) and were stored as typed:
+    a permit number no one can read, and a phone the duplicate check (R-LEAD-5) never matched."""
+    assert validate_id_document("taiwan_permit", "١٢٣٤٥٦٧٨") == ("taiwan_permit", "12345678")
+    assert validate_id_document("hk_macao_permit", "H١٢٣٤٥٦٧٨") == ("hk_macao_permit", "H12345678")
+    for id_type, number in (("passport", "E1234567\x00"), ("passport", "Ｅ" + "１" * 500), ("taiwan_permit", "1234567a")):
+        with pytest.raises(RuleViolation):
+            validate_id_document(id_type, number)
+    # The customer 黄先生 holds 13800138001: the same number in other digits is his, not a new one.
+    from models.leads import DuplicateLead
+    with pytest.raises(DuplicateLead):
+        _register(db, office, name="再来", phone="13٨٠٠١٣٨٠٠١")
+    db.session.rollback()
+    assert _register(db, office, name="新客", phone="139٠٠٠٠١١١١").phone == "13900001111"
+
+
 # --- item 5: search terms read like the data ------------------------------------------------------
 
 @pytest.mark.parametrize("term, who", [
