@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from .labels import EMPTY, choice_label
+from .money import format_money
 from .privacy import mask_value
 
 # Why a deal's customer was kept apart (LeadArchive.reason); labels in models/labels.py.
@@ -86,7 +87,7 @@ def _yuan(value) -> str:
     if value in (None, ""):
         return EMPTY
     try:
-        return f"¥{Decimal(str(value)):,.2f}"
+        return format_money(value)  # the one money writer: a reversal reads -¥10,000.00, never ¥-
     except InvalidOperation:
         return str(value)
 

@@ -14,13 +14,14 @@ params: their `message` (finished Chinese text) is shown as it was written.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext, ngettext, pgettext
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
+from .money import format_money
 
 MONEY_KEYS = frozenset({"price", "list_price", "held", "amount"})
 
@@ -173,7 +174,10 @@ def _value(key, value):
     if isinstance(value, dict) and "_t" in value:
         return render(None, value)
     if key in MONEY_KEYS and value not in (None, ""):
-        return f"¥{Decimal(str(value)):,.2f}"
+        try:
+            return format_money(value)  # the one money writer (-¥200.00, never ¥-200.00)
+        except (InvalidOperation, ValueError, TypeError):
+            return str(value)  # a value that is not an amount: shown as stored, never a 500
     return "" if value is None else value
 
 
@@ -182,6 +186,8 @@ def render(kind: str | None, params: dict | None, message: str = "") -> str:
     values; a row without params (written before issue 19) is its stored text as written."""
     if params is None:
         return message
+    if not isinstance(params, dict):  # a row not written by notify(): its text or its kind, never a 500
+        return message or kind or ""
     template = MESSAGES.get(params.get("_t") or kind)
     if template is None:  # a message this version does not know (written by a newer one)
         return message or kind or ""

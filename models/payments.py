@@ -126,7 +126,7 @@ def plan_lines(price: Decimal, deposit: Decimal, subscribed_on: dt.date, deposit
 
 def yuan(amount: Decimal) -> str:
     """An amount as staff write it: ¥50,000.00, a negative one -¥50,000.00."""
-    return f"-¥{-amount:,.2f}" if amount < 0 else f"¥{amount:,.2f}"
+    return format_money(amount)
 
 
 def lines_paid(parts, kind_labels: dict | None = None, numbered: str | None = None,

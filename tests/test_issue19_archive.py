@@ -237,3 +237,21 @@ def test_issue19_3_no_grid_or_detail_page_shows_a_raw_code_or_none(app, db):
     with app.test_request_context(), force_locale("zh_Hans_CN"):
         approved = str(choice_label("price_approval", "status", "approved"))
     assert f'<span class="badge badge-status status-approved">{approved}</span>' in approvals
+
+
+def test_issue19_2_4_a_reversal_in_the_kept_record_reads_minus_yuan_and_values_are_escaped(app, db, office):
+    """The record wrote amounts by a writer of its own: a reversal read "¥-50,000.00" (issue 19,
+    item 4: -¥50,000.00). Values typed by people (a name, a receipt number) are text, not HTML."""
+    kept = db.session.scalar(select(LeadArchive).where(LeadArchive.subscription_id == office["sub"].id))
+    snapshot = dict(kept.snapshot)
+    payments = list(snapshot.get("payments") or [])
+    payments.append({**(payments[0] if payments else {}), "receipt_no": "<img src=x onerror=alert(1)>",
+                     "amount": "-50000.00"})
+    snapshot["payments"] = payments
+    snapshot["customer"] = {**snapshot["customer"], "name": "<script>alert(1)</script>"}
+    kept.snapshot = snapshot
+    db.session.commit()
+    page = _client(app, office["admin"]).get(f"/admin/lead_archive/details/?id={kept.id}")
+    record = _record(page.get_data(as_text=True))
+    assert page.status_code == 200 and "-¥50,000.00" in _cells(record) and "¥-" not in record
+    assert "<img src=x" not in record and "<script>alert" not in record

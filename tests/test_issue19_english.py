@@ -121,6 +121,29 @@ def test_issue19_17_a_notification_written_before_keeps_its_text(app, db, make_u
         assert old.text == "王经理 给您分配了 3 位客户。"  # shown as it was written
 
 
+def test_issue19_4_17_notification_amounts_by_the_one_money_writer_and_odd_rows_never_500(app, db, make_user, client, auth):
+    """A negative amount read "¥-5.00" (a writer of its own); an amount that is no number, or params
+    that are no mapping, raised (InvalidOperation, AttributeError) and the notification list was a 500."""
+    from models import Notification
+    agent = make_user("agent", username="li")
+    rows = [Notification(user_id=agent.id, kind="price_decided", params={"_t": "price_decided.approved", "no": "RG1",
+                                                                       "price": "-5"}),
+            Notification(user_id=agent.id, kind="price_decided", params={"_t": "price_decided.approved", "no": "RG2",
+                                                                       "price": "<b>x</b>"}),
+            Notification(user_id=agent.id, kind="kind_removed", params=["no", "mapping"], message=""),
+            Notification(user_id=agent.id, kind="lead_assigned", params={"by": "<script>alert(1)</script>"})]
+    db.session.add_all(rows)
+    db.session.commit()
+    with _in(app, "en"):
+        assert rows[0].text == "Price approval: RG1 at -¥5.00 is approved."
+        assert rows[1].text == "Price approval: RG2 at <b>x</b> is approved."
+        assert rows[2].text == "kind_removed" and rows[3].text == "lead_assigned"
+    auth.login("li")
+    response = client.get("/admin/notification/")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "-¥5.00" in page and "<b>x</b>" not in page and "<script>alert" not in page
+
+
 def test_issue19_17_a_notifications_values_are_masked_when_written(app, db, make_user):
     from sqlalchemy import select
 
