@@ -14,7 +14,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
-from wtforms import PasswordField
+from wtforms import HiddenField, PasswordField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document, DocumentBatch, Export,
@@ -322,9 +322,11 @@ class FollowUpView(ProtectedView):
     column_searchable_list = ("lead.name", "lead.phone", "content", "outcome", "manager_feedback")
     column_labels = {"lead.name": _l("Customer name")}
     column_filters = ("channel", "at", "next_on")
-    form_columns = ("lead", "channel", "content", "outcome", "next_on", "manager_feedback")
+    form_columns = ("lead", "channel", "content", "outcome", "next_on", "manager_feedback", "submission_key")
     form_args = {"content": {"validators": [DataRequired()]}}
     form_widget_args = {"next_on": {"data-date-format": "YYYY-MM-DD"}}
+    # One-time key made when the form is shown (models.submissions): a double click records once.
+    form_extra_fields = {"submission_key": HiddenField(default=new_key)}
 
     def _prefilled_lead(self) -> Lead | None:
         """The customer named by `?lead_id=` (the "Record follow-up" button), among those the user
@@ -350,9 +352,10 @@ class FollowUpView(ProtectedView):
         return form
 
     def create_model(self, form):
+        sent = form.submission_key.raw_data[0] if form.submission_key.raw_data else ""  # never the fresh default
         return run_domain(lambda by: record_follow_up(
             db.session, by, lead_id=form.lead.data.id, channel=form.channel.data,
-            content=form.content.data, outcome=form.outcome.data, next_on=form.next_on.data))
+            content=form.content.data, outcome=form.outcome.data, next_on=form.next_on.data, key=sent))
 
     def edit_form(self, obj=None):
         # A follow-up is a truthful record (R-LEAD-3): afterwards only the manager's feedback.

@@ -337,13 +337,14 @@ def _visible_lead(session, by: User, lead_id: int) -> Lead:
 
 def record_follow_up(session, by: User, *, lead_id: int, channel: str, content: str,
                      outcome: str = "", next_on: dt.date | None = None,
-                     today: dt.date | None = None) -> FollowUp:
+                     today: dt.date | None = None, key: str | None = None) -> FollowUp:
     """Record one follow-up truthfully (R-LEAD-3); a visit makes an intent customer (R-LEAD-4).
 
     The next follow-up defaults to the project's cycle (2–3 days), may not lie in the past, and
     may not lie beyond the project's maximum (default 3 days) unless the manager paused the
     customer's follow-up (`pause_follow_up`), then up to the pause's end. The follow-up is dated
-    when it is entered: it cannot be backdated.
+    when it is entered: it cannot be backdated. `key`: the form's one-time key (the screen always
+    sends one): the same form sent twice — a double click, a browser retry — records once.
     """
     require(by, "lead.follow_up")
     today = _today_or(today)
@@ -363,6 +364,10 @@ def record_follow_up(session, by: User, *, lead_id: int, channel: str, content: 
         raise RuleViolation(_l("The next follow-up is due by %(latest)s (every %(n)d days at most); the "
                                "sales manager may pause a customer's follow-up with a reason.",
                                latest=latest.isoformat(), n=lead.project.follow_up_max_days), rule="R-LEAD-3")
+    if key is not None:
+        from .submissions import claim
+        claim(session, by, key, "follow_up", subject=f"lead:{lead.id}", out_of_date=_l(
+            "This form is out of date: open it again and write the follow-up.")).result = content[:60]
     with audit_context(session, actor=by, action="follow_up"):
         follow_up = FollowUp(lead=lead, agent_id=by.id, channel=channel, content=content,
                              outcome=(outcome or "").strip(), next_on=next_on)

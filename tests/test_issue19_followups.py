@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from models import Audit, FollowUp, Lead, Notification
 from models.base import office_today
 from tests import factories as f
-from tests.conftest import Auth
+from tests.conftest import Auth, submission_key
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_issue19_9_r_lead_3_the_customer_page_has_the_button_and_the_form_comes_
     # Saved, it returns to the customer's page, and the follow-up is recorded by the domain.
     response = client.post(link, data={"csrf_token": Auth(client).csrf(), "lead": lead.id,
                                        "channel": "phone", "content": "约周六看样板间", "outcome": "",
-                                       "next_on": ""})
+                                       "next_on": "", "submission_key": submission_key(form)})
     assert response.status_code == 302 and response.headers["Location"].endswith(details)
     follow_up = db.session.scalar(select(FollowUp))
     assert (follow_up.lead_id, follow_up.agent_id, follow_up.content) == (lead.id, office["agent"].id, "约周六看样板间")
@@ -119,9 +119,36 @@ def test_issue19_9_the_follow_up_form_returns_only_to_a_path_on_this_site(client
     form = client.get(link).get_data(as_text=True)
     assert f'href="{html.escape(back)}"' not in form  # nor the Cancel link
     response = client.post(link, data={"csrf_token": Auth(client).csrf(), "lead": lead.id, "channel": "phone",
-                                       "content": "回访", "outcome": "", "next_on": ""})
+                                       "content": "回访", "outcome": "", "next_on": "",
+                                       "submission_key": submission_key(form)})
     assert response.status_code == 302 and response.headers["Location"] == "/admin/follow_up/"
     assert db.session.scalar(select(func.count()).select_from(FollowUp)) == 1
+
+def test_issue19_9_r_lead_3_the_same_follow_up_form_sent_twice_records_once(client, db, office):
+    """A double click or a browser retry of the follow-up form: the form's one-time key is taken by
+    the first send; the second is told it was recorded and records nothing; a form without its key
+    (older than the rule, or not ours) records nothing either."""
+    lead = f.lead(db.session, owner=office["agent"], project_=office["project"], next_follow_up_on=office_today())
+    db.session.commit()
+    Auth(client).login("li")
+    link = f"/admin/follow_up/new/?lead_id={lead.id}"
+    form = client.get(link).get_data(as_text=True)
+    data = {"csrf_token": Auth(client).csrf(), "lead": lead.id, "channel": "phone", "content": "约了周末",
+            "outcome": "", "next_on": "", "submission_key": submission_key(form)}
+    assert client.post(link, data=data).status_code == 302
+    again = client.post(link, data=data)
+    assert again.status_code == 200 and "已提交" in again.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(FollowUp)) == 1
+    # A second form opened afterwards has its own key and records a second follow-up.
+    data["submission_key"] = submission_key(client.get(link).get_data(as_text=True))
+    assert data["submission_key"] != submission_key(form)
+    assert client.post(link, data=data).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(FollowUp)) == 2
+    without = {k: v for k, v in data.items() if k != "submission_key"}
+    page = client.post(link, data=without).get_data(as_text=True)
+    assert "表单已过期" in page or "已过期" in page
+    assert db.session.scalar(select(func.count()).select_from(FollowUp)) == 2
+
 
 def test_issue19_9_the_follow_up_grid_finds_by_customer_name_phone_and_what_was_said(client, db, office):
     s = db.session
