@@ -57,12 +57,12 @@ def live_server(app):
 
 
 class Session:
-    """One person's browser window: signed in as `username`; confirmations are answered "OK"
+    """One person's browser window (its browser asking for `locale`): signed in as `username`; confirmations are answered "OK"
     and kept in `dialogs`; JavaScript errors and whatever the Content-Security-Policy refused are
     kept in `errors` (a test fails on any)."""
 
-    def __init__(self, browser, base_url, username, test_name):
-        self.context = browser.new_context(base_url=base_url, locale="zh-CN",
+    def __init__(self, browser, base_url, username, test_name, locale="zh-CN"):
+        self.context = browser.new_context(base_url=base_url, locale=locale,
                                            viewport={"width": 1400, "height": 900})
         self.page = self.context.new_page()
         self.dialogs: list[str] = []

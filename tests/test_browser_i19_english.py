@@ -23,7 +23,6 @@ from models import (Building, Document, Export, Lead, PaymentMethodTemplate, Pro
 from models.base import office_today
 
 from . import factories as f
-from .conftest import TEST_PASSWORD
 from .test_browser import Session, browser, browse, live_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -36,33 +35,14 @@ EXTRA_PAGES = ("/admin/", "/admin/notification/", "/admin/export/", "/admin/fina
                "/admin/document/", "/admin/document_batch/")
 
 
-class LocaleSession(Session):
-    """A browser window whose browser asks for `locale` (Accept-Language), signed in as
-    `username`; no language is picked on the page, so the app follows the browser (item 18)."""
-
-    def __init__(self, browser, base_url, username, test_name, locale):  # noqa: F811
-        self.context = browser.new_context(base_url=base_url, locale=locale,
-                                           viewport={"width": 1400, "height": 900})
-        self.page = self.context.new_page()
-        self.dialogs, self.errors = [], []
-        self.page.on("dialog", self._answer)
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on("console", self._console)
-        self.username, self.test_name = username, test_name
-        self.page.goto("/login")
-        self.page.fill("input[name=username]", username)
-        self.page.fill("input[name=password]", TEST_PASSWORD)
-        self.page.click("button[type=submit]")
-        expect(self.page).to_have_url(re.compile(r"/admin/$"))
-
-
 @pytest.fixture
 def browse_in(browser, live_server, request):  # noqa: F811
-    """browse_in("agent1", "en-US") -> a LocaleSession."""
+    """browse_in("agent1", "en-US") -> a Session whose browser asks for that language; no language
+    is picked on the page, so the app follows the browser (item 18)."""
     sessions = []
 
     def open_as(username, locale):
-        session = LocaleSession(browser, live_server, username, request.node.name, locale)
+        session = Session(browser, live_server, username, request.node.name, locale)
         sessions.append(session)
         return session
 
