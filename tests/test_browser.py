@@ -102,11 +102,12 @@ class Session:
 
 @pytest.fixture
 def browse(browser, live_server, request):
-    """browse("agent1") -> a Session signed in as that user."""
+    """browse("agent1") -> a Session signed in as that user; browse("agent1", "en-US") -> one whose
+    browser asks for English (no language picked on the page: the app follows the browser)."""
     sessions: list[Session] = []
 
-    def open_as(username):
-        session = Session(browser, live_server, username, request.node.name)
+    def open_as(username, locale="zh-CN"):
+        session = Session(browser, live_server, username, request.node.name, locale)
         sessions.append(session)
         return session
 

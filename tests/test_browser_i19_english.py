@@ -35,24 +35,6 @@ EXTRA_PAGES = ("/admin/", "/admin/notification/", "/admin/export/", "/admin/fina
                "/admin/document/", "/admin/document_batch/")
 
 
-@pytest.fixture
-def browse_in(browser, live_server, request):  # noqa: F811
-    """browse_in("agent1", "en-US") -> a Session whose browser asks for that language; no language
-    is picked on the page, so the app follows the browser (item 18)."""
-    sessions = []
-
-    def open_as(username, locale):
-        session = Session(browser, live_server, username, request.node.name, locale)
-        sessions.append(session)
-        return session
-
-    yield open_as
-    errors = [e for s in sessions for e in s.errors]
-    for session in sessions:
-        session.context.close()
-    assert not errors, f"JavaScript errors: {errors}"
-
-
 @contextlib.contextmanager
 def _in(app, lang):
     """Work done from a page in `lang` (as the writer saw it)."""
@@ -140,7 +122,7 @@ def _menu_links(page) -> list[str]:
     return sorted(h for h in hrefs if h and h.startswith("/admin/"))
 
 
-def test_issue19_17_in_english_no_page_of_any_role_shows_chinese_outside_data(app, db, make_user, browse_in):
+def test_issue19_17_in_english_no_page_of_any_role_shows_chinese_outside_data(app, db, make_user, browse):
     deal = _office(app, db, make_user, writer_lang="zh_Hans_CN")  # written by people working in Chinese
     db.session.expire_all()
     data = _data_texts(db)
@@ -150,7 +132,7 @@ def test_issue19_17_in_english_no_page_of_any_role_shows_chinese_outside_data(ap
     chinese: dict[str, list[str]] = {}
     visited = 0
     for role in ROLES:
-        window = browse_in(usernames[role], "en-US")
+        window = browse(usernames[role], "en-US")
         page = window.page
         assert page.locator("html").get_attribute("lang") == "en"
         hrefs = _menu_links(page)
@@ -174,7 +156,7 @@ def test_issue19_17_in_english_no_page_of_any_role_shows_chinese_outside_data(ap
 
 
 def test_issue19_17_in_chinese_notifications_exports_and_documents_show_no_english_outside_data(
-        app, db, make_user, browse_in):
+        app, db, make_user, browse):
     deal = _office(app, db, make_user, writer_lang="en")  # written by people working in English
     db.session.expire_all()
     data = _data_texts(db)
@@ -184,7 +166,7 @@ def test_issue19_17_in_chinese_notifications_exports_and_documents_show_no_engli
     english = {}
     pages = list(EXTRA_PAGES) + [f"/admin/subscription/details/?id={deal['sub'].id}"]
     for username in ("li", "manager", "cashier", "lawyer", "boss"):
-        window = browse_in(username, "zh-CN")
+        window = browse(username, "zh-CN")
         page = window.page
         for href in pages:
             response = page.goto(href)
@@ -202,7 +184,7 @@ def test_issue19_17_in_chinese_notifications_exports_and_documents_show_no_engli
     assert english == {}, repr(english)
 
 
-def test_issue19_18_a_first_visit_from_an_english_browser_reads_english(browse_in, make_user, browser, live_server):  # noqa: F811
+def test_issue19_18_a_first_visit_from_an_english_browser_reads_english(browse, make_user, browser, live_server):  # noqa: F811
     make_user("agent", username="li")
     context = browser.new_context(base_url=live_server, locale="en-US")
     try:
@@ -226,7 +208,7 @@ def test_issue19_18_a_first_visit_from_an_english_browser_reads_english(browse_i
         assert page.locator("html").get_attribute("lang") == "zh-CN"
     finally:
         zh.close()
-    window = browse_in("li", "en-US")
+    window = browse("li", "en-US")
     window.shot("home-en-us")
     assert window.page.locator("html").get_attribute("lang") == "en"
 
