@@ -259,7 +259,7 @@ def sign_contract(session, by, contract_id: int, *, number: str, signed_on: dt.d
     if contract is None:
         raise RuleViolation(_l("This contract does not exist."), rule="R-CON-4")
     sub = _lock(session, contract.subscription_id)
-    session.refresh(contract, with_for_update=True)
+    session.refresh(contract, with_for_update={"of": Contract})  # its row only: loaded by a grid with its deal outer-joined, FOR UPDATE of all is refused by PostgreSQL
     if contract.status != "booked":
         raise RuleViolation(_l("This contract is already signed."), rule="R-CON-4")
     if sub.status not in ("active", "contracted") or (contract.kind == "sale" and sub.status != "active"):
@@ -363,7 +363,7 @@ def update_step(session, by, step_id: int, *, status: str, promised_on: dt.date 
     step = session.get(ContractStep, step_id)
     if step is None:
         raise RuleViolation(_l("This step does not exist."), rule="R-CON-6")
-    session.refresh(step.contract, with_for_update=True)  # one step of a contract at a time
+    session.refresh(step.contract, with_for_update={"of": Contract})  # one step of a contract at a time
     session.refresh(step)
     if step.contract.status == "rescinded":
         raise RuleViolation(_l("This contract was rescinded: its procedures stopped."), rule="R-CON-6")

@@ -464,7 +464,7 @@ def decide_extension(session, by, extension_id: int, approve: bool) -> Extension
         base = line.extended_due_on or line.due_on
     else:
         contract = extension.contract
-        session.refresh(contract, with_for_update=True)
+        session.refresh(contract, with_for_update={"of": type(contract)})  # its row only: loaded by a grid with its deal outer-joined, FOR UPDATE of all is refused by PostgreSQL
         if sub.status != "active" or contract.status != "booked":
             raise RuleViolation(_l("This deal is %(status)s: the signing date can no longer be extended.",
                                    status=choice_label("subscription", "status", sub.status)), rule="R-PAY-6")
