@@ -213,6 +213,18 @@ def _masked(value):
     return value
 
 
+def _in_the_office_language(kind: str, values) -> str:
+    """The text in the office's language, kept beside the values for whoever reads the table
+    without this code (after a downgrade past 0019f, a report on the database); pages render the
+    values in the reader's language."""
+    from flask_babel import force_locale
+    try:
+        with force_locale("zh_Hans_CN"):
+            return render(kind, values)
+    except RuntimeError:  # no application to translate with (a script outside the app)
+        return ""
+
+
 def notify(session, user_ids, kind: str, params: dict | str, link: str = "") -> None:
     """One notification per user, written with the caller's transaction (set-based). `params`
     are the message's values (see MESSAGES), masked here before they are stored; a plain string
@@ -221,7 +233,8 @@ def notify(session, user_ids, kind: str, params: dict | str, link: str = "") -> 
         from .privacy import mask_text
         message, values = mask_text(params), None
     else:
-        message, values = "", _masked(params)
+        values = _masked(params)
+        message = _in_the_office_language(kind, values)
     rows = [{"user_id": uid, "kind": kind, "message": message, "params": values, "link": link,
              "created_at": utcnow()} for uid in user_ids]
     if rows:

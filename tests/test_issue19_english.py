@@ -72,7 +72,8 @@ def test_issue19_17_a_notification_written_in_chinese_reads_english_for_an_engli
         assign_leads(db.session, manager, [lead.id], agent.id)
         db.session.commit()
     note = db.session.scalar(select(Notification).where(Notification.kind == "lead_assigned"))
-    assert note.params == {"by": "Boss", "n": 1} and note.message == ""  # values, not text
+    assert note.params == {"by": "Boss", "n": 1}  # the values, rendered for each reader; the office's
+    assert note.message == "Boss 给您分配了 1 位客户。"  # text beside them for readers of the table alone
     with _in(app, "en"):
         assert note.text == "Boss assigned 1 customer to you."
     with _in(app, "zh_Hans_CN"):
