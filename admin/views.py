@@ -390,9 +390,15 @@ def _linked_customer(view, context, model, name):
 
 
 def _original_agent(view, context, model, name):
-    """Who holds the customer now (the first registration's agent unless it was reassigned);
-    nobody: the public pool."""
-    return model.lead.owner.display_name if model.lead.owner else gettext("Public pool")
+    """Who registered the customer first and, when that changed (reassigned, or back in the public
+    pool), who holds the customer now: the manager decides between them and the new agent."""
+    lead = model.lead
+    first = lead.registered_by.display_name
+    if lead.owner_id == lead.registered_by_id:
+        return first
+    if lead.owner is None:
+        return gettext("%(first)s (now in the public pool)", first=first)
+    return gettext("%(first)s (now with %(holder)s)", first=first, holder=lead.owner.display_name)
 
 
 def _first_registered_at(view, context, model, name):
@@ -450,7 +456,8 @@ class LeadConflictView(ReadOnlyView):
 
     def get_query(self):
         # The customer and its agent with the page (one query, not one per row).
-        return super().get_query().options(joinedload(LeadConflict.lead).joinedload(Lead.owner))
+        lead = joinedload(LeadConflict.lead)
+        return super().get_query().options(lead.joinedload(Lead.owner), lead.joinedload(Lead.registered_by))
 
     def _known(self) -> dict:
         return per_request(("conflict_leads", id(self)), lambda: {"visible": {}, "follow_ups": {}})

@@ -81,6 +81,22 @@ def test_issue19_6_r_lead_5_the_agent_who_registered_again_gets_no_link_stage_or
     assert client.get(f"/admin/lead/details/?id={lead.id}").status_code == 404  # the scope it respects
 
 
+def test_issue19_6_r_lead_5_the_original_agent_stays_the_first_registrations_when_the_customer_moved(
+        client, db, conflict, make_user):
+    """Reassigned after the conflict (or back in the pool): the column still names who registered
+    first, and says who holds the customer now."""
+    lead = conflict["lead"]
+    lead.owner = make_user("agent", username="zhou")  # display name "Zhou"
+    db.session.commit()
+    Auth(client).login("wang")
+    (cell,) = _cells(client.get("/admin/lead_conflict/").get_data(as_text=True), "original_agent")
+    assert cell == "Li（现由 Zhou 跟进）"
+    lead.owner = None
+    db.session.commit()
+    (cell,) = _cells(client.get("/admin/lead_conflict/").get_data(as_text=True), "original_agent")
+    assert cell == "Li（现在公海）"
+
+
 def test_issue19_6_the_conflict_grid_loads_follow_ups_in_one_query_whatever_the_rows(client, db, conflict, make_user):
     project = conflict["lead"].project
     li = conflict["lead"].owner
