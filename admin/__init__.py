@@ -101,6 +101,7 @@ def init_app(app) -> None:
     app.url_map.converters["int"] = RowIdConverter  # before any route: ids beyond 64 bits are a 404
     app.jinja_env.finalize = shown  # {{ nothing }} prints a dash, never "None" (models/labels.py)
     app.jinja_env.globals["unread_notifications"] = _unread_notifications
+    app.jinja_env.globals["way_back"] = auth.redirect_target  # a form's ?url= only when it is a path here
     app.jinja_env.globals.update(cached_menu=menu.cached_menu, static_url=menu.static_url)
     app.jinja_env.filters["office_time"] = office_time  # every time a page shows (models.base)
     app.jinja_env.filters["money"] = format_money  # every amount a page shows (models.money)

@@ -124,6 +124,29 @@ def test_issue19_9_the_follow_up_form_returns_only_to_a_path_on_this_site(client
     assert response.status_code == 302 and response.headers["Location"] == "/admin/follow_up/"
     assert db.session.scalar(select(func.count()).select_from(FollowUp)) == 1
 
+@pytest.mark.parametrize("back", ["http:/evil.example/x", "//evil.example", "http://localhost/admin/"])
+def test_issue19_9_the_cancel_links_of_step_and_assignment_forms_stay_on_this_site(client, db, office, back, make_user):
+    """The deal-step forms (deposit…) and the bulk assignment are drawn from a grid's action with
+    the grid's way back (`url=`): their Cancel link goes there only when it is a path of this site."""
+    sub = f.subscription(db.session, office["agent"])
+    lead = f.lead(db.session, owner=None, project_=office["project"], registered_by=office["manager"])
+    make_user("finance", username="qian")
+    db.session.commit()
+    Auth(client).login("qian")
+    page = client.post("/admin/subscription/action/", data={
+        "csrf_token": Auth(client).csrf(), "action": "deposit", "rowid": [str(sub.id)], "url": back}
+    ).get_data(as_text=True)
+    assert "submission_key" in page and f'href="{html.escape(back)}"' not in page
+    assert 'href="/admin/subscription/"' in page  # the grid instead
+    Auth(client).logout()
+    Auth(client).login("wang")
+    page = client.post("/admin/lead/action/", data={
+        "csrf_token": Auth(client).csrf(), "action": "assign", "rowid": [str(lead.id)], "url": back}
+    ).get_data(as_text=True)
+    assert 'name="agent"' in page and f'href="{html.escape(back)}"' not in page
+    assert 'href="/admin/lead/"' in page
+
+
 def test_issue19_9_r_lead_3_the_same_follow_up_form_sent_twice_records_once(client, db, office):
     """A double click or a browser retry of the follow-up form: the form's one-time key is taken by
     the first send; the second is told it was recorded and records nothing; a form without its key
