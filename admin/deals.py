@@ -20,6 +20,7 @@ from models.labels import choice_label
 from models.contracts import (book_signing, booking_refusal, issue_stamped_copy, receive_original,
                               sign_contract, step_refusal, steps_late, update_step)
 from models.ladder import request_signing_extension, signing_extension_refusal
+from models.money import format_money
 from models.payments import record_payment
 from models.timeline import deal_timeline
 from models.identity import id_document_problem
@@ -123,11 +124,11 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                 form.address.data = prefill["data-address"]
                 form.id_number.description = escape(prefill["data-id-note"])  # shown |safe by Flask-Admin
         form.lead_id.description = gettext(
-            "Unit %(unit)s · %(layout)s · %(area)s m² · list price ¥%(price)s · %(status)s",
-            unit=str(unit), layout=unit.layout, area=unit.area, price=f"{unit.list_price:,.2f}",
+            "Unit %(unit)s · %(layout)s · %(area)s m² · list price %(price)s · %(status)s",
+            unit=str(unit), layout=unit.layout, area=unit.area, price=format_money(unit.list_price),
             status=choice_label("unit", "status", unit.status))
-        form.price.description = gettext("The list price is ¥%(price)s; a lower price needs the "
-                                         "vice-president's approval.", price=f"{unit.list_price:,.2f}")
+        form.price.description = gettext("The list price is %(price)s; a lower price needs the "
+                                         "vice-president's approval.", price=format_money(unit.list_price))
         return form
 
     def create_model(self, form):

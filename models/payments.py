@@ -124,11 +124,6 @@ def plan_lines(price: Decimal, deposit: Decimal, subscribed_on: dt.date, deposit
     return [(kind, due, amount) for kind, due, amount in plan]
 
 
-def yuan(amount: Decimal) -> str:
-    """An amount as staff write it: ¥50,000.00, a negative one -¥50,000.00."""
-    return format_money(amount)
-
-
 def lines_paid(parts, kind_labels: dict | None = None, numbered: str | None = None,
                separator: str | None = None) -> str:
     """What a payment paid, line by line, in plan order: "首付款 ¥400,000.00；第3期 ¥50,000.00".
@@ -146,7 +141,7 @@ def lines_paid(parts, kind_labels: dict | None = None, numbered: str | None = No
             name = kind_labels.get(kind, kind)
         else:
             name = str(choice_label("instalment", "kind", kind))
-        texts.append(f"{name} {yuan(Decimal(amount))}")
+        texts.append(f"{name} {format_money(Decimal(amount))}")
     return separator.join(texts)
 
 

@@ -113,10 +113,6 @@ def _value(changes: dict, key: str):
     return value[1] if isinstance(value, list) and len(value) == 2 else value
 
 
-def _yuan(value) -> str:
-    return format_money(value)
-
-
 def _related(session: Session, sub: Subscription) -> dict[str, dict[int, object]]:
     """Every row of the deal, by table and id."""
     def rows(stmt):
@@ -165,20 +161,20 @@ def _describe(audit: Audit, rows) -> str | None:
     row = rows[audit.entity].get(int(audit.entity_id)) if audit.entity_id.isdigit() else None
     if key == ("subscription", "subscribe"):
         return gettext("%(number)s · price %(price)s · deposit %(deposit)s · %(method)s",
-                       number=c.get("number", ""), price=_yuan(c.get("price")),
-                       deposit=_yuan(c.get("deposit")),
+                       number=c.get("number", ""), price=format_money(c.get("price")),
+                       deposit=format_money(c.get("deposit")),
                        method=choice_label("subscription", "payment_method", c.get("payment_method", "")))
     if key == ("instalment", "generate_plan"):
         return gettext("%(seq)s. %(kind)s %(amount)s due %(due)s", seq=c.get("seq"),
                        kind=choice_label("instalment", "kind", c.get("kind", "")),
-                       amount=_yuan(c.get("amount_due")), due=c.get("due_on", ""))
+                       amount=format_money(c.get("amount_due")), due=c.get("due_on", ""))
     if key == ("instalment", "payment_follow_up"):
         return f'{_line(rows, int(audit.entity_id))}: {_value(c, "agent_note") or ""}'.strip(": ")
     if audit.entity == "instalment":
         return None  # paid amounts and statuses after a payment: the payment tells it
     if audit.entity == "payment":
         text = gettext("receipt %(no)s · %(amount)s · paid on %(paid_on)s · %(channel)s",
-                       no=c.get("receipt_no") or "", amount=_yuan(c.get("amount")),
+                       no=c.get("receipt_no") or "", amount=format_money(c.get("amount")),
                        paid_on=c.get("paid_on", ""), channel=choice_label("payment", "channel", c.get("channel", "")))
         original = rows["payment"].get(c.get("reverses_id"))
         if original is not None:
@@ -201,8 +197,8 @@ def _describe(audit: Audit, rows) -> str | None:
         return gettext("new due date %(due)s", due=new_due) if new_due else ""
     if audit.entity == "price_approval":
         if audit.action == "subscribe":
-            return gettext("list %(list)s, agreed %(price)s: %(reason)s", list=_yuan(c.get("list_price")),
-                           price=_yuan(c.get("price")), reason=c.get("reason", ""))
+            return gettext("list %(list)s, agreed %(price)s: %(reason)s", list=format_money(c.get("list_price")),
+                           price=format_money(c.get("price")), reason=c.get("reason", ""))
         return ""
     if audit.entity == "document":
         if audit.action not in ("request_document", "render_done", "render_failed"):
@@ -241,7 +237,7 @@ def _describe(audit: Audit, rows) -> str | None:
         return _value(c, "reason") or ""
     if audit.entity == "voucher":
         return gettext("voucher %(no)s · %(amount)s · %(reason)s", no=c.get("number", ""),
-                       amount=_yuan(c.get("amount")), reason=c.get("reason", ""))
+                       amount=format_money(c.get("amount")), reason=c.get("reason", ""))
     return ""
 
 
