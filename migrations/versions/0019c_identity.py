@@ -7,7 +7,7 @@
   server default says so; no number is rewritten, an invalid one stays until its form is saved.
 
 Revision ID: d19c00000001
-Revises: c18a2e3f9d03
+Revises: d19f00000001
 Create Date: 2026-12-07 09:00:00
 
 """

@@ -8,7 +8,7 @@
   a list the office edited is left as it is.
 
 Revision ID: d19e00000001
-Revises: c18a2e3f9d03
+Revises: d19b00000001
 Create Date: 2026-12-07 17:00:00
 
 """

@@ -5,7 +5,7 @@ language when shown; rows written before keep their finished text (`message`, pa
 A background export keeps its requester's language (`locale`), which the worker writes it in.
 
 Revision ID: d19f00000001
-Revises: c18a2e3f9d03
+Revises: d19e00000001
 """
 import sqlalchemy as sa
 from alembic import op
