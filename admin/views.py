@@ -27,7 +27,7 @@ from models.inventory import set_withheld
 from models.leads import (OPEN_STAGES, DuplicateLead, answer_topic, ask_question, assign_leads,
                           distribute_leads, give_feedback, mask_id_number, open_lead_load,
                           last_follow_ups, pause_follow_up, record_follow_up, register_lead, resolve_conflict,
-                          validate_phone)
+                          validate_phone, works_on)
 from models.archive import customer_of, kept_record, unit_of
 from models.notifications import mark_read
 from models.timeline import deal_timeline
@@ -129,9 +129,8 @@ class UnitView(ProtectedView):
 
 
 def _records_follow_up_on(lead) -> bool:
-    """Whether the current user may record a follow-up with this customer (R-LEAD-3, R-LEAD-5):
-    managers on any customer they see, an agent only on his own."""
-    return sees_all_rows(current_user) or lead.owner_id == current_user.id
+    """Whether the current user may record a follow-up with this customer (models.leads.works_on)."""
+    return works_on(current_user, lead)
 
 
 # "Record follow-up" on a customer's row and page: the follow-up form, prefilled with the customer.

@@ -327,9 +327,15 @@ def _record_conflict(session, by: User, existing: Lead, attempted_name: str) -> 
                             when=office_time(existing.registered_at)), conflict)
 
 
+def works_on(by: User, lead: Lead) -> bool:
+    """Whether `by` may act on this customer (follow-ups, R-LEAD-3/5): those who see every row on
+    any customer, an agent only on his own."""
+    return sees_all_rows(by) or lead.owner_id == by.id
+
+
 def _visible_lead(session, by: User, lead_id: int) -> Lead:
     lead = session.get(Lead, lead_id)
-    if lead is None or (not sees_all_rows(by) and lead.owner_id != by.id):
+    if lead is None or not works_on(by, lead):
         raise RuleViolation(_l("This customer does not exist, or is not one of yours."),
                             rule="R-LEAD-5")
     return lead
