@@ -17,11 +17,12 @@ import datetime as dt
 from collections import Counter
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, exists, func, insert, select
+from sqlalchemy import and_, case, exists, func, select
 
 from .audit import audit_context, record_many
 from .base import office_today, utcnow
 from .documents import queue_letters
+from .dialect import insert_ignoring_duplicates
 from .deals import (EFFECTIVE_DUE, LIVE_DEAL, Extension, Instalment, OverdueEvent, Subscription,
                     already_decided, end_deal, expire_unpaid, _decide_request)
 from .errors import RuleViolation
@@ -72,15 +73,9 @@ def _insert_events(session, rows, level: str, today: dt.date, cause: str = "paym
     """INSERT the events, ignoring any another run wrote meanwhile; returns those written."""
     if not rows:
         return []
-    dialect = session.get_bind().dialect.name
     values = [{"instalment_id": r.id, "due_on": r.due, "level": level, "cause": cause, "on": today,
                "created_at": utcnow()} for r in rows]
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-        statement = pg_insert(OverdueEvent).on_conflict_do_nothing(
-            index_elements=["instalment_id", "due_on", "level", "cause"])
-    else:
-        statement = insert(OverdueEvent).prefix_with("OR IGNORE")
+    statement = insert_ignoring_duplicates(session, OverdueEvent, ["instalment_id", "due_on", "level", "cause"])
     written = []
     for start in range(0, len(values), 5000):
         chunk = values[start:start + 5000]

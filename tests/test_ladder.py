@@ -259,3 +259,33 @@ def test_r_pay_5_the_rung_of_a_late_line_follows_the_projects_days(db):
     project = f.project(db.session, warning_day=3, lawyer_letter_day=10, forfeit_day=20)
     assert [ladder_level(project, d) for d in (0, 2, 3, 9, 10, 19, 20, 99)] == [
         None, None, "warning", "warning", "lawyer_letter", "lawyer_letter", "forfeit", "forfeit"]
+
+
+@pytest.mark.parametrize("row, outcome", [
+    ({"level": "warning", "cause": "payment"}, "skipped"),      # the same event again: another run's
+    ({"level": "lawyer_letter", "cause": "payment"}, "written"),  # a new level
+    ({"level": "scolding", "cause": "payment"}, "refused"),      # a level no CHECK admits
+    ({"level": "rescission", "cause": "payment", "on": None}, "refused"),  # NOT NULL
+])
+def test_r_pay_5_the_ladders_insert_skips_only_a_duplicate_on_both_databases(db, make_user, row, outcome):
+    """The ladder writes its events with `ON CONFLICT DO NOTHING` on both databases: a row another
+    run wrote is skipped, a wrong row is refused. SQLite's `INSERT OR IGNORE` (the old SQLite
+    branch) dropped a CHECK or NOT NULL violation silently where PostgreSQL reported it."""
+    from sqlalchemy.exc import IntegrityError
+
+    from models.dialect import insert_ignoring_duplicates
+    sub = f.subscription(db.session, make_user("agent"))
+    line = f.instalment(db.session, sub)
+    f.overdue_event(db.session, line, level="warning", cause="payment", due_on=line.due_on)
+    db.session.commit()
+    statement = insert_ignoring_duplicates(db.session, OverdueEvent, ["instalment_id", "due_on", "level", "cause"])
+    values = {"instalment_id": line.id, "due_on": line.due_on, "on": line.due_on, **row}
+    if outcome == "refused":
+        with pytest.raises(IntegrityError):
+            db.session.execute(statement.returning(OverdueEvent.id), [values])
+        db.session.rollback()
+        return
+    written = db.session.execute(statement.returning(OverdueEvent.id), [values]).all()
+    db.session.commit()
+    assert len(written) == (1 if outcome == "written" else 0)
+    assert db.session.scalar(select(func.count()).select_from(OverdueEvent)) == (2 if outcome == "written" else 1)

@@ -1,0 +1,15 @@
+"""What differs between the two databases the office runs on (SQLite embedded, PostgreSQL in
+production), in one place, so rules never branch on the dialect themselves."""
+from __future__ import annotations
+
+
+def insert_ignoring_duplicates(session, entity, unique_columns: list[str]):
+    """An INSERT of `entity` rows that skips a row whose `unique_columns` are already taken (another
+    run wrote it meanwhile) and refuses everything else: `ON CONFLICT (…) DO NOTHING` on both
+    databases. SQLite's `INSERT OR IGNORE` also swallowed CHECK and NOT NULL violations, which
+    PostgreSQL reported: a wrong row vanished on one database and failed on the other."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(entity).on_conflict_do_nothing(index_elements=unique_columns)
