@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import functools
 
-import flask_admin.actions
-import flask_admin.model.base
-
 from flask import redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.contrib.sqla import ModelView
@@ -18,7 +15,7 @@ from models.labels import shown
 from models.money import format_money
 from models.permissions import can, role_label
 
-from . import auth, errors, i18n, menu, security
+from . import auth, errors, fast_list, i18n, menu, security
 from .base import THEME, RowIdConverter
 from .sales_control import BoardPage, PriceImportPage
 from .exports import FinanceExportPage
@@ -94,10 +91,6 @@ def _unread_notifications() -> int:
 
 
 def init_app(app) -> None:
-    # Every Flask-Admin view (create, edit, details, delete, actions) returns only to a path on
-    # this site (admin/auth.py, redirect_target), never to what its own looser check admits.
-    flask_admin.model.base.get_redirect_target = auth.redirect_target
-    flask_admin.actions.get_redirect_target = auth.redirect_target
     app.url_map.converters["int"] = RowIdConverter  # before any route: ids beyond 64 bits are a 404
     app.jinja_env.finalize = shown  # {{ nothing }} prints a dash, never "None" (models/labels.py)
     app.jinja_env.globals["unread_notifications"] = _unread_notifications
@@ -124,4 +117,5 @@ def init_app(app) -> None:
     security.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)
+    fast_list.install(app)  # Flask-Admin's and Flask-Babel's internals patched (admin/fast_list.py)
     errors.init_app(app)

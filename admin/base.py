@@ -16,50 +16,42 @@ in ``_handle_view`` — list, details, create, edit, delete, action, export, aja
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import functools
-import mimetypes
-from collections import OrderedDict
 from decimal import Decimal
 
-from flask import Response, abort, current_app, flash, has_request_context, redirect, request, url_for
+from flask import abort, current_app, flash, has_request_context, redirect, request, url_for
 from flask_admin import BaseView
-from flask_admin._compat import csv_encode
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import BaseForm
 from flask_admin.theme import Bootstrap4Theme
 from flask_admin.contrib.sqla.typefmt import DEFAULT_FORMATTERS, EXPORT_FORMATTERS
-from flask_babel import get_locale, gettext, lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import JSON, Numeric, Unicode, cast, func, or_, select, text
+from sqlalchemy import JSON, Numeric, func, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import joinedload
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.model import filters as model_filters
-from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.model.form import converts
 from flask_admin.contrib.sqla.fields import QuerySelectField, QuerySelectMultipleField
-from flask_admin.contrib.sqla.tools import parse_like_term
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from werkzeug.routing import IntegerConverter
-from werkzeug.utils import secure_filename
 from wtforms.fields import DecimalField
 
 from models import RuleViolation, db
 from models.base import office_time, office_to_utc
 from models.money import format_money
 from models.exports import neutralise_formula
+from models.dialect import is_postgresql, row_estimate
 from models.permissions import can, may_export_personal_data, scope_filter, sees_whole
 from models.privacy import MASKS, kind_of, mask_data, mask_value
-from models.search import gram_indexed, narrowed, phone_term, search_text, unit_names_like
 
 from . import rows
 from .auth import redirect_target
+from .fast_list import FastList
 from .labels import CHOICES, COLUMN_LABELS, EMPTY, choice_formatters
 from .steps import StepButton
 
@@ -68,12 +60,11 @@ THEME = Bootstrap4Theme(swatch="default", fluid=True)
 # Rows from which an unfiltered grid shows PostgreSQL's estimate ("约 50,000") instead of counting them
 # (counting costs ~3 ms at 50,000 rows, ~60 ms at a million).
 ESTIMATE_FROM = 20_000
-# Rows skipped from which a page is found by its ids first (ProtectedView._apply_pagination).
+# Rows skipped from which a page is found by its ids first (admin/fast_list.py, _apply_pagination).
 DEFER_FROM = 3_000
 # Row ids are 64-bit integers: a larger number in an address names no row (404), and must not
 # reach the database, which refuses it with an error (SQLite: OverflowError; PostgreSQL: out of range).
 MAX_ID = 2 ** 63 - 1
-MAX_PAGE = 10 ** 9  # past any grid; a larger ?page= is a bad request (400), not an SQL offset overflow
 
 
 class RowIdConverter(IntegerConverter):
@@ -87,15 +78,6 @@ def row_id(value) -> int | None:
     """A row id typed into an address or form as an int, or None if it cannot name a row."""
     text = str(value if value is not None else "").strip()
     return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID else None
-
-class EstimatedCount(int):
-    """A grid's row count that is PostgreSQL's estimate: it reads "约 1,000,000" on the page."""
-
-    def __html__(self) -> str:
-        return str(escape(gettext("about %(n)s", n=f"{int(self):,}")))
-
-    __str__ = __html__
-
 
 # Which permission verb guards each Flask-Admin endpoint of a ModelView.
 VERB_OF_ENDPOINT = {
@@ -198,22 +180,6 @@ def run_domain(operation, keep_on: tuple = ()):
         return False
 
 
-@functools.cache
-def _gram_indexed() -> frozenset[tuple[str, str]]:
-    return frozenset(gram_indexed(db.metadata))
-
-
-def _reads_database(options) -> bool:
-    """Whether a filter's options are read from the database on each page (an object of its
-    own, such as admin.filters._Agents) rather than fixed (a list)."""
-    return bool(options) and not isinstance(options, (list, tuple))
-
-
-def _option_texts(options):
-    """A filter's options as (value, text), the text translated."""
-    return [(value, str(label)) for value, label in options] if options else options
-
-
 def _viewer():
     return current_user if has_request_context() else None
 
@@ -223,7 +189,7 @@ def masked(inner=None):
     column's value (or `inner`'s) whole or masked for the user; JSON with every personal key in
     it masked."""
     def formatter(view, context, model, name):
-        value = view._get_field_value(model, name) if inner is None else inner(view, context, model, name)
+        value = view.field_value(model, name) if inner is None else inner(view, context, model, name)
         if kind_of(name):
             return mask_value(_viewer(), name, value)
         return mask_data(_viewer(), value)
@@ -272,23 +238,9 @@ class ModelConverter(AdminModelConverter):
         return FiniteDecimalField(limit=limit, **field_args)
 
 
-class ScopedAjaxLoader(QueryAjaxModelLoader):
-    """Flask-Admin's ajax lookup ignores the view's get_query: this one applies row scoping."""
-
-    def _scoped(self, query):
-        clause = scope_filter(self.model, current_user)
-        return query if clause is None else query.filter(clause)
-
-    def get_query(self):
-        return self._scoped(super().get_query())
-
-    def get_one(self, pk):
-        with db.session.no_autoflush:
-            return self.get_query().filter(getattr(self.model, self.pk) == pk).one_or_none()
-
-
-class ProtectedView(ModelView):
-    """Base of every grid. See the module docstring for the knobs."""
+class ProtectedView(FastList, ModelView):
+    """Base of every grid. See the module docstring for the knobs; Flask-Admin's internals it
+    overrides are in admin/fast_list.py (FastList)."""
 
     entity: str | None = None
     verbs: frozenset[str] | None = None  # limit the view to these verbs, e.g. {"list", "details"}
@@ -343,7 +295,6 @@ class ProtectedView(ModelView):
             self.column_select_related_list = [getattr(model, c) for c in self.column_list if c in to_one]
         # The row's steps first, then its documents (the eye of the details comes before both).
         self.column_extra_row_actions = [*self.row_steps, *(self.column_extra_row_actions or [])]
-        self._filter_texts: dict[str, list] = {}
         super().__init__(model, session or db, **kwargs)
         self._mask_personal_data()
 
@@ -356,9 +307,9 @@ class ProtectedView(ModelView):
     def _mask_personal_data(self):
         """Every column that holds personal data (a phone, an ID number, or recorded JSON that may
         carry them) is shown through `masked`, whichever view declares it: a new view is covered."""
-        for attr, columns in (("column_formatters", self._list_columns),
-                              ("column_formatters_detail", self._details_columns),
-                              ("column_formatters_export", self._export_columns)):
+        for attr, columns in (("column_formatters", self.list_columns()),
+                              ("column_formatters_detail", self.details_columns()),
+                              ("column_formatters_export", self.export_columns())):
             formatters = dict(getattr(self, attr) or {})
             for name in self._personal_columns(columns):
                 inner = formatters.get(name)
@@ -373,25 +324,6 @@ class ProtectedView(ModelView):
         parts = [b.button(self, pk, row, size="md") if isinstance(b, StepButton) else b.render(None, pk, row)
                  for b in self.column_extra_row_actions]
         return Markup("").join(parts)
-
-    # --- the grid's filters, translated once per language ----------------------------------
-    def _get_filter_groups(self):
-        """Flask-Admin's list of filters for the page (names, operations, options as text).
-        It translated every one on every page (~1.5 ms); this keeps the text per language and
-        reads only options that come from the database (e.g. the agents' names) each time."""
-        if not self._filter_groups:
-            return None
-        language = str(get_locale())
-        texts = self._filter_texts.get(language)
-        if texts is None:
-            texts = self._filter_texts[language] = [
-                (str(group.label), [{**item, "operation": str(item["operation"]),
-                                     "options": item["options"] if _reads_database(item["options"])
-                                     else _option_texts(item["options"])} for item in group.filters])
-                for group in self._filter_groups.values()]
-        return OrderedDict((label, [{**item, "options": _option_texts(item["options"])}
-                                    if _reads_database(item["options"]) else item for item in items])
-                           for label, items in texts)
 
     # --- the grid's rows (admin/rows.py) ------------------------------------------------------
     def fast_rows(self, row_actions) -> bool:
@@ -496,128 +428,19 @@ class ProtectedView(ModelView):
         ~3 ms), the estimate nothing. It shows as an estimate ("约 1,000,000"). Views that
         narrow the count themselves (their own get_count_query) count."""
         if (type(self).get_count_query is not ProtectedView.get_count_query
-                or db.engine.dialect.name != "postgresql" or not has_request_context()
+                or not is_postgresql(db.session) or not has_request_context()
                 or request.args.get("search") or any(k.startswith("flt") for k in request.args)
                 or scope_filter(self.model, current_user) is not None):
             return None
-        estimate = db.session.scalar(text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:t)"),
-                                     {"t": self.model.__tablename__})
-        return int(estimate) if estimate and estimate >= ESTIMATE_FROM else None
-
-    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
-        """Flask-Admin's, in another order: the page's rows first, then the count only if
-        neither the rows (a first page that is not full) nor PostgreSQL's estimate
-        (`_estimated_count`) tells it. A search that finds one customer runs one query, not two."""
-        joins, count_joins = {}, {}
-        query = self.get_query()
-        estimate = None if self.simple_list_pager else self._estimated_count()
-        count_query = self.get_count_query() if not self.simple_list_pager and estimate is None else None
-        if self._search_supported and search:
-            query, count_query, joins, count_joins = self._apply_search(
-                query, count_query, joins, count_joins, search)
-        if filters and self._filters:
-            query, count_query, joins, count_joins = self._apply_filters(
-                query, count_query, joins, count_joins, filters)
-        for join in self._auto_joins:
-            query = query.options(joinedload(join))
-        query, joins = self._apply_sorting(query, joins, sort_column, sort_desc)
-        query = self._apply_pagination(query, page, page_size)
-        if not execute:
-            count = count_query.scalar() if count_query is not None else estimate
-            return count, query
-        rows = query.all()
-        size = self.page_size if page_size is None else page_size
-        if estimate is not None:
-            count = EstimatedCount(estimate)
-        elif count_query is None:
-            count = None
-        elif not page and (not size or len(rows) < size):
-            count = len(rows)
-        else:
-            count = count_query.scalar()
-        return count, rows
-
-    def _apply_search(self, query, count_query, joins, count_joins, search):
-        """Flask-Admin's search (each word in any searchable column, by ILIKE; a personal column
-        the user reads masked only by its whole value), with the n-gram index in front on PostgreSQL when every searchable column has one
-        (models/search.py): a customer found by name or phone among 200,000 in ~1 ms of SQL
-        instead of a ~100 ms scan."""
-        indexed = _gram_indexed()
-        grams = db.engine.dialect.name == "postgresql" and all(
-            (getattr(field, "table", None) is not None and (field.table.name, field.key) in indexed)
-            for field, _ in self._search_fields)
-        # A personal column the user reads masked (the VP's 139****5678) is matched whole, never
-        # by a part: "1390", "1391"… would otherwise tell its hidden digits one by one.
-        whole_only = {field.key for field, _ in self._search_fields
-                      if kind_of(field.key) and not sees_whole(_viewer(), kind_of(field.key))}
-        # Terms read like the data (issue 19, item 5): full-width as ASCII, a phone's separators
-        # dropped for the phone columns (so the whole-only match above compares stored digits).
-        for term in search_text(search).split():
-            pattern = parse_like_term(term)
-            clauses, count_clauses = [], []
-            if self.unit_search:  # a unit by its displayed name, "1栋-2301"
-                by_unit = self._rows_of_units(unit_names_like(pattern))
-                clauses.append(by_unit)
-                count_clauses.append(by_unit)
-            for field, path in self._search_fields:
-                query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
-                count_alias = None
-                if count_query is not None:
-                    count_query, count_joins, count_alias = self._apply_path_joins(
-                        count_query, count_joins, path, inner_join=False)
-                for target, into in ((field if alias is None else getattr(alias, field.key), clauses),
-                                     (field if count_alias is None else getattr(count_alias, field.key),
-                                      count_clauses)):
-                    typed = phone_term(term) if kind_of(field.key) == "phone" else term
-                    if field.key in whole_only:
-                        into.append(target == typed)
-                        continue
-                    clause = cast(target, Unicode).ilike(parse_like_term(typed))
-                    into.append(narrowed(target, typed, clause) if grams else clause)
-            query = query.filter(or_(*clauses))
-            if count_query is not None:
-                count_query = count_query.filter(or_(*count_clauses))
-        return query, count_query, joins, count_joins
-
-    def _rows_of_units(self, unit_ids):
-        """A WHERE clause: this grid's rows whose unit (reached by the relationships named in
-        `unit_search`, e.g. "subscription.unit") is one of the SELECT `unit_ids`."""
-        steps, cls = [], self.model
-        for name in self.unit_search.split("."):
-            relationship = sa_inspect(cls).relationships[name]
-            steps.append((cls, relationship))
-            cls = relationship.mapper.class_
-        ids = unit_ids
-        for n, (cls, relationship) in enumerate(reversed(steps)):
-            ((local, _remote),) = relationship.local_remote_pairs
-            clause = getattr(cls, local.key).in_(ids)
-            if n == len(steps) - 1:
-                return clause
-            ids = select(cls.id).where(clause)
+        estimate = row_estimate(db.session, self.model.__tablename__)
+        return estimate if estimate and estimate >= ESTIMATE_FROM else None
 
     def search_placeholder(self):
         placeholder = super().search_placeholder()
         return f"{placeholder}, {gettext('Unit')}" if placeholder and self.unit_search else placeholder
 
-    def _apply_pagination(self, query, page, page_size):
-        """A deep page (page 1,000 of a million rows) by a deferred join: the page's ids first,
-        by the same filters and order but without loading anything (the eager joins of the
-        neighbours would be made for every skipped row), then those rows with their neighbours."""
-        size = page_size or self.page_size
-        if not page or not size or page * size < DEFER_FROM:
-            return super()._apply_pagination(query, page, page_size)
-        ids = [row_id for (row_id,) in query.enable_eagerloads(False).with_entities(self.model.id)
-               .offset(page * size).limit(size)]
-        return query.filter(self.model.id.in_(ids)).limit(size)
-
-    def _get_list_extra_args(self):
-        """The grid's address as typed: a page below zero or past MAX_PAGE is a bad request (400)
-        instead of a negative or overflowing SQL offset; a page that is not a number is page 1
-        (Flask-Admin's reading), a sort column that does not exist no sort."""
-        args = super()._get_list_extra_args()
-        if not 0 <= args.page <= MAX_PAGE:
-            abort(400)
-        return args
+    def deep_page_from(self) -> int:
+        return DEFER_FROM
 
     def get_one(self, id):
         pk = row_id(id)
@@ -637,10 +460,6 @@ class ProtectedView(ModelView):
                 target = query.column_descriptions[0]["entity"]
                 field.query = self._scope(query, target)
         return form
-
-    def _create_ajax_loader(self, name, options):
-        remote_model = getattr(self.model, name).property.mapper.class_
-        return ScopedAjaxLoader(name, db, remote_model, **options)
 
     def create_form(self, obj=None):
         return self._scope_pickers(super().create_form(obj))
@@ -676,7 +495,7 @@ class ProtectedView(ModelView):
         """Whether this view's export would give the user personal data whole (a kind of it the
         user reads unmasked, models.permissions.sees_whole)."""
         kinds: set[str] = set()
-        for name in self._personal_columns(self._export_columns):
+        for name in self._personal_columns(self.export_columns()):
             kinds |= {kind_of(name)} if kind_of(name) else set(MASKS)
         return any(sees_whole(_viewer(), kind) for kind in kinds)
 
@@ -694,55 +513,16 @@ class ProtectedView(ModelView):
         would be expired or detached. The audit row records the rows delivered, counted here
         from these very values."""
         from models.exports import audit_export
-        _, data = self._export_data()
+        _, data = self.export_data()
         personal = self._delivers_personal_data()
         if personal and not may_export_personal_data(current_user, self._projects_of(data)):
             abort(403)
-        columns = [name for name, _ in self._export_columns]
-        values = [[csv_encode(self.get_export_value(row, name)) for name in columns] for row in data]
+        values = self.export_cells(data)
         filters = {k: v for k, v in request.args.items() if k != "url"}
         audit_export(db.session, current_user, self.entity, export_type, filters, len(values),
                      personal=personal)
         db.session.commit()
         return values
-
-    def _export_headers(self, export_type: str) -> dict:
-        """The file named after the grid in the reader's language ("客户登记_…csv" or
-        "Customers_…csv"): the name in UTF-8 (RFC 5987), an ASCII fallback for old clients."""
-        from urllib.parse import quote
-        name = self.get_export_name(export_type=export_type)
-        fallback = secure_filename(name).lstrip("_") or f"export.{export_type}"
-        return {"Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}",
-                "Cache-Control": "private, no-store"}
-
-    def _export_csv(self, return_url):
-        """Flask-Admin's CSV stream, from plain values (`_export_rows`) instead of ORM rows."""
-        values = self._export_rows("csv")
-        titles = [csv_encode(label) for _, label in self._export_columns]
-
-        class Echo:
-            def write(self, value):
-                return value
-
-        writer = csv.writer(Echo())
-
-        def generate():
-            yield writer.writerow(titles)
-            for row in values:
-                yield writer.writerow(row)
-
-        return Response(generate(), headers=self._export_headers("csv"), mimetype="text/csv")
-
-    def _export_tablib(self, export_type, return_url):
-        """Flask-Admin's XLSX (tablib), from the same plain values."""
-        import tablib
-        values = self._export_rows(export_type)
-        data = tablib.Dataset(*[tuple(row) for row in values],
-                              headers=[csv_encode(label) for _, label in self._export_columns])
-        mimetype, encoding = mimetypes.guess_type(f"x.{export_type}")
-        mimetype = mimetype or "application/octet-stream"
-        return Response(data.export(format=export_type), headers=self._export_headers(export_type),
-                        mimetype=f"{mimetype}; charset={encoding}" if encoding else mimetype)
 
     def get_export_value(self, model, name):
         return neutralise_formula(super().get_export_value(model, name))

@@ -3,7 +3,7 @@ Accept-Language (Chinese or English); Chinese when it asks for neither."""
 from __future__ import annotations
 
 from flask import Blueprint, has_request_context, redirect, request, url_for
-from flask_babel import Babel, _get_current_context
+from flask_babel import Babel
 
 from .auth import is_safe_next
 
@@ -48,38 +48,8 @@ def set_language():
     return response
 
 
-def _catalogue_per_request(domain) -> None:
-    """Flask-Babel finds the request's locale and catalogue again for every message (~8 µs; a
-    grid page translates ~200 of them, ~1.5 ms). This keeps the catalogue found on the request's
-    Babel context, per domain and locale object: a locale changed within the request
-    (force_locale, refresh) is a new object, hence a new lookup."""
-    find = domain.get_translations
-    key = f"salesdesk_catalogue_{id(domain)}"
-
-    def get_translations():
-        context = _get_current_context()
-        if context is None:
-            return find()
-        locale = getattr(context, "babel_locale", None)
-        kept = getattr(context, key, None)
-        if kept is not None and locale is not None and kept[0] is locale:
-            return kept[1]
-        catalogue = find()
-        setattr(context, key, (getattr(context, "babel_locale", None), catalogue))
-        return catalogue
-
-    domain.get_translations = get_translations
-
-
 def init_app(app) -> None:
     babel.init_app(app, locale_selector=select_locale, default_timezone=app.config["TIMEZONE"])
-    from flask_admin.babel import domain as admin_domain
-    with app.app_context():
-        domains = (babel.domain_instance, admin_domain)
-    for domain in domains:
-        if not getattr(domain, "salesdesk_catalogue", False):
-            _catalogue_per_request(domain)
-            domain.salesdesk_catalogue = True
     app.register_blueprint(bp)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=select_locale,
                                  html_lang=html_lang)

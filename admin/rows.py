@@ -70,7 +70,7 @@ class RowKit:
         self.checkbox = slotted(Markup('<td><input type="checkbox" name="rowid" class="action-checkbox" '
                                        'aria-label="%s" value="\0" title="%s" /></td>') % (
             gettext("Select this row"), admin_gettext("Select record")))
-        self.formatters, self.choices = view.column_formatters, view._column_choices_map
+        self.formatters, self.choices = view.column_formatters, view.choices_map()
         self.type_formatters: dict[type, object] = {}  # by a value's type: the first that matches
         self.plains: dict[int, str] = {}  # a lazy (translated) value's text, by the object's id
         self.cells: dict[str, str] = {}
@@ -82,7 +82,7 @@ class RowKit:
         once per page rather than by ~10 isinstance tests a cell."""
         view = self.view
         formatter = self.formatters.get(column)
-        value = formatter(view, None, row, column) if formatter is not None else view._get_field_value(row, column)
+        value = formatter(view, None, row, column) if formatter is not None else view.field_value(row, column)
         choices = self.choices.get(column)
         if choices:  # looked up by the text of a translated label (the same match, one gettext a page)
             return choices.get(self.plain(value) if isinstance(value, LazyString) else value) or value

@@ -13,3 +13,19 @@ def insert_ignoring_duplicates(session, entity, unique_columns: list[str]):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(entity).on_conflict_do_nothing(index_elements=unique_columns)
+
+
+def is_postgresql(session) -> bool:
+    """Whether `session` talks to PostgreSQL (else SQLite)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def row_estimate(session, table: str) -> int | None:
+    """PostgreSQL's own estimate of `table`'s row count (pg_class.reltuples, kept by ANALYZE and
+    autovacuum), read at no cost; None on SQLite, or when the table was never analysed."""
+    if not is_postgresql(session):
+        return None
+    from sqlalchemy import text
+    estimate = session.scalar(text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:t)"),
+                              {"t": table})
+    return int(estimate) if estimate is not None and estimate >= 0 else None
