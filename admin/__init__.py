@@ -34,7 +34,7 @@ class DashboardView(AdminIndexView):
     @expose("/")
     def index(self):
         shortcuts: dict[str, list] = {}  # category -> [(url, name)], in the menu's order
-        for view in self.admin._views:
+        for view in fast_list.registered_views(self.admin):
             if getattr(view, "entity", None) and view.is_accessible():
                 url = view.get_url(f"{view.endpoint}.{'index_view' if isinstance(view, ModelView) else 'index'}")
                 shortcuts.setdefault(str(view.category), []).append((url, view.name))

@@ -51,7 +51,7 @@ from models.privacy import MASKS, kind_of, mask_data, mask_value
 
 from . import rows
 from .auth import redirect_target
-from .fast_list import FastList
+from .fast_list import FastList, admin_form_translations
 from .labels import CHOICES, COLUMN_LABELS, EMPTY, choice_formatters
 from .steps import StepButton
 
@@ -203,7 +203,7 @@ class SecureForm(BaseForm):
 
     class Meta(FlaskForm.Meta):
         def get_translations(self, form):
-            return BaseForm.Meta._translations  # Flask-Admin's own (wtforms messages)
+            return admin_form_translations()  # Flask-Admin's own (wtforms messages)
 
 
 class FiniteDecimalField(DecimalField):

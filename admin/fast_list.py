@@ -46,6 +46,8 @@ from models.permissions import scope_filter, sees_whole
 from models.privacy import kind_of
 from models.search import gram_indexed, narrowed, phone_term, search_text, unit_names_like
 
+# Flask-Babel: nothing private is used any more (its catalogue patch was dropped in issue 20,
+# bench/babel_catalogue.py); pinned all the same, for the lazy strings admin/rows.py reads.
 PINNED = {"flask_admin": "2.2.1", "flask_babel": "4.0.0"}
 
 # Upstream piece -> (sha256 of its source or text, first 16 hex digits; what we rely on).
@@ -53,84 +55,95 @@ PINNED = {"flask_admin": "2.2.1", "flask_babel": "4.0.0"}
 UPSTREAM: dict[str, tuple[str, str]] = {
     # --- overridden (FastList) ---------------------------------------------------------------
     "flask_admin.contrib.sqla.view:ModelView.get_list": (
-        "c9bf1b1f3c0f2f5e",
+        "7e7235cbc8ce57ce",
         "FastList.get_list is a reordered copy: same steps (_apply_search, _apply_filters, "
         "_auto_joins, _apply_sorting, _apply_pagination) and same (count, rows) result"),
     "flask_admin.contrib.sqla.view:ModelView._apply_search": (
-        "0000000000000000",
+        "2c01e5aa3767aedd",
         "FastList._apply_search is a copy (each word in any of _search_fields, joined by "
         "_apply_path_joins, ILIKE) with the n-gram index, masked columns matched whole, unit names"),
     "flask_admin.contrib.sqla.view:ModelView._apply_pagination": (
-        "0000000000000000",
+        "1de11beb4dd2cd2f",
         "FastList._apply_pagination calls it for shallow pages; deep pages use limit/offset alike"),
     "flask_admin.model.base:BaseModelView._get_list_extra_args": (
-        "0000000000000000",
+        "6302de06c10ccc71",
         "FastList._get_list_extra_args calls it and reads ViewArgs.page"),
     "flask_admin.model.base:BaseModelView._get_filter_groups": (
-        "0000000000000000",
+        "d6c8d411822bb462",
         "FastList._get_filter_groups returns the same OrderedDict(label -> [filter dicts]) from "
         "_filter_groups' items (group.label, group.filters: operation, options)"),
-    "flask_admin.model.filters:BaseFilterGroup.non_lazy": (
-        "0000000000000000",
+    "flask_admin.model.base:FilterGroup.non_lazy": (
+        "ad17afda31739d85",
         "FastList._get_filter_groups does what it does (labels and options as text), once per language"),
     "flask_admin.contrib.sqla.view:ModelView._create_ajax_loader": (
-        "0000000000000000",
+        "d1903f20c434abea",
         "FastList._create_ajax_loader returns a ScopedAjaxLoader (a QueryAjaxModelLoader) instead"),
     "flask_admin.contrib.sqla.ajax:QueryAjaxModelLoader.get_query": (
-        "0000000000000000", "ScopedAjaxLoader.get_query filters what it returns"),
+        "d5f1fcde4386880f", "ScopedAjaxLoader.get_query filters what it returns"),
     "flask_admin.contrib.sqla.ajax:QueryAjaxModelLoader.get_one": (
-        "0000000000000000", "ScopedAjaxLoader.get_one replaces it (by get_query, so scoped)"),
+        "370a809c9eae8878", "ScopedAjaxLoader.get_one replaces it (by get_query, so scoped)"),
     "flask_admin.model.base:BaseModelView._export_csv": (
-        "0000000000000000",
+        "ef0f1091487cb0af",
         "FastList._export_csv writes the same CSV (titles, then csv_encode'd values) from plain values"),
     "flask_admin.model.base:BaseModelView._export_tablib": (
-        "0000000000000000", "FastList._export_tablib writes the same tablib Dataset from plain values"),
+        "0aa4b1f2dbaeb1db", "FastList._export_tablib writes the same tablib Dataset from plain values"),
     # --- called or read (FastList, admin/rows.py) ----------------------------------------------
     "flask_admin.model.base:BaseModelView._export_data": (
-        "0000000000000000", "FastList.export_data: (count, rows) of the export, by get_list"),
+        "f45d6dd506bf9d68", "FastList.export_data: (count, rows) of the export, by get_list"),
     "flask_admin.model.base:BaseModelView._get_field_value": (
-        "0000000000000000", "FastList.field_value: a cell's raw value"),
+        "420ec27dde3a8ba0", "FastList.field_value: a cell's raw value"),
     "flask_admin.model.base:BaseModelView._get_list_value": (
-        "0000000000000000",
+        "9ef8cf112ec80abe",
         "admin/rows.py RowKit.value does what it does: column formatter or field value, its choice "
         "label from _column_choices_map, else the first matching column_type_formatters entry"),
-    "flask_admin.model.base:BaseModelView._refresh_forms_cache": (
-        "0000000000000000", "FastList.choices_map reads _column_choices_map, which this builds"),
+    "flask_admin.model.base:BaseModelView._refresh_cache": (
+        "1ef2ec6ba80b5e8f", "FastList.choices_map reads _column_choices_map, which this builds"),
     "flask_admin.actions:ActionsMixin.init_actions": (
-        "0000000000000000", "FastList.action_text reads _actions_data[name] = (method, text, confirmation)"),
-    "flask_admin._compat:csv_encode": ("0000000000000000", "the exports' cells and titles"),
+        "787b1cc5b47bbc32", "FastList.action_text reads _actions_data[name] = (method, text, confirmation)"),
+    "flask_admin._compat:csv_encode": ("9296c8a9b1023bcb", "the exports' cells and titles"),
+    "flask_admin.form:BaseForm": (
+        "68678eb164746e71", "admin_form_translations() reads BaseForm.Meta._translations (wtforms' "
+        "messages in Flask-Admin's catalogue), admin.base.SecureForm's translations"),
+    "flask_admin.base:Admin.add_view": (
+        "683234ac1830a164", "registered_views() reads Admin._views, the views in the order added"),
+    # --- documented hooks overridden where they are (exceptions of tests/test_fast_list.py) ----
+    "flask_admin.base:BaseView._handle_view": (
+        "8102d997b55fa25d",
+        "the documented hook run before every view method (returns a response to stop it); "
+        "admin.base.ProtectedView/ProtectedPage and admin.DashboardView check roles there"),
     # --- patched (install) -------------------------------------------------------------------
     "flask_admin.helpers:get_redirect_target": (
-        "0000000000000000",
+        "14a409bbad9b7ea9",
         "install() replaces the names flask_admin.model.base and flask_admin.actions imported from "
         "flask_admin.helpers by admin.auth.redirect_target (same signature: param_name='url')"),
-    "flask_babel:Domain.get_translations": (
-        "0000000000000000",
-        "no longer patched (bench/babel_catalogue.py); kept here so a change is seen"),
+    "flask_babel.speaklater:LazyString": (
+        "9a81ab1de83f33e7",
+        "admin/rows.py tells a translated label by isinstance(value, LazyString) and reads its text "
+        "by str() once per page"),
     # --- templates copied (templates/admin/...) or extended -----------------------------------
     "template:bootstrap4/admin/model/list.html": (
-        "0000000000000000",
+        "21003d92feb9a75c",
         "templates/admin/model/grid.html extends it: blocks list_header and list_row; admin/rows.py "
         "renders its rows' cells and buttons with the same markup (tests/test_scale.py)"),
     "template:bootstrap4/admin/model/row_actions.html": (
-        "0000000000000000",
+        "4dc1ade152ecd029",
         "templates/admin/model/row_actions.html is a copy (no inline event handler); admin/rows.py "
         "writes the same buttons"),
     "template:bootstrap4/admin/lib.html": (
-        "0000000000000000",
+        "21a2c36fee3e1984",
         "admin/rows.py writes the delete button's form as lib.html's macros do (hidden id, url, csrf)"),
     "template:bootstrap4/admin/model/layout.html": (
-        "0000000000000000",
+        "9801f7f6e21b6dfe",
         "templates/admin/model/layout.html is a copy (no inline handler; names for screen readers)"),
     "template:bootstrap4/admin/model/inline_list_base.html": (
-        "0000000000000000", "templates/admin/model/inline_list_base.html is a copy (no inline handler)"),
+        "9385d36000f838cd", "templates/admin/model/inline_list_base.html is a copy (no inline handler)"),
     "template:bootstrap4/admin/actions.html": (
-        "0000000000000000", "templates/admin/actions.html is a copy (no inline handler)"),
+        "685288ebd9108462", "templates/admin/actions.html is a copy (no inline handler)"),
     "template:bootstrap4/admin/base.html": (
-        "0000000000000000",
+        "a6add6a45c2ac3c5",
         "templates/admin/base.html is a copy (<html lang>, one <main>, the menu button's aria-label)"),
     "template:bootstrap4/admin/static.html": (
-        "0000000000000000",
+        "efbdfee9e7f4eef8",
         "templates/admin/static.html replaces its url() macro (admin/menu.py static_url)"),
 }
 
@@ -185,6 +198,18 @@ def _option_texts(options):
 @functools.cache
 def _gram_indexed() -> frozenset[tuple[str, str]]:
     return frozenset(gram_indexed(db.metadata))
+
+
+def admin_form_translations():
+    """Flask-Admin's translations of WTForms' own messages ("This field is required."…), for a
+    form's Meta.get_translations."""
+    from flask_admin.form import BaseForm
+    return BaseForm.Meta._translations
+
+
+def registered_views(admin) -> list:
+    """The views added to a Flask-Admin `Admin`, in the order added (the menu's order)."""
+    return admin._views
 
 
 class ScopedAjaxLoader(QueryAjaxModelLoader):
@@ -436,41 +461,16 @@ PATCHES = (
 )
 
 
-def keep_catalogue_per_request(domain) -> None:
-    """Flask-Babel finds the request's locale and catalogue again for every message (~8 µs; a
-    grid page translates ~200 of them, ~1.5 ms). This keeps the catalogue found on the request's
-    Babel context, per domain and locale object: a locale changed within the request
-    (force_locale, refresh) is a new object, hence a new lookup. Undone by `del
-    domain.get_translations` (the class's method shows again)."""
-    from flask_babel import _get_current_context
-    find = domain.get_translations
-    key = f"salesdesk_catalogue_{id(domain)}"
-
-    def get_translations():
-        context = _get_current_context()
-        if context is None:
-            return find()
-        locale = getattr(context, "babel_locale", None)
-        kept = getattr(context, key, None)
-        if kept is not None and locale is not None and kept[0] is locale:
-            return kept[1]
-        catalogue = find()
-        setattr(context, key, (getattr(context, "babel_locale", None), catalogue))
-        return catalogue
-
-    domain.get_translations = get_translations
-
-
 def babel_domains(app) -> tuple:
-    """Flask-Babel's domain of our messages and Flask-Admin's."""
+    """Flask-Babel's domain of our messages and Flask-Admin's. (Flask-Babel's catalogue look-up
+    is no longer patched: bench/babel_catalogue.py measured it below 5 % of a page.)"""
     from flask_admin.babel import domain as admin_domain
     with app.app_context():
         return app.extensions["babel"].instance.domain_instance, admin_domain
 
 
 def install(app) -> None:
-    """The patches of Flask-Admin's and Flask-Babel's internals, once per process (idempotent);
-    after Flask-Babel's init_app.
+    """The patches of Flask-Admin's internals, once per process (idempotent).
 
     Every Flask-Admin view (create, edit, details, delete, actions) returns only to a path on
     this site (admin/auth.py, redirect_target), never to what its own looser check admits."""
@@ -478,7 +478,3 @@ def install(app) -> None:
     for module, name, replacement in PATCHES:
         owner, attr = replacement.rsplit(".", 1)
         setattr(importlib.import_module(module), name, getattr(importlib.import_module(owner), attr))
-    for domain in babel_domains(app):
-        if not getattr(domain, "salesdesk_catalogue", False):
-            keep_catalogue_per_request(domain)
-            domain.salesdesk_catalogue = True
