@@ -60,7 +60,7 @@ class RowKit:
             '<form class="icon" method="POST" action="%s">'
             '<input id="id" name="id" type="hidden" value="\0">'
             '<input id="url" name="url" type="hidden" value="%s">'
-            '<input type="hidden" name="csrf_token" value="%s">'
+            '<input id="csrf_token" name="csrf_token" type="hidden" value="%s">'
             '<button data-confirm="%s" title="%s"><span class="fa fa-trash glyphicon glyphicon-trash">'
             '</span></button></form>') % (
             view.get_url(".delete_view"), return_url or "", generate_csrf(),
