@@ -26,7 +26,7 @@ from .views import VIEWS, QuestionGroupPage
 class DashboardView(AdminIndexView):
     """/admin/: every logged-in user's home; shows what their roles open."""
 
-    def _handle_view(self, name, **kwargs):
+    def _handle_view(self, name, **kwargs):  # Flask-Admin's documented hook (admin/fast_list.py)
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return None

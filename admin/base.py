@@ -348,7 +348,7 @@ class ProtectedView(FastList, ModelView):
     def is_accessible(self) -> bool:
         return current_user.is_authenticated and self._allowed("list")
 
-    def _handle_view(self, name, **kwargs):
+    def _handle_view(self, name, **kwargs):  # Flask-Admin's documented hook (admin/fast_list.py)
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         verb = {**VERB_OF_ENDPOINT, **self.extra_endpoints}.get(name)
@@ -544,7 +544,7 @@ class ProtectedPage(BaseView):
     def is_accessible(self) -> bool:
         return current_user.is_authenticated and can(current_user, self.entity, "list")
 
-    def _handle_view(self, name, **kwargs):
+    def _handle_view(self, name, **kwargs):  # Flask-Admin's documented hook (admin/fast_list.py)
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         if not can(current_user, self.entity, self.verb_of.get(name, "list")):

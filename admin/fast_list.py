@@ -42,6 +42,7 @@ from markupsafe import escape
 from werkzeug.utils import secure_filename
 
 from models import db
+from models.dialect import is_postgresql
 from models.permissions import scope_filter, sees_whole
 from models.privacy import kind_of
 from models.search import gram_indexed, narrowed, phone_term, search_text, unit_names_like
@@ -309,7 +310,6 @@ class FastList:
         the user reads masked only by its whole value), with the n-gram index in front on PostgreSQL when every searchable column has one
         (models/search.py): a customer found by name or phone among 200,000 in ~1 ms of SQL
         instead of a ~100 ms scan."""
-        from models.dialect import is_postgresql
         indexed = _gram_indexed()
         grams = is_postgresql(db.session) and all(
             (getattr(field, "table", None) is not None and (field.table.name, field.key) in indexed)

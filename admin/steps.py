@@ -62,7 +62,7 @@ class StepButton(BaseListRowAction):
     def _refused(self, view, refusal, size: str) -> Markup:
         """The step, disabled, with the domain's reason: on the row as its title, on the row's
         page also as text under it."""
-        _, text, _ = view._actions_data[self.name]
+        text, _ = view.action_text(self.name)
         button = Markup('<span class="d-inline-block step-refused" title="%s"><button type="button" '
                         'class="btn btn-%s btn-outline-secondary text-nowrap mr-1 mb-1" data-step="%s" disabled>'
                         '<span class="fa %s"></span> %s</button></span>') % (
@@ -73,7 +73,7 @@ class StepButton(BaseListRowAction):
 
     def _form(self, view, size: str) -> tuple[str, str]:
         """The button's form before and after the row's id (built once per page)."""
-        _, text, confirmation = view._actions_data[self.name]
+        text, confirmation = view.action_text(self.name)
         return slotted(Markup(
             '<form class="step-form d-inline" method="POST" action="%s">'
             '<input type="hidden" name="csrf_token" value="%s">'
