@@ -27,7 +27,7 @@ REASONS = ("forfeit", "withdrawal", "rescission")
 def snapshot(session, sub, lead, ended_on: dt.date) -> dict:
     """Everything the office knew of the customer and the deal when it ended (R-PAY-5, R-ALL-2):
     codes and plain values (labels are the reader's language, chosen when read)."""
-    from .deals import Instalment, Payment
+    from .payments import Instalment, Payment
     instalments = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id)
                                   .order_by(Instalment.seq)).all()
     payments = session.scalars(select(Payment).where(Payment.subscription_id == sub.id)
@@ -169,7 +169,7 @@ def kept_record(session, viewer, row, labels: dict) -> list[Section]:
          _text(choice_label("instalment", "status", i.get("status")))] for i in lines]))
     payments = _list(data.get("payments"))
     if any(p.get("reverses_id") and not p.get("reverses") for p in payments):  # snapshots before issue 19
-        from .deals import Payment
+        from .payments import Payment
         ids = [p["reverses_id"] for p in payments if isinstance(p.get("reverses_id"), int)]
         receipts = dict(session.execute(select(Payment.id, Payment.receipt_no).where(Payment.id.in_(ids))).all())
         payments = [{**p, "reverses": p.get("reverses") or receipts.get(p.get("reverses_id"))} for p in payments]

@@ -123,7 +123,7 @@ from sqlalchemy import update  # noqa: E402
 
 from .audit import audit_context, record_many  # noqa: E402
 from .base import office_to_utc, office_today, utcnow  # noqa: E402
-from .deals import Instalment  # noqa: E402
+from .payments import Instalment  # noqa: E402
 from .errors import RuleViolation  # noqa: E402
 from .inventory import Unit  # noqa: E402
 from .labels import choice_label  # noqa: E402
@@ -203,8 +203,8 @@ def booking_refusal(session, by, sub: Subscription, kind: str = "sale") -> RuleV
 
 
 def _lock(session, subscription_id: int) -> Subscription:
-    from .payments import _locked_subscription
-    return _locked_subscription(session, subscription_id)
+    from .deals import locked_subscription
+    return locked_subscription(session, subscription_id)
 
 
 def book_signing(session, by, subscription_id: int, *, appointment_at: dt.datetime,

@@ -14,7 +14,7 @@ from .audit import audit_context
 from .base import Base, in_list, office_midnight_utc, office_time, office_today, utcnow
 from .errors import RuleViolation
 from .identity import ID_TYPES, RESIDENT_ID, as_typed_ascii, normalise_id_number, validate_id_document
-from .inventory import Project
+from .projects import Project
 from .notifications import notify
 from .permissions import require, sees_all_rows
 from .privacy import mask_id_number, mask_phone  # noqa: F401  (mask_id_number: kept importable here)
@@ -333,7 +333,7 @@ def works_on(by: User, lead: Lead) -> bool:
     return sees_all_rows(by) or lead.owner_id == by.id
 
 
-def _visible_lead(session, by: User, lead_id: int) -> Lead:
+def visible_lead(session, by: User, lead_id: int) -> Lead:
     lead = session.get(Lead, lead_id)
     if lead is None or not works_on(by, lead):
         raise RuleViolation(_l("This customer does not exist, or is not one of yours."),
@@ -354,7 +354,7 @@ def record_follow_up(session, by: User, *, lead_id: int, channel: str, content: 
     """
     require(by, "lead.follow_up")
     today = _today_or(today)
-    lead = _visible_lead(session, by, lead_id)
+    lead = visible_lead(session, by, lead_id)
     if channel not in FOLLOW_UP_CHANNELS:
         raise RuleViolation(_l("Choose how you followed up (phone, visit, WeChat, other)."), rule="R-LEAD-3")
     content = (content or "").strip()
@@ -403,7 +403,7 @@ def pause_follow_up(session, by: User, lead_id: int, until: dt.date, reason: str
     meanwhile. At most a year."""
     require(by, "lead.pause")
     today = _today_or(today)
-    lead = _visible_lead(session, by, lead_id)
+    lead = visible_lead(session, by, lead_id)
     reason = (reason or "").strip()
     if not reason:
         raise RuleViolation(_l("Say why the follow-up is paused."), rule="R-LEAD-3")
@@ -663,7 +663,7 @@ def ask_question(session, by: User, *, project_id: int, question: str,
     if session.get(Project, project_id) is None:
         raise RuleViolation(_l("Choose the project."))
     if lead_id is not None:
-        _visible_lead(session, by, lead_id)
+        visible_lead(session, by, lead_id)
     topic = question_topic(question)
     answered = session.scalar(select(CustomerQuestion).where(
         CustomerQuestion.project_id == project_id, CustomerQuestion.topic == topic,
