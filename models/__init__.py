@@ -7,6 +7,9 @@ from sqlalchemy.engine import Engine
 from .base import Base, utcnow
 from .errors import PermissionDenied, RuleViolation
 
+from .search import install as install_search_functions  # noqa: E402
+
+install_search_functions(Base.metadata)  # before create_all's tables on PostgreSQL (models/search.py)
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
 

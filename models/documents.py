@@ -522,7 +522,7 @@ def _overdue_letter(session, event) -> dict:
                "lawyer_letter_on": event.due_on + dt.timedelta(days=project.lawyer_letter_day),
                "forfeit_on": event.due_on + dt.timedelta(days=project.forfeit_day)}
     if event.cause == "signing":
-        from .contracts import signing_gate
+        from .payments import signing_gate
         required, paid = signing_gate(session, sub)
         context["signing"] = {"required": required, "paid": paid}
     return context
@@ -543,7 +543,7 @@ def _forfeit_notice(session, sub) -> dict:
 
 
 def _signing_booking(session, contract) -> dict:
-    from .contracts import signing_gate
+    from .payments import signing_gate
     sub = contract.subscription
     required, paid = signing_gate(session, sub)
     at = office_local(contract.appointment_at)  # the office's wall clock, as the customer reads it
@@ -577,7 +577,7 @@ def _statement(session, lead) -> dict:
             "vouchers": [{"number": v.number, "kind": _label("voucher", "kind", v.kind), "issued_on": v.issued_on,
                           "amount": v.amount, "reason": v.reason} for v in vouchers],
             "due": due, "paid": paid,
-            # Money owed now (models.deals.overdue_on's definition): nothing on a deal that is over.
+            # Money owed now (models.payments.overdue_on's definition): nothing on a deal that is over.
             "owed": due - paid if live else Decimal("0"),
             "overdue": sum((line["balance"] for line in lines if line["days_overdue"]), Decimal("0"))})
     return {"customer": {"name": lead.name, "phone": lead.phone}, "deals": deals,

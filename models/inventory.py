@@ -9,8 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_babel import lazy_gettext as _l
 
+from .audit import audit_context, record_many
 from .base import Base, Money, in_list, utcnow
 from .errors import RuleViolation
+from .leads import Lead, visible_lead
 from .permissions import can_do, sees_all_rows
 from .projects import Project
 
@@ -66,11 +68,18 @@ class Unit(Base):
         return f"{self.building.name}-{self.number}" if self.building else self.number
 
 
+def unit_names_like(pattern: str):
+    """SELECT of the ids of units whose displayed name — "1栋-2301", the building's name, a dash
+    and the unit's number, as every grid shows a unit (Unit.__str__) — matches the ILIKE `pattern`."""
+    from sqlalchemy import select
+    return (select(Unit.id).join(Building, Building.id == Unit.building_id)
+            .where((Building.name + "-" + Unit.number).ilike(pattern)))
+
+
 # ---------------------------------------------------------------------------------------------
 # Domain operations on units (R-SC-1, R-SC-2). The caller commits.
 
 def _unit_audit(session, by, action, changes_by_unit):
-    from .audit import record_many
     record_many(session, "unit", action, by, list(changes_by_unit))
 
 
@@ -114,7 +123,6 @@ def release_refusal(by, unit: Unit) -> RuleViolation | None:
 def subscribe_refusal(session, by, unit: Unit) -> RuleViolation | None:
     """Why `by` may not subscribe `unit` now (None: they may): agents only (subscription.create);
     an available unit, or one held for a customer of theirs (R-SC-2)."""
-    from .leads import Lead
     if not can_do(by, "subscription.create"):
         return RuleViolation(_l("Your role does not allow this operation."), rule="R-ALL-1")
     if unit.status == "withheld":
@@ -132,7 +140,6 @@ def subscribe_refusal(session, by, unit: Unit) -> RuleViolation | None:
 
 def hold_unit(session, by, *, unit_id: int, lead_id: int, hours: int | None = None):
     """Hold an available unit for one customer for N hours (project setting: hours, who may)."""
-    from .leads import visible_lead
     unit = session.get(Unit, unit_id)
     if unit is None:
         raise RuleViolation(_l("This unit does not exist."), rule="R-SC-2")
@@ -443,7 +450,6 @@ def import_price_list(session, by, rows: list[dict], progress=None) -> dict:
     from flask_babel import gettext
     from sqlalchemy import select
 
-    from .audit import audit_context
     from .permissions import require
     require(by, "unit.import")
     projects = {p.code: p for p in session.scalars(select(Project))}

@@ -27,10 +27,11 @@ from .dialect import insert_ignoring_duplicates
 from .deals import (LIVE_DEAL, WITHDRAWABLE, RequestedDecision, Subscription, already_decided, decide_request,
                     end_deal, locked_subscription, move_status, via_subscription)
 from .errors import RuleViolation
-from .payments import EFFECTIVE_DUE, Instalment, tell_finance_of_money_held
+from .payments import EFFECTIVE_DUE, Instalment, signing_gate, tell_finance_of_money_held
 from .projects import Project
 from .labels import choice_label
 from .archive import keep_apart
+from .contracts import Contract
 from .leads import Lead
 from .notifications import notify
 from .permissions import can_do, require, sees_all_rows
@@ -274,7 +275,6 @@ def _written(session, rows, level, today, cause: str = "payment") -> int:
 def _signing_overdue(session, project_id: int, level: str, cutoff: dt.date) -> list:
     """Booked sale contracts past their signing due date by the level's days, whose down payment
     is complete (R-CON-5), without that level's signing event yet. Rows carry the deposit line."""
-    from .contracts import Contract, signing_gate
     rows = session.execute(
         select(Instalment.id, Contract.signing_due_on.label("due"), Subscription.id.label("sub"),
                Subscription.agent_id)
@@ -463,7 +463,6 @@ def signing_extension_refusal(by, contract) -> RuleViolation | None:
 def request_signing_extension(session, by, contract_id: int, days: int, reason: str) -> Extension:
     """The agent or the lawyer asks to move a booked sale contract's signing date (R-CON-5,
     R-PAY-6): decided like an instalment's extension, with the same limit in total."""
-    from .contracts import Contract
     require(by, "signing.extension.request")
     contract = session.get(Contract, contract_id)
     if contract is None:

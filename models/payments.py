@@ -462,6 +462,24 @@ def generate_plan(session, subscription: Subscription) -> list[Instalment]:
     return rows
 
 
+def signing_gate(session, sub: Subscription) -> tuple[Decimal, Decimal]:
+    """(required, paid) before signing (R-CON-1): the payment method's threshold — a % of the
+    price or an amount — or by default the deposit and down-payment lines (all lines when the
+    method has none). Paid is all money received on the plan, reversals deducted."""
+    method = method_of(session, sub)
+    lines = session.execute(select(Instalment.kind, Instalment.amount_due, Instalment.amount_paid)
+                            .where(Instalment.subscription_id == sub.id)).all()
+    paid = sum((l.amount_paid for l in lines), Decimal("0"))
+    if method.signing_threshold_percent is not None:
+        required = (sub.price * method.signing_threshold_percent / 100).quantize(FEN)
+    elif method.signing_threshold_amount is not None:
+        required = min(method.signing_threshold_amount, sub.price)
+    else:
+        kinds = {"deposit", "down_payment"} if any(l.kind == "down_payment" for l in lines) else None
+        required = sum((l.amount_due for l in lines if kinds is None or l.kind in kinds), Decimal("0"))
+    return required, paid
+
+
 def _status(amount_paid: Decimal, amount_due: Decimal) -> str:
     return "pending" if amount_paid == 0 else ("paid" if amount_paid == amount_due else "partly_paid")
 
@@ -557,7 +575,6 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
         raise RuleViolation(_l("Say why the payment is reversed."), rule="R-PAY-1")
     sub = locked_subscription(session, original.subscription_id)
     if sub.status == "contracted":
-        from .contracts import signing_gate
         required, paid = signing_gate(session, sub)
         if paid - original.amount < required:
             raise RuleViolation(_l("The contract is signed: this reversal would leave the down payment "
