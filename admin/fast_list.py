@@ -49,7 +49,8 @@ from models import db
 from models.dialect import is_postgresql
 from models.permissions import scope_filter, sees_whole
 from models.privacy import kind_of
-from models.search import gram_indexed, narrowed, phone_term, search_text, unit_names_like
+from models.inventory import unit_names_like
+from models.search import gram_indexed, narrowed, phone_term, search_text
 
 # Flask-Babel: nothing private is used any more (its catalogue patch was dropped in issue 20,
 # bench/babel_catalogue.py); pinned all the same, for the lazy strings admin/rows.py reads.
