@@ -14,7 +14,8 @@ from models import RuleViolation, db
 from models.audit import record
 from models.base import office_today
 from models.permissions import can
-from models.targets import monthly_review, parse_month, set_target
+from models.reports import monthly_review, project_names
+from models.targets import parse_month, set_target
 
 from .base import ProtectedPage, row_id, run_domain
 
@@ -80,7 +81,6 @@ class TargetsPage(ProtectedPage):
     @expose("/review.pdf")
     def review_pdf(self):
         import pdf
-        from models.dashboard import project_names
         review = self._review("pdf")
         data = pdf.render("monthly_review", {**review, "project": {"name": project_names(db.session), "developer": "",
                                                                          "address": ""},

@@ -13,3 +13,17 @@ def insert_ignoring_duplicates(session, entity, unique_columns: list[str]):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(entity).on_conflict_do_nothing(index_elements=unique_columns)
+
+
+def days_between(session, earlier, later):
+    """SQL for the days from `earlier` to `later` (a date column and a date, or two columns):
+    a date difference on PostgreSQL, julian days on SQLite (which keeps dates as text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return later - earlier
+    import datetime as dt
+
+    from sqlalchemy import func
+
+    def day(value):
+        return value.isoformat() if isinstance(value, dt.date) else value
+    return func.julianday(day(later)) - func.julianday(day(earlier))
