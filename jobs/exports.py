@@ -13,7 +13,7 @@ import uuid
 
 from .context import app_context
 from .queue import enqueue, is_embedded
-from .recovery import recover, pause_for_fault_tests
+from .claims import pause_for_fault_tests, recover
 
 log = logging.getLogger(__name__)
 
