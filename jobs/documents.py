@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import uuid
 
+from .claims import pause_for_fault_tests, recover
 from .context import app_context
 from .queue import enqueue, is_embedded, job_meta
-from .claims import pause_for_fault_tests, recover
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,12 @@ exports only own customers). Every cell a spreadsheet would run as a formula is 
 both formats. Rows are streamed from the database (yield_per) into the file, so memory stays
 flat whatever the size; a large export runs as a job (`jobs.exports`) and its file is kept in
 the database in 1 MiB chunks, so any web process can serve it. Every export writes an audit row.
+
+A background export's states, each step one conditional UPDATE (like a document's): asked for
+(`request_export`: queued), given to a job (`give_to_job`: queued, held by job J; `take_back`
+when J never reached the queue), taken by J's worker and written (`run_export`: running → done,
+or failed with the error), given back when J died (`models.documents.release_claim`: queued
+again, or failed once interrupted MAX_ATTEMPTS times), retried (`retry_export`: failed → queued).
 """
 from __future__ import annotations
 
@@ -499,3 +505,87 @@ def retry_export(session, by, export_id: int) -> Export:
     requeue_failed(session, Export, export_id, by)
     session.refresh(export)
     return export
+
+
+# --- a background export's states (the job in jobs/exports.py calls these) ------------------------
+
+def give_to_job(session, export_id: int, job_id: str, held_by: str | None = None) -> bool:
+    """Queued and held by no job (or by `held_by`) → held by job `job_id`: one conditional UPDATE,
+    committed (the worker must find it). False: someone else gave it to a job first."""
+    from sqlalchemy import update
+    holder = Export.job_id.is_(None) if held_by is None else Export.job_id == held_by
+    claimed = session.execute(update(Export).where(Export.id == export_id, Export.status == "queued", holder)
+                              .values(job_id=job_id, sent_at=utcnow())
+                              .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    return bool(claimed)
+
+
+def take_back(session, export_id: int, job_id: str) -> None:
+    """Job `job_id` never reached the queue (Redis down): the export it was given is queued again
+    without a job, for the sweep. Ends the caller's transaction first; commits."""
+    from sqlalchemy import update
+    session.rollback()
+    session.execute(update(Export).where(Export.id == export_id, Export.job_id == job_id, Export.status == "queued")
+                    .values(job_id=None, sent_at=None).execution_options(synchronize_session=False))
+    session.commit()
+
+
+def unsent_exports(session) -> list[int]:
+    """The queued exports no job holds (asked for while Redis was down, given back, retried)."""
+    return session.scalars(select(Export.id).where(Export.status == "queued", Export.job_id.is_(None))
+                           .order_by(Export.id)).all()
+
+
+def run_export(session, export_id: int, job_id: str | None = None, progress=None, before_write=None) -> dict:
+    """Write export `export_id` as its requester (their row scope, their language): queued →
+    running → done, or failed with the error (raised again, for the job). Safe to run twice:
+    only a queued export is taken (one conditional UPDATE), so one already done, failed or being
+    written by another worker is left alone ({"skipped": True}). `job_id`: the rq job writing it
+    (the claim's owner); `progress(done, total)` every 10,000 rows and at the end;
+    `before_write()` once it is claimed (the fault tests' pause)."""
+    import tempfile
+
+    from sqlalchemy import delete, update
+
+    from .audit import audit_context, record
+    values = {"status": "running", "error": "", "started_at": utcnow(), "attempts": Export.attempts + 1}
+    if job_id is not None:
+        values["job_id"] = job_id
+    claimed = session.execute(update(Export).where(Export.id == export_id, Export.status == "queued")
+                              .values(**values)
+                              .execution_options(synchronize_session=False)).rowcount
+    if not claimed:
+        session.commit()
+        return {"skipped": True}
+    record(session, "export", export_id, "export_started", {"status": "running"})
+    session.execute(delete(ExportChunk).where(ExportChunk.export_id == export_id))  # a half-done run's
+    session.commit()
+    export = session.get(Export, export_id, populate_existing=True)
+
+    def report(done):
+        if progress is not None:
+            progress(done, export.total)
+
+    try:
+        if before_write is not None:
+            before_write()
+        with tempfile.TemporaryFile() as handle:
+            rows = write_export(session, export.list, export.format, export.filters, export.requested_by,
+                                handle, progress=report, locale=export.locale)  # the requester's language
+            size = store_chunks(session, export.id, handle)
+    except Exception as exc:
+        session.rollback()
+        export = session.get(Export, export_id, populate_existing=True)
+        with audit_context(session, action="export_failed"):
+            export.status, export.error, export.finished_at = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow()
+            session.flush()
+        session.commit()
+        raise
+    with audit_context(session, action="export_done"):
+        export.status, export.rows, export.size, export.finished_at = "done", rows, size, utcnow()
+        session.flush()
+    audit_export(session, export.requested_by, export.list, export.format, export.filters, rows, export.id)
+    session.commit()
+    report(rows)
+    return {"rows": rows, "size": size}
