@@ -15,7 +15,6 @@ import logging
 import pickle
 import threading
 import time
-import weakref
 
 from flask import current_app
 
@@ -23,7 +22,6 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "salesdesk_cache"
 _MISSING = object()
-_every = weakref.WeakSet()  # every app's cache of this process (`everywhere`)
 
 
 class Store:
@@ -63,7 +61,6 @@ class Cache:
         self.stores: dict[str, Store] = {}
         self.lock = threading.Lock()
         self._redis = None
-        _every.add(self)
 
     def store(self, name: str, limit: int = 1000) -> Store:
         found = self.stores.get(name)
@@ -110,7 +107,3 @@ def current() -> Cache:
     """The current app's cache."""
     return current_app.extensions[EXTENSION]
 
-
-def everywhere() -> list[Cache]:
-    """Every app's cache in this process (for what clears memory outside an app context)."""
-    return list(_every)

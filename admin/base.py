@@ -53,7 +53,7 @@ from wtforms.fields import DecimalField
 from models import RuleViolation, db
 from models.base import office_time, office_to_utc
 from models.money import format_money
-from models.exports import neutralise_formula
+from spreadsheets import neutralise_formula
 from models.permissions import can, may_export_personal_data, scope_filter, sees_whole
 from models.privacy import MASKS, kind_of, mask_data, mask_value
 from models.search import gram_indexed, narrowed, phone_term, search_text, unit_names_like

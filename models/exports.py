@@ -15,14 +15,14 @@ again, or failed once interrupted MAX_ATTEMPTS times), retried (`retry_export`: 
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from decimal import Decimal
 
 from flask_babel import force_locale, get_locale, lazy_gettext as _l, ngettext, pgettext
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, LargeBinary, String, Text, cast, func, select
 from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
+
+from spreadsheets import FORMULA_PREFIXES, CsvWriter, XlsxWriter
 
 from .base import Base, in_list, office_today, utcnow
 from .errors import PermissionDenied, RuleViolation
@@ -34,17 +34,6 @@ EXPORT_STATUSES = ("queued", "running", "done", "failed")
 DIRECT_LIMIT = 5000  # up to this many rows the file comes back at once; above, a job makes it
 CHUNK = 1024 * 1024
 OFFICE_LOCALE = "zh_Hans_CN"  # jobs and the CLI write in the office's language unless told
-
-# Characters that make a spreadsheet evaluate a cell as a formula.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_formula(value):
-    """Prefix a text cell that a spreadsheet would run as a formula with an apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
 
 class Export(Base):
     """A background export: what was asked, its state, and its file (in ExportChunk rows)."""
@@ -186,6 +175,17 @@ def _shared_filters(query, filters: dict, day_column):
     return query
 
 
+def _joined(query, subscription_id, project_id, user_id):
+    """The joins both lists make: the row's deal, its project, unit and building, and the user shown."""
+    from .deals import Subscription
+    from .inventory import Building, Project, Unit
+    return (query.join(Subscription, Subscription.id == subscription_id)
+            .join(Project, Project.id == project_id)
+            .join(Unit, Unit.id == Subscription.unit_id)
+            .join(Building, Building.id == Unit.building_id)
+            .join(User, User.id == user_id))
+
+
 def _payments_query(filters: dict):
     from .deals import Instalment, Payment, PaymentAllocation, Subscription
     from .inventory import Building, Project, Unit
@@ -199,12 +199,8 @@ def _payments_query(filters: dict):
     query = (select(Payment.receipt_no, Project.name, Subscription.number, Subscription.customer_name,
                     Building.name, Unit.number, Payment.paid_on, Payment.amount, Payment.channel,
                     Subscription.payment_method, Payment.bank_ref, original.receipt_no, Payment.reason,
-                    User.display_name, paid_lines)
-             .join(Subscription, Subscription.id == Payment.subscription_id)
-             .join(Project, Project.id == Payment.project_id)
-             .join(Unit, Unit.id == Subscription.unit_id)
-             .join(Building, Building.id == Unit.building_id)
-             .join(User, User.id == Payment.recorded_by_id)
+                    User.display_name, paid_lines))
+    query = (_joined(query, Payment.subscription_id, Payment.project_id, Payment.recorded_by_id)
              .outerjoin(original, original.id == Payment.reverses_id)
              .order_by(Payment.paid_on, Payment.id))
     query = _shared_filters(query, filters, Payment.paid_on)
@@ -223,12 +219,8 @@ def _instalments_query(filters: dict, today: dt.date):
     query = (select(Project.name, Subscription.number, Subscription.customer_name, Building.name,
                     Unit.number, User.display_name, Instalment.seq, Instalment.kind, Instalment.due_on,
                     Instalment.extended_due_on, Instalment.amount_due, Instalment.amount_paid,
-                    Instalment.status, due, Subscription.status)
-             .join(Subscription, Subscription.id == Instalment.subscription_id)
-             .join(Project, Project.id == Subscription.project_id)
-             .join(Unit, Unit.id == Subscription.unit_id)
-             .join(Building, Building.id == Unit.building_id)
-             .join(User, User.id == Subscription.agent_id)
+                    Instalment.status, due, Subscription.status))
+    query = (_joined(query, Instalment.subscription_id, Subscription.project_id, Subscription.agent_id)
              .order_by(Instalment.due_on, Instalment.id))
     query = _shared_filters(query, filters, due)
     if "status" in filters:
@@ -343,7 +335,8 @@ def write_export(session, list_name: str, fmt: str, filters: dict, user, out, to
     money, dates = MONEY_COLUMNS[list_name], DATE_COLUMNS[list_name]
     totals = {i: Decimal("0") for i in money}
     count = 0
-    writer = _XlsxWriter(out, headers, money, dates) if fmt == "xlsx" else _CsvWriter(out, headers)
+    writer = (XlsxWriter(out, headers, money, dates, sheet=pgettext("worksheet", "Rows")) if fmt == "xlsx"
+              else CsvWriter(out, headers))
     texts = [i for i in range(len(headers)) if i not in money and i not in dates]
     write = writer.row
     for row in _rows(session, list_name, query, today):
@@ -351,7 +344,7 @@ def write_export(session, list_name: str, fmt: str, filters: dict, user, out, to
             totals[i] += row[i]
         for i in texts:  # only text can start like a formula
             value = row[i]
-            if value.__class__ is str and value[:1] in _FORMULA_PREFIXES:
+            if value.__class__ is str and value[:1] in FORMULA_PREFIXES:
                 row[i] = "'" + value
         write(row)
         count += 1
@@ -364,80 +357,6 @@ def write_export(session, list_name: str, fmt: str, filters: dict, user, out, to
     writer.row(total_row, bold=True)
     writer.close()
     return count
-
-
-class _CsvWriter:
-    """UTF-8 with a BOM (Excel opens Chinese correctly); numbers plain, dates ISO."""
-
-    def __init__(self, out, headers):
-        self.text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
-        self.csv = csv.writer(self.text)
-        self.csv.writerow(headers)
-
-    def row(self, values, bold=False):
-        self.csv.writerow(values)  # csv writes None as an empty cell
-
-    def close(self):
-        self.text.flush()
-        self.text.detach()
-
-
-class _XlsxWriter:
-    """XlsxWriter in constant-memory mode: each row goes to disk as it is written. One writer
-    function per column, chosen once: money and dates as numbers with a format (a date as its
-    Excel serial day), other numbers as numbers, the rest as text."""
-
-    EPOCH = dt.date(1899, 12, 30)
-
-    def __init__(self, out, headers, money, dates):
-        import xlsxwriter
-        self.book = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False,
-                                              "strings_to_formulas": False, "strings_to_urls": False,
-                                              "strings_to_numbers": False})
-        sheet = self.sheet = self.book.add_worksheet(pgettext("worksheet", "Rows"))
-        bold = self.book.add_format({"bold": True})
-        money_format = self.book.add_format({"num_format": "#,##0.00"})
-        self.bold_money = self.book.add_format({"num_format": "#,##0.00", "bold": True})
-        self.bold = bold
-        date_format = self.book.add_format({"num_format": "yyyy-mm-dd"})
-        epoch = self.EPOCH
-
-        def text(n, col, value):
-            if value.__class__ is str:
-                if value:
-                    sheet.write_string(n, col, value)
-            elif value is not None:
-                sheet.write_number(n, col, value)
-
-        def amount(n, col, value):
-            sheet.write_number(n, col, float(value), money_format)
-
-        def day(n, col, value):
-            if value is not None:
-                sheet.write_number(n, col, (value - epoch).days, date_format)
-
-        self.writers = [amount if i in money else day if i in dates else text for i in range(len(headers))]
-        self.money, self.n = set(money), 1
-        for col, header in enumerate(headers):
-            sheet.write_string(0, col, header, bold)
-            sheet.set_column(col, col, 14)
-
-    def row(self, values, bold=False):
-        n = self.n
-        if bold:  # the totals row
-            for col, value in enumerate(values):
-                if value is not None:
-                    if col in self.money:
-                        self.sheet.write_number(n, col, float(value), self.bold_money)
-                    else:
-                        self.sheet.write_string(n, col, str(value), self.bold)
-        else:
-            for col, (write, value) in enumerate(zip(self.writers, values)):
-                write(n, col, value)
-        self.n = n + 1
-
-    def close(self):
-        self.book.close()
 
 
 def audit_export(session, user, list_name: str, fmt: str, filters: dict, rows: int, export_id=None,

@@ -11,18 +11,17 @@ panel, so the page stays fast at a million payment rows.
 - the monthly review: each agent's targets against what they did that month, with the month's
   work (new customers, follow-ups, visits) and the totals.
 
-Panels are kept in the app's cache (`cache.py`: this process's memory, and Redis with REDIS_URL).
+Panels are kept in the app's cache (cache.py: this process's memory, and Redis with REDIS_URL).
 """
 from __future__ import annotations
 
 import datetime as dt
 import time
+import weakref
 from decimal import Decimal
 
-from flask import has_app_context
+from flask import current_app, has_app_context
 from sqlalchemy import case, func, select
-
-import cache
 
 from .base import office_midnight_utc, utcnow
 from .deals import EFFECTIVE_DUE, LIVE_DEAL, late_on, owed
@@ -37,12 +36,21 @@ CACHE_SECONDS = 60  # how old a panel's figures may be; the page says when they 
 SHARED_SECONDS = 180
 # Versioned: a new release reads no panel of the old shape kept by processes still running the old one.
 SHARED_PREFIX = "salesdesk:dashboard:2:"
-STORE = "reports"  # the panels' store in the app's cache
+STORE = "reports"  # the panels' store in the app's cache (cache.py)
+_every_store = weakref.WeakSet()  # the stores this process's apps kept panels in (for `_cache.clear`)
+
+
+def _app_cache():
+    """The app's cache (cache.py, registered by create_app): found through the app, as models/
+    imports nothing above it."""
+    return current_app.extensions["salesdesk_cache"]
 
 
 def _kept():
     """The panels this app keeps in its process's memory."""
-    return cache.current().store(STORE)
+    store = _app_cache().store(STORE)
+    _every_store.add(store)
+    return store
 
 
 class _KeptPanels:
@@ -50,7 +58,7 @@ class _KeptPanels:
     app of the process), which the tests and the benchmark empty to make a page compute anew."""
 
     def _stores(self):
-        return [_kept()] if has_app_context() else [kept.store(STORE) for kept in cache.everywhere()]
+        return [_kept()] if has_app_context() else list(_every_store)
 
     def clear(self) -> None:
         for store in self._stores():
@@ -91,15 +99,15 @@ def _keep(key, value, computed_at, now=None) -> None:
 
 def _redis():
     """The production Redis, or None (embedded mode: the process cache is enough)."""
-    return cache.current().redis()
+    return _app_cache().redis()
 
 
 def _shared_get(key):
-    return cache.current().get_shared(SHARED_PREFIX + repr(key), what="dashboard figures")
+    return _app_cache().get_shared(SHARED_PREFIX + repr(key), what="dashboard figures")
 
 
 def _shared_put(key, value, computed_at) -> None:
-    cache.current().put_shared(SHARED_PREFIX + repr(key), (value, computed_at), 2 * SHARED_SECONDS,
+    _app_cache().put_shared(SHARED_PREFIX + repr(key), (value, computed_at), 2 * SHARED_SECONDS,
                                what="dashboard figures")
 
 
