@@ -35,6 +35,7 @@ DIRECT_LIMIT = 5000  # up to this many rows the file comes back at once; above, 
 CHUNK = 1024 * 1024
 OFFICE_LOCALE = "zh_Hans_CN"  # jobs and the CLI write in the office's language unless told
 
+
 class Export(Base):
     """A background export: what was asked, its state, and its file (in ExportChunk rows)."""
 
