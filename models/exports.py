@@ -20,10 +20,11 @@ from decimal import Decimal
 
 from flask_babel import force_locale, get_locale, lazy_gettext as _l, ngettext, pgettext
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, LargeBinary, String, Text, cast, func, select
-from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from spreadsheets import FORMULA_PREFIXES, CsvWriter, XlsxWriter
 
+from .background import RequestedWork
 from .base import Base, in_list, office_today, utcnow
 from .errors import PermissionDenied, RuleViolation
 from .users import User
@@ -36,8 +37,9 @@ CHUNK = 1024 * 1024
 OFFICE_LOCALE = "zh_Hans_CN"  # jobs and the CLI write in the office's language unless told
 
 
-class Export(Base):
-    """A background export: what was asked, its state, and its file (in ExportChunk rows)."""
+class Export(RequestedWork, Base):
+    """A background export: what was asked, its state, and its file (in ExportChunk rows); who
+    asked and when: RequestedWork."""
 
     __tablename__ = "export"
     __table_args__ = (
@@ -59,17 +61,7 @@ class Export(Base):
     job_id: Mapped[str | None] = mapped_column(String(64))  # the rq job it was given to (its claim)
     sent_at: Mapped[dt.datetime | None]  # when it was given to that job
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")  # runs started
-    requested_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"), index=True)
     locale: Mapped[str] = mapped_column(String(20), default=OFFICE_LOCALE, server_default=OFFICE_LOCALE)  # the requester's
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[dt.datetime | None]
-    finished_at: Mapped[dt.datetime | None]
-
-    requested_by: Mapped[User] = relationship()
-
-    @classmethod
-    def owned_by(cls, user_id: int):
-        return cls.requested_by_id == user_id
 
 
 class ExportChunk(Base):
