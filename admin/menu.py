@@ -14,6 +14,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 
 import cache
+from models.permissions import role_names
 
 LIMIT = 2_000  # entries kept: roles × languages × pages is a few hundred in practice
 STATIC_LIMIT = 10_000  # (script root, endpoint, file) of the static files the layout links: a few dozen
@@ -22,8 +23,7 @@ STATIC_LIMIT = 10_000  # (script root, endpoint, file) of the static files the l
 def cached_menu(admin_view, render):
     """`render()` (the layout's menu macro) for this page, from the cache when it has it."""
     menus = cache.current().store("menu", LIMIT)
-    roles = current_user.role_names if current_user.is_authenticated else frozenset()
-    key = (roles, str(get_locale()), admin_view.endpoint)
+    key = (role_names(current_user), str(get_locale()), admin_view.endpoint)
     html = menus.get(key)
     if html is None:
         html = render()

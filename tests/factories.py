@@ -135,7 +135,8 @@ def active_deal(session, make_user, *, price, payment_method, today, staff):
     `staff` maps keys to (role, username or None) for the other people the test needs; keys
     "control" and "finance" must be among them. Returns those people with "sub", "unit",
     "lead", "project" and "agent"."""
-    from models.deals import confirm_subscription, record_deposit, subscribe
+    from models.deals import confirm_subscription, subscribe
+    from models.payments import record_deposit
     project_ = project(session, code="XJ")
     unit_ = unit(session, building(session, project_), list_price=Decimal(price))
     agent = make_user("agent", username="li")
