@@ -6,6 +6,7 @@ import os
 from flask import Flask, redirect, send_from_directory, url_for
 
 import admin
+import cache
 import cli
 import config
 import jobs
@@ -17,6 +18,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True,
                 instance_path=os.environ.get("SALESDESK_INSTANCE_PATH") or None)
     config.load(app, config_overrides)
+    cache.init_app(app)
     models.init_app(app)
     admin.init_app(app)
     jobs.init_app(app)

@@ -54,10 +54,10 @@ class DashboardView(AdminIndexView):
 
 
 def _panels(user) -> dict:
-    """The figures of the user's roles (models/dashboard.py); office-wide and per-agent panels are
+    """The figures of the user's roles (models/reports.py); office-wide and per-agent panels are
     kept for a minute per process, the office-wide ones also in Redis, where the refresh job puts
     them every minute (the page says when they were computed)."""
-    from models import dashboard as d
+    from models import reports as d
     session, today = db.session, office_today()
     month = today.strftime("%Y-%m")
     panels = {}

@@ -44,8 +44,8 @@ from wtforms.fields import DecimalField
 from models import RuleViolation, db
 from models.base import office_time, office_to_utc
 from models.money import format_money
-from models.exports import neutralise_formula
 from models.dialect import is_postgresql, row_estimate
+from spreadsheets import neutralise_formula
 from models.permissions import can, may_export_personal_data, scope_filter, sees_whole
 from models.privacy import MASKS, kind_of, mask_data, mask_value
 

@@ -14,7 +14,8 @@ from models import RuleViolation, db
 from models.audit import record
 from models.base import office_today
 from models.permissions import can
-from models.targets import monthly_review, parse_month, set_target
+from models.reports import monthly_review, project_names
+from models.targets import parse_month, set_target
 
 from .base import ProtectedPage, row_id, run_domain
 
@@ -80,7 +81,6 @@ class TargetsPage(ProtectedPage):
     @expose("/review.pdf")
     def review_pdf(self):
         import pdf
-        from models.dashboard import project_names
         review = self._review("pdf")
         data = pdf.render("monthly_review", {**review, "project": {"name": project_names(db.session), "developer": "",
                                                                          "address": ""},
@@ -94,44 +94,29 @@ def review_columns() -> list[tuple]:
     """(key, header in the current language, kind) of the review's columns."""
     return [
         ("agent", pgettext("monthly review", "Agent"), None),
-        ("target_subscriptions", pgettext("monthly review", "Subscriptions target (units)"), "int"),
-        ("subscriptions", pgettext("monthly review", "Subscriptions done (units)"), "int"),
-        ("subscriptions_rate", pgettext("monthly review", "Achieved %"), "rate"),
-        ("target_amount", pgettext("monthly review", "Subscription amount target"), "money"),
-        ("amount", pgettext("monthly review", "Subscription amount"), "money"),
-        ("amount_rate", pgettext("monthly review", "Achieved %"), "rate"),
-        ("target_collections", pgettext("monthly review", "Collections target"), "money"),
-        ("collections", pgettext("monthly review", "Collections"), "money"),
-        ("collections_rate", pgettext("monthly review", "Achieved %"), "rate"),
+        *_against_target("subscriptions", pgettext("monthly review", "Subscriptions target (units)"),
+                         pgettext("monthly review", "Subscriptions done (units)"), "int"),
+        *_against_target("amount", pgettext("monthly review", "Subscription amount target"),
+                         pgettext("monthly review", "Subscription amount"), "money"),
+        *_against_target("collections", pgettext("monthly review", "Collections target"),
+                         pgettext("monthly review", "Collections"), "money"),
         ("new_leads", pgettext("monthly review", "New customers"), "int"),
         ("follow_ups", pgettext("monthly review", "Follow-ups"), "int"),
         ("visits", pgettext("monthly review", "Visits"), "int"),
     ]
 
 
-def write_review_xlsx(review: dict, out) -> None:
-    import xlsxwriter
+def _against_target(key: str, target: str, done: str, kind: str) -> list[tuple]:
+    """A figure's three columns: its target, what was done, and the share achieved."""
+    return [(f"target_{key}", target, kind), (key, done, kind),
+            (f"{key}_rate", pgettext("monthly review", "Achieved %"), "rate")]
 
-    from models.exports import neutralise_formula
-    book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False})
-    sheet = book.add_worksheet(review["month"])
-    bold = book.add_format({"bold": True})
-    money = book.add_format({"num_format": "#,##0.00"})
-    columns = review_columns()
-    sheet.write_string(0, 0, pgettext("monthly review", "Monthly review %(month)s (%(first)s to %(last)s)",
-                                      month=review["month"], first=review["first"], last=review["last"]), bold)
-    for col, (_, header, _) in enumerate(columns):
-        sheet.write_string(2, col, header, bold)
-        sheet.set_column(col, col, 13)
+
+def write_review_xlsx(review: dict, out) -> None:
+    """The monthly review as a workbook, in the current language (spreadsheets.write_table_xlsx)."""
+    from spreadsheets import write_table_xlsx
+    title = pgettext("monthly review", "Monthly review %(month)s (%(first)s to %(last)s)",
+                     month=review["month"], first=review["first"], last=review["last"])
     rows = review["rows"] + [{**review["totals"], "agent": pgettext("monthly review", "Total"),
                               "subscriptions_rate": None, "amount_rate": None, "collections_rate": None}]
-    for n, row in enumerate(rows, start=3):
-        for col, (key, _, kind) in enumerate(columns):
-            value = row.get(key)
-            if value is None:
-                continue
-            if kind is None:
-                sheet.write_string(n, col, neutralise_formula(str(value)), bold if row is rows[-1] else None)
-            else:
-                sheet.write_number(n, col, float(value), money if kind == "money" else None)
-    book.close()
+    write_table_xlsx(out, review["month"], title, review_columns(), rows)

@@ -161,7 +161,7 @@ def main() -> None:
         app.config["WTF_CSRF_ENABLED"] = False
         app.config["REDIS_URL"] = os.environ.get("REDIS_URL")  # the shared figures, if there is Redis
         from jobs.dashboards import refresh_dashboards
-        from models import dashboard
+        from models import reports as dashboard
         from models.base import office_today
         print(f"\n{'dashboard (GET /admin/, server-side median of 10)':44} {'cold ms':>8} {'job ms':>8} "
               f"{'kept ms':>8}  target")

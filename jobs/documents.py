@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import uuid
 
+from .claims import pause_for_fault_tests, recover
 from .context import app_context
 from .queue import enqueue, is_embedded, job_meta
-from .recovery import recover, pause_for_fault_tests
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def enqueue_documents(session, documents) -> list[str]:
 def enqueue_pending() -> int:
     """Recover what dead jobs left, then send every queued document no job holds: the ladder's
     letters (grouped into a batch per kind), those whose enqueue failed while Redis was down,
-    those given back by `jobs.recovery.recover`, retried ones. Safe to run any time, and in
+    those given back by `jobs.claims.recover`, retried ones. Safe to run any time, and in
     two processes at once: the documents are first held by this sweep with one UPDATE, so two
     sweeps (two ladder runs) never send the same document. Returns how many it sent."""
     from sqlalchemy import select, update

@@ -236,6 +236,8 @@ def resend_unfinished() -> dict:
 
 
 def init_app(app) -> None:
+    # How jobs.queue finds this app's thread, to wake it (it runs only if `enabled`, or if a test starts it).
+    app.extensions.setdefault("salesdesk_jobs", {})["embedded_worker"] = current
     if not enabled(app):
         return
 

@@ -51,9 +51,11 @@ def is_embedded() -> bool:
 
 
 def _embedded_worker():
-    """This process's embedded worker thread for the current app, if it runs (embedded mode)."""
-    from . import embedded
-    return embedded.current(current_app._get_current_object())
+    """This process's embedded worker thread for the current app, if it runs (embedded mode):
+    asked of the finder jobs/embedded.py gives the app (`embedded.current`), so that this module,
+    which every job module imports, imports none of them."""
+    find = current_app.extensions.get("salesdesk_jobs", {}).get("embedded_worker")
+    return find(current_app._get_current_object()) if find is not None else None
 
 
 def instance_name(database_url: str | None = None, instance: str | None = None) -> str:

@@ -1,9 +1,12 @@
-"""The rq worker class for production, started by `flask --app app worker` (which listens on
-this instance's queues) or `rq worker --worker-class jobs.worker.Worker …`.
+"""The entry point of a job worker: the rq worker class for production, started by `flask --app
+app worker` (which listens on this instance's queues) or `rq worker --worker-class
+jobs.worker.Worker …`.
 
-rq forks a work-horse for every job. This worker builds the app and loads the PDF fonts and
-stylesheet once, before it forks, so each job starts warm instead of paying ~1 s for them; the
-database engine is disposed of after the warm-up so that no connection is shared with a child.
+rq forks a work-horse for every job. This worker takes the app once, before it forks — the one
+`flask --app app worker` loaded, or, started by `rq worker`, the one the flask CLI would load
+(`jobs.context.load_app`: FLASK_APP, default "app") — and loads the PDF fonts and stylesheet
+then, so each job starts warm instead of paying ~1 s for them; the database engine is disposed
+of after the warm-up so that no connection is shared with a child.
 
 It runs only jobs stamped with its own database's fingerprint (`jobs.queue.enqueue` stamps
 them): a job of another office that reached its queues — two offices sharing a Redis database
@@ -18,6 +21,8 @@ import click
 from flask.cli import ScriptInfo
 from rq.worker import Worker as RQWorker
 
+from .context import preload
+
 log = logging.getLogger(__name__)
 
 MAX_REFUSALS = 5  # a foreign job put back this many times is failed (its own office's sweep re-sends it)
@@ -26,11 +31,10 @@ MAX_REFUSALS = 5  # a foreign job put back this many times is failed (its own of
 class Worker(RQWorker):
     refusal_pause = 1.0  # seconds, so that a worker alone with a foreign job does not spin
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, app=None, **kwargs):
+        """`app`: the app its entry point loaded (None: found as the flask CLI finds it)."""
         super().__init__(*args, **kwargs)
-        from .context import preload
-
-        self.fingerprint = preload()
+        self.fingerprint = preload(app)
 
     def execute_job(self, job, queue):
         stamp = (job.meta or {}).get("db")
@@ -71,11 +75,11 @@ def worker_command(burst, names):
 
     from .queue import get_connection, is_embedded, queue_name
     app = click.get_current_context().ensure_object(ScriptInfo).load_app()
-    with app.app_context():  # only to name the queues: the jobs run in the worker's own app
+    with app.app_context():  # to name the queues; the jobs run in this app too (handed to the worker)
         if is_embedded():
             raise click.UsageError("REDIS_URL is not set: in embedded mode jobs run in the web process.")
         connection = get_connection()
         queues = [Queue(queue_name(name.strip()), connection=connection)
                   for name in names.split(",") if name.strip()]
     click.echo("listening on " + ", ".join(q.name for q in queues))
-    Worker(queues, connection=connection).work(burst=burst)
+    Worker(queues, connection=connection, app=app).work(burst=burst)

@@ -29,3 +29,17 @@ def row_estimate(session, table: str) -> int | None:
     estimate = session.scalar(text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:t)"),
                               {"t": table})
     return int(estimate) if estimate is not None and estimate >= 0 else None
+
+
+def days_between(session, earlier, later):
+    """SQL for the days from `earlier` to `later` (a date column and a date, or two columns):
+    a date difference on PostgreSQL, julian days on SQLite (which keeps dates as text)."""
+    if is_postgresql(session):
+        return later - earlier
+    import datetime as dt
+
+    from sqlalchemy import func
+
+    def day(value):
+        return value.isoformat() if isinstance(value, dt.date) else value
+    return func.julianday(day(later)) - func.julianday(day(earlier))

@@ -6,18 +6,25 @@ exports only own customers). Every cell a spreadsheet would run as a formula is 
 both formats. Rows are streamed from the database (yield_per) into the file, so memory stays
 flat whatever the size; a large export runs as a job (`jobs.exports`) and its file is kept in
 the database in 1 MiB chunks, so any web process can serve it. Every export writes an audit row.
+
+A background export's states, each step one conditional UPDATE (like a document's): asked for
+(`request_export`: queued), given to a job (`give_to_job`: queued, held by job J; `take_back`
+when J never reached the queue), taken by J's worker and written (`run_export`: running → done,
+or failed with the error), given back when J died (`models.documents.release_claim`: queued
+again, or failed once interrupted MAX_ATTEMPTS times), retried (`retry_export`: failed → queued).
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from decimal import Decimal
 
 from flask_babel import force_locale, get_locale, lazy_gettext as _l, ngettext, pgettext
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, LargeBinary, String, Text, cast, func, select
-from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
+from spreadsheets import FORMULA_PREFIXES, CsvWriter, XlsxWriter
+
+from .background import RequestedWork
 from .base import Base, in_list, office_today, utcnow
 from .errors import PermissionDenied, RuleViolation
 from .users import User
@@ -29,19 +36,10 @@ DIRECT_LIMIT = 5000  # up to this many rows the file comes back at once; above, 
 CHUNK = 1024 * 1024
 OFFICE_LOCALE = "zh_Hans_CN"  # jobs and the CLI write in the office's language unless told
 
-# Characters that make a spreadsheet evaluate a cell as a formula.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-
-def neutralise_formula(value):
-    """Prefix a text cell that a spreadsheet would run as a formula with an apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-class Export(Base):
-    """A background export: what was asked, its state, and its file (in ExportChunk rows)."""
+class Export(RequestedWork, Base):
+    """A background export: what was asked, its state, and its file (in ExportChunk rows); who
+    asked and when: RequestedWork."""
 
     __tablename__ = "export"
     __table_args__ = (
@@ -63,17 +61,7 @@ class Export(Base):
     job_id: Mapped[str | None] = mapped_column(String(64))  # the rq job it was given to (its claim)
     sent_at: Mapped[dt.datetime | None]  # when it was given to that job
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")  # runs started
-    requested_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"), index=True)
     locale: Mapped[str] = mapped_column(String(20), default=OFFICE_LOCALE, server_default=OFFICE_LOCALE)  # the requester's
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[dt.datetime | None]
-    finished_at: Mapped[dt.datetime | None]
-
-    requested_by: Mapped[User] = relationship()
-
-    @classmethod
-    def owned_by(cls, user_id: int):
-        return cls.requested_by_id == user_id
 
 
 class ExportChunk(Base):
@@ -181,6 +169,18 @@ def _shared_filters(query, filters: dict, day_column):
     return query
 
 
+def _joined(query, subscription_id, project_id, user_id):
+    """The joins both lists make: the row's deal, its project, unit and building, and the user shown."""
+    from .deals import Subscription
+    from .inventory import Building, Unit
+    from .projects import Project
+    return (query.join(Subscription, Subscription.id == subscription_id)
+            .join(Project, Project.id == project_id)
+            .join(Unit, Unit.id == Subscription.unit_id)
+            .join(Building, Building.id == Unit.building_id)
+            .join(User, User.id == user_id))
+
+
 def _payments_query(filters: dict):
     from .deals import Subscription
     from .payments import Instalment, Payment, PaymentAllocation
@@ -196,12 +196,8 @@ def _payments_query(filters: dict):
     query = (select(Payment.receipt_no, Project.name, Subscription.number, Subscription.customer_name,
                     Building.name, Unit.number, Payment.paid_on, Payment.amount, Payment.channel,
                     Subscription.payment_method, Payment.bank_ref, original.receipt_no, Payment.reason,
-                    User.display_name, paid_lines)
-             .join(Subscription, Subscription.id == Payment.subscription_id)
-             .join(Project, Project.id == Payment.project_id)
-             .join(Unit, Unit.id == Subscription.unit_id)
-             .join(Building, Building.id == Unit.building_id)
-             .join(User, User.id == Payment.recorded_by_id)
+                    User.display_name, paid_lines))
+    query = (_joined(query, Payment.subscription_id, Payment.project_id, Payment.recorded_by_id)
              .outerjoin(original, original.id == Payment.reverses_id)
              .order_by(Payment.paid_on, Payment.id))
     query = _shared_filters(query, filters, Payment.paid_on)
@@ -222,12 +218,8 @@ def _instalments_query(filters: dict, today: dt.date):
     query = (select(Project.name, Subscription.number, Subscription.customer_name, Building.name,
                     Unit.number, User.display_name, Instalment.seq, Instalment.kind, Instalment.due_on,
                     Instalment.extended_due_on, Instalment.amount_due, Instalment.amount_paid,
-                    Instalment.status, due, Subscription.status)
-             .join(Subscription, Subscription.id == Instalment.subscription_id)
-             .join(Project, Project.id == Subscription.project_id)
-             .join(Unit, Unit.id == Subscription.unit_id)
-             .join(Building, Building.id == Unit.building_id)
-             .join(User, User.id == Subscription.agent_id)
+                    Instalment.status, due, Subscription.status))
+    query = (_joined(query, Instalment.subscription_id, Subscription.project_id, Subscription.agent_id)
              .order_by(Instalment.due_on, Instalment.id))
     query = _shared_filters(query, filters, due)
     if "status" in filters:
@@ -342,7 +334,8 @@ def write_export(session, list_name: str, fmt: str, filters: dict, user, out, to
     money, dates = MONEY_COLUMNS[list_name], DATE_COLUMNS[list_name]
     totals = {i: Decimal("0") for i in money}
     count = 0
-    writer = _XlsxWriter(out, headers, money, dates) if fmt == "xlsx" else _CsvWriter(out, headers)
+    writer = (XlsxWriter(out, headers, money, dates, sheet=pgettext("worksheet", "Rows")) if fmt == "xlsx"
+              else CsvWriter(out, headers))
     texts = [i for i in range(len(headers)) if i not in money and i not in dates]
     write = writer.row
     for row in _rows(session, list_name, query, today):
@@ -350,7 +343,7 @@ def write_export(session, list_name: str, fmt: str, filters: dict, user, out, to
             totals[i] += row[i]
         for i in texts:  # only text can start like a formula
             value = row[i]
-            if value.__class__ is str and value[:1] in _FORMULA_PREFIXES:
+            if value.__class__ is str and value[:1] in FORMULA_PREFIXES:
                 row[i] = "'" + value
         write(row)
         count += 1
@@ -363,80 +356,6 @@ def write_export(session, list_name: str, fmt: str, filters: dict, user, out, to
     writer.row(total_row, bold=True)
     writer.close()
     return count
-
-
-class _CsvWriter:
-    """UTF-8 with a BOM (Excel opens Chinese correctly); numbers plain, dates ISO."""
-
-    def __init__(self, out, headers):
-        self.text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
-        self.csv = csv.writer(self.text)
-        self.csv.writerow(headers)
-
-    def row(self, values, bold=False):
-        self.csv.writerow(values)  # csv writes None as an empty cell
-
-    def close(self):
-        self.text.flush()
-        self.text.detach()
-
-
-class _XlsxWriter:
-    """XlsxWriter in constant-memory mode: each row goes to disk as it is written. One writer
-    function per column, chosen once: money and dates as numbers with a format (a date as its
-    Excel serial day), other numbers as numbers, the rest as text."""
-
-    EPOCH = dt.date(1899, 12, 30)
-
-    def __init__(self, out, headers, money, dates):
-        import xlsxwriter
-        self.book = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False,
-                                              "strings_to_formulas": False, "strings_to_urls": False,
-                                              "strings_to_numbers": False})
-        sheet = self.sheet = self.book.add_worksheet(pgettext("worksheet", "Rows"))
-        bold = self.book.add_format({"bold": True})
-        money_format = self.book.add_format({"num_format": "#,##0.00"})
-        self.bold_money = self.book.add_format({"num_format": "#,##0.00", "bold": True})
-        self.bold = bold
-        date_format = self.book.add_format({"num_format": "yyyy-mm-dd"})
-        epoch = self.EPOCH
-
-        def text(n, col, value):
-            if value.__class__ is str:
-                if value:
-                    sheet.write_string(n, col, value)
-            elif value is not None:
-                sheet.write_number(n, col, value)
-
-        def amount(n, col, value):
-            sheet.write_number(n, col, float(value), money_format)
-
-        def day(n, col, value):
-            if value is not None:
-                sheet.write_number(n, col, (value - epoch).days, date_format)
-
-        self.writers = [amount if i in money else day if i in dates else text for i in range(len(headers))]
-        self.money, self.n = set(money), 1
-        for col, header in enumerate(headers):
-            sheet.write_string(0, col, header, bold)
-            sheet.set_column(col, col, 14)
-
-    def row(self, values, bold=False):
-        n = self.n
-        if bold:  # the totals row
-            for col, value in enumerate(values):
-                if value is not None:
-                    if col in self.money:
-                        self.sheet.write_number(n, col, float(value), self.bold_money)
-                    else:
-                        self.sheet.write_string(n, col, str(value), self.bold)
-        else:
-            for col, (write, value) in enumerate(zip(self.writers, values)):
-                write(n, col, value)
-        self.n = n + 1
-
-    def close(self):
-        self.book.close()
 
 
 def audit_export(session, user, list_name: str, fmt: str, filters: dict, rows: int, export_id=None,
@@ -504,3 +423,87 @@ def retry_export(session, by, export_id: int) -> Export:
     requeue_failed(session, Export, export_id, by)
     session.refresh(export)
     return export
+
+
+# --- a background export's states (the job in jobs/exports.py calls these) ------------------------
+
+def give_to_job(session, export_id: int, job_id: str, held_by: str | None = None) -> bool:
+    """Queued and held by no job (or by `held_by`) → held by job `job_id`: one conditional UPDATE,
+    committed (the worker must find it). False: someone else gave it to a job first."""
+    from sqlalchemy import update
+    holder = Export.job_id.is_(None) if held_by is None else Export.job_id == held_by
+    claimed = session.execute(update(Export).where(Export.id == export_id, Export.status == "queued", holder)
+                              .values(job_id=job_id, sent_at=utcnow())
+                              .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    return bool(claimed)
+
+
+def take_back(session, export_id: int, job_id: str) -> None:
+    """Job `job_id` never reached the queue (Redis down): the export it was given is queued again
+    without a job, for the sweep. Ends the caller's transaction first; commits."""
+    from sqlalchemy import update
+    session.rollback()
+    session.execute(update(Export).where(Export.id == export_id, Export.job_id == job_id, Export.status == "queued")
+                    .values(job_id=None, sent_at=None).execution_options(synchronize_session=False))
+    session.commit()
+
+
+def unsent_exports(session) -> list[int]:
+    """The queued exports no job holds (asked for while Redis was down, given back, retried)."""
+    return session.scalars(select(Export.id).where(Export.status == "queued", Export.job_id.is_(None))
+                           .order_by(Export.id)).all()
+
+
+def run_export(session, export_id: int, job_id: str | None = None, progress=None, before_write=None) -> dict:
+    """Write export `export_id` as its requester (their row scope, their language): queued →
+    running → done, or failed with the error (raised again, for the job). Safe to run twice:
+    only a queued export is taken (one conditional UPDATE), so one already done, failed or being
+    written by another worker is left alone ({"skipped": True}). `job_id`: the rq job writing it
+    (the claim's owner); `progress(done, total)` every 10,000 rows and at the end;
+    `before_write()` once it is claimed (the fault tests' pause)."""
+    import tempfile
+
+    from sqlalchemy import delete, update
+
+    from .audit import audit_context, record
+    values = {"status": "running", "error": "", "started_at": utcnow(), "attempts": Export.attempts + 1}
+    if job_id is not None:
+        values["job_id"] = job_id
+    claimed = session.execute(update(Export).where(Export.id == export_id, Export.status == "queued")
+                              .values(**values)
+                              .execution_options(synchronize_session=False)).rowcount
+    if not claimed:
+        session.commit()
+        return {"skipped": True}
+    record(session, "export", export_id, "export_started", {"status": "running"})
+    session.execute(delete(ExportChunk).where(ExportChunk.export_id == export_id))  # a half-done run's
+    session.commit()
+    export = session.get(Export, export_id, populate_existing=True)
+
+    def report(done):
+        if progress is not None:
+            progress(done, export.total)
+
+    try:
+        if before_write is not None:
+            before_write()
+        with tempfile.TemporaryFile() as handle:
+            rows = write_export(session, export.list, export.format, export.filters, export.requested_by,
+                                handle, progress=report, locale=export.locale)  # the requester's language
+            size = store_chunks(session, export.id, handle)
+    except Exception as exc:
+        session.rollback()
+        export = session.get(Export, export_id, populate_existing=True)
+        with audit_context(session, action="export_failed"):
+            export.status, export.error, export.finished_at = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow()
+            session.flush()
+        session.commit()
+        raise
+    with audit_context(session, action="export_done"):
+        export.status, export.rows, export.size, export.finished_at = "done", rows, size, utcnow()
+        session.flush()
+    audit_export(session, export.requested_by, export.list, export.format, export.filters, rows, export.id)
+    session.commit()
+    report(rows)
+    return {"rows": rows, "size": size}

@@ -18,19 +18,20 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, select, update
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, CheckConstraint, Index, LargeBinary, String, Text, select, update
+from sqlalchemy.orm import Mapped, mapped_column
 
+from .background import RequestedWork
 from .base import Base, in_list, utcnow
 from .errors import PermissionDenied
-from .users import User
 
 IMPORT_STATUSES = ("queued", "running", "done", "failed")
 MAX_ATTEMPTS = 3  # runs a worker may die in before the import is marked failed
 
 
-class PriceListImport(Base):
-    """One uploaded price list: the file, its state, its progress and its result."""
+class PriceListImport(RequestedWork, Base):
+    """One uploaded price list: the file, its state, its progress and its result; who sent it and
+    when: RequestedWork."""
 
     __tablename__ = "price_list_import"
     __table_args__ = (
@@ -52,16 +53,6 @@ class PriceListImport(Base):
     updated: Mapped[int | None]
     errors: Mapped[list] = mapped_column(JSON, default=list)  # [[row, column, message], …]
     error: Mapped[str] = mapped_column(Text, default="", server_default="")  # why it failed, if not rows
-    requested_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[dt.datetime | None]
-    finished_at: Mapped[dt.datetime | None]
-
-    requested_by: Mapped[User] = relationship()
-
-    @classmethod
-    def owned_by(cls, user_id: int):
-        return cls.requested_by_id == user_id
 
 
 def visible_to(user):

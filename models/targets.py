@@ -1,8 +1,8 @@
-"""Monthly sales targets per agent and the monthly review (R-ALL-3).
+"""Monthly sales targets per agent (R-ALL-3).
 
 The sales manager (or the administrator) sets each agent's targets for a month: subscriptions
-(a count), subscription amount and collections (money). The review sets them beside what each
-agent did that month, with the month's work (new customers, follow-ups, visits).
+(a count), subscription amount and collections (money). The monthly review, which sets them
+beside what each agent did that month, is a report (models/reports.py).
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import re
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, func, select
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context
-from .base import Base, Money, office_midnight_utc, utcnow
+from .base import Base, Money, utcnow
 from .money import parse_money
 from .errors import RuleViolation
 from .permissions import require
@@ -88,35 +88,3 @@ def set_target(session, by, agent_id: int, month: str, *, subscriptions, amount,
             target.set_by_id = by.id
         session.flush()
     return target
-
-
-def monthly_review(session, month: str) -> dict:
-    """Targets against actuals per agent, with the month's work, and the totals."""
-    from .dashboard import targets_vs_actuals
-    from .leads import FollowUp, Lead
-    month = parse_month(month)
-    first, last = month_range(month)
-    start, end = office_midnight_utc(first), office_midnight_utc(last + dt.timedelta(days=1))
-    rows = targets_vs_actuals(session, month)
-    agents = {u.id: u.display_name for u in session.scalars(select(User).where(User.active.is_(True)))
-              if u.has_role("agent")}
-    known = {row["agent_id"] for row in rows}
-    for agent_id, name in sorted(agents.items(), key=lambda item: item[1]):
-        if agent_id not in known:
-            rows.append({"agent_id": agent_id, "agent": name, "subscriptions": 0, "amount": Decimal("0"),
-                         "collections": Decimal("0"), "target_subscriptions": None, "target_amount": None,
-                         "target_collections": None, "subscriptions_rate": 0.0, "amount_rate": 0.0,
-                         "collections_rate": 0.0})
-    leads = dict(session.execute(select(Lead.registered_by_id, func.count()).where(
-        Lead.registered_at >= start, Lead.registered_at < end).group_by(Lead.registered_by_id)).all())
-    follow_ups = dict(session.execute(select(FollowUp.agent_id, func.count()).where(
-        FollowUp.at >= start, FollowUp.at < end).group_by(FollowUp.agent_id)).all())
-    visits = dict(session.execute(select(FollowUp.agent_id, func.count()).where(
-        FollowUp.at >= start, FollowUp.at < end, FollowUp.channel == "visit").group_by(FollowUp.agent_id)).all())
-    for row in rows:
-        row.update(new_leads=leads.get(row["agent_id"], 0), follow_ups=follow_ups.get(row["agent_id"], 0),
-                   visits=visits.get(row["agent_id"], 0))
-    totals = {key: sum((row[key] or 0) for row in rows)
-              for key in ("subscriptions", "amount", "collections", "target_subscriptions", "target_amount",
-                          "target_collections", "new_leads", "follow_ups", "visits")}
-    return {"month": month, "first": first, "last": last, "rows": rows, "totals": totals}

@@ -130,7 +130,7 @@ def app(database_url, tmp_path):
         url = f"sqlite:///{path}"
     app = create_app(_config(url))
     app.test_client_class = FreshContextClient
-    from models import dashboard
+    from models import reports as dashboard
     dashboard._cache.clear()  # a dashboard kept from another test's database would be wrong here
     with app.app_context():
         if ON_POSTGRES:

@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from models import Audit, Instalment, SalesTarget
-from models import dashboard as d
+from models import reports as d
 from models.base import office_today
 from models.payments import record_payment
-from models.targets import monthly_review, set_target
+from models.reports import monthly_review
+from models.targets import set_target
 from tests import factories as f
 from tests.support.rules import raises_rule
 
@@ -145,7 +146,7 @@ def test_the_monthly_review_downloads_as_xlsx_and_pdf(app, db, deal, client, aut
 
 
 def test_the_dashboard_keeps_office_figures_for_a_minute_and_says_since_when(app, db, deal, client, auth):
-    from models import dashboard
+    from models import reports as dashboard
     calls = []
 
     def compute():
@@ -164,7 +165,7 @@ def test_every_web_worker_reads_the_office_figures_the_refresh_job_computed(app,
     """The refresh job (every minute) computes the manager's and finance's panels into Redis; a
     page in any worker then shows them without computing: here, computing would fail."""
     from jobs.dashboards import refresh_dashboards
-    from models import dashboard
+    from models import reports as dashboard
     assert os.environ.get("REDIS_URL")
     assert refresh_dashboards() == ["manager", "finance"]
     dashboard._cache.clear()  # another worker: nothing kept in its own memory
@@ -180,7 +181,7 @@ def test_every_web_worker_reads_the_office_figures_the_refresh_job_computed(app,
 
 def test_without_the_shared_figures_a_page_computes_them_itself(app, db, deal, client, auth):
     """No refresh job has run (or Redis is away): the page computes and keeps the figures."""
-    from models import dashboard
+    from models import reports as dashboard
     auth.login("manager")
     assert client.get("/admin/").status_code == 200
     assert ("manager", office_today()) in dashboard._cache

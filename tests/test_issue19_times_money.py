@@ -250,7 +250,7 @@ def test_issue19_4_every_dashboard_figure_says_what_it_is_measured_against(app, 
 def test_issue19_4_the_collection_rate_says_lines_due_and_shows_the_whole_plan_too(app, client, db, deal):  # noqa: F811
     """Money paid ahead (the down payment, due later) does not move 回款率 of the lines due; the
     same figure against the whole plan does, and the page shows both with their bases."""
-    from models import dashboard as d
+    from models import reports as d
     before = d.collection(db.session, TODAY)
     pay(db, deal, "250000")  # the down payment, not due yet on TODAY
     after = d.collection(db.session, TODAY)

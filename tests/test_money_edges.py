@@ -70,7 +70,7 @@ def test_r_pay_5_money_owed_now_is_one_figure_on_dashboard_grid_export_and_state
     one figure, the live deal's late balance (seen: export ¥12.5M against dashboard ¥5.2M)."""
     from flask_babel import force_locale
 
-    from models.dashboard import collection_and_ageing, finance_panel
+    from models.reports import collection_and_ageing, finance_panel
     from models.documents import document_context
     from models.exports import parse_filters, write_export
     deal = office["deal"]

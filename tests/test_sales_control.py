@@ -354,7 +354,7 @@ def test_r_sc_1_the_board_lists_floors_top_first_with_counts_and_sell_through(db
 def test_r_sc_1_sell_through_counts_live_deals_only_and_the_board_and_dashboard_agree(db, office):
     """A draft (waiting for sales control or a price approval) holds its unit but is not a sale;
     the board and the manager's dashboard read one definition and give one figure (R-PAY-5 #11)."""
-    from models.dashboard import sell_through
+    from models.reports import sell_through
     s = db.session
     draft = sub(db, office, unit=0)
     confirmed = sub(db, office, unit=1, lead="lead2", by="agent2")

@@ -1,27 +1,34 @@
-"""What each role's home page (/admin/) shows: aggregates computed in the database, a few
-queries per panel, so the page stays fast at a million payment rows. Read-only.
+"""The office's reports, read-only: what each role's home page (/admin/) shows, targets against
+actuals and the monthly review (R-ALL-3). Aggregates computed in the database, a few queries per
+panel, so the page stays fast at a million payment rows.
 
 - manager (and vp, admin): today's registrations, visits, subscriptions and signings; sell-through
   (去化率) by project and building; collection rate (回款率); overdue ageing (1–7, 8–14, 15+ days);
   subscribed but not signed; extension rate; open conflicts; targets against actuals (R-ALL-3);
 - agent: my follow-ups due, my customers' instalments due soon (reminders), their overdue ones;
 - finance: today's receipts, due this week, overdue;
-- lawyer: signing bookings, signings overdue, post-signing steps past their promised date.
+- lawyer: signing bookings, signings overdue, post-signing steps past their promised date;
+- the monthly review: each agent's targets against what they did that month, with the month's
+  work (new customers, follow-ups, visits) and the totals.
+
+Panels are kept in the app's cache (cache.py: this process's memory, and Redis with REDIS_URL).
 """
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import pickle
-import threading
 import time
+import weakref
 from decimal import Decimal
 
+from flask import current_app, has_app_context
 from sqlalchemy import case, func, select
 
 from .base import office_midnight_utc, utcnow
 from .deals import LIVE_DEAL
+from .dialect import days_between
 from .payments import EFFECTIVE_DUE, late_on, owed
+from .targets import SalesTarget, month_range, parse_month
+from .users import User
 
 ZERO = Decimal("0")
 CACHE_SECONDS = 60  # how old a panel's figures may be; the page says when they were computed
@@ -30,10 +37,39 @@ CACHE_SECONDS = 60  # how old a panel's figures may be; the page says when they 
 SHARED_SECONDS = 180
 # Versioned: a new release reads no panel of the old shape kept by processes still running the old one.
 SHARED_PREFIX = "salesdesk:dashboard:2:"
+STORE = "reports"  # the panels' store in the app's cache (cache.py)
+_every_store = weakref.WeakSet()  # the stores this process's apps kept panels in (for `_cache.clear`)
 
-_cache: dict = {}
-_cache_lock = threading.Lock()
-log = logging.getLogger(__name__)
+
+def _app_cache():
+    """The app's cache (cache.py, registered by create_app): found through the app, as models/
+    imports nothing above it."""
+    return current_app.extensions["salesdesk_cache"]
+
+
+def _kept():
+    """The panels this app keeps in its process's memory."""
+    store = _app_cache().store(STORE)
+    _every_store.add(store)
+    return store
+
+
+class _KeptPanels:
+    """`_cache`: the panels kept in memory by the current app (outside an app context: by every
+    app of the process), which the tests and the benchmark empty to make a page compute anew."""
+
+    def _stores(self):
+        return [_kept()] if has_app_context() else list(_every_store)
+
+    def clear(self) -> None:
+        for store in self._stores():
+            store.clear()
+
+    def __contains__(self, key) -> bool:
+        return any(key in store for store in self._stores())
+
+
+_cache = _KeptPanels()
 
 
 def cached(key, compute, seconds: float = CACHE_SECONDS, shared: bool = False):
@@ -44,10 +80,9 @@ def cached(key, compute, seconds: float = CACHE_SECONDS, shared: bool = False):
     `shared` panels are also kept in Redis (with REDIS_URL), where every web worker finds the
     figures the refresh job last computed, up to SHARED_SECONDS old."""
     now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(key)
-    if hit and now - hit[0] < seconds:
-        return hit[1], hit[2]
+    hit = _kept().get(key, seconds)
+    if hit is not None:
+        return hit
     found = _shared_get(key) if shared else None
     if found is not None and (utcnow() - found[1]).total_seconds() < max(seconds, SHARED_SECONDS):
         value, computed_at = found
@@ -60,35 +95,21 @@ def cached(key, compute, seconds: float = CACHE_SECONDS, shared: bool = False):
 
 
 def _keep(key, value, computed_at, now=None) -> None:
-    with _cache_lock:
-        if len(_cache) > 1000:
-            _cache.clear()
-        _cache[key] = (time.monotonic() if now is None else now, value, computed_at)
+    _kept().put(key, (value, computed_at), now)
 
 
 def _redis():
     """The production Redis, or None (embedded mode: the process cache is enough)."""
-    from jobs.queue import get_connection, is_embedded
-    return None if is_embedded() else get_connection()
+    return _app_cache().redis()
 
 
 def _shared_get(key):
-    try:
-        connection = _redis()
-        raw = connection.get(SHARED_PREFIX + repr(key)) if connection is not None else None
-        return pickle.loads(raw) if raw else None  # our own figures, written by our own code
-    except Exception:  # Redis away: compute here, as without it
-        log.warning("dashboard figures could not be read from Redis", exc_info=True)
-        return None
+    return _app_cache().get_shared(SHARED_PREFIX + repr(key), what="dashboard figures")
 
 
 def _shared_put(key, value, computed_at) -> None:
-    try:
-        connection = _redis()
-        if connection is not None:
-            connection.set(SHARED_PREFIX + repr(key), pickle.dumps((value, computed_at)), ex=2 * SHARED_SECONDS)
-    except Exception:
-        log.warning("dashboard figures could not be kept in Redis", exc_info=True)
+    _app_cache().put_shared(SHARED_PREFIX + repr(key), (value, computed_at), 2 * SHARED_SECONDS,
+                               what="dashboard figures")
 
 
 def manager_panel(session, today: dt.date) -> dict:
@@ -231,8 +252,7 @@ def _open_summary(session, today: dt.date, window: int, *conditions, collection:
     overdue = late_on(today)  # with owed() in the WHERE below: overdue_on, the one definition
     soon = (due >= today) & (due <= today + dt.timedelta(days=window))
     soon = unpaid & soon if collection else soon
-    late_by = today - due if session.get_bind().dialect.name == "postgresql" else \
-        func.julianday(today.isoformat()) - func.julianday(due)
+    late_by = days_between(session, due, today)
 
     def n(condition):
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
@@ -316,8 +336,6 @@ def targets_vs_actuals(session, month: str, agent_id: int | None = None) -> list
     (count and amount, by subscription date) and collections (money received on their deals)."""
     from .deals import Subscription
     from .payments import Payment
-    from .targets import SalesTarget, month_range
-    from .users import User
     first, last = month_range(month)
     subs = dict((a, (n, amount)) for a, n, amount in session.execute(
         select(Subscription.agent_id, func.count(), func.coalesce(func.sum(Subscription.price), ZERO))
@@ -348,6 +366,36 @@ def targets_vs_actuals(session, month: str, agent_id: int | None = None) -> list
         row["collections_rate"] = _rate(row["collections"], row["target_collections"] or 0)
     return rows
 
+
+def monthly_review(session, month: str) -> dict:
+    """Targets against actuals per agent, with the month's work, and the totals."""
+    from .leads import FollowUp, Lead
+    month = parse_month(month)
+    first, last = month_range(month)
+    start, end = office_midnight_utc(first), office_midnight_utc(last + dt.timedelta(days=1))
+    rows = targets_vs_actuals(session, month)
+    agents = {u.id: u.display_name for u in session.scalars(select(User).where(User.active.is_(True)))
+              if u.has_role("agent")}
+    known = {row["agent_id"] for row in rows}
+    for agent_id, name in sorted(agents.items(), key=lambda item: item[1]):
+        if agent_id not in known:
+            rows.append({"agent_id": agent_id, "agent": name, "subscriptions": 0, "amount": Decimal("0"),
+                         "collections": Decimal("0"), "target_subscriptions": None, "target_amount": None,
+                         "target_collections": None, "subscriptions_rate": 0.0, "amount_rate": 0.0,
+                         "collections_rate": 0.0})
+    leads = dict(session.execute(select(Lead.registered_by_id, func.count()).where(
+        Lead.registered_at >= start, Lead.registered_at < end).group_by(Lead.registered_by_id)).all())
+    follow_ups = dict(session.execute(select(FollowUp.agent_id, func.count()).where(
+        FollowUp.at >= start, FollowUp.at < end).group_by(FollowUp.agent_id)).all())
+    visits = dict(session.execute(select(FollowUp.agent_id, func.count()).where(
+        FollowUp.at >= start, FollowUp.at < end, FollowUp.channel == "visit").group_by(FollowUp.agent_id)).all())
+    for row in rows:
+        row.update(new_leads=leads.get(row["agent_id"], 0), follow_ups=follow_ups.get(row["agent_id"], 0),
+                   visits=visits.get(row["agent_id"], 0))
+    totals = {key: sum((row[key] or 0) for row in rows)
+              for key in ("subscriptions", "amount", "collections", "target_subscriptions", "target_amount",
+                          "target_collections", "new_leads", "follow_ups", "visits")}
+    return {"month": month, "first": first, "last": last, "rows": rows, "totals": totals}
 
 
 def project_names(session) -> str:
