@@ -27,7 +27,7 @@ from models.worklists import handle_event, letters_to_send, outcomes_of, resciss
 
 from .documents import DocumentButton, document_actions
 from .base import ALREADY_DONE, ProtectedView, ReadOnlyView, run_domain
-from .filters import AgentFilter, of_agent
+from .filters import AgentFilter, of_agent, of_agent_line
 from .steps import StepButton
 from .forms import (EventForm, ExtensionRequestForm, MoneyField, NoteForm, PaymentForm,  # noqa: F401
                     ReversalForm, VoucherForm)
@@ -271,6 +271,15 @@ class EventWorklist(WorklistView):
     @staticmethod
     def _outcomes(event):
         return [SelectChoice(o, str(choice_label("overdue_event", "outcome", o))) for o in outcomes_of(event.level)]
+
+
+class OverdueEventView(document_actions("overdue_warning", "lawyer_letter"), ReadOnlyView):
+    column_list = ("instalment", "instalment.subscription.customer_name", "instalment.subscription.agent",
+                   "due_on", "level", "cause", "on", "outcome", "handled_by", "handled_on", "handling_note")
+    column_labels = {"on": _l("Ladder date")}
+    column_filters = ("level", "cause", "on", "outcome", AgentFilter(OverdueEvent.instalment_id,
+                                                                 where=of_agent_line(OverdueEvent.instalment_id)))
+    column_extra_row_actions = [DocumentButton("overdue_warning"), DocumentButton("lawyer_letter")]
 
 
 class LawyerLetterDueView(document_actions("lawyer_letter"), EventWorklist):

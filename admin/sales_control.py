@@ -1,9 +1,11 @@
-"""The sales-control board (销控表), a unit's card with its actions, and the price-list import."""
+"""The sales-control screens: projects, buildings and units (grids), the board (销控表), a unit's
+card with its actions (holds), and the price-list import."""
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, request
 from flask_admin import expose
-from flask_babel import gettext
+from flask_admin.actions import action
+from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -13,8 +15,10 @@ from models.inventory import (PriceListRejected, board, hold_refusal, hold_unit,
                               set_withheld, subscribe_refusal)
 from models.permissions import can, can_do, scope_filter
 
-from .base import ProtectedPage, row_id, run_domain
+from .base import ProtectedPage, ProtectedView, row_id, run_domain
+from .documents import DocumentButton, document_actions
 from .labels import CHOICES
+from .steps import StepButton
 
 IMPORT_LABELS = CHOICES[("price_list_import", "status")]
 
@@ -216,3 +220,52 @@ class PriceImportPage(ProtectedPage):
         percent = 100 if row.status == "done" else min(100, round(100 * done / total)) if total else 0
         return self.render("admin/price_import_show.html", row=row, done=done, total=total,
                            percent=percent, labels=IMPORT_LABELS)
+
+
+class ProjectView(ProtectedView):
+    column_list = ("code", "name", "developer", "city", "is_agency", "warning_day",
+                   "lawyer_letter_day", "forfeit_day", "extension_limit_days")
+    column_searchable_list = ("code", "name")
+    form_excluded_columns = ("buildings", "created_at")
+    column_labels = {"signing_checklist": _l("Signing checklist for every deal (each payment method adds its own)")}
+
+    def on_model_change(self, form, model, is_created):
+        from models.contracts import validate_step_prerequisites
+        validate_step_prerequisites(model.step_prerequisites)
+
+    def after_model_change(self, form, model, is_created):
+        if is_created:  # a new project starts with the four default payment methods (R-PAY-2)
+            from models.payments import ensure_default_methods
+            ensure_default_methods(db.session, model)
+            db.session.commit()
+
+
+class BuildingView(document_actions("board"), ProtectedView):
+    column_list = ("id", "project", "name", "floors")
+    column_filters = ("project.name",)
+    form_columns = ("project", "name", "floors")
+    column_extra_row_actions = [DocumentButton("board")]
+
+
+class UnitView(ProtectedView):
+    column_list = ("id", "building", "number", "floor", "position", "layout", "area",
+                   "list_price", "status")
+    column_filters = ("status", "layout", "building.name", "floor")
+    column_searchable_list = ("number",)
+    form_columns = ("building", "floor", "position", "number", "layout", "area")
+    form_readonly = ("held_for_lead_id", "held_until", "held_by_id")
+    row_steps = (StepButton("withhold", "unit.withhold", when=lambda u: u.status == "available", icon="fa-ban", style="secondary"),
+                 StepButton("release", "unit.withhold", when=lambda u: u.status == "withheld", icon="fa-check"))
+
+    def _withhold(self, ids, withheld):
+        units = self.get_query().filter(Unit.id.in_([int(i) for i in ids])).all()
+        if run_domain(lambda by: [set_withheld(db.session, by, u.id, withheld) for u in units]):
+            flash(gettext("%(n)d units changed.", n=len(units)), "success")
+
+    @action("withhold", _l("Withhold from sale"), _l("Take the selected units off sale?"))
+    def action_withhold(self, ids):
+        self._withhold(ids, True)
+
+    @action("release", _l("Put back on sale"), _l("Put the selected units back on sale?"))
+    def action_release(self, ids):
+        self._withhold(ids, False)
