@@ -28,11 +28,11 @@ from models.privacy import mask_value
 
 from .base import ALREADY_DONE, ReadOnlyView, money_formatter, row_id, run_domain
 from .filters import AgentFilter
+from .step_actions import Decision, FormStep, decision_steps, form_steps
 from .steps import StepButton
 from .documents import DocumentButton, document_actions
 from .forms import BookingForm, DepositForm, PaymentForm, ReasonForm, SubscriptionForm
 from .money import payment_choices, payment_form
-
 
 
 def _prefill(lead: Lead) -> dict:
@@ -55,7 +55,26 @@ def _prefill(lead: Lead) -> dict:
             "data-address": lead.address or "", "data-id-note": note.rstrip(" ·")}
 
 
-class SubscriptionView(document_actions("subscription_agreement", "forfeit_notice"), ReadOnlyView):
+SUBSCRIPTION_STEPS = form_steps(
+    FormStep("withdraw", _l("Withdraw (before the deposit)"), ReasonForm, title=_l("Withdraw"),
+             context=lambda subs: {"subscriptions": subs},
+             run=lambda by, form, subs: [withdraw_subscription(db.session, by, s.id, form.reason.data) for s in subs],
+             done=lambda form, subs, result: gettext("%(n)d subscriptions withdrawn; their units are available "
+                                                     "again.", n=len(subs)),
+             missing=_l("Say why, and select at least one subscription.")),
+    FormStep("book", _l("Book the signing"), BookingForm,
+             one=_l("Select exactly one subscription to book its signing."),
+             context=lambda sub: {"subscription": sub},
+             run=lambda by, form, sub: book_signing(db.session, by, sub.id, appointment_at=form.appointment_at.data,
+                                                    kind=form.kind.data),
+             done=lambda form, sub, contract: gettext(
+                 "Signing booked for %(at)s; the customer brings: %(checklist)s",
+                 at=f"{form.appointment_at.data:%Y-%m-%d %H:%M}", checklist="、".join(contract.checklist.splitlines())),
+             missing=_l("Choose the kind of contract and the appointment.")))
+
+
+class SubscriptionView(document_actions("subscription_agreement", "forfeit_notice"), SUBSCRIPTION_STEPS,
+                       ReadOnlyView):
     """认购单. Created from the board by an agent; each later step by its role, in order (R-SUB-2)."""
 
     column_list = ("number", "project", "unit", "lead", "agent", "price", "deposit",
@@ -185,27 +204,6 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                                    title=_l("Record the deposit"))
         return self.back()
 
-    @action("withdraw", _l("Withdraw (before the deposit)"))
-    def action_withdraw(self, ids):
-        subs = self._selected(ids)
-        form = ReasonForm(ids=",".join(str(s.id) for s in subs))
-        return self.render("admin/deal_step.html", form=form, subscriptions=subs,
-                           action_url=self.get_url(".withdraw_view"), title=_l("Withdraw"))
-
-    @expose("/withdraw/", methods=("POST",))
-    def withdraw_view(self):
-        form = ReasonForm(get_form_data())
-        ids = [i for i in (form.ids.data or "").split(",") if i.isdigit()]
-        subs = self._selected(ids) if ids else []
-        if not form.validate() or not subs:
-            flash(gettext("Say why, and select at least one subscription."), "error")
-        elif run_domain(lambda by: [withdraw_subscription(db.session, by, s.id, form.reason.data)
-                                    for s in subs]):
-            flash(gettext("%(n)d subscriptions withdrawn; their units are available again.",
-                          n=len(subs)), "success")
-        return self.back()
-
-
     @action("payment", _l("Record a payment (finance)"))
     def action_payment(self, ids):
         subs = self._selected(ids)
@@ -240,32 +238,6 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                            action_url=self.get_url(".payment_view"), title=_l("Record a payment"))
 
 
-    @action("book", _l("Book the signing"))
-    def action_book(self, ids):
-        subs = self._selected(ids)
-        if len(subs) != 1:
-            flash(gettext("Select exactly one subscription to book its signing."), "error")
-            return None
-        return self.render("admin/deal_step.html", form=BookingForm(ids=str(subs[0].id)),
-                           subscription=subs[0], action_url=self.get_url(".book_view"),
-                           title=_l("Book the signing"))
-
-    @expose("/book/", methods=("POST",))
-    def book_view(self):
-        form = BookingForm(get_form_data())
-        subs = self._selected([i for i in (form.ids.data or "").split(",") if i.isdigit()])
-        if not form.validate() or len(subs) != 1:
-            flash(gettext("Choose the kind of contract and the appointment."), "error")
-        else:
-            contract = run_domain(lambda by: book_signing(
-                db.session, by, subs[0].id, appointment_at=form.appointment_at.data, kind=form.kind.data))
-            if contract:
-                flash(gettext("Signing booked for %(at)s; the customer brings: %(checklist)s",
-                              at=f"{form.appointment_at.data:%Y-%m-%d %H:%M}",
-                              checklist="、".join(contract.checklist.splitlines())), "success")
-        return self.back()
-
-
 def deal_unit(view, context, row, name):
     """The deal's unit by its displayed name ("1栋-2301")."""
     return str(row.subscription.unit)
@@ -275,7 +247,15 @@ def _percent(view, context, row, name):
     return f"{getattr(row, name)}%"
 
 
-class PriceApprovalView(ReadOnlyView):
+PRICE_DECISIONS = decision_steps(
+    lambda by, price_request, approve: decide_price(db.session, by, price_request.id, approve),
+    lambda n: gettext("%(n)d price requests decided.", n=n),
+    Decision("approve", _l("Approve the price"), _l("Approve these prices below the list price?"), True),
+    Decision("reject", _l("Reject the price"), _l("Reject these prices? The agent must agree the list price "
+                                                  "with the customer, or withdraw."), False))
+
+
+class PriceApprovalView(PRICE_DECISIONS, ReadOnlyView):
     """Prices below the list price, waiting for the vice-president (R-PRICE-2)."""
 
     column_list = ("subscription", "subscription.customer_name", "unit", "subscription.agent", "list_price",
@@ -301,20 +281,6 @@ class PriceApprovalView(ReadOnlyView):
         deal = joinedload(PriceApproval.subscription)
         return super().get_query().options(deal.joinedload(Subscription.unit).joinedload(Unit.building),
                                            deal.joinedload(Subscription.agent))
-
-    def _decide(self, ids, approve):
-        rows = self.get_query().filter(PriceApproval.id.in_([int(i) for i in ids])).all()
-        if run_domain(lambda by: [decide_price(db.session, by, r.id, approve) for r in rows]):
-            flash(gettext("%(n)d price requests decided.", n=len(rows)), "success")
-
-    @action("approve", _l("Approve the price"), _l("Approve these prices below the list price?"))
-    def action_approve(self, ids):
-        self._decide(ids, True)
-
-    @action("reject", _l("Reject the price"), _l("Reject these prices? The agent must agree the list price "
-                                                 "with the customer, or withdraw."))
-    def action_reject(self, ids):
-        self._decide(ids, False)
 
 
 def _kept_customer(view, context, row, name):

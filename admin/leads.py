@@ -7,7 +7,7 @@ import datetime as dt
 from flask import abort, flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.helpers import get_form_data, is_form_submitted
+from flask_admin.helpers import is_form_submitted
 from babel.lists import format_list
 from flask_babel import get_locale, gettext, lazy_gettext as _l
 from flask_login import current_user
@@ -31,6 +31,7 @@ from models.submissions import new_key
 from .base import ProtectedPage, ProtectedView, ReadOnlyView, row_id, run_domain
 from .labels import choice_formatters
 from .rows import per_request
+from .step_actions import Decision, FormStep, decision_steps, form_steps
 from .steps import LinkButton, StepButton
 from .filters import AgentFilter
 from .documents import DocumentButton, document_actions
@@ -48,7 +49,14 @@ RECORD_FOLLOW_UP = LinkButton("follow_up", "follow_up.create_view", "lead_id", _
                               icon="fa-phone")
 
 
-class LeadView(document_actions("statement"), ProtectedView):
+PAUSE_STEP = form_steps(FormStep(
+    "pause", _l("Pause the follow-up"), PauseForm, one=_l("Select exactly one customer."),
+    run=lambda by, form, lead: pause_follow_up(db.session, by, lead.id, form.until.data, form.reason.data),
+    done=lambda form, lead, paused: gettext("Follow-up paused until %(until)s.", until=form.until.data),
+    missing=_l("Give the date the pause ends and the reason.")))
+
+
+class LeadView(document_actions("statement"), PAUSE_STEP, ProtectedView):
     column_list = ("id", "name", "phone", "project", "source", "stage", "owner",
                    "next_follow_up_on", "last_activity_at")
     column_searchable_list = ("name", "phone")
@@ -70,26 +78,6 @@ class LeadView(document_actions("statement"), ProtectedView):
                  StepButton("pause", "lead.pause", when=lambda lead: lead.stage in OPEN_STAGES, icon="fa-pause",
                             style="secondary"),
                  RECORD_FOLLOW_UP)
-
-    @action("pause", _l("Pause the follow-up"))
-    def action_pause(self, ids):
-        rows = self.get_query().filter(Lead.id.in_([int(i) for i in ids])).all()
-        if len(rows) != 1:
-            flash(gettext("Select exactly one customer."), "error")
-            return None
-        return self.render("admin/deal_step.html", form=PauseForm(ids=str(rows[0].id)),
-                           action_url=self.get_url(".pause_view"), title=_l("Pause the follow-up"))
-
-    @expose("/pause/", methods=("POST",))
-    def pause_view(self):
-        form = PauseForm(get_form_data())
-        ids = [int(i) for i in (form.ids.data or "").split(",") if i.isdigit()]
-        rows = self.get_query().filter(Lead.id.in_(ids)).all() if ids else []
-        if not form.validate() or len(rows) != 1:
-            flash(gettext("Give the date the pause ends and the reason."), "error")
-        elif run_domain(lambda by: pause_follow_up(db.session, by, rows[0].id, form.until.data, form.reason.data)):
-            flash(gettext("Follow-up paused until %(until)s.", until=form.until.data), "success")
-        return self.back()
 
     def create_model(self, form):
         """Registration goes through the domain (R-LEAD-1, R-LEAD-5), not a generic insert."""
@@ -340,7 +328,15 @@ def _last_follow_up(view, context, model, name):
     return f"{when} {choice_label('follow_up', 'channel', follow_up.channel)}：{summary}"
 
 
-class LeadConflictView(ReadOnlyView):
+CONFLICT_DECISIONS = decision_steps(
+    lambda by, conflict, decision: resolve_conflict(db.session, by, conflict.id, decision),
+    lambda n: gettext("%(n)d conflicts decided.", n=n),
+    Decision("keep", _l("Keep the current owner"), _l("Keep the current owner of these customers?"), "keep"),
+    Decision("transfer", _l("Transfer to the agent who registered again"),
+             _l("Transfer these customers to the agents who registered them again?"), "transfer"))
+
+
+class LeadConflictView(CONFLICT_DECISIONS, ReadOnlyView):
     """Second registrations of a registered phone (R-LEAD-5), for the manager to decide: with the
     customer (linked), who holds it, when it was first registered, its stage and last follow-up."""
 
@@ -400,20 +396,6 @@ class LeadConflictView(ReadOnlyView):
 
     row_steps = (StepButton("keep", "lead.resolve_conflict", when=lambda c: c.status == "open", icon="fa-lock"),
                  StepButton("transfer", "lead.resolve_conflict", when=lambda c: c.status == "open", icon="fa-exchange", style="warning"))
-
-    def _decide(self, ids, decision):
-        conflicts = self.get_query().filter(LeadConflict.id.in_([int(i) for i in ids])).all()
-        if run_domain(lambda by: [resolve_conflict(db.session, by, c.id, decision) for c in conflicts]):
-            flash(gettext("%(n)d conflicts decided.", n=len(conflicts)), "success")
-
-    @action("keep", _l("Keep the current owner"), _l("Keep the current owner of these customers?"))
-    def action_keep(self, ids):
-        self._decide(ids, "keep")
-
-    @action("transfer", _l("Transfer to the agent who registered again"),
-            _l("Transfer these customers to the agents who registered them again?"))
-    def action_transfer(self, ids):
-        self._decide(ids, "transfer")
 
 
 class CustomerQuestionView(ProtectedView):

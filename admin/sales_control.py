@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, request
 from flask_admin import expose
-from flask_admin.actions import action
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -15,9 +14,10 @@ from models.inventory import (PriceListRejected, board, hold_refusal, hold_unit,
                               set_withheld, subscribe_refusal)
 from models.permissions import can, can_do, scope_filter
 
-from .base import ProtectedPage, ProtectedView, row_id, run_domain
+from .base import ProtectedPage, ProtectedView, row_id
 from .documents import DocumentButton, document_actions
 from .labels import CHOICES
+from .step_actions import Decision, decision_steps, run_step, succeeded
 from .steps import StepButton
 
 IMPORT_LABELS = CHOICES[("price_list_import", "status")]
@@ -125,15 +125,15 @@ class BoardPage(ProtectedPage):
     def hold(self, unit_id):
         unit = self._unit(unit_id)
         lead_id = request.form.get("lead_id", "")
-        if run_domain(lambda by: hold_unit(db.session, by, unit_id=unit.id,
-                                           lead_id=int(lead_id) if lead_id.isdigit() else 0)):
+        if succeeded(run_step(lambda by: hold_unit(db.session, by, unit_id=unit.id,
+                                                   lead_id=int(lead_id) if lead_id.isdigit() else 0))):
             flash(gettext("Unit %(unit)s is held.", unit=unit.number), "success")
         return self._back(unit)
 
     @expose("/unit/<int:unit_id>/release", methods=("POST",))
     def release(self, unit_id):
         unit = self._unit(unit_id)
-        if run_domain(lambda by: release_hold(db.session, by, unit.id) or True):
+        if succeeded(run_step(lambda by: release_hold(db.session, by, unit.id))):
             flash(gettext("The hold on unit %(unit)s is released.", unit=unit.number), "success")
         return self._back(unit)
 
@@ -141,7 +141,7 @@ class BoardPage(ProtectedPage):
     def withhold(self, unit_id):
         unit = self._unit(unit_id)
         withheld = request.form.get("withheld") == "1"
-        if run_domain(lambda by: set_withheld(db.session, by, unit.id, withheld) or True):
+        if succeeded(run_step(lambda by: set_withheld(db.session, by, unit.id, withheld))):
             flash(gettext("Unit %(unit)s changed.", unit=unit.number), "success")
         return self._back(unit)
 
@@ -247,7 +247,14 @@ class BuildingView(document_actions("board"), ProtectedView):
     column_extra_row_actions = [DocumentButton("board")]
 
 
-class UnitView(ProtectedView):
+WITHHOLDING = decision_steps(
+    lambda by, unit, withheld: set_withheld(db.session, by, unit.id, withheld),
+    lambda n: gettext("%(n)d units changed.", n=n),
+    Decision("withhold", _l("Withhold from sale"), _l("Take the selected units off sale?"), True),
+    Decision("release", _l("Put back on sale"), _l("Put the selected units back on sale?"), False))
+
+
+class UnitView(WITHHOLDING, ProtectedView):
     column_list = ("id", "building", "number", "floor", "position", "layout", "area",
                    "list_price", "status")
     column_filters = ("status", "layout", "building.name", "floor")
@@ -256,16 +263,3 @@ class UnitView(ProtectedView):
     form_readonly = ("held_for_lead_id", "held_until", "held_by_id")
     row_steps = (StepButton("withhold", "unit.withhold", when=lambda u: u.status == "available", icon="fa-ban", style="secondary"),
                  StepButton("release", "unit.withhold", when=lambda u: u.status == "withheld", icon="fa-check"))
-
-    def _withhold(self, ids, withheld):
-        units = self.get_query().filter(Unit.id.in_([int(i) for i in ids])).all()
-        if run_domain(lambda by: [set_withheld(db.session, by, u.id, withheld) for u in units]):
-            flash(gettext("%(n)d units changed.", n=len(units)), "success")
-
-    @action("withhold", _l("Withhold from sale"), _l("Take the selected units off sale?"))
-    def action_withhold(self, ids):
-        self._withhold(ids, True)
-
-    @action("release", _l("Put back on sale"), _l("Put the selected units back on sale?"))
-    def action_release(self, ids):
-        self._withhold(ids, False)
