@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import flash, request
 from markupsafe import escape
-from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
@@ -26,13 +25,13 @@ from models.identity import id_document_problem
 from models.permissions import scope_filter, sees_whole
 from models.privacy import mask_value
 
-from .base import ALREADY_DONE, ReadOnlyView, money_formatter, row_id, run_domain
+from .base import ReadOnlyView, money_formatter, row_id, run_domain
 from .filters import AgentFilter
 from .step_actions import Decision, FormStep, decision_steps, form_steps
 from .steps import StepButton
 from .documents import DocumentButton, document_actions
 from .forms import BookingForm, DepositForm, PaymentForm, ReasonForm, SubscriptionForm
-from .money import payment_choices, payment_form
+from .money import payment_choices
 
 
 def _prefill(lead: Lead) -> dict:
@@ -55,7 +54,35 @@ def _prefill(lead: Lead) -> dict:
             "data-address": lead.address or "", "data-id-note": note.rstrip(" ·")}
 
 
+def _open_lines(form, subs) -> None:
+    """The plan lines a payment may go to: the deal's open lines (or none chosen: the oldest first)."""
+    if len(subs) == 1:
+        payment_choices(form, subs[0])
+
+
+def _of_the_deal(sub) -> dict:
+    return {"subscription": sub}
+
+
 SUBSCRIPTION_STEPS = form_steps(
+    FormStep("deposit", _l("Record the deposit (finance)"), DepositForm, title=_l("Record the deposit"),
+             one=_l("Select exactly one subscription to record its deposit."), again=True, key_field="subscription_id",
+             unknown=_l("This subscription does not exist."), context=_of_the_deal,
+             fill=lambda sub: {"amount": sub.deposit, "paid_on": office_today()},
+             run=lambda by, form, sub: record_deposit(
+                 db.session, by, sub.id, amount=form.amount.data, paid_on=form.paid_on.data,
+                 channel=form.channel.data, bank_ref=form.bank_ref.data, key=form.sent_key()),
+             done=lambda form, sub, payment: gettext("Deposit recorded, receipt %(no)s.", no=payment.receipt_no)),
+    FormStep("payment", _l("Record a payment (finance)"), PaymentForm, title=_l("Record a payment"),
+             one=_l("Select exactly one subscription to record a payment."), again=True, key_field="subscription_id",
+             unknown=_l("This subscription does not exist."), context=_of_the_deal, prepare=_open_lines,
+             fill=lambda sub: {"paid_on": office_today()},
+             run=lambda by, form, sub: record_payment(
+                 db.session, by, sub.id, amount=form.amount.data, paid_on=form.paid_on.data,
+                 channel=form.channel.data, bank_ref=form.bank_ref.data,
+                 instalment_id=int(form.instalment_id.data) if form.instalment_id.data else None,
+                 key=form.sent_key()),
+             done=lambda form, sub, payment: gettext("Payment recorded, receipt %(no)s.", no=payment.receipt_no)),
     FormStep("withdraw", _l("Withdraw (before the deposit)"), ReasonForm, title=_l("Withdraw"),
              context=lambda subs: {"subscriptions": subs},
              run=lambda by, form, subs: [withdraw_subscription(db.session, by, s.id, form.reason.data) for s in subs],
@@ -64,7 +91,7 @@ SUBSCRIPTION_STEPS = form_steps(
              missing=_l("Say why, and select at least one subscription.")),
     FormStep("book", _l("Book the signing"), BookingForm,
              one=_l("Select exactly one subscription to book its signing."),
-             context=lambda sub: {"subscription": sub},
+             context=_of_the_deal,
              run=lambda by, form, sub: book_signing(db.session, by, sub.id, appointment_at=form.appointment_at.data,
                                                     kind=form.kind.data),
              done=lambda form, sub, contract: gettext(
@@ -170,72 +197,6 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
         subs = self._selected(ids)
         if run_domain(lambda by: [confirm_subscription(db.session, by, s.id) for s in subs]):
             flash(gettext("%(n)d subscriptions confirmed.", n=len(subs)), "success")
-
-    @action("deposit", _l("Record the deposit (finance)"))
-    def action_deposit(self, ids):
-        subs = self._selected(ids)
-        if len(subs) != 1:
-            flash(gettext("Select exactly one subscription to record its deposit."), "error")
-            return None
-        sub = subs[0]
-        form = DepositForm(subscription_id=sub.id, amount=sub.deposit, paid_on=office_today())
-        return self.render("admin/deal_step.html", form=form, subscription=sub,
-                           action_url=self.get_url(".deposit_view"), title=_l("Record the deposit"))
-
-    @expose("/deposit/", methods=("POST",))
-    def deposit_view(self):
-        form = DepositForm(get_form_data())
-        sub = self.get_query().filter(Subscription.id == int(form.subscription_id.data or 0)).one_or_none() \
-            if str(form.subscription_id.data or "").isdigit() else None
-        if sub is None:
-            flash(gettext("This subscription does not exist."), "error")
-        elif not form.validate():
-            return self.render("admin/deal_step.html", form=form, subscription=sub,
-                               action_url=self.get_url(".deposit_view"), title=_l("Record the deposit"))
-        else:
-            payment = run_domain(lambda by: record_deposit(
-                db.session, by, sub.id, amount=form.amount.data, paid_on=form.paid_on.data,
-                channel=form.channel.data, bank_ref=form.bank_ref.data, key=form.sent_key()))
-            if payment:
-                flash(gettext("Deposit recorded, receipt %(no)s.", no=payment.receipt_no), "success")
-            elif payment is not ALREADY_DONE:
-                return self.render("admin/deal_step.html", form=form, subscription=sub,
-                                   action_url=self.get_url(".deposit_view"),
-                                   title=_l("Record the deposit"))
-        return self.back()
-
-    @action("payment", _l("Record a payment (finance)"))
-    def action_payment(self, ids):
-        subs = self._selected(ids)
-        if len(subs) != 1:
-            flash(gettext("Select exactly one subscription to record a payment."), "error")
-            return None
-        return self.render("admin/deal_step.html", form=payment_form(subs[0]), subscription=subs[0],
-                           action_url=self.get_url(".payment_view"), title=_l("Record a payment"))
-
-    @expose("/payment/", methods=("POST",))
-    def payment_view(self):
-        form = PaymentForm(get_form_data())
-        sub_id = form.subscription_id.data
-        sub = self.get_query().filter(Subscription.id == int(sub_id)).one_or_none() \
-            if str(sub_id or "").isdigit() else None
-        if sub is None:
-            flash(gettext("This subscription does not exist."), "error")
-            return self.back()
-        payment_choices(form, sub)
-        if form.validate():
-            payment = run_domain(lambda by: record_payment(
-                db.session, by, sub.id, amount=form.amount.data, paid_on=form.paid_on.data,
-                channel=form.channel.data, bank_ref=form.bank_ref.data,
-                instalment_id=int(form.instalment_id.data) if form.instalment_id.data else None,
-                key=form.sent_key()))
-            if payment:
-                flash(gettext("Payment recorded, receipt %(no)s.", no=payment.receipt_no), "success")
-                return self.back()
-            if payment is ALREADY_DONE:
-                return self.back()
-        return self.render("admin/deal_step.html", form=form, subscription=sub,
-                           action_url=self.get_url(".payment_view"), title=_l("Record a payment"))
 
 
 def deal_unit(view, context, row, name):

@@ -1,11 +1,7 @@
 """Finance's and agents' steps on plans and payments: record, reverse, note, extend."""
 from __future__ import annotations
 
-from flask import flash
-from flask_admin import expose
-from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
-from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
@@ -26,13 +22,11 @@ from models.payments import (awaiting_settlement, money_held, note_on_instalment
 from models.worklists import handle_event, letters_to_send, outcomes_of, rescissions_to_decide
 
 from .documents import DocumentButton, document_actions
-from .base import ALREADY_DONE, ProtectedView, ReadOnlyView, run_domain
+from .base import ProtectedView, ReadOnlyView
 from .filters import AgentFilter, of_agent, of_agent_line
-from .step_actions import Decision, FormStep, decision_steps, form_steps, posted_ids, selected_rows
+from .step_actions import Decision, FormStep, decision_steps, form_steps
 from .steps import StepButton
-from .forms import (EventForm, ExtensionRequestForm, MoneyField, NoteForm, PaymentForm,  # noqa: F401
-                    ReversalForm, VoucherForm)
-
+from .forms import EventForm, ExtensionRequestForm, MoneyField, NoteForm, ReversalForm, VoucherForm
 
 
 def _overdue_badge(line):
@@ -257,7 +251,25 @@ def _proposal(view, context, sub, name):
                    retain=format_money(proposal['retain']))
 
 
-class SettlementView(WorklistView):
+def _voucher_of(sub) -> dict:
+    """The voucher the agreement proposes: a refund if anything is to be refunded, else a retention."""
+    proposal = settlement_proposal(db.session, sub)
+    kind = "refund" if proposal["refund"] else "retained"
+    return {"kind": kind, "amount": proposal["refund" if kind == "refund" else "retain"], "issued_on": office_today(),
+            "channel": "bank_transfer" if kind == "refund" else ""}
+
+
+VOUCHER_STEP = form_steps(FormStep(
+    "voucher", _l("Refund or retain (voucher)"), VoucherForm, one=_l("Select exactly one deal."), again=True,
+    fill=_voucher_of, context=lambda sub: {"subscription": sub},
+    first=lambda sub: {"proposal": settlement_proposal(db.session, sub)},
+    run=lambda by, form, sub: record_voucher(
+        db.session, by, sub.id, kind=form.kind.data, amount=form.amount.data, issued_on=form.issued_on.data,
+        channel=form.channel.data or None, reason=form.reason.data, key=form.sent_key()),
+    done=lambda form, sub, voucher: gettext("Voucher %(no)s recorded.", no=voucher.number)))
+
+
+class SettlementView(VOUCHER_STEP, WorklistView):
     """待结算: money still held on deals that are over (forfeited, withdrawn, expired, rescinded),
     until finance refunds it or retains it as the agreement says, by a numbered voucher (R-CHG-5)."""
 
@@ -275,36 +287,6 @@ class SettlementView(WorklistView):
     unit_search = "unit"
     extra_endpoints = {"voucher_view": "action"}
     row_steps = (StepButton("voucher", "settlement.record", icon="fa-money"),)
-
-    @action("voucher", _l("Refund or retain (voucher)"))
-    def action_voucher(self, ids):
-        rows = selected_rows(self, ids)
-        if len(rows) != 1:
-            flash(gettext("Select exactly one deal."), "error")
-            return None
-        proposal = settlement_proposal(db.session, rows[0])
-        kind = "refund" if proposal["refund"] else "retained"
-        form = VoucherForm(ids=str(rows[0].id), kind=kind, amount=proposal["refund" if kind == "refund" else "retain"],
-                           issued_on=office_today(), channel="bank_transfer" if kind == "refund" else "")
-        return self.render("admin/deal_step.html", form=form, subscription=rows[0], proposal=proposal,
-                           action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))
-
-    @expose("/voucher/", methods=("POST",))
-    def voucher_view(self):
-        form = VoucherForm(get_form_data())
-        rows = self.posted_rows(posted_ids(form))
-        if len(rows) != 1 or not form.validate():
-            return self.render("admin/deal_step.html", form=form, subscription=rows[0] if rows else None,
-                               action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))
-        voucher = run_domain(lambda by: record_voucher(
-            db.session, by, rows[0].id, kind=form.kind.data, amount=form.amount.data, issued_on=form.issued_on.data,
-            channel=form.channel.data or None, reason=form.reason.data, key=form.sent_key()))
-        if voucher:
-            flash(gettext("Voucher %(no)s recorded.", no=voucher.number), "success")
-        elif voucher is not ALREADY_DONE:
-            return self.render("admin/deal_step.html", form=form, subscription=rows[0],
-                               action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))
-        return self.back()
 
 
 class VoucherView(ReadOnlyView):
@@ -341,9 +323,3 @@ def payment_choices(form, sub):
         SelectChoice(str(line.id), f"#{line.seq} {choice_label('instalment', 'kind', line.kind)} "
                                    f"{line.due_on} {format_money(line.amount_due - line.amount_paid)}")
         for line in lines]
-
-
-def payment_form(sub):
-    form = PaymentForm(subscription_id=sub.id, paid_on=office_today())
-    payment_choices(form, sub)
-    return form

@@ -68,9 +68,9 @@ def posted_rows(view, ids) -> list:
     return selected_rows(view, ids) if ids else []
 
 
-def posted_ids(form) -> list[int]:
-    """The row ids a step's form sends back in its hidden `ids` field ("3,5,8")."""
-    return [int(i) for i in (form.ids.data or "").split(",") if i.isdigit()]
+def posted_ids(form, field: str = "ids") -> list[int]:
+    """The row ids a step's form sends back in its hidden field `ids` ("3,5,8")."""
+    return [int(i) for i in (form[field].data or "").split(",") if i.isdigit()]
 
 
 class FormStep:
@@ -80,9 +80,16 @@ class FormStep:
     domain and flashes `done(form, subject, result)`; an invalid form or no rows flash `missing`.
 
     The subject is the one row when `one` is given (the message when the selection is not one
-    row), else the list of rows. Messages are lazy strings (`_l`), translated when shown. `fill(subject)` gives the form's first values (besides `ids`),
-    `context(subject)` what the page shows above the form, `prepare(form, rows)` sets choices
-    read from the database (called on the form shown and on the form posted, before it is read).
+    row), else the list of rows. Messages are lazy strings (`_l`), translated when shown.
+    `fill(subject)` gives the form's first values (besides `ids`), `context(subject)` what the
+    page shows above the form, `prepare(form, rows)` sets choices read from the database (called
+    on the form shown and on the form posted, before it is read).
+
+    A money form (`again=True`) is shown again, as sent and with its errors, when it is invalid
+    or the domain refuses it (not when it was sent before: ALREADY_DONE goes back); rows that
+    cannot be found flash `unknown` and go back (without `unknown`, the form is shown again).
+    `first(subject)` adds to the page only when the form is first opened (a settlement's
+    proposal); `key_field` names the hidden field carrying the rows' ids (default `ids`).
 
         FormStep("pause", _l("Pause the follow-up"), PauseForm, one=_l("Select exactly one customer."),
                  run=lambda by, form, lead: pause_follow_up(db.session, by, lead.id, ...),
@@ -90,13 +97,15 @@ class FormStep:
                  missing=_l("Give the date the pause ends and the reason."))
     """
 
-    def __init__(self, name: str, text, form_class, *, run: Callable, done: Callable, missing,
+    def __init__(self, name: str, text, form_class, *, run: Callable, done: Callable, missing=None,
                  one=None, title=None, url: str | None = None, fill: Callable | None = None,
-                 context: Callable | None = None, prepare: Callable | None = None, confirmation=None):
+                 context: Callable | None = None, prepare: Callable | None = None, confirmation=None,
+                 again: bool = False, unknown=None, first: Callable | None = None, key_field: str = "ids"):
         self.name, self.text, self.form_class = name, text, form_class
         self.run, self.done, self.missing, self.one = run, done, missing, one
         self.title, self.url, self.confirmation = title if title is not None else text, url or f"/{name}/", confirmation
         self.fill, self.context, self.prepare = fill, context, prepare
+        self.again, self.unknown, self.first, self.key_field = again, unknown, first, key_field
 
     def title_for(self, view):
         return self.title(view) if callable(self.title) else self.title
@@ -107,8 +116,10 @@ class FormStep:
     def enough(self, rows) -> bool:
         return len(rows) == 1 if self.one is not None else bool(rows)
 
-    def page(self, view, form, rows):
-        context = self.context(self.subject(rows)) if self.context else {}
+    def page(self, view, form, rows, opening: bool = False):
+        context = self.context(self.subject(rows)) if self.context and rows else {}
+        if opening and self.first:
+            context.update(self.first(self.subject(rows)))
         return view.render("admin/deal_step.html", form=form, title=self.title_for(view),
                            action_url=view.get_url(f".{self.name}_view"), **context)
 
@@ -118,18 +129,20 @@ class FormStep:
         if self.one is not None and len(rows) != 1:
             flash(str(self.one), "error")
             return None
-        form = self.form_class(ids=",".join(str(r.id) for r in rows),
+        form = self.form_class(**{self.key_field: ",".join(str(r.id) for r in rows)},
                                **(self.fill(self.subject(rows)) if self.fill else {}))
         if self.prepare:
             self.prepare(form, rows)
-        return self.page(view, form, rows)
+        return self.page(view, form, rows, opening=True)
 
     def post(self, view):
         """The form's POST: the step through the domain, then back where the form was opened."""
         form = self.form_class(get_form_data())
-        rows = posted_rows(view, posted_ids(form))
+        rows = posted_rows(view, posted_ids(form, self.key_field))
         if self.prepare:
             self.prepare(form, rows)
+        if self.again:
+            return self._post_again(view, form, rows)
         if not self.enough(rows) or not form.validate():
             flash(str(self.missing), "error")
         else:
@@ -137,6 +150,20 @@ class FormStep:
             result = run_step(lambda by: self.run(by, form, subject))
             if succeeded(result):
                 flash(self.done(form, subject, result), "success")
+        return view.back()
+
+    def _post_again(self, view, form, rows):
+        if not self.enough(rows) and self.unknown is not None:
+            flash(str(self.unknown), "error")
+            return view.back()
+        if not self.enough(rows) or not form.validate():
+            return self.page(view, form, rows)
+        subject = self.subject(rows)
+        result = run_step(lambda by: self.run(by, form, subject))
+        if succeeded(result):
+            flash(self.done(form, subject, result), "success")
+        elif result is not ALREADY_DONE:
+            return self.page(view, form, rows)
         return view.back()
 
 
