@@ -23,6 +23,7 @@ from flask_admin.helpers import get_form_data
 
 from .base import ALREADY_DONE, run_domain
 
+
 class _Refused:
     """What `run_step` returns when the domain refused (the refusal is flashed already)."""
 
@@ -69,7 +70,8 @@ def posted_rows(view, ids) -> list:
 
 
 def posted_ids(form, field: str = "ids") -> list[int]:
-    """The row ids a step's form sends back in its hidden field `ids` ("3,5,8")."""
+    """The row ids a step's form sends back in a hidden field (`ids`, or the step's `key_field`):
+    "3,5,8" -> [3, 5, 8]."""
     return [int(i) for i in (form[field].data or "").split(",") if i.isdigit()]
 
 
