@@ -2,7 +2,7 @@
 card with its actions (holds), and the price-list import."""
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, request
+from flask import abort, current_app, flash, jsonify, redirect, request
 from flask_admin import expose
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
@@ -10,12 +10,17 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from models import Building, Lead, Project, RuleViolation, Unit, User, db
-from models.inventory import (PriceListRejected, board, hold_refusal, hold_unit, release_hold, release_refusal,
-                              set_withheld, subscribe_refusal)
+from models.contracts import validate_step_prerequisites
+from models.imports import get_visible, request_import, visible_imports
+from models.inventory import (MAX_PRICE_LIST_ROWS, PriceListRejected, board, hold_refusal, hold_unit, release_hold,
+                              release_refusal, set_withheld, subscribe_refusal)
+from models.payments import ensure_default_methods
 from models.permissions import can, can_do, scope_filter
+from models.submissions import AlreadySubmitted, new_key
 
 from .base import ProtectedPage, ProtectedView, row_id
 from .documents import DocumentButton, document_actions
+from .i18n import select_locale
 from .labels import CHOICES
 from .step_actions import Decision, decision_steps, run_step, succeeded
 from .steps import StepButton
@@ -155,11 +160,6 @@ class PriceImportPage(ProtectedPage):
     verb_of = {"index": "list", "upload": "action", "show": "list"}
 
     def _index(self, errors=None):
-        from models.imports import visible_imports
-        from models.submissions import new_key
-        from flask import current_app
-
-        from models.inventory import MAX_PRICE_LIST_ROWS
         return self.render("admin/price_import.html", errors=errors, key=new_key(),
                            imports=visible_imports(db.session, current_user), labels=IMPORT_LABELS,
                            max_rows=MAX_PRICE_LIST_ROWS,
@@ -171,11 +171,7 @@ class PriceImportPage(ProtectedPage):
 
     @expose("/upload", methods=("POST",))
     def upload(self):
-        from jobs.imports import enqueue_import
-        from models.imports import request_import
-        from models.submissions import AlreadySubmitted
-
-        from .i18n import select_locale
+        from jobs.imports import enqueue_import  # jobs/ is above admin/: read when a file is sent
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             return self._index(errors=[(0, "", gettext("Choose a file to upload."))])
@@ -208,7 +204,6 @@ class PriceImportPage(ProtectedPage):
     @expose("/<int:import_id>")
     def show(self, import_id):
         from jobs.queue import job_meta
-        from models.imports import get_visible
         row = get_visible(db.session, current_user, import_id)
         if row is None:
             abort(404)  # not there, or someone else's
@@ -230,12 +225,10 @@ class ProjectView(ProtectedView):
     column_labels = {"signing_checklist": _l("Signing checklist for every deal (each payment method adds its own)")}
 
     def on_model_change(self, form, model, is_created):
-        from models.contracts import validate_step_prerequisites
         validate_step_prerequisites(model.step_prerequisites)
 
     def after_model_change(self, form, model, is_created):
         if is_created:  # a new project starts with the four default payment methods (R-PAY-2)
-            from models.payments import ensure_default_methods
             ensure_default_methods(db.session, model)
             db.session.commit()
 
