@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import flash, request
 from markupsafe import escape
-from flask_admin.actions import action
 from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
@@ -100,7 +99,14 @@ SUBSCRIPTION_STEPS = form_steps(
              missing=_l("Choose the kind of contract and the appointment.")))
 
 
-class SubscriptionView(document_actions("subscription_agreement", "forfeit_notice"), SUBSCRIPTION_STEPS,
+CONFIRMATION = decision_steps(
+    lambda by, sub, _: confirm_subscription(db.session, by, sub.id),
+    lambda n: gettext("%(n)d subscriptions confirmed.", n=n),
+    Decision("confirm", _l("Confirm (sales control)"), _l("Confirm the selected subscriptions against sales control?"),
+             None))
+
+
+class SubscriptionView(document_actions("subscription_agreement", "forfeit_notice"), SUBSCRIPTION_STEPS, CONFIRMATION,
                        ReadOnlyView):
     """认购单. Created from the board by an agent; each later step by its role, in order (R-SUB-2)."""
 
@@ -186,17 +192,6 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
             price=form.price.data,
             price_reason=form.price_reason.data, subscribed_on=form.subscribed_on.data,
             deposit_due_on=form.deposit_due_on.data))
-
-    # --- the steps after it, each by its role ---------------------------------------------------
-    def _selected(self, ids):
-        return self.get_query().filter(Subscription.id.in_([int(i) for i in ids])).all()
-
-    @action("confirm", _l("Confirm (sales control)"),
-            _l("Confirm the selected subscriptions against sales control?"))
-    def action_confirm(self, ids):
-        subs = self._selected(ids)
-        if run_domain(lambda by: [confirm_subscription(db.session, by, s.id) for s in subs]):
-            flash(gettext("%(n)d subscriptions confirmed.", n=len(subs)), "success")
 
 
 def deal_unit(view, context, row, name):
