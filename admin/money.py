@@ -1,11 +1,7 @@
 """Finance's and agents' steps on plans and payments: record, reverse, note, extend."""
 from __future__ import annotations
 
-from flask import flash
-from flask_admin import expose
-from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
-from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
@@ -13,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 
 from sqlalchemy.orm import selectinload
 
-from models import (Extension, Instalment, OverdueEvent, Payment, PaymentAllocation, PlanLineTemplate, Subscription,
+from models import (Extension, Instalment, OverdueEvent, Payment, PaymentAllocation, PlanLineTemplate,
                     Voucher, db)
 from models.base import office_today
 from models.deals import DEAD_DEAL
@@ -27,12 +23,11 @@ from models.payments import (awaiting_settlement, money_held, note_on_instalment
 from models.worklists import handle_event, letters_to_send, outcomes_of, rescissions_to_decide
 
 from .documents import DocumentButton, document_actions
-from .base import ALREADY_DONE, ProtectedView, ReadOnlyView, run_domain
-from .filters import AgentFilter, of_agent
+from .base import ProtectedView, ReadOnlyView
+from .filters import AgentFilter, of_agent, of_agent_line
+from .step_actions import Decision, FormStep, decision_steps, form_steps
 from .steps import StepButton
-from .forms import (EventForm, ExtensionRequestForm, MoneyField, NoteForm, PaymentForm,  # noqa: F401
-                    ReversalForm, VoucherForm)
-
+from .forms import EventForm, ExtensionRequestForm, MoneyField, NoteForm, ReversalForm, VoucherForm
 
 
 def _overdue_badge(line):
@@ -51,21 +46,6 @@ def _overdue_badge(line):
         tone, gettext("%(n)d days", n=days))
 
 
-def _ids(form):
-    return [int(i) for i in (form.ids.data or "").split(",") if i.isdigit()]
-
-
-class StepMixin:
-    """Actions that need a few fields first: the action renders a form; its POST runs the step."""
-
-    def _step_form(self, form, title, endpoint, **context):
-        return self.render("admin/deal_step.html", form=form, title=title,
-                           action_url=self.get_url(endpoint), **context)
-
-    def _rows(self, model, ids):
-        return self.get_query().filter(model.id.in_([int(i) for i in ids])).all()
-
-
 class OverdueFilter(BaseSQLAFilter):
     """Open lines past their (effective) due date, or the rest."""
 
@@ -77,7 +57,23 @@ class OverdueFilter(BaseSQLAFilter):
         return gettext("is")
 
 
-class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyView):
+def _listing(lines) -> dict:
+    return {"lines": lines}
+
+
+PLAN_LINE_STEPS = form_steps(
+    FormStep("note", _l("Record what the customer said"), NoteForm, context=_listing,
+             run=lambda by, form, lines: [note_on_instalment(db.session, by, r.id, form.note.data) for r in lines],
+             done=lambda form, lines, result: gettext("Noted on %(n)d plan lines.", n=len(lines)),
+             missing=_l("Write what the customer said, and select at least one line.")),
+    FormStep("extension", _l("Request an extension"), ExtensionRequestForm, context=_listing,
+             run=lambda by, form, lines: [request_extension(db.session, by, r.id, form.days.data, form.reason.data)
+                                          for r in lines],
+             done=lambda form, lines, result: gettext("Extension requested for %(n)d plan lines.", n=len(lines)),
+             missing=_l("Give the days (1 to 365) and the reason, and select at least one line.")))
+
+
+class InstalmentView(document_actions("payment_reminder"), PLAN_LINE_STEPS, ReadOnlyView):
     """付款计划: agents see their customers' lines, note what the customer said, ask for time."""
 
     column_list = ("subscription", "subscription.customer_name", "subscription.agent", "seq", "kind",
@@ -97,43 +93,18 @@ class InstalmentView(document_actions("payment_reminder"), StepMixin, ReadOnlyVi
                  StepButton("extension", "extension.request", icon="fa-clock-o",
                             why_not=lambda i: extension_refusal(current_user, i)))
 
-    @action("note", _l("Record what the customer said"))
-    def action_note(self, ids):
-        rows = self._rows(Instalment, ids)
-        return self._step_form(NoteForm(ids=",".join(str(r.id) for r in rows)),
-                               _l("Record what the customer said"), ".note_view", lines=rows)
-
-    @expose("/note/", methods=("POST",))
-    def note_view(self):
-        form = NoteForm(get_form_data())
-        rows = self._rows(Instalment, _ids(form)) if form.validate() else []
-        if rows and run_domain(lambda by: [note_on_instalment(db.session, by, r.id, form.note.data)
-                                           for r in rows]):
-            flash(gettext("Noted on %(n)d plan lines.", n=len(rows)), "success")
-        elif not rows:
-            flash(gettext("Write what the customer said, and select at least one line."), "error")
-        return self.back()
-
-    @action("extension", _l("Request an extension"))
-    def action_extension(self, ids):
-        rows = self._rows(Instalment, ids)
-        return self._step_form(ExtensionRequestForm(ids=",".join(str(r.id) for r in rows)),
-                               _l("Request an extension"), ".extension_view", lines=rows)
-
-    @expose("/extension/", methods=("POST",))
-    def extension_view(self):
-        form = ExtensionRequestForm(get_form_data())
-        rows = self._rows(Instalment, _ids(form)) if form.validate() else []
-        if rows and run_domain(lambda by: [request_extension(db.session, by, r.id, form.days.data,
-                                                             form.reason.data) for r in rows]):
-            flash(gettext("Extension requested for %(n)d plan lines.", n=len(rows)), "success")
-        elif not rows:
-            flash(gettext("Give the days (1 to 365) and the reason, and select at least one line."),
-                  "error")
-        return self.back()
 
 
-class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
+REVERSAL_STEP = form_steps(FormStep(
+    "reverse", _l("Reverse (a correction)"), ReversalForm, context=lambda payments: {"payments": payments},
+    run=lambda by, form, payments: [reverse_payment(db.session, by, r.id, form.reason.data, key=form.sent_key())
+                                    for r in payments],
+    done=lambda form, payments, result: gettext("%(n)d payments reversed; the balances are restored.",
+                                                n=len(payments)),
+    missing=_l("Say why, and select at least one payment.")))
+
+
+class PaymentView(document_actions("receipt"), REVERSAL_STEP, ReadOnlyView):
     """收款记录: never edited or deleted; a correction is a reversal (R-PAY-1)."""
 
     column_list = ("receipt_no", "subscription", "subscription.customer_name", "instalment", "amount",
@@ -160,22 +131,6 @@ class PaymentView(document_actions("receipt"), StepMixin, ReadOnlyView):
         return super().get_query().options(
             selectinload(Payment.allocations).joinedload(PaymentAllocation.instalment))
 
-    @action("reverse", _l("Reverse (a correction)"))
-    def action_reverse(self, ids):
-        rows = self._rows(Payment, ids)
-        return self._step_form(ReversalForm(ids=",".join(str(r.id) for r in rows)),
-                               _l("Reverse (a correction)"), ".reverse_view", payments=rows)
-
-    @expose("/reverse/", methods=("POST",))
-    def reverse_view(self):
-        form = ReversalForm(get_form_data())
-        rows = self._rows(Payment, _ids(form)) if form.validate() else []
-        if rows and run_domain(lambda by: [reverse_payment(db.session, by, r.id, form.reason.data,
-                                                           key=form.sent_key()) for r in rows]):
-            flash(gettext("%(n)d payments reversed; the balances are restored.", n=len(rows)), "success")
-        elif not rows:
-            flash(gettext("Say why, and select at least one payment."), "error")
-        return self.back()
 
 
 def _decidable(extension) -> bool:
@@ -184,7 +139,14 @@ def _decidable(extension) -> bool:
     return extension.status == "requested" and decider_refusal(current_user, extension) is None
 
 
-class ExtensionView(ReadOnlyView):
+EXTENSION_DECISIONS = decision_steps(
+    lambda by, extension, approve: decide_extension(db.session, by, extension.id, approve),
+    lambda n: gettext("%(n)d extensions decided.", n=n),
+    Decision("approve", _l("Approve"), _l("Approve the selected extensions?"), True),
+    Decision("reject", _l("Reject"), _l("Reject the selected extensions? The original due dates stay."), False))
+
+
+class ExtensionView(EXTENSION_DECISIONS, ReadOnlyView):
     """延期申请: of a plan line or of a signing date. Up to the project's limit in total the sales
     manager decides, beyond it the VP (R-PAY-6)."""
 
@@ -198,25 +160,12 @@ class ExtensionView(ReadOnlyView):
     row_steps = (StepButton("approve", "extension.decide", when=_decidable),
                  StepButton("reject", "extension.decide", when=_decidable, icon="fa-times", style="danger"))
 
-    def _decide(self, ids, approve):
-        rows = self.get_query().filter(Extension.id.in_([int(i) for i in ids])).all()
-        if run_domain(lambda by: [decide_extension(db.session, by, r.id, approve) for r in rows]):
-            flash(gettext("%(n)d extensions decided.", n=len(rows)), "success")
 
-    @action("approve", _l("Approve"), _l("Approve the selected extensions?"))
-    def action_approve(self, ids):
-        self._decide(ids, True)
-
-    @action("reject", _l("Reject"), _l("Reject the selected extensions? The original due dates stay."))
-    def action_reject(self, ids):
-        self._decide(ids, False)
-
-
-class WorklistView(StepMixin, ReadOnlyView):
+class WorklistView(ReadOnlyView):
     """What waits for a person: the rows of `waiting` (a WHERE clause of models.worklists or
     models.payments), exactly those the home page counts. Its step's POST finds its row by the
-    user's scope alone (`_in_scope`): sent again after the row left the list, it still reaches
-    the domain, which says it was done already."""
+    user's scope alone (`posted_rows`, read by admin.step_actions): sent again after the row left
+    the list, it still reaches the domain, which says it was done already."""
 
     verbs = frozenset({"list", "details", "action"})
     waiting = None
@@ -227,11 +176,27 @@ class WorklistView(StepMixin, ReadOnlyView):
     def get_count_query(self):
         return super().get_count_query().filter(self.waiting())
 
-    def _in_scope(self, model, ids):
-        return ReadOnlyView.get_query(self).filter(model.id.in_(ids)).all() if ids else []
+    def posted_rows(self, ids):
+        return ReadOnlyView.get_query(self).filter(self.model.id.in_(ids)).all() if ids else []
 
 
-class EventWorklist(WorklistView):
+def _outcome_choices(form, events) -> None:
+    """What may be recorded for the event: the outcomes of its level (models.worklists)."""
+    if len(events) == 1:
+        form.outcome.choices = [SelectChoice(o, str(choice_label("overdue_event", "outcome", o)))
+                                for o in outcomes_of(events[0].level)]
+
+
+HANDLE_STEP = form_steps(FormStep(
+    "handle", _l("Record what was done"), EventForm, title=lambda view: view.name,
+    one=_l("Select exactly one line."), prepare=_outcome_choices,
+    context=lambda event: {"subscription": event.instalment.subscription},
+    run=lambda by, form, event: handle_event(db.session, by, event.id, form.outcome.data, form.note.data),
+    done=lambda form, event, result: gettext("Recorded."),
+    missing=_l("Choose what was done.")))
+
+
+class EventWorklist(HANDLE_STEP, WorklistView):
     """Ladder events that wait for a person; `handle` records what was done, through the domain."""
 
     column_list = ("instalment", "instalment.subscription.customer_name", "instalment.subscription.agent",
@@ -246,32 +211,15 @@ class EventWorklist(WorklistView):
     unit_search = "instalment.subscription.unit"
     extra_endpoints = {"handle_view": "action"}
 
-    @action("handle", _l("Record what was done"))
-    def action_handle(self, ids):
-        rows = self._rows(OverdueEvent, ids)
-        if len(rows) != 1:
-            flash(gettext("Select exactly one line."), "error")
-            return None
-        form = EventForm(ids=str(rows[0].id))
-        form.outcome.choices = self._outcomes(rows[0])
-        return self.render("admin/deal_step.html", form=form, subscription=rows[0].instalment.subscription,
-                           action_url=self.get_url(".handle_view"), title=self.name)
 
-    @expose("/handle/", methods=("POST",))
-    def handle_view(self):
-        form = EventForm(get_form_data())
-        rows = self._in_scope(OverdueEvent, _ids(form))
-        if len(rows) == 1:
-            form.outcome.choices = self._outcomes(rows[0])
-        if len(rows) != 1 or not form.validate():
-            flash(gettext("Choose what was done."), "error")
-        elif run_domain(lambda by: handle_event(db.session, by, rows[0].id, form.outcome.data, form.note.data)):
-            flash(gettext("Recorded."), "success")
-        return self.back()
 
-    @staticmethod
-    def _outcomes(event):
-        return [SelectChoice(o, str(choice_label("overdue_event", "outcome", o))) for o in outcomes_of(event.level)]
+class OverdueEventView(document_actions("overdue_warning", "lawyer_letter"), ReadOnlyView):
+    column_list = ("instalment", "instalment.subscription.customer_name", "instalment.subscription.agent",
+                   "due_on", "level", "cause", "on", "outcome", "handled_by", "handled_on", "handling_note")
+    column_labels = {"on": _l("Ladder date")}
+    column_filters = ("level", "cause", "on", "outcome", AgentFilter(OverdueEvent.instalment_id,
+                                                                 where=of_agent_line(OverdueEvent.instalment_id)))
+    column_extra_row_actions = [DocumentButton("overdue_warning"), DocumentButton("lawyer_letter")]
 
 
 class LawyerLetterDueView(document_actions("lawyer_letter"), EventWorklist):
@@ -304,7 +252,25 @@ def _proposal(view, context, sub, name):
                    retain=format_money(proposal['retain']))
 
 
-class SettlementView(WorklistView):
+def _voucher_of(sub) -> dict:
+    """The voucher the agreement proposes: a refund if anything is to be refunded, else a retention."""
+    proposal = settlement_proposal(db.session, sub)
+    kind = "refund" if proposal["refund"] else "retained"
+    return {"kind": kind, "amount": proposal["refund" if kind == "refund" else "retain"], "issued_on": office_today(),
+            "channel": "bank_transfer" if kind == "refund" else ""}
+
+
+VOUCHER_STEP = form_steps(FormStep(
+    "voucher", _l("Refund or retain (voucher)"), VoucherForm, one=_l("Select exactly one deal."), again=True,
+    fill=_voucher_of, context=lambda sub: {"subscription": sub},
+    first=lambda sub: {"proposal": settlement_proposal(db.session, sub)},
+    run=lambda by, form, sub: record_voucher(
+        db.session, by, sub.id, kind=form.kind.data, amount=form.amount.data, issued_on=form.issued_on.data,
+        channel=form.channel.data or None, reason=form.reason.data, key=form.sent_key()),
+    done=lambda form, sub, voucher: gettext("Voucher %(no)s recorded.", no=voucher.number)))
+
+
+class SettlementView(VOUCHER_STEP, WorklistView):
     """待结算: money still held on deals that are over (forfeited, withdrawn, expired, rescinded),
     until finance refunds it or retains it as the agreement says, by a numbered voucher (R-CHG-5)."""
 
@@ -322,36 +288,6 @@ class SettlementView(WorklistView):
     unit_search = "unit"
     extra_endpoints = {"voucher_view": "action"}
     row_steps = (StepButton("voucher", "settlement.record", icon="fa-money"),)
-
-    @action("voucher", _l("Refund or retain (voucher)"))
-    def action_voucher(self, ids):
-        rows = self._rows(Subscription, ids)
-        if len(rows) != 1:
-            flash(gettext("Select exactly one deal."), "error")
-            return None
-        proposal = settlement_proposal(db.session, rows[0])
-        kind = "refund" if proposal["refund"] else "retained"
-        form = VoucherForm(ids=str(rows[0].id), kind=kind, amount=proposal["refund" if kind == "refund" else "retain"],
-                           issued_on=office_today(), channel="bank_transfer" if kind == "refund" else "")
-        return self.render("admin/deal_step.html", form=form, subscription=rows[0], proposal=proposal,
-                           action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))
-
-    @expose("/voucher/", methods=("POST",))
-    def voucher_view(self):
-        form = VoucherForm(get_form_data())
-        rows = self._in_scope(Subscription, _ids(form))
-        if len(rows) != 1 or not form.validate():
-            return self.render("admin/deal_step.html", form=form, subscription=rows[0] if rows else None,
-                               action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))
-        voucher = run_domain(lambda by: record_voucher(
-            db.session, by, rows[0].id, kind=form.kind.data, amount=form.amount.data, issued_on=form.issued_on.data,
-            channel=form.channel.data or None, reason=form.reason.data, key=form.sent_key()))
-        if voucher:
-            flash(gettext("Voucher %(no)s recorded.", no=voucher.number), "success")
-        elif voucher is not ALREADY_DONE:
-            return self.render("admin/deal_step.html", form=form, subscription=rows[0],
-                               action_url=self.get_url(".voucher_view"), title=_l("Refund or retain (voucher)"))
-        return self.back()
 
 
 class VoucherView(ReadOnlyView):
@@ -388,9 +324,3 @@ def payment_choices(form, sub):
         SelectChoice(str(line.id), f"#{line.seq} {choice_label('instalment', 'kind', line.kind)} "
                                    f"{line.due_on} {format_money(line.amount_due - line.amount_paid)}")
         for line in lines]
-
-
-def payment_form(sub):
-    form = PaymentForm(subscription_id=sub.id, paid_on=office_today())
-    payment_choices(form, sub)
-    return form

@@ -1,20 +1,29 @@
-"""The sales-control board (销控表), a unit's card with its actions, and the price-list import."""
+"""The sales-control screens: projects, buildings and units (grids), the board (销控表), a unit's
+card with its actions (holds), and the price-list import."""
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, request
+from flask import abort, current_app, flash, jsonify, redirect, request
 from flask_admin import expose
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from models import Building, Lead, Project, RuleViolation, Unit, User, db
-from models.inventory import (PriceListRejected, board, hold_refusal, hold_unit, release_hold, release_refusal,
-                              set_withheld, subscribe_refusal)
+from models.contracts import validate_step_prerequisites
+from models.imports import get_visible, request_import, visible_imports
+from models.inventory import (MAX_PRICE_LIST_ROWS, PriceListRejected, board, hold_refusal, hold_unit, release_hold,
+                              release_refusal, set_withheld, subscribe_refusal)
+from models.payments import ensure_default_methods
 from models.permissions import can, can_do, scope_filter
+from models.submissions import AlreadySubmitted, new_key
 
-from .base import ProtectedPage, row_id, run_domain
+from .base import ProtectedPage, ProtectedView, row_id
+from .documents import DocumentButton, document_actions
+from .i18n import select_locale
 from .labels import CHOICES
+from .step_actions import Decision, decision_steps, run_step, succeeded
+from .steps import StepButton
 
 IMPORT_LABELS = CHOICES[("price_list_import", "status")]
 
@@ -121,15 +130,15 @@ class BoardPage(ProtectedPage):
     def hold(self, unit_id):
         unit = self._unit(unit_id)
         lead_id = request.form.get("lead_id", "")
-        if run_domain(lambda by: hold_unit(db.session, by, unit_id=unit.id,
-                                           lead_id=int(lead_id) if lead_id.isdigit() else 0)):
+        if succeeded(run_step(lambda by: hold_unit(db.session, by, unit_id=unit.id,
+                                                   lead_id=int(lead_id) if lead_id.isdigit() else 0))):
             flash(gettext("Unit %(unit)s is held.", unit=unit.number), "success")
         return self._back(unit)
 
     @expose("/unit/<int:unit_id>/release", methods=("POST",))
     def release(self, unit_id):
         unit = self._unit(unit_id)
-        if run_domain(lambda by: release_hold(db.session, by, unit.id) or True):
+        if succeeded(run_step(lambda by: release_hold(db.session, by, unit.id))):
             flash(gettext("The hold on unit %(unit)s is released.", unit=unit.number), "success")
         return self._back(unit)
 
@@ -137,7 +146,7 @@ class BoardPage(ProtectedPage):
     def withhold(self, unit_id):
         unit = self._unit(unit_id)
         withheld = request.form.get("withheld") == "1"
-        if run_domain(lambda by: set_withheld(db.session, by, unit.id, withheld) or True):
+        if succeeded(run_step(lambda by: set_withheld(db.session, by, unit.id, withheld))):
             flash(gettext("Unit %(unit)s changed.", unit=unit.number), "success")
         return self._back(unit)
 
@@ -151,11 +160,6 @@ class PriceImportPage(ProtectedPage):
     verb_of = {"index": "list", "upload": "action", "show": "list"}
 
     def _index(self, errors=None):
-        from models.imports import visible_imports
-        from models.submissions import new_key
-        from flask import current_app
-
-        from models.inventory import MAX_PRICE_LIST_ROWS
         return self.render("admin/price_import.html", errors=errors, key=new_key(),
                            imports=visible_imports(db.session, current_user), labels=IMPORT_LABELS,
                            max_rows=MAX_PRICE_LIST_ROWS,
@@ -167,11 +171,7 @@ class PriceImportPage(ProtectedPage):
 
     @expose("/upload", methods=("POST",))
     def upload(self):
-        from jobs.imports import enqueue_import
-        from models.imports import request_import
-        from models.submissions import AlreadySubmitted
-
-        from .i18n import select_locale
+        from jobs.imports import enqueue_import  # jobs/ is above admin/: read when a file is sent
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             return self._index(errors=[(0, "", gettext("Choose a file to upload."))])
@@ -204,7 +204,6 @@ class PriceImportPage(ProtectedPage):
     @expose("/<int:import_id>")
     def show(self, import_id):
         from jobs.queue import job_meta
-        from models.imports import get_visible
         row = get_visible(db.session, current_user, import_id)
         if row is None:
             abort(404)  # not there, or someone else's
@@ -216,3 +215,44 @@ class PriceImportPage(ProtectedPage):
         percent = 100 if row.status == "done" else min(100, round(100 * done / total)) if total else 0
         return self.render("admin/price_import_show.html", row=row, done=done, total=total,
                            percent=percent, labels=IMPORT_LABELS)
+
+
+class ProjectView(ProtectedView):
+    column_list = ("code", "name", "developer", "city", "is_agency", "warning_day",
+                   "lawyer_letter_day", "forfeit_day", "extension_limit_days")
+    column_searchable_list = ("code", "name")
+    form_excluded_columns = ("buildings", "created_at")
+    column_labels = {"signing_checklist": _l("Signing checklist for every deal (each payment method adds its own)")}
+
+    def on_model_change(self, form, model, is_created):
+        validate_step_prerequisites(model.step_prerequisites)
+
+    def after_model_change(self, form, model, is_created):
+        if is_created:  # a new project starts with the four default payment methods (R-PAY-2)
+            ensure_default_methods(db.session, model)
+            db.session.commit()
+
+
+class BuildingView(document_actions("board"), ProtectedView):
+    column_list = ("id", "project", "name", "floors")
+    column_filters = ("project.name",)
+    form_columns = ("project", "name", "floors")
+    column_extra_row_actions = [DocumentButton("board")]
+
+
+WITHHOLDING = decision_steps(
+    lambda by, unit, withheld: set_withheld(db.session, by, unit.id, withheld),
+    lambda n: gettext("%(n)d units changed.", n=n),
+    Decision("withhold", _l("Withhold from sale"), _l("Take the selected units off sale?"), True),
+    Decision("release", _l("Put back on sale"), _l("Put the selected units back on sale?"), False))
+
+
+class UnitView(WITHHOLDING, ProtectedView):
+    column_list = ("id", "building", "number", "floor", "position", "layout", "area",
+                   "list_price", "status")
+    column_filters = ("status", "layout", "building.name", "floor")
+    column_searchable_list = ("number",)
+    form_columns = ("building", "floor", "position", "number", "layout", "area")
+    form_readonly = ("held_for_lead_id", "held_until", "held_by_id")
+    row_steps = (StepButton("withhold", "unit.withhold", when=lambda u: u.status == "available", icon="fa-ban", style="secondary"),
+                 StepButton("release", "unit.withhold", when=lambda u: u.status == "withheld", icon="fa-check"))

@@ -21,7 +21,7 @@ def main() -> None:
         from flask_login import login_user
         from sqlalchemy import insert
 
-        from admin.views import LeadView
+        from admin.leads import LeadView
         from models import Lead, Project, Role, User, db
 
         project = Project(code="B1", name="基准楼盘")

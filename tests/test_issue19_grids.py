@@ -115,7 +115,7 @@ def test_issue19_6_the_conflict_grid_loads_follow_ups_in_one_query_whatever_the_
     assert len(_cells(page, "last_follow_up")) == 7
     assert len([s for s in seen if "FROM follow_up" in s]) == 1
     assert len([s for s in seen if re.search(r"FROM lead\b", s) and "lead_conflict" not in s]) <= 1
-    from admin.views import LeadConflictView
+    from admin.leads import LeadConflictView
     index = LeadConflictView.column_list.index("first_registered_at")
     newest_first = client.get(f"/admin/lead_conflict/?sort={index}&desc=1").get_data(as_text=True)
     assert _cells(newest_first, "attempted_name")[-1] == "黄总"  # registered first, on 2026-11-20
@@ -263,7 +263,7 @@ def test_issue19_11_the_payment_grid_reads_the_lines_paid_in_one_query_for_the_p
 def test_issue19_8_r_con_3_the_contract_grid_shows_customer_and_unit_sortable_and_in_its_export(client, db, make_user):
     import csv
     import io
-    from admin.deals import ContractView
+    from admin.contracts import ContractView
     project = f.project(db.session, code="XJ")
     building = f.building(db.session, project, name="1栋")
     agent = make_user("agent", username="li")

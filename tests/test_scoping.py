@@ -99,7 +99,7 @@ def test_agent_cannot_add_a_follow_up_to_another_agents_lead(client, two_agents,
 
 
 def test_list_count_matches_the_rows_the_agent_may_see(client, two_agents, app, db):
-    from admin.views import LeadView
+    from admin.leads import LeadView
     view = next(v for v in app.extensions["admin"][0]._views if isinstance(v, LeadView))
     with app.test_request_context():
         from flask_login import login_user
@@ -132,7 +132,7 @@ def test_an_ajax_customer_lookup_is_scoped_like_the_grid(app, db, two_agents):
     """Flask-Admin's stock lookup ignores get_query; our base view's loader does not."""
     from flask_login import login_user
 
-    from admin.views import FollowUpView
+    from admin.leads import FollowUpView
     from models import FollowUp, User
 
     class LookupView(FollowUpView):
