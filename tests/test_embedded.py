@@ -344,6 +344,7 @@ def test_issue18_18_two_threads_never_render_inside_weasyprint_at_once(app, monk
     import weasyprint
 
     import pdf
+    from tests.support.race import race
     inside, most, lock = [0], [0], threading.Lock()
     real_write_pdf = weasyprint.HTML.write_pdf
 
@@ -359,21 +360,11 @@ def test_issue18_18_two_threads_never_render_inside_weasyprint_at_once(app, monk
                 inside[0] -= 1
     monkeypatch.setattr(weasyprint.HTML, "write_pdf", counting_write_pdf)
     monkeypatch.setattr(pdf, "render_html", lambda kind, context: "<p>售楼通</p>")
-    results, barrier = [], threading.Barrier(3)
-
-    def render():
-        barrier.wait()
-        results.append(pdf.render("receipt", {}))
 
     def warm():
-        barrier.wait()
         pdf.warm_up()
-        results.append(b"%PDF warm")
-    threads = [threading.Thread(target=render), threading.Thread(target=render), threading.Thread(target=warm)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(WAIT)
+        return b"%PDF warm"
+    results = race(lambda: pdf.render("receipt", {}), lambda: pdf.render("receipt", {}), warm, join=WAIT)
     assert len(results) == 3 and all(r.startswith(b"%PDF") for r in results)
     assert most[0] == 1, f"{most[0]} threads were inside WeasyPrint at once"
 

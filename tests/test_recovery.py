@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -264,26 +263,13 @@ def test_issue18_9_two_workers_given_the_same_document_render_it_once(app, db, d
     """Two jobs holding one document (a sweep re-sent it while its first job still ran): each
     worker's own session claims it at the same moment; one renders, the other leaves it."""
     from models.documents import render_document
+    from tests.support.race import race
     [doc_id] = _agreements(db, deal, 1, batch=False)
-    start = threading.Barrier(2)
-    results, errors = [], []
 
-    def work(job_id):
-        try:
-            with app.app_context():  # its own session, as a separate work-horse would have
-                start.wait()
-                results.append(render_document(_db.session, doc_id, job_id=job_id,
-                                               before_render=lambda: time.sleep(1)))
-                _db.session.remove()
-        except Exception as exc:  # pragma: no cover - shown by the assertion below
-            errors.append(exc)
+    def work(job_id):  # each its own session, as a separate work-horse would have
+        return lambda session: render_document(session, doc_id, job_id=job_id, before_render=lambda: time.sleep(1))
 
-    threads = [threading.Thread(target=work, args=(f"job-{n}",)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert errors == []
+    results = race(*[work(f"job-{n}") for n in range(2)], app=app, join=120)
     assert results.count("done") == 1 and set(results) <= {"done", "running"}, results
     db.session.expire_all()
     document = db.session.get(Document, doc_id)
@@ -425,27 +411,12 @@ def test_issue18_11_two_ladder_runs_at_the_same_moment_queue_each_letter_once(ap
 
     from jobs.ladder import run_ladder
     from jobs.queue import get_connection, queue_name
+    from tests.support.race import race
     letters = [f.document(db.session, None, kind="overdue_warning", subject_id=i, title=f"L{i}").id
                for i in range(1, 241)]
     db.session.commit()
     office = _office(app, redis_server.url)
-    start = threading.Barrier(2)
-    results, errors = [], []
-
-    def run():
-        try:
-            with office.app_context():
-                start.wait()
-                results.append(run_ladder(TODAY.isoformat()))
-        except Exception as exc:  # pragma: no cover - shown by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert errors == []
+    results = race(*[lambda session: run_ladder(TODAY.isoformat())] * 2, app=office, join=120)
     assert sorted(r["letters"] for r in results)[1] + sorted(r["letters"] for r in results)[0] == len(letters)
     with office.app_context():
         queue = Queue(queue_name("documents"), connection=get_connection())

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from decimal import Decimal
 
 import pytest
@@ -161,28 +160,20 @@ def test_r_pay_6_an_extension_of_a_forfeited_deal_cannot_be_approved(db, deal):
 def _race(app, first, second, rounds):
     """Run `first` and `second` (each given its own session) at the same instant, `rounds` times;
     returns their outcomes per round."""
-    from models import db as _db
+    from tests.support.race import race
+
+    def committed(work, n):
+        def run(session):
+            outcome = work(session, n)
+            session.commit()
+            return outcome
+        return run
+
     results = []
     for n in range(rounds):
-        barrier, outcome = threading.Barrier(2, timeout=30), {}
-
-        def run(name, work):
-            with app.app_context():
-                barrier.wait()
-                try:
-                    outcome[name] = work(_db.session, n)
-                    _db.session.commit()
-                except Exception as exc:  # noqa: BLE001 - the loser's refusal is the point
-                    _db.session.rollback()
-                    outcome[name] = exc
-                _db.session.remove()
-
-        threads = [threading.Thread(target=run, args=("a", first)), threading.Thread(target=run, args=("b", second))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        results.append(outcome)
+        # Any exception: the loser's refusal is the point.
+        a, b = race(committed(first, n), committed(second, n), app=app, expected=Exception)
+        results.append({"a": a, "b": b})
     return results
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import threading
 from decimal import Decimal
 
 import pytest
@@ -112,35 +111,36 @@ def test_r_sc_2_a_subscribed_unit_cannot_be_subscribed_again(db, office):
 def _race(app, db, office, jobs):
     """Run subscribe() for each (unit id, lead id, agent id) in its own thread, released together."""
     from models import User
-    from models import db as _db
-    barrier = threading.Barrier(len(jobs), timeout=60)
-    outcomes = []
+    from tests.support.race import race
 
     def attempt(unit_id, lead_id, agent_id):
-        with app.app_context():
-            barrier.wait()
-            try:
-                by = _db.session.get(User, agent_id)
-                subscribe(_db.session, by, unit_id=unit_id, lead_id=lead_id, payment_method="one_off",
-                          deposit="50000", id_number=ID_NUMBER, address="长沙", today=TODAY)
-                _db.session.commit()
-                outcomes.append("ok")
-            except RuleViolation as exc:
-                _db.session.rollback()
-                outcomes.append("conflict" if "1001" in str(exc) or "已" in str(exc) or "just" in str(exc)
-                                else f"refused: {exc}")
-            except Exception as exc:  # an error is a failure of the test, not a conflict
-                _db.session.rollback()
-                outcomes.append(f"error: {type(exc).__name__}: {exc}")
-            finally:
-                _db.session.remove()
+        def run(session):
+            subscribe(session, session.get(User, agent_id), unit_id=unit_id, lead_id=lead_id,
+                      payment_method="one_off", deposit="50000", id_number=ID_NUMBER, address="长沙", today=TODAY)
+            session.commit()
+            return "ok"
+        return run
 
-    threads = [threading.Thread(target=attempt, args=job) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return outcomes
+    # An error other than a refusal is a failure of the test, not a conflict.
+    results = race(*[attempt(*job) for job in jobs], app=app, expected=RuleViolation, barrier=60, join=120)
+    return [result if isinstance(result, str) else
+            "conflict" if "1001" in str(result) or "已" in str(result) or "just" in str(result)
+            else f"refused: {result}" for result in results]
+
+
+def _own_units(db, office, n, *, building, per_floor, number, phones):
+    """`n` units of a new `building` (`per_floor` a floor, numbered `number` and 000…), each with a
+    customer of office's agent (phones `phones` and 0000…): the jobs of `_race`."""
+    s = db.session
+    agent = office["agent"]
+    building = f.building(s, office["project"], name=building)
+    jobs = []
+    for i in range(n):
+        unit = f.unit(s, building, floor=1 + i // per_floor, position=1 + i % per_floor, number=f"{number}{i:03d}")
+        lead = f.lead(s, owner=agent, project_=office["project"], phone=f"{phones}{i:04d}")
+        jobs.append((unit.id, lead.id, agent.id))
+    s.commit()
+    return jobs
 
 
 def test_r_sc_2_twenty_agents_subscribing_one_unit_at_once_sell_it_once(app, db, office, make_user):
