@@ -173,6 +173,30 @@ def make_user(db):
     return make
 
 
+@pytest.fixture
+def make_deal(db, make_user):
+    """make_deal(price=, method=, today=, staff=) -> a deal through the real steps on a new project
+    "XJ": its people, "sub", "unit", "lead" and "project" (tests.factories.active_deal).
+
+    make_deal(office=, unit=, customer=, subscribed_on=, today=, method=, stage=) -> the Subscription
+    of a new customer named `customer` of office["agent"] on `unit`, in a project the test set up
+    (office["project"] and the people of tests.factories.through_steps), as far as `stage`."""
+    from tests import factories
+
+    def make(*, price="1000000.00", method="one_off", today=None, staff=None, office=None, unit=None,
+             customer=None, subscribed_on=None, stage="active"):
+        if office is None:
+            return factories.active_deal(db.session, make_user, price=price, payment_method=method,
+                                         today=today or factories.TODAY, staff=staff)
+        named = {"name": customer} if customer else {}
+        lead = factories.lead(db.session, owner=office["agent"], project_=office["project"], **named)
+        db.session.commit()
+        return factories.through_steps(db.session, office, unit, lead, payment_method=method,
+                                       subscribed_on=subscribed_on, today=today or subscribed_on, stage=stage)
+
+    return make
+
+
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 SUBMISSION_KEY = re.compile(r'name="submission_key"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="submission_key"')
 

@@ -18,11 +18,11 @@ AT = dt.datetime(2026, 12, 1, 10, 0)
 
 
 @pytest.fixture
-def deal(db, make_user):
+def deal(make_deal):
     """An active mortgage deal on 1,000,000.00: deposit 50,000 paid; down payment 250,000 open."""
-    return f.active_deal(db.session, make_user, price="1000000.00", payment_method="commercial_mortgage",
-                         today=TODAY, staff={"control": ("sales_control", None), "finance": ("finance", None),
-                                             "lawyer": ("lawyer", "sun"), "manager": ("sales_manager", None)})
+    return make_deal(price="1000000.00", method="commercial_mortgage", today=TODAY,
+                     staff={"control": ("sales_control", None), "finance": ("finance", None),
+                            "lawyer": ("lawyer", "sun"), "manager": ("sales_manager", None)})
 
 
 def pay(db, deal, amount):

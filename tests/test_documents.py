@@ -39,14 +39,12 @@ def run_jobs(app):
 
 
 @pytest.fixture
-def deal(db, make_user):
+def deal(make_deal):
     """An active one-off deal (deposit paid) of agent "li", with finance, a manager, another agent."""
-    return f.active_deal(db.session, make_user, price="1500000.00", payment_method="instalments",
-                         today=TODAY, staff={"control": ("sales_control", None),
-                                             "finance": ("finance", "finance"),
-                                             "manager": ("sales_manager", "manager"),
-                                             "other": ("agent", "zhao"), "archive": ("archive", None),
-                                             "lawyer": ("lawyer", "lawyer")})
+    return make_deal(price="1500000.00", method="instalments", today=TODAY,
+                     staff={"control": ("sales_control", None), "finance": ("finance", "finance"),
+                            "manager": ("sales_manager", "manager"), "other": ("agent", "zhao"),
+                            "archive": ("archive", None), "lawyer": ("lawyer", "lawyer")})
 
 
 def _deposit_payment(db, sub) -> Payment:

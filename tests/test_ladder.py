@@ -19,11 +19,11 @@ DUE = TODAY + dt.timedelta(days=7)  # one-off payment: the balance is due 7 days
 
 
 @pytest.fixture
-def deal(db, make_user):
+def deal(db, make_deal):
     """An active one-off deal on 1,000,000.00: deposit paid, the balance due on DUE."""
-    deal = f.active_deal(db.session, make_user, price="1000000.00", payment_method="one_off", today=TODAY,
-                         staff={"control": ("sales_control", None), "finance": ("finance", None),
-                                "manager": ("sales_manager", None), "vp": ("vp", None)})
+    deal = make_deal(price="1000000.00", method="one_off", today=TODAY,
+                     staff={"control": ("sales_control", None), "finance": ("finance", None),
+                            "manager": ("sales_manager", None), "vp": ("vp", None)})
     balance = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal["sub"].id,
                                                          Instalment.seq == 2))
     assert balance.due_on == DUE and balance.amount_due == Decimal("950000.00")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Instalment, Payment, Subscription, Unit, Voucher
-from models.deals import confirm_subscription, record_deposit, subscribe, withdraw_subscription
+from models.deals import record_deposit, subscribe, withdraw_subscription
 from models.ladder import run_ladder
 from models.money import parse_money
 from models.payments import record_payment, record_voucher
@@ -24,7 +24,7 @@ T0 = dt.date(2026, 11, 1)
 
 
 @pytest.fixture
-def office(db, make_user):
+def office(db, make_user, make_deal):
     """One project with its staff and six units; `deal(...)` makes subscriptions through the real
     steps (subscribed by agent li, confirmed by sales control, deposit by finance)."""
     s = db.session
@@ -38,19 +38,8 @@ def office(db, make_user):
     office = {"project": project, "units": units, **people}
 
     def deal(n, subscribed_on, stage="active", method="one_off", today=None):
-        lead = f.lead(s, owner=people["agent"], project_=project, name=f"客户{n}")
-        s.commit()
-        today = today or subscribed_on
-        sub = subscribe(s, people["agent"], unit_id=units[n].id, lead_id=lead.id, payment_method=method,
-                        deposit="50000", id_number=f.VALID_ID_NUMBER, address="长沙", subscribed_on=subscribed_on,
-                        today=today)
-        if stage != "draft":
-            confirm_subscription(s, people["control"], sub.id)
-        if stage == "active":
-            record_deposit(s, people["finance"], sub.id, amount="50000", paid_on=subscribed_on, channel="pos",
-                           today=today)
-        s.commit()
-        return sub
+        return make_deal(office=office, unit=units[n], customer=f"客户{n}", subscribed_on=subscribed_on,
+                         today=today, method=method, stage=stage)
 
     office["deal"] = deal
     return office

@@ -172,11 +172,10 @@ def _job_status(office, job_id):
 
 
 @pytest.fixture
-def deal(db, make_user):
-    return f.active_deal(db.session, make_user, price="1500000.00", payment_method="instalments",
-                         today=TODAY, staff={"control": ("sales_control", None), "finance": ("finance", "finance"),
-                                             "manager": ("sales_manager", "manager"),
-                                             "other": ("agent", "zhao")})
+def deal(make_deal):
+    return make_deal(price="1500000.00", method="instalments", today=TODAY,
+                     staff={"control": ("sales_control", None), "finance": ("finance", "finance"),
+                            "manager": ("sales_manager", "manager"), "other": ("agent", "zhao")})
 
 
 def _agreements(db, deal, n: int, batch: bool = True) -> list[int]:

@@ -28,12 +28,12 @@ DUE = TODAY + dt.timedelta(days=7)  # one-off: the balance is due 7 days after s
 
 
 @pytest.fixture
-def deal(db, make_user):
+def deal(db, make_deal):
     """An active one-off deal on 1,000,000.00 (balance 950,000.00 due on DUE) and the staff."""
-    deal = f.active_deal(db.session, make_user, price="1000000.00", payment_method="one_off", today=TODAY,
-                         staff={"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
-                                "manager": ("sales_manager", "boss"), "vp": ("vp", "wu"),
-                                "lawyer": ("lawyer", "sun")})
+    deal = make_deal(price="1000000.00", method="one_off", today=TODAY,
+                     staff={"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
+                            "manager": ("sales_manager", "boss"), "vp": ("vp", "wu"),
+                            "lawyer": ("lawyer", "sun")})
     balance = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal["sub"].id,
                                                          Instalment.seq == 2))
     return {**deal, "balance": balance}
