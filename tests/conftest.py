@@ -6,6 +6,7 @@ Redis (REDIS_URL set): the given db number, flushed between tests.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -79,28 +80,39 @@ def _config(url: str) -> dict:
     }
 
 
+@contextlib.contextmanager
+def postgres_database(prefix: str):
+    """The URL of a PostgreSQL database of its own, created empty on BASE_URL's server (named
+    `prefix` and a random suffix) and dropped on leaving, even while still connected to."""
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
+    admin = _admin_engine(BASE_URL)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(BASE_URL, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def own_database(prefix: str, sqlite_file):
+    """An empty database of its own: on PostgreSQL a new one (`postgres_database`), on SQLite the
+    file `sqlite_file`. A context manager giving its URL."""
+    return postgres_database(prefix) if ON_POSTGRES else contextlib.nullcontext(f"sqlite:///{sqlite_file}")
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     """A database migrated from empty by Alembic, for this test run only."""
     from flask_migrate import upgrade
 
-    if ON_POSTGRES:
-        name = f"salesdesk_test_{uuid.uuid4().hex[:10]}"
-        engine = _admin_engine(BASE_URL)
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = _with_database(BASE_URL, name)
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'template.sqlite'}"
-    app = create_app(_config(url))
-    with app.app_context():
-        upgrade()
-        _db.engine.dispose()
-    yield url
-    if ON_POSTGRES:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+    with own_database("salesdesk_test_", tmp_path_factory.mktemp("db") / "template.sqlite") as url:
+        app = create_app(_config(url))
+        with app.app_context():
+            upgrade()
+            _db.engine.dispose()
+        yield url
 
 
 def _tables_to_empty():

@@ -116,6 +116,14 @@ def document(session, requested_by, **kw):
     return obj
 
 
+def lead_office(session, make_user):
+    """Project "湘江壹号" (committed) with the agents "li" and "zhang" and the manager "wang"."""
+    project_ = project(session, name="湘江壹号")
+    session.commit()
+    return {"project": project_, "agent": make_user("agent", username="li"),
+            "agent2": make_user("agent", username="zhang"), "manager": make_user("sales_manager", username="wang")}
+
+
 VALID_ID_NUMBER = "110101199003074573"  # a resident ID number with a valid check digit
 
 

@@ -19,12 +19,7 @@ from tests.conftest import Auth, submission_key
 
 @pytest.fixture
 def office(db, make_user):
-    project = f.project(db.session, name="湘江壹号")
-    db.session.commit()
-    return {"project": project, "agent": make_user("agent", username="li"),
-            "agent2": make_user("agent", username="zhang"),
-            "manager": make_user("sales_manager", username="wang"),
-            "vp": make_user("vp", username="zhao")}
+    return {**f.lead_office(db.session, make_user), "vp": make_user("vp", username="zhao")}
 
 
 def _links(page: str, name: str) -> list[str]:

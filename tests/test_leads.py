@@ -19,11 +19,7 @@ TODAY = dt.date(2026, 11, 26)
 
 @pytest.fixture
 def office(db, make_user):
-    project = f.project(db.session, name="湘江壹号")
-    db.session.commit()
-    return {"project": project, "agent": make_user("agent", username="li"),
-            "agent2": make_user("agent", username="zhang"),
-            "manager": make_user("sales_manager", username="wang")}
+    return f.lead_office(db.session, make_user)
 
 
 def register(db, by, project, phone="13800138000", name="黄先生", source="walk_in", **kw):

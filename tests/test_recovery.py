@@ -23,12 +23,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from models import Audit, Document, DocumentBatch, Export, db as _db
 from models.base import office_today
 from tests import factories as f
-from tests.conftest import BASE_URL, ON_POSTGRES, Auth, FreshContextClient, _config, csrf_token
+from tests.conftest import ON_POSTGRES, Auth, FreshContextClient, _config, csrf_token
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -147,6 +147,24 @@ def workers():
         worker.stop()
 
 
+def _worker(workers, app, redis_server, tmp_path, **options) -> WorkerProcess:
+    """A worker process on the app's database and the test's Redis, stopped after the test."""
+    worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, **options)
+    workers.append(worker)
+    return worker
+
+
+def _reloaded(db, model, id_):
+    """The row as the database has it now (the workers change it behind the test's session)."""
+    db.session.expire_all()
+    return db.session.get(model, id_)
+
+
+def _document_audits(db, action: str) -> int:
+    return db.session.scalar(select(func.count()).select_from(Audit).where(
+        Audit.entity == "document", Audit.action == action))
+
+
 def _office(app, redis_url: str, **extra):
     """The web app of the office under test, on the given Redis (the test's own)."""
     from app import create_app
@@ -197,9 +215,7 @@ def test_issue18_9_a_batch_whose_work_horse_is_killed_mid_render_is_finished_aft
     ids = _agreements(db, deal, 8)
     with office.app_context():
         [job_id] = enqueue_documents(_db.session, _db.session.scalars(select(Document).where(Document.id.in_(ids))).all())
-    uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    first = WorkerProcess(uri, redis_server.url, tmp_path, delay=1.5)
-    workers.append(first)
+    first = _worker(workers, app, redis_server, tmp_path, delay=1.5)
     _wait_for(lambda: _statuses(ids).get("done", 0) >= 2 and _statuses(ids).get("running"), 120,
               what="two documents done and one running")
     first.kill_horse()  # SIGKILL in the middle of a render
@@ -214,7 +230,7 @@ def test_issue18_9_a_batch_whose_work_horse_is_killed_mid_render_is_finished_aft
     page = client.get("/admin/document_batch/").get_data(as_text=True)
     assert "progress-bar-animated" not in page and "有任务被中断" in page
 
-    workers.append(WorkerProcess(uri, redis_server.url, tmp_path))
+    _worker(workers, app, redis_server, tmp_path)
     with office.app_context():
         assert enqueue_pending() == sum(left.get(s, 0) for s in ("running", "queued"))
     _wait_for(lambda: _statuses(ids) == {"done": 8}, 180, what="every document done")
@@ -240,13 +256,11 @@ def test_issue18_9_a_worker_killed_with_its_work_horse_leaves_nothing_stuck(
     ids = _agreements(db, deal, 3)
     with office.app_context():
         [job_id] = enqueue_documents(_db.session, _db.session.scalars(select(Document).where(Document.id.in_(ids))).all())
-    uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    dying = WorkerProcess(uri, redis_server.url, tmp_path, delay=5)
-    workers.append(dying)
+    dying = _worker(workers, app, redis_server, tmp_path, delay=5)
     _wait_for(lambda: _statuses(ids).get("running"), 90, what="a document running")
     dying.stop()  # SIGKILL to the worker and to its work-horse
     assert _job_status(office, job_id) == "started"  # what rq believes: nobody told it otherwise
-    workers.append(WorkerProcess(uri, redis_server.url, tmp_path))
+    _worker(workers, app, redis_server, tmp_path)
 
     def swept():
         with office.app_context():
@@ -273,9 +287,7 @@ def test_issue18_9_two_workers_given_the_same_document_render_it_once(app, db, d
     db.session.expire_all()
     document = db.session.get(Document, doc_id)
     assert document.status == "done" and document.attempts == 1 and document.job_id in ("job-0", "job-1")
-    starts = db.session.scalar(select(func.count()).select_from(Audit).where(
-        Audit.entity == "document", Audit.action == "render_started"))
-    assert starts == 1
+    assert _document_audits(db, "render_started") == 1
 
 
 @pytest.mark.postgres
@@ -287,12 +299,10 @@ def test_issue18_9_a_document_interrupted_three_times_fails_with_a_reason_and_a_
     [doc_id] = _agreements(db, deal, 1, batch=False)
     with office.app_context():
         enqueue_documents(_db.session, [_db.session.get(Document, doc_id)])
-    worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, delay=2)
-    workers.append(worker)
+    worker = _worker(workers, app, redis_server, tmp_path, delay=2)
 
     def document():
-        db.session.expire_all()
-        return db.session.get(Document, doc_id)
+        return _reloaded(db, Document, doc_id)
 
     for attempt in range(1, MAX_ATTEMPTS + 1):
         _wait_for(lambda: document().status == "running" and document().attempts == attempt, 90,
@@ -325,9 +335,7 @@ def test_issue18_9_a_document_interrupted_three_times_fails_with_a_reason_and_a_
     client.post(f"/admin/document/retry/{doc_id}", data={"csrf_token": token})  # again: nothing new
     _wait_for(lambda: document().status == "done", 90, what="the retried document done")
     assert document().attempts == 1
-    retries = db.session.scalar(select(func.count()).select_from(Audit).where(
-        Audit.entity == "document", Audit.action == "retry"))
-    assert retries == 1
+    assert _document_audits(db, "retry") == 1
 
 
 @pytest.mark.postgres
@@ -342,12 +350,10 @@ def test_issue18_9_an_export_whose_work_horse_is_killed_is_run_again_by_the_swee
         _db.session.commit()
         export_id = export.id
         job_id = enqueue_export(_db.session, export)
-    worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, delay=3)
-    workers.append(worker)
+    worker = _worker(workers, app, redis_server, tmp_path, delay=3)
 
     def current():
-        db.session.expire_all()
-        return db.session.get(Export, export_id)
+        return _reloaded(db, Export, export_id)
 
     _wait_for(lambda: current().status == "running", 90, what="the export running")
     worker.kill_horse()
@@ -395,8 +401,7 @@ def test_issue18_10_an_export_asked_for_while_redis_is_down_runs_when_it_is_back
     with office.app_context():
         assert sweep() == {"documents": 0, "exports": 1}
         assert sweep() == {"documents": 0, "exports": 0}  # sent once
-    worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, burst=True)
-    workers.append(worker)
+    worker = _worker(workers, app, redis_server, tmp_path, burst=True)
     assert worker.wait() == 0, worker.output()
     db.session.expire_all()
     assert db.session.get(Export, export.id).status == "done"
@@ -507,21 +512,15 @@ def second_office(app, database_url):
     from flask_migrate import upgrade
 
     from app import create_app
-    from tests.conftest import _admin_engine, _with_database
-    name = f"salesdesk_b_{uuid.uuid4().hex[:8]}"
-    admin = _admin_engine(BASE_URL)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    other = create_app(_config(_with_database(database_url, name)))
-    with other.app_context():
-        upgrade()
-        _db.engine.dispose()
-    yield other
-    with other.app_context():
-        _db.engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    from tests.conftest import postgres_database
+    with postgres_database("salesdesk_b_") as url:
+        other = create_app(_config(url))
+        with other.app_context():
+            upgrade()
+            _db.engine.dispose()
+        yield other
+        with other.app_context():
+            _db.engine.dispose()
 
 
 @pytest.mark.postgres
@@ -554,8 +553,7 @@ def test_issue18_13_two_offices_sharing_a_redis_database_never_run_each_others_j
         enqueue_documents(_db.session, [_db.session.get(Document, mine)])
     b_worker()
     assert status(a, mine) == "queued" and status(second_office, theirs) == "queued"
-    a_worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, burst=True)
-    workers.append(a_worker)
+    a_worker = _worker(workers, app, redis_server, tmp_path, burst=True)
     assert a_worker.wait() == 0, a_worker.output()
     assert status(a, mine) == "done" and status(second_office, theirs) == "queued"
 
@@ -575,9 +573,7 @@ def test_issue18_13_two_offices_sharing_a_redis_database_never_run_each_others_j
     assert "belongs to database" in refused.output()
     with shared.app_context():  # A's own sweep sends it again; A's own worker renders it
         enqueue_pending()
-    a_worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, burst=True,
-                             instance="office")
-    workers.append(a_worker)
+    a_worker = _worker(workers, app, redis_server, tmp_path, burst=True, instance="office")
     assert a_worker.wait() == 0, a_worker.output()
     assert status(a, again) == "done" and status(second_office, theirs) == "queued"
 

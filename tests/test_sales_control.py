@@ -159,16 +159,8 @@ def test_r_sc_2_twenty_agents_subscribing_one_unit_at_once_sell_it_once(app, db,
 
 
 def test_r_sc_2_two_hundred_agents_on_two_hundred_units_all_succeed(app, db, office, make_user):
-    s = db.session
-    agent = office["agent"]
-    building = f.building(s, office["project"], name="2栋")
-    jobs = []
-    for i in range(200):
-        unit = f.unit(s, building, floor=1 + i // 10, position=1 + i % 10, number=f"B{i:03d}")
-        lead = f.lead(s, owner=agent, project_=office["project"], phone=f"1360000{i:04d}")
-        jobs.append((unit.id, lead.id, agent.id))
-    s.commit()
-    outcomes = _race(app, db, office, jobs)
+    outcomes = _race(app, db, office, _own_units(db, office, 200, building="2栋", per_floor=10, number="B",
+                                                 phones="1360000"))
     assert outcomes.count("ok") == 200, [o for o in outcomes if o != "ok"][:5]
     assert _count(db, Subscription) == 200
 
@@ -176,16 +168,8 @@ def test_r_sc_2_two_hundred_agents_on_two_hundred_units_all_succeed(app, db, off
 def test_r_sc_2_four_hundred_agents_with_colleagues_reading_all_succeed_issue18_19(app, db, office, make_user):
     """The stress variant (issue 18 item 19): twice the writers, each reading first inside its
     transaction as subscribe() does, never a "database is locked"."""
-    s = db.session
-    agent = office["agent"]
-    building = f.building(s, office["project"], name="3栋")
-    jobs = []
-    for i in range(400):
-        unit = f.unit(s, building, floor=1 + i // 20, position=1 + i % 20, number=f"C{i:03d}")
-        lead = f.lead(s, owner=agent, project_=office["project"], phone=f"1380000{i:04d}")
-        jobs.append((unit.id, lead.id, agent.id))
-    s.commit()
-    outcomes = _race(app, db, office, jobs)
+    outcomes = _race(app, db, office, _own_units(db, office, 400, building="3栋", per_floor=20, number="C",
+                                                 phones="1380000"))
     assert outcomes.count("ok") == 400, [o for o in outcomes if o != "ok"][:5]
     assert _count(db, Subscription) == 400
 
