@@ -206,8 +206,8 @@ def _deals(session, users: dict[str, User], project: Project, rng: random.Random
     """Subscriptions in each state so far, holds and a price waiting for the vice-president,
     made through the same domain functions the staff use."""
     from models import Subscription
-    from models.deals import (confirm_subscription, decide_price, record_deposit, subscribe,
-                              withdraw_subscription)
+    from models.deals import confirm_subscription, decide_price, subscribe, withdraw_subscription
+    from models.payments import record_deposit
     from models.inventory import hold_unit
     if session.scalar(select(func.count()).select_from(Subscription)):
         return
@@ -299,7 +299,8 @@ def _signed_deals(session, users, project, today):
     (a lawyer's letter for the lawyer to send) and 20 days (on the rescission worklist)."""
     from models import Instalment
     from models.contracts import book_signing, sign_contract
-    from models.deals import confirm_subscription, record_deposit, subscribe
+    from models.deals import confirm_subscription, subscribe
+    from models.payments import record_deposit
     from models.payments import record_payment
     agents = [users["agent1"], users["agent2"], users["agent3"]]
     units = list(session.scalars(select(Unit).join(Building).where(

@@ -56,7 +56,8 @@ from models.money import format_money
 from models.exports import neutralise_formula
 from models.permissions import can, may_export_personal_data, scope_filter, sees_whole
 from models.privacy import MASKS, kind_of, mask_data, mask_value
-from models.search import gram_indexed, narrowed, phone_term, search_text, unit_names_like
+from models.inventory import unit_names_like
+from models.search import gram_indexed, narrowed, phone_term, search_text
 
 from . import rows
 from .auth import redirect_target

@@ -14,8 +14,9 @@ from wtforms.fields.choices import SelectChoice
 from models import (ArchiveRecord, Contract, ContractStep, Lead, PriceApproval, Subscription,
                     Unit, db)
 from models.base import office_today
-from models.deals import (WITHDRAWABLE, confirm_refusal, confirm_subscription, decide_price, record_deposit,
-                          subscribe, withdraw_subscription)
+from models.deals import (WITHDRAWABLE, confirm_refusal, confirm_subscription, decide_price, subscribe,
+                          withdraw_subscription)
+from models.payments import record_deposit
 from models.labels import choice_label
 from models.contracts import (book_signing, booking_refusal, issue_stamped_copy, receive_original,
                               sign_contract, step_refusal, steps_late, update_step)

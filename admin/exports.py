@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from models import Project, RuleViolation, db
 from models.base import office_today
-from models.deals import INSTALMENT_STATUSES, PAYMENT_CHANNELS, PAYMENT_METHODS
+from models.deals import PAYMENT_METHODS
+from models.payments import INSTALMENT_STATUSES, PAYMENT_CHANNELS
 from models.exports import (DIRECT_LIMIT, audit_export, chunks, count_rows, file_name, parse_filters,
                             request_export, write_export)
 from models.labels import choice_label

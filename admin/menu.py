@@ -14,7 +14,7 @@ from flask import request, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 
-from models.permissions import _role_names
+from models.permissions import role_names as _role_names
 
 LIMIT = 2_000  # entries kept: roles × languages × pages is a few hundred in practice
 _menus: dict[tuple, object] = {}

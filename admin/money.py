@@ -16,7 +16,8 @@ from sqlalchemy.orm import selectinload
 from models import (Extension, Instalment, OverdueEvent, Payment, PaymentAllocation, PlanLineTemplate, Subscription,
                     Voucher, db)
 from models.base import office_today
-from models.deals import DEAD_DEAL, days_overdue, overdue_on
+from models.deals import DEAD_DEAL
+from models.payments import days_overdue, overdue_on
 from models.ladder import decide_extension, decider_refusal, extension_refusal, ladder_level, request_extension
 from models.labels import choice_label
 from models.money import format_money

@@ -51,6 +51,19 @@ def scratch_app():
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def project_with_building(db, code: str, name: str, floors: int = 100) -> tuple[int, int]:
+    """A project with one building "1栋", committed: their ids as plain ints (reading an expired
+    attribute during a COPY would query the busy connection)."""
+    from models import Building, Project
+    project = Project(code=code, name=name)
+    db.session.add(project)
+    db.session.flush()
+    building = Building(project_id=project.id, name="1栋", floors=floors)
+    db.session.add(building)
+    db.session.commit()
+    return project.id, building.id
+
+
 def copy_rows(conn, table, columns, rows):
     """COPY `rows` (an iterable of tuples) into `table` through a psycopg connection."""
     with conn.cursor() as cur, cur.copy(f'COPY "{table}" ({", ".join(columns)}) FROM STDIN') as copy:

@@ -39,7 +39,8 @@ def _office(db):
     from sqlalchemy import insert, select
 
     from models import Building, Lead, Project, Unit
-    from models.deals import confirm_subscription, record_deposit, subscribe
+    from models.deals import confirm_subscription, subscribe
+    from models.payments import record_deposit
     from models.payments import record_payment
     from models.users import create_user
     today = dt.date(2026, 11, 2)

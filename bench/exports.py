@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from _office import after_copy, copy_rows as _copy, median_ms, record, scratch_app
+from _office import after_copy, copy_rows as _copy, median_ms, project_with_building, record, scratch_app
 
 PAYMENTS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else \
     int(os.environ.get("BENCH_PAYMENTS", 1_000_000))  # a child process gets the parent's size
@@ -36,19 +36,13 @@ TODAY = dt.date(2026, 11, 26)
 def _fill(db):
     from sqlalchemy import text
 
-    from models import Building, Project
     from models.users import create_user
     agents = [create_user(db.session, f"agent{i}", "bench-pass-1", ["agent"], f"顾问{i}") for i in range(20)]
     create_user(db.session, "finance", "bench-pass-1", ["finance"], "财务")
     for role in ("sales_manager", "lawyer"):
         create_user(db.session, role, "bench-pass-1", [role])
-    project = Project(code="X", name="湘江壹号")
-    db.session.add(project)
-    db.session.flush()
-    building = Building(project_id=project.id, name="1栋", floors=100)
-    db.session.add(building)
-    db.session.commit()
-    building_id, project_id, agent_ids = building.id, project.id, [a.id for a in agents]
+    project_id, building_id = project_with_building(db, "X", "湘江壹号")
+    agent_ids = [a.id for a in agents]
     finance_id = db.session.execute(text("SELECT id FROM \"user\" WHERE username = 'finance'")).scalar()
     subs = PAYMENTS // PER_SUB
     conn = db.session.connection().connection.driver_connection

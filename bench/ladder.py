@@ -13,7 +13,7 @@ import datetime as dt
 import sys
 import time
 
-from _office import after_copy, copy_rows as _copy, print_table, scratch_app
+from _office import after_copy, copy_rows as _copy, print_table, project_with_building, scratch_app
 
 INSTALMENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 PER_SUB = 10
@@ -22,17 +22,10 @@ TODAY = dt.date(2026, 11, 26)
 
 
 def _fill(db):
-    from models import Building, Project
     from models.users import create_user
     agent = create_user(db.session, "agent", "bench-pass-1", ["agent"])
-    project = Project(code="L", name="大盘")
-    db.session.add(project)
-    db.session.flush()
-    building = Building(project_id=project.id, name="1栋", floors=100)
-    db.session.add(building)
-    db.session.commit()
-    # Plain ints: reading an expired attribute during a COPY would query the busy connection.
-    building_id, project_id, agent_id = building.id, project.id, agent.id
+    project_id, building_id = project_with_building(db, "L", "大盘")
+    agent_id = agent.id  # a plain int, like the two ids above
     subs = INSTALMENTS // PER_SUB
     conn = db.session.connection().connection.driver_connection
     now = dt.datetime(2026, 11, 1)

@@ -50,7 +50,8 @@ def main():
         from sqlalchemy import select
 
         from models import Lead, User, db
-        from models.leads import distribute_leads, normalise_phone
+        from models.leads import distribute_leads
+        from models.identity import normalise_phone
         manager, agents = _fill(db, LEADS)
         backend = db.engine.dialect.name
         client = app.test_client()

@@ -7,17 +7,22 @@ from sqlalchemy.engine import Engine
 from .base import Base, utcnow
 from .errors import PermissionDenied, RuleViolation
 
+from .search import install as install_search_functions  # noqa: E402
+
+install_search_functions(Base.metadata)  # before create_all's tables on PostgreSQL (models/search.py)
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
 
 # Import every aggregate so the metadata (and Alembic) sees all tables.
 from .users import Role, User, user_role  # noqa: E402
-from .inventory import Building, Project, Unit  # noqa: E402
+from .inventory import Building, Unit  # noqa: E402
+from .projects import Project  # noqa: E402
 from .leads import CustomerQuestion, FollowUp, Lead, LeadArchive, LeadConflict  # noqa: E402
 from .notifications import Notification  # noqa: E402
-from .deals import (Extension, Instalment, OverdueEvent, Payment, PaymentAllocation,  # noqa: E402
-                    PaymentMethodTemplate, PlanLineTemplate, PriceApproval, ReceiptCounter,
-                    Subscription, Voucher, VoucherCounter)
+from .deals import PriceApproval, Subscription  # noqa: E402
+from .payments import (Instalment, Payment, PaymentAllocation, PaymentMethodTemplate,  # noqa: E402
+                       PlanLineTemplate, ReceiptCounter, Voucher, VoucherCounter)
+from .ladder import Extension, OverdueEvent  # noqa: E402
 from .submissions import Submission  # noqa: E402
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy  # noqa: E402
 from .documents import Document, DocumentBatch  # noqa: E402

@@ -16,9 +16,13 @@ from decimal import InvalidOperation
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from .inventory import Unit
 from .labels import EMPTY, choice_label
+from .leads import LeadArchive
 from .money import format_money
+from .payments import Instalment, Payment
 from .privacy import mask_value
+from .users import User
 
 # Why a deal's customer was kept apart (LeadArchive.reason); labels in models/labels.py.
 REASONS = ("forfeit", "withdrawal", "rescission")
@@ -27,7 +31,6 @@ REASONS = ("forfeit", "withdrawal", "rescission")
 def snapshot(session, sub, lead, ended_on: dt.date) -> dict:
     """Everything the office knew of the customer and the deal when it ended (R-PAY-5, R-ALL-2):
     codes and plain values (labels are the reader's language, chosen when read)."""
-    from .deals import Instalment, Payment
     instalments = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id)
                                   .order_by(Instalment.seq)).all()
     payments = session.scalars(select(Payment).where(Payment.subscription_id == sub.id)
@@ -60,7 +63,6 @@ def snapshot(session, sub, lead, ended_on: dt.date) -> dict:
 def keep_apart(session, sub, lead, why: str, ended_on: dt.date, by=None, **extra):
     """The archive row of a deal that ended (`why`: forfeit, withdrawal, rescission), in the
     caller's transaction; `extra` joins the snapshot (the reason a person gave)."""
-    from .leads import LeadArchive
     row = LeadArchive(lead_id=lead.id, subscription_id=sub.id, reason=why,
                       archived_by_id=by.id if by is not None else None,
                       snapshot={**snapshot(session, sub, lead, ended_on), **extra})
@@ -112,14 +114,12 @@ def unit_of(session, data: dict) -> str:
     deal = _dict(data.get("subscription"))
     if deal.get("unit"):
         return str(deal["unit"])
-    from .inventory import Unit
     unit = session.get(Unit, deal["unit_id"]) if isinstance(deal.get("unit_id"), int) else None
     return str(unit) if unit is not None else EMPTY
 
 
 def kept_record(session, viewer, row, labels: dict) -> list[Section]:
     """One archive row as the record staff read (`labels`: the column labels of the grids)."""
-    from .users import User
     data = _dict(row.snapshot)
     customer, deal = _dict(data.get("customer")), _dict(data.get("subscription"))
 
@@ -169,7 +169,6 @@ def kept_record(session, viewer, row, labels: dict) -> list[Section]:
          _text(choice_label("instalment", "status", i.get("status")))] for i in lines]))
     payments = _list(data.get("payments"))
     if any(p.get("reverses_id") and not p.get("reverses") for p in payments):  # snapshots before issue 19
-        from .deals import Payment
         ids = [p["reverses_id"] for p in payments if isinstance(p.get("reverses_id"), int)]
         receipts = dict(session.execute(select(Payment.id, Payment.receipt_no).where(Payment.id.in_(ids))).all())
         payments = [{**p, "reverses": p.get("reverses") or receipts.get(p.get("reverses_id"))} for p in payments]

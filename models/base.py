@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import DateTime, MetaData, Numeric
 from sqlalchemy.orm import DeclarativeBase, mapped_column, registry
 
-from .search import install as install_search_functions
 
 # Stable constraint names so Alembic can alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -37,7 +36,6 @@ class Base(DeclarativeBase):
         return f"<{type(self).__name__} {getattr(self, 'id', '?')}>"
 
 
-install_search_functions(Base.metadata)  # before create_all's tables on PostgreSQL (models/search.py)
 
 
 def utcnow() -> dt.datetime:

@@ -123,7 +123,7 @@ from sqlalchemy import update  # noqa: E402
 
 from .audit import audit_context, record_many  # noqa: E402
 from .base import office_to_utc, office_today, utcnow  # noqa: E402
-from .deals import Instalment  # noqa: E402
+from .payments import method_of, signing_gate, tell_finance_of_money_held  # noqa: E402
 from .errors import RuleViolation  # noqa: E402
 from .inventory import Unit  # noqa: E402
 from .labels import choice_label  # noqa: E402
@@ -131,27 +131,13 @@ from .money import format_money  # noqa: E402
 from .notifications import notify  # noqa: E402
 from .permissions import can_do, require, sees_all_rows  # noqa: E402
 from .users import users_who_may  # noqa: E402
+from .archive import keep_apart  # noqa: E402
+from .deals import end_deal, locked_subscription  # noqa: E402
+from .leads import Lead  # noqa: E402
 
 FEN = Decimal("0.01")
 
 
-def signing_gate(session, sub: Subscription) -> tuple[Decimal, Decimal]:
-    """(required, paid) before signing (R-CON-1): the payment method's threshold — a % of the
-    price or an amount — or by default the deposit and down-payment lines (all lines when the
-    method has none). Paid is all money received on the plan, reversals deducted."""
-    from .payments import method_of
-    method = method_of(session, sub)
-    lines = session.execute(select(Instalment.kind, Instalment.amount_due, Instalment.amount_paid)
-                            .where(Instalment.subscription_id == sub.id)).all()
-    paid = sum((l.amount_paid for l in lines), Decimal("0"))
-    if method.signing_threshold_percent is not None:
-        required = (sub.price * method.signing_threshold_percent / 100).quantize(FEN)
-    elif method.signing_threshold_amount is not None:
-        required = min(method.signing_threshold_amount, sub.price)
-    else:
-        kinds = {"deposit", "down_payment"} if any(l.kind == "down_payment" for l in lines) else None
-        required = sum((l.amount_due for l in lines if kinds is None or l.kind in kinds), Decimal("0"))
-    return required, paid
 
 
 def signing_checklist(session, sub: Subscription) -> str:
@@ -160,7 +146,6 @@ def signing_checklist(session, sub: Subscription) -> str:
     mortgage's bank card and income proof only on a mortgage deal, the provident fund's deposit
     proof only on a fund loan). The one definition: the booking stores it on the contract, and
     the booking's message, the contract grid and the 签约预约单 show what was stored."""
-    from .payments import method_of
     items = [line.strip() for text in (sub.project.signing_checklist, method_of(session, sub).signing_checklist)
              for line in (text or "").splitlines() if line.strip()]
     return "\n".join(dict.fromkeys(items))  # an item both lists name, once
@@ -203,8 +188,7 @@ def booking_refusal(session, by, sub: Subscription, kind: str = "sale") -> RuleV
 
 
 def _lock(session, subscription_id: int) -> Subscription:
-    from .payments import _locked_subscription
-    return _locked_subscription(session, subscription_id)
+    return locked_subscription(session, subscription_id)
 
 
 def book_signing(session, by, subscription_id: int, *, appointment_at: dt.datetime,
@@ -460,10 +444,6 @@ def rescind(session, by, subscription_id: int, *, reason: str, today: dt.date | 
     and its contracts rescinded, the unit back on sale, the customer's records kept apart (as a
     forfeit keeps them), waiting requests closed; the money held goes on finance's settlement
     worklist (R-CHG-5). Refused unless the deal is signed."""
-    from .deals import end_deal
-    from .archive import keep_apart
-    from .leads import Lead
-    from .payments import tell_finance_of_money_held
     require(by, "rescission.decide")
     today = today or office_today()
     sub = _lock(session, subscription_id)

@@ -20,7 +20,8 @@ from decimal import Decimal
 from sqlalchemy import case, func, select
 
 from .base import office_midnight_utc, utcnow
-from .deals import EFFECTIVE_DUE, LIVE_DEAL, late_on, owed
+from .deals import LIVE_DEAL
+from .payments import EFFECTIVE_DUE, late_on, owed
 
 ZERO = Decimal("0")
 CACHE_SECONDS = 60  # how old a panel's figures may be; the page says when they were computed
@@ -133,7 +134,8 @@ def today_counts(session, today: dt.date) -> dict:
 def sell_through(session) -> list[dict]:
     """去化率 per project and building: sold of saleable units, by the one definition
     (models.inventory.sold_and_saleable), which the board reads too."""
-    from .inventory import Building, Project, sell_through_rate, sold_and_saleable
+    from .inventory import Building, sell_through_rate, sold_and_saleable
+    from .projects import Project
     counts = sold_and_saleable(session)
     rows = session.execute(select(Project.id, Project.name, Building.id, Building.name)
                            .join(Building, Building.project_id == Project.id)
@@ -189,7 +191,8 @@ def collection_and_ageing(session, today: dt.date) -> tuple[dict, list[dict]]:
 def pipeline(session) -> dict:
     """Subscribed but not signed; the share of live deals with an approved extension; open
     duplicate-registration conflicts."""
-    from .deals import Extension, Subscription
+    from .deals import Subscription
+    from .ladder import Extension
     from .leads import LeadConflict
     waiting = session.scalar(select(func.count()).select_from(Subscription).where(
         Subscription.status.in_(("confirmed", "active"))))
@@ -204,7 +207,8 @@ def pipeline(session) -> dict:
 
 
 def _lines(session, *conditions, limit=8):
-    from .deals import Instalment, Subscription
+    from .deals import Subscription
+    from .payments import Instalment
     due = EFFECTIVE_DUE
     return session.execute(
         select(Instalment.id, Subscription.number, Subscription.customer_name, Instalment.kind, due.label("due"),
@@ -219,7 +223,8 @@ def _open_summary(session, today: dt.date, window: int, *conditions, collection:
     within `window` days from today (count, amount). With `collection`, the same pass also sums,
     over every line paid or not, what was due by today and what was paid of it, and the whole
     plan and what was paid of it (lines due later included)."""
-    from .deals import Instalment, Subscription
+    from .deals import Subscription
+    from .payments import Instalment
     due = EFFECTIVE_DUE
     balance = Instalment.amount_due - Instalment.amount_paid
     unpaid = Instalment.status != "paid"
@@ -260,7 +265,7 @@ def _open_summary(session, today: dt.date, window: int, *conditions, collection:
 def agent_panel(session, agent_id: int, today: dt.date) -> dict:
     from .deals import Subscription
     from .leads import OPEN_STAGES, Lead
-    from .inventory import Project
+    from .projects import Project
     due = EFFECTIVE_DUE
     mine = Subscription.agent_id == agent_id
     due_leads = (Lead.owner_id == agent_id, Lead.stage.in_(OPEN_STAGES), Lead.next_follow_up_on <= today)
@@ -281,7 +286,7 @@ def agent_panel(session, agent_id: int, today: dt.date) -> dict:
 
 
 def finance_panel(session, today: dt.date) -> dict:
-    from .deals import Payment
+    from .payments import Payment
     due = EFFECTIVE_DUE
     count, amount = session.execute(select(func.count(), func.coalesce(func.sum(Payment.amount), ZERO))
                                     .where(Payment.paid_on == today)).one()
@@ -309,7 +314,8 @@ def lawyer_panel(session, today: dt.date) -> dict:
 def targets_vs_actuals(session, month: str, agent_id: int | None = None) -> list[dict]:
     """Each agent's monthly target (R-ALL-3) beside what they did that month: subscriptions
     (count and amount, by subscription date) and collections (money received on their deals)."""
-    from .deals import Payment, Subscription
+    from .deals import Subscription
+    from .payments import Payment
     from .targets import SalesTarget, month_range
     from .users import User
     first, last = month_range(month)
@@ -346,7 +352,7 @@ def targets_vs_actuals(session, month: str, agent_id: int | None = None) -> list
 
 def project_names(session) -> str:
     """The projects of the office, for a report's running header."""
-    from .inventory import Project
+    from .projects import Project
     return "、".join(session.scalars(select(Project.name).order_by(Project.name))) or "—"
 
 

@@ -101,7 +101,9 @@ class Document(Base):
 def _subjects():
     """kind -> (subject model, the grid whose list right lets a role see it)."""
     from .contracts import Contract
-    from .deals import Instalment, OverdueEvent, Payment, Subscription
+    from .deals import Subscription
+    from .ladder import OverdueEvent
+    from .payments import Instalment, Payment
     from .inventory import Building
     from .leads import Lead
     return {
@@ -244,7 +246,9 @@ def queue_letters(session, kind: str, subject_ids) -> int:
     inserted set-based in the ladder's own transaction, with an audit row each;
     `jobs.documents.enqueue_pending` sends them to a worker after the commit."""
     from .audit import record_many
-    from .deals import Instalment, OverdueEvent, Subscription
+    from .deals import Subscription
+    from .ladder import OverdueEvent
+    from .payments import Instalment
     ids = list(subject_ids)
     written = 0
     for start in range(0, len(ids), 5000):
@@ -451,7 +455,7 @@ def _customer(sub) -> dict:
 
 
 def _lines(session, sub, today: dt.date | None = None) -> list[dict]:
-    from .deals import Instalment, days_overdue
+    from .payments import Instalment, days_overdue
     today = today or office_today()
     lines = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id)
                             .order_by(Instalment.seq)).all()
@@ -485,7 +489,7 @@ def _subscription_agreement(session, sub) -> dict:
 
 
 def _receipt(session, payment) -> dict:
-    from .deals import Instalment, Payment, PaymentAllocation
+    from .payments import Instalment, Payment, PaymentAllocation
     sub = payment.subscription
     allocations = session.execute(
         select(Instalment.kind, Instalment.seq, PaymentAllocation.amount)
@@ -518,14 +522,14 @@ def _overdue_letter(session, event) -> dict:
                "lawyer_letter_on": event.due_on + dt.timedelta(days=project.lawyer_letter_day),
                "forfeit_on": event.due_on + dt.timedelta(days=project.forfeit_day)}
     if event.cause == "signing":
-        from .contracts import signing_gate
+        from .payments import signing_gate
         required, paid = signing_gate(session, sub)
         context["signing"] = {"required": required, "paid": paid}
     return context
 
 
 def _forfeit_notice(session, sub) -> dict:
-    from .deals import OverdueEvent
+    from .ladder import OverdueEvent
     event = session.scalar(select(OverdueEvent).join(OverdueEvent.instalment)
                            .where(OverdueEvent.level == "forfeit",
                                   OverdueEvent.instalment.has(subscription_id=sub.id))
@@ -539,7 +543,7 @@ def _forfeit_notice(session, sub) -> dict:
 
 
 def _signing_booking(session, contract) -> dict:
-    from .contracts import signing_gate
+    from .payments import signing_gate
     sub = contract.subscription
     required, paid = signing_gate(session, sub)
     at = office_local(contract.appointment_at)  # the office's wall clock, as the customer reads it
@@ -553,7 +557,8 @@ def _signing_booking(session, contract) -> dict:
 
 
 def _statement(session, lead) -> dict:
-    from .deals import LIVE_DEAL, Payment, Subscription, Voucher
+    from .deals import LIVE_DEAL, Subscription
+    from .payments import Payment, Voucher
     deals = []
     for sub in session.scalars(select(Subscription).where(Subscription.lead_id == lead.id)
                                .order_by(Subscription.id)).all():
@@ -572,7 +577,7 @@ def _statement(session, lead) -> dict:
             "vouchers": [{"number": v.number, "kind": _label("voucher", "kind", v.kind), "issued_on": v.issued_on,
                           "amount": v.amount, "reason": v.reason} for v in vouchers],
             "due": due, "paid": paid,
-            # Money owed now (models.deals.overdue_on's definition): nothing on a deal that is over.
+            # Money owed now (models.payments.overdue_on's definition): nothing on a deal that is over.
             "owed": due - paid if live else Decimal("0"),
             "overdue": sum((line["balance"] for line in lines if line["days_overdue"]), Decimal("0"))})
     return {"customer": {"name": lead.name, "phone": lead.phone}, "deals": deals,

@@ -101,8 +101,9 @@ def _date(value, what):
 def parse_filters(session, list_name: str, args) -> dict:
     """The filters of an export from a form or query string, checked; RuleViolation says what
     is wrong in the user's language. Returns plain values (JSON-able: dates as ISO strings)."""
-    from .deals import INSTALMENT_STATUSES, PAYMENT_CHANNELS, PAYMENT_METHODS
-    from .inventory import Project
+    from .deals import PAYMENT_METHODS
+    from .payments import INSTALMENT_STATUSES, PAYMENT_CHANNELS
+    from .projects import Project
     if list_name not in EXPORT_LISTS:
         raise RuleViolation(_l("There is no such list to export."))
     filters: dict = {}
@@ -181,8 +182,10 @@ def _shared_filters(query, filters: dict, day_column):
 
 
 def _payments_query(filters: dict):
-    from .deals import Instalment, Payment, PaymentAllocation, Subscription
-    from .inventory import Building, Project, Unit
+    from .deals import Subscription
+    from .payments import Instalment, Payment, PaymentAllocation
+    from .inventory import Building, Unit
+    from .projects import Project
     original = aliased(Payment)
     # The lines each payment paid, as "seq|kind|amount;…" from its allocations (read by _lines_paid):
     # one index lookup a row, in the same streamed query.
@@ -212,8 +215,10 @@ def _payments_query(filters: dict):
 
 
 def _instalments_query(filters: dict, today: dt.date):
-    from .deals import EFFECTIVE_DUE as due, Instalment, Subscription, overdue_on
-    from .inventory import Building, Project, Unit
+    from .deals import Subscription
+    from .payments import EFFECTIVE_DUE as due, Instalment, overdue_on
+    from .inventory import Building, Unit
+    from .projects import Project
     query = (select(Project.name, Subscription.number, Subscription.customer_name, Building.name,
                     Unit.number, User.display_name, Instalment.seq, Instalment.kind, Instalment.due_on,
                     Instalment.extended_due_on, Instalment.amount_due, Instalment.amount_paid,
@@ -298,7 +303,7 @@ def _rows(session, list_name: str, query, today: dt.date):
             yield [r[0] or "", r[1], r[2], r[3], f"{r[4]}-{r[5]}", r[6], r[7], lines(r[14]),
                    channels.get(r[8], r[8]), methods.get(r[9], r[9]), r[10] or "", r[11] or "", r[12] or "", r[13]]
     else:
-        from .deals import days_late
+        from .payments import days_late
         kinds, statuses = _labels("instalment", "kind"), _labels("instalment", "status")
         deals = _labels("subscription", "status")
         for r in _stream(session, query):

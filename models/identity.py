@@ -151,3 +151,29 @@ def id_document_problem(id_type: str | None, raw: str | None) -> str | None:
     except RuleViolation as exc:
         return str(exc.message)
     return None
+
+
+# --- phone numbers ---------------------------------------------------------------------------
+# Mainland mobile (1[3-9] + 9 digits) or a landline with its area code (0 + 2–3 digits + 7–8 digits).
+_MOBILE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
+_LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$", re.ASCII)
+
+
+# What people put between the digits of a phone: spaces, dashes of every width, dots, brackets.
+_PHONE_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−.()（）]")
+
+
+def normalise_phone(raw: str) -> str:
+    """Digits of a mainland number without spaces, dashes, brackets or the +86 prefix; full-width
+    characters (１３８００１３８０００ typed with a Chinese input method) read as ASCII (NFKC)."""
+    digits = _PHONE_SEPARATORS.sub("", as_typed_ascii(raw))  # digits of any script as ASCII
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    return digits
+
+
+def is_phone(phone: str) -> bool:
+    """Whether a normalised number is a whole mainland mobile or landline number."""
+    return bool(_MOBILE.match(phone) or _LANDLINE.match(phone))

@@ -9,7 +9,7 @@ climbs the same rungs but is never forfeited: on day 15 it goes on the manager's
 lawyer's rescission (解约) worklist, where they decide. Every rung is an overdue_event, unique
 per (instalment, due date, level): a run twice for one day, or two runs at once, write each
 event once; a run after missed days applies each level once, in order. The daily run first
-expires subscriptions whose deposit never came (models.deals.expire_unpaid).
+expires subscriptions whose deposit never came (`expire_unpaid`).
 """
 from __future__ import annotations
 
@@ -17,22 +17,118 @@ import datetime as dt
 from collections import Counter
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, and_, case, exists, func, select, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context, record_many
-from .base import office_today, utcnow
+from .base import Base, in_list, office_today, utcnow
 from .documents import queue_letters
 from .dialect import insert_ignoring_duplicates
-from .deals import (EFFECTIVE_DUE, LIVE_DEAL, Extension, Instalment, OverdueEvent, Subscription,
-                    already_decided, end_deal, expire_unpaid, _decide_request)
+from .deals import (LIVE_DEAL, WITHDRAWABLE, RequestedDecision, Subscription, already_decided, decide_request,
+                    end_deal, locked_subscription, move_status, via_subscription)
 from .errors import RuleViolation
-from .inventory import Project
+from .payments import EFFECTIVE_DUE, Instalment, signing_gate, tell_finance_of_money_held
+from .projects import Project
 from .labels import choice_label
 from .archive import keep_apart
+from .contracts import Contract
 from .leads import Lead
 from .notifications import notify
 from .permissions import can_do, require, sees_all_rows
-from .users import users_who_may, users_with_roles
+from .users import User, users_who_may, users_with_roles
+
+EXTENSION_STATUSES = ("requested", "approved", "rejected")
+# rescission: a signed contract's line on the forfeit day — never forfeited by the ladder, it goes
+# on the manager's and the lawyer's rescission worklist (R-PAY-4, R-PAY-5).
+LADDER_LEVELS = ("reminder", "warning", "lawyer_letter", "forfeit", "rescission")
+# What a person did about an event that waits for one: a letter sent (or no longer needed), a
+# rescission decided (keep chasing, or rescind).
+EVENT_OUTCOMES = ("sent", "not_needed", "continue", "rescind")
+
+
+class Extension(RequestedDecision, Base):
+    """A request to move an instalment's due date, or a booked sale contract's signing date
+    (R-PAY-6, R-CON-5). At most one waits per subject (a partial unique index)."""
+
+    __tablename__ = "extension"
+    __table_args__ = (
+        CheckConstraint("days > 0", name="days_positive"),
+        CheckConstraint(in_list("status", EXTENSION_STATUSES), name="status_known"),
+        CheckConstraint("(instalment_id IS NULL) <> (contract_id IS NULL)", name="one_subject"),
+        Index("uq_extension_open_instalment", "instalment_id", unique=True,
+              sqlite_where=text("status = 'requested'"), postgresql_where=text("status = 'requested'")),
+        Index("uq_extension_open_contract", "contract_id", unique=True,
+              sqlite_where=text("status = 'requested'"), postgresql_where=text("status = 'requested'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="RESTRICT"),
+                                                 index=True)
+    instalment_id: Mapped[int | None] = mapped_column(ForeignKey("instalment.id", ondelete="RESTRICT"),
+                                                      index=True)
+    contract_id: Mapped[int | None] = mapped_column(ForeignKey("contract.id", ondelete="RESTRICT"),
+                                                    index=True)
+    days: Mapped[int]
+    new_due_on: Mapped[dt.date | None]
+
+    subscription: Mapped[Subscription] = relationship()
+    instalment: Mapped[Instalment | None] = relationship()
+    contract: Mapped["Contract | None"] = relationship()  # noqa: F821 (models.contracts)
+
+    def __str__(self) -> str:
+        if self.instalment_id:
+            return str(self.instalment)
+        from flask_babel import gettext
+        return gettext("%(deal)s signing", deal=self.subscription)
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return via_subscription(cls.subscription_id, user_id)
+
+
+class OverdueEvent(Base):
+    """A rung of the overdue ladder reached by an instalment (R-PAY-4, R-PAY-5).
+
+    Unique per instalment, due date and level, so a ladder run twice writes each event once.
+    """
+
+    __tablename__ = "overdue_event"
+    __table_args__ = (
+        UniqueConstraint("instalment_id", "due_on", "level", "cause"),
+        CheckConstraint(in_list("level", LADDER_LEVELS), name="level_known"),
+        CheckConstraint(in_list("cause", ("payment", "signing")), name="cause_known"),
+        CheckConstraint("outcome IS NULL OR " + in_list("outcome", EVENT_OUTCOMES), name="outcome_known"),
+        CheckConstraint("(outcome IS NULL) = (handled_on IS NULL)", name="outcome_dated"),
+        Index("ix_overdue_event_on_level", "on", "level"),
+        # The worklists: letters to send and rescissions to decide.
+        Index("ix_overdue_event_waiting", "level", sqlite_where=text("outcome IS NULL"),
+              postgresql_where=text("outcome IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instalment_id: Mapped[int] = mapped_column(ForeignKey("instalment.id", ondelete="RESTRICT"))
+    due_on: Mapped[dt.date]
+    level: Mapped[str] = mapped_column(String(20))
+    # payment: the instalment is unpaid; signing: paid enough but not signed in time (R-CON-5),
+    # recorded on the deal's deposit line with the signing due date.
+    cause: Mapped[str] = mapped_column(String(20), default="payment")
+    on: Mapped[dt.date]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What a person did about an event that waits for one (models.worklists): the lawyer sends a
+    # lawyer's letter; the manager or the lawyer decides a rescission.
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    handled_on: Mapped[dt.date | None]
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    handling_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    instalment: Mapped[Instalment] = relationship()
+    handled_by: Mapped[User | None] = relationship()
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return cls.instalment_id.in_(
+            select(Instalment.id).where(via_subscription(Instalment.subscription_id, user_id)))
+
 
 LADDER_SUBSCRIPTIONS = LIVE_DEAL  # every live deal's lines are chased, signed ones too (R-PAY-4)
 FORFEITABLE = ("confirmed", "active")  # a signed contract is never forfeited by the ladder
@@ -179,7 +275,6 @@ def _written(session, rows, level, today, cause: str = "payment") -> int:
 def _signing_overdue(session, project_id: int, level: str, cutoff: dt.date) -> list:
     """Booked sale contracts past their signing due date by the level's days, whose down payment
     is complete (R-CON-5), without that level's signing event yet. Rows carry the deposit line."""
-    from .contracts import Contract, signing_gate
     rows = session.execute(
         select(Instalment.id, Contract.signing_due_on.label("due"), Subscription.id.label("sub"),
                Subscription.agent_id)
@@ -245,7 +340,6 @@ def forfeit(session, subscription_id: int, today: dt.date, cause: str = "payment
 
 
 def _tell_of_forfeit(session, sub: Subscription, cause: str, days: int) -> None:
-    from .payments import tell_finance_of_money_held
     what = {"_t": f"forfeit_cause.{cause}", "no": sub.number, "name": sub.customer_name, "days": days}
     link = f"/admin/subscription/details/?id={sub.id}"
     notify(session, [sub.agent_id], "ladder_forfeit", {"_t": "ladder_forfeit.agent", "what": what}, link)
@@ -369,7 +463,6 @@ def signing_extension_refusal(by, contract) -> RuleViolation | None:
 def request_signing_extension(session, by, contract_id: int, days: int, reason: str) -> Extension:
     """The agent or the lawyer asks to move a booked sale contract's signing date (R-CON-5,
     R-PAY-6): decided like an instalment's extension, with the same limit in total."""
-    from .contracts import Contract
     require(by, "signing.extension.request")
     contract = session.get(Contract, contract_id)
     if contract is None:
@@ -436,12 +529,11 @@ def decide_extension(session, by, extension_id: int, approve: bool) -> Extension
     Decided under the deal's lock (the order payments and the ladder use), re-checking that the
     deal is live, by a conditional UPDATE on `requested`: of two decisions at once exactly one is
     recorded and the other is told who decided first; a forfeit and an approval never both happen."""
-    from .payments import _locked_subscription
     require(by, "extension.decide")
     subscription_id = session.scalar(select(Extension.subscription_id).where(Extension.id == extension_id))
     if subscription_id is None:
         raise RuleViolation(_l("This extension is not waiting for a decision."), rule="R-PAY-6")
-    sub = _locked_subscription(session, subscription_id)
+    sub = locked_subscription(session, subscription_id)
     extension = session.get(Extension, extension_id, populate_existing=True)
     if extension.status != "requested":
         raise already_decided(session, Extension, extension_id, rule="R-PAY-6")
@@ -466,7 +558,7 @@ def decide_extension(session, by, extension_id: int, approve: bool) -> Extension
         base = contract.signing_due_on
     if approve:
         new_due = base + dt.timedelta(days=extension.days)
-    if not _decide_request(session, Extension, extension_id, by, "approved" if approve else "rejected",
+    if not decide_request(session, Extension, extension_id, by, "approved" if approve else "rejected",
                            "approve_extension" if approve else "reject_extension",
                            **({"new_due_on": new_due} if approve else {})):
         raise already_decided(session, Extension, extension_id, rule="R-PAY-6")
@@ -483,3 +575,55 @@ def decide_extension(session, by, extension_id: int, approve: bool) -> Extension
             "what": "signing" if extension.contract_id else "payment", "days": extension.days,
             **({"new_due": new_due} if approve else {})}, "/admin/extension/")
     return extension
+
+
+def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) -> int:
+    """Subscriptions without their deposit (draft, or confirmed and unpaid) past the deposit line's
+    due date (as an approved extension moved it) plus the project's grace expire (R-SUB-2): the
+    unit goes back on sale, the customer stays (a visited customer again), open requests close,
+    the agent is told; each in a transaction of its own, re-checked under the deal's lock. Part of
+    the daily run. Returns how many expired."""
+    today = today or office_today()
+
+    def deposit_due(subscription_id):  # the deposit line's due date, moved by an approved extension
+        return select(EFFECTIVE_DUE).where(Instalment.subscription_id == subscription_id,
+                                           Instalment.kind == "deposit").scalar_subquery()
+
+    candidates = []
+    for project_id, grace in session.execute(select(Project.id, Project.draft_grace_days).order_by(Project.id)):
+        candidates += session.scalars(
+            select(Subscription.id).where(Subscription.project_id == project_id,
+                                          Subscription.status.in_(WITHDRAWABLE),
+                                          deposit_due(Subscription.id) < today - dt.timedelta(days=grace))
+            .order_by(Subscription.id)).all()
+    expired = 0
+    for sub_id in candidates:
+        try:
+            sub = locked_subscription(session, sub_id)
+            due = session.scalar(select(deposit_due(sub.id)))
+            late = due is not None and due + dt.timedelta(days=sub.project.draft_grace_days) < today
+            if sub.status not in WITHDRAWABLE or not late or dry_run:
+                if dry_run and sub.status in WITHDRAWABLE and late:
+                    expired += 1  # would expire
+                session.rollback()
+                continue
+            before, unit_id, lead = sub.status, sub.unit_id, sub.lead
+            if not move_status(session, sub, None, (before,), "expired", "expire",
+                         reason=str(due), expired_at=utcnow()):  # the deposit's due date: shown as words when read
+                session.rollback()
+                continue
+            end_deal(session, sub_id, unit_id, None, "expire")
+            with audit_context(session, action="expire"):
+                if lead.stage == "subscribed":
+                    lead.stage = "visited"
+                session.flush()
+            notify(session, [sub.agent_id], "subscription_expired",
+                   {"_t": f"subscription_expired.{'draft' if before == 'draft' else 'confirmed'}",
+                    "no": sub.number, "name": sub.customer_name, "due": due, "days": sub.project.draft_grace_days},
+                   f"/admin/subscription/details/?id={sub_id}")
+            session.commit()
+            expired += 1
+        except Exception:
+            session.rollback()
+            raise
+    return expired

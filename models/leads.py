@@ -10,15 +10,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from flask_babel import lazy_gettext as _l
 
-from .audit import audit_context
+from .audit import audit_context, record_many
 from .base import Base, in_list, office_midnight_utc, office_time, office_today, utcnow
 from .errors import RuleViolation
-from .identity import ID_TYPES, RESIDENT_ID, as_typed_ascii, normalise_id_number, validate_id_document
-from .inventory import Project
+from .identity import (ID_TYPES, RESIDENT_ID, is_phone, normalise_id_number,
+                       normalise_phone, validate_id_document)
+from .projects import Project
 from .notifications import notify
 from .permissions import require, sees_all_rows
 from .privacy import mask_id_number, mask_phone  # noqa: F401  (mask_id_number: kept importable here)
 from .search import gram_index
+from .submissions import claim, settle
 from .users import Role, User, user_role, users_with_roles
 
 LEAD_SOURCES = ("phone_call", "walk_in", "referral", "advert", "web", "fair", "other")
@@ -27,31 +29,6 @@ OPEN_STAGES = ("new", "contacted", "visited")  # still being worked; counts as a
 FOLLOW_UP_CHANNELS = ("phone", "visit", "wechat", "other")
 PURPOSES = ("own_home", "upgrade", "investment", "for_family", "other")
 CONFLICT_STATUSES = ("open", "kept", "transferred")
-
-# Mainland mobile (1[3-9] + 9 digits) or a landline with its area code (0 + 2–3 digits + 7–8 digits).
-_MOBILE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
-_LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$", re.ASCII)
-
-
-# What people put between the digits of a phone: spaces, dashes of every width, dots, brackets.
-_PHONE_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−.()（）]")
-
-
-def normalise_phone(raw: str) -> str:
-    """Digits of a mainland number without spaces, dashes, brackets or the +86 prefix; full-width
-    characters (１３８００１３８０００ typed with a Chinese input method) read as ASCII (NFKC)."""
-    digits = _PHONE_SEPARATORS.sub("", as_typed_ascii(raw))  # digits of any script as ASCII
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    elif digits.startswith("0086"):
-        digits = digits[4:]
-    return digits
-
-
-def is_phone(phone: str) -> bool:
-    """Whether a normalised number is a whole mainland mobile or landline number."""
-    return bool(_MOBILE.match(phone) or _LANDLINE.match(phone))
-
 
 def validate_phone(raw: str) -> str:
     """The normalised phone, or RuleViolation when it is not a mainland mobile or landline."""
@@ -333,7 +310,7 @@ def works_on(by: User, lead: Lead) -> bool:
     return sees_all_rows(by) or lead.owner_id == by.id
 
 
-def _visible_lead(session, by: User, lead_id: int) -> Lead:
+def visible_lead(session, by: User, lead_id: int) -> Lead:
     lead = session.get(Lead, lead_id)
     if lead is None or not works_on(by, lead):
         raise RuleViolation(_l("This customer does not exist, or is not one of yours."),
@@ -354,7 +331,7 @@ def record_follow_up(session, by: User, *, lead_id: int, channel: str, content: 
     """
     require(by, "lead.follow_up")
     today = _today_or(today)
-    lead = _visible_lead(session, by, lead_id)
+    lead = visible_lead(session, by, lead_id)
     if channel not in FOLLOW_UP_CHANNELS:
         raise RuleViolation(_l("Choose how you followed up (phone, visit, WeChat, other)."), rule="R-LEAD-3")
     content = (content or "").strip()
@@ -371,7 +348,6 @@ def record_follow_up(session, by: User, *, lead_id: int, channel: str, content: 
                                "sales manager may pause a customer's follow-up with a reason.",
                                latest=latest.isoformat(), n=lead.project.follow_up_max_days), rule="R-LEAD-3")
     if key is not None:
-        from .submissions import claim
         claim(session, by, key, "follow_up", subject=f"lead:{lead.id}", out_of_date=_l(
             "This form is out of date: open it again and write the follow-up.")).result = content[:60]
     with audit_context(session, actor=by, action="follow_up"):
@@ -403,7 +379,7 @@ def pause_follow_up(session, by: User, lead_id: int, until: dt.date, reason: str
     meanwhile. At most a year."""
     require(by, "lead.pause")
     today = _today_or(today)
-    lead = _visible_lead(session, by, lead_id)
+    lead = visible_lead(session, by, lead_id)
     reason = (reason or "").strip()
     if not reason:
         raise RuleViolation(_l("Say why the follow-up is paused."), rule="R-LEAD-3")
@@ -480,7 +456,6 @@ def _locked_leads(session, lead_ids) -> list[tuple[int, int | None]]:
 def _apply_assignment(session, by: User, plan: dict[int, list[int]],
                       before: dict[int, int | None]) -> int:
     """Set owners in one UPDATE per agent and write one audit row per lead (set-based)."""
-    from .audit import record_many
     now = utcnow()
     today = _today_or(None)
     changed = 0
@@ -506,14 +481,12 @@ def _claim_assignment(session, by: User, key: str | None) -> None:
     form sent twice — a double click, a browser retry, two posts at once — assigns once; the
     repeat is told what the first one did. Calls without a form (a conflict's transfer) pass None."""
     if key is not None:
-        from .submissions import claim
         claim(session, by, key, "lead_assign", out_of_date=_l(
             "This form is out of date: select the customers again and choose the agents."))
 
 
 def _settle_assignment(session, key: str | None, plan: dict[int, int]) -> None:
     if key is not None:
-        from .submissions import settle
         names = dict(session.execute(select(User.id, User.username).where(User.id.in_(plan))).all())
         settle(session, key, ", ".join(f"{names.get(a, a)} {n}" for a, n in plan.items()))
 
@@ -581,7 +554,6 @@ def _spread(session, by: User, plan: dict[int, list[int]], rows, key: str | None
 def resolve_conflict(session, by: User, conflict_id: int, decision: str) -> LeadConflict:
     """The manager keeps the owner or transfers the lead to the second agent (R-LEAD-5). A
     conditional UPDATE on `open`: two decisions at once record one; the other is told."""
-    from .audit import record_many
     require(by, "lead.resolve_conflict")
     conflict = session.get(LeadConflict, conflict_id)
     if conflict is None:
@@ -612,7 +584,6 @@ def pool_stale_leads(session, today: dt.date | None = None) -> int:
     Set-based and idempotent: a second run the same day finds nothing more to move. The agent
     is told; the manager reassigns from the pool. Returns how many leads moved.
     """
-    from .audit import record_many
     today = _today_or(today)
     midnight_utc = office_midnight_utc(today)
     stale: list[tuple[int, int]] = []
@@ -663,7 +634,7 @@ def ask_question(session, by: User, *, project_id: int, question: str,
     if session.get(Project, project_id) is None:
         raise RuleViolation(_l("Choose the project."))
     if lead_id is not None:
-        _visible_lead(session, by, lead_id)
+        visible_lead(session, by, lead_id)
     topic = question_topic(question)
     answered = session.scalar(select(CustomerQuestion).where(
         CustomerQuestion.project_id == project_id, CustomerQuestion.topic == topic,

@@ -15,21 +15,298 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext, lazy_gettext as _l
-from sqlalchemy import and_, func, select
+from sqlalchemy import (CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, and_, func,
+                        select, text, update)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context
-from .base import office_today
-from .deals import (DEAD_DEAL, DEFAULTED, INSTALMENT_KINDS, PAYMENT_CHANNELS, VOUCHER_KINDS, Instalment, Payment,
-                    PaymentAllocation, PaymentMethodTemplate, PlanLineTemplate, Subscription, Voucher,
-                    next_receipt_no, next_voucher_no)
-from .notifications import notify
+from .base import Base, Money, in_list, office_today, utcnow
+from .deals import (DEAD_DEAL, DEFAULTED, LIVE_DEAL, PAYMENT_METHODS, Subscription, locked_subscription, move_status,
+                    via_subscription)
 from .errors import RuleViolation
-from .inventory import Project, check_entry_date
+from .labels import choice_label
 from .money import format_money, parse_money
+from .notifications import notify
+from .projects import Project, check_entry_date
 from .submissions import claim, settle
-from .users import users_who_may
+from .users import User, users_who_may
 from .permissions import require, sees_all_rows
+
+INSTALMENT_KINDS = ("deposit", "down_payment", "instalment", "commercial_loan",
+                    "provident_fund_loan", "balance")
+INSTALMENT_STATUSES = ("pending", "partly_paid", "paid")
+PAYMENT_CHANNELS = ("bank_transfer", "pos", "cash", "cheque", "loan_disbursement", "other")
+VOUCHER_KINDS = ("refund", "retained")
+
+
+class PaymentMethodTemplate(Base):
+    """A project's payment method (R-PAY-2, R-PAY-7): the plan lines a subscription gets."""
+
+    __tablename__ = "payment_method_template"
+    __table_args__ = (
+        UniqueConstraint("project_id", "code"),
+        CheckConstraint(in_list("code", PAYMENT_METHODS), name="code_known"),
+        CheckConstraint("signing_threshold_percent IS NULL OR signing_threshold_amount IS NULL",
+                        name="one_signing_threshold"),
+        CheckConstraint("signing_threshold_percent IS NULL OR (signing_threshold_percent > 0 AND "
+                        "signing_threshold_percent <= 100)", name="signing_percent_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"))
+    code: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(60))
+    active: Mapped[bool] = mapped_column(default=True)
+    # R-CON-1: what must be paid before signing — a % of the price or an amount; by default the
+    # deposit and down-payment lines (all lines when the method has no down payment).
+    signing_threshold_percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    signing_threshold_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    # R-CON-3: what a deal of this method brings to the signing beyond the project's list (one
+    # item per line): the mortgage's bank card only on a mortgage deal (models.contracts.signing_checklist).
+    signing_checklist: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    project: Mapped[Project] = relationship()
+    lines: Mapped[list["PlanLineTemplate"]] = relationship(back_populates="method",
+                                                           order_by="PlanLineTemplate.seq")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanLineTemplate(Base):
+    """One line of a payment method: a % of the price or a fixed amount, due an offset of days
+    after the subscription or on a fixed date. The deposit is not a line: it is agreed per
+    subscription and counts toward the first line."""
+
+    __tablename__ = "plan_line_template"
+    __table_args__ = (
+        UniqueConstraint("method_id", "seq"),
+        CheckConstraint(in_list("kind", INSTALMENT_KINDS), name="kind_known"),
+        CheckConstraint("(percent IS NULL) <> (fixed_amount IS NULL)", name="percent_or_fixed"),
+        CheckConstraint("percent IS NULL OR (percent > 0 AND percent <= 100)", name="percent_range"),
+        CheckConstraint("fixed_amount IS NULL OR fixed_amount > 0", name="fixed_positive"),
+        CheckConstraint("(due_offset_days IS NULL) <> (due_on IS NULL)", name="offset_or_date"),
+        CheckConstraint("due_offset_days IS NULL OR due_offset_days >= 0", name="offset_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    method_id: Mapped[int] = mapped_column(ForeignKey("payment_method_template.id", ondelete="RESTRICT"))
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(30))
+    percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    fixed_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    due_offset_days: Mapped[int | None]
+    due_on: Mapped[dt.date | None]
+
+    method: Mapped[PaymentMethodTemplate] = relationship(back_populates="lines")
+
+
+class PaymentAllocation(Base):
+    """How much of a payment (or of its reversal, negative) went to which instalment."""
+
+    __tablename__ = "payment_allocation"
+    __table_args__ = (CheckConstraint("amount <> 0", name="amount_not_zero"),)
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id", ondelete="RESTRICT"), index=True)
+    instalment_id: Mapped[int] = mapped_column(ForeignKey("instalment.id", ondelete="RESTRICT"), index=True)
+    amount: Mapped[Money]
+
+    instalment: Mapped["Instalment"] = relationship(viewonly=True)
+
+
+class ReceiptCounter(Base):
+    """The last receipt number issued per project: a gap-free sequence (R-PAY-1)."""
+
+    __tablename__ = "receipt_counter"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"),
+                                            primary_key=True)
+    last_no: Mapped[int] = mapped_column(default=0)
+
+
+
+class Instalment(Base):
+    """One line of a payment plan (R-PAY-2). Overdue is derived from due date and balance."""
+
+    __tablename__ = "instalment"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "seq"),
+        CheckConstraint(in_list("kind", INSTALMENT_KINDS), name="kind_known"),
+        CheckConstraint(in_list("status", INSTALMENT_STATUSES), name="status_known"),
+        CheckConstraint("amount_due > 0", name="amount_due_positive"),
+        CheckConstraint("amount_paid >= 0 AND amount_paid <= amount_due", name="paid_within_due"),
+        Index("ix_instalment_open_due", "status", "due_on"),
+        Index("ix_instalment_due_on", "due_on", "id"),  # the plan grid's default sort
+        # The ladder's scan: open instalments by effective due date (extension or original).
+        Index("ix_instalment_open_effective_due", text("coalesce(extended_due_on, due_on)"),
+              sqlite_where=text("status <> 'paid'"), postgresql_where=text("status <> 'paid'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="RESTRICT"))
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(30))
+    due_on: Mapped[dt.date]
+    extended_due_on: Mapped[dt.date | None]  # set by an approved extension (R-PAY-6)
+    amount_due: Mapped[Money]
+    amount_paid: Mapped[Money] = mapped_column(default=Decimal("0.00"))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    agent_note: Mapped[str] = mapped_column(Text, default="")  # what the customer said (R-PAY-4)
+
+    subscription: Mapped[Subscription] = relationship(back_populates="instalments")
+
+    def __str__(self) -> str:
+        return f"{self.subscription.number if self.subscription else ''} #{self.seq}"
+
+    @property
+    def effective_due_on(self) -> dt.date:
+        return self.extended_due_on or self.due_on
+
+    @property
+    def balance(self) -> Decimal:
+        return self.amount_due - self.amount_paid
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return via_subscription(cls.subscription_id, user_id)
+
+
+# An instalment's due date as the ladder counts it: the extended one once an extension is
+# approved (R-PAY-6). The same expression as the index ix_instalment_open_effective_due.
+EFFECTIVE_DUE = func.coalesce(Instalment.extended_due_on, Instalment.due_on)
+
+
+def owed(joined: bool = False):
+    """A WHERE clause: plan lines whose deal is live, so their money is owed (R-PAY-5). `joined`:
+    the query joins `subscription` already; otherwise a subquery finds the deal."""
+    live = Subscription.status.in_(LIVE_DEAL)
+    return live if joined else Instalment.subscription_id.in_(select(Subscription.id).where(live))
+
+
+def late_on(today: dt.date):
+    """The line's own part of `overdue_on`: open and past its effective due date on `today`. Only
+    for a query that already keeps to owed lines (`owed`), such as the dashboards' one pass."""
+    return and_(Instalment.status != "paid", EFFECTIVE_DUE < today)
+
+
+def overdue_on(today: dt.date, joined: bool = False):
+    """A WHERE clause, the one definition of money owed now and late: open lines of live deals
+    past their effective due date on `today` (`late_on` and `owed`). The dashboards, the plan
+    grid, the exports, the statements and the ladder all count with it (or with `days_overdue`
+    for a loaded line)."""
+    return and_(late_on(today), owed(joined))
+
+
+def days_late(line_status: str, effective_due: dt.date, deal_status: str, today: dt.date) -> int:
+    """Days a line is late on `today` by `overdue_on`'s definition, from its values (0 when it is
+    not: paid, not yet due, or its deal is over) — for rows read without the ORM (exports)."""
+    if line_status == "paid" or deal_status not in LIVE_DEAL:
+        return 0
+    return max((today - effective_due).days, 0)
+
+
+def days_overdue(line: Instalment, today: dt.date, deal_status: str | None = None) -> int:
+    """`days_late` of a loaded line; `deal_status` spares loading the subscription."""
+    status = deal_status if deal_status is not None else line.subscription.status
+    return days_late(line.status, line.effective_due_on, status, today)
+
+
+class Payment(Base):
+    """Money received (收款, R-PAY-1). Immutable: a correction is a reversal row."""
+
+    __tablename__ = "payment"
+    __append_only__ = True  # never edited or deleted; see models.audit
+    __table_args__ = (
+        UniqueConstraint("project_id", "receipt_no"),
+        UniqueConstraint("reverses_id"),  # a payment is reversed at most once
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        CheckConstraint(in_list("channel", PAYMENT_CHANNELS), name="channel_known"),
+        CheckConstraint("(reverses_id IS NULL) = (amount > 0)", name="reversal_is_negative"),
+        Index("uq_payment_bank_ref", "project_id", "bank_ref", unique=True,
+              sqlite_where=text("bank_ref IS NOT NULL AND reverses_id IS NULL"),
+              postgresql_where=text("bank_ref IS NOT NULL AND reverses_id IS NULL")),
+        Index("ix_payment_paid_on", "paid_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"))
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="RESTRICT"),
+                                                 index=True)
+    instalment_id: Mapped[int | None] = mapped_column(ForeignKey("instalment.id", ondelete="RESTRICT"),
+                                                      index=True)
+    amount: Mapped[Money]
+    paid_on: Mapped[dt.date]
+    channel: Mapped[str] = mapped_column(String(30))
+    bank_ref: Mapped[str | None] = mapped_column(String(60))
+    receipt_no: Mapped[str | None] = mapped_column(String(30))
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id", ondelete="RESTRICT"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    subscription: Mapped[Subscription] = relationship()
+    instalment: Mapped[Instalment | None] = relationship()
+    recorded_by: Mapped[User] = relationship()
+    reverses: Mapped["Payment | None"] = relationship(remote_side=[id], viewonly=True)
+    # The plan lines it paid (or, for a reversal, took back): models.payments.lines_paid reads them.
+    allocations: Mapped[list[PaymentAllocation]] = relationship(viewonly=True, order_by=PaymentAllocation.id)
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return via_subscription(cls.subscription_id, user_id)
+
+
+
+class VoucherCounter(Base):
+    """The last settlement voucher number issued per project: a gap-free sequence (R-CHG-5)."""
+
+    __tablename__ = "voucher_counter"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"),
+                                            primary_key=True)
+    last_no: Mapped[int] = mapped_column(default=0)
+
+
+class Voucher(Base):
+    """Money held on a deal that is over, settled (R-CHG-5): paid back to the customer (refund)
+    or kept by the developer as the agreement says (retained). Numbered gap-free per project;
+    never edited or deleted — the payments it settles stay as they were."""
+
+    __tablename__ = "voucher"
+    __append_only__ = True
+    __table_args__ = (
+        UniqueConstraint("project_id", "number"),
+        CheckConstraint(in_list("kind", VOUCHER_KINDS), name="kind_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("(kind = 'refund') = (channel IS NOT NULL)", name="refund_has_channel"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"))
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="RESTRICT"),
+                                                 index=True)
+    number: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Money]
+    issued_on: Mapped[dt.date]
+    channel: Mapped[str | None] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    subscription: Mapped[Subscription] = relationship()
+    recorded_by: Mapped[User] = relationship()
+
+    def __str__(self) -> str:
+        return self.number
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return via_subscription(cls.subscription_id, user_id)
+
 
 FEN = Decimal("0.01")
 HUNDRED = Decimal("100")
@@ -185,17 +462,27 @@ def generate_plan(session, subscription: Subscription) -> list[Instalment]:
     return rows
 
 
+def signing_gate(session, sub: Subscription) -> tuple[Decimal, Decimal]:
+    """(required, paid) before signing (R-CON-1): the payment method's threshold — a % of the
+    price or an amount — or by default the deposit and down-payment lines (all lines when the
+    method has none). Paid is all money received on the plan, reversals deducted."""
+    method = method_of(session, sub)
+    lines = session.execute(select(Instalment.kind, Instalment.amount_due, Instalment.amount_paid)
+                            .where(Instalment.subscription_id == sub.id)).all()
+    paid = sum((l.amount_paid for l in lines), Decimal("0"))
+    if method.signing_threshold_percent is not None:
+        required = (sub.price * method.signing_threshold_percent / 100).quantize(FEN)
+    elif method.signing_threshold_amount is not None:
+        required = min(method.signing_threshold_amount, sub.price)
+    else:
+        kinds = {"deposit", "down_payment"} if any(l.kind == "down_payment" for l in lines) else None
+        required = sum((l.amount_due for l in lines if kinds is None or l.kind in kinds), Decimal("0"))
+    return required, paid
+
+
 def _status(amount_paid: Decimal, amount_due: Decimal) -> str:
     return "pending" if amount_paid == 0 else ("paid" if amount_paid == amount_due else "partly_paid")
 
-
-def _locked_subscription(session, subscription_id: int) -> Subscription:
-    """Subscription first, then its instalments: the one lock order of payments and the ladder."""
-    sub = session.scalar(select(Subscription).where(Subscription.id == subscription_id)
-                         .with_for_update().execution_options(populate_existing=True))
-    if sub is None:
-        raise RuleViolation(_l("This subscription does not exist."))
-    return sub
 
 
 def take_payment(session, by, sub: Subscription, *, amount, paid_on: dt.date, channel: str,
@@ -260,7 +547,7 @@ def record_payment(session, by, subscription_id: int, *, amount, paid_on: dt.dat
     require(by, "payment.record")
     if key is not None:
         claim(session, by, key, "payment", f"subscription:{subscription_id}")
-    sub = _locked_subscription(session, subscription_id)
+    sub = locked_subscription(session, subscription_id)
     if sub.status not in ("active", "contracted"):
         from .labels import choice_label
         raise RuleViolation(_l("Payments are recorded on subscriptions whose deposit is in (this one "
@@ -286,9 +573,8 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
     reason = (reason or "").strip()
     if not reason:
         raise RuleViolation(_l("Say why the payment is reversed."), rule="R-PAY-1")
-    sub = _locked_subscription(session, original.subscription_id)
+    sub = locked_subscription(session, original.subscription_id)
     if sub.status == "contracted":
-        from .contracts import signing_gate
         required, paid = signing_gate(session, sub)
         if paid - original.amount < required:
             raise RuleViolation(_l("The contract is signed: this reversal would leave the down payment "
@@ -397,7 +683,7 @@ def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issu
     if key is not None:
         claim(session, by, key, "voucher", f"subscription:{subscription_id}")
     today = today or office_today()
-    sub = _locked_subscription(session, subscription_id)
+    sub = locked_subscription(session, subscription_id)
     if sub.status not in DEAD_DEAL:
         raise RuleViolation(_l("Refund and retention vouchers settle deals that are over (forfeited, "
                                "withdrawn or expired); this one is live."), rule="R-CHG-5")
@@ -434,3 +720,61 @@ def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issu
             "name": sub.customer_name, "amount": amount, "voucher": voucher.number},
            f"/admin/voucher/?search={voucher.number}")
     return voucher
+
+
+def next_receipt_no(session, project_id: int) -> str:
+    """The next number of the project's gap-free receipt sequence, taken inside the caller's
+    transaction: a rolled-back payment gives its number back (R-PAY-1)."""
+    return _next_number(session, ReceiptCounter, project_id, "SJ")
+
+
+def next_voucher_no(session, project_id: int) -> str:
+    """The next settlement voucher number of the project, gap-free like receipts (R-CHG-5)."""
+    return _next_number(session, VoucherCounter, project_id, "TK")
+
+
+def _next_number(session, counter, project_id: int, prefix: str) -> str:
+    for _ in range(2):
+        number = session.execute(
+            update(counter).where(counter.project_id == project_id)
+            .values(last_no=counter.last_no + 1).returning(counter.last_no)).scalar()
+        if number is not None:
+            break
+        try:
+            with session.begin_nested():
+                session.add(counter(project_id=project_id, last_no=1))
+                session.flush()
+            number = 1
+            break
+        except IntegrityError:
+            continue  # another transaction created the counter first: take the next number
+    code = session.scalar(select(Project.code).where(Project.id == project_id))
+    return f"{prefix}-{code}-{number:06d}"
+
+
+
+def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: dt.date,
+                   channel: str, bank_ref: str | None = None, key: str | None = None,
+                   today: dt.date | None = None) -> Payment:
+    """Finance takes the deposit of a confirmed subscription, which becomes active (R-SUB-2).
+    `key`: the form's one-time submission key (models.submissions): sent twice, recorded once."""
+    require(by, "subscription.deposit")
+    if key is not None:
+        claim(session, by, key, "deposit", f"subscription:{subscription_id}")
+    sub = locked_subscription(session, subscription_id)
+    if sub.status != "confirmed":
+        raise RuleViolation(_l("The deposit is taken after sales control has confirmed the "
+                               "subscription (it is %(status)s).", status=choice_label("subscription", "status", sub.status)), rule="R-SUB-2")
+    amount = parse_money(amount, rule="R-SUB-2")
+    if amount != sub.deposit:
+        raise RuleViolation(_l("The deposit agreed is %(deposit)s.", deposit=format_money(sub.deposit)),
+                            rule="R-SUB-2")
+    deposit_line = session.scalar(select(Instalment.id).where(
+        Instalment.subscription_id == sub.id, Instalment.kind == "deposit"))
+    payment = take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel=channel,
+                           bank_ref=bank_ref, instalment_id=deposit_line, today=today)  # the line says "deposit"
+    if not move_status(session, sub, by, ("confirmed",), "active", "deposit"):
+        raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
+    if key is not None:
+        settle(session, key, f"{payment.receipt_no} {format_money(payment.amount)}")
+    return payment

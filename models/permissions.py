@@ -128,7 +128,7 @@ def role_label(name: str):
     return ROLE_LABELS.get(name, name)
 
 
-def _role_names(user) -> frozenset[str]:
+def role_names(user) -> frozenset[str]:
     if user is None or not getattr(user, "is_authenticated", False):
         return frozenset()
     return user.role_names
@@ -137,11 +137,11 @@ def _role_names(user) -> frozenset[str]:
 def can(user, entity: str, verb: str) -> bool:
     """May `user` perform `verb` on `entity`? Unknown entities and verbs are refused."""
     allowed = PERMISSIONS.get(entity, {}).get(verb, frozenset())
-    return bool(allowed & _role_names(user))
+    return bool(allowed & role_names(user))
 
 
 def can_do(user, operation: str) -> bool:
-    return bool(OPERATIONS.get(operation, frozenset()) & _role_names(user))
+    return bool(OPERATIONS.get(operation, frozenset()) & role_names(user))
 
 
 def require(user, operation: str) -> None:
@@ -171,14 +171,14 @@ def sees_id_number(user) -> bool:
 
 def sees_whole(user, kind: str) -> bool:
     """Whether `user` reads personal data of `kind` ("id_number", "phone") unmasked."""
-    return bool(_role_names(user) & SEES_WHOLE.get(kind, frozenset()))
+    return bool(role_names(user) & SEES_WHOLE.get(kind, frozenset()))
 
 
 def may_export_personal_data(user, projects=None) -> bool:
     """Who may export customers' personal data (R-ALL-1): managers and administrators; an agent
     only when every project the exported rows belong to allows agents to (`projects`: those
     projects, or None when the rows' projects are not known — then agents may not)."""
-    names = _role_names(user)
+    names = role_names(user)
     if names & EXPORTS_PERSONAL_DATA:
         return True
     if "agent" not in names or not projects:
@@ -191,7 +191,7 @@ SEES_ALL = frozenset(ROLES) - {"agent"}
 
 
 def sees_all_rows(user) -> bool:
-    return bool(_role_names(user) & SEES_ALL)
+    return bool(role_names(user) & SEES_ALL)
 
 
 def scope_filter(model, user):

@@ -26,6 +26,8 @@ import re
 
 from sqlalchemy import DDL, Index, and_, event, func
 
+from .identity import as_typed_ascii, is_phone, normalise_phone
+
 FUNCTIONS = """
 CREATE OR REPLACE FUNCTION search_grams(value text) RETURNS text[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
@@ -83,8 +85,6 @@ _PHONE_CHARS = re.compile(r"^\+?[\d\s\-‐‑‒–—―−.()（）]+$")
 def search_text(search: str) -> str:
     """The search box's text as the data is stored: full-width characters as ASCII (NFKC), and a
     whole phone number typed with spaces inside made one term (its normalised digits)."""
-    from .leads import is_phone, normalise_phone
-    from .identity import as_typed_ascii
     search = as_typed_ascii(search)  # NFKC, and digits of any script as ASCII
 
     def joined(match):
@@ -96,15 +96,4 @@ def search_text(search: str) -> str:
 def phone_term(term: str) -> str:
     """A search term for a phone column: a number with dashes, dots or brackets (138-0013-8001,
     0731-88886666, +86…) reads as the stored digits; any other term is left as it is."""
-    from .leads import normalise_phone
     return normalise_phone(term) if _PHONE_CHARS.match(term) and any(c.isdigit() for c in term) else term
-
-
-def unit_names_like(pattern: str):
-    """SELECT of the ids of units whose displayed name — "1栋-2301", the building's name, a dash
-    and the unit's number, as every grid shows a unit (Unit.__str__) — matches the ILIKE `pattern`."""
-    from sqlalchemy import select
-
-    from .inventory import Building, Unit
-    return (select(Unit.id).join(Building, Building.id == Unit.building_id)
-            .where((Building.name + "-" + Unit.number).ilike(pattern)))

@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 from .audit import Audit
 from .base import office_time
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy
-from .deals import Extension, Instalment, OverdueEvent, Payment, PriceApproval, Subscription, Voucher
+from .deals import PriceApproval, Subscription
+from .ladder import Extension, OverdueEvent
+from .payments import Instalment, Payment, Voucher
 from .documents import Document, kind_label
 from .labels import choice_label
 from .money import format_money

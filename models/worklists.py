@@ -18,7 +18,9 @@ from sqlalchemy import and_, func, select, update
 
 from .audit import record_many
 from .base import office_today
-from .deals import EVENT_OUTCOMES, LIVE_DEAL, Extension, Instalment, OverdueEvent, PriceApproval, Subscription
+from .deals import LIVE_DEAL, PriceApproval, Subscription
+from .ladder import EVENT_OUTCOMES, Extension, OverdueEvent
+from .payments import Instalment
 from .errors import RuleViolation
 from .labels import choice_label
 from .notifications import notify
@@ -120,8 +122,8 @@ def handle_event(session, by, event_id: int, outcome: str, note: str = "",
         raise RuleViolation(_l("The money is still owed: send the letter, or say why it is not needed."),
                             rule="R-PAY-5")
     if outcome == "rescind":  # the deal first, in the order payments and the ladder lock
-        from .payments import _locked_subscription
-        _locked_subscription(session, event.instalment.subscription_id)
+        from .deals import locked_subscription
+        locked_subscription(session, event.instalment.subscription_id)
     matched = session.execute(
         update(OverdueEvent).where(OverdueEvent.id == event.id, OverdueEvent.outcome.is_(None))
         .values(outcome=outcome, handled_on=today, handled_by_id=by.id, handling_note=note)

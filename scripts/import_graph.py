@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("models", "admin", "jobs", "pdf")
-TOP_MODULES = ("app", "cli", "config", "demo")
+TOP_MODULES = ("app", "cli", "config", "demo", "cache", "spreadsheets")
 
 
 @dataclass

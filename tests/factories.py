@@ -155,7 +155,8 @@ def through_steps(session, people, unit_, lead_, *, payment_method, subscribed_o
     """`lead_` subscribed to `unit_` by people["agent"] on `subscribed_on` (deposit 50,000), then as far
     as `stage`: "draft", "confirmed" (by people["control"]) or "active" (the deposit taken by
     people["finance"] on `subscribed_on`). Committed; returns the Subscription."""
-    from models.deals import confirm_subscription, record_deposit, subscribe
+    from models.deals import confirm_subscription, subscribe
+    from models.payments import record_deposit
     sub = subscribe(session, people["agent"], unit_id=unit_.id, lead_id=lead_.id, payment_method=payment_method,
                     deposit="50000", id_number=VALID_ID_NUMBER, address="长沙", subscribed_on=subscribed_on,
                     today=today)

@@ -48,7 +48,8 @@ def _office(app, db, make_user, writer_lang):
     assigned by the manager, a batch of receipts and a finance export — all written from pages
     in `writer_lang`."""
     from jobs.exports import run_export
-    from models.deals import confirm_subscription, record_deposit, subscribe
+    from models.deals import confirm_subscription, subscribe
+    from models.payments import record_deposit
     from models.documents import request_documents
     from models.exports import request_export
     from models.ladder import run_ladder

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Contract, Lead, RuleViolation, Subscription, Unit
-from models.contracts import book_signing, sign_contract, signing_gate
+from models.contracts import book_signing, sign_contract
+from models.payments import signing_gate
 from models.payments import record_payment, reverse_payment
 from tests import factories as f
 from tests.support.rules import raises_rule

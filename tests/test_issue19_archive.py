@@ -13,7 +13,8 @@ from flask_babel import force_locale
 from sqlalchemy import select
 
 from models import LeadArchive, Subscription
-from models.deals import PAYMENT_CHANNELS, INSTALMENT_KINDS, INSTALMENT_STATUSES, PAYMENT_METHODS, withdraw_subscription
+from models.deals import PAYMENT_METHODS, withdraw_subscription
+from models.payments import PAYMENT_CHANNELS, INSTALMENT_KINDS, INSTALMENT_STATUSES
 from models.labels import choice_label
 from models.leads import LEAD_SOURCES
 from models.ladder import run_ladder

@@ -385,7 +385,8 @@ MORTGAGE_CARD, FUND_PROOF, DOWN_PAYMENT_RECEIPT = "银行卡（用于按揭还�
 
 def _booked(db, make_user, method):
     """A deal of `method` paid enough to sign, booked for signing."""
-    from models.contracts import book_signing, signing_gate
+    from models.contracts import book_signing
+    from models.payments import signing_gate
     from models.payments import record_payment
     deal = f.active_deal(db.session, make_user, price="1000000.00", payment_method=method, today=SIGNING_TODAY,
                          staff={"control": ("sales_control", None), "finance": ("finance", None)})
@@ -429,7 +430,7 @@ def test_issue19_12_r_con_3_a_projects_own_lists_are_used_and_an_item_named_twic
 
 def test_issue19_12_r_con_3_the_booking_message_on_the_page_names_no_mortgage_card_for_instalments(
         client, db, make_user):
-    from models.contracts import signing_gate
+    from models.payments import signing_gate
     from models.payments import record_payment
     from models.base import office_today
     today = office_today()

@@ -10,7 +10,8 @@ from stdnum.cn import ric
 
 from models import Lead, Subscription
 from models.base import office_today
-from models.deals import confirm_subscription, record_deposit, subscribe
+from models.deals import confirm_subscription, subscribe
+from models.payments import record_deposit
 from models.errors import RuleViolation
 from models.identity import validate_id_document
 from models.leads import register_lead

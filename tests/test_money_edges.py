@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Instalment, Payment, Subscription, Unit, Voucher
-from models.deals import record_deposit, subscribe, withdraw_subscription
+from models.deals import subscribe, withdraw_subscription
+from models.payments import record_deposit
 from models.ladder import run_ladder
 from models.money import parse_money
 from models.payments import record_payment, record_voucher

@@ -230,7 +230,8 @@ def staff(db, make_user):
 
 
 def _fresh_deal(db, staff, price):
-    from models.deals import confirm_subscription, record_deposit, subscribe
+    from models.deals import confirm_subscription, subscribe
+    from models.payments import record_deposit
     project = f.project(db.session)
     unit = f.unit(db.session, f.building(db.session, project), list_price=price)
     lead = f.lead(db.session, owner=staff["agent"], project_=project)

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from models import (Audit, Contract, ContractStep, Extension, Instalment, Lead, Notification, OverdueEvent,
                     PriceApproval, Subscription, Unit)
 from models.contracts import book_signing, sign_contract, update_step
-from models.deals import confirm_subscription, decide_price, record_deposit, subscribe, withdraw_subscription
+from models.deals import confirm_subscription, decide_price, subscribe, withdraw_subscription
+from models.payments import record_deposit
 from models.ladder import decide_extension, request_extension, request_signing_extension, run_ladder
 from models.payments import record_payment
 from models.worklists import handle_event, letters_to_send, rescissions_to_decide, waiting_for

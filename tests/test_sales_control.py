@@ -10,8 +10,8 @@ from sqlalchemy import event, func, select
 
 from models import (Audit, Building, Lead, Payment, PriceApproval, RuleViolation, Subscription,
                     Unit)
-from models.deals import (confirm_subscription, decide_price, record_deposit, subscribe,
-                          withdraw_subscription)
+from models.deals import confirm_subscription, decide_price, subscribe, withdraw_subscription
+from models.payments import record_deposit
 from models.inventory import (board, hold_unit, import_price_list, read_price_list,
                               release_expired_holds, set_withheld)
 from tests import factories as f

@@ -1,0 +1,109 @@
+"""Projects (楼盘) and their rule settings: everyone's settings object (R-PAY-7: agency projects
+differ). Every aggregate reads them; this module reads none of theirs."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import JSON, Boolean, CheckConstraint, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, utcnow
+from .errors import RuleViolation
+
+# R-CON-6: online filing first; notarisation and the mortgage after it; the title last.
+DEFAULT_STEP_PREREQUISITES = {"notarisation": ["online_filing"], "mortgage": ["online_filing"],
+                              "registration": ["online_filing", "notarisation", "mortgage"]}
+
+
+# R-CON-3: the default list of what every buyer brings to the signing (data: a project edits it);
+# the payment methods' own items are in models.payments.DEFAULT_METHODS.
+COMMON_SIGNING_CHECKLIST = "身份证原件及复印件\n户口簿原件及复印件\n婚姻状况证明\n认购书及定金收据\n契税、维修基金等税费"
+
+
+class Project(Base):
+    """A project and the thresholds its rules use (R-PAY-7: agency projects differ)."""
+
+    __tablename__ = "project"
+    __table_args__ = (
+        CheckConstraint("warning_day >= 1 AND warning_day < lawyer_letter_day "
+                        "AND lawyer_letter_day < forfeit_day", name="ladder_order"),
+        CheckConstraint("extension_limit_days >= 1", name="extension_limit_positive"),
+        CheckConstraint("follow_up_days BETWEEN 2 AND 3", name="follow_up_cycle"),
+        CheckConstraint("reminder_days_before >= 0", name="reminder_not_negative"),
+        CheckConstraint("pool_after_days >= 1", name="pool_after_positive"),
+        CheckConstraint("hold_hours >= 1", name="hold_hours_positive"),
+        CheckConstraint("signing_due_days >= 1", name="signing_due_positive"),
+        CheckConstraint("backdate_days >= 0", name="backdate_not_negative"),
+        CheckConstraint("deposit_due_max_days >= 0", name="deposit_due_max_not_negative"),
+        CheckConstraint("draft_grace_days >= 0", name="draft_grace_not_negative"),
+        CheckConstraint("follow_up_max_days >= follow_up_days", name="follow_up_max_covers_cycle"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    developer: Mapped[str] = mapped_column(String(100), default="")
+    city: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(String(200), default="")
+    is_agency: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Overdue ladder (R-PAY-5), counted in days from the (extended) due date.
+    warning_day: Mapped[int] = mapped_column(default=2)
+    lawyer_letter_day: Mapped[int] = mapped_column(default=8)
+    forfeit_day: Mapped[int] = mapped_column(default=15)
+    # R-PAY-6: longer extensions need the vice-president.
+    extension_limit_days: Mapped[int] = mapped_column(default=15)
+    follow_up_days: Mapped[int] = mapped_column(default=3)        # R-LEAD-3
+    follow_up_max_days: Mapped[int] = mapped_column(default=3, server_default="3")  # R-LEAD-3: unless paused
+    reminder_days_before: Mapped[int] = mapped_column(default=3)  # R-PAY-4
+    pool_after_days: Mapped[int] = mapped_column(default=15)      # back to the public pool
+    hold_hours: Mapped[int] = mapped_column(default=24)
+    hold_roles: Mapped[str] = mapped_column(String(100), default="agent,sales_control")  # who may hold
+    # R-ALL-1: agents may export their own customers' personal data (phones) only where the office
+    # allows it; managers and administrators always may (models.permissions.may_export_personal_data).
+    agents_may_export_personal_data: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                                  server_default=false())
+    signing_due_days: Mapped[int] = mapped_column(default=30)     # R-CON-5
+    # Dates people enter (subscriptions, payments) lie at most this many days back, and never
+    # before the sale started (R-SUB-1, R-PAY-1).
+    backdate_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    sales_start_on: Mapped[dt.date | None]
+    # R-SUB-2: the deposit is due at most this many days after subscribing; a subscription without
+    # its deposit this many days after that expires and its unit goes back on sale.
+    deposit_due_max_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    draft_grace_days: Mapped[int] = mapped_column(default=1, server_default="1")
+    # R-CON-6: which post-signing steps must be done before another may start.
+    step_prerequisites: Mapped[dict] = mapped_column(JSON, default=lambda: dict(DEFAULT_STEP_PREREQUISITES),
+                                                     server_default=json.dumps(DEFAULT_STEP_PREREQUISITES))
+    # R-CON-3: what the customer brings to the signing whatever the deal's payment method (one
+    # item per line); each payment method adds its own (PaymentMethodTemplate.signing_checklist).
+    signing_checklist: Mapped[str] = mapped_column(Text, default=COMMON_SIGNING_CHECKLIST)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    buildings: Mapped[list["Building"]] = relationship(  # noqa: F821 (models.inventory)
+        back_populates="project", order_by="Building.name")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def earliest_entry_date(project: Project, today: dt.date) -> dt.date:
+    """The earliest date staff may give a subscription or a payment of `project` on `today`: the
+    project's days back (default 30), and never before its sale started."""
+    earliest = today - dt.timedelta(days=project.backdate_days)
+    return max(earliest, project.sales_start_on) if project.sales_start_on else earliest
+
+
+def check_entry_date(project: Project, day: dt.date, today: dt.date, what, rule: str,
+                     not_before: dt.date | None = None) -> None:
+    """Refuse a date of `what` in the future, further back than the project allows, before its
+    sale started, or before `not_before` (e.g. the subscription a payment belongs to)."""
+    earliest = max(earliest_entry_date(project, today), not_before or dt.date.min)
+    if day > today:
+        raise RuleViolation(_l("%(what)s cannot be in the future.", what=what), rule=rule)
+    if day < earliest:
+        raise RuleViolation(_l("%(what)s cannot be before %(earliest)s: this project accepts dates up "
+                               "to %(days)d days back, not before its sale started, nor before the "
+                               "deal.", what=what, earliest=earliest.isoformat(),
+                               days=project.backdate_days), rule=rule)
