@@ -6,6 +6,7 @@ Redis (REDIS_URL set): the given db number, flushed between tests.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -79,28 +80,39 @@ def _config(url: str) -> dict:
     }
 
 
+@contextlib.contextmanager
+def postgres_database(prefix: str):
+    """The URL of a PostgreSQL database of its own, created empty on BASE_URL's server (named
+    `prefix` and a random suffix) and dropped on leaving, even while still connected to."""
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
+    admin = _admin_engine(BASE_URL)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(BASE_URL, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def own_database(prefix: str, sqlite_file):
+    """An empty database of its own: on PostgreSQL a new one (`postgres_database`), on SQLite the
+    file `sqlite_file`. A context manager giving its URL."""
+    return postgres_database(prefix) if ON_POSTGRES else contextlib.nullcontext(f"sqlite:///{sqlite_file}")
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     """A database migrated from empty by Alembic, for this test run only."""
     from flask_migrate import upgrade
 
-    if ON_POSTGRES:
-        name = f"salesdesk_test_{uuid.uuid4().hex[:10]}"
-        engine = _admin_engine(BASE_URL)
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = _with_database(BASE_URL, name)
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'template.sqlite'}"
-    app = create_app(_config(url))
-    with app.app_context():
-        upgrade()
-        _db.engine.dispose()
-    yield url
-    if ON_POSTGRES:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+    with own_database("salesdesk_test_", tmp_path_factory.mktemp("db") / "template.sqlite") as url:
+        app = create_app(_config(url))
+        with app.app_context():
+            upgrade()
+            _db.engine.dispose()
+        yield url
 
 
 def _tables_to_empty():
@@ -169,6 +181,30 @@ def make_user(db):
         user.active = active
         db.session.commit()
         return user
+
+    return make
+
+
+@pytest.fixture
+def make_deal(db, make_user):
+    """make_deal(price=, method=, today=, staff=) -> a deal through the real steps on a new project
+    "XJ": its people, "sub", "unit", "lead" and "project" (tests.factories.active_deal).
+
+    make_deal(office=, unit=, customer=, subscribed_on=, today=, method=, stage=) -> the Subscription
+    of a new customer named `customer` of office["agent"] on `unit`, in a project the test set up
+    (office["project"] and the people of tests.factories.through_steps), as far as `stage`."""
+    from tests import factories
+
+    def make(*, price="1000000.00", method="one_off", today=None, staff=None, office=None, unit=None,
+             customer=None, subscribed_on=None, stage="active"):
+        if office is None:
+            return factories.active_deal(db.session, make_user, price=price, payment_method=method,
+                                         today=today or factories.TODAY, staff=staff)
+        named = {"name": customer} if customer else {}
+        lead = factories.lead(db.session, owner=office["agent"], project_=office["project"], **named)
+        db.session.commit()
+        return factories.through_steps(db.session, office, unit, lead, payment_method=method,
+                                       subscribed_on=subscribed_on, today=today or subscribed_on, stage=stage)
 
     return make
 

@@ -116,38 +116,54 @@ def document(session, requested_by, **kw):
     return obj
 
 
+def lead_office(session, make_user):
+    """Project "湘江壹号" (committed) with the agents "li" and "zhang" and the manager "wang"."""
+    project_ = project(session, name="湘江壹号")
+    session.commit()
+    return {"project": project_, "agent": make_user("agent", username="li"),
+            "agent2": make_user("agent", username="zhang"), "manager": make_user("sales_manager", username="wang")}
+
+
 VALID_ID_NUMBER = "110101199003074573"  # a resident ID number with a valid check digit
 
 
-def staffed_deal(session, make_user):
-    """An active deal of agent "li" (deposit in) at today's date, with sales control "chen",
-    finance "zhao", the manager "boss" and the lawyer "wang"."""
-    from models.base import office_today
-    return active_deal(session, make_user, price="1500000.00", payment_method="commercial_mortgage",
-                       today=office_today(), staff={"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
-                                                    "manager": ("sales_manager", "boss"), "lawyer": ("lawyer", "wang")})
+STAFF = {"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
+         "manager": ("sales_manager", "boss"), "lawyer": ("lawyer", "wang")}
+"""Sales control "chen", finance "zhao", the manager "boss" and the lawyer "wang"."""
 
 
-def active_deal(session, make_user, *, price, payment_method, today, staff):
+def active_deal(session, make_user, *, price="1000000.00", payment_method="one_off", today=TODAY, staff=None):
     """A subscription through the real steps — subscribed by agent "li", confirmed by sales
     control, deposit 50,000 taken by finance — on a unit of `price` in project "XJ".
 
     `staff` maps keys to (role, username or None) for the other people the test needs; keys
-    "control" and "finance" must be among them. Returns those people with "sub", "unit",
-    "lead", "project" and "agent"."""
-    from models.deals import confirm_subscription, subscribe
-    from models.payments import record_deposit
+    "control" and "finance" must be among them (unnamed ones by default). Returns those people
+    with "sub", "unit", "lead", "project" and "agent"."""
+    staff = staff or {"control": ("sales_control", None), "finance": ("finance", None)}
     project_ = project(session, code="XJ")
     unit_ = unit(session, building(session, project_), list_price=Decimal(price))
     agent = make_user("agent", username="li")
     lead_ = lead(session, owner=agent, project_=project_)
     session.commit()
     people = {key: make_user(role, username=username) for key, (role, username) in staff.items()}
-    sub = subscribe(session, agent, unit_id=unit_.id, lead_id=lead_.id, payment_method=payment_method,
-                    deposit="50000", id_number=VALID_ID_NUMBER, address="长沙", subscribed_on=today,
-                    today=today)
-    confirm_subscription(session, people["control"], sub.id)
-    record_deposit(session, people["finance"], sub.id, amount="50000", paid_on=today, channel="pos",
-                   today=today)
-    session.commit()
+    sub = through_steps(session, {"agent": agent, **people}, unit_, lead_, payment_method=payment_method,
+                        subscribed_on=today, today=today)
     return {"sub": sub, "unit": unit_, "lead": lead_, "project": project_, "agent": agent, **people}
+
+
+def through_steps(session, people, unit_, lead_, *, payment_method, subscribed_on, today, stage="active"):
+    """`lead_` subscribed to `unit_` by people["agent"] on `subscribed_on` (deposit 50,000), then as far
+    as `stage`: "draft", "confirmed" (by people["control"]) or "active" (the deposit taken by
+    people["finance"] on `subscribed_on`). Committed; returns the Subscription."""
+    from models.deals import confirm_subscription, subscribe
+    from models.payments import record_deposit
+    sub = subscribe(session, people["agent"], unit_id=unit_.id, lead_id=lead_.id, payment_method=payment_method,
+                    deposit="50000", id_number=VALID_ID_NUMBER, address="长沙", subscribed_on=subscribed_on,
+                    today=today)
+    if stage != "draft":
+        confirm_subscription(session, people["control"], sub.id)
+    if stage == "active":
+        record_deposit(session, people["finance"], sub.id, amount="50000", paid_on=subscribed_on, channel="pos",
+                       today=today)
+    session.commit()
+    return sub

@@ -5,7 +5,6 @@ import shutil
 import sqlite3
 import subprocess
 import threading
-import uuid
 
 import pytest
 from flask_migrate import upgrade
@@ -15,8 +14,7 @@ from app import create_app
 from models import db as _db
 from models.users import create_user
 from tests import factories as f
-from tests.conftest import (BASE_URL, TEST_PASSWORD, Auth, FreshContextClient, _admin_engine, _config,
-                            _with_database)
+from tests.conftest import TEST_PASSWORD, Auth, FreshContextClient, _config, postgres_database
 
 NAMES = ("备份客户甲", "备份客户乙", "备份客户丙")
 
@@ -163,19 +161,10 @@ def test_issue18_pg_dump_backup_and_pg_restore_round_trip(app, tmp_path):
     refused = app.test_cli_runner().invoke(args=["restore", "--from", str(dump), "--yes"])
     assert refused.exit_code != 0 and "pg_restore --clean --if-exists" in refused.output
 
-    name = f"sd_mig_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine(BASE_URL)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = _with_database(BASE_URL, name)
+    with postgres_database("sd_mig_") as url:
         subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", "-d", url, str(dump)],
                        check=True, capture_output=True)
         copy_app = create_app(_config(url))
         _sees_the_office(copy_app)
         with copy_app.app_context():
             _db.engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
@@ -20,11 +19,11 @@ AT = dt.datetime(2026, 12, 1, 10, 0)
 
 
 @pytest.fixture
-def deal(db, make_user):
+def deal(make_deal):
     """An active mortgage deal on 1,000,000.00: deposit 50,000 paid; down payment 250,000 open."""
-    return f.active_deal(db.session, make_user, price="1000000.00", payment_method="commercial_mortgage",
-                         today=TODAY, staff={"control": ("sales_control", None), "finance": ("finance", None),
-                                             "lawyer": ("lawyer", "sun"), "manager": ("sales_manager", None)})
+    return make_deal(price="1000000.00", method="commercial_mortgage", today=TODAY,
+                     staff={"control": ("sales_control", None), "finance": ("finance", None),
+                            "lawyer": ("lawyer", "sun"), "manager": ("sales_manager", None)})
 
 
 def pay(db, deal, amount):
@@ -134,46 +133,28 @@ def test_r_con_2_another_agents_customer_cannot_be_booked(db, deal, make_user):
 @pytest.mark.postgres
 def test_r_con_1_a_reversal_racing_the_signing_never_leaves_a_signed_short_deal(app, db, deal):
     from models import User
-    from models import db as _db
+    from tests.support.race import race
     payment = pay(db, deal, "250000")
     contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
     db.session.commit()
     # Plain ids: the threads must not touch the test's own session or its objects.
     finance_id, lawyer_id, payment_id, contract_id = (deal["finance"].id, deal["lawyer"].id,
                                                       payment.id, contract.id)
-    barrier, outcome = threading.Barrier(2, timeout=30), {}
 
-    def reverse():
-        with app.app_context():
-            finance = _db.session.get(User, finance_id)
-            barrier.wait()
-            try:
-                reverse_payment(_db.session, finance, payment_id, "退票", today=TODAY)
-                _db.session.commit()
-                outcome["reversal"] = "done"
-            except RuleViolation:
-                _db.session.rollback()
-                outcome["reversal"] = "refused"
-            _db.session.remove()
+    def reverse(session):
+        reverse_payment(session, session.get(User, finance_id), payment_id, "退票", today=TODAY)
+        session.commit()
+        return "done"
 
-    def sign():
-        with app.app_context():
-            lawyer = _db.session.get(User, lawyer_id)
-            barrier.wait()
-            try:
-                sign_contract(_db.session, lawyer, contract_id, number="HT-RACE", signed_on=TODAY, today=TODAY)
-                _db.session.commit()
-                outcome["signing"] = "done"
-            except RuleViolation:
-                _db.session.rollback()
-                outcome["signing"] = "refused"
-            _db.session.remove()
+    def sign(session):
+        sign_contract(session, session.get(User, lawyer_id), contract_id, number="HT-RACE", signed_on=TODAY,
+                      today=TODAY)
+        session.commit()
+        return "done"
 
-    threads = [threading.Thread(target=reverse), threading.Thread(target=sign)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    reversal, signing = race(reverse, sign, app=app, expected=RuleViolation)
+    outcome = {name: "refused" if isinstance(result, RuleViolation) else result
+               for name, result in (("reversal", reversal), ("signing", signing))}
     db.session.expire_all()
     signed = db.session.get(Contract, contract_id).status == "signed"
     required, paid = signing_gate(db.session, db.session.get(Subscription, deal["sub"].id))

@@ -16,18 +16,17 @@ from models.base import office_today
 from models.payments import record_payment
 from models.reports import monthly_review
 from models.targets import set_target
-from tests import factories as f
 from tests.support.rules import raises_rule
 
 TODAY = dt.date(2026, 11, 26)
 
 
 @pytest.fixture
-def deal(db, make_user):
-    return f.active_deal(db.session, make_user, price="1000000.00", payment_method="one_off", today=TODAY,
-                         staff={"control": ("sales_control", None), "finance": ("finance", "finance"),
-                                "manager": ("sales_manager", "manager"), "lawyer": ("lawyer", "lawyer"),
-                                "vp": ("vp", "vp"), "other": ("agent", "zhao")})
+def deal(make_deal):
+    return make_deal(price="1000000.00", method="one_off", today=TODAY,
+                     staff={"control": ("sales_control", None), "finance": ("finance", "finance"),
+                            "manager": ("sales_manager", "manager"), "lawyer": ("lawyer", "lawyer"),
+                            "vp": ("vp", "vp"), "other": ("agent", "zhao")})
 
 
 def test_overdue_ageing_puts_each_open_line_in_its_bucket(app, db, deal):

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
-import os
 import subprocess
-import sys
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +23,6 @@ from tests import factories as f
 from tests.support.rules import raises_rule
 
 TODAY = dt.date(2026, 11, 26)
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_jobs(app):
@@ -39,14 +36,12 @@ def run_jobs(app):
 
 
 @pytest.fixture
-def deal(db, make_user):
+def deal(make_deal):
     """An active one-off deal (deposit paid) of agent "li", with finance, a manager, another agent."""
-    return f.active_deal(db.session, make_user, price="1500000.00", payment_method="instalments",
-                         today=TODAY, staff={"control": ("sales_control", None),
-                                             "finance": ("finance", "finance"),
-                                             "manager": ("sales_manager", "manager"),
-                                             "other": ("agent", "zhao"), "archive": ("archive", None),
-                                             "lawyer": ("lawyer", "lawyer")})
+    return make_deal(price="1500000.00", method="instalments", today=TODAY,
+                     staff={"control": ("sales_control", None), "finance": ("finance", "finance"),
+                            "manager": ("sales_manager", "manager"), "other": ("agent", "zhao"),
+                            "archive": ("archive", None), "lawyer": ("lawyer", "lawyer")})
 
 
 def _deposit_payment(db, sub) -> Payment:
@@ -288,6 +283,7 @@ def test_a_real_rq_worker_renders_a_batch_and_reports_progress(app, db, deal, tm
 
     from jobs.documents import enqueue_documents
     from jobs.queue import get_connection
+    from tests.support.jobs import burst_worker_process
     record_payment(db.session, deal["finance"], deal["sub"].id, amount="1000", paid_on=TODAY,
                    channel="cash", today=TODAY)
     db.session.commit()
@@ -296,13 +292,7 @@ def test_a_real_rq_worker_renders_a_batch_and_reports_progress(app, db, deal, tm
     db.session.commit()
     [job_id] = enqueue_documents(db.session, documents)
     assert {d.status for d in db.session.scalars(select(Document))} == {"queued"}
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "REDIS_URL": app.config["REDIS_URL"], "SECRET_KEY": "worker",
-           "SALESDESK_INSTANCE_PATH": str(tmp_path)}
-    # The production command: rq's worker (jobs.worker.Worker) on this instance's queues.
-    subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "app", "worker", "--burst",
-                    "--queues", "documents"], cwd=ROOT, env=env, check=True, timeout=120,
-                   capture_output=True)
+    burst_worker_process(app, tmp_path, "documents", timeout=120)  # the production command
     db.session.expire_all()
     assert {d.status for d in db.session.scalars(select(Document))} == {"done"}
     job = Job.fetch(job_id, connection=get_connection())

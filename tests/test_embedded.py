@@ -35,6 +35,20 @@ def _until(condition, what, seconds=WAIT):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _locked_once(monkeypatch, module, name, statement):
+    """`module.name` fails its first call with "database is locked" on `statement` (the database
+    locked for longer than the busy timeout), and works from then on."""
+    from sqlalchemy.exc import OperationalError
+    real, calls = getattr(module, name), []
+
+    def locked_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError(statement, {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(module, name, locked_once)
+
+
 @pytest.fixture
 def web(app, monkeypatch):
     """The embedded web app on the test's database, with its background thread. The daily jobs
@@ -217,19 +231,11 @@ def test_issue18_9_embedded_a_job_that_failed_before_claiming_its_documents_is_r
     longer than the busy timeout when it claims its first document): the documents it held
     must not stay "queued" with an animated progress bar until the server restarts."""
     import models.documents
-    from sqlalchemy.exc import OperationalError
     deal = f.active_deal(db.session, make_user, price="1500000.00", payment_method="instalments",
                          today=TODAY, staff=STAFF)
     doc = f.document(db.session, deal["manager"], kind="subscription_agreement", subject_id=deal["sub"].id)
     db.session.commit()
-    real, calls = models.documents.render_document, []
-
-    def locked_once(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise OperationalError("UPDATE documents", {}, Exception("database is locked"))
-        return real(*args, **kwargs)
-    monkeypatch.setattr(models.documents, "render_document", locked_once)
+    _locked_once(monkeypatch, models.documents, "render_document", "UPDATE documents")
 
     def status():
         db.session.rollback()
@@ -303,7 +309,6 @@ def test_issue18_4_embedded_an_import_whose_job_failed_before_claiming_it_is_sen
     """As for documents: the thread's import job failing before it took the import (a locked
     database) must not leave the import "waiting" until the next restart."""
     import models.imports
-    from sqlalchemy.exc import OperationalError
 
     from jobs.imports import enqueue_import
     from models import PriceListImport
@@ -311,14 +316,7 @@ def test_issue18_4_embedded_an_import_whose_job_failed_before_claiming_it_is_sen
     f.project(db.session, code="XJ", name="湘江壹号")
     user = make_user("sales_control")
     db.session.commit()
-    real, calls = models.imports.claim_import, []
-
-    def locked_once(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise OperationalError("UPDATE price_list_import", {}, Exception("database is locked"))
-        return real(*args, **kwargs)
-    monkeypatch.setattr(models.imports, "claim_import", locked_once)
+    _locked_once(monkeypatch, models.imports, "claim_import", "UPDATE price_list_import")
     worker = embedded.ensure_started(web)
     _until(lambda: worker.due["pending"] is not None, "the thread's first round")
     row = PriceListImport(filename="p.csv", content=GOOD.encode(), requested_by_id=user.id)
@@ -344,6 +342,7 @@ def test_issue18_18_two_threads_never_render_inside_weasyprint_at_once(app, monk
     import weasyprint
 
     import pdf
+    from tests.support.race import race
     inside, most, lock = [0], [0], threading.Lock()
     real_write_pdf = weasyprint.HTML.write_pdf
 
@@ -359,21 +358,11 @@ def test_issue18_18_two_threads_never_render_inside_weasyprint_at_once(app, monk
                 inside[0] -= 1
     monkeypatch.setattr(weasyprint.HTML, "write_pdf", counting_write_pdf)
     monkeypatch.setattr(pdf, "render_html", lambda kind, context: "<p>售楼通</p>")
-    results, barrier = [], threading.Barrier(3)
-
-    def render():
-        barrier.wait()
-        results.append(pdf.render("receipt", {}))
 
     def warm():
-        barrier.wait()
         pdf.warm_up()
-        results.append(b"%PDF warm")
-    threads = [threading.Thread(target=render), threading.Thread(target=render), threading.Thread(target=warm)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(WAIT)
+        return b"%PDF warm"
+    results = race(lambda: pdf.render("receipt", {}), lambda: pdf.render("receipt", {}), warm, join=WAIT)
     assert len(results) == 3 and all(r.startswith(b"%PDF") for r in results)
     assert most[0] == 1, f"{most[0]} threads were inside WeasyPrint at once"
 

@@ -14,7 +14,6 @@ from sqlalchemy.exc import OperationalError
 
 from models import Contract, Document, Instalment, Payment, Subscription, Unit, db as _db
 from models.base import office_today
-from tests import factories as f
 from tests.conftest import TEST_PASSWORD, Auth, FreshContextClient, _config, csrf_token, submission_key
 
 TODAY = office_today()
@@ -73,11 +72,10 @@ def _each_fault(db, operation) -> int:
 
 
 @pytest.fixture
-def deal(db, make_user):
-    return f.active_deal(db.session, make_user, price="1000000.00", payment_method="commercial_mortgage",
-                         today=TODAY - dt.timedelta(days=40),
-                         staff={"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
-                                "lawyer": ("lawyer", "wang")})
+def deal(make_deal):
+    return make_deal(price="1000000.00", method="commercial_mortgage", today=TODAY - dt.timedelta(days=40),
+                     staff={"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
+                            "lawyer": ("lawyer", "wang")})
 
 
 def test_a_fault_at_any_statement_of_a_forfeit_leaves_nothing_half_done(db, deal):

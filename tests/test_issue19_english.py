@@ -170,11 +170,10 @@ DUE = _dt.date(2026, 11, 26)
 
 
 @pytest.fixture
-def deal(db, make_user):
-    from tests import factories as f
-    return f.active_deal(db.session, make_user, price="1000000.00", payment_method="one_off", today=DUE - _dt.timedelta(days=7),
-                         staff={"control": ("sales_control", None), "finance": ("finance", "finance"),
-                                "manager": ("sales_manager", "manager"), "vp": ("vp", "vp")})
+def deal(make_deal):
+    return make_deal(price="1000000.00", method="one_off", today=DUE - _dt.timedelta(days=7),
+                     staff={"control": ("sales_control", None), "finance": ("finance", "finance"),
+                            "manager": ("sales_manager", "manager"), "vp": ("vp", "vp")})
 
 
 def test_issue19_17_a_finance_export_in_english_has_english_headers_and_file_name(app, db, deal, client, auth):

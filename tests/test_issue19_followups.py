@@ -19,12 +19,7 @@ from tests.conftest import Auth, submission_key
 
 @pytest.fixture
 def office(db, make_user):
-    project = f.project(db.session, name="湘江壹号")
-    db.session.commit()
-    return {"project": project, "agent": make_user("agent", username="li"),
-            "agent2": make_user("agent", username="zhang"),
-            "manager": make_user("sales_manager", username="wang"),
-            "vp": make_user("vp", username="zhao")}
+    return {**f.lead_office(db.session, make_user), "vp": make_user("vp", username="zhao")}
 
 
 def _links(page: str, name: str) -> list[str]:
@@ -365,28 +360,14 @@ def test_issue19_10_r_lead_2_ten_concurrent_posts_of_one_assignment_form_assign_
     """Ten posts of one assignment form at the same instant (a double click, a retry), each its own
     request: the customers are assigned once — one audit row and one notification each — and
     nine are told the form was already sent."""
-    import threading
-
-    from tests.conftest import FreshContextClient
+    from tests.support.race import post_at_once
     ids = _unassigned(db, office, 4)
     Auth(client).login("wang")
     page = _open_assign_form(client, ids)
     cookie = client.get_cookie("session")
     data = {"csrf_token": Auth(client).csrf(), "ids": [str(i) for i in ids], "mode": "even",
             "agent": [str(office["agent"].id), str(office["agent2"].id)], "submission_key": _key(page)}
-    barrier, pages = threading.Barrier(10, timeout=30), []
-
-    def post():
-        browser = FreshContextClient(app, app.response_class)
-        browser.set_cookie("session", cookie.value, domain=cookie.domain)
-        barrier.wait()
-        pages.append(browser.post("/admin/lead/assign/", data=data, follow_redirects=True).get_data(as_text=True))
-
-    threads = [threading.Thread(target=post) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    pages = post_at_once(app, cookie, "/admin/lead/assign/", data)
     assert len(pages) == 10
     assert sum("已提交并登记" in p for p in pages) == 9
     assert sum("已按当前负荷" in p for p in pages) == 1

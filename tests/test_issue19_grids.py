@@ -17,13 +17,19 @@ from tests import factories as f
 from tests.conftest import Auth
 
 
-def _statements(db):
+def _page_and_statements(client, db, username, path):
+    """`path` as `username` sees it, and the SQL statements that serving it sent."""
     seen = []
 
     def listener(conn, cur, statement, *args):
         seen.append(statement)
+    Auth(client).login(username)
     event.listen(db.engine, "before_cursor_execute", listener)
-    return seen, lambda: event.remove(db.engine, "before_cursor_execute", listener)
+    try:
+        page = client.get(path).get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    return page, seen
 
 
 def _cells(html: str, column: str) -> list[str]:
@@ -106,12 +112,7 @@ def test_issue19_6_the_conflict_grid_loads_follow_ups_in_one_query_whatever_the_
         f.follow_up(db.session, lead, li)
         db.session.add(LeadConflict(lead_id=lead.id, attempted_by_id=zhang.id, attempted_name=f"客{n}"))
     db.session.commit()
-    Auth(client).login("wang")
-    seen, stop = _statements(db)
-    try:
-        page = client.get("/admin/lead_conflict/").get_data(as_text=True)
-    finally:
-        stop()
+    page, seen = _page_and_statements(client, db, "wang", "/admin/lead_conflict/")
     assert len(_cells(page, "last_follow_up")) == 7
     assert len([s for s in seen if "FROM follow_up" in s]) == 1
     assert len([s for s in seen if re.search(r"FROM lead\b", s) and "lead_conflict" not in s]) <= 1
@@ -146,12 +147,7 @@ def price_requests(db, make_user):
 
 def test_issue19_7_r_price_2_the_price_approvals_grid_shows_customer_unit_agent_list_price_and_discount(
         client, db, price_requests):
-    Auth(client).login("vp")
-    seen, stop = _statements(db)
-    try:
-        page = client.get("/admin/price_approval/").get_data(as_text=True)
-    finally:
-        stop()
+    page, seen = _page_and_statements(client, db, "vp", "/admin/price_approval/")
     # the page's deals, units, buildings and agents come with its rows: no query per row
     assert not [s for s in seen if re.search(r"FROM (unit|building|subscription)\b", s) and "price_approval" not in s]
     headers = re.sub(r"\s+", "", " ".join(re.findall(r"<th[^>]*>(.*?)</th>", page, re.S)))
@@ -247,12 +243,7 @@ def test_issue19_11_the_payment_grid_reads_the_lines_paid_in_one_query_for_the_p
         record_payment(db.session, split_payment["finance"], split_payment["sub"].id, amount="1000",
                        paid_on=office_today(), channel="cash")
     db.session.commit()
-    Auth(client).login("zhao")
-    seen, stop = _statements(db)
-    try:
-        page = client.get("/admin/payment/").get_data(as_text=True)
-    finally:
-        stop()
+    page, seen = _page_and_statements(client, db, "zhao", "/admin/payment/")
     assert len(_cells(page, "instalment")) == 7
     assert len([s for s in seen if "FROM payment_allocation" in s]) == 1
     assert not [s for s in seen if re.search(r"FROM instalment\b", s)]

@@ -79,6 +79,14 @@ def _message(app, exc) -> str:
         return str(exc)
 
 
+def _refusal(db, step, office, number):
+    """The refusal of `step` (_register or _subscribe) given the resident ID `number`, rolled back."""
+    with pytest.raises(RuleViolation) as refused:
+        step(db, office, id_number=number)
+    db.session.rollback()
+    return refused.value
+
+
 def _login(app, username):
     client = app.test_client()
     assert Auth(client).login(username).status_code == 302
@@ -90,20 +98,16 @@ def _login(app, username):
 @pytest.mark.parametrize("case", list(INVALID))
 def test_issue19_13_registration_refuses_an_invalid_resident_id_r_lead_1(app, db, office, case):
     number, said = INVALID[case]
-    with pytest.raises(RuleViolation) as refused:
-        _register(db, office, id_number=number)
-    db.session.rollback()
-    assert said in _message(app, refused.value) and "R-SUB-1" in _message(app, refused.value)
+    refused = _refusal(db, _register, office, number)
+    assert said in _message(app, refused) and "R-SUB-1" in _message(app, refused)
     assert _count(db, Lead) == 2  # nothing saved
 
 
 @pytest.mark.parametrize("case", list(INVALID))
 def test_issue19_13_subscription_refuses_the_same_numbers_r_sub_1(app, db, office, case):
     number, said = INVALID[case]
-    with pytest.raises(RuleViolation) as refused:
-        _subscribe(db, office, id_number=number)
-    db.session.rollback()
-    assert said in _message(app, refused.value)
+    refused = _refusal(db, _subscribe, office, number)
+    assert said in _message(app, refused)
     assert _count(db, Subscription) == 0
 
 

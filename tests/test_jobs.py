@@ -14,18 +14,22 @@ def _run_workers_if_any(queue):
         SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
 
-def test_a_job_runs_and_reports_its_result_and_progress(app):
-    job = enqueue(add, 2, 3)
+def _ran(func, *args):
+    """The job of `func(*args)`, queued on the default queue, after a worker ran it."""
+    job = enqueue(func, *args)
     _run_workers_if_any(get_queue())
     job.refresh()
+    return job
+
+
+def test_a_job_runs_and_reports_its_result_and_progress(app):
+    job = _ran(add, 2, 3)
     assert job.is_finished and job.return_value() == 5
     assert job.meta["progress"] == 100
 
 
 def test_a_failing_job_is_marked_failed_not_lost(app):
-    job = enqueue(explode)
-    _run_workers_if_any(get_queue())
-    job.refresh()
+    job = _ran(explode)
     assert job.is_failed
     assert "boom" in job.latest_result().exc_string
 
@@ -62,10 +66,7 @@ def test_the_pool_job_runs_through_the_queue_for_today_by_default(app, db, make_
     lead = f.lead(db.session, owner=agent, last_activity_at=dt.datetime(2020, 1, 1))
     db.session.commit()
     from jobs.leads import pool_stale_leads
-    job = enqueue(pool_stale_leads)
-    _run_workers_if_any(get_queue())
-    job.refresh()
-    assert job.return_value() == 1
+    assert _ran(pool_stale_leads).return_value() == 1
     db.session.expire_all()
     assert db.session.get(Lead, lead.id).owner_id is None
 
@@ -81,10 +82,7 @@ def test_the_hold_release_job_frees_expired_holds(app, db, make_user):
     unit = f.unit(db.session, f.building(db.session, lead.project), status="held", held_for_lead_id=lead.id,
                   held_until=dt.datetime(2020, 1, 1))
     db.session.commit()
-    job = enqueue(release_expired_holds)
-    _run_workers_if_any(get_queue())
-    job.refresh()
-    assert job.return_value() == 1
+    assert _ran(release_expired_holds).return_value() == 1
     db.session.expire_all()
     assert db.session.get(Unit, unit.id).status == "available"
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
@@ -20,11 +19,11 @@ DUE = TODAY + dt.timedelta(days=7)  # one-off payment: the balance is due 7 days
 
 
 @pytest.fixture
-def deal(db, make_user):
+def deal(db, make_deal):
     """An active one-off deal on 1,000,000.00: deposit paid, the balance due on DUE."""
-    deal = f.active_deal(db.session, make_user, price="1000000.00", payment_method="one_off", today=TODAY,
-                         staff={"control": ("sales_control", None), "finance": ("finance", None),
-                                "manager": ("sales_manager", None), "vp": ("vp", None)})
+    deal = make_deal(price="1000000.00", method="one_off", today=TODAY,
+                     staff={"control": ("sales_control", None), "finance": ("finance", None),
+                            "manager": ("sales_manager", None), "vp": ("vp", None)})
     balance = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal["sub"].id,
                                                          Instalment.seq == 2))
     assert balance.due_on == DUE and balance.amount_due == Decimal("950000.00")
@@ -111,37 +110,20 @@ def test_r_pay_5_a_payment_racing_the_forfeit_never_leaves_both(app, db, deal):
     """Payment and ladder released together: either paid and not forfeited, or forfeited and the
     payment refused — never a payment on a forfeited deal."""
     from models import User
-    from models import db as _db
+    from tests.support.race import race
     day = DUE + dt.timedelta(days=15)
     # Plain ids: the threads must not touch the test's own session or its objects.
     finance_id, sub_id = deal["finance"].id, deal["sub"].id
-    barrier, outcome = threading.Barrier(2, timeout=30), {}
 
-    def pay():
-        with app.app_context():
-            finance = _db.session.get(User, finance_id)
-            barrier.wait()
-            try:
-                record_payment(_db.session, finance, sub_id, amount="950000", paid_on=day,
-                               channel="pos", today=day)
-                _db.session.commit()
-                outcome["payment"] = "recorded"
-            except RuleViolation:
-                _db.session.rollback()
-                outcome["payment"] = "refused"
-            _db.session.remove()
+    def pay(session):
+        record_payment(session, session.get(User, finance_id), sub_id, amount="950000", paid_on=day,
+                       channel="pos", today=day)
+        session.commit()
+        return "recorded"
 
-    def ladder():
-        with app.app_context():
-            barrier.wait()
-            outcome["forfeits"] = run_ladder(_db.session, day)["forfeit"]
-            _db.session.remove()
-
-    threads = [threading.Thread(target=pay), threading.Thread(target=ladder)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    payment, ladder = race(pay, lambda session: run_ladder(session, day)["forfeit"], app=app,
+                           expected=RuleViolation)
+    outcome = {"payment": "refused" if isinstance(payment, RuleViolation) else payment, "forfeits": ladder}
     db.session.expire_all()
     status = db.session.get(Subscription, sub_id).status
     assert (outcome["payment"], outcome["forfeits"], status) in (
@@ -149,21 +131,9 @@ def test_r_pay_5_a_payment_racing_the_forfeit_never_leaves_both(app, db, deal):
 
 
 def test_r_pay_5_two_ladder_runs_at_once_write_each_event_once(app, db, deal):
-    from models import db as _db
+    from tests.support.race import race
     day = DUE + dt.timedelta(days=15)
-    barrier, results = threading.Barrier(2, timeout=30), []
-
-    def run():
-        with app.app_context():
-            barrier.wait()
-            results.append(run_ladder(_db.session, day))
-            _db.session.remove()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = race(*[lambda session: run_ladder(session, day)] * 2, app=app)
     assert sum(r["forfeit"] for r in results) == 1
     assert db.session.scalar(select(func.count()).select_from(OverdueEvent)) == 3
     assert db.session.scalar(select(func.count()).select_from(LeadArchive)) == 1

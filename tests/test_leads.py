@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -20,11 +19,7 @@ TODAY = dt.date(2026, 11, 26)
 
 @pytest.fixture
 def office(db, make_user):
-    project = f.project(db.session, name="湘江壹号")
-    db.session.commit()
-    return {"project": project, "agent": make_user("agent", username="li"),
-            "agent2": make_user("agent", username="zhang"),
-            "manager": make_user("sales_manager", username="wang")}
+    return f.lead_office(db.session, make_user)
 
 
 def register(db, by, project, phone="13800138000", name="黄先生", source="walk_in", **kw):
@@ -136,30 +131,23 @@ def test_r_lead_5_the_duplicate_is_explained_on_the_form(client, db, office):
 def test_r_lead_5_two_agents_registering_one_phone_at_once_make_one_lead_and_one_conflict(
         app, db, office):
     """Both check, both insert: the database's unique key decides; the loser gets a conflict."""
-    from models import db as _db
-    barrier = threading.Barrier(2, timeout=30)
-    outcomes = []
+    from models import User
+    from tests.support.race import race
     project_id = office["project"].id
 
     def attempt(user_id, name):
-        with app.app_context():
-            from models import User
-            by = _db.session.get(User, user_id)
-            barrier.wait()
+        def register_as(session):
             try:
-                register_lead(_db.session, by, project_id=project_id, name=name, phone="13800138000",
-                              source="walk_in", today=TODAY)
-                outcomes.append("lead")
+                register_lead(session, session.get(User, user_id), project_id=project_id, name=name,
+                              phone="13800138000", source="walk_in", today=TODAY)
+                outcome = "lead"
             except DuplicateLead:
-                outcomes.append("conflict")
-            _db.session.commit()
-            _db.session.remove()
+                outcome = "conflict"
+            session.commit()
+            return outcome
+        return register_as
 
-    threads = [threading.Thread(target=attempt, args=(office[k].id, k)) for k in ("agent", "agent2")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    outcomes = race(*[attempt(office[k].id, k) for k in ("agent", "agent2")], app=app, join=30)
     assert sorted(outcomes) == ["conflict", "lead"]
     db.session.expire_all()
     assert _count(db, Lead) == 1 and _count(db, LeadConflict) == 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 import types
-import uuid
 
 import pytest
 from flask_migrate import downgrade, upgrade
@@ -19,7 +18,7 @@ from app import create_app
 from models import db as _db
 from models.users import create_user
 from tests import factories as f
-from tests.conftest import BASE_URL, ON_POSTGRES, _admin_engine, _config, _with_database
+from tests.conftest import _config, own_database
 
 BEFORE_0012, REV_0012, REV_0013, REV_0014, REV_0015 = (
     "3f1c2a9b7d10", "8a4e6c2d9f31", "5d2b7e9c1a43", "9e4f1b6c2d75", "3c8d5a1f7e20")
@@ -29,23 +28,12 @@ BEFORE_0012, REV_0012, REV_0013, REV_0014, REV_0015 = (
 def fresh_app(tmp_path, monkeypatch):
     """An app on an empty database of its own (not the suite's migrated template)."""
     monkeypatch.delenv("SALESDESK_ALLOW_DATA_LOSS", raising=False)
-    if ON_POSTGRES:
-        name = f"sd_mig_{uuid.uuid4().hex[:10]}"
-        admin = _admin_engine(BASE_URL)
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = _with_database(BASE_URL, name)
-    else:
-        url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
-    app = create_app(_config(url))
-    with app.app_context():
-        yield app
-        _db.session.remove()
-        _db.engine.dispose()
-    if ON_POSTGRES:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with own_database("sd_mig_", tmp_path / "fresh.sqlite") as url:
+        app = create_app(_config(url))
+        with app.app_context():
+            yield app
+            _db.session.remove()
+            _db.engine.dispose()
 
 
 def _scalar(sql):

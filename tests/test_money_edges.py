@@ -6,14 +6,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import threading
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
 from models import Instalment, Payment, Subscription, Unit, Voucher
-from models.deals import confirm_subscription, subscribe, withdraw_subscription
+from models.deals import subscribe, withdraw_subscription
 from models.payments import record_deposit
 from models.ladder import run_ladder
 from models.money import parse_money
@@ -26,7 +25,7 @@ T0 = dt.date(2026, 11, 1)
 
 
 @pytest.fixture
-def office(db, make_user):
+def office(db, make_user, make_deal):
     """One project with its staff and six units; `deal(...)` makes subscriptions through the real
     steps (subscribed by agent li, confirmed by sales control, deposit by finance)."""
     s = db.session
@@ -40,19 +39,8 @@ def office(db, make_user):
     office = {"project": project, "units": units, **people}
 
     def deal(n, subscribed_on, stage="active", method="one_off", today=None):
-        lead = f.lead(s, owner=people["agent"], project_=project, name=f"客户{n}")
-        s.commit()
-        today = today or subscribed_on
-        sub = subscribe(s, people["agent"], unit_id=units[n].id, lead_id=lead.id, payment_method=method,
-                        deposit="50000", id_number=f.VALID_ID_NUMBER, address="长沙", subscribed_on=subscribed_on,
-                        today=today)
-        if stage != "draft":
-            confirm_subscription(s, people["control"], sub.id)
-        if stage == "active":
-            record_deposit(s, people["finance"], sub.id, amount="50000", paid_on=subscribed_on, channel="pos",
-                           today=today)
-        s.commit()
-        return sub
+        return make_deal(office=office, unit=units[n], customer=f"客户{n}", subscribed_on=subscribed_on,
+                         today=today, method=method, stage=stage)
 
     office["deal"] = deal
     return office
@@ -208,7 +196,7 @@ def test_r_pay_1_ten_concurrent_posts_of_one_payment_form_record_it_once(app, cl
     a double click would send them): one payment, nine told it was already recorded."""
     from unittest import mock
 
-    from tests.conftest import FreshContextClient
+    from tests.support.race import post_at_once
     sub = office["deal"](0, f.TODAY - dt.timedelta(days=3), today=f.TODAY)
     auth = Auth(client)
     auth.login("zhao")
@@ -217,21 +205,8 @@ def test_r_pay_1_ten_concurrent_posts_of_one_payment_form_record_it_once(app, cl
     cookie = client.get_cookie("session")
     data = {"csrf_token": token, "subscription_id": str(sub.id), "amount": "10000", "paid_on": str(f.TODAY),
             "channel": "cash", "submission_key": key}
-    barrier, pages = threading.Barrier(10, timeout=30), []
-
-    def post():
-        browser = FreshContextClient(app, app.response_class)
-        browser.set_cookie("session", cookie.value, domain=cookie.domain)
-        barrier.wait()
-        pages.append(browser.post("/admin/subscription/payment/", data=data, follow_redirects=True)
-                     .get_data(as_text=True))
-
     with mock.patch("models.payments.office_today", return_value=f.TODAY):
-        threads = [threading.Thread(target=post) for _ in range(10)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        pages = post_at_once(app, cookie, "/admin/subscription/payment/", data)
     assert len(pages) == 10
     assert db.session.scalar(select(func.count()).select_from(Payment).where(Payment.channel == "cash")) == 1
     assert sum("已提交并登记" in p for p in pages) == 9
@@ -241,31 +216,19 @@ def test_r_pay_1_ten_concurrent_posts_of_one_payment_form_record_it_once(app, cl
 def test_r_pay_1_ten_concurrent_calls_with_one_key_record_once(app, db, office):
     """The same at the domain's depth: ten sessions, one key, one payment."""
     from models import User
-    from models import db as _db
     from models.submissions import AlreadySubmitted, new_key
+    from tests.support.race import race
     sub = office["deal"](0, f.TODAY - dt.timedelta(days=3), today=f.TODAY)
     finance_id, sub_id, key = office["finance"].id, sub.id, new_key()
-    barrier, outcomes = threading.Barrier(10, timeout=30), []
 
-    def pay():
-        with app.app_context():
-            finance = _db.session.get(User, finance_id)
-            barrier.wait()
-            try:
-                record_payment(_db.session, finance, sub_id, amount="10000", paid_on=f.TODAY, channel="cash",
-                               key=key, today=f.TODAY)
-                _db.session.commit()
-                outcomes.append("recorded")
-            except AlreadySubmitted:
-                _db.session.rollback()
-                outcomes.append("repeat")
-            _db.session.remove()
+    def pay(session):
+        record_payment(session, session.get(User, finance_id), sub_id, amount="10000", paid_on=f.TODAY,
+                       channel="cash", key=key, today=f.TODAY)
+        session.commit()
+        return "recorded"
 
-    threads = [threading.Thread(target=pay) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    outcomes = ["repeat" if isinstance(result, AlreadySubmitted) else result
+                for result in race(*[pay] * 10, app=app, expected=AlreadySubmitted)]
     assert sorted(outcomes) == ["recorded"] + ["repeat"] * 9
     assert db.session.scalar(select(func.count()).select_from(Payment).where(Payment.channel == "cash")) == 1
 

@@ -19,11 +19,11 @@ TODAY = dt.date(2026, 11, 26)
 
 
 @pytest.fixture
-def deal(db, make_user):
+def deal(make_deal):
     """An active subscription (deposit in) on a unit of 1,500,000.00, commercial mortgage."""
-    return f.active_deal(db.session, make_user, price="1500000.00", payment_method="commercial_mortgage",
-                         today=TODAY, staff={"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
-                                             "manager": ("sales_manager", None), "vp": ("vp", None)})
+    return make_deal(price="1500000.00", method="commercial_mortgage", today=TODAY,
+                     staff={"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
+                            "manager": ("sales_manager", None), "vp": ("vp", None)})
 
 
 def _lines(db, sub_id):

@@ -4,13 +4,9 @@ and the file is read and applied by a job (progress, then the result), never in 
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import time
 import zipfile
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -22,7 +18,6 @@ from tests import factories as f
 from tests.conftest import Auth, submission_key
 from tests.support.imports import post_price_list, run_jobs, send_price_list
 
-ROOT = Path(__file__).resolve().parent.parent
 HEADER = "楼盘,楼栋,楼层,房号,户型,建筑面积,单价\n"
 GOOD = HEADER + "XJ,3栋,5,501,三室两厅两卫,128.56,12800\nXJ,3栋,5,502,两室两厅一卫,89.32,12500\n"
 BAD = HEADER + "XJ,3栋,五,503,两室,89,12000\nXJ,3栋,6,601,两室,八十九,12000\n"
@@ -211,6 +206,7 @@ def test_issue18_4_the_request_keeps_the_file_and_a_worker_process_imports_it(
     from rq.job import Job
 
     from jobs.queue import get_connection
+    from tests.support.jobs import burst_worker_process
     parsed = []
     monkeypatch.setattr(inventory, "read_price_list", lambda *a, **k: parsed.append(a) or [])
     monkeypatch.setattr(inventory, "import_price_list", lambda *a, **k: parsed.append(a) or {})
@@ -225,13 +221,7 @@ def test_issue18_4_the_request_keeps_the_file_and_a_worker_process_imports_it(
     assert queued.status == "queued" and queued.size == len(content) and queued.job_id
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "data-pending" in page and "排队" in page
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "REDIS_URL": app.config["REDIS_URL"], "SECRET_KEY": "worker",
-           "SALESDESK_INSTANCE_PATH": str(tmp_path)}
-    # The production command: rq's worker (jobs.worker.Worker) on this office's own queues.
-    subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "app", "worker", "--burst",
-                    "--queues", "default"], cwd=ROOT, env=env, check=True, timeout=300,
-                   capture_output=True)
+    burst_worker_process(app, tmp_path, "default", timeout=300)  # the production command
     [done] = _imports(db)
     assert done.status == "done" and (done.total, done.created, done.updated) == (rows, rows, 0)
     assert _count(db, Unit) == rows and _count(db, Building) == 1

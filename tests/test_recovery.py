@@ -18,18 +18,17 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from models import Audit, Document, DocumentBatch, Export, db as _db
 from models.base import office_today
 from tests import factories as f
-from tests.conftest import BASE_URL, ON_POSTGRES, Auth, FreshContextClient, _config, csrf_token
+from tests.conftest import ON_POSTGRES, Auth, FreshContextClient, _config, csrf_token
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -148,6 +147,24 @@ def workers():
         worker.stop()
 
 
+def _worker(workers, app, redis_server, tmp_path, **options) -> WorkerProcess:
+    """A worker process on the app's database and the test's Redis, stopped after the test."""
+    worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, **options)
+    workers.append(worker)
+    return worker
+
+
+def _reloaded(db, model, id_):
+    """The row as the database has it now (the workers change it behind the test's session)."""
+    db.session.expire_all()
+    return db.session.get(model, id_)
+
+
+def _document_audits(db, action: str) -> int:
+    return db.session.scalar(select(func.count()).select_from(Audit).where(
+        Audit.entity == "document", Audit.action == action))
+
+
 def _office(app, redis_url: str, **extra):
     """The web app of the office under test, on the given Redis (the test's own)."""
     from app import create_app
@@ -173,11 +190,10 @@ def _job_status(office, job_id):
 
 
 @pytest.fixture
-def deal(db, make_user):
-    return f.active_deal(db.session, make_user, price="1500000.00", payment_method="instalments",
-                         today=TODAY, staff={"control": ("sales_control", None), "finance": ("finance", "finance"),
-                                             "manager": ("sales_manager", "manager"),
-                                             "other": ("agent", "zhao")})
+def deal(make_deal):
+    return make_deal(price="1500000.00", method="instalments", today=TODAY,
+                     staff={"control": ("sales_control", None), "finance": ("finance", "finance"),
+                            "manager": ("sales_manager", "manager"), "other": ("agent", "zhao")})
 
 
 def _agreements(db, deal, n: int, batch: bool = True) -> list[int]:
@@ -199,9 +215,7 @@ def test_issue18_9_a_batch_whose_work_horse_is_killed_mid_render_is_finished_aft
     ids = _agreements(db, deal, 8)
     with office.app_context():
         [job_id] = enqueue_documents(_db.session, _db.session.scalars(select(Document).where(Document.id.in_(ids))).all())
-    uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    first = WorkerProcess(uri, redis_server.url, tmp_path, delay=1.5)
-    workers.append(first)
+    first = _worker(workers, app, redis_server, tmp_path, delay=1.5)
     _wait_for(lambda: _statuses(ids).get("done", 0) >= 2 and _statuses(ids).get("running"), 120,
               what="two documents done and one running")
     first.kill_horse()  # SIGKILL in the middle of a render
@@ -216,7 +230,7 @@ def test_issue18_9_a_batch_whose_work_horse_is_killed_mid_render_is_finished_aft
     page = client.get("/admin/document_batch/").get_data(as_text=True)
     assert "progress-bar-animated" not in page and "有任务被中断" in page
 
-    workers.append(WorkerProcess(uri, redis_server.url, tmp_path))
+    _worker(workers, app, redis_server, tmp_path)
     with office.app_context():
         assert enqueue_pending() == sum(left.get(s, 0) for s in ("running", "queued"))
     _wait_for(lambda: _statuses(ids) == {"done": 8}, 180, what="every document done")
@@ -242,13 +256,11 @@ def test_issue18_9_a_worker_killed_with_its_work_horse_leaves_nothing_stuck(
     ids = _agreements(db, deal, 3)
     with office.app_context():
         [job_id] = enqueue_documents(_db.session, _db.session.scalars(select(Document).where(Document.id.in_(ids))).all())
-    uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    dying = WorkerProcess(uri, redis_server.url, tmp_path, delay=5)
-    workers.append(dying)
+    dying = _worker(workers, app, redis_server, tmp_path, delay=5)
     _wait_for(lambda: _statuses(ids).get("running"), 90, what="a document running")
     dying.stop()  # SIGKILL to the worker and to its work-horse
     assert _job_status(office, job_id) == "started"  # what rq believes: nobody told it otherwise
-    workers.append(WorkerProcess(uri, redis_server.url, tmp_path))
+    _worker(workers, app, redis_server, tmp_path)
 
     def swept():
         with office.app_context():
@@ -264,33 +276,18 @@ def test_issue18_9_two_workers_given_the_same_document_render_it_once(app, db, d
     """Two jobs holding one document (a sweep re-sent it while its first job still ran): each
     worker's own session claims it at the same moment; one renders, the other leaves it."""
     from models.documents import render_document
+    from tests.support.race import race
     [doc_id] = _agreements(db, deal, 1, batch=False)
-    start = threading.Barrier(2)
-    results, errors = [], []
 
-    def work(job_id):
-        try:
-            with app.app_context():  # its own session, as a separate work-horse would have
-                start.wait()
-                results.append(render_document(_db.session, doc_id, job_id=job_id,
-                                               before_render=lambda: time.sleep(1)))
-                _db.session.remove()
-        except Exception as exc:  # pragma: no cover - shown by the assertion below
-            errors.append(exc)
+    def work(job_id):  # each its own session, as a separate work-horse would have
+        return lambda session: render_document(session, doc_id, job_id=job_id, before_render=lambda: time.sleep(1))
 
-    threads = [threading.Thread(target=work, args=(f"job-{n}",)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert errors == []
+    results = race(*[work(f"job-{n}") for n in range(2)], app=app, join=120)
     assert results.count("done") == 1 and set(results) <= {"done", "running"}, results
     db.session.expire_all()
     document = db.session.get(Document, doc_id)
     assert document.status == "done" and document.attempts == 1 and document.job_id in ("job-0", "job-1")
-    starts = db.session.scalar(select(func.count()).select_from(Audit).where(
-        Audit.entity == "document", Audit.action == "render_started"))
-    assert starts == 1
+    assert _document_audits(db, "render_started") == 1
 
 
 @pytest.mark.postgres
@@ -302,12 +299,10 @@ def test_issue18_9_a_document_interrupted_three_times_fails_with_a_reason_and_a_
     [doc_id] = _agreements(db, deal, 1, batch=False)
     with office.app_context():
         enqueue_documents(_db.session, [_db.session.get(Document, doc_id)])
-    worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, delay=2)
-    workers.append(worker)
+    worker = _worker(workers, app, redis_server, tmp_path, delay=2)
 
     def document():
-        db.session.expire_all()
-        return db.session.get(Document, doc_id)
+        return _reloaded(db, Document, doc_id)
 
     for attempt in range(1, MAX_ATTEMPTS + 1):
         _wait_for(lambda: document().status == "running" and document().attempts == attempt, 90,
@@ -340,9 +335,7 @@ def test_issue18_9_a_document_interrupted_three_times_fails_with_a_reason_and_a_
     client.post(f"/admin/document/retry/{doc_id}", data={"csrf_token": token})  # again: nothing new
     _wait_for(lambda: document().status == "done", 90, what="the retried document done")
     assert document().attempts == 1
-    retries = db.session.scalar(select(func.count()).select_from(Audit).where(
-        Audit.entity == "document", Audit.action == "retry"))
-    assert retries == 1
+    assert _document_audits(db, "retry") == 1
 
 
 @pytest.mark.postgres
@@ -357,12 +350,10 @@ def test_issue18_9_an_export_whose_work_horse_is_killed_is_run_again_by_the_swee
         _db.session.commit()
         export_id = export.id
         job_id = enqueue_export(_db.session, export)
-    worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, delay=3)
-    workers.append(worker)
+    worker = _worker(workers, app, redis_server, tmp_path, delay=3)
 
     def current():
-        db.session.expire_all()
-        return db.session.get(Export, export_id)
+        return _reloaded(db, Export, export_id)
 
     _wait_for(lambda: current().status == "running", 90, what="the export running")
     worker.kill_horse()
@@ -410,8 +401,7 @@ def test_issue18_10_an_export_asked_for_while_redis_is_down_runs_when_it_is_back
     with office.app_context():
         assert sweep() == {"documents": 0, "exports": 1}
         assert sweep() == {"documents": 0, "exports": 0}  # sent once
-    worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, burst=True)
-    workers.append(worker)
+    worker = _worker(workers, app, redis_server, tmp_path, burst=True)
     assert worker.wait() == 0, worker.output()
     db.session.expire_all()
     assert db.session.get(Export, export.id).status == "done"
@@ -425,27 +415,12 @@ def test_issue18_11_two_ladder_runs_at_the_same_moment_queue_each_letter_once(ap
 
     from jobs.ladder import run_ladder
     from jobs.queue import get_connection, queue_name
+    from tests.support.race import race
     letters = [f.document(db.session, None, kind="overdue_warning", subject_id=i, title=f"L{i}").id
                for i in range(1, 241)]
     db.session.commit()
     office = _office(app, redis_server.url)
-    start = threading.Barrier(2)
-    results, errors = [], []
-
-    def run():
-        try:
-            with office.app_context():
-                start.wait()
-                results.append(run_ladder(TODAY.isoformat()))
-        except Exception as exc:  # pragma: no cover - shown by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert errors == []
+    results = race(*[lambda session: run_ladder(TODAY.isoformat())] * 2, app=office, join=120)
     assert sorted(r["letters"] for r in results)[1] + sorted(r["letters"] for r in results)[0] == len(letters)
     with office.app_context():
         queue = Queue(queue_name("documents"), connection=get_connection())
@@ -537,21 +512,15 @@ def second_office(app, database_url):
     from flask_migrate import upgrade
 
     from app import create_app
-    from tests.conftest import _admin_engine, _with_database
-    name = f"salesdesk_b_{uuid.uuid4().hex[:8]}"
-    admin = _admin_engine(BASE_URL)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    other = create_app(_config(_with_database(database_url, name)))
-    with other.app_context():
-        upgrade()
-        _db.engine.dispose()
-    yield other
-    with other.app_context():
-        _db.engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    from tests.conftest import postgres_database
+    with postgres_database("salesdesk_b_") as url:
+        other = create_app(_config(url))
+        with other.app_context():
+            upgrade()
+            _db.engine.dispose()
+        yield other
+        with other.app_context():
+            _db.engine.dispose()
 
 
 @pytest.mark.postgres
@@ -584,8 +553,7 @@ def test_issue18_13_two_offices_sharing_a_redis_database_never_run_each_others_j
         enqueue_documents(_db.session, [_db.session.get(Document, mine)])
     b_worker()
     assert status(a, mine) == "queued" and status(second_office, theirs) == "queued"
-    a_worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, burst=True)
-    workers.append(a_worker)
+    a_worker = _worker(workers, app, redis_server, tmp_path, burst=True)
     assert a_worker.wait() == 0, a_worker.output()
     assert status(a, mine) == "done" and status(second_office, theirs) == "queued"
 
@@ -605,9 +573,7 @@ def test_issue18_13_two_offices_sharing_a_redis_database_never_run_each_others_j
     assert "belongs to database" in refused.output()
     with shared.app_context():  # A's own sweep sends it again; A's own worker renders it
         enqueue_pending()
-    a_worker = WorkerProcess(app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, tmp_path, burst=True,
-                             instance="office")
-    workers.append(a_worker)
+    a_worker = _worker(workers, app, redis_server, tmp_path, burst=True, instance="office")
     assert a_worker.wait() == 0, a_worker.output()
     assert status(a, again) == "done" and status(second_office, theirs) == "queued"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from decimal import Decimal
 
 import pytest
@@ -30,12 +29,12 @@ DUE = TODAY + dt.timedelta(days=7)  # one-off: the balance is due 7 days after s
 
 
 @pytest.fixture
-def deal(db, make_user):
+def deal(db, make_deal):
     """An active one-off deal on 1,000,000.00 (balance 950,000.00 due on DUE) and the staff."""
-    deal = f.active_deal(db.session, make_user, price="1000000.00", payment_method="one_off", today=TODAY,
-                         staff={"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
-                                "manager": ("sales_manager", "boss"), "vp": ("vp", "wu"),
-                                "lawyer": ("lawyer", "sun")})
+    deal = make_deal(price="1000000.00", method="one_off", today=TODAY,
+                     staff={"control": ("sales_control", "chen"), "finance": ("finance", "zhao"),
+                            "manager": ("sales_manager", "boss"), "vp": ("vp", "wu"),
+                            "lawyer": ("lawyer", "sun")})
     balance = db.session.scalar(select(Instalment).where(Instalment.subscription_id == deal["sub"].id,
                                                          Instalment.seq == 2))
     return {**deal, "balance": balance}
@@ -49,13 +48,36 @@ def _extend(db, deal, days, by="manager", approve=True):
     return extension
 
 
+def _beyond_the_manager(db, deal, extension_id, *, approve, match=None):
+    """The manager's approval of the extension is refused (R-PAY-6: beyond their limit in total);
+    the VP then decides it (`approve`)."""
+    with raises_rule("R-PAY-6", match=match):
+        decide_extension(db.session, deal["manager"], extension_id, True)
+    db.session.rollback()
+    decide_extension(db.session, deal["vp"], extension_id, approve)
+    db.session.commit()
+
+
+def _paid_and_booked(db, deal):
+    """The balance paid in full and the signing booked for 15:00 today; returns the contract
+    (not committed)."""
+    record_payment(db.session, deal["finance"], deal["sub"].id, amount="950000", paid_on=TODAY,
+                   channel="bank_transfer", today=TODAY)
+    return book_signing(db.session, deal["agent"], deal["sub"].id, today=TODAY,
+                        appointment_at=dt.datetime.combine(TODAY, dt.time(15)))
+
+
+def _refused_without_a_reason(db, by, event_id, decision, today):
+    """R-PAY-5: `by`'s decision on a ladder event is refused without its reason."""
+    with raises_rule("R-PAY-5"):
+        handle_event(db.session, by, event_id, decision, "", today=today)
+    db.session.rollback()
+
+
 def _signed(db, deal, method_days=None):
     """Sign the deal's sale contract after paying what signing needs (the deposit suffices for
     one-off? no: everything) — here the balance's down payment share is paid in full."""
-    record_payment(db.session, deal["finance"], deal["sub"].id, amount="950000", paid_on=TODAY,
-                   channel="bank_transfer", today=TODAY)
-    contract = book_signing(db.session, deal["agent"], deal["sub"].id, today=TODAY,
-                            appointment_at=dt.datetime.combine(TODAY, dt.time(15)))
+    contract = _paid_and_booked(db, deal)
     sign_contract(db.session, deal["lawyer"], contract.id, number="HT-1", signed_on=TODAY, today=TODAY)
     db.session.commit()
     return contract
@@ -69,21 +91,12 @@ def test_r_pay_6_the_managers_limit_holds_in_total_not_per_request(db, deal):
     _extend(db, deal, 15)
     second = request_extension(db.session, deal["agent"], deal["balance"].id, 15, "再延期")
     db.session.commit()
-    with raises_rule("R-PAY-6", match="30"):
-        decide_extension(db.session, deal["manager"], second.id, True)
-    db.session.rollback()
-    decide_extension(db.session, deal["vp"], second.id, True)  # only the VP
-    db.session.commit()
+    _beyond_the_manager(db, deal, second.id, approve=True, match="30")  # only the VP
     assert db.session.get(Instalment, deal["balance"].id).extended_due_on == DUE + dt.timedelta(days=30)
     # Split small: 1 more day is still beyond the manager.
     third = request_extension(db.session, deal["agent"], deal["balance"].id, 1, "最后一天")
     db.session.commit()
-    with raises_rule("R-PAY-6"):
-        decide_extension(db.session, deal["manager"], third.id, True)
-    db.session.rollback()
-    # A rejected request does not count.
-    decide_extension(db.session, deal["vp"], third.id, False)
-    db.session.commit()
+    _beyond_the_manager(db, deal, third.id, approve=False)  # a rejected request does not count
 
 
 def test_r_pay_6_a_rejected_extension_does_not_count_toward_the_limit(db, deal):
@@ -93,10 +106,7 @@ def test_r_pay_6_a_rejected_extension_does_not_count_toward_the_limit(db, deal):
 
 
 def test_r_con_5_the_signing_date_is_extended_within_the_same_limit_in_total(db, deal):
-    record_payment(db.session, deal["finance"], deal["sub"].id, amount="950000", paid_on=TODAY,
-                   channel="bank_transfer", today=TODAY)
-    contract = book_signing(db.session, deal["agent"], deal["sub"].id, today=TODAY,
-                            appointment_at=dt.datetime.combine(TODAY, dt.time(15)))
+    contract = _paid_and_booked(db, deal)
     db.session.commit()
     due = contract.signing_due_on
     first = request_signing_extension(db.session, deal["agent"], contract.id, 10, "客户出差")
@@ -106,11 +116,7 @@ def test_r_con_5_the_signing_date_is_extended_within_the_same_limit_in_total(db,
     assert db.session.get(Contract, contract.id).signing_due_on == due + dt.timedelta(days=10)
     second = request_signing_extension(db.session, deal["lawyer"], contract.id, 10, "银行面签排期")
     db.session.commit()
-    with raises_rule("R-PAY-6"):
-        decide_extension(db.session, deal["manager"], second.id, True)
-    db.session.rollback()
-    decide_extension(db.session, deal["vp"], second.id, True)
-    db.session.commit()
+    _beyond_the_manager(db, deal, second.id, approve=True)
     assert db.session.get(Contract, contract.id).signing_due_on == due + dt.timedelta(days=20)
     # The signing ladder counts from the new date: nothing late yet at the old one.
     assert run_ladder(db.session, due + dt.timedelta(days=15))["signing_forfeit"] == 0
@@ -162,28 +168,20 @@ def test_r_pay_6_an_extension_of_a_forfeited_deal_cannot_be_approved(db, deal):
 def _race(app, first, second, rounds):
     """Run `first` and `second` (each given its own session) at the same instant, `rounds` times;
     returns their outcomes per round."""
-    from models import db as _db
+    from tests.support.race import race
+
+    def committed(work, n):
+        def run(session):
+            outcome = work(session, n)
+            session.commit()
+            return outcome
+        return run
+
     results = []
     for n in range(rounds):
-        barrier, outcome = threading.Barrier(2, timeout=30), {}
-
-        def run(name, work):
-            with app.app_context():
-                barrier.wait()
-                try:
-                    outcome[name] = work(_db.session, n)
-                    _db.session.commit()
-                except Exception as exc:  # noqa: BLE001 - the loser's refusal is the point
-                    _db.session.rollback()
-                    outcome[name] = exc
-                _db.session.remove()
-
-        threads = [threading.Thread(target=run, args=("a", first)), threading.Thread(target=run, args=("b", second))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        results.append(outcome)
+        # Any exception: the loser's refusal is the point.
+        a, b = race(committed(first, n), committed(second, n), app=app, expected=Exception)
+        results.append({"a": a, "b": b})
     return results
 
 
@@ -397,9 +395,7 @@ def test_r_pay_4_a_signed_deal_climbs_to_the_lawyers_letter_and_goes_to_rescissi
     [case] = db.session.scalars(select(OverdueEvent).where(rescissions_to_decide())).all()
     deciders = set(db.session.scalars(select(Notification.user_id).where(Notification.kind == "rescission_due")))
     assert {signed["manager"].id, signed["lawyer"].id, signed["vp"].id} <= deciders
-    with raises_rule("R-PAY-5"):  # a decision needs its reason
-        handle_event(db.session, signed["manager"], case.id, "continue", "", today=due + dt.timedelta(days=15))
-    db.session.rollback()
+    _refused_without_a_reason(db, signed["manager"], case.id, "continue", due + dt.timedelta(days=15))
     with raises_rule("R-ALL-1"):
         handle_event(db.session, signed["finance"], case.id, "rescind", "x", today=due + dt.timedelta(days=15))
     db.session.rollback()
@@ -468,10 +464,7 @@ def test_r_sub_2_a_subscription_without_its_deposit_expires_after_the_due_date_a
 
 def test_r_con_5_a_forfeit_for_late_signing_tells_the_real_cause_to_agent_manager_and_finance(db, deal):
     """A fully paid customer forfeited for not signing was told "逾期 15 天未付款", and nobody else."""
-    record_payment(db.session, deal["finance"], deal["sub"].id, amount="950000", paid_on=TODAY,
-                   channel="bank_transfer", today=TODAY)
-    contract = book_signing(db.session, deal["agent"], deal["sub"].id, today=TODAY,
-                            appointment_at=dt.datetime.combine(TODAY, dt.time(15)))
+    contract = _paid_and_booked(db, deal)
     db.session.commit()
     assert run_ladder(db.session, contract.signing_due_on + dt.timedelta(days=15))["signing_forfeit"] == 1
     notes = db.session.scalars(select(Notification).where(Notification.kind.in_(("ladder_forfeit", "settlement_due")))).all()
@@ -675,10 +668,7 @@ def test_r_sub_2_an_approved_extension_of_the_deposit_keeps_the_subscription_ali
 def test_r_con_5_booking_again_moves_the_appointment_never_the_date_signing_is_due(db, deal):
     """A second booking opened a second contract with a new due date and a new extension budget,
     while the first still drove the ladder: a fully paid customer was forfeited."""
-    record_payment(db.session, deal["finance"], deal["sub"].id, amount="950000", paid_on=TODAY,
-                   channel="bank_transfer", today=TODAY)
-    first = book_signing(db.session, deal["agent"], deal["sub"].id, today=TODAY,
-                         appointment_at=dt.datetime.combine(TODAY, dt.time(15)))
+    first = _paid_and_booked(db, deal)
     db.session.commit()
     due = first.signing_due_on
     later = TODAY + dt.timedelta(days=10)
@@ -727,9 +717,7 @@ def test_r_pay_5_a_letter_still_owed_is_not_dropped_without_a_reason(db, signed)
     due = signed["next"].due_on
     run_ladder(db.session, due + dt.timedelta(days=8))
     [letter] = db.session.scalars(select(OverdueEvent).where(letters_to_send())).all()
-    with raises_rule("R-PAY-5"):
-        handle_event(db.session, signed["lawyer"], letter.id, "not_needed", "", today=due + dt.timedelta(days=8))
-    db.session.rollback()
+    _refused_without_a_reason(db, signed["lawyer"], letter.id, "not_needed", due + dt.timedelta(days=8))
     handle_event(db.session, signed["lawyer"], letter.id, "not_needed", "客户当面承诺三日内付清，经理同意暂缓",
                  today=due + dt.timedelta(days=8))
     db.session.commit()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import threading
 from decimal import Decimal
 
 import pytest
@@ -112,35 +111,36 @@ def test_r_sc_2_a_subscribed_unit_cannot_be_subscribed_again(db, office):
 def _race(app, db, office, jobs):
     """Run subscribe() for each (unit id, lead id, agent id) in its own thread, released together."""
     from models import User
-    from models import db as _db
-    barrier = threading.Barrier(len(jobs), timeout=60)
-    outcomes = []
+    from tests.support.race import race
 
     def attempt(unit_id, lead_id, agent_id):
-        with app.app_context():
-            barrier.wait()
-            try:
-                by = _db.session.get(User, agent_id)
-                subscribe(_db.session, by, unit_id=unit_id, lead_id=lead_id, payment_method="one_off",
-                          deposit="50000", id_number=ID_NUMBER, address="长沙", today=TODAY)
-                _db.session.commit()
-                outcomes.append("ok")
-            except RuleViolation as exc:
-                _db.session.rollback()
-                outcomes.append("conflict" if "1001" in str(exc) or "已" in str(exc) or "just" in str(exc)
-                                else f"refused: {exc}")
-            except Exception as exc:  # an error is a failure of the test, not a conflict
-                _db.session.rollback()
-                outcomes.append(f"error: {type(exc).__name__}: {exc}")
-            finally:
-                _db.session.remove()
+        def run(session):
+            subscribe(session, session.get(User, agent_id), unit_id=unit_id, lead_id=lead_id,
+                      payment_method="one_off", deposit="50000", id_number=ID_NUMBER, address="长沙", today=TODAY)
+            session.commit()
+            return "ok"
+        return run
 
-    threads = [threading.Thread(target=attempt, args=job) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return outcomes
+    # An error other than a refusal is a failure of the test, not a conflict.
+    results = race(*[attempt(*job) for job in jobs], app=app, expected=RuleViolation, barrier=60, join=120)
+    return [result if isinstance(result, str) else
+            "conflict" if "1001" in str(result) or "已" in str(result) or "just" in str(result)
+            else f"refused: {result}" for result in results]
+
+
+def _own_units(db, office, n, *, building, per_floor, number, phones):
+    """`n` units of a new `building` (`per_floor` a floor, numbered `number` and 000…), each with a
+    customer of office's agent (phones `phones` and 0000…): the jobs of `_race`."""
+    s = db.session
+    agent = office["agent"]
+    building = f.building(s, office["project"], name=building)
+    jobs = []
+    for i in range(n):
+        unit = f.unit(s, building, floor=1 + i // per_floor, position=1 + i % per_floor, number=f"{number}{i:03d}")
+        lead = f.lead(s, owner=agent, project_=office["project"], phone=f"{phones}{i:04d}")
+        jobs.append((unit.id, lead.id, agent.id))
+    s.commit()
+    return jobs
 
 
 def test_r_sc_2_twenty_agents_subscribing_one_unit_at_once_sell_it_once(app, db, office, make_user):
@@ -159,16 +159,8 @@ def test_r_sc_2_twenty_agents_subscribing_one_unit_at_once_sell_it_once(app, db,
 
 
 def test_r_sc_2_two_hundred_agents_on_two_hundred_units_all_succeed(app, db, office, make_user):
-    s = db.session
-    agent = office["agent"]
-    building = f.building(s, office["project"], name="2栋")
-    jobs = []
-    for i in range(200):
-        unit = f.unit(s, building, floor=1 + i // 10, position=1 + i % 10, number=f"B{i:03d}")
-        lead = f.lead(s, owner=agent, project_=office["project"], phone=f"1360000{i:04d}")
-        jobs.append((unit.id, lead.id, agent.id))
-    s.commit()
-    outcomes = _race(app, db, office, jobs)
+    outcomes = _race(app, db, office, _own_units(db, office, 200, building="2栋", per_floor=10, number="B",
+                                                 phones="1360000"))
     assert outcomes.count("ok") == 200, [o for o in outcomes if o != "ok"][:5]
     assert _count(db, Subscription) == 200
 
@@ -176,16 +168,8 @@ def test_r_sc_2_two_hundred_agents_on_two_hundred_units_all_succeed(app, db, off
 def test_r_sc_2_four_hundred_agents_with_colleagues_reading_all_succeed_issue18_19(app, db, office, make_user):
     """The stress variant (issue 18 item 19): twice the writers, each reading first inside its
     transaction as subscribe() does, never a "database is locked"."""
-    s = db.session
-    agent = office["agent"]
-    building = f.building(s, office["project"], name="3栋")
-    jobs = []
-    for i in range(400):
-        unit = f.unit(s, building, floor=1 + i // 20, position=1 + i % 20, number=f"C{i:03d}")
-        lead = f.lead(s, owner=agent, project_=office["project"], phone=f"1380000{i:04d}")
-        jobs.append((unit.id, lead.id, agent.id))
-    s.commit()
-    outcomes = _race(app, db, office, jobs)
+    outcomes = _race(app, db, office, _own_units(db, office, 400, building="3栋", per_floor=20, number="C",
+                                                 phones="1380000"))
     assert outcomes.count("ok") == 400, [o for o in outcomes if o != "ok"][:5]
     assert _count(db, Subscription) == 400
 

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def deal(db, make_user):
-    return f.staffed_deal(db.session, make_user)
+def deal(make_deal):
+    return make_deal(price="1500000.00", method="commercial_mortgage", today=office_today(), staff=f.STAFF)
 
 
 class _Rows(HTMLParser):

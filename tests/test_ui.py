@@ -19,9 +19,9 @@ from tests.conftest import Auth, submission_key
 
 
 @pytest.fixture
-def deal(db, make_user):
+def deal(make_deal):
     """An active deal of agent "li" (deposit in), with the manager, sales control and finance."""
-    return f.staffed_deal(db.session, make_user)
+    return make_deal(price="1500000.00", method="commercial_mortgage", today=office_today(), staff=f.STAFF)
 
 
 def _page(client, username, path):
