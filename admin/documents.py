@@ -93,6 +93,8 @@ class DocumentButton(BaseListRowAction):
     button shows only where models.documents.refusal allows the document, e.g. a forfeit notice
     only on a forfeited deal); `when(row)` hides it where it would say nothing useful."""
 
+    renders_itself = True  # admin/rows.py's fast rows call its render(None, row_id, row)
+
     def __init__(self, kind: str, subject=None, when=None):
         super().__init__(title=BUTTON_LABELS[kind])
         self.kind, self.subject, self.when = kind, subject, when

@@ -118,10 +118,8 @@ FAST = (ViewRowAction, EditRowAction, DeleteRowAction)
 
 def fast_rows(view, row_actions) -> bool:
     """Whether this page's rows can be rendered here (every button known, nothing edited in place)."""
-    from .documents import DocumentButton
-    from .steps import StepButton
     return not view.column_editable_list and all(
-        type(a) in FAST or isinstance(a, (StepButton, DocumentButton)) for a in row_actions)
+        type(a) in FAST or getattr(a, "renders_itself", False) for a in row_actions)
 
 
 def render_row(view, row, list_columns, row_actions, bulk: bool, return_url: str) -> Markup:
@@ -139,9 +137,9 @@ def render_row(view, row, list_columns, row_actions, bulk: bool, return_url: str
                 buttons.append(fill(kit.edit, pk))
             elif kind is DeleteRowAction:
                 buttons.append(fill(kit.delete, pk))
-            elif hasattr(action, "button"):  # StepButton
+            elif hasattr(action, "button"):  # a step (admin/steps.py)
                 buttons.append(action.button(view, pk, row))
-            else:  # DocumentButton
+            else:  # a document (admin/documents.py)
                 buttons.append(action.render(None, pk, row))
         # a space between buttons, as the template's loop leaves one (else they touch)
         parts.append('<td class="list-buttons-column">' + "\n".join(b for b in buttons if b) + "</td>")

@@ -35,6 +35,8 @@ class StepButton(BaseListRowAction):
         row_steps = (StepButton("confirm", "subscription.confirm", when=lambda s: s.status == "draft"),)
     """
 
+    renders_itself = True  # admin/rows.py's fast rows call its button(view, row_id, row)
+
     def __init__(self, name: str, operation: str | None, when: Callable[[object], bool] | None = None,
                  icon: str = "fa-check", style: str = "primary",
                  why_not: Callable[[object], object] | None = None, explain: tuple[str, ...] = ()):

@@ -106,14 +106,10 @@ def _raw_changes(view, context, model, name):
 _raw_changes.masks_personal_data = True
 
 
-def _entity_labels() -> dict:
-    """Table name -> the name of its grid in the menu (the first grid of the table)."""
-    labels: dict = {"payment_allocation": _l("Payment allocations"), "receipt_counter": _l("Receipt numbers"),
-                    "plan_line_template": _l("Payment method lines"), "sales_target": _l("Monthly targets")}
-    from .views import VIEWS  # the menu's registry imports this module: read when first shown
-    for model, _, name, _ in VIEWS:
-        labels.setdefault(model.__tablename__, name)
-    return labels
+ENTITY_LABELS: dict = {"payment_allocation": _l("Payment allocations"), "receipt_counter": _l("Receipt numbers"),
+                      "plan_line_template": _l("Payment method lines"), "sales_target": _l("Monthly targets")}
+"""Table name -> the name of its grid in the menu; the grids' registry (admin/views.py) adds the
+first grid of every table when it is built (it imports this module, so this one cannot read it)."""
 
 
 class AuditView(ReadOnlyView):
@@ -122,7 +118,7 @@ class AuditView(ReadOnlyView):
     column_default_sort = ("id", True)
     column_formatters = {
         "changes": _changes,
-        "entity": lambda v, c, row, n: _entity_labels().get(row.entity, row.entity),
+        "entity": lambda v, c, row, n: ENTITY_LABELS.get(row.entity, row.entity),
         "action": lambda v, c, row, n: AUDIT_ACTIONS.get(row.action, row.action),
     }
     # the raw record, personal data masked by the one rule

@@ -19,7 +19,7 @@ from .leads import (AnswerSheetView, CustomerQuestionView, FollowUpDueView, Foll
 from .money import (ExtensionView, InstalmentView, LawyerLetterDueView, OverdueEventView, PaymentMethodView,
                     PaymentView, RescissionView, SettlementView, VoucherView)
 from .sales_control import BuildingView, ProjectView, UnitView
-from .system import AuditView, NotificationView, RoleView, UserView
+from .system import ENTITY_LABELS, AuditView, NotificationView, RoleView, UserView
 
 __all__ = ["VIEWS", "QuestionGroupPage"]
 
@@ -60,3 +60,6 @@ VIEWS = [
     (Role, RoleView, _l("Roles"), _l("System")),
     (Audit, AuditView, _l("Audit trail"), _l("System")),
 ]
+
+for _model, _, _name, _ in VIEWS:  # the audit trail names a table by its first grid's menu name
+    ENTITY_LABELS.setdefault(_model.__tablename__, _name)
