@@ -150,10 +150,30 @@ class _AlreadyDone:
 ALREADY_DONE = _AlreadyDone()
 
 
+class _Refused:
+    """What `run_domain` returns when the domain refused (the refusal is flashed already). False in
+    a test; tell it from a result that is None, 0 or empty by `succeeded` or `is REFUSED`."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "REFUSED"
+
+
+REFUSED = _Refused()
+
+
+def succeeded(result) -> bool:
+    """Whether `run_domain`'s result is the domain's own (neither refused nor sent again)."""
+    return result is not REFUSED and result is not ALREADY_DONE
+
+
 def run_domain(operation, keep_on: tuple = ()):
     """Run a domain operation as the current user and commit; show a refusal, in the user's
-    language, as a flash and roll back. Returns the operation's result, False if refused, or
-    ALREADY_DONE when a money form was sent again (told as information, not as an error).
+    language, as a flash and roll back. Returns the operation's result whatever it is (None, 0,
+    an empty list), REFUSED if refused, or ALREADY_DONE when a money form was sent again (told as
+    information, not as an error).
 
     Refusals of the types in `keep_on` still commit: the operation recorded something worth
     keeping (a duplicate registration's conflict, for instance).
@@ -173,11 +193,11 @@ def run_domain(operation, keep_on: tuple = ()):
         else:
             db.session.rollback()
         flash(str(exc), "error")
-        return False
+        return REFUSED
     except DataError:
         db.session.rollback()
         flash(OUT_OF_RANGE, "error")
-        return False
+        return REFUSED
 
 
 def _viewer():

@@ -28,7 +28,7 @@ from models.labels import choice_label
 from models.permissions import scope_filter, sees_all_rows, sees_id_number
 from models.submissions import new_key
 
-from .base import ProtectedPage, ProtectedView, ReadOnlyView, row_id, run_domain
+from .base import REFUSED, ProtectedPage, ProtectedView, ReadOnlyView, row_id, run_domain
 from .labels import choice_formatters
 from .rows import per_request
 from .step_actions import Decision, FormStep, decision_steps, form_steps
@@ -158,7 +158,7 @@ class LeadView(document_actions("statement"), PAUSE_STEP, ProtectedView):
             if spread:
                 flash(gettext("%(n)d customers were assigned to %(agent)s.", n=spread,
                               agent=db.session.get(User, agent_ids[0]).display_name), "success")
-        if spread is False:  # refused: the same form again, with everything chosen kept
+        if spread is REFUSED:  # refused: the same form again, with everything chosen kept
             return self._assign_form(ids, agent_ids, mode, key)
         return self.back()
 

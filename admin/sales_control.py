@@ -18,11 +18,11 @@ from models.payments import ensure_default_methods
 from models.permissions import can, can_do, scope_filter
 from models.submissions import AlreadySubmitted, new_key
 
-from .base import ProtectedPage, ProtectedView, row_id
+from .base import ProtectedPage, ProtectedView, row_id, run_domain, succeeded
 from .documents import DocumentButton, document_actions
 from .i18n import select_locale
 from .labels import CHOICES
-from .step_actions import Decision, decision_steps, run_step, succeeded
+from .step_actions import Decision, decision_steps
 from .steps import StepButton
 
 IMPORT_LABELS = CHOICES[("price_list_import", "status")]
@@ -130,7 +130,7 @@ class BoardPage(ProtectedPage):
     def hold(self, unit_id):
         unit = self._unit(unit_id)
         lead_id = request.form.get("lead_id", "")
-        if succeeded(run_step(lambda by: hold_unit(db.session, by, unit_id=unit.id,
+        if succeeded(run_domain(lambda by: hold_unit(db.session, by, unit_id=unit.id,
                                                    lead_id=int(lead_id) if lead_id.isdigit() else 0))):
             flash(gettext("Unit %(unit)s is held.", unit=unit.number), "success")
         return self._back(unit)
@@ -138,7 +138,7 @@ class BoardPage(ProtectedPage):
     @expose("/unit/<int:unit_id>/release", methods=("POST",))
     def release(self, unit_id):
         unit = self._unit(unit_id)
-        if succeeded(run_step(lambda by: release_hold(db.session, by, unit.id))):
+        if succeeded(run_domain(lambda by: release_hold(db.session, by, unit.id))):
             flash(gettext("The hold on unit %(unit)s is released.", unit=unit.number), "success")
         return self._back(unit)
 
@@ -146,7 +146,7 @@ class BoardPage(ProtectedPage):
     def withhold(self, unit_id):
         unit = self._unit(unit_id)
         withheld = request.form.get("withheld") == "1"
-        if succeeded(run_step(lambda by: set_withheld(db.session, by, unit.id, withheld))):
+        if succeeded(run_domain(lambda by: set_withheld(db.session, by, unit.id, withheld))):
             flash(gettext("Unit %(unit)s changed.", unit=unit.number), "success")
         return self._back(unit)
 

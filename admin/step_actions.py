@@ -6,9 +6,6 @@ the actions that decide the selected rows at once (approve/reject, keep/transfer
 back). Both are mixins, like `admin.documents.document_actions`; the view keeps its `row_steps`
 (the buttons) and its `extra_endpoints` (the verb guarding each POST endpoint).
 
-`run_step` runs a domain operation as `admin.base.run_domain` does, but tells a refusal
-(`REFUSED`) from whatever the operation returned, None and 0 included.
-
 (Not in admin/steps.py: admin/base.py imports its StepButton, and this module needs base's
 run_domain.)
 """
@@ -21,39 +18,7 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.helpers import get_form_data
 
-from .base import ALREADY_DONE, run_domain
-
-
-class _Refused:
-    """What `run_step` returns when the domain refused (the refusal is flashed already)."""
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "REFUSED"
-
-
-REFUSED = _Refused()
-
-
-class _Done(NamedTuple):
-    result: object
-
-
-def run_step(operation, keep_on: tuple = ()):
-    """`admin.base.run_domain`, told apart: the operation's own result whatever it is (None, 0, an
-    empty list), `REFUSED` when the domain refused, `ALREADY_DONE` when a money form was sent
-    again. Not `… or True` at the call site to make a None result count as done."""
-    outcome = run_domain(lambda by: _Done(operation(by)), keep_on=keep_on)
-    if isinstance(outcome, _Done):
-        return outcome.result
-    return outcome if outcome is ALREADY_DONE else REFUSED
-
-
-def succeeded(result) -> bool:
-    """Whether `run_step`'s result is the domain's (neither refused nor sent again)."""
-    return result is not REFUSED and result is not ALREADY_DONE
+from .base import ALREADY_DONE, run_domain, succeeded
 
 
 def selected_rows(view, ids) -> list:
@@ -149,7 +114,7 @@ class FormStep:
             flash(str(self.missing), "error")
         else:
             subject = self.subject(rows)
-            result = run_step(lambda by: self.run(by, form, subject))
+            result = run_domain(lambda by: self.run(by, form, subject))
             if succeeded(result):
                 flash(self.done(form, subject, result), "success")
         return view.back()
@@ -161,7 +126,7 @@ class FormStep:
         if not self.enough(rows) or not form.validate():
             return self.page(view, form, rows)
         subject = self.subject(rows)
-        result = run_step(lambda by: self.run(by, form, subject))
+        result = run_domain(lambda by: self.run(by, form, subject))
         if succeeded(result):
             flash(self.done(form, subject, result), "success")
         elif result is not ALREADY_DONE:
@@ -208,7 +173,7 @@ def decision_steps(decide: Callable, done: Callable, *decisions: Decision):
     for decision in decisions:
         def run(self, ids, value=decision.value):
             rows = selected_rows(self, ids)
-            if rows and succeeded(run_step(lambda by: [decide(by, row, value) for row in rows])):
+            if rows and succeeded(run_domain(lambda by: [decide(by, row, value) for row in rows])):
                 flash(done(len(rows)), "success")
 
         run.__name__ = f"action_{decision.name}"

@@ -17,7 +17,7 @@ from models.permissions import can
 from models.reports import monthly_review, project_names
 from models.targets import parse_month, set_target
 
-from .base import ProtectedPage, row_id, run_domain
+from .base import ProtectedPage, row_id, run_domain, succeeded
 
 
 def _month(value=None) -> str:
@@ -56,9 +56,9 @@ class TargetsPage(ProtectedPage):
             return len(agent_ids)
 
         saved = run_domain(save_all)  # all agents' targets or none
-        if saved is not False:
+        if succeeded(saved):
             flash(gettext("Targets saved for %(n)d agents.", n=saved), "success")
-        return redirect(url_for(".index", month=month if saved is not False else None))
+        return redirect(url_for(".index", month=month if succeeded(saved) else None))
 
     def _review(self, fmt):
         month = _month(request.args.get("month"))

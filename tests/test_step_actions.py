@@ -1,4 +1,4 @@
-"""admin/step_actions.py: what a step's domain call returned, told apart from a refusal (issue 20)."""
+"""admin.base.run_domain: what a step's domain call returned, told apart from a refusal (issue 20)."""
 from __future__ import annotations
 
 from flask_login import login_user
@@ -7,9 +7,8 @@ from models import RuleViolation
 from models.submissions import AlreadySubmitted
 
 
-def test_run_step_tells_a_refusal_and_a_form_sent_twice_from_a_none_result(app, make_user):
-    from admin.base import ALREADY_DONE, run_domain
-    from admin.step_actions import REFUSED, run_step, succeeded
+def test_run_domain_tells_a_refusal_and_a_form_sent_twice_from_a_none_result(app, make_user):
+    from admin.base import ALREADY_DONE, REFUSED, run_domain, succeeded
 
     user = make_user("sales_control")
 
@@ -21,9 +20,8 @@ def test_run_step_tells_a_refusal_and_a_form_sent_twice_from_a_none_result(app, 
 
     with app.test_request_context():
         login_user(user)
-        assert run_domain(lambda by: None) is None  # what run_domain says of a step done that returns nothing
-        assert run_step(lambda by: None) is None and succeeded(None)
-        assert run_step(lambda by: 0) == 0 and run_step(lambda by: []) == []
-        assert run_step(lambda by: by.id) == user.id
-        assert run_step(refuse) is REFUSED and not succeeded(REFUSED) and not REFUSED
-        assert run_step(sent_before) is ALREADY_DONE and not succeeded(ALREADY_DONE)
+        assert run_domain(lambda by: None) is None and succeeded(None)
+        assert run_domain(lambda by: 0) == 0 and run_domain(lambda by: []) == []
+        assert run_domain(lambda by: by.id) == user.id
+        assert run_domain(refuse) is REFUSED and not succeeded(REFUSED) and not REFUSED
+        assert run_domain(sent_before) is ALREADY_DONE and not succeeded(ALREADY_DONE)
