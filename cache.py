@@ -17,6 +17,7 @@ import threading
 import time
 
 from flask import current_app
+from config import instance_name
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,17 @@ class Cache:
             self._redis = (url, Redis.from_url(url))
         return self._redis[1]
 
+    @staticmethod
+    def namespaced(key: str) -> str:
+        """`key` under this office's name (config.instance_name): two offices sharing a Redis
+        database keep their figures apart, as their queues are."""
+        return f"{instance_name()}:{key}"
+
     def get_shared(self, key: str, what: str = "kept values"):
         """The value kept in Redis under `key`, or None (none kept, no Redis, Redis away)."""
         try:
             connection = self.redis()
-            raw = connection.get(key) if connection is not None else None
+            raw = connection.get(self.namespaced(key)) if connection is not None else None
             return pickle.loads(raw) if raw else None  # our own values, written by our own code
         except Exception:  # Redis away: the caller computes, as without it
             log.warning("%s could not be read from Redis", what, exc_info=True)
@@ -93,7 +100,7 @@ class Cache:
         try:
             connection = self.redis()
             if connection is not None:
-                connection.set(key, pickle.dumps(value), ex=seconds)
+                connection.set(self.namespaced(key), pickle.dumps(value), ex=seconds)
         except Exception:
             log.warning("%s could not be kept in Redis", what, exc_info=True)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -84,3 +85,18 @@ def load(app, overrides: dict | None = None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app.config["SQLALCHEMY_DATABASE_URI"])
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         instance.mkdir(parents=True, exist_ok=True)
+
+
+def instance_name(database_url: str | None = None, instance: str | None = None) -> str:
+    """The prefix of this office's queues and of the values it keeps in Redis (cache.py):
+    `SALESDESK_INSTANCE`, or "sd-" and 10 hex digits of the SHA-256 of the database URL (its
+    password left out, so rotating it changes nothing). Two offices sharing a Redis database
+    never read each other's."""
+    from flask import current_app
+    instance = instance or (current_app.config.get("SALESDESK_INSTANCE") if database_url is None else None) \
+        or os.environ.get("SALESDESK_INSTANCE")
+    if instance:
+        return instance.strip()
+    from sqlalchemy.engine import make_url
+    url = make_url(database_url or current_app.config["SQLALCHEMY_DATABASE_URI"]).set(password=None)
+    return "sd-" + hashlib.sha256(url.render_as_string(hide_password=False).encode()).hexdigest()[:10]

@@ -162,6 +162,7 @@ def main() -> None:
         app.config["REDIS_URL"] = os.environ.get("REDIS_URL")  # the shared figures, if there is Redis
         from jobs.dashboards import refresh_dashboards
         from models import reports as dashboard
+        import cache
         from models.base import office_today
         print(f"\n{'dashboard (GET /admin/, server-side median of 10)':44} {'cold ms':>8} {'job ms':>8} "
               f"{'kept ms':>8}  target")
@@ -179,7 +180,8 @@ def main() -> None:
                     dashboard._cache.clear()  # the figures computed anew in the request
                     if office and app.config["REDIS_URL"]:
                         with app.app_context():
-                            dashboard._redis().delete(dashboard.SHARED_PREFIX + repr((office, office_today())))
+                            kept = cache.current()
+                            kept.redis().delete(kept.namespaced(dashboard.SHARED_PREFIX + repr((office, office_today()))))
                     page()
 
                 def from_job_page():

@@ -14,11 +14,10 @@ job is stamped with the database's own fingerprint (`models.instance`), which th
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import threading
 
+from config import instance_name  # noqa: F401  (the queues' prefix; read here by callers too)
 from flask import current_app
 from redis import Redis
 from rq import Queue
@@ -56,18 +55,6 @@ def _embedded_worker():
     which every job module imports, imports none of them."""
     find = current_app.extensions.get("salesdesk_jobs", {}).get("embedded_worker")
     return find(current_app._get_current_object()) if find is not None else None
-
-
-def instance_name(database_url: str | None = None, instance: str | None = None) -> str:
-    """The prefix of this office's queues: `SALESDESK_INSTANCE`, or "sd-" and 10 hex digits of
-    the SHA-256 of the database URL (its password left out, so rotating it changes nothing)."""
-    instance = instance or (current_app.config.get("SALESDESK_INSTANCE") if database_url is None else None) \
-        or os.environ.get("SALESDESK_INSTANCE")
-    if instance:
-        return instance.strip()
-    from sqlalchemy.engine import make_url
-    url = make_url(database_url or current_app.config["SQLALCHEMY_DATABASE_URI"]).set(password=None)
-    return "sd-" + hashlib.sha256(url.render_as_string(hide_password=False).encode()).hexdigest()[:10]
 
 
 def queue_name(name: str, prefix: str | None = None) -> str:

@@ -184,3 +184,26 @@ def test_without_the_shared_figures_a_page_computes_them_itself(app, db, deal, c
     auth.login("manager")
     assert client.get("/admin/").status_code == 200
     assert ("manager", office_today()) in dashboard._cache
+
+
+@pytest.mark.postgres  # the shared figures live in Redis, which the PostgreSQL pass has
+def test_issue20_two_offices_sharing_a_redis_database_never_read_each_others_figures(app, db, deal, monkeypatch):
+    """The figures kept in Redis are under the office's name (config.instance_name), as its
+    queues are: another office on the same Redis database (another SALESDESK_INSTANCE) finds none
+    of this office's panels, and its own stay its own."""
+    import cache
+    from models import reports as dashboard
+    assert os.environ.get("REDIS_URL")
+    today = office_today()
+    kept = cache.current()
+    monkeypatch.setitem(app.config, "SALESDESK_INSTANCE", "office-a")
+    dashboard.refresh_office_panels(db.session, today)
+    assert kept.get_shared(dashboard.SHARED_PREFIX + repr(("manager", today))) is not None
+    monkeypatch.setitem(app.config, "SALESDESK_INSTANCE", "office-b")
+    assert kept.get_shared(dashboard.SHARED_PREFIX + repr(("manager", today))) is None
+    kept.put_shared("probe", "b's", 60)
+    monkeypatch.setitem(app.config, "SALESDESK_INSTANCE", "office-a")
+    assert kept.get_shared("probe") is None
+    assert kept.redis().get("office-b:probe") is not None  # where office b's value is
+    kept.redis().delete("office-a:" + dashboard.SHARED_PREFIX + repr(("manager", today)),
+                        "office-a:" + dashboard.SHARED_PREFIX + repr(("finance", today)), "office-b:probe")
