@@ -9,7 +9,8 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from models import Building, Lead, Project, RuleViolation, Unit, User, db
-from models.inventory import (PriceListRejected, board, hold_refusal, hold_unit, release_hold, release_refusal,
+from models.board import board
+from models.inventory import (PriceListRejected, hold_refusal, hold_unit, release_hold, release_refusal,
                               set_withheld, subscribe_refusal)
 from models.permissions import can, can_do, scope_filter
 

@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, and_, f
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .archive import keep_apart
 from .base import Base, Money, in_list, utcnow
 from .identity import (ID_TYPES, RESIDENT_ID, id_document_problem, normalise_id_number,
                        validate_id_document)
@@ -44,7 +45,7 @@ class Subscription(Base):
         Index("uq_subscription_live_unit", "unit_id", unique=True,
               sqlite_where=_LIVE_WHERE, postgresql_where=_LIVE_WHERE),
         Index("ix_subscription_agent_status", "agent_id", "status"),
-        # The drafts holding units (sell-through: models.inventory.sold_join), a handful.
+        # The drafts holding units (sell-through: models.board.sold_join), a handful.
         Index("ix_subscription_draft_unit", "unit_id", sqlite_where=text("status = 'draft'"),
               postgresql_where=text("status = 'draft'")),
         Index("ix_subscription_subscribed_on", "subscribed_on"),  # today and this month (dashboard)
@@ -84,6 +85,8 @@ class Subscription(Base):
     checked_by: Mapped[User | None] = relationship(foreign_keys=[checked_by_id])
     instalments: Mapped[list["Instalment"]] = relationship(  # noqa: F821 (models.payments)
         back_populates="subscription", order_by="Instalment.seq")
+    payments: Mapped[list["Payment"]] = relationship(  # noqa: F821 (models.payments)
+        viewonly=True, order_by="Payment.id")
     contracts: Mapped[list["Contract"]] = relationship(viewonly=True)  # noqa: F821 (models.contracts)
 
     def __str__(self) -> str:
@@ -254,6 +257,9 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
                 lead.address = lead.address or address
                 lead.last_activity_at = utcnow()
                 session.flush()
+                # The one lazy import inside models/: models.payments imports this module at the top
+                # (a plan is a deal's), yet subscribing makes the plan (R-PAY-2), whose rules live
+                # with the money; lazy, so the plan's rules stay in models.payments.
                 from .payments import generate_plan
                 generate_plan(session, subscription)  # R-PAY-2: the plan comes with the deal
                 if price < unit.list_price:
@@ -353,7 +359,6 @@ def withdraw_subscription(session, by: User, subscription_id: int, reason: str) 
         raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
     end_deal(session, sub.id, unit_id, by, "withdraw")
     with audit_context(session, actor=by, action="withdraw"):
-        from .archive import keep_apart
         # the customer's records kept apart, as a forfeit keeps them (挞定/退订 archive, R-PAY-5)
         keep_apart(session, sub, lead, "withdrawal", office_today(), by, reason=reason)
         if lead.stage == "subscribed":

@@ -596,7 +596,7 @@ def _board(session, building) -> dict:
             "price": unit.list_price}
     counts = {status: sum(1 for u in units if u.status == status)
               for status in ("available", "held", "subscribed", "signed", "withheld")}
-    from .inventory import sell_through_rate, sold_and_saleable
+    from .board import sell_through_rate, sold_and_saleable
     _, for_sale, sold = sold_and_saleable(session, building.project_id).get(building.id, (0, 0, 0))
     return {"building": {"name": building.name, "floors": building.floors},
             "rows": [(floor, [floors[floor].get(p) for p in positions]) for floor in sorted(floors, reverse=True)],
