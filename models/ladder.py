@@ -17,12 +17,12 @@ import datetime as dt
 from collections import Counter
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, and_, case, exists, func, select, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, and_, case, exists, func, insert, literal, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context, record_many
 from .base import Base, in_list, office_today, utcnow
-from .documents import queue_letters
+from .document_queue import Document
 from .dialect import insert_ignoring_duplicates
 from .deals import (LIVE_DEAL, WITHDRAWABLE, RequestedDecision, Subscription, already_decided, decide_request,
                     end_deal, locked_subscription, move_status, via_subscription)
@@ -255,6 +255,35 @@ def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> 
 
 
 LETTERS = {"warning": "overdue_warning", "lawyer_letter": "lawyer_letter"}
+
+
+def queue_letters(session, kind: str, subject_ids) -> int:
+    """The ladder's letters (R-PAY-5): one queued document per new event (or forfeited deal),
+    inserted set-based in the ladder's own transaction, with an audit row each;
+    `jobs.documents.enqueue_pending` sends them to a worker after the commit."""
+    ids = list(subject_ids)
+    written = 0
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        if kind == "forfeit_notice":
+            source = select(Subscription.id, Subscription.agent_id,
+                            Subscription.number.concat(" ").concat(Subscription.customer_name)).where(Subscription.id.in_(chunk))
+        else:
+            source = (select(OverdueEvent.id, Subscription.agent_id,
+                             Subscription.number.concat(" ").concat(Subscription.customer_name))
+                      .join(Instalment, Instalment.id == OverdueEvent.instalment_id)
+                      .join(Subscription, Subscription.id == Instalment.subscription_id)
+                      .where(OverdueEvent.id.in_(chunk)))
+        source = source.add_columns(literal(kind), literal("queued"), literal(""),
+                                    literal(utcnow(), type_=Document.created_at.type))
+        rows = session.execute(insert(Document).from_select(
+            ["subject_id", "owner_id", "title", "kind", "status", "error", "created_at"], source)
+            .returning(Document.id, Document.subject_id)).all()
+        record_many(session, "document", "request_document", None,
+                    [(doc_id, {"kind": [None, kind], "subject_id": [None, subject_id]})
+                     for doc_id, subject_id in rows])
+        written += len(rows)
+    return written
 
 
 def _written(session, rows, level, today, cause: str = "payment") -> int:
