@@ -12,6 +12,7 @@ from models import Building, Lead, Project, RuleViolation, Unit, User, db
 from models.board import board
 from models.inventory import (PriceListRejected, hold_refusal, hold_unit, release_hold, release_refusal,
                               set_withheld, subscribe_refusal)
+from models.leads import customers_for_unit
 from models.permissions import can, can_do, scope_filter
 
 from .base import ProtectedPage, row_id, run_domain
@@ -94,11 +95,8 @@ class BoardPage(ProtectedPage):
     @expose("/unit/<int:unit_id>")
     def unit(self, unit_id):
         unit = self._unit(unit_id)
-        leads = db.session.query(Lead).filter(Lead.project_id == unit.building.project_id,
-                                              Lead.stage.in_(("new", "contacted", "visited")))
+        leads = customers_for_unit(db.session, current_user, unit.building.project_id, "hold", 300)
         clause = scope_filter(Lead, current_user)
-        if clause is not None:
-            leads = leads.filter(clause)
         held_for = held_by = None
         if unit.held_for_lead_id:
             # The customer read like every other path (R-LEAD-5): an agent sees only his own; on
@@ -109,7 +107,7 @@ class BoardPage(ProtectedPage):
                 held_by = db.session.get(User, unit.held_by_id)
         # Each button asks the domain's own "why not" (R-SC-2): no button that leads to a refusal.
         return self.render("admin/unit_card.html", unit=unit, labels=CHOICES[("unit", "status")],
-                           leads=leads.order_by(Lead.name).limit(300).all(), held_for=held_for, held_by=held_by,
+                           leads=leads, held_for=held_for, held_by=held_by,
                            may_subscribe=subscribe_refusal(db.session, current_user, unit) is None,
                            may_hold=hold_refusal(current_user, unit) is None,
                            may_release=release_refusal(current_user, unit) is None,

@@ -22,7 +22,9 @@ from .users import User
 SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted", "forfeited", "withdrawn", "expired",
                          "rescinded")
 # One name per business fact: every query, page, export, statement and job reads these, never a copy.
-LIVE_SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted")  # takes its unit (R-SC-2)
+# Two facts, two names: a deal that holds its unit (a draft too: at most one per unit, R-SC-2)
+# and a deal that is a sale (its money is owed and counted). Nothing else reads either as "live".
+TAKES_UNIT = ("draft", "confirmed", "active", "contracted")  # holds its unit (R-SC-2)
 LIVE_DEAL = ("confirmed", "active", "contracted")  # a sale: counts as sold, its plan is owed
 DEAD_DEAL = ("forfeited", "withdrawn", "expired", "rescinded")  # over: its lines are owed by nobody
 DEFAULTED = ("forfeited", "rescinded")  # over because the buyer defaulted: the deposit is retained
@@ -30,7 +32,7 @@ WITHDRAWABLE = ("draft", "confirmed")  # before the deposit (R-SUB-2); expires u
 PAYMENT_METHODS = ("one_off", "instalments", "commercial_mortgage", "provident_fund")
 PRICE_APPROVAL_STATUSES = ("requested", "approved", "rejected")
 
-_LIVE_WHERE = text(in_list("status", LIVE_SUBSCRIPTION_STATUSES))
+_TAKES_UNIT_WHERE = text(in_list("status", TAKES_UNIT))
 
 
 class Subscription(Base):
@@ -43,7 +45,7 @@ class Subscription(Base):
         CheckConstraint("deposit >= 0 AND deposit <= price", name="deposit_within_price"),
         # R-SC-2: a unit can never be sold twice — at most one live subscription per unit.
         Index("uq_subscription_live_unit", "unit_id", unique=True,
-              sqlite_where=_LIVE_WHERE, postgresql_where=_LIVE_WHERE),
+              sqlite_where=_TAKES_UNIT_WHERE, postgresql_where=_TAKES_UNIT_WHERE),
         Index("ix_subscription_agent_status", "agent_id", "status"),
         # The drafts holding units (sell-through: models.board.sold_join), a handful.
         Index("ix_subscription_draft_unit", "unit_id", sqlite_where=text("status = 'draft'"),
@@ -146,6 +148,12 @@ class PriceApproval(RequestedDecision, Base):
     @classmethod
     def owned_by(cls, user_id: int):
         return cls.subscription_id.in_(select(Subscription.id).where(Subscription.agent_id == user_id))
+
+
+def works_on_deal(by: User, sub: Subscription) -> bool:
+    """May `by` act on deal `sub` (R-ALL-1): its agent, or whoever sees every row. The deal's
+    equivalent of models.leads.works_on (a customer's); every step on a deal asks this."""
+    return sees_all_rows(by) or sub.agent_id == by.id
 
 
 def via_subscription(column, user_id: int):
@@ -339,12 +347,13 @@ def confirm_subscription(session, by: User, subscription_id: int) -> Subscriptio
     return sub
 
 
-def withdraw_subscription(session, by: User, subscription_id: int, reason: str) -> Subscription:
+def withdraw_subscription(session, by: User, subscription_id: int, reason: str,
+                          today: dt.date | None = None) -> Subscription:
     """Withdraw before the deposit (agent or manager): the unit returns to available; the
     subscription and its history stay (R-ALL-2)."""
     require(by, "subscription.withdraw")
     sub = _subscription(session, subscription_id)
-    if not sees_all_rows(by) and sub.agent_id != by.id:
+    if not works_on_deal(by, sub):
         raise RuleViolation(_l("This subscription does not exist, or is not one of yours."), rule="R-ALL-1")
     reason = (reason or "").strip()
     if not reason:
@@ -360,7 +369,7 @@ def withdraw_subscription(session, by: User, subscription_id: int, reason: str) 
     end_deal(session, sub.id, unit_id, by, "withdraw")
     with audit_context(session, actor=by, action="withdraw"):
         # the customer's records kept apart, as a forfeit keeps them (挞定/退订 archive, R-PAY-5)
-        keep_apart(session, sub, lead, "withdrawal", office_today(), by, reason=reason)
+        keep_apart(session, sub, lead, "withdrawal", today or office_today(), by, reason=reason)
         if lead.stage == "subscribed":
             lead.stage = "visited"
         # Language-neutral (read in either language): the deal's number and the reason given; the

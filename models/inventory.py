@@ -13,8 +13,8 @@ from flask_babel import lazy_gettext as _l
 from .audit import audit_context, record_many
 from .base import Base, Money, in_list, utcnow
 from .errors import RuleViolation
-from .leads import Lead, visible_lead
-from .permissions import can_do, sees_all_rows
+from .leads import Lead, visible_lead, works_on
+from .permissions import can_do
 from .projects import Project
 
 UNIT_STATUSES = ("available", "held", "subscribed", "signed", "withheld")
@@ -131,7 +131,7 @@ def subscribe_refusal(session, by, unit: Unit) -> RuleViolation | None:
                                 unit=unit.number), rule="R-SC-2")
     if unit.status == "held":
         lead = session.get(Lead, unit.held_for_lead_id)
-        if lead is not None and (lead.owner_id == by.id or sees_all_rows(by)):
+        if lead is not None and works_on(by, lead):
             return None
     if unit.status != "available":
         return RuleViolation(_l("Unit %(unit)s has just been subscribed or held by someone else; "
@@ -139,8 +139,10 @@ def subscribe_refusal(session, by, unit: Unit) -> RuleViolation | None:
     return None
 
 
-def hold_unit(session, by, *, unit_id: int, lead_id: int, hours: int | None = None):
-    """Hold an available unit for one customer for N hours (project setting: hours, who may)."""
+def hold_unit(session, by, *, unit_id: int, lead_id: int, hours: int | None = None,
+              now: dt.datetime | None = None):
+    """Hold an available unit for one customer for N hours (project setting: hours, who may), from
+    `now` (the clock by default)."""
     unit = session.get(Unit, unit_id)
     if unit is None:
         raise RuleViolation(_l("This unit does not exist."), rule="R-SC-2")
@@ -155,7 +157,7 @@ def hold_unit(session, by, *, unit_id: int, lead_id: int, hours: int | None = No
     if not 1 <= hours <= project.hold_hours:
         raise RuleViolation(_l("A hold lasts 1 to %(n)d hours in this project.", n=project.hold_hours),
                             rule="R-SC-2")
-    until = utcnow() + dt.timedelta(hours=hours)
+    until = (now or utcnow()) + dt.timedelta(hours=hours)  # the hold's end (R-SC-2)
     if not _conditional_unit_update(session, unit.id, [Unit.status == "available"],
                                     {"status": "held", "held_for_lead_id": lead.id,
                                      "held_until": until, "held_by_id": by.id}):
