@@ -14,7 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from models import RuleViolation, db
 from models.audit import audit_context
-from models.documents import DOCUMENT_KINDS
+from models.document_queue import DOCUMENT_KINDS
 from models.permissions import ROLES
 from models.users import create_user
 

@@ -22,7 +22,8 @@ from models.payments import record_payment
 from models.archive import customer_of, kept_record, unit_of
 from models.timeline import deal_timeline
 from models.identity import id_document_problem
-from models.permissions import scope_filter, sees_whole
+from models.leads import customers_for_unit
+from models.permissions import sees_whole
 from models.privacy import mask_value
 
 from .base import ReadOnlyView, money_formatter, row_id, run_domain
@@ -153,12 +154,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
             form.lead_id.choices = []
             return form
         project_id = unit.building.project_id
-        leads = db.session.query(Lead).filter(Lead.project_id == project_id,
-                                              Lead.stage.notin_(("signed",)))
-        clause = scope_filter(Lead, current_user)
-        if clause is not None:
-            leads = leads.filter(clause)
-        leads = leads.order_by(Lead.name).limit(500).all()
+        leads = customers_for_unit(db.session, current_user, project_id, "subscribe", 500)
         form.lead_id.choices = [SelectChoice(lead.id, str(lead), render_kw=_prefill(lead)) for lead in leads]
         if request.method == "GET":
             form.price.data = unit.list_price

@@ -23,8 +23,9 @@ from jobs.documents import QueueUnavailable, enqueue_documents
 from jobs.queue import is_embedded
 from models import Document, DocumentBatch, db
 from models.audit import record
-from models.documents import (kind_label, may_see, refusal, request_documents, retry_document,
-                              scope_documents, visible_subject_ids)
+from models.document_queue import kind_label
+from models.documents import (may_see, refusal, request_documents, retry_document, scope_documents,
+                              visible_subject_ids)
 
 from .base import ReadOnlyView, run_domain
 from .rows import fill, per_request, slotted

@@ -10,10 +10,12 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from models import Building, Lead, Project, RuleViolation, Unit, User, db
+from models.board import board
 from models.contracts import validate_step_prerequisites
 from models.imports import get_visible, request_import, visible_imports
-from models.inventory import (MAX_PRICE_LIST_ROWS, PriceListRejected, board, hold_refusal, hold_unit, release_hold,
+from models.inventory import (MAX_PRICE_LIST_ROWS, PriceListRejected, hold_refusal, hold_unit, release_hold,
                               release_refusal, set_withheld, subscribe_refusal)
+from models.leads import customers_for_unit
 from models.payments import ensure_default_methods
 from models.permissions import can, can_do, scope_filter
 from models.submissions import AlreadySubmitted, new_key
@@ -102,11 +104,8 @@ class BoardPage(ProtectedPage):
     @expose("/unit/<int:unit_id>")
     def unit(self, unit_id):
         unit = self._unit(unit_id)
-        leads = db.session.query(Lead).filter(Lead.project_id == unit.building.project_id,
-                                              Lead.stage.in_(("new", "contacted", "visited")))
+        leads = customers_for_unit(db.session, current_user, unit.building.project_id, "hold", 300)
         clause = scope_filter(Lead, current_user)
-        if clause is not None:
-            leads = leads.filter(clause)
         held_for = held_by = None
         if unit.held_for_lead_id:
             # The customer read like every other path (R-LEAD-5): an agent sees only his own; on
@@ -117,7 +116,7 @@ class BoardPage(ProtectedPage):
                 held_by = db.session.get(User, unit.held_by_id)
         # Each button asks the domain's own "why not" (R-SC-2): no button that leads to a refusal.
         return self.render("admin/unit_card.html", unit=unit, labels=CHOICES[("unit", "status")],
-                           leads=leads.order_by(Lead.name).limit(300).all(), held_for=held_for, held_by=held_by,
+                           leads=leads, held_for=held_for, held_by=held_by,
                            may_subscribe=subscribe_refusal(db.session, current_user, unit) is None,
                            may_hold=hold_refusal(current_user, unit) is None,
                            may_release=release_refusal(current_user, unit) is None,

@@ -99,7 +99,7 @@ def _run(app, jobs, threads):
 def main():
     with scratch_app() as app:
         from models import Subscription, db
-        from models.inventory import board
+        from models.board import board
         project, agents, lead_ids, free = _fill(db)
         if db.engine.dialect.name == "postgresql":
             db.session.execute(__import__("sqlalchemy").text("ANALYZE"))

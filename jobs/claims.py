@@ -40,7 +40,7 @@ def recover(session, model, job_timeout: int) -> dict:
     from sqlalchemy import select
 
     from models.base import utcnow
-    from models.documents import release_claim
+    from models.document_queue import release_claim
     counts = {"queued": 0, "failed": 0}
     now = utcnow()
     stale = now - dt.timedelta(seconds=job_timeout + 120)  # longer than rq lets a job run

@@ -106,7 +106,7 @@ def enqueue_pending() -> int:
 
     from models import Document, db
     from models.base import utcnow
-    from models.documents import group_into_batches
+    from models.document_queue import group_into_batches
 
     with app_context():
         session = db.session

@@ -210,7 +210,7 @@ def resend_unfinished() -> dict:
     from sqlalchemy import select
 
     from models import Document, Export, db
-    from models.documents import release_claim
+    from models.document_queue import release_claim
 
     from .queue import get_connection
     from .recovery import sweep

@@ -25,7 +25,7 @@ from .payments import (Instalment, Payment, PaymentAllocation, PaymentMethodTemp
 from .ladder import Extension, OverdueEvent  # noqa: E402
 from .submissions import Submission  # noqa: E402
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy  # noqa: E402
-from .documents import Document, DocumentBatch  # noqa: E402
+from .document_queue import Document, DocumentBatch  # noqa: E402
 from .exports import Export, ExportChunk  # noqa: E402
 from .imports import PriceListImport  # noqa: E402
 from .instance import InstanceIdentity  # noqa: E402

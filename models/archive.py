@@ -6,6 +6,10 @@ deleted. `snapshot` writes it (one shape for every way out); `kept_record` reads
 record staff read: customer, deal, payment plan, payments — each value by its label, personal
 data masked for the reader by the one rule (models/privacy.py). The deal's history comes from
 the audit trail (models/timeline.py), which is append-only.
+
+Below the deal (models.deals, models.payments, models.ladder and models.contracts all end deals and
+keep them apart here), it imports none of them: the snapshot reads the deal's plan and payments
+through the deal's own relationships (`Subscription.instalments`, `Subscription.payments`).
 """
 from __future__ import annotations
 
@@ -14,13 +18,11 @@ import datetime as dt
 from decimal import InvalidOperation
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from .inventory import Unit
 from .labels import EMPTY, choice_label
 from .leads import LeadArchive
 from .money import format_money
-from .payments import Instalment, Payment
 from .privacy import mask_value
 from .users import User
 
@@ -31,10 +33,8 @@ REASONS = ("forfeit", "withdrawal", "rescission")
 def snapshot(session, sub, lead, ended_on: dt.date) -> dict:
     """Everything the office knew of the customer and the deal when it ended (R-PAY-5, R-ALL-2):
     codes and plain values (labels are the reader's language, chosen when read)."""
-    instalments = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id)
-                                  .order_by(Instalment.seq)).all()
-    payments = session.scalars(select(Payment).where(Payment.subscription_id == sub.id)
-                               .order_by(Payment.id)).all()
+    session.expire(sub, ["instalments", "payments"])  # read afresh, in the caller's transaction
+    instalments, payments = sub.instalments, sub.payments
     receipts = {p.id: p.receipt_no for p in payments}
     return {
         "ended_on": ended_on.isoformat(),
@@ -169,8 +169,10 @@ def kept_record(session, viewer, row, labels: dict) -> list[Section]:
          _text(choice_label("instalment", "status", i.get("status")))] for i in lines]))
     payments = _list(data.get("payments"))
     if any(p.get("reverses_id") and not p.get("reverses") for p in payments):  # snapshots before issue 19
-        ids = [p["reverses_id"] for p in payments if isinstance(p.get("reverses_id"), int)]
-        receipts = dict(session.execute(select(Payment.id, Payment.receipt_no).where(Payment.id.in_(ids))).all())
+        ids = {p["reverses_id"] for p in payments if isinstance(p.get("reverses_id"), int)}
+        # a reversal reverses a payment of the same deal (models.payments.reverse_payment)
+        receipts = {p.id: p.receipt_no for p in (row.subscription.payments if row.subscription else ())
+                    if p.id in ids}
         payments = [{**p, "reverses": p.get("reverses") or receipts.get(p.get("reverses_id"))} for p in payments]
     sections.append(Section(str(_l("Payments")), columns=[
         label("receipt_no"), label("amount"), label("paid_on"), label("channel"), label("reverses")], rows=[

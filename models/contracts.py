@@ -129,10 +129,10 @@ from .inventory import Unit  # noqa: E402
 from .labels import choice_label  # noqa: E402
 from .money import format_money  # noqa: E402
 from .notifications import notify  # noqa: E402
-from .permissions import can_do, require, sees_all_rows  # noqa: E402
+from .permissions import can_do, require  # noqa: E402
 from .users import users_who_may  # noqa: E402
 from .archive import keep_apart  # noqa: E402
-from .deals import end_deal, locked_subscription  # noqa: E402
+from .deals import end_deal, locked_subscription, works_on_deal  # noqa: E402
 from .leads import Lead  # noqa: E402
 
 FEN = Decimal("0.01")
@@ -176,7 +176,7 @@ def booking_refusal(session, by, sub: Subscription, kind: str = "sale") -> RuleV
     money is missing."""
     if not can_do(by, "contract.book"):
         return RuleViolation(_l("Your role does not allow this operation."), rule="R-ALL-1")
-    if not sees_all_rows(by) and sub.agent_id != by.id:
+    if not works_on_deal(by, sub):
         return RuleViolation(_l("This subscription does not exist, or is not one of yours."), rule="R-ALL-1")
     if sub.status != "active" and not (kind == "mortgage" and sub.status == "contracted"):
         return RuleViolation(_l("Only an active subscription (deposit in, not forfeited or withdrawn) "

@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, and_, f
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .archive import keep_apart
 from .base import Base, Money, in_list, utcnow
 from .identity import (ID_TYPES, RESIDENT_ID, id_document_problem, normalise_id_number,
                        validate_id_document)
@@ -21,7 +22,9 @@ from .users import User
 SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted", "forfeited", "withdrawn", "expired",
                          "rescinded")
 # One name per business fact: every query, page, export, statement and job reads these, never a copy.
-LIVE_SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted")  # takes its unit (R-SC-2)
+# Two facts, two names: a deal that holds its unit (a draft too: at most one per unit, R-SC-2)
+# and a deal that is a sale (its money is owed and counted). Nothing else reads either as "live".
+TAKES_UNIT = ("draft", "confirmed", "active", "contracted")  # holds its unit (R-SC-2)
 LIVE_DEAL = ("confirmed", "active", "contracted")  # a sale: counts as sold, its plan is owed
 DEAD_DEAL = ("forfeited", "withdrawn", "expired", "rescinded")  # over: its lines are owed by nobody
 DEFAULTED = ("forfeited", "rescinded")  # over because the buyer defaulted: the deposit is retained
@@ -29,7 +32,7 @@ WITHDRAWABLE = ("draft", "confirmed")  # before the deposit (R-SUB-2); expires u
 PAYMENT_METHODS = ("one_off", "instalments", "commercial_mortgage", "provident_fund")
 PRICE_APPROVAL_STATUSES = ("requested", "approved", "rejected")
 
-_LIVE_WHERE = text(in_list("status", LIVE_SUBSCRIPTION_STATUSES))
+_TAKES_UNIT_WHERE = text(in_list("status", TAKES_UNIT))
 
 
 class Subscription(Base):
@@ -42,9 +45,9 @@ class Subscription(Base):
         CheckConstraint("deposit >= 0 AND deposit <= price", name="deposit_within_price"),
         # R-SC-2: a unit can never be sold twice — at most one live subscription per unit.
         Index("uq_subscription_live_unit", "unit_id", unique=True,
-              sqlite_where=_LIVE_WHERE, postgresql_where=_LIVE_WHERE),
+              sqlite_where=_TAKES_UNIT_WHERE, postgresql_where=_TAKES_UNIT_WHERE),
         Index("ix_subscription_agent_status", "agent_id", "status"),
-        # The drafts holding units (sell-through: models.inventory.sold_join), a handful.
+        # The drafts holding units (sell-through: models.board.sold_join), a handful.
         Index("ix_subscription_draft_unit", "unit_id", sqlite_where=text("status = 'draft'"),
               postgresql_where=text("status = 'draft'")),
         Index("ix_subscription_subscribed_on", "subscribed_on"),  # today and this month (dashboard)
@@ -84,6 +87,8 @@ class Subscription(Base):
     checked_by: Mapped[User | None] = relationship(foreign_keys=[checked_by_id])
     instalments: Mapped[list["Instalment"]] = relationship(  # noqa: F821 (models.payments)
         back_populates="subscription", order_by="Instalment.seq")
+    payments: Mapped[list["Payment"]] = relationship(  # noqa: F821 (models.payments)
+        viewonly=True, order_by="Payment.id")
     contracts: Mapped[list["Contract"]] = relationship(viewonly=True)  # noqa: F821 (models.contracts)
 
     def __str__(self) -> str:
@@ -143,6 +148,12 @@ class PriceApproval(RequestedDecision, Base):
     @classmethod
     def owned_by(cls, user_id: int):
         return cls.subscription_id.in_(select(Subscription.id).where(Subscription.agent_id == user_id))
+
+
+def works_on_deal(by: User, sub: Subscription) -> bool:
+    """May `by` act on deal `sub` (R-ALL-1): its agent, or whoever sees every row. The deal's
+    equivalent of models.leads.works_on (a customer's); every step on a deal asks this."""
+    return sees_all_rows(by) or sub.agent_id == by.id
 
 
 def via_subscription(column, user_id: int):
@@ -254,6 +265,9 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
                 lead.address = lead.address or address
                 lead.last_activity_at = utcnow()
                 session.flush()
+                # The one lazy import inside models/: models.payments imports this module at the top
+                # (a plan is a deal's), yet subscribing makes the plan (R-PAY-2), whose rules live
+                # with the money; lazy, so the plan's rules stay in models.payments.
                 from .payments import generate_plan
                 generate_plan(session, subscription)  # R-PAY-2: the plan comes with the deal
                 if price < unit.list_price:
@@ -333,12 +347,13 @@ def confirm_subscription(session, by: User, subscription_id: int) -> Subscriptio
     return sub
 
 
-def withdraw_subscription(session, by: User, subscription_id: int, reason: str) -> Subscription:
+def withdraw_subscription(session, by: User, subscription_id: int, reason: str,
+                          today: dt.date | None = None) -> Subscription:
     """Withdraw before the deposit (agent or manager): the unit returns to available; the
     subscription and its history stay (R-ALL-2)."""
     require(by, "subscription.withdraw")
     sub = _subscription(session, subscription_id)
-    if not sees_all_rows(by) and sub.agent_id != by.id:
+    if not works_on_deal(by, sub):
         raise RuleViolation(_l("This subscription does not exist, or is not one of yours."), rule="R-ALL-1")
     reason = (reason or "").strip()
     if not reason:
@@ -353,9 +368,8 @@ def withdraw_subscription(session, by: User, subscription_id: int, reason: str) 
         raise RuleViolation(_l("This subscription changed meanwhile; reload and try again."), rule="R-SUB-2")
     end_deal(session, sub.id, unit_id, by, "withdraw")
     with audit_context(session, actor=by, action="withdraw"):
-        from .archive import keep_apart
         # the customer's records kept apart, as a forfeit keeps them (挞定/退订 archive, R-PAY-5)
-        keep_apart(session, sub, lead, "withdrawal", office_today(), by, reason=reason)
+        keep_apart(session, sub, lead, "withdrawal", today or office_today(), by, reason=reason)
         if lead.stage == "subscribed":
             lead.stage = "visited"
         # Language-neutral (read in either language): the deal's number and the reason given; the

@@ -413,7 +413,7 @@ def retry_export(session, by, export_id: int) -> Export:
     """The retry button: a failed export of `by` (or one a role that sees every export may
     list) goes back to the queue with its tries counted afresh. Idempotent: an export queued,
     running or done is left as it is. The caller commits, then sends it (`jobs.exports`)."""
-    from .documents import requeue_failed
+    from .document_queue import requeue_failed
     from .permissions import can, scope_filter
     query = select(Export).where(Export.id == export_id)
     clause = scope_filter(Export, by)  # the export grid's own scope

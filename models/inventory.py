@@ -1,4 +1,5 @@
-"""Buildings and units under sales control: the board, holds, the price-list import."""
+"""Buildings and units under sales control: holds, withholding, the price-list import. The board
+and sell-through, which read the deals holding units, are in models.board."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,8 +13,8 @@ from flask_babel import lazy_gettext as _l
 from .audit import audit_context, record_many
 from .base import Base, Money, in_list, utcnow
 from .errors import RuleViolation
-from .leads import Lead, visible_lead
-from .permissions import can_do, sees_all_rows
+from .leads import Lead, visible_lead, works_on
+from .permissions import can_do
 from .projects import Project
 
 UNIT_STATUSES = ("available", "held", "subscribed", "signed", "withheld")
@@ -130,7 +131,7 @@ def subscribe_refusal(session, by, unit: Unit) -> RuleViolation | None:
                                 unit=unit.number), rule="R-SC-2")
     if unit.status == "held":
         lead = session.get(Lead, unit.held_for_lead_id)
-        if lead is not None and (lead.owner_id == by.id or sees_all_rows(by)):
+        if lead is not None and works_on(by, lead):
             return None
     if unit.status != "available":
         return RuleViolation(_l("Unit %(unit)s has just been subscribed or held by someone else; "
@@ -138,8 +139,10 @@ def subscribe_refusal(session, by, unit: Unit) -> RuleViolation | None:
     return None
 
 
-def hold_unit(session, by, *, unit_id: int, lead_id: int, hours: int | None = None):
-    """Hold an available unit for one customer for N hours (project setting: hours, who may)."""
+def hold_unit(session, by, *, unit_id: int, lead_id: int, hours: int | None = None,
+              now: dt.datetime | None = None):
+    """Hold an available unit for one customer for N hours (project setting: hours, who may), from
+    `now` (the clock by default)."""
     unit = session.get(Unit, unit_id)
     if unit is None:
         raise RuleViolation(_l("This unit does not exist."), rule="R-SC-2")
@@ -154,7 +157,7 @@ def hold_unit(session, by, *, unit_id: int, lead_id: int, hours: int | None = No
     if not 1 <= hours <= project.hold_hours:
         raise RuleViolation(_l("A hold lasts 1 to %(n)d hours in this project.", n=project.hold_hours),
                             rule="R-SC-2")
-    until = utcnow() + dt.timedelta(hours=hours)
+    until = (now or utcnow()) + dt.timedelta(hours=hours)  # the hold's end (R-SC-2)
     if not _conditional_unit_update(session, unit.id, [Unit.status == "available"],
                                     {"status": "held", "held_for_lead_id": lead.id,
                                      "held_until": until, "held_by_id": by.id}):
@@ -215,91 +218,6 @@ def set_withheld(session, by, unit_id: int, withheld: bool):
         raise RuleViolation(_l("Only an available unit can be withheld, and only a withheld one "
                                "released."), rule="R-SC-1")
     _unit_audit(session, by, "withhold" if withheld else "release", [(unit_id, {"status": [before, after]})])
-
-
-TAKEN = ("subscribed", "signed")  # a unit a subscription holds
-
-
-def sold_join():
-    """The join of a unit to the draft that holds it, if any. With `is_sold` and `saleable`, the
-    one definition of sell-through (去化率): a unit is sold when a live deal holds it
-    (models.deals.LIVE_DEAL: confirmed, deposit in, or signed) — taken, and not by a draft waiting
-    for sales control or a price approval. (Joining the drafts, a handful, instead of every live
-    deal keeps the board and the dashboard at their speed: 58 → 20 ms over 50,000 units.)"""
-    from sqlalchemy import and_
-
-    from .deals import Subscription
-    return Subscription, and_(Subscription.unit_id == Unit.id, Subscription.status == "draft")
-
-
-def is_sold(draft):
-    """SQL: the unit is sold, given its draft joined by `sold_join` (None when there is none)."""
-    from sqlalchemy import and_
-    return and_(Unit.status.in_(TAKEN), draft.id.is_(None))
-
-
-def saleable():
-    """Units for sale: all but those withheld by sales control."""
-    return Unit.status != "withheld"
-
-
-def sold_and_saleable(session, project_id: int | None = None) -> dict[int, tuple[int, int, int]]:
-    """{building id: (units, saleable, sold)}: sell-through as the board and the dashboards count
-    it (`sold_join`, `is_sold`, `saleable`)."""
-    from sqlalchemy import case, func, select
-    draft, joined = sold_join()
-    query = (select(Unit.building_id, func.count(Unit.id), func.sum(case((saleable(), 1), else_=0)),
-                    func.sum(case((is_sold(draft), 1), else_=0)))
-             .outerjoin(draft, joined).group_by(Unit.building_id))
-    if project_id is not None:
-        query = query.join(Building, Building.id == Unit.building_id).where(Building.project_id == project_id)
-    return {b: (units, n or 0, sold or 0) for b, units, n, sold in session.execute(query)}
-
-
-def sell_through_rate(sold: int, saleable: int) -> float:
-    """Sold of saleable, in %, to one decimal (0 when nothing is for sale)."""
-    return round(100.0 * sold / saleable, 1) if saleable else 0.0
-
-
-def board(session, project_id: int, building_id: int | None = None, layout: str | None = None,
-          status: str | None = None) -> dict:
-    """The sales-control board (销控表) of a project: two queries, whatever the number of units.
-
-    Returns the buildings, each with floors top first and the units of each floor by position,
-    the counts per status, and the sell-through rate (`sold_join`, `is_sold`, `saleable`, as the
-    dashboards count it). Filters dim the
-    cells that do not match; counts are of the whole selection of buildings.
-    """
-    from sqlalchemy import select
-    buildings = list(session.scalars(select(Building).where(Building.project_id == project_id)
-                                     .order_by(Building.name)))
-    if building_id:
-        buildings = [b for b in buildings if b.id == building_id]
-    ids = [b.id for b in buildings]
-    draft, joined = sold_join()
-    rows = session.execute(
-        select(Unit.id, Unit.building_id, Unit.floor, Unit.position, Unit.number, Unit.layout,
-               Unit.area, Unit.list_price, Unit.status, saleable().label("saleable"), is_sold(draft).label("sold"))
-        .outerjoin(draft, joined)
-        .where(Unit.building_id.in_(ids)).order_by(Unit.building_id, Unit.floor.desc(), Unit.position)
-    ).all() if ids else []
-    counts = {s: 0 for s in UNIT_STATUSES}
-    grids: dict[int, dict] = {b.id: {"building": b, "floors": [], "positions": 0} for b in buildings}
-    current = None
-    for row in rows:
-        counts[row.status] += 1
-        grid = grids[row.building_id]
-        if current is None or current[0] != (row.building_id, row.floor):
-            current = ((row.building_id, row.floor), [])
-            grid["floors"].append((row.floor, current[1]))
-        current[1].append(row)
-        grid["positions"] = max(grid["positions"], row.position)
-    sold = sum(1 for row in rows if row.sold)
-    for_sale = sum(1 for row in rows if row.saleable)
-    return {"grids": [grids[i] for i in ids], "counts": counts, "total": len(rows),
-            "sold": sold, "saleable": for_sale, "sell_through": sell_through_rate(sold, for_sale),
-            "layouts": sorted({r.layout for r in rows}),
-            "filter": {"layout": layout, "status": status}}
 
 
 # ---------------------------------------------------------------------------------------------

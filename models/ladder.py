@@ -17,15 +17,15 @@ import datetime as dt
 from collections import Counter
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, and_, case, exists, func, select, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, and_, case, exists, func, insert, literal, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context, record_many
 from .base import Base, in_list, office_today, utcnow
-from .documents import queue_letters
+from .document_queue import Document
 from .dialect import insert_ignoring_duplicates
 from .deals import (LIVE_DEAL, WITHDRAWABLE, RequestedDecision, Subscription, already_decided, decide_request,
-                    end_deal, locked_subscription, move_status, via_subscription)
+                    end_deal, locked_subscription, move_status, via_subscription, works_on_deal)
 from .errors import RuleViolation
 from .payments import EFFECTIVE_DUE, Instalment, signing_gate, tell_finance_of_money_held
 from .projects import Project
@@ -34,7 +34,7 @@ from .archive import keep_apart
 from .contracts import Contract
 from .leads import Lead
 from .notifications import notify
-from .permissions import can_do, require, sees_all_rows
+from .permissions import can_do, require
 from .users import User, users_who_may, users_with_roles
 
 EXTENSION_STATUSES = ("requested", "approved", "rejected")
@@ -257,6 +257,35 @@ def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> 
 LETTERS = {"warning": "overdue_warning", "lawyer_letter": "lawyer_letter"}
 
 
+def queue_letters(session, kind: str, subject_ids) -> int:
+    """The ladder's letters (R-PAY-5): one queued document per new event (or forfeited deal),
+    inserted set-based in the ladder's own transaction, with an audit row each;
+    `jobs.documents.enqueue_pending` sends them to a worker after the commit."""
+    ids = list(subject_ids)
+    written = 0
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        if kind == "forfeit_notice":
+            source = select(Subscription.id, Subscription.agent_id,
+                            Subscription.number.concat(" ").concat(Subscription.customer_name)).where(Subscription.id.in_(chunk))
+        else:
+            source = (select(OverdueEvent.id, Subscription.agent_id,
+                             Subscription.number.concat(" ").concat(Subscription.customer_name))
+                      .join(Instalment, Instalment.id == OverdueEvent.instalment_id)
+                      .join(Subscription, Subscription.id == Instalment.subscription_id)
+                      .where(OverdueEvent.id.in_(chunk)))
+        source = source.add_columns(literal(kind), literal("queued"), literal(""),
+                                    literal(utcnow(), type_=Document.created_at.type))
+        rows = session.execute(insert(Document).from_select(
+            ["subject_id", "owner_id", "title", "kind", "status", "error", "created_at"], source)
+            .returning(Document.id, Document.subject_id)).all()
+        record_many(session, "document", "request_document", None,
+                    [(doc_id, {"kind": [None, kind], "subject_id": [None, subject_id]})
+                     for doc_id, subject_id in rows])
+        written += len(rows)
+    return written
+
+
 def _written(session, rows, level, today, cause: str = "payment") -> int:
     written = _insert_events(session, rows, level, today, cause)
     if level in LETTERS:  # the letter of each new rung, in the same transaction (R-PAY-5)
@@ -419,7 +448,7 @@ def extension_refusal(by, line: Instalment) -> RuleViolation | None:
     an open line of a live deal (R-PAY-6). The plan grid's button asks this same function."""
     if not can_do(by, "extension.request"):
         return RuleViolation(_l("Your role does not allow this operation."), rule="R-ALL-1")
-    if not sees_all_rows(by) and line.subscription.agent_id != by.id:
+    if not works_on_deal(by, line.subscription):
         return RuleViolation(_l("This instalment does not exist, or is not one of your customers'."),
                              rule="R-PAY-3")
     if line.status == "paid" or line.subscription.status not in LIVE_DEAL:
@@ -432,17 +461,8 @@ def request_extension(session, by, instalment_id: int, days: int, reason: str) -
     Whoever may decide it is told: the manager, or the vice-president when the instalment's
     extensions would total more than the project's limit."""
     require(by, "extension.request")
-    line = session.get(Instalment, instalment_id)
-    if line is None:
-        raise RuleViolation(_l("This instalment does not exist, or is not one of your customers'."),
-                            rule="R-PAY-3")
-    refused = extension_refusal(by, line)
-    if refused is not None:
-        raise refused
-    days, reason = _days(days), _reason(reason)
-    with audit_context(session, actor=by):
-        return _open_request(session, Extension(subscription_id=line.subscription_id, instalment_id=line.id,
-                                                days=days, reason=reason, requested_by_id=by.id))
+    return _ask_extension(session, by, session.get(Instalment, instalment_id), "instalment_id", extension_refusal,
+                          _l("This instalment does not exist, or is not one of your customers'."), days, reason)
 
 
 def signing_extension_refusal(by, contract) -> RuleViolation | None:
@@ -451,7 +471,7 @@ def signing_extension_refusal(by, contract) -> RuleViolation | None:
     contract grid's button asks this same function."""
     if not can_do(by, "signing.extension.request"):
         return RuleViolation(_l("Your role does not allow this operation."), rule="R-ALL-1")
-    if not sees_all_rows(by) and contract.subscription.agent_id != by.id:
+    if not works_on_deal(by, contract.subscription):
         return RuleViolation(_l("This contract does not exist, or is not one of your customers'."),
                              rule="R-PAY-3")
     if contract.kind != "sale" or contract.status != "booked" or contract.subscription.status != "active":
@@ -464,18 +484,22 @@ def request_signing_extension(session, by, contract_id: int, days: int, reason: 
     """The agent or the lawyer asks to move a booked sale contract's signing date (R-CON-5,
     R-PAY-6): decided like an instalment's extension, with the same limit in total."""
     require(by, "signing.extension.request")
-    contract = session.get(Contract, contract_id)
-    if contract is None:
-        raise RuleViolation(_l("This contract does not exist, or is not one of your customers'."),
-                            rule="R-PAY-3")
-    refused = signing_extension_refusal(by, contract)
+    return _ask_extension(session, by, session.get(Contract, contract_id), "contract_id", signing_extension_refusal,
+                          _l("This contract does not exist, or is not one of your customers'."), days, reason)
+
+
+def _ask_extension(session, by, subject, subject_column: str, refusal, missing, days, reason) -> Extension:
+    """An extension of `subject` (an instalment, or a contract's signing date) asked by `by`:
+    `missing` when there is no such subject, `refusal(by, subject)` when they may not (R-PAY-6)."""
+    if subject is None:
+        raise RuleViolation(missing, rule="R-PAY-3")
+    refused = refusal(by, subject)
     if refused is not None:
         raise refused
     days, reason = _days(days), _reason(reason)
     with audit_context(session, actor=by):
-        return _open_request(session, Extension(subscription_id=contract.subscription_id,
-                                                contract_id=contract.id, days=days, reason=reason,
-                                                requested_by_id=by.id))
+        return _open_request(session, Extension(subscription_id=subject.subscription_id, days=days, reason=reason,
+                                                requested_by_id=by.id, **{subject_column: subject.id}))
 
 
 def total_days(session, extension: Extension) -> int:

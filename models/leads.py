@@ -17,7 +17,7 @@ from .identity import (ID_TYPES, RESIDENT_ID, is_phone, normalise_id_number,
                        normalise_phone, validate_id_document)
 from .projects import Project
 from .notifications import notify
-from .permissions import require, sees_all_rows
+from .permissions import require, scope_filter, sees_all_rows
 from .privacy import mask_id_number, mask_phone  # noqa: F401  (mask_id_number: kept importable here)
 from .search import gram_index
 from .submissions import claim, settle
@@ -318,6 +318,22 @@ def visible_lead(session, by: User, lead_id: int) -> Lead:
     return lead
 
 
+# The customers a unit's steps offer, by step: a hold is for a customer still being worked; the
+# agreement form offers every customer not signed yet. One query for both, so the two lists
+# differ only here, where it shows (subscribe itself accepts any customer `works_on` allows).
+CUSTOMERS_FOR_STEP = {"hold": Lead.stage.in_(OPEN_STAGES), "subscribe": Lead.stage.notin_(("signed",))}
+
+
+def customers_for_unit(session, by: User, project_id: int, step: str, limit: int) -> list[Lead]:
+    """The project's customers `by` may see (R-LEAD-5) offered by a unit's `step` ("hold" on the
+    unit card, "subscribe" on the agreement form), by name, at most `limit`."""
+    query = select(Lead).where(Lead.project_id == project_id, CUSTOMERS_FOR_STEP[step])
+    clause = scope_filter(Lead, by)
+    if clause is not None:
+        query = query.where(clause)
+    return list(session.scalars(query.order_by(Lead.name).limit(limit)))
+
+
 def record_follow_up(session, by: User, *, lead_id: int, channel: str, content: str,
                      outcome: str = "", next_on: dt.date | None = None,
                      today: dt.date | None = None, key: str | None = None) -> FollowUp:
@@ -454,10 +470,10 @@ def _locked_leads(session, lead_ids) -> list[tuple[int, int | None]]:
 
 
 def _apply_assignment(session, by: User, plan: dict[int, list[int]],
-                      before: dict[int, int | None]) -> int:
+                      before: dict[int, int | None], today: dt.date | None = None) -> int:
     """Set owners in one UPDATE per agent and write one audit row per lead (set-based)."""
     now = utcnow()
-    today = _today_or(None)
+    today = _today_or(today)  # a lead without a follow-up date is due one on the day it is given
     changed = 0
     for agent_id, ids in plan.items():
         for start in range(0, len(ids), 5000):
@@ -491,19 +507,20 @@ def _settle_assignment(session, key: str | None, plan: dict[int, int]) -> None:
         settle(session, key, ", ".join(f"{names.get(a, a)} {n}" for a, n in plan.items()))
 
 
-def assign_leads(session, by: User, lead_ids, agent_id: int, *, key: str | None = None) -> int:
+def assign_leads(session, by: User, lead_ids, agent_id: int, *, key: str | None = None,
+                 today: dt.date | None = None) -> int:
     """The manager assigns the selected leads to one agent (R-LEAD-2). Returns how many."""
     require(by, "lead.assign")
     _claim_assignment(session, by, key)
     (agent_id,) = _active_agents(session, [agent_id])
     rows = _locked_leads(session, lead_ids)
-    changed = _apply_assignment(session, by, {agent_id: [r[0] for r in rows]}, dict(rows))
+    changed = _apply_assignment(session, by, {agent_id: [r[0] for r in rows]}, dict(rows), today)
     _settle_assignment(session, key, {agent_id: changed})
     return changed
 
 
 def distribute_leads(session, by: User, lead_ids, agent_ids, *, key: str | None = None,
-                     equal_shares: bool = False) -> dict[int, int]:
+                     equal_shares: bool = False, today: dt.date | None = None) -> dict[int, int]:
     """Spread the selected leads over the chosen agents (R-LEAD-2). The leads are taken in turn
     (by id); "open customers" are those in stages new / contacted / visited, in every project,
     and leads already held by one of the chosen agents do not count against him.
@@ -531,7 +548,7 @@ def distribute_leads(session, by: User, lead_ids, agent_ids, *, key: str | None 
         plan = {a: [] for a in order}
         for n, (lead_id, _) in enumerate(rows):
             plan[order[n % len(order)]].append(lead_id)
-        return _spread(session, by, plan, rows, key)
+        return _spread(session, by, plan, rows, key, today)
     import heapq
     heap = [(load[a], i, a) for i, a in enumerate(agent_ids)]
     heapq.heapify(heap)
@@ -540,12 +557,13 @@ def distribute_leads(session, by: User, lead_ids, agent_ids, *, key: str | None 
         count, i, agent = heapq.heappop(heap)
         plan[agent].append(lead_id)
         heapq.heappush(heap, (count + 1, i, agent))
-    return _spread(session, by, plan, rows, key)
+    return _spread(session, by, plan, rows, key, today)
 
 
-def _spread(session, by: User, plan: dict[int, list[int]], rows, key: str | None) -> dict[int, int]:
+def _spread(session, by: User, plan: dict[int, list[int]], rows, key: str | None,
+            today: dt.date | None = None) -> dict[int, int]:
     plan = {a: ids for a, ids in plan.items() if ids}
-    _apply_assignment(session, by, plan, dict(rows))
+    _apply_assignment(session, by, plan, dict(rows), today)
     spread = {a: len(ids) for a, ids in plan.items()}
     _settle_assignment(session, key, spread)
     return spread

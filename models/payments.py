@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .audit import audit_context
 from .base import Base, Money, in_list, office_today, utcnow
 from .deals import (DEAD_DEAL, DEFAULTED, LIVE_DEAL, PAYMENT_METHODS, Subscription, locked_subscription, move_status,
-                    via_subscription)
+                    via_subscription, works_on_deal)
 from .errors import RuleViolation
 from .labels import choice_label
 from .money import format_money, parse_money
@@ -31,7 +31,7 @@ from .notifications import notify
 from .projects import Project, check_entry_date
 from .submissions import claim, settle
 from .users import User, users_who_may
-from .permissions import require, sees_all_rows
+from .permissions import require
 
 INSTALMENT_KINDS = ("deposit", "down_payment", "instalment", "commercial_loan",
                     "provident_fund_loan", "balance")
@@ -614,7 +614,7 @@ def note_on_instalment(session, by, instalment_id: int, note: str, today: dt.dat
     """The agent records what the customer said about a payment (R-PAY-4, R-PAY-8)."""
     require(by, "instalment.note")
     line = session.get(Instalment, instalment_id)
-    if line is None or (not sees_all_rows(by) and line.subscription.agent_id != by.id):
+    if line is None or not works_on_deal(by, line.subscription):
         raise RuleViolation(_l("This instalment does not exist, or is not one of your customers'."),
                             rule="R-PAY-3")
     note = (note or "").strip()

@@ -155,7 +155,8 @@ def today_counts(session, today: dt.date) -> dict:
 def sell_through(session) -> list[dict]:
     """去化率 per project and building: sold of saleable units, by the one definition
     (models.inventory.sold_and_saleable), which the board reads too."""
-    from .inventory import Building, sell_through_rate, sold_and_saleable
+    from .board import sell_through_rate, sold_and_saleable
+    from .inventory import Building
     from .projects import Project
     counts = sold_and_saleable(session)
     rows = session.execute(select(Project.id, Project.name, Building.id, Building.name)

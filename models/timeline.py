@@ -21,7 +21,7 @@ from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy
 from .deals import PriceApproval, Subscription
 from .ladder import Extension, OverdueEvent
 from .payments import Instalment, Payment, Voucher
-from .documents import Document, kind_label
+from .document_queue import Document, kind_label
 from .labels import choice_label
 from .money import format_money
 from .users import User

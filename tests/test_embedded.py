@@ -121,7 +121,7 @@ def test_issue18_17_documents_asked_for_in_a_request_render_in_the_thread_with_p
         app, db, web, make_user, monkeypatch):
     import pdf
     from jobs.documents import enqueue_documents, progress
-    from models.documents import Document as Doc
+    from models.document_queue import Document as Doc
     deal = f.active_deal(db.session, make_user, price="1500000.00", payment_method="instalments",
                          today=TODAY, staff=STAFF)
     db.session.commit()

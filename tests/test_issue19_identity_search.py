@@ -156,7 +156,7 @@ def test_issue19_13_each_other_document_registers_and_subscribes(db, office, id_
 
 
 def test_issue19_13_the_agreement_and_letters_name_the_document_the_deal_stores(db, office):
-    from models.documents import _customer
+    from models.document_contexts import _customer
     lead = _register(db, office, id_type="passport", id_number="E12345678")
     deal = _subscribe(db, office, lead_id=lead.id, id_type="passport", id_number="")
     assert _customer(deal)["id_document"] == "护照" and _customer(deal)["id_number"] == "E12345678"

@@ -294,7 +294,7 @@ def test_issue18_9_two_workers_given_the_same_document_render_it_once(app, db, d
 def test_issue18_9_a_document_interrupted_three_times_fails_with_a_reason_and_a_retry_button(
         app, db, deal, redis_server, workers, tmp_path):
     from jobs.documents import enqueue_documents, enqueue_pending
-    from models.documents import MAX_ATTEMPTS
+    from models.document_queue import MAX_ATTEMPTS
     office = _office(app, redis_server.url)
     [doc_id] = _agreements(db, deal, 1, batch=False)
     with office.app_context():

@@ -12,7 +12,8 @@ from models import (Audit, Building, Lead, Payment, PriceApproval, RuleViolation
                     Unit)
 from models.deals import confirm_subscription, decide_price, subscribe, withdraw_subscription
 from models.payments import record_deposit
-from models.inventory import (board, hold_unit, import_price_list, read_price_list,
+from models.board import board
+from models.inventory import (hold_unit, import_price_list, read_price_list,
                               release_expired_holds, set_withheld)
 from tests import factories as f
 from tests.support.rules import raises_rule

@@ -82,7 +82,8 @@ def test_another_agents_row_is_a_404_on_every_path_of_every_scoped_grid(app, cli
 
 def test_another_agents_subjects_get_no_documents_and_no_downloads(app, client, db, make_user):
     from models import Document
-    from models.documents import DOCUMENT_KINDS, _subjects
+    from models.document_queue import DOCUMENT_KINDS
+    from models.documents import _subjects
     deal, zhang = _theirs(db, make_user)
     auth = Auth(client)
     auth.login("zhang")
