@@ -26,12 +26,39 @@ class QueueUnavailable(Exception):
     """The job queue (Redis) could not take the work; the documents stay queued."""
 
 
+def render_document(session, document_id: int, fetcher=None, job_id: str | None = None,
+                    before_render=None) -> str:
+    """Render one document and store it: queued → running → done (or failed with the error).
+
+    The claim is models.documents.claim_render's conditional UPDATE: the second of two jobs
+    holding the same document finds it running or done and leaves it. `job_id` (the rq job
+    rendering it) is stored as the claim's owner; `before_render()` is called once it is claimed
+    (the fault tests' pause). Returns the document's status after the call ("missing" for an
+    unknown id)."""
+    import pdf
+    from models import Document
+    from models.documents import claim_render, document_context, render_done, render_failed, status_of
+
+    document = claim_render(session, document_id, job_id)
+    if document is None:
+        return status_of(session, document_id)
+    if before_render is not None:
+        before_render()
+        document = session.get(Document, document_id, populate_existing=True)
+    try:
+        context = document_context(session, document.kind, document.subject_id)
+        data = pdf.render(document.kind, context, fetcher=fetcher)
+    except Exception as exc:  # the row says why; the job goes on with the next document
+        session.rollback()
+        return render_failed(session, document_id, exc)
+    return render_done(session, document, data, context)
+
+
 def render_documents(document_ids: list[int]) -> dict:
     """Render the documents `document_ids` one after the other, reporting progress."""
     from rq import get_current_job
 
     from models import db
-    from models.documents import render_document
 
     with app_context():
         job = get_current_job()

@@ -159,16 +159,11 @@ def request_documents(session, by, kind: str, subject_ids) -> tuple[DocumentBatc
 
 # --- rendering (called by the job) ---------------------------------------------------------------
 
-def render_document(session, document_id: int, fetcher=None, job_id: str | None = None,
-                    before_render=None) -> str:
-    """Render one document and store it: queued → running → done (or failed with the error).
-
-    The claim is one conditional UPDATE (only a queued document becomes running), so two jobs
-    holding the same document never both render it: the second finds it running or done and
-    leaves it. `job_id` (the rq job rendering it) is stored as the claim's owner;
-    `before_render()` is called once it is claimed (the fault tests' pause). Returns the
-    document's status after the call ("missing" for an unknown id)."""
-    import pdf
+def claim_render(session, document_id: int, job_id: str | None = None) -> Document | None:
+    """Take a queued document for rendering: queued → running, by one conditional UPDATE (so two
+    jobs holding the same document never both render it), committed. `job_id` (the rq job
+    rendering it) is stored as the claim's owner. Returns the document, or None when it was not
+    queued (another job has it, it is done, or it does not exist)."""
     values = {"status": "running", "started_at": utcnow(), "error": "", "attempts": Document.attempts + 1}
     if job_id is not None:
         values["job_id"] = job_id
@@ -179,24 +174,28 @@ def render_document(session, document_id: int, fetcher=None, job_id: str | None 
     if claimed:  # a set-based update: its audit row is written by hand
         record(session, "document", document_id, "render_started", {"status": "running"})
     session.commit()
-    if not claimed:
-        return session.scalar(select(Document.status).where(Document.id == document_id)) or "missing"
-    if before_render is not None:
-        before_render()
+    return session.get(Document, document_id, populate_existing=True) if claimed else None
+
+
+def status_of(session, document_id: int) -> str:
+    """A document's status ("missing" for an unknown id)."""
+    return session.scalar(select(Document.status).where(Document.id == document_id)) or "missing"
+
+
+def render_failed(session, document_id: int, exc: Exception) -> str:
+    """running → failed, the row saying why (after the session was rolled back); committed."""
     document = session.get(Document, document_id, populate_existing=True)
-    try:
-        context = document_context(session, document.kind, document.subject_id)
-        data = pdf.render(document.kind, context, fetcher=fetcher)
-    except Exception as exc:  # the row says why; the job goes on with the next document
-        session.rollback()
-        document = session.get(Document, document_id, populate_existing=True)
-        with audit_context(session, action="render_failed"):
-            document.status = "failed"
-            document.error = f"{type(exc).__name__}: {exc}"[:2000]
-            document.finished_at = utcnow()
-            session.flush()
-        session.commit()
-        return "failed"
+    with audit_context(session, action="render_failed"):
+        document.status = "failed"
+        document.error = f"{type(exc).__name__}: {exc}"[:2000]
+        document.finished_at = utcnow()
+        session.flush()
+    session.commit()
+    return "failed"
+
+
+def render_done(session, document: Document, data: bytes, context: dict) -> str:
+    """running → done with the rendered file, its digest, size, name and title; committed."""
     with audit_context(session, action="render_done"):
         document.content = data
         document.sha256 = hashlib.sha256(data).hexdigest()

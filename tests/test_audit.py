@@ -112,7 +112,7 @@ def test_a_documents_render_leaves_an_audit_row_for_each_state(app, db, make_use
     from sqlalchemy import select
 
     from models import Audit
-    from models.documents import render_document
+    from jobs.documents import render_document
     from tests import factories as f
     user = make_user("sales_manager")
     building = f.building(db.session)

@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 import pdf
 from models import Document, DocumentBatch, Instalment, OverdueEvent, Payment, Subscription
-from models.documents import document_context, render_document, request_documents
+from jobs.documents import render_document
+from models.documents import document_context, request_documents
 from models.payments import record_payment, reverse_payment
 from tests import factories as f
 from tests.support.rules import raises_rule

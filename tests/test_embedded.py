@@ -230,12 +230,12 @@ def test_issue18_9_embedded_a_job_that_failed_before_claiming_its_documents_is_r
     """In embedded mode the thread's job can fail as a worker's does (the database locked for
     longer than the busy timeout when it claims its first document): the documents it held
     must not stay "queued" with an animated progress bar until the server restarts."""
-    import models.documents
+    import jobs.documents
     deal = f.active_deal(db.session, make_user, price="1500000.00", payment_method="instalments",
                          today=TODAY, staff=STAFF)
     doc = f.document(db.session, deal["manager"], kind="subscription_agreement", subject_id=deal["sub"].id)
     db.session.commit()
-    _locked_once(monkeypatch, models.documents, "render_document", "UPDATE documents")
+    _locked_once(monkeypatch, jobs.documents, "render_document", "UPDATE documents")
 
     def status():
         db.session.rollback()

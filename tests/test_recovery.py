@@ -275,7 +275,7 @@ def test_issue18_9_a_worker_killed_with_its_work_horse_leaves_nothing_stuck(
 def test_issue18_9_two_workers_given_the_same_document_render_it_once(app, db, deal):
     """Two jobs holding one document (a sweep re-sent it while its first job still ran): each
     worker's own session claims it at the same moment; one renders, the other leaves it."""
-    from models.documents import render_document
+    from jobs.documents import render_document
     from tests.support.race import race
     [doc_id] = _agreements(db, deal, 1, batch=False)
 
