@@ -1,4 +1,4 @@
-"""Rendered documents (PDF): who may see them, requests, the render of each, and the context
+"""Rendered documents (PDF): who may see them, requests, the states of a render, and the context
 each kind shows (its builders are models.document_contexts; the rows, batches and the queue's
 bookkeeping are models.document_queue, below the ladder, which queues its letters there). Above
 the deals, payments, the ladder and the contracts whose rows are its subjects. Rendering itself
