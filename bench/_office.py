@@ -64,6 +64,38 @@ def project_with_building(db, code: str, name: str, floors: int = 100) -> tuple[
     return project.id, building.id
 
 
+@contextlib.contextmanager
+def gunicorn(db, name: str, **env_extra):
+    """gunicorn with 4 workers on the scratch database `db` is on, on a free loopback port, ready
+    (its sign-in page answers); yields its base URL and stops it after."""
+    import signal
+    import socket
+    import subprocess
+
+    import requests
+    root = Path(__file__).resolve().parent.parent
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = str(db.engine.url.render_as_string(hide_password=False)).replace("postgresql+psycopg", "postgresql")
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": name, "SALESDESK_ENV": "development",
+           "SALESDESK_INSTANCE_PATH": f"/tmp/salesdesk-{name}", **env_extra}
+    server = subprocess.Popen([str(root / ".venv" / "bin" / "gunicorn"), "-w", "4", "-b", f"127.0.0.1:{port}",
+                               "--log-level", "warning", "app:create_app()"], cwd=root, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                requests.get(base + "/login", timeout=2)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+
+
 def copy_rows(conn, table, columns, rows):
     """COPY `rows` (an iterable of tuples) into `table` through a psycopg connection."""
     with conn.cursor() as cur, cur.copy(f'COPY "{table}" ({", ".join(columns)}) FROM STDIN') as copy:

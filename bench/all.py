@@ -32,6 +32,7 @@ SCRIPTS = [
     ("documents.py", [], []),
     ("exports.py", [], ["20000"]),
     ("load.py", ["1", "60", "50"], ["0.02", "10", "10"]),
+    ("dashboard_http.py", ["1", "30", "10"], ["0.02", "5", "10"]),  # needs wrk: scripts/setup --bench
 ]
 
 

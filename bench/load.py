@@ -10,10 +10,7 @@ from __future__ import annotations
 import os
 import random
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from _office import record, scratch_app
+from _office import gunicorn, record, scratch_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALE = float(sys.argv[1]) if len(sys.argv) > 1 else 0.2
@@ -29,12 +26,6 @@ DURATION = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
 USERS = int(sys.argv[3]) if len(sys.argv) > 3 else 50
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|<meta name="csrf-token" content="([^"]+)"')
 ID_NUMBER = "110101199003074573"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _token(html: str) -> str:
@@ -105,21 +96,7 @@ def main() -> None:
                 "SELECT unit.id, building.project_id FROM unit JOIN building ON building.id = unit.building_id "
                 "WHERE unit.status = 'available'")):
             units.setdefault(project_id, []).append(unit_id)
-        url = str(db.engine.url.render_as_string(hide_password=False)).replace("postgresql+psycopg", "postgresql")
-        port = _free_port()
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "load", "SALESDESK_ENV": "development",
-               "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
-               "SALESDESK_INSTANCE_PATH": "/tmp/salesdesk-load"}
-        server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", "4", "-b", f"127.0.0.1:{port}",
-                                   "--log-level", "warning", "app:create_app()"], cwd=ROOT, env=env)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(100):
-                try:
-                    requests.get(base + "/login", timeout=2)
-                    break
-                except requests.RequestException:
-                    time.sleep(0.2)
+        with gunicorn(db, "load", REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")) as base:
             results: list = []
             deadline = time.time() + DURATION
             staff = [Staff(base, agents[i % len(agents)].username, leads, units, deadline, results, i)
@@ -130,9 +107,6 @@ def main() -> None:
             for person in staff:
                 person.join(DURATION + 60)
             elapsed = time.time() - started
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(30)
         double_sold = db.session.scalar(text(
             "SELECT count(*) FROM (SELECT unit_id FROM subscription WHERE status IN "
             "('draft','confirmed','active','contracted') GROUP BY unit_id HAVING count(*) > 1) x"))
