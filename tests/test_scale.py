@@ -123,27 +123,26 @@ def demo_office(database_url, tmp_path_factory):
     """The demo office (demo.py), with a row in every grid and a signed-in client per account,
     built once for the grid tests in a database of its own (they only read it)."""
     import shutil
-    import uuid
 
+    from tests.conftest import ON_POSTGRES, own_database
+
+    path = tmp_path_factory.mktemp("grids") / "demo.sqlite"
+    if not ON_POSTGRES:
+        shutil.copyfile(database_url.removeprefix("sqlite:///"), path)  # the migrated template
+    with own_database("salesdesk_grids_", path) as url:
+        yield from _demo_office_clients(url)
+
+
+def _demo_office_clients(url):
+    """The demo office on the database `url` (migrated here on PostgreSQL), with a row in every
+    grid, and a signed-in client per demo account."""
     from flask_migrate import upgrade
-    from sqlalchemy import create_engine
 
     from app import create_app
-    from config import database_uri
     from demo import ACCOUNTS, DEMO_PASSWORD, build_demo
     from models import User, db
-    from tests.conftest import BASE_URL, ON_POSTGRES, REDIS_URL, FreshContextClient
+    from tests.conftest import ON_POSTGRES, REDIS_URL, FreshContextClient
 
-    if ON_POSTGRES:
-        name = f"salesdesk_grids_{uuid.uuid4().hex[:10]}"
-        server = create_engine(database_uri(BASE_URL), isolation_level="AUTOCOMMIT")
-        with server.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = BASE_URL.rsplit("/", 1)[0] + "/" + name
-    else:
-        path = tmp_path_factory.mktemp("grids") / "demo.sqlite"
-        shutil.copyfile(database_url.removeprefix("sqlite:///"), path)
-        url = f"sqlite:///{path}"
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "tests-only-secret",
                       "PASSWORD_HASH_METHOD": "scrypt:1024:8:1", "REDIS_URL": REDIS_URL, "SERVER_NAME": "localhost"})
     app.test_client_class = FreshContextClient
@@ -166,10 +165,6 @@ def demo_office(database_url, tmp_path_factory):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-        if ON_POSTGRES:
-            with server.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            server.dispose()
 
 
 @pytest.mark.parametrize("grid", _grids())
