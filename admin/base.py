@@ -327,7 +327,7 @@ class ProtectedView(FastList, ModelView):
     def _mask_personal_data(self):
         """Every column that holds personal data (a phone, an ID number, or recorded JSON that may
         carry them) is shown through `masked`, whichever view declares it: a new view is covered."""
-        for attr, columns in (("column_formatters", self.list_columns()),
+        for attr, columns in (("column_formatters", self.listed_columns()),
                               ("column_formatters_detail", self.details_columns()),
                               ("column_formatters_export", self.export_columns())):
             formatters = dict(getattr(self, attr) or {})

@@ -268,7 +268,7 @@ class FastList:
         """A cell's raw value (before any formatter)."""
         return self._get_field_value(model, name)
 
-    def list_columns(self):
+    def listed_columns(self):
         return self._list_columns
 
     def details_columns(self):
