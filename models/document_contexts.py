@@ -67,7 +67,7 @@ def _line_context(session, line, today) -> dict:
 def _subscription_agreement(session, sub, today) -> dict:
     return {"deal": _deal(session, sub), "lines": _lines(session, sub, today),
             "checked_by": sub.checked_by.display_name if sub.checked_by else "",
-            "checked_on": sub.checked_at.date() if sub.checked_at else None,
+            "checked_on": office_local(sub.checked_at).date() if sub.checked_at else None,
             "price_reason": sub.price_reason}
 
 
@@ -116,7 +116,7 @@ def _forfeit_notice(session, sub, today) -> dict:
     lines = _lines(session, sub, today)
     return {"deal": _deal(session, sub), "lines": lines,
             "paid": sum((line["amount_paid"] for line in lines), Decimal("0")),
-            "forfeited_on": event.on if event else (sub.forfeited_at.date() if sub.forfeited_at else None),
+            "forfeited_on": event.on if event else (office_local(sub.forfeited_at).date() if sub.forfeited_at else None),
             "cause": event.cause if event else "payment",
             "line": _line_context(session, event.instalment, event.on) if event else None}
 

@@ -532,3 +532,17 @@ def test_seeing_the_rows_is_enough_to_ask_for_their_letters_in_bulk(app, db, dea
     denied = client.post("/admin/overdue_event/action/", data={
         "action": "delete", "rowid": events[-1:], "csrf_token": auth.csrf()})
     assert denied.status_code == 403
+
+
+def test_issue20_the_agreement_and_forfeit_notice_read_their_dates_in_office_time(db, deal):
+    """A sales-control check at 07:30 in the office is 23:30 UTC the day before: the agreement
+    says the office's date, and so does a forfeit notice dated from the deal's forfeit time."""
+    import datetime as dt
+
+    sub = deal["sub"]
+    sub.checked_at = dt.datetime(2026, 11, 30, 23, 30)  # naive UTC, like every DateTime column
+    db.session.flush()
+    assert document_context(db.session, "subscription_agreement", sub.id)["checked_on"] == dt.date(2026, 12, 1)
+    sub.status, sub.forfeited_at = "forfeited", dt.datetime(2026, 11, 30, 23, 30)
+    db.session.flush()
+    assert document_context(db.session, "forfeit_notice", sub.id)["forfeited_on"] == dt.date(2026, 12, 1)
