@@ -23,6 +23,7 @@ from .deals import PriceApproval, Subscription  # noqa: E402
 from .payments import (Instalment, Payment, PaymentAllocation, PaymentMethodTemplate,  # noqa: E402
                        PlanLineTemplate, ReceiptCounter, Voucher, VoucherCounter)
 from .ladder import Extension, OverdueEvent  # noqa: E402
+from .changes import ChangeRequest, ChangeStep, DealBuyer  # noqa: E402
 from .submissions import Submission  # noqa: E402
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy  # noqa: E402
 from .document_queue import Document, DocumentBatch  # noqa: E402
@@ -37,7 +38,7 @@ __all__ = [
     "Role", "User", "user_role", "Building", "Project", "Unit", "FollowUp", "Lead",
     "LeadArchive", "LeadConflict", "CustomerQuestion", "Notification", "PriceApproval", "ReceiptCounter", "PaymentAllocation", "PaymentMethodTemplate",
     "PlanLineTemplate", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
-    "Voucher", "VoucherCounter", "Submission",
+    "Voucher", "VoucherCounter", "Submission", "ChangeRequest", "ChangeStep", "DealBuyer",
     "ArchiveRecord", "StampedCopy", "Contract", "ContractStep", "Document", "DocumentBatch", "Export", "ExportChunk", "PriceListImport", "SalesTarget", "Audit",
     "InstanceIdentity",
 ]

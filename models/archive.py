@@ -27,7 +27,7 @@ from .privacy import mask_value
 from .users import User
 
 # Why a deal's customer was kept apart (LeadArchive.reason); labels in models/labels.py.
-REASONS = ("forfeit", "withdrawal", "rescission")
+REASONS = ("forfeit", "withdrawal", "rescission", "cancellation")
 
 
 def snapshot(session, sub, lead, ended_on: dt.date) -> dict:

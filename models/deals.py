@@ -20,13 +20,13 @@ from .projects import Project, check_entry_date
 from .users import User
 
 SUBSCRIPTION_STATUSES = ("draft", "confirmed", "active", "contracted", "forfeited", "withdrawn", "expired",
-                         "rescinded")
+                         "rescinded", "cancelled")
 # One name per business fact: every query, page, export, statement and job reads these, never a copy.
 # Two facts, two names: a deal that holds its unit (a draft too: at most one per unit, R-SC-2)
 # and a deal that is a sale (its money is owed and counted). Nothing else reads either as "live".
 TAKES_UNIT = ("draft", "confirmed", "active", "contracted")  # holds its unit (R-SC-2)
 LIVE_DEAL = ("confirmed", "active", "contracted")  # a sale: counts as sold, its plan is owed
-DEAD_DEAL = ("forfeited", "withdrawn", "expired", "rescinded")  # over: its lines are owed by nobody
+DEAD_DEAL = ("forfeited", "withdrawn", "expired", "rescinded", "cancelled")  # over: its lines are owed by nobody
 DEFAULTED = ("forfeited", "rescinded")  # over because the buyer defaulted: the deposit is retained
 WITHDRAWABLE = ("draft", "confirmed")  # before the deposit (R-SUB-2); expires unpaid (R-SUB-2)
 PAYMENT_METHODS = ("one_off", "instalments", "commercial_mortgage", "provident_fund")
@@ -75,6 +75,12 @@ class Subscription(Base):
     forfeited_at: Mapped[dt.datetime | None]
     expired_at: Mapped[dt.datetime | None]
     rescinded_at: Mapped[dt.datetime | None]
+    cancelled_at: Mapped[dt.datetime | None]  # 退房: an approved cancellation (R-CHG-4)
+    # R-CHG-1: the plan in force (a change regenerates it: models.change_apply) and the approved
+    # change request the last write of the deal's terms applied; the terms guard (a trigger,
+    # migration d21a00000001) refuses a write of a live deal's terms that names no such request.
+    plan_no: Mapped[int] = mapped_column(default=1, server_default="1")
+    last_change_id: Mapped[int | None]
     withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_at: Mapped[dt.datetime | None]

@@ -34,14 +34,24 @@ CHOICES: dict[tuple[str, str], dict] = {
     ("subscription", "status"): {"draft": _l("Draft"), "confirmed": _l("Confirmed"),
                                  "active": _l("Active"), "contracted": _l("Contracted"),
                                  "forfeited": _l("Forfeited"), "withdrawn": _l("Withdrawn"),
-                                 "expired": _l("Expired unpaid"), "rescinded": _l("Rescinded")},
+                                 "expired": _l("Expired unpaid"), "rescinded": _l("Rescinded"),
+                                 "cancelled": _l("Cancelled")},
     ("subscription", "payment_method"): {"one_off": _l("One-off payment"), "instalments": _l("Instalments"),
                                          "commercial_mortgage": _l("Commercial mortgage"),
                                          "provident_fund": _l("Provident-fund loan")},
     ("instalment", "kind"): {"deposit": _l("Deposit"), "down_payment": _l("Down payment"),
                              "instalment": _l("Instalment"), "commercial_loan": _l("Commercial loan"),
                              "provident_fund_loan": _l("Provident-fund loan"), "balance": _l("Balance")},
-    ("instalment", "status"): {"pending": _l("Unpaid"), "partly_paid": _l("Partly paid"), "paid": _l("Paid")},
+    ("instalment", "status"): {"pending": _l("Unpaid"), "partly_paid": _l("Partly paid"), "paid": _l("Paid"),
+                               "replaced": _l("Replaced by a change")},
+    ("change_request", "kind"): {"unit_swap": _l("Unit swap"), "buyers": _l("Buyer change"),
+                                 "payment_method": _l("Payment-method change"), "price": _l("Price change"),
+                                 "cancellation": _l("Cancellation with refund")},
+    ("change_request", "status"): {"requested": _l("Awaiting approval"), "sent_back": _l("Sent back"),
+                                   "approved": _l("Approved"), "rejected": _l("Rejected"),
+                                   "withdrawn": _l("Withdrawn")},
+    ("change_step", "decision"): {"approved": _l("Approved"), "rejected": _l("Rejected"),
+                                  "sent_back": _l("Sent back")},
     ("payment", "channel"): {"bank_transfer": _l("Bank transfer"), "pos": _l("Card (POS)"),
                              "cash": _l("Cash"), "cheque": _l("Cheque"),
                              "loan_disbursement": _l("Loan disbursement"), "other": _l("Other")},
@@ -79,10 +89,11 @@ CHOICES: dict[tuple[str, str], dict] = {
     ("price_list_import", "status"): {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"),
                                       "failed": _l("Failed")},
     ("lead_archive", "reason"): {"forfeit": _l("Forfeited"), "withdrawal": _l("Withdrawn"),
-                                 "rescission": _l("Rescinded")},
+                                 "rescission": _l("Rescinded"), "cancellation": _l("Cancelled")},
 }
 
 CHOICES[("voucher", "channel")] = CHOICES[("payment", "channel")]
+CHOICES[("deal_buyer", "id_type")] = _ID_TYPES
 
 
 # The one rule for a value that is not there (no purpose given, no decision yet): it reads as a

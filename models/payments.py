@@ -35,7 +35,10 @@ from .permissions import require
 
 INSTALMENT_KINDS = ("deposit", "down_payment", "instalment", "commercial_loan",
                     "provident_fund_loan", "balance")
-INSTALMENT_STATUSES = ("pending", "partly_paid", "paid")
+INSTALMENT_STATUSES = ("pending", "partly_paid", "paid", "replaced")
+# A line of a plan that a change replaced (R-CHG-2): its money moved to the new plan, it is owed
+# by nobody and shown only in the deal's history.
+OPEN_LINE = ("pending", "partly_paid")
 PAYMENT_CHANNELS = ("bank_transfer", "pos", "cash", "cheque", "loan_disbursement", "other")
 VOUCHER_KINDS = ("refund", "retained")
 
@@ -133,7 +136,8 @@ class Instalment(Base):
 
     __tablename__ = "instalment"
     __table_args__ = (
-        UniqueConstraint("subscription_id", "seq"),
+        # One line per place in each plan of a deal (a change starts the next plan: R-CHG-2).
+        Index("uq_instalment_subscription_id_plan_no_seq", "subscription_id", "plan_no", "seq", unique=True),
         CheckConstraint(in_list("kind", INSTALMENT_KINDS), name="kind_known"),
         CheckConstraint(in_list("status", INSTALMENT_STATUSES), name="status_known"),
         CheckConstraint("amount_due > 0", name="amount_due_positive"),
@@ -147,6 +151,7 @@ class Instalment(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="RESTRICT"))
+    plan_no: Mapped[int] = mapped_column(default=1, server_default="1")  # Subscription.plan_no it belongs to
     seq: Mapped[int]
     kind: Mapped[str] = mapped_column(String(30))
     due_on: Mapped[dt.date]

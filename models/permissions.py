@@ -68,6 +68,8 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "rescission": _entity(list="amlv", action="mlv"),  # signed deals on the forfeit day (R-PAY-4)
     "settlement": _entity(list="amfv", action="f"),  # money held on deals that are over (R-CHG-5)
     "voucher": _entity(list="amgfv", export="amfv"),
+    "change_request": _entity(list="amgcflv", export="amfv", action="amgv"),  # R-CHG-1: the deals' changes
+    "deal_buyer": _entity(list="amgcflv"),  # R-CHG-3: a deal's buyers, current and former
     "payment_method_template": _entity(list="amfv", create="av", edit="av"),
     "overdue_event": _entity(list="amgflv", export="amflv"),
     "contract": _entity(list="amgflrv", export="amlrv", action="glr"),
@@ -114,6 +116,9 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "letter.mark_sent": _roles("l"),  # R-PAY-5: the lawyer sends the lawyer's letter
     "rescission.decide": _roles("mlv"),
     "settlement.record": _roles("f"),  # R-CHG-5: refund or retained, by voucher
+    "change.request": _roles("amg"),  # R-CHG-1: an agent (or the manager) asks to change a live deal
+    "change.decide": _roles("mv"),  # each step by the role the project's chain names for it
+    "change.withdraw": _roles("amg"),  # the requester (or the manager) takes a waiting request back
     "lead.pause": _roles("am"),  # R-LEAD-3
     "ladder.run": _roles("a"),
     "contract.book": _roles("gl"),

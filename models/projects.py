@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Boolean, CheckConstraint, String, Text, false
+from sqlalchemy import JSON, Boolean, CheckConstraint, Numeric, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
 from .errors import RuleViolation
 
 # R-CON-6: online filing first; notarisation and the mortgage after it; the title last.
+# R-CHG-1: who approves each kind of change of a live deal, in order (models.changes); a price
+# change beyond the manager's authority (`manager_price_limit_percent`) goes on to the vice-president.
+DEFAULT_CHANGE_CHAINS = {"unit_swap": ["sales_manager"], "buyers": ["sales_manager"],
+                         "payment_method": ["sales_manager"], "price": ["sales_manager"],
+                         "cancellation": ["sales_manager", "vp"]}
 DEFAULT_STEP_PREREQUISITES = {"notarisation": ["online_filing"], "mortgage": ["online_filing"],
                               "registration": ["online_filing", "notarisation", "mortgage"]}
 
@@ -39,6 +45,8 @@ class Project(Base):
         CheckConstraint("deposit_due_max_days >= 0", name="deposit_due_max_not_negative"),
         CheckConstraint("draft_grace_days >= 0", name="draft_grace_not_negative"),
         CheckConstraint("follow_up_max_days >= follow_up_days", name="follow_up_max_covers_cycle"),
+        CheckConstraint("manager_price_limit_percent >= 0 AND manager_price_limit_percent < 100",
+                        name="manager_price_limit_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -79,6 +87,12 @@ class Project(Base):
     # R-CON-3: what the customer brings to the signing whatever the deal's payment method (one
     # item per line); each payment method adds its own (PaymentMethodTemplate.signing_checklist).
     signing_checklist: Mapped[str] = mapped_column(Text, default=COMMON_SIGNING_CHECKLIST)
+    # R-CHG-1: the approval chain of each kind of change (kind -> roles in order).
+    change_chains: Mapped[dict] = mapped_column(JSON, default=lambda: {k: list(v) for k, v in DEFAULT_CHANGE_CHAINS.items()},
+                                                server_default=json.dumps(DEFAULT_CHANGE_CHAINS))
+    # R-CHG-1: a price change leaving the price at least this % below the list price is within the
+    # sales manager's authority; lower, the vice-president approves too (0: any price below list).
+    manager_price_limit_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("0"), server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     buildings: Mapped[list["Building"]] = relationship(  # noqa: F821 (models.inventory)

@@ -11,6 +11,7 @@ import time
 import types
 
 import pytest
+import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import event, inspect, text
 
@@ -51,6 +52,20 @@ def _version():
 
 def _tables():
     return set(inspect(_db.engine).get_table_names()) - {"alembic_version"}
+
+
+def _insert_as_of(model, **values) -> int:
+    """Insert a row of `model` into its table as an older revision has it: the given values and
+    the model's Python defaults of the columns that table has (a later column would not be
+    there yet). The new row's id."""
+    table = sa.Table(model.__tablename__, sa.MetaData(), autoload_with=_db.engine)
+    row = dict(values)
+    for column in model.__table__.columns:
+        default = column.default
+        if column.name in table.c and column.name not in row and default is not None and not column.primary_key:
+            row[column.name] = default.arg(None) if callable(default.arg) else default.arg
+    with _db.engine.begin() as conn:
+        return conn.execute(table.insert().values(**row)).inserted_primary_key[0]
 
 
 def _refused(capfd, **kw):
@@ -275,14 +290,12 @@ def test_issue19_12_0019e_gives_each_payment_method_its_checklist_and_the_old_de
     old_default = ("身份证原件及复印件\n户口簿原件及复印件\n婚姻状况证明\n认购书及定金收据\n"
                    "首期款收据\n银行卡（用于按揭还款）\n契税、维修基金等税费")
     upgrade(revision="c18a2e3f9d03")
-    kept, own = Project(code="A", name="甲", signing_checklist=old_default), Project(code="B", name="乙",
-                                                                                      signing_checklist="身份证\n银行卡")
-    _db.session.add_all([kept, own])
-    _db.session.commit()
+    kept_id = _insert_as_of(Project, code="A", name="甲", signing_checklist=old_default)
+    _insert_as_of(Project, code="B", name="乙", signing_checklist="身份证\n银行卡")
     with _db.engine.begin() as conn:
         for code in ("one_off", "instalments", "commercial_mortgage", "provident_fund"):
             conn.execute(text("INSERT INTO payment_method_template (project_id, code, name, active) "
-                              "VALUES (:p, :c, :c, :t)"), {"p": kept.id, "c": code, "t": True})
+                              "VALUES (:p, :c, :c, :t)"), {"p": kept_id, "c": code, "t": True})
     _db.session.remove()
     upgrade()
     items = dict(_db.session.execute(text("SELECT code, signing_checklist FROM payment_method_template")).all())

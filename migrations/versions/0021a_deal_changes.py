@@ -1,0 +1,204 @@
+"""deals that change (issue 21, R-CHG-1…5): change requests and their steps, a deal's buyers,
+plans numbered per deal, cancelled deals
+
+- change_request (one open per deal: uq_change_request_open), change_step (one decision per
+  request, round and step), deal_buyer (权益人; the current ones: ended_by_change_id IS NULL);
+- project.change_chains (who approves each kind, in order), project.manager_price_limit_percent;
+- subscription.plan_no / instalment.plan_no: a change regenerates the plan as the next plan, the
+  lines it replaced kept (instalment status `replaced`); instalment's (subscription, seq)
+  uniqueness becomes (subscription, plan_no, seq) — built CONCURRENTLY on PostgreSQL before the old
+  one is dropped (migrations/online.py);
+- subscription: `cancelled` (退房, R-CHG-4) and cancelled_at; last_change_id (the terms guard);
+- every existing deal gets its one buyer, from the agreement's customer block, with 100 %.
+
+Revision ID: d21a00000001
+Revises: d19c00000001
+"""
+import json
+
+import sqlalchemy as sa
+from alembic import op
+
+from migrations import online
+
+revision = 'd21a00000001'
+down_revision = 'd19c00000001'
+branch_labels = None
+depends_on = None
+
+CHAINS = {"unit_swap": ["sales_manager"], "buyers": ["sales_manager"], "payment_method": ["sales_manager"],
+          "price": ["sales_manager"], "cancellation": ["sales_manager", "vp"]}
+OLD_SUBSCRIPTION = ("status IN ('draft', 'confirmed', 'active', 'contracted', 'forfeited', 'withdrawn', 'expired', "
+                    "'rescinded')")
+NEW_SUBSCRIPTION = ("status IN ('draft', 'confirmed', 'active', 'contracted', 'forfeited', 'withdrawn', 'expired', "
+                    "'rescinded', 'cancelled')")
+OLD_INSTALMENT = "status IN ('pending', 'partly_paid', 'paid')"
+NEW_INSTALMENT = "status IN ('pending', 'partly_paid', 'paid', 'replaced')"
+ID_TYPES = "id_type IN ('resident_id', 'passport', 'hk_macao_permit', 'taiwan_permit', 'foreign_permanent_resident')"
+OPEN = sa.text("status IN ('requested', 'sent_back')")
+CURRENT = sa.text("ended_by_change_id IS NULL")
+
+
+def _ladder_index():
+    """SQLite's batch mode rebuilds `instalment` without its expression index (Alembic cannot
+    reflect one): build it again as 0004 made it."""
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP INDEX IF EXISTS ix_instalment_open_effective_due")
+        op.create_index('ix_instalment_open_effective_due', 'instalment',
+                        [sa.text('coalesce(extended_due_on, due_on)')],
+                        sqlite_where=sa.text("status <> 'paid'"))
+
+
+def upgrade():
+    with op.batch_alter_table('project', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('change_chains', sa.JSON(), nullable=False,
+                                      server_default=json.dumps(CHAINS)))
+        batch_op.add_column(sa.Column('manager_price_limit_percent', sa.Numeric(precision=5, scale=2),
+                                      nullable=False, server_default='0'))
+        batch_op.create_check_constraint('manager_price_limit_range',
+                                         "manager_price_limit_percent >= 0 AND manager_price_limit_percent < 100")
+
+    with op.batch_alter_table('subscription', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('cancelled_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('plan_no', sa.Integer(), nullable=False, server_default='1'))
+        batch_op.add_column(sa.Column('last_change_id', sa.Integer(), nullable=True))
+        batch_op.drop_constraint('status_known', type_='check')
+        batch_op.create_check_constraint('status_known', NEW_SUBSCRIPTION)
+
+    with op.batch_alter_table('instalment', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('plan_no', sa.Integer(), nullable=False, server_default='1'))
+        batch_op.drop_constraint('status_known', type_='check')
+        batch_op.create_check_constraint('status_known', NEW_INSTALMENT)
+
+    op.create_table('change_request',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('subscription_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('chain', sa.String(length=100), nullable=False),
+    sa.Column('step', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('round', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('proposal', sa.JSON(), nullable=False),
+    sa.Column('before', sa.JSON(), nullable=False),
+    sa.Column('difference', sa.JSON(), nullable=False),
+    sa.Column('decision_note', sa.Text(), server_default='', nullable=False),
+    sa.Column('applied_at', sa.DateTime(), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('requested_by_id', sa.Integer(), nullable=False),
+    sa.Column('requested_at', sa.DateTime(), nullable=False),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint("kind IN ('unit_swap', 'buyers', 'payment_method', 'price', 'cancellation')",
+                       name=op.f('ck_change_request_kind_known')),
+    sa.CheckConstraint("status IN ('requested', 'sent_back', 'approved', 'rejected', 'withdrawn')",
+                       name=op.f('ck_change_request_status_known')),
+    sa.CheckConstraint('step >= 0', name=op.f('ck_change_request_step_not_negative')),
+    sa.CheckConstraint('round >= 1', name=op.f('ck_change_request_round_positive')),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'],
+                            name=op.f('fk_change_request_subscription_id_subscription'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['requested_by_id'], ['user.id'], name=op.f('fk_change_request_requested_by_id_user'),
+                            ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['user.id'], name=op.f('fk_change_request_decided_by_id_user'),
+                            ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_change_request'))
+    )
+    with op.batch_alter_table('change_request', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_change_request_subscription_id'), ['subscription_id'], unique=False)
+        batch_op.create_index('ix_change_request_status', ['status', 'requested_at'], unique=False)
+        batch_op.create_index('uq_change_request_open', ['subscription_id'], unique=True,
+                              sqlite_where=OPEN, postgresql_where=OPEN)
+
+    op.create_table('change_step',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('change_request_id', sa.Integer(), nullable=False),
+    sa.Column('round', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('role', sa.String(length=30), nullable=False),
+    sa.Column('decision', sa.String(length=20), nullable=False),
+    sa.Column('note', sa.Text(), server_default='', nullable=False),
+    sa.Column('decided_by_id', sa.Integer(), nullable=False),
+    sa.Column('decided_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("decision IN ('approved', 'rejected', 'sent_back')", name=op.f('ck_change_step_decision_known')),
+    sa.ForeignKeyConstraint(['change_request_id'], ['change_request.id'],
+                            name=op.f('fk_change_step_change_request_id_change_request'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['user.id'], name=op.f('fk_change_step_decided_by_id_user'),
+                            ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_change_step')),
+    sa.UniqueConstraint('change_request_id', 'round', 'seq', name=op.f('uq_change_step_change_request_id_round_seq'))
+    )
+    with op.batch_alter_table('change_step', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_change_step_change_request_id'), ['change_request_id'], unique=False)
+
+    op.create_table('deal_buyer',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('subscription_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('id_type', sa.String(length=30), server_default='resident_id', nullable=False),
+    sa.Column('id_number', sa.String(length=30), nullable=False),
+    sa.Column('phone', sa.String(length=30), server_default='', nullable=False),
+    sa.Column('share', sa.Numeric(precision=5, scale=2), nullable=False),
+    sa.Column('added_by_change_id', sa.Integer(), nullable=True),
+    sa.Column('ended_by_change_id', sa.Integer(), nullable=True),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint('share > 0 AND share <= 100', name=op.f('ck_deal_buyer_share_range')),
+    sa.CheckConstraint(ID_TYPES, name=op.f('ck_deal_buyer_id_type_known')),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'],
+                            name=op.f('fk_deal_buyer_subscription_id_subscription'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['added_by_change_id'], ['change_request.id'],
+                            name=op.f('fk_deal_buyer_added_by_change_id_change_request'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['ended_by_change_id'], ['change_request.id'],
+                            name=op.f('fk_deal_buyer_ended_by_change_id_change_request'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_deal_buyer'))
+    )
+    with op.batch_alter_table('deal_buyer', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_deal_buyer_subscription_id'), ['subscription_id'], unique=False)
+        batch_op.create_index('uq_deal_buyer_current_seq', ['subscription_id', 'seq'], unique=True,
+                              sqlite_where=CURRENT, postgresql_where=CURRENT)
+
+    # Every deal's one buyer so far: the agreement's customer block, with the customer's phone.
+    op.execute(sa.text(
+        "INSERT INTO deal_buyer (subscription_id, seq, name, id_type, id_number, phone, share, created_at) "
+        "SELECT s.id, 1, s.customer_name, s.customer_id_type, s.customer_id_number, coalesce(l.phone, ''), 100, "
+        "s.created_at FROM subscription s JOIN lead l ON l.id = s.lead_id"))
+
+    # Instalment: (subscription, plan, seq) unique before (subscription, seq) goes.
+    online.create_index('uq_instalment_subscription_id_plan_no_seq', 'instalment',
+                        ['subscription_id', 'plan_no', 'seq'], unique=True)
+    with op.batch_alter_table('instalment', schema=None) as batch_op:
+        batch_op.drop_constraint('uq_instalment_subscription_id_seq', type_='unique')
+    _ladder_index()
+
+
+def downgrade():
+    with op.batch_alter_table('instalment', schema=None) as batch_op:
+        batch_op.create_unique_constraint('uq_instalment_subscription_id_seq', ['subscription_id', 'seq'])
+    online.drop_index('uq_instalment_subscription_id_plan_no_seq', 'instalment')
+    with op.batch_alter_table('deal_buyer', schema=None) as batch_op:
+        batch_op.drop_index('uq_deal_buyer_current_seq')
+        batch_op.drop_index(batch_op.f('ix_deal_buyer_subscription_id'))
+    op.drop_table('deal_buyer')
+    with op.batch_alter_table('change_step', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_change_step_change_request_id'))
+    op.drop_table('change_step')
+    with op.batch_alter_table('change_request', schema=None) as batch_op:
+        batch_op.drop_index('uq_change_request_open')
+        batch_op.drop_index('ix_change_request_status')
+        batch_op.drop_index(batch_op.f('ix_change_request_subscription_id'))
+    op.drop_table('change_request')
+    with op.batch_alter_table('instalment', schema=None) as batch_op:
+        batch_op.drop_constraint('status_known', type_='check')
+        batch_op.create_check_constraint('status_known', OLD_INSTALMENT)
+        batch_op.drop_column('plan_no')
+    _ladder_index()
+    with op.batch_alter_table('subscription', schema=None) as batch_op:
+        batch_op.drop_constraint('status_known', type_='check')
+        batch_op.create_check_constraint('status_known', OLD_SUBSCRIPTION)
+        batch_op.drop_column('last_change_id')
+        batch_op.drop_column('plan_no')
+        batch_op.drop_column('cancelled_at')
+    with op.batch_alter_table('project', schema=None) as batch_op:
+        batch_op.drop_constraint('manager_price_limit_range', type_='check')
+        batch_op.drop_column('manager_price_limit_percent')
+        batch_op.drop_column('change_chains')

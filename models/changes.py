@@ -1,0 +1,155 @@
+"""Deals that change (R-CHG-1…5): the change request and its approval steps, and a deal's buyers.
+
+A live deal's terms — its unit, its buyers, its payment method, its price — change only through
+a `ChangeRequest` approved by the roles the project sets for its kind (`Project.change_chains`),
+one step after another; at most one request of a deal waits at a time (a partial unique index).
+Each decision is a `ChangeStep` row (unique per request, round and step: a second click finds
+the step taken). The last approval applies the change in the same transaction
+(models.change_apply); the database refuses any other write to a live deal's terms (a trigger
+on `subscription`, migration d21a00000001, lets an update through only when it names an
+approved, not yet applied request of that deal in `last_change_id`).
+
+A deal has one or more buyers (权益人, `DealBuyer`) whose shares total 100 %; a buyer change
+ends the current buyers (`ended_by_change_id`) and adds the new ones, so the history keeps them.
+The subscription's customer columns are the first buyer's, as signed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, JSON, Numeric, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, in_list, utcnow
+from .deals import RequestedDecision, Subscription, via_subscription
+from .identity import ID_TYPES, RESIDENT_ID
+from .users import User
+
+CHANGE_KINDS = ("unit_swap", "buyers", "payment_method", "price", "cancellation")
+# requested: waiting for the decider of `step`; sent_back: waiting for the requester to resubmit
+# (or withdraw); approved: applied; rejected / withdrawn: closed without a change.
+CHANGE_STATUSES = ("requested", "sent_back", "approved", "rejected", "withdrawn")
+OPEN_CHANGE = ("requested", "sent_back")  # a deal has at most one (uq_change_request_open)
+STEP_DECISIONS = ("approved", "rejected", "sent_back")
+# The approval chain per kind is the project's (Project.change_chains, default
+# models.projects.DEFAULT_CHANGE_CHAINS); a price change beyond the manager's authority
+# (Project.manager_price_limit_percent) adds the vice-president (models.change_requests.chain_for).
+
+_OPEN_WHERE = text(in_list("status", OPEN_CHANGE))
+
+
+class ChangeRequest(RequestedDecision, Base):
+    """换房 / 更名 / 付款方式变更 / 价格变更 / 退房: one request to change a live deal's terms.
+
+    `proposal` is what is asked, by kind (JSON; money as strings "1234.50"):
+      unit_swap: {"unit_id": int}; buyers: {"buyers": [{"name", "id_type", "id_number", "phone",
+      "share"}]}; payment_method: {"payment_method": code}; price: {"price": "…"};
+      cancellation: {"retain_deposit": bool, "fee": "…", "refund": "…", "retained": "…"}.
+    `before` the deal's terms when requested; `difference` what the change does to the money
+    (models.change_apply.difference: total price, paid, still due, before → after), recomputed at
+    each decision so the decider reads today's figures. `chain` the roles that approve, in order
+    (fixed when requested); `step` the index of the next one; `round` counts resubmissions after a
+    send-back (the steps of each round are kept)."""
+
+    __tablename__ = "change_request"
+    __table_args__ = (
+        CheckConstraint(in_list("kind", CHANGE_KINDS), name="kind_known"),
+        CheckConstraint(in_list("status", CHANGE_STATUSES), name="status_known"),
+        CheckConstraint("step >= 0", name="step_not_negative"),
+        CheckConstraint("round >= 1", name="round_positive"),
+        # R-CHG-1: one change of a deal at a time.
+        Index("uq_change_request_open", "subscription_id", unique=True,
+              sqlite_where=_OPEN_WHERE, postgresql_where=_OPEN_WHERE),
+        Index("ix_change_request_status", "status", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="RESTRICT"),
+                                                 index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    chain: Mapped[str] = mapped_column(String(100))  # "sales_manager,vp"
+    step: Mapped[int] = mapped_column(default=0, server_default="0")
+    round: Mapped[int] = mapped_column(default=1, server_default="1")
+    proposal: Mapped[dict] = mapped_column(JSON, default=dict)
+    before: Mapped[dict] = mapped_column(JSON, default=dict)
+    difference: Mapped[dict] = mapped_column(JSON, default=dict)
+    decision_note: Mapped[str] = mapped_column(Text, default="", server_default="")  # the last reject/send-back reason
+    applied_at: Mapped[dt.datetime | None]
+
+    subscription: Mapped[Subscription] = relationship()
+    requested_by: Mapped[User] = relationship(foreign_keys="ChangeRequest.requested_by_id")
+    decided_by: Mapped[User | None] = relationship(foreign_keys="ChangeRequest.decided_by_id")
+    steps: Mapped[list["ChangeStep"]] = relationship(viewonly=True, order_by="(ChangeStep.round, ChangeStep.seq)")
+
+    def __str__(self) -> str:
+        return f"BG-{self.id:06d}" if self.id else "BG"
+
+    @property
+    def roles(self) -> list[str]:
+        return [r for r in self.chain.split(",") if r]
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return via_subscription(cls.subscription_id, user_id)
+
+
+class ChangeStep(Base):
+    """One decision on a change request: the role's step of a round, approved, rejected or sent
+    back, by whom, when and why. Unique per request, round and step: decided once."""
+
+    __tablename__ = "change_step"
+    __append_only__ = True
+    __table_args__ = (
+        UniqueConstraint("change_request_id", "round", "seq"),
+        CheckConstraint(in_list("decision", STEP_DECISIONS), name="decision_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    change_request_id: Mapped[int] = mapped_column(ForeignKey("change_request.id", ondelete="RESTRICT"),
+                                                   index=True)
+    round: Mapped[int]
+    seq: Mapped[int]  # the index in the request's chain
+    role: Mapped[str] = mapped_column(String(30))
+    decision: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    decided_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    decided_by: Mapped[User] = relationship()
+
+
+class DealBuyer(Base):
+    """权益人: one buyer of a deal and their share. The current buyers of a deal are those not
+    ended; their shares total 100 % (checked by models.changes.validate_buyers, the one rule)."""
+
+    __tablename__ = "deal_buyer"
+    __table_args__ = (
+        CheckConstraint("share > 0 AND share <= 100", name="share_range"),
+        CheckConstraint(in_list("id_type", ID_TYPES), name="id_type_known"),
+        Index("uq_deal_buyer_current_seq", "subscription_id", "seq", unique=True,
+              sqlite_where=text("ended_by_change_id IS NULL"), postgresql_where=text("ended_by_change_id IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="RESTRICT"),
+                                                 index=True)
+    seq: Mapped[int]
+    name: Mapped[str] = mapped_column(String(100))
+    id_type: Mapped[str] = mapped_column(String(30), default=RESIDENT_ID, server_default=RESIDENT_ID)
+    id_number: Mapped[str] = mapped_column(String(30))
+    phone: Mapped[str] = mapped_column(String(30), default="", server_default="")
+    share: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    added_by_change_id: Mapped[int | None] = mapped_column(ForeignKey("change_request.id", ondelete="RESTRICT"))
+    ended_by_change_id: Mapped[int | None] = mapped_column(ForeignKey("change_request.id", ondelete="RESTRICT"))
+    ended_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    subscription: Mapped[Subscription] = relationship()
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return via_subscription(cls.subscription_id, user_id)
