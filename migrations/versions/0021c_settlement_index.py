@@ -75,5 +75,6 @@ def downgrade():
             op.execute(f"DROP FUNCTION IF EXISTS {table}_keeps_held()")
         else:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_keeps_held")
-    with op.batch_alter_table('subscription', schema=None) as batch_op:
-        batch_op.drop_column('held')
+    # ALTER TABLE … DROP COLUMN, not a batch rebuild: SQLite would drop the terms guard's triggers
+    # on `subscription` with the table (migration d21a00000001).
+    op.drop_column('subscription', 'held')
