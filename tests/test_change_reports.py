@@ -161,3 +161,46 @@ def test_r_chg_5_the_dashboards_refunds_due_are_the_settlement_worklists_total(a
     manager = page[page.index('id="dash-manager"'):]
     assert f"3 · {format_money(total)}" in manager
     assert "dash-change-rate" in manager
+
+
+def test_r_chg_1_the_demo_office_shows_a_swap_a_buyer_added_a_refunded_cancellation_a_rejection_and_one_pending(
+        app, db):
+    """Item 9, queried after `flask demo` (run twice: the second run adds nothing)."""
+    from models import Audit, Unit
+    from models.changes import DealBuyer
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    s = db.session
+    changes = {c.kind: c for c in s.scalars(select(ChangeRequest))}
+    assert len(changes) == 5
+    # A deal swapped to another unit: applied, the deal on the new unit, the old one back on sale.
+    swap = changes["unit_swap"]
+    deal = s.get(Subscription, swap.subscription_id)
+    assert swap.status == "approved" and swap.applied_at is not None
+    assert deal.unit_id == swap.proposal["unit_id"] != swap.before["unit_id"]
+    assert s.get(Unit, swap.before["unit_id"]).status == "available"
+    assert s.get(Unit, deal.unit_id).status == "subscribed"
+    # A buyer added: two current buyers, 50/50; the former single buyer kept, ended by the change.
+    added = changes["buyers"]
+    buyers = s.scalars(select(DealBuyer).where(DealBuyer.subscription_id == added.subscription_id)
+                       .order_by(DealBuyer.id)).all()
+    assert added.status == "approved" and added.applied_at is not None
+    assert [(b.share, b.ended_by_change_id) for b in buyers] == [
+        (Decimal("100.00"), added.id), (Decimal("50.00"), None), (Decimal("50.00"), None)]
+    # A cancellation refunded: the deal cancelled, a refund voucher of everything paid, nothing held.
+    cancel = changes["cancellation"]
+    gone = s.get(Subscription, cancel.subscription_id)
+    assert cancel.status == "approved" and gone.status == "cancelled"
+    assert [step.role for step in cancel.steps] == ["sales_manager", "vp"]
+    vouchers = s.scalars(select(Voucher).where(Voucher.subscription_id == gone.id)).all()
+    assert [(v.kind, v.amount) for v in vouchers] == [("refund", Decimal("150000.00"))]
+    assert money_held(s, gone.id) == 0
+    assert s.get(Unit, gone.unit_id).status == "available"
+    # A request rejected (with the manager's reason), and one waiting for the manager.
+    rejected, pending = changes["price"], changes["payment_method"]
+    assert rejected.status == "rejected" and rejected.decision_note
+    assert pending.status == "requested" and pending.roles[pending.step] == "sales_manager"
+    assert s.scalar(select(func.count()).select_from(Audit).where(Audit.action == "swap_unit")) >= 1
+    before = s.scalar(select(func.count()).select_from(ChangeRequest))
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    assert s.scalar(select(func.count()).select_from(ChangeRequest)) == before
