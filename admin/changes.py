@@ -255,7 +255,12 @@ PROPOSAL_LABELS = {"unit_id": _l("Unit"), "unit": _l("Unit"), "buyers": _l("Buye
                    "retain_deposit": _l("Retain the deposit"), "fee": _l("Fee"), "refund": _l("Refund"),
                    "retained": _l("Retained"), "paid": _l("Paid"), "due": _l("Still due")}
 DIFFERENCE_LABELS = {"price": _l("Total price"), "paid": _l("Paid"), "due": _l("Still due"),
-                     "refund": _l("Refund"), "retained": _l("Retained"), "fee": _l("Fee")}
+                     "refund": _l("Refund"), "retained": _l("Retained"), "fee": _l("Fee"),
+                     "signing_required": _l("To pay before signing")}
+# The difference's parts in the order people read them; the grid's one line leaves out the long ones.
+DIFFERENCE_ORDER = ("unit", "payment_method", "buyers", "price", "paid", "due", "signing_required", "refund",
+                    "retained", "fee")
+IN_ONE_LINE = ("unit", "payment_method", "price", "paid", "due", "refund", "retained", "fee")
 
 
 def _unit_name(value) -> str:
@@ -315,6 +320,8 @@ def before_after(change) -> list[tuple]:
 
 
 def _difference_part(key, value) -> str:
+    if key == "buyers" and isinstance(value, (list, tuple)) and len(value) == 2:
+        return " → ".join("、".join(str(b) for b in side) if isinstance(side, list) else str(side) for side in value)
     if isinstance(value, (list, tuple)) and len(value) == 2:
         first, then = value
         if key in ("unit", "unit_id", "payment_method"):
@@ -325,19 +332,17 @@ def _difference_part(key, value) -> str:
     return str(shown_value(key, value))
 
 
-def difference_items(change) -> list[tuple[str, str]]:
-    """The difference as (label, text): total price, paid, still due; unit and method where they
-    change; refund, retained and fee for a cancellation."""
+def difference_items(change, keys=DIFFERENCE_ORDER) -> list[tuple[str, str]]:
+    """The difference as (label, text): total price, paid, still due; unit, method and buyers
+    where they change; refund, retained and fee for a cancellation (models.change_apply.difference)."""
     difference = change.difference or {}
-    order = ["unit", "payment_method", "price", "paid", "due", "refund", "retained", "fee"]
-    keys = [k for k in order if k in difference] + [k for k in difference if k not in order]
     return [(str(DIFFERENCE_LABELS.get(k) or PROPOSAL_LABELS.get(k, k)), _difference_part(k, difference[k]))
-            for k in keys]
+            for k in keys if k in difference]
 
 
 def difference_line(change) -> str:
     """总价 ¥1,200,000.00 → ¥1,250,000.00 · 已付 ¥400,000.00 · 待付 ¥800,000.00 → ¥850,000.00"""
-    return " · ".join(f"{label} {text}" for label, text in difference_items(change))
+    return " · ".join(f"{label} {text}" for label, text in difference_items(change, IN_ONE_LINE))
 
 
 def _number(view, context, change, name):
