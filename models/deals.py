@@ -91,8 +91,13 @@ class Subscription(Base):
     unit: Mapped[Unit] = relationship()
     agent: Mapped[User] = relationship(foreign_keys=[agent_id])
     checked_by: Mapped[User | None] = relationship(foreign_keys=[checked_by_id])
+    # The plan in force (R-CHG-2: models.payments.in_force); `all_instalments` keeps the lines
+    # a change replaced too (the deal's history).
     instalments: Mapped[list["Instalment"]] = relationship(  # noqa: F821 (models.payments)
-        back_populates="subscription", order_by="Instalment.seq")
+        primaryjoin="and_(Subscription.id == Instalment.subscription_id, Instalment.status != 'replaced')",
+        viewonly=True, order_by="Instalment.seq")
+    all_instalments: Mapped[list["Instalment"]] = relationship(  # noqa: F821 (models.payments)
+        viewonly=True, order_by="(Instalment.plan_no, Instalment.seq)")
     payments: Mapped[list["Payment"]] = relationship(  # noqa: F821 (models.payments)
         viewonly=True, order_by="Payment.id")
     contracts: Mapped[list["Contract"]] = relationship(viewonly=True)  # noqa: F821 (models.contracts)
@@ -461,7 +466,7 @@ def close_open_requests(session, subscription_id: int, by, action: str) -> int:
         for row_id, requester in rows:
             if decide_request(session, model, row_id, by, "rejected", action):
                 closed += 1
-                ended = action if action in ("withdraw", "expire", "rescind") else "forfeit"
+                ended = action if action in ("withdraw", "expire", "rescind", "cancel_deal") else "forfeit"
                 notify(session, [requester], "request_closed", {"request": noun, "ended": ended},
                        f"/admin/{model.__tablename__}/")
     return closed

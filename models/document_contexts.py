@@ -16,7 +16,7 @@ from .deals import LIVE_DEAL, Subscription
 from .identity import DOCUMENT_NAMES_ZH, RESIDENT_ID
 from .labels import choice_label
 from .ladder import OverdueEvent
-from .payments import Instalment, Payment, PaymentAllocation, Voucher, days_overdue, signing_gate
+from .payments import Instalment, Payment, PaymentAllocation, Voucher, days_overdue, in_force, net_lines, signing_gate
 
 def _label(entity: str, column: str, value) -> str:
     return str(choice_label(entity, column, value))
@@ -40,7 +40,7 @@ def _customer(sub) -> dict:
 
 
 def _lines(session, sub, today: dt.date) -> list[dict]:
-    lines = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id)
+    lines = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id, in_force())
                             .order_by(Instalment.seq)).all()
     return [{"seq": i.seq, "kind": _label("instalment", "kind", i.kind), "due_on": i.due_on,
              "extended_due_on": i.extended_due_on, "amount_due": i.amount_due,
@@ -74,7 +74,7 @@ def _subscription_agreement(session, sub, today) -> dict:
 def _receipt(session, payment, today) -> dict:
     sub = payment.subscription
     allocations = session.execute(
-        select(Instalment.kind, Instalment.seq, PaymentAllocation.amount)
+        select(Instalment.seq, Instalment.kind, PaymentAllocation.amount)
         .join(Instalment, Instalment.id == PaymentAllocation.instalment_id)
         .where(PaymentAllocation.payment_id == payment.id).order_by(Instalment.seq)).all()
     reversed_no = session.scalar(select(Payment.receipt_no).where(Payment.id == payment.reverses_id)) \
@@ -84,8 +84,8 @@ def _receipt(session, payment, today) -> dict:
         "channel": _label("payment", "channel", payment.channel), "bank_ref": payment.bank_ref or "",
         "recorded_by": payment.recorded_by.display_name, "reason": payment.reason,
         "reverses": reversed_no, "is_reversal": payment.reverses_id is not None},
-        "allocations": [{"kind": _label("instalment", "kind", a.kind), "seq": a.seq, "amount": a.amount}
-                        for a in allocations]}
+        "allocations": [{"kind": _label("instalment", "kind", kind), "seq": seq, "amount": amount}
+                        for seq, kind, amount in net_lines(allocations)]}
 
 
 def _payment_reminder(session, line, today) -> dict:
