@@ -411,7 +411,7 @@ CHANGE_STEPS = form_steps(
 
 APPROVAL = decision_steps(
     lambda by, change, decision: decide_change(db.session, by, change.id, decision, today=office_today()),
-    lambda n: gettext("%(n)d change requests approved.", n=n),
+    lambda n: gettext("Approval recorded on %(n)d change requests.", n=n),
     Decision("approve", _l("Approve"), _l("Approve this change of the deal?"), "approve"))
 
 
