@@ -20,8 +20,8 @@ from wtforms.fields.choices import SelectChoice
 
 from models import Building, Subscription, Unit, db
 from models.base import office_local, office_today
-from models.change_requests import (decide_change, decision_refusal, request_change, resubmit_change,
-                                    withdraw_change)
+from models.change_requests import (CHANGEABLE, FIXED_BY_CONTRACT, decide_change, decision_refusal, request_change,
+                                    resubmit_change, withdraw_change)
 from models.changes import OPEN_CHANGE, ChangeRequest, DealBuyer, current_buyers, open_change
 from models.labels import EMPTY, choice_label
 from models.money import format_money
@@ -35,8 +35,6 @@ from .rows import per_request
 from .step_actions import Decision, FormStep, decision_steps, form_steps
 from .steps import StepButton
 
-# The deal's states in which its terms may change (a live deal: R-CHG-1).
-CHANGEABLE = ("active", "contracted")
 # Money in a proposal, `before` or a difference.
 MONEY_KEYS = ("price", "fee", "refund", "retained", "paid", "due")
 
@@ -49,8 +47,14 @@ def pending_deals() -> set[int]:
 
 
 def may_change(sub) -> bool:
-    """A request button applies: a live deal with no change waiting."""
+    """A request button applies: a deal whose terms may change (models.change_requests) with no
+    change waiting."""
     return sub.status in CHANGEABLE and sub.id not in pending_deals()
+
+
+def may_change_term(kind: str):
+    """The same, for a kind the signed contract fixes (the unit, the price): not once contracted."""
+    return lambda sub: may_change(sub) and not (sub.status == "contracted" and kind in FIXED_BY_CONTRACT)
 
 
 def waiting_for(change) -> str:
@@ -229,10 +233,10 @@ REQUEST_STEPS = form_steps(
     _request_step("price", "change_price", _l("Change the price")),
     _request_step("cancellation", "cancel_deal", _l("Cancel with refund")))
 REQUEST_BUTTONS = (
-    StepButton("change_unit", "change.request", when=may_change, icon="fa-exchange"),
+    StepButton("change_unit", "change.request", when=may_change_term("unit_swap"), icon="fa-exchange"),
     StepButton("change_buyers", "change.request", when=may_change, icon="fa-users"),
     StepButton("change_method", "change.request", when=may_change, icon="fa-credit-card"),
-    StepButton("change_price", "change.request", when=may_change, icon="fa-tag"),
+    StepButton("change_price", "change.request", when=may_change_term("price"), icon="fa-tag"),
     StepButton("cancel_deal", "change.request", when=may_change, icon="fa-ban", style="danger"))
 
 

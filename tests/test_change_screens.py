@@ -135,7 +135,7 @@ def test_r_chg_1_a_decision_posted_twice_records_one_step(app, db, deal):
     assert db.session.get(ChangeRequest, change.id).status == "sent_back"
     # The requester resubmits with the kind's form, prefilled; then approve twice: one more step.
     page = _open(client, token, "change_request", "resubmit", change.id).get_data(as_text=True)
-    assert "请附上客户的书面申请" in page and f'value="{deal["target"].id}" selected' in page
+    assert "请附上客户的书面申请" in page and f'<option selected value="{deal["target"].id}">' in page
     client.post("/admin/change_request/resubmit/", data={
         "csrf_token": token, "ids": str(change.id), "unit_id": str(deal["target"].id),
         "reason": "客户已提交书面申请", "submission_key": submission_key(page)})
