@@ -257,8 +257,8 @@ def deal_context(sub) -> dict:
 PROPOSAL_LABELS = {"unit_id": _l("Unit"), "unit": _l("Unit"), "buyers": _l("Buyers"),
                    "payment_method": _l("Payment method"), "price": _l("Price"),
                    "retain_deposit": _l("Retain the deposit"), "fee": _l("Fee"), "refund": _l("Refund"),
-                   "retained": _l("Retained"), "paid": _l("Paid"), "due": _l("Still due")}
-DIFFERENCE_LABELS = {"price": _l("Total price"), "paid": _l("Paid"), "due": _l("Still due"),
+                   "retained": _l("Retained"), "paid": _l("Paid so far"), "due": _l("Still due")}
+DIFFERENCE_LABELS = {"price": _l("Total price"), "paid": _l("Paid so far"), "due": _l("Still due"),
                      "refund": _l("Refund"), "retained": _l("Retained"), "fee": _l("Fee"),
                      "signing_required": _l("To pay before signing")}
 # The difference's parts in the order people read them; the grid's one line leaves out the long ones.
