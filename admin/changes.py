@@ -366,7 +366,10 @@ def _changed(form, change, result) -> str:
 
 
 def _decidable(change) -> bool:
-    return change.status == "requested" and decision_refusal(db.session, current_user, change) is None
+    """The user may decide the request's current step now (the domain's own answer, asked once a
+    page for each request: three buttons read it)."""
+    return change.status == "requested" and per_request(
+        ("change-decidable", change.id), lambda: decision_refusal(db.session, current_user, change) is None)
 
 
 def _requester(change) -> bool:
