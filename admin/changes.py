@@ -94,8 +94,8 @@ def _share(value) -> str:
 
 
 def buyer_rows(sub) -> list[dict]:
-    """The deal's current buyers as the form's rows (ID numbers and phones as the reader may see
-    them); a deal from before buyers were kept: its customer, 100 %."""
+    """The deal's current buyers as rows of the buyers' form, whole (`_shown` masks them for the
+    reader); a deal from before buyers were kept: its customer, 100 %."""
     buyers = current_buyers(db.session, sub.id)
     rows = [{"name": b.name, "id_type": b.id_type, "id_number": b.id_number, "phone": b.phone,
              "share": _share(b.share)} for b in buyers]
