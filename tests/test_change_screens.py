@@ -285,3 +285,23 @@ def test_r_chg_1_a_refused_request_shows_its_form_again_with_the_reason(app, db,
     again = client.post("/admin/subscription/change_method/", data=data).get_data(as_text=True)
     assert 'name="payment_method"' in again and "R-PAY-2" in again
     assert _changes(db) == 0
+
+
+def test_r_chg_3_an_approved_buyer_change_shows_the_new_buyers_and_keeps_the_former_one(app, db, deal):
+    client, token = _signed_in(app, "li")
+    page, data = _buyers_form(client, token, deal)
+    _buyer_row(data, 0, "王芳", OTHER_ID, "13900139000", "100")
+    client.post("/admin/subscription/change_buyers/", data=data)
+    change = db.session.scalars(select(ChangeRequest)).one()
+    manager, manager_token = _signed_in(app, "wang")
+    manager.post("/admin/change_request/action/", data={"csrf_token": manager_token, "action": "approve",
+                                                         "rowid": change.id})
+    db.session.expire_all()
+    assert db.session.get(ChangeRequest, change.id).status == "approved"
+    details = client.get(f"/admin/subscription/details/?id={deal['sub'].id}").get_data(as_text=True)
+    current = details.split('id="buyers"', 1)[1].split("</table>", 1)[0]
+    assert "王芳" in current and deal["lead"].name not in current
+    former = details.split('class="former-buyers"', 1)[1]
+    assert deal["lead"].name in former and str(change) in former
+    grid = client.get("/admin/deal_buyer/").get_data(as_text=True)
+    assert grid.index("王芳") < grid.index(deal["lead"].name)  # current first
