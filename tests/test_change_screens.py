@@ -221,7 +221,7 @@ def test_r_chg_1_the_export_of_change_requests_neutralises_formulas(app, db, dea
     assert client.get("/admin/change_request/export/csv/").status_code == 403
 
 
-def test_r_chg_1_the_grid_lists_waiting_requests_first_and_scopes_agents(app, db, deal, make_deal):
+def test_r_chg_1_agents_see_only_their_own_deals_requests_and_withdraw_their_own(app, db, deal):
     client, token = _signed_in(app, "li")
     _request_swap(client, token, deal)
     change = db.session.scalars(select(ChangeRequest)).one()
