@@ -1,5 +1,6 @@
-"""What each kind of document (PDF) shows, as plain values in Chinese: the deal, its plan and
-money, the ladder's letters, a signing booking, a customer's statement, a building's board. Each
+"""What each kind of document (PDF) shows, as plain values in Chinese: the deal, its buyers, its
+plan and money, the ladder's letters, a signing booking, a customer's statement, a building's
+board, the addendum of an approved change (R-CHG-3). Each
 builder takes the subject and the office's `today` (models.documents.document_context reads the
 clock once, at the edge). The PDF's board is the board of models.board, laid out for print.
 """
@@ -8,15 +9,21 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 
+from .audit import Audit
 from .base import office_local
 from .board import board
+from .changes import ChangeRequest, ChangeStep, DealBuyer, current_buyers
+from .contracts import Contract
 from .deals import LIVE_DEAL, Subscription
 from .identity import DOCUMENT_NAMES_ZH, RESIDENT_ID
+from .inventory import Unit
 from .labels import choice_label
 from .ladder import OverdueEvent
+from .money import format_money
 from .payments import Instalment, Payment, PaymentAllocation, Voucher, days_overdue, signing_gate
+from .permissions import ROLE_LABELS
 
 def _label(entity: str, column: str, value) -> str:
     return str(choice_label(entity, column, value))
@@ -33,14 +40,39 @@ def _unit(unit) -> dict:
             "layout": unit.layout, "area": unit.area, "list_price": unit.list_price}
 
 
+def _id_document(id_type) -> str:
+    return DOCUMENT_NAMES_ZH.get(id_type, DOCUMENT_NAMES_ZH[RESIDENT_ID])
+
+
 def _customer(sub) -> dict:
     return {"name": sub.customer_name or sub.lead.name, "phone": sub.lead.phone,
             "id_number": sub.customer_id_number, "address": sub.customer_address,
-            "id_document": DOCUMENT_NAMES_ZH.get(sub.customer_id_type, DOCUMENT_NAMES_ZH[RESIDENT_ID])}
+            "id_document": _id_document(sub.customer_id_type)}
 
 
-def _lines(session, sub, today: dt.date) -> list[dict]:
-    lines = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id)
+def _buyer(buyer: DealBuyer) -> dict:
+    """A buyer (权益人) as the documents print one: in full, as the agreement prints its customer
+    (the customer's own signed papers; the screens mask, models.privacy)."""
+    return {"name": buyer.name, "id_document": _id_document(buyer.id_type), "id_number": buyer.id_number,
+            "phone": buyer.phone, "share": buyer.share}
+
+
+def _buyers(session, sub) -> list[dict]:
+    """The deal's current buyers with their shares (R-CHG-3; models.changes.current_buyers); a deal
+    without buyer rows is its agreement's customer, whole."""
+    buyers = [_buyer(b) for b in current_buyers(session, sub.id)]
+    if buyers:
+        return buyers
+    c = _customer(sub)
+    return [{"name": c["name"], "id_document": c["id_document"], "id_number": c["id_number"],
+             "phone": c["phone"], "share": Decimal("100")}]
+
+
+def _lines(session, sub, today: dt.date, plan_no: int | None = None) -> list[dict]:
+    """The lines of the deal's plan in force (or of plan `plan_no`): a plan a change replaced is
+    history, owed by nobody (R-CHG-2)."""
+    lines = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id,
+                                                     Instalment.plan_no == (plan_no or sub.plan_no))
                             .order_by(Instalment.seq)).all()
     return [{"seq": i.seq, "kind": _label("instalment", "kind", i.kind), "due_on": i.due_on,
              "extended_due_on": i.extended_due_on, "amount_due": i.amount_due,
@@ -54,7 +86,8 @@ def _deal(session, sub) -> dict:
             "status": _label("subscription", "status", sub.status),
             "payment_method": _label("subscription", "payment_method", sub.payment_method),
             "subscribed_on": sub.subscribed_on, "deposit_due_on": sub.deposit_due_on,
-            "agent": sub.agent.display_name, "unit": _unit(sub.unit), "customer": _customer(sub)}
+            "agent": sub.agent.display_name, "unit": _unit(sub.unit), "customer": _customer(sub),
+            "buyers": _buyers(session, sub)}
 
 
 def _line_context(session, line, today) -> dict:
@@ -177,7 +210,161 @@ def _board(session, building, today) -> dict:
             "status_labels": {s: _label("unit", "status", s) for s in data["counts"]}}
 
 
+# --- the addendum (补充协议) of an approved change (R-CHG-1…4) ---------------------------------------
+
+PLAN_CHANGES = ("unit_swap", "payment_method", "price")  # kinds that start the deal's next plan
+
+
+def _pair(value) -> tuple:
+    """A [before, after] pair of models.change_apply.difference, or one value for both."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return value[0], value[1]
+    return value, value
+
+
+def _amount(value):
+    return None if value in (None, "") else Decimal(str(value))
+
+
+def _unit_text(unit) -> dict:
+    return {"label": f"{unit.building.name}-{unit.number}", "floor": unit.floor, "area": unit.area,
+            "layout": unit.layout, "building": unit.building.name, "number": unit.number}
+
+
+def swapped_units(session, change) -> tuple:
+    """The units of a unit swap, before and after (Unit rows; None when unknown): what was asked
+    (`proposal`), and what the deal held when asked (`before`, or the swap's audit row)."""
+    after = change.proposal.get("unit_id") if change.proposal else None
+    before = (change.before or {}).get("unit_id")
+    if before is None:  # the swap's own row of the deal: unit_id [before, after]
+        for changes in session.scalars(select(Audit.changes).where(
+                Audit.entity == "subscription", Audit.entity_id == str(change.subscription_id),
+                Audit.action == "swap_unit").order_by(Audit.id)):
+            pair = (changes or {}).get("unit_id")
+            if isinstance(pair, list) and len(pair) == 2 and pair[1] == after:
+                before = pair[0]
+    return (session.get(Unit, before) if before else None, session.get(Unit, after) if after else None)
+
+
+def change_plan_no(session, change) -> int | None:
+    """The plan an applied change started (R-CHG-2): each approved swap, method or price change
+    of the deal starts the next one, in the order they were applied."""
+    if change.kind not in PLAN_CHANGES or change.applied_at is None:
+        return None
+    earlier = session.scalar(select(func.count()).select_from(ChangeRequest).where(
+        ChangeRequest.subscription_id == change.subscription_id, ChangeRequest.status == "approved",
+        ChangeRequest.kind.in_(PLAN_CHANGES), ChangeRequest.applied_at.is_not(None),
+        or_(ChangeRequest.applied_at < change.applied_at,
+            and_(ChangeRequest.applied_at == change.applied_at, ChangeRequest.id <= change.id))))
+    return 1 + earlier
+
+
+def change_buyers(session, change) -> tuple[list[dict], list[dict]]:
+    """The buyers a buyer change ended and those it added (R-CHG-3: the former ones are kept)."""
+    rows = session.scalars(select(DealBuyer).where(DealBuyer.subscription_id == change.subscription_id,
+                                                   or_(DealBuyer.ended_by_change_id == change.id,
+                                                       DealBuyer.added_by_change_id == change.id))
+                           .order_by(DealBuyer.seq, DealBuyer.id)).all()
+    return ([_buyer(b) for b in rows if b.ended_by_change_id == change.id],
+            [_buyer(b) for b in rows if b.added_by_change_id == change.id])
+
+
+def buyers_text(buyers) -> str:
+    """Buyers with their shares in a line: "张三 50%, 李四 50%" (rows of _buyer or of a proposal)."""
+    return ", ".join(f'{b["name"]} {format(Decimal(str(b.get("share") or 0)).normalize(), "f")}%' for b in buyers)
+
+
+def _buyers_after(session, change) -> list[dict]:
+    """The deal's buyers once `change` was applied: those added by then and not ended by then."""
+    if change.applied_at is None:
+        return _buyers(session, change.subscription)
+    rows = session.scalars(select(DealBuyer).where(
+        DealBuyer.subscription_id == change.subscription_id, DealBuyer.created_at <= change.applied_at,
+        or_(DealBuyer.ended_at.is_(None), DealBuyer.ended_at > change.applied_at))
+        .order_by(DealBuyer.seq, DealBuyer.id)).all()
+    return [_buyer(b) for b in rows] or _buyers(session, change.subscription)
+
+
+def change_terms(session, change) -> list[dict]:
+    """Every term an approved change changed, before → after, as the addendum and the deal's
+    history read them: {"key", "before", "after"} with values written out (units, money, labels)."""
+    diff, proposal, before = change.difference or {}, change.proposal or {}, change.before or {}
+    terms = []
+
+    def add(key, old, new):
+        if old != new:
+            terms.append({"key": key, "before": "" if old is None else str(old),
+                          "after": "" if new is None else str(new)})
+
+    def money(key, pair):
+        old, new = (_amount(v) for v in pair)
+        add(key, format_money(old) if old is not None else None, format_money(new) if new is not None else None)
+
+    if change.kind == "unit_swap":
+        old, new = swapped_units(session, change)
+        old, new = (_unit_text(u) if u else {} for u in (old, new))
+        add("unit", old.get("label"), new.get("label"))
+        add("floor", old.get("floor"), new.get("floor"))
+        add("area", f'{old["area"]} ㎡' if old.get("area") is not None else None,
+            f'{new["area"]} ㎡' if new.get("area") is not None else None)
+        add("layout", old.get("layout"), new.get("layout"))
+    if change.kind == "buyers":
+        former, added = change_buyers(session, change)
+        add("buyers", buyers_text(former or before.get("buyers") or []),
+            buyers_text(added or proposal.get("buyers") or []))
+    if change.kind == "payment_method":
+        old, new = _pair(diff.get("payment_method"))
+        old = old or before.get("payment_method")
+        new = proposal.get("payment_method", new)
+        add("payment_method", _label("subscription", "payment_method", old) if old else None,
+            _label("subscription", "payment_method", new) if new else None)
+    if change.kind != "cancellation":
+        price = diff.get("price") if diff.get("price") is not None else [before.get("price"), proposal.get("price")]
+        money("price", _pair(price))
+        if diff.get("due") is not None:
+            money("due", _pair(diff["due"]))
+    else:
+        add("status", _label("subscription", "status", before.get("status") or "active"),
+            _label("subscription", "status", "cancelled"))
+        paid = _pair(diff.get("paid", before.get("paid")))[0]
+        terms.append({"key": "paid", "before": format_money(_amount(paid)), "after": format_money(_amount(paid))})
+        for key in ("refund", "retained", "fee"):
+            value = diff.get(key, proposal.get(key))
+            value = _pair(value)[1]
+            terms.append({"key": key, "before": "", "after": format_money(_amount(value) or Decimal("0"))})
+    return terms
+
+
+def _addendum(session, change, today) -> dict:
+    sub = change.subscription
+    former, added = change_buyers(session, change) if change.kind == "buyers" else ([], [])
+    plan_no = change_plan_no(session, change)
+    steps = session.scalars(select(ChangeStep).where(ChangeStep.change_request_id == change.id,
+                                                     ChangeStep.round == change.round,
+                                                     ChangeStep.decision == "approved")
+                            .order_by(ChangeStep.seq)).all()
+    contract = session.scalar(select(Contract.number).where(Contract.subscription_id == sub.id,
+                                                            Contract.number.is_not(None),
+                                                            Contract.status != "rescinded")
+                              .order_by(Contract.id.desc()).limit(1))
+    paid = _pair((change.difference or {}).get("paid"))[1]
+    return {"deal": _deal(session, sub), "contract_number": contract or "",
+            "change": {"number": str(change), "kind": change.kind,
+                       "kind_label": _label("change_request", "kind", change.kind), "reason": change.reason,
+                       "requested_by": change.requested_by.display_name,
+                       "requested_on": office_local(change.requested_at).date(),
+                       "applied_on": office_local(change.applied_at).date() if change.applied_at else None,
+                       "retain_deposit": bool((change.proposal or {}).get("retain_deposit"))},
+            "buyers": _buyers_after(session, change), "terms": change_terms(session, change),
+            "former_buyers": former, "new_buyers": added,
+            "plan": _lines(session, sub, today, plan_no) if plan_no else [],
+            "carried_over": _amount(paid) if plan_no else None,
+            "approvals": [{"role": str(ROLE_LABELS.get(s.role, s.role)), "name": s.decided_by.display_name,
+                           "on": office_local(s.decided_at).date()} for s in steps]}
+
+
 BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _receipt,
             "payment_reminder": _payment_reminder, "overdue_warning": _overdue_letter,
             "lawyer_letter": _overdue_letter, "forfeit_notice": _forfeit_notice,
-            "signing_booking": _signing_booking, "statement": _statement, "board": _board}
+            "signing_booking": _signing_booking, "statement": _statement, "board": _board,
+            "addendum": _addendum}

@@ -126,6 +126,7 @@ def test_rmb_upper_writes_amounts_as_on_a_receipt():
 def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
     from demo import build_demo
     from models import Building, Contract
+    from models.changes import ChangeRequest
     build_demo(db.session)
     db.session.commit()
     s = db.session
@@ -140,6 +141,7 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
         "signing_booking": s.scalar(select(Contract.id).where(Contract.status == "booked")),
         "statement": s.scalar(select(Subscription.lead_id).where(Subscription.status == "contracted")),
         "board": s.scalar(select(Building.id)),
+        "addendum": s.scalar(select(ChangeRequest.id).where(ChangeRequest.status == "approved")),
     }
     assert None not in subjects.values(), subjects
     assert set(subjects) == set(pdf.KINDS)
