@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 from flask_babel import force_locale
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import pdf
 from jobs.documents import render_document
@@ -259,6 +259,10 @@ def test_r_chg_1_an_agent_of_another_deal_cannot_request_or_download_the_addendu
     assert client.get(f"/admin/document/download/{document.id}").status_code == 200
     auth.logout()
     auth.login("zhao")
+    response = client.post("/admin/document/request/", data={"csrf_token": auth.csrf(), "kind": "addendum",
+                                                            "subject_id": str(change.id)})
+    assert response.status_code in (302, 403)
+    assert db.session.scalar(select(func.count()).select_from(Document).where(Document.kind == "addendum")) == 1
     assert client.get(f"/admin/document/download/{document.id}").status_code == 404
     assert f"/admin/document/download/{document.id}" not in client.get("/admin/document/").get_data(as_text=True)
 
