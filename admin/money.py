@@ -13,7 +13,7 @@ from models import (Extension, Instalment, OverdueEvent, Payment, PaymentAllocat
                     Voucher, db)
 from models.base import office_today
 from models.deals import DEAD_DEAL
-from models.payments import days_overdue, overdue_on
+from models.payments import OPEN_LINE, days_overdue, in_force, open_line, overdue_on
 from models.ladder import decide_extension, decider_refusal, extension_refusal, ladder_level, request_extension
 from models.labels import choice_label
 from models.money import format_money
@@ -34,7 +34,7 @@ def _overdue_badge(line):
     """Days past the (extended) due date of an open line, as the ladder counts them (R-PAY-5); a
     line of a deal that is over shows the deal's status instead: it is owed by nobody."""
     sub = line.subscription
-    if sub.status in DEAD_DEAL and line.status != "paid":
+    if sub.status in DEAD_DEAL and line.status in OPEN_LINE:
         return Markup('<span class="badge badge-status status-%s">%s</span>') % (
             sub.status, choice_label("subscription", "status", sub.status))
     days = days_overdue(line, office_today(), sub.status)
@@ -89,9 +89,16 @@ class InstalmentView(document_actions("payment_reminder"), PLAN_LINE_STEPS, Read
     column_default_sort = ("due_on", False)
     extra_endpoints = {"note_view": "action", "extension_view": "action"}
     column_extra_row_actions = [DocumentButton("payment_reminder")]
-    row_steps = (StepButton("note", "instalment.note", when=lambda i: i.status != "paid", icon="fa-comment-o"),
+    row_steps = (StepButton("note", "instalment.note", when=lambda i: i.status in OPEN_LINE, icon="fa-comment-o"),
                  StepButton("extension", "extension.request", icon="fa-clock-o",
                             why_not=lambda i: extension_refusal(current_user, i)))
+
+    # The plan in force (R-CHG-2): the lines a change replaced are the deal's history, not owed.
+    def get_query(self):
+        return super().get_query().filter(in_force())
+
+    def get_count_query(self):
+        return super().get_count_query().filter(in_force())
 
 
 
@@ -319,7 +326,7 @@ class PaymentMethodView(ProtectedView):
 
 def payment_choices(form, sub):
     lines = db.session.query(Instalment).filter(Instalment.subscription_id == sub.id,
-                                                Instalment.status != "paid").order_by(Instalment.seq)
+                                                open_line()).order_by(Instalment.seq)
     form.instalment_id.choices = [SelectChoice("", "—")] + [
         SelectChoice(str(line.id), f"#{line.seq} {choice_label('instalment', 'kind', line.kind)} "
                                    f"{line.due_on} {format_money(line.amount_due - line.amount_paid)}")

@@ -91,8 +91,13 @@ class Subscription(Base):
     unit: Mapped[Unit] = relationship()
     agent: Mapped[User] = relationship(foreign_keys=[agent_id])
     checked_by: Mapped[User | None] = relationship(foreign_keys=[checked_by_id])
+    # The plan in force (R-CHG-2: models.payments.in_force); `all_instalments` keeps the lines
+    # a change replaced too (the deal's history).
     instalments: Mapped[list["Instalment"]] = relationship(  # noqa: F821 (models.payments)
-        back_populates="subscription", order_by="Instalment.seq")
+        primaryjoin="and_(Subscription.id == Instalment.subscription_id, Instalment.status != 'replaced')",
+        viewonly=True, order_by="Instalment.seq")
+    all_instalments: Mapped[list["Instalment"]] = relationship(  # noqa: F821 (models.payments)
+        viewonly=True, order_by="(Instalment.plan_no, Instalment.seq)")
     payments: Mapped[list["Payment"]] = relationship(  # noqa: F821 (models.payments)
         viewonly=True, order_by="Payment.id")
     contracts: Mapped[list["Contract"]] = relationship(viewonly=True)  # noqa: F821 (models.contracts)

@@ -22,7 +22,7 @@ from .inventory import Unit
 from .labels import choice_label
 from .ladder import OverdueEvent
 from .money import format_money
-from .payments import Instalment, Payment, PaymentAllocation, Voucher, days_overdue, signing_gate
+from .payments import Instalment, Payment, PaymentAllocation, Voucher, days_overdue, in_force, net_lines, signing_gate
 from .permissions import ROLE_LABELS
 
 def _label(entity: str, column: str, value) -> str:
@@ -72,7 +72,7 @@ def _lines(session, sub, today: dt.date, plan_no: int | None = None) -> list[dic
     """The lines of the deal's plan in force (or of plan `plan_no`): a plan a change replaced is
     history, owed by nobody (R-CHG-2)."""
     lines = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id,
-                                                     Instalment.plan_no == (plan_no or sub.plan_no))
+                                                     in_force() if plan_no is None else Instalment.plan_no == plan_no)
                             .order_by(Instalment.seq)).all()
     return [{"seq": i.seq, "kind": _label("instalment", "kind", i.kind), "due_on": i.due_on,
              "extended_due_on": i.extended_due_on, "amount_due": i.amount_due,
@@ -107,7 +107,7 @@ def _subscription_agreement(session, sub, today) -> dict:
 def _receipt(session, payment, today) -> dict:
     sub = payment.subscription
     allocations = session.execute(
-        select(Instalment.kind, Instalment.seq, PaymentAllocation.amount)
+        select(Instalment.seq, Instalment.kind, PaymentAllocation.amount)
         .join(Instalment, Instalment.id == PaymentAllocation.instalment_id)
         .where(PaymentAllocation.payment_id == payment.id).order_by(Instalment.seq)).all()
     reversed_no = session.scalar(select(Payment.receipt_no).where(Payment.id == payment.reverses_id)) \
@@ -117,8 +117,8 @@ def _receipt(session, payment, today) -> dict:
         "channel": _label("payment", "channel", payment.channel), "bank_ref": payment.bank_ref or "",
         "recorded_by": payment.recorded_by.display_name, "reason": payment.reason,
         "reverses": reversed_no, "is_reversal": payment.reverses_id is not None},
-        "allocations": [{"kind": _label("instalment", "kind", a.kind), "seq": a.seq, "amount": a.amount}
-                        for a in allocations]}
+        "allocations": [{"kind": _label("instalment", "kind", kind), "seq": seq, "amount": amount}
+                        for seq, kind, amount in net_lines(allocations)]}
 
 
 def _payment_reminder(session, line, today) -> dict:

@@ -95,6 +95,9 @@ def refusal(kind: str, subject) -> RuleViolation | None:
         return RuleViolation(_l("A lawyer's letter is made for the ladder's lawyer's-letter step."), rule="R-PAY-5")
     if kind == "forfeit_notice" and subject.status != "forfeited":
         return RuleViolation(_l("A forfeit notice is made only for a forfeited subscription."), rule="R-PAY-5")
+    if kind == "payment_reminder" and subject.status == "replaced":
+        return RuleViolation(_l("A change replaced this line of the plan: remind the line of the plan in force."),
+                             rule="R-CHG-2")
     if kind == "payment_reminder" and subject.status == "paid":
         return RuleViolation(_l("This instalment is paid: there is nothing to remind."), rule="R-PAY-4")
     if kind == "payment_reminder" and subject.subscription.status not in LIVE_DEAL:

@@ -212,7 +212,7 @@ def _payments_query(filters: dict):
 
 def _instalments_query(filters: dict, today: dt.date):
     from .deals import Subscription
-    from .payments import EFFECTIVE_DUE as due, Instalment, overdue_on
+    from .payments import EFFECTIVE_DUE as due, Instalment, in_force, overdue_on
     from .inventory import Building, Unit
     from .projects import Project
     query = (select(Project.name, Subscription.number, Subscription.customer_name, Building.name,
@@ -220,7 +220,7 @@ def _instalments_query(filters: dict, today: dt.date):
                     Instalment.extended_due_on, Instalment.amount_due, Instalment.amount_paid,
                     Instalment.status, due, Subscription.status))
     query = (_joined(query, Instalment.subscription_id, Subscription.project_id, Subscription.agent_id)
-             .order_by(Instalment.due_on, Instalment.id))
+             .where(in_force()).order_by(Instalment.due_on, Instalment.id))
     query = _shared_filters(query, filters, due)
     if "status" in filters:
         query = query.where(Instalment.status == filters["status"])

@@ -27,7 +27,7 @@ from .dialect import insert_ignoring_duplicates
 from .deals import (LIVE_DEAL, WITHDRAWABLE, RequestedDecision, Subscription, already_decided, decide_request,
                     end_deal, locked_subscription, move_status, via_subscription, works_on_deal)
 from .errors import RuleViolation
-from .payments import EFFECTIVE_DUE, Instalment, signing_gate, tell_finance_of_money_held
+from .payments import EFFECTIVE_DUE, OPEN_LINE, Instalment, in_force, open_line, signing_gate, tell_finance_of_money_held
 from .projects import Project
 from .labels import choice_label
 from .archive import keep_apart
@@ -153,7 +153,7 @@ def _overdue_query(project_id: int, level: str, cutoff: dt.date, first_due: dt.d
     """Open instalments of live deals (of `statuses`) in `project_id` whose effective due date is
     on or before `cutoff` (and on or after `first_due`), without an event of `level` for that due
     date."""
-    conditions = [Instalment.status != "paid", EFFECTIVE_DUE <= cutoff,
+    conditions = [open_line(), EFFECTIVE_DUE <= cutoff,
                   Subscription.project_id == project_id, Subscription.status.in_(statuses),
                   ~exists().where(OverdueEvent.instalment_id == Instalment.id,
                                   OverdueEvent.due_on == EFFECTIVE_DUE, OverdueEvent.level == level,
@@ -308,7 +308,7 @@ def _signing_overdue(session, project_id: int, level: str, cutoff: dt.date) -> l
         select(Instalment.id, Contract.signing_due_on.label("due"), Subscription.id.label("sub"),
                Subscription.agent_id)
         .join(Subscription, Subscription.id == Contract.subscription_id)
-        .join(Instalment, and_(Instalment.subscription_id == Subscription.id, Instalment.kind == "deposit"))
+        .join(Instalment, and_(Instalment.subscription_id == Subscription.id, Instalment.kind == "deposit", in_force()))
         .where(Contract.kind == "sale", Contract.status == "booked", Contract.signing_due_on <= cutoff,
                Subscription.project_id == project_id, Subscription.status == "active",
                ~exists().where(OverdueEvent.instalment_id == Instalment.id,
@@ -341,7 +341,7 @@ def forfeit(session, subscription_id: int, today: dt.date, cause: str = "payment
         else:
             overdue = session.execute(
                 select(Instalment.id, EFFECTIVE_DUE.label("due"))
-                .where(Instalment.subscription_id == sub.id, Instalment.status != "paid",
+                .where(Instalment.subscription_id == sub.id, open_line(),
                        EFFECTIVE_DUE <= today - dt.timedelta(days=days))
                 .order_by(EFFECTIVE_DUE).with_for_update(of=Instalment)).all()
         if not overdue:
@@ -393,7 +393,7 @@ def forecast(session, today: dt.date | None = None, days: int = 7) -> list[dict]
         select(Subscription.project_id, EFFECTIVE_DUE, signed, func.count(),
                func.count(func.distinct(Instalment.subscription_id)))
         .join(Subscription, Subscription.id == Instalment.subscription_id)
-        .where(Instalment.status != "paid", Subscription.status.in_(LADDER_SUBSCRIPTIONS),
+        .where(open_line(), Subscription.status.in_(LADDER_SUBSCRIPTIONS),
                EFFECTIVE_DUE.between(min(plan) - dt.timedelta(days=max(days_of)),
                                      max(plan) - dt.timedelta(days=min(days_of))))
         .group_by(Subscription.project_id, EFFECTIVE_DUE, signed)).all()
@@ -451,7 +451,7 @@ def extension_refusal(by, line: Instalment) -> RuleViolation | None:
     if not works_on_deal(by, line.subscription):
         return RuleViolation(_l("This instalment does not exist, or is not one of your customers'."),
                              rule="R-PAY-3")
-    if line.status == "paid" or line.subscription.status not in LIVE_DEAL:
+    if line.status not in OPEN_LINE or line.subscription.status not in LIVE_DEAL:
         return RuleViolation(_l("Only an open instalment of a live deal can be extended."), rule="R-PAY-6")
     return None
 
@@ -568,7 +568,7 @@ def decide_extension(session, by, extension_id: int, approve: bool) -> Extension
     if extension.instalment_id is not None:
         line = session.scalar(select(Instalment).where(Instalment.id == extension.instalment_id)
                               .with_for_update().execution_options(populate_existing=True))
-        if sub.status not in LIVE_DEAL or (approve and line.status == "paid"):
+        if sub.status not in LIVE_DEAL or (approve and line.status not in OPEN_LINE):
             raise RuleViolation(_l("This deal is %(status)s and the instalment %(paid)s: the extension can "
                                    "no longer be decided.", status=choice_label("subscription", "status", sub.status),
                                    paid=choice_label("instalment", "status", line.status)), rule="R-PAY-6")
@@ -611,7 +611,7 @@ def expire_unpaid(session, today: dt.date | None = None, dry_run: bool = False) 
 
     def deposit_due(subscription_id):  # the deposit line's due date, moved by an approved extension
         return select(EFFECTIVE_DUE).where(Instalment.subscription_id == subscription_id,
-                                           Instalment.kind == "deposit").scalar_subquery()
+                                           Instalment.kind == "deposit", in_force()).scalar_subquery()
 
     candidates = []
     for project_id, grace in session.execute(select(Project.id, Project.draft_grace_days).order_by(Project.id)):

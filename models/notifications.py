@@ -140,6 +140,9 @@ MESSAGES = {
     "ladder_forfeit.manager": lambda p: gettext("Forfeited: %(what)s; the subscription is cancelled.", **p),
     "settlement_due.forfeit": lambda p: gettext(
         "Forfeit to settle: %(what)s; %(held)s received: refund or retain it as agreed.", **p),
+    "settlement_due.cancel": lambda p: gettext(
+        "Cancellation to settle: %(no)s (%(name)s) is cancelled; %(held)s received: refund and retain it as "
+        "approved (retained %(retained)s).", **p),
     "settlement_due.rescind": lambda p: gettext(
         "Rescission to settle: %(no)s (%(name)s) is rescinded; %(held)s received: refund or retain it as "
         "agreed.", **p),

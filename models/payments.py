@@ -20,12 +20,13 @@ from sqlalchemy import (CheckConstraint, ForeignKey, Index, Numeric, String, Tex
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .audit import audit_context
+from .audit import audit_context, record_many
 # Re-exported for models.deals.subscribe's one lazy import (a new deal's plan and its first buyer).
 from .changes import add_first_buyer  # noqa: F401
 from .base import Base, Money, in_list, office_today, utcnow
 from .deals import (DEAD_DEAL, DEFAULTED, LIVE_DEAL, PAYMENT_METHODS, Subscription, locked_subscription, move_status,
                     via_subscription, works_on_deal)
+from .changes import ChangeRequest
 from .errors import RuleViolation
 from .labels import choice_label
 from .money import format_money, parse_money
@@ -163,7 +164,7 @@ class Instalment(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     agent_note: Mapped[str] = mapped_column(Text, default="")  # what the customer said (R-PAY-4)
 
-    subscription: Mapped[Subscription] = relationship(back_populates="instalments")
+    subscription: Mapped[Subscription] = relationship()
 
     def __str__(self) -> str:
         return f"{self.subscription.number if self.subscription else ''} #{self.seq}"
@@ -181,6 +182,20 @@ class Instalment(Base):
         return via_subscription(cls.subscription_id, user_id)
 
 
+def in_force():
+    """A WHERE clause, the one definition of a deal's plan in force (R-CHG-2): its lines not replaced
+    by a change. A change marks every line of the plan it ends `replaced` and starts plan_no + 1, so
+    this is exactly `Instalment.plan_no == Subscription.plan_no` without joining the deal."""
+    return Instalment.status != "replaced"
+
+
+def open_line():
+    """A WHERE clause: a line of the plan in force with money still due (OPEN_LINE). Written as two
+    inequalities so that the ladder's partial index (ix_instalment_open_effective_due, WHERE status
+    <> 'paid') still serves every query that asks for open lines."""
+    return and_(Instalment.status != "paid", in_force())
+
+
 # An instalment's due date as the ladder counts it: the extended one once an extension is
 # approved (R-PAY-6). The same expression as the index ix_instalment_open_effective_due.
 EFFECTIVE_DUE = func.coalesce(Instalment.extended_due_on, Instalment.due_on)
@@ -196,7 +211,7 @@ def owed(joined: bool = False):
 def late_on(today: dt.date):
     """The line's own part of `overdue_on`: open and past its effective due date on `today`. Only
     for a query that already keeps to owed lines (`owed`), such as the dashboards' one pass."""
-    return and_(Instalment.status != "paid", EFFECTIVE_DUE < today)
+    return and_(open_line(), EFFECTIVE_DUE < today)
 
 
 def overdue_on(today: dt.date, joined: bool = False):
@@ -210,7 +225,7 @@ def overdue_on(today: dt.date, joined: bool = False):
 def days_late(line_status: str, effective_due: dt.date, deal_status: str, today: dt.date) -> int:
     """Days a line is late on `today` by `overdue_on`'s definition, from its values (0 when it is
     not: paid, not yet due, or its deal is over) — for rows read without the ORM (exports)."""
-    if line_status == "paid" or deal_status not in LIVE_DEAL:
+    if line_status not in OPEN_LINE or deal_status not in LIVE_DEAL:
         return 0
     return max((today - effective_due).days, 0)
 
@@ -418,7 +433,7 @@ def lines_paid(parts, kind_labels: dict | None = None, numbered: str | None = No
     numbered = numbered if numbered is not None else gettext("Instalment %(n)s")
     separator = separator if separator is not None else gettext("; ")
     texts = []
-    for seq, kind, amount in sorted(parts, key=lambda part: part[0]):
+    for seq, kind, amount in net_lines(parts):
         if kind == "instalment":
             name = numbered % {"n": seq}
         elif kind_labels is not None:
@@ -427,6 +442,17 @@ def lines_paid(parts, kind_labels: dict | None = None, numbered: str | None = No
             name = str(choice_label("instalment", "kind", kind))
         texts.append(f"{name} {format_money(Decimal(amount))}")
     return separator.join(texts)
+
+
+def net_lines(parts) -> list[tuple[int, str, Decimal]]:
+    """(seq, kind, amount) of a payment's allocations summed per place in the plan, in plan order,
+    those netting to nothing left out: a change moves a payment's money off the lines it replaced
+    onto the same places of the next plan (R-CHG-2), so the payment reads as what it pays now."""
+    net: dict[tuple[int, str], Decimal] = {}
+    for seq, kind, amount in parts:
+        net[(seq, kind)] = net.get((seq, kind), Decimal("0")) + Decimal(amount)
+    return [(seq, kind, amount) for (seq, kind), amount in sorted(net.items(), key=lambda item: item[0][0])
+            if amount]
 
 
 def payment_lines_paid(payment: Payment) -> str:
@@ -439,21 +465,26 @@ def payment_lines_paid(payment: Payment) -> str:
 
 
 def method_of(session, subscription: Subscription) -> PaymentMethodTemplate:
+    return method_for(session, subscription.project_id, subscription.payment_method)
+
+
+def method_for(session, project_id: int, code: str) -> PaymentMethodTemplate:
+    """The project's active payment method `code` (R-PAY-7); RuleViolation when it has none."""
     method = session.scalar(select(PaymentMethodTemplate).where(
-        PaymentMethodTemplate.project_id == subscription.project_id,
-        PaymentMethodTemplate.code == subscription.payment_method,
+        PaymentMethodTemplate.project_id == project_id, PaymentMethodTemplate.code == code,
         PaymentMethodTemplate.active.is_(True)))
     if method is None:
         raise RuleViolation(_l("This project has no active payment method “%(code)s”.",
-                               code=subscription.payment_method), rule="R-PAY-7")
+                               code=code), rule="R-PAY-7")
     return method
 
 
 def generate_plan(session, subscription: Subscription) -> list[Instalment]:
-    """(Re)generate the payment plan of a subscription — only while nothing is paid (R-PAY-2)."""
+    """(Re)generate the payment plan of a subscription — only while nothing is paid and no change
+    replaced a plan (R-PAY-2); a change regenerates it by `regenerate_plan` (R-CHG-2)."""
     existing = session.scalars(select(Instalment).where(Instalment.subscription_id == subscription.id)
                                .with_for_update()).all()
-    if any(i.amount_paid for i in existing):
+    if any(i.amount_paid or i.status == "replaced" for i in existing):
         raise RuleViolation(_l("The plan cannot change once a payment is recorded."), rule="R-PAY-2")
     method = method_of(session, subscription)
     lines = plan_lines(subscription.price, subscription.deposit, subscription.subscribed_on,
@@ -462,29 +493,126 @@ def generate_plan(session, subscription: Subscription) -> list[Instalment]:
         for old in existing:
             session.delete(old)
         session.flush()
-        rows = [Instalment(subscription_id=subscription.id, seq=n, kind=kind, due_on=due, amount_due=amount)
+        rows = [Instalment(subscription_id=subscription.id, plan_no=subscription.plan_no, seq=n, kind=kind,
+                           due_on=due, amount_due=amount)
                 for n, (kind, due, amount) in enumerate(lines, start=1)]
         session.add_all(rows)
         session.flush()
     return rows
 
 
+def regenerate_plan(session, by, sub: Subscription, *, price: Decimal, payment_method: str, deposit: Decimal,
+                    change, today: dt.date, **terms) -> list[Instalment]:
+    """A change's new plan, every payment carried over (R-CHG-2, R-PAY-2). The caller has locked
+    `sub` (models.deals.locked_subscription) and approved `change`; the caller commits.
+
+    The lines of the plan in force become `replaced` (their money moved out, amount_paid 0) and
+    plan_no + 1 starts from the project's method `payment_method` at `price`, dated from the
+    original subscription date (a due date already past stays past: the ladder counts it). Each
+    payment's money on the old lines (its allocations, less its reversal's) gets a negative
+    allocation there and goes to the new lines in plan order under the same payment: receipts
+    unchanged, allocations append-only, 0 ≤ paid ≤ due on every line. The deal's terms — price,
+    method, deposit, and `terms` (unit_id, price_reason…) — change in the same UPDATE as plan_no,
+    naming `change` in last_change_id (the terms guard, R-CHG-1). Refused (nothing written) when
+    more is paid than the new price: no credit is invented. Extensions approved on the old lines
+    do not follow (the new plan is as its method says)."""
+    method = method_for(session, sub.project_id, payment_method)
+    planned = plan_lines(price, deposit, sub.subscribed_on, sub.deposit_due_on or sub.subscribed_on, method.lines)
+    old = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id, in_force())
+                          .order_by(Instalment.seq).with_for_update()
+                          .execution_options(populate_existing=True)).all()
+    # Each payment's money on the old lines: a payment and its reversal count as one (their sum).
+    root = func.coalesce(Payment.reverses_id, Payment.id)
+    moved: dict[tuple[int, int], Decimal] = {}
+    for payment_id, line_id, amount in session.execute(
+            select(root, PaymentAllocation.instalment_id, PaymentAllocation.amount)
+            .join(Payment, Payment.id == PaymentAllocation.payment_id)
+            .where(PaymentAllocation.instalment_id.in_([line.id for line in old]))
+            .order_by(PaymentAllocation.id)):
+        moved[(payment_id, line_id)] = moved.get((payment_id, line_id), Decimal("0")) + Decimal(amount)
+    moved = {key: amount for key, amount in moved.items() if amount}
+    paid = sum(moved.values(), Decimal("0"))
+    if paid != sum((line.amount_paid for line in old), Decimal("0")) or any(a < 0 for a in moved.values()):
+        raise RuntimeError(f"the allocations of {sub.number} do not match its plan")  # never: the CHECKs hold it
+    if paid > price:
+        raise RuleViolation(_l("Paid %(paid)s exceeds the new price %(price)s: the change would owe the customer "
+                               "money. Refund first, or choose another price.", paid=format_money(paid),
+                               price=format_money(price)), rule="R-CHG-2")
+    by_payment: dict[int, Decimal] = {}
+    for (payment_id, _line), amount in moved.items():
+        by_payment[payment_id] = by_payment.get(payment_id, Decimal("0")) + amount
+    before = {"price": sub.price, "payment_method": sub.payment_method, "deposit": sub.deposit,
+              "plan_no": sub.plan_no, **{key: getattr(sub, key) for key in terms}}
+    plan_no = sub.plan_no + 1
+    values = {"price": price, "payment_method": payment_method, "deposit": deposit, "plan_no": plan_no,
+              "last_change_id": change.id, **terms}
+    matched = session.execute(
+        update(Subscription).where(Subscription.id == sub.id, Subscription.plan_no == before["plan_no"],
+                                   Subscription.status == sub.status)
+        .values(**values).execution_options(synchronize_session=False)).rowcount
+    if matched != 1:
+        raise RuleViolation(_l("This deal changed meanwhile; reload and try again."), rule="R-CHG-1")
+    record_many(session, "subscription", change_action(change.kind), by,
+                [(sub.id, {key: [before[key], values[key]] for key in before if before[key] != values[key]})])
+    session.expire(sub)
+    with audit_context(session, actor=by, action=change_action(change.kind)):
+        for (payment_id, line_id), amount in moved.items():
+            session.add(PaymentAllocation(payment_id=payment_id, instalment_id=line_id, amount=-amount))
+        for line in old:
+            line.amount_paid, line.status = Decimal("0.00"), "replaced"
+        rows = [Instalment(subscription_id=sub.id, plan_no=plan_no, seq=n, kind=kind, due_on=due,
+                           amount_due=amount, amount_paid=Decimal("0.00"))
+                for n, (kind, due, amount) in enumerate(planned, start=1)]
+        session.add_all(rows)
+        session.flush()
+        lines = iter(rows)
+        line = next(lines, None)
+        for payment_id in sorted(by_payment):  # the order the money came in
+            rest = by_payment[payment_id]
+            while rest:
+                part = min(rest, line.amount_due - line.amount_paid)
+                if part:
+                    session.add(PaymentAllocation(payment_id=payment_id, instalment_id=line.id, amount=part))
+                    line.amount_paid += part
+                    rest -= part
+                if line.amount_paid == line.amount_due:
+                    line = next(lines, None)
+        for row in rows:
+            row.status = _status(row.amount_paid, row.amount_due)
+        session.flush()
+    return rows
+
+
+CHANGE_ACTIONS = {"unit_swap": "swap_unit", "buyers": "change_buyers", "payment_method": "change_payment_method",
+                  "price": "change_price", "cancellation": "cancel_deal"}
+
+
+def change_action(kind: str) -> str:
+    """The audit action of an applied change of `kind` (the deal's history reads them)."""
+    return CHANGE_ACTIONS[kind]
+
+
 def signing_gate(session, sub: Subscription) -> tuple[Decimal, Decimal]:
     """(required, paid) before signing (R-CON-1): the payment method's threshold — a % of the
     price or an amount — or by default the deposit and down-payment lines (all lines when the
-    method has none). Paid is all money received on the plan, reversals deducted."""
+    method has none), of the plan in force (`in_force`). Paid is all money received on the plan,
+    reversals deducted."""
     method = method_of(session, sub)
     lines = session.execute(select(Instalment.kind, Instalment.amount_due, Instalment.amount_paid)
-                            .where(Instalment.subscription_id == sub.id)).all()
+                            .where(Instalment.subscription_id == sub.id, in_force())).all()
     paid = sum((l.amount_paid for l in lines), Decimal("0"))
+    return required_to_sign(method, sub.price, [(l.kind, l.amount_due) for l in lines]), paid
+
+
+def required_to_sign(method: PaymentMethodTemplate, price: Decimal, lines) -> Decimal:
+    """`signing_gate`'s required amount of a plan of `method` at `price`, from its (kind, amount
+    due) lines — a plan in force, or one a change proposes (models.change_apply.difference)."""
     if method.signing_threshold_percent is not None:
-        required = (sub.price * method.signing_threshold_percent / 100).quantize(FEN)
-    elif method.signing_threshold_amount is not None:
-        required = min(method.signing_threshold_amount, sub.price)
-    else:
-        kinds = {"deposit", "down_payment"} if any(l.kind == "down_payment" for l in lines) else None
-        required = sum((l.amount_due for l in lines if kinds is None or l.kind in kinds), Decimal("0"))
-    return required, paid
+        return (price * method.signing_threshold_percent / 100).quantize(FEN)
+    if method.signing_threshold_amount is not None:
+        return min(method.signing_threshold_amount, price)
+    kinds = {"deposit", "down_payment"} if any(kind == "down_payment" for kind, _ in lines) else None
+    return sum((amount for kind, amount in lines if kinds is None or kind in kinds), Decimal("0"))
 
 
 def _status(amount_paid: Decimal, amount_due: Decimal) -> str:
@@ -510,7 +638,7 @@ def take_payment(session, by, sub: Subscription, *, amount, paid_on: dt.date, ch
         raise RuleViolation(_l("The bank reference %(ref)s has already been recorded.", ref=bank_ref),
                             rule="R-PAY-1")
     open_lines = session.scalars(
-        select(Instalment).where(Instalment.subscription_id == sub.id, Instalment.status != "paid")
+        select(Instalment).where(Instalment.subscription_id == sub.id, open_line())
         .order_by(Instalment.seq).with_for_update().execution_options(populate_existing=True)).all()
     if instalment_id is not None:
         open_lines = [i for i in open_lines if i.id == instalment_id]
@@ -591,8 +719,12 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
                                "retained by voucher: it can no longer be reversed."), rule="R-CHG-5")
     if session.scalar(select(Payment.id).where(Payment.reverses_id == original.id)):
         raise RuleViolation(_l("This payment has already been reversed."), rule="R-PAY-1")
-    allocations = session.scalars(select(PaymentAllocation).where(
-        PaymentAllocation.payment_id == original.id)).all()
+    # What the payment holds on each line now: a change moved it off the lines it replaced (a
+    # negative allocation there, the money on the new plan: R-CHG-2), so those net to nothing.
+    held_on: dict[int, Decimal] = {}
+    for allocation in session.scalars(select(PaymentAllocation).where(
+            PaymentAllocation.payment_id == original.id).order_by(PaymentAllocation.id)):
+        held_on[allocation.instalment_id] = held_on.get(allocation.instalment_id, Decimal("0")) + allocation.amount
     with audit_context(session, actor=by, action="reverse_payment"):
         reversal = Payment(project_id=original.project_id, subscription_id=original.subscription_id,
                            instalment_id=original.instalment_id, amount=-original.amount,
@@ -604,12 +736,13 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
             session.flush()
         except IntegrityError:
             raise RuleViolation(_l("This payment has already been reversed."), rule="R-PAY-1") from None
-        for allocation in allocations:
-            line = session.scalar(select(Instalment).where(Instalment.id == allocation.instalment_id)
+        for instalment_id, amount in held_on.items():
+            if not amount:
+                continue
+            line = session.scalar(select(Instalment).where(Instalment.id == instalment_id)
                                   .with_for_update().execution_options(populate_existing=True))
-            session.add(PaymentAllocation(payment_id=reversal.id, instalment_id=line.id,
-                                          amount=-allocation.amount))
-            line.amount_paid -= allocation.amount
+            session.add(PaymentAllocation(payment_id=reversal.id, instalment_id=line.id, amount=-amount))
+            line.amount_paid -= amount
             line.status = _status(line.amount_paid, line.amount_due)
         session.flush()
     if key is not None:
@@ -667,15 +800,29 @@ def awaiting_settlement():
     return and_(Subscription.status.in_(DEAD_DEAL), held_amount() > 0)
 
 
+def agreed_retention(session, sub: Subscription) -> Decimal:
+    """What the developer may keep of a deal that is over, in all (R-CHG-4, R-CHG-5): on a forfeit
+    or a rescission the buyer defaulted and the deposit is retained (定金罚则); on a cancellation
+    what its approved request computed (models.change_apply: the deposit if the agreement
+    retains it, and the fee); otherwise nothing."""
+    if sub.status in DEFAULTED:
+        return sub.deposit
+    if sub.status == "cancelled":
+        proposal = session.scalar(select(ChangeRequest.proposal).where(
+            ChangeRequest.subscription_id == sub.id, ChangeRequest.kind == "cancellation",
+            ChangeRequest.status == "approved").order_by(ChangeRequest.id.desc()).limit(1))
+        return Decimal((proposal or {}).get("retained") or "0")
+    return Decimal("0")
+
+
 def settlement_proposal(session, sub: Subscription) -> dict:
-    """What the agreement says of the money held (R-CHG-5): on a forfeit or a rescission the buyer
-    defaulted and the deposit is retained (定金罚则), the rest refunded; otherwise everything is
-    refunded."""
+    """What the agreement says of the money held (R-CHG-5): the developer retains what
+    `agreed_retention` allows, less what retention vouchers kept already, at most what is held;
+    the rest is refunded."""
     held = money_held(session, sub.id)
     retained_before = session.scalar(select(func.coalesce(func.sum(Voucher.amount), 0)).where(
         Voucher.subscription_id == sub.id, Voucher.kind == "retained"))
-    retain = max(min(sub.deposit - Decimal(retained_before), held), Decimal("0")) \
-        if sub.status in DEFAULTED else Decimal("0")
+    retain = max(min(agreed_retention(session, sub) - Decimal(retained_before), held), Decimal("0"))
     return {"held": held, "retain": retain, "refund": held - retain}
 
 
@@ -777,7 +924,7 @@ def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: 
         raise RuleViolation(_l("The deposit agreed is %(deposit)s.", deposit=format_money(sub.deposit)),
                             rule="R-SUB-2")
     deposit_line = session.scalar(select(Instalment.id).where(
-        Instalment.subscription_id == sub.id, Instalment.kind == "deposit"))
+        Instalment.subscription_id == sub.id, Instalment.kind == "deposit", in_force()))
     payment = take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel=channel,
                            bank_ref=bank_ref, instalment_id=deposit_line, today=today)  # the line says "deposit"
     if not move_status(session, sub, by, ("confirmed",), "active", "deposit"):

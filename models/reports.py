@@ -26,7 +26,7 @@ from sqlalchemy import case, func, select
 from .base import office_midnight_utc, utcnow
 from .deals import LIVE_DEAL
 from .dialect import days_between
-from .payments import EFFECTIVE_DUE, late_on, owed
+from .payments import EFFECTIVE_DUE, in_force, late_on, open_line, owed
 from .targets import SalesTarget, month_range, parse_month
 from .users import User
 
@@ -236,7 +236,7 @@ def _lines(session, *conditions, limit=8):
         select(Instalment.id, Subscription.number, Subscription.customer_name, Instalment.kind, due.label("due"),
                (Instalment.amount_due - Instalment.amount_paid).label("balance"))
         .join(Subscription, Subscription.id == Instalment.subscription_id)
-        .where(Instalment.status != "paid", owed(joined=True), *conditions)
+        .where(open_line(), owed(joined=True), *conditions)
         .order_by(due).limit(limit)).all()
 
 
@@ -249,7 +249,7 @@ def _open_summary(session, today: dt.date, window: int, *conditions, collection:
     from .payments import Instalment
     due = EFFECTIVE_DUE
     balance = Instalment.amount_due - Instalment.amount_paid
-    unpaid = Instalment.status != "paid"
+    unpaid = open_line()
     overdue = late_on(today)  # with owed() in the WHERE below: overdue_on, the one definition
     soon = (due >= today) & (due <= today + dt.timedelta(days=window))
     soon = unpaid & soon if collection else soon
@@ -271,7 +271,7 @@ def _open_summary(session, today: dt.date, window: int, *conditions, collection:
                     func.coalesce(func.sum(case((past, Instalment.amount_paid), else_=ZERO)), ZERO),
                     func.coalesce(func.sum(Instalment.amount_due), ZERO),
                     func.coalesce(func.sum(Instalment.amount_paid), ZERO)]
-    bounds = () if collection else (unpaid, due <= today + dt.timedelta(days=window))
+    bounds = (in_force(),) if collection else (unpaid, due <= today + dt.timedelta(days=window))
     row = session.execute(
         select(*columns).join(Subscription, Subscription.id == Instalment.subscription_id)
         .where(*bounds, owed(joined=True), *conditions)).one()

@@ -20,7 +20,7 @@ from .audit import record_many
 from .base import office_today
 from .deals import LIVE_DEAL, PriceApproval, Subscription
 from .ladder import EVENT_OUTCOMES, Extension, OverdueEvent
-from .payments import Instalment
+from .payments import Instalment, in_force
 from .errors import RuleViolation
 from .labels import choice_label
 from .notifications import notify
@@ -37,7 +37,7 @@ EVENT_WORK = {
 def _deal_of_event_is(statuses):
     return OverdueEvent.instalment_id.in_(
         select(Instalment.id).join(Subscription, Subscription.id == Instalment.subscription_id)
-        .where(Subscription.status.in_(statuses)))
+        .where(Subscription.status.in_(statuses), in_force()))
 
 
 def letters_to_send():
