@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import or_, select
 
 from .audit import Audit
 from .base import office_local
 from .board import board
-from .changes import ChangeRequest, ChangeStep, DealBuyer, current_buyers
+from .changes import ChangeStep, DealBuyer, current_buyers
 from .contracts import Contract
 from .deals import LIVE_DEAL, Subscription
 from .identity import DOCUMENT_NAMES_ZH, RESIDENT_ID
@@ -22,7 +22,8 @@ from .inventory import Unit
 from .labels import choice_label
 from .ladder import OverdueEvent
 from .money import format_money
-from .payments import Instalment, Payment, PaymentAllocation, Voucher, days_overdue, in_force, net_lines, signing_gate
+from .payments import (Instalment, Payment, PaymentAllocation, Voucher, change_action, days_overdue, in_force,
+                       net_lines, signing_gate)
 from .permissions import ROLE_LABELS
 
 def _label(entity: str, column: str, value) -> str:
@@ -232,31 +233,33 @@ def _unit_text(unit) -> dict:
 
 
 def swapped_units(session, change) -> tuple:
-    """The units of a unit swap, before and after (Unit rows; None when unknown): what was asked
-    (`proposal`), and what the deal held when asked (`before`, or the swap's audit row)."""
-    after = change.proposal.get("unit_id") if change.proposal else None
-    before = (change.before or {}).get("unit_id")
-    if before is None:  # the swap's own row of the deal: unit_id [before, after]
-        for changes in session.scalars(select(Audit.changes).where(
-                Audit.entity == "subscription", Audit.entity_id == str(change.subscription_id),
-                Audit.action == "swap_unit").order_by(Audit.id)):
-            pair = (changes or {}).get("unit_id")
-            if isinstance(pair, list) and len(pair) == 2 and pair[1] == after:
-                before = pair[0]
+    """The units of a unit swap, before and after (Unit rows; None when unknown): the deal's when
+    it was asked (`before`) and the one asked for (`proposal`)."""
+    before, after = (change.before or {}).get("unit_id"), (change.proposal or {}).get("unit_id")
     return (session.get(Unit, before) if before else None, session.get(Unit, after) if after else None)
 
 
+def _applied_row(session, change) -> dict:
+    """The changes of the deal's audit row that applied `change` (models.payments.change_action):
+    {column: [before, after]}, e.g. plan_no, unit_id, price, status; {} when there is none. A deal
+    has one open change at a time, so it is the last row of that action up to the change's
+    applied_at (the same transaction)."""
+    if change.applied_at is None:
+        return {}
+    changes = session.scalar(select(Audit.changes).where(
+        Audit.entity == "subscription", Audit.entity_id == str(change.subscription_id),
+        Audit.action == change_action(change.kind), Audit.at <= change.applied_at)
+        .order_by(Audit.at.desc(), Audit.id.desc()).limit(1))
+    return changes or {}
+
+
 def change_plan_no(session, change) -> int | None:
-    """The plan an applied change started (R-CHG-2): each approved swap, method or price change
-    of the deal starts the next one, in the order they were applied."""
+    """The plan an applied swap, method or price change started (R-CHG-2: plan_no + 1, in the same
+    UPDATE as the deal's new terms)."""
     if change.kind not in PLAN_CHANGES or change.applied_at is None:
         return None
-    earlier = session.scalar(select(func.count()).select_from(ChangeRequest).where(
-        ChangeRequest.subscription_id == change.subscription_id, ChangeRequest.status == "approved",
-        ChangeRequest.kind.in_(PLAN_CHANGES), ChangeRequest.applied_at.is_not(None),
-        or_(ChangeRequest.applied_at < change.applied_at,
-            and_(ChangeRequest.applied_at == change.applied_at, ChangeRequest.id <= change.id))))
-    return 1 + earlier
+    plan_no = _applied_row(session, change).get("plan_no")
+    return plan_no[1] if isinstance(plan_no, list) else None
 
 
 def change_buyers(session, change) -> tuple[list[dict], list[dict]]:
@@ -324,12 +327,12 @@ def change_terms(session, change) -> list[dict]:
         if diff.get("due") is not None:
             money("due", _pair(diff["due"]))
     else:
-        add("status", _label("subscription", "status", before.get("status") or "active"),
-            _label("subscription", "status", "cancelled"))
+        status = _applied_row(session, change).get("status") or [before.get("status") or "active", "cancelled"]
+        add("status", _label("subscription", "status", status[0]), _label("subscription", "status", status[1]))
         paid = _pair(diff.get("paid", before.get("paid")))[0]
         terms.append({"key": "paid", "before": format_money(_amount(paid)), "after": format_money(_amount(paid))})
-        for key in ("refund", "retained", "fee"):
-            value = diff.get(key, proposal.get(key))
+        for key in ("refund", "retained", "fee"):  # as applied (the proposal keeps them), else as asked
+            value = proposal.get(key, diff.get(key))
             value = _pair(value)[1]
             terms.append({"key": key, "before": "", "after": format_money(_amount(value) or Decimal("0"))})
     return terms

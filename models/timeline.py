@@ -22,9 +22,9 @@ from .base import office_time
 from .changes import ChangeRequest, ChangeStep
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy
 from .deals import PriceApproval, Subscription
-from .document_contexts import change_terms, swapped_units
+from .document_contexts import PLAN_CHANGES, change_terms, swapped_units
 from .ladder import Extension, OverdueEvent
-from .payments import Instalment, Payment, Voucher
+from .payments import CHANGE_ACTIONS, Instalment, Payment, Voucher
 from .document_queue import Document, kind_label
 from .labels import choice_label
 from .money import format_money
@@ -79,18 +79,16 @@ TITLES = {
     ("stamped_copy", "stamped_copy"): _l("Stamped copy issued"),
     ("change_request", "resubmit_change"): _l("Change request resubmitted"),
     ("change_request", "withdraw_change"): _l("Change request withdrawn"),
-    ("change_step", "approve_change"): _l("Change approved"),
-    ("change_step", "reject_change"): _l("Change rejected"),
-    ("change_step", "send_back_change"): _l("Change sent back"),
+    ("change_request", "approve_change"): _l("Change approved"),
+    ("change_request", "reject_change"): _l("Change rejected"),
+    ("change_request", "send_back_change"): _l("Change sent back"),
 }
 
 # A change applied to the deal (models.change_apply), by its audit action: one step per change.
 APPLIED = {"swap_unit": _l("Change applied: unit swapped"), "change_buyers": _l("Change applied: buyers changed"),
            "change_payment_method": _l("Change applied: payment method changed"),
            "change_price": _l("Change applied: price changed"), "cancel_deal": _l("Change applied: deal cancelled")}
-APPLIED_BY_KIND = {"unit_swap": "swap_unit", "buyers": "change_buyers", "payment_method": "change_payment_method",
-                   "price": "change_price", "cancellation": "cancel_deal"}
-DECIDED = {"approve_change": "approved", "reject_change": "rejected", "send_back_change": "sent_back"}
+DECIDED = ("approve_change", "reject_change", "send_back_change")
 NEW_PLAN = _l("Payment plan regenerated")
 
 # Steps written as several rows at once, shown as one step listing them (a plan a change
@@ -297,7 +295,7 @@ def _applied(session: Session, change: ChangeRequest) -> str:
     """The change as it was applied to the deal: the plan regenerated and the money it carried
     over, the buyers, or the cancellation's refund (R-CHG-2/3/4)."""
     text = f"{change} · {change_summary(session, change)}"
-    if change.kind in ("unit_swap", "payment_method", "price"):
+    if change.kind in PLAN_CHANGES:
         paid = (change.difference or {}).get("paid")
         paid = paid[1] if isinstance(paid, list) and len(paid) == 2 else paid
         text += " · " + gettext("the plan regenerated, %(amount)s carried over",
@@ -307,19 +305,21 @@ def _applied(session: Session, change: ChangeRequest) -> str:
 
 def _change_of(audit: Audit, rows) -> ChangeRequest | None:
     """The change request an applied change's row of the deal carried out: the one it names
-    (last_change_id), else the deal's approved request of that kind applied last before it."""
+    (last_change_id), else the first of that kind applied at or after the row was written (a deal
+    has one open change at a time; the row and applied_at are written in one transaction)."""
     named = _value(audit.changes or {}, "last_change_id")
     if named in rows["change_request"]:
         return rows["change_request"][named]
-    kinds = [k for k, a in APPLIED_BY_KIND.items() if a == audit.action]
+    kinds = [k for k, a in CHANGE_ACTIONS.items() if a == audit.action]
     candidates = [c for c in rows["change_request"].values()
-                  if c.kind in kinds and c.status == "approved" and c.requested_at <= audit.at]
-    return max(candidates, key=lambda c: c.id) if candidates else None
+                  if c.kind in kinds and c.applied_at is not None and c.applied_at >= audit.at]
+    return min(candidates, key=lambda c: (c.applied_at, c.id)) if candidates else None
 
 
 def _describe_change(session: Session, audit: Audit, rows, applied: set) -> tuple[str, str, str] | None:
-    """(title, detail, tone action) of a change request's row, of one of its steps, or of a change
-    applied to the deal; None for a row another tells (and for a change already told applied)."""
+    """(title, detail, tone action) of a change request's row (asked, decided at a step, resubmitted,
+    withdrawn, closed) or of a change applied to the deal (its row of the deal, under the change's
+    action, models.payments.change_action); None for a row another tells."""
     c, entity = audit.changes or {}, audit.entity
     row_id = int(audit.entity_id) if audit.entity_id.isdigit() else None
     if entity == "subscription":  # the change applied: one step per change, whichever row tells it
@@ -328,22 +328,23 @@ def _describe_change(session: Session, audit: Audit, rows, applied: set) -> tupl
             return None
         applied.add(change.id)
         return str(APPLIED[audit.action]), _applied(session, change), audit.action
-    if entity == "change_step":
-        step = rows["change_step"].get(row_id)
-        if step is None:
-            return None
-        change = rows["change_request"].get(step.change_request_id)
-        role, who = ROLE_LABELS.get(step.role, step.role), step.decided_by.display_name
-        words = {"approved": gettext("%(no)s · %(role)s %(name)s approved", no=change, role=role, name=who),
-                 "rejected": gettext("%(no)s · %(role)s %(name)s rejected: %(note)s", no=change, role=role,
-                                     name=who, note=step.note),
-                 "sent_back": gettext("%(no)s · %(role)s %(name)s sent back: %(note)s", no=change, role=role,
-                                      name=who, note=step.note)}
-        action = {v: k for k, v in DECIDED.items()}[step.decision]
-        return str(TITLES[("change_step", action)]), words[step.decision], action
     change = rows["change_request"].get(row_id)
     if change is None:
         return None
+    if audit.action in DECIDED:  # one step of the chain decided (its ChangeStep row names who)
+        round_, seq = _value(c, "round"), c.get("step")
+        seq = seq[0] if isinstance(seq, list) else seq
+        step = next((s for s in rows["change_step"].values()
+                     if s.change_request_id == change.id and s.round == round_ and s.seq == seq), None)
+        role = _value(c, "role") or (step.role if step else "")
+        role, who = ROLE_LABELS.get(role, role), step.decided_by.display_name if step else ""
+        note = _value(c, "note") or (step.note if step else "")
+        words = {"approve_change": gettext("%(no)s · %(role)s %(name)s approved", no=change, role=role, name=who),
+                 "reject_change": gettext("%(no)s · %(role)s %(name)s rejected: %(note)s", no=change, role=role,
+                                          name=who, note=note),
+                 "send_back_change": gettext("%(no)s · %(role)s %(name)s sent back: %(note)s", no=change, role=role,
+                                             name=who, note=note)}
+        return str(TITLES[(entity, audit.action)]), words[audit.action], audit.action
     if audit.action in ("request_change", "resubmit_change"):
         reason = _value(c, "reason") or change.reason
         who = change.requested_by.display_name
@@ -356,9 +357,6 @@ def _describe_change(session: Session, audit: Audit, rows, applied: set) -> tupl
         return str(TITLES[(entity, audit.action)]), f"{change} · {detail}", audit.action
     if audit.action == "withdraw_change":
         return str(TITLES[(entity, audit.action)]), f'{change} · {_value(c, "reason") or ""}'.strip(" ·"), audit.action
-    if _value(c, "applied_at") and change.id not in applied:  # applied, told by no row of the deal
-        applied.add(change.id)
-        return str(APPLIED[APPLIED_BY_KIND[change.kind]]), _applied(session, change), APPLIED_BY_KIND[change.kind]
     status = _value(c, "status")
     if audit.action not in DECIDED and status in ("rejected", "withdrawn"):  # closed as the deal ended
         title = TITLES.get((entity, audit.action)) or _l("Change request closed")
@@ -380,7 +378,7 @@ def deal_timeline(session: Session, subscription_id: int) -> list[Step]:
     steps, group, applied = [], None, set()
     for audit in audits:
         key, tone = (audit.entity, audit.action), audit.action
-        if audit.entity in ("change_request", "change_step") or key in {("subscription", a) for a in APPLIED}:
+        if audit.entity == "change_request" or key in {("subscription", a) for a in APPLIED}:
             told = _describe_change(session, audit, rows, applied)
             if told is None:
                 continue

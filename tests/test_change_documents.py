@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 
 import pdf
 from jobs.documents import render_document
-from models import Document, Instalment, Unit
-from models.audit import audit_context
+from models import Document
 from models.base import utcnow
-from models.changes import ChangeRequest, ChangeStep, DealBuyer
+from models.change_requests import decide_change, request_change, resubmit_change, withdraw_change
+from models.changes import DealBuyer
 from models.document_contexts import change_plan_no
 from models.documents import document_context, request_addendum, request_documents
 from models.timeline import deal_timeline
@@ -51,127 +51,50 @@ def _buyers_now(db, sub):
                               .order_by(DealBuyer.seq)).all()
 
 
-# --- set-up: an approved, applied change, as models.change_requests / change_apply leave it ------
+# --- set-up: changes through the real path (models.change_requests, models.change_apply) --------
 
-def _request(db, deal, kind, proposal, *, before=None, difference=None, reason="客户要求"):
-    with audit_context(db.session, actor=deal["agent"], action="request_change"):
-        return _add_request(db, deal, kind, proposal, before, difference, reason)
-
-
-def _add_request(db, deal, kind, proposal, before, difference, reason):
-    change = ChangeRequest(subscription_id=deal["sub"].id, kind=kind,
-                           chain="sales_manager,vp" if kind == "cancellation" else "sales_manager",
-                           proposal=proposal, before=before or {}, difference=difference or {},
-                           reason=reason, requested_by_id=deal["agent"].id)
-    db.session.add(change)
-    db.session.flush()
-    return change
+PROPOSALS = {
+    "buyers": lambda deal: {"buyers": [
+        {"name": deal["sub"].customer_name, "id_type": "resident_id", "id_number": f.VALID_ID_NUMBER,
+         "phone": deal["lead"].phone, "share": "50"},
+        {"name": "李四", "id_type": "resident_id", "id_number": SECOND_ID, "phone": "13900000002", "share": "50"}]},
+    "payment_method": lambda deal: {"payment_method": "commercial_mortgage"},
+    "price": lambda deal: {"price": "1450000.00"},
+    "cancellation": lambda deal: {"retain_deposit": False, "fee": "1000.00"},
+}
+REASONS = {"unit_swap": "客户要求换到低楼层", "buyers": "增加配偶为权益人", "payment_method": "客户改为按揭",
+           "price": "开发商批准的价格调整", "cancellation": "客户家庭原因退房"}
 
 
-def _approve(db, deal, change):
-    with audit_context(db.session, actor=deal["manager"], action="approve_change"):
-        _add_steps(db, deal, change)
-
-
-def _add_steps(db, deal, change):
-    for seq, role in enumerate(change.roles):
-        db.session.add(ChangeStep(change_request_id=change.id, round=change.round, seq=seq, role=role,
-                                  decision="approved", decided_by_id=deal["manager" if role == "sales_manager" else "vp"].id))
-    change.status, change.step = "approved", len(change.roles)
-    change.decided_by_id, change.decided_at = deal["manager"].id, utcnow()
-    db.session.flush()
-
-
-def _new_plan(db, sub, change, price):
-    """The deal's next plan at `price`, the paid money carried over (as models.change_apply does)."""
-    old = db.session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id,
-                                                      Instalment.plan_no == sub.plan_no)).all()
-    paid = sum((line.amount_paid for line in old), Decimal("0"))
-    for line in old:
-        line.amount_paid, line.status = Decimal("0"), "replaced"
-    plan_no = sub.plan_no + 1
-    db.session.add_all([
-        Instalment(subscription_id=sub.id, plan_no=plan_no, seq=1, kind="deposit", due_on=TODAY,
-                   amount_due=Decimal("50000.00"), amount_paid=paid, status="paid"),
-        Instalment(subscription_id=sub.id, plan_no=plan_no, seq=2, kind="down_payment",
-                   due_on=TODAY + dt.timedelta(days=30), amount_due=Decimal(price) - Decimal("50000.00"))])
-    sub.plan_no, sub.price, sub.last_change_id = plan_no, Decimal(price), change.id
-
-
-def approved_change(db, deal, kind):
-    """An approved and applied change of `kind` on the deal, with its steps and audit rows."""
-    sub = deal["sub"]
-    if not _buyers_now(db, sub):  # the agreement's customer, whole (models.changes.add_first_buyer)
-        db.session.add(DealBuyer(subscription_id=sub.id, seq=1, name=sub.customer_name, id_number=sub.customer_id_number,
-                                 phone=deal["lead"].phone, share=Decimal("100")))
+def ask(db, deal, kind):
+    """The agent's request of a change of `kind` (a swap to unit 1501, 1,400,000, of the same building)."""
     if kind == "unit_swap":
         target = f.unit(db.session, deal["unit"].building, number="1501", floor=15, area=Decimal("98.50"),
                         list_price=Decimal("1400000.00"))
-        change = _request(db, deal, kind, {"unit_id": target.id},
-                          before={"unit_id": deal["unit"].id, "price": "1500000.00"},
-                          difference={"price": ["1500000.00", "1400000.00"], "paid": "50000.00",
-                                      "due": ["1450000.00", "1350000.00"]}, reason="客户要求换到低楼层")
-    elif kind == "buyers":
-        first = _buyers_now(db, sub)[0]
-        change = _request(db, deal, kind, {"buyers": [
-            {"name": first.name, "id_type": "resident_id", "id_number": first.id_number, "phone": first.phone,
-             "share": "50.00"},
-            {"name": "李四", "id_type": "resident_id", "id_number": SECOND_ID, "phone": "13900000002",
-             "share": "50.00"}]}, reason="增加配偶为权益人")
-    elif kind == "payment_method":
-        change = _request(db, deal, kind, {"payment_method": "commercial_mortgage"},
-                          before={"payment_method": "instalments", "price": "1500000.00"},
-                          difference={"price": ["1500000.00", "1500000.00"], "paid": "50000.00",
-                                      "due": ["1450000.00", "1450000.00"],
-                                      "payment_method": ["instalments", "commercial_mortgage"]})
-    elif kind == "price":
-        change = _request(db, deal, kind, {"price": "1450000.00"}, before={"price": "1500000.00"},
-                          difference={"price": ["1500000.00", "1450000.00"], "paid": "50000.00",
-                                      "due": ["1450000.00", "1400000.00"]}, reason="开发商批准的价格调整")
+        db.session.commit()
+        proposal = {"unit_id": target.id}
     else:
-        change = _request(db, deal, kind, {"retain_deposit": False, "fee": "1000.00", "refund": "49000.00",
-                                           "retained": "1000.00"},
-                          before={"status": "active", "paid": "50000.00"},
-                          difference={"paid": "50000.00", "refund": "49000.00", "retained": "1000.00",
-                                      "fee": "1000.00"}, reason="客户家庭原因退房")
-    _approve(db, deal, change)
-    action = {"unit_swap": "swap_unit", "buyers": "change_buyers", "payment_method": "change_payment_method",
-              "price": "change_price", "cancellation": "cancel_deal"}[kind]
-    with audit_context(db.session, actor=deal["manager"], action=action):
-        _apply(db, deal, change, kind)
-    with audit_context(db.session, actor=deal["manager"], action="approve_change"):
-        change.applied_at = utcnow()
-        db.session.flush()
+        proposal = PROPOSALS[kind](deal)
+    change = request_change(db.session, deal["agent"], deal["sub"].id, kind, reason=REASONS[kind],
+                            proposal=proposal, today=TODAY)
     db.session.commit()
     return change
 
 
-def _apply(db, deal, change, kind):
-    sub = deal["sub"]
-    if kind == "unit_swap":
-        target = db.session.get(Unit, change.proposal["unit_id"])
-        deal["unit"].status, target.status = "available", "subscribed"
-        db.session.flush()
-        sub.unit_id = target.id
-        _new_plan(db, sub, change, "1400000.00")
-    elif kind == "buyers":
-        now = utcnow()
-        for buyer in _buyers_now(db, sub):
-            buyer.ended_by_change_id, buyer.ended_at = change.id, now
-        db.session.flush()
-        for seq, row in enumerate(change.proposal["buyers"], start=1):
-            db.session.add(DealBuyer(subscription_id=sub.id, seq=seq, name=row["name"], id_number=row["id_number"],
-                                     phone=row["phone"], share=Decimal(row["share"]), added_by_change_id=change.id))
-        sub.last_change_id = change.id
-    elif kind == "payment_method":
-        sub.payment_method = "commercial_mortgage"
-        _new_plan(db, sub, change, "1500000.00")
-    elif kind == "price":
-        _new_plan(db, sub, change, "1450000.00")
-    else:
-        sub.status, sub.cancelled_at, sub.last_change_id = "cancelled", utcnow(), change.id
-        deal["unit"].status = "available"
-    db.session.flush()
+def decide(db, user, change, decision="approve", note=""):
+    change = decide_change(db.session, user, change.id, decision, note=note, today=TODAY)
+    db.session.commit()
+    return change
+
+
+def approved_change(db, deal, kind):
+    """A change of `kind` requested by the agent and approved by every step of its chain (the
+    manager; the vice-president after them for a cancellation): applied to the deal."""
+    change = ask(db, deal, kind)
+    for role in change.roles:
+        change = decide(db, deal["manager" if role == "sales_manager" else "vp"], change)
+    assert change.status == "approved" and change.applied_at is not None
+    return change
 
 
 # --- 1. the addendum ---------------------------------------------------------------------------
@@ -212,15 +135,17 @@ def test_r_chg_2_the_addendum_of_a_swap_reads_units_and_the_new_plan(app, db, de
     assert terms["area"] == (f"{old_unit.area} ㎡", "98.50 ㎡")
     assert terms["price"] == ("¥1,500,000.00", "¥1,400,000.00")
     assert change_plan_no(db.session, change) == 2
-    assert [line["amount_due"] for line in context["plan"]] == [Decimal("50000.00"), Decimal("1350000.00")]
+    assert sum(line["amount_due"] for line in context["plan"]) == Decimal("1400000.00")  # the new price
+    assert sum(line["amount_paid"] for line in context["plan"]) == Decimal("50000.00")  # the money carried over
     assert context["carried_over"] == Decimal("50000.00")
 
 
 def test_r_chg_1_no_addendum_for_a_request_not_approved(app, db, deal):
-    change = _request(db, deal, "price", {"price": "1450000.00"}, reason="客户要求")
-    db.session.commit()
-    for status in ("requested", "sent_back", "rejected", "withdrawn"):
-        change.status = status
+    change = ask(db, deal, "price")
+    steps = [lambda c: c, lambda c: decide(db, deal["manager"], c, "send_back", "价格依据不足"),
+             lambda c: withdraw_change(db.session, deal["agent"], c.id, reason="客户放弃")]
+    for step in steps:  # requested, sent back, withdrawn — and a rejected one
+        change = step(change)
         db.session.commit()
         with raises_rule("R-CHG-1"):
             request_addendum(db.session, deal["manager"], change)
@@ -229,6 +154,10 @@ def test_r_chg_1_no_addendum_for_a_request_not_approved(app, db, deal):
         with raises_rule("R-CHG-1"):
             document_context(db.session, "addendum", change.id, today=TODAY)
         db.session.rollback()
+    rejected = decide(db, deal["manager"], ask(db, deal, "payment_method"), "reject", "不符合按揭条件")
+    with raises_rule("R-CHG-1"):
+        request_addendum(db.session, deal["manager"], rejected)
+    db.session.rollback()
     assert db.session.scalar(select(Document.id).where(Document.kind == "addendum")) is None
 
 
@@ -301,19 +230,29 @@ def test_r_chg_2_the_agreement_shows_the_plan_in_force_not_the_replaced_one(app,
 # --- 3. the deal's history ----------------------------------------------------------------------------
 
 def test_r_chg_1_the_timeline_shows_request_steps_and_application_in_order(app, db, deal):
-    change = approved_change(db, deal, "unit_swap")
-    with force_locale("en"):
-        steps = deal_timeline(db.session, deal["sub"].id)
-    actions = [s.action for s in steps]
-    assert actions.index("approve_change") > actions.index("subscribe")
-    texts = [f"{s.title} {s.detail}" for s in steps]
+    old_unit = str(deal["unit"])
+    change = ask(db, deal, "unit_swap")
+    change = decide(db, deal["manager"], change, "send_back", "请附客户书面申请")
+    change = resubmit_change(db.session, deal["agent"], change.id, reason="客户书面申请换到低楼层",
+                             proposal=change.proposal, today=TODAY)
+    db.session.commit()
+    change = decide(db, deal["manager"], change)
     number = f"BG-{change.id:06d}"
-    request = next(t for t in texts if number in t and "requested by" in t)
-    assert "1501" in request and "客户要求换到低楼层" in request
-    approved = next(t for t in texts if "approved" in t and number in t)
-    applied = next(t for t in texts if "carried over" in t)
-    assert texts.index(request) < texts.index(approved) <= texts.index(applied)
-    assert "¥50,000.00 carried over" in applied
+    with force_locale("en"):
+        steps = [s for s in deal_timeline(db.session, deal["sub"].id) if number in s.title + s.detail
+                 or s.title == "Payment plan regenerated"]
+    told = [(s.action, f"{s.title}: {s.detail}", s.who) for s in steps]
+    assert [action for action, _, _ in told] == ["request_change", "send_back_change", "resubmit_change",
+                                                 "approve_change", "swap_unit", "swap_unit"], told
+    request, sent_back, resubmitted, approved, applied, plan = told
+    assert request[1] == (f"Unit swap request {number}: {old_unit} → {deal['unit'].building.name}-1501 "
+                          "(requested by Li: 客户要求换到低楼层)") and request[2] == "Li"
+    assert sent_back[1] == f"Change sent back: {number} · Sales manager Manager sent back: 请附客户书面申请"
+    assert "客户书面申请换到低楼层" in resubmitted[1]
+    assert approved[1] == f"Change approved: {number} · Sales manager Manager approved"
+    assert "¥1,500,000.00 → ¥1,400,000.00" not in applied[1]  # the units tell a swap; the money follows
+    assert applied[1].endswith("the plan regenerated, ¥50,000.00 carried over") and applied[2] == "Manager"
+    assert plan[1].startswith("Payment plan regenerated: 1. Deposit ¥50,000.00")
 
 
 def test_r_chg_2_the_history_does_not_show_replaced_lines_as_owed(app, db, deal):
