@@ -473,8 +473,7 @@ def close_open_requests(session, subscription_id: int, by, action: str) -> int:
         for row_id, requester, waiting in rows:
             if decide_request(session, model, row_id, by, "rejected", action, waiting=waiting):
                 closed += 1
-                ended = (action if action in ("withdraw", "expire", "rescind")
-                         else "cancel" if action.startswith("cancel") else "forfeit")
+                ended = action if action in ("withdraw", "expire", "rescind", "cancel_deal") else "forfeit"
                 notify(session, [requester], "request_closed", {"request": noun, "ended": ended},
                        f"/admin/{model.__tablename__}/")
     return closed

@@ -61,7 +61,7 @@ def _request(p):
 
 def _ended(p):
     return {"withdraw": pgettext("deal ended", "withdrawn"), "expire": pgettext("deal ended", "expired"),
-            "rescind": pgettext("deal ended", "rescinded"), "cancel": pgettext("deal ended", "cancelled"),
+            "rescind": pgettext("deal ended", "rescinded"), "cancel_deal": pgettext("deal ended", "cancelled"),
             "forfeit": pgettext("deal ended", "forfeited")}.get(p["ended"], p["ended"])
 
 
