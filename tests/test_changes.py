@@ -401,7 +401,7 @@ def test_r_chg_1_the_database_refuses_a_live_deals_terms_written_behind_the_syst
 
 def test_r_chg_1_an_approved_change_writes_the_terms_once_and_an_applied_one_never_again(db, deal):
     sub_id = deal["sub"].id
-    change = _ask(db, deal, "price", {"price": "1000000.00"}, reason="同价复核")
+    change = _ask(db, deal, "price", {"price": "990000.00"}, reason="老客户优惠")
     db.session.execute(update(ChangeRequest).where(ChangeRequest.id == change.id).values(status="approved"))
     _raw(db, "UPDATE subscription SET price = 999000, last_change_id = :c WHERE id = :id", id=sub_id, c=change.id)
     db.session.execute(update(ChangeRequest).where(ChangeRequest.id == change.id).values(applied_at=dt.datetime.now()))

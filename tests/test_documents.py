@@ -99,8 +99,7 @@ def test_chinese_and_rare_characters_are_drawn_not_empty_boxes(app, tmp_path):
 
 
 def test_a_rendered_page_has_ink_and_the_rare_name_in_its_text(app, db, deal, tmp_path):
-    deal["sub"].customer_name = "𠀀堃喆"
-    db.session.commit()
+    f.rename_customer(db.session, deal, "𠀀堃喆")  # a live deal's name changes by an approved request (R-CHG-3)
     data = pdf.render("subscription_agreement", document_context(db.session, "subscription_agreement",
                                                                  deal["sub"].id))
     pages = _png_pages(data, tmp_path)
@@ -340,8 +339,7 @@ def listener():
 def test_hostile_field_values_are_shown_literally_and_fetch_nothing(app, db, deal, listener, tmp_path):
     port, hits = listener
     values = {key: value.format(port=port) if key == "import" else value for key, value in HOSTILE.items()}
-    sub = deal["sub"]
-    sub.customer_name = values["img"]
+    sub = f.rename_customer(db.session, deal, values["img"])  # by an approved request (R-CHG-3)
     sub.customer_address = values["link"]
     sub.price_reason = values["import"] + " " + values["jinja"]
     sub.lead.phone = values["jinja"]
