@@ -478,6 +478,23 @@ def test_r_pay_5_the_ladder_does_not_chase_replaced_lines(db, deal):
     assert owed_late and not set(owed_late) & replaced
 
 
+def test_r_con_5_a_change_does_not_restart_the_signing_ladder(db, deal):
+    """Paid enough, not signed in time: the signing's warning is written once, on the deposit line;
+    a price change that replaces that line does not make the ladder warn again."""
+    from models import OverdueEvent
+    pay(db, deal, "250000")
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
+    db.session.commit()
+    day = contract.signing_due_on + dt.timedelta(days=deal["project"].warning_day)
+    run_ladder(db.session, day)
+    signing = select(func.count()).select_from(OverdueEvent).where(OverdueEvent.cause == "signing")
+    assert db.session.scalar(signing) == 1
+    apply(db, deal, approved(db, deal, "price", {"price": "950000.00"}), today=day)
+    assert signing_gate(db.session, db.session.get(Subscription, deal["sub"].id))[1] == Decimal("300000.00")
+    run_ladder(db.session, day)
+    assert db.session.scalar(signing) == 1
+
+
 def test_r_chg_2_a_replaced_line_cannot_be_extended_or_reminded(db, deal):
     from models.documents import refusal
     from models.ladder import extension_refusal
