@@ -260,3 +260,18 @@ def test_r_chg_2_the_history_does_not_show_replaced_lines_as_owed(app, db, deal)
     with force_locale("en"):
         plan = next(s for s in deal_timeline(db.session, deal["sub"].id) if s.action == "generate_plan")
     assert plan.detail.count("Replaced by a change") == plan.detail.count(" due ")
+
+
+def test_r_chg_4_the_history_of_a_cancellation_tells_the_refund_and_the_deal_page_shows_it(app, db, deal, client, auth):
+    change = approved_change(db, deal, "cancellation")
+    number = f"BG-{change.id:06d}"
+    with force_locale("en"):
+        steps = deal_timeline(db.session, deal["sub"].id)
+    told = [(s.action, s.detail) for s in steps if number in s.detail or number in s.title]
+    assert [action for action, _ in told] == ["request_change", "approve_change", "approve_change", "cancel_deal"]
+    assert told[-1][1] == f"{number} · refund ¥49,000.00, retained ¥1,000.00, fee ¥1,000.00"
+    assert "Vice-president Vp approved" in told[2][1]
+    auth.login("li")  # the deal's page, in the office's language
+    page = client.get(f"/admin/subscription/details/?id={deal['sub'].id}").get_data(as_text=True)
+    timeline = page[page.index('id="timeline"'):]
+    assert 'data-action="cancel_deal"' in timeline and "退款 ¥49,000.00" in timeline and number in timeline
