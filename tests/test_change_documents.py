@@ -14,7 +14,7 @@ from flask_babel import force_locale
 from sqlalchemy import func, select
 
 import pdf
-from jobs.documents import render_document
+from jobs.documents import enqueue_documents, render_document
 from models import Document
 from models.base import utcnow
 from models.change_requests import decide_change, request_change, resubmit_change, withdraw_change
@@ -24,6 +24,7 @@ from models.documents import document_context, request_addendum, request_documen
 from models.timeline import deal_timeline
 from tests import factories as f
 from tests.support.rules import raises_rule
+from tests.test_documents import run_jobs
 
 TODAY = dt.date(2026, 11, 26)
 SECOND_ID = "11010519491231002X"  # a second valid resident ID number
@@ -162,16 +163,22 @@ def test_r_chg_1_no_addendum_for_a_request_not_approved(app, db, deal):
 
 
 def test_r_chg_3_the_addendum_is_requested_once_and_rendered_by_the_worker(app, db, deal, tmp_path):
-    change = approved_change(db, deal, "buyers")
+    change = ask(db, deal, "buyers")
+    change = decide_change(db.session, deal["manager"], change.id, "approve", today=TODAY)
     document = request_addendum(db.session, deal["manager"], change)  # the approver, in the decision's transaction
     assert request_addendum(db.session, deal["manager"], change).id == document.id  # once per change
     db.session.commit()
-    assert (document.kind, document.subject_id, document.owner_id) == ("addendum", change.id, deal["agent"].id)
-    assert render_document(db.session, document.id) == "done"
-    db.session.refresh(document)
+    assert (document.kind, document.subject_id, document.owner_id, document.status) == (
+        "addendum", change.id, deal["agent"].id, "queued")
+    enqueue_documents(db.session, [document])
+    run_jobs(app)
+    db.session.expire_all()
+    document = db.session.get(Document, document.id)
+    assert document.status == "done", document.error
     text = _text(document.content, tmp_path)
     assert "李四" in text and SECOND_ID in text
     assert document.file.startswith("补充协议-") and f"BG-{change.id:06d}" in document.title
+    assert db.session.scalar(select(func.count()).select_from(Document).where(Document.kind == "addendum")) == 1
 
 
 def test_r_chg_1_an_agent_of_another_deal_cannot_request_or_download_the_addendum(app, db, deal, client, auth):
