@@ -344,7 +344,10 @@ def _describe_change(session: Session, audit: Audit, rows, applied: set) -> tupl
                                           name=who, note=note),
                  "send_back_change": gettext("%(no)s · %(role)s %(name)s sent back: %(note)s", no=change, role=role,
                                              name=who, note=note)}
-        return str(TITLES[(entity, audit.action)]), words[audit.action], audit.action
+        title = TITLES[(entity, audit.action)]
+        if audit.action == "approve_change" and _value(c, "status") == "requested":
+            title = _l("Step approved: on to the next approver")  # the chain goes on
+        return str(title), words[audit.action], audit.action
     if audit.action in ("request_change", "resubmit_change"):
         reason = _value(c, "reason") or change.reason
         who = change.requested_by.display_name
@@ -361,7 +364,7 @@ def _describe_change(session: Session, audit: Audit, rows, applied: set) -> tupl
     if audit.action not in DECIDED and status in ("rejected", "withdrawn"):  # closed as the deal ended
         title = TITLES.get((entity, audit.action)) or _l("Change request closed")
         return str(title), f'{change} · {choice_label("change_request", "status", status)}', "withdraw_change"
-    return None  # a decision's echo: its step tells it
+    return None  # the figures a cancellation applied, written on the request: the applied step tells them
 
 
 def deal_timeline(session: Session, subscription_id: int) -> list[Step]:

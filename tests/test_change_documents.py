@@ -277,7 +277,9 @@ def test_r_chg_4_the_history_of_a_cancellation_tells_the_refund_and_the_deal_pag
     told = [(s.action, s.detail) for s in steps if number in s.detail or number in s.title]
     assert [action for action, _ in told] == ["request_change", "approve_change", "approve_change", "cancel_deal"]
     assert told[-1][1] == f"{number} · refund ¥49,000.00, retained ¥1,000.00, fee ¥1,000.00"
-    assert "Vice-president Vp approved" in told[2][1]
+    assert [s.title for s in steps if s.action == "approve_change"] == ["Step approved: on to the next approver",
+                                                                        "Change approved"]
+    assert "Sales manager Manager approved" in told[1][1] and "Vice-president Vp approved" in told[2][1]
     auth.login("li")  # the deal's page, in the office's language
     page = client.get(f"/admin/subscription/details/?id={deal['sub'].id}").get_data(as_text=True)
     timeline = page[page.index('id="timeline"'):]
