@@ -228,8 +228,7 @@ def _amount(value):
 
 
 def _unit_text(unit) -> dict:
-    return {"label": f"{unit.building.name}-{unit.number}", "floor": unit.floor, "area": unit.area,
-            "layout": unit.layout, "building": unit.building.name, "number": unit.number}
+    return {"label": str(unit), "floor": unit.floor, "area": unit.area, "layout": unit.layout}
 
 
 def swapped_units(session, change) -> tuple:
@@ -347,9 +346,8 @@ def _addendum(session, change, today) -> dict:
                                                      ChangeStep.decision == "approved")
                             .order_by(ChangeStep.seq)).all()
     contract = session.scalar(select(Contract.number).where(Contract.subscription_id == sub.id,
-                                                            Contract.number.is_not(None),
-                                                            Contract.status != "rescinded")
-                              .order_by(Contract.id.desc()).limit(1))
+                                                            Contract.number.is_not(None))
+                              .order_by(Contract.id.desc()).limit(1))  # a cancellation names the one it ends
     paid = _pair((change.difference or {}).get("paid"))[1]
     return {"deal": _deal(session, sub), "contract_number": contract or "",
             "change": {"number": str(change), "kind": change.kind,
@@ -362,6 +360,7 @@ def _addendum(session, change, today) -> dict:
             "former_buyers": former, "new_buyers": added,
             "plan": _lines(session, sub, today, plan_no) if plan_no else [],
             "carried_over": _amount(paid) if plan_no else None,
+            "plan_replaced": bool(plan_no) and plan_no != sub.plan_no,  # a later change replaced it
             "approvals": [{"role": str(ROLE_LABELS.get(s.role, s.role)), "name": s.decided_by.display_name,
                            "on": office_local(s.decided_at).date()} for s in steps]}
 

@@ -284,3 +284,12 @@ def test_r_chg_4_the_history_of_a_cancellation_tells_the_refund_and_the_deal_pag
     page = client.get(f"/admin/subscription/details/?id={deal['sub'].id}").get_data(as_text=True)
     timeline = page[page.index('id="timeline"'):]
     assert 'data-action="cancel_deal"' in timeline and "退款 ¥49,000.00" in timeline and number in timeline
+
+
+def test_r_chg_2_an_addendum_whose_plan_a_later_change_replaced_says_so(app, db, deal, tmp_path):
+    price = approved_change(db, deal, "price")
+    approved_change(db, deal, "payment_method")
+    context = document_context(db.session, "addendum", price.id, today=TODAY)
+    assert context["plan_replaced"] and sum(line["amount_due"] for line in context["plan"]) == Decimal("1450000.00")
+    text = _text(pdf.render("addendum", context), tmp_path)
+    assert "已被其后的变更替换" in text and "¥1,500,000.00" in text and "¥1,450,000.00" in text
