@@ -126,6 +126,7 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
     from demo import build_demo
     from models import Building, Contract
     from models.changes import ChangeRequest
+    from models.payments import open_line
     build_demo(db.session)
     db.session.commit()
     s = db.session
@@ -133,7 +134,7 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
         "subscription_agreement": s.scalar(select(Subscription.id).where(Subscription.status == "active")),
         "receipt": s.scalar(select(Payment.id).where(Payment.reverses_id.isnot(None))),
         "payment_reminder": s.scalar(select(Instalment.id).join(Instalment.subscription).where(
-            Instalment.status != "paid", Subscription.status == "active")),
+            open_line(), Subscription.status == "active")),  # of the plan in force (R-CHG-2)
         "overdue_warning": s.scalar(select(OverdueEvent.id).where(OverdueEvent.level == "warning")),
         "lawyer_letter": s.scalar(select(OverdueEvent.id).where(OverdueEvent.level == "lawyer_letter")),
         "forfeit_notice": s.scalar(select(Subscription.id).where(Subscription.status == "forfeited")),
