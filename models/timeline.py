@@ -200,7 +200,7 @@ def _describe(audit: Audit, rows) -> str | None:
                        kind=choice_label("instalment", "kind", _value(c, "kind") or ""),
                        amount=format_money(_value(c, "amount_due")), due=_value(c, "due_on") or "")
         if row is not None and row.status == "replaced":  # history, owed by nobody (R-CHG-2)
-            text += " (" + str(choice_label("instalment", "status", "replaced")) + ")"
+            text += " · " + str(choice_label("instalment", "status", "replaced"))
         return text
     if key == ("instalment", "payment_follow_up"):
         return f'{_line(rows, int(audit.entity_id))}: {_value(c, "agent_note") or ""}'.strip(": ")
