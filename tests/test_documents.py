@@ -125,6 +125,8 @@ def test_rmb_upper_writes_amounts_as_on_a_receipt():
 def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
     from demo import build_demo
     from models import Building, Contract
+    from models.changes import ChangeRequest
+    from models.payments import open_line
     build_demo(db.session)
     db.session.commit()
     s = db.session
@@ -132,13 +134,14 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
         "subscription_agreement": s.scalar(select(Subscription.id).where(Subscription.status == "active")),
         "receipt": s.scalar(select(Payment.id).where(Payment.reverses_id.isnot(None))),
         "payment_reminder": s.scalar(select(Instalment.id).join(Instalment.subscription).where(
-            Instalment.status != "paid", Subscription.status == "active")),
+            open_line(), Subscription.status == "active")),  # of the plan in force (R-CHG-2)
         "overdue_warning": s.scalar(select(OverdueEvent.id).where(OverdueEvent.level == "warning")),
         "lawyer_letter": s.scalar(select(OverdueEvent.id).where(OverdueEvent.level == "lawyer_letter")),
         "forfeit_notice": s.scalar(select(Subscription.id).where(Subscription.status == "forfeited")),
         "signing_booking": s.scalar(select(Contract.id).where(Contract.status == "booked")),
         "statement": s.scalar(select(Subscription.lead_id).where(Subscription.status == "contracted")),
         "board": s.scalar(select(Building.id)),
+        "addendum": s.scalar(select(ChangeRequest.id).where(ChangeRequest.status == "approved")),
     }
     assert None not in subjects.values(), subjects
     assert set(subjects) == set(pdf.KINDS)
