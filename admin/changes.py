@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from flask import has_request_context, request
+from flask import flash, has_request_context, request
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -18,7 +18,8 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
 
-from models import Building, Subscription, Unit, db
+from jobs.documents import QueueUnavailable, enqueue_documents
+from models import Building, Document, Subscription, Unit, db
 from models.base import office_local, office_today
 from models.change_requests import (CHANGEABLE, FIXED_BY_CONTRACT, decide_change, decision_refusal, request_change,
                                     resubmit_change, withdraw_change)
@@ -416,10 +417,27 @@ CHANGE_STEPS = form_steps(
              run=lambda by, form, change: withdraw_change(db.session, by, change.id, reason=form.reason.data),
              done=_changed, missing=_l("Say why.")))
 
+def _send_addenda(changes) -> None:
+    """The addenda the last approvals requested (models.change_requests.decide_change), handed to
+    the workers once committed; with the queue down they stay queued for the sweep to send."""
+    applied = [change.id for change in changes if change.status == "approved"]
+    if not applied:
+        return
+    documents = db.session.scalars(select(Document).where(
+        Document.kind == "addendum", Document.subject_id.in_(applied), Document.status == "queued",
+        Document.job_id.is_(None))).all()
+    try:
+        enqueue_documents(db.session, documents)
+    except QueueUnavailable:
+        flash(gettext("The addendum is recorded but the job queue cannot be reached; it will be rendered as soon "
+                      "as it is back."), "warning")
+
+
 APPROVAL = decision_steps(
     lambda by, change, decision: decide_change(db.session, by, change.id, decision, today=office_today()),
     lambda n: gettext("Approval recorded on %(n)d change requests.", n=n),
-    Decision("approve", _l("Approve"), _l("Approve this change of the deal?"), "approve"))
+    Decision("approve", _l("Approve"), _l("Approve this change of the deal?"), "approve"),
+    after=_send_addenda)
 
 
 class ChangeRequestView(CHANGE_STEPS, APPROVAL, ReadOnlyView):

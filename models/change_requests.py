@@ -28,6 +28,7 @@ from .base import office_time, office_today, utcnow
 from .change_apply import apply_change, check_proposal, difference
 from .changes import CHANGE_KINDS, OPEN_CHANGE, ChangeRequest, ChangeStep, current_buyers, open_change
 from .deals import DEAD_DEAL, Subscription, locked_subscription, works_on_deal
+from .documents import request_addendum
 from .errors import RuleViolation
 from .labels import choice_label
 from .money import FEN, parse_money
@@ -311,7 +312,9 @@ def decide_change(session, by: User, change_id: int, decision: str, *, note: str
                 session.execute(update(ChangeRequest).where(ChangeRequest.id == change.id,
                                                             ChangeRequest.applied_at.is_(None))
                                 .values(applied_at=utcnow()).execution_options(synchronize_session=False))
-                # ADDENDUM: the lead hooks the addendum request here
+                # R-CHG-3 / item 7: the addendum of every approved change, requested with the change
+                # (nothing approved goes without one); the caller sends it after its commit.
+                request_addendum(session, by, change)
     except IntegrityError:  # the step's row is there already: someone decided it first
         raise _already_decided(session, change_id) from None
     change = session.get(ChangeRequest, change_id, populate_existing=True)

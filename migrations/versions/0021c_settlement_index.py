@@ -15,7 +15,7 @@ the index. Now the database keeps the one figure:
   dead deals that hold money), so its count and first page read the index alone (2–5 ms).
 
 Revision ID: d21c00000001
-Revises: d21a00000001
+Revises: d21b00000001
 """
 import sqlalchemy as sa
 from alembic import op
@@ -23,7 +23,7 @@ from alembic import op
 from migrations import online
 
 revision = 'd21c00000001'
-down_revision = 'd21a00000001'
+down_revision = 'd21b00000001'
 branch_labels = None
 depends_on = None
 
