@@ -26,7 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from .audit import audit_context, record_many
 from .base import office_time, office_today, utcnow
 from .change_apply import apply_change, check_proposal, difference
-from .changes import CHANGE_KINDS, OPEN_CHANGE, ChangeRequest, ChangeStep, current_buyers, open_change
+from .changes import (CHANGE_KINDS, OPEN_CHANGE, ChangeRequest, ChangeStep, current_buyers, manager_price_floor,
+                      open_change)
 from .deals import DEAD_DEAL, Subscription, locked_subscription, works_on_deal
 from .errors import RuleViolation
 from .labels import choice_label
@@ -78,8 +79,7 @@ def chain_for(session, sub: Subscription, kind: str, proposal: dict) -> list[str
     chain = [str(role) for role in chain]
     if kind == "price" and "vp" not in chain:
         price = parse_money(proposal.get("price"), _l("The new price"), rule="R-CHG-1")
-        floor = sub.unit.list_price * (1 - project.manager_price_limit_percent / 100)
-        if price < floor:
+        if price < manager_price_floor(project, sub.unit.list_price):
             chain.append("vp")  # R-PRICE-2: beyond the manager's authority
     return chain
 
@@ -169,7 +169,7 @@ def request_change(session, by: User, subscription_id: int, kind: str, *, reason
     waiting = open_change(session, sub.id)
     if waiting is not None:
         raise _waiting_refusal(session, waiting)
-    proposal = check_proposal(session, sub, kind, proposal if isinstance(proposal, dict) else {}, today)
+    proposal = check_proposal(session, sub, kind, proposal, today)
     change = ChangeRequest(subscription_id=sub.id, kind=kind, chain=",".join(chain_for(session, sub, kind, proposal)),
                            step=0, round=1, proposal=proposal, before=terms_now(session, sub),
                            difference=difference(session, sub, kind, proposal, today), reason=reason,
@@ -356,7 +356,7 @@ def resubmit_change(session, by: User, change_id: int, *, reason: str, proposal:
     sub, change = _own_open(session, by, change_id, ("sent_back",))
     _changeable(sub, change.kind)
     reason = _reason(reason)
-    proposal = check_proposal(session, sub, change.kind, proposal if isinstance(proposal, dict) else {}, today)
+    proposal = check_proposal(session, sub, change.kind, proposal, today)
     chain = ",".join(chain_for(session, sub, change.kind, proposal))
     round_ = change.round
     matched = session.execute(
