@@ -485,14 +485,17 @@ def test_r_con_5_a_change_does_not_restart_the_signing_ladder(db, deal):
     pay(db, deal, "250000")
     contract = book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
     db.session.commit()
-    day = contract.signing_due_on + dt.timedelta(days=deal["project"].warning_day)
+    from models.worklists import letters_to_send
+    day = contract.signing_due_on + dt.timedelta(days=deal["project"].lawyer_letter_day)
     run_ladder(db.session, day)
     signing = select(func.count()).select_from(OverdueEvent).where(OverdueEvent.cause == "signing")
-    assert db.session.scalar(signing) == 1
+    to_send = select(func.count()).select_from(OverdueEvent).where(letters_to_send())
+    assert (db.session.scalar(signing), db.session.scalar(to_send)) == (2, 1)  # the warning and the letter
     apply(db, deal, approved(db, deal, "price", {"price": "950000.00"}), today=day)
     assert signing_gate(db.session, db.session.get(Subscription, deal["sub"].id))[1] == Decimal("300000.00")
     run_ladder(db.session, day)
-    assert db.session.scalar(signing) == 1
+    # Nothing written again; the letter still waits for the lawyer (it is on the replaced deposit line).
+    assert (db.session.scalar(signing), db.session.scalar(to_send)) == (2, 1)
 
 
 def test_r_chg_2_a_replaced_line_cannot_be_extended_or_reminded(db, deal):
