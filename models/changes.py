@@ -18,12 +18,18 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, JSON, Numeric, String, Text, UniqueConstraint, text
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (CheckConstraint, ForeignKey, Index, JSON, Numeric, String, Text, UniqueConstraint, select,
+                        text, update)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, in_list, utcnow
-from .deals import RequestedDecision, Subscription, via_subscription
-from .identity import ID_TYPES, RESIDENT_ID
+from .audit import audit_context, record_many
+from .base import Base, in_list, office_today, utcnow
+from .deals import LIVE_DEAL, RequestedDecision, Subscription, via_subscription
+from .errors import RuleViolation
+from .identity import ID_TYPES, RESIDENT_ID, validate_id_document
+from .leads import Lead, validate_phone
+from .money import parse_amount
 from .users import User
 
 CHANGE_KINDS = ("unit_swap", "buyers", "payment_method", "price", "cancellation")
@@ -81,6 +87,9 @@ class ChangeRequest(RequestedDecision, Base):
     requested_by: Mapped[User] = relationship(foreign_keys="ChangeRequest.requested_by_id")
     decided_by: Mapped[User | None] = relationship(foreign_keys="ChangeRequest.decided_by_id")
     steps: Mapped[list["ChangeStep"]] = relationship(viewonly=True, order_by="(ChangeStep.round, ChangeStep.seq)")
+
+    # What models.deals.close_open_requests closes when the deal ends: a sent-back request too.
+    OPEN_STATUSES = OPEN_CHANGE
 
     def __str__(self) -> str:
         return f"BG-{self.id:06d}" if self.id else "BG"
@@ -153,3 +162,122 @@ class DealBuyer(Base):
     @classmethod
     def owned_by(cls, user_id: int):
         return via_subscription(cls.subscription_id, user_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# A deal's buyers (R-CHG-3) and its open change. The caller commits.
+
+MAX_BUYERS = 6
+HUNDRED = Decimal("100")
+
+
+def open_change(session, subscription_id: int) -> ChangeRequest | None:
+    """The change of the deal still open (requested, or sent back to its requester), if any: at
+    most one (uq_change_request_open, R-CHG-1)."""
+    return session.scalar(select(ChangeRequest).where(ChangeRequest.subscription_id == subscription_id,
+                                                      ChangeRequest.status.in_(OPEN_CHANGE)))
+
+
+def current_buyers(session, subscription_id: int) -> list[DealBuyer]:
+    """The deal's buyers now (not ended by a change), in the agreement's order."""
+    return list(session.scalars(select(DealBuyer).where(DealBuyer.subscription_id == subscription_id,
+                                                        DealBuyer.ended_by_change_id.is_(None))
+                                .order_by(DealBuyer.seq)))
+
+
+def _percent(value: Decimal) -> str:
+    """A share as people write it: 100, 33.5, 33.33."""
+    return f"{value.normalize():f}"
+
+
+def validate_buyers(rows: list[dict], today: dt.date | None = None) -> list[dict]:
+    """The buyers of a deal as typed (R-CHG-3), normalised, or RuleViolation saying what is wrong,
+    in the user's words. 1 to 6 buyers; each a name, a valid identity document (the one validator,
+    models.identity), a valid phone (normalised as a customer's, models.leads.validate_phone) and a
+    share above 0 % with at most two decimals; the shares total exactly 100 %; no document twice.
+
+    Returns [{"name", "id_type", "id_number", "phone", "share"}] in the order given, JSON-safe:
+    the share as a string with two decimals ("50.00")."""
+    today = today or office_today()
+    if not isinstance(rows, (list, tuple)) or not rows:
+        raise RuleViolation(_l("Name at least one buyer."), rule="R-CHG-3")
+    if len(rows) > MAX_BUYERS:
+        raise RuleViolation(_l("A deal has at most %(max)d buyers (%(n)d given).", max=MAX_BUYERS, n=len(rows)),
+                            rule="R-CHG-3")
+    buyers, seen = [], {}
+    for n, row in enumerate(rows, start=1):
+        row = row if isinstance(row, dict) else {}
+        name = str(row.get("name") or "").strip()
+        if not name:
+            raise RuleViolation(_l("Buyer %(n)d: enter the name.", n=n), rule="R-CHG-3")
+        if len(name) > 100:
+            raise RuleViolation(_l("Buyer %(n)d: the name is longer than 100 characters.", n=n), rule="R-CHG-3")
+        try:
+            id_type, id_number = validate_id_document(row.get("id_type"), str(row.get("id_number") or ""), today)
+            phone = validate_phone(str(row.get("phone") or ""))
+            share = parse_amount(row.get("share"), _l("The share"), rule="R-CHG-3")
+        except RuleViolation as exc:
+            raise RuleViolation(_l("Buyer %(n)d (%(name)s): %(problem)s", n=n, name=name, problem=exc.message),
+                                rule="R-CHG-3") from None
+        if (id_type, id_number) in seen:
+            raise RuleViolation(_l("Buyers %(first)d and %(second)d have the same identity document; each buyer "
+                                   "is named once.", first=seen[(id_type, id_number)], second=n), rule="R-CHG-3")
+        seen[(id_type, id_number)] = n
+        buyers.append({"name": name, "id_type": id_type, "id_number": id_number, "phone": phone,
+                       "share": share})
+    total = sum((b["share"] for b in buyers), Decimal("0"))
+    if total != HUNDRED:
+        raise RuleViolation(_l("The shares add up to %(total)s %%, not 100 %%.", total=_percent(total)),
+                            rule="R-CHG-3")
+    return [{**b, "share": str(b["share"])} for b in buyers]
+
+
+def add_first_buyer(session, sub: Subscription, lead: Lead) -> DealBuyer:
+    """A new deal's one buyer, with 100 %: the agreement's customer block (name, identity document)
+    and the customer's phone (R-CHG-3). Written in subscribe's transaction, while the deal is a
+    draft (the terms guard lets a live deal's buyers change only through an approved request)."""
+    buyer = DealBuyer(subscription_id=sub.id, seq=1, name=sub.customer_name, id_type=sub.customer_id_type,
+                      id_number=sub.customer_id_number, phone=lead.phone or "", share=HUNDRED)
+    session.add(buyer)
+    session.flush()
+    return buyer
+
+
+def apply_buyers(session, by, sub: Subscription, change: ChangeRequest) -> list[DealBuyer]:
+    """The approved buyer change `change` applied to the live, locked deal `sub` (R-CHG-3): the
+    current buyers ended by it (kept: the history), the proposed ones added by it, and the
+    agreement's customer block set to the first of them — each write naming the change, which the
+    terms guard requires. Audit action change_buyers. Raises RuleViolation if the deal changed
+    meanwhile (nothing to undo: the caller's transaction is rolled back)."""
+    buyers = validate_buyers(change.proposal.get("buyers"), office_today())
+    now = utcnow()
+    before = current_buyers(session, sub.id)
+    ended = session.execute(
+        update(DealBuyer).where(DealBuyer.subscription_id == sub.id, DealBuyer.ended_by_change_id.is_(None))
+        .values(ended_by_change_id=change.id, ended_at=now).execution_options(synchronize_session=False)).rowcount
+    if ended != len(before):
+        raise RuleViolation(_l("The buyers of this deal changed meanwhile; reload and try again."), rule="R-CHG-3")
+    record_many(session, "deal_buyer", "change_buyers", by,
+                [(b.id, {"ended_by_change_id": [None, change.id]}) for b in before])
+    for b in before:
+        session.expire(b)
+    with audit_context(session, actor=by, action="change_buyers"):
+        added = [DealBuyer(subscription_id=sub.id, seq=n, name=b["name"], id_type=b["id_type"],
+                           id_number=b["id_number"], phone=b["phone"], share=Decimal(b["share"]),
+                           added_by_change_id=change.id, created_at=now)
+                 for n, b in enumerate(buyers, start=1)]
+        session.add_all(added)
+        session.flush()
+    first = buyers[0]
+    block = {"customer_name": first["name"], "customer_id_type": first["id_type"],
+             "customer_id_number": first["id_number"]}
+    was = {key: getattr(sub, key) for key in block}
+    if session.execute(update(Subscription).where(Subscription.id == sub.id, Subscription.status.in_(LIVE_DEAL))
+                       .values(**block, last_change_id=change.id)
+                       .execution_options(synchronize_session=False)).rowcount != 1:
+        raise RuleViolation(_l("This deal changed meanwhile; reload and try again."), rule="R-CHG-1")
+    record_many(session, "subscription", "change_buyers", by,
+                [(sub.id, {**{k: [was[k], v] for k, v in block.items() if was[k] != v},
+                           "last_change_id": [sub.last_change_id, change.id]})])
+    session.expire(sub)
+    return added

@@ -111,7 +111,9 @@ class Subscription(Base):
 
 
 class RequestedDecision:
-    """Columns of a request someone decides later (a price below list, an extension)."""
+    """Columns of a request someone decides later (a price below list, an extension, a change)."""
+
+    OPEN_STATUSES = ("requested",)  # still waiting: closed when the deal ends (close_open_requests)
 
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="requested")
@@ -278,9 +280,12 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
                 session.flush()
                 # The one lazy import inside models/: models.payments imports this module at the top
                 # (a plan is a deal's), yet subscribing makes the plan (R-PAY-2), whose rules live
-                # with the money; lazy, so the plan's rules stay in models.payments.
-                from .payments import generate_plan
+                # with the money; lazy, so the plan's rules stay in models.payments. The first buyer
+                # (R-CHG-3, models.changes, which imports this module too) comes through the same
+                # import, so that it stays the one.
+                from .payments import add_first_buyer, generate_plan
                 generate_plan(session, subscription)  # R-PAY-2: the plan comes with the deal
+                add_first_buyer(session, subscription, lead)  # R-CHG-3: the agreement's customer, 100 %
                 if price < unit.list_price:
                     session.add(PriceApproval(subscription_id=subscription.id, list_price=unit.list_price,
                                               price=price, reason=price_reason,
@@ -416,17 +421,18 @@ def decide_price(session, by: User, approval_id: int, approve: bool) -> PriceApp
     return approval
 
 
-def decide_request(session, model, row_id: int, by, status: str, action: str, **values) -> bool:
-    """UPDATE a waiting request to `status` only if it is still `requested`, with its audit row.
-    False when someone else decided it first (nothing written)."""
+def decide_request(session, model, row_id: int, by, status: str, action: str, waiting: str = "requested",
+                   **values) -> bool:
+    """UPDATE a waiting request to `status` only if it is still `waiting` (`requested`), with its
+    audit row. False when someone else decided it first (nothing written)."""
     matched = session.execute(
-        update(model).where(model.id == row_id, model.status == "requested")
+        update(model).where(model.id == row_id, model.status == waiting)
         .values(status=status, decided_by_id=by.id if by is not None else None, decided_at=utcnow(), **values)
         .execution_options(synchronize_session=False)).rowcount
     if matched != 1:
         return False
     record_many(session, model.__tablename__, action, by,
-                [(row_id, {"status": ["requested", status],
+                [(row_id, {"status": [waiting, status],
                            "decided_by_id": [None, by.id if by is not None else None],
                            **{k: [None, v] for k, v in values.items()}})])
     loaded = session.identity_map.get(identity_key(model, row_id))
@@ -455,16 +461,17 @@ def end_deal(session, subscription_id: int, unit_id: int, by, action: str, unit_
 
 
 def close_open_requests(session, subscription_id: int, by, action: str) -> int:
-    """When a deal ends (withdrawn, expired, forfeited, rescinded), the requests still waiting on it are closed
-    as rejected, each with its audit row (R-ALL-2), and their requesters told. Every kind of request on
-    a deal is a RequestedDecision: the price approvals here, the extensions (models.ladder)."""
+    """When a deal ends (withdrawn, expired, forfeited, rescinded, cancelled), the requests still open on it
+    are closed as rejected, each with its audit row (R-ALL-2), and their requesters told. Every kind of
+    request on a deal is a RequestedDecision: the price approvals here, the extensions (models.ladder),
+    the change requests (models.changes: a sent-back one is still open, its OPEN_STATUSES)."""
     closed = 0
     for model in RequestedDecision.__subclasses__():  # in the order they are declared
         noun = model.__tablename__
-        rows = session.execute(select(model.id, model.requested_by_id).where(
-            model.subscription_id == subscription_id, model.status == "requested")).all()
-        for row_id, requester in rows:
-            if decide_request(session, model, row_id, by, "rejected", action):
+        rows = session.execute(select(model.id, model.requested_by_id, model.status).where(
+            model.subscription_id == subscription_id, model.status.in_(model.OPEN_STATUSES))).all()
+        for row_id, requester, waiting in rows:
+            if decide_request(session, model, row_id, by, "rejected", action, waiting=waiting):
                 closed += 1
                 ended = action if action in ("withdraw", "expire", "rescind", "cancel_deal") else "forfeit"
                 notify(session, [requester], "request_closed", {"request": noun, "ended": ended},

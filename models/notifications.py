@@ -21,6 +21,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
+from .labels import choice_label
 from .money import format_money
 
 MONEY_KEYS = frozenset({"price", "list_price", "held", "amount"})
@@ -54,13 +55,19 @@ class Notification(Base):
 
 def _request(p):
     return {"price_approval": pgettext("closed request", "Price approval"),
-            "extension": pgettext("closed request", "Extension request")}.get(p["request"], p["request"])
+            "extension": pgettext("closed request", "Extension request"),
+            "change_request": pgettext("closed request", "Change request")}.get(p["request"], p["request"])
 
 
 def _ended(p):
     return {"withdraw": pgettext("deal ended", "withdrawn"), "expire": pgettext("deal ended", "expired"),
             "rescind": pgettext("deal ended", "rescinded"), "cancel_deal": pgettext("deal ended", "cancelled"),
             "forfeit": pgettext("deal ended", "forfeited")}.get(p["ended"], p["ended"])
+
+
+def _change(p):
+    """A change request's values with its kind in the reader's words (R-CHG-1)."""
+    return {**p, "kind": choice_label("change_request", "kind", p.get("kind"))}
 
 
 def _extended(p):
@@ -166,6 +173,18 @@ MESSAGES = {
     "voucher.refund": lambda p: gettext("%(no)s (%(name)s): %(amount)s refunded, voucher %(voucher)s.", **p),
     "voucher.retain": lambda p: gettext(
         "%(no)s (%(name)s): %(amount)s retained as agreed, voucher %(voucher)s.", **p),
+    "change_requested": lambda p: gettext(
+        "Change request %(no)s: %(kind)s of %(deal)s (%(name)s), asked by %(by)s, waits for your decision.",
+        **_change(p)),
+    "change_decided.approved": lambda p: gettext(
+        "Change request %(no)s: the %(kind)s of %(deal)s (%(name)s) is approved by %(by)s and applied.",
+        **_change(p)),
+    "change_decided.rejected": lambda p: gettext(
+        "Change request %(no)s: the %(kind)s of %(deal)s (%(name)s) is rejected by %(by)s: %(note)s",
+        **_change(p)),
+    "change_decided.sent_back": lambda p: gettext(
+        "Change request %(no)s: the %(kind)s of %(deal)s (%(name)s) is sent back by %(by)s: %(note)s. Correct "
+        "and resubmit it, or withdraw it.", **_change(p)),
     "rescission_decided.continue": lambda p: gettext(
         "Rescission review: %(no)s (%(name)s): %(by)s decided to keep collecting: %(note)s", **p),
     "rescission_decided.rescind": lambda p: gettext(

@@ -21,6 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context, record_many
+# Re-exported for models.deals.subscribe's one lazy import (a new deal's plan and its first buyer).
+from .changes import add_first_buyer  # noqa: F401
 from .base import Base, Money, in_list, office_today, utcnow
 from .deals import (DEAD_DEAL, DEFAULTED, LIVE_DEAL, PAYMENT_METHODS, Subscription, locked_subscription, move_status,
                     via_subscription, works_on_deal)

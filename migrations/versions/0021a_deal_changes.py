@@ -9,7 +9,13 @@ plans numbered per deal, cancelled deals
   uniqueness becomes (subscription, plan_no, seq) — built CONCURRENTLY on PostgreSQL before the old
   one is dropped (migrations/online.py);
 - subscription: `cancelled` (退房, R-CHG-4) and cancelled_at; last_change_id (the terms guard);
-- every existing deal gets its one buyer, from the agreement's customer block, with 100 %.
+- every existing deal gets its one buyer, from the agreement's customer block, with 100 %;
+- the terms guard (R-CHG-1): triggers refusing a write of a live deal's terms (subscription: unit,
+  price, deposit, payment method, plan, the agreement's customer block; deal_buyer: a buyer added,
+  ended, changed or deleted) unless it names an approved change request of that deal not yet
+  applied (subscription.last_change_id, deal_buyer.added_by_change_id / ended_by_change_id). Made
+  last, after the backfill. SQLite drops a table's triggers with the table: a later migration that
+  rebuilds `subscription` or `deal_buyer` in batch mode must create them again (`create_guards`).
 
 Revision ID: d21a00000001
 Revises: d19c00000001
@@ -47,6 +53,117 @@ def _ladder_index():
         op.create_index('ix_instalment_open_effective_due', 'instalment',
                         [sa.text('coalesce(extended_due_on, due_on)')],
                         sqlite_where=sa.text("status <> 'paid'"))
+
+
+# R-CHG-1: the statuses of a live deal (models.deals.LIVE_DEAL, as this revision has it) and the
+# columns that are its terms.
+LIVE = "('confirmed', 'active', 'contracted')"
+TERMS = ("unit_id", "price", "deposit", "payment_method", "plan_no", "customer_name", "customer_id_type",
+         "customer_id_number")
+BUYER_COLUMNS = ("subscription_id", "seq", "name", "id_type", "id_number", "phone", "share", "added_by_change_id",
+                 "created_at")
+# An approved change request of the deal, not yet applied: the one licence to write its terms.
+APPLYING = ("EXISTS (SELECT 1 FROM change_request c WHERE c.id = {change} AND c.subscription_id = {deal} "
+            "AND c.status = 'approved' AND c.applied_at IS NULL)")
+TERMS_REFUSED = ("R-CHG-1: the terms of a live deal change only through an approved change request "
+                 "(subscription.last_change_id names none of this deal waiting to be applied)")
+BUYERS_REFUSED = ("R-CHG-3: the buyers of a live deal change only through an approved change request "
+                  "(a buyer added or ended names none of this deal waiting to be applied; former buyers are kept "
+                  "as they were)")
+
+
+def _live(deal: str) -> str:
+    return f"(SELECT s.status FROM subscription s WHERE s.id = {deal}) IN {LIVE}"
+
+
+def create_guards():
+    """The terms guard: triggers on `subscription` and `deal_buyer` (see the module's docstring)."""
+    if op.get_bind().dialect.name == "postgresql":
+        changed = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in TERMS)
+        op.execute(f"""
+            CREATE FUNCTION subscription_terms_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF OLD.status IN {LIVE} AND ({changed})
+                   AND NOT {APPLYING.format(change="NEW.last_change_id", deal="NEW.id")} THEN
+                    RAISE EXCEPTION '{TERMS_REFUSED}' USING ERRCODE = 'check_violation';
+                END IF;
+                RETURN NEW;
+            END $$;
+        """)
+        op.execute(f"""
+            CREATE TRIGGER subscription_terms_guard BEFORE UPDATE OF {", ".join(TERMS)}
+            ON subscription FOR EACH ROW EXECUTE FUNCTION subscription_terms_guard();
+        """)
+        same = " AND ".join(f"NEW.{c} IS NOT DISTINCT FROM OLD.{c}" for c in BUYER_COLUMNS)
+        op.execute(f"""
+            CREATE FUNCTION deal_buyer_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'INSERT' THEN
+                    IF {_live("NEW.subscription_id")}
+                       AND NOT {APPLYING.format(change="NEW.added_by_change_id", deal="NEW.subscription_id")} THEN
+                        RAISE EXCEPTION '{BUYERS_REFUSED}' USING ERRCODE = 'check_violation';
+                    END IF;
+                    RETURN NEW;
+                END IF;
+                IF TG_OP = 'DELETE' THEN
+                    IF {_live("OLD.subscription_id")} THEN
+                        RAISE EXCEPTION '{BUYERS_REFUSED}' USING ERRCODE = 'check_violation';
+                    END IF;
+                    RETURN OLD;
+                END IF;
+                IF NOT {_live("OLD.subscription_id")} THEN
+                    RETURN NEW;
+                END IF;
+                IF OLD.ended_by_change_id IS NOT NULL OR NOT ({same})
+                   OR NOT {APPLYING.format(change="NEW.ended_by_change_id", deal="OLD.subscription_id")} THEN
+                    RAISE EXCEPTION '{BUYERS_REFUSED}' USING ERRCODE = 'check_violation';
+                END IF;
+                RETURN NEW;
+            END $$;
+        """)
+        op.execute("""
+            CREATE TRIGGER deal_buyer_guard BEFORE INSERT OR UPDATE OR DELETE ON deal_buyer
+            FOR EACH ROW EXECUTE FUNCTION deal_buyer_guard();
+        """)
+        return
+    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in TERMS)
+    op.execute(f"""
+        CREATE TRIGGER subscription_terms_guard BEFORE UPDATE OF {", ".join(TERMS)} ON subscription
+        WHEN OLD.status IN {LIVE} AND ({changed})
+             AND NOT {APPLYING.format(change="NEW.last_change_id", deal="NEW.id")}
+        BEGIN SELECT RAISE(ABORT, '{TERMS_REFUSED}'); END;
+    """)
+    op.execute(f"""
+        CREATE TRIGGER deal_buyer_insert_guard BEFORE INSERT ON deal_buyer
+        WHEN {_live("NEW.subscription_id")}
+             AND NOT {APPLYING.format(change="NEW.added_by_change_id", deal="NEW.subscription_id")}
+        BEGIN SELECT RAISE(ABORT, '{BUYERS_REFUSED}'); END;
+    """)
+    same = " AND ".join(f"NEW.{c} IS OLD.{c}" for c in BUYER_COLUMNS)
+    op.execute(f"""
+        CREATE TRIGGER deal_buyer_update_guard BEFORE UPDATE ON deal_buyer
+        WHEN {_live("OLD.subscription_id")}
+             AND (OLD.ended_by_change_id IS NOT NULL OR NOT ({same})
+                  OR NOT {APPLYING.format(change="NEW.ended_by_change_id", deal="OLD.subscription_id")})
+        BEGIN SELECT RAISE(ABORT, '{BUYERS_REFUSED}'); END;
+    """)
+    op.execute(f"""
+        CREATE TRIGGER deal_buyer_delete_guard BEFORE DELETE ON deal_buyer
+        WHEN {_live("OLD.subscription_id")}
+        BEGIN SELECT RAISE(ABORT, '{BUYERS_REFUSED}'); END;
+    """)
+
+
+def drop_guards():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS deal_buyer_guard ON deal_buyer")
+        op.execute("DROP FUNCTION IF EXISTS deal_buyer_guard()")
+        op.execute("DROP TRIGGER IF EXISTS subscription_terms_guard ON subscription")
+        op.execute("DROP FUNCTION IF EXISTS subscription_terms_guard()")
+        return
+    for name in ("deal_buyer_delete_guard", "deal_buyer_update_guard", "deal_buyer_insert_guard",
+                 "subscription_terms_guard"):
+        op.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 def upgrade():
@@ -169,9 +286,11 @@ def upgrade():
     with op.batch_alter_table('instalment', schema=None) as batch_op:
         batch_op.drop_constraint('uq_instalment_subscription_id_seq', type_='unique')
     _ladder_index()
+    create_guards()
 
 
 def downgrade():
+    drop_guards()
     with op.batch_alter_table('instalment', schema=None) as batch_op:
         batch_op.create_unique_constraint('uq_instalment_subscription_id_seq', ['subscription_id', 'seq'])
     online.drop_index('uq_instalment_subscription_id_plan_no_seq', 'instalment')
