@@ -135,6 +135,36 @@ def test_r_chg_2_a_swap_moves_the_deal_frees_the_old_unit_and_carries_every_paym
     assert {("unit", str(old_unit)), ("unit", str(new_unit)), ("subscription", str(sub_id))} <= set(actions)
 
 
+def test_r_chg_2_and_4_through_the_real_path_request_then_approvals(db, deal, make_user):
+    """The agent asks, the chain approves (the manager; for a cancellation the vice-president
+    too), and the last approval applies the change in the same transaction."""
+    from models.change_requests import decide_change, request_change
+    vp = make_user("vp")
+    pay(db, deal, "250000")
+    swap = request_change(db.session, deal["agent"], deal["sub"].id, "unit_swap", reason="换大户型",
+                          proposal={"unit_id": deal["free"].id}, today=TODAY)
+    db.session.commit()
+    assert swap.difference["price"] == ["1000000.00", "1200000.00"]
+    decide_change(db.session, deal["manager"], swap.id, "approve", today=TODAY)
+    db.session.commit()
+    db.session.expire_all()
+    sub = db.session.get(Subscription, deal["sub"].id)
+    assert (sub.unit_id, sub.plan_no, sub.last_change_id) == (deal["free"].id, 2, swap.id)
+    assert db.session.get(ChangeRequest, swap.id).applied_at is not None
+    cancel = request_change(db.session, deal["agent"], sub.id, "cancellation", reason="客户退房",
+                            proposal={"retain_deposit": True, "fee": "0"}, today=TODAY)
+    db.session.commit()
+    decide_change(db.session, deal["manager"], cancel.id, "approve", today=TODAY)
+    db.session.commit()
+    assert db.session.get(Subscription, sub.id).status == "active"  # waits for the vice-president
+    decide_change(db.session, vp, cancel.id, "approve", today=TODAY)
+    db.session.commit()
+    db.session.expire_all()
+    sub = db.session.get(Subscription, sub.id)
+    assert sub.status == "cancelled" and db.session.get(Unit, deal["free"].id).status == "available"
+    assert settlement_proposal(db.session, sub)["retain"] == Decimal("50000.00")
+
+
 def test_r_chg_2_a_swap_to_an_unavailable_unit_is_refused_and_nothing_written(app, db, deal, make_deal):
     from flask_babel import force_locale
     other = make_deal(office={"project": deal["project"], "agent": deal["agent"], "control": deal["control"],
