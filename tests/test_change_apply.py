@@ -528,6 +528,41 @@ def test_r_con_5_a_change_does_not_restart_the_signing_ladder(db, deal):
     assert (db.session.scalar(signing), db.session.scalar(to_send)) == (2, 1)
 
 
+def test_r_chg_2_every_reader_of_a_plan_reads_the_plan_in_force(app, client, db, deal, make_user):
+    """The dashboards' collection and ageing, the plan grid, the plan export, the statement and the
+    kept record of a deal read only the plan in force, never the lines a change replaced."""
+    from models.documents import document_context
+    from models.exports import count_rows
+    from models.leads import LeadArchive
+    from models.reports import collection, ageing
+    from tests.conftest import Auth
+    pay(db, deal, "250000")
+    apply(db, deal, approved(db, deal, "price", {"price": "900000.00"}))
+    sub_id = deal["sub"].id
+    current = lines(db, sub_id)
+    assert len(lines(db, sub_id, replaced=True)) == len(current)
+    late = TODAY + dt.timedelta(days=100)  # the down payment and the first instalment are due
+    figures = collection(db.session, late)
+    assert (figures["plan"], figures["plan_paid"]) == (Decimal("900000.00"), Decimal("300000.00"))
+    due_by = sum(line.amount_due for line in current if line.due_on <= late)
+    assert figures["due"] == due_by
+    assert sum(bucket["count"] for bucket in ageing(db.session, late)) == sum(
+        1 for line in current if line.due_on < late and line.status != "paid")
+    with app.test_request_context():
+        assert count_rows(db.session, "instalments", {}, deal["finance"], today=late) == len(current)
+        statement = document_context(db.session, "statement", deal["lead"].id, today=late)
+    (block,) = statement["deals"]
+    assert len(block["lines"]) == len(current) and block["due"] == Decimal("900000.00")
+    finance = make_user("finance", username="fin2")
+    Auth(client).login(finance.username)
+    page = client.get("/admin/instalment/").get_data(as_text=True)
+    assert page.count(deal["sub"].number) == len(current)
+    apply(db, deal, approved(db, deal, "cancellation", {"retain_deposit": False, "fee": "0"}))
+    kept = db.session.scalar(select(LeadArchive).where(LeadArchive.subscription_id == sub_id))
+    assert len(kept.snapshot["instalments"]) == len(current)
+    assert sum(Decimal(line["amount_due"]) for line in kept.snapshot["instalments"]) == Decimal("900000.00")
+
+
 def test_r_chg_2_a_replaced_line_cannot_be_extended_or_reminded(db, deal):
     from models.documents import refusal
     from models.ladder import extension_refusal
