@@ -563,6 +563,23 @@ def test_r_chg_2_every_reader_of_a_plan_reads_the_plan_in_force(app, client, db,
     assert sum(Decimal(line["amount_due"]) for line in kept.snapshot["instalments"]) == Decimal("900000.00")
 
 
+def test_r_pay_6_waiting_extensions_close_when_their_line_is_replaced_or_the_deal_cancelled(db, deal):
+    from models import Extension
+    from models.ladder import request_extension
+    down = lines(db, deal["sub"].id)[1]
+    first = request_extension(db.session, deal["agent"], down.id, 10, "客户资金周转")
+    db.session.commit()
+    apply(db, deal, approved(db, deal, "price", {"price": "950000.00"}))
+    assert db.session.get(Extension, first.id).status == "rejected"
+    assert db.session.scalar(select(Audit.id).where(Audit.entity == "extension", Audit.action == "plan_replaced"))
+    again = request_extension(db.session, deal["agent"], lines(db, deal["sub"].id)[1].id, 10, "客户资金周转")
+    db.session.commit()
+    apply(db, deal, approved(db, deal, "cancellation", {"retain_deposit": True, "fee": "0"}))
+    assert db.session.get(Extension, again.id).status == "rejected"
+    closed = db.session.scalar(select(Notification).where(Notification.kind == "request_closed"))
+    assert closed.params["ended"] == "cancel_deal"
+
+
 def test_r_chg_2_a_replaced_line_cannot_be_extended_or_reminded(db, deal):
     from models.documents import refusal
     from models.ladder import extension_refusal
