@@ -9,7 +9,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from models import (Audit, ChangeRequest, Contract, Instalment, LeadArchive, Notification, Payment,
                     PaymentAllocation, RuleViolation, Subscription, Unit, Voucher)
@@ -578,6 +578,34 @@ def test_r_pay_6_waiting_extensions_close_when_their_line_is_replaced_or_the_dea
     assert db.session.get(Extension, again.id).status == "rejected"
     closed = db.session.scalar(select(Notification).where(Notification.kind == "request_closed"))
     assert closed.params["ended"] == "cancel_deal"
+
+
+@pytest.mark.postgres
+def test_r_chg_2_the_plan_grid_seen_whole_keeps_the_tables_estimate_and_counts_the_plan_in_force_narrowed(
+        client, db, deal, monkeypatch):
+    """Leaving out the replaced lines costs the big plan grid no count: seen whole it shows
+    PostgreSQL's estimate as before; searched, it counts the plan in force only."""
+    import re
+    import admin.base
+    from tests.conftest import Auth
+    monkeypatch.setattr(admin.base, "ESTIMATE_FROM", 1)  # the test office is small
+    apply(db, deal, approved(db, deal, "price", {"price": "950000.00"}))
+    db.session.execute(text("ANALYZE instalment"))
+    db.session.commit()
+    statements = []
+    listener = lambda conn, cur, statement, *args: statements.append(statement)  # noqa: E731
+    Auth(client).login(deal["manager"].username)
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        whole = client.get("/admin/instalment/").get_data(as_text=True)
+        estimated = [s for s in statements if "reltuples" in s]
+        counted = [s for s in statements if re.search(r"count\(\*\)", s) and "instalment" in s]
+        statements.clear()
+        narrowed = client.get(f"/admin/instalment/?search={deal['sub'].number}").get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert estimated and counted == [] and "(约 " in whole
+    assert "(5)" in narrowed and narrowed.count(deal["sub"].number) >= 5
 
 
 def test_r_chg_2_a_replaced_line_cannot_be_extended_or_reminded(db, deal):
