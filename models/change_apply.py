@@ -199,8 +199,8 @@ def difference(session, sub, kind: str, proposal, today: dt.date) -> dict:
     elif kind == "buyers":
         out["buyers"] = [[f"{b.name} {_money(b.share)}%" for b in changes.current_buyers(session, sub.id)],
                          [f"{b.get('name')} {b.get('share')}%" for b in proposal.get("buyers") or []]]
-    elif kind == "cancellation":
-        figures = _cancellation_figures(session, sub, proposal)
+    elif kind == "cancellation":  # the refund as the money stands today (a reversal meanwhile)
+        figures = _cancellation_figures(session, sub, {key: proposal.get(key) for key in ("retain_deposit", "fee")})
         out.update(refund=figures["refund"], retained=figures["retained"], fee=figures["fee"])
         out.update(price=[_money(sub.price), _money(sub.price)], paid=_money(paid),
                    due=[_money(sub.price - paid), "0.00"])

@@ -463,4 +463,6 @@ def test_r_chg_1_a_deal_before_its_deposit_is_not_yet_guarded_and_statuses_still
                             subscribed_on=TODAY, today=TODAY, stage="draft")
     _raw(db, "UPDATE subscription SET price = 790000 WHERE id = :id", id=draft.id)  # a draft: no sale yet
     _raw(db, "UPDATE subscription SET status = 'contracted' WHERE id = :id", id=deal["sub"].id)  # no term
+    _raw(db, "UPDATE subscription SET price = :p, payment_method = 'one_off' WHERE id = :id",  # unchanged
+         id=deal["sub"].id, p="1000000.00")
     db.session.rollback()
