@@ -249,8 +249,11 @@ def test_r_chg_1_the_timeline_shows_request_steps_and_application_in_order(app, 
         steps = [s for s in deal_timeline(db.session, deal["sub"].id) if number in s.title + s.detail
                  or s.title == "Payment plan regenerated"]
     told = [(s.action, f"{s.title}: {s.detail}", s.who) for s in steps]
+    # the last approval requests the change's addendum in the same transaction: the history says so
     assert [action for action, _, _ in told] == ["request_change", "send_back_change", "resubmit_change",
-                                                 "approve_change", "swap_unit", "swap_unit"], told
+                                                 "approve_change", "swap_unit", "swap_unit", "request_document"], told
+    assert told[-1][1].startswith("Document requested: Addendum · ") and number in told[-1][1], told[-1]
+    told = told[:-1]
     request, sent_back, resubmitted, approved, applied, plan = told
     assert request[1] == (f"Unit swap request {number}: {old_unit} → {deal['unit'].building.name}-1501 "
                           "(requested by Li: 客户要求换到低楼层)") and request[2] == "Li"
@@ -275,7 +278,9 @@ def test_r_chg_4_the_history_of_a_cancellation_tells_the_refund_and_the_deal_pag
     with force_locale("en"):
         steps = deal_timeline(db.session, deal["sub"].id)
     told = [(s.action, s.detail) for s in steps if number in s.detail or number in s.title]
-    assert [action for action, _ in told] == ["request_change", "approve_change", "approve_change", "cancel_deal"]
+    assert [action for action, _ in told] == ["request_change", "approve_change", "approve_change", "cancel_deal",
+                                              "request_document"]  # the addendum, with the last approval
+    told = told[:-1]
     assert told[-1][1] == f"{number} · refund ¥49,000.00, retained ¥1,000.00, fee ¥1,000.00"
     assert [s.title for s in steps if s.action == "approve_change"] == ["Step approved: on to the next approver",
                                                                         "Change approved"]
