@@ -11,8 +11,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from models import ChangeRequest, ChangeStep, DealBuyer, Subscription, Unit
+from models import ChangeRequest, ChangeStep, DealBuyer, Document, Subscription, Unit
 from tests import factories as f
+from tests.support.jobs import drain
 from tests.conftest import Auth, submission_key
 
 OTHER_ID = "11010519491231002X"  # a second valid resident ID (check digit X)
@@ -117,6 +118,14 @@ def test_r_chg_2_the_manager_approves_a_swap_from_the_grid_and_the_units_change_
     details = manager.get(f"/admin/change_request/details/?id={change.id}").get_data(as_text=True)
     assert 'id="before-after"' in details and str(deal["target"]) in details
     assert 'data-decision="approved"' in details and 'data-step="approve"' not in details
+    # Item 7: the addendum was requested with the approval and handed to the workers after the
+    # commit (the embedded queue renders it at once; with Redis, a worker's burst does): one
+    # document, done, for the agent too.
+    drain(app)
+    db.session.expire_all()
+    addenda = db.session.scalars(select(Document).where(Document.kind == "addendum")).all()
+    assert [(d.subject_id, d.status) for d in addenda] == [(change.id, "done")]
+    assert client.get(f"/admin/document/download/{addenda[0].id}").status_code == 200
 
 
 def test_r_chg_1_a_decision_posted_twice_records_one_step(app, db, deal):
