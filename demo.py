@@ -367,6 +367,72 @@ def _contracts_demo(session, users, made, today):
     session.commit()
 
 
+def _changes_demo(session, users, project, today):
+    """Deals that changed (issue 21, R-CHG-1…5), through the same domain functions the staff use,
+    each on a new deal of its own (subscribed, confirmed, deposit in): one swapped to another unit,
+    one whose buyer added his wife (50/50), one cancelled and refunded by finance's voucher, a
+    price change the manager rejected, and a payment-method change waiting for the manager."""
+    from models.change_requests import decide_change, request_change
+    from models.changes import ChangeRequest, current_buyers
+    from models.deals import confirm_subscription, subscribe
+    from models.payments import record_deposit, record_payment, record_voucher, settlement_proposal
+    if session.scalar(select(func.count()).select_from(ChangeRequest)) or \
+            not session.scalar(select(func.count()).select_from(Subscription)):
+        return  # done already, or no deals made (the demo's deals step made none)
+    agents = [users["agent1"], users["agent2"], users["agent3"]]
+    manager, vp, finance = users["manager"], users["vp"], users["finance"]
+    units = list(session.scalars(select(Unit).join(Building).where(
+        Building.project_id == project.id, Unit.status == "available").order_by(Unit.id)))
+    deals = []
+    for n in range(5):
+        agent = agents[n % 3]
+        lead = session.scalar(select(Lead).where(Lead.owner_id == agent.id, Lead.project_id == project.id,
+                                                 Lead.stage == "visited").order_by(Lead.id).limit(1))
+        if lead is None:
+            return
+        day = today - dt.timedelta(days=20 - n)
+        sub = subscribe(session, agent, unit_id=units[2 * n].id, lead_id=lead.id,
+                        payment_method="one_off" if n != 4 else "instalments", deposit="50000",
+                        id_number=_id_number(random.Random(400 + n)), address=f"长沙市天心区芙蓉南路{200 + n}号",
+                        subscribed_on=day, deposit_due_on=day + dt.timedelta(days=3), today=day)
+        confirm_subscription(session, users["control"], sub.id)
+        record_deposit(session, finance, sub.id, amount="50000", paid_on=day, channel="bank_transfer",
+                       bank_ref=f"DEMO-C{sub.id}", today=today)
+        deals.append(sub)
+    swapped, joined, cancelled, rejected, pending = deals
+    # 换房: to the unit next door, at its list price; the old unit is back on sale.
+    change = request_change(session, swapped.agent, swapped.id, "unit_swap", reason="客户希望换到更高楼层、采光更好的户型",
+                            proposal={"unit_id": units[1].id}, today=today)
+    decide_change(session, manager, change.id, "approve", note="同意换房，差价按新房源价格计", today=today)
+    # 增加权益人: the buyer adds his wife, 50/50.
+    buyer = current_buyers(session, joined.id)[0]
+    change = request_change(session, joined.agent, joined.id, "buyers", reason="客户婚后申请增加配偶为共同权益人",
+                            proposal={"buyers": [
+                                {"name": buyer.name, "id_type": buyer.id_type, "id_number": buyer.id_number,
+                                 "phone": buyer.phone, "share": "50"},
+                                {"name": "林晓燕", "id_type": "resident_id", "id_number": _id_number(random.Random(77)),
+                                 "phone": "13907310077", "share": "50"}]}, today=today)
+    decide_change(session, manager, change.id, "approve", note="材料齐全（结婚证、身份证）", today=today)
+    # 退房: a further payment, the cancellation approved by the manager and the vice-president,
+    # then finance refunds everything paid by a numbered voucher.
+    record_payment(session, finance, cancelled.id, amount="100000", paid_on=today - dt.timedelta(days=10),
+                   channel="bank_transfer", bank_ref=f"DEMO-C2{cancelled.id}", today=today)
+    change = request_change(session, cancelled.agent, cancelled.id, "cancellation", reason="客户工作调动离开长沙，申请退房",
+                            proposal={"retain_deposit": False, "fee": "0"}, today=today)
+    decide_change(session, manager, change.id, "approve", note="情况属实，同意全额退款", today=today)
+    decide_change(session, vp, change.id, "approve", note="同意", today=today)
+    refund = settlement_proposal(session, session.get(Subscription, cancelled.id))["refund"]
+    record_voucher(session, finance, cancelled.id, kind="refund", amount=refund, issued_on=today,
+                   channel="bank_transfer", reason="退房，按认购书约定全额退还已付款项", today=today)
+    # A price change the manager rejected, and a payment-method change waiting for the manager.
+    change = request_change(session, rejected.agent, rejected.id, "price", reason="客户要求再优惠2万元",
+                            proposal={"price": str(rejected.price - 20000)}, today=today)
+    decide_change(session, manager, change.id, "reject", note="已是本期最低价，不再优惠", today=today)
+    request_change(session, pending.agent, pending.id, "payment_method", reason="客户公积金贷款已获批，改为公积金贷款",
+                   proposal={"payment_method": "provident_fund"}, today=today)
+    session.commit()
+
+
 def build_demo(session, today: dt.date | None = None) -> dict:
     today = today or office_today()
     rng = random.Random(20261126)
@@ -377,6 +443,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _leads(session, projects[1], users, 80, rng, today)
         _conflicts_questions_and_pool(session, users, projects[0])
         _deals(session, users, projects[0], rng, today)
+        _changes_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import redirect, request, url_for
+from flask import current_app, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_babel import lazy_gettext as _l
@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from models import db
 from models.base import office_time, office_today
-from models.labels import shown
+from models.labels import choice_label, shown
 from models.money import format_money
 from models.permissions import can, role_label
 
@@ -50,7 +50,8 @@ class DashboardView(AdminIndexView):
         from models.worklists import waiting_for
         return self.render("admin/index.html", shortcuts=shortcuts, roles=roles, notes=notes, ladder=ladder,
                            panels=panels, today=office_today(), waiting=waiting_for(db.session, current_user),
-                           can_list=lambda entity: can(current_user, entity, "list"))
+                           can_list=lambda entity: can(current_user, entity, "list"),
+                           label=choice_label, role_label=role_label, endpoints=current_app.view_functions)
 
 
 def _panels(user) -> dict:

@@ -7,6 +7,8 @@ Knobs a subclass sets (all optional)::
         column_list = ("name", "phone") # as in Flask-Admin
         form_readonly = ("owner",)      # more columns never written by the generic form
         action_verbs = {"document_receipt": "list"}  # actions open to another verb than "action"
+        operations = {"approve": "change.decide"}  # the domain operation an action or endpoint also
+                                        # needs (models.permissions.OPERATIONS): others get 403
         row_steps = (StepButton("confirm", "subscription.confirm", when=lambda s: s.status == "draft"),)
                                         # an action as a button on the rows (and detail page)
                                         # where it applies; see admin/steps.py
@@ -46,7 +48,7 @@ from models.base import office_time, office_to_utc
 from models.money import format_money
 from models.dialect import is_postgresql, row_estimate
 from spreadsheets import neutralise_formula
-from models.permissions import can, may_export_personal_data, scope_filter, sees_whole
+from models.permissions import can, can_do, may_export_personal_data, scope_filter, sees_whole
 from models.privacy import MASKS, kind_of, mask_data, mask_value
 
 from . import rows
@@ -266,6 +268,7 @@ class ProtectedView(FastList, ModelView):
     verbs: frozenset[str] | None = None  # limit the view to these verbs, e.g. {"list", "details"}
     extra_endpoints: dict[str, str] = {}  # verb guarding each extra @expose method, by name
     action_verbs: dict[str, str] = {}  # verb an action needs instead of "action", by action name
+    operations: dict[str, str] = {}  # domain operation an action or endpoint also needs, by name
     form_readonly: tuple[str, ...] = ()
     row_steps: tuple[StepButton, ...] = ()
     # The relationships from a row to its unit ("unit", "subscription.unit"…): the grid's search
@@ -380,6 +383,9 @@ class ProtectedView(FastList, ModelView):
             verb = self.action_verbs.get(request.form.get("action", ""), verb)
         if verb is None or not self._allowed(verb):
             abort(403)
+        operation = self.operations.get(request.form.get("action", "") if name == "action_view" else name)
+        if operation and not can_do(current_user, operation):
+            abort(403)
         if name == "export" and not self.can_export:
             abort(403)  # e.g. an agent asking for customers' phones (may_export_personal_data)
         if name == "ajax_update" and not self.column_editable_list:
@@ -416,6 +422,8 @@ class ProtectedView(FastList, ModelView):
         return self._allowed("details")
 
     def is_action_allowed(self, name: str) -> bool:
+        if name in self.operations and has_request_context() and not can_do(current_user, self.operations[name]):
+            return False
         if name in self.action_verbs:
             return self._allowed(self.action_verbs[name])
         if name == "delete":

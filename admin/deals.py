@@ -30,6 +30,7 @@ from .base import ReadOnlyView, money_formatter, row_id, run_domain
 from .filters import AgentFilter
 from .step_actions import Decision, FormStep, decision_steps, form_steps
 from .steps import StepButton
+from .changes import REQUEST_BUTTONS, REQUEST_STEPS, REQUESTS, deal_context, status_with_change
 from .documents import DocumentButton, document_actions
 from .forms import BookingForm, DepositForm, PaymentForm, ReasonForm, SubscriptionForm
 from .money import payment_choices
@@ -109,7 +110,7 @@ CONFIRMATION = decision_steps(
 
 
 class SubscriptionView(document_actions("subscription_agreement", "forfeit_notice"), SUBSCRIPTION_STEPS, CONFIRMATION,
-                       ReadOnlyView):
+                       REQUEST_STEPS, ReadOnlyView):
     """认购单. Created from the board by an agent; each later step by its role, in order (R-SUB-2)."""
 
     column_list = ("number", "project", "unit", "lead", "agent", "price", "deposit",
@@ -125,7 +126,11 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                            "withdrawn_at", "forfeited_at", "expired_at", "rescinded_at",
                            "created_at")  # never the ID number
     extra_endpoints = {"deposit_view": "action", "withdraw_view": "action", "payment_view": "action",
-                       "book_view": "action"}
+                       "book_view": "action", **{f"{name}_view": "action" for name in REQUESTS}}
+    # A change of the deal (R-CHG-1): its form and its POST only to roles that may request one.
+    operations = {**{name: "change.request" for name in REQUESTS},
+                  **{f"{name}_view": "change.request" for name in REQUESTS}}
+    details_template = "admin/subscription_details.html"
     column_extra_row_actions = [DocumentButton("subscription_agreement"), DocumentButton("forfeit_notice")]
     row_steps = (
         StepButton("confirm", "subscription.confirm", when=lambda s: s.status == "draft",
@@ -137,11 +142,19 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
                    when=lambda s: s.status == "active" and all(c.status == "booked" for c in s.contracts),
                    why_not=lambda s: booking_refusal(db.session, current_user, s), explain=("R-CON-1",)),
         StepButton("withdraw", "subscription.withdraw", when=lambda s: s.status in WITHDRAWABLE,
-                   icon="fa-undo", style="danger"))
+                   icon="fa-undo", style="danger"),
+        *REQUEST_BUTTONS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The deal's status reads "Active · change pending" while a change waits (R-CHG-1).
+        self.column_formatters = {**self.column_formatters,
+                                  "status": status_with_change(self.column_formatters["status"])}
 
     def render(self, template, **kwargs):
         if template == self.details_template and kwargs.get("model") is not None:
             kwargs["timeline"] = deal_timeline(db.session, kwargs["model"].id)
+            kwargs.update(deal_context(kwargs["model"]))
         return super().render(template, **kwargs)
 
     # --- the agreement ------------------------------------------------------------------------

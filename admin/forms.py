@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import (DateField, DateTimeLocalField, HiddenField, IntegerField, SelectField, StringField,
-                     TextAreaField)
+from wtforms import (BooleanField, DateField, DateTimeLocalField, FieldList, Form, FormField, HiddenField,
+                     IntegerField, SelectField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
@@ -167,3 +167,57 @@ class StampedCopyForm(SecureForm):
     to_user_id = SelectField(_l("Given to"), coerce=int, validators=[DataRequired()])
     issued_on = DateField(_l("Issued on"), validators=[DataRequired()])
     note = StringField(_l("Notes"), validators=[Optional(), Length(max=200)])
+
+
+# --- deal changes (R-CHG-1…4): one form per kind of change, each with its reason -------------
+MAX_BUYERS = 6
+
+
+class BuyerRowForm(Form):
+    """One buyer (权益人) of a buyer change: an empty row is no buyer. The domain checks the rest
+    (models.changes.validate_buyers: a name, a valid document, shares totalling 100 %)."""
+
+    name = StringField(_l("Buyer's name"), validators=[Optional(), Length(max=100)])
+    id_type = SelectField(_l("ID document"), choices=_choices("deal_buyer", "id_type"), default="resident_id")
+    id_number = StringField(_l("ID number"), validators=[Optional(), Length(max=30)])
+    phone = StringField(_l("Phone"), validators=[Optional(), Length(max=30)])
+    share = StringField(_l("Share (%)"), validators=[Optional(), Length(max=10)])
+
+    def is_empty(self) -> bool:
+        return not any(str(self[f].data or "").strip() for f in ("name", "id_number", "phone", "share"))
+
+
+class ChangeForm(KeyedForm):
+    """What every change request carries: the deal (or the request, to resubmit) and the reason."""
+
+    ids = HiddenField(validators=[DataRequired()])
+    reason = TextAreaField(_l("Reason for the change"), validators=[DataRequired(), Length(max=2000)])
+
+
+class SwapForm(ChangeForm):
+    unit_id = SelectField(_l("New unit"), coerce=str, validators=[DataRequired()])
+
+
+class BuyersForm(ChangeForm):
+    buyers = FieldList(FormField(BuyerRowForm), label=_l("Buyers"), min_entries=MAX_BUYERS, max_entries=MAX_BUYERS)
+
+
+class MethodForm(ChangeForm):
+    payment_method = SelectField(_l("New payment method"), choices=_choices("subscription", "payment_method"),
+                                 validators=[DataRequired()])
+
+
+class PriceForm(ChangeForm):
+    price = MoneyField(_l("New price"), validators=[InputRequired()])
+
+
+class CancellationForm(ChangeForm):
+    retain_deposit = BooleanField(_l("Retain the deposit (as the agreement says)"))
+    fee = MoneyField(_l("Fee"), validators=[Optional()])
+
+
+class DecisionForm(KeyedForm):
+    """Rejecting or sending back a change request: the reason the requester reads."""
+
+    ids = HiddenField(validators=[DataRequired()])
+    note = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])

@@ -17,7 +17,7 @@ from models.payments import OPEN_LINE, days_overdue, in_force, open_line, overdu
 from models.ladder import decide_extension, decider_refusal, extension_refusal, ladder_level, request_extension
 from models.labels import choice_label
 from models.money import format_money
-from models.payments import (awaiting_settlement, money_held, note_on_instalment, payment_lines_paid, record_voucher,
+from models.payments import (awaiting_settlement, note_on_instalment, payment_lines_paid, record_voucher,
                              reverse_payment,
                              settlement_proposal, validate_method_lines)
 from models.worklists import handle_event, letters_to_send, outcomes_of, rescissions_to_decide
@@ -253,7 +253,9 @@ class RescissionView(EventWorklist):
 
 
 def _held(view, context, sub, name):
-    return format_money(money_held(db.session, sub.id))
+    # The row as this request's grid query loaded it: held_amount itself (the kept figure,
+    # models.payments), no second query per row.
+    return format_money(sub.held)
 
 
 def _proposal(view, context, sub, name):

@@ -57,6 +57,8 @@ class FormStep:
     cannot be found flash `unknown` and go back (without `unknown`, the form is shown again).
     `first(subject)` adds to the page only when the form is first opened (a settlement's
     proposal); `key_field` names the hidden field carrying the rows' ids (default `ids`).
+    `form_for(rows)` picks the form by the rows (a change request's resubmission takes its kind's
+    form; `form_class` is then the form the rows' ids are read from); `template` the page.
 
         FormStep("pause", _l("Pause the follow-up"), PauseForm, one=_l("Select exactly one customer."),
                  run=lambda by, form, lead: pause_follow_up(db.session, by, lead.id, ...),
@@ -67,12 +69,14 @@ class FormStep:
     def __init__(self, name: str, text, form_class, *, run: Callable, done: Callable, missing=None,
                  one=None, title=None, url: str | None = None, fill: Callable | None = None,
                  context: Callable | None = None, prepare: Callable | None = None, confirmation=None,
-                 again: bool = False, unknown=None, first: Callable | None = None, key_field: str = "ids"):
+                 again: bool = False, unknown=None, first: Callable | None = None, key_field: str = "ids",
+                 form_for: Callable | None = None, template: str = "admin/deal_step.html"):
         self.name, self.text, self.form_class = name, text, form_class
         self.run, self.done, self.missing, self.one = run, done, missing, one
         self.title, self.url, self.confirmation = title if title is not None else text, url or f"/{name}/", confirmation
         self.fill, self.context, self.prepare = fill, context, prepare
         self.again, self.unknown, self.first, self.key_field = again, unknown, first, key_field
+        self.form_for, self.template = form_for, template
 
     def title_for(self, view):
         return self.title(view) if callable(self.title) else self.title
@@ -87,7 +91,7 @@ class FormStep:
         context = self.context(self.subject(rows)) if self.context and rows else {}
         if opening and self.first:
             context.update(self.first(self.subject(rows)))
-        return view.render("admin/deal_step.html", form=form, title=self.title_for(view),
+        return view.render(self.template, form=form, title=self.title_for(view),
                            action_url=view.get_url(f".{self.name}_view"), **context)
 
     def open(self, view, ids):
@@ -96,7 +100,8 @@ class FormStep:
         if self.one is not None and len(rows) != 1:
             flash(str(self.one), "error")
             return None
-        form = self.form_class(**{self.key_field: ",".join(str(r.id) for r in rows)},
+        form_class = self.form_for(rows) if self.form_for else self.form_class
+        form = form_class(**{self.key_field: ",".join(str(r.id) for r in rows)},
                                **(self.fill(self.subject(rows)) if self.fill else {}))
         if self.prepare:
             self.prepare(form, rows)
@@ -106,6 +111,8 @@ class FormStep:
         """The form's POST: the step through the domain, then back where the form was opened."""
         form = self.form_class(get_form_data())
         rows = posted_rows(view, posted_ids(form, self.key_field))
+        if self.form_for:
+            form = self.form_for(rows)(get_form_data())
         if self.prepare:
             self.prepare(form, rows)
         if self.again:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from models import (ArchiveRecord, Audit, Building, Contract, ContractStep, CustomerQuestion, Document, DocumentBatch, Export,
-                    Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
+from models import (ArchiveRecord, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
+                    Document, DocumentBatch, Export, Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
                     Subscription, Unit, User, Voucher)
 
+from .changes import ChangeRequestView, DealBuyerView
 from .contracts import ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, StampedCopyView
 from .deals import LeadArchiveView, PriceApprovalView, SubscriptionView
 from .documents import DocumentBatchView, DocumentView
@@ -34,6 +35,8 @@ VIEWS = [
     (CustomerQuestion, AnswerSheetView, _l("Answer sheet"), _l("Sales")),
     (Subscription, SubscriptionView, _l("Subscriptions"), _l("Sales")),
     (PriceApproval, PriceApprovalView, _l("Price approvals"), _l("Sales")),
+    (ChangeRequest, ChangeRequestView, _l("Deal changes"), _l("Sales")),
+    (DealBuyer, DealBuyerView, _l("Buyers of deals"), _l("Sales")),
     (LeadArchive, LeadArchiveView, _l("Kept records of cancelled deals"), _l("Sales")),
     (Project, ProjectView, _l("Projects"), _l("Sales control")),
     (Building, BuildingView, _l("Buildings"), _l("Sales control")),

@@ -33,6 +33,7 @@ PAYMENT_METHODS = ("one_off", "instalments", "commercial_mortgage", "provident_f
 PRICE_APPROVAL_STATUSES = ("requested", "approved", "rejected")
 
 _TAKES_UNIT_WHERE = text(in_list("status", TAKES_UNIT))
+_AWAITING_WHERE = text(f"{in_list('status', DEAD_DEAL)} AND held > 0")
 
 
 class Subscription(Base):
@@ -51,6 +52,9 @@ class Subscription(Base):
         Index("ix_subscription_draft_unit", "unit_id", sqlite_where=text("status = 'draft'"),
               postgresql_where=text("status = 'draft'")),
         Index("ix_subscription_subscribed_on", "subscribed_on"),  # today and this month (dashboard)
+        # R-CHG-5: finance's settlement worklist, its rows alone (models.payments.awaiting_settlement).
+        Index("ix_subscription_awaiting_settlement", "id", sqlite_where=_AWAITING_WHERE,
+              postgresql_where=_AWAITING_WHERE),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -81,6 +85,11 @@ class Subscription(Base):
     # migration d21a00000001) refuses a write of a live deal's terms that names no such request.
     plan_no: Mapped[int] = mapped_column(default=1, server_default="1")
     last_change_id: Mapped[int | None]
+    # R-CHG-5: the money the office holds of this deal: its payments (reversals deducted) less its
+    # refund and retention vouchers, kept by the database (triggers on payment and voucher,
+    # migration d21c00000001; nothing else writes it). Read it through models.payments.held_amount
+    # / money_held, in SQL: an object loaded before a payment keeps the old figure.
+    held: Mapped[Money] = mapped_column(default=Decimal("0"), server_default="0")
     withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_at: Mapped[dt.datetime | None]

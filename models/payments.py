@@ -772,12 +772,11 @@ def note_on_instalment(session, by, instalment_id: int, note: str, today: dt.dat
 
 def held_amount():
     """SQL: what the office still holds of the money of the subscription of the enclosing query:
-    received (reversals deducted) less what refund and retention vouchers have settled."""
-    received = select(func.coalesce(func.sum(Payment.amount), 0)).where(
-        Payment.subscription_id == Subscription.id).correlate(Subscription).scalar_subquery()
-    settled = select(func.coalesce(func.sum(Voucher.amount), 0)).where(
-        Voucher.subscription_id == Subscription.id).correlate(Subscription).scalar_subquery()
-    return received - settled
+    received (reversals deducted) less what refund and retention vouchers have settled. The
+    database keeps that figure on the deal (`Subscription.held`: triggers add each payment and
+    take off each voucher as it is inserted, migration d21c00000001) — two sums per dead deal
+    took 180 ms to count the worklist of the large office; the kept figure and its index, 3 ms."""
+    return Subscription.held
 
 
 def money_held(session, subscription_id: int) -> Decimal:
@@ -796,7 +795,8 @@ def tell_finance_of_money_held(session, sub: Subscription, what: dict) -> None:
 
 def awaiting_settlement():
     """A WHERE clause on `subscription`, the one definition of finance's settlement worklist:
-    deals that are over and still hold money (R-CHG-5)."""
+    deals that are over and still hold money (R-CHG-5). Matches the partial index
+    ix_subscription_awaiting_settlement: the worklist's count and first page read it alone."""
     return and_(Subscription.status.in_(DEAD_DEAL), held_amount() > 0)
 
 

@@ -6,7 +6,10 @@ panel, so the page stays fast at a million payment rows.
   (去化率) by project and building; collection rate (回款率); overdue ageing (1–7, 8–14, 15+ days);
   subscribed but not signed; extension rate; open conflicts; targets against actuals (R-ALL-3);
 - agent: my follow-ups due, my customers' instalments due soon (reminders), their overdue ones;
-- finance: today's receipts, due this week, overdue;
+- finance: today's receipts, due this week, overdue; refunds due (the settlement worklist's total);
+- changes to deals (R-CHG-1, issue 21), on the manager's and vice-president's page: the change
+  rate per project (approved changes per 100 deals made, by kind), the changes waiting (by kind
+  and by whose step), refunds due;
 - lawyer: signing bookings, signings overdue, post-signing steps past their promised date;
 - the monthly review: each agent's targets against what they did that month, with the month's
   work (new customers, follow-ups, visits) and the totals.
@@ -21,10 +24,10 @@ import weakref
 from decimal import Decimal
 
 from flask import current_app, has_app_context
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from .base import office_midnight_utc, utcnow
-from .deals import LIVE_DEAL
+from .deals import DEAD_DEAL, DEFAULTED, LIVE_DEAL
 from .dialect import days_between
 from .payments import EFFECTIVE_DUE, in_force, late_on, open_line, owed
 from .targets import SalesTarget, month_range, parse_month
@@ -36,7 +39,7 @@ CACHE_SECONDS = 60  # how old a panel's figures may be; the page says when they 
 # computes them every minute, so a page never waits for the ~300 ms of sums at a million lines.
 SHARED_SECONDS = 180
 # Versioned: a new release reads no panel of the old shape kept by processes still running the old one.
-SHARED_PREFIX = "salesdesk:dashboard:2:"
+SHARED_PREFIX = "salesdesk:dashboard:3:"  # 3: the changes and refunds due (issue 21)
 STORE = "reports"  # the panels' store in the app's cache (cache.py)
 _every_store = weakref.WeakSet()  # the stores this process's apps kept panels in (for `_cache.clear`)
 
@@ -118,7 +121,9 @@ def manager_panel(session, today: dt.date) -> dict:
     collection_, ageing_ = collection_and_ageing(session, today)
     return {"today": today_counts(session, today), "sell": sell_through(session),
             "collection": collection_, "ageing": ageing_, "pipeline": pipeline(session),
-            "targets": targets_vs_actuals(session, today.strftime("%Y-%m")), "forecast": forecast(session, today)}
+            "targets": targets_vs_actuals(session, today.strftime("%Y-%m")), "forecast": forecast(session, today),
+            "changes": change_rate(session), "changes_waiting": changes_waiting(session),
+            "refunds_due": refunds_due(session)}
 
 
 def office_panel(session, name: str, today: dt.date):
@@ -314,7 +319,87 @@ def finance_panel(session, today: dt.date) -> dict:
     summary = _open_summary(session, today, 6)
     return {"receipts": {"count": count, "amount": amount}, "due_week": summary["soon"],
             "due_week_lines": _lines(session, due >= today, due <= today + dt.timedelta(days=6)),
-            "overdue": summary["overdue"]}
+            "overdue": summary["overdue"], "refunds_due": refunds_due(session)}
+
+
+# --- Changes to deals (R-CHG-1, R-CHG-5; issue 21, item 8) ---------------------------------------
+
+def deal_was_a_sale():
+    """A WHERE clause on `subscription`, the one definition of the deals a change rate is counted
+    per 100 of: every deal that was ever a sale — live now (LIVE_DEAL), or over after sales control
+    confirmed it (checked_at), or over in a state only a sale reaches (forfeited, rescinded,
+    cancelled). Drafts, and deals withdrawn or expired before confirmation, are not counted."""
+    from .deals import Subscription
+    return or_(Subscription.status.in_(LIVE_DEAL),
+               and_(Subscription.status.in_(DEAD_DEAL),
+                    or_(Subscription.checked_at.isnot(None), Subscription.status.in_(DEFAULTED + ("cancelled",)))))
+
+
+def change_rate(session) -> list[dict]:
+    """The change rate per project: approved change requests (R-CHG-1) per 100 deals that were
+    ever a sale (`deal_was_a_sale`), by kind and in all. All time, as the deals are."""
+    from .changes import CHANGE_KINDS, ChangeRequest
+    from .deals import Subscription
+    from .projects import Project
+    deals = dict(session.execute(select(Subscription.project_id, func.count()).where(deal_was_a_sale())
+                                 .group_by(Subscription.project_id)).all())
+    changes: dict[int, dict[str, int]] = {}
+    for project_id, kind, n in session.execute(
+            select(Subscription.project_id, ChangeRequest.kind, func.count())
+            .join(Subscription, Subscription.id == ChangeRequest.subscription_id)
+            .where(ChangeRequest.status == "approved")
+            .group_by(Subscription.project_id, ChangeRequest.kind)):
+        changes.setdefault(project_id, {})[kind] = n
+    rows = []
+    for project_id, name in session.execute(select(Project.id, Project.name).order_by(Project.name)):
+        made, by_kind = deals.get(project_id, 0), changes.get(project_id, {})
+        if not made and not by_kind:
+            continue
+        total = sum(by_kind.values())
+        rows.append({"project_id": project_id, "name": name, "deals": made, "changes": total,
+                     "rate": per_hundred(total, made),
+                     "kinds": [{"kind": kind, "changes": by_kind.get(kind, 0),
+                                "rate": per_hundred(by_kind.get(kind, 0), made)} for kind in CHANGE_KINDS]})
+    return rows
+
+
+def per_hundred(part, whole) -> float:
+    """Changes per 100 deals, to one decimal (0 when there are no deals)."""
+    return round(100.0 * part / whole, 1) if whole else 0.0
+
+
+def changes_waiting(session) -> dict:
+    """The open change requests (R-CHG-1) by kind and by whose step they wait for: the role of
+    their chain's current step, or the requester (`requester`) when sent back to them."""
+    from .changes import OPEN_CHANGE, ChangeRequest
+    counts: dict[tuple[str, str], int] = {}
+    for kind, status, chain, step, n in session.execute(
+            select(ChangeRequest.kind, ChangeRequest.status, ChangeRequest.chain, ChangeRequest.step, func.count())
+            .where(ChangeRequest.status.in_(OPEN_CHANGE))
+            .group_by(ChangeRequest.kind, ChangeRequest.status, ChangeRequest.chain, ChangeRequest.step)):
+        roles = [r for r in chain.split(",") if r]
+        whose = roles[step] if status == "requested" and step < len(roles) else "requester"
+        counts[(kind, whose)] = counts.get((kind, whose), 0) + n
+    rows = [{"kind": kind, "whose": whose, "count": n} for (kind, whose), n in sorted(counts.items())]
+    return {"total": sum(counts.values()), "rows": rows}
+
+
+def refunds_due(session) -> dict:
+    """Refunds due: the money still held on deals that are over, waiting on finance's settlement
+    worklist for a refund or retention voucher (R-CHG-5) — its rows and its total, by the one
+    definition (models.payments.awaiting_settlement, held_amount), with the cancelled (退房) and
+    forfeited deals' part apart."""
+    from .deals import Subscription
+    from .payments import awaiting_settlement, held_amount
+    parts = {"cancelled": [0, ZERO], "forfeited": [0, ZERO], "other": [0, ZERO]}
+    for status, n, held in session.execute(
+            select(Subscription.status, func.count(), func.coalesce(func.sum(held_amount()), ZERO))
+            .where(awaiting_settlement()).group_by(Subscription.status)):
+        part = parts[status if status in parts else "other"]
+        part[0] += n
+        part[1] += Decimal(held)
+    return {"count": sum(n for n, _ in parts.values()), "held": sum((h for _, h in parts.values()), ZERO),
+            "by_status": [{"status": status, "count": n, "held": held} for status, (n, held) in parts.items()]}
 
 
 def lawyer_panel(session, today: dt.date) -> dict:

@@ -69,7 +69,7 @@ def test_demo_office_is_realistic_and_idempotent(app, db):
     assert _count(db, Lead, Lead.owner_id.is_not(None), Lead.next_follow_up_on == today) > 0  # due today
     assert {"available", "held", "subscribed", "withheld"} <= set(db.session.scalars(select(Unit.status).distinct()))
     assert set(db.session.scalars(select(Subscription.status).distinct())) == {
-        "draft", "confirmed", "active", "contracted", "forfeited", "withdrawn", "expired"}
+        "draft", "confirmed", "active", "contracted", "forfeited", "withdrawn", "expired", "cancelled"}
     # Signed deals whose later lines are still to come (R-PAY-4), an instalment and a mortgage deal.
     to_come = set(db.session.scalars(
         select(Subscription.payment_method).join(Instalment, Instalment.subscription_id == Subscription.id)

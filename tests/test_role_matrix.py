@@ -13,8 +13,9 @@ import datetime as dt
 
 import pytest
 
-from models import (ArchiveRecord, ContractStep, CustomerQuestion, DocumentBatch, Export, Extension, LeadArchive,
-                    LeadConflict, Notification, PaymentMethodTemplate, PriceApproval, PriceListImport, Role)
+from models import (ArchiveRecord, ChangeRequest, ContractStep, CustomerQuestion, DealBuyer, DocumentBatch, Export,
+                    Extension, LeadArchive, LeadConflict, Notification, PaymentMethodTemplate, PriceApproval,
+                    PriceListImport, Role)
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
 
@@ -100,6 +101,34 @@ EXPECTED = {
     "subscription.withdraw_view": "mgcf",
     "subscription.payment_view": "mgcf",
     "subscription.book_view": "mgcf",
+    # Requesting a change of a deal (R-CHG-1): the subscription's action right and change.request.
+    "subscription.change_unit_view": "mg",
+    "subscription.change_buyers_view": "mg",
+    "subscription.change_method_view": "mg",
+    "subscription.change_price_view": "mg",
+    "subscription.cancel_deal_view": "mg",
+    "change_request.index_view": "amgcflv",
+    "change_request.details_view": "amgcflv",
+    "change_request.create_view": "",
+    "change_request.edit_view": "",
+    "change_request.delete_view": "",
+    "change_request.action_view": "amgv",
+    "change_request.export": "amfv",
+    "change_request.ajax_lookup": "amgcflv",
+    "change_request.ajax_update": "",
+    "change_request.reject_view": "mv",  # change.decide; the step's own role is the domain's check
+    "change_request.send_back_view": "mv",
+    "change_request.resubmit_view": "amg",  # change.request; the requester only is the domain's check
+    "change_request.withdraw_view": "amg",  # change.withdraw
+    "deal_buyer.index_view": "amgcflv",
+    "deal_buyer.details_view": "amgcflv",
+    "deal_buyer.create_view": "",
+    "deal_buyer.edit_view": "",
+    "deal_buyer.delete_view": "",
+    "deal_buyer.action_view": "",
+    "deal_buyer.export": "",
+    "deal_buyer.ajax_lookup": "amgcflv",
+    "deal_buyer.ajax_update": "",
     "price_approval.index_view": "amgcv",
     "price_approval.details_view": "amgcv",
     "price_approval.create_view": "",
@@ -391,6 +420,15 @@ PUBLIC_PATHS = {
     "subscription.withdraw_view": ("POST", "/admin/subscription/withdraw/"),
     "subscription.payment_view": ("POST", "/admin/subscription/payment/"),
     "subscription.book_view": ("POST", "/admin/subscription/book/"),
+    "subscription.change_unit_view": ("POST", "/admin/subscription/change_unit/"),
+    "subscription.change_buyers_view": ("POST", "/admin/subscription/change_buyers/"),
+    "subscription.change_method_view": ("POST", "/admin/subscription/change_method/"),
+    "subscription.change_price_view": ("POST", "/admin/subscription/change_price/"),
+    "subscription.cancel_deal_view": ("POST", "/admin/subscription/cancel_deal/"),
+    "change_request.reject_view": ("POST", "/admin/change_request/reject/"),
+    "change_request.send_back_view": ("POST", "/admin/change_request/send_back/"),
+    "change_request.resubmit_view": ("POST", "/admin/change_request/resubmit/"),
+    "change_request.withdraw_view": ("POST", "/admin/change_request/withdraw/"),
     "contract.sign_view": ("POST", "/admin/contract/sign/"),
     "contract_step.step_view": ("POST", "/admin/contract_step/step/"),
     "contract.original_view": ("POST", "/admin/contract/original/"),
@@ -497,7 +535,10 @@ def office(db, make_user):
     approval = PriceApproval(subscription=sub, list_price=sub.price, price=sub.price - 1000,
                              reason="老客户", requested_by_id=agent.id)
     s.add(approval)
-    s.add_all([ext, step, record, kept, conflict, question, note])
+    change = ChangeRequest(subscription=sub, kind="buyers", chain="sales_manager", reason="增加配偶",
+                           requested_by_id=agent.id, proposal={}, before={}, difference={})
+    buyer = DealBuyer(subscription=sub, seq=1, name=lead.name, id_number=f.VALID_ID_NUMBER, share=100)
+    s.add_all([ext, step, record, kept, conflict, question, note, change, buyer])
     batch = DocumentBatch(kind="receipt", total=1, requested_by_id=agent.id)
     doc = f.document(s, agent, batch=batch, subject_id=pay.id)
     export = Export(list="payments", format="csv", requested_by_id=agent.id)
@@ -514,7 +555,8 @@ def office(db, make_user):
            "answer_sheet": question.id, "notification": note.id, "price_approval": approval.id,
            "payment_method_template": s.query(PaymentMethodTemplate).first().id,
            "contract_step_due": step.id, "stamped_copy": 1, "lawyer_letter_due": event.id,
-           "rescission": event.id, "settlement": sub.id, "voucher": 1}
+           "rescission": event.id, "settlement": sub.id, "voucher": 1, "change_request": change.id,
+           "deal_buyer": buyer.id}
     return users, ids
 
 

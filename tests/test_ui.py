@@ -43,9 +43,12 @@ def test_r_all_1_each_role_sees_the_step_buttons_of_its_own_work_only(client, db
     # The active deal: finance records payments, the agent books the signing; nobody confirms it.
     details = f"/admin/subscription/details/?id={sub.id}"
     assert _steps(_page(client, "zhao", details)) == {"payment"}
-    assert _steps(_page(client, "li", details)) == {"book"}
+    # Issue 21: the agent and the manager may ask for a change of the live deal (R-CHG-1).
+    changes = {"change_unit", "change_buyers", "change_method", "change_price", "cancel_deal"}
+    assert _steps(_page(client, "li", details)) == {"book"} | changes
     assert _steps(_page(client, "chen", details)) == set()
-    assert _steps(_page(client, "wang", details)) == set()
+    assert _steps(_page(client, "wang", details)) == set()  # the lawyer
+    assert _steps(_page(client, "boss", details)) == changes  # the manager
     # The draft: sales control confirms it, the agent or the manager may withdraw it.
     details = f"/admin/subscription/details/?id={draft.id}"
     assert _steps(_page(client, "chen", details)) == {"confirm"}
