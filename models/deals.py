@@ -52,8 +52,9 @@ class Subscription(Base):
         Index("ix_subscription_draft_unit", "unit_id", sqlite_where=text("status = 'draft'"),
               postgresql_where=text("status = 'draft'")),
         Index("ix_subscription_subscribed_on", "subscribed_on"),  # today and this month (dashboard)
-        # R-CHG-5: finance's settlement worklist, its rows alone (models.payments.awaiting_settlement).
-        Index("ix_subscription_awaiting_settlement", "id", sqlite_where=_AWAITING_WHERE,
+        # R-CHG-5: finance's settlement worklist, its rows alone (models.payments.awaiting_settlement),
+        # with what the dashboard's refunds due add up (status, held): counted from the index alone.
+        Index("ix_subscription_awaiting_settlement", "id", "status", "held", sqlite_where=_AWAITING_WHERE,
               postgresql_where=_AWAITING_WHERE),
     )
 

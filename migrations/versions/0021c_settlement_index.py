@@ -12,7 +12,8 @@ the index. Now the database keeps the one figure:
   rows' amounts (PostgreSQL: once per statement, from its transition table, so a COPY of a
   million payments is one UPDATE; SQLite: per row). Nothing else writes the column.
 - `ix_subscription_awaiting_settlement`: the worklist's rows themselves (a partial index on the
-  dead deals that hold money), so its count and first page read the index alone (2–5 ms).
+  dead deals that hold money), so its count and first page read the index alone (2–5 ms), and
+  the dashboard's refunds due (their status and held) too (22 → 8 ms at 60,000 such deals).
 
 Revision ID: d21c00000001
 Revises: d21b00000001
@@ -63,7 +64,7 @@ def upgrade():
                "coalesce((SELECT sum(amount) FROM payment WHERE payment.subscription_id = subscription.id), 0) - "
                "coalesce((SELECT sum(amount) FROM voucher WHERE voucher.subscription_id = subscription.id), 0) "
                "WHERE EXISTS (SELECT 1 FROM payment WHERE payment.subscription_id = subscription.id)")
-    online.create_index('ix_subscription_awaiting_settlement', 'subscription', ['id'],
+    online.create_index('ix_subscription_awaiting_settlement', 'subscription', ['id', 'status', 'held'],
                         sqlite_where=AWAITING, postgresql_where=AWAITING)
 
 
