@@ -153,11 +153,19 @@ def _overdue_query(project_id: int, level: str, cutoff: dt.date, first_due: dt.d
     """Open instalments of live deals (of `statuses`) in `project_id` whose effective due date is
     on or before `cutoff` (and on or after `first_due`), without an event of `level` for that due
     date."""
+    # A lateness already chased on a line a change replaced (R-CHG-2) is the same lateness on the
+    # line that replaced it, due the same day: its warning or letter is not written twice.
+    replaced = aliased(Instalment)
+    chased_before = exists().where(OverdueEvent.instalment_id == replaced.id,
+                                   replaced.subscription_id == Instalment.subscription_id,
+                                   replaced.status == "replaced", OverdueEvent.due_on == EFFECTIVE_DUE,
+                                   OverdueEvent.level == level, OverdueEvent.cause == "payment")
     conditions = [open_line(), EFFECTIVE_DUE <= cutoff,
                   Subscription.project_id == project_id, Subscription.status.in_(statuses),
                   ~exists().where(OverdueEvent.instalment_id == Instalment.id,
                                   OverdueEvent.due_on == EFFECTIVE_DUE, OverdueEvent.level == level,
-                                  OverdueEvent.cause == "payment")]
+                                  OverdueEvent.cause == "payment"),
+                  ~chased_before]
     if first_due is not None:
         conditions.append(EFFECTIVE_DUE >= first_due)
     return select(Instalment.id, EFFECTIVE_DUE.label("due"), Subscription.id.label("sub"),

@@ -508,6 +508,29 @@ def test_r_pay_5_the_ladder_does_not_chase_replaced_lines(db, deal):
     assert owed_late and not set(owed_late) & replaced
 
 
+def test_r_pay_5_a_lateness_chased_before_a_change_is_not_chased_again_on_the_new_plan(db, deal):
+    """The down payment (due day 15) reached the lawyer's letter; a price change replaces the line by
+    the new plan's, due the same day and still late: the ladder writes no second warning or letter
+    for it (the lawyer is not asked twice) and goes on to the next rung as before."""
+    from models import OverdueEvent
+    sub_id = deal["sub"].id
+    letter_day = TODAY + dt.timedelta(days=15 + deal["project"].lawyer_letter_day)
+    run_ladder(db.session, letter_day)
+    db.session.commit()
+    levels = select(OverdueEvent.level).where(OverdueEvent.cause == "payment").order_by(OverdueEvent.id)
+    assert db.session.scalars(levels).all() == ["warning", "lawyer_letter"]
+    apply(db, deal, approved(db, deal, "price", {"price": "950000.00"}), today=letter_day)
+    counts = run_ladder(db.session, letter_day)
+    db.session.commit()
+    assert (counts["warning"], counts["lawyer_letter"]) == (0, 0)
+    assert db.session.scalars(levels).all() == ["warning", "lawyer_letter"]
+    # Its own next rung still comes, on the line in force.
+    forfeit_day = TODAY + dt.timedelta(days=15 + deal["project"].forfeit_day)
+    run_ladder(db.session, forfeit_day)
+    db.session.commit()
+    assert db.session.get(Subscription, sub_id).status == "forfeited"
+
+
 def test_r_con_5_a_change_does_not_restart_the_signing_ladder(db, deal):
     """Paid enough, not signed in time: the signing's warning is written once, on the deposit line;
     a price change that replaces that line does not make the ladder warn again."""
