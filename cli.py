@@ -103,7 +103,8 @@ def document_command(kind, subject_id, out):
 
     Subjects: subscription_agreement and forfeit_notice a subscription; receipt a payment;
     payment_reminder an instalment; overdue_warning and lawyer_letter an overdue event;
-    signing_booking a contract; statement a customer (lead); board a building."""
+    signing_booking a contract; statement a customer (lead); board a building; addendum an
+    approved change request."""
     import time
 
     import pdf

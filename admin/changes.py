@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from flask import has_request_context, request
+from flask import flash, has_request_context, request
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -18,7 +18,8 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
 
-from models import Building, Subscription, Unit, db
+from jobs.documents import QueueUnavailable, enqueue_documents
+from models import Building, Document, Subscription, Unit, db
 from models.base import office_local, office_today
 from models.change_requests import (CHANGEABLE, FIXED_BY_CONTRACT, decide_change, decision_refusal, request_change,
                                     resubmit_change, withdraw_change)
@@ -94,8 +95,8 @@ def _share(value) -> str:
 
 
 def buyer_rows(sub) -> list[dict]:
-    """The deal's current buyers as the form's rows (ID numbers and phones as the reader may see
-    them); a deal from before buyers were kept: its customer, 100 %."""
+    """The deal's current buyers as rows of the buyers' form, whole (`_shown` masks them for the
+    reader); a deal from before buyers were kept: its customer, 100 %."""
     buyers = current_buyers(db.session, sub.id)
     rows = [{"name": b.name, "id_type": b.id_type, "id_number": b.id_number, "phone": b.phone,
              "share": _share(b.share)} for b in buyers]
@@ -257,8 +258,8 @@ def deal_context(sub) -> dict:
 PROPOSAL_LABELS = {"unit_id": _l("Unit"), "unit": _l("Unit"), "buyers": _l("Buyers"),
                    "payment_method": _l("Payment method"), "price": _l("Price"),
                    "retain_deposit": _l("Retain the deposit"), "fee": _l("Fee"), "refund": _l("Refund"),
-                   "retained": _l("Retained"), "paid": _l("Paid"), "due": _l("Still due")}
-DIFFERENCE_LABELS = {"price": _l("Total price"), "paid": _l("Paid"), "due": _l("Still due"),
+                   "retained": _l("Retained"), "paid": _l("Paid so far"), "due": _l("Still due")}
+DIFFERENCE_LABELS = {"price": _l("Total price"), "paid": _l("Paid so far"), "due": _l("Still due"),
                      "refund": _l("Refund"), "retained": _l("Retained"), "fee": _l("Fee"),
                      "signing_required": _l("To pay before signing")}
 # The difference's parts in the order people read them; the grid's one line leaves out the long ones.
@@ -366,7 +367,10 @@ def _changed(form, change, result) -> str:
 
 
 def _decidable(change) -> bool:
-    return change.status == "requested" and decision_refusal(db.session, current_user, change) is None
+    """The user may decide the request's current step now (the domain's own answer, asked once a
+    page for each request: three buttons read it)."""
+    return change.status == "requested" and per_request(
+        ("change-decidable", change.id), lambda: decision_refusal(db.session, current_user, change) is None)
 
 
 def _requester(change) -> bool:
@@ -413,10 +417,27 @@ CHANGE_STEPS = form_steps(
              run=lambda by, form, change: withdraw_change(db.session, by, change.id, reason=form.reason.data),
              done=_changed, missing=_l("Say why.")))
 
+def _send_addenda(changes) -> None:
+    """The addenda the last approvals requested (models.change_requests.decide_change), handed to
+    the workers once committed; with the queue down they stay queued for the sweep to send."""
+    applied = [change.id for change in changes if change.status == "approved"]
+    if not applied:
+        return
+    documents = db.session.scalars(select(Document).where(
+        Document.kind == "addendum", Document.subject_id.in_(applied), Document.status == "queued",
+        Document.job_id.is_(None))).all()
+    try:
+        enqueue_documents(db.session, documents)
+    except QueueUnavailable:
+        flash(gettext("The addendum is recorded but the job queue cannot be reached; it will be rendered as soon "
+                      "as it is back."), "warning")
+
+
 APPROVAL = decision_steps(
     lambda by, change, decision: decide_change(db.session, by, change.id, decision, today=office_today()),
     lambda n: gettext("Approval recorded on %(n)d change requests.", n=n),
-    Decision("approve", _l("Approve"), _l("Approve this change of the deal?"), "approve"))
+    Decision("approve", _l("Approve"), _l("Approve this change of the deal?"), "approve"),
+    after=_send_addenda)
 
 
 class ChangeRequestView(CHANGE_STEPS, APPROVAL, ReadOnlyView):

@@ -177,7 +177,7 @@ class BuyerRowForm(Form):
     """One buyer (权益人) of a buyer change: an empty row is no buyer. The domain checks the rest
     (models.changes.validate_buyers: a name, a valid document, shares totalling 100 %)."""
 
-    name = StringField(_l("Name"), validators=[Optional(), Length(max=100)])
+    name = StringField(_l("Buyer's name"), validators=[Optional(), Length(max=100)])
     id_type = SelectField(_l("ID document"), choices=_choices("deal_buyer", "id_type"), default="resident_id")
     id_number = StringField(_l("ID number"), validators=[Optional(), Length(max=30)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=30)])

@@ -167,9 +167,10 @@ class Decision(NamedTuple):
     value: object
 
 
-def decision_steps(decide: Callable, done: Callable, *decisions: Decision):
+def decision_steps(decide: Callable, done: Callable, *decisions: Decision, after: Callable | None = None):
     """A mixin with one action per decision, each deciding every selected row at once through
-    the domain, `decide(by, row, value)`, then flashing `done(n)` (n rows decided):
+    the domain, `decide(by, row, value)`, then flashing `done(n)` (n rows decided) and, once
+    committed, calling `after(results)` if given:
 
         decision_steps(lambda by, row, approve: decide_price(db.session, by, row.id, approve),
                        lambda n: gettext("%(n)d price requests decided.", n=n),
@@ -180,8 +181,11 @@ def decision_steps(decide: Callable, done: Callable, *decisions: Decision):
     for decision in decisions:
         def run(self, ids, value=decision.value):
             rows = selected_rows(self, ids)
-            if rows and succeeded(run_domain(lambda by: [decide(by, row, value) for row in rows])):
+            results = run_domain(lambda by: [decide(by, row, value) for row in rows]) if rows else None
+            if rows and succeeded(results):
                 flash(done(len(rows)), "success")
+                if after is not None:  # what follows the commit (documents handed to the workers)
+                    after(results)
 
         run.__name__ = f"action_{decision.name}"
         attrs[run.__name__] = action(decision.name, decision.text, decision.confirmation)(run)

@@ -15,7 +15,7 @@ approved request in `last_change_id` in the same UPDATE (the database's terms gu
   down payment required before signing (R-CON-1) is re-evaluated: a booked signing stays booked,
   and the booking's refusal and the signing say what is now missing (models.contracts).
 - buyers (R-CHG-3): models.changes.apply_buyers.
-- cancellation (退房, R-CHG-4): the deal cancelled, its contracts rescinded, the unit back on sale,
+- cancellation (退房, R-CHG-4): the deal cancelled, its signed contracts rescinded, the unit back on sale,
   the customer's records kept apart, the money held on finance's settlement worklist with the
   refund and the retention approved (models.payments.settlement_proposal reads them).
 """
@@ -199,8 +199,8 @@ def difference(session, sub, kind: str, proposal, today: dt.date) -> dict:
     elif kind == "buyers":
         out["buyers"] = [[f"{b.name} {_money(b.share)}%" for b in changes.current_buyers(session, sub.id)],
                          [f"{b.get('name')} {b.get('share')}%" for b in proposal.get("buyers") or []]]
-    elif kind == "cancellation":
-        figures = _cancellation_figures(session, sub, proposal)
+    elif kind == "cancellation":  # the refund as the money stands today (a reversal meanwhile)
+        figures = _cancellation_figures(session, sub, {key: proposal.get(key) for key in ("retain_deposit", "fee")})
         out.update(refund=figures["refund"], retained=figures["retained"], fee=figures["fee"])
         out.update(price=[_money(sub.price), _money(sub.price)], paid=_money(paid),
                    due=[_money(sub.price - paid), "0.00"])
@@ -294,13 +294,16 @@ def _swap(session, by, sub, change, proposal, today) -> None:
 
 def _cancel(session, by, sub, change, proposal, today) -> None:
     """退房 in the caller's transaction (R-CHG-4): the customer's records kept apart (reason
-    cancellation, with the approved refund), the contracts rescinded, the customer back to a
+    cancellation, with the approved refund), the signed contracts rescinded, the customer back to a
     visited customer (as a withdrawal leaves them), the deal cancelled, the unit back on sale and
     the requests still waiting closed (models.deals.end_deal), finance told of the money held."""
     lead = session.get(Lead, sub.lead_id)
     unit_id, status = sub.unit_id, sub.status
+    # Signed contracts are rescinded; a booking not signed stays as it was, as a forfeit leaves it
+    # (the deal's status closes it: a booked contract of a dead deal cannot be signed).
     contracts = session.scalars(select(Contract).where(Contract.subscription_id == sub.id,
-                                                       Contract.status != "rescinded").with_for_update(of=Contract)).all()
+                                                       Contract.status.notin_(("booked", "rescinded")))
+                                .with_for_update(of=Contract)).all()
     action = change_action("cancellation")
     with audit_context(session, actor=by, action=action):
         keep_apart(session, sub, lead, "cancellation", today, by, reason=change.reason,

@@ -26,8 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from .audit import audit_context, record_many
 from .base import office_time, office_today, utcnow
 from .change_apply import apply_change, check_proposal, difference
-from .changes import CHANGE_KINDS, OPEN_CHANGE, ChangeRequest, ChangeStep, current_buyers, open_change
+from .changes import (CHANGE_KINDS, OPEN_CHANGE, ChangeRequest, ChangeStep, current_buyers, manager_price_floor,
+                      open_change)
 from .deals import DEAD_DEAL, Subscription, locked_subscription, works_on_deal
+from .documents import request_addendum
 from .errors import RuleViolation
 from .labels import choice_label
 from .money import FEN, parse_money
@@ -78,8 +80,7 @@ def chain_for(session, sub: Subscription, kind: str, proposal: dict) -> list[str
     chain = [str(role) for role in chain]
     if kind == "price" and "vp" not in chain:
         price = parse_money(proposal.get("price"), _l("The new price"), rule="R-CHG-1")
-        floor = sub.unit.list_price * (1 - project.manager_price_limit_percent / 100)
-        if price < floor:
+        if price < manager_price_floor(project, sub.unit.list_price):
             chain.append("vp")  # R-PRICE-2: beyond the manager's authority
     return chain
 
@@ -130,7 +131,7 @@ def _reason(reason) -> str:
     return reason
 
 
-def _waiting_refusal(session, change: ChangeRequest) -> RuleViolation:
+def _waiting_refusal(change: ChangeRequest) -> RuleViolation:
     """The refusal of a second change while `change` is open (R-CHG-1): which one, by whom, when."""
     values = {"no": str(change), "kind": _kind(change.kind), "who": change.requested_by.display_name,
               "on": office_time(change.requested_at, "%Y-%m-%d")}
@@ -168,8 +169,8 @@ def request_change(session, by: User, subscription_id: int, kind: str, *, reason
     reason = _reason(reason)
     waiting = open_change(session, sub.id)
     if waiting is not None:
-        raise _waiting_refusal(session, waiting)
-    proposal = check_proposal(session, sub, kind, proposal if isinstance(proposal, dict) else {}, today)
+        raise _waiting_refusal(waiting)
+    proposal = check_proposal(session, sub, kind, proposal, today)
     change = ChangeRequest(subscription_id=sub.id, kind=kind, chain=",".join(chain_for(session, sub, kind, proposal)),
                            step=0, round=1, proposal=proposal, before=terms_now(session, sub),
                            difference=difference(session, sub, kind, proposal, today), reason=reason,
@@ -182,7 +183,7 @@ def request_change(session, by: User, subscription_id: int, kind: str, *, reason
         waiting = open_change(session, sub.id)
         if waiting is None:
             raise
-        raise _waiting_refusal(session, waiting) from None
+        raise _waiting_refusal(waiting) from None
     _tell_deciders(session, sub, change, by)
     if key is not None:
         settle(session, key, str(change))
@@ -285,35 +286,38 @@ def decide_change(session, by: User, change_id: int, decision: str, *, note: str
               "decided_at": now, "difference": _difference_now(session, sub, change, today, status)}
     if status != "approved":
         values["decision_note"] = note
-    try:
-        with session.begin_nested():
-            matched = session.execute(
-                update(ChangeRequest).where(ChangeRequest.id == change.id, ChangeRequest.status == "requested",
-                                            ChangeRequest.step == step, ChangeRequest.round == round_)
-                .values(**values).execution_options(synchronize_session=False)).rowcount
-            if matched != 1:
-                raise _already_decided(session, change_id)
-            session.execute(insert(ChangeStep).values(change_request_id=change.id, round=round_, seq=step,
-                                                      role=roles[step], decision=status, note=note,
-                                                      decided_by_id=by.id, decided_at=now))
-            record_many(session, "change_request", ACTIONS[status], by,
-                        [(change.id, {"status": ["requested", after], "step": [step, values["step"]],
-                                      "round": [round_, round_], "role": [None, roles[step]],
-                                      **({"note": [None, note]} if note else {})})])
-            session.expire(change)
-            if after == "approved":
-                change = session.get(ChangeRequest, change_id, populate_existing=True)
-                try:
-                    apply_change(session, by, change, today)
-                except RuleViolation as exc:
-                    raise RuleViolation(_l("The change cannot be applied: %(why)s Nothing was recorded; reject it "
-                                           "or send it back.", why=exc.message), rule=exc.rule or "R-CHG-1") from None
-                session.execute(update(ChangeRequest).where(ChangeRequest.id == change.id,
-                                                            ChangeRequest.applied_at.is_(None))
-                                .values(applied_at=utcnow()).execution_options(synchronize_session=False))
-                # ADDENDUM: the lead hooks the addendum request here
-    except IntegrityError:  # the step's row is there already: someone decided it first
-        raise _already_decided(session, change_id) from None
+    with session.begin_nested():  # the whole decision, or nothing of it (an approval that cannot be applied)
+        matched = session.execute(
+            update(ChangeRequest).where(ChangeRequest.id == change.id, ChangeRequest.status == "requested",
+                                        ChangeRequest.step == step, ChangeRequest.round == round_)
+            .values(**values).execution_options(synchronize_session=False)).rowcount
+        if matched != 1:
+            raise _already_decided(session, change_id)
+        try:
+            with session.begin_nested():
+                session.execute(insert(ChangeStep).values(change_request_id=change.id, round=round_, seq=step,
+                                                          role=roles[step], decision=status, note=note,
+                                                          decided_by_id=by.id, decided_at=now))
+        except IntegrityError:  # the step's row is there already: someone decided it first
+            raise _already_decided(session, change_id) from None
+        record_many(session, "change_request", ACTIONS[status], by,
+                    [(change.id, {"status": ["requested", after], "step": [step, values["step"]],
+                                  "round": [round_, round_], "role": [None, roles[step]],
+                                  **({"note": [None, note]} if note else {})})])
+        session.expire(change)
+        if after == "approved":
+            change = session.get(ChangeRequest, change_id, populate_existing=True)
+            try:
+                apply_change(session, by, change, today)
+            except RuleViolation as exc:
+                raise RuleViolation(_l("The change cannot be applied: %(why)s Nothing was recorded; reject it "
+                                       "or send it back.", why=exc.message), rule=exc.rule or "R-CHG-1") from None
+            session.execute(update(ChangeRequest).where(ChangeRequest.id == change.id,
+                                                        ChangeRequest.applied_at.is_(None))
+                            .values(applied_at=utcnow()).execution_options(synchronize_session=False))
+            # R-CHG-3 / item 7: the addendum of every approved change, requested with the change
+            # (nothing approved goes without one); the caller sends it after its commit.
+            request_addendum(session, by, change)
     change = session.get(ChangeRequest, change_id, populate_existing=True)
     sub = session.get(Subscription, subscription_id, populate_existing=True)
     if after == "requested":
@@ -356,7 +360,7 @@ def resubmit_change(session, by: User, change_id: int, *, reason: str, proposal:
     sub, change = _own_open(session, by, change_id, ("sent_back",))
     _changeable(sub, change.kind)
     reason = _reason(reason)
-    proposal = check_proposal(session, sub, change.kind, proposal if isinstance(proposal, dict) else {}, today)
+    proposal = check_proposal(session, sub, change.kind, proposal, today)
     chain = ",".join(chain_for(session, sub, change.kind, proposal))
     round_ = change.round
     matched = session.execute(

@@ -29,7 +29,7 @@ from .deals import LIVE_DEAL, RequestedDecision, Subscription, via_subscription
 from .errors import RuleViolation
 from .identity import ID_TYPES, RESIDENT_ID, validate_id_document
 from .leads import Lead, validate_phone
-from .money import parse_amount
+from .money import FEN, parse_amount
 from .users import User
 
 CHANGE_KINDS = ("unit_swap", "buyers", "payment_method", "price", "cancellation")
@@ -169,6 +169,13 @@ class DealBuyer(Base):
 
 MAX_BUYERS = 6
 HUNDRED = Decimal("100")
+
+
+def manager_price_floor(project, list_price: Decimal) -> Decimal:
+    """The lowest price within the sales manager's authority for a unit of `list_price`
+    (Project.manager_price_limit_percent below it, to the fen); below it the vice-president
+    approves too (R-PRICE-2, R-CHG-1: models.change_requests.chain_for)."""
+    return (list_price * (100 - project.manager_price_limit_percent) / 100).quantize(FEN)
 
 
 def open_change(session, subscription_id: int) -> ChangeRequest | None:

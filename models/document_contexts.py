@@ -1,5 +1,6 @@
-"""What each kind of document (PDF) shows, as plain values in Chinese: the deal, its plan and
-money, the ladder's letters, a signing booking, a customer's statement, a building's board. Each
+"""What each kind of document (PDF) shows, as plain values in Chinese: the deal, its buyers, its
+plan and money, the ladder's letters, a signing booking, a customer's statement, a building's
+board, the addendum of an approved change (R-CHG-3). Each
 builder takes the subject and the office's `today` (models.documents.document_context reads the
 clock once, at the edge). The PDF's board is the board of models.board, laid out for print.
 """
@@ -8,15 +9,22 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from .audit import Audit
 from .base import office_local
 from .board import board
+from .changes import ChangeStep, DealBuyer, current_buyers
+from .contracts import Contract
 from .deals import LIVE_DEAL, Subscription
 from .identity import DOCUMENT_NAMES_ZH, RESIDENT_ID
+from .inventory import Unit
 from .labels import choice_label
 from .ladder import OverdueEvent
-from .payments import Instalment, Payment, PaymentAllocation, Voucher, days_overdue, in_force, net_lines, signing_gate
+from .money import format_money
+from .payments import (Instalment, Payment, PaymentAllocation, Voucher, change_action, days_overdue, in_force,
+                       net_lines, signing_gate)
+from .permissions import ROLE_LABELS
 
 def _label(entity: str, column: str, value) -> str:
     return str(choice_label(entity, column, value))
@@ -33,14 +41,39 @@ def _unit(unit) -> dict:
             "layout": unit.layout, "area": unit.area, "list_price": unit.list_price}
 
 
+def _id_document(id_type) -> str:
+    return DOCUMENT_NAMES_ZH.get(id_type, DOCUMENT_NAMES_ZH[RESIDENT_ID])
+
+
 def _customer(sub) -> dict:
     return {"name": sub.customer_name or sub.lead.name, "phone": sub.lead.phone,
             "id_number": sub.customer_id_number, "address": sub.customer_address,
-            "id_document": DOCUMENT_NAMES_ZH.get(sub.customer_id_type, DOCUMENT_NAMES_ZH[RESIDENT_ID])}
+            "id_document": _id_document(sub.customer_id_type)}
 
 
-def _lines(session, sub, today: dt.date) -> list[dict]:
-    lines = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id, in_force())
+def _buyer(buyer: DealBuyer) -> dict:
+    """A buyer (权益人) as the documents print one: in full, as the agreement prints its customer
+    (the customer's own signed papers; the screens mask, models.privacy)."""
+    return {"name": buyer.name, "id_document": _id_document(buyer.id_type), "id_number": buyer.id_number,
+            "phone": buyer.phone, "share": buyer.share}
+
+
+def _buyers(session, sub) -> list[dict]:
+    """The deal's current buyers with their shares (R-CHG-3; models.changes.current_buyers); a deal
+    without buyer rows is its agreement's customer, whole."""
+    buyers = [_buyer(b) for b in current_buyers(session, sub.id)]
+    if buyers:
+        return buyers
+    c = _customer(sub)
+    return [{"name": c["name"], "id_document": c["id_document"], "id_number": c["id_number"],
+             "phone": c["phone"], "share": Decimal("100")}]
+
+
+def _lines(session, sub, today: dt.date, plan_no: int | None = None) -> list[dict]:
+    """The lines of the deal's plan in force (or of plan `plan_no`): a plan a change replaced is
+    history, owed by nobody (R-CHG-2)."""
+    lines = session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id,
+                                                     in_force() if plan_no is None else Instalment.plan_no == plan_no)
                             .order_by(Instalment.seq)).all()
     return [{"seq": i.seq, "kind": _label("instalment", "kind", i.kind), "due_on": i.due_on,
              "extended_due_on": i.extended_due_on, "amount_due": i.amount_due,
@@ -54,7 +87,8 @@ def _deal(session, sub) -> dict:
             "status": _label("subscription", "status", sub.status),
             "payment_method": _label("subscription", "payment_method", sub.payment_method),
             "subscribed_on": sub.subscribed_on, "deposit_due_on": sub.deposit_due_on,
-            "agent": sub.agent.display_name, "unit": _unit(sub.unit), "customer": _customer(sub)}
+            "agent": sub.agent.display_name, "unit": _unit(sub.unit), "customer": _customer(sub),
+            "buyers": _buyers(session, sub)}
 
 
 def _line_context(session, line, today) -> dict:
@@ -177,7 +211,162 @@ def _board(session, building, today) -> dict:
             "status_labels": {s: _label("unit", "status", s) for s in data["counts"]}}
 
 
+# --- the addendum (补充协议) of an approved change (R-CHG-1…4) ---------------------------------------
+
+PLAN_CHANGES = ("unit_swap", "payment_method", "price")  # kinds that start the deal's next plan
+
+
+def _pair(value) -> tuple:
+    """A [before, after] pair of models.change_apply.difference, or one value for both."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return value[0], value[1]
+    return value, value
+
+
+def _amount(value):
+    return None if value in (None, "") else Decimal(str(value))
+
+
+def _unit_text(unit) -> dict:
+    return {"label": str(unit), "floor": unit.floor, "area": unit.area, "layout": unit.layout}
+
+
+def swapped_units(session, change) -> tuple:
+    """The units of a unit swap, before and after (Unit rows; None when unknown): the deal's when
+    it was asked (`before`) and the one asked for (`proposal`)."""
+    before, after = (change.before or {}).get("unit_id"), (change.proposal or {}).get("unit_id")
+    return (session.get(Unit, before) if before else None, session.get(Unit, after) if after else None)
+
+
+def _applied_row(session, change) -> dict:
+    """The changes of the deal's audit row that applied `change` (models.payments.change_action):
+    {column: [before, after]}, e.g. plan_no, unit_id, price, status; {} when there is none. A deal
+    has one open change at a time, so it is the last row of that action up to the change's
+    applied_at (the same transaction)."""
+    if change.applied_at is None:
+        return {}
+    changes = session.scalar(select(Audit.changes).where(
+        Audit.entity == "subscription", Audit.entity_id == str(change.subscription_id),
+        Audit.action == change_action(change.kind), Audit.at <= change.applied_at)
+        .order_by(Audit.at.desc(), Audit.id.desc()).limit(1))
+    return changes or {}
+
+
+def change_plan_no(session, change) -> int | None:
+    """The plan an applied swap, method or price change started (R-CHG-2: plan_no + 1, in the same
+    UPDATE as the deal's new terms)."""
+    if change.kind not in PLAN_CHANGES or change.applied_at is None:
+        return None
+    plan_no = _applied_row(session, change).get("plan_no")
+    return plan_no[1] if isinstance(plan_no, list) else None
+
+
+def change_buyers(session, change) -> tuple[list[dict], list[dict]]:
+    """The buyers a buyer change ended and those it added (R-CHG-3: the former ones are kept)."""
+    rows = session.scalars(select(DealBuyer).where(DealBuyer.subscription_id == change.subscription_id,
+                                                   or_(DealBuyer.ended_by_change_id == change.id,
+                                                       DealBuyer.added_by_change_id == change.id))
+                           .order_by(DealBuyer.seq, DealBuyer.id)).all()
+    return ([_buyer(b) for b in rows if b.ended_by_change_id == change.id],
+            [_buyer(b) for b in rows if b.added_by_change_id == change.id])
+
+
+def buyers_text(buyers) -> str:
+    """Buyers with their shares in a line: "张三 50%, 李四 50%" (rows of _buyer or of a proposal)."""
+    return ", ".join(f'{b["name"]} {format(Decimal(str(b.get("share") or 0)).normalize(), "f")}%' for b in buyers)
+
+
+def _buyers_after(session, change) -> list[dict]:
+    """The deal's buyers once `change` was applied: those added by then and not ended by then."""
+    if change.applied_at is None:
+        return _buyers(session, change.subscription)
+    rows = session.scalars(select(DealBuyer).where(
+        DealBuyer.subscription_id == change.subscription_id, DealBuyer.created_at <= change.applied_at,
+        or_(DealBuyer.ended_at.is_(None), DealBuyer.ended_at > change.applied_at))
+        .order_by(DealBuyer.seq, DealBuyer.id)).all()
+    return [_buyer(b) for b in rows] or _buyers(session, change.subscription)
+
+
+def change_terms(session, change) -> list[dict]:
+    """Every term an approved change changed, before → after, as the addendum and the deal's
+    history read them: {"key", "before", "after"} with values written out (units, money, labels)."""
+    diff, proposal, before = change.difference or {}, change.proposal or {}, change.before or {}
+    terms = []
+
+    def add(key, old, new):
+        if old != new:
+            terms.append({"key": key, "before": "" if old is None else str(old),
+                          "after": "" if new is None else str(new)})
+
+    def money(key, pair):
+        old, new = (_amount(v) for v in pair)
+        add(key, format_money(old) if old is not None else None, format_money(new) if new is not None else None)
+
+    if change.kind == "unit_swap":
+        old, new = swapped_units(session, change)
+        old, new = (_unit_text(u) if u else {} for u in (old, new))
+        add("unit", old.get("label"), new.get("label"))
+        add("floor", old.get("floor"), new.get("floor"))
+        add("area", f'{old["area"]} ㎡' if old.get("area") is not None else None,
+            f'{new["area"]} ㎡' if new.get("area") is not None else None)
+        add("layout", old.get("layout"), new.get("layout"))
+    if change.kind == "buyers":
+        former, added = change_buyers(session, change)
+        add("buyers", buyers_text(former or before.get("buyers") or []),
+            buyers_text(added or proposal.get("buyers") or []))
+    if change.kind == "payment_method":
+        old, new = _pair(diff.get("payment_method"))
+        old = old or before.get("payment_method")
+        new = proposal.get("payment_method", new)
+        add("payment_method", _label("subscription", "payment_method", old) if old else None,
+            _label("subscription", "payment_method", new) if new else None)
+    if change.kind != "cancellation":
+        price = diff.get("price") if diff.get("price") is not None else [before.get("price"), proposal.get("price")]
+        money("price", _pair(price))
+        if diff.get("due") is not None:
+            money("due", _pair(diff["due"]))
+    else:
+        status = _applied_row(session, change).get("status") or [before.get("status") or "active", "cancelled"]
+        add("status", _label("subscription", "status", status[0]), _label("subscription", "status", status[1]))
+        paid = _pair(diff.get("paid", before.get("paid")))[0]
+        terms.append({"key": "paid", "before": format_money(_amount(paid)), "after": format_money(_amount(paid))})
+        for key in ("refund", "retained", "fee"):  # as applied (the proposal keeps them), else as asked
+            value = proposal.get(key, diff.get(key))
+            value = _pair(value)[1]
+            terms.append({"key": key, "before": "", "after": format_money(_amount(value) or Decimal("0"))})
+    return terms
+
+
+def _addendum(session, change, today) -> dict:
+    sub = change.subscription
+    former, added = change_buyers(session, change) if change.kind == "buyers" else ([], [])
+    plan_no = change_plan_no(session, change)
+    steps = session.scalars(select(ChangeStep).where(ChangeStep.change_request_id == change.id,
+                                                     ChangeStep.round == change.round,
+                                                     ChangeStep.decision == "approved")
+                            .order_by(ChangeStep.seq)).all()
+    contract = session.scalar(select(Contract.number).where(Contract.subscription_id == sub.id,
+                                                            Contract.number.is_not(None))
+                              .order_by(Contract.id.desc()).limit(1))  # a cancellation names the one it ends
+    paid = _pair((change.difference or {}).get("paid"))[1]
+    return {"deal": _deal(session, sub), "contract_number": contract or "",
+            "change": {"number": str(change), "kind": change.kind,
+                       "kind_label": _label("change_request", "kind", change.kind), "reason": change.reason,
+                       "requested_by": change.requested_by.display_name,
+                       "requested_on": office_local(change.requested_at).date(),
+                       "applied_on": office_local(change.applied_at).date() if change.applied_at else None,
+                       "retain_deposit": bool((change.proposal or {}).get("retain_deposit"))},
+            "buyers": _buyers_after(session, change), "terms": change_terms(session, change),
+            "former_buyers": former, "new_buyers": added,
+            "plan": _lines(session, sub, today, plan_no) if plan_no else [],
+            "carried_over": _amount(paid) if plan_no else None,
+            "plan_replaced": bool(plan_no) and plan_no != sub.plan_no,  # a later change replaced it
+            "approvals": [{"role": str(ROLE_LABELS.get(s.role, s.role)), "name": s.decided_by.display_name,
+                           "on": office_local(s.decided_at).date()} for s in steps]}
+
+
 BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _receipt,
             "payment_reminder": _payment_reminder, "overdue_warning": _overdue_letter,
             "lawyer_letter": _overdue_letter, "forfeit_notice": _forfeit_notice,
-            "signing_booking": _signing_booking, "statement": _statement, "board": _board}
+            "signing_booking": _signing_booking, "statement": _statement, "board": _board,
+            "addendum": _addendum}

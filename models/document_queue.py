@@ -16,7 +16,7 @@ from .labels import choice_label
 from .users import User
 
 DOCUMENT_KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warning",
-                  "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board")
+                  "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board", "addendum")
 DOCUMENT_STATUSES = ("queued", "running", "done", "failed")
 MAX_ATTEMPTS = 3  # renders a document may start (each interrupted by a dead worker) before it fails
 

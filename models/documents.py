@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, update
 
 from .audit import audit_context, record
 from .base import office_today, utcnow
+from .changes import ChangeRequest
 from .contracts import Contract
 from .deals import LIVE_DEAL, Subscription
 from .document_contexts import BUILDERS, project_context
@@ -46,6 +47,8 @@ def _subjects():
         "signing_booking": (Contract, "contract"),
         "statement": (Lead, "payment"),  # a customer's payments: whoever may list payments
         "board": (Building, "board"),
+        # R-CHG-3: an approved change's addendum, seen by whoever may see the deal's changes
+        "addendum": (ChangeRequest, "change_request"),
     }
 
 
@@ -101,6 +104,8 @@ def refusal(kind: str, subject) -> RuleViolation | None:
         return RuleViolation(_l("This deal is no longer live: there is nothing to remind."), rule="R-PAY-4")
     if kind == "subscription_agreement" and subject.status == "withdrawn":
         return RuleViolation(_l("This subscription was withdrawn."), rule="R-SUB-1")
+    if kind == "addendum" and subject.status != "approved":
+        return RuleViolation(_l("An addendum is made only for an approved change."), rule="R-CHG-1")
     return None
 
 
@@ -110,7 +115,7 @@ def _subscription_of(kind: str, subject):
         return None
     if kind in ("overdue_warning", "lawyer_letter"):
         return subject.instalment.subscription
-    if kind in ("receipt", "payment_reminder", "signing_booking"):
+    if kind in ("receipt", "payment_reminder", "signing_booking", "addendum"):
         return subject.subscription
     return subject
 
@@ -158,6 +163,23 @@ def request_documents(session, by, kind: str, subject_ids) -> tuple[DocumentBatc
         session.add_all(documents)
         session.flush()
     return batch, documents
+
+
+def request_addendum(session, by, change: ChangeRequest) -> Document:
+    """The addendum (补充协议, R-CHG-3) of the approved change `change`, requested in the
+    caller's transaction: models.change_requests.decide_change calls it after the last approval
+    (`by` the approver); the caller commits, then sends it (`jobs.documents.enqueue_documents`;
+    left unsent, the 5-minute sweep sends it). Once per change: a second call returns the
+    addendum already requested. Raises RuleViolation when `by` may not see the deal (role, then
+    row scope) or the change is not approved."""
+    session.flush()  # a status set on the object or by an UPDATE: read the row as it stands
+    session.refresh(change, ["status"])
+    made = session.scalar(select(Document).where(Document.kind == "addendum", Document.subject_id == change.id,
+                                                 Document.status != "failed").order_by(Document.id).limit(1))
+    if made is not None and may_see(session, by, made):
+        return made
+    _, documents = request_documents(session, by, "addendum", [change.id])
+    return documents[0]
 
 
 # --- rendering (called by the job) ---------------------------------------------------------------
@@ -246,6 +268,8 @@ def describe(kind: str, subject) -> str:
         return f"{sub.number} {customer} {subject.due_on}"
     if kind == "receipt":
         return f"{subject.receipt_no or '#' + str(subject.id)} {customer}"
+    if kind == "addendum":
+        return f"{sub.number} {subject} {customer}"
     return f"{sub.number} {customer}"
 
 

@@ -18,7 +18,7 @@ from collections import Counter
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, and_, case, exists, func, insert, literal, select, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from .audit import audit_context, record_many
 from .base import Base, in_list, office_today, utcnow
@@ -303,7 +303,10 @@ def _written(session, rows, level, today, cause: str = "payment") -> int:
 
 def _signing_overdue(session, project_id: int, level: str, cutoff: dt.date) -> list:
     """Booked sale contracts past their signing due date by the level's days, whose down payment
-    is complete (R-CON-5), without that level's signing event yet. Rows carry the deposit line."""
+    is complete (R-CON-5), without that level's signing event yet — on any plan's deposit line:
+    a change that replaced the plan (R-CHG-2) does not restart the signing's ladder. Rows carry the
+    deposit line of the plan in force."""
+    earlier = aliased(Instalment)
     rows = session.execute(
         select(Instalment.id, Contract.signing_due_on.label("due"), Subscription.id.label("sub"),
                Subscription.agent_id)
@@ -311,7 +314,7 @@ def _signing_overdue(session, project_id: int, level: str, cutoff: dt.date) -> l
         .join(Instalment, and_(Instalment.subscription_id == Subscription.id, Instalment.kind == "deposit", in_force()))
         .where(Contract.kind == "sale", Contract.status == "booked", Contract.signing_due_on <= cutoff,
                Subscription.project_id == project_id, Subscription.status == "active",
-               ~exists().where(OverdueEvent.instalment_id == Instalment.id,
+               ~exists().where(OverdueEvent.instalment_id == earlier.id, earlier.subscription_id == Subscription.id,
                                OverdueEvent.due_on == Contract.signing_due_on,
                                OverdueEvent.level == level, OverdueEvent.cause == "signing"))).all()
     ready = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from .audit import record_many
 from .base import office_today
@@ -35,9 +35,13 @@ EVENT_WORK = {
 
 
 def _deal_of_event_is(statuses):
-    return OverdueEvent.instalment_id.in_(
-        select(Instalment.id).join(Subscription, Subscription.id == Instalment.subscription_id)
-        .where(Subscription.status.in_(statuses), in_force()))
+    """Events of deals in `statuses`: of the plan in force's lines (a change's replaced lines are
+    chased afresh on the new plan, R-CHG-2), and signing events on any plan's deposit line (the
+    signing's ladder does not restart: models.ladder._signing_overdue)."""
+    lines = (select(Instalment.id).join(Subscription, Subscription.id == Instalment.subscription_id)
+             .where(Subscription.status.in_(statuses)))
+    return or_(OverdueEvent.instalment_id.in_(lines.where(in_force())),
+               and_(OverdueEvent.cause == "signing", OverdueEvent.instalment_id.in_(lines)))
 
 
 def letters_to_send():

@@ -32,7 +32,7 @@ from models.money import format_money
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
 KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warning",
-         "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board")
+         "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board", "addendum")
 REPORTS = ("monthly_review",)  # office reports rendered on request, not document rows
 # The CJK families, in order; the stylesheet names the same ones.
 FONT_FAMILIES = ("WenQuanYi Micro Hei", "HanaMinA", "HanaMinB")
@@ -129,6 +129,14 @@ def date(value) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
+def share(value) -> str:
+    """A buyer's share (R-CHG-3): 50 → "50%", 33.33 → "33.33%"."""
+    if value is None or value == "":
+        return ""
+    text = f"{Decimal(str(value)):.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
 def cn_date(value) -> str:
     if value is None:
         return "____年__月__日"
@@ -138,7 +146,7 @@ def cn_date(value) -> str:
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                           autoescape=True, undefined=jinja2.StrictUndefined,
                           trim_blocks=True, lstrip_blocks=True, finalize=shown)  # None: a dash
-_env.filters.update(money=money, date=date, cn_date=cn_date, rmb_upper=rmb_upper, office_time=office_time,
+_env.filters.update(money=money, date=date, cn_date=cn_date, share=share, rmb_upper=rmb_upper, office_time=office_time,
                     office_local=office_local)
 
 _shared: dict = {}

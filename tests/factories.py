@@ -167,3 +167,19 @@ def through_steps(session, people, unit_, lead_, *, payment_method, subscribed_o
                        today=today)
     session.commit()
     return sub
+
+
+def rename_customer(session, people, name: str):
+    """The first buyer of the live deal people["sub"] renamed as a live deal's terms change (R-CHG-1,
+    R-CHG-3): a buyer change asked by people["agent"] and approved by people["manager"]; the
+    agreement's customer block follows. Committed; returns the Subscription."""
+    from models.change_requests import decide_change, request_change
+    from models.changes import current_buyers
+    sub = people["sub"]
+    buyers = [{"name": name if b.seq == 1 else b.name, "id_type": b.id_type, "id_number": b.id_number,
+               "phone": b.phone, "share": str(b.share)} for b in current_buyers(session, sub.id)]
+    change = request_change(session, people["agent"], sub.id, "buyers", reason="更名", proposal={"buyers": buyers})
+    decide_change(session, people["manager"], change.id, "approve")
+    session.commit()
+    session.refresh(sub)
+    return sub

@@ -51,9 +51,15 @@ def test_r_chg_2_an_agent_asks_for_a_swap_the_manager_approves_it_and_the_board_
     expect(page.locator(".change-pending")).to_contain_text(str(change))
     expect(page.locator("button[data-step=change_unit]")).to_have_count(0)
     _shot(agent, "chg-2-deal-change-pending")
+    page.goto("/admin/subscription/")
+    expect(page.locator("td.col-status .status-change_pending")).to_have_count(1)
+    _shot(agent, "chg-2b-grid-change-pending")
 
     manager = browse("wang")
     page = manager.page
+    page.goto("/admin/change_request/")
+    expect(page.locator("td.col-figures")).to_contain_text("¥1,000,000.00 → ¥1,250,000.00")
+    _shot(manager, "chg-3a-change-requests")
     page.goto(f"/admin/change_request/details/?id={change.id}")
     expect(page.locator("#before-after")).to_contain_text(str(new))
     expect(page.locator("#difference")).to_contain_text("¥1,250,000.00")
@@ -70,3 +76,12 @@ def test_r_chg_2_an_agent_asks_for_a_swap_the_manager_approves_it_and_the_board_
     assert "status-available" in old_cell.get_attribute("class")
     assert "status-subscribed" in new_cell.get_attribute("class")
     _shot(manager, "chg-5-board-after-swap")
+
+    # The deal takes requests again: the buyers' form, prefilled with the buyer (ID number masked for the agent).
+    page = agent.page
+    page.goto(f"/admin/subscription/details/?id={sub.id}")
+    expect(page.locator("#buyers .buyer-current")).to_have_count(1)
+    agent.step("change_buyers")
+    expect(page.locator("[name='buyers-0-name']")).to_have_value(people["lead"].name)
+    assert "*" in page.input_value("[name='buyers-0-id_number']")
+    _shot(agent, "chg-6-buyers-form")

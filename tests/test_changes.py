@@ -241,6 +241,29 @@ def test_r_chg_1_sent_back_the_requester_resubmits_a_new_round_or_withdraws(db, 
     assert [b.share for b in current_buyers(db.session, deal["sub"].id)] == [Decimal("70.00"), Decimal("30.00")]
 
 
+def test_r_chg_1_an_approval_that_cannot_be_applied_records_nothing_and_says_so(db, deal, make_user):
+    from models.deals import subscribe
+    target = f.unit(db.session, f.building(db.session, deal["project"]), list_price=Decimal("1000000.00"))
+    db.session.commit()
+    change = _ask(db, deal, "unit_swap", {"unit_id": target.id}, reason="换到高楼层")
+    other = make_user("agent", username="rival")
+    lead = f.lead(db.session, owner=other, project_=deal["project"])
+    db.session.commit()
+    subscribe(db.session, other, unit_id=target.id, lead_id=lead.id, payment_method="one_off", deposit="50000",
+              id_number=f.VALID_ID_NUMBER, address="长沙", today=TODAY)  # the unit is taken meanwhile
+    db.session.commit()
+    audits = _count(db, Audit)
+    with raises_rule("R-CHG-2", match="The change cannot be applied"):
+        _decide(db, deal["manager"], change.id)
+    db.session.rollback()
+    change = db.session.get(ChangeRequest, change.id)
+    assert (change.status, change.step, change.applied_at, change.decided_by_id) == ("requested", 0, None, None)
+    assert _count(db, ChangeStep) == 0 and _count(db, Audit) == audits
+    assert db.session.get(Subscription, deal["sub"].id).unit_id == deal["unit"].id
+    _decide(db, deal["manager"], change.id, "send_back", note="该房已售，请另选")  # still decidable
+    assert db.session.get(ChangeRequest, change.id).status == "sent_back"
+
+
 def test_r_chg_1_a_withdrawn_request_frees_the_deal_and_can_no_longer_be_decided(db, deal):
     change = _ask(db, deal)
     with raises_rule("R-CHG-1", match="Say why"):
@@ -372,6 +395,28 @@ def test_r_chg_1_two_managers_approving_at_once_record_one_step(app, db, deal):
                   DealBuyer.ended_by_change_id.is_(None)) == 2
 
 
+@pytest.mark.postgres
+def test_r_chg_1_two_changes_of_one_deal_asked_at_once_open_one(app, db, deal):
+    from models import User
+    agent_id, manager_id, sub_id = deal["agent"].id, deal["manager"].id, deal["sub"].id
+
+    def ask(uid, kind, proposal):
+        def run(session):
+            change = request_change(session, session.get(User, uid), sub_id, kind, reason="同时申请",
+                                    proposal=proposal, today=TODAY)
+            session.commit()
+            return change.id
+        return run
+
+    results = race(ask(agent_id, "buyers", {"buyers": _buyers()}),
+                   ask(manager_id, "payment_method", {"payment_method": "instalments"}), app=app, expected=(Exception,))
+    opened = [r for r in results if isinstance(r, int)]
+    refused = [r for r in results if not isinstance(r, int)]
+    assert len(opened) == 1 and len(refused) == 1 and getattr(refused[0], "rule", None) == "R-CHG-1", results
+    assert "already waiting" in str(refused[0])
+    assert _count(db, ChangeRequest) == 1
+
+
 # --- the terms guard (R-CHG-1) ---------------------------------------------------------------------
 
 def _raw(db, sql, **params):
@@ -401,7 +446,7 @@ def test_r_chg_1_the_database_refuses_a_live_deals_terms_written_behind_the_syst
 
 def test_r_chg_1_an_approved_change_writes_the_terms_once_and_an_applied_one_never_again(db, deal):
     sub_id = deal["sub"].id
-    change = _ask(db, deal, "price", {"price": "1000000.00"}, reason="同价复核")
+    change = _ask(db, deal, "price", {"price": "990000.00"}, reason="老客户优惠")
     db.session.execute(update(ChangeRequest).where(ChangeRequest.id == change.id).values(status="approved"))
     _raw(db, "UPDATE subscription SET price = 999000, last_change_id = :c WHERE id = :id", id=sub_id, c=change.id)
     db.session.execute(update(ChangeRequest).where(ChangeRequest.id == change.id).values(applied_at=dt.datetime.now()))
@@ -418,4 +463,6 @@ def test_r_chg_1_a_deal_before_its_deposit_is_not_yet_guarded_and_statuses_still
                             subscribed_on=TODAY, today=TODAY, stage="draft")
     _raw(db, "UPDATE subscription SET price = 790000 WHERE id = :id", id=draft.id)  # a draft: no sale yet
     _raw(db, "UPDATE subscription SET status = 'contracted' WHERE id = :id", id=deal["sub"].id)  # no term
+    _raw(db, "UPDATE subscription SET price = :p, payment_method = 'one_off' WHERE id = :id",  # unchanged
+         id=deal["sub"].id, p="1000000.00")
     db.session.rollback()

@@ -99,8 +99,7 @@ def test_chinese_and_rare_characters_are_drawn_not_empty_boxes(app, tmp_path):
 
 
 def test_a_rendered_page_has_ink_and_the_rare_name_in_its_text(app, db, deal, tmp_path):
-    deal["sub"].customer_name = "𠀀堃喆"
-    db.session.commit()
+    f.rename_customer(db.session, deal, "𠀀堃喆")  # a live deal's name changes by an approved request (R-CHG-3)
     data = pdf.render("subscription_agreement", document_context(db.session, "subscription_agreement",
                                                                  deal["sub"].id))
     pages = _png_pages(data, tmp_path)
@@ -126,6 +125,8 @@ def test_rmb_upper_writes_amounts_as_on_a_receipt():
 def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
     from demo import build_demo
     from models import Building, Contract
+    from models.changes import ChangeRequest
+    from models.payments import open_line
     build_demo(db.session)
     db.session.commit()
     s = db.session
@@ -133,13 +134,14 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
         "subscription_agreement": s.scalar(select(Subscription.id).where(Subscription.status == "active")),
         "receipt": s.scalar(select(Payment.id).where(Payment.reverses_id.isnot(None))),
         "payment_reminder": s.scalar(select(Instalment.id).join(Instalment.subscription).where(
-            Instalment.status != "paid", Subscription.status == "active")),
+            open_line(), Subscription.status == "active")),  # of the plan in force (R-CHG-2)
         "overdue_warning": s.scalar(select(OverdueEvent.id).where(OverdueEvent.level == "warning")),
         "lawyer_letter": s.scalar(select(OverdueEvent.id).where(OverdueEvent.level == "lawyer_letter")),
         "forfeit_notice": s.scalar(select(Subscription.id).where(Subscription.status == "forfeited")),
         "signing_booking": s.scalar(select(Contract.id).where(Contract.status == "booked")),
         "statement": s.scalar(select(Subscription.lead_id).where(Subscription.status == "contracted")),
         "board": s.scalar(select(Building.id)),
+        "addendum": s.scalar(select(ChangeRequest.id).where(ChangeRequest.status == "approved")),
     }
     assert None not in subjects.values(), subjects
     assert set(subjects) == set(pdf.KINDS)
@@ -338,8 +340,7 @@ def listener():
 def test_hostile_field_values_are_shown_literally_and_fetch_nothing(app, db, deal, listener, tmp_path):
     port, hits = listener
     values = {key: value.format(port=port) if key == "import" else value for key, value in HOSTILE.items()}
-    sub = deal["sub"]
-    sub.customer_name = values["img"]
+    sub = f.rename_customer(db.session, deal, values["img"])  # by an approved request (R-CHG-3)
     sub.customer_address = values["link"]
     sub.price_reason = values["import"] + " " + values["jinja"]
     sub.lead.phone = values["jinja"]

@@ -129,9 +129,9 @@ def test_a_search_with_hostile_text_answers_and_escapes_it(client, office, key):
 def test_hostile_names_and_addresses_print_literally_in_the_pdf_and_fetch_nothing(app, db, make_user, tmp_path):
     today = office_today()
     deal = f.active_deal(db.session, make_user, price="1000000", payment_method="one_off", today=today,
-                         staff={"control": ("sales_control", None), "finance": ("finance", None)})
-    sub = deal["sub"]
-    sub.customer_name = "<script>alert(1)</script>{{7*7}}𠀀"
+                         staff={"control": ("sales_control", None), "finance": ("finance", None),
+                                "manager": ("sales_manager", None)})
+    sub = f.rename_customer(db.session, deal, "<script>alert(1)</script>{{7*7}}𠀀")  # approved (R-CHG-3)
     sub.customer_address = '"><img src="http://evil.example/x.png">长沙😀'
     db.session.commit()
     out = tmp_path / "agreement.pdf"

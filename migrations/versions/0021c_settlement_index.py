@@ -16,7 +16,7 @@ the index. Now the database keeps the one figure:
   the dashboard's refunds due (their status and held) too (22 → 8 ms at 60,000 such deals).
 
 Revision ID: d21c00000001
-Revises: d21a00000001
+Revises: d21b00000001
 """
 import sqlalchemy as sa
 from alembic import op
@@ -24,7 +24,7 @@ from alembic import op
 from migrations import online
 
 revision = 'd21c00000001'
-down_revision = 'd21a00000001'
+down_revision = 'd21b00000001'
 branch_labels = None
 depends_on = None
 
