@@ -68,6 +68,7 @@ COLUMN_LABELS = {
     "unit": _l("Unit"),
     "price": _l("Price"),
     "deposit": _l("Deposit"),
+    "held": _l("Money held"),  # what a deal holds of its money (R-CHG-5), kept by the database
     "payment_method": _l("Payment method"),
     "subscribed_on": _l("Subscribed on"),
     "checked_by": _l("Checked by"),
