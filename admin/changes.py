@@ -20,7 +20,7 @@ from wtforms.fields.choices import SelectChoice
 
 from jobs.documents import QueueUnavailable, enqueue_documents
 from models import Building, Document, Subscription, Unit, db
-from models.base import office_local, office_today
+from models.base import office_today
 from models.change_requests import (CHANGEABLE, FIXED_BY_CONTRACT, decide_change, decision_refusal, request_change,
                                     resubmit_change, withdraw_change)
 from models.changes import OPEN_CHANGE, ChangeRequest, DealBuyer, current_buyers, open_change
@@ -511,8 +511,8 @@ class DealBuyerView(ReadOnlyView):
     column_formatters = {
         "share": lambda v, c, buyer, n: f"{_share(buyer.share)} %",
         "added_by_change": lambda v, c, buyer, n: (f"BG-{buyer.added_by_change_id:06d}"
-                                                   if buyer.added_by_change_id else EMPTY),
-        "ended_at": lambda v, c, buyer, n: office_local(buyer.ended_at).date() if buyer.ended_at else EMPTY}
+                                                   if buyer.added_by_change_id else EMPTY)}
+    # ended_at: the base view's one writer of times (office time, "—" for a current buyer)
 
     def get_query(self):
         query = super().get_query().options(joinedload(DealBuyer.subscription))

@@ -350,7 +350,7 @@ def _own_open(session, by: User, change_id: int, statuses: tuple) -> tuple[Subsc
 
 def resubmit_change(session, by: User, change_id: int, *, reason: str, proposal: dict, key: str | None = None,
                     today: dt.date | None = None) -> ChangeRequest:
-    """The requester answers a send-back (R-CHG-1): the corrected proposal and reason start a new
+    """The requester — only they — answers a send-back (R-CHG-1): the corrected proposal and reason start a new
     round from the chain's first step — the proposal checked again, the chain, the deal's terms
     and the difference computed anew — and the first decider is told."""
     require(by, "change.request")
@@ -358,6 +358,13 @@ def resubmit_change(session, by: User, change_id: int, *, reason: str, proposal:
     if key is not None:
         claim(session, by, key, "change_resubmit", f"change_request:{change_id}", out_of_date=_OUT_OF_DATE)
     sub, change = _own_open(session, by, change_id, ("sent_back",))
+    if change.requested_by_id != by.id:
+        # Only its requester answers a send-back: anyone else re-writing the proposal would ask for a
+        # change they might then approve themselves (a manager who works on every deal). They may
+        # withdraw it and ask anew — then they are its requester, and someone else decides.
+        raise RuleViolation(_l("Only %(who)s, who asked for this change, may resubmit it; withdraw it and ask "
+                               "anew if the deal must change otherwise.", who=change.requested_by.display_name),
+                            rule="R-CHG-1")
     _changeable(sub, change.kind)
     reason = _reason(reason)
     proposal = check_proposal(session, sub, change.kind, proposal, today)

@@ -16,7 +16,7 @@ The subscription's customer columns are the first buyer's, as signed.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (CheckConstraint, ForeignKey, Index, JSON, Numeric, String, Text, UniqueConstraint, select,
@@ -29,7 +29,7 @@ from .deals import LIVE_DEAL, RequestedDecision, Subscription, via_subscription
 from .errors import RuleViolation
 from .identity import ID_TYPES, RESIDENT_ID, validate_id_document
 from .leads import Lead, validate_phone
-from .money import FEN, parse_amount
+from .money import FEN
 from .users import User
 
 CHANGE_KINDS = ("unit_swap", "buyers", "payment_method", "price", "cancellation")
@@ -222,7 +222,7 @@ def validate_buyers(rows: list[dict], today: dt.date | None = None) -> list[dict
         try:
             id_type, id_number = validate_id_document(row.get("id_type"), str(row.get("id_number") or ""), today)
             phone = validate_phone(str(row.get("phone") or ""))
-            share = parse_amount(row.get("share"), _l("The share"), rule="R-CHG-3")
+            share = _share(row.get("share"))
         except RuleViolation as exc:
             raise RuleViolation(_l("Buyer %(n)d (%(name)s): %(problem)s", n=n, name=name, problem=exc.message),
                                 rule="R-CHG-3") from None
@@ -237,6 +237,24 @@ def validate_buyers(rows: list[dict], today: dt.date | None = None) -> list[dict
         raise RuleViolation(_l("The shares add up to %(total)s %%, not 100 %%.", total=_percent(total)),
                             rule="R-CHG-3")
     return [{**b, "share": str(b["share"])} for b in buyers]
+
+
+def _share(value) -> Decimal:
+    """A buyer's share as typed ("50", "33.34", "50 %", "50％"): a percentage above 0 and at most 100,
+    to two decimals — in a percentage's words, not money's."""
+    if isinstance(value, Decimal):
+        share = value
+    else:
+        text = str(value if value is not None else "").strip().rstrip("%％").strip()
+        try:
+            share = Decimal(text) if text and text.replace(".", "", 1).isdigit() else None
+        except InvalidOperation:
+            share = None
+    if share is None or not share.is_finite() or not Decimal("0") < share <= HUNDRED \
+            or share != share.quantize(Decimal("0.01")):
+        raise RuleViolation(_l("the share is a percentage above 0 and at most 100, with at most 2 decimals "
+                               "(e.g. 50 or 33.34)."), rule="R-CHG-3")
+    return share.quantize(Decimal("0.01"))
 
 
 def add_first_buyer(session, sub: Subscription, lead: Lead) -> DealBuyer:

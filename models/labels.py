@@ -49,7 +49,8 @@ CHOICES: dict[tuple[str, str], dict] = {
                                  "cancellation": _l("Cancellation with refund")},
     ("change_request", "status"): {"requested": _l("Awaiting approval"), "sent_back": _l("Sent back"),
                                    "approved": _l("Approved"), "rejected": _l("Rejected"),
-                                   "withdrawn": _l("Withdrawn")},
+                                   # its own words: a deal's "Withdrawn" is 已退订 (unsubscribed)
+                                   "withdrawn": _l("Withdrawn by the requester")},
     ("change_step", "decision"): {"approved": _l("Approved"), "rejected": _l("Rejected"),
                                   "sent_back": _l("Sent back")},
     ("payment", "channel"): {"bank_transfer": _l("Bank transfer"), "pos": _l("Card (POS)"),

@@ -856,7 +856,14 @@ def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issu
     if amount > held:
         raise RuleViolation(_l("%(amount)s is more than the money still held on this deal, %(held)s.",
                                amount=format_money(amount), held=format_money(held)), rule="R-CHG-5")
-    may_retain = settlement_proposal(session, sub)["retain"]
+    proposal = settlement_proposal(session, sub)
+    may_retain = proposal["retain"]
+    if kind == "refund" and sub.status == "cancelled" and amount > proposal["refund"]:
+        # R-CHG-4: the refund the cancellation's approvers agreed, not more (the retention and the fee
+        # they approved stay with the developer; a larger refund is a new decision, not finance's).
+        raise RuleViolation(_l("The approved cancellation refunds %(refund)s of the money still held; "
+                               "%(retain)s is retained as agreed.", refund=format_money(proposal["refund"]),
+                               retain=format_money(may_retain)), rule="R-CHG-4")
     if kind == "retained" and amount > may_retain:
         raise RuleViolation(_l("The agreement lets the developer retain %(retain)s of this deal's money; the rest "
                                "is refunded.", retain=format_money(may_retain)), rule="R-CHG-5")

@@ -367,13 +367,25 @@ def test_r_chg_4_a_cancellation_computes_the_refund_and_settles_by_voucher(app, 
         record_voucher(db.session, deal["finance"], sub_id, kind="retained", amount="51000.01", issued_on=TODAY,
                        reason="退房协议", today=TODAY)
     db.session.rollback()
+    # Nor a refund above the approved one, though the money is held (all of it, or in two parts).
+    with raises_rule("R-CHG-4", match="249,000.00"):
+        record_voucher(db.session, deal["finance"], sub_id, kind="refund", amount="300000", issued_on=TODAY,
+                       reason="全额退款", channel="bank_transfer", today=TODAY)
+    db.session.rollback()
+    record_voucher(db.session, deal["finance"], sub_id, kind="refund", amount="200000", issued_on=TODAY,
+                   reason="退房退款（一）", channel="bank_transfer", today=TODAY)
+    db.session.commit()
+    with raises_rule("R-CHG-4", match="49,000.00"):
+        record_voucher(db.session, deal["finance"], sub_id, kind="refund", amount="49000.01", issued_on=TODAY,
+                       reason="退房退款（二）", channel="bank_transfer", today=TODAY)
+    db.session.rollback()
     record_voucher(db.session, deal["finance"], sub_id, kind="retained", amount="51000", issued_on=TODAY,
                    reason="退房协议：定金及手续费", today=TODAY)
     with raises_rule("R-CHG-5"):
-        record_voucher(db.session, deal["finance"], sub_id, kind="refund", amount="249000.01", issued_on=TODAY,
+        record_voucher(db.session, deal["finance"], sub_id, kind="refund", amount="49000.01", issued_on=TODAY,
                        reason="退房退款", channel="bank_transfer", today=TODAY)
-    record_voucher(db.session, deal["finance"], sub_id, kind="refund", amount="249000", issued_on=TODAY,
-                   reason="退房退款", channel="bank_transfer", today=TODAY)
+    record_voucher(db.session, deal["finance"], sub_id, kind="refund", amount="49000", issued_on=TODAY,
+                   reason="退房退款（二）", channel="bank_transfer", today=TODAY)
     db.session.commit()
     assert money_held(db.session, sub_id) == 0
     assert db.session.scalar(select(Subscription.id).where(Subscription.id == sub_id, awaiting_settlement())) is None

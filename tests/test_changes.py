@@ -77,15 +77,19 @@ def test_r_chg_3_a_new_deal_has_its_customer_as_its_one_buyer_with_the_whole_sha
 
 
 def test_r_chg_3_buyers_are_normalised_by_the_one_document_and_phone_readers():
-    rows = validate_buyers(_buyers("33.33", "66.67", second_id="1101011992 0101-0028"), TODAY)
+    rows = validate_buyers(_buyers("33.33", "66.67 %", second_id="1101011992 0101-0028"), TODAY)
     assert [(r["id_number"], r["phone"], r["share"]) for r in rows] == [
         (f.VALID_ID_NUMBER, "13800138000", "33.33"), (SPOUSE_ID, "13900139000", "66.67")]
 
 
 @pytest.mark.parametrize("rows, says", [
     (_buyers("50", "40"), "The shares add up to 90 %, not 100 %."),
-    (_buyers("50", "50.005"), "may have at most 2 decimals"),
-    (_buyers("100", "0"), "must be more than zero"),
+    # a share reads as a percentage, never as money ("an amount in yuan")
+    (_buyers("50", "50.005"), "Buyer 2 (李四): the share is a percentage above 0 and at most 100, with at most 2 "
+                              "decimals"),
+    (_buyers("100", "0"), "Buyer 2 (李四): the share is a percentage above 0"),
+    (_buyers("50", "五十"), "Buyer 2 (李四): the share is a percentage above 0"),
+    (_buyers("150", "-50"), "Buyer 1 (张三): the share is a percentage above 0 and at most 100"),
     (_buyers(second_id="11010119920101002X"), "Buyer 2 (李四): This ID number is not valid"),
     (_buyers(second_id=f.VALID_ID_NUMBER), "Buyers 1 and 2 have the same identity document"),
     ([{**_buyers()[0], "name": " "}, _buyers()[1]], "Buyer 1: enter the name."),
@@ -227,6 +231,12 @@ def test_r_chg_1_sent_back_the_requester_resubmits_a_new_round_or_withdraws(db, 
         resubmit_change(db.session, deal["agent"], change.id, reason="补充", proposal={"buyers": _buyers("60", "30")},
                         today=TODAY)
     db.session.rollback()
+    # Not the manager who sent it back (he works on every deal): he would approve his own proposal.
+    with raises_rule("R-CHG-1", match="who asked for this change, may resubmit it"):
+        resubmit_change(db.session, deal["manager"], change.id, reason="经理改的",
+                        proposal={"buyers": _buyers("70", "30")}, today=TODAY)
+    db.session.rollback()
+    assert db.session.get(ChangeRequest, change.id).status == "sent_back"
     resubmit_change(db.session, deal["agent"], change.id, reason="份额七三", proposal={"buyers": _buyers("70", "30")},
                     today=TODAY)
     db.session.commit()
