@@ -296,9 +296,9 @@ def _until_done(db, run) -> int:
     return 0  # pragma: no cover
 
 
-def test_r_chg_2_a_fault_at_any_statement_of_a_swap_leaves_the_database_as_it_was(db, deal):
-    pay(db, deal, "250000")
-    change = approved(db, deal, "unit_swap", {"unit_id": deal["free"].id})
+def _applied_after_a_fault_at_each_statement(db, deal, change) -> int:
+    """`_until_done` of applying the approved `change` (as decide_change does, then applied_at):
+    how many statements the application took once no fault stopped it."""
     change_id, manager_id = change.id, deal["manager"].id
 
     def run():
@@ -307,8 +307,13 @@ def test_r_chg_2_a_fault_at_any_statement_of_a_swap_leaves_the_database_as_it_wa
         apply_change(db.session, db.session.get(User, manager_id), row, TODAY)
         row.applied_at = utcnow()
 
-    statements = _until_done(db, run)
-    assert statements > 10
+    return _until_done(db, run)
+
+
+def test_r_chg_2_a_fault_at_any_statement_of_a_swap_leaves_the_database_as_it_was(db, deal):
+    pay(db, deal, "250000")
+    change = approved(db, deal, "unit_swap", {"unit_id": deal["free"].id})
+    assert _applied_after_a_fault_at_each_statement(db, deal, change) > 10
     sub = db.session.get(Subscription, deal["sub"].id)
     assert sub.unit_id == deal["free"].id and sub.plan_no == 2
 
@@ -318,16 +323,7 @@ def test_r_chg_4_a_fault_at_any_statement_of_a_cancellation_leaves_the_database_
     book_signing(db.session, deal["agent"], deal["sub"].id, appointment_at=AT, today=TODAY)
     db.session.commit()
     change = approved(db, deal, "cancellation", {"retain_deposit": True, "fee": "1000"})
-    change_id, manager_id = change.id, deal["manager"].id
-
-    def run():
-        from models import User
-        row = db.session.get(ChangeRequest, change_id)
-        apply_change(db.session, db.session.get(User, manager_id), row, TODAY)
-        row.applied_at = utcnow()
-
-    statements = _until_done(db, run)
-    assert statements > 10
+    assert _applied_after_a_fault_at_each_statement(db, deal, change) > 10
     assert db.session.get(Subscription, deal["sub"].id).status == "cancelled"
 
 
