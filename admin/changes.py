@@ -14,7 +14,7 @@ from flask import flash, has_request_context, request
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
 
@@ -134,13 +134,76 @@ def _unit_label(unit) -> str:
     return f"{unit} · {unit.layout} · {_share(unit.area)} m² · {format_money(unit.list_price)}"
 
 
+# A part of the swap's chooser lists at most this many units: a building, or a large building's
+# floors a range at a time (every unit on sale is reachable, none in a select of thousands).
+PART_UNITS = 500
+
+
+def _parts(sub) -> list[tuple[str, str]]:
+    """The chooser of a swap's new unit: (value "building:lowest-highest floor", label) for the
+    project's units on sale now, a building per part, a large one's floors split in order."""
+    rows = db.session.execute(
+        select(Building.id, Building.name, Unit.floor, func.count(Unit.id))
+        .join(Unit, Unit.building_id == Building.id).where(*_on_sale(sub))
+        .group_by(Building.id, Building.name, Unit.floor).order_by(Building.name, Building.id, Unit.floor)).all()
+    parts: list[list] = []  # [building id, name, lowest floor, highest floor, units]
+    for building_id, name, floor, n in rows:
+        last = parts[-1] if parts else None
+        if last and last[0] == building_id and last[4] + n <= PART_UNITS:
+            last[3], last[4] = floor, last[4] + n
+        else:
+            parts.append([building_id, name, floor, floor, n])
+    split = {p[0] for p in parts if sum(q[0] == p[0] for q in parts) > 1}
+    return [(f"{b}:{low}-{high}",
+             gettext("%(building)s, floors %(low)d–%(high)d (%(n)d on sale)", building=name, low=low, high=high, n=n)
+             if b in split else gettext("%(building)s (%(n)d on sale)", building=name, n=n))
+            for b, name, low, high, n in parts]
+
+
+def _on_sale(sub) -> tuple:
+    """Units a swap of `sub` may go to: the project's on sale now, not the deal's own."""
+    return (Building.project_id == sub.project_id, Unit.status == "available", Unit.id != sub.unit_id)
+
+
 def _unit_choices(form, sub) -> None:
-    """The project's units on sale now (the domain takes the chosen one under the subscription's guard)."""
-    units = db.session.scalars(
-        select(Unit).join(Building).options(joinedload(Unit.building))
-        .where(Building.project_id == sub.project_id, Unit.status == "available", Unit.id != sub.unit_id)
-        .order_by(Building.name, Unit.number).limit(2000)).all()
+    """The new unit of a swap (R-CHG-2), chosen part by part: the part sent (else the part of the
+    unit sent or proposed, else of the deal's own unit, else the first), then the units on sale of
+    that part. A unit on sale anywhere in the project is taken as sent (chosen before the part was
+    changed); the domain takes the chosen one under the subscription's guard
+    (models.change_apply.check_proposal refuses a unit gone or foreign)."""
+    parts = _parts(sub)
+    form.part.choices = [SelectChoice(value, label) for value, label in parts]
+    sent = str(form.unit_id.data or "")
+    unit = db.session.execute(select(Unit.id, Unit.building_id, Unit.floor).join(Building).where(
+        Unit.id == int(sent), *_on_sale(sub))).first() if sent.isdigit() and len(sent) < 12 else None
+
+    def part_of(building_id, floor):
+        return next((value for value, _ in parts if _holds(value, building_id, floor)), None)
+
+    chosen = str(form.part.data or "")
+    if chosen not in {value for value, _ in parts}:
+        chosen = ((unit and part_of(unit.building_id, unit.floor)) or part_of(sub.unit.building_id, sub.unit.floor)
+                  or next((value for value, _ in parts if value.startswith(f"{sub.unit.building_id}:")), None)
+                  or (parts[0][0] if parts else ""))
+    form.part.data = chosen
+    units = []
+    if chosen:
+        building_id, floors = chosen.split(":")
+        low, high = (int(x) for x in floors.split("-"))
+        units = db.session.scalars(
+            select(Unit).join(Building).options(joinedload(Unit.building))
+            .where(*_on_sale(sub), Unit.building_id == int(building_id), Unit.floor.between(low, high))
+            .order_by(Unit.floor, Unit.position, Unit.number)).all()
+    if unit is not None and unit.id not in {u.id for u in units}:
+        units.append(db.session.get(Unit, unit.id))
     form.unit_id.choices = [SelectChoice("", "—")] + [SelectChoice(str(u.id), _unit_label(u)) for u in units]
+
+
+def _holds(part: str, building_id: int, floor: int) -> bool:
+    """Part "building:lowest-highest" holds a unit of that building and floor."""
+    building, floors = part.split(":")
+    low, high = (int(x) for x in floors.split("-"))
+    return building == str(building_id) and low <= floor <= high
 
 
 def _money_text(value) -> str:

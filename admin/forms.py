@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (BooleanField, DateField, DateTimeLocalField, FieldList, Form, FormField, HiddenField,
-                     IntegerField, SelectField, StringField, TextAreaField)
+                     IntegerField, SelectField, StringField, SubmitField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
@@ -195,6 +195,12 @@ class ChangeForm(KeyedForm):
 
 
 class SwapForm(ChangeForm):
+    """The new unit, chosen part by part (admin.changes._unit_choices): a part of the project on
+    sale (a building, or a range of a large building's floors), then a unit of that part; `refresh`
+    shows the part's units without sending the request (admin.step_actions.FormStep)."""
+
+    part = SelectField(_l("Building"), coerce=str, validate_choice=False)
+    refresh = SubmitField(_l("Show its units"))
     unit_id = SelectField(_l("New unit"), coerce=str, validators=[DataRequired()])
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from models import Building, Lead, Project, RuleViolation, Unit, User, db
 from models.board import board
+from models.changes import validate_change_chains
 from models.contracts import validate_step_prerequisites
 from models.imports import get_visible, request_import, visible_imports
 from models.inventory import (MAX_PRICE_LIST_ROWS, PriceListRejected, hold_refusal, hold_unit, release_hold,
@@ -225,6 +226,7 @@ class ProjectView(ProtectedView):
 
     def on_model_change(self, form, model, is_created):
         validate_step_prerequisites(model.step_prerequisites)
+        validate_change_chains(model.change_chains)  # R-CHG-1: who approves each kind of change
 
     def after_model_change(self, form, model, is_created):
         if is_created:  # a new project starts with the four default payment methods (R-PAY-2)

@@ -58,7 +58,9 @@ class FormStep:
     `first(subject)` adds to the page only when the form is first opened (a settlement's
     proposal); `key_field` names the hidden field carrying the rows' ids (default `ids`).
     `form_for(rows)` picks the form by the rows (a change request's resubmission takes its kind's
-    form; `form_class` is then the form the rows' ids are read from); `template` the page.
+    form; `form_class` is then the form the rows' ids are read from); `template` the page. A form
+    posted by its `refresh` button (a chooser's: "show its units") is shown again with the choices
+    `prepare` sets for what it sent, and nothing is run.
 
         FormStep("pause", _l("Pause the follow-up"), PauseForm, one=_l("Select exactly one customer."),
                  run=lambda by, form, lead: pause_follow_up(db.session, by, lead.id, ...),
@@ -115,6 +117,8 @@ class FormStep:
             form = self.form_for(rows)(get_form_data())
         if self.prepare:
             self.prepare(form, rows)
+        if self.enough(rows) and getattr(getattr(form, "refresh", None), "data", False):
+            return self.page(view, form, rows)  # a chooser's button: the form again, nothing run
         if self.again:
             return self._post_again(view, form, rows)
         if not self.enough(rows) or not form.validate():

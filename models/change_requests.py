@@ -27,7 +27,7 @@ from .audit import audit_context, record_many
 from .base import office_time, office_today, utcnow
 from .change_apply import apply_change, check_proposal, difference
 from .changes import (CHANGE_KINDS, OPEN_CHANGE, ChangeRequest, ChangeStep, current_buyers, manager_price_floor,
-                      open_change)
+                      open_change, validate_change_chains)
 from .deals import DEAD_DEAL, Subscription, locked_subscription, works_on_deal
 from .documents import request_addendum
 from .errors import RuleViolation
@@ -35,7 +35,7 @@ from .labels import choice_label
 from .money import FEN, parse_money
 from .notifications import notify
 from .payments import money_held
-from .permissions import OPERATIONS, ROLES, can_do, require, role_label
+from .permissions import can_do, require, role_label
 from .projects import DEFAULT_CHANGE_CHAINS
 from .submissions import claim, settle
 from .users import User, users_with_roles
@@ -62,22 +62,17 @@ def chain_for(session, sub: Subscription, kind: str, proposal: dict) -> list[str
     """The roles that approve a change of `kind` of deal `sub`, in order (R-CHG-1): the project's
     chain for the kind (Project.change_chains, else models.projects.DEFAULT_CHANGE_CHAINS); a price
     change leaving the price below the list price by more than the manager's authority
-    (Project.manager_price_limit_percent) goes on to the vice-president. A chain naming a role
-    that is unknown, or that may not decide changes, is refused: nobody could ever decide it."""
+    (Project.manager_price_limit_percent) goes on to the vice-president. Chains that
+    models.changes.validate_change_chains refuses (a role that may not decide changes: nobody could
+    ever decide it) are refused here too."""
     project = sub.project
-    chains = project.change_chains if isinstance(project.change_chains, dict) else {}
-    chain = chains.get(kind, DEFAULT_CHANGE_CHAINS[kind])
-    if not isinstance(chain, list) or not chain:
-        raise RuleViolation(_l("Project %(project)s names no approver for a %(kind)s; ask the administrator to "
-                               "set its approval chain.", project=project.name, kind=_kind(kind)), rule="R-CHG-1")
-    deciders = OPERATIONS["change.decide"]
-    for role in chain:
-        if role not in ROLES or role not in deciders:
-            raise RuleViolation(_l("Project %(project)s's approval chain for a %(kind)s names “%(role)s”, who "
-                                   "cannot decide changes; ask the administrator to correct it.",
-                                   project=project.name, kind=_kind(kind), role=role_label(str(role))),
-                                rule="R-CHG-1")
-    chain = [str(role) for role in chain]
+    try:
+        chains = validate_change_chains(project.change_chains)
+    except RuleViolation as exc:
+        raise RuleViolation(_l("Project %(project)s's approval chains cannot be followed: %(problem)s Ask the "
+                               "administrator to correct them.", project=project.name, problem=exc.message),
+                            rule="R-CHG-1") from exc
+    chain = list(chains.get(kind, DEFAULT_CHANGE_CHAINS[kind]))
     if kind == "price" and "vp" not in chain:
         price = parse_money(proposal.get("price"), _l("The new price"), rule="R-CHG-1")
         if price < manager_price_floor(project, sub.unit.list_price):

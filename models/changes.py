@@ -28,8 +28,10 @@ from .base import Base, in_list, office_today, utcnow
 from .deals import LIVE_DEAL, RequestedDecision, Subscription, via_subscription
 from .errors import RuleViolation
 from .identity import ID_TYPES, RESIDENT_ID, validate_id_document
+from .labels import choice_label
 from .leads import Lead, validate_phone
 from .money import FEN
+from .permissions import OPERATIONS, role_label
 from .users import User
 
 CHANGE_KINDS = ("unit_swap", "buyers", "payment_method", "price", "cancellation")
@@ -41,6 +43,48 @@ STEP_DECISIONS = ("approved", "rejected", "sent_back")
 # The approval chain per kind is the project's (Project.change_chains, default
 # models.projects.DEFAULT_CHANGE_CHAINS); a price change beyond the manager's authority
 # (Project.manager_price_limit_percent) adds the vice-president (models.change_requests.chain_for).
+
+MAX_CHAIN_STEPS = 4  # a chain's roles, kept in change_request.chain (String(100)) with the vp a price may add
+
+
+def validate_change_chains(value) -> dict:
+    """A project's approval chains (R-CHG-1, Project.change_chains): a dict of known kinds
+    (CHANGE_KINDS; a kind left out takes models.projects.DEFAULT_CHANGE_CHAINS) to non-empty lists
+    of at most MAX_CHAIN_STEPS distinct roles that may decide changes (OPERATIONS["change.decide"]),
+    in the order they approve. Returns the chains ({kind: [role, …]}); RuleViolation in the
+    administrator's words otherwise. The project form checks the value saved with it, and
+    models.change_requests.chain_for the value stored (one definition)."""
+    deciders = sorted(OPERATIONS["change.decide"])
+    allowed = ", ".join(f"{role} ({role_label(role)})" for role in deciders)
+    if not isinstance(value, dict):
+        raise RuleViolation(_l("The approval chains name, for each kind of change (%(kinds)s), the roles that "
+                               "approve it in order, e.g. {\"price\": [\"sales_manager\", \"vp\"]}.",
+                               kinds=", ".join(CHANGE_KINDS)), rule="R-CHG-1")
+    chains: dict = {}
+    for kind, chain in value.items():
+        if kind not in CHANGE_KINDS:
+            raise RuleViolation(_l("The approval chains name “%(kind)s”, which is not a kind of change (%(kinds)s).",
+                                   kind=str(kind), kinds=", ".join(CHANGE_KINDS)), rule="R-CHG-1")
+        label = choice_label("change_request", "kind", kind)
+        if not isinstance(chain, list) or not chain:
+            raise RuleViolation(_l("The approval chain for a %(kind)s (“%(key)s”) names no approver: give a list of "
+                                   "roles (%(roles)s).", kind=label, key=kind, roles=allowed), rule="R-CHG-1")
+        if len(chain) > MAX_CHAIN_STEPS:
+            raise RuleViolation(_l("The approval chain for a %(kind)s (“%(key)s”) has %(n)d steps; at most %(max)d.",
+                                   kind=label, key=kind, n=len(chain), max=MAX_CHAIN_STEPS), rule="R-CHG-1")
+        for role in chain:
+            if not isinstance(role, str) or role not in deciders:
+                raise RuleViolation(_l("The approval chain for a %(kind)s (“%(key)s”) names “%(role)s”, who cannot "
+                                       "decide changes (only %(roles)s can).", kind=label, key=kind,
+                                       role=role_label(role) if isinstance(role, str) else str(role),
+                                       roles=allowed), rule="R-CHG-1")
+        repeated = next((role for i, role in enumerate(chain) if role in chain[:i]), None)
+        if repeated is not None:
+            raise RuleViolation(_l("The approval chain for a %(kind)s (“%(key)s”) names %(role)s twice; each role "
+                                   "approves once.", kind=label, key=kind, role=role_label(repeated)), rule="R-CHG-1")
+        chains[kind] = [str(role) for role in chain]
+    return chains
+
 
 _OPEN_WHERE = text(in_list("status", OPEN_CHANGE))
 
