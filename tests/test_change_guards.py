@@ -225,3 +225,20 @@ def test_r_chg_5_a_payment_still_moves_held_through_its_trigger(db, deal):
     db.session.commit()
     db.session.expire_all()
     assert db.session.get(Subscription, sub_id).held == Decimal("51234.56")
+
+
+def test_r_chg_2_a_line_in_force_is_not_hidden_as_replaced_nor_a_replaced_one_brought_back(db, deal):
+    sub_id = deal["sub"].id
+    before = _lines(db, sub_id)
+    _refused(db, "R-CHG-2", "UPDATE instalment SET status = 'replaced', amount_paid = 0 WHERE subscription_id = :id "
+                            "AND amount_paid = 0", id=sub_id)
+    assert _lines(db, sub_id) == before
+    change = request_change(db.session, deal["agent"], sub_id, "payment_method", reason="改分期",
+                            proposal={"payment_method": "instalments"}, today=TODAY)
+    for step in chain_for(db.session, deal["sub"], "payment_method", {"payment_method": "instalments"}):
+        decide_change(db.session, deal[{"sales_manager": "manager"}.get(step, step)], change.id, "approve",
+                      today=TODAY)
+        db.session.commit()
+    assert db.session.get(Subscription, sub_id).plan_no == 2  # the product's path replaced plan 1
+    _refused(db, "R-CHG-2", "UPDATE instalment SET status = 'pending' WHERE subscription_id = :id AND plan_no = 1",
+             id=sub_id)

@@ -20,7 +20,8 @@ plans numbered per deal, cancelled deals
     draft (whose terms are not guarded) — toggling the status to rewrite the terms is refused;
   - its plan lines: a line's subscription, plan_no, seq, kind, due_on and amount_due never change
     (payments move amount_paid and status, an extension extended_due_on, the agent agent_note; a
-    change replaces the plan); a line is added to a live deal only by applying an approved change
+    change replaces the plan: a line becomes `replaced` only once its deal's plan_no has moved past
+    it, and stays so); a line is added to a live deal only by applying an approved change
     (the deal's last_change_id, as above, and into the deal's plan in force), and a live deal's
     line is never deleted (a draft's plan is deleted and made again while nothing is paid).
   Made last, after the backfill. SQLite drops a table's triggers with the table: a later migration
@@ -97,6 +98,12 @@ LINE_LICENSED = ("EXISTS (SELECT 1 FROM subscription s JOIN change_request c ON 
                  "WHERE s.id = {deal} AND s.plan_no = {plan} AND c.subscription_id = s.id "
                  "AND c.status = 'approved' AND c.applied_at IS NULL)")
 STATUS_MOVE_REFUSED = f"(OLD.status IN {DEAD} OR (OLD.status IN {LIVE} AND NEW.status = 'draft'))"
+# A line leaves its plan (`replaced`) only when a change has started the next plan, and never comes back.
+REPLACED_MOVE = ("((OLD.status = 'replaced' AND NEW.status IS NOT 'replaced') OR (NEW.status = 'replaced' "
+                 "AND OLD.status IS NOT 'replaced' AND NEW.plan_no >= "
+                 "(SELECT s.plan_no FROM subscription s WHERE s.id = NEW.subscription_id)))")
+REPLACED_REFUSED = ("R-CHG-2: a plan line is replaced only by a change that started the next plan of its deal, "
+                    "and a replaced line stays replaced")
 
 
 def _live(deal: str) -> str:
@@ -144,6 +151,9 @@ def create_guards():
                     IF {moved} THEN
                         RAISE EXCEPTION '{PLAN_REFUSED}' USING ERRCODE = 'check_violation';
                     END IF;
+                    IF {REPLACED_MOVE.replace(" IS NOT ", " IS DISTINCT FROM ")} THEN
+                        RAISE EXCEPTION '{REPLACED_REFUSED}' USING ERRCODE = 'check_violation';
+                    END IF;
                     RETURN NEW;
                 END IF;
                 IF TG_OP = 'DELETE' THEN
@@ -160,7 +170,7 @@ def create_guards():
             END $$;
         """)
         op.execute(f"""
-            CREATE TRIGGER instalment_plan_guard BEFORE INSERT OR DELETE OR UPDATE OF {", ".join(PLAN_COLUMNS)}
+            CREATE TRIGGER instalment_plan_guard BEFORE INSERT OR DELETE OR UPDATE OF {", ".join(PLAN_COLUMNS)}, status
             ON instalment FOR EACH ROW EXECUTE FUNCTION instalment_plan_guard();
         """)
         same = " AND ".join(f"NEW.{c} IS NOT DISTINCT FROM OLD.{c}" for c in BUYER_COLUMNS)
@@ -214,6 +224,11 @@ def create_guards():
         BEGIN SELECT RAISE(ABORT, '{PLAN_REFUSED}'); END;
     """)
     op.execute(f"""
+        CREATE TRIGGER instalment_replaced_guard BEFORE UPDATE OF status ON instalment
+        WHEN {REPLACED_MOVE}
+        BEGIN SELECT RAISE(ABORT, '{REPLACED_REFUSED}'); END;
+    """)
+    op.execute(f"""
         CREATE TRIGGER instalment_insert_guard BEFORE INSERT ON instalment
         WHEN {_live("NEW.subscription_id")}
              AND NOT {LINE_LICENSED.format(deal="NEW.subscription_id", plan="NEW.plan_no")}
@@ -257,7 +272,8 @@ def drop_guards():
         op.execute("DROP FUNCTION IF EXISTS subscription_terms_guard()")
         return
     for name in ("deal_buyer_delete_guard", "deal_buyer_update_guard", "deal_buyer_insert_guard",
-                 "instalment_delete_guard", "instalment_insert_guard", "instalment_plan_guard",
+                 "instalment_delete_guard", "instalment_insert_guard", "instalment_replaced_guard",
+                 "instalment_plan_guard",
                  "subscription_status_guard", "subscription_terms_guard"):
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
 
