@@ -14,6 +14,8 @@ import random
 import sys
 import time
 
+from sqlalchemy import text
+
 from _office import after_copy, copy_rows, scratch_app
 
 TODAY = dt.date(2026, 11, 26)
@@ -144,8 +146,12 @@ def build(db, scale: float = 1.0, seed: int = 2026) -> dict:
                 payments.append((payment_id, project, s, line_id, 150_000, min(due, TODAY), rng.choice(("bank_transfer", "pos")),
                                  f"SJ-{project:02d}-{receipt[project]:07d}", "", ids["finance"], NOW))
                 allocations.append((payment_id, payment_id, line_id, 150_000))
+    # The plans of deals made live above: the guard of migration d21a00000001 lets a live deal's lines
+    # come only from an approved change; the scratch database's superuser turns triggers off for them.
+    db.session.execute(text("SET LOCAL session_replication_role = replica"))
     copy_rows(conn, "instalment", ["id", "subscription_id", "seq", "kind", "due_on", "amount_due", "amount_paid",
                                    "status", "agent_note"], instalments)
+    db.session.execute(text("SET LOCAL session_replication_role = origin"))  # the payments keep `held`
     copy_rows(conn, "payment", ["id", "project_id", "subscription_id", "instalment_id", "amount", "paid_on",
                                 "channel", "receipt_no", "reason", "recorded_by_id", "recorded_at"], payments)
     copy_rows(conn, "payment_allocation", ["id", "payment_id", "instalment_id", "amount"], allocations)

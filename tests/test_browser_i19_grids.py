@@ -39,13 +39,15 @@ def _office(db, make_user):
         unit = f.unit(db.session, building, number=f"{2301 + n}", floor=23, position=n + 1)
         lead = f.lead(db.session, owner=agent, project_=project, name=f"欧阳晓{n}", phone=f"1380013{n:04d}")
         status = ("contracted", "active", "draft", "confirmed")[n % 4]
-        sub = f.subscription(db.session, agent, lead_=lead, unit_=unit, status=status,
+        sub = f.subscription(db.session, agent, lead_=lead, unit_=unit,
                              number=f"RG-XJ-2026-{n + 1:06d}", customer_name=f"欧阳晓{n}",
                              payment_method=("commercial_mortgage", "instalments")[n % 2])
         line = f.instalment(db.session, sub, seq=1, kind="down_payment", amount_due=Decimal("450000.00"),
                             due_on=today + dt.timedelta(days=15))
         f.instalment(db.session, sub, seq=2, kind="commercial_loan", amount_due=Decimal("1050000.00"),
                      due_on=today + dt.timedelta(days=60))
+        sub.status = status  # live after its plan is made (the guard, R-CHG-2)
+        db.session.flush()
         f.payment(db.session, line, finance, amount=Decimal("100000.00"), bank_ref=f"CCB2026112600{n:04d}",
                   receipt_no=f"SJ-XJ-2026-{n + 1:06d}")
         f.contract(db.session, sub, number=f"HT-XJ-2026-{n + 1:06d}" if n % 2 == 0 else None,

@@ -33,9 +33,11 @@ def _deal(s, office, project, status, *, paid=(), vouchers=(), checked=True):
     """A deal of `project` in `status` (confirmed by sales control unless `checked` is False),
     with payments of `paid` and refund vouchers of `vouchers` (amounts as strings)."""
     lead = f.lead(s, owner=office["agent"], project_=project)
-    sub = f.subscription(s, office["agent"], lead_=lead, status=status,
+    sub = f.subscription(s, office["agent"], lead_=lead,
                          checked_at=dt.datetime(2026, 11, 1, 2) if checked else None)
-    line = f.instalment(s, sub, amount_due=Decimal("1000000.00"))
+    line = f.instalment(s, sub, amount_due=Decimal("1000000.00"))  # its plan while a draft (the guard, R-CHG-2)
+    sub.status = status
+    s.flush()
     for amount in paid:
         f.payment(s, line, office["finance"], amount=Decimal(amount))
     for n, amount in enumerate(vouchers):

@@ -32,8 +32,10 @@ def office(db, make_user):
     zhao = make_user("agent", username="zhao")
     lead = f.lead(db.session, owner=zhao, project_=deal["project"], name="=1+2")
     sub = f.subscription(db.session, zhao, lead_=lead, unit_=f.unit(db.session, deal["unit"].building),
-                         customer_name="@SUM(A1)", status="active")
-    line = f.instalment(db.session, sub, due_on=TODAY - dt.timedelta(days=10))
+                         customer_name="@SUM(A1)")
+    line = f.instalment(db.session, sub, due_on=TODAY - dt.timedelta(days=10))  # its plan while a draft (R-CHG-2)
+    sub.status = "active"
+    db.session.flush()
     f.payment(db.session, line, deal["finance"], amount=Decimal("7000.00"), paid_on=TODAY)
     db.session.commit()
     return {**deal, "zhao": zhao, "zhao_sub": sub}

@@ -13,9 +13,20 @@ plans numbered per deal, cancelled deals
 - the terms guard (R-CHG-1): triggers refusing a write of a live deal's terms (subscription: unit,
   price, deposit, payment method, plan, the agreement's customer block; deal_buyer: a buyer added,
   ended, changed or deleted) unless it names an approved change request of that deal not yet
-  applied (subscription.last_change_id, deal_buyer.added_by_change_id / ended_by_change_id). Made
-  last, after the backfill. SQLite drops a table's triggers with the table: a later migration that
-  rebuilds `subscription` or `deal_buyer` in batch mode must create them again (`create_guards`).
+  applied (subscription.last_change_id, deal_buyer.added_by_change_id / ended_by_change_id);
+  and what would walk around it:
+  - a deal's status: a deal that is over (forfeited, withdrawn, expired, rescinded, cancelled)
+    never changes status again, and a live deal (confirmed, active, contracted) never goes back to
+    draft (whose terms are not guarded) — toggling the status to rewrite the terms is refused;
+  - its plan lines: a line's subscription, plan_no, seq, kind, due_on and amount_due never change
+    (payments move amount_paid and status, an extension extended_due_on, the agent agent_note; a
+    change replaces the plan: a line becomes `replaced` only once its deal's plan_no has moved past
+    it, and stays so); a line is added to a live deal only by applying an approved change
+    (the deal's last_change_id, as above, and into the deal's plan in force), and a live deal's
+    line is never deleted (a draft's plan is deleted and made again while nothing is paid).
+  Made last, after the backfill. SQLite drops a table's triggers with the table: a later migration
+  that rebuilds `subscription`, `instalment` or `deal_buyer` in batch mode must create them again
+  (`create_guards`).
 
 Revision ID: d21a00000001
 Revises: d19c00000001
@@ -72,12 +83,36 @@ BUYERS_REFUSED = ("R-CHG-3: the buyers of a live deal change only through an app
                   "as they were)")
 
 
+DEAD = "('forfeited', 'withdrawn', 'expired', 'rescinded', 'cancelled')"  # models.deals.DEAD_DEAL
+STATUS_REFUSED = ("R-CHG-1: a deal that is over never changes status again, and a live deal never goes back to "
+                  "draft")
+PLAN_COLUMNS = ("subscription_id", "plan_no", "seq", "kind", "due_on", "amount_due")
+PLAN_REFUSED = ("R-CHG-2: a plan line keeps its deal, plan, place, kind, due date and amount (a change replaces "
+                "the plan)")
+LINES_REFUSED = ("R-CHG-2: the plan of a live deal changes only by applying an approved change request (a line "
+                 "added to its plan in force while subscription.last_change_id names one of this deal waiting to "
+                 "be applied; a line is never deleted)")
+# A line of deal {deal}, plan {plan}, may be added: the deal's last_change_id names an approved change
+# of it not yet applied, and the line is in the plan that change made.
+LINE_LICENSED = ("EXISTS (SELECT 1 FROM subscription s JOIN change_request c ON c.id = s.last_change_id "
+                 "WHERE s.id = {deal} AND s.plan_no = {plan} AND c.subscription_id = s.id "
+                 "AND c.status = 'approved' AND c.applied_at IS NULL)")
+STATUS_MOVE_REFUSED = f"(OLD.status IN {DEAD} OR (OLD.status IN {LIVE} AND NEW.status = 'draft'))"
+# A line leaves its plan (`replaced`) only when a change has started the next plan, and never comes back.
+REPLACED_MOVE = ("((OLD.status = 'replaced' AND NEW.status IS NOT 'replaced') OR (NEW.status = 'replaced' "
+                 "AND OLD.status IS NOT 'replaced' AND NEW.plan_no >= "
+                 "(SELECT s.plan_no FROM subscription s WHERE s.id = NEW.subscription_id)))")
+REPLACED_REFUSED = ("R-CHG-2: a plan line is replaced only by a change that started the next plan of its deal, "
+                    "and a replaced line stays replaced")
+
+
 def _live(deal: str) -> str:
     return f"(SELECT s.status FROM subscription s WHERE s.id = {deal}) IN {LIVE}"
 
 
 def create_guards():
-    """The terms guard: triggers on `subscription` and `deal_buyer` (see the module's docstring)."""
+    """The terms guard: triggers on `subscription`, `instalment` and `deal_buyer` (see the module's
+    docstring)."""
     if op.get_bind().dialect.name == "postgresql":
         changed = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in TERMS)
         op.execute(f"""
@@ -93,6 +128,50 @@ def create_guards():
         op.execute(f"""
             CREATE TRIGGER subscription_terms_guard BEFORE UPDATE OF {", ".join(TERMS)}
             ON subscription FOR EACH ROW EXECUTE FUNCTION subscription_terms_guard();
+        """)
+        op.execute(f"""
+            CREATE FUNCTION subscription_status_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF {STATUS_MOVE_REFUSED} THEN
+                    RAISE EXCEPTION '{STATUS_REFUSED}' USING ERRCODE = 'check_violation';
+                END IF;
+                RETURN NEW;
+            END $$;
+        """)
+        op.execute("""
+            CREATE TRIGGER subscription_status_guard BEFORE UPDATE OF status ON subscription
+            FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status)
+            EXECUTE FUNCTION subscription_status_guard();
+        """)
+        moved = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in PLAN_COLUMNS)
+        op.execute(f"""
+            CREATE FUNCTION instalment_plan_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'UPDATE' THEN
+                    IF {moved} THEN
+                        RAISE EXCEPTION '{PLAN_REFUSED}' USING ERRCODE = 'check_violation';
+                    END IF;
+                    IF {REPLACED_MOVE.replace(" IS NOT ", " IS DISTINCT FROM ")} THEN
+                        RAISE EXCEPTION '{REPLACED_REFUSED}' USING ERRCODE = 'check_violation';
+                    END IF;
+                    RETURN NEW;
+                END IF;
+                IF TG_OP = 'DELETE' THEN
+                    IF {_live("OLD.subscription_id")} THEN
+                        RAISE EXCEPTION '{LINES_REFUSED}' USING ERRCODE = 'check_violation';
+                    END IF;
+                    RETURN OLD;
+                END IF;
+                IF {_live("NEW.subscription_id")}
+                   AND NOT {LINE_LICENSED.format(deal="NEW.subscription_id", plan="NEW.plan_no")} THEN
+                    RAISE EXCEPTION '{LINES_REFUSED}' USING ERRCODE = 'check_violation';
+                END IF;
+                RETURN NEW;
+            END $$;
+        """)
+        op.execute(f"""
+            CREATE TRIGGER instalment_plan_guard BEFORE INSERT OR DELETE OR UPDATE OF {", ".join(PLAN_COLUMNS)}, status
+            ON instalment FOR EACH ROW EXECUTE FUNCTION instalment_plan_guard();
         """)
         same = " AND ".join(f"NEW.{c} IS NOT DISTINCT FROM OLD.{c}" for c in BUYER_COLUMNS)
         op.execute(f"""
@@ -134,6 +213,33 @@ def create_guards():
         BEGIN SELECT RAISE(ABORT, '{TERMS_REFUSED}'); END;
     """)
     op.execute(f"""
+        CREATE TRIGGER subscription_status_guard BEFORE UPDATE OF status ON subscription
+        WHEN NEW.status IS NOT OLD.status AND {STATUS_MOVE_REFUSED}
+        BEGIN SELECT RAISE(ABORT, '{STATUS_REFUSED}'); END;
+    """)
+    moved = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in PLAN_COLUMNS)
+    op.execute(f"""
+        CREATE TRIGGER instalment_plan_guard BEFORE UPDATE OF {", ".join(PLAN_COLUMNS)} ON instalment
+        WHEN {moved}
+        BEGIN SELECT RAISE(ABORT, '{PLAN_REFUSED}'); END;
+    """)
+    op.execute(f"""
+        CREATE TRIGGER instalment_replaced_guard BEFORE UPDATE OF status ON instalment
+        WHEN {REPLACED_MOVE}
+        BEGIN SELECT RAISE(ABORT, '{REPLACED_REFUSED}'); END;
+    """)
+    op.execute(f"""
+        CREATE TRIGGER instalment_insert_guard BEFORE INSERT ON instalment
+        WHEN {_live("NEW.subscription_id")}
+             AND NOT {LINE_LICENSED.format(deal="NEW.subscription_id", plan="NEW.plan_no")}
+        BEGIN SELECT RAISE(ABORT, '{LINES_REFUSED}'); END;
+    """)
+    op.execute(f"""
+        CREATE TRIGGER instalment_delete_guard BEFORE DELETE ON instalment
+        WHEN {_live("OLD.subscription_id")}
+        BEGIN SELECT RAISE(ABORT, '{LINES_REFUSED}'); END;
+    """)
+    op.execute(f"""
         CREATE TRIGGER deal_buyer_insert_guard BEFORE INSERT ON deal_buyer
         WHEN {_live("NEW.subscription_id")}
              AND NOT {APPLYING.format(change="NEW.added_by_change_id", deal="NEW.subscription_id")}
@@ -158,11 +264,17 @@ def drop_guards():
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS deal_buyer_guard ON deal_buyer")
         op.execute("DROP FUNCTION IF EXISTS deal_buyer_guard()")
+        op.execute("DROP TRIGGER IF EXISTS instalment_plan_guard ON instalment")
+        op.execute("DROP FUNCTION IF EXISTS instalment_plan_guard()")
+        op.execute("DROP TRIGGER IF EXISTS subscription_status_guard ON subscription")
+        op.execute("DROP FUNCTION IF EXISTS subscription_status_guard()")
         op.execute("DROP TRIGGER IF EXISTS subscription_terms_guard ON subscription")
         op.execute("DROP FUNCTION IF EXISTS subscription_terms_guard()")
         return
     for name in ("deal_buyer_delete_guard", "deal_buyer_update_guard", "deal_buyer_insert_guard",
-                 "subscription_terms_guard"):
+                 "instalment_delete_guard", "instalment_insert_guard", "instalment_replaced_guard",
+                 "instalment_plan_guard",
+                 "subscription_status_guard", "subscription_terms_guard"):
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 

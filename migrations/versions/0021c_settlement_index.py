@@ -10,7 +10,17 @@ the index. Now the database keeps the one figure:
   refund and retention voucher. Payments and vouchers are append-only (never edited or deleted:
   models.audit), so an INSERT is the only write that moves it: a trigger on each adds the new
   rows' amounts (PostgreSQL: once per statement, from its transition table, so a COPY of a
-  million payments is one UPDATE; SQLite: per row). Nothing else writes the column.
+  million payments is one UPDATE; SQLite: per row). Nothing else writes the column, and the
+  database sees to it (`subscription_held_guard`; a deal is made holding 0 on both):
+  - PostgreSQL refuses an UPDATE that changes `held` unless a trigger makes it
+    (pg_trigger_depth() > 1 inside the guard: the keepers above). A raw `UPDATE subscription SET
+    held = 0` — finance's worklist emptied — fails.
+  - SQLite has no trigger depth (and its embedded mode is one process), so it checks the figure
+    itself: an UPDATE of `held` passes only when the new value is the deal's payments less its
+    vouchers (to the fen; SQLite keeps amounts as floating point). The keepers' updates pass (the
+    row they add is already counted); a raw UPDATE to any other figure fails. Not guarded on
+    SQLite: a raw UPDATE writing the true figure (harmless), nor money rows inserted behind the
+    system's back (payments and vouchers are the audit's to guard, not this figure's).
 - `ix_subscription_awaiting_settlement`: the worklist's rows themselves (a partial index on the
   dead deals that hold money), so its count and first page read the index alone (2–5 ms), and
   the dashboard's refunds due (their status and held) too (22 → 8 ms at 60,000 such deals).
@@ -33,6 +43,42 @@ AWAITING = sa.text(f"{DEAD} AND held > 0")
 
 # (table, sign): a payment adds to what is held, a voucher settles part of it.
 KEEPERS = (("payment", "+"), ("voucher", "-"))
+HELD_REFUSED = ("R-CHG-5: subscription.held is kept by the database from the payments and vouchers of its deal; "
+                "it is never written directly")
+TRUE_HELD = ("(coalesce((SELECT sum(amount) FROM payment p WHERE p.subscription_id = NEW.id), 0) - "
+             "coalesce((SELECT sum(amount) FROM voucher v WHERE v.subscription_id = NEW.id), 0))")
+
+
+def create_held_guard():
+    """`held` written only by its keepers (see the module's docstring)."""
+    if _postgresql():
+        op.execute(f"""
+            CREATE FUNCTION subscription_held_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'INSERT' OR pg_trigger_depth() < 2 THEN
+                    RAISE EXCEPTION '{HELD_REFUSED}' USING ERRCODE = 'check_violation';
+                END IF;
+                RETURN NEW;
+            END $$""")
+        op.execute("CREATE TRIGGER subscription_held_guard BEFORE UPDATE OF held ON subscription FOR EACH ROW "
+                   "WHEN (NEW.held IS DISTINCT FROM OLD.held) EXECUTE FUNCTION subscription_held_guard()")
+        op.execute("CREATE TRIGGER subscription_held_starts_at_zero BEFORE INSERT ON subscription FOR EACH ROW "
+                   "WHEN (NEW.held <> 0) EXECUTE FUNCTION subscription_held_guard()")
+        return
+    op.execute(f"CREATE TRIGGER subscription_held_guard BEFORE UPDATE OF held ON subscription "
+               f"WHEN abs(NEW.held - {TRUE_HELD}) >= 0.005 BEGIN SELECT RAISE(ABORT, '{HELD_REFUSED}'); END")
+    op.execute(f"CREATE TRIGGER subscription_held_starts_at_zero BEFORE INSERT ON subscription "
+               f"WHEN NEW.held <> 0 BEGIN SELECT RAISE(ABORT, '{HELD_REFUSED}'); END")
+
+
+def drop_held_guard():
+    if _postgresql():
+        op.execute("DROP TRIGGER IF EXISTS subscription_held_starts_at_zero ON subscription")
+        op.execute("DROP TRIGGER IF EXISTS subscription_held_guard ON subscription")
+        op.execute("DROP FUNCTION IF EXISTS subscription_held_guard()")
+        return
+    op.execute("DROP TRIGGER IF EXISTS subscription_held_starts_at_zero")
+    op.execute("DROP TRIGGER IF EXISTS subscription_held_guard")
 
 
 def _postgresql() -> bool:
@@ -66,9 +112,11 @@ def upgrade():
                "WHERE EXISTS (SELECT 1 FROM payment WHERE payment.subscription_id = subscription.id)")
     online.create_index('ix_subscription_awaiting_settlement', 'subscription', ['id', 'status', 'held'],
                         sqlite_where=AWAITING, postgresql_where=AWAITING)
+    create_held_guard()  # after the figures so far: nothing but the keepers writes them from here
 
 
 def downgrade():
+    drop_held_guard()
     online.drop_index('ix_subscription_awaiting_settlement', 'subscription')
     for table, _sign in KEEPERS:
         if _postgresql():
