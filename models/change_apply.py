@@ -51,12 +51,6 @@ def _money(amount) -> str:
     return str(Decimal(amount).quantize(FEN))
 
 
-def paid_on(session, sub) -> Decimal:
-    """The money received on the deal, reversals deducted, less what vouchers settled: the one
-    definition of money held (models.payments.money_held); on a live deal, what is paid."""
-    return money_held(session, sub.id)
-
-
 def _proposal(proposal) -> dict:
     if not isinstance(proposal, dict):
         raise RuleViolation(_l("The change asks for nothing that can be read."), rule="R-CHG-1")
@@ -101,7 +95,7 @@ def _cancellation_figures(session, sub, proposal) -> dict:
     """R-CHG-4: refund = paid − the deposit (if the agreement retains it) − the fee; the rest retained."""
     retain_deposit = _yes(proposal.get("retain_deposit"))
     fee = parse_money(proposal.get("fee") or "0", _l("The fee"), allow_zero=True, rule="R-CHG-4")
-    paid = paid_on(session, sub)
+    paid = money_held(session, sub.id)  # on a live deal: what is paid
     kept = (sub.deposit if retain_deposit else Decimal("0")) + fee
     refund = paid - kept
     if refund < 0:
@@ -127,7 +121,7 @@ def check_proposal(session, sub, kind: str, proposal, today: dt.date) -> dict:
     "1234.50"); RuleViolation in the user's words when it cannot be done (nothing is written).
     Shapes: models.changes.ChangeRequest's docstring."""
     proposal = _proposal(proposal)
-    paid = paid_on(session, sub)
+    paid = money_held(session, sub.id)  # on a live deal: what is paid
     if kind == "unit_swap":
         unit = _target_unit(session, sub, proposal)
         if unit.id == sub.unit_id:
@@ -139,7 +133,7 @@ def check_proposal(session, sub, kind: str, proposal, today: dt.date) -> dict:
                                    status=choice_label("unit", "status", unit.status)), rule="R-CHG-2")
         given = proposal.get("price")
         price = unit.list_price if given in (None, "") else parse_money(given, _l("The price"), rule="R-CHG-2")
-        floor = (unit.list_price * (100 - sub.project.manager_price_limit_percent) / 100).quantize(FEN)
+        floor = changes.manager_price_floor(sub.project, unit.list_price)
         if price < floor:
             raise RuleViolation(_l("A swap takes the new unit at its list price (%(list)s) or within the manager's "
                                    "authority; a lower price is a price change the vice-president approves.",
@@ -183,7 +177,7 @@ def difference(session, sub, kind: str, proposal, today: dt.date) -> dict:
     from the proposal as it stands, without the availability checks (a decision recomputes it, a
     rejection too, when the unit was taken meanwhile)."""
     proposal = _proposal(proposal)
-    paid = paid_on(session, sub)
+    paid = money_held(session, sub.id)  # on a live deal: what is paid
     price, method_code = sub.price, sub.payment_method
     out: dict = {}
     if kind == "unit_swap":
