@@ -305,6 +305,9 @@ class FastList:
         for join in self._auto_joins:
             query = query.options(joinedload(join))
         query, joins = self._apply_sorting(query, joins, sort_column, sort_desc)
+        # Rows tied on the sort (payments of one day) in one order on every page and every way a
+        # page is found (plainly or ids first): PostgreSQL returns ties in any order otherwise.
+        query = query.order_by(self.model.id)
         query = self._apply_pagination(query, page, page_size)
         if not execute:
             count = count_query.scalar() if count_query is not None else estimate
