@@ -12,8 +12,9 @@ No migration has to declare anything, so a new migration is covered by default. 
 cannot see through — raw SQL that drops or deletes (`op.execute("DROP TABLE …")`), a downgrade
 that reads the database, or one that fails when run dry — counts as dropping every table, so it
 is refused whenever any table holds a row. One optional declaration: a migration whose upgrade
-seeds a table with fixed rows (0001: the eight roles) lists it in `SEED_TABLES`; its downgrade
-drops those rows freely, since upgrading again writes them back.
+seeds a table with fixed rows (0001: the eight roles; 0022a: the ninth) lists it in `SEED_TABLES`;
+its downgrade drops those rows freely, since upgrading again writes them back. A lone
+`DELETE FROM <table> [WHERE …]` counts as dropping that table's rows only.
 
 The refusal is lifted for one command by `SALESDESK_ALLOW_DATA_LOSS=1` or
 `flask db downgrade -x allow_data_loss=1 …` (take a backup first: `flask --app app backup`).
@@ -31,6 +32,8 @@ from alembic.runtime.migration import RevisionStep
 ALLOW_ENV = "SALESDESK_ALLOW_DATA_LOSS"
 ALLOW_X = "allow_data_loss"
 EVERYTHING = "*"  # a step whose losses a dry run cannot tell
+# A single statement deleting rows of one table (e.g. a seeded row a later migration added).
+DELETE_FROM_ONE_TABLE = re.compile(r'\s*DELETE\s+FROM\s+("?\w+"?)(\s+WHERE\s+[^;]*)?;?\s*', re.I)
 DESTRUCTIVE_SQL = re.compile(r"\b(DROP\s+(TABLE|COLUMN|SCHEMA)|DELETE\s+FROM|TRUNCATE)\b", re.I)
 
 
@@ -103,7 +106,11 @@ class _Recorder:
         yield _Batch(self, table_name)
 
     def execute(self, sql, *args, **kw):
-        if DESTRUCTIVE_SQL.search(str(sql)):
+        text = str(sql)
+        one_table = DELETE_FROM_ONE_TABLE.fullmatch(text)
+        if one_table:  # one DELETE of one table: that table's rows, nothing else
+            self.drops.add((one_table.group(1).strip('"'), None))
+        elif DESTRUCTIVE_SQL.search(text):
             self.drops.add((EVERYTHING, None))
 
     def get_bind(self):

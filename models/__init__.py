@@ -26,6 +26,11 @@ from .ladder import Extension, OverdueEvent  # noqa: E402
 from .changes import ChangeRequest, ChangeStep, DealBuyer  # noqa: E402
 from .submissions import Submission  # noqa: E402
 from .contracts import ArchiveRecord, Contract, ContractStep, StampedCopy  # noqa: E402
+from .charges import Charge, LateFeeWaiver  # noqa: E402
+from .loans import Bank, LoanFile, LoanStage  # noqa: E402
+from .true_ups import TrueUp, TrueUpBatch  # noqa: E402
+from .handovers import Handover, HandoverItem  # noqa: E402
+from .tickets import Attachment, Survey, Ticket, TicketCounter, TicketNote  # noqa: E402
 from .document_queue import Document, DocumentBatch  # noqa: E402
 from .exports import Export, ExportChunk  # noqa: E402
 from .imports import PriceListImport  # noqa: E402
@@ -40,7 +45,8 @@ __all__ = [
     "PlanLineTemplate", "Extension", "Instalment", "OverdueEvent", "Payment", "Subscription",
     "Voucher", "VoucherCounter", "Submission", "ChangeRequest", "ChangeStep", "DealBuyer",
     "ArchiveRecord", "StampedCopy", "Contract", "ContractStep", "Document", "DocumentBatch", "Export", "ExportChunk", "PriceListImport", "SalesTarget", "Audit",
-    "InstanceIdentity",
+    "InstanceIdentity", "Charge", "LateFeeWaiver", "Bank", "LoanFile", "LoanStage", "TrueUp", "TrueUpBatch",
+    "Handover", "HandoverItem", "Attachment", "Survey", "Ticket", "TicketCounter", "TicketNote",
 ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, and_, func, select, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, and_, func, select, text
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -91,6 +91,11 @@ class Subscription(Base):
     # migration d21c00000001; nothing else writes it). Read it through models.payments.held_amount
     # / money_held, in SQL: an object loaded before a payment keeps the old figure.
     held: Mapped[Money] = mapped_column(default=Decimal("0"), server_default="0")
+    # R-AFT-1: the agreement's own late-fee terms, when they differ from the project's (None: the project's).
+    late_fee_daily_percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    late_fee_cap_percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    # R-AFT-4: the keys handed over (models.handovers).
+    handed_over_on: Mapped[dt.date | None]
     withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     checked_at: Mapped[dt.datetime | None]

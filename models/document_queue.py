@@ -16,7 +16,9 @@ from .labels import choice_label
 from .users import User
 
 DOCUMENT_KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warning",
-                  "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board", "addendum")
+                  "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board", "addendum",
+                  # issue 22: after the contract
+                  "true_up_notice", "handover_notice", "handover_record", "survey_summary")
 DOCUMENT_STATUSES = ("queued", "running", "done", "failed")
 MAX_ATTEMPTS = 3  # renders a document may start (each interrupted by a dead worker) before it fails
 

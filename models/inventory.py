@@ -62,6 +62,11 @@ class Unit(Base):
     held_for_lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id", ondelete="RESTRICT"))
     held_until: Mapped[dt.datetime | None]
     held_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    # R-AFT-3: the surveyed area (实测面积) once measured, and when; `area` stays the contract's.
+    surveyed_area: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    surveyed_on: Mapped[dt.date | None]
+    # R-AFT-4: the keys handed over (models.handovers); the unit stays `signed`.
+    handed_over_on: Mapped[dt.date | None]
 
     building: Mapped[Building] = relationship(back_populates="units")
 

@@ -94,6 +94,42 @@ CHOICES: dict[tuple[str, str], dict] = {
                                  "rescission": _l("Rescinded"), "cancellation": _l("Cancelled")},
 }
 
+# Issue 22: after the contract.
+_WAIVER = {"requested": _l("Requested"), "approved": _l("Approved"), "rejected": _l("Rejected")}
+CHOICES.update({
+    ("charge", "kind"): {"late_fee": _l("Late fee"), "area_true_up": _l("Area true-up")},
+    ("late_fee_waiver", "status"): _WAIVER,
+    ("loan_file", "loan_kind"): {"commercial": _l("Commercial loan"), "provident_fund": _l("Provident-fund loan"),
+                                 "combined": _l("Combined loan")},
+    ("loan_file", "line_kind"): {"commercial_loan": _l("Commercial loan"),
+                                 "provident_fund_loan": _l("Provident-fund loan")},
+    ("loan_file", "stage"): {"collecting": _l("Collecting documents"), "documents_complete": _l("Documents complete"),
+                             "bank_interview": _l("Signed at the bank"), "approved": _l("Loan approved"),
+                             "mortgage_registered": _l("Mortgage registered"), "disbursed": _l("Disbursed")},
+    ("loan_file", "status"): {"open": _l("In progress"), "disbursed": _l("Disbursed"), "closed": _l("Closed")},
+    ("true_up", "status"): {"computed": _l("Computed"), "applied": _l("Applied"), "void": _l("Void")},
+    ("true_up_batch", "status"): {"draft": _l("Draft"), "applied": _l("Applied")},
+    ("handover", "status"): {"notified": _l("Notified"), "booked": _l("Appointment booked"),
+                             "inspected": _l("Inspected"), "handed_over": _l("Handed over"),
+                             "cancelled": _l("Cancelled")},
+    ("ticket", "category"): {"quality": _l("Quality"), "service": _l("Service"), "documents": _l("Documents"),
+                             "defect": _l("Handover defect"), "other": _l("Other")},
+    ("ticket", "source"): {"phone": _l("Phone"), "visit": _l("Visit"), "wechat": _l("WeChat"),
+                           "handover": _l("Handover inspection"), "web": _l("Web"), "letter": _l("Letter"),
+                           "other": _l("Other")},
+    ("ticket", "department"): {"engineering": _l("Engineering"), "property": _l("Property management"),
+                               "customer_service": _l("Customer service"), "finance": _l("Finance"),
+                               "legal": _l("Legal"), "sales": _l("Sales")},
+    ("ticket", "status"): {"open": _l("Open"), "in_progress": _l("In progress"), "resolved": _l("Resolved"),
+                           "closed": _l("Closed")},
+    ("survey", "occasion"): {"signing": _l("After signing"), "handover": _l("After handover"),
+                             "ticket": _l("After a ticket")},
+})
+CHOICES[("document", "kind")].update({"true_up_notice": _l("Area true-up notice"),
+                                      "handover_notice": _l("Handover notice"),
+                                      "handover_record": _l("Handover record"),
+                                      "survey_summary": _l("Satisfaction survey summary")})
+
 CHOICES[("voucher", "channel")] = CHOICES[("payment", "channel")]
 CHOICES[("deal_buyer", "id_type")] = _ID_TYPES
 

@@ -266,6 +266,8 @@ class Payment(Base):
     receipt_no: Mapped[str | None] = mapped_column(String(30))
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id", ondelete="RESTRICT"))
     reason: Mapped[str] = mapped_column(Text, default="")
+    # R-AFT-1/3: a payment of a charge beside the plan (a late fee, a true-up): no allocations.
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("charge.id", ondelete="RESTRICT"), index=True)
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -316,6 +318,8 @@ class Voucher(Base):
     issued_on: Mapped[dt.date]
     channel: Mapped[str | None] = mapped_column(String(30))
     reason: Mapped[str] = mapped_column(Text, default="")
+    # R-AFT-3: a refund of a true-up on a live deal (the surveyed area smaller than contracted).
+    true_up_id: Mapped[int | None] = mapped_column(ForeignKey("true_up.id", ondelete="RESTRICT"), index=True)
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-ROLES = ("admin", "sales_manager", "agent", "sales_control", "finance", "lawyer", "archive", "vp")
+ROLES = ("admin", "sales_manager", "agent", "sales_control", "finance", "lawyer", "archive", "vp",
+         "customer_service")
 
 ROLE_LABELS = {
     "admin": _l("Administrator"),
@@ -21,11 +22,13 @@ ROLE_LABELS = {
     "lawyer": _l("Lawyer"),
     "archive": _l("Contract archivist"),
     "vp": _l("Vice-president"),
+    "customer_service": _l("Customer service"),
 }
 
 # One letter per role keeps the table readable at a glance.
 _LETTER = {"a": "admin", "m": "sales_manager", "g": "agent", "c": "sales_control",
-           "f": "finance", "l": "lawyer", "r": "archive", "v": "vp"}
+           "f": "finance", "l": "lawyer", "r": "archive", "v": "vp",
+           "s": "customer_service"}
 
 VERBS = ("list", "details", "create", "edit", "delete", "export", "action")
 
@@ -46,20 +49,20 @@ def _entity(list="", details=None, create="", edit="", delete="", export="", act
 PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "user": _entity(list="a", create="a", edit="a", export="a"),
     "role": _entity(list="a"),
-    "project": _entity(list="amgcflrv", create="a", edit="a", export="amv"),
-    "building": _entity(list="amgcflrv", create="ac", edit="ac", delete="ac", export="amcv"),
-    "unit": _entity(list="amgcflrv", edit="ac", delete="ac", export="amcv", action="ac"),  # by import
-    "lead": _entity(list="amgv", create="amg", edit="amg", export="amgv", action="am"),
+    "project": _entity(list="amgcflrvs", create="a", edit="a", export="amv"),
+    "building": _entity(list="amgcflrvs", create="ac", edit="ac", delete="ac", export="amcv"),
+    "unit": _entity(list="amgcflrvs", edit="ac", delete="ac", export="amcv", action="ac"),  # by import
+    "lead": _entity(list="amgvs", create="amg", edit="amg", export="amgv", action="am"),
     "follow_up_due": _entity(list="amgv"),
     "follow_up": _entity(list="amgv", create="amg", edit="am", export="amv"),
     "lead_conflict": _entity(list="amg", export="am", action="am"),
     "customer_question": _entity(list="amgv", create="amg", export="am"),
     "question_group": _entity(list="amv", action="am"),
-    "answer_sheet": _entity(list="amgcflrv"),
-    "notification": _entity(list="amgcflrv", action="amgcflrv"),
-    "subscription": _entity(list="amgcflv", create="g", export="amcfv", action="gmcf"),
+    "answer_sheet": _entity(list="amgcflrvs"),
+    "notification": _entity(list="amgcflrvs", action="amgcflrvs"),
+    "subscription": _entity(list="amgcflvs", create="g", export="amcfv", action="gmcf"),
     "price_approval": _entity(list="amgcv", action="v"),
-    "board": _entity(list="amgcflrv", action="amgc"),
+    "board": _entity(list="amgcflrvs", action="amgc"),
     "unit_import": _entity(list="ac", action="ac"),
     "instalment": _entity(list="amgflv", export="amfv", action="amg"),
     "payment": _entity(list="amgflv", export="amfv", action="f"),
@@ -78,12 +81,26 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "archive_record": _entity(list="amlrv", export="amrv", action="r"),
     "stamped_copy": _entity(list="amglrv", export="amrv"),
     "lead_archive": _entity(list="amv"),
-    "document": _entity(list="amgcflrv"),  # rows scoped by subject: models.documents
-    "document_batch": _entity(list="amgcflrv"),
+    "document": _entity(list="amgcflrvs"),  # rows scoped by subject: models.documents
+    "document_batch": _entity(list="amgcflrvs"),
     "finance_export": _entity(list="amgfv", export="amgfv"),  # the payment lists; agents: own customers
     "export": _entity(list="amgfv"),  # background exports; agents see their own
     "sales_target": _entity(list="amv", export="amv", action="am"),  # R-ALL-3
     "audit": _entity(list="av", export="av"),
+    # Issue 22: after the contract (R-AFT-1…4, R-SVC-1/2).
+    "charge": _entity(list="amgfv", export="amfv", action="amgf"),  # late fees and true-ups owed
+    "late_fee_waiver": _entity(list="amgfv", export="amfv", action="mv"),
+    "bank": _entity(list="amgflv", create="af", edit="af"),
+    "loan_file": _entity(list="amgflv", export="amflv", action="fl"),
+    "loan_stuck": _entity(list="amflv"),  # files stuck in a stage beyond the project's limit
+    "loan_ageing": _entity(list="amfv"),
+    "true_up_batch": _entity(list="amcfv", action="acf"),
+    "true_up": _entity(list="amgcfv", export="amcfv"),
+    "handover": _entity(list="amgsv", export="amsv", action="mgs"),
+    "ticket": _entity(list="amgcflrsv", export="amsv", action="amgflrs"),
+    "ticket_due": _entity(list="amsv"),  # tickets past their due date (R-SVC-1)
+    "ticket_note": _entity(list="amgcflrsv"),
+    "survey": _entity(list="amgsv", export="amsv", action="gs"),
 }
 
 # Domain operations (functions in models/) and the roles that may call them.
@@ -126,6 +143,28 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "contract.step": _roles("l"),
     "contract.archive": _roles("r"),
     "target.set": _roles("am"),
+    # Issue 22: after the contract.
+    "charge.pay": _roles("f"),  # a late fee or a true-up paid, with a receipt (R-AFT-1, R-AFT-3)
+    "late_fee.set_terms": _roles("am"),  # a deal's agreement's own late-fee terms (R-AFT-1)
+    "late_fee.waive_request": _roles("amgf"),
+    "late_fee.waive": _roles("mv"),  # up to the project's limit per deal in total
+    "late_fee.waive_beyond_limit": _roles("v"),
+    "bank.manage": _roles("af"),
+    "loan.open": _roles("fl"),  # R-AFT-2: the mortgage files (按揭专员: finance or the lawyer)
+    "loan.stage": _roles("fl"),
+    "loan.disburse": _roles("f"),  # the bank's money: a receipt on the loan line
+    "true_up.survey": _roles("ac"),  # R-AFT-3: surveyed areas entered or imported
+    "true_up.apply": _roles("f"),  # the building's true-up applied: charges and refunds
+    "true_up.refund": _roles("f"),
+    "handover.notify": _roles("ms"),  # R-AFT-4
+    "handover.book": _roles("gs"),
+    "handover.inspect": _roles("s"),
+    "handover.keys": _roles("s"),
+    "ticket.open": _roles("amgs"),  # R-SVC-1
+    "ticket.work": _roles("amgflrs"),  # notes, progress, resolution — on the tickets one may see
+    "ticket.route": _roles("ams"),  # department and person
+    "ticket.close": _roles("ams"),  # after the outcome is fed back to the customer
+    "survey.record": _roles("gs"),  # R-SVC-2
 }
 
 
@@ -162,7 +201,7 @@ def require(user, operation: str) -> None:
 SEES_ID_NUMBER = frozenset({"admin", "sales_control", "finance", "lawyer"})
 # Roles that read full phone numbers (an agent only his own customers', by row scoping): those who
 # call customers. The vice-president and the archivist see 138****5678.
-SEES_PHONE = SEES_ID_NUMBER | {"sales_manager", "agent"}
+SEES_PHONE = SEES_ID_NUMBER | {"sales_manager", "agent", "customer_service"}
 SEES_WHOLE = {"id_number": SEES_ID_NUMBER, "phone": SEES_PHONE}
 
 # Roles that may export customers' personal data (phones, ID numbers) whole; agents only where

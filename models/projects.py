@@ -25,6 +25,11 @@ DEFAULT_STEP_PREREQUISITES = {"notarisation": ["online_filing"], "mortgage": ["o
 
 # R-CON-3: the default list of what every buyer brings to the signing (data: a project edits it);
 # the payment methods' own items are in models.payments.DEFAULT_METHODS.
+# R-AFT-2 / R-AFT-4 defaults (data: a project edits them).
+DEFAULT_LOAN_STAGE_LIMITS = {"collecting": 15, "documents_complete": 10, "bank_interview": 20,
+                             "approved": 15, "mortgage_registered": 20}
+DEFAULT_HANDOVER_CHECKLIST = ("入户门及门锁\n窗户及玻璃\n墙面、顶棚\n地面\n给排水\n电路及开关插座\n燃气\n"
+                              "卫生间防水\n厨房\n阳台\n水电气表读数")
 COMMON_SIGNING_CHECKLIST = "身份证原件及复印件\n户口簿原件及复印件\n婚姻状况证明\n认购书及定金收据\n契税、维修基金等税费"
 
 
@@ -47,6 +52,12 @@ class Project(Base):
         CheckConstraint("follow_up_max_days >= follow_up_days", name="follow_up_max_covers_cycle"),
         CheckConstraint("manager_price_limit_percent >= 0 AND manager_price_limit_percent < 100",
                         name="manager_price_limit_range"),
+        CheckConstraint("late_fee_daily_percent >= 0 AND late_fee_daily_percent <= 1", name="late_fee_rate_range"),
+        CheckConstraint("late_fee_cap_percent >= 0 AND late_fee_cap_percent <= 100", name="late_fee_cap_range"),
+        CheckConstraint("late_fee_waiver_limit >= 0", name="late_fee_waiver_limit_not_negative"),
+        CheckConstraint("handover_ends_on IS NULL OR handover_starts_on IS NULL OR handover_ends_on >= handover_starts_on",
+                        name="handover_period_order"),
+        CheckConstraint("ticket_due_days >= 1", name="ticket_due_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -93,6 +104,23 @@ class Project(Base):
     # R-CHG-1: a price change leaving the price at least this % below the list price is within the
     # sales manager's authority; lower, the vice-president approves too (0: any price below list).
     manager_price_limit_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("0"), server_default="0")
+    # R-AFT-1: late fees (滞纳金) — a daily % of the overdue amount from the day after the (extended)
+    # due date, capped at a % of the line's amount; a deal's agreement may say otherwise
+    # (Subscription.late_fee_daily_percent / late_fee_cap_percent). Waivers of a deal beyond
+    # `late_fee_waiver_limit` in total need the vice-president.
+    late_fee_daily_percent: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal("0.05"), server_default="0.05")
+    late_fee_cap_percent: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal("5"), server_default="5")
+    late_fee_waiver_limit: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("2000"), server_default="2000")
+    # R-AFT-2: days a mortgage file may stay in each stage before it is stuck (models.loans).
+    loan_stage_limits: Mapped[dict] = mapped_column(JSON, default=lambda: dict(DEFAULT_LOAN_STAGE_LIMITS),
+                                                    server_default=json.dumps(DEFAULT_LOAN_STAGE_LIMITS))
+    # R-AFT-4: the handover period the agreements promise, and the inspection's items (one per line).
+    handover_starts_on: Mapped[dt.date | None]
+    handover_ends_on: Mapped[dt.date | None]
+    handover_checklist: Mapped[str] = mapped_column(Text, default=DEFAULT_HANDOVER_CHECKLIST,
+                                                    server_default=DEFAULT_HANDOVER_CHECKLIST)
+    # R-SVC-1: days an after-sales ticket has before it is overdue.
+    ticket_due_days: Mapped[int] = mapped_column(default=7, server_default="7")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     buildings: Mapped[list["Building"]] = relationship(  # noqa: F821 (models.inventory)
