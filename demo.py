@@ -27,6 +27,7 @@ ACCOUNTS = [  # username, display name, roles
     ("lawyer", "孙律师", ["lawyer"]),
     ("archive", "周洁（合同档案）", ["archive"]),
     ("vp", "吴总（主管副总）", ["vp"]),
+    ("service", "何芳（客服）", ["customer_service"]),
 ]
 
 PROJECTS = [

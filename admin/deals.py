@@ -30,6 +30,7 @@ from .base import ReadOnlyView, money_formatter, row_id, run_domain
 from .filters import AgentFilter
 from .step_actions import Decision, FormStep, decision_steps, form_steps
 from .steps import StepButton
+from .deal_sections import sections_for
 from .changes import REQUEST_BUTTONS, REQUEST_STEPS, REQUESTS, deal_context, status_with_change
 from .documents import DocumentButton, document_actions
 from .forms import BookingForm, DepositForm, PaymentForm, ReasonForm, SubscriptionForm
@@ -155,6 +156,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
         if template == self.details_template and kwargs.get("model") is not None:
             kwargs["timeline"] = deal_timeline(db.session, kwargs["model"].id)
             kwargs.update(deal_context(kwargs["model"]))
+            kwargs["deal_sections"] = sections_for(kwargs["model"])
         return super().render(template, **kwargs)
 
     # --- the agreement ------------------------------------------------------------------------

@@ -115,3 +115,16 @@ class LateFeeWaiver(RequestedDecision, Base):
     @classmethod
     def owned_by(cls, user_id: int):
         return via_subscription(cls.subscription_id, user_id)
+
+
+def add_charge(session, sub: Subscription, kind: str, amount: Decimal, *, due_on: dt.date | None = None,
+               instalment_id: int | None = None, true_up_id: int | None = None, note: str = "") -> Charge:
+    """A new charge on `sub` (the caller checks the rule, audits within its own audit_context and
+    commits): a late fee names its plan line, a true-up its true-up row."""
+    if kind not in CHARGE_KINDS:
+        raise ValueError(kind)
+    charge = Charge(project_id=sub.project_id, subscription_id=sub.id, kind=kind, amount=amount, due_on=due_on,
+                    instalment_id=instalment_id, true_up_id=true_up_id, note=note)
+    session.add(charge)
+    session.flush()
+    return charge
