@@ -110,7 +110,7 @@ MENU = re.compile(r'href="/admin/([a-z_]+)/"')
 def test_every_demo_account_logs_in_and_sees_only_its_menus(app, client, db):
     from demo import DEMO_PASSWORD
     assert app.test_cli_runner().invoke(args=["demo"]).exit_code == 0  # once: it renders letters
-    for username in ("admin", "manager", "agent1", "control", "finance", "lawyer", "archive", "vp"):
+    for username in ("admin", "manager", "agent1", "control", "finance", "lawyer", "archive", "vp", "service"):
         assert Auth(client).login(username, password=DEMO_PASSWORD).status_code == 302, username
         page = client.get("/admin/").get_data(as_text=True)
         shown = set(MENU.findall(page))
