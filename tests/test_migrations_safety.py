@@ -151,6 +151,27 @@ def test_issue18_what_a_dry_run_cannot_see_counts_as_dropping_everything():
     assert guard.drops_of(step(readable), dialect) == {("lead", "budget_wan"), ("voucher", None)}
 
 
+def test_issue22_a_lone_delete_of_one_table_counts_as_that_tables_rows_only():
+    """0022a's downgrade deletes the ninth role's row: the dry run reads it as the role table's rows
+    (seeded, so free), not as everything; a DELETE it cannot read as one table still is everything."""
+    from alembic import op
+
+    from migrations import guard
+
+    def step(downgrade_fn, seeded=()):
+        module = types.SimpleNamespace(downgrade=downgrade_fn, SEED_TABLES=seeded)
+        return types.SimpleNamespace(revision=types.SimpleNamespace(module=module))
+
+    dialect = types.SimpleNamespace(name="sqlite")
+    assert guard.drops_of(step(lambda: op.execute("DELETE FROM role WHERE id = 9")), dialect) == {("role", None)}
+    assert guard.drops_of(step(lambda: op.execute("DELETE FROM role WHERE id = 9"), ("role",)), dialect) == set()
+    assert guard.drops_of(step(lambda: op.execute("DELETE FROM lead")), dialect) == {("lead", None)}
+    assert guard.drops_of(step(lambda: op.execute("DELETE FROM lead; DROP TABLE audit")), dialect) == \
+        {(guard.EVERYTHING, None)}
+    assert guard.drops_of(step(lambda: op.execute("DELETE FROM lead USING audit WHERE 1 = 1; DELETE FROM audit")),
+                          dialect) == {(guard.EVERYTHING, None)}
+
+
 # --- CREATE INDEX CONCURRENTLY ------------------------------------------------------------------
 
 BIG_TABLE_INDEXES = ("ix_instalment_due_on", "ix_lead_name", "ix_lead_name_grams", "ix_lead_phone_grams",
