@@ -749,6 +749,9 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
             line.amount_paid -= amount
             line.status = _status(line.amount_paid, line.amount_due)
         session.flush()
+    if original.channel == "loan_disbursement":  # R-AFT-2: its mortgage file goes back a stage
+        from .loans import undo_disbursement
+        undo_disbursement(session, by, original.id, reason, reversal.paid_on)
     if key is not None:
         settle(session, f"{key}:{payment_id}", f"{reversal.receipt_no} {format_money(reversal.amount)}")
     return reversal
