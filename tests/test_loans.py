@@ -337,3 +337,106 @@ def test_r_aft_2_a_disbursement_racing_a_reversal_of_the_deal_keeps_file_and_lin
     assert line.amount_paid == paid
     assert file.status == "disbursed" and line.amount_paid == results[0] and results[0] in (
         Decimal("699000.00"), Decimal("700000.00"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Screens, through the test client
+
+def _login(client, user):
+    from tests.conftest import Auth
+    auth = Auth(client)
+    assert auth.login(user.username).status_code == 302
+    return auth.csrf()
+
+
+def _step_form(client, token, action, file_id):
+    return client.post("/admin/loan_file/action/", data={"csrf_token": token, "action": action,
+                                                          "rowid": file_id}).get_data(as_text=True)
+
+
+def test_r_aft_2_the_deal_page_opens_a_file_and_the_grid_moves_and_disburses_it(client, db, deal):
+    from tests.conftest import submission_key
+    sub_id = deal["sub"].id
+    token = _login(client, deal["lawyer"])
+    page = client.get(f"/admin/subscription/details/?id={sub_id}").get_data(as_text=True)
+    assert "open-loan-file" in page
+    form = client.get(f"/admin/loan_file/open/?subscription_id={sub_id}")
+    assert form.status_code == 200 and "中国建设银行长沙分行" in form.get_data(as_text=True)
+    client.post("/admin/loan_file/open/", data={"csrf_token": token, "subscription_id": sub_id,
+                                                "line_kind": "commercial_loan", "loan_kind": "commercial",
+                                                "bank_id": deal["bank"].id, "missing": "收入证明"})
+    file = db.session.scalar(select(LoanFile))
+    assert file.stage == "collecting" and file.missing == "收入证明"
+    page = client.get(f"/admin/subscription/details/?id={sub_id}").get_data(as_text=True)
+    assert "open-loan-file" not in page and f'data-file="{file.id}"' in page
+    grid = client.get("/admin/loan_file/").get_data(as_text=True)
+    assert deal["sub"].number in grid and 'value="next_stage"' in grid and 'value="disburse"' not in grid
+    for stage in STAGES:
+        key = submission_key(_step_form(client, token, "next_stage", file.id))
+        client.post("/admin/loan_file/next_stage/", data={
+            "csrf_token": token, "ids": file.id, "stage": stage, "on": str(office_today()), "note": "ok",
+            "missing": "", "submission_key": key})
+        db.session.expire_all()
+        assert db.session.get(LoanFile, file.id).stage == stage
+    # the lawyer may not disburse: the step is finance's
+    assert client.post("/admin/loan_file/action/", data={"csrf_token": token, "action": "disburse",
+                                                          "rowid": file.id}).status_code == 403
+    client.post("/logout", data={"csrf_token": token})
+    token = _login(client, deal["finance"])
+    details = client.get(f"/admin/loan_file/details/?id={file.id}").get_data(as_text=True)
+    assert "loan-stages" in details and 'value="disburse"' in details
+    key = submission_key(_step_form(client, token, "disburse", file.id))
+    data = {"csrf_token": token, "ids": file.id, "amount": "", "paid_on": str(office_today()), "bank_ref": "",
+            "submission_key": key}
+    client.post("/admin/loan_file/disburse/", data=data)
+    client.post("/admin/loan_file/disburse/", data=data)  # sent again: one receipt
+    db.session.expire_all()
+    assert db.session.get(LoanFile, file.id).status == "disbursed"
+    assert db.session.scalar(select(func.count()).select_from(Payment).where(
+        Payment.channel == "loan_disbursement")) == 1
+
+
+def office_today():
+    from models.base import office_today as today
+    return today()
+
+
+def test_r_aft_2_agents_see_their_own_deals_files_only(client, db, deal, make_user):
+    file = _open(db, deal)
+    other = make_user("agent", username="other_agent")
+    _login(client, other)
+    assert client.get(f"/admin/loan_file/details/?id={file.id}").status_code in (302, 403, 404)
+    assert deal["sub"].number not in client.get("/admin/loan_file/").get_data(as_text=True)
+    assert client.get("/admin/loan_ageing/").status_code == 403
+    assert client.get(f"/admin/loan_file/open/?subscription_id={deal['sub'].id}").status_code == 403
+    client.post("/logout", data={"csrf_token": _login(client, deal["agent"])})
+    _login(client, deal["agent"])
+    assert client.get(f"/admin/loan_file/details/?id={file.id}").status_code == 200
+
+
+def test_r_aft_2_stuck_files_on_the_worklist_the_ageing_page_and_the_home_page(client, db, deal):
+    file = _open(db, deal)
+    db.session.execute(update(LoanFile).where(LoanFile.id == file.id)
+                       .values(stage_since=office_today() - dt.timedelta(days=40)))
+    db.session.commit()
+    _login(client, deal["finance"])
+    home = client.get("/admin/").get_data(as_text=True)
+    assert "/admin/loan_stuck/" in home
+    stuck_page = client.get("/admin/loan_stuck/").get_data(as_text=True)
+    assert deal["sub"].number in stuck_page and ">40<" in stuck_page
+    client.post("/logout", data={"csrf_token": _login(client, deal["manager"])})
+    _login(client, deal["manager"])
+    ageing_page = client.get("/admin/loan_ageing/").get_data(as_text=True)
+    assert "中国建设银行长沙分行" in ageing_page and "/admin/loan_stuck/" in ageing_page
+    assert re.search(r'class="text-right longest">40<', ageing_page)
+
+
+def test_r_aft_2_banks_are_managed_by_admin_and_finance(client, db, deal, make_user):
+    token = _login(client, deal["finance"])
+    assert client.get("/admin/bank/new/").status_code == 200
+    client.post("/admin/bank/new/", data={"csrf_token": token, "name": "中国工商银行长沙分行", "branch": "",
+                                          "contact": "", "active": "y"})
+    assert db.session.scalar(select(func.count()).select_from(Bank)) == 2
+    client.post("/logout", data={"csrf_token": token})
+    _login(client, deal["lawyer"])
+    assert client.get("/admin/bank/new/").status_code == 403
