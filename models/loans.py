@@ -15,19 +15,21 @@ import datetime as dt
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (CheckConstraint, ForeignKey, Index, Integer, String, Text, and_, case, cast, exists, func,
-                        select, text, update)
+from sqlalchemy import (CheckConstraint, ForeignKey, Index, Integer, String, Text, and_, case, cast, func,
+                        select, text, update, or_, false)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context, record_many
 from .base import Base, Money, in_list, office_today, utcnow
-from .deals import LIVE_DEAL, Subscription, locked_subscription, via_subscription
+from .contracts import Contract, ContractStep, step_refusal
+from .deals import DEAL_ENDED, LIVE_DEAL, Subscription, locked_subscription, via_subscription
 from .dialect import days_between
 from .errors import RuleViolation
 from .labels import choice_label
 from .money import format_money, parse_money
 from .notifications import notify
+from .payments import OPEN_LINE, PAYMENT_REVERSED, Instalment, in_force, open_line, take_payment
 from .permissions import require
 from .projects import DEFAULT_LOAN_STAGE_LIMITS, Project
 from .submissions import claim, settle
@@ -165,7 +167,6 @@ def _open_only(file: LoanFile) -> None:
 
 def loan_line(session, subscription_id: int, line_kind: str):
     """The deal's line of `line_kind` in the plan in force (payments.in_force), or None."""
-    from .payments import Instalment, in_force
     return session.scalar(select(Instalment).where(
         Instalment.subscription_id == subscription_id, Instalment.kind == line_kind, in_force())
         .order_by(Instalment.seq).limit(1))
@@ -174,7 +175,6 @@ def loan_line(session, subscription_id: int, line_kind: str):
 def open_refusal(session, sub: Subscription, line_kind: str) -> RuleViolation | None:
     """Why a file for `line_kind` cannot be opened on `sub` now (None: it can) — the button on the
     deal's page and `open_loan_file` ask this same function."""
-    from .payments import OPEN_LINE
     if sub.status not in LIVE_DEAL:
         return RuleViolation(_l("Mortgage files are opened on live deals only."), rule="R-AFT-2")
     line = loan_line(session, sub.id, line_kind)
@@ -354,7 +354,6 @@ def disburse(session, by, file_id: int, *, amount=None, paid_on: dt.date, bank_r
     mortgage is registered). The amount defaults to the line's balance. The contract's mortgage
     step is marked done when the project's step order allows it (contracts.step_refusal).
     `key`: the form's one-time key — a double click records one receipt."""
-    from .payments import take_payment
     require(by, "loan.disburse")
     today = today or office_today()
     if key is not None:
@@ -402,8 +401,6 @@ def _mortgage_step_done(session, by, sub: Subscription, on: dt.date) -> None:
     when every loan line of the plan is paid, the project's step order allows it
     (contracts.step_refusal), and the date is not before the signing. Otherwise it is left as it
     is (the lawyer's to enter)."""
-    from .contracts import Contract, ContractStep, step_refusal
-    from .payments import Instalment, open_line
     if session.scalar(select(Instalment.id).where(Instalment.subscription_id == sub.id, open_line(),
                                                   Instalment.kind.in_(LOAN_LINE_KINDS)).limit(1)):
         return
@@ -423,10 +420,13 @@ def _mortgage_step_done(session, by, sub: Subscription, on: dt.date) -> None:
         session.flush()
 
 
-def undo_disbursement(session, by, payment_id: int, reason: str, today: dt.date) -> LoanFile | None:
+def undo_disbursement(session, by, original, reversal) -> LoanFile | None:
     """A reversal of a disbursement's payment (payments.reverse_payment, in its transaction, the
     deal already locked) puts the file back to the stage it was at (status open, no payment), its
     days in stage counted from that stage's date again; a LoanStage row records the return."""
+    if original.channel != "loan_disbursement":
+        return None
+    payment_id, reason, today = original.id, reversal.reason, reversal.paid_on
     file = session.scalar(select(LoanFile).where(LoanFile.payment_id == payment_id)
                           .execution_options(populate_existing=True))
     if file is None:
@@ -454,11 +454,14 @@ def undo_disbursement(session, by, payment_id: int, reason: str, today: dt.date)
 # ---------------------------------------------------------------------------------------------
 # Ageing and stuck files
 
-def stage_limit():
-    """SQL: the days the file's project allows its current stage (Project.loan_stage_limits; a
-    stage it leaves out takes DEFAULT_LOAN_STAGE_LIMITS). Needs `project` in the query."""
-    return case(*[(LoanFile.stage == stage, func.coalesce(Project.loan_stage_limits[stage].as_integer(), days))
-                  for stage, days in DEFAULT_LOAN_STAGE_LIMITS.items()], else_=None)
+def stage_limits(session, project_id: int | None = None) -> dict[tuple[int, str], int]:
+    """{(project id, stage): days a file may stay in it} (Project.loan_stage_limits; a stage a
+    project leaves out takes DEFAULT_LOAN_STAGE_LIMITS) — a few numbers per project, read once."""
+    query = select(Project.id, Project.loan_stage_limits)
+    if project_id is not None:
+        query = query.where(Project.id == project_id)
+    return {(pid, stage): int((limits or {}).get(stage, days))
+            for pid, limits in session.execute(query) for stage, days in DEFAULT_LOAN_STAGE_LIMITS.items()}
 
 
 def days_in_stage(session, today: dt.date):
@@ -466,19 +469,16 @@ def days_in_stage(session, today: dt.date):
     return cast(days_between(session, LoanFile.stage_since, today), Integer)
 
 
-def over_limit(session, today: dt.date):
-    """The one condition of a stuck file, for a query that joins `project`: in progress and more
-    days in its stage than the project allows (the limit itself is not stuck, limit + 1 is)."""
-    return and_(LoanFile.status == "open", days_in_stage(session, today) > stage_limit())
-
-
-def stuck(session, today: dt.date | None = None):
-    """A WHERE clause, the one definition of a stuck mortgage file (R-AFT-2): open files of live
-    deals whose days in the current stage exceed the project's limit for it (`over_limit`, its
-    project found by EXISTS so any query on loan_file can use it)."""
+def stuck(session, today: dt.date | None = None, project_id: int | None = None):
+    """A WHERE clause, the one definition of a stuck mortgage file (R-AFT-2): in progress, with
+    more days in its current stage (today − stage_since) than its project allows for that stage —
+    at the limit it is not stuck, one day over it is. Written as stage_since before a cut-off date
+    per (project, stage), so the ageing index serves it and no JSON is read per row."""
     today = today or office_today()
-    return and_(LoanFile.status == "open",
-                exists().where(Project.id == LoanFile.project_id, over_limit(session, today)))
+    cut_offs = [and_(LoanFile.project_id == pid, LoanFile.stage == stage,
+                     LoanFile.stage_since < today - dt.timedelta(days=days))
+                for (pid, stage), days in sorted(stage_limits(session, project_id).items())]
+    return and_(LoanFile.status == "open", or_(*cut_offs) if cut_offs else false())
 
 
 def ageing(session, today: dt.date | None = None, project_id: int | None = None) -> list[dict]:
@@ -487,8 +487,7 @@ def ageing(session, today: dt.date | None = None, project_id: int | None = None)
     today = today or office_today()
     days = days_in_stage(session, today)
     query = (select(LoanFile.bank_id, LoanFile.stage, func.count(), func.sum(LoanFile.amount), func.avg(days),
-                    func.max(days), func.sum(case((over_limit(session, today), 1), else_=0)))
-             .join(Project, Project.id == LoanFile.project_id)
+                    func.max(days), func.sum(case((stuck(session, today, project_id), 1), else_=0)))
              .where(LoanFile.status == "open").group_by(LoanFile.bank_id, LoanFile.stage))
     if project_id is not None:
         query = query.where(LoanFile.project_id == project_id)
@@ -518,3 +517,7 @@ def validate_stage_limits(value) -> dict:
             raise RuleViolation(_l("The days allowed in “%(stage)s” must be a whole number of at least 1.",
                                    stage=str(stage)), rule="R-AFT-2")
     return value
+
+
+DEAL_ENDED.append(close_files_of_ended_deal)
+PAYMENT_REVERSED.append(undo_disbursement)
