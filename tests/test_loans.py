@@ -440,3 +440,26 @@ def test_r_aft_2_banks_are_managed_by_admin_and_finance(client, db, deal, make_u
     client.post("/logout", data={"csrf_token": token})
     _login(client, deal["lawyer"])
     assert client.get("/admin/bank/new/").status_code == 403
+
+
+def test_r_aft_2_a_disbursement_marks_the_contracts_mortgage_step_done_when_its_order_allows(db, deal):
+    from models.contracts import Contract, ContractStep, book_signing, sign_contract, update_step
+    contract = book_signing(db.session, deal["agent"], deal["sub"].id, today=TODAY,
+                            appointment_at=dt.datetime.combine(TODAY, dt.time(10)))
+    sign_contract(db.session, deal["lawyer"], contract.id, number="HT-1", signed_on=TODAY, today=TODAY)
+    db.session.commit()
+    steps = {s.kind: s for s in db.session.scalars(select(ContractStep).join(Contract).where(
+        Contract.subscription_id == deal["sub"].id))}
+    file = _open(db, deal)
+    day = _to_registered(db, deal, file)
+    # online filing (its prerequisite) not done: the step is left for the lawyer
+    payment = disburse(db.session, deal["finance"], file.id, paid_on=day, today=day)
+    db.session.commit()
+    assert steps["mortgage"].status == "pending"
+    reverse_payment(db.session, deal["finance"], payment.id, "重录", today=day)
+    update_step(db.session, deal["lawyer"], steps["online_filing"].id, status="done", done_on=TODAY, today=day)
+    db.session.commit()
+    disburse(db.session, deal["finance"], file.id, paid_on=day, today=day)
+    db.session.commit()
+    db.session.refresh(steps["mortgage"])
+    assert (steps["mortgage"].status, steps["mortgage"].done_on) == ("done", day)
