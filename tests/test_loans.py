@@ -463,3 +463,24 @@ def test_r_aft_2_a_disbursement_marks_the_contracts_mortgage_step_done_when_its_
     db.session.commit()
     db.session.refresh(steps["mortgage"])
     assert (steps["mortgage"].status, steps["mortgage"].done_on) == ("done", day)
+
+
+def test_r_aft_2_the_project_form_refuses_bad_stage_limits_and_saves_good_ones(app, db, make_user):
+    from models import Project
+    from tests.test_change_admin_checks import _form, _signed_in
+    make_user("admin", username="boss")
+    project = f.project(db.session)
+    db.session.commit()
+    before = dict(project.loan_stage_limits)
+    client, token = _signed_in(app, "boss", lang="en")
+    data = _form(client.get(f"/admin/project/edit/?id={project.id}").get_data(as_text=True))
+    assert "loan_stage_limits" in data
+    data.update({"csrf_token": token, "loan_stage_limits": '{"collecting": 0}'})
+    text = client.post(f"/admin/project/edit/?id={project.id}", data=data, follow_redirects=True).get_data(as_text=True)
+    assert "R-AFT-2" in text
+    db.session.expire_all()
+    assert db.session.get(Project, project.id).loan_stage_limits == before
+    data.update({"loan_stage_limits": '{"collecting": 30}'})
+    client.post(f"/admin/project/edit/?id={project.id}", data=data, follow_redirects=True)
+    db.session.expire_all()
+    assert db.session.get(Project, project.id).loan_stage_limits == {"collecting": 30}
