@@ -434,6 +434,85 @@ def _changes_demo(session, users, project, today):
     session.commit()
 
 
+def _loans_demo(session, users, project, today):
+    """Mortgage files (issue 22, R-AFT-2), through the staff's domain functions: three banks, seven
+    mortgage deals (subscribed, deposit and down payment in, contract signed), their files in every
+    stage — one waiting for the customer's papers, one stuck in 资料收集 beyond the project's
+    limit, one disbursed with its receipt on the loan line."""
+    from models.contracts import book_signing, sign_contract
+    from models.deals import confirm_subscription, subscribe
+    from models.loans import Bank, LoanFile, disburse, move_stage, open_loan_file
+    from models.payments import Instalment, open_line, record_deposit, record_payment
+    if session.scalar(select(func.count()).select_from(LoanFile)) or \
+            not session.scalar(select(func.count()).select_from(Subscription)):
+        return
+    banks = {}
+    for name, branch, contact in (("中国建设银行长沙分行", "芙蓉支行", "个贷中心 0731-84410000"),
+                                  ("中国工商银行长沙分行", "五一路支行", "个贷部 0731-84420000"),
+                                  ("长沙住房公积金管理中心", "天心区管理部", "0731-12329"),
+                                  ("招商银行长沙分行", "", "")):
+        banks[name] = Bank(name=name, branch=branch, contact=contact, active=name != "招商银行长沙分行")
+        session.add(banks[name])
+    session.flush()
+    agents = [users["agent1"], users["agent2"], users["agent3"]]
+    finance, lawyer = users["finance"], users["lawyer"]
+    units = list(session.scalars(select(Unit).join(Building).where(
+        Building.project_id == project.id, Unit.status == "available").order_by(Unit.id.desc())))
+    # (payment method, bank, stage reached, days since opened, what the customer must still supply)
+    plan = [("commercial_mortgage", "中国建设银行长沙分行", "collecting", 5, "近六个月银行流水、收入证明"),
+            ("commercial_mortgage", "中国工商银行长沙分行", "documents_complete", 12, ""),
+            ("commercial_mortgage", "中国建设银行长沙分行", "bank_interview", 20, ""),
+            ("provident_fund", "长沙住房公积金管理中心", "approved", 30, ""),
+            ("commercial_mortgage", "中国工商银行长沙分行", "mortgage_registered", 35, ""),
+            ("commercial_mortgage", "中国建设银行长沙分行", "disbursed", 40, ""),
+            ("commercial_mortgage", "中国建设银行长沙分行", "stuck", 45, "配偶身份证复印件、婚姻证明")]
+    stages = ("documents_complete", "bank_interview", "approved", "mortgage_registered")
+    for n, (method, bank, reached, opened_ago, missing) in enumerate(plan):
+        agent = agents[n % 3]
+        lead = session.scalar(select(Lead).where(Lead.owner_id == agent.id, Lead.project_id == project.id,
+                                                 Lead.stage == "visited").order_by(Lead.id).limit(1))
+        if lead is None or n >= len(units):
+            break
+        day = today - dt.timedelta(days=opened_ago + 8)
+        sub = subscribe(session, agent, unit_id=units[n].id, lead_id=lead.id, payment_method=method,
+                        deposit="50000", id_number=_id_number(random.Random(600 + n)),
+                        address=f"长沙市岳麓区麓山南路{300 + n}号", subscribed_on=day,
+                        deposit_due_on=day + dt.timedelta(days=3), today=day)
+        confirm_subscription(session, users["control"], sub.id)
+        record_deposit(session, finance, sub.id, amount="50000", paid_on=day, channel="bank_transfer",
+                       bank_ref=f"DEMO-L{sub.id}", today=day)
+        down = session.scalar(select(Instalment).where(Instalment.subscription_id == sub.id, open_line(),
+                                                       Instalment.kind == "down_payment"))
+        paid_on = day + dt.timedelta(days=2)
+        if down is not None:
+            record_payment(session, finance, sub.id, amount=down.amount_due - down.amount_paid, paid_on=paid_on,
+                           channel="bank_transfer", bank_ref=f"DEMO-LD{sub.id}", instalment_id=down.id,
+                           today=paid_on)
+        signed_on = day + dt.timedelta(days=5)
+        contract = book_signing(session, agent, sub.id, today=paid_on,
+                                appointment_at=dt.datetime.combine(signed_on, dt.time(10, 0)))
+        sign_contract(session, lawyer, contract.id, number=f"HT-L{sub.id:05d}", signed_on=signed_on,
+                      today=signed_on)
+        opened_on = today - dt.timedelta(days=opened_ago)
+        line_kind = "provident_fund_loan" if method == "provident_fund" else "commercial_loan"
+        file = open_loan_file(session, lawyer, sub.id, line_kind=line_kind, bank_id=banks[bank].id,
+                              loan_kind="provident_fund" if method == "provident_fund" else "commercial",
+                              missing=missing, today=opened_on)
+        if reached in ("collecting", "stuck"):
+            continue
+        for i, stage in enumerate(stages):
+            on = opened_on + dt.timedelta(days=(i + 1) * max(opened_ago // 6, 1))
+            move_stage(session, lawyer if i % 2 else finance, file.id, stage, on=on, today=on,
+                       note={"documents_complete": "资料已收齐，送银行", "bank_interview": "客户已到银行面签",
+                             "approved": "银行审批通过", "mortgage_registered": "抵押登记已办结"}[stage])
+            if stage == reached:
+                break
+        if reached == "disbursed":
+            paid = today - dt.timedelta(days=2)
+            disburse(session, finance, file.id, paid_on=paid, bank_ref=f"CCB-FK-{sub.id}", today=paid)
+    session.commit()
+
+
 def build_demo(session, today: dt.date | None = None) -> dict:
     today = today or office_today()
     rng = random.Random(20261126)
@@ -445,6 +524,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _conflicts_questions_and_pool(session, users, projects[0])
         _deals(session, users, projects[0], rng, today)
         _changes_demo(session, users, projects[0], today)
+        _loans_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),

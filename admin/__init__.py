@@ -20,7 +20,7 @@ from .base import THEME, RowIdConverter
 from .sales_control import BoardPage, PriceImportPage
 from .exports import FinanceExportPage
 from .targets import TargetsPage
-from .views import VIEWS, QuestionGroupPage
+from .views import VIEWS, LoanAgeingPage, QuestionGroupPage
 
 
 class DashboardView(AdminIndexView):
@@ -113,6 +113,7 @@ def init_app(app) -> None:
                                    endpoint="unit_import"))
     admin.add_view(FinanceExportPage(name=_l("Finance exports"), category=_l("Finance"),
                                      endpoint="finance_export"))
+    admin.add_view(LoanAgeingPage(name=_l("Mortgage ageing"), category=_l("Contracts"), endpoint="loan_ageing"))
     admin.add_view(TargetsPage(name=_l("Monthly targets"), category=_l("Sales"), endpoint="sales_target"))
     admin.init_app(app)
     security.init_app(app)

@@ -300,6 +300,9 @@ def choice_formatters(entity: str, html: bool = True) -> dict:
 
 # What an audit row's action means (the audit trail, 系统 → 操作日志).
 AUDIT_ACTIONS = {
+    "loan_open": _l("Mortgage file opened"), "loan_stage": _l("Mortgage file moved to its next stage"),
+    "loan_missing": _l("Mortgage file: what the customer must supply"), "loan_close": _l("Mortgage file closed"),
+    "loan_disburse": _l("Loan disbursed"), "loan_undisburse": _l("Loan disbursement reversed"),
     "insert": _l("Created"),
     "update": _l("Changed"),
     "delete": _l("Deleted"),

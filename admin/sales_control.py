@@ -13,6 +13,7 @@ from models import Building, Lead, Project, RuleViolation, Unit, User, db
 from models.board import board
 from models.changes import validate_change_chains
 from models.contracts import validate_step_prerequisites
+from models.loans import validate_stage_limits
 from models.imports import get_visible, request_import, visible_imports
 from models.inventory import (MAX_PRICE_LIST_ROWS, PriceListRejected, hold_refusal, hold_unit, release_hold,
                               release_refusal, set_withheld, subscribe_refusal)
@@ -227,6 +228,7 @@ class ProjectView(ProtectedView):
     def on_model_change(self, form, model, is_created):
         validate_step_prerequisites(model.step_prerequisites)
         validate_change_chains(model.change_chains)  # R-CHG-1: who approves each kind of change
+        validate_stage_limits(model.loan_stage_limits)  # R-AFT-2: days allowed in each mortgage stage
 
     def after_model_change(self, form, model, is_created):
         if is_created:  # a new project starts with the four default payment methods (R-PAY-2)

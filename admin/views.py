@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from models import (ArchiveRecord, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
+from models import (ArchiveRecord, Bank, LoanFile, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
                     Document, DocumentBatch, Export, Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
                     Subscription, Unit, User, Voucher)
@@ -15,6 +15,7 @@ from .contracts import ArchiveRecordView, ContractStepDueView, ContractStepView,
 from .deals import LeadArchiveView, PriceApprovalView, SubscriptionView
 from .documents import DocumentBatchView, DocumentView
 from .exports import ExportView
+from .loans import BankView, LoanAgeingPage, LoanFileView, LoanStuckView
 from .leads import (AnswerSheetView, CustomerQuestionView, FollowUpDueView, FollowUpView, LeadConflictView,
                     LeadView, QuestionGroupPage)
 from .money import (ExtensionView, InstalmentView, LawyerLetterDueView, OverdueEventView, PaymentMethodView,
@@ -22,7 +23,7 @@ from .money import (ExtensionView, InstalmentView, LawyerLetterDueView, OverdueE
 from .sales_control import BuildingView, ProjectView, UnitView
 from .system import ENTITY_LABELS, AuditView, NotificationView, RoleView, UserView
 
-__all__ = ["VIEWS", "QuestionGroupPage"]
+__all__ = ["VIEWS", "QuestionGroupPage", "LoanAgeingPage"]
 
 
 # (model, view class, menu name, menu category)
@@ -55,9 +56,12 @@ VIEWS = [
     (ContractStep, ContractStepDueView, _l("Steps past their promised date"), _l("Contracts")),
     (ArchiveRecord, ArchiveRecordView, _l("Contract archive"), _l("Contracts")),
     (StampedCopy, StampedCopyView, _l("Stamped copies issued"), _l("Contracts")),
+    (LoanFile, LoanFileView, _l("Mortgage files"), _l("Contracts")),
+    (LoanFile, LoanStuckView, _l("Stuck mortgage files"), _l("Contracts")),
     (Document, DocumentView, _l("Document centre"), _l("Documents")),
     (DocumentBatch, DocumentBatchView, _l("Document batches"), _l("Documents")),
     (Export, ExportView, _l("Exports"), _l("Finance")),
+    (Bank, BankView, _l("Banks"), _l("Finance")),
     (Notification, NotificationView, _l("Notifications"), _l("System")),
     (User, UserView, _l("Users"), _l("System")),
     (Role, RoleView, _l("Roles"), _l("System")),

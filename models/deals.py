@@ -465,14 +465,21 @@ def already_decided(session, model, row_id: int, rule: str) -> RuleViolation:
                             status=status, who=who), rule=rule)
 
 
+# Called by `end_deal` as hook(session, subscription_id, by, action), in its transaction: what
+# modules above this one close when a deal ends (models.loans registers its mortgage files).
+DEAL_ENDED: list = []
+
+
 def end_deal(session, subscription_id: int, unit_id: int, by, action: str, unit_was: str = "subscribed") -> None:
     """What every way out of a deal does once its status changed (withdrawn, expired, forfeited,
-    rescinded): its unit back on sale — a conditional UPDATE from `unit_was`, audited — and the
-    requests still waiting on it closed."""
+    rescinded): its unit back on sale — a conditional UPDATE from `unit_was`, audited — the
+    requests still waiting on it closed, and its mortgage files in progress closed (R-AFT-2)."""
     if session.execute(update(Unit).where(Unit.id == unit_id, Unit.status == unit_was).values(status="available")
                        .execution_options(synchronize_session=False)).rowcount:
         record_many(session, "unit", action, by, [(unit_id, {"status": [unit_was, "available"]})])
     close_open_requests(session, subscription_id, by, action)
+    for hook in DEAL_ENDED:  # what later modules close with the deal (models.loans: its mortgage files)
+        hook(session, subscription_id, by, action)
 
 
 def close_open_requests(session, subscription_id: int, by, action: str) -> int:

@@ -87,6 +87,9 @@ MESSAGES = {
     "signing_booked": lambda p: gettext(
         "Signing booked: %(no)s (%(name)s) on %(at)s; please prepare the contract.", **p),
     "contract_step": lambda p: gettext("%(no)s: the customer must still provide %(action)s", **p),
+    "loan_missing": lambda p: gettext("%(no)s mortgage file: the customer must still supply %(missing)s", **p),
+    "loan_closed": lambda p: gettext("%(no)s mortgage file closed (%(reason)s): the deal needs a change of "
+                                     "payment method.", **p),
     "price_requested": lambda p: gettext(
         "Price approval: %(no)s (%(name)s) at %(price)s, below the list price %(list_price)s; please decide.", **p),
     "price_decided.approved": lambda p: gettext("Price approval: %(no)s at %(price)s is approved.", **p),

@@ -699,6 +699,11 @@ def record_payment(session, by, subscription_id: int, *, amount, paid_on: dt.dat
     return payment
 
 
+# Called by `reverse_payment` as hook(session, by, original, reversal), in its transaction, the deal
+# locked: what modules above this one undo with a payment (models.loans: a disbursed mortgage file).
+PAYMENT_REVERSED: list = []
+
+
 def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | None = None,
                     key: str | None = None) -> Payment:
     """Correct a payment by a reversal row: the original stays, the balances come back (R-PAY-1).
@@ -749,6 +754,8 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
             line.amount_paid -= amount
             line.status = _status(line.amount_paid, line.amount_due)
         session.flush()
+    for hook in PAYMENT_REVERSED:  # models.loans: a disbursement's mortgage file goes back a stage
+        hook(session, by, original, reversal)
     if key is not None:
         settle(session, f"{key}:{payment_id}", f"{reversal.receipt_no} {format_money(reversal.amount)}")
     return reversal

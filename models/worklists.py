@@ -20,6 +20,7 @@ from .audit import record_many
 from .base import office_today
 from .deals import LIVE_DEAL, PriceApproval, Subscription
 from .ladder import EVENT_OUTCOMES, Extension, OverdueEvent
+from .loans import LoanFile, stuck
 from .payments import Instalment, in_force
 from .errors import RuleViolation
 from .labels import choice_label
@@ -98,6 +99,8 @@ def waiting_for(session, user) -> list[dict]:
     if can_do(user, "settlement.record"):
         add(_l("Money to settle on deals that are over"), count(Subscription, awaiting_settlement()),
             "/admin/settlement/")
+    if can_do(user, "loan.stage"):  # R-AFT-2: finance and the lawyer
+        add(_l("Mortgage files stuck"), count(LoanFile, stuck(session, office_today())), "/admin/loan_stuck/")
     if can_do(user, "lead.resolve_conflict") and not user.has_role("admin"):
         add(_l("Duplicate registrations to decide"), count(LeadConflict, LeadConflict.status == "open"),
             "/admin/lead_conflict/?flt0_0=open")
