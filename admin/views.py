@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from models import (ArchiveRecord, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
+from models import (Handover, ArchiveRecord, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
                     Document, DocumentBatch, Export, Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
                     Subscription, Unit, User, Voucher)
@@ -15,6 +15,7 @@ from .contracts import ArchiveRecordView, ContractStepDueView, ContractStepView,
 from .deals import LeadArchiveView, PriceApprovalView, SubscriptionView
 from .documents import DocumentBatchView, DocumentView
 from .exports import ExportView
+from .handovers import HandoverReadyView, HandoverView
 from .leads import (AnswerSheetView, CustomerQuestionView, FollowUpDueView, FollowUpView, LeadConflictView,
                     LeadView, QuestionGroupPage)
 from .money import (ExtensionView, InstalmentView, LawyerLetterDueView, OverdueEventView, PaymentMethodView,
@@ -55,6 +56,8 @@ VIEWS = [
     (ContractStep, ContractStepDueView, _l("Steps past their promised date"), _l("Contracts")),
     (ArchiveRecord, ArchiveRecordView, _l("Contract archive"), _l("Contracts")),
     (StampedCopy, StampedCopyView, _l("Stamped copies issued"), _l("Contracts")),
+    (Subscription, HandoverReadyView, _l("Ready for handover"), _l("After-sales")),
+    (Handover, HandoverView, _l("Handovers"), _l("After-sales")),
     (Document, DocumentView, _l("Document centre"), _l("Documents")),
     (DocumentBatch, DocumentBatchView, _l("Document batches"), _l("Documents")),
     (Export, ExportView, _l("Exports"), _l("Finance")),

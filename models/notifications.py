@@ -86,6 +86,8 @@ def _ladder(level_text):
 MESSAGES = {
     "signing_booked": lambda p: gettext(
         "Signing booked: %(no)s (%(name)s) on %(at)s; please prepare the contract.", **p),
+    "handover_booked": lambda p: gettext(
+        "Handover booked: %(no)s (%(name)s) on %(at)s.", **p),
     "contract_step": lambda p: gettext("%(no)s: the customer must still provide %(action)s", **p),
     "price_requested": lambda p: gettext(
         "Price approval: %(no)s (%(name)s) at %(price)s, below the list price %(list_price)s; please decide.", **p),
