@@ -203,9 +203,20 @@ class HandoverView(document_actions("handover_notice"), HANDOVER_STEPS, ReadOnly
                             when=lambda h: h.status == "inspected",
                             why_not=lambda h: keys_refusal(db.session, h), explain=("R-AFT-4",)))
 
+    def _of_the_day(self, query):
+        """?day=YYYY-MM-DD (the home page's "booked today"): the appointments of that office day."""
+        try:
+            day = dt.date.fromisoformat(request.args.get("day", ""))
+        except ValueError:
+            return query
+        return query.filter(handovers_booked_on(day))
+
     def get_query(self):
-        return super().get_query().options(
+        return self._of_the_day(super().get_query()).options(
             joinedload(Handover.subscription).joinedload(Subscription.unit).joinedload(Unit.building))
+
+    def get_count_query(self):
+        return self._of_the_day(super().get_count_query())
 
 
 # --- the deal's page: its handover, or what it still owes ---------------------------------------------
