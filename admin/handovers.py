@@ -24,7 +24,7 @@ from models.handovers import (Handover, booking_refusal, book_handover, handover
                               record_inspection)
 from models.labels import choice_label
 from models.money import format_money
-from models.permissions import can, can_do, scope_filter
+from models.permissions import can, scope_filter
 from models.tickets import Ticket
 
 from .base import ReadOnlyView, run_domain, succeeded

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context
@@ -25,7 +24,7 @@ from .labels import choice_label
 from .money import format_money
 from .notifications import notify
 from .payments import Instalment, open_line
-from .permissions import can_do, require
+from .permissions import require
 from .submissions import claim, settle
 from .tickets import open_ticket
 from .users import User
@@ -186,21 +185,13 @@ def notify_handovers(session, by, subscription_ids, today: dt.date | None = None
                                                     Handover.status != "cancelled")) is not None:
             refused.append((sub, RuleViolation(_l("This deal's handover notice was sent already."), rule="R-AFT-4")))
             continue
+        # Under the deal's lock the check above is the rule; uq_handover_live is the database's guard.
+        items = [line.strip() for line in (sub.project.handover_checklist or "").splitlines() if line.strip()]
         with audit_context(session, actor=by, action="notify_handover"):
             handover = Handover(project_id=sub.project_id, subscription_id=sub.id, unit_id=sub.unit_id,
-                                status="notified", notified_on=today, notified_by_id=by.id)
+                                status="notified", notified_on=today, notified_by_id=by.id,
+                                items=[HandoverItem(seq=n, item=item[:100]) for n, item in enumerate(items, 1)])
             session.add(handover)
-            try:
-                with session.begin_nested():
-                    session.flush()
-            except IntegrityError:  # uq_handover_live: another session notified it first
-                session.expunge(handover)
-                refused.append((sub, RuleViolation(_l("This deal's handover notice was sent already."),
-                                                   rule="R-AFT-4")))
-                continue
-            items = [line.strip() for line in (sub.project.handover_checklist or "").splitlines() if line.strip()]
-            session.add_all([HandoverItem(handover_id=handover.id, seq=n, item=item[:100])
-                             for n, item in enumerate(items, 1)])
             session.flush()
         created.append(handover)
     with audit_context(session, actor=by, action="request_document"):
@@ -360,6 +351,3 @@ def handovers_booked_on(day: dt.date):
     return (Handover.status == "booked") & (Handover.appointment_at >= office_midnight_utc(day)) & (
         Handover.appointment_at < office_midnight_utc(day + dt.timedelta(days=1)))
 
-
-def may_book(user, handover: Handover) -> bool:
-    return can_do(user, "handover.book") and booking_refusal(user, handover) is None
