@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from models import (Building, CustomerQuestion, FollowUp, Lead, LeadConflict, Notification,
                     PriceApproval, Project, Subscription, Unit, User)
 from models import utcnow
+from models.base import office_local, office_to_utc
 from models.audit import audit_context
 from models.users import create_user
 
@@ -511,6 +512,77 @@ def _loans_demo(session, users, project, today):
             paid = today - dt.timedelta(days=2)
             disburse(session, finance, file.id, paid_on=paid, bank_ref=f"CCB-FK-{sub.id}", today=paid)
     session.commit()
+def _handover_demo(session, users, project, today):
+    """Handovers (R-AFT-4, issue 22) through the domain functions the staff use, on new deals of
+    their own, signed and paid in full: the project's handover period around today; two notified,
+    two booked (today and tomorrow), one inspected with two failed items (defect tickets), two
+    handed over; and one signed deal still owing its mortgage line, which the notice refuses."""
+    from models.contracts import book_signing, sign_contract
+    from models.deals import confirm_subscription, subscribe
+    from models.handovers import Handover, book_handover, hand_over_keys, notify_handovers, record_inspection
+    from models.payments import Instalment, open_line, record_deposit, record_payment
+    if session.scalar(select(func.count()).select_from(Handover)) or \
+            not session.scalar(select(func.count()).select_from(Subscription)):
+        return
+    agents = [users["agent1"], users["agent2"], users["agent3"]]
+    finance, service, manager = users["finance"], users["service"], users["manager"]
+    lawyer = next((u for u in users.values() if u.has_role("lawyer")), None)
+    if lawyer is None:
+        return
+    project.handover_starts_on = today - dt.timedelta(days=10)
+    project.handover_ends_on = today + dt.timedelta(days=50)
+    units = list(session.scalars(select(Unit).join(Building).where(
+        Building.project_id == project.id, Unit.status == "available").order_by(Unit.id.desc()).limit(8)))
+    deals = []
+    for n, unit in enumerate(units):
+        agent = agents[n % 3]
+        lead = session.scalar(select(Lead).where(Lead.owner_id == agent.id, Lead.project_id == project.id,
+                                                 Lead.stage == "visited").order_by(Lead.id.desc()).limit(1))
+        if lead is None:
+            return
+        day = today - dt.timedelta(days=120 - n)
+        method = "commercial_mortgage" if n == 7 else "one_off"
+        sub = subscribe(session, agent, unit_id=unit.id, lead_id=lead.id, payment_method=method, deposit="50000",
+                        id_number=_id_number(random.Random(700 + n)), address=f"长沙市岳麓区麓山南路{300 + n}号",
+                        subscribed_on=day, deposit_due_on=day + dt.timedelta(days=3), today=day)
+        confirm_subscription(session, users["control"], sub.id)
+        record_deposit(session, finance, sub.id, amount="50000", paid_on=day, channel="bank_transfer",
+                       bank_ref=f"DEMO-H{sub.id}", today=day)
+        for line in session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id, open_line())
+                                    .order_by(Instalment.seq)).all():
+            if line.kind == "commercial_loan":
+                continue  # the bank has not paid the loan yet: this deal still owes it
+            record_payment(session, finance, sub.id, amount=line.amount_due - line.amount_paid,
+                           paid_on=day + dt.timedelta(days=5), channel="bank_transfer",
+                           bank_ref=f"DEMO-H{sub.id}-{line.seq}", instalment_id=line.id, today=day + dt.timedelta(days=5))
+        contract = book_signing(session, agent, sub.id, appointment_at=dt.datetime.combine(
+            day + dt.timedelta(days=10), dt.time(10, 0)), today=day + dt.timedelta(days=6))
+        sign_contract(session, lawyer, contract.id, number=f"HT-DEMO-H{sub.id}", signed_on=day + dt.timedelta(days=10),
+                      bank="中国建设银行" if method == "commercial_mortgage" else None, today=day + dt.timedelta(days=10))
+        deals.append(sub)
+    notified_on = today - dt.timedelta(days=5)
+    created, refused = notify_handovers(session, manager, [d.id for d in deals], today=notified_on)
+    by_deal = {h.subscription_id: h for h in created}
+    h = [by_deal[d.id] for d in deals[:7] if d.id in by_deal]
+    if len(h) < 7:
+        return
+    for handover, at in ((h[2], dt.datetime.combine(today, dt.time(15, 0))),
+                         (h[3], dt.datetime.combine(today + dt.timedelta(days=1), dt.time(10, 30))),
+                         (h[4], dt.datetime.combine(today - dt.timedelta(days=3), dt.time(9, 30))),
+                         (h[5], dt.datetime.combine(today - dt.timedelta(days=4), dt.time(10, 0))),
+                         (h[6], dt.datetime.combine(today - dt.timedelta(days=4), dt.time(14, 0)))):
+        book_handover(session, service if handover is not h[3] else handover.subscription.agent, handover.id, at,
+                      today=min(at.date(), today), now=office_to_utc(dt.datetime.combine(min(at.date(), today), dt.time(8))))
+    defects = {"窗户及玻璃": "主卧窗户玻璃有划痕", "卫生间防水": "卫生间地面闭水试验渗水"}
+    for handover, failed in ((h[4], defects), (h[5], {}), (h[6], {"墙面、顶棚": "客厅顶棚一处裂缝"})):
+        day = office_local(handover.appointment_at).date()
+        record_inspection(session, service, handover.id,
+                          {i.id: (i.item not in failed, failed.get(i.item, "")) for i in handover.items}, today=day)
+    for handover, signer in ((h[5], None), (h[6], None)):
+        day = handover.inspected_on
+        hand_over_keys(session, service, handover.id, signed_by=handover.subscription.customer_name, keys_count=3,
+                       meter_readings="水表 00012\n电表 00235\n燃气表 00003", on=day, today=day)
+    session.flush()
 
 
 def build_demo(session, today: dt.date | None = None) -> dict:
@@ -525,6 +597,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _deals(session, users, projects[0], rng, today)
         _changes_demo(session, users, projects[0], today)
         _loans_demo(session, users, projects[0], today)
+        _handover_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),

@@ -3,7 +3,7 @@ booking the signing; and the kept records of deals that ended without a sale."""
 from __future__ import annotations
 
 from flask import flash, request
-from markupsafe import escape
+from markupsafe import Markup, escape
 from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
@@ -150,7 +150,7 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
         super().__init__(*args, **kwargs)
         # The deal's status reads "Active · change pending" while a change waits (R-CHG-1).
         self.column_formatters = {**self.column_formatters,
-                                  "status": status_with_change(self.column_formatters["status"])}
+                                  "status": _with_handover(status_with_change(self.column_formatters["status"]))}
 
     def render(self, template, **kwargs):
         if template == self.details_template and kwargs.get("model") is not None:
@@ -204,6 +204,17 @@ class SubscriptionView(document_actions("subscription_agreement", "forfeit_notic
             price=form.price.data,
             price_reason=form.price_reason.data, subscribed_on=form.subscribed_on.data,
             deposit_due_on=form.deposit_due_on.data))
+
+
+def _with_handover(inner):
+    """The deal's status on the grid, with "handed over" once the keys are (R-AFT-4)."""
+    def formatter(view, context, sub, name):
+        shown = inner(view, context, sub, name)
+        if sub.handed_over_on is None:
+            return shown
+        return Markup('%s <span class="badge badge-status status-handed_over" title="%s">%s</span>') % (
+            shown, sub.handed_over_on, gettext("Handed over"))
+    return formatter
 
 
 def deal_unit(view, context, row, name):

@@ -41,6 +41,8 @@ BUTTON_LABELS = {
     "signing_booking": _l("Print the signing booking"),
     "statement": _l("Print the customer's statement"),
     "board": _l("Print the sales-control board"),
+    "handover_notice": _l("Print the handover notice"),
+    "handover_record": _l("Print the handover record"),
 }
 
 
@@ -55,6 +57,8 @@ SHORT_LABELS = {
     "signing_booking": _l("Booking"),
     "statement": _l("Statement"),
     "board": _l("Board"),
+    "handover_notice": _l("Notice"),
+    "handover_record": _l("Record"),
 }
 
 

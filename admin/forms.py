@@ -227,3 +227,25 @@ class DecisionForm(KeyedForm):
 
     ids = HiddenField(validators=[DataRequired()])
     note = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+
+
+# --- handover (R-AFT-4) ---------------------------------------------------------------------------
+
+class HandoverBookingForm(SecureForm):
+    ids = HiddenField(validators=[DataRequired()])
+    appointment_at = DateTimeLocalField(_l("Appointment"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+
+
+class InspectionForm(SecureForm):
+    """The results come as item_<id> (pass / fail) and note_<id> per item of the checklist
+    (templates/admin/handover_inspect.html)."""
+    ids = HiddenField(validators=[DataRequired()])
+
+
+class KeysForm(KeyedForm):
+    ids = HiddenField(validators=[DataRequired()])
+    signed_by = StringField(_l("Signed for by"), validators=[DataRequired(), Length(max=100)])
+    keys_count = IntegerField(_l("Keys handed over"), validators=[DataRequired(), NumberRange(min=1, max=99)])
+    meter_readings = TextAreaField(_l("Meter readings (water, electricity, gas)"),
+                                   validators=[Optional(), Length(max=2000)])
+    on = DateField(_l("Handed over on"), validators=[DataRequired()])

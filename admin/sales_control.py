@@ -252,7 +252,7 @@ WITHHOLDING = decision_steps(
 
 class UnitView(WITHHOLDING, ProtectedView):
     column_list = ("id", "building", "number", "floor", "position", "layout", "area",
-                   "list_price", "status")
+                   "list_price", "status", "handed_over_on")
     column_filters = ("status", "layout", "building.name", "floor")
     column_searchable_list = ("number",)
     form_columns = ("building", "floor", "position", "number", "layout", "area")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from models import (ArchiveRecord, Bank, LoanFile, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
+from models import (ArchiveRecord, Bank, Handover, LoanFile, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
                     Document, DocumentBatch, Export, Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
                     Subscription, Unit, User, Voucher)
@@ -16,6 +16,7 @@ from .deals import LeadArchiveView, PriceApprovalView, SubscriptionView
 from .documents import DocumentBatchView, DocumentView
 from .exports import ExportView
 from .loans import BankView, LoanAgeingPage, LoanFileView, LoanStuckView
+from .handovers import HandoverReadyView, HandoverView
 from .leads import (AnswerSheetView, CustomerQuestionView, FollowUpDueView, FollowUpView, LeadConflictView,
                     LeadView, QuestionGroupPage)
 from .money import (ExtensionView, InstalmentView, LawyerLetterDueView, OverdueEventView, PaymentMethodView,
@@ -58,6 +59,8 @@ VIEWS = [
     (StampedCopy, StampedCopyView, _l("Stamped copies issued"), _l("Contracts")),
     (LoanFile, LoanFileView, _l("Mortgage files"), _l("Contracts")),
     (LoanFile, LoanStuckView, _l("Stuck mortgage files"), _l("Contracts")),
+    (Subscription, HandoverReadyView, _l("Ready for handover"), _l("After-sales")),
+    (Handover, HandoverView, _l("Handovers"), _l("After-sales")),
     (Document, DocumentView, _l("Document centre"), _l("Documents")),
     (DocumentBatch, DocumentBatchView, _l("Document batches"), _l("Documents")),
     (Export, ExportView, _l("Exports"), _l("Finance")),

@@ -25,6 +25,7 @@ from .money import format_money
 from .payments import (Instalment, Payment, PaymentAllocation, Voucher, change_action, days_overdue, in_force,
                        net_lines, signing_gate)
 from .permissions import ROLE_LABELS
+from .tickets import Ticket
 
 def _label(entity: str, column: str, value) -> str:
     return str(choice_label(entity, column, value))
@@ -365,8 +366,30 @@ def _addendum(session, change, today) -> dict:
                            "on": office_local(s.decided_at).date()} for s in steps]}
 
 
+def _handover(session, handover, today) -> dict:
+    """The handover notice and record (R-AFT-4): the deal, the project's handover period, the
+    appointment (office time), the keys and the checklist with its results and defects."""
+    sub = handover.subscription
+    project = sub.project
+    items = []
+    for item in handover.items:
+        ticket = session.get(Ticket, item.ticket_id) if item.ticket_id else None
+        items.append({"seq": item.seq, "item": item.item, "passed": item.passed, "note": item.note,
+                      "ticket": ticket.number if ticket else "",
+                      "ticket_status": _label("ticket", "status", ticket.status) if ticket else ""})
+    return {"deal": _deal(session, sub), "handover": {
+        "status": _label("handover", "status", handover.status), "notified_on": handover.notified_on,
+        "appointment_at": office_local(handover.appointment_at), "inspected_on": handover.inspected_on,
+        "keys_handed_on": handover.keys_handed_on, "keys_count": handover.keys_count,
+        "meter_readings": [line.strip() for line in (handover.meter_readings or "").splitlines() if line.strip()],
+        "signed_by": handover.signed_by,
+        "handed_over_by": handover.handed_over_by.display_name if handover.handed_over_by else "",
+        "starts_on": project.handover_starts_on, "ends_on": project.handover_ends_on},
+        "items": items, "defects": [i for i in items if i["passed"] is False]}
+
+
 BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _receipt,
             "payment_reminder": _payment_reminder, "overdue_warning": _overdue_letter,
             "lawyer_letter": _overdue_letter, "forfeit_notice": _forfeit_notice,
             "signing_booking": _signing_booking, "statement": _statement, "board": _board,
-            "addendum": _addendum}
+            "addendum": _addendum, "handover_notice": _handover, "handover_record": _handover}

@@ -24,6 +24,7 @@ from .deals import LIVE_DEAL, Subscription
 from .document_contexts import BUILDERS, project_context
 from .document_queue import DOCUMENT_KINDS, Document, DocumentBatch, kind_label, new_batch, requeue_failed
 from .errors import RuleViolation
+from .handovers import Handover
 from .inventory import Building
 from .ladder import OverdueEvent
 from .leads import Lead
@@ -49,6 +50,9 @@ def _subjects():
         "board": (Building, "board"),
         # R-CHG-3: an approved change's addendum, seen by whoever may see the deal's changes
         "addendum": (ChangeRequest, "change_request"),
+        # R-AFT-4: the handover's notice and record, seen by whoever may see the handovers
+        "handover_notice": (Handover, "handover"),
+        "handover_record": (Handover, "handover"),
     }
 
 
@@ -104,6 +108,10 @@ def refusal(kind: str, subject) -> RuleViolation | None:
         return RuleViolation(_l("This deal is no longer live: there is nothing to remind."), rule="R-PAY-4")
     if kind == "subscription_agreement" and subject.status == "withdrawn":
         return RuleViolation(_l("This subscription was withdrawn."), rule="R-SUB-1")
+    if kind == "handover_notice" and subject.status == "cancelled":
+        return RuleViolation(_l("This handover was cancelled."), rule="R-AFT-4")
+    if kind == "handover_record" and subject.status != "handed_over":
+        return RuleViolation(_l("A handover record is made once the keys are handed over."), rule="R-AFT-4")
     if kind == "addendum" and subject.status != "approved":
         return RuleViolation(_l("An addendum is made only for an approved change."), rule="R-CHG-1")
     return None
@@ -115,7 +123,7 @@ def _subscription_of(kind: str, subject):
         return None
     if kind in ("overdue_warning", "lawyer_letter"):
         return subject.instalment.subscription
-    if kind in ("receipt", "payment_reminder", "signing_booking", "addendum"):
+    if kind in ("receipt", "payment_reminder", "signing_booking", "addendum", "handover_notice", "handover_record"):
         return subject.subscription
     return subject
 

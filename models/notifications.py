@@ -86,6 +86,8 @@ def _ladder(level_text):
 MESSAGES = {
     "signing_booked": lambda p: gettext(
         "Signing booked: %(no)s (%(name)s) on %(at)s; please prepare the contract.", **p),
+    "handover_booked": lambda p: gettext(
+        "Handover booked: %(no)s (%(name)s) on %(at)s.", **p),
     "contract_step": lambda p: gettext("%(no)s: the customer must still provide %(action)s", **p),
     "loan_missing": lambda p: gettext("%(no)s mortgage file: the customer must still supply %(missing)s", **p),
     "loan_closed": lambda p: gettext("%(no)s mortgage file closed (%(reason)s): the deal needs a change of "

@@ -97,6 +97,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "true_up_batch": _entity(list="amcfv", action="acf"),
     "true_up": _entity(list="amgcfv", export="amcfv"),
     "handover": _entity(list="amgsv", export="amsv", action="mgs"),
+    "handover_ready": _entity(list="amsv", action="ms"),  # signed deals without a handover (R-AFT-4)
     "ticket": _entity(list="amgcflrsv", export="amsv", action="amgflrs"),
     "ticket_due": _entity(list="amsv"),  # tickets past their due date (R-SVC-1)
     "ticket_note": _entity(list="amgcflrsv"),

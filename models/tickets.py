@@ -176,3 +176,61 @@ class Survey(Base):
     @classmethod
     def owned_by(cls, user_id: int):
         return cls.agent_id == user_id
+
+
+def _next_ticket_no(session, project_id: int) -> str:
+    """The project's next ticket number (gap-free: taken in the caller's transaction)."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
+
+    from .projects import Project
+    number = None
+    for _ in range(2):
+        number = session.execute(update(TicketCounter).where(TicketCounter.project_id == project_id)
+                                 .values(last_no=TicketCounter.last_no + 1).returning(TicketCounter.last_no)).scalar()
+        if number is not None:
+            break
+        try:
+            with session.begin_nested():
+                session.add(TicketCounter(project_id=project_id, last_no=1))
+                session.flush()
+            number = 1
+            break
+        except IntegrityError:
+            continue
+    code = session.scalar(select(Project.code).where(Project.id == project_id))
+    return f"GD-{code}-{number:06d}"
+
+
+def open_ticket(session, by, *, lead_id: int, subscription_id: int | None = None, unit_id: int | None = None,
+                handover_id: int | None = None, category: str = "other", source: str = "other",
+                department: str = "customer_service", title: str, description: str = "", location: str = "",
+                today: dt.date | None = None) -> Ticket:
+    """A customer's problem recorded (R-SVC-1), due after the project's `ticket_due_days`; the
+    caller commits. (Minimal: the handover's defects; the after-sales screens build on it.)"""
+    from flask_babel import lazy_gettext as _l
+
+    from .audit import audit_context
+    from .base import office_today
+    from .errors import RuleViolation
+    from .permissions import require
+    from .projects import Project
+    require(by, "ticket.open")
+    today = today or office_today()
+    title = (title or "").strip()
+    if not title:
+        raise RuleViolation(_l("Give the ticket a title."), rule="R-SVC-1")
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        raise RuleViolation(_l("This customer does not exist."), rule="R-SVC-1")
+    project_id = session.get(Subscription, subscription_id).project_id if subscription_id else lead.project_id
+    due_days = session.scalar(select(Project.ticket_due_days).where(Project.id == project_id)) or 7
+    with audit_context(session, actor=by, action="open_ticket"):
+        ticket = Ticket(number=_next_ticket_no(session, project_id), project_id=project_id, lead_id=lead_id,
+                        subscription_id=subscription_id, unit_id=unit_id, handover_id=handover_id,
+                        category=category, source=source, department=department, status="open",
+                        title=title[:200], description=description or "", location=(location or "")[:100],
+                        opened_on=today, due_on=today + dt.timedelta(days=due_days), opened_by_id=by.id)
+        session.add(ticket)
+        session.flush()
+    return ticket

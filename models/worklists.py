@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_, select, update
 from .audit import record_many
 from .base import office_today
 from .deals import LIVE_DEAL, PriceApproval, Subscription
+from .handovers import Handover, handovers_booked_on
 from .ladder import EVENT_OUTCOMES, Extension, OverdueEvent
 from .loans import LoanFile, stuck
 from .payments import Instalment, in_force
@@ -101,6 +102,10 @@ def waiting_for(session, user) -> list[dict]:
             "/admin/settlement/")
     if can_do(user, "loan.stage"):  # R-AFT-2: finance and the lawyer
         add(_l("Mortgage files stuck"), count(LoanFile, stuck(session, office_today())), "/admin/loan_stuck/")
+    if can_do(user, "handover.inspect"):  # R-AFT-4: customer service meets these buyers today
+        today = office_today()
+        add(_l("Handovers booked today"), count(Handover, handovers_booked_on(today)),
+            f"/admin/handover/?day={today.isoformat()}")
     if can_do(user, "lead.resolve_conflict") and not user.has_role("admin"):
         add(_l("Duplicate registrations to decide"), count(LeadConflict, LeadConflict.status == "open"),
             "/admin/lead_conflict/?flt0_0=open")

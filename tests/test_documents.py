@@ -126,6 +126,7 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
     from demo import build_demo
     from models import Building, Contract
     from models.changes import ChangeRequest
+    from models.handovers import Handover
     from models.payments import open_line
     build_demo(db.session)
     db.session.commit()
@@ -142,6 +143,8 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
         "statement": s.scalar(select(Subscription.lead_id).where(Subscription.status == "contracted")),
         "board": s.scalar(select(Building.id)),
         "addendum": s.scalar(select(ChangeRequest.id).where(ChangeRequest.status == "approved")),
+        "handover_notice": s.scalar(select(Handover.id).where(Handover.status == "booked")),
+        "handover_record": s.scalar(select(Handover.id).where(Handover.status == "handed_over")),
     }
     assert None not in subjects.values(), subjects
     assert set(subjects) == set(pdf.KINDS)
