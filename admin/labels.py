@@ -300,6 +300,15 @@ def choice_formatters(entity: str, html: bool = True) -> dict:
 
 # What an audit row's action means (the audit trail, 系统 → 操作日志).
 AUDIT_ACTIONS = {
+    "open_ticket": _l("After-sales ticket opened"),
+    "route_ticket": _l("After-sales ticket routed"),
+    "ticket_note": _l("Note on an after-sales ticket"),
+    "start_ticket": _l("Work on a ticket started"),
+    "resolve_ticket": _l("After-sales ticket resolved"),
+    "close_ticket": _l("After-sales ticket closed after feedback"),
+    "reopen_ticket": _l("After-sales ticket reopened"),
+    "attach_file": _l("File attached"),
+    "record_survey": _l("Satisfaction survey recorded"),
     "insert": _l("Created"),
     "update": _l("Changed"),
     "delete": _l("Deleted"),
