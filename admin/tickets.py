@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import abort, has_request_context, flash, jsonify, make_response, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
@@ -239,7 +240,7 @@ class TicketView(TICKET_STEPS, START, ReadOnlyView):
 
     @expose("/open/", methods=("GET", "POST"))
     def open_view(self):
-        form = TicketForm()
+        form = TicketForm(get_form_data())
         form.assigned_to_id.choices = _staff()
         deal_id = row_id(request.values.get("subscription_id") or form.subscription_id.data or "")
         deal = None
@@ -283,7 +284,7 @@ class TicketView(TICKET_STEPS, START, ReadOnlyView):
     # --- photos --------------------------------------------------------------------------------
     @expose("/attach/", methods=("POST",))
     def attach_view(self):
-        form = AttachForm()
+        form = AttachForm(get_form_data())
         ticket_id = row_id(form.ticket_id.data or "")
         upload = request.files.get("file")
         if not form.validate() or not ticket_id or upload is None:
@@ -378,7 +379,7 @@ class SurveyView(ReadOnlyView):
 
     @expose("/record/", methods=("GET", "POST"))
     def record_view(self):
-        form = SurveyForm()
+        form = SurveyForm(get_form_data())
         deal_id = row_id(request.values.get("subscription_id") or form.subscription_id.data or "")
         clause = scope_filter(Subscription, current_user)
         deal = db.session.scalar(select(Subscription).where(Subscription.id == deal_id, *(
