@@ -41,6 +41,7 @@ BUTTON_LABELS = {
     "signing_booking": _l("Print the signing booking"),
     "statement": _l("Print the customer's statement"),
     "board": _l("Print the sales-control board"),
+    "survey_summary": _l("Print the satisfaction summary"),
 }
 
 

@@ -363,11 +363,29 @@ class SurveyView(ReadOnlyView):
     column_sortable_list = ("occasion", "overall", "recorded_on")
     column_default_sort = ("recorded_on", True)
     list_template = "admin/survey_list.html"
-    extra_endpoints = {"due_view": "list", "record_view": "list"}
+    extra_endpoints = {"due_view": "list", "record_view": "list", "summary_view": "export"}
     operations = {"record_view": "survey.record"}
 
     def get_query(self):
         return super().get_query().options(joinedload(Survey.subscription), joinedload(Survey.agent))
+
+    def render(self, template, **kwargs):
+        if template == self.list_template and can(current_user, "survey", "export"):
+            from models import Project
+            kwargs["summary_projects"] = db.session.execute(select(Project.id, Project.name).order_by(Project.name)).all()
+            kwargs["summary_form"] = SecureForm()
+        return super().render(template, **kwargs)
+
+    @expose("/summary/", methods=("POST",))
+    def summary_view(self):
+        """The satisfaction summary PDF of a project (R-SVC-2), through the document centre."""
+        from .documents import request_and_enqueue
+        form = SecureForm(get_form_data())
+        project_id = row_id(request.form.get("project_id", ""))
+        if not form.validate() or not project_id:
+            flash(gettext("Choose the project."), "error")
+            return redirect(url_for(".index_view"))
+        return request_and_enqueue("survey_summary", [project_id])
 
     @expose("/due/")
     def due_view(self):

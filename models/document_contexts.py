@@ -365,8 +365,25 @@ def _addendum(session, change, today) -> dict:
                            "on": office_local(s.decided_at).date()} for s in steps]}
 
 
+# --- the satisfaction survey summary of a project (R-SVC-2) ---------------------------------------
+
+def _survey_summary(session, project, today) -> dict:
+    """A project's satisfaction: this month and the last 12 months (this one included) per agent —
+    surveys, averages, satisfied % — and the comments of the low scores (models.tickets)."""
+    from .tickets import month_bounds, survey_results
+    first, nxt = month_bounds(today)
+    year_from = (first.replace(day=1) - dt.timedelta(days=1))
+    for _ in range(10):
+        year_from = year_from.replace(day=1) - dt.timedelta(days=1)
+    year_from = year_from.replace(day=1)
+    month = survey_results(session, project_id=project.id, since=first, until=nxt)
+    year = survey_results(session, project_id=project.id, since=year_from, until=nxt)
+    return {"month": {"from": first, "to": nxt - dt.timedelta(days=1), **month},
+            "year": {"from": year_from, "to": nxt - dt.timedelta(days=1), **year}}
+
+
 BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _receipt,
             "payment_reminder": _payment_reminder, "overdue_warning": _overdue_letter,
             "lawyer_letter": _overdue_letter, "forfeit_notice": _forfeit_notice,
             "signing_booking": _signing_booking, "statement": _statement, "board": _board,
-            "addendum": _addendum}
+            "addendum": _addendum, "survey_summary": _survey_summary}
