@@ -125,10 +125,6 @@ def _one():
     return _l("Select exactly one ticket.")
 
 
-def _done(message):
-    return lambda form, ticket, result: gettext(message, number=ticket.number)
-
-
 TICKET_STEPS = form_steps(
     FormStep("route", _l("Route"), RouteForm, one=_one(), title=_l("Route the ticket"),
              fill=lambda t: {"department": t.department, "assigned_to_id": str(t.assigned_to_id or "")},
@@ -136,23 +132,27 @@ TICKET_STEPS = form_steps(
              run=lambda by, form, t: route_ticket(db.session, by, t.id, department=form.department.data,
                                                   assigned_to_id=form.assigned_to_id.data or None,
                                                   note=form.note.data),
-             done=_done("Ticket %(number)s routed."), missing=_l("Choose the department.")),
+             done=lambda form, t, result: gettext("Ticket %(number)s routed.", number=t.number),
+             missing=_l("Choose the department.")),
     FormStep("note", _l("Add a note"), NoteForm, one=_one(),
              run=lambda by, form, t: add_note(db.session, by, t.id, form.note.data),
-             done=_done("Note added to %(number)s."), missing=_l("Write the note.")),
+             done=lambda form, t, result: gettext("Note added to %(number)s.", number=t.number),
+             missing=_l("Write the note.")),
     FormStep("resolve", _l("Resolve"), ResolveForm, one=_one(), title=_l("Resolve the ticket"),
              run=lambda by, form, t: resolve_ticket(db.session, by, t.id, form.resolution.data, today=office_today()),
-             done=_done("Ticket %(number)s resolved; tell the customer, then close it."),
+             done=lambda form, t, result: gettext(
+                 "Ticket %(number)s resolved; tell the customer, then close it.", number=t.number),
              missing=_l("Say how the problem was resolved.")),
     FormStep("close", _l("Close with feedback"), CloseForm, one=_one(), title=_l("Close after telling the customer"),
              fill=lambda t: {"feedback_on": office_today()},
              run=lambda by, form, t: close_ticket(db.session, by, t.id, form.feedback.data, form.feedback_on.data,
                                                   today=office_today()),
-             done=_done("Ticket %(number)s closed."),
+             done=lambda form, t, result: gettext("Ticket %(number)s closed.", number=t.number),
              missing=_l("Write what the customer was told of the outcome before closing.")),
     FormStep("reopen", _l("Reopen"), NoteForm, one=_one(), title=_l("Reopen: the customer is not satisfied"),
              run=lambda by, form, t: reopen(db.session, by, t.id, form.note.data, today=office_today()),
-             done=_done("Ticket %(number)s reopened."), missing=_l("Say why the ticket is reopened.")))
+             done=lambda form, t, result: gettext("Ticket %(number)s reopened.", number=t.number),
+             missing=_l("Say why the ticket is reopened.")))
 
 START = decision_steps(lambda by, t, _: start(db.session, by, t.id),
                        lambda n: gettext("Work started on %(n)d tickets.", n=n),
@@ -372,7 +372,8 @@ class SurveyView(ReadOnlyView):
     def render(self, template, **kwargs):
         if template == self.list_template and can(current_user, "survey", "export"):
             from models import Project
-            kwargs["summary_projects"] = db.session.execute(select(Project.id, Project.name).order_by(Project.name)).all()
+            kwargs["summary_projects"] = db.session.execute(
+                select(Project.id, Project.name).order_by(Project.name)).all()
             kwargs["summary_form"] = SecureForm()
         return super().render(template, **kwargs)
 

@@ -418,8 +418,8 @@ def close_ticket(session, by, ticket_id: int, feedback: str, feedback_on: dt.dat
             raise _already(ticket)
         raise RuleViolation(_l("Only a resolved ticket can be closed: resolve it first."), rule="R-SVC-1")
     if feedback_on > today or (ticket.resolved_on and feedback_on < ticket.resolved_on):
-        raise RuleViolation(_l("The customer was told between the resolution (%(resolved)s) and today.",
-                               resolved=ticket.resolved_on), rule="R-SVC-1")
+        raise RuleViolation(_l("The date the customer was told must be between the resolution (%(resolved)s) "
+                               "and today.", resolved=ticket.resolved_on), rule="R-SVC-1")
     return _transition(session, by, ticket, ("resolved",), "close_ticket", status="closed", feedback=feedback,
                        feedback_on=feedback_on, closed_on=today)
 
