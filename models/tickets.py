@@ -279,7 +279,7 @@ def open_ticket(session, by, *, lead_id, category, source, department, title, de
     `Project.ticket_due_days` after today; the department's people (or the assigned person) are
     told. The customer must be the deal's when a deal is named, and one `by` may act on."""
     from .leads import works_on
-    from .payments import _next_number
+    from .payments import next_number
     require(by, "ticket.open")
     today = _today(today)
     _check_choice(category, TICKET_CATEGORIES, _l("Choose the kind of problem."))
@@ -309,7 +309,7 @@ def open_ticket(session, by, *, lead_id, category, source, department, title, de
     from .projects import Project
     due_days = session.scalar(select(Project.ticket_due_days).where(Project.id == project_id)) or 7
     with audit_context(session, actor=by, action="open_ticket"):
-        ticket = Ticket(number=_next_number(session, TicketCounter, project_id, "SH"), project_id=project_id,
+        ticket = Ticket(number=next_number(session, TicketCounter, project_id, "SH"), project_id=project_id,
                         lead_id=lead.id, subscription_id=int(subscription_id) if subscription_id else None,
                         unit_id=int(unit_id) if unit_id else None,
                         handover_id=int(handover_id) if handover_id else None, category=category,
