@@ -583,6 +583,75 @@ def _handover_demo(session, users, project, today):
         hand_over_keys(session, service, handover.id, signed_by=handover.subscription.customer_name, keys_count=3,
                        meter_readings="水表 00012\n电表 00235\n燃气表 00003", on=day, today=day)
     session.flush()
+def _demo_png(rgb=(200, 60, 40), width=48, height=32) -> bytes:
+    """A small photo-like PNG made in code (a colour gradient), for the demo's defect photo."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    rows = b"".join(b"\x00" + b"".join(bytes((rgb[0], min(255, rgb[1] + 3 * x), min(255, rgb[2] + 4 * y)))
+                                         for x in range(width)) for y in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def _after_sales_demo(session, users, project, today):
+    """After-sales care (R-SVC-1/2) on the signed deals: tickets in every state — two overdue (one
+    still open with a photo of the defect, one resolved but the customer not yet told), one in
+    progress, one routed to sales, one closed after the customer was told — and satisfaction
+    surveys after signing with a spread of scores, and one after the closed ticket."""
+    from models.tickets import (Ticket, add_note, attach_file, close_ticket, open_ticket, record_survey,
+                                resolve_ticket, route_ticket, start)
+    # Run once: the handover demo's inspection defects are tickets too, so count the others.
+    if session.scalar(select(func.count()).select_from(Ticket).where(Ticket.source != "handover")):
+        return
+    signed = list(session.scalars(select(Subscription).where(Subscription.status == "contracted")
+                                  .order_by(Subscription.id)))
+    if not signed:
+        return
+    service = users["service"]
+    days = dt.timedelta
+
+    def deal(n):
+        return signed[n % len(signed)]
+
+    def ticket(n, opened_ago, title, **kw):
+        sub = deal(n)
+        args = dict(category="quality", source="phone", department="engineering")
+        args.update(kw)
+        return open_ticket(session, service, lead_id=sub.lead_id, subscription_id=sub.id, title=title,
+                           today=today - days(opened_ago), **args)
+
+    leak = ticket(0, 12, "主卫天花板渗水", location="主卫", source="visit",
+                  description="客户反映楼上卫生间下水管接口处渗水，天花板有水渍。")
+    attach_file(session, service, "ticket", leak.id, "主卫渗水.png", _demo_png())
+    add_note(session, service, leak.id, "已通知工程部，约定本周内上门查看")
+    crack = ticket(1, 10, "客厅墙面裂缝", location="客厅东墙", category="defect")
+    start(session, service, crack.id)
+    resolve_ticket(session, service, crack.id, "工程部已重新批荡并刷漆", today=today - days(2))
+    window = ticket(2, 3, "次卧窗户密封条脱落", location="次卧", source="wechat", department="property")
+    start(session, service, window.id)
+    add_note(session, service, window.id, "物业已登记，等待配件到货")
+    invoice = ticket(0, 2, "需要补开购房发票", category="documents", department="finance", source="phone")
+    parking = ticket(1, 1, "咨询车位认购及优惠", category="service", department="sales", source="wechat")
+    route_ticket(session, service, parking.id, department="sales", assigned_to_id=deal(1).agent_id,
+                 note="转置业顾问跟进车位事宜")
+    door = ticket(2, 15, "入户门锁芯卡顿", location="入户门", category="quality")
+    start(session, service, door.id)
+    resolve_ticket(session, service, door.id, "已更换锁芯", today=today - days(8))
+    close_ticket(session, service, door.id, "电话告知客户已更换锁芯，客户确认使用正常", today - days(6),
+                 today=today - days(6))
+    del invoice
+    scores = [(5, 5, 5, "置业顾问非常专业，流程清楚"), (4, 5, 4, ""), (3, 4, 3, "签约等待时间较长"),
+              (5, 4, 5, "服务热情"), (2, 2, 3, "首付款到账确认太慢，多次打电话才有回复"), (4, 4, None, "")]
+    for n, sub in enumerate(signed):
+        overall, svc, quality, comment = scores[n % len(scores)]
+        record_survey(session, users["service"], sub.id, occasion="signing", overall=overall, service=svc,
+                      quality=quality, comment=comment, recorded_on=today - days(n % 5), today=today)
+    record_survey(session, users["service"], deal(2).id, occasion="ticket", ticket_id=door.id, overall=4,
+                  service=5, quality=4, comment="维修及时", recorded_on=today - days(5), today=today)
+    session.commit()
 
 
 def build_demo(session, today: dt.date | None = None) -> dict:
@@ -598,6 +667,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _changes_demo(session, users, projects[0], today)
         _loans_demo(session, users, projects[0], today)
         _handover_demo(session, users, projects[0], today)
+        _after_sales_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),

@@ -93,16 +93,23 @@ class XlsxWriter:
         self.book.close()
 
 
-def write_table_xlsx(out, sheet_name: str, title: str, columns: list[tuple], rows: list[dict]) -> None:
+def write_table_xlsx(out, sheet_name: str, title: str, columns: list[tuple], rows: list[dict],
+                     more: list[tuple] = ()) -> None:
     """A one-sheet workbook in memory: `title` in bold, the headers of `columns` ((key, header,
     kind): None for text, "int", "rate" or "money") in bold on row 3, then a row per dict of
-    `rows`, the last (the totals) in bold; text neutralised, numbers as numbers."""
+    `rows`, the last (the totals) in bold; text neutralised, numbers as numbers. `more`: further
+    sheets, each (sheet name, title, columns, rows), written the same way."""
     import xlsxwriter
 
     book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False})
-    sheet = book.add_worksheet(sheet_name)
     bold = book.add_format({"bold": True})
     money = book.add_format({"num_format": "#,##0.00"})
+    for name, heading, cols, lines in ((sheet_name, title, columns, rows), *more):
+        _write_sheet(book.add_worksheet(name), bold, money, heading, cols, lines)
+    book.close()
+
+
+def _write_sheet(sheet, bold, money, title: str, columns: list[tuple], rows: list[dict]) -> None:
     sheet.write_string(0, 0, title, bold)
     for col, (_, header, _) in enumerate(columns):
         sheet.write_string(2, col, header, bold)
@@ -116,4 +123,3 @@ def write_table_xlsx(out, sheet_name: str, title: str, columns: list[tuple], row
                 sheet.write_string(n, col, neutralise_formula(str(value)), bold if row is rows[-1] else None)
             else:
                 sheet.write_number(n, col, float(value), money if kind == "money" else None)
-    book.close()

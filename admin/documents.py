@@ -43,6 +43,7 @@ BUTTON_LABELS = {
     "board": _l("Print the sales-control board"),
     "handover_notice": _l("Print the handover notice"),
     "handover_record": _l("Print the handover record"),
+    "survey_summary": _l("Print the satisfaction summary"),
 }
 
 

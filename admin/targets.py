@@ -103,7 +103,32 @@ def review_columns() -> list[tuple]:
         ("new_leads", pgettext("monthly review", "New customers"), "int"),
         ("follow_ups", pgettext("monthly review", "Follow-ups"), "int"),
         ("visits", pgettext("monthly review", "Visits"), "int"),
+        ("surveys", pgettext("monthly review", "Satisfaction surveys"), "int"),
+        ("satisfaction", pgettext("monthly review", "Average satisfaction (1–5)"), "rate"),
+        ("satisfied", pgettext("monthly review", "Satisfied %"), "rate"),
     ]
+
+
+def after_sales_sheets(review: dict) -> list[tuple]:
+    """The review's after-sales sheets (R-SVC-1/2): satisfaction per project, and the month's
+    tickets — (sheet, title, columns, rows) for spreadsheets.write_table_xlsx."""
+    columns = [("name", pgettext("monthly review", "Project"), None),
+               ("count", pgettext("monthly review", "Satisfaction surveys"), "int"),
+               ("overall", pgettext("monthly review", "Average satisfaction (1–5)"), "rate"),
+               ("service", pgettext("monthly review", "Average service (1–5)"), "rate"),
+               ("quality", pgettext("monthly review", "Average quality (1–5)"), "rate"),
+               ("satisfied", pgettext("monthly review", "Satisfied %"), "rate")]
+    total = {**review["satisfaction"]["total"], "name": pgettext("monthly review", "Total")}
+    tickets = review["tickets"]
+    ticket_columns = [("what", pgettext("monthly review", "After-sales tickets"), None),
+                      ("n", pgettext("monthly review", "Count"), "int")]
+    ticket_rows = [{"what": pgettext("monthly review", "Opened"), "n": tickets["opened"]},
+                   {"what": pgettext("monthly review", "Closed"), "n": tickets["closed"]},
+                   {"what": pgettext("monthly review", "Overdue"), "n": tickets["overdue"]}]
+    return [(pgettext("monthly review", "Satisfaction"), pgettext("monthly review", "Satisfaction by project"),
+             columns, review["satisfaction"]["projects"] + [total]),
+            (pgettext("monthly review", "Tickets"), pgettext("monthly review", "After-sales tickets"),
+             ticket_columns, ticket_rows)]
 
 
 def _against_target(key: str, target: str, done: str, kind: str) -> list[tuple]:
@@ -119,4 +144,4 @@ def write_review_xlsx(review: dict, out) -> None:
                      month=review["month"], first=review["first"], last=review["last"])
     rows = review["rows"] + [{**review["totals"], "agent": pgettext("monthly review", "Total"),
                               "subscriptions_rate": None, "amount_rate": None, "collections_rate": None}]
-    write_table_xlsx(out, review["month"], title, review_columns(), rows)
+    write_table_xlsx(out, review["month"], title, review_columns(), rows, more=after_sales_sheets(review))

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from models import (ArchiveRecord, Bank, Handover, LoanFile, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
                     Document, DocumentBatch, Export, Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
-                    Subscription, Unit, User, Voucher)
+                    Subscription, Survey, Ticket, TicketNote, Unit, User, Voucher)
 
 from .changes import ChangeRequestView, DealBuyerView
 from .contracts import ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, StampedCopyView
@@ -22,6 +22,7 @@ from .leads import (AnswerSheetView, CustomerQuestionView, FollowUpDueView, Foll
 from .money import (ExtensionView, InstalmentView, LawyerLetterDueView, OverdueEventView, PaymentMethodView,
                     PaymentView, RescissionView, SettlementView, VoucherView)
 from .sales_control import BuildingView, ProjectView, UnitView
+from .tickets import SurveyView, TicketDueView, TicketNoteView, TicketView
 from .system import ENTITY_LABELS, AuditView, NotificationView, RoleView, UserView
 
 __all__ = ["VIEWS", "QuestionGroupPage", "LoanAgeingPage"]
@@ -61,6 +62,10 @@ VIEWS = [
     (LoanFile, LoanStuckView, _l("Stuck mortgage files"), _l("Contracts")),
     (Subscription, HandoverReadyView, _l("Ready for handover"), _l("After-sales")),
     (Handover, HandoverView, _l("Handovers"), _l("After-sales")),
+    (Ticket, TicketView, _l("After-sales tickets"), _l("After-sales")),
+    (Ticket, TicketDueView, _l("Tickets overdue"), _l("After-sales")),
+    (TicketNote, TicketNoteView, _l("Ticket notes"), _l("After-sales")),
+    (Survey, SurveyView, _l("Satisfaction surveys"), _l("After-sales")),
     (Document, DocumentView, _l("Document centre"), _l("Documents")),
     (DocumentBatch, DocumentBatchView, _l("Document batches"), _l("Documents")),
     (Export, ExportView, _l("Exports"), _l("Finance")),

@@ -34,6 +34,7 @@ SCRIPTS = [
     ("load.py", ["1", "60", "50"], ["0.02", "10", "10"]),
     ("dashboard_http.py", ["1", "30", "10"], ["0.02", "5", "10"]),  # needs wrk: scripts/setup --bench
     ("changes.py", [], ["0.05"]),  # issue 21: a unit swap, the settlement worklist
+    ("tickets.py", [], ["0.1"]),  # issue 22: after-sales tickets and satisfaction (R-SVC-1/2)
 ]
 
 

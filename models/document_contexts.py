@@ -386,10 +386,26 @@ def _handover(session, handover, today) -> dict:
         "handed_over_by": handover.handed_over_by.display_name if handover.handed_over_by else "",
         "starts_on": project.handover_starts_on, "ends_on": project.handover_ends_on},
         "items": items, "defects": [i for i in items if i["passed"] is False]}
+# --- the satisfaction survey summary of a project (R-SVC-2) ---------------------------------------
+
+def _survey_summary(session, project, today) -> dict:
+    """A project's satisfaction: this month and the last 12 months (this one included) per agent —
+    surveys, averages, satisfied % — and the comments of the low scores (models.tickets)."""
+    from .tickets import month_bounds, survey_results
+    first, nxt = month_bounds(today)
+    year_from = (first.replace(day=1) - dt.timedelta(days=1))
+    for _ in range(10):
+        year_from = year_from.replace(day=1) - dt.timedelta(days=1)
+    year_from = year_from.replace(day=1)
+    month = survey_results(session, project_id=project.id, since=first, until=nxt)
+    year = survey_results(session, project_id=project.id, since=year_from, until=nxt)
+    return {"month": {"from": first, "to": nxt - dt.timedelta(days=1), **month},
+            "year": {"from": year_from, "to": nxt - dt.timedelta(days=1), **year}}
 
 
 BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _receipt,
             "payment_reminder": _payment_reminder, "overdue_warning": _overdue_letter,
             "lawyer_letter": _overdue_letter, "forfeit_notice": _forfeit_notice,
             "signing_booking": _signing_booking, "statement": _statement, "board": _board,
-            "addendum": _addendum, "handover_notice": _handover, "handover_record": _handover}
+            "addendum": _addendum, "handover_notice": _handover, "handover_record": _handover,
+            "survey_summary": _survey_summary}

@@ -29,6 +29,7 @@ from .inventory import Building
 from .ladder import OverdueEvent
 from .leads import Lead
 from .payments import Instalment, Payment
+from .projects import Project
 from .permissions import can, scope_filter, sees_all_rows
 
 BATCH_LIMIT = 5000  # rows one request may turn into documents
@@ -53,11 +54,23 @@ def _subjects():
         # R-AFT-4: the handover's notice and record, seen by whoever may see the handovers
         "handover_notice": (Handover, "handover"),
         "handover_record": (Handover, "handover"),
+        # R-SVC-2: a project's satisfaction summary, seen by whoever may export the surveys
+        # (manager, vice-president, customer service, admin: not the agents rated in it)
+        "survey_summary": (Project, "survey"),
     }
 
 
+# The right on a kind's grid that lets a role see its documents, where it is not "list".
+_SEEN_BY_VERB = {"survey_summary": "export"}
+
+
+def _sees_kind(user, kind: str) -> bool:
+    _, entity = _subjects()[kind]
+    return can(user, entity, _SEEN_BY_VERB.get(kind, "list"))
+
+
 def kinds_visible_to(user) -> list[str]:
-    return [kind for kind, (_, entity) in _subjects().items() if can(user, entity, "list")]
+    return [kind for kind in _subjects() if _sees_kind(user, kind)]
 
 
 def _check_kind(kind: str) -> None:
@@ -67,8 +80,8 @@ def _check_kind(kind: str) -> None:
 
 def visible_subject_ids(session, user, kind: str, subject_ids) -> set[int]:
     """Those of `subject_ids` that `user` may see (role, then row scope)."""
-    model, entity = _subjects()[kind]
-    if not can(user, entity, "list"):
+    model, _ = _subjects()[kind]
+    if not _sees_kind(user, kind):
         return set()
     query = select(model.id).where(model.id.in_(subject_ids))
     clause = scope_filter(model, user)
@@ -119,7 +132,7 @@ def refusal(kind: str, subject) -> RuleViolation | None:
 
 def _subscription_of(kind: str, subject):
     """The deal a document's subject belongs to (None for a building or a customer)."""
-    if kind in ("board", "statement"):
+    if kind in ("board", "statement", "survey_summary"):
         return None
     if kind in ("overdue_warning", "lawyer_letter"):
         return subject.instalment.subscription
@@ -270,6 +283,8 @@ def describe(kind: str, subject) -> str:
         return f"{subject.project.name} {subject.name}"
     if kind == "statement":
         return f"{subject.name} {subject.phone}"
+    if kind == "survey_summary":
+        return f"{subject.name}"
     sub = _subscription_of(kind, subject)
     customer = sub.customer_name or sub.lead.name
     if kind in ("overdue_warning", "lawyer_letter"):
@@ -282,6 +297,8 @@ def describe(kind: str, subject) -> str:
 
 
 def _project_of(kind: str, subject):
+    if kind == "survey_summary":
+        return subject
     return (_subscription_of(kind, subject) or subject).project
 
 

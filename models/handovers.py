@@ -26,7 +26,7 @@ from .notifications import notify
 from .payments import Instalment, open_line
 from .permissions import require
 from .submissions import claim, settle
-from .tickets import open_ticket
+from .tickets import SUBJECT_MODELS, open_ticket
 from .users import User
 
 HANDOVER_STATUSES = ("notified", "booked", "inspected", "handed_over", "cancelled")
@@ -94,6 +94,9 @@ class HandoverItem(Base):
     @classmethod
     def owned_by(cls, user_id: int):
         return cls.handover_id.in_(select(Handover.id).where(Handover.owned_by(user_id)))
+
+
+SUBJECT_MODELS["handover"] = Handover  # a ticket names its handover; photos attach to it (models.tickets)
 
 
 # --- what is owed (R-AFT-4) -----------------------------------------------------------------------

@@ -194,6 +194,12 @@ MESSAGES = {
         "Rescission review: %(no)s (%(name)s): %(by)s decided to keep collecting: %(note)s", **p),
     "rescission_decided.rescind": lambda p: gettext(
         "Rescission review: %(no)s (%(name)s): %(by)s decided to rescind: %(note)s", **p),
+    "ticket_opened": lambda p: gettext(
+        "After-sales ticket %(no)s for %(department)s: %(title)s; due on %(due)s.",
+        **{**p, "department": choice_label("ticket", "department", p.get("department"))}),
+    "ticket_routed": lambda p: gettext(
+        "After-sales ticket %(no)s is routed to %(department)s: %(title)s; due on %(due)s.",
+        **{**p, "department": choice_label("ticket", "department", p.get("department"))}),
 }
 
 

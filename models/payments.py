@@ -905,6 +905,13 @@ def next_voucher_no(session, project_id: int) -> str:
     return _next_number(session, VoucherCounter, project_id, "TK")
 
 
+def next_number(session, counter, project_id: int, prefix: str) -> str:
+    """The next number of a project's gap-free sequence kept in `counter` (a table of project_id,
+    last_no), "<prefix>-<project code>-000123", taken inside the caller's transaction: receipts,
+    vouchers, after-sales tickets (models.tickets)."""
+    return _next_number(session, counter, project_id, prefix)
+
+
 def _next_number(session, counter, project_id: int, prefix: str) -> str:
     for _ in range(2):
         number = session.execute(

@@ -123,7 +123,16 @@ def manager_panel(session, today: dt.date) -> dict:
             "collection": collection_, "ageing": ageing_, "pipeline": pipeline(session),
             "targets": targets_vs_actuals(session, today.strftime("%Y-%m")), "forecast": forecast(session, today),
             "changes": change_rate(session), "changes_waiting": changes_waiting(session),
-            "refunds_due": refunds_due(session)}
+            "refunds_due": refunds_due(session), "satisfaction": satisfaction_panel(session, today)}
+
+
+def satisfaction_panel(session, today: dt.date) -> dict:
+    """Customer satisfaction this month and after-sales tickets overdue (R-SVC-1/2), for the
+    manager's home page."""
+    from .tickets import Ticket, survey_results, tickets_overdue
+    results = survey_results(session, month=today)
+    return {"total": results["total"], "agents": results["agents"], "projects": results["projects"],
+            "tickets_overdue": session.scalar(select(func.count()).select_from(Ticket).where(tickets_overdue(today)))}
 
 
 def office_panel(session, name: str, today: dt.date):
@@ -475,13 +484,21 @@ def monthly_review(session, month: str) -> dict:
         FollowUp.at >= start, FollowUp.at < end).group_by(FollowUp.agent_id)).all())
     visits = dict(session.execute(select(FollowUp.agent_id, func.count()).where(
         FollowUp.at >= start, FollowUp.at < end, FollowUp.channel == "visit").group_by(FollowUp.agent_id)).all())
+    from .tickets import survey_results, ticket_figures
+    satisfaction = survey_results(session, month=first)  # R-SVC-2: the month's surveys per agent and project
+    surveyed = {r["id"]: r for r in satisfaction["agents"]}
     for row in rows:
+        survey = surveyed.get(row["agent_id"], {})
         row.update(new_leads=leads.get(row["agent_id"], 0), follow_ups=follow_ups.get(row["agent_id"], 0),
-                   visits=visits.get(row["agent_id"], 0))
+                   visits=visits.get(row["agent_id"], 0), surveys=survey.get("count", 0),
+                   satisfaction=survey.get("overall"), satisfied=survey.get("satisfied"))
     totals = {key: sum((row[key] or 0) for row in rows)
               for key in ("subscriptions", "amount", "collections", "target_subscriptions", "target_amount",
-                          "target_collections", "new_leads", "follow_ups", "visits")}
-    return {"month": month, "first": first, "last": last, "rows": rows, "totals": totals}
+                          "target_collections", "new_leads", "follow_ups", "visits", "surveys")}
+    totals.update(surveys=satisfaction["total"]["count"], satisfaction=satisfaction["total"]["overall"],
+                  satisfied=satisfaction["total"]["satisfied"])
+    return {"month": month, "first": first, "last": last, "rows": rows, "totals": totals,
+            "satisfaction": satisfaction, "tickets": ticket_figures(session, first)}
 
 
 def project_names(session) -> str:

@@ -106,6 +106,15 @@ def waiting_for(session, user) -> list[dict]:
         today = office_today()
         add(_l("Handovers booked today"), count(Handover, handovers_booked_on(today)),
             f"/admin/handover/?day={today.isoformat()}")
+    from .permissions import scope_filter
+    from .tickets import OPEN_TICKET, Ticket, surveys_due, tickets_overdue
+    if can_do(user, "ticket.route") and not user.has_role("admin"):  # customer service and the manager
+        add(_l("After-sales tickets overdue"), count(Ticket, tickets_overdue()), "/admin/ticket_due/")
+    add(_l("Tickets assigned to me"),
+        count(Ticket, and_(Ticket.assigned_to_id == user.id, Ticket.status.in_(OPEN_TICKET))), "/admin/ticket/?mine=1")
+    if can_do(user, "survey.record"):
+        mine = None if scope_filter(Subscription, user) is None else user.id
+        add(_l("Surveys due"), len(surveys_due(session, agent_id=mine)), "/admin/survey/due/")
     if can_do(user, "lead.resolve_conflict") and not user.has_role("admin"):
         add(_l("Duplicate registrations to decide"), count(LeadConflict, LeadConflict.status == "open"),
             "/admin/lead_conflict/?flt0_0=open")

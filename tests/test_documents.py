@@ -128,6 +128,7 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
     from models.changes import ChangeRequest
     from models.handovers import Handover
     from models.payments import open_line
+    from models.tickets import Survey
     build_demo(db.session)
     db.session.commit()
     s = db.session
@@ -145,6 +146,7 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
         "addendum": s.scalar(select(ChangeRequest.id).where(ChangeRequest.status == "approved")),
         "handover_notice": s.scalar(select(Handover.id).where(Handover.status == "booked")),
         "handover_record": s.scalar(select(Handover.id).where(Handover.status == "handed_over")),
+        "survey_summary": s.scalar(select(Survey.project_id)),  # R-SVC-2: a project with surveys
     }
     assert None not in subjects.values(), subjects
     assert set(subjects) == set(pdf.KINDS)
