@@ -257,6 +257,11 @@ def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> 
             else:
                 counts[f"signing_{level}"] += len(rows) if dry_run else _written(
                     session, rows, level, today, cause="signing")
+    # R-AFT-1: the late fees through today, after the ladder's levels, in a transaction of their own.
+    from .charges import accrue_late_fees
+    counts["late_fee"] = accrue_late_fees(session, today, dry_run=dry_run)
+    if not dry_run:
+        session.commit()
     if dry_run:
         session.rollback()
     return counts

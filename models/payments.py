@@ -713,7 +713,7 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
     if not reason:
         raise RuleViolation(_l("Say why the payment is reversed."), rule="R-PAY-1")
     sub = locked_subscription(session, original.subscription_id)
-    if sub.status == "contracted":
+    if sub.status == "contracted" and original.charge_id is None:  # a charge's money is not the plan's
         required, paid = signing_gate(session, sub)
         if paid - original.amount < required:
             raise RuleViolation(_l("The contract is signed: this reversal would leave the down payment "
@@ -734,12 +734,16 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
                            instalment_id=original.instalment_id, amount=-original.amount,
                            paid_on=today or office_today(), channel=original.channel,
                            receipt_no=next_receipt_no(session, original.project_id),
-                           reverses_id=original.id, reason=reason, recorded_by_id=by.id)
+                           reverses_id=original.id, reason=reason, recorded_by_id=by.id,
+                           charge_id=original.charge_id)
         session.add(reversal)
         try:
             session.flush()
         except IntegrityError:
             raise RuleViolation(_l("This payment has already been reversed."), rule="R-PAY-1") from None
+        if original.charge_id is not None:  # a late fee or a true-up paid (R-AFT-1): no allocations
+            from .charges import reverse_charge_payment
+            reverse_charge_payment(session, original, reversal)
         for instalment_id, amount in held_on.items():
             if not amount:
                 continue
