@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from models import (ArchiveRecord, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
+from models import (ArchiveRecord, Charge, LateFeeWaiver, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
                     Document, DocumentBatch, Export, Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
                     Subscription, Unit, User, Voucher)
 
 from .changes import ChangeRequestView, DealBuyerView
+from .charges import ChargeView, LateFeeWaiverView
 from .contracts import ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, StampedCopyView
 from .deals import LeadArchiveView, PriceApprovalView, SubscriptionView
 from .documents import DocumentBatchView, DocumentView
@@ -50,6 +51,8 @@ VIEWS = [
     (OverdueEvent, RescissionView, _l("Rescission review"), _l("Contracts")),
     (Subscription, SettlementView, _l("Money to settle"), _l("Finance")),
     (Voucher, VoucherView, _l("Refund and retention vouchers"), _l("Finance")),
+    (Charge, ChargeView, _l("Late fees and other charges"), _l("Finance")),
+    (LateFeeWaiver, LateFeeWaiverView, _l("Late-fee waivers"), _l("Finance")),
     (Contract, ContractView, _l("Contracts"), _l("Contracts")),
     (ContractStep, ContractStepView, _l("Post-signing steps"), _l("Contracts")),
     (ContractStep, ContractStepDueView, _l("Steps past their promised date"), _l("Contracts")),

@@ -27,8 +27,10 @@ from .errors import RuleViolation
 from .labels import choice_label
 from .money import format_money, parse_money
 from .notifications import notify
+from .payments import (EFFECTIVE_DUE, PAYMENT_CHANNELS, Instalment, Payment, PaymentAllocation, in_force,
+                       next_receipt_no, open_line)
 from .permissions import can_do, require
-from .projects import check_entry_date
+from .projects import Project, check_entry_date
 from .submissions import claim, settle
 from .users import User, users_who_may, users_with_roles
 
@@ -72,7 +74,7 @@ class Charge(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     subscription: Mapped[Subscription] = relationship()
-    instalment: Mapped["Instalment | None"] = relationship()  # noqa: F821 (models.payments)
+    instalment: Mapped[Instalment | None] = relationship()
 
     def __str__(self) -> str:
         return f"{self.subscription.number if self.subscription else ''} {self.kind} #{self.id}"
@@ -232,8 +234,6 @@ def _candidates(session, today: dt.date):
     """The lines whose late fee may change today, with their terms and charge, in one query: open
     lines of the plan in force of accruing deals past their effective due date or already charged,
     and lines paid late recently (LOOKBACK_DAYS)."""
-    from .payments import EFFECTIVE_DUE, Instalment, Payment, PaymentAllocation, in_force, open_line
-    from .projects import Project
     recent = select(PaymentAllocation.instalment_id).join(Payment, Payment.id == PaymentAllocation.payment_id).where(
         Payment.paid_on >= today - dt.timedelta(days=LOOKBACK_DAYS))
     late_or_charged = or_(and_(open_line(), or_(EFFECTIVE_DUE < today, Charge.id.is_not(None))),
@@ -253,7 +253,6 @@ def _candidates(session, today: dt.date):
 
 
 def _paid_by_line(session, line_ids) -> dict[int, list]:
-    from .payments import Payment, PaymentAllocation
     paid: dict[int, list] = {}
     ids = list(line_ids)
     for start in range(0, len(ids), 5000):
@@ -274,7 +273,6 @@ def accrue_late_fees(session, today: dt.date | None = None, dry_run: bool = Fals
     back-dated payment lowers the fee under it, the amount stays at waived + paid, with a note.
     Charges never touch the plan's lines: a paid line stays paid. The caller commits. Returns how
     many charges were created or changed (would be, with `dry_run`)."""
-    from .payments import Instalment  # noqa: F401 (mapper configured)
     today = today or office_today()
     rows = _candidates(session, today)
     paid = _paid_by_line(session, {r.id for r in rows})
@@ -346,7 +344,6 @@ def record_charge_payment(session, by, charge_id: int, *, amount, paid_on: dt.da
     Payment naming the charge, no plan allocations, a receipt from the gap-free sequence, and the
     charge's `paid` raised in the same transaction, under the deal's then the charge's lock. Not
     more than is outstanding; live deals only. `key`: the form's one-time key (sent twice: once)."""
-    from .payments import PAYMENT_CHANNELS, Payment, next_receipt_no
     require(by, "charge.pay")
     today = today or office_today()
     if key is not None:
@@ -380,15 +377,6 @@ def record_charge_payment(session, by, charge_id: int, *, amount, paid_on: dt.da
     if key is not None:
         settle(session, key, f"{payment.receipt_no} {format_money(payment.amount)}")
     return payment
-
-
-def reverse_charge_payment(session, original, reversal) -> None:
-    """payments.reverse_payment's part for a payment of a charge: the charge's `paid` comes down
-    by it, under the charge's lock (the deal is locked already). Audited by the caller's context."""
-    charge = session.scalar(select(Charge).where(Charge.id == original.charge_id).with_for_update(of=Charge)
-                            .execution_options(populate_existing=True))
-    charge.paid -= original.amount
-    session.flush()
 
 
 # --- Waivers (R-AFT-1) -----------------------------------------------------------------------------

@@ -350,3 +350,42 @@ def test_r_aft_1_a_charge_payment_racing_a_waiver_never_settles_more_than_the_am
         if waiver.status == "requested":
             decide_waiver(db.session, deal["manager2"], waiver_id, False)
             db.session.commit()
+
+
+# --- documents ---------------------------------------------------------------------------------------
+
+def _pdf_text(data: bytes, tmp_path, name: str) -> str:
+    import subprocess
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(data)
+    out = subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True, text=True).stdout
+    return "".join(out.split())
+
+
+def test_r_aft_1_the_statement_shows_the_late_fee_per_line_and_the_total_owed(db, deal, tmp_path):
+    import pdf
+    from models.documents import document_context
+    _accrue(db, DUE + D(days=10))  # 4,750.00 on line 2
+    charge = _charge(db, deal)
+    waiver = _waive(db, deal["agent"], charge, "750", approve_by=deal["manager"])
+    assert waiver.status == "requested" or db.session.get(LateFeeWaiver, waiver.id).status == "approved"
+    record_charge_payment(db.session, deal["finance"], charge.id, amount="1000", paid_on=DUE + D(days=10),
+                          channel="pos", today=DUE + D(days=10))
+    db.session.commit()
+    text = _pdf_text(pdf.render("statement", document_context(db.session, "statement", deal["sub"].lead_id)),
+                     tmp_path, "statement")
+    assert "滞纳金" in text and "第2期" in text
+    for figure in ("4,750.00", "750.00", "1,000.00", "3,000.00", "0.05%"):
+        assert figure in text, figure
+    assert "953,000.00" in text  # 950,000.00 of the plan + 3,000.00 of late fee still owed
+
+
+def test_r_aft_1_the_receipt_of_a_late_fee_names_it(db, deal, tmp_path):
+    import pdf
+    from models.documents import document_context
+    _accrue(db, DUE + D(days=10))
+    payment = record_charge_payment(db.session, deal["finance"], _charge(db, deal).id, amount="1000",
+                                    paid_on=DUE + D(days=10), channel="pos", today=DUE + D(days=10))
+    db.session.commit()
+    text = _pdf_text(pdf.render("receipt", document_context(db.session, "receipt", payment.id)), tmp_path, "receipt")
+    assert "滞纳金（第2期逾期）" in text and payment.receipt_no in text and "1,000.00" in text
