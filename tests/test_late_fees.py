@@ -389,3 +389,62 @@ def test_r_aft_1_the_receipt_of_a_late_fee_names_it(db, deal, tmp_path):
     db.session.commit()
     text = _pdf_text(pdf.render("receipt", document_context(db.session, "receipt", payment.id)), tmp_path, "receipt")
     assert "滞纳金（第2期逾期）" in text and payment.receipt_no in text and "1,000.00" in text
+
+
+# --- screens -----------------------------------------------------------------------------------------
+
+def _signed_in(app, user):
+    from tests.conftest import Auth
+    client = app.test_client()
+    assert Auth(client).login(user.username).status_code == 302
+    return client, Auth(client).csrf()
+
+
+def test_r_aft_1_screens_grid_deal_section_pay_and_waive_through_the_client(app, db, deal, make_user):
+    from models.base import office_today
+    from models.money import format_money
+    from tests.conftest import submission_key
+    today = office_today()
+    assert today > DUE + D(days=1), "the suite's deal is due before the real today"
+    _accrue(db, today)
+    charge = _charge(db, deal)
+    owed = format_money(charge.amount)
+    finance, token = _signed_in(app, deal["finance"])
+    grid = finance.get("/admin/charge/").get_data(as_text=True)
+    assert owed in grid and deal["sub"].number in grid and 'data-step="pay"' in grid
+    assert owed in finance.get("/admin/instalment/").get_data(as_text=True)  # the plan grid's Late fee column
+    page = finance.get(f"/admin/subscription/details/?id={deal['sub'].id}").get_data(as_text=True)
+    assert 'id="deal-charges"' in page and 'data-step="pay"' in page and 'data-step="waive"' in page
+    assert owed in finance.get("/admin/").get_data(as_text=True)  # finance's panel: late fees outstanding
+    form = finance.post("/admin/charge/action/", data={"csrf_token": token, "action": "pay", "rowid": charge.id})
+    key = submission_key(form.get_data(as_text=True))
+    data = {"csrf_token": token, "ids": str(charge.id), "amount": "100.00", "paid_on": today.isoformat(),
+            "channel": "pos", "bank_ref": "", "submission_key": key}
+    assert finance.post("/admin/charge/pay/", data=data).status_code == 302
+    finance.post("/admin/charge/pay/", data=data)  # a double click: recorded once
+    assert db.session.scalar(select(func.count()).select_from(Payment).where(Payment.charge_id == charge.id)) == 1
+    assert _charge(db, deal).paid == Decimal("100.00")
+
+    agent, agent_token = _signed_in(app, deal["agent"])
+    page = agent.get(f"/admin/subscription/details/?id={deal['sub'].id}").get_data(as_text=True)
+    assert 'data-step="waive"' in page and 'data-step="pay"' not in page
+    agent.post("/admin/charge/action/", data={"csrf_token": agent_token, "action": "waive", "rowid": charge.id})
+    agent.post("/admin/charge/waive/", data={"csrf_token": agent_token, "ids": str(charge.id), "amount": "50",
+                                             "reason": "customer in hospital"})
+    waiver = db.session.scalar(select(LateFeeWaiver))
+    assert waiver.amount == Decimal("50.00") and waiver.requested_by_id == deal["agent"].id
+    other = make_user("agent")
+    stranger, _ = _signed_in(app, other)
+    assert deal["sub"].number not in stranger.get("/admin/charge/").get_data(as_text=True)  # scoped to the agent
+
+    manager, manager_token = _signed_in(app, deal["manager"])
+    home = manager.get("/admin/").get_data(as_text=True)
+    assert "/admin/late_fee_waiver/?flt0_0=requested" in home
+    assert 'data-step="approve"' in manager.get("/admin/late_fee_waiver/").get_data(as_text=True)
+    manager.post("/admin/late_fee_waiver/action/", data={"csrf_token": manager_token, "action": "approve",
+                                                         "rowid": waiver.id})
+    db.session.expire_all()
+    assert db.session.get(LateFeeWaiver, waiver.id).status == "approved"
+    assert _charge(db, deal).waived == Decimal("50.00")
+    vp, _ = _signed_in(app, deal["vp"])
+    assert "/admin/late_fee_waiver/?flt0_0=requested" not in vp.get("/admin/").get_data(as_text=True)
