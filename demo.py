@@ -437,7 +437,9 @@ def _changes_demo(session, users, project, today):
 def _late_fee_demo(session, users, project, today):
     """Late fees (R-AFT-1) through the domain: the daily accrual over the demo's late deals, one
     waiver the manager approved, one waiting for him, one late fee paid by finance."""
-    from models.charges import Charge, accrue_late_fees, decide_waiver, record_charge_payment, request_waiver
+    from models.charges import Charge, LateFeeWaiver, accrue_late_fees, decide_waiver, record_charge_payment, request_waiver
+    if session.scalar(select(func.count()).select_from(LateFeeWaiver)):
+        return  # done already
     accrue_late_fees(session, today)
     session.commit()
     charges = list(session.scalars(select(Charge).where(Charge.kind == "late_fee", Charge.project_id == project.id,
