@@ -13,8 +13,9 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (CheckConstraint, ForeignKey, Index, Numeric, String, Text, and_, bindparam, case, false, func,
-                        or_, select, text)
+from sqlalchemy import (CheckConstraint, Date, bindparam, ForeignKey, Index, Integer, Numeric, String, Text, and_, case, column,
+                        false, func, literal, select, text)
+from sqlalchemy import values as value_rows
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,7 +23,7 @@ from .audit import audit_context, record_many
 from .base import Base, Money, in_list, office_today, utcnow
 from .deals import (LIVE_DEAL, RequestedDecision, Subscription, already_decided, decide_request, locked_subscription,
                     via_subscription, works_on_deal)
-from .dialect import insert_ignoring_duplicates
+from .dialect import insert_ignoring_duplicates, is_postgresql
 from .errors import RuleViolation
 from .labels import choice_label
 from .money import format_money, parse_money
@@ -231,25 +232,31 @@ def set_late_fee_terms(session, by, sub_id: int, daily_percent, cap_percent, rea
 
 
 def _candidates(session, today: dt.date):
-    """The lines whose late fee may change today, with their terms and charge, in one query: open
-    lines of the plan in force of accruing deals past their effective due date or already charged,
-    and lines paid late recently (LOOKBACK_DAYS)."""
+    """The lines whose late fee may change today, with their terms and charge: open lines of the
+    plan in force of accruing deals past their effective due date (the ladder's partial index), open
+    lines already charged (an extension may have moved their start), and lines paid late recently
+    (LOOKBACK_DAYS: a back-dated payment, a missed run). Three narrow queries, not one OR that
+    would read every line."""
+    columns = select(Instalment.id, Instalment.subscription_id, Subscription.project_id, Instalment.amount_due,
+                     EFFECTIVE_DUE.label("due"),
+                     func.coalesce(Subscription.late_fee_daily_percent, Project.late_fee_daily_percent).label("rate"),
+                     func.coalesce(Subscription.late_fee_cap_percent, Project.late_fee_cap_percent).label("cap_pct"),
+                     Charge.id.label("charge_id"), Charge.amount, Charge.waived, Charge.paid, Charge.days,
+                     Charge.accrued_through, Charge.rate_percent) \
+        .join(Subscription, Subscription.id == Instalment.subscription_id) \
+        .join(Project, Project.id == Subscription.project_id) \
+        .outerjoin(Charge, Charge.instalment_id == Instalment.id) \
+        .where(Subscription.status.in_(ACCRUING_DEALS), Instalment.kind.not_in(NO_LATE_FEE_KINDS))
     recent = select(PaymentAllocation.instalment_id).join(Payment, Payment.id == PaymentAllocation.payment_id).where(
         Payment.paid_on >= today - dt.timedelta(days=LOOKBACK_DAYS))
-    late_or_charged = or_(and_(open_line(), or_(EFFECTIVE_DUE < today, Charge.id.is_not(None))),
-                          and_(in_force(), EFFECTIVE_DUE < today, Instalment.id.in_(recent)))
-    return session.execute(
-        select(Instalment.id, Instalment.subscription_id, Subscription.project_id, Instalment.amount_due,
-               EFFECTIVE_DUE.label("due"),
-               func.coalesce(Subscription.late_fee_daily_percent, Project.late_fee_daily_percent).label("rate"),
-               func.coalesce(Subscription.late_fee_cap_percent, Project.late_fee_cap_percent).label("cap_pct"),
-               Charge.id.label("charge_id"), Charge.amount, Charge.waived, Charge.paid, Charge.days,
-               Charge.accrued_through, Charge.rate_percent)
-        .join(Subscription, Subscription.id == Instalment.subscription_id)
-        .join(Project, Project.id == Subscription.project_id)
-        .outerjoin(Charge, Charge.instalment_id == Instalment.id)
-        .where(Subscription.status.in_(ACCRUING_DEALS), Instalment.kind.not_in(NO_LATE_FEE_KINDS), late_or_charged)
-    ).all()
+    rows = {}
+    for condition in (and_(open_line(), EFFECTIVE_DUE < today),
+                      and_(open_line(), Instalment.id.in_(select(Charge.instalment_id).where(
+                          Charge.kind == "late_fee", Charge.instalment_id.is_not(None)))),
+                      and_(in_force(), EFFECTIVE_DUE < today, Instalment.id.in_(recent))):
+        for row in session.execute(columns.where(condition)):
+            rows[row.id] = row
+    return list(rows.values())
 
 
 def _paid_by_line(session, line_ids) -> dict[int, list]:
@@ -306,18 +313,28 @@ def accrue_late_fees(session, today: dt.date | None = None, dry_run: bool = Fals
                     [(cid, {"kind": [None, "late_fee"], "instalment_id": [None, line], "amount": [None, amount],
                             "days": [None, d]}) for cid, line, amount, d in written])
     if changed:
+        # One UPDATE … FROM (VALUES …) per thousand charges; never below waived + paid (the CHECK).
         table = Charge.__table__
         floor = table.c.waived + table.c.paid
-        note = _l("A back-dated payment lowered this late fee under what was already waived and paid: "
-                  "the amount stays at that.")
-        session.connection().execute(
-            table.update().where(table.c.id == bindparam("b_id")).values(
-                amount=case((floor > bindparam("b_amount"), floor), else_=bindparam("b_amount")),
-                days=bindparam("b_days"), accrued_through=bindparam("b_through"), rate_percent=bindparam("b_rate"),
-                cap=bindparam("b_cap"),
-                note=case((floor > bindparam("b_amount"), bindparam("b_note")), else_=table.c.note)),
-            [{"b_id": r.charge_id, "b_amount": fee, "b_days": days, "b_through": through, "b_rate": r.rate,
-              "b_cap": cap(r), "b_note": str(note)} for r, fee, days, through, _ in changed])
+        note = str(_l("A back-dated payment lowered this late fee under what was already waived and paid: "
+                      "the amount stays at that."))
+        rows = [(r.charge_id, fee, days, through, r.rate, cap(r)) for r, fee, days, through, _ in changed]
+        if is_postgresql(session):  # one UPDATE … FROM (VALUES …) per thousand charges
+            for start in range(0, len(rows), 1000):
+                v = value_rows(column("cid", Integer), column("fee", Numeric(14, 2)), column("n", Integer),
+                               column("through", Date), column("rate", Numeric(7, 4)), column("capped", Numeric(14, 2)),
+                               name="v").data(rows[start:start + 1000])
+                session.execute(table.update().where(table.c.id == v.c.cid).values(
+                    amount=case((floor > v.c.fee, floor), else_=v.c.fee), days=v.c.n, accrued_through=v.c.through,
+                    rate_percent=v.c.rate, cap=v.c.capped,
+                    note=case((floor > v.c.fee, literal(note)), else_=table.c.note)))
+        else:  # SQLite names no columns of a VALUES list: an executemany, cheap in process
+            fee = bindparam("b_fee")
+            session.connection().execute(table.update().where(table.c.id == bindparam("b_id")).values(
+                amount=case((floor > fee, floor), else_=fee), days=bindparam("b_n"),
+                accrued_through=bindparam("b_through"), rate_percent=bindparam("b_rate"), cap=bindparam("b_cap"),
+                note=case((floor > fee, literal(note)), else_=table.c.note)),
+                [dict(zip(("b_id", "b_fee", "b_n", "b_through", "b_rate", "b_cap"), row)) for row in rows])
         record_many(session, "charge", "accrue_late_fee", None,
                     [(r.charge_id, {"amount": [r.amount, max(fee, (r.waived or ZERO) + (r.paid or ZERO))],
                                     "days": [r.days, days]}) for r, fee, days, through, _ in changed])
