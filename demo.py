@@ -652,6 +652,36 @@ def _after_sales_demo(session, users, project, today):
     record_survey(session, users["service"], deal(2).id, occasion="ticket", ticket_id=door.id, overall=4,
                   service=5, quality=4, comment="维修及时", recorded_on=today - days(5), today=today)
     session.commit()
+def _late_fee_demo(session, users, project, today):
+    """Late fees (R-AFT-1) through the domain: the daily accrual over the demo's late deals, one
+    waiver the manager approved, one waiting for him, one late fee paid by finance."""
+    from models.charges import Charge, LateFeeWaiver, accrue_late_fees, decide_waiver, record_charge_payment, request_waiver
+    if session.scalar(select(func.count()).select_from(LateFeeWaiver)):
+        return  # done already
+    accrue_late_fees(session, today)
+    session.commit()
+    charges = list(session.scalars(select(Charge).where(Charge.kind == "late_fee", Charge.project_id == project.id,
+                                                        Charge.waived == 0, Charge.paid == 0, Charge.amount > 0)
+                                   .order_by(Charge.amount.desc(), Charge.id)))
+    if not charges:
+        return
+    manager, finance = users["manager"], users["finance"]
+    first = charges[0]
+    waiver = request_waiver(session, first.subscription.agent, first.id, min(first.outstanding, Decimal("500.00")),
+                            "客户因住院延误付款，提供了住院证明")
+    session.commit()
+    decide_waiver(session, manager, waiver.id, True)
+    session.commit()
+    if len(charges) > 1:
+        second = charges[1]
+        request_waiver(session, second.subscription.agent, second.id, min((second.outstanding / 2).quantize(Decimal("0.01")), Decimal("800.00")),
+                       "银行系统故障导致转账延迟一天，客户提供了银行说明")
+        session.commit()
+    if len(charges) > 2:
+        third = charges[2]
+        record_charge_payment(session, finance, third.id, amount=third.outstanding, paid_on=today,
+                              channel="bank_transfer", bank_ref=f"DEMO-LF{third.id}", today=today)
+        session.commit()
 
 
 def build_demo(session, today: dt.date | None = None) -> dict:
@@ -668,6 +698,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _loans_demo(session, users, projects[0], today)
         _handover_demo(session, users, projects[0], today)
         _after_sales_demo(session, users, projects[0], today)
+        _late_fee_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),

@@ -249,3 +249,19 @@ class KeysForm(KeyedForm):
     meter_readings = TextAreaField(_l("Meter readings (water, electricity, gas)"),
                                    validators=[Optional(), Length(max=2000)])
     on = DateField(_l("Handed over on"), validators=[DataRequired()])
+class ChargePaymentForm(KeyedForm):
+    """Money paid on a charge — a late fee or a true-up (R-AFT-1, R-AFT-3): a receipt, no plan line."""
+
+    ids = HiddenField(validators=[DataRequired()])
+    amount = MoneyField(_l("Amount"), validators=[InputRequired()])
+    paid_on = DateField(_l("Paid on"), validators=[DataRequired()])
+    channel = SelectField(_l("Payment channel"), choices=_choices("payment", "channel"), validators=[DataRequired()])
+    bank_ref = StringField(_l("Bank reference"), validators=[Optional(), Length(max=60)])
+
+
+class WaiverRequestForm(SecureForm):
+    """A request to waive part or all of a late fee, with the reason (R-AFT-1)."""
+
+    ids = HiddenField(validators=[DataRequired()])
+    amount = MoneyField(_l("Amount to waive"), validators=[InputRequired()])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])

@@ -78,14 +78,19 @@ class InstalmentView(document_actions("payment_reminder"), PLAN_LINE_STEPS, Read
 
     column_list = ("subscription", "subscription.customer_name", "subscription.agent", "seq", "kind",
                    "due_on", "extended_due_on", "amount_due", "amount_paid", "status", "overdue_days",
-                   "agent_note")
+                   "late_fee", "agent_note")
     column_searchable_list = ("subscription.number", "subscription.customer_name")
     unit_search = "subscription.unit"
     column_filters = ("status", "kind", "due_on", "extended_due_on", "subscription.project.name",
                       "subscription.payment_method",
                       OverdueFilter(Instalment.id, _l("Overdue"), options=(("1", _l("Yes")), ("0", _l("No")))),
                       AgentFilter(Instalment.subscription_id, where=of_agent(Instalment.subscription_id)))
-    column_formatters = {"overdue_days": lambda v, c, line, n: _overdue_badge(line)}
+    column_formatters = {"overdue_days": lambda v, c, line, n: _overdue_badge(line),
+                         # its late fee still outstanding (R-AFT-1): beside the line, never in its balance
+                         "late_fee": lambda v, c, line, n: format_money(line.late_fee.outstanding)
+                         if line.late_fee is not None and line.late_fee.outstanding else ""}
+    column_formatters_export = {"late_fee": lambda v, c, line, n: str(line.late_fee.outstanding)
+                                if line.late_fee is not None else ""}
     column_default_sort = ("due_on", False)
     extra_endpoints = {"note_view": "action", "extension_view": "action"}
     column_extra_row_actions = [DocumentButton("payment_reminder")]
@@ -98,7 +103,7 @@ class InstalmentView(document_actions("payment_reminder"), PLAN_LINE_STEPS, Read
     estimate_whole_table = True
 
     def get_query(self):
-        return super().get_query().filter(in_force())
+        return super().get_query().filter(in_force()).options(selectinload(Instalment.late_fee))
 
     def get_count_query(self):
         return super().get_count_query().filter(in_force())

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from models import (ArchiveRecord, Bank, Handover, LoanFile, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
+from models import (ArchiveRecord, Bank, Charge, Handover, LateFeeWaiver, LoanFile, Audit, Building, ChangeRequest, Contract,
+                    ContractStep, CustomerQuestion, DealBuyer,
                     Document, DocumentBatch, Export, Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
                     Subscription, Survey, Ticket, TicketNote, Unit, User, Voucher)
 
 from .changes import ChangeRequestView, DealBuyerView
+from .charges import ChargeView, LateFeeWaiverView
 from .contracts import ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, StampedCopyView
 from .deals import LeadArchiveView, PriceApprovalView, SubscriptionView
 from .documents import DocumentBatchView, DocumentView
@@ -53,6 +55,8 @@ VIEWS = [
     (OverdueEvent, RescissionView, _l("Rescission review"), _l("Contracts")),
     (Subscription, SettlementView, _l("Money to settle"), _l("Finance")),
     (Voucher, VoucherView, _l("Refund and retention vouchers"), _l("Finance")),
+    (Charge, ChargeView, _l("Late fees and other charges"), _l("Finance")),
+    (LateFeeWaiver, LateFeeWaiverView, _l("Late-fee waivers"), _l("Finance")),
     (Contract, ContractView, _l("Contracts"), _l("Contracts")),
     (ContractStep, ContractStepView, _l("Post-signing steps"), _l("Contracts")),
     (ContractStep, ContractStepDueView, _l("Steps past their promised date"), _l("Contracts")),

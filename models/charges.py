@@ -10,14 +10,30 @@ is still owed is amount − waived − paid (`outstanding`), kept ≥ 0 by the d
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, and_, false, func, select, text
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (CheckConstraint, Date, bindparam, ForeignKey, Index, Integer, Numeric, String, Text, and_, case, column,
+                        false, func, literal, select, text)
+from sqlalchemy import values as value_rows
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, Money, in_list, utcnow
-from .deals import LIVE_DEAL, RequestedDecision, Subscription, via_subscription
-from .users import User
+from .audit import audit_context, record_many
+from .base import Base, Money, in_list, office_today, utcnow
+from .deals import (LIVE_DEAL, RequestedDecision, Subscription, already_decided, decide_request, locked_subscription,
+                    via_subscription, works_on_deal)
+from .dialect import insert_ignoring_duplicates, is_postgresql
+from .errors import RuleViolation
+from .labels import choice_label
+from .money import format_money, parse_money
+from .notifications import notify
+from .payments import (EFFECTIVE_DUE, PAYMENT_CHANNELS, Instalment, Payment, PaymentAllocation, in_force,
+                       next_receipt_no, open_line)
+from .permissions import can_do, require
+from .projects import Project, check_entry_date
+from .submissions import claim, settle
+from .users import User, users_who_may, users_with_roles
 
 CHARGE_KINDS = ("late_fee", "area_true_up")
 WAIVER_STATUSES = ("requested", "approved", "rejected")
@@ -59,7 +75,7 @@ class Charge(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     subscription: Mapped[Subscription] = relationship()
-    instalment: Mapped["Instalment | None"] = relationship()  # noqa: F821 (models.payments)
+    instalment: Mapped[Instalment | None] = relationship()
 
     def __str__(self) -> str:
         return f"{self.subscription.number if self.subscription else ''} {self.kind} #{self.id}"
@@ -128,3 +144,360 @@ def add_charge(session, sub: Subscription, kind: str, amount: Decimal, *, due_on
     session.add(charge)
     session.flush()
     return charge
+
+
+# --- Late fees (R-AFT-1) ---------------------------------------------------------------------------
+
+FEN = Decimal("0.01")
+HUNDRED = Decimal("100")
+# The deals whose late lines accrue: the deposit is in (an unpaid deposit expires the deal instead).
+ACCRUING_DEALS = ("active", "contracted")
+# Lines that never accrue a late fee: the deposit (unpaid, the deal expires: R-SUB-2) and the loan
+# lines — the bank's money: the buyer is not late when the bank is slow to disburse.
+NO_LATE_FEE_KINDS = ("deposit", "commercial_loan", "provident_fund_loan")
+# A line paid late in the last LOOKBACK days is recomputed each run (its fee may still change: a
+# back-dated payment, a missed run); older paid lines are final.
+LOOKBACK_DAYS = 120
+
+
+def late_fee(amount_due: Decimal, due_on: dt.date, paid_by_date, daily_percent: Decimal, cap_percent: Decimal,
+             through: dt.date) -> tuple[Decimal, int]:
+    """THE definition of a late fee (滞纳金, R-AFT-1) — what the statement explains. Returns (fee, days).
+
+    For each day d from the day after the line's effective due date (its extended date if an
+    extension was approved) to `through` (the last day counted), while the line is not fully
+    paid: daily_percent % × the balance outstanding at the START of day d, i.e. the amount due less
+    the payments dated before d (a reversal counts negative, on its own date; a payment dated on d
+    still leaves day d counted). The sum is rounded ONCE to the fen (half up) at the end, and capped
+    at cap_percent % of the line's amount due (rounded to the fen).
+
+    So a line paid in full P days late, without partial payments, costs rate × amount × P; a line
+    paid on its due date costs nothing; a partial payment lowers the base from the next day.
+    `paid_by_date`: (paid_on, amount) pairs of the money allocated to the line. `days`: the days
+    that counted (a balance outstanding)."""
+    by_day: dict[dt.date, Decimal] = {}
+    for paid_on, amount in paid_by_date:
+        by_day[paid_on] = by_day.get(paid_on, ZERO) + Decimal(amount)
+    balance = Decimal(amount_due) - sum((a for d, a in by_day.items() if d <= due_on), ZERO)
+    start, total, days = due_on + dt.timedelta(days=1), Decimal(0), 0
+
+    def count(first: dt.date, last: dt.date, balance: Decimal):
+        n = (last - first).days + 1
+        return (balance * n, n) if n > 0 and balance > 0 else (Decimal(0), 0)
+
+    for day in sorted(d for d in by_day if d > due_on):
+        if day >= through:
+            break
+        add, n = count(start, day, balance)  # the payment dated `day` lowers the balance from the day after
+        total, days = total + add, days + n
+        balance -= by_day[day]
+        start = day + dt.timedelta(days=1)
+    add, n = count(start, through, balance)
+    total, days = total + add, days + n
+    fee = (total * Decimal(daily_percent) / HUNDRED).quantize(FEN, rounding=ROUND_HALF_UP)
+    cap = (Decimal(amount_due) * Decimal(cap_percent) / HUNDRED).quantize(FEN, rounding=ROUND_HALF_UP)
+    return min(fee, cap), days
+
+
+def late_fee_terms(sub: Subscription) -> tuple[Decimal, Decimal]:
+    """(daily %, cap %) of a deal: its agreement's own, else its project's (R-AFT-1)."""
+    project = sub.project
+    return (sub.late_fee_daily_percent if sub.late_fee_daily_percent is not None else project.late_fee_daily_percent,
+            sub.late_fee_cap_percent if sub.late_fee_cap_percent is not None else project.late_fee_cap_percent)
+
+
+def set_late_fee_terms(session, by, sub_id: int, daily_percent, cap_percent, reason: str) -> Subscription:
+    """A deal's agreement sets its own late-fee terms (R-AFT-1); None: the project's. Audited."""
+    require(by, "late_fee.set_terms")
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(_l("Say where these terms come from (the agreement's clause)."), rule="R-AFT-1")
+
+    def percent(value, high):
+        if value in (None, ""):
+            return None
+        try:
+            value = Decimal(str(value).strip().rstrip("%"))
+        except InvalidOperation:
+            raise RuleViolation(_l("A late-fee rate is a percentage."), rule="R-AFT-1") from None
+        if value < 0 or value > high:
+            raise RuleViolation(_l("A late-fee rate is between 0 and %(high)s %%.", high=high), rule="R-AFT-1")
+        return value
+    daily, cap = percent(daily_percent, 1), percent(cap_percent, 100)
+    sub = locked_subscription(session, sub_id)
+    with audit_context(session, actor=by, action="set_late_fee_terms"):
+        sub.late_fee_daily_percent, sub.late_fee_cap_percent = daily, cap
+        session.flush()
+    return sub
+
+
+def _candidates(session, today: dt.date):
+    """The lines whose late fee may change today, with their terms and charge: open lines of the
+    plan in force of accruing deals past their effective due date (the ladder's partial index), open
+    lines already charged (an extension may have moved their start), and lines paid late recently
+    (LOOKBACK_DAYS: a back-dated payment, a missed run). Three narrow queries, not one OR that
+    would read every line."""
+    columns = select(Instalment.id, Instalment.subscription_id, Subscription.project_id, Instalment.amount_due,
+                     EFFECTIVE_DUE.label("due"),
+                     func.coalesce(Subscription.late_fee_daily_percent, Project.late_fee_daily_percent).label("rate"),
+                     func.coalesce(Subscription.late_fee_cap_percent, Project.late_fee_cap_percent).label("cap_pct"),
+                     Charge.id.label("charge_id"), Charge.amount, Charge.waived, Charge.paid, Charge.days,
+                     Charge.accrued_through, Charge.rate_percent) \
+        .join(Subscription, Subscription.id == Instalment.subscription_id) \
+        .join(Project, Project.id == Subscription.project_id) \
+        .outerjoin(Charge, Charge.instalment_id == Instalment.id) \
+        .where(Subscription.status.in_(ACCRUING_DEALS), Instalment.kind.not_in(NO_LATE_FEE_KINDS))
+    recent = select(PaymentAllocation.instalment_id).join(Payment, Payment.id == PaymentAllocation.payment_id).where(
+        Payment.paid_on >= today - dt.timedelta(days=LOOKBACK_DAYS))
+    rows = {}
+    for condition in (and_(open_line(), EFFECTIVE_DUE < today),
+                      and_(open_line(), Instalment.id.in_(select(Charge.instalment_id).where(
+                          Charge.kind == "late_fee", Charge.instalment_id.is_not(None)))),
+                      and_(in_force(), EFFECTIVE_DUE < today, Instalment.id.in_(recent))):
+        for row in session.execute(columns.where(condition)):
+            rows[row.id] = row
+    return list(rows.values())
+
+
+def _paid_by_line(session, line_ids) -> dict[int, list]:
+    paid: dict[int, list] = {}
+    ids = list(line_ids)
+    for start in range(0, len(ids), 5000):
+        for line_id, paid_on, amount in session.execute(
+                select(PaymentAllocation.instalment_id, Payment.paid_on, PaymentAllocation.amount)
+                .join(Payment, Payment.id == PaymentAllocation.payment_id)
+                .where(PaymentAllocation.instalment_id.in_(ids[start:start + 5000]))):
+            paid.setdefault(line_id, []).append((paid_on, amount))
+    return paid
+
+
+def accrue_late_fees(session, today: dt.date | None = None, dry_run: bool = False) -> int:
+    """The daily run's late fees (R-AFT-1), through `today`: every candidate line's fee computed by
+    `late_fee` and written set-based — one INSERT of the missing charges (ON CONFLICT on
+    uq_charge_instalment: two runs at once write one), one executemany UPDATE of the changed ones,
+    one audit row per charge created or changed. Idempotent: run twice, or after missed days, it
+    gives the same charges. A charge never drops below what was waived and paid (the CHECK): when a
+    back-dated payment lowers the fee under it, the amount stays at waived + paid, with a note.
+    Charges never touch the plan's lines: a paid line stays paid. The caller commits. Returns how
+    many charges were created or changed (would be, with `dry_run`)."""
+    today = today or office_today()
+    rows = _candidates(session, today)
+    paid = _paid_by_line(session, {r.id for r in rows})
+    new, changed = [], []
+    for r in rows:
+        fee, days = late_fee(r.amount_due, r.due, paid.get(r.id, ()), r.rate, r.cap_pct, today)
+        # The last day counted: today while the line is open, else the day it was fully paid.
+        through = today
+        if r.charge_id is None:
+            if fee <= 0:
+                continue
+            new.append((r, fee, days, through))
+        elif (fee, days) != (r.amount, r.days) or r.rate_percent != r.rate:
+            floor = (r.waived or ZERO) + (r.paid or ZERO)
+            changed.append((r, fee, days, through, fee < floor))
+    if dry_run:
+        return len(new) + len(changed)
+    cap = lambda r: (Decimal(r.amount_due) * Decimal(r.cap_pct) / HUNDRED).quantize(FEN, rounding=ROUND_HALF_UP)  # noqa: E731
+    if new:
+        statement = insert_ignoring_duplicates(session, Charge, ["instalment_id"],
+                                               index_where=text("instalment_id IS NOT NULL"))
+        values = [{"project_id": r.project_id, "subscription_id": r.subscription_id, "kind": "late_fee",
+                   "instalment_id": r.id, "rate_percent": r.rate, "cap": cap(r), "amount": fee, "waived": ZERO,
+                   "paid": ZERO, "days": days, "accrued_through": through, "due_on": through, "note": "",
+                   "created_at": utcnow()} for r, fee, days, through in new]
+        written = []
+        for start in range(0, len(values), 5000):
+            written += session.execute(statement.returning(Charge.id, Charge.instalment_id, Charge.amount, Charge.days),
+                                       values[start:start + 5000]).all()
+        record_many(session, "charge", "accrue_late_fee", None,
+                    [(cid, {"kind": [None, "late_fee"], "instalment_id": [None, line], "amount": [None, amount],
+                            "days": [None, d]}) for cid, line, amount, d in written])
+    if changed:
+        # One UPDATE … FROM (VALUES …) per thousand charges; never below waived + paid (the CHECK).
+        table = Charge.__table__
+        floor = table.c.waived + table.c.paid
+        note = str(_l("A back-dated payment lowered this late fee under what was already waived and paid: "
+                      "the amount stays at that."))
+        rows = [(r.charge_id, fee, days, through, r.rate, cap(r)) for r, fee, days, through, _ in changed]
+        if is_postgresql(session):  # one UPDATE … FROM (VALUES …) per thousand charges
+            for start in range(0, len(rows), 1000):
+                v = value_rows(column("cid", Integer), column("fee", Numeric(14, 2)), column("n", Integer),
+                               column("through", Date), column("rate", Numeric(7, 4)), column("capped", Numeric(14, 2)),
+                               name="v").data(rows[start:start + 1000])
+                session.execute(table.update().where(table.c.id == v.c.cid).values(
+                    amount=case((floor > v.c.fee, floor), else_=v.c.fee), days=v.c.n, accrued_through=v.c.through,
+                    rate_percent=v.c.rate, cap=v.c.capped,
+                    note=case((floor > v.c.fee, literal(note)), else_=table.c.note)))
+        else:  # SQLite names no columns of a VALUES list: an executemany, cheap in process
+            fee = bindparam("b_fee")
+            session.connection().execute(table.update().where(table.c.id == bindparam("b_id")).values(
+                amount=case((floor > fee, floor), else_=fee), days=bindparam("b_n"),
+                accrued_through=bindparam("b_through"), rate_percent=bindparam("b_rate"), cap=bindparam("b_cap"),
+                note=case((floor > fee, literal(note)), else_=table.c.note)),
+                [dict(zip(("b_id", "b_fee", "b_n", "b_through", "b_rate", "b_cap"), row)) for row in rows])
+        record_many(session, "charge", "accrue_late_fee", None,
+                    [(r.charge_id, {"amount": [r.amount, max(fee, (r.waived or ZERO) + (r.paid or ZERO))],
+                                    "days": [r.days, days]}) for r, fee, days, through, _ in changed])
+    session.expire_all()
+    return len(new) + len(changed)
+
+
+# --- Collection: THE way any charge is paid (R-AFT-1, R-AFT-3) -----------------------------------
+
+def _locked_charge(session, charge_id: int) -> tuple[Subscription, Charge]:
+    """The deal first, then the charge: the lock order of payments and decisions."""
+    subscription_id = session.scalar(select(Charge.subscription_id).where(Charge.id == charge_id))
+    if subscription_id is None:
+        raise RuleViolation(_l("This charge does not exist."), rule="R-AFT-1")
+    sub = locked_subscription(session, subscription_id)
+    charge = session.scalar(select(Charge).where(Charge.id == charge_id).with_for_update(of=Charge)
+                            .execution_options(populate_existing=True))
+    return sub, charge
+
+
+def record_charge_payment(session, by, charge_id: int, *, amount, paid_on: dt.date, channel: str,
+                          bank_ref: str | None = None, key: str | None = None, today: dt.date | None = None):
+    """Finance records money paid on a charge — a late fee or a true-up (R-AFT-1, R-AFT-3): a
+    Payment naming the charge, no plan allocations, a receipt from the gap-free sequence, and the
+    charge's `paid` raised in the same transaction, under the deal's then the charge's lock. Not
+    more than is outstanding; live deals only. `key`: the form's one-time key (sent twice: once)."""
+    require(by, "charge.pay")
+    today = today or office_today()
+    if key is not None:
+        claim(session, by, key, "charge_payment", f"charge:{charge_id}")
+    sub, charge = _locked_charge(session, charge_id)
+    if sub.status not in ACCRUING_DEALS:
+        raise RuleViolation(_l("Charges are collected on live deals (this one is %(status)s).",
+                               status=choice_label("subscription", "status", sub.status)), rule="R-AFT-1")
+    amount = parse_money(amount, rule="R-AFT-1")
+    if amount <= 0:
+        raise RuleViolation(_l("The amount must be more than zero."), rule="R-AFT-1")
+    if amount > charge.outstanding:
+        raise RuleViolation(_l("%(amount)s is more than what is outstanding on this charge, %(balance)s.",
+                               amount=format_money(amount), balance=format_money(charge.outstanding)), rule="R-AFT-1")
+    if channel not in PAYMENT_CHANNELS:
+        raise RuleViolation(_l("Choose how the money was paid."), rule="R-PAY-1")
+    check_entry_date(sub.project, paid_on, today, _l("The payment date"), "R-PAY-1", not_before=sub.subscribed_on)
+    bank_ref = (bank_ref or "").strip() or None
+    with audit_context(session, actor=by, action="charge_payment"):
+        payment = Payment(project_id=sub.project_id, subscription_id=sub.id, charge_id=charge.id,
+                          instalment_id=charge.instalment_id, amount=amount, paid_on=paid_on, channel=channel,
+                          bank_ref=bank_ref, receipt_no=next_receipt_no(session, sub.project_id), recorded_by_id=by.id)
+        session.add(payment)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise RuleViolation(_l("The bank reference %(ref)s has already been recorded.", ref=bank_ref),
+                                rule="R-PAY-1") from None
+        charge.paid += amount
+        session.flush()
+    if key is not None:
+        settle(session, key, f"{payment.receipt_no} {format_money(payment.amount)}")
+    return payment
+
+
+# --- Waivers (R-AFT-1) -----------------------------------------------------------------------------
+
+def waived_on_deal(session, subscription_id: int, but: int | None = None) -> Decimal:
+    """The late fees waived on a deal so far (approved waivers)."""
+    return session.scalar(select(func.coalesce(func.sum(LateFeeWaiver.amount), 0)).where(
+        LateFeeWaiver.subscription_id == subscription_id, LateFeeWaiver.status == "approved",
+        LateFeeWaiver.id != (but or 0))) or ZERO
+
+
+def waiver_needs_vp(session, waiver: LateFeeWaiver) -> bool:
+    """Beyond the project's limit in TOTAL for the deal (approved so far plus this one), not per
+    request: three small waivers add up."""
+    return waived_on_deal(session, waiver.subscription_id, waiver.id) + waiver.amount > \
+        waiver.subscription.project.late_fee_waiver_limit
+
+
+def request_waiver(session, by, charge_id: int, amount, reason: str) -> LateFeeWaiver:
+    """Ask to waive part or all of a late fee, with a reason (R-AFT-1). One waits per charge; not
+    more than is outstanding. The managers are told, or the vice-president beyond the limit."""
+    require(by, "late_fee.waive_request")
+    charge = session.get(Charge, charge_id)
+    if charge is None or not works_on_deal(by, charge.subscription):
+        raise RuleViolation(_l("This charge does not exist, or is not one of your customers'."), rule="R-AFT-1")
+    if charge.kind != "late_fee":
+        raise RuleViolation(_l("Only a late fee can be waived."), rule="R-AFT-1")
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(_l("Say why the late fee should be waived."), rule="R-AFT-1")
+    amount = parse_money(amount, rule="R-AFT-1")
+    if amount <= 0:
+        raise RuleViolation(_l("The amount must be more than zero."), rule="R-AFT-1")
+    if amount > charge.outstanding:
+        raise RuleViolation(_l("%(amount)s is more than what is outstanding on this late fee, %(balance)s.",
+                               amount=format_money(amount), balance=format_money(charge.outstanding)), rule="R-AFT-1")
+    waiver = LateFeeWaiver(charge_id=charge.id, subscription_id=charge.subscription_id, amount=amount, reason=reason,
+                           requested_by_id=by.id)
+    try:
+        with session.begin_nested(), audit_context(session, actor=by, action="request_late_fee_waiver"):
+            session.add(waiver)
+            session.flush()
+            waiver.needs_vp = waiver_needs_vp(session, waiver)
+            session.flush()
+    except IntegrityError:
+        raise RuleViolation(_l("A waiver of this late fee is already waiting for a decision."), rule="R-AFT-1") from None
+    sub = charge.subscription
+    deciders = users_who_may(session, "late_fee.waive_beyond_limit") if waiver.needs_vp else \
+        users_with_roles(session, {"sales_manager"})
+    notify(session, [u for u in deciders if u != by.id], "late_fee_waiver_requested",
+           {"no": sub.number, "amount": str(amount), "beyond": bool(waiver.needs_vp)},
+           "/admin/late_fee_waiver/?flt0_0=requested")
+    return waiver
+
+
+def waiver_refusal(by, waiver: LateFeeWaiver) -> RuleViolation | None:
+    """Why `by` may not decide `waiver` (None: they may): the manager up to the project's limit in
+    total per deal, the vice-president beyond; never the requester. The buttons ask this too."""
+    from sqlalchemy.orm import object_session
+    if not can_do(by, "late_fee.waive"):
+        return RuleViolation(_l("The sales manager or the vice-president decides late-fee waivers."), rule="R-AFT-1")
+    if waiver.requested_by_id == by.id:
+        return RuleViolation(_l("You asked for this waiver: someone else decides it."), rule="R-AFT-1")
+    if not can_do(by, "late_fee.waive_beyond_limit") and waiver_needs_vp(object_session(waiver), waiver):
+        return RuleViolation(_l("With this waiver the deal's late fees waived would pass %(limit)s in total: only "
+                                "the vice-president decides.",
+                                limit=format_money(waiver.subscription.project.late_fee_waiver_limit)), rule="R-AFT-1")
+    return None
+
+
+def decide_waiver(session, by, waiver_id: int, approve: bool, key: str | None = None) -> LateFeeWaiver:
+    """The manager (within the limit in total) or the vice-president approves or rejects a waiver
+    (R-AFT-1): under the deal's lock, then the charge's, by a conditional UPDATE from `requested`
+    (a double click decides once), re-checking the amount against what is outstanding NOW (a
+    payment may have come in). The requester is told."""
+    require(by, "late_fee.waive")
+    if key is not None:
+        claim(session, by, key, "late_fee_waiver", f"late_fee_waiver:{waiver_id}")
+    charge_id = session.scalar(select(LateFeeWaiver.charge_id).where(LateFeeWaiver.id == waiver_id))
+    if charge_id is None:
+        raise RuleViolation(_l("This waiver is not waiting for a decision."), rule="R-AFT-1")
+    sub, charge = _locked_charge(session, charge_id)
+    waiver = session.get(LateFeeWaiver, waiver_id, populate_existing=True)
+    if waiver.status != "requested":
+        raise already_decided(session, LateFeeWaiver, waiver_id, rule="R-AFT-1")
+    refused = waiver_refusal(by, waiver)
+    if refused is not None:
+        raise refused
+    if approve and waiver.amount > charge.outstanding:
+        raise RuleViolation(_l("Only %(balance)s is outstanding on this late fee now: the waiver of %(amount)s "
+                               "cannot be approved; reject it and ask again.",
+                               balance=format_money(charge.outstanding), amount=format_money(waiver.amount)),
+                            rule="R-AFT-1")
+    if not decide_request(session, LateFeeWaiver, waiver_id, by, "approved" if approve else "rejected",
+                          "approve_late_fee_waiver" if approve else "reject_late_fee_waiver"):
+        raise already_decided(session, LateFeeWaiver, waiver_id, rule="R-AFT-1")
+    if approve:
+        with audit_context(session, actor=by, action="approve_late_fee_waiver"):
+            charge.waived += waiver.amount
+            session.flush()
+    waiver = session.get(LateFeeWaiver, waiver_id, populate_existing=True)
+    notify(session, [waiver.requested_by_id], "late_fee_waiver_decided",
+           {"_t": f"late_fee_waiver_decided.{'approved' if approve else 'rejected'}", "no": sub.number,
+            "amount": str(waiver.amount)}, "/admin/late_fee_waiver/")
+    if key is not None:
+        settle(session, key, waiver.status)
+    return waiver

@@ -3,16 +3,17 @@ production), in one place, so rules never branch on the dialect themselves."""
 from __future__ import annotations
 
 
-def insert_ignoring_duplicates(session, entity, unique_columns: list[str]):
+def insert_ignoring_duplicates(session, entity, unique_columns: list[str], index_where=None):
     """An INSERT of `entity` rows that skips a row whose `unique_columns` are already taken (another
     run wrote it meanwhile) and refuses everything else: `ON CONFLICT (…) DO NOTHING` on both
     databases. SQLite's `INSERT OR IGNORE` also swallowed CHECK and NOT NULL violations, which
-    PostgreSQL reported: a wrong row vanished on one database and failed on the other."""
+    PostgreSQL reported: a wrong row vanished on one database and failed on the other.
+    `index_where`: the predicate of a partial unique index (PostgreSQL infers the index from it)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(entity).on_conflict_do_nothing(index_elements=unique_columns)
+    return insert(entity).on_conflict_do_nothing(index_elements=unique_columns, index_where=index_where)
 
 
 def is_postgresql(session) -> bool:

@@ -15,6 +15,7 @@ from .audit import Audit
 from .base import office_local
 from .board import board
 from .changes import ChangeStep, DealBuyer, current_buyers
+from .charges import Charge
 from .contracts import Contract
 from .deals import LIVE_DEAL, Subscription
 from .identity import DOCUMENT_NAMES_ZH, RESIDENT_ID
@@ -114,13 +115,36 @@ def _receipt(session, payment, today) -> dict:
         .where(PaymentAllocation.payment_id == payment.id).order_by(Instalment.seq)).all()
     reversed_no = session.scalar(select(Payment.receipt_no).where(Payment.id == payment.reverses_id)) \
         if payment.reverses_id else None
+    if payment.charge_id is not None:  # a late fee or a true-up paid (R-AFT-1, R-AFT-3): no plan line
+        charge = session.get(Charge, payment.charge_id)
+        seq = session.scalar(select(Instalment.seq).where(Instalment.id == charge.instalment_id)) \
+            if charge.instalment_id else None
+        what = CHARGE_NAMES_ZH.get(charge.kind, charge.kind)
+        allocations = [(seq or "—", f"{what}（第{seq}期逾期）" if seq else what, payment.amount)]
+    else:
+        allocations = [(seq, _label("instalment", "kind", kind), amount) for seq, kind, amount in net_lines(allocations)]
     return {"deal": _deal(session, sub), "payment": {
         "receipt_no": payment.receipt_no or "", "amount": payment.amount, "paid_on": payment.paid_on,
         "channel": _label("payment", "channel", payment.channel), "bank_ref": payment.bank_ref or "",
         "recorded_by": payment.recorded_by.display_name, "reason": payment.reason,
         "reverses": reversed_no, "is_reversal": payment.reverses_id is not None},
-        "allocations": [{"kind": _label("instalment", "kind", kind), "seq": seq, "amount": amount}
-                        for seq, kind, amount in net_lines(allocations)]}
+        "allocations": [{"kind": kind, "seq": seq, "amount": amount} for seq, kind, amount in allocations]}
+
+
+# A charge as the office's papers name it (R-AFT-1, R-AFT-3).
+CHARGE_NAMES_ZH = {"late_fee": "滞纳金", "area_true_up": "面积补差款"}
+
+
+def _charges(session, sub) -> list[dict]:
+    """The deal's charges as the statement shows them: a late fee per plan line (its days, daily
+    rate, amount, waived, paid, outstanding — models.charges.late_fee's definition), true-ups."""
+    rows = session.execute(select(Charge, Instalment.seq, Instalment.kind)
+                           .outerjoin(Instalment, Instalment.id == Charge.instalment_id)
+                           .where(Charge.subscription_id == sub.id).order_by(Instalment.seq, Charge.id)).all()
+    return [{"kind": CHARGE_NAMES_ZH.get(c.kind, c.kind), "is_late_fee": c.kind == "late_fee", "seq": seq,
+             "line": _label("instalment", "kind", kind) if kind else "", "days": c.days, "rate": c.rate_percent,
+             "cap": c.cap, "accrued_through": c.accrued_through, "amount": c.amount, "waived": c.waived,
+             "paid": c.paid, "outstanding": c.outstanding} for c, seq, kind in rows]
 
 
 def _payment_reminder(session, line, today) -> dict:
@@ -181,7 +205,10 @@ def _statement(session, lead, today) -> dict:
         live = sub.status in LIVE_DEAL
         due = sum((line["amount_due"] for line in lines), Decimal("0"))
         paid = sum((line["amount_paid"] for line in lines), Decimal("0"))
-        deals.append({**_deal(session, sub), "lines": lines, "live": live, "payments": [
+        charges = _charges(session, sub)
+        charges_owed = sum((c["outstanding"] for c in charges), Decimal("0")) if live else Decimal("0")
+        deals.append({**_deal(session, sub), "lines": lines, "live": live, "charges": charges,
+                      "charges_owed": charges_owed, "payments": [
             {"receipt_no": p.receipt_no or "", "paid_on": p.paid_on, "amount": p.amount,
              "channel": _label("payment", "channel", p.channel), "reversal": p.reverses_id is not None,
              "reason": p.reason} for p in payments],
@@ -190,6 +217,7 @@ def _statement(session, lead, today) -> dict:
             "due": due, "paid": paid,
             # Money owed now (models.payments.overdue_on's definition): nothing on a deal that is over.
             "owed": due - paid if live else Decimal("0"),
+            "owed_in_all": (due - paid if live else Decimal("0")) + charges_owed,  # with late fees, true-ups
             "overdue": sum((line["balance"] for line in lines if line["days_overdue"]), Decimal("0"))})
     return {"customer": {"name": lead.name, "phone": lead.phone}, "deals": deals,
             "agent": lead.owner.display_name if lead.owner else ""}

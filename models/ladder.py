@@ -21,6 +21,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from .audit import audit_context, record_many
+from .charges import accrue_late_fees
 from .base import Base, in_list, office_today, utcnow
 from .document_queue import Document
 from .dialect import insert_ignoring_duplicates
@@ -257,6 +258,10 @@ def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> 
             else:
                 counts[f"signing_{level}"] += len(rows) if dry_run else _written(
                     session, rows, level, today, cause="signing")
+    # R-AFT-1: the late fees through today, after the ladder's levels, in a transaction of their own.
+    counts["late_fee"] = accrue_late_fees(session, today, dry_run=dry_run)
+    if not dry_run:
+        session.commit()
     if dry_run:
         session.rollback()
     return counts

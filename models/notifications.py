@@ -160,6 +160,12 @@ MESSAGES = {
         **{**p, "what": _extended(p)}),
     "extension_decided.rejected": lambda p: gettext(
         "%(no)s: the extension of %(what)s (%(days)s days) is rejected.", **{**p, "what": _extended(p)}),
+    "late_fee_waiver_requested": lambda p: gettext(
+        "Late-fee waiver request: %(no)s, %(amount)s%(beyond)s; please decide.",
+        **{**p, "beyond": gettext(" (beyond the manager's limit in total: the vice-president decides)")
+           if p.get("beyond") else ""}),
+    "late_fee_waiver_decided.approved": lambda p: gettext("%(no)s: the late-fee waiver of %(amount)s is approved.", **p),
+    "late_fee_waiver_decided.rejected": lambda p: gettext("%(no)s: the late-fee waiver of %(amount)s is rejected.", **p),
     "lead_conflict": lambda p: gettext(
         "%(by)s registered a customer already registered (%(phone)s); please decide.", **p),
     "lead_conflict.keep": lambda p: gettext(

@@ -165,6 +165,9 @@ class Instalment(Base):
     agent_note: Mapped[str] = mapped_column(Text, default="")  # what the customer said (R-PAY-4)
 
     subscription: Mapped[Subscription] = relationship()
+    # Its late fee (R-AFT-1), if one accrued: beside the line, never part of it (models.charges).
+    late_fee: Mapped["Charge | None"] = relationship(  # noqa: F821
+        "Charge", primaryjoin="Charge.instalment_id == Instalment.id", viewonly=True, uselist=False)
 
     def __str__(self) -> str:
         return f"{self.subscription.number if self.subscription else ''} #{self.seq}"
@@ -718,7 +721,7 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
     if not reason:
         raise RuleViolation(_l("Say why the payment is reversed."), rule="R-PAY-1")
     sub = locked_subscription(session, original.subscription_id)
-    if sub.status == "contracted":
+    if sub.status == "contracted" and original.charge_id is None:  # a charge's money is not the plan's
         required, paid = signing_gate(session, sub)
         if paid - original.amount < required:
             raise RuleViolation(_l("The contract is signed: this reversal would leave the down payment "
@@ -739,12 +742,15 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
                            instalment_id=original.instalment_id, amount=-original.amount,
                            paid_on=today or office_today(), channel=original.channel,
                            receipt_no=next_receipt_no(session, original.project_id),
-                           reverses_id=original.id, reason=reason, recorded_by_id=by.id)
+                           reverses_id=original.id, reason=reason, recorded_by_id=by.id,
+                           charge_id=original.charge_id)
         session.add(reversal)
         try:
             session.flush()
         except IntegrityError:
             raise RuleViolation(_l("This payment has already been reversed."), rule="R-PAY-1") from None
+        if original.charge_id is not None:  # a late fee or a true-up paid (R-AFT-1): no allocations
+            _charge_paid_back(session, by, original)
         for instalment_id, amount in held_on.items():
             if not amount:
                 continue
@@ -759,6 +765,21 @@ def reverse_payment(session, by, payment_id: int, reason: str, today: dt.date | 
     if key is not None:
         settle(session, f"{key}:{payment_id}", f"{reversal.receipt_no} {format_money(reversal.amount)}")
     return reversal
+
+
+def _charge_paid_back(session, by, original: Payment) -> None:
+    """A reversed payment of a charge (a late fee, a true-up: models.charges): the charge's `paid`
+    comes down by it — one conditional UPDATE, which takes the charge's row lock (the deal is
+    locked already) — with its audit row. The table by name: models.charges builds on this module."""
+    charge = Base.metadata.tables["charge"]
+    paid = session.execute(update(charge).where(charge.c.id == original.charge_id)
+                           .values(paid=charge.c.paid - original.amount).returning(charge.c.paid)).scalar_one()
+    record_many(session, "charge", "reverse_payment", by,
+                [(original.charge_id, {"paid": [paid + original.amount, paid]})])
+    loaded = [o for o in session.identity_map.values()
+              if getattr(o, "__tablename__", None) == "charge" and o.id == original.charge_id]
+    for row in loaded:
+        session.expire(row)
 
 
 def note_on_instalment(session, by, instalment_id: int, note: str, today: dt.date | None = None) -> Instalment:

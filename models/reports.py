@@ -328,7 +328,16 @@ def finance_panel(session, today: dt.date) -> dict:
     summary = _open_summary(session, today, 6)
     return {"receipts": {"count": count, "amount": amount}, "due_week": summary["soon"],
             "due_week_lines": _lines(session, due >= today, due <= today + dt.timedelta(days=6)),
-            "overdue": summary["overdue"], "refunds_due": refunds_due(session)}
+            "overdue": summary["overdue"], "refunds_due": refunds_due(session),
+            "late_fees": late_fees_outstanding(session)}
+
+
+def late_fees_outstanding(session) -> dict:
+    """Late fees still owed (R-AFT-1): charges_owed()'s definition, of kind late_fee."""
+    from .charges import OUTSTANDING, Charge, charges_owed
+    count, amount = session.execute(select(func.count(), func.coalesce(func.sum(OUTSTANDING), 0)).where(
+        charges_owed(), Charge.kind == "late_fee")).one()
+    return {"count": count, "amount": Decimal(amount or 0).quantize(Decimal("0.01"))}
 
 
 # --- Changes to deals (R-CHG-1, R-CHG-5; issue 21, item 8) ---------------------------------------

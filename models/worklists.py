@@ -75,8 +75,18 @@ def extensions_for(session, user) -> list[Extension]:
     return [e for e in waiting if needs_vp(session, e) == vp and decider_refusal(user, e) is None]
 
 
+def waivers_to_decide(user):
+    """A WHERE clause: the late-fee waivers `user` may decide (R-AFT-1) — waiting, not their own;
+    the vice-president only those beyond the manager's limit, the manager only those within it."""
+    from .charges import LateFeeWaiver
+    beyond = can_do(user, "late_fee.waive_beyond_limit")
+    return and_(LateFeeWaiver.status == "requested", LateFeeWaiver.requested_by_id != user.id,
+                LateFeeWaiver.needs_vp.is_(beyond))
+
+
 def waiting_for(session, user) -> list[dict]:
     """What waits for `user`'s decision or action, for the home page: label, count, link."""
+    from .charges import LateFeeWaiver
     from .leads import LeadConflict
     from .payments import awaiting_settlement
     items = []
@@ -93,6 +103,9 @@ def waiting_for(session, user) -> list[dict]:
             "/admin/price_approval/?flt0_0=requested")
     if can_do(user, "extension.decide"):
         add(_l("Extensions to decide"), len(extensions_for(session, user)), "/admin/extension/?flt0_0=requested")
+    if can_do(user, "late_fee.waive"):
+        add(_l("Late-fee waivers to decide"), count(LateFeeWaiver, waivers_to_decide(user)),
+            "/admin/late_fee_waiver/?flt0_0=requested")
     if can_do(user, "letter.mark_sent"):
         add(_l("Lawyer's letters to send"), count(OverdueEvent, letters_to_send()), "/admin/lawyer_letter_due/")
     if can_do(user, "rescission.decide"):
