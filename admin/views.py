@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from models import (ArchiveRecord, Audit, Building, ChangeRequest, Contract, ContractStep, CustomerQuestion, DealBuyer,
                     Document, DocumentBatch, Export, Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
-                    Subscription, Unit, User, Voucher)
+                    Subscription, TrueUp, TrueUpBatch, Unit, User, Voucher)
 
 from .changes import ChangeRequestView, DealBuyerView
 from .contracts import ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, StampedCopyView
@@ -20,6 +20,7 @@ from .leads import (AnswerSheetView, CustomerQuestionView, FollowUpDueView, Foll
 from .money import (ExtensionView, InstalmentView, LawyerLetterDueView, OverdueEventView, PaymentMethodView,
                     PaymentView, RescissionView, SettlementView, VoucherView)
 from .sales_control import BuildingView, ProjectView, UnitView
+from .true_ups import TrueUpBatchView, TrueUpView
 from .system import ENTITY_LABELS, AuditView, NotificationView, RoleView, UserView
 
 __all__ = ["VIEWS", "QuestionGroupPage"]
@@ -41,6 +42,8 @@ VIEWS = [
     (Project, ProjectView, _l("Projects"), _l("Sales control")),
     (Building, BuildingView, _l("Buildings"), _l("Sales control")),
     (Unit, UnitView, _l("Units"), _l("Sales control")),
+    (TrueUpBatch, TrueUpBatchView, _l("Area true-ups"), _l("Sales control")),
+    (TrueUp, TrueUpView, _l("Area true-ups of deals"), _l("Sales control")),
     (Instalment, InstalmentView, _l("Payment plans"), _l("Finance")),
     (Payment, PaymentView, _l("Payments"), _l("Finance")),
     (Extension, ExtensionView, _l("Extensions"), _l("Finance")),

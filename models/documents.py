@@ -29,6 +29,7 @@ from .ladder import OverdueEvent
 from .leads import Lead
 from .payments import Instalment, Payment
 from .permissions import can, scope_filter, sees_all_rows
+from .true_ups import TrueUp
 
 BATCH_LIMIT = 5000  # rows one request may turn into documents
 
@@ -49,6 +50,8 @@ def _subjects():
         "board": (Building, "board"),
         # R-CHG-3: an approved change's addendum, seen by whoever may see the deal's changes
         "addendum": (ChangeRequest, "change_request"),
+        # R-AFT-3: a deal's area true-up, seen as the deal is (agents their own)
+        "true_up_notice": (TrueUp, "subscription"),
     }
 
 
@@ -104,6 +107,8 @@ def refusal(kind: str, subject) -> RuleViolation | None:
         return RuleViolation(_l("This deal is no longer live: there is nothing to remind."), rule="R-PAY-4")
     if kind == "subscription_agreement" and subject.status == "withdrawn":
         return RuleViolation(_l("This subscription was withdrawn."), rule="R-SUB-1")
+    if kind == "true_up_notice" and subject.status == "void":
+        return RuleViolation(_l("This true-up is void: its deal ended before it was applied."), rule="R-AFT-3")
     if kind == "addendum" and subject.status != "approved":
         return RuleViolation(_l("An addendum is made only for an approved change."), rule="R-CHG-1")
     return None
@@ -115,7 +120,7 @@ def _subscription_of(kind: str, subject):
         return None
     if kind in ("overdue_warning", "lawyer_letter"):
         return subject.instalment.subscription
-    if kind in ("receipt", "payment_reminder", "signing_booking", "addendum"):
+    if kind in ("receipt", "payment_reminder", "signing_booking", "addendum", "true_up_notice"):
         return subject.subscription
     return subject
 

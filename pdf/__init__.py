@@ -32,7 +32,8 @@ from models.money import format_money
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
 KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warning",
-         "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board", "addendum")
+         "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board", "addendum",
+         "true_up_notice")
 REPORTS = ("monthly_review",)  # office reports rendered on request, not document rows
 # The CJK families, in order; the stylesheet names the same ones.
 FONT_FAMILIES = ("WenQuanYi Micro Hei", "HanaMinA", "HanaMinB")

@@ -5,13 +5,14 @@ screens and the notice."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings, strategies as st
 from sqlalchemy import func, select
 
-from models import Audit, Charge, RuleViolation, Subscription, TrueUp, TrueUpBatch, Unit, Voucher
+from models import Audit, Charge, Document, RuleViolation, Subscription, TrueUp, TrueUpBatch, Unit, Voucher
 from models.change_apply import check_proposal
 from models.charges import charges_owed
 from models.inventory import PriceListRejected
@@ -19,11 +20,14 @@ from models.payments import money_held, record_payment, settlement_proposal
 from models.true_ups import (apply_batch, batch_totals, compute_batch, enter_surveyed_area, import_surveyed_areas,
                              read_surveyed_areas, refund_true_up, true_up_amounts)
 from tests import factories as f
+from tests.conftest import Auth, submission_key
+from tests.support.jobs import drain
 from tests.support.rules import raises_rule
 
 TODAY = dt.date(2026, 11, 26)
 D = Decimal
-STAFF = {"control": ("sales_control", None), "finance": ("finance", None), "manager": ("sales_manager", "boss")}
+STAFF = {"control": ("sales_control", "chen"), "finance": ("finance", "zhao"), "manager": ("sales_manager", "boss"),
+         "other": ("agent", "zhang")}
 
 
 # --- The rule, against hand-computed amounts ------------------------------------------------------
@@ -278,3 +282,114 @@ def test_r_aft_3_beyond_3_percent_a_cancellation_refunds_in_full(db, trued):
     full = check_proposal(db.session, beyond, "cancellation", dict(asked), TODAY)
     assert (full["refund"], full["retained"], full["fee"], full["retain_deposit"]) == (
         "50000.00", "0.00", "0.00", False)
+
+
+# --- The screens, through the HTTP client with CSRF ---------------------------------------------------
+
+def _signed_in(app, username):
+    client = app.test_client()
+    assert Auth(client).login(username).status_code == 302
+    client.post("/language", data={"lang": "en", "next": "/admin/", "csrf_token": Auth(client).csrf()})
+    return client, Auth(client).csrf()
+
+
+def _open(client, token, view, action, row_id):
+    return client.post(f"/admin/{view}/action/", data={"csrf_token": token, "action": action, "rowid": row_id})
+
+
+def test_r_aft_3_screens_upload_compute_apply_refund_and_the_deal_section(app, db, trued):
+    building_id = trued["building"].id
+    control, token = _signed_in(app, "chen")
+    assert "true-up-survey" in control.get("/admin/true_up_batch/").get_data(as_text=True)
+    page = control.get(f"/admin/true_up_batch/survey/?building_id={building_id}").get_data(as_text=True)
+    assert "true-up-upload" in page and "true-up-compute" in page
+    # A file with a typing error: every row's problem, nothing recorded.
+    number = trued["unit"].number
+    bad = control.post("/admin/true_up_batch/survey/upload", data={
+        "csrf_token": token, "building_id": str(building_id), "surveyed_on": TODAY.isoformat(),
+        "file": (io.BytesIO(f"房号,实测面积\n{number},300\n".encode()), "areas.csv")},
+        content_type="multipart/form-data").get_data(as_text=True)
+    assert "import-errors" in bad
+    db.session.expire_all()
+    assert db.session.get(Unit, trued["unit"].id).surveyed_area == D("102.00")
+    good = control.post("/admin/true_up_batch/survey/upload", data={
+        "csrf_token": token, "building_id": str(building_id), "surveyed_on": TODAY.isoformat(),
+        "file": (io.BytesIO(f"房号,实测面积\n{number},102.00\n".encode()), "areas.csv")},
+        content_type="multipart/form-data", follow_redirects=True)
+    assert good.status_code == 200
+    computed = control.post("/admin/true_up_batch/survey/compute", data={
+        "csrf_token": token, "building_id": str(building_id), "surveyed_on": TODAY.isoformat()},
+        follow_redirects=True).get_data(as_text=True)
+    batch = db.session.scalars(select(TrueUpBatch)).one()
+    assert "true-ups" in computed and trued["subs"]["beyond_down"].number in computed
+    grid = control.get("/admin/true_up_batch/").get_data(as_text=True)
+    assert "¥90,000.00" in grid and "¥12,000.00" in grid  # refunds, developer bears
+    # Sales control may not apply; finance applies (a double click counts once).
+    assert control.post("/admin/true_up_batch/apply/", data={"csrf_token": token, "ids": str(batch.id),
+                                                            "submission_key": "k" * 32}).status_code == 403
+    finance, finance_token = _signed_in(app, "zhao")
+    assert finance.get(f"/admin/true_up_batch/survey/?building_id={building_id}").status_code == 403
+    form = _open(finance, finance_token, "true_up_batch", "apply", batch.id).get_data(as_text=True)
+    assert "true-up-totals" in form
+    data = {"csrf_token": finance_token, "ids": str(batch.id), "submission_key": submission_key(form)}
+    assert finance.post("/admin/true_up_batch/apply/", data=data, follow_redirects=True).status_code == 200
+    assert finance.post("/admin/true_up_batch/apply/", data=data, follow_redirects=True).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(TrueUpBatch, batch.id).status == "applied"
+    assert db.session.scalar(select(func.count()).select_from(Charge)) == 2
+    # The refund step, on the true-ups due one; sent twice, one voucher.
+    true_up = db.session.scalar(select(TrueUp).where(TrueUp.subscription_id == trued["subs"]["beyond_down"].id))
+    grid = finance.get("/admin/true_up/").get_data(as_text=True)
+    assert 'data-step="refund"' in grid
+    form = _open(finance, finance_token, "true_up", "refund", true_up.id).get_data(as_text=True)
+    assert "true-up-refund" in form and "¥70,000.00" in form
+    data = {"csrf_token": finance_token, "ids": str(true_up.id), "channel": "bank_transfer",
+            "issued_on": TODAY.isoformat(), "submission_key": submission_key(form)}
+    finance.post("/admin/true_up/refund/", data=data)
+    finance.post("/admin/true_up/refund/", data=data)
+    assert db.session.scalar(select(func.count()).select_from(Voucher).where(Voucher.true_up_id == true_up.id)) == 1
+    # The agent: his deals' true-ups; the deal's page shows the section and the cancellation beyond 3 %.
+    agent, agent_token = _signed_in(app, "li")
+    assert agent.get("/admin/true_up_batch/").status_code == 403
+    assert agent.post("/admin/true_up/refund/", data={**data, "csrf_token": agent_token}).status_code == 403
+    mine = agent.get("/admin/true_up/").get_data(as_text=True)
+    assert trued["subs"]["beyond_down"].number in mine and 'data-step="refund"' not in mine
+    details = agent.get(f"/admin/subscription/details/?id={trued['subs']['beyond_up'].id}").get_data(as_text=True)
+    assert "deal-true-up" in details and "true-up-may-cancel" in details and "true-up-cancel" in details
+    within = agent.get(f"/admin/subscription/details/?id={trued['subs']['down'].id}").get_data(as_text=True)
+    assert "deal-true-up" in within and "true-up-may-cancel" not in within
+    cancel = _open(agent, agent_token, "subscription", "cancel_deal", trued["subs"]["beyond_up"].id)
+    assert "submission_key" in cancel.get_data(as_text=True)
+    other, _ = _signed_in(app, "zhang")
+    assert trued["subs"]["beyond_down"].number not in other.get("/admin/true_up/").get_data(as_text=True)
+    # The unit card shows the surveyed area.
+    card = control.get(f"/admin/board/unit/{trued['unit'].id}").get_data(as_text=True)
+    assert "surveyed-area" in card and "102.00" in card
+
+
+def test_r_aft_3_notice_pdf_reads_the_computation(app, db, trued, tmp_path):
+    import subprocess
+
+    import pdf
+    from models.documents import document_context
+    batch = compute_batch(db.session, trued["control"], trued["building"].id, TODAY, today=TODAY)
+    apply_batch(db.session, trued["finance"], batch.id, today=TODAY)
+    db.session.commit()
+    true_up = db.session.scalar(select(TrueUp).where(TrueUp.subscription_id == trued["subs"]["beyond_down"].id))
+    with app.test_request_context():
+        data = pdf.render("true_up_notice", document_context(db.session, "true_up_notice", true_up.id, today=TODAY))
+    path = tmp_path / "notice.pdf"
+    path.write_bytes(data)
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True,
+                          text=True).stdout
+    for expected in ("面积补差通知书", "100.00", "95.00", "-5.0000", "¥10,000.00", "¥30,000.00", "¥40,000.00",
+                     "¥70,000.00", "双倍返还", "有权退房"):
+        assert expected in text.replace(" ", ""), expected
+    # The batch's notices, requested from the grid by finance, rendered by the worker.
+    finance, token = _signed_in(app, "zhao")
+    finance.post("/admin/true_up_batch/action/", data={"csrf_token": token, "action": "notices",
+                                                       "rowid": batch.id})
+    drain(app)
+    db.session.expire_all()
+    assert [d.status for d in db.session.scalars(select(Document).where(Document.kind == "true_up_notice"))] == [
+        "done"] * 4
