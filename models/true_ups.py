@@ -19,7 +19,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, Str
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .audit import audit_context
+from .audit import audit_context, record_many
 from .base import Base, Money, in_list, office_today, utcnow
 from .charges import add_charge
 from .deals import Subscription, locked_subscription, via_subscription
@@ -349,19 +349,23 @@ def apply_batch(session, by, batch_id: int, today: dt.date | None = None, key: s
     if not moved:
         return batch
     due_on = today + dt.timedelta(days=PAYABLE_DAYS)
+    in_batch = and_(TrueUp.batch_id == batch_id, TrueUp.status == "computed")
     with audit_context(session, actor=by, action="true_up_apply"):
-        rows = session.execute(
-            select(TrueUp, Subscription).join(Subscription, TrueUp.subscription_id == Subscription.id)
-            .where(TrueUp.batch_id == batch_id, TrueUp.status == "computed")).all()
-        for true_up, sub in rows:
-            if sub.status not in TRUE_UP_DEAL:  # ended since the computation: nothing to settle
-                true_up.status = "void"
-                continue
-            if true_up.buyer_pays > 0:
-                add_charge(session, sub, "area_true_up", true_up.buyer_pays, due_on=due_on, true_up_id=true_up.id,
-                           note=gettext("Area true-up: %(ratio)s %%", ratio=true_up.ratio_percent))
-            true_up.status, true_up.applied_on = "applied", today
-        session.flush()
+        # Deals that ended since the computation: nothing to settle (their true-ups void).
+        ended = session.scalars(update(TrueUp).where(in_batch, TrueUp.subscription_id.in_(
+            select(Subscription.id).where(Subscription.status.not_in(TRUE_UP_DEAL))))
+            .values(status="void").returning(TrueUp.id).execution_options(synchronize_session=False)).all()
+        record_many(session, "true_up", "true_up_apply", by, [(i, {"status": ["computed", "void"]}) for i in ended])
+        for true_up, sub in session.execute(
+                select(TrueUp, Subscription).join(Subscription, TrueUp.subscription_id == Subscription.id)
+                .where(in_batch, TrueUp.buyer_pays > 0).order_by(TrueUp.id)).all():
+            add_charge(session, sub, "area_true_up", true_up.buyer_pays, due_on=due_on, true_up_id=true_up.id,
+                       note=gettext("Area true-up: %(ratio)s %%", ratio=true_up.ratio_percent))
+        applied = session.scalars(update(TrueUp).where(in_batch).values(status="applied", applied_on=today)
+                                  .returning(TrueUp.id).execution_options(synchronize_session=False)).all()
+        record_many(session, "true_up", "true_up_apply", by,
+                    [(i, {"status": ["computed", "applied"], "applied_on": [None, today]}) for i in applied])
+    session.expire_all()
     if key is not None:
         settle(session, key, f"true_up_batch:{batch_id}")
     return batch
