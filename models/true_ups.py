@@ -295,13 +295,14 @@ def compute_batch(session, by, building_id: int, surveyed_on: dt.date | None = N
                             created_by_id=by.id)
         session.add(batch)
         session.flush()
-        session.add_all([TrueUp(batch_id=batch.id, project_id=project_id, subscription_id=sub_id, unit_id=unit_id,
-                                contract_area=area, surveyed_area=surveyed, **true_up_amounts(area, surveyed, price))
-                         for sub_id, project_id, unit_id, area, surveyed, price in rows])
         try:
-            session.flush()
+            with session.begin_nested():  # two computations at once: uq_true_up_live lets one through
+                session.add_all([TrueUp(batch_id=batch.id, project_id=project_id, subscription_id=sub_id,
+                                        unit_id=unit_id, contract_area=area, surveyed_area=surveyed,
+                                        **true_up_amounts(area, surveyed, price))
+                                 for sub_id, project_id, unit_id, area, surveyed, price in rows])
+                session.flush()
         except IntegrityError:
-            session.rollback()
             raise RuleViolation(_l("Another true-up of these deals was computed meanwhile; reload."),
                                 rule="R-AFT-3") from None
     return batch

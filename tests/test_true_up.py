@@ -271,6 +271,22 @@ def test_r_aft_3_two_refund_clicks_at_once_refund_once(app, db, trued):
     assert db.session.scalar(select(func.count()).select_from(Voucher).where(Voucher.true_up_id == true_up_id)) == 1
 
 
+@pytest.mark.postgres
+def test_r_aft_3_two_computations_at_once_true_up_each_deal_once(app, db, trued):
+    from tests.support.race import race
+    building_id, control_id = trued["building"].id, trued["control"].id
+
+    def compute(session):
+        from models import User
+        compute_batch(session, session.get(User, control_id), building_id, TODAY, today=TODAY)
+        session.commit()
+
+    race(compute, compute, app=app, expected=(RuleViolation,))
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(TrueUp)) == 4
+    assert db.session.scalar(select(func.count(func.distinct(TrueUp.batch_id)))) == 1
+
+
 def test_r_aft_3_beyond_3_percent_a_cancellation_refunds_in_full(db, trued):
     batch = compute_batch(db.session, trued["control"], trued["building"].id, TODAY, today=TODAY)
     apply_batch(db.session, trued["finance"], batch.id, today=TODAY)
