@@ -127,6 +127,7 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
     from models import Building, Contract
     from models.changes import ChangeRequest
     from models.payments import open_line
+    from models.true_ups import TrueUp
     build_demo(db.session)
     db.session.commit()
     s = db.session
@@ -142,6 +143,7 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
         "statement": s.scalar(select(Subscription.lead_id).where(Subscription.status == "contracted")),
         "board": s.scalar(select(Building.id)),
         "addendum": s.scalar(select(ChangeRequest.id).where(ChangeRequest.status == "approved")),
+        "true_up_notice": s.scalar(select(TrueUp.id).where(TrueUp.may_cancel.is_(True), TrueUp.refund > 0)),
     }
     assert None not in subjects.values(), subjects
     assert set(subjects) == set(pdf.KINDS)
