@@ -682,6 +682,51 @@ def _late_fee_demo(session, users, project, today):
         record_charge_payment(session, finance, third.id, amount=third.outstanding, paid_on=today,
                               channel="bank_transfer", bank_ref=f"DEMO-LF{third.id}", today=today)
         session.commit()
+def _true_up_demo(session, users, project, today):
+    """A building's area true-up (issue 22, R-AFT-3), through the staff's own steps: sales control
+    imports the surveyed areas of the building with the most live deals (most within ±3 %, some
+    larger and some smaller, one +4.2 % and one −5 %), computes its batch; finance applies it (the
+    buyers' charges, due in 30 days), records one buyer's payment of his charge and refunds the −5 %
+    buyer by voucher."""
+    from models.true_ups import (TRUE_UP_DEAL, TrueUp, apply_batch, compute_batch, import_surveyed_areas,
+                                 refund_true_up)
+    if session.scalar(select(func.count()).select_from(TrueUp)):
+        return
+    busiest = session.execute(
+        select(Unit.building_id, func.count()).join(Subscription, Subscription.unit_id == Unit.id)
+        .join(Building, Unit.building_id == Building.id)
+        .where(Building.project_id == project.id, Subscription.status.in_(TRUE_UP_DEAL))
+        .group_by(Unit.building_id).order_by(func.count().desc(), Unit.building_id).limit(1)).first()
+    if busiest is None:
+        return
+    building_id = busiest[0]
+    dealt = set(session.scalars(select(Subscription.unit_id).where(Subscription.status.in_(TRUE_UP_DEAL))))
+    units = session.scalars(select(Unit).where(Unit.building_id == building_id).order_by(Unit.floor, Unit.position)).all()
+    ratios = ["0.012", "-0.008", "0.021", "-0.015", "0.004", "-0.027", "0.029", "0"]
+    rows, n = [], 0
+    for unit in units:
+        if unit.id in dealt:
+            ratio = Decimal({0: "0.042", 1: "-0.05"}.get(n, ratios[n % len(ratios)]))
+            n += 1
+        else:
+            ratio = Decimal(ratios[unit.id % len(ratios)]) / 2
+        rows.append({"unit": unit.number, "area": str((unit.area * (1 + ratio)).quantize(Decimal("0.01")))})
+    surveyed_on = today - dt.timedelta(days=5)
+    import_surveyed_areas(session, users["control"], building_id, rows, surveyed_on, today=today)
+    batch = compute_batch(session, users["control"], building_id, surveyed_on, today=today)
+    session.commit()
+    apply_batch(session, users["finance"], batch.id, today=today)
+    session.commit()
+    for true_up in session.scalars(select(TrueUp).where(TrueUp.batch_id == batch.id, TrueUp.refund > 0)
+                                   .order_by(TrueUp.refund_double_part.desc()).limit(1)):
+        refund_true_up(session, users["finance"], true_up.id, channel="bank_transfer", issued_on=today, today=today)
+    from models.charges import Charge, record_charge_payment
+    charge = session.scalar(select(Charge).join(TrueUp, TrueUp.id == Charge.true_up_id)
+                            .where(TrueUp.batch_id == batch.id).order_by(Charge.amount).limit(1))
+    if charge is not None:  # the smallest true-up charge, paid at once by transfer
+        record_charge_payment(session, users["finance"], charge.id, amount=charge.amount, paid_on=today,
+                              channel="bank_transfer", bank_ref=f"DEMO-TU{charge.id}", today=today)
+    session.commit()
 
 
 def build_demo(session, today: dt.date | None = None) -> dict:
@@ -699,6 +744,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _handover_demo(session, users, projects[0], today)
         _after_sales_demo(session, users, projects[0], today)
         _late_fee_demo(session, users, projects[0], today)
+        _true_up_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),

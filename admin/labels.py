@@ -391,4 +391,8 @@ AUDIT_ACTIONS = {
     "change_payment_method": _l("Payment method changed"),
     "change_price": _l("Price changed"),
     "cancel_deal": _l("Deal cancelled with refund"),
+    "true_up_survey": _l("Surveyed area recorded"),
+    "true_up_compute": _l("Area true-up computed"),
+    "true_up_apply": _l("Area true-up applied"),
+    "true_up_refund": _l("Area true-up refunded (voucher)"),
 }

@@ -9,7 +9,7 @@ from models import (ArchiveRecord, Bank, Charge, Handover, LateFeeWaiver, LoanFi
                     ContractStep, CustomerQuestion, DealBuyer,
                     Document, DocumentBatch, Export, Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
-                    Subscription, Survey, Ticket, TicketNote, Unit, User, Voucher)
+                    Subscription, Survey, Ticket, TicketNote, TrueUp, TrueUpBatch, Unit, User, Voucher)
 
 from .changes import ChangeRequestView, DealBuyerView
 from .charges import ChargeView, LateFeeWaiverView
@@ -25,6 +25,7 @@ from .money import (ExtensionView, InstalmentView, LawyerLetterDueView, OverdueE
                     PaymentView, RescissionView, SettlementView, VoucherView)
 from .sales_control import BuildingView, ProjectView, UnitView
 from .tickets import SurveyView, TicketDueView, TicketNoteView, TicketView
+from .true_ups import TrueUpBatchView, TrueUpView
 from .system import ENTITY_LABELS, AuditView, NotificationView, RoleView, UserView
 
 __all__ = ["VIEWS", "QuestionGroupPage", "LoanAgeingPage"]
@@ -46,6 +47,8 @@ VIEWS = [
     (Project, ProjectView, _l("Projects"), _l("Sales control")),
     (Building, BuildingView, _l("Buildings"), _l("Sales control")),
     (Unit, UnitView, _l("Units"), _l("Sales control")),
+    (TrueUpBatch, TrueUpBatchView, _l("Area true-ups"), _l("Sales control")),
+    (TrueUp, TrueUpView, _l("Area true-ups of deals"), _l("Sales control")),
     (Instalment, InstalmentView, _l("Payment plans"), _l("Finance")),
     (Payment, PaymentView, _l("Payments"), _l("Finance")),
     (Extension, ExtensionView, _l("Extensions"), _l("Finance")),

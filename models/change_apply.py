@@ -43,6 +43,7 @@ from .money import format_money, parse_money
 from .payments import (FEN, Instalment, change_action, method_for, money_held, plan_lines, regenerate_plan,
                        required_to_sign, tell_finance_of_money_held)
 from .permissions import require
+from .true_ups import may_cancel_by_true_up
 
 CANCELLABLE = ("active", "contracted")  # after the deposit (R-CHG-4); before it, a deal is withdrawn
 
@@ -92,9 +93,13 @@ def _price_covers(session, sub, price: Decimal, paid: Decimal) -> None:
 
 
 def _cancellation_figures(session, sub, proposal) -> dict:
-    """R-CHG-4: refund = paid − the deposit (if the agreement retains it) − the fee; the rest retained."""
+    """R-CHG-4: refund = paid − the deposit (if the agreement retains it) − the fee; the rest retained.
+    R-AFT-3: a buyer whose surveyed area is beyond ±3 % cancels by right (art. 20): the developer
+    refunds all that was paid — no deposit retained, no fee."""
     retain_deposit = _yes(proposal.get("retain_deposit"))
     fee = parse_money(proposal.get("fee") or "0", _l("The fee"), allow_zero=True, rule="R-CHG-4")
+    if may_cancel_by_true_up(session, sub.id):
+        retain_deposit, fee = False, Decimal("0")
     paid = money_held(session, sub.id)  # on a live deal: what is paid
     kept = (sub.deposit if retain_deposit else Decimal("0")) + fee
     refund = paid - kept

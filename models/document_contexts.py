@@ -27,6 +27,7 @@ from .payments import (Instalment, Payment, PaymentAllocation, Voucher, change_a
                        net_lines, signing_gate)
 from .permissions import ROLE_LABELS
 from .tickets import Ticket
+from .true_ups import LIMIT_PERCENT, PAYABLE_DAYS, TrueUp
 
 def _label(entity: str, column: str, value) -> str:
     return str(choice_label(entity, column, value))
@@ -429,6 +430,28 @@ def _survey_summary(session, project, today) -> dict:
     year = survey_results(session, project_id=project.id, since=year_from, until=nxt)
     return {"month": {"from": first, "to": nxt - dt.timedelta(days=1), **month},
             "year": {"from": year_from, "to": nxt - dt.timedelta(days=1), **year}}
+def _true_up_notice(session, true_up: TrueUp, today) -> dict:
+    """The area true-up notice (面积补差通知书, R-AFT-3): the areas, the ratio, the contract unit
+    price, the computation part by part (art. 20), what the buyer pays by when or what the
+    developer refunds, and the right to cancel beyond ±3 %."""
+    sub = true_up.subscription
+    charge = session.scalar(select(Charge).where(Charge.true_up_id == true_up.id))
+    voucher = session.scalar(select(Voucher).where(Voucher.true_up_id == true_up.id))
+    c, s, p = true_up.contract_area, true_up.surveyed_area, true_up.unit_price
+    share = LIMIT_PERCENT / 100
+    band = "within" if not true_up.may_cancel else ("above" if s > c else "below")
+    return {"deal": _deal(session, sub),
+            "t": {"contract_area": c, "surveyed_area": s, "difference": s - c, "ratio": true_up.ratio_percent,
+                  "unit_price": p, "buyer_pays": true_up.buyer_pays, "refund": true_up.refund,
+                  "refund_double_part": true_up.refund_double_part,
+                  "refund_share_part": true_up.refund - true_up.refund_double_part,
+                  "developer_bears": true_up.developer_bears, "may_cancel": true_up.may_cancel, "band": band,
+                  "limit": LIMIT_PERCENT, "share_area": (c * share).quantize(Decimal("0.0001")),
+                  "beyond_area": (abs(s - c) - c * share).quantize(Decimal("0.0001")),
+                  "surveyed_on": true_up.batch.surveyed_on if true_up.batch else sub.unit.surveyed_on,
+                  "status": _label("true_up", "status", true_up.status)},
+            "due_on": charge.due_on if charge else (true_up.applied_on or today) + dt.timedelta(days=PAYABLE_DAYS),
+            "voucher": {"number": voucher.number, "issued_on": voucher.issued_on} if voucher else None}
 
 
 BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _receipt,
@@ -436,4 +459,4 @@ BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _recei
             "lawyer_letter": _overdue_letter, "forfeit_notice": _forfeit_notice,
             "signing_booking": _signing_booking, "statement": _statement, "board": _board,
             "addendum": _addendum, "handover_notice": _handover, "handover_record": _handover,
-            "survey_summary": _survey_summary}
+            "survey_summary": _survey_summary, "true_up_notice": _true_up_notice}

@@ -31,6 +31,7 @@ from .leads import Lead
 from .payments import Instalment, Payment
 from .projects import Project
 from .permissions import can, scope_filter, sees_all_rows
+from .true_ups import TrueUp
 
 BATCH_LIMIT = 5000  # rows one request may turn into documents
 
@@ -57,6 +58,8 @@ def _subjects():
         # R-SVC-2: a project's satisfaction summary, seen by whoever may export the surveys
         # (manager, vice-president, customer service, admin: not the agents rated in it)
         "survey_summary": (Project, "survey"),
+        # R-AFT-3: a deal's area true-up, seen as the deal is (agents their own)
+        "true_up_notice": (TrueUp, "subscription"),
     }
 
 
@@ -125,6 +128,8 @@ def refusal(kind: str, subject) -> RuleViolation | None:
         return RuleViolation(_l("This handover was cancelled."), rule="R-AFT-4")
     if kind == "handover_record" and subject.status != "handed_over":
         return RuleViolation(_l("A handover record is made once the keys are handed over."), rule="R-AFT-4")
+    if kind == "true_up_notice" and subject.status == "void":
+        return RuleViolation(_l("This true-up is void: its deal ended before it was applied."), rule="R-AFT-3")
     if kind == "addendum" and subject.status != "approved":
         return RuleViolation(_l("An addendum is made only for an approved change."), rule="R-CHG-1")
     return None
@@ -136,7 +141,8 @@ def _subscription_of(kind: str, subject):
         return None
     if kind in ("overdue_warning", "lawyer_letter"):
         return subject.instalment.subscription
-    if kind in ("receipt", "payment_reminder", "signing_booking", "addendum", "handover_notice", "handover_record"):
+    if kind in ("receipt", "payment_reminder", "signing_booking", "addendum", "handover_notice", "handover_record",
+                "true_up_notice"):
         return subject.subscription
     return subject
 

@@ -324,6 +324,12 @@ def _sheet_rows(content: bytes, name: str):
         yield from csv.reader(io.StringIO(text, newline=""))
 
 
+def sheet_rows(content: bytes, filename: str):
+    """The rows of an uploaded CSV/XLSX (header first), as the price-list import reads them; the
+    caller runs `check_upload` first. Other imports (surveyed areas, R-AFT-3) read through it."""
+    return _sheet_rows(content, (filename or "").lower())
+
+
 def read_price_list(content: bytes, filename: str, max_rows: int | None = None) -> list[dict]:
     """Rows of a CSV or XLSX price list as dicts keyed by field name (and "_line", the row's line
     in the file); PriceListRejected if the file or its columns cannot be read, or when it has more

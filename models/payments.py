@@ -309,6 +309,9 @@ class Voucher(Base):
         CheckConstraint(in_list("kind", VOUCHER_KINDS), name="kind_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("(kind = 'refund') = (channel IS NOT NULL)", name="refund_has_channel"),
+        # R-AFT-3: a true-up is refunded once (migration 0022d).
+        Index("uq_voucher_true_up", "true_up_id", unique=True,
+              sqlite_where=text("true_up_id IS NOT NULL"), postgresql_where=text("true_up_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
