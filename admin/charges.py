@@ -79,6 +79,8 @@ class ChargeView(CHARGE_STEPS, ReadOnlyView):
     column_sortable_list = ("amount", "waived", "paid", "days", "accrued_through", "kind")
     column_default_sort = ("id", True)
     extra_endpoints = {"pay_view": "action", "waive_view": "action"}
+    operations = {"pay": "charge.pay", "pay_view": "charge.pay",
+                  "waive": "late_fee.waive_request", "waive_view": "late_fee.waive_request"}
     row_steps = (StepButton("pay", "charge.pay", when=lambda c: c.outstanding > 0, icon="fa-money"),
                  StepButton("waive", "late_fee.waive_request", icon="fa-eraser",
                             when=lambda c: c.kind == "late_fee" and c.outstanding > 0))

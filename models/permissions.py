@@ -92,7 +92,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "late_fee_waiver": _entity(list="amgfv", export="amfv", action="mv"),
     "bank": _entity(list="amgflv", create="af", edit="af"),
     "loan_file": _entity(list="amgflv", export="amflv", action="fl"),
-    "loan_stuck": _entity(list="amflv"),  # files stuck in a stage beyond the project's limit
+    "loan_stuck": _entity(list="amflv", action="fl"),  # files stuck in a stage beyond the project's limit
     "loan_ageing": _entity(list="amfv"),
     "true_up_batch": _entity(list="amcfv", action="acf"),
     "true_up": _entity(list="amgcfv", export="amcfv"),
@@ -101,7 +101,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "ticket": _entity(list="amgcflrsv", export="amsv", action="amgflrs"),
     "ticket_due": _entity(list="amsv"),  # tickets past their due date (R-SVC-1)
     "ticket_note": _entity(list="amgcflrsv"),
-    "survey": _entity(list="amgsv", export="amsv", action="gs"),
+    "survey": _entity(list="amgsv", export="amsv"),  # recorded on its own page (survey.record)
 }
 
 # Domain operations (functions in models/) and the roles that may call them.
