@@ -256,7 +256,7 @@ COLUMN_LABELS = {
     "handover_checklist": _l("Handover inspection items"), "handover_ends_on": _l("Handover period ends"),
     "handover_id": _l("Handover"), "handover": _l("Handover"), "handover_starts_on": _l("Handover period starts"),
     "inspected_on": _l("Inspected on"), "item": _l("Item"), "keys_count": _l("Keys"),
-    "keys_handed_on": _l("Keys handed over on"), "late_fee_cap_percent": _l("Late-fee cap (% of the line)"),
+    "keys_handed_on": _l("Keys handed over on"), "late_fee_cap_percent": _l("Late-fee cap (% per line)"),
     "late_fee_daily_percent": _l("Late fee per day (%)"), "late_fee_waiver_limit": _l("Manager's waiver limit per deal"),
     "line_kind": _l("Plan line"), "loan_file_id": _l("Mortgage file"), "loan_kind": _l("Loan kind"),
     "loan_stage_limits": _l("Days allowed in each mortgage stage"), "may_cancel": _l("Buyer may cancel"),
@@ -273,6 +273,8 @@ COLUMN_LABELS = {
     "true_up_id": _l("Area true-up"), "unit_id": _l("Unit"), "unit_price": _l("Contract unit price"),
     "uploaded_at": _l("Uploaded at"), "uploaded_by_id": _l("Uploaded by"), "waived": _l("Waived"),
     "outstanding": _l("Outstanding"), "days_in_stage": _l("Days in stage"), "late_fee": _l("Late fee"),
+    "ticket": _l("Ticket"), "created_by": _l("Created by"), "bank.name": _l("Bank"),
+    "agent.display_name": _l("Agent"), "lead.name": _l("Customer name"), "ticket.number": _l("Ticket number"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
