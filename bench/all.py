@@ -35,6 +35,10 @@ SCRIPTS = [
     ("dashboard_http.py", ["1", "30", "10"], ["0.02", "5", "10"]),  # needs wrk: scripts/setup --bench
     ("changes.py", [], ["0.05"]),  # issue 21: a unit swap, the settlement worklist
     ("tickets.py", [], ["0.1"]),  # issue 22: after-sales tickets and satisfaction (R-SVC-1/2)
+    ("late_fees.py", [], ["20000"]),  # issue 22: the daily run with late fees (R-AFT-1)
+    ("loan_ageing.py", [], []),  # issue 22: mortgage ageing on 40,000 live files (R-AFT-2)
+    ("true_up.py", [], ["50"]),  # issue 22: a building's true-up (R-AFT-3)
+    ("handover.py", ["100"], ["20"]),  # issue 22: notices, inspection and keys (R-AFT-4)
 ]
 
 
