@@ -30,7 +30,7 @@ from .errors import RuleViolation
 from .labels import choice_label
 from .money import format_money, parse_money
 from .notifications import notify
-from .payments import (EFFECTIVE_DUE, PAYMENT_CHANNELS, PLAN_REGENERATED, Instalment, Payment, PaymentAllocation,
+from .payments import (EFFECTIVE_DUE, PAYMENT_CHANNELS, LINES_REPLACED, Instalment, Payment, PaymentAllocation,
                        in_force, next_receipt_no, open_line, stands)
 from .permissions import can_do, require
 from .projects import Project, check_entry_date
@@ -409,7 +409,7 @@ def carry_late_fees(session, by, sub: Subscription, replaced: list[Instalment], 
         session.flush()
 
 
-PLAN_REGENERATED.append(carry_late_fees)
+LINES_REPLACED.append(carry_late_fees)
 
 
 def _lapsed_refusal() -> RuleViolation:

@@ -514,7 +514,7 @@ def generate_plan(session, subscription: Subscription) -> list[Instalment]:
 # Called by `regenerate_plan` as hook(session, by, sub, replaced, lines, today) once the new plan holds
 # the money, in its transaction, the deal locked: what modules above this one carry from the plan's
 # replaced lines to the lines that replace them (models.charges: a late line's late fee).
-PLAN_REGENERATED: list = []
+LINES_REPLACED: list = []
 
 
 def regenerate_plan(session, by, sub: Subscription, *, price: Decimal, payment_method: str, deposit: Decimal,
@@ -596,7 +596,7 @@ def regenerate_plan(session, by, sub: Subscription, *, price: Decimal, payment_m
         for row in rows:
             row.status = _status(row.amount_paid, row.amount_due)
         session.flush()
-    for hook in PLAN_REGENERATED:  # models.charges: the late fees of replaced lines go on with the new ones
+    for hook in LINES_REPLACED:  # models.charges: the late fees of replaced lines go on with the new ones
         hook(session, by, sub, old, rows, today)
     return rows
 
