@@ -305,6 +305,8 @@ AUDIT_ACTIONS = {
     "loan_open": _l("Mortgage file opened"), "loan_stage": _l("Mortgage file moved to its next stage"),
     "loan_missing": _l("Mortgage file: what the customer must supply"), "loan_close": _l("Mortgage file closed"),
     "loan_disburse": _l("Loan disbursed"), "loan_undisburse": _l("Loan disbursement reversed"),
+    "carry_late_fee": _l("Late fee carried to the new plan's line"),
+    "lapse_late_fee": _l("Late fee lapsed: no line of the new plan carries it"),
     "open_ticket": _l("After-sales ticket opened"),
     "route_ticket": _l("After-sales ticket routed"),
     "ticket_note": _l("Note on an after-sales ticket"),

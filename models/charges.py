@@ -5,7 +5,9 @@ the plan sums to the price, and a late fee never makes a paid instalment look un
 
 One charge per late line (its late fee, accrued by the daily run) and one per true-up. Its
 `amount` is what was charged (a late fee's grows each day until the line is paid, capped); what
-is still owed is amount − waived − paid (`outstanding`), kept ≥ 0 by the database.
+is still owed is amount − waived − paid (`outstanding`), kept ≥ 0 by the database. When a change
+replaces the plan (R-CHG-2), a late fee goes on with the line that replaces its line
+(`carry_late_fees`): one fee per overdue sum; one that no line carries has lapsed and is owed no more.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (CheckConstraint, Date, bindparam, ForeignKey, Index, Integer, Numeric, String, Text, and_, case, column,
-                        false, func, literal, select, text)
+                        exists, false, func, literal, select, text)
 from sqlalchemy import values as value_rows
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -28,8 +30,8 @@ from .errors import RuleViolation
 from .labels import choice_label
 from .money import format_money, parse_money
 from .notifications import notify
-from .payments import (EFFECTIVE_DUE, PAYMENT_CHANNELS, Instalment, Payment, PaymentAllocation, in_force,
-                       next_receipt_no, open_line)
+from .payments import (EFFECTIVE_DUE, PAYMENT_CHANNELS, LINES_REPLACED, Instalment, Payment, PaymentAllocation,
+                       in_force, next_receipt_no, open_line, stands)
 from .permissions import can_do, require
 from .projects import Project, check_entry_date
 from .submissions import claim, settle
@@ -81,15 +83,23 @@ class Charge(Base):
         return f"{self.subscription.number if self.subscription else ''} {self.kind} #{self.id}"
 
     @property
+    def lapsed(self) -> bool:
+        """A late fee left on a line a change replaced, with no line of the new plan to carry it
+        (`carry_late_fees`): nothing more is owed on it. LAPSED is the same in SQL."""
+        return self.instalment is not None and self.instalment.status == "replaced"
+
+    @property
     def outstanding(self) -> Decimal:
-        return self.amount - self.waived - self.paid
+        """What is still owed on it (OUTSTANDING is the same in SQL)."""
+        return ZERO if self.lapsed else self.amount - self.waived - self.paid
 
     @classmethod
     def owned_by(cls, user_id: int):
         return via_subscription(cls.subscription_id, user_id)
 
 
-OUTSTANDING = Charge.amount - Charge.waived - Charge.paid
+LAPSED = exists().where(Instalment.id == Charge.instalment_id, Instalment.status == "replaced")
+OUTSTANDING = case((LAPSED, literal(ZERO, Numeric(14, 2))), else_=Charge.amount - Charge.waived - Charge.paid)
 
 
 def charges_owed(joined: bool = False):
@@ -100,9 +110,9 @@ def charges_owed(joined: bool = False):
 
 
 def owed_on_deal(session, subscription_id: int) -> Decimal:
-    """What the deal's charges still ask of the buyer."""
+    """What the deal's charges still ask of the buyer (`charges_owed`)."""
     return session.scalar(select(func.coalesce(func.sum(OUTSTANDING), 0)).where(
-        Charge.subscription_id == subscription_id, OUTSTANDING > 0)) or ZERO
+        Charge.subscription_id == subscription_id, charges_owed())) or ZERO
 
 
 class LateFeeWaiver(RequestedDecision, Base):
@@ -167,14 +177,14 @@ def late_fee(amount_due: Decimal, due_on: dt.date, paid_by_date, daily_percent: 
     For each day d from the day after the line's effective due date (its extended date if an
     extension was approved) to `through` (the last day counted), while the line is not fully
     paid: daily_percent % × the balance outstanding at the START of day d, i.e. the amount due less
-    the payments dated before d (a reversal counts negative, on its own date; a payment dated on d
-    still leaves day d counted). The sum is rounded ONCE to the fen (half up) at the end, and capped
+    the payments dated before d (a payment dated on d still leaves day d counted). The sum is rounded ONCE to the fen (half up) at the end, and capped
     at cap_percent % of the line's amount due (rounded to the fen).
 
     So a line paid in full P days late, without partial payments, costs rate × amount × P; a line
     paid on its due date costs nothing; a partial payment lowers the base from the next day.
-    `paid_by_date`: (paid_on, amount) pairs of the money allocated to the line. `days`: the days
-    that counted (a balance outstanding)."""
+    `paid_by_date`: (paid_on, amount) pairs of the money allocated to the line by the payments that
+    stand (`_paid_by_line`: a reversed payment and its reversal are left out — the money never
+    arrived, R-PAY-1). `days`: the days that counted (a balance outstanding)."""
     by_day: dict[dt.date, Decimal] = {}
     for paid_on, amount in paid_by_date:
         by_day[paid_on] = by_day.get(paid_on, ZERO) + Decimal(amount)
@@ -260,11 +270,13 @@ def _candidates(session, today: dt.date):
 
 
 def _paid_by_line(session, line_ids) -> dict[int, list]:
+    """`late_fee`'s paid_by_date of each line: (paid_on, amount) of the money the payments that stand
+    (`payments.stands`) put on it — a reversed payment and its reversal both left out (R-PAY-1)."""
     paid: dict[int, list] = {}
     ids = list(line_ids)
     for start in range(0, len(ids), 5000):
         for line_id, paid_on, amount in session.execute(
-                select(PaymentAllocation.instalment_id, Payment.paid_on, PaymentAllocation.amount)
+                select(PaymentAllocation.instalment_id, Payment.paid_on, PaymentAllocation.amount).where(stands())
                 .join(Payment, Payment.id == PaymentAllocation.payment_id)
                 .where(PaymentAllocation.instalment_id.in_(ids[start:start + 5000]))):
             paid.setdefault(line_id, []).append((paid_on, amount))
@@ -342,6 +354,69 @@ def accrue_late_fees(session, today: dt.date | None = None, dry_run: bool = Fals
     return len(new) + len(changed)
 
 
+# --- A change replaces the plan (R-AFT-1 with R-CHG-2) ---------------------------------------------
+
+def carry_late_fees(session, by, sub: Subscription, replaced: list[Instalment], lines: list[Instalment],
+                    today: dt.date) -> None:
+    """One late fee per overdue sum when a change replaces the plan (`payments.regenerate_plan`'s
+    hook, in its transaction, the deal locked): the late fee of each replaced line moves to the line
+    that replaces it — the new plan's line due the same (effective) day, as the ladder's
+    `chased_before` counts a lateness once (models.ladder `_overdue_query`), among the lines that
+    accrue late fees, of the same kind first — keeping what was waived and paid on it, and is
+    recomputed there at once by `late_fee` (the new line's amount, its payments carried over with
+    their dates, through `today`): the daily run goes on from it, never a second fee for the same
+    days. A late fee no line carries (no line of the new plan accruing late fees is due that day)
+    stays on its replaced line and has lapsed (LAPSED): nothing more is owed on it; what was paid
+    and waived stays as it was. Audited: carry_late_fee, lapse_late_fee."""
+    charges = session.scalars(select(Charge).where(Charge.instalment_id.in_([line.id for line in replaced]))
+                              .with_for_update().execution_options(populate_existing=True)).all()
+    if not charges:
+        return
+    old_line = {line.id: line for line in replaced}
+    free: dict[dt.date, list[Instalment]] = {}  # the new lines that may carry a late fee, by due day
+    for line in lines:
+        if line.kind not in NO_LATE_FEE_KINDS:
+            free.setdefault(line.effective_due_on, []).append(line)
+    carried, lapsed = [], []
+    for charge in sorted(charges, key=lambda c: old_line[c.instalment_id].seq):
+        old = old_line[charge.instalment_id]
+        candidates = free.get(old.effective_due_on, [])
+        new = next((line for line in candidates if line.kind == old.kind), candidates[0] if candidates else None)
+        if new is None:
+            lapsed.append(charge)
+            continue
+        candidates.remove(new)
+        carried.append((charge, new))
+    paid = _paid_by_line(session, [new.id for _, new in carried])
+    rate, cap_percent = late_fee_terms(sub)
+    low = str(_l("A back-dated payment lowered this late fee under what was already waived and paid: "
+                 "the amount stays at that."))
+    with audit_context(session, actor=by, action="carry_late_fee"):
+        for charge, new in carried:
+            fee, days = late_fee(new.amount_due, new.effective_due_on, paid.get(new.id, ()), rate, cap_percent, today)
+            floor = charge.waived + charge.paid
+            charge.instalment = new
+            charge.amount, charge.days, charge.accrued_through = max(fee, floor), days, today
+            charge.rate_percent = rate
+            charge.cap = (Decimal(new.amount_due) * Decimal(cap_percent) / HUNDRED).quantize(FEN, rounding=ROUND_HALF_UP)
+            if fee < floor:
+                charge.note = low
+        session.flush()
+    with audit_context(session, actor=by, action="lapse_late_fee"):
+        for charge in lapsed:
+            charge.note = str(_l("A change replaced this line and no line of the new plan due the same day carries "
+                                 "its late fee: nothing more is owed on it."))
+        session.flush()
+
+
+LINES_REPLACED.append(carry_late_fees)
+
+
+def _lapsed_refusal() -> RuleViolation:
+    return RuleViolation(_l("A change replaced this late fee's plan line and no line of the new plan carries it: "
+                            "nothing is owed on it any more."), rule="R-CHG-2")
+
+
 # --- Collection: THE way any charge is paid (R-AFT-1, R-AFT-3) -----------------------------------
 
 def _locked_charge(session, charge_id: int) -> tuple[Subscription, Charge]:
@@ -369,6 +444,8 @@ def record_charge_payment(session, by, charge_id: int, *, amount, paid_on: dt.da
     if sub.status not in ACCRUING_DEALS:
         raise RuleViolation(_l("Charges are collected on live deals (this one is %(status)s).",
                                status=choice_label("subscription", "status", sub.status)), rule="R-AFT-1")
+    if charge.lapsed:
+        raise _lapsed_refusal()
     amount = parse_money(amount, rule="R-AFT-1")
     if amount <= 0:
         raise RuleViolation(_l("The amount must be more than zero."), rule="R-AFT-1")
@@ -421,6 +498,8 @@ def request_waiver(session, by, charge_id: int, amount, reason: str) -> LateFeeW
         raise RuleViolation(_l("This charge does not exist, or is not one of your customers'."), rule="R-AFT-1")
     if charge.kind != "late_fee":
         raise RuleViolation(_l("Only a late fee can be waived."), rule="R-AFT-1")
+    if charge.lapsed:
+        raise _lapsed_refusal()
     reason = (reason or "").strip()
     if not reason:
         raise RuleViolation(_l("Say why the late fee should be waived."), rule="R-AFT-1")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context
 from .base import Base, in_list, office_local, office_to_utc, office_today, utcnow
-from .charges import OUTSTANDING, Charge
+from .charges import OUTSTANDING, Charge, charges_owed
 from .deals import Subscription, locked_subscription, via_subscription
 from .document_queue import Document, new_batch
 from .errors import RuleViolation
@@ -103,14 +103,14 @@ SUBJECT_MODELS["handover"] = Handover  # a ticket names its handover; photos att
 
 def owed_before_handover(session, sub: Subscription) -> list[tuple[str, Decimal]]:
     """What the buyer still owes on the deal, line by line: the open lines of the plan in force
-    (their kind and balance) and the charges outstanding (late fees, area true-ups)."""
+    (their kind and balance) and the charges still owed (`charges.charges_owed`: late fees, area true-ups)."""
     owed = []
     for line in session.scalars(select(Instalment).where(Instalment.subscription_id == sub.id, open_line())
                                 .order_by(Instalment.due_on, Instalment.seq)):
         if line.balance > 0:
             owed.append((str(choice_label("instalment", "kind", line.kind)), line.balance))
     for kind, amount in session.execute(select(Charge.kind, OUTSTANDING).where(
-            Charge.subscription_id == sub.id, OUTSTANDING > 0).order_by(Charge.id)):
+            Charge.subscription_id == sub.id, charges_owed()).order_by(Charge.id)):
         owed.append((str(choice_label("charge", "kind", kind)), amount))
     return owed
 

@@ -15,10 +15,10 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext, lazy_gettext as _l
-from sqlalchemy import (CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, and_, func,
-                        select, text, update)
+from sqlalchemy import (CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, and_, exists,
+                        func, select, text, update)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from .audit import audit_context, record_many
 # Re-exported for models.deals.subscribe's one lazy import (a new deal's plan and its first buyer).
@@ -511,6 +511,12 @@ def generate_plan(session, subscription: Subscription) -> list[Instalment]:
     return rows
 
 
+# Called by `regenerate_plan` as hook(session, by, sub, replaced, lines, today) once the new plan holds
+# the money, in its transaction, the deal locked: what modules above this one carry from the plan's
+# replaced lines to the lines that replace them (models.charges: a late line's late fee).
+LINES_REPLACED: list = []
+
+
 def regenerate_plan(session, by, sub: Subscription, *, price: Decimal, payment_method: str, deposit: Decimal,
                     change, today: dt.date, **terms) -> list[Instalment]:
     """A change's new plan, every payment carried over (R-CHG-2, R-PAY-2). The caller has locked
@@ -590,6 +596,8 @@ def regenerate_plan(session, by, sub: Subscription, *, price: Decimal, payment_m
         for row in rows:
             row.status = _status(row.amount_paid, row.amount_due)
         session.flush()
+    for hook in LINES_REPLACED:  # models.charges: the late fees of replaced lines go on with the new ones
+        hook(session, by, sub, old, rows, today)
     return rows
 
 
@@ -703,6 +711,14 @@ def record_payment(session, by, subscription_id: int, *, amount, paid_on: dt.dat
     if key is not None:
         settle(session, key, f"{payment.receipt_no} {format_money(payment.amount)}")
     return payment
+
+
+def stands():
+    """A WHERE clause on Payment: a payment that stands — neither reversed nor itself a reversal. A
+    reversal corrects a payment (R-PAY-1): the money never arrived, so for a reading day by day (the
+    late fee's, models.charges) neither counts on its own date; sums need no filter (they net)."""
+    reversal = aliased(Payment)
+    return and_(Payment.reverses_id.is_(None), ~exists().where(reversal.reverses_id == Payment.id))
 
 
 # Called by `reverse_payment` as hook(session, by, original, reversal), in its transaction, the deal

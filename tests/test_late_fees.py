@@ -167,9 +167,9 @@ def test_r_aft_1_a_reversal_raises_the_fee_again(db, deal):
     reverse_payment(db.session, deal["finance"], payment.id, "bounced", today=DUE + D(days=3))
     db.session.commit()
     _accrue(db, DUE + D(days=6))
-    # day 1 (the payment was dated day 1), then from the day after the reversal (dated day 3): 4, 5, 6
+    # The reversed payment never arrived (R-PAY-1): it and its reversal drop out, every day counts.
     charge = _charge(db, deal)
-    assert charge.days == 4 and charge.amount == _fee(4)
+    assert charge.days == 6 and charge.amount == _fee(6)
 
 
 def test_r_aft_1_deal_terms_override_the_project(db, deal):
