@@ -23,7 +23,7 @@ from .audit import audit_context, record_many
 from .base import Base, Money, in_list, office_today, utcnow
 from .deals import (LIVE_DEAL, RequestedDecision, Subscription, already_decided, decide_request, locked_subscription,
                     via_subscription, works_on_deal)
-from .dialect import insert_ignoring_duplicates, is_postgresql
+from .dialect import among, insert_rows, is_postgresql, rows_as_json
 from .errors import RuleViolation
 from .labels import choice_label
 from .money import format_money, parse_money
@@ -262,11 +262,12 @@ def _candidates(session, today: dt.date):
 def _paid_by_line(session, line_ids) -> dict[int, list]:
     paid: dict[int, list] = {}
     ids = list(line_ids)
-    for start in range(0, len(ids), 5000):
+    chunk = max(len(ids), 1) if is_postgresql(session) else 5000  # PostgreSQL: one array parameter
+    for start in range(0, len(ids), chunk):
         for line_id, paid_on, amount in session.execute(
                 select(PaymentAllocation.instalment_id, Payment.paid_on, PaymentAllocation.amount)
                 .join(Payment, Payment.id == PaymentAllocation.payment_id)
-                .where(PaymentAllocation.instalment_id.in_(ids[start:start + 5000]))):
+                .where(among(session, PaymentAllocation.instalment_id, ids[start:start + chunk]))):
             paid.setdefault(line_id, []).append((paid_on, amount))
     return paid
 
@@ -299,16 +300,13 @@ def accrue_late_fees(session, today: dt.date | None = None, dry_run: bool = Fals
         return len(new) + len(changed)
     cap = lambda r: (Decimal(r.amount_due) * Decimal(r.cap_pct) / HUNDRED).quantize(FEN, rounding=ROUND_HALF_UP)  # noqa: E731
     if new:
-        statement = insert_ignoring_duplicates(session, Charge, ["instalment_id"],
-                                               index_where=text("instalment_id IS NOT NULL"))
         values = [{"project_id": r.project_id, "subscription_id": r.subscription_id, "kind": "late_fee",
                    "instalment_id": r.id, "rate_percent": r.rate, "cap": cap(r), "amount": fee, "waived": ZERO,
                    "paid": ZERO, "days": days, "accrued_through": through, "due_on": through, "note": "",
                    "created_at": utcnow()} for r, fee, days, through in new]
-        written = []
-        for start in range(0, len(values), 5000):
-            written += session.execute(statement.returning(Charge.id, Charge.instalment_id, Charge.amount, Charge.days),
-                                       values[start:start + 5000]).all()
+        # ON CONFLICT on uq_charge_instalment: two runs at once write one charge per line.
+        written = insert_rows(session, Charge.__table__, values, returning=("id", "instalment_id", "amount", "days"),
+                              conflict=("instalment_id",), conflict_where="instalment_id IS NOT NULL")
         record_many(session, "charge", "accrue_late_fee", None,
                     [(cid, {"kind": [None, "late_fee"], "instalment_id": [None, line], "amount": [None, amount],
                             "days": [None, d]}) for cid, line, amount, d in written])
@@ -319,15 +317,16 @@ def accrue_late_fees(session, today: dt.date | None = None, dry_run: bool = Fals
         note = str(_l("A back-dated payment lowered this late fee under what was already waived and paid: "
                       "the amount stays at that."))
         rows = [(r.charge_id, fee, days, through, r.rate, cap(r)) for r, fee, days, through, _ in changed]
-        if is_postgresql(session):  # one UPDATE … FROM (VALUES …) per thousand charges
-            for start in range(0, len(rows), 1000):
-                v = value_rows(column("cid", Integer), column("fee", Numeric(14, 2)), column("n", Integer),
-                               column("through", Date), column("rate", Numeric(7, 4)), column("capped", Numeric(14, 2)),
-                               name="v").data(rows[start:start + 1000])
-                session.execute(table.update().where(table.c.id == v.c.cid).values(
-                    amount=case((floor > v.c.fee, floor), else_=v.c.fee), days=v.c.n, accrued_through=v.c.through,
-                    rate_percent=v.c.rate, cap=v.c.capped,
-                    note=case((floor > v.c.fee, literal(note)), else_=table.c.note)))
+        if is_postgresql(session):  # ONE UPDATE … FROM the rows as one JSON parameter
+            source, params = rows_as_json(
+                {"cid": "integer", "fee": "numeric", "n": "integer", "through": "date", "rate": "numeric",
+                 "capped": "numeric"},
+                [dict(zip(("cid", "fee", "n", "through", "rate", "capped"), row)) for row in rows])
+            session.connection().exec_driver_sql(
+                'UPDATE charge SET amount = GREATEST(charge.waived + charge.paid, v.fee), days = v.n, '
+                'accrued_through = v.through, rate_percent = v.rate, cap = v.capped, '
+                'note = CASE WHEN charge.waived + charge.paid > v.fee THEN %s ELSE charge.note END '
+                f'FROM {source} WHERE charge.id = v.cid', (note, *params))
         else:  # SQLite names no columns of a VALUES list: an executemany, cheap in process
             fee = bindparam("b_fee")
             session.connection().execute(table.update().where(table.c.id == bindparam("b_id")).values(
