@@ -146,6 +146,38 @@ def add_charge(session, sub: Subscription, kind: str, amount: Decimal, *, due_on
     return charge
 
 
+def add_charges(session, rows: list[dict]) -> list[int]:
+    """Several new charges at once (a true-up batch's), in ONE INSERT … RETURNING (on PostgreSQL
+    the rows as one JSON parameter: models.dialect.insert_rows) and one audit row each, named by
+    the caller's audit_context (whose rule check and commit they are). `rows`: dicts of
+    project_id, subscription_id, kind, amount and optionally due_on, instalment_id, true_up_id,
+    note — what `add_charge` takes. Returns the new charges' ids, in the order of `rows`."""
+    if not rows:
+        return []
+    now, values = utcnow(), []
+    for row in rows:
+        if row["kind"] not in CHARGE_KINDS:
+            raise ValueError(row["kind"])
+        values.append({"project_id": row["project_id"], "subscription_id": row["subscription_id"],
+                       "kind": row["kind"], "amount": row["amount"], "waived": ZERO, "paid": ZERO,
+                       "due_on": row.get("due_on"), "instalment_id": row.get("instalment_id"),
+                       "true_up_id": row.get("true_up_id"), "days": 0, "note": row.get("note", ""),
+                       "created_at": now})
+    names = list(values[0])
+    keys = [(v["subscription_id"], v["kind"], v["instalment_id"], v["true_up_id"]) for v in values]
+    if len(set(keys)) == len(keys):
+        written = insert_rows(session, Charge.__table__, values, returning=("id", *names))
+    else:  # rows told apart by nothing but their order: one statement each keeps it
+        written = [r for v in values for r in insert_rows(session, Charge.__table__, [v], returning=("id", *names))]
+    record_many(session, "charge", session.info.get("audit_action") or "insert", None,
+                [(r.id, {name: [None, getattr(r, name)] for name in names}) for r in written])
+    # RETURNING gives the rows in no promised order: match them back to `rows` by their values.
+    if len(set(keys)) != len(keys):
+        return [r.id for r in written]
+    by_key = {(r.subscription_id, r.kind, r.instalment_id, r.true_up_id): r.id for r in written}
+    return [by_key[key] for key in keys]
+
+
 # --- Late fees (R-AFT-1) ---------------------------------------------------------------------------
 
 FEN = Decimal("0.01")
