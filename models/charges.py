@@ -307,8 +307,9 @@ def _paid_by_line(session, line_ids) -> dict[int, list]:
 def accrue_late_fees(session, today: dt.date | None = None, dry_run: bool = False) -> int:
     """The daily run's late fees (R-AFT-1), through `today`: every candidate line's fee computed by
     `late_fee` and written set-based — one INSERT of the missing charges (ON CONFLICT on
-    uq_charge_instalment: two runs at once write one), one executemany UPDATE of the changed ones,
-    one audit row per charge created or changed. Idempotent: run twice, or after missed days, it
+    uq_charge_instalment: two runs at once write one), one UPDATE of the changed ones only (on
+    PostgreSQL both read their rows from one JSON parameter: models.dialect), one audit row per
+    charge created or changed, in one statement. Idempotent: run twice, or after missed days, it
     gives the same charges. A charge never drops below what was waived and paid (the CHECK): when a
     back-dated payment lowers the fee under it, the amount stays at waived + paid, with a note.
     Charges never touch the plan's lines: a paid line stays paid. The caller commits. Returns how
@@ -332,10 +333,11 @@ def accrue_late_fees(session, today: dt.date | None = None, dry_run: bool = Fals
         return len(new) + len(changed)
     cap = lambda r: (Decimal(r.amount_due) * Decimal(r.cap_pct) / HUNDRED).quantize(FEN, rounding=ROUND_HALF_UP)  # noqa: E731
     if new:
+        now = utcnow()
         values = [{"project_id": r.project_id, "subscription_id": r.subscription_id, "kind": "late_fee",
                    "instalment_id": r.id, "rate_percent": r.rate, "cap": cap(r), "amount": fee, "waived": ZERO,
                    "paid": ZERO, "days": days, "accrued_through": through, "due_on": through, "note": "",
-                   "created_at": utcnow()} for r, fee, days, through in new]
+                   "created_at": now} for r, fee, days, through in new]
         # ON CONFLICT on uq_charge_instalment: two runs at once write one charge per line.
         written = insert_rows(session, Charge.__table__, values, returning=("id", "instalment_id", "amount", "days"),
                               conflict=("instalment_id",), conflict_where="instalment_id IS NOT NULL")

@@ -178,8 +178,9 @@ def _insert_events(session, rows, level: str, today: dt.date, cause: str = "paym
     """INSERT the events, ignoring any another run wrote meanwhile; returns those written."""
     if not rows:
         return []
+    now = utcnow()  # one time for the run's rows (one transaction)
     values = [{"instalment_id": r.id, "due_on": r.due, "level": level, "cause": cause, "on": today,
-               "created_at": utcnow()} for r in rows]
+               "created_at": now} for r in rows]
     written = insert_rows(session, OverdueEvent.__table__, values, returning=("id", "instalment_id"),
                           conflict=("instalment_id", "due_on", "level", "cause"))
     record_many(session, "overdue_event", level, None,
