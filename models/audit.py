@@ -175,13 +175,28 @@ def record(session: Session, entity: str, entity_id, action: str, changes: dict 
 
 
 def record_many(session: Session, entity: str, action: str, actor, rows) -> None:
-    """One audit row per (entity_id, changes) pair, in a single statement (for set-based updates)."""
+    """One audit row per (entity_id, changes) pair, in a single statement (for set-based updates):
+    on PostgreSQL, from MANY_FROM rows, the rows go as one JSON parameter (models.dialect)."""
+    from .dialect import MANY_FROM, insert_rows, is_postgresql
     actor_id = actor if isinstance(actor, int) or actor is None else actor.id
     if actor_id is None:
         actor_id = _actor_id(session)
     now = utcnow()
+    rows = list(rows)
+    if is_postgresql(session) and len(rows) >= MANY_FROM:  # json.dumps calls _jsonable for what JSON lacks
+        payload = [{"actor_id": actor_id, "at": now, "entity": entity, "entity_id": str(entity_id),
+                    "action": action, "changes": changes} for entity_id, changes in rows]
+        insert_rows(session, Audit.__table__, payload, default=_jsonable_or_refuse)
+        return
     payload = [{"actor_id": actor_id, "at": now, "entity": entity, "entity_id": str(entity_id),
                 "action": action, "changes": {k: [_jsonable(v) for v in pair] for k, pair in changes.items()}}
                for entity_id, changes in rows]
     if payload:
         session.connection().execute(Audit.__table__.insert(), payload)
+
+
+def _jsonable_or_refuse(value: Any) -> Any:
+    plain = _jsonable(value)
+    if plain is value:
+        raise TypeError(f"{type(value).__name__} cannot go into an audit row")
+    return plain

@@ -25,7 +25,7 @@ from .audit import audit_context, record_many
 from .base import Base, Money, in_list, office_today, utcnow
 from .deals import (LIVE_DEAL, RequestedDecision, Subscription, already_decided, decide_request, locked_subscription,
                     via_subscription, works_on_deal)
-from .dialect import insert_ignoring_duplicates, is_postgresql
+from .dialect import among, insert_rows, is_postgresql, rows_as_json
 from .errors import RuleViolation
 from .labels import choice_label
 from .money import format_money, parse_money
@@ -156,6 +156,38 @@ def add_charge(session, sub: Subscription, kind: str, amount: Decimal, *, due_on
     return charge
 
 
+def add_charges(session, rows: list[dict]) -> list[int]:
+    """Several new charges at once (a true-up batch's), in ONE INSERT … RETURNING (on PostgreSQL
+    the rows as one JSON parameter: models.dialect.insert_rows) and one audit row each, named by
+    the caller's audit_context (whose rule check and commit they are). `rows`: dicts of
+    project_id, subscription_id, kind, amount and optionally due_on, instalment_id, true_up_id,
+    note — what `add_charge` takes. Returns the new charges' ids, in the order of `rows`."""
+    if not rows:
+        return []
+    now, values = utcnow(), []
+    for row in rows:
+        if row["kind"] not in CHARGE_KINDS:
+            raise ValueError(row["kind"])
+        values.append({"project_id": row["project_id"], "subscription_id": row["subscription_id"],
+                       "kind": row["kind"], "amount": row["amount"], "waived": ZERO, "paid": ZERO,
+                       "due_on": row.get("due_on"), "instalment_id": row.get("instalment_id"),
+                       "true_up_id": row.get("true_up_id"), "days": 0, "note": row.get("note", ""),
+                       "created_at": now})
+    names = list(values[0])
+    keys = [(v["subscription_id"], v["kind"], v["instalment_id"], v["true_up_id"]) for v in values]
+    if len(set(keys)) == len(keys):
+        written = insert_rows(session, Charge.__table__, values, returning=("id", *names))
+    else:  # rows told apart by nothing but their order: one statement each keeps it
+        written = [r for v in values for r in insert_rows(session, Charge.__table__, [v], returning=("id", *names))]
+    record_many(session, "charge", session.info.get("audit_action") or "insert", None,
+                [(r.id, {name: [None, getattr(r, name)] for name in names}) for r in written])
+    # RETURNING gives the rows in no promised order: match them back to `rows` by their values.
+    if len(set(keys)) != len(keys):
+        return [r.id for r in written]
+    by_key = {(r.subscription_id, r.kind, r.instalment_id, r.true_up_id): r.id for r in written}
+    return [by_key[key] for key in keys]
+
+
 # --- Late fees (R-AFT-1) ---------------------------------------------------------------------------
 
 FEN = Decimal("0.01")
@@ -274,11 +306,12 @@ def _paid_by_line(session, line_ids) -> dict[int, list]:
     (`payments.stands`) put on it — a reversed payment and its reversal both left out (R-PAY-1)."""
     paid: dict[int, list] = {}
     ids = list(line_ids)
-    for start in range(0, len(ids), 5000):
+    chunk = max(len(ids), 1) if is_postgresql(session) else 5000  # PostgreSQL: one array parameter
+    for start in range(0, len(ids), chunk):
         for line_id, paid_on, amount in session.execute(
                 select(PaymentAllocation.instalment_id, Payment.paid_on, PaymentAllocation.amount).where(stands())
                 .join(Payment, Payment.id == PaymentAllocation.payment_id)
-                .where(PaymentAllocation.instalment_id.in_(ids[start:start + 5000]))):
+                .where(among(session, PaymentAllocation.instalment_id, ids[start:start + chunk]))):
             paid.setdefault(line_id, []).append((paid_on, amount))
     return paid
 
@@ -286,8 +319,9 @@ def _paid_by_line(session, line_ids) -> dict[int, list]:
 def accrue_late_fees(session, today: dt.date | None = None, dry_run: bool = False) -> int:
     """The daily run's late fees (R-AFT-1), through `today`: every candidate line's fee computed by
     `late_fee` and written set-based — one INSERT of the missing charges (ON CONFLICT on
-    uq_charge_instalment: two runs at once write one), one executemany UPDATE of the changed ones,
-    one audit row per charge created or changed. Idempotent: run twice, or after missed days, it
+    uq_charge_instalment: two runs at once write one), one UPDATE of the changed ones only (on
+    PostgreSQL both read their rows from one JSON parameter: models.dialect), one audit row per
+    charge created or changed, in one statement. Idempotent: run twice, or after missed days, it
     gives the same charges. A charge never drops below what was waived and paid (the CHECK): when a
     back-dated payment lowers the fee under it, the amount stays at waived + paid, with a note.
     Charges never touch the plan's lines: a paid line stays paid. The caller commits. Returns how
@@ -311,16 +345,14 @@ def accrue_late_fees(session, today: dt.date | None = None, dry_run: bool = Fals
         return len(new) + len(changed)
     cap = lambda r: (Decimal(r.amount_due) * Decimal(r.cap_pct) / HUNDRED).quantize(FEN, rounding=ROUND_HALF_UP)  # noqa: E731
     if new:
-        statement = insert_ignoring_duplicates(session, Charge, ["instalment_id"],
-                                               index_where=text("instalment_id IS NOT NULL"))
+        now = utcnow()
         values = [{"project_id": r.project_id, "subscription_id": r.subscription_id, "kind": "late_fee",
                    "instalment_id": r.id, "rate_percent": r.rate, "cap": cap(r), "amount": fee, "waived": ZERO,
                    "paid": ZERO, "days": days, "accrued_through": through, "due_on": through, "note": "",
-                   "created_at": utcnow()} for r, fee, days, through in new]
-        written = []
-        for start in range(0, len(values), 5000):
-            written += session.execute(statement.returning(Charge.id, Charge.instalment_id, Charge.amount, Charge.days),
-                                       values[start:start + 5000]).all()
+                   "created_at": now} for r, fee, days, through in new]
+        # ON CONFLICT on uq_charge_instalment: two runs at once write one charge per line.
+        written = insert_rows(session, Charge.__table__, values, returning=("id", "instalment_id", "amount", "days"),
+                              conflict=("instalment_id",), conflict_where="instalment_id IS NOT NULL")
         record_many(session, "charge", "accrue_late_fee", None,
                     [(cid, {"kind": [None, "late_fee"], "instalment_id": [None, line], "amount": [None, amount],
                             "days": [None, d]}) for cid, line, amount, d in written])
@@ -331,15 +363,16 @@ def accrue_late_fees(session, today: dt.date | None = None, dry_run: bool = Fals
         note = str(_l("A back-dated payment lowered this late fee under what was already waived and paid: "
                       "the amount stays at that."))
         rows = [(r.charge_id, fee, days, through, r.rate, cap(r)) for r, fee, days, through, _ in changed]
-        if is_postgresql(session):  # one UPDATE … FROM (VALUES …) per thousand charges
-            for start in range(0, len(rows), 1000):
-                v = value_rows(column("cid", Integer), column("fee", Numeric(14, 2)), column("n", Integer),
-                               column("through", Date), column("rate", Numeric(7, 4)), column("capped", Numeric(14, 2)),
-                               name="v").data(rows[start:start + 1000])
-                session.execute(table.update().where(table.c.id == v.c.cid).values(
-                    amount=case((floor > v.c.fee, floor), else_=v.c.fee), days=v.c.n, accrued_through=v.c.through,
-                    rate_percent=v.c.rate, cap=v.c.capped,
-                    note=case((floor > v.c.fee, literal(note)), else_=table.c.note)))
+        if is_postgresql(session):  # ONE UPDATE … FROM the rows as one JSON parameter
+            source, params = rows_as_json(
+                {"cid": "integer", "fee": "numeric", "n": "integer", "through": "date", "rate": "numeric",
+                 "capped": "numeric"},
+                [dict(zip(("cid", "fee", "n", "through", "rate", "capped"), row)) for row in rows])
+            session.connection().exec_driver_sql(
+                'UPDATE charge SET amount = GREATEST(charge.waived + charge.paid, v.fee), days = v.n, '
+                'accrued_through = v.through, rate_percent = v.rate, cap = v.capped, '
+                'note = CASE WHEN charge.waived + charge.paid > v.fee THEN %s ELSE charge.note END '
+                f'FROM {source} WHERE charge.id = v.cid', (note, *params))
         else:  # SQLite names no columns of a VALUES list: an executemany, cheap in process
             fee = bindparam("b_fee")
             session.connection().execute(table.update().where(table.c.id == bindparam("b_id")).values(

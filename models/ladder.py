@@ -24,7 +24,7 @@ from .audit import audit_context, record_many
 from .charges import accrue_late_fees
 from .base import Base, in_list, office_today, utcnow
 from .document_queue import Document
-from .dialect import insert_ignoring_duplicates
+from .dialect import among, insert_rows
 from .deals import (LIVE_DEAL, WITHDRAWABLE, RequestedDecision, Subscription, already_decided, decide_request,
                     end_deal, locked_subscription, move_status, via_subscription, works_on_deal)
 from .errors import RuleViolation
@@ -178,14 +178,11 @@ def _insert_events(session, rows, level: str, today: dt.date, cause: str = "paym
     """INSERT the events, ignoring any another run wrote meanwhile; returns those written."""
     if not rows:
         return []
+    now = utcnow()  # one time for the run's rows (one transaction)
     values = [{"instalment_id": r.id, "due_on": r.due, "level": level, "cause": cause, "on": today,
-               "created_at": utcnow()} for r in rows]
-    statement = insert_ignoring_duplicates(session, OverdueEvent, ["instalment_id", "due_on", "level", "cause"])
-    written = []
-    for start in range(0, len(values), 5000):
-        chunk = values[start:start + 5000]
-        result = session.execute(statement.returning(OverdueEvent.id, OverdueEvent.instalment_id), chunk)
-        written += result.all()
+               "created_at": now} for r in rows]
+    written = insert_rows(session, OverdueEvent.__table__, values, returning=("id", "instalment_id"),
+                          conflict=("instalment_id", "due_on", "level", "cause"))
     record_many(session, "overdue_event", level, None,
                 [(event_id, {"instalment_id": [None, instalment_id], "level": [None, level],
                              "cause": [None, cause]})
@@ -199,7 +196,7 @@ def _notify_agents(session, rows, written_ids, level):
     by_agent: dict[int, list[dict]] = {}
     wanted = {instalment_id for _, instalment_id in written_ids}
     numbers = dict(session.execute(select(Subscription.id, Subscription.number).where(
-        Subscription.id.in_({r.sub for r in rows if r.id in wanted}))).all()) if wanted else {}
+        among(session, Subscription.id, {r.sub for r in rows if r.id in wanted}))).all()) if wanted else {}
     for r in rows:
         if r.id in wanted:
             by_agent.setdefault(r.agent_id, []).append({"no": numbers.get(r.sub, r.sub), "due": r.due})
@@ -280,13 +277,13 @@ def queue_letters(session, kind: str, subject_ids) -> int:
         chunk = ids[start:start + 5000]
         if kind == "forfeit_notice":
             source = select(Subscription.id, Subscription.agent_id,
-                            Subscription.number.concat(" ").concat(Subscription.customer_name)).where(Subscription.id.in_(chunk))
+                            Subscription.number.concat(" ").concat(Subscription.customer_name)).where(among(session, Subscription.id, chunk))
         else:
             source = (select(OverdueEvent.id, Subscription.agent_id,
                              Subscription.number.concat(" ").concat(Subscription.customer_name))
                       .join(Instalment, Instalment.id == OverdueEvent.instalment_id)
                       .join(Subscription, Subscription.id == Instalment.subscription_id)
-                      .where(OverdueEvent.id.in_(chunk)))
+                      .where(among(session, OverdueEvent.id, chunk)))
         source = source.add_columns(literal(kind), literal("queued"), literal(""),
                                     literal(utcnow(), type_=Document.created_at.type))
         rows = session.execute(insert(Document).from_select(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context, record_many
 from .base import Base, Money, in_list, office_today, utcnow
-from .charges import add_charge
+from .charges import add_charges
 from .deals import Subscription, locked_subscription, via_subscription
 from .errors import RuleViolation
 from .inventory import Building, PriceListRejected, Unit, check_upload, sheet_rows
@@ -357,11 +357,14 @@ def apply_batch(session, by, batch_id: int, today: dt.date | None = None, key: s
             select(Subscription.id).where(Subscription.status.not_in(TRUE_UP_DEAL))))
             .values(status="void").returning(TrueUp.id).execution_options(synchronize_session=False)).all()
         record_many(session, "true_up", "true_up_apply", by, [(i, {"status": ["computed", "void"]}) for i in ended])
-        for true_up, sub in session.execute(
-                select(TrueUp, Subscription).join(Subscription, TrueUp.subscription_id == Subscription.id)
-                .where(in_batch, TrueUp.buyer_pays > 0).order_by(TrueUp.id)).all():
-            add_charge(session, sub, "area_true_up", true_up.buyer_pays, due_on=due_on, true_up_id=true_up.id,
-                       note=gettext("Area true-up: %(ratio)s %%", ratio=true_up.ratio_percent))
+        # The charges in one INSERT (charges.add_charges), not a flush per buyer.
+        add_charges(session, [
+            {"project_id": project_id, "subscription_id": true_up.subscription_id, "kind": "area_true_up",
+             "amount": true_up.buyer_pays, "due_on": due_on, "true_up_id": true_up.id,
+             "note": gettext("Area true-up: %(ratio)s %%", ratio=true_up.ratio_percent)}
+            for true_up, project_id in session.execute(
+                select(TrueUp, Subscription.project_id).join(Subscription, TrueUp.subscription_id == Subscription.id)
+                .where(in_batch, TrueUp.buyer_pays > 0).order_by(TrueUp.id)).all()])
         applied = session.scalars(update(TrueUp).where(in_batch).values(status="applied", applied_on=today)
                                   .returning(TrueUp.id).execution_options(synchronize_session=False)).all()
         record_many(session, "true_up", "true_up_apply", by,

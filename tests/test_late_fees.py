@@ -448,3 +448,87 @@ def test_r_aft_1_screens_grid_deal_section_pay_and_waive_through_the_client(app,
     assert _charge(db, deal).waived == Decimal("50.00")
     vp, _ = _signed_in(app, deal["vp"])
     assert "/admin/late_fee_waiver/?flt0_0=requested" not in vp.get("/admin/").get_data(as_text=True)
+
+
+
+# --- the set-based path (models.dialect.insert_rows / rows_as_json) ---------------------------------
+# On PostgreSQL, from MANY_FROM rows, the charges, events and audit rows go as one JSON parameter;
+# MANY_FROM = 1 sends these tests' few rows that way (on SQLite the path is the ordinary one).
+
+@pytest.fixture
+def many(monkeypatch):
+    import models.dialect
+    monkeypatch.setattr(models.dialect, "MANY_FROM", 1)
+
+
+def test_r_aft_1_set_based_path_gives_the_same_charges_and_audit_rows(db, deal, many):
+    assert _accrue(db, DUE + D(days=3)) == 1
+    assert _accrue(db, DUE + D(days=3)) == 0  # idempotent
+    charge = _charge(db, deal)
+    assert (charge.days, charge.amount, charge.cap, charge.accrued_through, charge.due_on, charge.waived, charge.note) \
+        == (3, _fee(3), _fee(10_000), DUE + D(days=3), DUE + D(days=3), 0, "")
+    _accrue(db, DUE + D(days=10))
+    charge = _charge(db, deal)
+    assert (charge.days, charge.amount) == (10, _fee(10))
+    created, changed = db.session.scalars(select(Audit).where(Audit.entity == "charge", Audit.action == "accrue_late_fee")
+                                          .order_by(Audit.id)).all()
+    assert created.entity_id == changed.entity_id == str(charge.id)
+    assert created.changes == {"kind": [None, "late_fee"], "instalment_id": [None, deal["balance_id"]],
+                               "amount": [None, str(_fee(3))], "days": [None, 3]}
+    assert changed.changes == {"amount": [str(_fee(3)), str(_fee(10))], "days": [3, 10]}
+    # The ladder's events and their audit rows took the same path.
+    run_ladder(db.session, DUE + D(days=10))
+    events = db.session.scalars(select(Audit).where(Audit.entity == "overdue_event")).all()
+    assert {a.changes["level"][1] for a in events} >= {"warning", "lawyer_letter"}
+    assert all(a.changes["instalment_id"] == [None, deal["balance_id"]] for a in events)
+
+
+def test_r_aft_1_set_based_path_keeps_the_amount_at_waived_plus_paid(db, deal, many):
+    _accrue(db, DUE + D(days=10))
+    charge = _charge(db, deal)
+    record_charge_payment(db.session, deal["finance"], charge.id, amount=charge.amount, paid_on=DUE + D(days=10),
+                          channel="pos", today=DUE + D(days=10))
+    db.session.commit()
+    _pay(db, deal, "950000", DUE + D(days=2), today=DUE + D(days=11))
+    _accrue(db, DUE + D(days=11))
+    charge = _charge(db, deal)
+    assert charge.amount == charge.paid == _fee(10) and charge.days == 2 and charge.outstanding == 0
+    assert charge.note.startswith("A back-dated payment")
+
+
+@pytest.mark.postgres
+def test_r_aft_1_two_daily_runs_at_once_write_one_charge_on_the_set_based_path(app, db, deal, many):
+    def accrue(session):
+        n = accrue_late_fees(session, DUE + D(days=4))
+        session.commit()
+        return n
+
+    results = race(accrue, accrue, app=app)
+    assert sorted(results) == [0, 1] or results == [1, 1], results  # the loser skips (ON CONFLICT) or recomputes
+    assert db.session.scalar(select(func.count()).select_from(Charge)) == 1
+    assert (_charge(db, deal).days, _charge(db, deal).amount) == (4, _fee(4))
+    assert db.session.scalar(select(func.count()).select_from(Audit).where(
+        Audit.entity == "charge", Audit.action == "accrue_late_fee")) == 1
+
+
+def test_r_aft_3_add_charges_writes_many_in_one_statement_audited_in_order(db, deal):
+    """charges.add_charges (a true-up batch's charges): every row written, the ids in the rows'
+    order, one audit row each named by the caller's audit_context."""
+    from models.audit import audit_context
+    from models.charges import add_charges
+    sub = db.session.get(Subscription, deal["sub"].id)
+    rows = [{"project_id": sub.project_id, "subscription_id": sub.id, "kind": "area_true_up",
+             "amount": Decimal(n), "note": f"n{n}"} for n in range(1, 131)]  # ≥ MANY_FROM: the JSON path
+    with audit_context(db.session, actor=deal["finance"], action="true_up_apply"):
+        ids = add_charges(db.session, rows)
+    db.session.commit()
+    assert len(set(ids)) == 130
+    assert [(db.session.get(Charge, i).amount, db.session.get(Charge, i).note) for i in ids] == \
+        [(Decimal(n), f"n{n}") for n in range(1, 131)]
+    audits = db.session.scalars(select(Audit).where(Audit.entity == "charge",
+                                                    Audit.entity_id.in_([str(i) for i in ids]))).all()
+    assert len(audits) == 130 and {a.action for a in audits} == {"true_up_apply"}
+    assert {a.actor_id for a in audits} == {deal["finance"].id}
+    assert {a.changes["amount"][1] for a in audits} == {f"{n}.00" for n in range(1, 131)}
+    with pytest.raises(ValueError):
+        add_charges(db.session, [{**rows[0], "kind": "gift"}])
