@@ -73,6 +73,9 @@ class Charge(Base):
     days: Mapped[int] = mapped_column(default=0, server_default="0")  # a late fee: days counted
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Set when the charge no longer stands (a true-up voided by a unit swap, R-CHG-2): nothing more
+    # is owed on it; what was paid on it stays held on the deal.
+    void_at: Mapped[dt.datetime | None]
 
     subscription: Mapped[Subscription] = relationship()
     instalment: Mapped[Instalment | None] = relationship()
@@ -82,14 +85,15 @@ class Charge(Base):
 
     @property
     def outstanding(self) -> Decimal:
-        return self.amount - self.waived - self.paid
+        """What is still owed on it: nothing once it is void (OUTSTANDING is the same in SQL)."""
+        return ZERO if self.void_at is not None else self.amount - self.waived - self.paid
 
     @classmethod
     def owned_by(cls, user_id: int):
         return via_subscription(cls.subscription_id, user_id)
 
 
-OUTSTANDING = Charge.amount - Charge.waived - Charge.paid
+OUTSTANDING = case((Charge.void_at.is_not(None), 0), else_=Charge.amount - Charge.waived - Charge.paid)
 
 
 def charges_owed(joined: bool = False):
