@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (CheckConstraint, Date, bindparam, ForeignKey, Index, Integer, Numeric, String, Text, and_, case, column,
-                        false, func, literal, select, text)
+                        false, func, literal, select, text, type_coerce)
 from sqlalchemy import values as value_rows
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -93,7 +93,8 @@ class Charge(Base):
         return via_subscription(cls.subscription_id, user_id)
 
 
-OUTSTANDING = case((Charge.void_at.is_not(None), 0), else_=Charge.amount - Charge.waived - Charge.paid)
+OUTSTANDING = type_coerce(case((Charge.void_at.is_not(None), literal(ZERO, Charge.amount.type)),
+                               else_=Charge.amount - Charge.waived - Charge.paid), Charge.amount.type)
 
 
 def charges_owed(joined: bool = False):
