@@ -879,7 +879,10 @@ def settlement_proposal(session, sub: Subscription) -> dict:
         Voucher.subscription_id == sub.id, Voucher.kind == "retained"))
     retain = max(min(agreed_retention(session, sub) - Decimal(retained_before), held), Decimal("0"))
     interest = max(agreed_interest(session, sub) + min(held, Decimal("0")), Decimal("0"))
-    return {"held": held, "retain": retain, "interest": interest, "refund": max(held, Decimal("0")) - retain + interest}
+    out = {"held": held, "retain": retain, "refund": max(held, Decimal("0")) - retain + interest}
+    if interest:
+        out["interest"] = interest
+    return out
 
 
 def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issued_on: dt.date,
@@ -911,7 +914,7 @@ def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issu
     held = money_held(session, sub.id)
     proposal = settlement_proposal(session, sub)
     # A refund may exceed the money held by the interest a cancellation beyond ±3 % approved (R-AFT-3).
-    if amount > max(held, Decimal("0")) + (proposal["interest"] if kind == "refund" else Decimal("0")):
+    if amount > max(held, Decimal("0")) + (proposal.get("interest", Decimal("0")) if kind == "refund" else Decimal("0")):
         raise RuleViolation(_l("%(amount)s is more than the money still held on this deal, %(held)s.",
                                amount=format_money(amount), held=format_money(held)), rule="R-CHG-5")
     may_retain = proposal["retain"]
