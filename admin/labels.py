@@ -245,7 +245,7 @@ COLUMN_LABELS = {
     # after the contract (issue 22, R-AFT-1…4, R-SVC-1/2)
     "accrued_through": _l("Accrued through"), "agent_id": _l("Agent"), "applied_by_id": _l("Applied by"),
     "applied_on": _l("Applied on"), "assigned_to_id": _l("Assigned to"), "assigned_to": _l("Assigned to"),
-    "bank_id": _l("Bank"), "batch_id": _l("Batch"), "batch": _l("Batch"),
+    "bank_id": _l("Bank"), "batch_id": _l("Batch"),
     "branch": _l("Branch"), "building_id": _l("Building"), "buyer_pays": _l("Buyer pays"),
     "by_id": _l("By"), "by": _l("By"), "cap": _l("Cap"), "category": _l("Category"), "charge_id": _l("Charge"),
     "charge": _l("Charge"), "closed_on": _l("Closed on"), "comment": _l("Comment"), "contact": _l("Contact"),
@@ -258,6 +258,8 @@ COLUMN_LABELS = {
     "inspected_on": _l("Inspected on"), "item": _l("Item"), "keys_count": _l("Keys"),
     "keys_handed_on": _l("Keys handed over on"), "late_fee_cap_percent": _l("Late-fee cap (% per line)"),
     "late_fee_daily_percent": _l("Late fee per day (%)"), "late_fee_waiver_limit": _l("Manager's waiver limit per deal"),
+    "true_up_interest_percent": _l("Interest on the price refunded beyond ±3 % (% a year)"),
+    "void_at": _l("Void since"),
     "line_kind": _l("Plan line"), "loan_file_id": _l("Mortgage file"), "loan_kind": _l("Loan kind"),
     "loan_stage_limits": _l("Days allowed in each mortgage stage"), "may_cancel": _l("Buyer may cancel"),
     "meter_readings": _l("Meter readings"), "missing": _l("Customer still to supply"), "needs_vp": _l("Needs the vice-president"),

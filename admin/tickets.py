@@ -13,7 +13,7 @@ from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import DateField, FileField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -23,7 +23,7 @@ from models import Lead, Subscription, User, db
 from models.base import office_today
 from models.labels import EMPTY, choice_label
 from models.permissions import can, can_do, scope_filter
-from models.tickets import (OPEN_TICKET, Survey, Ticket, TicketNote, add_note, attach_file, attachments_of,
+from models.tickets import (OPEN_TICKET, Survey, Ticket, add_note, attach_file, attachments_of,
                             close_ticket, open_ticket, record_survey, reopen, resolve_ticket, route_ticket, start,
                             surveys_due, tickets_overdue, visible_attachment)
 

@@ -18,14 +18,14 @@ from wtforms import DateField, HiddenField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
-from models import Building, Charge, Project, RuleViolation, TrueUp, TrueUpBatch, Unit, Voucher, db
+from models import Building, Charge, Project, RuleViolation, TrueUp, Unit, Voucher, db
 from models.base import office_today
 from models.inventory import PriceListRejected
 from models.labels import choice_label
 from models.money import format_money
 from models.permissions import can, can_do
 from models.true_ups import (apply_batch, batch_totals, compute_batch, import_surveyed_areas, read_surveyed_areas,
-                             refund_due, refund_true_up, true_up_of)
+                             refund_true_up, true_up_of)
 
 from .base import ReadOnlyView, run_domain, succeeded
 from .deal_sections import deal_section

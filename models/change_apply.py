@@ -22,7 +22,7 @@ approved request in `last_change_id` in the same UPDATE (the database's terms gu
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
@@ -40,10 +40,10 @@ from .labels import choice_label
 from .ladder import Extension
 from .leads import Lead
 from .money import format_money, parse_money
-from .payments import (FEN, Instalment, change_action, method_for, money_held, plan_lines, regenerate_plan,
+from .payments import (FEN, Instalment, Payment, change_action, method_for, money_held, plan_lines, regenerate_plan,
                        required_to_sign, tell_finance_of_money_held)
 from .permissions import require
-from .true_ups import may_cancel_by_true_up
+from .true_ups import may_cancel_by_true_up, void_true_ups_of_unit
 
 CANCELLABLE = ("active", "contracted")  # after the deposit (R-CHG-4); before it, a deal is withdrawn
 
@@ -92,17 +92,33 @@ def _price_covers(session, sub, price: Decimal, paid: Decimal) -> None:
                                deposit=format_money(sub.deposit)), rule="R-CHG-2")
 
 
-def _cancellation_figures(session, sub, proposal) -> dict:
+def true_up_interest(session, sub, on: dt.date) -> Decimal:
+    """R-AFT-3 (art. 20, 同时支付已付房价款利息): the interest on the price paid, owed with its refund
+    when the buyer cancels beyond ±3 %: Σ over the deal's payments of the price (a reversal
+    negative, on its own date) of amount × the project's annual rate (true_up_interest_percent) ×
+    the days from its date to `on` (the cancellation's approval) / 365, rounded to the fen once."""
+    rate = Decimal(sub.project.true_up_interest_percent or 0)
+    total = Decimal("0")
+    for amount, paid_on in session.execute(select(Payment.amount, Payment.paid_on).where(
+            Payment.subscription_id == sub.id, Payment.charge_id.is_(None))):
+        total += Decimal(amount) * max((on - paid_on).days, 0)
+    return max((total * rate / Decimal("36500")).quantize(FEN, rounding=ROUND_HALF_UP), Decimal("0.00"))
+
+
+def _cancellation_figures(session, sub, proposal, today: dt.date) -> dict:
     """R-CHG-4: refund = paid − the deposit (if the agreement retains it) − the fee; the rest retained.
     R-AFT-3: a buyer whose surveyed area is beyond ±3 % cancels by right (art. 20): the developer
-    refunds all that was paid — no deposit retained, no fee."""
+    refunds all that was paid — no deposit retained, no fee — and the interest on the price paid
+    to `today` (`true_up_interest`): the refund is then above what is held by the interest."""
     retain_deposit = _yes(proposal.get("retain_deposit"))
     fee = parse_money(proposal.get("fee") or "0", _l("The fee"), allow_zero=True, rule="R-CHG-4")
+    interest = Decimal("0.00")
     if may_cancel_by_true_up(session, sub.id):
         retain_deposit, fee = False, Decimal("0")
+        interest = true_up_interest(session, sub, today)
     paid = money_held(session, sub.id)  # on a live deal: what is paid
     kept = (sub.deposit if retain_deposit else Decimal("0")) + fee
-    refund = paid - kept
+    refund = paid - kept + interest
     if refund < 0:
         raise RuleViolation(_l("The deposit retained and the fee, %(kept)s, exceed what was paid, %(paid)s: the "
                                "refund cannot be negative.", kept=format_money(kept), paid=format_money(paid)),
@@ -110,15 +126,18 @@ def _cancellation_figures(session, sub, proposal) -> dict:
     asked = proposal.get("refund")
     if asked not in (None, ""):
         asked = parse_money(asked, _l("The refund"), allow_zero=True, rule="R-CHG-4")
-        if asked > paid:
+        if asked > paid + interest:
             raise RuleViolation(_l("A refund of %(refund)s is above what was paid, %(paid)s.",
                                    refund=format_money(asked), paid=format_money(paid)), rule="R-CHG-4")
         if asked != refund:
             raise RuleViolation(_l("The agreement gives a refund of %(refund)s: %(paid)s paid, less %(kept)s "
                                    "retained.", refund=format_money(refund), paid=format_money(paid),
                                    kept=format_money(kept)), rule="R-CHG-4")
-    return {"retain_deposit": retain_deposit, "fee": _money(fee), "refund": _money(refund),
-            "retained": _money(paid - refund)}
+    figures = {"retain_deposit": retain_deposit, "fee": _money(fee), "refund": _money(refund),
+               "retained": _money(kept)}
+    if interest:
+        figures["interest"] = _money(interest)  # within the refund, above the money held
+    return figures
 
 
 def check_proposal(session, sub, kind: str, proposal, today: dt.date) -> dict:
@@ -171,7 +190,7 @@ def check_proposal(session, sub, kind: str, proposal, today: dt.date) -> dict:
             raise RuleViolation(_l("Only a deal whose deposit is in is cancelled with a refund (this one is "
                                    "%(status)s); before the deposit it is withdrawn.",
                                    status=choice_label("subscription", "status", sub.status)), rule="R-CHG-4")
-        return _cancellation_figures(session, sub, proposal)
+        return _cancellation_figures(session, sub, proposal, today)
     raise RuleViolation(_l("Choose the kind of change."), rule="R-CHG-1")
 
 
@@ -199,8 +218,11 @@ def difference(session, sub, kind: str, proposal, today: dt.date) -> dict:
         out["buyers"] = [[f"{b.name} {_money(b.share)}%" for b in changes.current_buyers(session, sub.id)],
                          [f"{b.get('name')} {b.get('share')}%" for b in proposal.get("buyers") or []]]
     elif kind == "cancellation":  # the refund as the money stands today (a reversal meanwhile)
-        figures = _cancellation_figures(session, sub, {key: proposal.get(key) for key in ("retain_deposit", "fee")})
+        figures = _cancellation_figures(session, sub, {key: proposal.get(key) for key in ("retain_deposit", "fee")},
+                                        today)
         out.update(refund=figures["refund"], retained=figures["retained"], fee=figures["fee"])
+        if "interest" in figures:
+            out["interest"] = figures["interest"]
         out.update(price=[_money(sub.price), _money(sub.price)], paid=_money(paid),
                    due=[_money(sub.price - paid), "0.00"])
         return out
@@ -237,6 +259,7 @@ def apply_change(session, by, change, today: dt.date):
     if change.kind == "cancellation":
         asked.pop("refund", None)  # recomputed from the money as it is now (a reversal meanwhile)
         asked.pop("retained", None)
+        asked.pop("interest", None)
     proposal = check_proposal(session, sub, change.kind, asked, today)
     if change.kind == "unit_swap":
         _swap(session, by, sub, change, proposal, today)
@@ -285,6 +308,7 @@ def _swap(session, by, sub, change, proposal, today) -> None:
     record_many(session, "unit", change_action("unit_swap"), by,
                 [(new_id, {"status": ["available", held_as], "subscription_id": [None, sub.id]}),
                  (old_id, {"status": [held_as, "available"], "subscription_id": [sub.id, None]})])
+    void_true_ups_of_unit(session, by, sub.id, old_id, change_action("unit_swap"))  # R-AFT-3: the new unit's own
     for unit_id in (old_id, new_id):
         loaded = session.get(Unit, unit_id)
         if loaded is not None:

@@ -114,6 +114,10 @@ def _changeable(sub: Subscription, kind: str) -> None:
     if sub.status not in CHANGEABLE:
         raise RuleViolation(_l("This deal is %(status)s: it can no longer be changed.", status=status),
                             rule="R-CHG-1")
+    if kind == "cancellation" and sub.handed_over_on is not None:
+        raise RuleViolation(_l("The keys of this home were handed over on %(on)s: it can no longer be cancelled "
+                               "by a change (the unit would go back on sale while the buyer lives in it).",
+                               on=sub.handed_over_on.isoformat()), rule="R-AFT-4")
     if sub.status == "contracted" and kind in FIXED_BY_CONTRACT:
         raise RuleViolation(_l("The signed contract names the unit and the price: a %(kind)s of a contracted deal "
                                "needs the contract rescinded first.", kind=_kind(kind)), rule="R-CHG-1")

@@ -15,9 +15,8 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (CheckConstraint, Date, bindparam, ForeignKey, Index, Integer, Numeric, String, Text, and_, case, column,
-                        exists, false, func, literal, select, text)
-from sqlalchemy import values as value_rows
+from sqlalchemy import (CheckConstraint, bindparam, ForeignKey, Index, Numeric, String, Text, and_, case,
+                        exists, false, func, literal, or_, select, text, type_coerce)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -75,6 +74,9 @@ class Charge(Base):
     days: Mapped[int] = mapped_column(default=0, server_default="0")  # a late fee: days counted
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Set when the charge no longer stands (a true-up voided by a unit swap, R-CHG-2): nothing more
+    # is owed on it; what was paid on it stays held on the deal.
+    void_at: Mapped[dt.datetime | None]
 
     subscription: Mapped[Subscription] = relationship()
     instalment: Mapped[Instalment | None] = relationship()
@@ -90,8 +92,9 @@ class Charge(Base):
 
     @property
     def outstanding(self) -> Decimal:
-        """What is still owed on it (OUTSTANDING is the same in SQL)."""
-        return ZERO if self.lapsed else self.amount - self.waived - self.paid
+        """What is still owed on it: nothing once it lapsed (its line replaced with nothing to carry it)
+        or was voided (OUTSTANDING is the same in SQL)."""
+        return ZERO if self.lapsed or self.void_at is not None else self.amount - self.waived - self.paid
 
     @classmethod
     def owned_by(cls, user_id: int):
@@ -99,7 +102,8 @@ class Charge(Base):
 
 
 LAPSED = exists().where(Instalment.id == Charge.instalment_id, Instalment.status == "replaced")
-OUTSTANDING = case((LAPSED, literal(ZERO, Numeric(14, 2))), else_=Charge.amount - Charge.waived - Charge.paid)
+OUTSTANDING = type_coerce(case((or_(LAPSED, Charge.void_at.is_not(None)), literal(ZERO, Charge.amount.type)),
+                               else_=Charge.amount - Charge.waived - Charge.paid), Charge.amount.type)
 
 
 def charges_owed(joined: bool = False):

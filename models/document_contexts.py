@@ -447,6 +447,7 @@ def _true_up_notice(session, true_up: TrueUp, today) -> dict:
                   "refund_share_part": true_up.refund - true_up.refund_double_part,
                   "developer_bears": true_up.developer_bears, "may_cancel": true_up.may_cancel, "band": band,
                   "limit": LIMIT_PERCENT, "share_area": (c * share).quantize(Decimal("0.0001")),
+                  "interest_percent": sub.project.true_up_interest_percent.normalize(),
                   "beyond_area": (abs(s - c) - c * share).quantize(Decimal("0.0001")),
                   "surveyed_on": true_up.batch.surveyed_on if true_up.batch else sub.unit.surveyed_on,
                   "status": _label("true_up", "status", true_up.status)},

@@ -29,7 +29,7 @@ from .errors import RuleViolation
 from .labels import choice_label
 from .money import format_money, parse_money
 from .notifications import notify
-from .payments import OPEN_LINE, PAYMENT_REVERSED, Instalment, in_force, open_line, take_payment
+from .payments import OPEN_LINE, PAYMENT_REVERSED, PLAN_REGENERATED, Instalment, in_force, open_line, take_payment
 from .permissions import require
 from .projects import DEFAULT_LOAN_STAGE_LIMITS, Project
 from .submissions import claim, settle
@@ -345,6 +345,32 @@ def close_files_of_ended_deal(session, subscription_id: int, by, action: str) ->
     return len(ids)
 
 
+def follow_plan_change(session, subscription_id: int, by, action: str) -> int:
+    """A change regenerated the deal's plan (models.payments.regenerate_plan, R-CHG-2): each file
+    in progress follows it — its amount becomes the balance of the new plan's open line of its
+    kind — or, when no open line of its kind is left (a payment-method change, the line paid),
+    is closed (reason: the plan changed), audited. Returns the files closed."""
+    closed = 0
+    for file in session.scalars(select(LoanFile).where(LoanFile.subscription_id == subscription_id,
+                                                       LoanFile.status == "open").order_by(LoanFile.id)).all():
+        line = loan_line(session, subscription_id, file.line_kind)
+        balance = line.amount_due - line.amount_paid if line is not None and line.status in OPEN_LINE else None
+        if balance is not None and balance > 0:
+            if balance != file.amount:
+                record_many(session, "loan_file", action, by, [(file.id, {"amount": [str(file.amount), str(balance)]})])
+                file.amount = balance
+            continue
+        if session.execute(update(LoanFile).where(LoanFile.id == file.id, LoanFile.status == "open")
+                           .values(status="closed").execution_options(synchronize_session=False)).rowcount:
+            reason = "plan_changed"
+            record_many(session, "loan_file", action, by, [(file.id, {"status": ["open", "closed"],
+                                                                        "reason": ["", reason]})])
+            session.expire(file)
+            closed += 1
+    session.flush()
+    return closed
+
+
 def disburse(session, by, file_id: int, *, amount=None, paid_on: dt.date, bank_ref: str | None = None,
              key: str | None = None, today: dt.date | None = None):
     """Finance records the bank's money (放款, R-AFT-2): a payment with a receipt number, channel
@@ -521,3 +547,4 @@ def validate_stage_limits(value) -> dict:
 
 DEAL_ENDED.append(close_files_of_ended_deal)
 PAYMENT_REVERSED.append(undo_disbursement)
+PLAN_REGENERATED.append(follow_plan_change)

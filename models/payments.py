@@ -515,6 +515,9 @@ def generate_plan(session, subscription: Subscription) -> list[Instalment]:
 # the money, in its transaction, the deal locked: what modules above this one carry from the plan's
 # replaced lines to the lines that replace them (models.charges: a late line's late fee).
 LINES_REPLACED: list = []
+# Called by `regenerate_plan` as hook(session, subscription_id, by, action) once the new plan is in
+# force, in its transaction: what modules above this one follow (models.loans: the mortgage files).
+PLAN_REGENERATED: list = []
 
 
 def regenerate_plan(session, by, sub: Subscription, *, price: Decimal, payment_method: str, deposit: Decimal,
@@ -598,6 +601,8 @@ def regenerate_plan(session, by, sub: Subscription, *, price: Decimal, payment_m
         session.flush()
     for hook in LINES_REPLACED:  # models.charges: the late fees of replaced lines go on with the new ones
         hook(session, by, sub, old, rows, today)
+    for hook in PLAN_REGENERATED:  # what later modules follow (models.loans: files on lines gone)
+        hook(session, sub.id, by, change_action(change.kind))
     return rows
 
 
@@ -866,15 +871,32 @@ def agreed_retention(session, sub: Subscription) -> Decimal:
     return Decimal("0")
 
 
+def agreed_interest(session, sub: Subscription) -> Decimal:
+    """The interest a cancellation beyond ±3 % approved with its refund (R-AFT-3, art. 20:
+    models.change_apply.true_up_interest), paid by the refund voucher beside the money held;
+    otherwise nothing."""
+    if sub.status != "cancelled":
+        return Decimal("0")
+    proposal = session.scalar(select(ChangeRequest.proposal).where(
+        ChangeRequest.subscription_id == sub.id, ChangeRequest.kind == "cancellation",
+        ChangeRequest.status == "approved").order_by(ChangeRequest.id.desc()).limit(1))
+    return Decimal((proposal or {}).get("interest") or "0")
+
+
 def settlement_proposal(session, sub: Subscription) -> dict:
     """What the agreement says of the money held (R-CHG-5): the developer retains what
     `agreed_retention` allows, less what retention vouchers kept already, at most what is held;
-    the rest is refunded."""
+    the rest is refunded — with, on a cancellation beyond ±3 %, the interest approved not yet
+    paid (`interest`: refunds beyond the money received paid it; `held` then goes below 0 by it)."""
     held = money_held(session, sub.id)
     retained_before = session.scalar(select(func.coalesce(func.sum(Voucher.amount), 0)).where(
         Voucher.subscription_id == sub.id, Voucher.kind == "retained"))
     retain = max(min(agreed_retention(session, sub) - Decimal(retained_before), held), Decimal("0"))
-    return {"held": held, "retain": retain, "refund": held - retain}
+    interest = max(agreed_interest(session, sub) + min(held, Decimal("0")), Decimal("0"))
+    out = {"held": held, "retain": retain, "refund": max(held, Decimal("0")) - retain + interest}
+    if interest:
+        out["interest"] = interest
+    return out
 
 
 def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issued_on: dt.date,
@@ -904,10 +926,11 @@ def record_voucher(session, by, subscription_id: int, *, kind: str, amount, issu
     check_entry_date(sub.project, issued_on, today, _l("The voucher date"), "R-CHG-5",
                      not_before=sub.subscribed_on)
     held = money_held(session, sub.id)
-    if amount > held:
+    proposal = settlement_proposal(session, sub)
+    # A refund may exceed the money held by the interest a cancellation beyond ±3 % approved (R-AFT-3).
+    if amount > max(held, Decimal("0")) + (proposal.get("interest", Decimal("0")) if kind == "refund" else Decimal("0")):
         raise RuleViolation(_l("%(amount)s is more than the money still held on this deal, %(held)s.",
                                amount=format_money(amount), held=format_money(held)), rule="R-CHG-5")
-    proposal = settlement_proposal(session, sub)
     may_retain = proposal["retain"]
     if kind == "refund" and sub.status == "cancelled" and amount > proposal["refund"]:
         # R-CHG-4: the refund the cancellation's approvers agreed, not more (the retention and the fee

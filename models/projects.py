@@ -58,6 +58,8 @@ class Project(Base):
         CheckConstraint("handover_ends_on IS NULL OR handover_starts_on IS NULL OR handover_ends_on >= handover_starts_on",
                         name="handover_period_order"),
         CheckConstraint("ticket_due_days >= 1", name="ticket_due_positive"),
+        CheckConstraint("true_up_interest_percent >= 0 AND true_up_interest_percent <= 100",
+                        name="true_up_interest_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -111,6 +113,10 @@ class Project(Base):
     late_fee_daily_percent: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal("0.05"), server_default="0.05")
     late_fee_cap_percent: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal("5"), server_default="5")
     late_fee_waiver_limit: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("2000"), server_default="2000")
+    # R-AFT-3 (art. 20): a buyer who cancels beyond ±3 % gets back the price paid and the interest on
+    # it, at this annual rate (%), the office's to set (e.g. the one-year LPR of the day).
+    true_up_interest_percent: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal("3.00"),
+                                                              server_default="3.00")
     # R-AFT-2: days a mortgage file may stay in each stage before it is stuck (models.loans).
     loan_stage_limits: Mapped[dict] = mapped_column(JSON, default=lambda: dict(DEFAULT_LOAN_STAGE_LIMITS),
                                                     server_default=json.dumps(DEFAULT_LOAN_STAGE_LIMITS))

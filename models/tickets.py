@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, SmallInteger, String, Text, UniqueConstraint, select, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, SmallInteger, String, Text, select, text
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from .base import Base, in_list, utcnow
@@ -189,7 +189,7 @@ import hashlib  # noqa: E402
 from decimal import ROUND_HALF_UP, Decimal  # noqa: E402
 
 from flask_babel import lazy_gettext as _l  # noqa: E402
-from sqlalchemy import and_, func, or_, update  # noqa: E402
+from sqlalchemy import and_, func, update  # noqa: E402
 from sqlalchemy.exc import IntegrityError  # noqa: E402
 
 from .audit import audit_context, record_many  # noqa: E402

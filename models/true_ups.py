@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context, record_many
 from .base import Base, Money, in_list, office_today, utcnow
-from .charges import add_charges
+from .charges import Charge, add_charges
 from .deals import Subscription, locked_subscription, via_subscription
 from .errors import RuleViolation
 from .inventory import Building, PriceListRejected, Unit, check_upload, sheet_rows
@@ -280,12 +280,12 @@ def compute_batch(session, by, building_id: int, surveyed_on: dt.date | None = N
     building = session.get(Building, building_id)
     if building is None:
         raise RuleViolation(_l("This building does not exist."), rule="R-AFT-3")
-    trued = select(TrueUp.subscription_id).where(TrueUp.status != "void")
+    trued = select(TrueUp.subscription_id).where(TrueUp.subscription_id == Subscription.id, in_force_on_unit())
     rows = session.execute(
         select(Subscription.id, Subscription.project_id, Unit.id, Unit.area, Unit.surveyed_area, Subscription.price)
         .join(Unit, Subscription.unit_id == Unit.id)
         .where(Unit.building_id == building_id, Unit.surveyed_area.is_not(None),
-               Subscription.status.in_(TRUE_UP_DEAL), Subscription.id.not_in(trued))
+               Subscription.status.in_(TRUE_UP_DEAL), ~trued.exists())
         .order_by(Unit.floor, Unit.position, Unit.id)).all()
     if not rows:
         raise RuleViolation(_l("No deal of this building has a surveyed area and no true-up yet: enter or "
@@ -422,12 +422,43 @@ def refund_true_up(session, by, true_up_id: int, *, channel: str, issued_on: dt.
     return voucher
 
 
+def in_force_on_unit():
+    """A WHERE clause on `true_up` (the query joins `subscription`): the deal's true-up in force —
+    not void, and of the unit the deal is on now (a swap leaves the old unit's behind, R-CHG-2)."""
+    return and_(TrueUp.status != "void", TrueUp.unit_id == Subscription.unit_id)
+
+
 def true_up_of(session, subscription_id: int) -> TrueUp | None:
     """The deal's true-up in force, if any."""
-    return session.scalar(select(TrueUp).where(TrueUp.subscription_id == subscription_id, TrueUp.status != "void"))
+    return session.scalar(select(TrueUp).join(Subscription, Subscription.id == TrueUp.subscription_id)
+                          .where(TrueUp.subscription_id == subscription_id, in_force_on_unit()))
 
 
 def may_cancel_by_true_up(session, subscription_id: int) -> bool:
-    """Beyond ±3 % the buyer may cancel (R-AFT-3): the developer then refunds all that was paid."""
-    return bool(session.scalar(select(TrueUp.id).where(TrueUp.subscription_id == subscription_id,
-                                                       TrueUp.status != "void", TrueUp.may_cancel.is_(True))))
+    """Beyond ±3 % the buyer may cancel (R-AFT-3): the developer then refunds all that was paid,
+    with the interest on it (models.change_apply.true_up_interest)."""
+    return bool(session.scalar(select(TrueUp.id).join(Subscription, Subscription.id == TrueUp.subscription_id)
+                               .where(TrueUp.subscription_id == subscription_id, in_force_on_unit(),
+                                      TrueUp.may_cancel.is_(True))))
+
+
+def void_true_ups_of_unit(session, by, subscription_id: int, unit_id: int, action: str) -> list[int]:
+    """A unit swap (R-CHG-2, models.change_apply) leaves unit `unit_id`: the deal's true-ups of it
+    become void, and their charges void (`Charge.void_at`: nothing more owed on them, nowhere — the
+    deal's page, the handover, the charges grid). What the buyer paid on such a charge stays held on
+    the deal, in the plan's money no more: finance sees it on the charges grid (paid, void since)
+    and in the deal's held money. Audited under `action`. Returns the true-ups voided."""
+    was = dict(session.execute(select(TrueUp.id, TrueUp.status).where(
+        TrueUp.subscription_id == subscription_id, TrueUp.unit_id == unit_id, TrueUp.status != "void")).all())
+    if not was:
+        return []
+    ids = session.scalars(update(TrueUp).where(TrueUp.id.in_(was), TrueUp.status != "void")
+                          .values(status="void").returning(TrueUp.id)
+                          .execution_options(synchronize_session=False)).all()
+    now = utcnow()
+    charges = session.scalars(update(Charge).where(Charge.true_up_id.in_(ids), Charge.void_at.is_(None))
+                              .values(void_at=now).returning(Charge.id)
+                              .execution_options(synchronize_session=False)).all()
+    record_many(session, "true_up", action, by, [(i, {"status": [was[i], "void"]}) for i in ids])
+    record_many(session, "charge", action, by, [(i, {"void_at": [None, now.isoformat()]}) for i in charges])
+    return list(ids)

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from sqlalchemy import func, select
 
-from models import Audit, Charge, Document, RuleViolation, Subscription, TrueUp, TrueUpBatch, Unit, Voucher
+from models import Audit, Charge, Document, RuleViolation, TrueUp, TrueUpBatch, Unit, Voucher
 from models.change_apply import check_proposal
 from models.charges import charges_owed
 from models.inventory import PriceListRejected
-from models.payments import money_held, record_payment, settlement_proposal
+from models.payments import money_held
 from models.true_ups import (apply_batch, batch_totals, compute_batch, enter_surveyed_area, import_surveyed_areas,
                              read_surveyed_areas, refund_true_up, true_up_amounts)
 from tests import factories as f
