@@ -560,6 +560,10 @@ def _handover_demo(session, users, project, today):
         sign_contract(session, lawyer, contract.id, number=f"HT-DEMO-H{sub.id}", signed_on=day + dt.timedelta(days=10),
                       bank="中国建设银行" if method == "commercial_mortgage" else None, today=day + dt.timedelta(days=10))
         deals.append(sub)
+    from models.true_ups import enter_surveyed_area
+    for sub in deals:  # surveyed as built (a 0 % true-up): the survey report goes with the keys
+        unit = session.get(Unit, sub.unit_id)
+        enter_surveyed_area(session, users["control"], unit.id, unit.area, today - dt.timedelta(days=30), today=today)
     notified_on = today - dt.timedelta(days=5)
     created, refused = notify_handovers(session, manager, [d.id for d in deals], today=notified_on)
     by_deal = {h.subscription_id: h for h in created}
@@ -705,6 +709,9 @@ def _true_up_demo(session, users, project, today):
     ratios = ["0.012", "-0.008", "0.021", "-0.015", "0.004", "-0.027", "0.029", "0"]
     rows, n = [], 0
     for unit in units:
+        if unit.surveyed_area is not None:  # surveyed already (the handovers' homes): as surveyed
+            rows.append({"unit": unit.number, "area": str(unit.surveyed_area)})
+            continue
         if unit.id in dealt:
             ratio = Decimal({0: "0.042", 1: "-0.05"}.get(n, ratios[n % len(ratios)]))
             n += 1
