@@ -273,8 +273,26 @@ def test_r_svc_1_photos_are_served_with_nosniff_and_only_within_the_agents_scope
     assert client.get(f"/admin/ticket/attachment/{row_id}/").status_code in (403, 404)
     assert client.get(f"/admin/ticket/details/?id={ticket.id}").status_code in (302, 403, 404)
     auth.logout()
-    _login(client, auth, make_user("archive"))  # may see tickets, not photos of handovers it cannot list
-    assert client.get(f"/admin/ticket/attachment/{row_id}/").status_code == 200
+    _login(client, auth, make_user("archive"))  # R-ALL-1: the archive keeps contracts, not after-sales photos
+    assert client.get(f"/admin/ticket/attachment/{row_id}/").status_code in (403, 404)
+
+
+def test_r_all_1_the_archive_clerk_neither_lists_nor_works_on_tickets(app, db, deal, make_user, client, auth):
+    ticket = _open(db, deal)
+    archive = make_user("archive")
+    with raises_rule("R-ALL-1"):
+        add_note(db.session, archive, ticket.id, "归档")
+    db.session.rollback()
+    _login(client, auth, archive)
+    assert client.get("/admin/ticket/").status_code in (302, 403)
+    assert client.get("/admin/ticket_note/").status_code in (302, 403)
+    token = auth.csrf("/admin/")
+    client.post("/admin/ticket/resolve/", data={"csrf_token": token, "ids": ticket.id, "resolution": "archive closed it"})
+    client.post("/admin/ticket/note/", data={"csrf_token": token, "ids": ticket.id, "note": "archive note"})
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).status != "resolved"
+    assert db.session.scalar(select(func.count()).select_from(TicketNote).where(TicketNote.ticket_id == ticket.id,
+                                                                                TicketNote.note.contains("archive"))) == 0
 
 
 # --- screens -----------------------------------------------------------------------------------------
