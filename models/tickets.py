@@ -525,12 +525,24 @@ def _score(value, required: bool):
     return score
 
 
+def _occasion_date(session, sub: Subscription, occasion: str, ticket: Ticket | None) -> dt.date | None:
+    """The day of the survey's occasion: the sale contract's signing, the handover, the ticket's closing."""
+    from .contracts import Contract
+    if occasion == "signing":
+        return session.scalar(select(func.max(Contract.signed_on)).where(
+            Contract.subscription_id == sub.id, Contract.kind == "sale", Contract.status.not_in(("booked", "rescinded"))))
+    if occasion == "handover":
+        return sub.handed_over_on
+    return ticket.closed_on if ticket is not None else None
+
+
 def record_survey(session, by, subscription_id, *, occasion, overall, service=None, quality=None, comment="",
                   ticket_id=None, recorded_on=None, today=None) -> Survey:
     """A customer's satisfaction survey (R-SVC-2) after signing (the deal contracted), after the
     handover (the deal handed over) or after a ticket of the deal closed; scores 1–5; one per deal
     and occasion, one per ticket (the unique indexes: a double click records once, the second is
-    told). The agent rated is the deal's. An agent records surveys of his own deals."""
+    told). The agent rated is the deal's. An agent records surveys of his own deals. Dated between
+    its occasion (the signing, the handover, the ticket's closing) and today."""
     require(by, "survey.record")
     today = _today(today)
     recorded_on = recorded_on or today
@@ -551,6 +563,10 @@ def record_survey(session, by, subscription_id, *, occasion, overall, service=No
             raise RuleViolation(_l("A ticket survey needs a closed ticket of this deal."), rule="R-SVC-2")
     else:
         ticket_id = None
+    occurred = _occasion_date(session, sub, occasion, ticket if occasion == "ticket" else None)
+    if occurred is not None and recorded_on < occurred:
+        raise RuleViolation(_l("The survey cannot be dated before its occasion (%(day)s).", day=occurred.isoformat()),
+                            rule="R-SVC-2")
     scores = dict(overall=_score(overall, True), service=_score(service, False), quality=_score(quality, False))
     survey = Survey(project_id=sub.project_id, subscription_id=sub.id, agent_id=sub.agent_id, occasion=occasion,
                     ticket_id=int(ticket_id) if ticket_id else None, comment=(comment or "").strip(),
