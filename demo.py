@@ -649,10 +649,14 @@ def _after_sales_demo(session, users, project, today):
     del invoice
     scores = [(5, 5, 5, "置业顾问非常专业，流程清楚"), (4, 5, 4, ""), (3, 4, 3, "签约等待时间较长"),
               (5, 4, 5, "服务热情"), (2, 2, 3, "首付款到账确认太慢，多次打电话才有回复"), (4, 4, None, "")]
+    from models.contracts import Contract
+    signed_on = dict(session.execute(select(Contract.subscription_id, func.max(Contract.signed_on)).where(
+        Contract.kind == "sale", Contract.signed_on.is_not(None)).group_by(Contract.subscription_id)).all())
     for n, sub in enumerate(signed):
         overall, svc, quality, comment = scores[n % len(scores)]
+        on = max(today - days(n % 5), signed_on.get(sub.id) or today)  # not before the signing (R-SVC-2)
         record_survey(session, users["service"], sub.id, occasion="signing", overall=overall, service=svc,
-                      quality=quality, comment=comment, recorded_on=today - days(n % 5), today=today)
+                      quality=quality, comment=comment, recorded_on=min(on, today), today=today)
     record_survey(session, users["service"], deal(2).id, occasion="ticket", ticket_id=door.id, overall=4,
                   service=5, quality=4, comment="维修及时", recorded_on=today - days(5), today=today)
     session.commit()
