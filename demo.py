@@ -560,6 +560,10 @@ def _handover_demo(session, users, project, today):
         sign_contract(session, lawyer, contract.id, number=f"HT-DEMO-H{sub.id}", signed_on=day + dt.timedelta(days=10),
                       bank="中国建设银行" if method == "commercial_mortgage" else None, today=day + dt.timedelta(days=10))
         deals.append(sub)
+    from models.true_ups import enter_surveyed_area
+    for sub in deals:  # surveyed as built (a 0 % true-up): the survey report goes with the keys
+        unit = session.get(Unit, sub.unit_id)
+        enter_surveyed_area(session, users["control"], unit.id, unit.area, today - dt.timedelta(days=30), today=today)
     notified_on = today - dt.timedelta(days=5)
     created, refused = notify_handovers(session, manager, [d.id for d in deals], today=notified_on)
     by_deal = {h.subscription_id: h for h in created}
@@ -645,10 +649,14 @@ def _after_sales_demo(session, users, project, today):
     del invoice
     scores = [(5, 5, 5, "置业顾问非常专业，流程清楚"), (4, 5, 4, ""), (3, 4, 3, "签约等待时间较长"),
               (5, 4, 5, "服务热情"), (2, 2, 3, "首付款到账确认太慢，多次打电话才有回复"), (4, 4, None, "")]
+    from models.contracts import Contract
+    signed_on = dict(session.execute(select(Contract.subscription_id, func.max(Contract.signed_on)).where(
+        Contract.kind == "sale", Contract.signed_on.is_not(None)).group_by(Contract.subscription_id)).all())
     for n, sub in enumerate(signed):
         overall, svc, quality, comment = scores[n % len(scores)]
+        on = max(today - days(n % 5), signed_on.get(sub.id) or today)  # not before the signing (R-SVC-2)
         record_survey(session, users["service"], sub.id, occasion="signing", overall=overall, service=svc,
-                      quality=quality, comment=comment, recorded_on=today - days(n % 5), today=today)
+                      quality=quality, comment=comment, recorded_on=min(on, today), today=today)
     record_survey(session, users["service"], deal(2).id, occasion="ticket", ticket_id=door.id, overall=4,
                   service=5, quality=4, comment="维修及时", recorded_on=today - days(5), today=today)
     session.commit()
@@ -705,6 +713,9 @@ def _true_up_demo(session, users, project, today):
     ratios = ["0.012", "-0.008", "0.021", "-0.015", "0.004", "-0.027", "0.029", "0"]
     rows, n = [], 0
     for unit in units:
+        if unit.surveyed_area is not None:  # surveyed already (the handovers' homes): as surveyed
+            rows.append({"unit": unit.number, "area": str(unit.surveyed_area)})
+            continue
         if unit.id in dealt:
             ratio = Decimal({0: "0.042", 1: "-0.05"}.get(n, ratios[n % len(ratios)]))
             n += 1

@@ -15,6 +15,7 @@ import hashlib
 
 from flask_babel import force_locale, lazy_gettext as _l
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import object_session
 
 from .audit import audit_context, record
 from .base import office_today, utcnow
@@ -24,7 +25,7 @@ from .deals import LIVE_DEAL, Subscription
 from .document_contexts import BUILDERS, project_context
 from .document_queue import DOCUMENT_KINDS, Document, DocumentBatch, kind_label, new_batch, requeue_failed
 from .errors import RuleViolation
-from .handovers import Handover
+from .handovers import Handover, handover_refusal
 from .inventory import Building
 from .ladder import OverdueEvent
 from .leads import Lead
@@ -126,6 +127,12 @@ def refusal(kind: str, subject) -> RuleViolation | None:
         return RuleViolation(_l("This subscription was withdrawn."), rule="R-SUB-1")
     if kind == "handover_notice" and subject.status == "cancelled":
         return RuleViolation(_l("This handover was cancelled."), rule="R-AFT-4")
+    if kind == "handover_notice" and subject.status != "handed_over":
+        # The notice says the money is all settled: re-checked when it is made (a payment reversed,
+        # a late fee or a true-up billed since the notice was sent) — the refusal says what is owed.
+        why = handover_refusal(object_session(subject), subject.subscription)
+        if why is not None:
+            return why
     if kind == "handover_record" and subject.status != "handed_over":
         return RuleViolation(_l("A handover record is made once the keys are handed over."), rule="R-AFT-4")
     if kind == "true_up_notice" and subject.status == "void":

@@ -27,6 +27,7 @@ from .payments import Instalment, open_line
 from .permissions import require
 from .submissions import claim, settle
 from .tickets import SUBJECT_MODELS, open_ticket
+from .true_ups import TrueUp
 from .users import User
 
 HANDOVER_STATUSES = ("notified", "booked", "inspected", "handed_over", "cancelled")
@@ -120,13 +121,36 @@ def owed_text(owed: list[tuple[str, Decimal]]) -> str:
     return "; ".join(f"{label} {format_money(amount)}" for label, amount in owed)
 
 
+def true_up_refusal(session, sub: Subscription) -> RuleViolation | None:
+    """Why the area true-up (R-AFT-3) still stands before the handover (None: it does not): the
+    unit has no surveyed area (the survey report goes with the home), or its surveyed area differs
+    from the contract's and the deal's true-up is not applied yet — the bill comes before the keys."""
+    surveyed, area = session.execute(select(Unit.surveyed_area, Unit.area).where(Unit.id == sub.unit_id)).one()
+    if surveyed is None:
+        return RuleViolation(_l("The unit has no surveyed area yet: enter its surveyed area and settle the area "
+                                "true-up before the handover."), rule="R-AFT-4")
+    status = session.scalar(select(TrueUp.status).where(TrueUp.subscription_id == sub.id,
+                                                        TrueUp.unit_id == sub.unit_id, TrueUp.status != "void"))
+    if status == "computed":
+        return RuleViolation(_l("The deal's area true-up is computed but not applied: apply it (and settle it) "
+                                "before the handover."), rule="R-AFT-4")
+    if status is None and surveyed != area:
+        return RuleViolation(_l("The unit's surveyed area differs from the contract's: compute and apply the area "
+                                "true-up before the handover."), rule="R-AFT-4")
+    return None
+
+
 def handover_refusal(session, sub: Subscription) -> RuleViolation | None:
     """Why the deal's home cannot be handed over now (None: it can): the deal is not signed, its
-    unit is not its own, or money is owed — said line by line, with the total."""
+    unit is not its own, the area true-up is not settled (no surveyed area, or a true-up not
+    applied), or money is owed — said line by line, with the total."""
     if sub.status != "contracted":
         return RuleViolation(_l("Only a deal whose sale contract is signed is handed over."), rule="R-AFT-4")
     if session.scalar(select(Unit.status).where(Unit.id == sub.unit_id)) != "signed":  # as the row stands
         return RuleViolation(_l("The unit is not signed to this deal."), rule="R-AFT-4")
+    why = true_up_refusal(session, sub)
+    if why is not None:
+        return why
     owed = owed_before_handover(session, sub)
     if owed:
         return RuleViolation(_l("Still owed: %(lines)s; total %(total)s.", lines=owed_text(owed),

@@ -377,7 +377,8 @@ def disburse(session, by, file_id: int, *, amount=None, paid_on: dt.date, bank_r
     `loan_disbursement`, on the file's loan line of the plan in force (payments.take_payment under
     the deal's lock), and the file `disbursed` (stage, status, payment, a LoanStage row) in the
     same transaction. Only from `mortgage_registered` (DISBURSE_FROM: the bank pays once the
-    mortgage is registered). The amount defaults to the line's balance. The contract's mortgage
+    mortgage is registered). The amount is the line's balance (the default): a partial amount is
+    refused, so a file disbursed always means a loan line paid. The contract's mortgage
     step is marked done when the project's step order allows it (contracts.step_refusal).
     `key`: the form's one-time key — a double click records one receipt."""
     require(by, "loan.disburse")
@@ -398,7 +399,14 @@ def disburse(session, by, file_id: int, *, amount=None, paid_on: dt.date, bank_r
     line = loan_line(session, sub.id, file.line_kind)
     if line is None or line.amount_paid >= line.amount_due:
         raise RuleViolation(_l("The deal's loan line has nothing left to pay."), rule="R-AFT-2")
-    amount = parse_money(amount) if amount not in (None, "") else line.amount_due - line.amount_paid
+    balance = line.amount_due - line.amount_paid
+    amount = parse_money(amount) if amount not in (None, "") else balance
+    if amount != balance:
+        # One disbursement pays the loan line: a part would mark the file disbursed with the loan
+        # half paid and no file left to follow the rest. A bank lending less is a plan change.
+        raise RuleViolation(_l("The bank disburses the loan line's balance, %(balance)s, in one payment, not "
+                               "%(amount)s. If the bank lends less, change the deal's payment plan first.",
+                               balance=format_money(balance), amount=format_money(amount)), rule="R-AFT-2")
     payment = take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel="loan_disbursement",
                            bank_ref=bank_ref, instalment_id=line.id, today=today,
                            note=str(file.bank))

@@ -98,9 +98,9 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "true_up": _entity(list="amgcfv", export="amcfv"),
     "handover": _entity(list="amgsv", export="amsv", action="mgs"),
     "handover_ready": _entity(list="amsv", action="ms"),  # signed deals without a handover (R-AFT-4)
-    "ticket": _entity(list="amgcflrsv", export="amsv", action="amgflrs"),
+    "ticket": _entity(list="amgcflsv", export="amsv", action="amgfls"),
     "ticket_due": _entity(list="amsv"),  # tickets past their due date (R-SVC-1)
-    "ticket_note": _entity(list="amgcflrsv"),
+    "ticket_note": _entity(list="amgcflsv"),
     "survey": _entity(list="amgsv", export="amsv"),  # recorded on its own page (survey.record)
 }
 
@@ -162,7 +162,7 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "handover.inspect": _roles("s"),
     "handover.keys": _roles("s"),
     "ticket.open": _roles("amgs"),  # R-SVC-1
-    "ticket.work": _roles("amgflrs"),  # notes, progress, resolution — on the tickets one may see
+    "ticket.work": _roles("amgfls"),  # notes, progress, resolution — on the tickets one may see
     "ticket.route": _roles("ams"),  # department and person
     "ticket.close": _roles("ams"),  # after the outcome is fed back to the customer
     "survey.record": _roles("gs"),  # R-SVC-2

@@ -186,6 +186,7 @@ class Survey(Base):
 # Domain operations (R-SVC-1, R-SVC-2). The caller commits.
 
 import hashlib  # noqa: E402
+import io  # noqa: E402
 from decimal import ROUND_HALF_UP, Decimal  # noqa: E402
 
 from flask_babel import lazy_gettext as _l  # noqa: E402
@@ -440,12 +441,29 @@ def reopen(session, by, ticket_id: int, note: str, today=None) -> Ticket:
 MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"%PDF-", "application/pdf"))
 
 
+PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+# The last bytes of a whole file: PNG's IEND chunk (with its CRC), JPEG's end-of-image marker.
+IMAGE_TAILS = {"image/jpeg": b"\xff\xd9", "image/png": b"IEND\xaeB`\x82"}
+
+
 def sniff(content: bytes) -> str | None:
-    """The type of a file read from its first bytes (never its name or the browser's word)."""
-    for magic, kind in MAGIC:
-        if content.startswith(magic):
-            return kind
-    return None
+    """The type of a file read from its bytes (never its name or the browser's word): a whole
+    image — its head, Pillow's reading of every chunk, the format it finds and its end marker as the
+    last bytes (nothing hidden after it) — or a PDF, `%PDF-` at its head and `%%EOF` at its tail."""
+    kind = next((kind for magic, kind in MAGIC if content.startswith(magic)), None)
+    if kind == "application/pdf":
+        return kind if content.rstrip(b"\r\n\t \x00").endswith(b"%%EOF") else None
+    if kind is None or not content.endswith(IMAGE_TAILS[kind]):
+        return None
+    from PIL import Image  # Pillow comes with WeasyPrint (requirements/app.txt)
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            if image.format != PIL_FORMATS[kind]:
+                return None
+            image.verify()
+    except Exception:  # noqa: BLE001 - any failure to read it whole means it is not that image
+        return None
+    return kind
 
 
 # The entity of each attachment subject. models.handovers (which opens its defects as tickets,
@@ -475,8 +493,13 @@ def attach_file(session, by, subject: str, subject_id: int, filename: str, conte
     """A photo or scan attached to a ticket or a handover one may see (R-SVC-1, R-AFT-4): its type
     read from its bytes (JPEG, PNG, PDF), at most ATTACHMENT_MAX_BYTES, stored with its sha256."""
     require(by, "ticket.work" if subject == "ticket" else "handover.inspect")
-    if visible_subject(session, by, subject, subject_id) is None:
+    target = visible_subject(session, by, subject, subject_id)
+    if target is None:
         raise RuleViolation(_l("This ticket does not exist, or is not one you may see."), rule="R-SVC-1")
+    if subject == "ticket":  # as the row stands now, locked against a close meanwhile
+        status = session.scalar(select(Ticket.status).where(Ticket.id == target.id).with_for_update())
+        if status == "closed":
+            raise RuleViolation(_l("This ticket is closed: reopen it to attach files."), rule="R-SVC-1")
     content = content or b""
     if not content:
         raise RuleViolation(_l("The file is empty."), rule="R-SVC-1")
@@ -525,12 +548,24 @@ def _score(value, required: bool):
     return score
 
 
+def _occasion_date(session, sub: Subscription, occasion: str, ticket: Ticket | None) -> dt.date | None:
+    """The day of the survey's occasion: the sale contract's signing, the handover, the ticket's closing."""
+    from .contracts import Contract
+    if occasion == "signing":
+        return session.scalar(select(func.max(Contract.signed_on)).where(
+            Contract.subscription_id == sub.id, Contract.kind == "sale", Contract.status.not_in(("booked", "rescinded"))))
+    if occasion == "handover":
+        return sub.handed_over_on
+    return ticket.closed_on if ticket is not None else None
+
+
 def record_survey(session, by, subscription_id, *, occasion, overall, service=None, quality=None, comment="",
                   ticket_id=None, recorded_on=None, today=None) -> Survey:
     """A customer's satisfaction survey (R-SVC-2) after signing (the deal contracted), after the
     handover (the deal handed over) or after a ticket of the deal closed; scores 1–5; one per deal
     and occasion, one per ticket (the unique indexes: a double click records once, the second is
-    told). The agent rated is the deal's. An agent records surveys of his own deals."""
+    told). The agent rated is the deal's. An agent records surveys of his own deals. Dated between
+    its occasion (the signing, the handover, the ticket's closing) and today."""
     require(by, "survey.record")
     today = _today(today)
     recorded_on = recorded_on or today
@@ -551,6 +586,10 @@ def record_survey(session, by, subscription_id, *, occasion, overall, service=No
             raise RuleViolation(_l("A ticket survey needs a closed ticket of this deal."), rule="R-SVC-2")
     else:
         ticket_id = None
+    occurred = _occasion_date(session, sub, occasion, ticket if occasion == "ticket" else None)
+    if occurred is not None and recorded_on < occurred:
+        raise RuleViolation(_l("The survey cannot be dated before its occasion (%(day)s).", day=occurred.isoformat()),
+                            rule="R-SVC-2")
     scores = dict(overall=_score(overall, True), service=_score(service, False), quality=_score(quality, False))
     survey = Survey(project_id=sub.project_id, subscription_id=sub.id, agent_id=sub.agent_id, occasion=occasion,
                     ticket_id=int(ticket_id) if ticket_id else None, comment=(comment or "").strip(),

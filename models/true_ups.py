@@ -12,6 +12,7 @@ true-up is one batch with its totals.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext, lazy_gettext as _l
@@ -25,7 +26,7 @@ from .charges import Charge, add_charges
 from .deals import Subscription, locked_subscription, via_subscription
 from .errors import RuleViolation
 from .inventory import Building, PriceListRejected, Unit, check_upload, sheet_rows
-from .money import format_money, parse_amount
+from .money import format_money
 from .payments import PAYMENT_CHANNELS, Voucher, next_voucher_no
 from .permissions import require
 from .projects import check_entry_date
@@ -161,9 +162,46 @@ def true_up_amounts(contract_area, surveyed_area, price) -> dict:
 
 # --- Surveyed areas ---------------------------------------------------------------------------------
 
+_AREA_NUMBER = re.compile(r"[0-9]{1,8}(?:\.[0-9]+)?", re.ASCII)  # Numeric(10, 2): up to 99,999,999.99
+_AREA_UNITS = ("平方米", "平米", "m²", "m2", "㎡")  # a unit after the number is allowed, and dropped
+_AREA_WIDTH = str.maketrans("０１２３４５６７８９．　ｍ", "0123456789. m")
+
+
+def parse_area(value) -> Decimal:
+    """A surveyed area (R-AFT-3) as typed or read from a sheet: square metres, a positive decimal
+    with at most 2 decimals ("89.37", "89.37 ㎡", full-width digits); anything else — a sign, an
+    exponent, a formula, NaN, thousands separators, a third decimal — refused with a message about
+    an area (not money)."""
+    if isinstance(value, bool) or value is None:
+        raise RuleViolation(_l("Enter the surveyed area in square metres."), rule="R-AFT-3")
+    if isinstance(value, (int, Decimal)):
+        area = Decimal(value)
+        if not area.is_finite() or area != area.quantize(FEN):
+            raise _bad_area(value)
+    else:
+        text = str(value).translate(_AREA_WIDTH).strip()
+        for unit in _AREA_UNITS:
+            if text.lower().endswith(unit):
+                text = text[:-len(unit)].strip()
+                break
+        if not text:
+            raise RuleViolation(_l("Enter the surveyed area in square metres."), rule="R-AFT-3")
+        if not _AREA_NUMBER.fullmatch(text) or len(text.partition(".")[2]) > 2:
+            raise _bad_area(value)
+        area = Decimal(text)
+    if area <= 0:
+        raise RuleViolation(_l("The surveyed area must be more than 0 m²."), rule="R-AFT-3")
+    return area
+
+
+def _bad_area(value) -> RuleViolation:
+    return RuleViolation(_l("The surveyed area is written in square metres as a number with at most 2 decimals, "
+                            "e.g. 89.37; “%(typed)s” is not one.", typed=str(value)[:30]), rule="R-AFT-3")
+
+
 def _checked_area(value, unit: Unit) -> Decimal:
-    """A surveyed area as typed, > 0 and within ±50 % of the contract area (else a typing error)."""
-    area = parse_amount("" if value is None else value, _l("The surveyed area"), rule="R-AFT-3")
+    """A surveyed area as typed (`parse_area`), within ±50 % of the contract area (else a typing error)."""
+    area = parse_area(value)
     if abs(area - unit.area) > SURVEY_BAND * unit.area:
         raise RuleViolation(_l("A surveyed area of %(area)s m² is more than 50 %% away from the contract's "
                                "%(contract)s m²: check what was typed.", area=area, contract=unit.area),

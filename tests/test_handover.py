@@ -46,6 +46,12 @@ def _sign(db, deal, sub):
         T - dt.timedelta(days=20), dt.time(10)), today=T - dt.timedelta(days=24))
     sign_contract(db.session, deal["lawyer"], contract.id, number=f"HT-{sub.id}", signed_on=T - dt.timedelta(days=20),
                   bank="建设银行" if sub.payment_method == "commercial_mortgage" else None, today=T - dt.timedelta(days=20))
+    _surveyed(db, sub.unit)
+
+
+def _surveyed(db, unit, area=None):
+    """The unit surveyed (R-AFT-3) — as built unless `area` says otherwise: no true-up to settle."""
+    unit.surveyed_area, unit.surveyed_on = unit.area if area is None else Decimal(area), T - dt.timedelta(days=15)
     db.session.commit()
 
 
@@ -476,3 +482,52 @@ def test_r_aft_4_the_notice_and_the_record_read_what_they_must(app, db, deal, tm
     for words in ("房屋交接记录", "签收人甲", "4把", "水表 00012", "卫生间防水", "不合格", ticket.number, "遗留问题",
                   "买受人（签收钥匙）"):
         assert words in record, words
+
+
+# --- the area true-up before the handover (R-AFT-3 → R-AFT-4) ----------------------------------------
+
+def test_r_aft_4_no_surveyed_area_no_notice_and_no_keys(app, db, deal):
+    sub, unit = deal["sub"], deal["sub"].unit
+    unit.surveyed_area = None
+    db.session.commit()
+    with force_locale("en"):
+        created, refused = notify_handovers(db.session, deal["service"], [sub.id], today=T)
+        assert created == [] and "no surveyed area" in str(refused[0][1])
+    db.session.rollback()
+    _surveyed(db, unit)
+    handover = _inspected(db, deal)
+    unit.surveyed_area = None  # the survey withdrawn after the notice: the keys wait for it
+    db.session.commit()
+    with force_locale("en"), raises_rule("R-AFT-4", match="no surveyed area"):
+        hand_over_keys(db.session, deal["service"], handover.id, signed_by="x", keys_count=2, today=T)
+    db.session.rollback()
+    assert db.session.get(Handover, handover.id).status == "inspected"
+
+
+def test_r_aft_4_the_true_up_is_computed_applied_and_settled_before_the_notice(app, db, deal):
+    from models.true_ups import apply_batch, compute_batch
+    sub = deal["sub"]
+    _surveyed(db, sub.unit, area=sub.unit.area * Decimal("1.02"))  # 2 % larger: the buyer owes the difference
+    with force_locale("en"):
+        assert "compute and apply the area true-up" in str(handover_refusal(db.session, sub))
+        batch = compute_batch(db.session, deal["control"], sub.unit.building_id, today=T)
+        db.session.commit()
+        assert "computed but not applied" in str(handover_refusal(db.session, sub))
+        created, refused = notify_handovers(db.session, deal["service"], [sub.id], today=T)
+        assert created == [] and "computed but not applied" in str(refused[0][1])
+        db.session.rollback()
+        apply_batch(db.session, deal["finance"], batch.id, today=T)
+        db.session.commit()
+        assert "Area true-up ¥20,000.00" in str(handover_refusal(db.session, sub))  # the bill, before the keys
+
+
+def test_r_aft_4_the_notice_is_not_rendered_while_money_is_owed_and_says_what(app, db, deal):
+    handover = _notified(db, deal)
+    document_context(db.session, "handover_notice", handover.id)  # settled: it renders
+    sub = deal["sub"]
+    line = db.session.scalar(select(Instalment).where(Instalment.subscription_id == sub.id).limit(1))
+    db.session.add(Charge(project_id=sub.project_id, subscription_id=sub.id, kind="late_fee", instalment_id=line.id,
+                          amount=Decimal("321.00")))  # billed after the notice went out
+    db.session.commit()
+    with force_locale("en"), raises_rule("R-AFT-4", match="Late fee ¥321.00; total ¥321.00"):
+        document_context(db.session, "handover_notice", handover.id)

@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select, update
 
 from models import Instalment, Payment, RuleViolation
@@ -175,9 +176,26 @@ def test_r_aft_2_a_reversed_disbursement_puts_the_file_back(db, deal):
     assert (file.stage, file.status, file.payment_id, file.stage_since) == ("mortgage_registered", "open", None, day)
     assert _line(db, deal).status == "pending"
     assert [s.stage for s in file.stages][-2:] == ["disbursed", "mortgage_registered"]
-    again = disburse(db.session, deal["finance"], file.id, amount="300000", paid_on=day, today=day)
+    again = disburse(db.session, deal["finance"], file.id, amount="700000", paid_on=day, today=day)
     db.session.commit()
-    assert again.amount == Decimal("300000.00") and _line(db, deal).status == "partly_paid"
+    assert again.amount == Decimal("700000.00") and _line(db, deal).status == "paid"
+
+
+def test_r_aft_2_a_partial_disbursement_is_refused_and_leaves_file_and_line_as_they_were(db, deal):
+    file = _open(db, deal)
+    day = _to_registered(db, deal, file)
+    receipts = db.session.scalar(select(func.count()).select_from(Payment))
+    for amount in ("1000", "699999.99", "700000.01"):
+        with force_locale("en"), raises_rule("R-AFT-2", match="balance, ¥700,000.00, in one payment"):
+            disburse(db.session, deal["finance"], file.id, amount=amount, paid_on=day, today=day)
+        db.session.rollback()
+    db.session.refresh(file)
+    assert (file.stage, file.status, file.payment_id) == ("mortgage_registered", "open", None)
+    assert _line(db, deal).amount_paid == 0 and db.session.scalar(select(func.count()).select_from(Payment)) == receipts
+    payment = disburse(db.session, deal["finance"], file.id, amount="700,000.00", paid_on=day, today=day)
+    db.session.commit()
+    db.session.refresh(file)
+    assert (file.status, file.payment_id, _line(db, deal).status) == ("disbursed", payment.id, "paid")
 
 
 def test_r_aft_2_a_refused_loan_closes_the_file_and_says_the_method_must_change(app, db, deal):

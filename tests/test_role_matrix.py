@@ -481,14 +481,14 @@ EXPECTED = {
     "handover_ready.export": "",
     "handover_ready.ajax_lookup": "amsv",
     "handover_ready.ajax_update": "",
-    "ticket.index_view": "amgcflrsv",
-    "ticket.details_view": "amgcflrsv",
+    "ticket.index_view": "amgcflsv",
+    "ticket.details_view": "amgcflsv",
     "ticket.create_view": "",
     "ticket.edit_view": "",
     "ticket.delete_view": "",
-    "ticket.action_view": "amgflrs",
+    "ticket.action_view": "amgfls",
     "ticket.export": "amsv",
-    "ticket.ajax_lookup": "amgcflrsv",
+    "ticket.ajax_lookup": "amgcflsv",
     "ticket.ajax_update": "",
     "ticket_due.index_view": "amsv",
     "ticket_due.details_view": "amsv",
@@ -499,14 +499,14 @@ EXPECTED = {
     "ticket_due.export": "",
     "ticket_due.ajax_lookup": "amsv",
     "ticket_due.ajax_update": "",
-    "ticket_note.index_view": "amgcflrsv",
-    "ticket_note.details_view": "amgcflrsv",
+    "ticket_note.index_view": "amgcflsv",
+    "ticket_note.details_view": "amgcflsv",
     "ticket_note.create_view": "",
     "ticket_note.edit_view": "",
     "ticket_note.delete_view": "",
     "ticket_note.action_view": "",
     "ticket_note.export": "",
-    "ticket_note.ajax_lookup": "amgcflrsv",
+    "ticket_note.ajax_lookup": "amgcflsv",
     "ticket_note.ajax_update": "",
     "survey.index_view": "amgsv",
     "survey.details_view": "amgsv",
@@ -541,12 +541,12 @@ EXPECTED = {
     "ticket.open_view": "amgs",  # ticket.open
     "ticket.customers_view": "amgs",  # ticket.open: the customer search, scoped
     "ticket.route_view": "ams",  # ticket.route
-    "ticket.note_view": "amgflrs",  # ticket.work
-    "ticket.resolve_view": "amgflrs",  # ticket.work
-    "ticket.reopen_view": "amgflrs",  # ticket.work
+    "ticket.note_view": "amgfls",  # ticket.work
+    "ticket.resolve_view": "amgfls",  # ticket.work
+    "ticket.reopen_view": "amgfls",  # ticket.work
     "ticket.close_view": "ams",  # ticket.close
-    "ticket.attach_view": "amgflrs",  # ticket.work
-    "ticket.attachment_view": "amgcflrsv",  # the subject's list right and row scope
+    "ticket.attach_view": "amgfls",  # ticket.work
+    "ticket.attachment_view": "amgcflsv",  # the subject's list right and row scope
     "survey.due_view": "amgsv",  # R-SVC-2: surveys due
     "survey.record_view": "gs",  # survey.record
     "survey.summary_view": "amsv",  # survey_summary PDF: survey export

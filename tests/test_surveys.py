@@ -101,6 +101,33 @@ def test_r_svc_2_a_ticket_survey_needs_that_ticket_closed_and_of_that_deal(db, d
         _survey(db, deal, occasion="ticket", ticket_id=ticket.id, overall=1)
 
 
+def test_r_svc_2_a_survey_is_not_dated_before_its_occasion(db, deal):
+    _sign(db, deal)  # signed TODAY + 1
+    with raises_rule("R-SVC-2", f"before its occasion ({TODAY + dt.timedelta(days=1)})"):
+        _survey(db, deal, recorded_on=TODAY)
+    db.session.rollback()
+    assert _survey(db, deal, recorded_on=TODAY + dt.timedelta(days=1)).recorded_on == TODAY + dt.timedelta(days=1)
+    db.session.get(Subscription, deal["sub"].id).handed_over_on = TODAY + dt.timedelta(days=2)
+    db.session.commit()
+    with raises_rule("R-SVC-2", "before its occasion"):
+        _survey(db, deal, occasion="handover", recorded_on=dt.date(2020, 1, 1), today=TODAY + dt.timedelta(days=5))
+    db.session.rollback()
+    ticket = _closed_ticket(db, deal)
+    close_ticket(db.session, deal["service"], ticket.id, "已告知", TODAY + dt.timedelta(days=3),
+                 today=TODAY + dt.timedelta(days=3))
+    db.session.commit()
+    with raises_rule("R-SVC-2", "before its occasion"):
+        _survey(db, deal, occasion="ticket", ticket_id=ticket.id, recorded_on=TODAY + dt.timedelta(days=2),
+                today=TODAY + dt.timedelta(days=5))
+    db.session.rollback()
+    with raises_rule("R-SVC-2", "future"):
+        _survey(db, deal, occasion="ticket", ticket_id=ticket.id, recorded_on=TODAY + dt.timedelta(days=6),
+                today=TODAY + dt.timedelta(days=5))
+    db.session.rollback()
+    assert _survey(db, deal, occasion="ticket", ticket_id=ticket.id, recorded_on=TODAY + dt.timedelta(days=3),
+                   today=TODAY + dt.timedelta(days=5)).ticket_id == ticket.id
+
+
 @pytest.mark.parametrize("kw, message", [({"overall": 0}, "1 to 5"), ({"overall": 6}, "1 to 5"),
                                          ({"overall": None}, "overall score"), ({"service": 9}, "1 to 5"),
                                          ({"recorded_on": TODAY + dt.timedelta(days=9)}, "future")])

@@ -247,6 +247,47 @@ def test_r_svc_1_html_named_png_and_files_over_5_mb_are_refused(db, deal, conten
     assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
 
 
+def _jpeg() -> bytes:
+    import io
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 60, 40)).save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("content", [
+    b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script></html>",  # a PNG head, then HTML
+    png() + b"<html><script>alert(1)</script></html>",  # a whole PNG with HTML after its end
+    png()[:-20],  # a PNG cut short
+    png().replace(b"IHDR", b"IHDX"),  # a chunk that is not a PNG's
+    b"\xff\xd8\xff\xe0<html><script>alert(1)</script></html>\xff\xd9",  # a JPEG head and tail around HTML
+    b"%PDF-1.4\n<html><script>alert(1)</script></html>",  # a PDF head without its %%EOF tail
+])
+def test_r_svc_1_an_image_is_checked_whole_and_a_pdf_head_to_tail(db, deal, content):
+    ticket = _open(db, deal)
+    with raises_rule("R-SVC-1", "Only photos"):
+        attach_file(db.session, deal["service"], "ticket", ticket.id, "photo.png", content)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
+    kinds = [attach_file(db.session, deal["service"], "ticket", ticket.id, name, data).content_type
+             for name, data in (("a.jpg", _jpeg()), ("b.png", png(5, 3)), ("c.pdf", b"%PDF-1.7\n1 0 obj\n%%EOF\r\n"))]
+    assert kinds == ["image/jpeg", "image/png", "application/pdf"]
+
+
+def test_r_svc_1_a_closed_ticket_takes_no_more_files(db, deal):
+    ticket = _open(db, deal)
+    resolve_ticket(db.session, deal["service"], ticket.id, "已修", today=TODAY)
+    close_ticket(db.session, deal["service"], ticket.id, "已告知", TODAY, today=TODAY)
+    db.session.commit()
+    with raises_rule("R-SVC-1", "closed"):
+        attach_file(db.session, deal["service"], "ticket", ticket.id, "late.png", png())
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
+    reopen(db.session, deal["service"], ticket.id, "客户仍不满意", today=TODAY)
+    db.session.commit()
+    assert attach_file(db.session, deal["service"], "ticket", ticket.id, "again.png", png()).id
+
+
 def _login(client, auth, user):
     assert auth.login(user.username).status_code == 302
 
@@ -273,8 +314,26 @@ def test_r_svc_1_photos_are_served_with_nosniff_and_only_within_the_agents_scope
     assert client.get(f"/admin/ticket/attachment/{row_id}/").status_code in (403, 404)
     assert client.get(f"/admin/ticket/details/?id={ticket.id}").status_code in (302, 403, 404)
     auth.logout()
-    _login(client, auth, make_user("archive"))  # may see tickets, not photos of handovers it cannot list
-    assert client.get(f"/admin/ticket/attachment/{row_id}/").status_code == 200
+    _login(client, auth, make_user("archive"))  # R-ALL-1: the archive keeps contracts, not after-sales photos
+    assert client.get(f"/admin/ticket/attachment/{row_id}/").status_code in (403, 404)
+
+
+def test_r_all_1_the_archive_clerk_neither_lists_nor_works_on_tickets(app, db, deal, make_user, client, auth):
+    ticket = _open(db, deal)
+    archive = make_user("archive")
+    with raises_rule("R-ALL-1"):
+        add_note(db.session, archive, ticket.id, "归档")
+    db.session.rollback()
+    _login(client, auth, archive)
+    assert client.get("/admin/ticket/").status_code in (302, 403)
+    assert client.get("/admin/ticket_note/").status_code in (302, 403)
+    token = auth.csrf("/admin/")
+    client.post("/admin/ticket/resolve/", data={"csrf_token": token, "ids": ticket.id, "resolution": "archive closed it"})
+    client.post("/admin/ticket/note/", data={"csrf_token": token, "ids": ticket.id, "note": "archive note"})
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).status != "resolved"
+    assert db.session.scalar(select(func.count()).select_from(TicketNote).where(TicketNote.ticket_id == ticket.id,
+                                                                                TicketNote.note.contains("archive"))) == 0
 
 
 # --- screens -----------------------------------------------------------------------------------------

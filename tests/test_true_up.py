@@ -157,6 +157,28 @@ def test_r_aft_3_surveyed_area_entered_audited_and_checked(db, office):
         enter_surveyed_area(db.session, office["finance"], office["unit"].id, "100", TODAY, today=TODAY)
 
 
+@pytest.mark.parametrize("typed", ["abc", "1e2", "NaN", "-101", "=1+1", "0x80", "101.505", "1,01.5", "101.5元",
+                                   "¥101.50", D("101.505"), D("NaN")])
+def test_r_aft_3_a_wrong_surveyed_area_is_refused_as_an_area_not_as_money(app, db, office, typed):
+    from flask_babel import force_locale
+    for locale in ("en", "zh_Hans_CN"):
+        with force_locale(locale), raises_rule("R-AFT-3") as refused:
+            enter_surveyed_area(db.session, office["control"], office["unit"].id, typed, TODAY, today=TODAY)
+        db.session.rollback()
+        message = str(refused.value)
+        assert "人民币" not in message and "yuan" not in message.lower() and "金额" not in message, message
+        if locale == "en":
+            assert "square metres" in message and "2 decimals" in message, message
+    assert db.session.get(Unit, office["unit"].id).surveyed_area is None
+
+
+@pytest.mark.parametrize("typed, area", [("101.5 ㎡", "101.50"), ("１０１．５", "101.50"), ("101.25m²", "101.25"),
+                                         ("101.5 平方米", "101.50"), (D("101.5"), "101.50"), (101, "101.00")])
+def test_r_aft_3_a_surveyed_area_reads_square_metres_with_2_decimals(db, office, typed, area):
+    survey(db, office, office["unit"], typed)
+    assert db.session.get(Unit, office["unit"].id).surveyed_area == D(area)
+
+
 def test_r_aft_3_import_is_all_or_nothing_with_errors_per_row(app, db, office):
     other = f.unit(db.session, office["building"], number="0202", area=D("90.00"))
     db.session.commit()
