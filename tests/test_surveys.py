@@ -271,7 +271,7 @@ def test_r_svc_2_the_survey_form_records_once_on_a_double_click(app, db, deal, c
     second = client.post("/admin/survey/record/", data=data)
     assert first.status_code == 302 and second.status_code == 200
     assert db.session.scalar(select(func.count()).select_from(Survey)) == 1
-    assert "already recorded" in second.get_data(as_text=True)
+    assert "此回访已登记" in second.get_data(as_text=True)  # "This survey is already recorded", in the office's language
     deal_page = client.get(f"/admin/subscription/details/?id={deal['sub'].id}").get_data(as_text=True)
     assert 'id="deal-surveys"' in deal_page and "满意" in deal_page
     assert "4" in client.get("/admin/survey/").get_data(as_text=True)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from models import Audit, Notification
 from models.base import office_today
-from models.tickets import (Attachment, Ticket, add_note, attach_file, close_ticket, open_ticket,
+from models.tickets import (Attachment, Ticket, TicketNote, add_note, attach_file, close_ticket, open_ticket,
                             reopen, resolve_ticket, route_ticket, start, tickets_overdue)
 from models.worklists import waiting_for
 from tests import factories as f

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from fractions import Fraction
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from models import Audit, Charge, Document, RuleViolation, TrueUp, TrueUpBatch, Unit, Voucher
@@ -96,25 +97,30 @@ ratios = st.decimals(min_value=D("-0.10"), max_value=D("0.10"), places=4)
 
 @settings(max_examples=300, deadline=None)
 @given(areas, ratios, prices)
+@example(D("234.60"), D("0.0300"), D("3191409.50"))  # 3 %·C·p = 95,742.285 exactly: 95,742.29 to the fen
 def test_r_aft_3_properties(contract, ratio, price):
     surveyed = (contract * (1 + ratio)).quantize(D("0.01"))
     out = true_up_amounts(contract, surveyed, price)
-    p = price / contract
-    def fen(x):  # to the fen, as the rule rounds (half up)
-        return x.quantize(D("0.01"), rounding=ROUND_HALF_UP)
+    # The unit price exactly: a 28-digit Decimal quotient can land a hair under x.xx5 and round the
+    # other way (C 234.60 m², price 3,191,409.50: 3 %·C·p is exactly 95,742.285 → 95,742.29).
+    p = Fraction(price) / Fraction(contract)
+
+    def fen(x: Fraction) -> D:  # a non-negative exact amount to the fen, half up, as the rule rounds
+        cents, rest = divmod(x.numerator * 100, x.denominator)
+        return D(cents + (2 * rest >= x.denominator)).scaleb(-2)
 
     # The buyer never pays more than 3 %·C·p (to the fen).
-    assert out["buyer_pays"] <= fen(D("0.03") * contract * p)
+    assert out["buyer_pays"] <= fen(Fraction(3, 100) * Fraction(contract) * p)
     assert out["buyer_pays"] == 0 or out["refund"] == 0
     if abs(surveyed - contract) <= D("0.03") * contract:
         # Within ±3 %: exactly |S − C|·p, to the fen.
-        assert out["buyer_pays"] + out["refund"] == fen(abs(surveyed - contract) * p)
+        assert out["buyer_pays"] + out["refund"] == fen(abs(Fraction(surveyed - contract)) * p)
         assert not out["may_cancel"] and out["developer_bears"] == 0 and out["refund_double_part"] == 0
     else:
         assert out["may_cancel"]
     if surveyed < contract:
         # The developer refunds at least the difference at the unit price (two parts rounded: a fen).
-        assert out["refund"] + D("0.01") >= abs(surveyed - contract) * p
+        assert Fraction(out["refund"] + D("0.01")) >= abs(Fraction(surveyed - contract)) * p
 
 
 # --- Surveyed areas ---------------------------------------------------------------------------------
