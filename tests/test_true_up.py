@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from fractions import Fraction
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import pytest
 from hypothesis import example, given, settings, strategies as st
