@@ -168,10 +168,11 @@ def test_r_aft_3_surveyed_area_entered_audited_and_checked(db, office):
 def test_r_aft_3_a_wrong_surveyed_area_is_refused_as_an_area_not_as_money(app, db, office, typed):
     from flask_babel import force_locale
     for locale in ("en", "zh_Hans_CN"):
-        with force_locale(locale), raises_rule("R-AFT-3") as refused:
-            enter_surveyed_area(db.session, office["control"], office["unit"].id, typed, TODAY, today=TODAY)
+        with force_locale(locale):  # the message is read in the language it is asked in
+            with raises_rule("R-AFT-3") as refused:
+                enter_surveyed_area(db.session, office["control"], office["unit"].id, typed, TODAY, today=TODAY)
+            message = str(refused.value)
         db.session.rollback()
-        message = str(refused.value)
         assert "人民币" not in message and "yuan" not in message.lower() and "金额" not in message, message
         if locale == "en":
             assert "square metres" in message and "2 decimals" in message, message
