@@ -133,7 +133,7 @@ def test_every_export_writes_an_audit_row_with_the_filter_and_the_count(app, db,
     assert row.changes["rows"] == 2 and row.changes["list"] == "payments"
     assert row.changes["filters"] == {"date_from": "2026-11-01", "method": "instalments"}
     client.get("/admin/payment/export/csv/")  # the grids' own export too
-    grid = db.session.scalars(select(Audit).where(Audit.entity == "export")).all()[-1]
+    grid = db.session.scalars(select(Audit).where(Audit.entity == "export").order_by(Audit.id)).all()[-1]
     assert grid.changes["list"] == "payment" and grid.changes["rows"] == 3
 
 
