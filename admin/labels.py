@@ -304,6 +304,13 @@ def choice_formatters(entity: str, html: bool = True) -> dict:
 
 # What an audit row's action means (the audit trail, 系统 → 操作日志).
 AUDIT_ACTIONS = {
+    # issue 22: late fees and handovers
+    "accrue_late_fee": _l("Late fee accrued"), "charge_payment": _l("Charge paid"),
+    "request_late_fee_waiver": _l("Late-fee waiver requested"),
+    "approve_late_fee_waiver": _l("Late-fee waiver decided"),
+    "set_late_fee_terms": _l("Deal's late-fee terms set"),
+    "notify_handover": _l("Handover notice sent"), "book_handover": _l("Handover appointment booked"),
+    "record_inspection": _l("Handover inspection recorded"), "hand_over_keys": _l("Keys handed over"),
     "loan_open": _l("Mortgage file opened"), "loan_stage": _l("Mortgage file moved to its next stage"),
     "loan_missing": _l("Mortgage file: what the customer must supply"), "loan_close": _l("Mortgage file closed"),
     "loan_disburse": _l("Loan disbursed"), "loan_undisburse": _l("Loan disbursement reversed"),

@@ -138,3 +138,18 @@ def test_r_all_2_the_database_itself_refuses_to_change_or_delete_audit_rows(db, 
         db.session.flush()
     db.session.rollback()
     assert db.session.execute(text("SELECT count(*), min(action) FROM audit")).one() == before
+
+
+def test_issue22_every_action_the_after_contract_modules_write_reads_as_a_label():
+    """The audit trail's page names an action by its label (admin/labels.py AUDIT_ACTIONS), never by
+    its code: every action the issue-22 modules write has one."""
+    import re
+    from pathlib import Path
+
+    from admin.labels import AUDIT_ACTIONS
+    root = Path(__file__).resolve().parent.parent / "models"
+    written = set()
+    for name in ("charges", "loans", "true_ups", "handovers", "tickets"):
+        source = (root / f"{name}.py").read_text(encoding="utf-8")
+        written |= set(re.findall(r'action="([a-z_]+)"', source))
+    assert written and sorted(written - AUDIT_ACTIONS.keys()) == []
