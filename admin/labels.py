@@ -277,6 +277,11 @@ COLUMN_LABELS = {
     "outstanding": _l("Outstanding"), "days_in_stage": _l("Days in stage"), "late_fee": _l("Late fee"),
     "ticket": _l("Ticket"), "created_by": _l("Created by"), "bank.name": _l("Bank"),
     "agent.display_name": _l("Agent"), "lead.name": _l("Customer name"), "ticket.number": _l("Ticket number"),
+    # the sales floor (issue 23, R-RCP-1/2, R-COM-1/2)
+    "protected_until": _l("Protected until"), "protection_days": _l("First-visit protection (days)"),
+    "channel_window_days": _l("Channel registration valid for (days)"),
+    "commission_tiered": _l("Commission tiered by monthly volume"),
+    "commission_vp_limit": _l("Commission statements above this total need the vice-president"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:

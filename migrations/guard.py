@@ -12,7 +12,7 @@ No migration has to declare anything, so a new migration is covered by default. 
 cannot see through — raw SQL that drops or deletes (`op.execute("DROP TABLE …")`), a downgrade
 that reads the database, or one that fails when run dry — counts as dropping every table, so it
 is refused whenever any table holds a row. One optional declaration: a migration whose upgrade
-seeds a table with fixed rows (0001: the eight roles; 0022a: the ninth) lists it in `SEED_TABLES`;
+seeds a table with fixed rows (0001: the eight roles; 0022a: the ninth; 0023a: the tenth) lists it in `SEED_TABLES`;
 its downgrade drops those rows freely, since upgrading again writes them back. A lone
 `DELETE FROM <table> [WHERE …]` counts as dropping that table's rows only.
 

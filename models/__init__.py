@@ -31,6 +31,9 @@ from .loans import Bank, LoanFile, LoanStage  # noqa: E402
 from .true_ups import TrueUp, TrueUpBatch  # noqa: E402
 from .handovers import Handover, HandoverItem  # noqa: E402
 from .tickets import Attachment, Survey, Ticket, TicketCounter, TicketNote  # noqa: E402
+from .channels import ChannelCompany, ChannelConflict, ChannelMember, ChannelRegistration  # noqa: E402
+from .reception import RotationEntry, RotationEvent, Visit  # noqa: E402
+from .commissions import CommissionLine, CommissionRule, CommissionStatement, DealSplit  # noqa: E402
 from .document_queue import Document, DocumentBatch  # noqa: E402
 from .exports import Export, ExportChunk  # noqa: E402
 from .imports import PriceListImport  # noqa: E402
@@ -47,6 +50,8 @@ __all__ = [
     "ArchiveRecord", "StampedCopy", "Contract", "ContractStep", "Document", "DocumentBatch", "Export", "ExportChunk", "PriceListImport", "SalesTarget", "Audit",
     "InstanceIdentity", "Charge", "LateFeeWaiver", "Bank", "LoanFile", "LoanStage", "TrueUp", "TrueUpBatch",
     "Handover", "HandoverItem", "Attachment", "Survey", "Ticket", "TicketCounter", "TicketNote",
+    "ChannelCompany", "ChannelConflict", "ChannelMember", "ChannelRegistration", "RotationEntry", "RotationEvent",
+    "Visit", "CommissionLine", "CommissionRule", "CommissionStatement", "DealSplit",
 ]
 
 

@@ -18,7 +18,9 @@ from .users import User
 DOCUMENT_KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warning",
                   "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board", "addendum",
                   # issue 22: after the contract
-                  "true_up_notice", "handover_notice", "handover_record", "survey_summary")
+                  "true_up_notice", "handover_notice", "handover_record", "survey_summary",
+                  # issue 23: the sales floor
+                  "commission_statement")
 DOCUMENT_STATUSES = ("queued", "running", "done", "failed")
 MAX_ATTEMPTS = 3  # renders a document may start (each interrupted by a dead worker) before it fails
 

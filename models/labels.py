@@ -149,3 +149,36 @@ def shown(value):
 def choice_label(entity: str, column: str, value):
     """The translated label of a coded value, e.g. ("subscription", "status", "draft") → 草稿."""
     return CHOICES.get((entity, column), {}).get(value, value)
+
+# Issue 23: the sales floor.
+_VISIT_CHANNELS = {"walk_in": _l("Walk-in"), "phone_call": _l("Phone call"), "referral": _l("Referral"),
+                   "web": _l("Web"), "advert": _l("Advertisement"), "fair": _l("Property fair"),
+                   "channel": _l("External channel")}
+_COMMISSION_ROLES = {"agent": _l("Agent"), "manager": _l("Sales manager"), "channel": _l("External channel")}
+_COMMISSION_STAGES = {"subscribed": _l("Subscription"), "signed": _l("Contract signed"),
+                      "down_payment": _l("Down payment received"), "disbursed": _l("Loan disbursed")}
+CHOICES.update({
+    ("rotation_entry", "status"): {"free": _l("Free"), "receiving": _l("Receiving"), "break": _l("On a break"),
+                                   "out": _l("Signed out")},
+    ("rotation_event", "kind"): {"sign_in": _l("Signed in"), "sign_out": _l("Signed out"), "break": _l("Break"),
+                                 "back": _l("Back from a break"), "assign": _l("Received in turn"),
+                                 "finish": _l("Reception finished"), "owner_return": _l("Returning visitor to the owner"),
+                                 "on_behalf": _l("Received on the owner's behalf"), "skip": _l("Turn skipped"),
+                                 "out_of_turn": _l("Received out of turn"), "make_up": _l("Make-up turn")},
+    ("visit", "kind"): {"first": _l("First visit"), "return": _l("Return visit")},
+    ("visit", "channel"): _VISIT_CHANNELS,
+    ("channel_registration", "status"): {"valid": _l("Valid"), "confirmed": _l("Confirmed by a visit"),
+                                         "expired": _l("Expired"), "refused": _l("Refused"),
+                                         "withdrawn": _l("Withdrawn")},
+    ("channel_conflict", "status"): {"open": _l("Open"), "kept": _l("First registration kept"),
+                                     "awarded": _l("Awarded to the later registration")},
+    ("commission_rule", "role"): _COMMISSION_ROLES,
+    ("commission_rule", "basis"): {"rate": _l("Rate on the deal price"), "fixed": _l("Fixed amount")},
+    ("commission_line", "role"): _COMMISSION_ROLES,
+    ("commission_line", "stage"): _COMMISSION_STAGES,
+    ("commission_line", "kind"): {"earned": _l("Earned"), "adjustment": _l("Adjustment"),
+                                  "clawback": _l("Clawback")},
+    ("commission_statement", "status"): {"draft": _l("Draft"), "approved": _l("Approved")},
+})
+CHOICES[("lead", "source")]["channel"] = _l("External channel")
+CHOICES[("document", "kind")]["commission_statement"] = _l("Commission statement")

@@ -23,7 +23,7 @@ from .search import gram_index
 from .submissions import claim, settle
 from .users import Role, User, user_role, users_with_roles
 
-LEAD_SOURCES = ("phone_call", "walk_in", "referral", "advert", "web", "fair", "other")
+LEAD_SOURCES = ("phone_call", "walk_in", "referral", "advert", "web", "fair", "channel", "other")
 LEAD_STAGES = ("new", "contacted", "visited", "subscribed", "signed", "lost")
 OPEN_STAGES = ("new", "contacted", "visited")  # still being worked; counts as an agent's load
 FOLLOW_UP_CHANNELS = ("phone", "visit", "wechat", "other")
@@ -84,6 +84,8 @@ class Lead(Base):
     # Last follow-up or (re)assignment: a lead idle too long returns to the pool.
     last_activity_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     pooled_at: Mapped[dt.datetime | None]
+    # R-RCP-2: a first visit protects the customer for its agent until this office day (models.reception).
+    protected_until: Mapped[dt.date | None]
 
     project: Mapped[Project] = relationship()
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 ROLES = ("admin", "sales_manager", "agent", "sales_control", "finance", "lawyer", "archive", "vp",
-         "customer_service")
+         "customer_service", "channel")
 
 ROLE_LABELS = {
     "admin": _l("Administrator"),
@@ -23,12 +23,13 @@ ROLE_LABELS = {
     "archive": _l("Contract archivist"),
     "vp": _l("Vice-president"),
     "customer_service": _l("Customer service"),
+    "channel": _l("External channel"),  # issue 23: an agency's person (渠道), sees only his own registrations
 }
 
 # One letter per role keeps the table readable at a glance.
 _LETTER = {"a": "admin", "m": "sales_manager", "g": "agent", "c": "sales_control",
            "f": "finance", "l": "lawyer", "r": "archive", "v": "vp",
-           "s": "customer_service"}
+           "s": "customer_service", "x": "channel"}
 
 VERBS = ("list", "details", "create", "edit", "delete", "export", "action")
 
@@ -59,7 +60,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "customer_question": _entity(list="amgv", create="amg", export="am"),
     "question_group": _entity(list="amv", action="am"),
     "answer_sheet": _entity(list="amgcflrvs"),
-    "notification": _entity(list="amgcflrvs", action="amgcflrvs"),
+    "notification": _entity(list="amgcflrvsx", action="amgcflrvsx"),
     "subscription": _entity(list="amgcflvs", create="g", export="amcfv", action="gmcf"),
     "price_approval": _entity(list="amgcv", action="v"),
     "board": _entity(list="amgcflrvs", action="amgc"),
@@ -102,6 +103,20 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "ticket_due": _entity(list="amsv"),  # tickets past their due date (R-SVC-1)
     "ticket_note": _entity(list="amgcflsv"),
     "survey": _entity(list="amgsv", export="amsv"),  # recorded on its own page (survey.record)
+    # Issue 23: the sales floor (R-RCP-1/2, R-COM-1/2). The channel role (x) sees only its own rows.
+    "rotation": _entity(list="amg", action="amg"),  # the front desk's screen and its moves
+    "rotation_event": _entity(list="amv", export="amv"),  # the manager's day: turns and exceptions
+    "visit": _entity(list="amgv", export="amv", action="amg"),  # agents: visits they received or own
+    "channel_company": _entity(list="amv", create="am", edit="am", export="amv"),
+    "channel_member": _entity(list="am", create="am", delete="am"),
+    "channel_registration": _entity(list="amvx", export="amv", action="amx"),  # x: his own only
+    "channel_conflict": _entity(list="amv", action="m"),
+    "channel_analytics": _entity(list="amv", export="amv"),  # visits → subscriptions → signings
+    "commission_rule": _entity(list="amfv", create="av", edit="av"),
+    "deal_split": _entity(list="amgfv", action="m"),
+    "commission_line": _entity(list="amgfvx", export="amfv"),  # agents and channels: their own
+    "commission_statement": _entity(list="amgfvx", export="amfv", action="fmv"),
+    "floor_dashboard": _entity(list="amfv"),  # rotation fairness, conversion, commissions
 }
 
 # Domain operations (functions in models/) and the roles that may call them.
@@ -166,6 +181,22 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "ticket.route": _roles("ams"),  # department and person
     "ticket.close": _roles("ams"),  # after the outcome is fed back to the customer
     "survey.record": _roles("gs"),  # R-SVC-2
+    # Issue 23: the sales floor.
+    "rotation.join": _roles("amg"),  # sign in/out, break, back: an agent himself, the manager anyone
+    "rotation.assign": _roles("amg"),  # the desk gives the next visitor to the next free agent (R-RCP-1)
+    "rotation.exception": _roles("amg"),  # skip, out of turn, make-up: with a reason
+    "visit.register": _roles("amg"),  # R-RCP-2
+    "visit.check_phone": _roles("amg"),  # the desk's check-in answer
+    "channel.manage": _roles("am"),  # companies and their people
+    "channel.register": _roles("x"),  # R-COM-1: 报备
+    "channel.withdraw": _roles("x"),  # his own, while valid
+    "channel.resolve": _roles("m"),  # a conflict: keep the first or award the second
+    "commission.rules": _roles("av"),  # R-COM-2
+    "commission.split": _roles("m"),  # 分单
+    "commission.compute": _roles("amf"),  # recompute a deal's or a month's lines (jobs: no user)
+    "commission.statement": _roles("fm"),  # draw up a month's statements
+    "commission.approve": _roles("mv"),  # up to the project's limit
+    "commission.approve_beyond_limit": _roles("v"),
 }
 
 
@@ -232,7 +263,7 @@ def may_export_personal_data(user, projects=None) -> bool:
 
 
 # Roles that see every row; everyone else with list rights is scoped by `scope_filter`.
-SEES_ALL = frozenset(ROLES) - {"agent"}
+SEES_ALL = frozenset(ROLES) - {"agent", "channel"}
 
 
 def sees_all_rows(user) -> bool:
@@ -253,5 +284,9 @@ def scope_filter(model, user):
         return false()  # nobody we know: no rows
     owned_by = getattr(model, "owned_by", None)
     if owned_by is None:
+        if role_names(user) <= {"channel"}:  # an outside channel's person: nothing not declared his
+            from sqlalchemy import false
+
+            return false()
         return None
     return owned_by(user.id)

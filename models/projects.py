@@ -58,6 +58,9 @@ class Project(Base):
         CheckConstraint("handover_ends_on IS NULL OR handover_starts_on IS NULL OR handover_ends_on >= handover_starts_on",
                         name="handover_period_order"),
         CheckConstraint("ticket_due_days >= 1", name="ticket_due_positive"),
+        CheckConstraint("protection_days >= 1", name="protection_positive"),
+        CheckConstraint("channel_window_days >= 1", name="channel_window_positive"),
+        CheckConstraint("commission_vp_limit >= 0", name="commission_vp_limit_not_negative"),
         CheckConstraint("true_up_interest_percent >= 0 AND true_up_interest_percent <= 100",
                         name="true_up_interest_range"),
     )
@@ -127,6 +130,15 @@ class Project(Base):
                                                     server_default=DEFAULT_HANDOVER_CHECKLIST)
     # R-SVC-1: days an after-sales ticket has before it is overdue.
     ticket_due_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    # Issue 23, the sales floor. R-RCP-2: days a first visit protects the customer for its agent.
+    protection_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    # R-COM-1: days a channel's registration (报备) stays valid awaiting the visit.
+    channel_window_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    # R-COM-2: whether commission rates are tiered by the payee's monthly volume; a monthly
+    # statement whose total passes the limit is approved by the vice-president.
+    commission_tiered: Mapped[bool] = mapped_column(default=False, server_default=false())
+    commission_vp_limit: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("50000"),
+                                                         server_default="50000")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     buildings: Mapped[list["Building"]] = relationship(  # noqa: F821 (models.inventory)

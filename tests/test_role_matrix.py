@@ -5,7 +5,7 @@ module and the views must meet. An endpoint missing from it fails
 `test_every_endpoint_is_classified`, so a new endpoint cannot ship unclassified.
 
 Letters: a admin, m sales_manager, g agent, c sales_control, f finance, l lawyer,
-r archive, v vp, s customer_service. "*" means public (no login needed).
+r archive, v vp, s customer_service, x channel (an outside agency's person). "*" means public (no login needed).
 """
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from tests import factories as f
 from tests.conftest import Auth, csrf_token
 
 ROLE_OF = {"a": "admin", "m": "sales_manager", "g": "agent", "c": "sales_control",
-           "f": "finance", "l": "lawyer", "r": "archive", "v": "vp", "s": "customer_service"}
-ALL = "amgcflrvs"
+           "f": "finance", "l": "lawyer", "r": "archive", "v": "vp", "s": "customer_service",
+           "x": "channel"}
+ALL = "amgcflrvsx"
 
 EXPECTED = {
     "home": "*",
@@ -352,14 +353,14 @@ EXPECTED = {
     "sales_target.save": "am",
     "sales_target.review_xlsx": "amv",
     "sales_target.review_pdf": "amv",
-    "notification.index_view": "amgcflrvs",
-    "notification.details_view": "amgcflrvs",
+    "notification.index_view": "amgcflrvsx",
+    "notification.details_view": "amgcflrvsx",
     "notification.create_view": "",
     "notification.edit_view": "",
     "notification.delete_view": "",
-    "notification.action_view": "amgcflrvs",
+    "notification.action_view": "amgcflrvsx",
     "notification.export": "",
-    "notification.ajax_lookup": "amgcflrvs",
+    "notification.ajax_lookup": "amgcflrvsx",
     "notification.ajax_update": "",
     "user.index_view": "a",
     "user.details_view": "a",

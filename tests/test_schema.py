@@ -56,10 +56,10 @@ def test_every_entity_of_the_design_has_a_table(db):
             "archive_record", "lead_archive", "document", "audit"} <= tables
 
 
-def test_the_nine_roles_are_seeded_by_the_migrations(db):
+def test_the_ten_roles_are_seeded_by_the_migrations(db):
     names = db.session.execute(text("SELECT name FROM role ORDER BY id")).scalars().all()
     assert names == ["admin", "sales_manager", "agent", "sales_control", "finance", "lawyer",
-                     "archive", "vp", "customer_service"]
+                     "archive", "vp", "customer_service", "channel"]
 
 
 def _refused(db, fn):
