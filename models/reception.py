@@ -35,6 +35,10 @@ ROTATION_EVENTS = ("sign_in", "sign_out", "break", "back", "assign", "finish",
                    "owner_return", "on_behalf", "skip", "out_of_turn", "make_up")
 ROTATION_EXCEPTIONS = ("skip", "out_of_turn", "make_up", "on_behalf")  # a reason is required
 
+# Called as hook(session, visit) after a visit is registered, in its transaction: later modules
+# follow visits (models.channels: a visit within the window confirms the channel's registration).
+VISIT_RECORDED: list = []
+
 
 class RotationEntry(Base):
     """One agent on one project's rotation for one office day."""
