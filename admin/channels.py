@@ -3,7 +3,7 @@ registrations (a channel's person sees and registers only his own), and the conf
 decides with both sides shown."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.helpers import get_form_data
 from flask_babel import gettext, lazy_gettext as _l
@@ -22,7 +22,7 @@ from models.labels import choice_label
 from models.privacy import mask_value
 from models.users import Role, user_role
 
-from .base import ProtectedView, ReadOnlyView, SecureForm, row_id, run_domain, succeeded
+from .base import ProtectedView, ReadOnlyView, SecureForm, run_domain, succeeded
 from .forms import KeyedForm
 from .step_actions import Decision, FormStep, decision_steps, form_steps
 from .steps import StepButton
@@ -82,13 +82,6 @@ class ChannelMemberView(ReadOnlyView):
     column_filters = ("company.name",)
     column_default_sort = ("created_at", True)
     form = MemberForm
-
-    def get_one(self, id):
-        pk = row_id(id)
-        member = self.get_query().filter(ChannelMember.user_id == pk).one_or_none() if pk else None
-        if member is None:
-            abort(404)
-        return member
 
     def create_form(self, obj=None):
         form = MemberForm(get_form_data())

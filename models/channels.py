@@ -19,7 +19,7 @@ import datetime as dt
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from .audit import audit_context, record_many
 from .base import Base, in_list, office_local, office_today, utcnow
@@ -61,6 +61,7 @@ class ChannelMember(Base):
     __tablename__ = "channel_member"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    id = synonym("user_id")  # the grids find, sort and page rows by `id` (admin/fast_list.py)
     company_id: Mapped[int] = mapped_column(ForeignKey("channel_company.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
