@@ -43,6 +43,7 @@ class ChannelCompanyView(COMPANY_DECISIONS, ProtectedView):
     column_list = ("id", "name", "contact_name", "contact_phone", "active", "created_at")
     column_searchable_list = ("name",)
     column_filters = ("active",)
+    column_labels = {"active": _l("Company active")}  # "Active" is a deal's status in Chinese (定金已付)
     column_default_sort = ("name", False)
     form_columns = ("name", "contact_name", "contact_phone")
     form_readonly = ("active", "created_at")
@@ -221,6 +222,7 @@ CONFLICT_STEPS = form_steps(FormStep(
     missing=_l("Choose the decision and give the reason.")))
 
 _DETAIL_PATHS = {
+    "project_name": "registration.project.name",
     "refused_company": "registration.company.name", "refused_by": "registration.registered_by",
     "refused_at": "registration.registered_at", "refused_customer": "registration.customer_name",
     "refused_phone": "registration.phone",
@@ -239,9 +241,9 @@ def _refused(view, context, model, name):
 class ChannelConflictView(CONFLICT_STEPS, ReadOnlyView):
     """Refused registrations, for the manager to decide with both sides shown (R-COM-1)."""
 
-    column_list = ("id", "project", "refused", "refused_customer", "refused_phone", "first", "status",
+    column_list = ("id", "project_name", "refused", "refused_customer", "refused_phone", "first", "status",
                    "decided_by", "decided_at", "reason")
-    column_details_list = ("id", "project", "status", *_DETAIL_PATHS, "decided_by", "decided_at", "reason",
+    column_details_list = ("id", "status", *_DETAIL_PATHS, "decided_by", "decided_at", "reason",
                            "created_at")
     column_filters = ("status",)
     column_sortable_list = ("id", "status", "decided_at")
@@ -257,5 +259,6 @@ class ChannelConflictView(CONFLICT_STEPS, ReadOnlyView):
         first = joinedload(ChannelConflict.against_registration)
         return super().get_query().options(
             later.joinedload(ChannelRegistration.company), later.joinedload(ChannelRegistration.registered_by),
+            later.joinedload(ChannelRegistration.project),
             first.joinedload(ChannelRegistration.company), first.joinedload(ChannelRegistration.registered_by),
             joinedload(ChannelConflict.against_lead).joinedload(Lead.owner))

@@ -294,7 +294,7 @@ COLUMN_LABELS = {
     "first_valid_until": _l("First: valid until"), "first_status": _l("First: status"),
     "first_customer": _l("First: customer registered"), "customer_owner": _l("Customer of the project: agent"),
     "customer_registered_at": _l("Customer of the project: registered at"),
-    "customer_protected_until": _l("Customer of the project: protected until"),
+    "customer_protected_until": _l("Customer of the project: protected until"), "project_name": _l("Project"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
