@@ -479,7 +479,7 @@ MESSAGES.update({
     "channel_registration.confirmed": lambda p: gettext(
         "Your registration of %(name)s (%(phone)s) was confirmed by a visit.", **p),
     "channel_registration.kept": lambda p: gettext(
-        "The manager decided on your registration of %(name)s (%(phone)s): the earlier registration stands.", **p),
+        "The manager decided on your registration of %(name)s (%(phone)s): it stays refused.", **p),
     "channel_registration.awarded": lambda p: gettext(
         "The manager decided on your registration of %(name)s (%(phone)s): the customer is attributed to you.", **p),
     "channel_registration.stands": lambda p: gettext(

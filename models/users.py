@@ -107,9 +107,6 @@ def authenticate(session, username: str, password: str) -> User | None:
         return None
     if not user.check_password(password or "") or not user.active:
         return None
-    from .channels import sign_in_refused
-    if sign_in_refused(session, user):  # R-COM-1: a deactivated channel company's people
-        return None
     return user
 
 
