@@ -29,6 +29,9 @@ ACCOUNTS = [  # username, display name, roles
     ("archive", "周洁（合同档案）", ["archive"]),
     ("vp", "吴总（主管副总）", ["vp"]),
     ("service", "何芳（客服）", ["customer_service"]),
+    # issue 23: the people of two external channels (fictional agencies), each sees only his own registrations
+    ("channel1", "钱渠道（星辰房产经纪）", ["channel"]),
+    ("channel2", "冯渠道（安居置业顾问）", ["channel"]),
 ]
 
 PROJECTS = [
@@ -740,6 +743,69 @@ def _true_up_demo(session, users, project, today):
     session.commit()
 
 
+def _channels_demo(session, users, project, today):
+    """Two channel companies (R-COM-1) and their registrations in every state, through the domain:
+    one live, one confirmed by a visit, one expired, one withdrawn, one refused against a customer
+    the manager decided to keep, and one open conflict between the two companies."""
+    from models.channels import (ChannelCompany, ChannelConflict, ChannelRefused, add_member, expire_registrations,
+                                 register_customer, resolve_conflict, withdraw_registration)
+    from models.leads import register_lead
+    from models.base import office_midnight_utc
+    from models.reception import VISIT_RECORDED, Visit
+    if session.scalar(select(func.count()).select_from(ChannelCompany)):
+        return  # done already
+    admin, manager, agent = users["admin"], users["manager"], users["agent1"]
+    one, two = users["channel1"], users["channel2"]
+    for name, contact, phone, person in (("星辰房产经纪有限公司", "钱经理", "0731-88123456", one),
+                                         ("安居置业顾问有限公司", "冯经理", "0731-88654321", two)):
+        company = ChannelCompany(name=name, contact_name=contact, contact_phone=phone)
+        session.add(company)
+        session.flush()
+        add_member(session, admin, company_id=company.id, user_id=person.id)
+    session.commit()
+
+    def register(by, name, phone, on):
+        try:
+            registration = register_customer(session, by, project_id=project.id, customer_name=name,
+                                             phone=phone, today=on)
+        except ChannelRefused as refused:
+            registration = refused.registration
+        session.commit()
+        return registration
+
+    # expired: registered long ago, never visited; the daily run expires it
+    register(one, "马先生", "13607310001", today - dt.timedelta(days=project.channel_window_days + 5))
+    expire_registrations(session, today)
+    session.commit()
+    register(one, "林女士", "13607310002", today - dt.timedelta(days=2))  # live, waiting for the visit
+    withdrawn = register(two, "郭先生", "13607310003", today - dt.timedelta(days=3))
+    withdraw_registration(session, two, withdrawn.id)
+    session.commit()
+    # confirmed: the customer came within the window; the desk registered him and his visit
+    register(two, "罗女士", "13607310004", today - dt.timedelta(days=4))
+    lead = register_lead(session, agent, project_id=project.id, name="罗女士", phone="13607310004",
+                         source="channel", today=today - dt.timedelta(days=1))
+    visit = Visit(project_id=project.id, lead_id=lead.id, phone=lead.phone, kind="first", channel="channel",
+                  party_size=2, received_by_id=agent.id, registered_by_id=agent.id,
+                  arrived_at=office_midnight_utc(today - dt.timedelta(days=1)) + dt.timedelta(hours=10),
+                  notes="星辰/安居渠道带看")
+    session.add(visit)
+    session.flush()
+    for hook in VISIT_RECORDED:
+        hook(session, visit)
+    session.commit()
+    # refused against a customer of the project, kept by the manager
+    customer = session.scalar(select(Lead).where(Lead.project_id == project.id, Lead.phone != lead.phone)
+                              .order_by(Lead.id))
+    against_customer = register(one, customer.name, customer.phone, today - dt.timedelta(days=1))
+    conflict = session.scalar(select(ChannelConflict).where(ChannelConflict.registration_id == against_customer.id))
+    resolve_conflict(session, manager, conflict.id, "keep", "客户此前已由置业顾问登记并跟进", today=today)
+    session.commit()
+    # the open conflict: both companies registered one phone; the second is refused
+    register(one, "韩先生", "13607310005", today - dt.timedelta(days=1))
+    register(two, "韩总", "13607310005", today)
+
+
 def build_demo(session, today: dt.date | None = None) -> dict:
     today = today or office_today()
     rng = random.Random(20261126)
@@ -756,6 +822,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _after_sales_demo(session, users, projects[0], today)
         _late_fee_demo(session, users, projects[0], today)
         _true_up_demo(session, users, projects[0], today)
+        _channels_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),

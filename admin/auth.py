@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length
 
 from models import User, db, utcnow
 from models import audit
+from models.channels import sign_in_refused
 from models.users import authenticate
 
 from .security import (ADDRESS_LIMIT, PAIR_LIMIT, brake_on, count_failure, get_remote_address, known_address,
@@ -80,6 +81,8 @@ def login():
     if form.validate_on_submit():
         braked = brake_on(form.username.data)
         user = authenticate(db.session, form.username.data, form.password.data)
+        if user is not None and sign_in_refused(db.session, user):
+            user = None  # R-COM-1: a deactivated channel company's people, told like an inactive account
         if braked and not (user is not None and known_address(db.session, user.id, request.remote_addr)):
             if user is None:
                 count_failure(form.username.data)

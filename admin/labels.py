@@ -282,6 +282,19 @@ COLUMN_LABELS = {
     "channel_window_days": _l("Channel registration valid for (days)"),
     "commission_tiered": _l("Commission tiered by monthly volume"),
     "commission_vp_limit": _l("Commission statements above this total need the vice-president"),
+    # channels (issue 23, R-COM-1)
+    "contact_name": _l("Contact person"), "contact_phone": _l("Contact phone"), "company": _l("Channel company"),
+    "company.name": _l("Channel company"), "user": _l("Person"), "confirmed_at": _l("Confirmed by a visit at"),
+    "registered_on": _l("Registered on"), "valid_until": _l("Valid until"),
+    "refused": _l("Refused registration (company · person · when)"), "refused_customer": _l("Customer registered"),
+    "refused_phone": _l("Phone registered"), "refused_company": _l("Refused: channel company"),
+    "refused_by": _l("Refused: registered by"), "refused_at": _l("Refused: registered at"),
+    "first": _l("Was first"), "first_company": _l("First: channel company"),
+    "first_by": _l("First: registered by"), "first_at": _l("First: registered at"),
+    "first_valid_until": _l("First: valid until"), "first_status": _l("First: status"),
+    "first_customer": _l("First: customer registered"), "customer_owner": _l("Customer of the project: agent"),
+    "customer_registered_at": _l("Customer of the project: registered at"),
+    "customer_protected_until": _l("Customer of the project: protected until"), "project_name": _l("Project"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
@@ -309,6 +322,18 @@ def choice_formatters(entity: str, html: bool = True) -> dict:
 
 # What an audit row's action means (the audit trail, 系统 → 操作日志).
 AUDIT_ACTIONS = {
+    # issue 23: channels (R-COM-1)
+    "channel_register": _l("Customer registered by a channel"),
+    "channel_refused": _l("Channel registration refused (conflict for the manager)"),
+    "channel_withdraw": _l("Channel registration withdrawn"),
+    "channel_confirm": _l("Channel registration confirmed by a visit"),
+    "channel_expire": _l("Channel registration expired"),
+    "channel_conflict_keep": _l("Channel conflict: first registration kept"),
+    "channel_conflict_award": _l("Channel conflict: awarded to the later registration"),
+    "channel_demote": _l("Channel registration lost the customer by the manager's decision"),
+    "channel_award": _l("Channel registration given the customer by the manager's decision"),
+    "channel_activate": _l("Channel company activated"), "channel_deactivate": _l("Channel company deactivated"),
+    "channel_member_add": _l("Person tied to a channel company"),
     # issue 22: late fees and handovers
     "accrue_late_fee": _l("Late fee accrued"), "charge_payment": _l("Charge paid"),
     "request_late_fee_waiver": _l("Late-fee waiver requested"),

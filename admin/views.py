@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from models import (ArchiveRecord, Bank, Charge, Handover, LateFeeWaiver, LoanFile, Audit, Building, ChangeRequest, Contract,
+from models import (ChannelCompany, ChannelConflict, ChannelMember, ChannelRegistration,  # issue 23: channels
+                    ArchiveRecord, Bank, Charge, Handover, LateFeeWaiver, LoanFile, Audit, Building, ChangeRequest, Contract,
                     ContractStep, CustomerQuestion, DealBuyer,
                     Document, DocumentBatch, Export, Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
                     OverdueEvent, Payment, PaymentMethodTemplate, PriceApproval, Project, Role, StampedCopy,
                     Subscription, Survey, Ticket, TicketNote, TrueUp, TrueUpBatch, Unit, User, Voucher)
 
 from .changes import ChangeRequestView, DealBuyerView
+from .channels import ChannelCompanyView, ChannelConflictView, ChannelMemberView, ChannelRegistrationView
 from .charges import ChargeView, LateFeeWaiverView
 from .contracts import ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, StampedCopyView
 from .deals import LeadArchiveView, PriceApprovalView, SubscriptionView
@@ -73,6 +75,11 @@ VIEWS = [
     (Ticket, TicketDueView, _l("Tickets overdue"), _l("After-sales")),
     (TicketNote, TicketNoteView, _l("Ticket notes"), _l("After-sales")),
     (Survey, SurveyView, _l("Satisfaction surveys"), _l("After-sales")),
+    # issue 23: channels (R-COM-1)
+    (ChannelRegistration, ChannelRegistrationView, _l("Channel registrations"), _l("Channels")),
+    (ChannelConflict, ChannelConflictView, _l("Channel conflicts"), _l("Channels")),
+    (ChannelCompany, ChannelCompanyView, _l("Channel companies"), _l("Channels")),
+    (ChannelMember, ChannelMemberView, _l("Channel people"), _l("Channels")),
     (Document, DocumentView, _l("Document centre"), _l("Documents")),
     (DocumentBatch, DocumentBatchView, _l("Document batches"), _l("Documents")),
     (Export, ExportView, _l("Exports"), _l("Finance")),

@@ -21,6 +21,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from .audit import audit_context, record_many
+from .channels import expire_registrations
 from .charges import accrue_late_fees
 from .base import Base, in_list, office_today, utcnow
 from .document_queue import Document
@@ -257,6 +258,7 @@ def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> 
                     session, rows, level, today, cause="signing")
     # R-AFT-1: the late fees through today, after the ladder's levels, in a transaction of their own.
     counts["late_fee"] = accrue_late_fees(session, today, dry_run=dry_run)
+    counts["channel_expired"] = expire_registrations(session, today)  # R-COM-1: windows passed unvisited
     if not dry_run:
         session.commit()
     if dry_run:

@@ -131,6 +131,10 @@ def waiting_for(session, user) -> list[dict]:
     if can_do(user, "lead.resolve_conflict") and not user.has_role("admin"):
         add(_l("Duplicate registrations to decide"), count(LeadConflict, LeadConflict.status == "open"),
             "/admin/lead_conflict/?flt0_0=open")
+    if can_do(user, "channel.resolve"):  # R-COM-1
+        from .channels import ChannelConflict
+        add(_l("Channel conflicts to decide"), count(ChannelConflict, ChannelConflict.status == "open"),
+            "/admin/channel_conflict/?flt0_0=open")
     return items
 
 

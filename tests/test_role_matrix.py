@@ -13,6 +13,7 @@ import datetime as dt
 
 import pytest
 
+from models import ChannelCompany, ChannelConflict, ChannelMember, ChannelRegistration  # issue 23: channels
 from models import (Attachment, Bank, Charge, Handover, LateFeeWaiver, LoanFile, Survey, Ticket, TicketNote,
                     TrueUp, TrueUpBatch)
 from models import (ArchiveRecord, ChangeRequest, ContractStep, CustomerQuestion, DealBuyer, DocumentBatch, Export,
@@ -551,6 +552,45 @@ EXPECTED = {
     "survey.due_view": "amgsv",  # R-SVC-2: surveys due
     "survey.record_view": "gs",  # survey.record
     "survey.summary_view": "amsv",  # survey_summary PDF: survey export
+    # issue 23: channels (R-COM-1)
+    "channel_company.index_view": "amv",
+    "channel_company.details_view": "amv",
+    "channel_company.create_view": "am",
+    "channel_company.edit_view": "am",
+    "channel_company.delete_view": "",
+    "channel_company.action_view": "",  # deactivate/activate: the edit right and channel.manage
+    "channel_company.export": "amv",
+    "channel_company.ajax_lookup": "amv",
+    "channel_company.ajax_update": "am",
+    "channel_member.index_view": "am",
+    "channel_member.details_view": "am",
+    "channel_member.create_view": "am",
+    "channel_member.edit_view": "",
+    "channel_member.delete_view": "am",
+    "channel_member.action_view": "",
+    "channel_member.export": "",
+    "channel_member.ajax_lookup": "am",
+    "channel_member.ajax_update": "",
+    "channel_registration.index_view": "amvx",  # x: his own only
+    "channel_registration.details_view": "amvx",
+    "channel_registration.create_view": "",
+    "channel_registration.edit_view": "",
+    "channel_registration.delete_view": "",
+    "channel_registration.action_view": "amx",
+    "channel_registration.export": "amv",
+    "channel_registration.ajax_lookup": "amvx",
+    "channel_registration.ajax_update": "",
+    "channel_registration.register_view": "x",  # channel.register
+    "channel_conflict.index_view": "amv",
+    "channel_conflict.details_view": "amv",
+    "channel_conflict.create_view": "",
+    "channel_conflict.edit_view": "",
+    "channel_conflict.delete_view": "",
+    "channel_conflict.action_view": "m",
+    "channel_conflict.export": "",
+    "channel_conflict.ajax_lookup": "amv",
+    "channel_conflict.ajax_update": "",
+    "channel_conflict.decide_view": "m",  # channel.resolve
 }
 
 PUBLIC_PATHS = {
@@ -644,6 +684,9 @@ PUBLIC_PATHS = {
     "sales_target.save": ("POST", "/admin/sales_target/save"),
     "sales_target.review_xlsx": ("GET", "/admin/sales_target/review.xlsx"),
     "sales_target.review_pdf": ("GET", "/admin/sales_target/review.pdf"),
+    # issue 23: channels
+    "channel_registration.register_view": ("GET", "/admin/channel_registration/register/"),
+    "channel_conflict.decide_view": ("POST", "/admin/channel_conflict/decide/"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
@@ -764,6 +807,23 @@ def office(db, make_user):
     photo = Attachment(subject="ticket", subject_id=ticket.id, filename="a.png", content_type="image/png", size=8,
                        sha256="0" * 64, content=b"\x89PNG\r\n\x1a\n", uploaded_by_id=agent.id)
     s.add_all([ticket_note, survey, photo])
+    # issue 23: channels — a company, the channel user under test its person, his registration and
+    # a refused one of the same phone in conflict with it
+    company = ChannelCompany(name="矩阵渠道")
+    s.add(company)
+    s.flush()
+    s.add(ChannelMember(user_id=users["x"].id, company_id=company.id))
+    registration = ChannelRegistration(project_id=lead.project_id, company_id=company.id,
+                                       registered_by_id=users["x"].id, customer_name="渠道客户",
+                                       phone="13900000001", registered_on=today, valid_until=today)
+    refused = ChannelRegistration(project_id=lead.project_id, company_id=company.id,
+                                  registered_by_id=users["x"].id, customer_name="渠道客户",
+                                  phone="13900000001", registered_on=today, valid_until=today, status="refused")
+    s.add_all([registration, refused])
+    s.flush()
+    channel_conflict = ChannelConflict(project_id=lead.project_id, registration_id=refused.id,
+                                       against_registration_id=registration.id)
+    s.add(channel_conflict)
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
@@ -778,7 +838,10 @@ def office(db, make_user):
            "deal_buyer": buyer.id, "charge": charge.id, "late_fee_waiver": waiver.id, "bank": bank.id,
            "loan_file": loan.id, "loan_stuck": loan.id, "true_up_batch": batch22.id, "true_up": true_up.id,
            "handover": handover.id, "handover_ready": sub.id, "ticket": ticket.id, "ticket_due": ticket.id,
-           "ticket_note": ticket_note.id, "survey": survey.id, "attachment": photo.id}
+           "ticket_note": ticket_note.id, "survey": survey.id, "attachment": photo.id,
+           # issue 23: channels
+           "channel_company": company.id, "channel_member": users["x"].id,
+           "channel_registration": registration.id, "channel_conflict": channel_conflict.id}
     return users, ids
 
 
