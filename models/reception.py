@@ -95,6 +95,7 @@ class RotationEvent(Base):
     by_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
+    project: Mapped[Project] = relationship()  # the manager's day filters by it (no column added)
     agent: Mapped[User | None] = relationship(foreign_keys=[agent_id])
     turn_of: Mapped[User | None] = relationship(foreign_keys=[turn_of_id])
     by: Mapped[User] = relationship(foreign_keys=[by_id])

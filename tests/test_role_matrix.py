@@ -18,6 +18,7 @@ from models import (Attachment, Bank, Charge, Handover, LateFeeWaiver, LoanFile,
 from models import (ArchiveRecord, ChangeRequest, ContractStep, CustomerQuestion, DealBuyer, DocumentBatch, Export,
                     Extension, LeadArchive, LeadConflict, Notification, PaymentMethodTemplate, PriceApproval,
                     PriceListImport, Role)
+from models.reception import RotationEvent, Visit
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
 
@@ -551,6 +552,33 @@ EXPECTED = {
     "survey.due_view": "amgsv",  # R-SVC-2: surveys due
     "survey.record_view": "gs",  # survey.record
     "survey.summary_view": "amsv",  # survey_summary PDF: survey export
+    # issue 23: rotation
+    "rotation.index": "amg",  # the front desk (R-RCP-1)
+    "rotation.panel": "amg",  # its live part
+    "rotation.check": "amg",  # visit.check_phone (JSON)
+    "rotation.move_view": "amg",  # rotation.join
+    "rotation.receive_view": "amg",  # rotation.assign
+    "rotation.finish_view": "amg",  # rotation.assign
+    "rotation.skip_view": "amg",  # rotation.exception
+    "rotation.make_up_view": "amg",  # rotation.exception (the manager's, checked in the domain)
+    "rotation_event.index_view": "amv",
+    "rotation_event.details_view": "amv",
+    "rotation_event.create_view": "",
+    "rotation_event.edit_view": "",
+    "rotation_event.delete_view": "",
+    "rotation_event.action_view": "",
+    "rotation_event.export": "amv",
+    "rotation_event.ajax_lookup": "amv",
+    "rotation_event.ajax_update": "",
+    "visit.index_view": "amgv",
+    "visit.details_view": "amgv",
+    "visit.create_view": "",
+    "visit.edit_view": "",
+    "visit.delete_view": "",
+    "visit.action_view": "",
+    "visit.export": "amv",
+    "visit.ajax_lookup": "amgv",
+    "visit.ajax_update": "",
 }
 
 PUBLIC_PATHS = {
@@ -644,6 +672,15 @@ PUBLIC_PATHS = {
     "sales_target.save": ("POST", "/admin/sales_target/save"),
     "sales_target.review_xlsx": ("GET", "/admin/sales_target/review.xlsx"),
     "sales_target.review_pdf": ("GET", "/admin/sales_target/review.pdf"),
+    # issue 23: rotation
+    "rotation.index": ("GET", "/admin/rotation/"),
+    "rotation.panel": ("GET", "/admin/rotation/panel"),
+    "rotation.check": ("GET", "/admin/rotation/check?phone=13800000000"),
+    "rotation.move_view": ("POST", "/admin/rotation/move"),
+    "rotation.receive_view": ("POST", "/admin/rotation/receive"),
+    "rotation.finish_view": ("POST", "/admin/rotation/finish"),
+    "rotation.skip_view": ("POST", "/admin/rotation/skip"),
+    "rotation.make_up_view": ("POST", "/admin/rotation/make_up"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
@@ -764,6 +801,14 @@ def office(db, make_user):
     photo = Attachment(subject="ticket", subject_id=ticket.id, filename="a.png", content_type="image/png", size=8,
                        sha256="0" * 64, content=b"\x89PNG\r\n\x1a\n", uploaded_by_id=agent.id)
     s.add_all([ticket_note, survey, photo])
+    # issue 23: rotation — a visit the agent received and its turn
+    visit = Visit(project_id=sub.project_id, lead_id=lead.id, phone=lead.phone, kind="first", channel="walk_in",
+                  received_by_id=agent.id, registered_by_id=users["m"].id)
+    s.add(visit)
+    s.flush()
+    rotation_event = RotationEvent(project_id=sub.project_id, day=today, kind="assign", agent_id=agent.id,
+                                   visit_id=visit.id, by_id=users["m"].id)
+    s.add(rotation_event)
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
@@ -778,7 +823,8 @@ def office(db, make_user):
            "deal_buyer": buyer.id, "charge": charge.id, "late_fee_waiver": waiver.id, "bank": bank.id,
            "loan_file": loan.id, "loan_stuck": loan.id, "true_up_batch": batch22.id, "true_up": true_up.id,
            "handover": handover.id, "handover_ready": sub.id, "ticket": ticket.id, "ticket_due": ticket.id,
-           "ticket_note": ticket_note.id, "survey": survey.id, "attachment": photo.id}
+           "ticket_note": ticket_note.id, "survey": survey.id, "attachment": photo.id,
+           "visit": visit.id, "rotation_event": rotation_event.id}
     return users, ids
 
 
