@@ -282,6 +282,14 @@ COLUMN_LABELS = {
     "channel_window_days": _l("Channel registration valid for (days)"),
     "commission_tiered": _l("Commission tiered by monthly volume"),
     "commission_vp_limit": _l("Commission statements above this total need the vice-president"),
+    # rotation (issue 23, R-RCP-1/2)
+    "queue_seq": _l("Place in the queue"), "receptions": _l("Receptions"), "skipped": _l("Turns skipped"),
+    "signed_in_at": _l("Signed in at"), "turn_of": _l("Whose turn it was"), "turn_of_id": _l("Whose turn it was"),
+    "visit_id": _l("Visit"), "party_size": _l("Party size"), "day": _l("Day"),
+    "received_by": _l("Received by"), "received_by_id": _l("Received by"),
+    "on_behalf_of": _l("On behalf of"), "on_behalf_of_id": _l("On behalf of"), "in_turn": _l("In turn"),
+    "arrived_at": _l("Arrived at"), "duration": _l("Duration"), "registration_id": _l("Channel registration"),
+    "received_by.display_name": _l("Received by"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
@@ -309,6 +317,11 @@ def choice_formatters(entity: str, html: bool = True) -> dict:
 
 # What an audit row's action means (the audit trail, 系统 → 操作日志).
 AUDIT_ACTIONS = {
+    # issue 23: the reception rotation (models/reception.py)
+    "rotation_sign_in": _l("Signed in to the rotation"), "rotation_sign_out": _l("Signed out of the rotation"),
+    "rotation_break": _l("Break from the rotation"), "rotation_back": _l("Back on the rotation"),
+    "rotation_skip": _l("Rotation turn skipped"), "rotation_make_up": _l("Make-up turn given"),
+    "reception": _l("Visitor received"), "reception_finish": _l("Reception finished"),
     # issue 22: late fees and handovers
     "accrue_late_fee": _l("Late fee accrued"), "charge_payment": _l("Charge paid"),
     "request_late_fee_waiver": _l("Late-fee waiver requested"),

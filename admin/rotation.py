@@ -68,7 +68,7 @@ class RotationPage(ProtectedPage):
         position = {e.id: i for i, e in enumerate([e for e in entries if e.status == "free"], start=1)}
         return {"entries": entries, "turn": turn, "receiving": receiving, "position": position, "today": today,
                 "minutes": visit_minutes, "office_time": office_time, "manages": _manages(),
-                "me": current_user.id, "project": project}
+                "me": current_user.id, "project": project, "label": choice_label}
 
     @expose("/")
     def index(self):

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Lead, RuleViolation, User
+from models.base import office_today
 from models.leads import pool_stale_leads, register_lead
 from models.reception import (RotationEntry, RotationEvent, Visit, check_phone, finish_reception, make_up_turn,
                               move, next_free, receive, rotation_fairness, skip_turn)
@@ -18,7 +19,7 @@ from models.submissions import AlreadySubmitted, new_key
 from tests import factories as f
 from tests.conftest import Auth
 
-TODAY = f.TODAY
+TODAY = office_today()  # the desk's pages read the office's today, as in production
 
 
 @pytest.fixture
@@ -304,3 +305,77 @@ def test_r_rcp_1_a_skip_and_a_reception_at_the_same_moment_never_skip_an_agent_t
         return entry.agent_id
     received, skipped = race(desk, skip, app=app)
     assert received != skipped and {received, skipped} == {a.id for a in floor["agents"][:2]}
+
+
+# --- the desk through HTTP, as a browser uses it (CSRF, the form's one-time key) ---------------------
+
+_KEY = re.compile(r'name="submission_key" value="([^"]+)"')
+
+
+def test_r_rcp_1_the_desk_screen_signs_in_checks_a_phone_receives_and_finishes_over_http(app, client, floor):
+    from tests.conftest import TEST_PASSWORD  # noqa: F401
+    project, s = floor["project"], floor["s"]
+    agent = floor["agents"][0]
+    auth = Auth(client)
+    assert auth.login("floor_a1").status_code == 302
+    page = client.get(f"/admin/rotation/?project={project.id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and agent.display_name in html and "rotation.js" in html
+    assert "rotation-turn" in html  # the next free agent is marked
+    token = auth.csrf()
+    answer = client.get(f"/admin/rotation/check?project={project.id}&phone=13911112222").get_json()
+    assert answer["status"] == "new" and "owner_id" not in answer
+    assert client.get(f"/admin/rotation/check?project={project.id}&phone=12").status_code == 400
+    # without the CSRF token nothing is received
+    key = _KEY.search(client.get(f"/admin/rotation/?project={project.id}").get_data(as_text=True)).group(1)
+    data = {"project": str(project.id), "phone": "13911112222", "name": "王先生", "channel": "fair",
+            "party_size": "2", "mode": "turn", "submission_key": key}
+    assert client.post("/admin/rotation/receive", data=data).status_code in (303, 400)
+    assert s.scalar(select(func.count()).select_from(Visit)) == 0
+    done = client.post("/admin/rotation/receive", data={**data, "csrf_token": token}, follow_redirects=True)
+    again = client.post("/admin/rotation/receive", data={**data, "csrf_token": token}, follow_redirects=True)
+    assert agent.display_name in done.get_data(as_text=True)
+    assert "已提交" in again.get_data(as_text=True)  # a double click receives once
+    visits = list(s.scalars(select(Visit)))
+    assert [(v.received_by_id, v.channel, v.party_size) for v in visits] == [(agent.id, "fair", 2)]
+    panel = client.get(f"/admin/rotation/panel?project={project.id}").get_data(as_text=True)
+    assert "visit_id" in panel  # the reception in progress, with its finish button
+    client.post("/admin/rotation/finish", data={"project": str(project.id), "visit_id": str(visits[0].id),
+                                                 "csrf_token": token})
+    s.expire_all()
+    assert s.get(Visit, visits[0].id).ended_at is not None and _entry(floor, agent).status == "free"
+    answer = client.get(f"/admin/rotation/check?project={project.id}&phone=13911112222").get_json()
+    assert answer["status"] == "protected" and answer["owner"] == agent.display_name
+    client.post("/admin/rotation/move", data={"project": str(project.id), "move": "break", "csrf_token": token})
+    s.expire_all()
+    assert _entry(floor, agent).status == "break"
+
+
+def test_r_rcp_2_an_agent_sees_only_the_visits_he_received_or_whose_customer_is_his(app, client, floor):
+    a1, a2 = floor["agents"][:2]
+    mine = _receive(floor, "13922220001")  # a1
+    theirs = _receive(floor, "13922220002")  # a2
+    behalf = _receive(floor, "13922220001", reason="原顾问在接待")  # a3 for a1
+    auth = Auth(client)
+    auth.login("floor_a1")
+    grid = client.get("/admin/visit/").get_data(as_text=True)
+    assert "13922220001" in grid and "13922220002" not in grid  # his visits only, on the grid too
+    assert client.get(f"/admin/visit/details/?id={theirs.id}").status_code in (302, 404)
+    assert client.get(f"/admin/visit/details/?id={behalf.id}").status_code == 200  # on his behalf
+    assert client.get(f"/admin/visit/details/?id={mine.id}").status_code == 200
+    assert client.get("/admin/rotation_event/").status_code == 403  # the manager's day
+    assert client.get("/admin/visit/export/csv/").status_code == 403
+    auth.logout()
+    auth.login("floor_a2")
+    assert client.get(f"/admin/visit/details/?id={mine.id}").status_code in (302, 404)
+    assert a2.id == theirs.received_by_id
+
+
+def test_r_rcp_1_the_managers_day_marks_the_exceptions(app, client, floor):
+    s = floor["s"]
+    skip_turn(s, floor["manager"], floor["project"].id, "去卫生间", today=TODAY)
+    s.commit()
+    Auth(client).login("floor_mgr")
+    html = client.get("/admin/rotation_event/").get_data(as_text=True)
+    assert "rotation-exception" in html and "去卫生间" in html
+    assert client.get("/admin/rotation_event/export/csv/").status_code == 200
