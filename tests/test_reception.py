@@ -379,3 +379,18 @@ def test_r_rcp_1_the_managers_day_marks_the_exceptions(app, client, floor):
     html = client.get("/admin/rotation_event/").get_data(as_text=True)
     assert "rotation-exception" in html and "去卫生间" in html
     assert client.get("/admin/rotation_event/export/csv/").status_code == 200
+
+
+def test_r_rcp_1_the_demo_day_has_every_channel_and_every_exception(app, db):
+    """The demo office's rotation (demo._rotation_demo): a dozen visits from every channel, a skip,
+    an out-of-turn reception, a make-up turn, an on-behalf return and one reception in progress."""
+    from models.reception import VISIT_CHANNELS
+    assert app.test_cli_runner().invoke(args=["demo"]).exit_code == 0
+    s = db.session
+    visits = list(s.scalars(select(Visit)))
+    assert len(visits) >= 12 and {v.channel for v in visits} == set(VISIT_CHANNELS)
+    kinds = set(s.scalars(select(RotationEvent.kind)))
+    assert {"skip", "out_of_turn", "make_up", "on_behalf", "owner_return", "assign"} <= kinds
+    assert sum(v.ended_at is None for v in visits) == 1
+    assert app.test_cli_runner().invoke(args=["demo"]).exit_code == 0  # idempotent
+    assert s.scalar(select(func.count()).select_from(Visit)) == len(visits)
