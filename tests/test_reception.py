@@ -189,7 +189,7 @@ def test_r_rcp_2_every_visit_runs_the_visit_recorded_hooks(floor, monkeypatch):
 
 
 def test_r_rcp_2_check_phone_answers_new_protected_expired_pool_and_the_channel_that_registered_it(floor):
-    from models.channels import ChannelCompany, ChannelMember, ChannelRegistration  # noqa: F401
+    from models.channels import ChannelCompany, ChannelRegistration
     s, project, mgr = floor["s"], floor["project"], floor["manager"]
     a1 = floor["agents"][0]
     assert check_phone(s, mgr, project.id, "13900000008", today=TODAY)["status"] == "new"
@@ -313,7 +313,6 @@ _KEY = re.compile(r'name="submission_key" value="([^"]+)"')
 
 
 def test_r_rcp_1_the_desk_screen_signs_in_checks_a_phone_receives_and_finishes_over_http(app, client, floor):
-    from tests.conftest import TEST_PASSWORD  # noqa: F401
     project, s = floor["project"], floor["s"]
     agent = floor["agents"][0]
     auth = Auth(client)
@@ -394,3 +393,14 @@ def test_r_rcp_1_the_demo_day_has_every_channel_and_every_exception(app, db):
     assert sum(v.ended_at is None for v in visits) == 1
     assert app.test_cli_runner().invoke(args=["demo"]).exit_code == 0  # idempotent
     assert s.scalar(select(func.count()).select_from(Visit)) == len(visits)
+
+
+def test_r_all_2_every_action_the_rotation_writes_reads_as_a_label():
+    """The audit trail names each action models/reception.py writes by its label (admin/labels.py)."""
+    from pathlib import Path
+
+    from admin.labels import AUDIT_ACTIONS
+    from models.reception import _MOVE_ACTIONS
+    source = (Path(__file__).resolve().parent.parent / "models" / "reception.py").read_text(encoding="utf-8")
+    written = set(re.findall(r'action="([a-z_]+)"', source)) | set(_MOVE_ACTIONS.values())
+    assert {"reception", "rotation_skip"} <= written and sorted(written - AUDIT_ACTIONS.keys()) == []
