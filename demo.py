@@ -770,9 +770,6 @@ def _rotation_demo(session, users, project, today):
         visits.append(visit)
         return visit
 
-    def owned_by(agent):
-        return session.scalar(select(Lead).where(Lead.project_id == project.id, Lead.owner_id == agent.id)
-                              .order_by(Lead.id).limit(1))
     come("19907310001", "walk_in", "马先生", by=desk)
     come("19907310002", "phone_call", "朱女士", by=desk)
     skip_turn(session, users["agent3"], project.id, "正在电话回访老客户", today=today)
@@ -785,14 +782,10 @@ def _rotation_demo(session, users, project, today):
     come("19907310005", "advert", "韩先生")  # agent3's make-up turn
     come("19907310006", "fair", "唐女士")
     come("19907310007", "channel", "冯先生（渠道带看）")
-    returning = owned_by(users["agent1"])
-    if returning is not None:
-        come(returning.phone, "phone_call")  # to his owner, no turn used
+    come("19907310001", "phone_call")  # 马先生 again: to his owner 李明, no turn used
     move(session, users["agent2"], project.id, "break", today=today)
     session.commit()
-    behalf = owned_by(users["agent2"])
-    if behalf is not None:
-        come(behalf.phone, "walk_in", reason="原置业顾问张丽休息中，代为接待")
+    come("19907310002", "walk_in", reason="原置业顾问张丽休息中，代为接待")  # 朱女士 again, on 张丽's behalf
     come("19907310008", "walk_in", "曹先生")
     come("19907310009", "referral", "彭女士")
     come("19907310010", "web", "蒋先生", finish=False)  # a reception in progress
