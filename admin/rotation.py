@@ -17,9 +17,9 @@ from models import Project, RuleViolation, User, db
 from models.base import office_time, office_today
 from models.labels import choice_label
 from models.permissions import can_do
-from models.reception import (ROTATION_EXCEPTIONS, VISIT_CHANNELS, RotationEvent, Visit, check_phone, day_rotation,
-                              finish_reception, make_up_turn, move, next_free, open_receptions, receive, skip_turn,
-                              visit_minutes)
+from models.reception import (ROTATION_EXCEPTIONS, VISIT_CHANNELS, RotationEntry, RotationEvent, Visit, check_phone,
+                              day_rotation, finish_reception, make_up_turn, move, next_free, open_receptions, receive,
+                              rotation_fairness, skip_turn, visit_minutes)
 from models.submissions import new_key
 from models.users import users_with_roles
 
@@ -178,6 +178,16 @@ class RotationEventView(ReadOnlyView):
     column_formatters = {"kind": _kind_marked}
     column_export_list = ("day", "at", "project", "agent", "kind", "turn_of", "reason", "by")
     column_formatters_export = {"kind": lambda v, c, m, n: str(choice_label("rotation_event", "kind", m.kind))}
+    list_template = "admin/rotation_event_list.html"
+
+    def render(self, template, **kwargs):
+        if template == self.list_template:  # today's figures per project above the events
+            today = office_today()
+            projects = db.session.scalars(select(Project).where(Project.id.in_(
+                select(RotationEntry.project_id).where(RotationEntry.day == today))).order_by(Project.id))
+            kwargs["fairness"] = [(p, rotation_fairness(db.session, p.id, today, today)) for p in projects]
+            kwargs["label"] = choice_label
+        return super().render(template, **kwargs)
 
     def get_query(self):
         return super().get_query().options(joinedload(RotationEvent.agent), joinedload(RotationEvent.turn_of),

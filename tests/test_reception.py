@@ -377,6 +377,7 @@ def test_r_rcp_1_the_managers_day_marks_the_exceptions(app, client, floor):
     Auth(client).login("floor_mgr")
     html = client.get("/admin/rotation_event/").get_data(as_text=True)
     assert "rotation-exception" in html and "去卫生间" in html
+    assert f'id="rotation-day-{floor["project"].id}"' in html  # today's figures per agent above the events
     assert client.get("/admin/rotation_event/export/csv/").status_code == 200
 
 
