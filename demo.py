@@ -32,6 +32,9 @@ ACCOUNTS = [  # username, display name, roles
     # issue 23: the people of two external channels (fictional agencies), each sees only his own registrations
     ("channel1", "钱渠道（星辰房产经纪）", ["channel"]),
     ("channel2", "冯渠道（安居置业顾问）", ["channel"]),
+    # issue 23: the sales floor — five agents on the day's rotation
+    ("agent4", "周涛", ["agent"]),
+    ("agent5", "黄敏", ["agent"]),
 ]
 
 PROJECTS = [
@@ -804,6 +807,62 @@ def _channels_demo(session, users, project, today):
     # the open conflict: both companies registered one phone; the second is refused
     register(one, "韩先生", "13607310005", today - dt.timedelta(days=1))
     register(two, "韩总", "13607310005", today)
+def _rotation_demo(session, users, project, today):
+    """Today's reception rotation (R-RCP-1/2) through the desk's own functions: five agents signed
+    in, a dozen visits from every channel, a skipped turn and its make-up, a reception out of turn,
+    a returning customer to his owner, one received on his owner's behalf while she is on a
+    break, and one reception still in progress."""
+    from models.reception import RotationEntry, Visit, finish_reception, make_up_turn, move, receive, skip_turn
+    from models.submissions import new_key
+    if session.scalar(select(func.count()).select_from(RotationEntry).where(RotationEntry.project_id == project.id,
+                                                                             RotationEntry.day == today)):
+        return
+    agents = [users[f"agent{i}"] for i in range(1, 6)]
+    desk, manager = users["agent1"], users["manager"]
+    for agent in agents:
+        move(session, agent, project.id, "sign_in", today=today)
+    session.commit()
+    visits = []
+
+    def come(phone, channel, name="", by=manager, finish=True, **kw):
+        visit = receive(session, by, project_id=project.id, phone=phone, channel=channel, name=name, key=new_key(),
+                        party_size=kw.pop("party_size", 1 + len(visits) % 3), today=today, **kw)
+        session.commit()
+        if finish:
+            finish_reception(session, manager, visit.id, today=today)
+            session.commit()
+        visits.append(visit)
+        return visit
+
+    come("19907310001", "walk_in", "马先生", by=desk)
+    come("19907310002", "phone_call", "朱女士", by=desk)
+    skip_turn(session, users["agent3"], project.id, "正在电话回访老客户", today=today)
+    session.commit()
+    come("19907310003", "referral", "罗先生（老客户介绍）")
+    come("19907310004", "web", "谢女士", mode="out_of_turn", agent_id=users["agent2"].id,
+         reason="客户网上预约时指定张丽接待")
+    make_up_turn(session, manager, project.id, users["agent3"].id, "补回上午被跳过的轮次", today=today)
+    session.commit()
+    come("19907310005", "advert", "韩先生")  # agent3's make-up turn
+    come("19907310006", "fair", "唐女士")
+    come("19907310007", "channel", "冯先生（渠道带看）")
+    come("19907310001", "phone_call")  # 马先生 again: to his owner 李明, no turn used
+    move(session, users["agent2"], project.id, "break", today=today)
+    session.commit()
+    come("19907310002", "walk_in", reason="原置业顾问张丽休息中，代为接待")  # 朱女士 again, on 张丽's behalf
+    come("19907310008", "walk_in", "曹先生")
+    come("19907310009", "referral", "彭女士")
+    come("19907310010", "web", "蒋先生", finish=False)  # a reception in progress
+    # The day as it happened: arrivals through the morning, receptions of 20 to 60 minutes.
+    now = utcnow()
+    since_midnight = (now - office_to_utc(dt.datetime.combine(today, dt.time()))).total_seconds() // 60
+    step = max(0, min(35, int(since_midnight) // (len(visits) + 1)))  # all of them today
+    for n, visit in enumerate(visits):
+        visit = session.get(Visit, visit.id)
+        visit.arrived_at = now - dt.timedelta(minutes=step * (len(visits) - n))
+        if visit.ended_at is not None:
+            visit.ended_at = min(now, visit.arrived_at + dt.timedelta(minutes=20 + 7 * (n % 6)))
+    session.commit()
 
 
 def build_demo(session, today: dt.date | None = None) -> dict:
@@ -823,6 +882,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _late_fee_demo(session, users, projects[0], today)
         _true_up_demo(session, users, projects[0], today)
         _channels_demo(session, users, projects[0], today)
+        _rotation_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),

@@ -18,6 +18,7 @@ from models.permissions import can, role_label
 from . import auth, errors, fast_list, i18n, menu, security
 from .base import THEME, RowIdConverter
 from .sales_control import BoardPage, PriceImportPage
+from .rotation import RotationPage
 from .exports import FinanceExportPage
 from .targets import TargetsPage
 from .views import VIEWS, LoanAgeingPage, QuestionGroupPage
@@ -115,6 +116,8 @@ def init_app(app) -> None:
                                      endpoint="finance_export"))
     admin.add_view(LoanAgeingPage(name=_l("Mortgage ageing"), category=_l("Contracts"), endpoint="loan_ageing"))
     admin.add_view(TargetsPage(name=_l("Monthly targets"), category=_l("Sales"), endpoint="sales_target"))
+    # issue 23: the sales floor (rotation)
+    admin.add_view(RotationPage(name=_l("Front desk"), category=_l("Sales floor"), endpoint="rotation"))
     admin.init_app(app)
     security.init_app(app)
     auth.init_app(app)

@@ -295,6 +295,14 @@ COLUMN_LABELS = {
     "first_customer": _l("First: customer registered"), "customer_owner": _l("Customer of the project: agent"),
     "customer_registered_at": _l("Customer of the project: registered at"),
     "customer_protected_until": _l("Customer of the project: protected until"), "project_name": _l("Project"),
+    # rotation (issue 23, R-RCP-1/2)
+    "queue_seq": _l("Place in the queue"), "receptions": _l("Receptions"), "skipped": _l("Turns skipped"),
+    "signed_in_at": _l("Signed in at"), "turn_of": _l("Whose turn it was"), "turn_of_id": _l("Whose turn it was"),
+    "visit_id": _l("Visit"), "party_size": _l("Party size"), "day": _l("Day"),
+    "received_by": _l("Received by"), "received_by_id": _l("Received by"),
+    "on_behalf_of": _l("On behalf of"), "on_behalf_of_id": _l("On behalf of"), "in_turn": _l("In turn"),
+    "arrived_at": _l("Arrived at"), "duration": _l("Duration"), "registration_id": _l("Channel registration"),
+    "received_by.display_name": _l("Received by"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
@@ -334,6 +342,11 @@ AUDIT_ACTIONS = {
     "channel_award": _l("Channel registration given the customer by the manager's decision"),
     "channel_activate": _l("Channel company activated"), "channel_deactivate": _l("Channel company deactivated"),
     "channel_member_add": _l("Person tied to a channel company"),
+    # issue 23: the reception rotation (models/reception.py)
+    "rotation_sign_in": _l("Signed in to the rotation"), "rotation_sign_out": _l("Signed out of the rotation"),
+    "rotation_break": _l("Break from the rotation"), "rotation_back": _l("Back on the rotation"),
+    "rotation_skip": _l("Rotation turn skipped"), "rotation_make_up": _l("Make-up turn given"),
+    "reception": _l("Visitor received"), "reception_finish": _l("Reception finished"),
     # issue 22: late fees and handovers
     "accrue_late_fee": _l("Late fee accrued"), "charge_payment": _l("Charge paid"),
     "request_late_fee_waiver": _l("Late-fee waiver requested"),

@@ -28,6 +28,8 @@ from .money import (ExtensionView, InstalmentView, LawyerLetterDueView, OverdueE
 from .sales_control import BuildingView, ProjectView, UnitView
 from .tickets import SurveyView, TicketDueView, TicketNoteView, TicketView
 from .true_ups import TrueUpBatchView, TrueUpView
+from .rotation import RotationEventView, VisitView
+from models.reception import RotationEvent, Visit
 from .system import ENTITY_LABELS, AuditView, NotificationView, RoleView, UserView
 
 __all__ = ["VIEWS", "QuestionGroupPage", "LoanAgeingPage"]
@@ -88,6 +90,9 @@ VIEWS = [
     (User, UserView, _l("Users"), _l("System")),
     (Role, RoleView, _l("Roles"), _l("System")),
     (Audit, AuditView, _l("Audit trail"), _l("System")),
+    # issue 23: the sales floor (rotation)
+    (RotationEvent, RotationEventView, _l("Rotation: turns and exceptions"), _l("Sales floor")),
+    (Visit, VisitView, _l("Visit register"), _l("Sales floor")),
 ]
 
 for _model, _, _name, _ in VIEWS:  # the audit trail names a table by its first grid's menu name

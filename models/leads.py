@@ -233,7 +233,7 @@ def _today_or(today: dt.date | None) -> dt.date:
 
 
 def register_lead(session, by: User, *, project_id: int, name: str, phone: str, source: str,
-                  today: dt.date | None = None, **details) -> Lead:
+                  today: dt.date | None = None, owner_id: int | None = None, **details) -> Lead:
     """Register an enquiry on the customer registration form (R-LEAD-1).
 
     The registering agent becomes the owner. A phone already registered in the project is not
@@ -242,6 +242,8 @@ def register_lead(session, by: User, *, project_id: int, name: str, phone: str, 
     unique key decides when two agents register the same phone at the same moment.
     Raises RuleViolation for bad input; the caller commits (also after DuplicateLead, to keep
     the conflict).
+    `owner_id`: the owner when it is not the registering person — the agent the reception desk's
+    rotation gave the visitor to (models.reception.receive, R-RCP-1).
     """
     require(by, "lead.register")
     name = (name or "").strip()
@@ -267,7 +269,7 @@ def register_lead(session, by: User, *, project_id: int, name: str, phone: str, 
     if budget is not None and budget <= 0:
         raise RuleViolation(_l("The budget must be a positive number of 10,000 yuan."))
     today = _today_or(today)
-    agent_owner = by.id if by.has_role("agent") else None
+    agent_owner = owner_id or (by.id if by.has_role("agent") else None)
     lead = Lead(project_id=project.id, name=name, phone=phone, source=source,
                 owner_id=agent_owner, registered_by_id=by.id, registered_at=utcnow(),
                 last_activity_at=utcnow(),
@@ -613,7 +615,9 @@ def pool_stale_leads(session, today: dt.date | None = None) -> int:
             select(Lead.id, Lead.owner_id).where(
                 Lead.project_id == project_id, Lead.owner_id.is_not(None),
                 Lead.stage.in_(OPEN_STAGES), Lead.last_activity_at < cutoff,
-                or_(Lead.follow_up_paused_until.is_(None), Lead.follow_up_paused_until < today))
+                or_(Lead.follow_up_paused_until.is_(None), Lead.follow_up_paused_until < today),
+                # R-RCP-2: a first visit's protection keeps the customer with his agent while it runs
+                or_(Lead.protected_until.is_(None), Lead.protected_until < today))
             .order_by(Lead.id).with_for_update()).all()
     if not stale:
         return 0

@@ -19,6 +19,7 @@ from models import (Attachment, Bank, Charge, Handover, LateFeeWaiver, LoanFile,
 from models import (ArchiveRecord, ChangeRequest, ContractStep, CustomerQuestion, DealBuyer, DocumentBatch, Export,
                     Extension, LeadArchive, LeadConflict, Notification, PaymentMethodTemplate, PriceApproval,
                     PriceListImport, Role)
+from models.reception import RotationEvent, Visit
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
 
@@ -591,6 +592,33 @@ EXPECTED = {
     "channel_conflict.ajax_lookup": "amv",
     "channel_conflict.ajax_update": "",
     "channel_conflict.decide_view": "m",  # channel.resolve
+    # issue 23: rotation
+    "rotation.index": "amg",  # the front desk (R-RCP-1)
+    "rotation.panel": "amg",  # its live part
+    "rotation.check": "amg",  # visit.check_phone (JSON)
+    "rotation.move_view": "amg",  # rotation.join
+    "rotation.receive_view": "amg",  # rotation.assign
+    "rotation.finish_view": "amg",  # rotation.assign
+    "rotation.skip_view": "amg",  # rotation.exception
+    "rotation.make_up_view": "amg",  # rotation.exception (the manager's, checked in the domain)
+    "rotation_event.index_view": "amv",
+    "rotation_event.details_view": "amv",
+    "rotation_event.create_view": "",
+    "rotation_event.edit_view": "",
+    "rotation_event.delete_view": "",
+    "rotation_event.action_view": "",
+    "rotation_event.export": "amv",
+    "rotation_event.ajax_lookup": "amv",
+    "rotation_event.ajax_update": "",
+    "visit.index_view": "amgv",
+    "visit.details_view": "amgv",
+    "visit.create_view": "",
+    "visit.edit_view": "",
+    "visit.delete_view": "",
+    "visit.action_view": "",
+    "visit.export": "amv",
+    "visit.ajax_lookup": "amgv",
+    "visit.ajax_update": "",
 }
 
 PUBLIC_PATHS = {
@@ -687,6 +715,15 @@ PUBLIC_PATHS = {
     # issue 23: channels
     "channel_registration.register_view": ("GET", "/admin/channel_registration/register/"),
     "channel_conflict.decide_view": ("POST", "/admin/channel_conflict/decide/"),
+    # issue 23: rotation
+    "rotation.index": ("GET", "/admin/rotation/"),
+    "rotation.panel": ("GET", "/admin/rotation/panel"),
+    "rotation.check": ("GET", "/admin/rotation/check?phone=13800000000"),
+    "rotation.move_view": ("POST", "/admin/rotation/move"),
+    "rotation.receive_view": ("POST", "/admin/rotation/receive"),
+    "rotation.finish_view": ("POST", "/admin/rotation/finish"),
+    "rotation.skip_view": ("POST", "/admin/rotation/skip"),
+    "rotation.make_up_view": ("POST", "/admin/rotation/make_up"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
@@ -824,6 +861,14 @@ def office(db, make_user):
     channel_conflict = ChannelConflict(project_id=lead.project_id, registration_id=refused.id,
                                        against_registration_id=registration.id)
     s.add(channel_conflict)
+    # issue 23: rotation — a visit the agent received and its turn
+    visit = Visit(project_id=sub.project_id, lead_id=lead.id, phone=lead.phone, kind="first", channel="walk_in",
+                  received_by_id=agent.id, registered_by_id=users["m"].id)
+    s.add(visit)
+    s.flush()
+    rotation_event = RotationEvent(project_id=sub.project_id, day=today, kind="assign", agent_id=agent.id,
+                                   visit_id=visit.id, by_id=users["m"].id)
+    s.add(rotation_event)
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
@@ -841,7 +886,9 @@ def office(db, make_user):
            "ticket_note": ticket_note.id, "survey": survey.id, "attachment": photo.id,
            # issue 23: channels
            "channel_company": company.id, "channel_member": users["x"].id,
-           "channel_registration": registration.id, "channel_conflict": channel_conflict.id}
+           "channel_registration": registration.id, "channel_conflict": channel_conflict.id,
+           # issue 23: rotation
+           "visit": visit.id, "rotation_event": rotation_event.id}
     return users, ids
 
 
