@@ -791,6 +791,7 @@ def _channels_demo(session, users, project, today):
     visit = Visit(project_id=project.id, lead_id=lead.id, phone=lead.phone, kind="first", channel="channel",
                   party_size=2, received_by_id=agent.id, registered_by_id=agent.id,
                   arrived_at=office_midnight_utc(today - dt.timedelta(days=1)) + dt.timedelta(hours=10),
+                  ended_at=office_midnight_utc(today - dt.timedelta(days=1)) + dt.timedelta(hours=11),
                   notes="星辰/安居渠道带看")
     session.add(visit)
     session.flush()
