@@ -259,6 +259,9 @@ def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> 
     counts["late_fee"] = accrue_late_fees(session, today, dry_run=dry_run)
     if not dry_run:
         session.commit()
+    # R-COM-2: the commission lines a missed change left behind (models.commissions' safety net).
+    from .commissions import recompute_commissions
+    counts["commission"] = recompute_commissions(session, today, dry_run=dry_run)
     if dry_run:
         session.rollback()
     return counts
