@@ -99,6 +99,13 @@ class DealSplit(Base):
     subscription: Mapped[Subscription] = relationship()
     agent: Mapped[User] = relationship(foreign_keys=[agent_id])
 
+    @classmethod
+    def owned_by(cls, user_id: int):
+        """An agent sees the splits he is part of, and those of his own deals."""
+        from .deals import via_subscription
+
+        return or_(cls.agent_id == user_id, via_subscription(cls.subscription_id, user_id))
+
 
 class CommissionLine(Base):
     """Commission earned (or taken back) by one payee on one deal at one stage."""

@@ -13,6 +13,7 @@ import datetime as dt
 
 import pytest
 
+from models import CommissionLine, CommissionRule, DealSplit  # issue 23: commissions
 from models import (Attachment, Bank, Charge, Handover, LateFeeWaiver, LoanFile, Survey, Ticket, TicketNote,
                     TrueUp, TrueUpBatch)
 from models import (ArchiveRecord, ChangeRequest, ContractStep, CustomerQuestion, DealBuyer, DocumentBatch, Export,
@@ -551,6 +552,35 @@ EXPECTED = {
     "survey.due_view": "amgsv",  # R-SVC-2: surveys due
     "survey.record_view": "gs",  # survey.record
     "survey.summary_view": "amsv",  # survey_summary PDF: survey export
+    # issue 23: commissions
+    "commission_rule.index_view": "amfv",
+    "commission_rule.details_view": "amfv",
+    "commission_rule.create_view": "av",
+    "commission_rule.edit_view": "av",
+    "commission_rule.delete_view": "",
+    "commission_rule.action_view": "",
+    "commission_rule.export": "",
+    "commission_rule.ajax_lookup": "amfv",
+    "commission_rule.ajax_update": "av",
+    "commission_line.index_view": "amgfvx",
+    "commission_line.details_view": "amgfvx",
+    "commission_line.create_view": "",
+    "commission_line.edit_view": "",
+    "commission_line.delete_view": "",
+    "commission_line.action_view": "",
+    "commission_line.export": "amfv",
+    "commission_line.ajax_lookup": "amgfvx",
+    "commission_line.ajax_update": "",
+    "deal_split.index_view": "amgfv",
+    "deal_split.details_view": "amgfv",
+    "deal_split.create_view": "",
+    "deal_split.edit_view": "",
+    "deal_split.delete_view": "",
+    "deal_split.action_view": "m",
+    "deal_split.export": "",
+    "deal_split.ajax_lookup": "amgfv",
+    "deal_split.ajax_update": "",
+    "deal_split.split_view": "m",  # commission.split, from the deal's page
 }
 
 PUBLIC_PATHS = {
@@ -644,6 +674,8 @@ PUBLIC_PATHS = {
     "sales_target.save": ("POST", "/admin/sales_target/save"),
     "sales_target.review_xlsx": ("GET", "/admin/sales_target/review.xlsx"),
     "sales_target.review_pdf": ("GET", "/admin/sales_target/review.pdf"),
+    # issue 23: commissions
+    "deal_split.split_view": ("POST", "/admin/deal_split/split/"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
@@ -651,6 +683,8 @@ PUBLIC_DATA = {
     "lead.assign_view": {"ids": "999999", "mode": "one", "agent": "999999"},
     "document.request_view": {"kind": "receipt", "subject_id": "999999"},
     "finance_export.run": {"list": "payments", "format": "csv"},
+    # issue 23: commissions
+    "deal_split.split_view": {"subscription_id": "999999"},
 }
 
 
@@ -764,6 +798,15 @@ def office(db, make_user):
     photo = Attachment(subject="ticket", subject_id=ticket.id, filename="a.png", content_type="image/png", size=8,
                        sha256="0" * 64, content=b"\x89PNG\r\n\x1a\n", uploaded_by_id=agent.id)
     s.add_all([ticket_note, survey, photo])
+    # issue 23: commissions — a rule, the agent's line on his deal, a split of it
+    rule = CommissionRule(project_id=sub.project_id, role="agent", basis="rate", rate_percent=1)
+    s.add(rule)
+    s.flush()
+    commission_line = CommissionLine(project_id=sub.project_id, subscription_id=sub.id, rule_id=rule.id, role="agent",
+                                     stage="subscribed", payee_user_id=agent.id, base=sub.price, amount=100,
+                                     month=dt.date(2026, 11, 1), earned_on=today)
+    split = DealSplit(subscription_id=sub.id, agent_id=agent.id, percent=100, created_by_id=users["m"].id)
+    s.add_all([commission_line, split])
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
@@ -778,7 +821,9 @@ def office(db, make_user):
            "deal_buyer": buyer.id, "charge": charge.id, "late_fee_waiver": waiver.id, "bank": bank.id,
            "loan_file": loan.id, "loan_stuck": loan.id, "true_up_batch": batch22.id, "true_up": true_up.id,
            "handover": handover.id, "handover_ready": sub.id, "ticket": ticket.id, "ticket_due": ticket.id,
-           "ticket_note": ticket_note.id, "survey": survey.id, "attachment": photo.id}
+           "ticket_note": ticket_note.id, "survey": survey.id, "attachment": photo.id,
+           # issue 23: commissions
+           "commission_rule": rule.id, "commission_line": commission_line.id, "deal_split": split.id}
     return users, ids
 
 
