@@ -55,9 +55,6 @@ class CommissionLineView(ReadOnlyView):
     column_default_sort = ("id", True)
 
 
-def _shares_default(stage):
-    return DEFAULT_STAGE_SHARES[stage]
-
 
 class RuleForm(SecureForm):
     """A commission rule; models.commissions.validate_rule checks it (the form only collects it)."""

@@ -282,6 +282,12 @@ COLUMN_LABELS = {
     "channel_window_days": _l("Channel registration valid for (days)"),
     "commission_tiered": _l("Commission tiered by monthly volume"),
     "commission_vp_limit": _l("Commission statements above this total need the vice-president"),
+    # issue 23: commissions
+    "payee": _l("Payee"), "base": _l("Computed on"), "earned_on": _l("Earned on"), "rule_id": _l("Commission rule"),
+    "statement_id": _l("Statement"), "stage_shares": _l("Stage shares"), "tiers": _l("Tiers"),
+    "basis": _l("Basis"), "payee_user": _l("Manager paid"),
+    "company_id": _l("Channel company"), "value": _l("Rate or amount"),
+    "payee_user_id": _l("Payee"), "payee_company_id": _l("Channel company"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
@@ -309,6 +315,9 @@ def choice_formatters(entity: str, html: bool = True) -> dict:
 
 # What an audit row's action means (the audit trail, 系统 → 操作日志).
 AUDIT_ACTIONS = {
+    # issue 23: commissions
+    "commission": _l("Commission line written"), "commission_rule": _l("Commission rule saved"),
+    "split_deal": _l("Deal shared between agents"),
     # issue 22: late fees and handovers
     "accrue_late_fee": _l("Late fee accrued"), "charge_payment": _l("Charge paid"),
     "request_late_fee_waiver": _l("Late-fee waiver requested"),

@@ -413,8 +413,7 @@ def lines_by_key(session, subscription_id: int) -> dict:
                                      .group_by(L.role, L.payee_user_id, L.payee_company_id, L.stage, L.rule_id))}
 
 
-def _recompute(session, subscription_id: int, today: dt.date, by=None, reason: str = "",
-               action: str = "recompute") -> int:
+def _recompute(session, subscription_id: int, today: dt.date, by=None, reason: str = "") -> int:
     """The lines `recompute_deal` writes, without the role check (the hooks and the sweep)."""
     sub = locked_subscription(session, subscription_id)
     due = deal_commission(session, sub, today)
@@ -441,7 +440,7 @@ def _recompute(session, subscription_id: int, today: dt.date, by=None, reason: s
         rows.append(CommissionLine(project_id=sub.project_id, subscription_id=sub.id, rule_id=rule_id, role=role,
                                    stage=stage, payee_user_id=user_id, payee_company_id=company_id, kind=kind,
                                    base=base, amount=diff, month=months[payee], earned_on=today,
-                                   reason=(reason or action)[:500]))
+                                   reason=(reason or "recompute")[:500]))
     if rows:
         with audit_context(session, actor=by, action="commission"):
             session.add_all(rows)
@@ -484,11 +483,11 @@ def deal_changed(session, subscription_id: int, by=None, action: str = "", today
     (DEAL_MOVED from sign_contract), splits and rules here. Lines are dated `today` (default:
     the office's today)."""
     today = today or office_today()
-    written = _recompute(session, subscription_id, today, by, action, action=action or "recompute")
+    written = _recompute(session, subscription_id, today, by, action)
     if action in ("deposit", "split"):
         sub = session.get(Subscription, subscription_id)
         for other in _tier_followers(session, sub):
-            written += _recompute(session, other, today, by, action, action="tier")
+            written += _recompute(session, other, today, by, f"{action}: tier")
     return written
 
 
@@ -628,7 +627,7 @@ def recompute_project(session, project_id: int, today: dt.date, by=None, reason:
         Subscription.project_id == project_id,
         or_(Subscription.status.in_(IN_FORCE_DEAL),
             exists().where(CommissionLine.subscription_id == Subscription.id))).order_by(Subscription.id)).all()
-    return sum(_recompute(session, sub_id, today, by, reason, action="commission_rule") for sub_id in ids)
+    return sum(_recompute(session, sub_id, today, by, reason) for sub_id in ids)
 
 
 # --- splits (分单) ----------------------------------------------------------------------------------------
@@ -724,7 +723,7 @@ def recompute_commissions(session, today: dt.date, dry_run: bool = False) -> int
     written = 0
     for sub_id in ids:
         try:
-            written += _recompute(session, sub_id, today, None, "daily", action="daily")
+            written += _recompute(session, sub_id, today, None, "daily")
             session.commit()
         except Exception:
             session.rollback()

@@ -5,7 +5,6 @@ catches what a path missed. `deal_commission` is the one definition the lines mu
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
@@ -13,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from models import (Audit, ChangeRequest, ChannelCompany, ChannelRegistration, CommissionLine, CommissionStatement,
-                    DealSplit, Instalment, RuleViolation, Subscription, db as _db)
+                    DealSplit, Instalment, RuleViolation, Subscription)
 from models.base import utcnow
 from models.change_apply import apply_change
 from models.commissions import (apportion, deal_commission, line_month, recompute_commissions, recompute_deal,
@@ -432,3 +431,110 @@ def test_r_com_2_recomputes_racing_on_one_deal_write_its_lines_once(app, db, dea
         assert sorted(results)[:-1] == [0, 0]
     db.session.expire_all()
     assert conserved(db, sub_id)
+
+
+# --- the screens: every path scoped, every change through the domain with CSRF ------------------------
+
+def _channel_office(db, deal, make_user):
+    """Company 链家 with its person "lj" (a channel user) and a confirmed registration of the deal's
+    customer; a generic channel rule of 5,000 fixed; a second agent "zhou" with a deal of his own."""
+    from models import ChannelMember
+    company = ChannelCompany(name="链家")
+    db.session.add(company)
+    db.session.flush()
+    person = make_user("channel", username="lj")
+    db.session.add(ChannelMember(user_id=person.id, company_id=company.id))
+    db.session.add(ChannelRegistration(project_id=deal["project"].id, company_id=company.id, registered_by_id=person.id,
+                                       customer_name="客户", phone="13800000000", registered_on=TODAY,
+                                       valid_until=TODAY, status="confirmed", lead_id=deal["sub"].lead_id))
+    db.session.commit()
+    save_rule(db.session, deal["vp"], deal["project"].id, {"role": "channel", "basis": "fixed", "amount": "5000"})
+    zhou = make_user("agent", username="zhou")
+    office = {"project": deal["project"], "agent": zhou, "control": deal["control"], "finance": deal["finance"]}
+    theirs = f.through_steps(db.session, office, deal["free"], f.lead(db.session, owner=zhou, project_=deal["project"]),
+                             payment_method="one_off", subscribed_on=TODAY, today=TODAY)
+    db.session.commit()
+    return company, person, zhou, theirs
+
+
+def test_r_com_2_agents_and_channels_see_only_their_own_lines_on_every_path(app, client, db, deal, make_user):
+    from tests.conftest import Auth
+    company, person, zhou, theirs = _channel_office(db, deal, make_user)
+    L = CommissionLine
+    mine = db.session.scalar(select(L.id).where(L.payee_user_id == deal["agent"].id).limit(1))
+    his = db.session.scalar(select(L.id).where(L.payee_user_id == zhou.id).limit(1))
+    channel = db.session.scalar(select(L.id).where(L.payee_company_id == company.id).limit(1))
+    assert mine and his and channel
+    auth = Auth(client)
+    auth.login("li")
+    page = client.get("/admin/commission_line/").get_data(as_text=True)
+    assert theirs.number not in page and deal["sub"].number in page and "链家" not in page
+    assert client.get(f"/admin/commission_line/details/?id={mine}").status_code == 200
+    assert client.get(f"/admin/commission_line/details/?id={his}").status_code in (302, 404)
+    assert client.get(f"/admin/commission_line/details/?id={channel}").status_code in (302, 404)
+    assert client.get("/admin/commission_line/export/csv/").status_code == 403
+    deal_page = client.get(f"/admin/subscription/details/?id={deal['sub'].id}").get_data(as_text=True)
+    assert "deal-commission" in deal_page and "链家" not in deal_page and "split-form" not in deal_page
+    auth.logout()
+    auth.login("lj")
+    page = client.get("/admin/commission_line/").get_data(as_text=True)
+    assert "链家" in page and deal["sub"].number in page and theirs.number not in page
+    assert client.get(f"/admin/commission_line/details/?id={channel}").status_code == 200
+    for other in (mine, his):
+        assert client.get(f"/admin/commission_line/details/?id={other}").status_code in (302, 404)
+    for path in ("/admin/commission_line/export/csv/", "/admin/commission_rule/", "/admin/deal_split/",
+                 f"/admin/subscription/details/?id={deal['sub'].id}"):
+        assert client.get(path).status_code == 403, path
+
+
+def test_r_com_2_the_manager_shares_a_deal_from_its_page_once_and_with_csrf(app, client, db, deal, make_user):
+    from tests.conftest import Auth
+    zhou = make_user("agent", username="zhou")
+    auth = Auth(client)
+    auth.login("boss")
+    page = client.get(f"/admin/subscription/details/?id={deal['sub'].id}").get_data(as_text=True)
+    assert "split-form" in page and "zhou" in page.lower()
+    form = {"subscription_id": str(deal["sub"].id), "agent_1": str(deal["agent"].id), "percent_1": "60",
+            "agent_2": str(zhou.id), "percent_2": "40", "reason": "共同接待"}
+    client.post("/admin/deal_split/split/", data=form)  # no CSRF token: refused (sent back to say why)
+    assert db.session.scalar(select(func.count()).select_from(DealSplit)) == 0
+    token = auth.csrf()
+    for _ in range(2):  # sent twice: the second changes nothing
+        response = client.post("/admin/deal_split/split/", data={**form, "csrf_token": token})
+        assert response.status_code == 302 and "#deal-commission" in response.headers["Location"]
+    db.session.expire_all()
+    assert sorted(db.session.execute(select(DealSplit.agent_id, DealSplit.percent)).all()) == sorted(
+        [(deal["agent"].id, Decimal("60.00")), (zhou.id, Decimal("40.00"))])
+    assert db.session.scalar(select(func.count()).select_from(Audit).where(
+        Audit.action == "split_deal", Audit.entity == "subscription")) == 1
+    assert conserved(db, deal["sub"].id)
+    bad = client.post("/admin/deal_split/split/", data={**form, "percent_2": "30", "csrf_token": token},
+                      follow_redirects=True)
+    assert "100" in bad.get_data(as_text=True)
+    auth.logout()
+    auth.login("li")
+    assert client.post("/admin/deal_split/split/", data={**form, "csrf_token": auth.csrf()}).status_code == 403
+
+
+def test_r_com_2_the_vice_president_saves_a_rule_through_the_form_and_the_domain_checks_it(app, client, db, deal):
+    from tests.conftest import Auth
+    auth = Auth(client)
+    auth.login("vp1")
+    token = auth.csrf()
+    form = {"csrf_token": token, "project": str(deal["project"].id), "name": "渠道", "role": "agent", "basis": "fixed",
+            "amount": "3000", "share_subscribed": "50", "share_signed": "50", "share_down_payment": "0",
+            "share_disbursed": "0", "tiers": "", "active": "y"}
+    before = db.session.scalar(select(func.count()).select_from(CommissionLine))
+    bad = client.post("/admin/commission_rule/new/", data={**form, "share_signed": "40"}, follow_redirects=True)
+    assert "100" in bad.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(CommissionLine)) == before
+    client.post("/admin/commission_rule/new/", data=form)
+    db.session.expire_all()
+    rule = db.session.scalar(select(commissions.CommissionRule).where(commissions.CommissionRule.basis == "fixed"))
+    assert rule is not None and rule.created_by_id == deal["vp"].id
+    assert db.session.scalar(select(func.sum(CommissionLine.amount)).where(CommissionLine.rule_id == rule.id)) == \
+        Decimal("1500.00")  # the subscription stage of the deal in force, at once
+    auth.logout()
+    auth.login("boss")
+    assert client.get("/admin/commission_rule/").status_code == 200
+    assert client.get("/admin/commission_rule/new/").status_code == 403
