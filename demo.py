@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from models import (Building, CustomerQuestion, FollowUp, Lead, LeadConflict, Notification,
                     PriceApproval, Project, Subscription, Unit, User)
-from models import utcnow
+from models import RuleViolation, utcnow
 from models.base import office_local, office_to_utc
 from models.audit import audit_context
 from models.users import create_user
@@ -29,6 +29,7 @@ ACCOUNTS = [  # username, display name, roles
     ("archive", "周洁（合同档案）", ["archive"]),
     ("vp", "吴总（主管副总）", ["vp"]),
     ("service", "何芳（客服）", ["customer_service"]),
+    ("channel1", "钱经纪（链家地产·渠道）", ["channel"]),  # issue 23: an outside channel's person
 ]
 
 PROJECTS = [
@@ -740,6 +741,78 @@ def _true_up_demo(session, users, project, today):
     session.commit()
 
 
+def _commissions_demo(session, users, project, today):
+    """Commissions (issue 23, R-COM-2), through the domain: the project's rules — agents 1 % of the
+    price, the manager 0.3 % (the rule names 王建国), channels 0.5 % (and a fixed 8,000 for 链家地产) —
+    which at once give the deals in force their lines by the stages they reached; a deal shared
+    60/40 between 李明 and 张丽; a channel's confirmed registration on a deal; then a deal cancelled
+    after it earned, its lines clawed back by negative lines."""
+    from models.change_requests import decide_change, request_change
+    from models.channels import ChannelCompany, ChannelMember, ChannelRegistration
+    from models.commissions import CommissionRule, deal_changed, save_rule, set_split
+    if session.scalar(select(func.count()).select_from(CommissionRule)):
+        return
+    live = list(session.scalars(select(Subscription).where(
+        Subscription.project_id == project.id, Subscription.status.in_(("active", "contracted")))
+        .order_by(Subscription.id)))
+    if len(live) < 3:
+        return
+    # A channel: its company and person (the channels' own demo may have made them), a confirmed
+    # registration of a deal's customer before its visit.
+    company = session.scalar(select(ChannelCompany).where(ChannelCompany.name == "链家地产")) or \
+        ChannelCompany(name="链家地产", contact_name="钱经理", contact_phone="0731-88880001")
+    session.add(company)
+    session.flush()
+    person = users.get("channel1")
+    if person is not None and session.get(ChannelMember, person.id) is None:
+        session.add(ChannelMember(user_id=person.id, company_id=company.id))
+    channelled = next((s for s in live if s.status == "contracted"), live[0])
+    if not session.scalar(select(ChannelRegistration.id).where(ChannelRegistration.lead_id == channelled.lead_id,
+                                                               ChannelRegistration.status == "confirmed")):
+        lead = session.get(Lead, channelled.lead_id)
+        before = channelled.subscribed_on - dt.timedelta(days=7)
+        session.add(ChannelRegistration(project_id=project.id, company_id=company.id,
+                                        registered_by_id=(person or users["manager"]).id, customer_name=lead.name,
+                                        phone=lead.phone, registered_on=before,
+                                        valid_until=before + dt.timedelta(days=project.channel_window_days),
+                                        status="confirmed", lead_id=lead.id, notes="演示：到访前报备，到访确认"))
+    session.flush()
+    vp, manager = users["vp"], users["manager"]
+    save_rule(session, vp, project.id, {"name": "置业顾问佣金", "role": "agent", "basis": "rate", "rate_percent": "1",
+                                        "stage_shares": {"subscribed": 30, "signed": 40, "down_payment": 30,
+                                                         "disbursed": 0}}, today=today)
+    save_rule(session, vp, project.id, {"name": "销售经理管理佣金", "role": "manager", "basis": "rate",
+                                        "rate_percent": "0.3", "payee_user_id": manager.id}, today=today)
+    save_rule(session, vp, project.id, {"name": "链家地产专项", "role": "channel", "basis": "fixed", "amount": "8000",
+                                        "company_id": company.id,
+                                        "stage_shares": {"subscribed": 50, "signed": 50, "down_payment": 0,
+                                                         "disbursed": 0}}, today=today)
+    save_rule(session, vp, project.id, {"name": "渠道佣金", "role": "channel", "basis": "rate", "rate_percent": "0.5",
+                                        "stage_shares": {"subscribed": 0, "signed": 100, "down_payment": 0,
+                                                         "disbursed": 0}}, today=today)
+    deal_changed(session, channelled.id, vp, "channel", today=today)
+    # 分单: a deal of 李明's shared with 张丽, 60/40.
+    shared = next((s for s in live if s.agent_id == users["agent1"].id and s.id != channelled.id), None)
+    if shared is not None:
+        set_split(session, manager, shared.id, [(users["agent1"].id, "60"), (users["agent2"].id, "40")],
+                  "张丽首次接待并带看，李明跟进成交，经理确认六四分单", today=today)
+    session.commit()
+    # A clawback: an active deal that earned its subscription stage, then cancelled (退房).
+    for sub in live:
+        if sub.status != "active" or sub.id in (channelled.id, getattr(shared, "id", None)):
+            continue
+        try:
+            change = request_change(session, sub.agent, sub.id, "cancellation", reason="客户家庭变故，申请退房",
+                                    proposal={"retain_deposit": True, "fee": "0"}, today=today)
+            decide_change(session, manager, change.id, "approve", note="同意退房，定金按约定不退", today=today)
+            if session.get(Subscription, sub.id).status != "cancelled":
+                decide_change(session, vp, change.id, "approve", note="同意", today=today)
+            session.commit()
+            break
+        except RuleViolation:
+            session.rollback()
+
+
 def build_demo(session, today: dt.date | None = None) -> dict:
     today = today or office_today()
     rng = random.Random(20261126)
@@ -756,6 +829,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _after_sales_demo(session, users, projects[0], today)
         _late_fee_demo(session, users, projects[0], today)
         _true_up_demo(session, users, projects[0], today)
+        _commissions_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),
