@@ -287,7 +287,7 @@ COLUMN_LABELS = {
     "statement_id": _l("Statement"), "stage_shares": _l("Stage shares"), "tiers": _l("Tiers"),
     "basis": _l("Basis"), "payee_user": _l("Manager paid"),
     "company_id": _l("Channel company"), "value": _l("Rate or amount"),
-    "payee_user_id": _l("Payee"), "payee_company_id": _l("Channel company"),
+    "payee_user_id": _l("Payee"), "payee_company_id": _l("Channel company"), "month": _l("Month"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
