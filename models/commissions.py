@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (JSON, Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, Text,
-                        UniqueConstraint, and_, delete, exists, func, or_, select, text, true)
+                        UniqueConstraint, and_, case, delete, exists, func, insert, or_, select, text, true)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context, record_many
@@ -249,30 +249,53 @@ def line_month(session, project_id: int, payee_user_id: int | None, payee_compan
     return month
 
 
-def stages_reached(session, sub: Subscription) -> set[str]:
-    """The stages `sub` has reached now (see above: the one definition)."""
+def plan_facts(session, subscription_ids) -> dict:
+    """{deal id: (lines, first_unpaid, loans, loans_unpaid, unpaid)} of the plans in force, in one
+    aggregate query: the counts `reached` reads (a plan with a down-payment line counts deposit and
+    down payment as "first"; without one, every line but the loans)."""
     from .payments import Instalment, in_force
 
-    if sub.status not in IN_FORCE_DEAL:
+    I = Instalment
+    if isinstance(subscription_ids, (list, tuple, set)):
+        if not subscription_ids:
+            return {}
+        scope = I.subscription_id.in_(list(subscription_ids))
+    else:  # a SELECT of deal ids
+        scope = I.subscription_id.in_(subscription_ids)
+    unpaid = I.amount_paid < I.amount_due
+    loan = I.kind.in_(LOAN_KINDS)
+    has_down = func.max(case((I.kind == "down_payment", 1), else_=0))
+    rows = session.execute(select(
+        I.subscription_id, func.count().label("lines"), has_down.label("has_down"),
+        func.sum(case((and_(unpaid, I.kind.in_(("deposit", "down_payment"))), 1), else_=0)).label("dp_unpaid"),
+        func.sum(case((and_(unpaid, ~loan), 1), else_=0)).label("nonloan_unpaid"),
+        func.sum(case((loan, 1), else_=0)).label("loans"),
+        func.sum(case((and_(unpaid, loan), 1), else_=0)).label("loans_unpaid"),
+        func.sum(case((unpaid, 1), else_=0)).label("unpaid"))
+        .where(scope, in_force()).group_by(I.subscription_id)).all()
+    return {r.subscription_id: (r.lines, r.dp_unpaid if r.has_down else r.nonloan_unpaid, r.loans, r.loans_unpaid,
+                                r.unpaid) for r in rows}
+
+
+def reached(status: str, facts) -> set[str]:
+    """The stages a deal of `status` whose plan is `facts` (`plan_facts`) has reached now (see
+    above: the one definition)."""
+    if status not in IN_FORCE_DEAL:
         return set()
-    reached = {"subscribed"}
-    if sub.status == "contracted":
-        reached.add("signed")
-    lines = session.execute(select(Instalment.kind, Instalment.amount_due, Instalment.amount_paid)
-                            .where(Instalment.subscription_id == sub.id, in_force())).all()
+    stages = {"subscribed"}
+    if status == "contracted":
+        stages.add("signed")
+    lines, first_unpaid, loans, loans_unpaid, unpaid = facts or (0, 0, 0, 0, 0)
+    if lines and not first_unpaid:
+        stages.add("down_payment")
+    if lines and not (loans_unpaid if loans else unpaid):
+        stages.add("disbursed")
+    return stages
 
-    def paid(rows) -> bool:
-        return bool(rows) and all(r.amount_paid >= r.amount_due for r in rows)
 
-    if any(r.kind == "down_payment" for r in lines):
-        first = [r for r in lines if r.kind in ("deposit", "down_payment")]
-    else:
-        first = [r for r in lines if r.kind not in LOAN_KINDS]
-    if paid(first):
-        reached.add("down_payment")
-    if paid([r for r in lines if r.kind in LOAN_KINDS] or lines):
-        reached.add("disbursed")
-    return reached
+def stages_reached(session, sub: Subscription) -> set[str]:
+    """The stages `sub` has reached now."""
+    return reached(sub.status, plan_facts(session, [sub.id]).get(sub.id))
 
 
 def apportion(total: Decimal, weights: list[tuple]) -> dict:
@@ -359,21 +382,31 @@ def deal_commission(session, sub: Subscription, today: dt.date | None = None) ->
     amount) goes to the stages by `stage_shares`, then to the agents by their percentages, each
     to the fen with the remainders apportioned deterministically: the parts add up exactly.
     An ended deal earns nothing. `today` is accepted for the callers' symmetry (the deal's own
-    month decides the tiers, not today)."""
-    reached = stages_reached(session, sub)
-    if not reached:
+    month decides the tiers, not today). The batch path (`recompute_project`) loads the same
+    facts for many deals at once and computes with the same `earned`."""
+    stages = stages_reached(session, sub)
+    if not stages:
         return {}
     rules = _rules(session, sub.project_id)
-    tiered = bool(sub.project.commission_tiered)
     company = channel_company_of(session, sub) if any(r.role == "channel" for r in rules) else None
+    place = (lambda role, payee: tier_place(session, sub, role, payee)) if sub.project.commission_tiered else None
+    return earned(sub.price, stages, rules, deal_agents(session, sub.id, sub.agent_id), company, place)
+
+
+def earned(price, stages: set, rules, agents, company, place=None) -> dict:
+    """What a deal at `price` that reached `stages` earns under `rules` (see deal_commission):
+    `agents` [(agent, percent)], `company` its channel or None, `place(role, payee)` its place in
+    the payee's month (None: the project is not tiered)."""
+    if not stages:
+        return {}
     if company is not None and any(r.role == "channel" and r.company_id == company for r in rules):
         rules = [r for r in rules if r.role != "channel" or r.company_id == company]
     else:
         rules = [r for r in rules if r.role != "channel" or r.company_id is None]
-    earned: dict = {}
+    out: dict = {}
     for rule in rules:
         if rule.role == "agent":
-            payees = [((a, None), pct) for a, pct in deal_agents(session, sub.id, sub.agent_id)]
+            payees = [((a, None), pct) for a, pct in agents]
         elif rule.role == "manager":
             payees = [((rule.payee_user_id, None), Decimal("100"))]
         elif company is not None:
@@ -386,21 +419,20 @@ def deal_commission(session, sub: Subscription, today: dt.date | None = None) ->
             if rule.basis == "fixed":
                 whole = Decimal(rule.amount)
             else:
-                place = tier_place(session, sub, rule.role, user_id or company_id) \
-                    if tiered and rule.tiers else None
-                whole = Decimal(sub.price) * rule_rate(rule, place) / 100
+                at = place(rule.role, user_id or company_id) if place is not None and rule.tiers else None
+                whole = Decimal(price) * rule_rate(rule, at) / 100
             weights.append(((user_id or 0, company_id or 0), whole * pct / 100))
         total = sum((w for _k, w in weights), Decimal("0")).quantize(CENT, ROUND_HALF_UP)
         shares = rule.stage_shares or DEFAULT_STAGE_SHARES
         by_stage = apportion(total, [(COMMISSION_STAGES.index(s), Decimal(str(shares.get(s, 0))))
                                      for s in COMMISSION_STAGES])
         for n, stage in enumerate(COMMISSION_STAGES):
-            if stage not in reached:
+            if stage not in stages:
                 continue
             for (user_id, company_id), amount in apportion(by_stage[n], weights).items():
                 key = (rule.role, user_id or None, company_id or None, stage, rule.id)
-                earned[key] = earned.get(key, Decimal("0")) + amount
-    return earned
+                out[key] = out.get(key, Decimal("0")) + amount
+    return out
 
 
 def lines_by_key(session, subscription_id: int) -> dict:
@@ -413,25 +445,26 @@ def lines_by_key(session, subscription_id: int) -> dict:
                                      .group_by(L.role, L.payee_user_id, L.payee_company_id, L.stage, L.rule_id))}
 
 
+def differences(due: dict, have: dict, ended: bool):
+    """[(key, amount, kind)] of the lines that bring `have` to `due`, in a stable order: `earned` for
+    a key without lines, `clawback` for money taken back from an ended deal, `adjustment` otherwise."""
+    out = []
+    for key in sorted(set(due) | set(have), key=lambda k: tuple("" if v is None else str(v) for v in k)):
+        diff = due.get(key, Decimal("0")) - have.get(key, Decimal("0"))
+        if diff:
+            out.append((key, diff, "clawback" if ended and diff < 0 else "earned" if key not in have
+                        else "adjustment"))
+    return out
+
+
 def _recompute(session, subscription_id: int, today: dt.date, by=None, reason: str = "") -> int:
     """The lines `recompute_deal` writes, without the role check (the hooks and the sweep)."""
     sub = locked_subscription(session, subscription_id)
     due = deal_commission(session, sub, today)
     have = lines_by_key(session, sub.id)
-    ended = sub.status in DEAD_DEAL
     months: dict = {}
     rows = []
-    for key in sorted(set(due) | set(have), key=lambda k: tuple("" if v is None else str(v) for v in k)):
-        diff = due.get(key, Decimal("0")) - have.get(key, Decimal("0"))
-        if not diff:
-            continue
-        role, user_id, company_id, stage, rule_id = key
-        if ended and diff < 0:
-            kind = "clawback"
-        elif key not in have:
-            kind = "earned"
-        else:
-            kind = "adjustment"
+    for (role, user_id, company_id, stage, rule_id), diff, kind in differences(due, have, sub.status in DEAD_DEAL):
         payee = (user_id, company_id)
         if payee not in months:
             months[payee] = line_month(session, sub.project_id, user_id, company_id, today)
@@ -448,6 +481,79 @@ def _recompute(session, subscription_id: int, today: dt.date, by=None, reason: s
         for hook in LINES_WRITTEN:
             hook(session, sub.id)
     return len(rows)
+
+
+def _recompute_many(session, ids, today: dt.date, by=None, reason: str = "") -> int:
+    """`_recompute` of many deals at once (a rule saved, the daily sweep): the same facts and the same
+    `earned`, loaded by a handful of set-based queries, the deals locked together, the lines
+    inserted and audited in bulk. `ids`: a SELECT of deal ids. Deals of a tiered project go one by
+    one (a tier's place reads the other deals of the month)."""
+    from .channels import ChannelRegistration
+
+    L, S = CommissionLine, Subscription
+    subs = session.execute(select(S.id, S.project_id, S.status, S.price, S.agent_id, S.lead_id)
+                           .where(S.id.in_(ids)).order_by(S.id).with_for_update()).all()
+    if not subs:
+        return 0
+    projects = {p.id: p for p in session.scalars(select(Project).where(Project.id.in_({s.project_id for s in subs})))}
+    written = 0
+    tiered = [s.id for s in subs if projects[s.project_id].commission_tiered]
+    for sub_id in tiered:
+        written += _recompute(session, sub_id, today, by, reason)
+    subs = [s for s in subs if not projects[s.project_id].commission_tiered]
+    if not subs:
+        return written
+    rules = {pid: _rules(session, pid) for pid in {s.project_id for s in subs}}
+    every_rule = {r.id: r for r in session.scalars(select(CommissionRule).where(
+        CommissionRule.project_id.in_(rules)))}
+    facts = plan_facts(session, ids)
+    agents: dict = {}
+    for sub_id, agent_id, percent in session.execute(select(DealSplit.subscription_id, DealSplit.agent_id,
+                                                            DealSplit.percent)
+                                                     .where(DealSplit.subscription_id.in_(ids))
+                                                     .order_by(DealSplit.subscription_id, DealSplit.agent_id)):
+        agents.setdefault(sub_id, []).append((agent_id, Decimal(percent)))
+    companies: dict = {}
+    if any(r.role == "channel" for rs in rules.values() for r in rs):
+        for lead_id, project_id, company_id in session.execute(
+                select(ChannelRegistration.lead_id, ChannelRegistration.project_id, ChannelRegistration.company_id)
+                .where(ChannelRegistration.status == "confirmed",
+                       ChannelRegistration.lead_id.in_(select(S.lead_id).where(S.id.in_(ids))))
+                .order_by(ChannelRegistration.id)):
+            companies.setdefault((lead_id, project_id), company_id)
+    have: dict = {}
+    for r in session.execute(select(L.subscription_id, L.role, L.payee_user_id, L.payee_company_id, L.stage, L.rule_id,
+                                    func.sum(L.amount).label("total")).where(L.subscription_id.in_(ids))
+                             .group_by(L.subscription_id, L.role, L.payee_user_id, L.payee_company_id, L.stage,
+                                       L.rule_id)):
+        have.setdefault(r.subscription_id, {})[(r.role, r.payee_user_id, r.payee_company_id, r.stage, r.rule_id)] = \
+            Decimal(r.total)
+    months: dict = {}
+    rows = []
+    for sub in subs:
+        due = earned(sub.price, reached(sub.status, facts.get(sub.id)), rules[sub.project_id],
+                     agents.get(sub.id) or [(sub.agent_id, Decimal("100"))],
+                     companies.get((sub.lead_id, sub.project_id)))
+        for (role, user_id, company_id, stage, rule_id), diff, kind in differences(
+                due, have.get(sub.id, {}), sub.status in DEAD_DEAL):
+            payee = (sub.project_id, user_id, company_id)
+            if payee not in months:
+                months[payee] = line_month(session, sub.project_id, user_id, company_id, today)
+            rule = every_rule.get(rule_id)
+            rows.append({"project_id": sub.project_id, "subscription_id": sub.id, "rule_id": rule_id, "role": role,
+                         "stage": stage, "payee_user_id": user_id, "payee_company_id": company_id, "kind": kind,
+                         "base": Decimal(rule.amount) if rule is not None and rule.basis == "fixed"
+                         else Decimal(sub.price), "amount": diff, "month": months[payee], "earned_on": today,
+                         "reason": (reason or "recompute")[:500], "created_at": utcnow()})
+    if rows:
+        new_ids = session.execute(insert(L).returning(L.id, sort_by_parameter_order=True), rows).scalars().all()
+        record_many(session, "commission_line", "commission", by,
+                    [(line_id, {k: [None, v] for k, v in row.items() if k != "created_at"})
+                     for line_id, row in zip(new_ids, rows)])
+        for sub_id in sorted({row["subscription_id"] for row in rows}):
+            for hook in LINES_WRITTEN:
+                hook(session, sub_id)
+    return written + len(rows)
 
 
 def recompute_deal(session, subscription_id: int, today: dt.date, by=None, reason: str = "") -> int:
@@ -622,12 +728,12 @@ def save_rule(session, by, project_id: int, values: dict, rule_id: int | None = 
 
 
 def recompute_project(session, project_id: int, today: dt.date, by=None, reason: str = "") -> int:
-    """Recompute every deal of a project that earns now or has lines (a rule changed)."""
-    ids = session.scalars(select(Subscription.id).where(
+    """Recompute every deal of a project that earns now or has lines (a rule changed), in bulk."""
+    return _recompute_many(session, select(Subscription.id).where(
         Subscription.project_id == project_id,
         or_(Subscription.status.in_(IN_FORCE_DEAL),
-            exists().where(CommissionLine.subscription_id == Subscription.id))).order_by(Subscription.id)).all()
-    return sum(_recompute(session, sub_id, today, by, reason) for sub_id in ids)
+            Subscription.id.in_(select(CommissionLine.subscription_id).where(
+                CommissionLine.project_id == project_id)))), today, by, reason)
 
 
 # --- splits (分单) ----------------------------------------------------------------------------------------
@@ -675,60 +781,73 @@ def set_split(session, by, subscription_id: int, shares, reason: str, today: dt.
 # --- the daily sweep --------------------------------------------------------------------------------------
 
 def sweep_candidates(session):
-    """The deals whose lines may not match what they earn, found set-based: an ended deal whose lines
-    do not add up to 0; a deal in force with a stage reached but none of its lines at that stage, or
-    whose rate lines were not computed on its price now; a deal whose customer a channel confirmed
-    and no channel line yet."""
+    """The deals whose lines may not match what they earn, found set-based (two aggregates joined to
+    the deals, no deal read alone): an ended deal whose lines do not add up to 0; a deal in force,
+    in a project with rules, without lines at a stage it reached (subscribed; signed; down payment
+    paid), whose rate lines were not computed on its price now, or whose customer a channel
+    confirmed with no channel line while the project pays channels. What it finds is recomputed;
+    a deal already right writes nothing (a project whose rules pay 0 at a stage brings its deals
+    back each day: harmless, and cheap in bulk)."""
     from .channels import ChannelRegistration
     from .payments import Instalment, in_force
 
-    L = CommissionLine
-    ruled = exists().where(CommissionRule.project_id == Subscription.project_id, CommissionRule.active.is_(True))
-    dead = select(L.subscription_id).join(Subscription, Subscription.id == L.subscription_id).where(
-        Subscription.status.in_(DEAD_DEAL)).group_by(L.subscription_id).having(func.sum(L.amount) != 0)
+    L, S, I, R = CommissionLine, Subscription, Instalment, CommissionRule
 
-    def has_stage(stage):
-        return exists().where(L.subscription_id == Subscription.id, L.stage == stage)
+    def flag(condition):
+        return func.max(case((condition, 1), else_=0))
 
-    def unpaid(*kinds):
-        return exists().where(Instalment.subscription_id == Subscription.id, in_force(),
-                              Instalment.amount_paid < Instalment.amount_due, Instalment.kind.in_(kinds))
+    lines = (select(L.subscription_id.label("sid"), func.sum(L.amount).label("net"),
+                    flag(L.stage == "subscribed").label("subscribed"), flag(L.stage == "signed").label("signed"),
+                    flag(L.stage == "down_payment").label("down"), flag(L.role == "channel").label("channel"),
+                    flag(L.base == S.price).label("priced"), flag(R.basis == "rate").label("rated"))
+             .join(S, S.id == L.subscription_id).outerjoin(R, R.id == L.rule_id)
+             .group_by(L.subscription_id).subquery())
+    unpaid = I.amount_paid < I.amount_due
+    plans = (select(I.subscription_id.label("sid"), func.count().label("n"),
+                    flag(I.kind == "down_payment").label("has_down"),
+                    func.sum(case((and_(unpaid, I.kind.in_(("deposit", "down_payment"))), 1), else_=0)).label("dp"),
+                    func.sum(case((and_(unpaid, I.kind.notin_(LOAN_KINDS)), 1), else_=0)).label("nonloan"))
+             .where(in_force()).group_by(I.subscription_id).subquery())
+    ruled = select(R.project_id).where(R.active.is_(True)).distinct()
+    channels_paid = select(R.project_id).where(R.active.is_(True), R.role == "channel").distinct()
+    confirmed = exists().where(ChannelRegistration.lead_id == S.lead_id,
+                               ChannelRegistration.project_id == S.project_id,
+                               ChannelRegistration.status == "confirmed")
 
-    no_down_line = ~exists().where(Instalment.subscription_id == Subscription.id, in_force(),
-                                   Instalment.kind == "down_payment")
-    first_paid = or_(and_(~no_down_line, ~unpaid("deposit", "down_payment")),
-                     and_(no_down_line, ~unpaid("deposit", "instalment", "balance")))
-    live = select(Subscription.id).where(Subscription.status.in_(IN_FORCE_DEAL), ruled, or_(
-        ~has_stage("subscribed"),
-        and_(Subscription.status == "contracted", ~has_stage("signed")),
-        and_(first_paid, ~has_stage("down_payment")),
-        and_(exists().where(L.subscription_id == Subscription.id,
-                            L.rule_id.in_(select(CommissionRule.id).where(CommissionRule.basis == "rate"))),
-             ~exists().where(L.subscription_id == Subscription.id, L.base == Subscription.price)),
-        and_(exists().where(ChannelRegistration.lead_id == Subscription.lead_id,
-                            ChannelRegistration.project_id == Subscription.project_id,
-                            ChannelRegistration.status == "confirmed"),
-             exists().where(CommissionRule.project_id == Subscription.project_id, CommissionRule.role == "channel",
-                            CommissionRule.active.is_(True)),
-             ~exists().where(L.subscription_id == Subscription.id, L.role == "channel"))))
+    def no(column):
+        return func.coalesce(column, 0) == 0
+
+    first_paid = and_(func.coalesce(plans.c.n, 0) > 0,
+                      case((plans.c.has_down == 1, plans.c.dp), else_=plans.c.nonloan) == 0)
+    live = (select(S.id).outerjoin(lines, lines.c.sid == S.id).outerjoin(plans, plans.c.sid == S.id)
+            .where(S.status.in_(IN_FORCE_DEAL), S.project_id.in_(ruled), or_(
+                no(lines.c.subscribed),
+                and_(S.status == "contracted", no(lines.c.signed)),
+                and_(first_paid, no(lines.c.down)),
+                and_(lines.c.rated == 1, lines.c.priced == 0),
+                and_(S.project_id.in_(channels_paid), no(lines.c.channel), confirmed))))
+    dead = select(lines.c.sid).join(S, S.id == lines.c.sid).where(S.status.in_(DEAD_DEAL), lines.c.net != 0)
     return sorted(set(session.scalars(dead)) | set(session.scalars(live)))
 
 
+SWEEP_CHUNK = 1000  # deals recomputed (and committed) together by the daily sweep
+
+
 def recompute_commissions(session, today: dt.date, dry_run: bool = False) -> int:
-    """The daily safety net (R-COM-2): the candidates `sweep_candidates` finds are recomputed, each in
-    a transaction of its own. Returns the number of lines written (dry run: of deals found)."""
+    """The daily safety net (R-COM-2): the candidates `sweep_candidates` finds are recomputed in bulk,
+    a transaction per chunk of deals. Returns the number of lines written (dry run: of deals found)."""
     ids = sweep_candidates(session)
     if dry_run:
         return len(ids)
     written = 0
-    for sub_id in ids:
+    for start in range(0, len(ids), SWEEP_CHUNK):
+        chunk = ids[start:start + SWEEP_CHUNK]
         try:
-            written += _recompute(session, sub_id, today, None, "daily")
+            written += _recompute_many(session, select(Subscription.id).where(Subscription.id.in_(chunk)),
+                                       today, None, "daily")
             session.commit()
         except Exception:
             session.rollback()
             raise
     return written
 
-
-_register_hooks()
