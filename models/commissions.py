@@ -851,3 +851,6 @@ def recompute_commissions(session, today: dt.date, dry_run: bool = False) -> int
             raise
     return written
 
+
+
+_register_hooks()
