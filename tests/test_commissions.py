@@ -169,6 +169,34 @@ def test_r_com_2_a_forfeited_deal_is_clawed_back(db, deal):
         CommissionLine.kind == "clawback")) == 2  # the agent's and the manager's subscription stage
 
 
+def test_r_com_2_a_rescinded_deal_is_clawed_back(db, deal):
+    from models.contracts import rescind
+    sub_id = deal["sub"].id
+    pay(db, deal, "250000")
+    sign(db, deal)
+    assert set(by_stage(db, sub_id)) == {"subscribed", "signed", "down_payment"}
+    rescind(db.session, deal["manager"], sub_id, reason="客户违约，经评审解约", today=TODAY)
+    db.session.commit()
+    assert sums(db, sub_id) == {}
+    assert {line.stage for line in db.session.scalars(select(CommissionLine).where(
+        CommissionLine.kind == "clawback"))} == {"subscribed", "signed", "down_payment"}
+
+
+def test_r_com_2_a_withdrawn_or_expired_deal_never_earned_and_writes_nothing(db, deal, make_deal):
+    from models.deals import withdraw_subscription
+    from models.ladder import expire_unpaid
+    office = {"project": deal["project"], "agent": deal["agent"], "control": deal["control"],
+              "finance": deal["finance"]}
+    before = db.session.scalar(select(func.count()).select_from(CommissionLine))
+    withdrawn = make_deal(office=office, unit=deal["free"], customer="甲", subscribed_on=TODAY, stage="confirmed")
+    withdraw_subscription(db.session, deal["agent"], withdrawn.id, "客户放弃")
+    db.session.commit()
+    late = make_deal(office=office, unit=deal["free"], customer="乙", subscribed_on=TODAY, stage="draft")
+    assert expire_unpaid(db.session, TODAY + dt.timedelta(days=30)) == 1
+    assert db.session.get(Subscription, late.id).status == "expired"
+    assert db.session.scalar(select(func.count()).select_from(CommissionLine)) == before
+
+
 def test_r_com_2_a_reversed_payment_takes_its_stage_back_by_an_adjustment(db, deal):
     sub_id = deal["sub"].id
     payment = pay(db, deal, "250000")
