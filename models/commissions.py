@@ -761,6 +761,8 @@ def set_split(session, by, subscription_id: int, shares, reason: str, today: dt.
     if any(a not in agents for a in parsed):
         raise RuleViolation(_l("A deal is shared between agents only."), rule="R-COM-2")
     sub = locked_subscription(session, subscription_id)
+    if sub.status in DEAD_DEAL:
+        raise RuleViolation(_l("This deal is over: its commission is clawed back, not shared."), rule="R-COM-2")
     before = {str(a): str(Decimal(p).quantize(CENT)) for a, p in session.execute(select(DealSplit.agent_id, DealSplit.percent).where(
         DealSplit.subscription_id == sub.id).order_by(DealSplit.agent_id))}
     after = {str(a): str(p.quantize(CENT)) for a, p in sorted(parsed.items())}

@@ -158,6 +158,8 @@ def test_r_com_2_a_cancelled_deal_is_clawed_back_to_zero_by_negative_lines(db, d
     claws = db.session.scalars(select(CommissionLine).where(CommissionLine.kind == "clawback")).all()
     assert claws and all(line.amount < 0 for line in claws)
     assert {line.stage for line in claws} == {"subscribed", "signed", "down_payment"}
+    with pytest.raises(RuleViolation, match="over"):
+        set_split(db.session, deal["manager"], sub_id, [(deal["agent"].id, "100")], "事后分单")
 
 
 def test_r_com_2_a_forfeited_deal_is_clawed_back(db, deal):
