@@ -29,7 +29,6 @@ ACCOUNTS = [  # username, display name, roles
     ("archive", "周洁（合同档案）", ["archive"]),
     ("vp", "吴总（主管副总）", ["vp"]),
     ("service", "何芳（客服）", ["customer_service"]),
-    ("channel1", "钱经纪（链家地产·渠道）", ["channel"]),  # issue 23: an outside channel's person
 ]
 
 PROJECTS = [
@@ -743,7 +742,7 @@ def _true_up_demo(session, users, project, today):
 
 def _commissions_demo(session, users, project, today):
     """Commissions (issue 23, R-COM-2), through the domain: the project's rules — agents 1 % of the
-    price, the manager 0.3 % (the rule names 王建国), channels 0.5 % (and a fixed 8,000 for 链家地产) —
+    price, the manager 0.3 % (the rule names 王建国), channels 0.5 % (and a fixed 8,000 for the company that registered the customer) —
     which at once give the deals in force their lines by the stages they reached; a deal shared
     60/40 between 李明 and 张丽; a channel's confirmed registration on a deal; then a deal cancelled
     after it earned, its lines clawed back by negative lines."""
@@ -757,34 +756,43 @@ def _commissions_demo(session, users, project, today):
         .order_by(Subscription.id)))
     if len(live) < 3:
         return
-    # A channel: its company and person (the channels' own demo may have made them), a confirmed
-    # registration of a deal's customer before its visit.
-    company = session.scalar(select(ChannelCompany).where(ChannelCompany.name == "链家地产")) or \
-        ChannelCompany(name="链家地产", contact_name="钱经理", contact_phone="0731-88880001")
-    session.add(company)
-    session.flush()
-    person = users.get("channel1")
-    if person is not None and session.get(ChannelMember, person.id) is None:
-        session.add(ChannelMember(user_id=person.id, company_id=company.id))
-    channelled = next((s for s in live if s.status == "contracted"), live[0])
-    if not session.scalar(select(ChannelRegistration.id).where(ChannelRegistration.lead_id == channelled.lead_id,
-                                                               ChannelRegistration.status == "confirmed")):
+    # A channel on one deal: a confirmed registration of its customer (the channels' demo may have one);
+    # otherwise one registered by 链家地产 a week before the deal, by its person if it has one.
+    channelled = next((s for s in live if session.scalar(select(ChannelRegistration.company_id).where(
+        ChannelRegistration.lead_id == s.lead_id, ChannelRegistration.project_id == project.id,
+        ChannelRegistration.status == "confirmed"))), None)
+    if channelled is None:
+        live_phones = set(session.scalars(select(ChannelRegistration.phone).where(
+            ChannelRegistration.project_id == project.id, ChannelRegistration.status.in_(("valid", "confirmed")))))
+        free = [s for s in live if session.get(Lead, s.lead_id).phone not in live_phones]
+        if not free:
+            return
+        channelled = next((s for s in free if s.status == "contracted"), free[0])
+        company = session.scalar(select(ChannelCompany).where(ChannelCompany.name == "链家地产"))
+        if company is None:
+            company = ChannelCompany(name="链家地产", contact_name="钱经理", contact_phone="0731-88880001")
+            session.add(company)
+            session.flush()
+        person = session.scalar(select(ChannelMember.user_id).where(ChannelMember.company_id == company.id).limit(1))
         lead = session.get(Lead, channelled.lead_id)
         before = channelled.subscribed_on - dt.timedelta(days=7)
         session.add(ChannelRegistration(project_id=project.id, company_id=company.id,
-                                        registered_by_id=(person or users["manager"]).id, customer_name=lead.name,
+                                        registered_by_id=person or users["manager"].id, customer_name=lead.name,
                                         phone=lead.phone, registered_on=before,
                                         valid_until=before + dt.timedelta(days=project.channel_window_days),
                                         status="confirmed", lead_id=lead.id, notes="演示：到访前报备，到访确认"))
-    session.flush()
+        session.flush()
+    company_id = session.scalar(select(ChannelRegistration.company_id).where(
+        ChannelRegistration.lead_id == channelled.lead_id, ChannelRegistration.project_id == project.id,
+        ChannelRegistration.status == "confirmed"))
     vp, manager = users["vp"], users["manager"]
     save_rule(session, vp, project.id, {"name": "置业顾问佣金", "role": "agent", "basis": "rate", "rate_percent": "1",
                                         "stage_shares": {"subscribed": 30, "signed": 40, "down_payment": 30,
                                                          "disbursed": 0}}, today=today)
     save_rule(session, vp, project.id, {"name": "销售经理管理佣金", "role": "manager", "basis": "rate",
                                         "rate_percent": "0.3", "payee_user_id": manager.id}, today=today)
-    save_rule(session, vp, project.id, {"name": "链家地产专项", "role": "channel", "basis": "fixed", "amount": "8000",
-                                        "company_id": company.id,
+    save_rule(session, vp, project.id, {"name": "渠道专项（报备公司）", "role": "channel", "basis": "fixed", "amount": "8000",
+                                        "company_id": company_id,
                                         "stage_shares": {"subscribed": 50, "signed": 50, "down_payment": 0,
                                                          "disbursed": 0}}, today=today)
     save_rule(session, vp, project.id, {"name": "渠道佣金", "role": "channel", "basis": "rate", "rate_percent": "0.5",

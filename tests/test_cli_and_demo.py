@@ -52,7 +52,7 @@ def test_demo_office_is_realistic_and_idempotent(app, db):
     assert "demo12345" in result.output
     counts = {m: _count(db, m) for m in (Project, Building, Unit, Lead, FollowUp, User)}
     assert counts[Project] == 2 and counts[Building] >= 6 and counts[Unit] >= 600
-    assert counts[Lead] >= 200 and counts[FollowUp] >= 200 and counts[User] == 12  # issue 23: channel1
+    assert counts[Lead] >= 200 and counts[FollowUp] >= 200 and counts[User] == 11
     first, second = db.session.scalars(select(Project).order_by(Project.id)).all()
     assert (first.warning_day, first.lawyer_letter_day, first.forfeit_day) == (2, 8, 15)
     assert (second.warning_day, second.lawyer_letter_day, second.forfeit_day) != (2, 8, 15)
