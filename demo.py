@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from models import (Building, CustomerQuestion, FollowUp, Lead, LeadConflict, Notification,
                     PriceApproval, Project, Subscription, Unit, User)
-from models import utcnow
+from models import RuleViolation, utcnow
 from models.base import office_local, office_to_utc
 from models.audit import audit_context
 from models.users import create_user
@@ -866,6 +866,87 @@ def _rotation_demo(session, users, project, today):
     session.commit()
 
 
+def _commissions_demo(session, users, project, today):
+    """Commissions (issue 23, R-COM-2), through the domain: the project's rules — agents 1 % of the
+    price, the manager 0.3 % (the rule names 王建国), channels 0.5 % (and a fixed 8,000 for the company that registered the customer) —
+    which at once give the deals in force their lines by the stages they reached; a deal shared
+    60/40 between 李明 and 张丽; a channel's confirmed registration on a deal; then a deal cancelled
+    after it earned, its lines clawed back by negative lines."""
+    from models.change_requests import decide_change, request_change
+    from models.channels import ChannelCompany, ChannelMember, ChannelRegistration
+    from models.commissions import CommissionRule, deal_changed, save_rule, set_split
+    if session.scalar(select(func.count()).select_from(CommissionRule)):
+        return
+    live = list(session.scalars(select(Subscription).where(
+        Subscription.project_id == project.id, Subscription.status.in_(("active", "contracted")))
+        .order_by(Subscription.id)))
+    if len(live) < 3:
+        return
+    # A channel on one deal: a confirmed registration of its customer (the channels' demo may have one);
+    # otherwise one registered by 远航房产经纪 a week before the deal, by its person if it has one.
+    channelled = next((s for s in live if session.scalar(select(ChannelRegistration.company_id).where(
+        ChannelRegistration.lead_id == s.lead_id, ChannelRegistration.project_id == project.id,
+        ChannelRegistration.status == "confirmed"))), None)
+    if channelled is None:
+        live_phones = set(session.scalars(select(ChannelRegistration.phone).where(
+            ChannelRegistration.project_id == project.id, ChannelRegistration.status.in_(("valid", "confirmed")))))
+        free = [s for s in live if session.get(Lead, s.lead_id).phone not in live_phones]
+        if not free:
+            return
+        channelled = next((s for s in free if s.status == "contracted"), free[0])
+        company = session.scalar(select(ChannelCompany).where(ChannelCompany.name == "远航房产经纪"))
+        if company is None:
+            company = ChannelCompany(name="远航房产经纪", contact_name="钱经理", contact_phone="0731-88880001")
+            session.add(company)
+            session.flush()
+        person = session.scalar(select(ChannelMember.user_id).where(ChannelMember.company_id == company.id).limit(1))
+        lead = session.get(Lead, channelled.lead_id)
+        before = channelled.subscribed_on - dt.timedelta(days=7)
+        session.add(ChannelRegistration(project_id=project.id, company_id=company.id,
+                                        registered_by_id=person or users["manager"].id, customer_name=lead.name,
+                                        phone=lead.phone, registered_on=before,
+                                        valid_until=before + dt.timedelta(days=project.channel_window_days),
+                                        status="confirmed", lead_id=lead.id, notes="演示：到访前报备，到访确认"))
+        session.flush()
+    company_id = session.scalar(select(ChannelRegistration.company_id).where(
+        ChannelRegistration.lead_id == channelled.lead_id, ChannelRegistration.project_id == project.id,
+        ChannelRegistration.status == "confirmed"))
+    vp, manager = users["vp"], users["manager"]
+    save_rule(session, vp, project.id, {"name": "置业顾问佣金", "role": "agent", "basis": "rate", "rate_percent": "1",
+                                        "stage_shares": {"subscribed": 30, "signed": 40, "down_payment": 30,
+                                                         "disbursed": 0}}, today=today)
+    save_rule(session, vp, project.id, {"name": "销售经理管理佣金", "role": "manager", "basis": "rate",
+                                        "rate_percent": "0.3", "payee_user_id": manager.id}, today=today)
+    save_rule(session, vp, project.id, {"name": "渠道专项（报备公司）", "role": "channel", "basis": "fixed", "amount": "8000",
+                                        "company_id": company_id,
+                                        "stage_shares": {"subscribed": 50, "signed": 50, "down_payment": 0,
+                                                         "disbursed": 0}}, today=today)
+    save_rule(session, vp, project.id, {"name": "渠道佣金", "role": "channel", "basis": "rate", "rate_percent": "0.5",
+                                        "stage_shares": {"subscribed": 0, "signed": 100, "down_payment": 0,
+                                                         "disbursed": 0}}, today=today)
+    deal_changed(session, channelled.id, vp, "channel", today=today)
+    # 分单: a deal of 李明's shared with 张丽, 60/40.
+    shared = next((s for s in live if s.agent_id == users["agent1"].id and s.id != channelled.id), None)
+    if shared is not None:
+        set_split(session, manager, shared.id, [(users["agent1"].id, "60"), (users["agent2"].id, "40")],
+                  "张丽首次接待并带看，李明跟进成交，经理确认六四分单", today=today)
+    session.commit()
+    # A clawback: an active deal that earned its subscription stage, then cancelled (退房).
+    for sub in live:
+        if sub.status != "active" or sub.id in (channelled.id, getattr(shared, "id", None)):
+            continue
+        try:
+            change = request_change(session, sub.agent, sub.id, "cancellation", reason="客户家庭变故，申请退房",
+                                    proposal={"retain_deposit": True, "fee": "0"}, today=today)
+            decide_change(session, manager, change.id, "approve", note="同意退房，定金按约定不退", today=today)
+            if session.get(Subscription, sub.id).status != "cancelled":
+                decide_change(session, vp, change.id, "approve", note="同意", today=today)
+            session.commit()
+            break
+        except RuleViolation:
+            session.rollback()
+
+
 def build_demo(session, today: dt.date | None = None) -> dict:
     today = today or office_today()
     rng = random.Random(20261126)
@@ -884,6 +965,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _true_up_demo(session, users, projects[0], today)
         _channels_demo(session, users, projects[0], today)
         _rotation_demo(session, users, projects[0], today)
+        _commissions_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),

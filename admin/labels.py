@@ -303,6 +303,12 @@ COLUMN_LABELS = {
     "on_behalf_of": _l("On behalf of"), "on_behalf_of_id": _l("On behalf of"), "in_turn": _l("In turn"),
     "arrived_at": _l("Arrived at"), "duration": _l("Duration"), "registration_id": _l("Channel registration"),
     "received_by.display_name": _l("Received by"),
+    # issue 23: commissions
+    "payee": _l("Payee"), "base": _l("Computed on"), "earned_on": _l("Earned on"), "rule_id": _l("Commission rule"),
+    "statement_id": _l("Statement"), "stage_shares": _l("Stage shares"), "tiers": _l("Tiers"),
+    "basis": _l("Basis"), "payee_user": _l("Manager paid"),
+    "company_id": _l("Channel company"), "value": _l("Rate or amount"),
+    "payee_user_id": _l("Payee"), "payee_company_id": _l("Channel company"), "month": _l("Month"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
@@ -347,6 +353,9 @@ AUDIT_ACTIONS = {
     "rotation_break": _l("Break from the rotation"), "rotation_back": _l("Back on the rotation"),
     "rotation_skip": _l("Rotation turn skipped"), "rotation_make_up": _l("Make-up turn given"),
     "reception": _l("Visitor received"), "reception_finish": _l("Reception finished"),
+    # issue 23: commissions
+    "commission": _l("Commission line written"), "commission_rule": _l("Commission rule saved"),
+    "split_deal": _l("Deal shared between agents"),
     # issue 22: late fees and handovers
     "accrue_late_fee": _l("Late fee accrued"), "charge_payment": _l("Charge paid"),
     "request_late_fee_waiver": _l("Late-fee waiver requested"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from models import CommissionLine, CommissionRule, DealSplit  # issue 23: commissions
 from models import (ChannelCompany, ChannelConflict, ChannelMember, ChannelRegistration,  # issue 23: channels
                     ArchiveRecord, Bank, Charge, Handover, LateFeeWaiver, LoanFile, Audit, Building, ChangeRequest, Contract,
                     ContractStep, CustomerQuestion, DealBuyer,
@@ -14,6 +15,7 @@ from models import (ChannelCompany, ChannelConflict, ChannelMember, ChannelRegis
 
 from .changes import ChangeRequestView, DealBuyerView
 from .channels import ChannelCompanyView, ChannelConflictView, ChannelMemberView, ChannelRegistrationView
+from .commissions import CommissionLineView, CommissionRuleView, DealSplitView
 from .charges import ChargeView, LateFeeWaiverView
 from .contracts import ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, StampedCopyView
 from .deals import LeadArchiveView, PriceApprovalView, SubscriptionView
@@ -86,6 +88,10 @@ VIEWS = [
     (DocumentBatch, DocumentBatchView, _l("Document batches"), _l("Documents")),
     (Export, ExportView, _l("Exports"), _l("Finance")),
     (Bank, BankView, _l("Banks"), _l("Finance")),
+    # issue 23: commissions (R-COM-2)
+    (CommissionRule, CommissionRuleView, _l("Commission rules"), _l("Finance")),
+    (CommissionLine, CommissionLineView, _l("Commission lines"), _l("Finance")),
+    (DealSplit, DealSplitView, _l("Shared deals"), _l("Sales")),
     (Notification, NotificationView, _l("Notifications"), _l("System")),
     (User, UserView, _l("Users"), _l("System")),
     (Role, RoleView, _l("Roles"), _l("System")),

@@ -36,7 +36,7 @@ def _fill(db):
     manager = create_user(db.session, "manager", "bench-pass-1", ["sales_manager"])
     channel = create_user(db.session, "channel", "bench-pass-1", ["channel"])
     project = Project(code="CI", name="到访登记")
-    companies = [ChannelCompany(name="链家渠道"), ChannelCompany(name="贝壳渠道")]
+    companies = [ChannelCompany(name="远航渠道"), ChannelCompany(name="启明渠道")]
     db.session.add_all([project, *companies])
     db.session.commit()
     ids = (agent.id, manager.id, channel.id, project.id, [c.id for c in companies])

@@ -132,7 +132,7 @@ from .notifications import notify  # noqa: E402
 from .permissions import can_do, require  # noqa: E402
 from .users import users_who_may  # noqa: E402
 from .archive import keep_apart  # noqa: E402
-from .deals import end_deal, locked_subscription, works_on_deal  # noqa: E402
+from .deals import deal_moved, end_deal, locked_subscription, works_on_deal  # noqa: E402
 from .leads import Lead  # noqa: E402
 
 FEN = Decimal("0.01")
@@ -275,6 +275,7 @@ def sign_contract(session, by, contract_id: int, *, number: str, signed_on: dt.d
         record_many(session, "unit", "sign_contract", by, [(sub.unit_id, {"status": ["subscribed", "signed"]})])
         with audit_context(session, actor=by, action="sign_contract"):
             create_steps(session, contract)
+        deal_moved(session, sub.id, by, "sign_contract")  # the deal is contracted (models.commissions)
     return contract
 
 

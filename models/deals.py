@@ -348,7 +348,19 @@ def move_status(session, sub: Subscription, by: User, before: tuple, after: str,
                 [(sub.id, {"status": [before_status, after],
                            **{k: [None, v] for k, v in values.items()},
                            **({"reason": [None, reason]} if reason else {})})])
+    deal_moved(session, sub.id, by, action)
     return True
+
+
+# Called as hook(session, subscription_id, by, action), in the caller's transaction, whenever a deal's
+# status moved (`move_status`, and the paths that set it themselves: models.contracts.sign_contract):
+# what modules above this one follow (models.commissions: what the deal earns, R-COM-2).
+DEAL_MOVED: list = []
+
+
+def deal_moved(session, subscription_id: int, by, action: str) -> None:
+    for hook in DEAL_MOVED:
+        hook(session, subscription_id, by, action)
 
 
 def confirm_refusal(session, sub: Subscription) -> RuleViolation | None:

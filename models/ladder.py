@@ -261,6 +261,9 @@ def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> 
     counts["channel_expired"] = expire_registrations(session, today)  # R-COM-1: windows passed unvisited
     if not dry_run:
         session.commit()
+    # R-COM-2: the commission lines a missed change left behind (models.commissions' safety net).
+    from .commissions import recompute_commissions
+    counts["commission"] = recompute_commissions(session, today, dry_run=dry_run)
     if dry_run:
         session.rollback()
     return counts

@@ -693,7 +693,14 @@ def take_payment(session, by, sub: Subscription, *, amount, paid_on: dt.date, ch
             line.status = _status(line.amount_paid, line.amount_due)
             rest -= part
         session.flush()
+    for hook in PAYMENT_TAKEN:  # models.commissions: a stage reached (R-COM-2)
+        hook(session, sub.id, by, "payment")
     return payment
+
+
+# Called by `take_payment` as hook(session, subscription_id, by, action) once the money is on the
+# lines, in its transaction, the deal locked: what modules above this one follow (models.commissions).
+PAYMENT_TAKEN: list = []
 
 
 def record_payment(session, by, subscription_id: int, *, amount, paid_on: dt.date, channel: str,

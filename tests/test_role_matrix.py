@@ -14,6 +14,7 @@ import datetime as dt
 import pytest
 
 from models import ChannelCompany, ChannelConflict, ChannelMember, ChannelRegistration  # issue 23: channels
+from models import CommissionLine, CommissionRule, DealSplit  # issue 23: commissions
 from models import (Attachment, Bank, Charge, Handover, LateFeeWaiver, LoanFile, Survey, Ticket, TicketNote,
                     TrueUp, TrueUpBatch)
 from models import (ArchiveRecord, ChangeRequest, ContractStep, CustomerQuestion, DealBuyer, DocumentBatch, Export,
@@ -619,6 +620,35 @@ EXPECTED = {
     "visit.export": "amv",
     "visit.ajax_lookup": "amgv",
     "visit.ajax_update": "",
+    # issue 23: commissions
+    "commission_rule.index_view": "amfv",
+    "commission_rule.details_view": "amfv",
+    "commission_rule.create_view": "av",
+    "commission_rule.edit_view": "av",
+    "commission_rule.delete_view": "",
+    "commission_rule.action_view": "",
+    "commission_rule.export": "",
+    "commission_rule.ajax_lookup": "amfv",
+    "commission_rule.ajax_update": "av",
+    "commission_line.index_view": "amgfvx",
+    "commission_line.details_view": "amgfvx",
+    "commission_line.create_view": "",
+    "commission_line.edit_view": "",
+    "commission_line.delete_view": "",
+    "commission_line.action_view": "",
+    "commission_line.export": "amfv",
+    "commission_line.ajax_lookup": "amgfvx",
+    "commission_line.ajax_update": "",
+    "deal_split.index_view": "amgfv",
+    "deal_split.details_view": "amgfv",
+    "deal_split.create_view": "",
+    "deal_split.edit_view": "",
+    "deal_split.delete_view": "",
+    "deal_split.action_view": "m",
+    "deal_split.export": "",
+    "deal_split.ajax_lookup": "amgfv",
+    "deal_split.ajax_update": "",
+    "deal_split.split_view": "m",  # commission.split, from the deal's page
 }
 
 PUBLIC_PATHS = {
@@ -724,6 +754,8 @@ PUBLIC_PATHS = {
     "rotation.finish_view": ("POST", "/admin/rotation/finish"),
     "rotation.skip_view": ("POST", "/admin/rotation/skip"),
     "rotation.make_up_view": ("POST", "/admin/rotation/make_up"),
+    # issue 23: commissions
+    "deal_split.split_view": ("POST", "/admin/deal_split/split/"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
@@ -731,6 +763,8 @@ PUBLIC_DATA = {
     "lead.assign_view": {"ids": "999999", "mode": "one", "agent": "999999"},
     "document.request_view": {"kind": "receipt", "subject_id": "999999"},
     "finance_export.run": {"list": "payments", "format": "csv"},
+    # issue 23: commissions
+    "deal_split.split_view": {"subscription_id": "999999"},
 }
 
 
@@ -869,6 +903,15 @@ def office(db, make_user):
     rotation_event = RotationEvent(project_id=sub.project_id, day=today, kind="assign", agent_id=agent.id,
                                    visit_id=visit.id, by_id=users["m"].id)
     s.add(rotation_event)
+    # issue 23: commissions — a rule, the agent's line on his deal, a split of it
+    rule = CommissionRule(project_id=sub.project_id, role="agent", basis="rate", rate_percent=1)
+    s.add(rule)
+    s.flush()
+    commission_line = CommissionLine(project_id=sub.project_id, subscription_id=sub.id, rule_id=rule.id, role="agent",
+                                     stage="subscribed", payee_user_id=agent.id, base=sub.price, amount=100,
+                                     month=dt.date(2026, 11, 1), earned_on=today)
+    split = DealSplit(subscription_id=sub.id, agent_id=agent.id, percent=100, created_by_id=users["m"].id)
+    s.add_all([commission_line, split])
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
@@ -888,7 +931,9 @@ def office(db, make_user):
            "channel_company": company.id, "channel_member": users["x"].id,
            "channel_registration": registration.id, "channel_conflict": channel_conflict.id,
            # issue 23: rotation
-           "visit": visit.id, "rotation_event": rotation_event.id}
+           "visit": visit.id, "rotation_event": rotation_event.id,
+           # issue 23: commissions
+           "commission_rule": rule.id, "commission_line": commission_line.id, "deal_split": split.id}
     return users, ids
 
 
