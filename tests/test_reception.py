@@ -200,7 +200,7 @@ def test_r_rcp_2_check_phone_answers_new_protected_expired_pool_and_the_channel_
     later = TODAY + dt.timedelta(days=31)
     assert check_phone(s, mgr, project.id, "13900000008", today=later)["status"] == "expired"
     f.lead(s, owner=None, project_=project, phone="13900000009", registered_by=mgr)
-    company = ChannelCompany(name="链家渠道")
+    company = ChannelCompany(name="远航渠道")
     s.add(company)
     s.flush()
     s.add(ChannelRegistration(project_id=project.id, company_id=company.id, registered_by_id=mgr.id,
@@ -209,7 +209,7 @@ def test_r_rcp_2_check_phone_answers_new_protected_expired_pool_and_the_channel_
     s.commit()
     answer = check_phone(s, mgr, project.id, "139-0000-0009", today=TODAY)
     assert (answer["status"], answer["channel"], answer["channel_until"]) == (
-        "pool", "链家渠道", (TODAY + dt.timedelta(days=30)).isoformat())
+        "pool", "远航渠道", (TODAY + dt.timedelta(days=30)).isoformat())
     assert "渠道客户" not in repr(answer)  # nothing else of the customer
 
 
