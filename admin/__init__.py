@@ -20,7 +20,7 @@ from .base import THEME, RowIdConverter
 from .sales_control import BoardPage, PriceImportPage
 from .exports import FinanceExportPage
 from .targets import TargetsPage
-from .views import VIEWS, LoanAgeingPage, QuestionGroupPage
+from .views import VIEWS, ChannelAnalyticsPage, FloorDashboardPage, LoanAgeingPage, QuestionGroupPage
 
 
 class DashboardView(AdminIndexView):
@@ -115,6 +115,10 @@ def init_app(app) -> None:
                                      endpoint="finance_export"))
     admin.add_view(LoanAgeingPage(name=_l("Mortgage ageing"), category=_l("Contracts"), endpoint="loan_ageing"))
     admin.add_view(TargetsPage(name=_l("Monthly targets"), category=_l("Sales"), endpoint="sales_target"))
+    # issue 23: the sales floor's figures (R-RCP-1/2, R-COM-2)
+    admin.add_view(FloorDashboardPage(name=_l("Floor dashboard"), category=_l("Sales"), endpoint="floor_dashboard"))
+    admin.add_view(ChannelAnalyticsPage(name=_l("Channel analytics"), category=_l("Sales"),
+                                        endpoint="channel_analytics"))
     admin.init_app(app)
     security.init_app(app)
     auth.init_app(app)

@@ -282,6 +282,10 @@ COLUMN_LABELS = {
     "channel_window_days": _l("Channel registration valid for (days)"),
     "commission_tiered": _l("Commission tiered by monthly volume"),
     "commission_vp_limit": _l("Commission statements above this total need the vice-president"),
+    # issue 23: statements (monthly commission statements)
+    "payee": _l("Payee"), "earned": _l("Earned"), "clawed_back": _l("Clawed back"), "line_count": _l("Lines"),
+    "needs_vp": _l("Needs the vice-president"), "approved_by": _l("Approved by"), "approved_at": _l("Approved at"),
+    "payee_user": _l("Payee"), "payee_company_id": _l("Channel company"), "payee_user_id": _l("Payee"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
@@ -309,6 +313,9 @@ def choice_formatters(entity: str, html: bool = True) -> dict:
 
 # What an audit row's action means (the audit trail, 系统 → 操作日志).
 AUDIT_ACTIONS = {
+    # issue 23: statements (monthly commission statements, R-COM-2)
+    "draw_commission_statement": _l("Commission statement drawn"),
+    "approve_commission_statement": _l("Commission statement approved"),
     # issue 22: late fees and handovers
     "accrue_late_fee": _l("Late fee accrued"), "charge_payment": _l("Charge paid"),
     "request_late_fee_waiver": _l("Late-fee waiver requested"),

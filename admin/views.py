@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from models.commissions import CommissionStatement
 from models import (ArchiveRecord, Bank, Charge, Handover, LateFeeWaiver, LoanFile, Audit, Building, ChangeRequest, Contract,
                     ContractStep, CustomerQuestion, DealBuyer,
                     Document, DocumentBatch, Export, Extension, FollowUp, Instalment, Lead, LeadArchive, LeadConflict, Notification,
@@ -13,6 +14,7 @@ from models import (ArchiveRecord, Bank, Charge, Handover, LateFeeWaiver, LoanFi
 
 from .changes import ChangeRequestView, DealBuyerView
 from .charges import ChargeView, LateFeeWaiverView
+from .commission_statements import ChannelAnalyticsPage, CommissionStatementView, FloorDashboardPage
 from .contracts import ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, StampedCopyView
 from .deals import LeadArchiveView, PriceApprovalView, SubscriptionView
 from .documents import DocumentBatchView, DocumentView
@@ -28,7 +30,7 @@ from .tickets import SurveyView, TicketDueView, TicketNoteView, TicketView
 from .true_ups import TrueUpBatchView, TrueUpView
 from .system import ENTITY_LABELS, AuditView, NotificationView, RoleView, UserView
 
-__all__ = ["VIEWS", "QuestionGroupPage", "LoanAgeingPage"]
+__all__ = ["VIEWS", "QuestionGroupPage", "LoanAgeingPage", "FloorDashboardPage", "ChannelAnalyticsPage"]
 
 
 # (model, view class, menu name, menu category)
@@ -60,6 +62,7 @@ VIEWS = [
     (Voucher, VoucherView, _l("Refund and retention vouchers"), _l("Finance")),
     (Charge, ChargeView, _l("Late fees and other charges"), _l("Finance")),
     (LateFeeWaiver, LateFeeWaiverView, _l("Late-fee waivers"), _l("Finance")),
+    (CommissionStatement, CommissionStatementView, _l("Commission statements"), _l("Finance")),
     (Contract, ContractView, _l("Contracts"), _l("Contracts")),
     (ContractStep, ContractStepView, _l("Post-signing steps"), _l("Contracts")),
     (ContractStep, ContractStepDueView, _l("Steps past their promised date"), _l("Contracts")),

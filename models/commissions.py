@@ -183,3 +183,24 @@ class CommissionStatement(Base):
         return or_(cls.payee_user_id == user_id,
                    cls.payee_company_id == select(ChannelMember.company_id)
                    .where(ChannelMember.user_id == user_id).scalar_subquery())
+
+
+def line_month(session, project_id: int, payee_user_id: int | None, payee_company_id: int | None,
+               on: dt.date) -> dt.date:  # interim: replaced at merge (the commission engine owns it)
+    """The statement month a line earned on `on` belongs to: the first day of `on`'s month,
+    unless that payee's statement of that month is approved (the month is closed for him): then
+    the next month not closed. Reads the statement FOR SHARE, so an approval running now either
+    finished (the line goes on) or waits for the line's transaction (and then sees the line)."""
+    from sqlalchemy import select
+
+    month = on.replace(day=1)
+    payee = (CommissionStatement.payee_user_id == payee_user_id if payee_user_id is not None
+             else CommissionStatement.payee_company_id == payee_company_id)
+    for _ in range(1200):
+        status = session.scalar(select(CommissionStatement.status).where(
+            CommissionStatement.project_id == project_id, CommissionStatement.month == month, payee)
+            .with_for_update(read=True))
+        if status != "approved":
+            return month
+        month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return month

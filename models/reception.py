@@ -140,3 +140,36 @@ class Visit(Base):
         from sqlalchemy import or_
 
         return or_(cls.received_by_id == user_id, cls.on_behalf_of_id == user_id)
+
+
+def rotation_fairness(session, project_id: int | None, start: dt.date, end: dt.date) -> list[dict]:
+    """The rotation's fairness over `start`..`end` (office days), per agent: new visitors received
+    in turn, turns skipped, receptions out of turn, make-up turns, visitors received on an owner's
+    behalf (R-RCP-1). interim: replaced at merge (the rotation's module owns it)."""
+    from sqlalchemy import case, func, select
+
+    where = [RotationEntry.day.between(start, end)]
+    if project_id:
+        where.append(RotationEntry.project_id == project_id)
+    rows: dict[int, dict] = {}
+    for agent_id, name, receptions, skipped in session.execute(
+            select(RotationEntry.agent_id, User.display_name, func.sum(RotationEntry.receptions),
+                   func.sum(RotationEntry.skipped))
+            .join(User, User.id == RotationEntry.agent_id).where(*where)
+            .group_by(RotationEntry.agent_id, User.display_name)):
+        rows[agent_id] = {"agent_id": agent_id, "agent": name, "receptions": int(receptions or 0),
+                          "skipped": int(skipped or 0), "out_of_turn": 0, "make_up": 0, "on_behalf": 0}
+    where = [RotationEvent.day.between(start, end), RotationEvent.agent_id.isnot(None),
+             RotationEvent.kind.in_(("out_of_turn", "make_up", "on_behalf"))]
+    if project_id:
+        where.append(RotationEvent.project_id == project_id)
+    counts = select(RotationEvent.agent_id, User.display_name,
+                    *[func.sum(case((RotationEvent.kind == k, 1), else_=0)) for k in ("out_of_turn", "make_up",
+                                                                                      "on_behalf")])
+    for agent_id, name, out_of_turn, make_up, on_behalf in session.execute(
+            counts.join(User, User.id == RotationEvent.agent_id).where(*where)
+            .group_by(RotationEvent.agent_id, User.display_name)):
+        row = rows.setdefault(agent_id, {"agent_id": agent_id, "agent": name, "receptions": 0, "skipped": 0,
+                                         "out_of_turn": 0, "make_up": 0, "on_behalf": 0})
+        row.update(out_of_turn=int(out_of_turn or 0), make_up=int(make_up or 0), on_behalf=int(on_behalf or 0))
+    return sorted(rows.values(), key=lambda r: r["agent"])

@@ -13,6 +13,7 @@ import datetime as dt
 
 import pytest
 
+from models.commissions import CommissionStatement
 from models import (Attachment, Bank, Charge, Handover, LateFeeWaiver, LoanFile, Survey, Ticket, TicketNote,
                     TrueUp, TrueUpBatch)
 from models import (ArchiveRecord, ChangeRequest, ContractStep, CustomerQuestion, DealBuyer, DocumentBatch, Export,
@@ -551,6 +552,21 @@ EXPECTED = {
     "survey.due_view": "amgsv",  # R-SVC-2: surveys due
     "survey.record_view": "gs",  # survey.record
     "survey.summary_view": "amsv",  # survey_summary PDF: survey export
+    # issue 23: statements
+    "commission_statement.index_view": "amgfvx",  # agents and channels: their own
+    "commission_statement.details_view": "amgfvx",
+    "commission_statement.create_view": "",
+    "commission_statement.edit_view": "",
+    "commission_statement.delete_view": "",
+    "commission_statement.action_view": "fmv",
+    "commission_statement.export": "amfv",
+    "commission_statement.ajax_lookup": "amgfvx",
+    "commission_statement.ajax_update": "",
+    "commission_statement.draw_view": "fm",  # commission.statement
+    "commission_statement.lines_xlsx": "amfv",  # finance's workbook: the statements' export right
+    "floor_dashboard.index": "amfv",
+    "channel_analytics.index": "amv",
+    "channel_analytics.export_xlsx": "amv",
 }
 
 PUBLIC_PATHS = {
@@ -644,6 +660,12 @@ PUBLIC_PATHS = {
     "sales_target.save": ("POST", "/admin/sales_target/save"),
     "sales_target.review_xlsx": ("GET", "/admin/sales_target/review.xlsx"),
     "sales_target.review_pdf": ("GET", "/admin/sales_target/review.pdf"),
+    # issue 23: statements
+    "commission_statement.draw_view": ("GET", "/admin/commission_statement/draw/"),
+    "commission_statement.lines_xlsx": ("GET", "/admin/commission_statement/lines.xlsx"),
+    "floor_dashboard.index": ("GET", "/admin/floor_dashboard/"),
+    "channel_analytics.index": ("GET", "/admin/channel_analytics/"),
+    "channel_analytics.export_xlsx": ("GET", "/admin/channel_analytics/export.xlsx"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
@@ -764,6 +786,10 @@ def office(db, make_user):
     photo = Attachment(subject="ticket", subject_id=ticket.id, filename="a.png", content_type="image/png", size=8,
                        sha256="0" * 64, content=b"\x89PNG\r\n\x1a\n", uploaded_by_id=agent.id)
     s.add_all([ticket_note, survey, photo])
+    # issue 23: statements — the agent's own statement of the month
+    statement = CommissionStatement(project_id=sub.project_id, month=dt.date(2026, 11, 1), payee_user_id=agent.id,
+                                    earned=1000, total=1000, line_count=1)
+    s.add(statement)
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
@@ -778,7 +804,8 @@ def office(db, make_user):
            "deal_buyer": buyer.id, "charge": charge.id, "late_fee_waiver": waiver.id, "bank": bank.id,
            "loan_file": loan.id, "loan_stuck": loan.id, "true_up_batch": batch22.id, "true_up": true_up.id,
            "handover": handover.id, "handover_ready": sub.id, "ticket": ticket.id, "ticket_due": ticket.id,
-           "ticket_note": ticket_note.id, "survey": survey.id, "attachment": photo.id}
+           "ticket_note": ticket_note.id, "survey": survey.id, "attachment": photo.id,
+           "commission_statement": statement.id}
     return users, ids
 
 
