@@ -176,7 +176,7 @@ def draw_statements(session, by, project_id: int, month, today: dt.date | None =
             column = "payee_user_id" if rows[0]["payee_user_id"] else "payee_company_id"
             stmt = insert_ignoring_duplicates(session, CommissionStatement, ["project_id", "month", column],
                                               index_where=where)
-            created += max(session.execute(stmt, rows).rowcount or 0, 0)
+            created += len(session.execute(stmt.returning(CommissionStatement.id), rows).all())
     # Refresh every draft to the figures drawn now (those just inserted included: harmless).
     refreshed, changes = 0, []
     for row in wanted:
