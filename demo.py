@@ -740,6 +740,62 @@ def _true_up_demo(session, users, project, today):
     session.commit()
 
 
+def _statements_demo(session, users, project, today):
+    """Monthly commission statements (R-COM-2): last month's drawn and approved by the manager (the
+    vice-president for one above the project's limit), this month's drawn as drafts. Where the
+    commission engine wrote no lines (the demo's deals before it), a few lines are written here as it
+    would: stages, a clawback on a deal that ended, a deal shared 60/40."""
+    from models.commission_statements import approval_refusal, approve_statement, draw_statements
+    from models.commissions import CommissionLine, CommissionStatement, line_month
+    from models.deals import LIVE_DEAL
+    if session.scalar(select(func.count()).select_from(CommissionStatement).where(
+            CommissionStatement.project_id == project.id)):
+        return  # done already
+    this_month = today.replace(day=1)
+    last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+    if not session.scalar(select(func.count()).select_from(CommissionLine).where(
+            CommissionLine.project_id == project.id)):
+        live = list(session.scalars(select(Subscription).where(Subscription.project_id == project.id,
+                                                               Subscription.status.in_(LIVE_DEAL))
+                                    .order_by(Subscription.id).limit(8)))
+        ended = session.scalar(select(Subscription).where(Subscription.project_id == project.id,
+                                                          Subscription.status.in_(("forfeited", "cancelled")))
+                               .order_by(Subscription.id).limit(1))
+        rate = Decimal("0.005")
+
+        def line(sub, agent_id, stage, share, on, kind="earned", percent=Decimal("100")):
+            amount = (sub.price * rate * Decimal(share) / 100 * percent / 100).quantize(Decimal("0.01"))
+            if kind == "clawback":
+                amount = -amount
+            session.add(CommissionLine(project_id=project.id, subscription_id=sub.id, role="agent", stage=stage,
+                                       payee_user_id=agent_id, kind=kind, base=sub.price, amount=amount,
+                                       month=line_month(session, project.id, agent_id, None, on), earned_on=on,
+                                       reason="演示：按成交价0.5%计提" if kind == "earned" else "演示：退房扣回"))
+            session.flush()
+
+        for n, sub in enumerate(live):
+            on = last_month + dt.timedelta(days=3 + n) if n < 5 else this_month
+            if n == 2 and len(users) > 1:  # 分单: agent1 60 %, agent2 40 %
+                line(sub, users["agent1"].id, "subscribed", 30, on, percent=Decimal("60"))
+                line(sub, users["agent2"].id, "subscribed", 30, on, percent=Decimal("40"))
+            else:
+                line(sub, sub.agent_id, "subscribed", 30, on)
+            if n % 2 == 0:
+                line(sub, sub.agent_id, "signed", 40, min(today, on + dt.timedelta(days=10)))
+        if ended is not None:
+            line(ended, ended.agent_id, "subscribed", 30, last_month + dt.timedelta(days=1))
+            line(ended, ended.agent_id, "subscribed", 30, today, kind="clawback")
+        session.commit()
+    for month in (last_month, this_month):
+        draw_statements(session, users["finance"], project.id, month, today)
+        session.commit()
+    for st in session.scalars(select(CommissionStatement).where(CommissionStatement.project_id == project.id,
+                                                                CommissionStatement.month == last_month)).all():
+        approver = users["manager"] if approval_refusal(session, users["manager"], st) is None else users["vp"]
+        approve_statement(session, approver, st.id)
+        session.commit()
+
+
 def build_demo(session, today: dt.date | None = None) -> dict:
     today = today or office_today()
     rng = random.Random(20261126)
@@ -756,6 +812,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _after_sales_demo(session, users, projects[0], today)
         _late_fee_demo(session, users, projects[0], today)
         _true_up_demo(session, users, projects[0], today)
+        _statements_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),
