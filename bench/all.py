@@ -39,6 +39,7 @@ SCRIPTS = [
     ("loan_ageing.py", [], []),  # issue 22: mortgage ageing on 40,000 live files (R-AFT-2)
     ("true_up.py", [], ["50"]),  # issue 22: a building's true-up (R-AFT-3)
     ("handover.py", ["100"], ["20"]),  # issue 22: notices, inspection and keys (R-AFT-4)
+    ("commission_statement.py", [], ["4000"]),  # issue 23: the month's statements, 40,000 live deals (R-COM-2)
 ]
 
 

@@ -168,7 +168,7 @@ def draw_statements(session, by, project_id: int, month, today: dt.date | None =
                        "clawed_back": Decimal(clawed), "total": total, "line_count": int(count),
                        "needs_vp": bool(total > limit), "created_at": utcnow()})
     new = [row for row in wanted if _payee_key(row["payee_user_id"], row["payee_company_id"]) not in existing]
-    created = 0
+    inserted: dict[tuple, int] = {}  # drafts this drawing inserted (a concurrent one's are refreshed below)
     for where, rows in ((CommissionStatement.payee_user_id.isnot(None), [r for r in new if r["payee_user_id"]]),
                         (CommissionStatement.payee_company_id.isnot(None),
                          [r for r in new if r["payee_company_id"]])):
@@ -176,12 +176,19 @@ def draw_statements(session, by, project_id: int, month, today: dt.date | None =
             column = "payee_user_id" if rows[0]["payee_user_id"] else "payee_company_id"
             stmt = insert_ignoring_duplicates(session, CommissionStatement, ["project_id", "month", column],
                                               index_where=where)
-            created += len(session.execute(stmt.returning(CommissionStatement.id), rows).all())
+            for sid, user_id, company_id in session.execute(stmt.returning(
+                    CommissionStatement.id, CommissionStatement.payee_user_id, CommissionStatement.payee_company_id),
+                    rows):
+                inserted[_payee_key(user_id, company_id)] = sid
     # Refresh every draft to the figures drawn now (those just inserted included: harmless).
     refreshed, changes = 0, []
     for row in wanted:
         key = _payee_key(row["payee_user_id"], row["payee_company_id"])
         before = existing.get(key)
+        if key in inserted:  # inserted just now with these figures
+            changes.append((inserted[key], {"total": [None, str(row["total"])], "line_count": [None, row["line_count"]],
+                                            "needs_vp": [None, row["needs_vp"]]}))
+            continue
         if before is not None and (before[2], before[3], before[4]) == (row["total"], row["line_count"],
                                                                            row["needs_vp"]):
             continue  # nothing changed since the last drawing
@@ -209,7 +216,7 @@ def draw_statements(session, by, project_id: int, month, today: dt.date | None =
                "commission_statement_waiting", {"month": month.strftime("%Y-%m"), "n": len(newly_vp),
                                                 "project": project.name},
                f"/admin/commission_statement/?flt0_0={month.isoformat()}")
-    return {"drawn": len(wanted), "created": created, "refreshed": refreshed, "needs_vp": len(waiting_vp)}
+    return {"drawn": len(wanted), "created": len(inserted), "refreshed": refreshed, "needs_vp": len(waiting_vp)}
 
 
 # --- approving one ----------------------------------------------------------------------------------
