@@ -8,7 +8,7 @@ import io
 
 from flask import flash, redirect, request, send_file, url_for
 from flask_admin import expose
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l, pgettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -62,8 +62,8 @@ class CommissionStatementView(APPROVALS, ReadOnlyView):
     column_filters = ("month", "status", "needs_vp", "project.name")
     column_sortable_list = ("month", "total", "status", "line_count")
     column_default_sort = ("id", True)
-    column_labels = {"month": _l("Month"), "total": _l("Total"), "payee": _l("Payee"), "earned": _l("Earned"), "clawed_back": _l("Clawed back"),
-                     "line_count": _l("Lines"), "needs_vp": _l("Needs the vice-president"),
+    column_labels = {"month": _l("Month"), "total": _l("Statement total"), "payee": _l("Payee"), "earned": _l("Earned"), "clawed_back": _l("Clawed back"),
+                     "line_count": _l("Commission lines"), "needs_vp": _l("Needs the vice-president"),
                      "approved_by": _l("Approved by"), "approved_at": _l("Approved at")}
     column_formatters = {"payee": _payee}
     column_formatters_export = {"payee": _payee}
@@ -131,12 +131,12 @@ def statement_sheets(session, statements, month: dt.date) -> tuple:
     statements' own (drawn) ones, the lines those each statement covers."""
     sums_columns = [("project", gettext("Project"), None), ("payee", gettext("Payee"), None),
                     ("status", gettext("Status"), None), ("earned", gettext("Earned"), "money"),
-                    ("clawed_back", gettext("Clawed back"), "money"), ("total", gettext("Total"), "money"),
-                    ("line_count", gettext("Lines"), "int")]
-    line_columns = [("payee", gettext("Payee"), None), ("stage", gettext("Stage"), None),
+                    ("clawed_back", gettext("Clawed back"), "money"), ("total", gettext("Statement total"), "money"),
+                    ("line_count", gettext("Commission lines"), "int")]
+    line_columns = [("payee", gettext("Payee"), None), ("stage", gettext("Commission stage"), None),
                     ("deal", gettext("Subscription number"), None), ("customer", gettext("Customer name"), None),
                     ("kind", gettext("Kind"), None), ("earned_on", gettext("Date"), None),
-                    ("base", gettext("Base"), "money"), ("amount", gettext("Amount"), "money"),
+                    ("base", gettext("Commission base"), "money"), ("amount", gettext("Amount"), "money"),
                     ("reason", gettext("Reason"), None)]
     sums, lines = [], []
     for st in statements:
@@ -149,8 +149,8 @@ def statement_sheets(session, statements, month: dt.date) -> tuple:
             lines.append({**line, "payee": name, "stage": str(choice_label("commission_line", "stage", line["stage"])),
                           "kind": str(choice_label("commission_line", "kind", line["kind"])),
                           "earned_on": line["earned_on"].isoformat()})
-        lines.append({"payee": name, "stage": gettext("Total"), "amount": st.total})
-    total = gettext("Total")
+        lines.append({"payee": name, "stage": pgettext("commission", "Total"), "amount": st.total})
+    total = pgettext("commission", "Total")
     sums.append({"project": total, "earned": sum((s["earned"] for s in sums), 0),
                  "clawed_back": sum((s["clawed_back"] for s in sums), 0), "total": sum((s["total"] for s in sums), 0),
                  "line_count": sum(s["line_count"] for s in sums)})
@@ -163,7 +163,7 @@ def write_statements_xlsx(session, statements, month: dt.date, out) -> None:
     (sums_columns, sums), (line_columns, lines) = statement_sheets(session, statements, month)
     title = gettext("Commission statements %(month)s", month=month.strftime("%Y-%m"))
     write_table_xlsx(out, gettext("Statements"), title, sums_columns, sums,
-                     more=[(gettext("Lines"), title, line_columns, lines)])
+                     more=[(gettext("Commission line items"), title, line_columns, lines)])
 
 
 # --- the floor's pages ------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ class FloorDashboardPage(ProtectedPage):
 
 
 def analytics_columns() -> list[tuple]:
-    return [("month", gettext("Month"), None), ("channel_label", gettext("Channel"), None),
+    return [("month", gettext("Month"), None), ("channel_label", gettext("Visit channel"), None),
             ("visits", gettext("Visits"), "int"), ("subscriptions", gettext("Subscriptions"), "int"),
             ("signings", gettext("Signings"), "int"), ("subscription_rate", gettext("Subscriptions per 100 visits"),
                                                          "rate"),
@@ -237,7 +237,7 @@ class ChannelAnalyticsPage(ProtectedPage):
         project_id, start, end = _period()
         rows = [{**r, "channel_label": _channel_label(r["channel"])}
                 for r in channel_conversion(db.session, project_id, start, end)]
-        totals = {"month": gettext("Total"), **{k: sum(r[k] for r in rows) for k in ("visits", "subscriptions",
+        totals = {"month": pgettext("commission", "Total"), **{k: sum(r[k] for r in rows) for k in ("visits", "subscriptions",
                                                                                       "signings")}}
         record(db.session, "channel_analytics", f"{start}..{end}", "export", {"format": "xlsx", "rows": len(rows),
                                                                              "project_id": project_id},

@@ -61,7 +61,7 @@ SHORT_LABELS = {
     "board": _l("Board"),
     "handover_notice": _l("Notice"),
     "handover_record": _l("Record"),
-    "commission_statement": _l("Statement"),
+    "commission_statement": _l("Commission statement"),
 }
 
 

@@ -283,7 +283,7 @@ COLUMN_LABELS = {
     "commission_tiered": _l("Commission tiered by monthly volume"),
     "commission_vp_limit": _l("Commission statements above this total need the vice-president"),
     # issue 23: statements (monthly commission statements)
-    "payee": _l("Payee"), "earned": _l("Earned"), "clawed_back": _l("Clawed back"), "line_count": _l("Lines"),
+    "payee": _l("Payee"), "earned": _l("Earned"), "clawed_back": _l("Clawed back"), "line_count": _l("Commission lines"),
     "needs_vp": _l("Needs the vice-president"), "approved_by": _l("Approved by"), "approved_at": _l("Approved at"),
     "payee_user": _l("Payee"), "payee_company_id": _l("Channel company"), "payee_user_id": _l("Payee"),
 }
