@@ -215,7 +215,7 @@ def draw_statements(session, by, project_id: int, month, today: dt.date | None =
         notify(session, [u for u in users_who_may(session, "commission.approve_beyond_limit") if u != by.id],
                "commission_statement_waiting", {"month": month.strftime("%Y-%m"), "n": len(newly_vp),
                                                 "project": project.name},
-               f"/admin/commission_statement/?flt0_0={month.isoformat()}")
+               "/admin/commission_statement/")
     return {"drawn": len(wanted), "created": len(inserted), "refreshed": refreshed, "needs_vp": len(waiting_vp)}
 
 
