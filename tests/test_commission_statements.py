@@ -94,6 +94,24 @@ def test_r_com_2_drawing_makes_one_draft_per_payee_and_drawing_again_refreshes_i
         draw_statements(s, floor["agent"], sub.project_id, NOV, TODAY)
 
 
+def test_r_com_2_finance_draws_the_month_from_the_grid_and_an_agent_may_not(app, db, client, floor):
+    s, sub = db.session, floor["sub"]
+    _line(s, sub, "3000", user=floor["agent"])
+    s.commit()
+    auth = Auth(client)
+    auth.login(floor["agent"].username)
+    assert client.get("/admin/commission_statement/draw/").status_code == 403
+    auth.logout()
+    auth.login(floor["finance"].username)
+    token = csrf_token(client, "/admin/commission_statement/draw/")
+    data = {"project_id": str(sub.project_id), "month": "2026-11"}
+    client.post("/admin/commission_statement/draw/", data=data)  # no CSRF token: refused
+    assert s.scalar(select(func.count()).select_from(CommissionStatement)) == 0
+    for _ in range(2):  # a double click draws once
+        client.post("/admin/commission_statement/draw/", data={**data, "csrf_token": token})
+    assert [st.total for st in s.scalars(select(CommissionStatement))] == [Decimal("3000")]
+
+
 def _approve_by_grid(client, user, statement_id):
     auth = Auth(client)
     auth.login(user.username)
@@ -319,3 +337,44 @@ def test_r_com_2_two_drawings_at_once_leave_one_statement_per_payee(app, db, flo
 
     race(draw(people[0]), draw(people[1]), app=app)
     assert s.scalar(select(func.count()).select_from(CommissionStatement)) == 2
+
+
+@pytest.mark.postgres
+def test_r_com_2_a_line_written_while_the_month_is_approved_is_never_lost_in_the_closed_month(app, db, floor):
+    """The engine writes a line (line_month reads the statement FOR SHARE) while the manager
+    approves: either the approval waits and refuses ("redraw": the line is in the month), or the
+    line waits and goes to the next month — never a line left in the closed month off its statement."""
+    from tests.support.race import race
+    s, sub = db.session, floor["sub"]
+    _line(s, sub, "2000", user=floor["agent"])
+    s.commit()
+    draw_statements(s, floor["finance"], sub.project_id, NOV, TODAY)
+    s.commit()
+    st_id = _statement(s, sub.project_id, NOV, user=floor["agent"]).id
+    manager_id, agent_id, sub_id = floor["manager"].id, floor["agent"].id, sub.id
+
+    def approve(session):
+        from models import User
+        result = approve_statement(session, session.get(User, manager_id), st_id)
+        session.commit()
+        return result.status
+
+    def write_line(session):
+        from models import User
+        from models.deals import Subscription
+        _line(session, session.get(Subscription, sub_id), "-2000", user=session.get(User, agent_id), kind="clawback")
+        session.commit()
+        return "written"
+
+    for _ in range(5):
+        race(approve, write_line, app=app, expected=(RuleViolation,))
+        st = _statement(s, sub.project_id, NOV, user=floor["agent"])
+        stray = s.scalar(select(func.count()).select_from(CommissionLine).where(
+            CommissionLine.month == NOV, CommissionLine.statement_id.is_(None),
+            CommissionLine.payee_user_id == agent_id))
+        if st.status == "approved":
+            assert stray == 0
+            assert statement_figures(s, st)["total"] == st.total
+            break
+        draw_statements(s, floor["finance"], sub.project_id, NOV, TODAY)  # refused: redraw, and race again
+        s.commit()
