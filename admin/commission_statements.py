@@ -72,6 +72,7 @@ class CommissionStatementView(APPROVALS, ReadOnlyView):
     row_steps = (StepButton("approve", "commission.approve", when=_approvable),)
     column_extra_row_actions = [DocumentButton("commission_statement")]
     list_template = "admin/commission_statement_list.html"
+    details_template = "admin/commission_statement_details.html"
 
     @expose("/draw/", methods=("GET", "POST"))
     def draw_view(self):
@@ -118,6 +119,9 @@ class CommissionStatementView(APPROVALS, ReadOnlyView):
                          download_name=f"{gettext('Commission statements')}-{month.strftime('%Y-%m')}.xlsx")
 
     def render(self, template, **kwargs):
+        st = kwargs.get("model")
+        if template == self.details_template and st is not None:  # get_one scoped it already
+            kwargs.update(statement_lines=statement_lines(db.session, st), label=choice_label)
         if template == self.list_template:
             kwargs["statement_tools"] = {"may_draw": can_do(current_user, "commission.statement")
                                          and can(current_user, "commission_statement", "action"),

@@ -282,7 +282,8 @@ def test_r_com_2_a_channel_sees_only_its_own_statements(app, db, client, floor, 
     assert f'value="{mine}"' in grid or f"id={mine}" in grid
     for hidden in (theirs, agents):
         assert client.get(f"/admin/commission_statement/details/?id={hidden}").status_code in (302, 404)
-    assert client.get(f"/admin/commission_statement/details/?id={mine}").status_code == 200
+    details = client.get(f"/admin/commission_statement/details/?id={mine}")
+    assert details.status_code == 200 and details.get_data(as_text=True).count("data-line=") == 1  # its one line
     assert client.get("/admin/commission_statement/lines.xlsx?month=2026-11").status_code == 403
     token = csrf_token(client, "/admin/commission_statement/")
     response = client.post("/admin/document/request/", data={"kind": "commission_statement", "subject_id": str(theirs),
