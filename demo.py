@@ -945,6 +945,29 @@ def _commissions_demo(session, users, project, today):
             break
         except RuleViolation:
             session.rollback()
+def _statements_demo(session, users, project, today):
+    """Monthly commission statements (R-COM-2), from the lines the commission engine wrote
+    (`_commissions_demo`): this month's drawn by finance; the channel company's approved by the
+    manager (the vice-president when above the project's limit) — that month is then closed for it,
+    its later lines go to the next month — the others left as drafts for the manager."""
+    from models.commission_statements import approval_refusal, approve_statement, draw_statements
+    from models.commissions import CommissionStatement
+    if session.scalar(select(func.count()).select_from(CommissionStatement).where(
+            CommissionStatement.project_id == project.id)):
+        return  # done already
+    month = today.replace(day=1)
+    draw_statements(session, users["finance"], project.id, month, today)
+    session.commit()
+    first = session.scalar(select(CommissionStatement).where(
+        CommissionStatement.project_id == project.id, CommissionStatement.month == month,
+        CommissionStatement.payee_company_id.is_not(None)).order_by(CommissionStatement.id).limit(1))
+    first = first or session.scalar(select(CommissionStatement).where(
+        CommissionStatement.project_id == project.id, CommissionStatement.month == month)
+        .order_by(CommissionStatement.id).limit(1))
+    if first is not None:
+        approver = users["manager"] if approval_refusal(session, users["manager"], first) is None else users["vp"]
+        approve_statement(session, approver, first.id)
+        session.commit()
 
 
 def build_demo(session, today: dt.date | None = None) -> dict:
@@ -966,6 +989,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _channels_demo(session, users, projects[0], today)
         _rotation_demo(session, users, projects[0], today)
         _commissions_demo(session, users, projects[0], today)
+        _statements_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),

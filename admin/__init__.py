@@ -21,7 +21,7 @@ from .sales_control import BoardPage, PriceImportPage
 from .rotation import RotationPage
 from .exports import FinanceExportPage
 from .targets import TargetsPage
-from .views import VIEWS, LoanAgeingPage, QuestionGroupPage
+from .views import VIEWS, ChannelAnalyticsPage, FloorDashboardPage, LoanAgeingPage, QuestionGroupPage
 
 
 class DashboardView(AdminIndexView):
@@ -118,6 +118,10 @@ def init_app(app) -> None:
     admin.add_view(TargetsPage(name=_l("Monthly targets"), category=_l("Sales"), endpoint="sales_target"))
     # issue 23: the sales floor (rotation)
     admin.add_view(RotationPage(name=_l("Front desk"), category=_l("Sales floor"), endpoint="rotation"))
+    # issue 23: the sales floor's figures (R-RCP-1/2, R-COM-2)
+    admin.add_view(FloorDashboardPage(name=_l("Floor dashboard"), category=_l("Sales"), endpoint="floor_dashboard"))
+    admin.add_view(ChannelAnalyticsPage(name=_l("Channel analytics"), category=_l("Sales"),
+                                        endpoint="channel_analytics"))
     admin.init_app(app)
     security.init_app(app)
     auth.init_app(app)

@@ -44,6 +44,7 @@ BUTTON_LABELS = {
     "handover_notice": _l("Print the handover notice"),
     "handover_record": _l("Print the handover record"),
     "survey_summary": _l("Print the satisfaction summary"),
+    "commission_statement": _l("Print the commission statement"),
 }
 
 
@@ -60,6 +61,7 @@ SHORT_LABELS = {
     "board": _l("Board"),
     "handover_notice": _l("Notice"),
     "handover_record": _l("Record"),
+    "commission_statement": _l("Commission statement"),
 }
 
 

@@ -309,6 +309,10 @@ COLUMN_LABELS = {
     "basis": _l("Basis"), "payee_user": _l("Manager paid"),
     "company_id": _l("Channel company"), "value": _l("Rate or amount"),
     "payee_user_id": _l("Payee"), "payee_company_id": _l("Channel company"), "month": _l("Month"),
+    # issue 23: statements (monthly commission statements)
+    "payee": _l("Payee"), "earned": _l("Earned"), "clawed_back": _l("Clawed back"), "line_count": _l("Commission lines"),
+    "needs_vp": _l("Needs the vice-president"), "approved_by": _l("Approved by"), "approved_at": _l("Approved at"),
+    "payee_user": _l("Payee"), "payee_company_id": _l("Channel company"), "payee_user_id": _l("Payee"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
@@ -356,6 +360,9 @@ AUDIT_ACTIONS = {
     # issue 23: commissions
     "commission": _l("Commission line written"), "commission_rule": _l("Commission rule saved"),
     "split_deal": _l("Deal shared between agents"),
+    # issue 23: statements (monthly commission statements, R-COM-2)
+    "draw_commission_statement": _l("Commission statement drawn"),
+    "approve_commission_statement": _l("Commission statement approved"),
     # issue 22: late fees and handovers
     "accrue_late_fee": _l("Late fee accrued"), "charge_payment": _l("Charge paid"),
     "request_late_fee_waiver": _l("Late-fee waiver requested"),

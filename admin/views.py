@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from models import CommissionLine, CommissionRule, DealSplit  # issue 23: commissions
+from models.commissions import CommissionStatement
 from models import (ChannelCompany, ChannelConflict, ChannelMember, ChannelRegistration,  # issue 23: channels
                     ArchiveRecord, Bank, Charge, Handover, LateFeeWaiver, LoanFile, Audit, Building, ChangeRequest, Contract,
                     ContractStep, CustomerQuestion, DealBuyer,
@@ -17,6 +18,7 @@ from .changes import ChangeRequestView, DealBuyerView
 from .channels import ChannelCompanyView, ChannelConflictView, ChannelMemberView, ChannelRegistrationView
 from .commissions import CommissionLineView, CommissionRuleView, DealSplitView
 from .charges import ChargeView, LateFeeWaiverView
+from .commission_statements import ChannelAnalyticsPage, CommissionStatementView, FloorDashboardPage
 from .contracts import ArchiveRecordView, ContractStepDueView, ContractStepView, ContractView, StampedCopyView
 from .deals import LeadArchiveView, PriceApprovalView, SubscriptionView
 from .documents import DocumentBatchView, DocumentView
@@ -34,7 +36,7 @@ from .rotation import RotationEventView, VisitView
 from models.reception import RotationEvent, Visit
 from .system import ENTITY_LABELS, AuditView, NotificationView, RoleView, UserView
 
-__all__ = ["VIEWS", "QuestionGroupPage", "LoanAgeingPage"]
+__all__ = ["VIEWS", "QuestionGroupPage", "LoanAgeingPage", "FloorDashboardPage", "ChannelAnalyticsPage"]
 
 
 # (model, view class, menu name, menu category)
@@ -66,6 +68,7 @@ VIEWS = [
     (Voucher, VoucherView, _l("Refund and retention vouchers"), _l("Finance")),
     (Charge, ChargeView, _l("Late fees and other charges"), _l("Finance")),
     (LateFeeWaiver, LateFeeWaiverView, _l("Late-fee waivers"), _l("Finance")),
+    (CommissionStatement, CommissionStatementView, _l("Commission statements"), _l("Finance")),
     (Contract, ContractView, _l("Contracts"), _l("Contracts")),
     (ContractStep, ContractStepView, _l("Post-signing steps"), _l("Contracts")),
     (ContractStep, ContractStepDueView, _l("Steps past their promised date"), _l("Contracts")),

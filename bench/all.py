@@ -40,6 +40,7 @@ SCRIPTS = [
     ("true_up.py", [], ["50"]),  # issue 22: a building's true-up (R-AFT-3)
     ("handover.py", ["100"], ["20"]),  # issue 22: notices, inspection and keys (R-AFT-4)
     ("check_in.py", [], ["20000"]),  # issue 23: the desk's phone check-in (R-RCP-2, R-COM-1)
+    ("commission_statement.py", [], ["4000"]),  # issue 23: the month's statements, 40,000 live deals (R-COM-2)
 ]
 
 

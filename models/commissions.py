@@ -240,10 +240,13 @@ def line_month(session, project_id: int, payee_user_id: int | None, payee_compan
     """The month (its first day) a line computed on `on` belongs to: `on`'s month, unless the
     payee's statement of that month is approved (closed) — then the next month not approved."""
     month = on.replace(day=1)
-    closed = set(session.scalars(select(CommissionStatement.month).where(
-        CommissionStatement.project_id == project_id, CommissionStatement.status == "approved",
-        CommissionStatement.month >= month,
-        _payee_is(CommissionStatement, payee_user_id, payee_company_id))))
+    # The payee's statements from that month on, whatever their status, FOR SHARE: an approval
+    # running now has either finished (the line goes to the next month) or the line's transaction
+    # waits for it (a WHERE on the status would skip the draft being approved without waiting).
+    closed = {m for m, status in session.execute(select(CommissionStatement.month, CommissionStatement.status).where(
+        CommissionStatement.project_id == project_id, CommissionStatement.month >= month,
+        _payee_is(CommissionStatement, payee_user_id, payee_company_id)).with_for_update(read=True))
+        if status == "approved"}
     while month in closed:
         month = _next_month(month)
     return month

@@ -455,9 +455,35 @@ def _true_up_notice(session, true_up: TrueUp, today) -> dict:
             "voucher": {"number": voucher.number, "issued_on": voucher.issued_on} if voucher else None}
 
 
+# --- a monthly commission statement (R-COM-2) -------------------------------------------------------
+
+def _commission_statement(session, st, today) -> dict:
+    """The statement of one payee's month: the lines by stage (deal, kind, base, amount), the
+    clawbacks, the drawn totals (models.commission_statements), who approved and when."""
+    from .commission_statements import payee_name, statement_lines
+    lines = statement_lines(session, st)
+    stages = []
+    for stage in ("subscribed", "signed", "down_payment", "disbursed"):
+        of_stage = [dict(line, kind_label=_label("commission_line", "kind", line["kind"]),
+                         role_label=_label("commission_line", "role", line["role"]))
+                    for line in lines if line["stage"] == stage]
+        if of_stage:
+            stages.append({"stage": _label("commission_line", "stage", stage), "lines": of_stage,
+                           "total": sum((line["amount"] for line in of_stage), Decimal("0"))})
+    return {"st": {"month": st.month.strftime("%Y-%m"), "payee": payee_name(session, st),
+                   "payee_kind": "渠道" if st.payee_company_id else "个人",
+                   "status": _label("commission_statement", "status", st.status), "approved": st.status == "approved",
+                   "earned": st.earned, "clawed_back": st.clawed_back, "total": st.total,
+                   "line_count": st.line_count, "needs_vp": st.needs_vp,
+                   "approved_by": st.approved_by.display_name if st.approved_by else "",
+                   "approved_at": office_local(st.approved_at)},
+            "stages": stages}
+
+
 BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _receipt,
             "payment_reminder": _payment_reminder, "overdue_warning": _overdue_letter,
             "lawyer_letter": _overdue_letter, "forfeit_notice": _forfeit_notice,
             "signing_booking": _signing_booking, "statement": _statement, "board": _board,
             "addendum": _addendum, "handover_notice": _handover, "handover_record": _handover,
-            "survey_summary": _survey_summary, "true_up_notice": _true_up_notice}
+            "survey_summary": _survey_summary, "true_up_notice": _true_up_notice,
+            "commission_statement": _commission_statement}

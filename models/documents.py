@@ -61,7 +61,15 @@ def _subjects():
         "survey_summary": (Project, "survey"),
         # R-AFT-3: a deal's area true-up, seen as the deal is (agents their own)
         "true_up_notice": (TrueUp, "subscription"),
+        # R-COM-2: a monthly commission statement, seen as the statements' grid is (agents and
+        # channels their own, by its owned_by)
+        "commission_statement": (_commission_statement(), "commission_statement"),
     }
+
+
+def _commission_statement():
+    from .commissions import CommissionStatement
+    return CommissionStatement
 
 
 # The right on a kind's grid that lets a role see its documents, where it is not "list".
@@ -144,7 +152,7 @@ def refusal(kind: str, subject) -> RuleViolation | None:
 
 def _subscription_of(kind: str, subject):
     """The deal a document's subject belongs to (None for a building or a customer)."""
-    if kind in ("board", "statement", "survey_summary"):
+    if kind in ("board", "statement", "survey_summary", "commission_statement"):
         return None
     if kind in ("overdue_warning", "lawyer_letter"):
         return subject.instalment.subscription
@@ -158,6 +166,8 @@ def _owner_id(kind: str, subject) -> int | None:
     sub = _subscription_of(kind, subject)
     if sub is not None:
         return sub.agent_id
+    if kind == "commission_statement":
+        return subject.payee_user_id
     return subject.owner_id if kind == "statement" else None
 
 
@@ -298,6 +308,9 @@ def describe(kind: str, subject) -> str:
         return f"{subject.name} {subject.phone}"
     if kind == "survey_summary":
         return f"{subject.name}"
+    if kind == "commission_statement":
+        from .commission_statements import payee_name
+        return f"{subject.project.name} {subject.month.strftime('%Y-%m')} {payee_name(object_session(subject), subject)}"
     sub = _subscription_of(kind, subject)
     customer = sub.customer_name or sub.lead.name
     if kind in ("overdue_warning", "lawyer_letter"):
@@ -312,6 +325,8 @@ def describe(kind: str, subject) -> str:
 def _project_of(kind: str, subject):
     if kind == "survey_summary":
         return subject
+    if kind == "commission_statement":
+        return subject.project
     return (_subscription_of(kind, subject) or subject).project
 
 

@@ -166,6 +166,11 @@ MESSAGES = {
            if p.get("beyond") else ""}),
     "late_fee_waiver_decided.approved": lambda p: gettext("%(no)s: the late-fee waiver of %(amount)s is approved.", **p),
     "late_fee_waiver_decided.rejected": lambda p: gettext("%(no)s: the late-fee waiver of %(amount)s is rejected.", **p),
+    # issue 23: monthly commission statements (R-COM-2)
+    "commission_statement_waiting": lambda p: gettext(
+        "Commission statements of %(month)s (%(project)s): %(n)s above the limit wait for the vice-president.", **p),
+    "commission_statement_approved": lambda p: gettext(
+        "Commission statement of %(month)s for %(payee)s approved: %(amount)s.", **p),
     "lead_conflict": lambda p: gettext(
         "%(by)s registered a customer already registered (%(phone)s); please decide.", **p),
     "lead_conflict.keep": lambda p: gettext(

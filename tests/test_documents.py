@@ -129,6 +129,7 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
     from models.handovers import Handover
     from models.payments import open_line
     from models.tickets import Survey
+    from models.commissions import CommissionStatement
     from models.true_ups import TrueUp
     build_demo(db.session)
     db.session.commit()
@@ -149,6 +150,8 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
         "handover_record": s.scalar(select(Handover.id).where(Handover.status == "handed_over")),
         "survey_summary": s.scalar(select(Survey.project_id)),  # R-SVC-2: a project with surveys
         "true_up_notice": s.scalar(select(TrueUp.id).where(TrueUp.may_cancel.is_(True), TrueUp.refund > 0)),
+        # issue 23: statements — one with a clawback
+        "commission_statement": s.scalar(select(CommissionStatement.id).where(CommissionStatement.clawed_back < 0)),
     }
     assert None not in subjects.values(), subjects
     assert set(subjects) == set(pdf.KINDS)

@@ -15,6 +15,7 @@ import pytest
 
 from models import ChannelCompany, ChannelConflict, ChannelMember, ChannelRegistration  # issue 23: channels
 from models import CommissionLine, CommissionRule, DealSplit  # issue 23: commissions
+from models.commissions import CommissionStatement
 from models import (Attachment, Bank, Charge, Handover, LateFeeWaiver, LoanFile, Survey, Ticket, TicketNote,
                     TrueUp, TrueUpBatch)
 from models import (ArchiveRecord, ChangeRequest, ContractStep, CustomerQuestion, DealBuyer, DocumentBatch, Export,
@@ -649,6 +650,21 @@ EXPECTED = {
     "deal_split.ajax_lookup": "amgfv",
     "deal_split.ajax_update": "",
     "deal_split.split_view": "m",  # commission.split, from the deal's page
+    # issue 23: statements
+    "commission_statement.index_view": "amgfvx",  # agents and channels: their own
+    "commission_statement.details_view": "amgfvx",
+    "commission_statement.create_view": "",
+    "commission_statement.edit_view": "",
+    "commission_statement.delete_view": "",
+    "commission_statement.action_view": "fmv",
+    "commission_statement.export": "amfv",
+    "commission_statement.ajax_lookup": "amgfvx",
+    "commission_statement.ajax_update": "",
+    "commission_statement.draw_view": "fm",  # commission.statement
+    "commission_statement.lines_xlsx": "amfv",  # finance's workbook: the statements' export right
+    "floor_dashboard.index": "amfv",
+    "channel_analytics.index": "amv",
+    "channel_analytics.export_xlsx": "amv",
 }
 
 PUBLIC_PATHS = {
@@ -756,6 +772,12 @@ PUBLIC_PATHS = {
     "rotation.make_up_view": ("POST", "/admin/rotation/make_up"),
     # issue 23: commissions
     "deal_split.split_view": ("POST", "/admin/deal_split/split/"),
+    # issue 23: statements
+    "commission_statement.draw_view": ("GET", "/admin/commission_statement/draw/"),
+    "commission_statement.lines_xlsx": ("GET", "/admin/commission_statement/lines.xlsx"),
+    "floor_dashboard.index": ("GET", "/admin/floor_dashboard/"),
+    "channel_analytics.index": ("GET", "/admin/channel_analytics/"),
+    "channel_analytics.export_xlsx": ("GET", "/admin/channel_analytics/export.xlsx"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
@@ -912,6 +934,10 @@ def office(db, make_user):
                                      month=dt.date(2026, 11, 1), earned_on=today)
     split = DealSplit(subscription_id=sub.id, agent_id=agent.id, percent=100, created_by_id=users["m"].id)
     s.add_all([commission_line, split])
+    # issue 23: statements — the agent's own statement of the month
+    statement = CommissionStatement(project_id=sub.project_id, month=dt.date(2026, 11, 1), payee_user_id=agent.id,
+                                    earned=1000, total=1000, line_count=1)
+    s.add(statement)
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
@@ -933,7 +959,9 @@ def office(db, make_user):
            # issue 23: rotation
            "visit": visit.id, "rotation_event": rotation_event.id,
            # issue 23: commissions
-           "commission_rule": rule.id, "commission_line": commission_line.id, "deal_split": split.id}
+           "commission_rule": rule.id, "commission_line": commission_line.id, "deal_split": split.id,
+           # issue 23: statements
+           "commission_statement": statement.id}
     return users, ids
 
 
