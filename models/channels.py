@@ -29,7 +29,6 @@ from .notifications import MESSAGES, notify
 from .permissions import require
 from .privacy import mask_phone
 from .projects import Project
-from .reception import VISIT_RECORDED
 from .submissions import claim, settle
 from .users import User, create_user, users_with_roles
 
@@ -324,8 +323,6 @@ def confirm_by_visit(session, visit) -> ChannelRegistration | None:
     return registration
 
 
-if confirm_by_visit not in VISIT_RECORDED:
-    VISIT_RECORDED.append(confirm_by_visit)
 
 
 def _expire(session, ids) -> int:

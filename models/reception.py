@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context
 from .base import Base, in_list, office_midnight_utc, office_today, utcnow
+from .channels import ChannelCompany, ChannelRegistration, confirm_by_visit
 from .errors import RuleViolation
 from .leads import Lead, register_lead, validate_phone
 from .permissions import require
@@ -41,9 +42,11 @@ ROTATION_EVENTS = ("sign_in", "sign_out", "break", "back", "assign", "finish",
                    "owner_return", "on_behalf", "skip", "out_of_turn", "make_up")
 ROTATION_EXCEPTIONS = ("skip", "out_of_turn", "make_up", "on_behalf")  # a reason is required
 
-# Called as hook(session, visit) after a visit is registered, in its transaction: later modules
-# follow visits (models.channels: a visit within the window confirms the channel's registration).
-VISIT_RECORDED: list = []
+# Called as hook(session, visit) after a visit is registered, in its transaction: what follows
+# visits (models.channels.confirm_by_visit: a visit within the window confirms the channel's
+# registration). Listed here, by the module that calls them, so models form a line
+# (reception → channels), with no circle.
+VISIT_RECORDED: list = [confirm_by_visit]
 
 
 class RotationEntry(Base):
@@ -506,7 +509,6 @@ def check_phone(session, by: User, project_id: int, phone: str, today: dt.date |
     told (R-LEAD-5). The phone is shown as models.privacy's one rule shows it to `by`.
     Two unique-key lookups: (project, phone) on lead and on the live registrations."""
     require(by, "visit.check_phone")
-    from .channels import ChannelCompany, ChannelRegistration
     phone = validate_phone(phone)
     today = today or office_today()
     answer: dict = {"phone": mask_value(by, "phone", phone), "status": "new", "owner": None, "until": None,
