@@ -100,6 +100,27 @@ def test_every_message_in_the_code_has_a_chinese_translation(tmp_path):
     assert sorted(wanted - translated) == []
 
 
+def test_no_translation_has_a_percent_sign_its_english_lacks():
+    """Jinja formats every message of a template with `%` (new-style gettext), so a translation with
+    a bare % its English has not (分成比例（%）) breaks the page in Chinese only: issue 23's deal
+    page did. A literal per cent sign in a translation is written as its English writes it."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    bare = re.compile(r"%(?![(%sd])")
+    root = Path(__file__).resolve().parent.parent
+    with open(root / "translations/zh_Hans_CN/LC_MESSAGES/messages.po", "rb") as fh:
+        catalogue = read_po(fh)
+    wrong = []
+    for m in catalogue:
+        english = m.id if isinstance(m.id, str) else (m.id[0] if m.id else "")
+        chinese = m.string if isinstance(m.string, str) else (m.string[0] if m.string else "")
+        if english and bare.search(chinese.replace("%%", "")) and not bare.search(english.replace("%%", "")):
+            wrong.append((english, chinese))
+    assert wrong == []
+
+
 def test_timestamps_are_shown_in_the_offices_time_zone(client, login_as, db):
     import datetime as dt
 
