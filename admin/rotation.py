@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import flash, jsonify, redirect, request
 from flask_admin import expose
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -114,7 +115,8 @@ class RotationPage(ProtectedPage):
     def move_view(self):
         project, _ = self._project(request.form.get("project", ""))
         what, agent = request.form.get("move", ""), row_id(request.form.get("agent_id", ""))
-        if project and succeeded(run_domain(lambda by: move(db.session, by, project.id, what, agent_id=agent))):
+        if project and succeeded(run_domain(lambda by: move(db.session, by, project.id, what, agent_id=agent,
+                                                            reason=request.form.get("reason", "")))):
             flash(gettext("The rotation is updated."), "success")
         return self._back(project.id if project else None)
 
@@ -198,6 +200,10 @@ def _duration(view, context, model, name):
     return gettext("%(n)s min", n=visit_minutes(model)) if model.ended_at else gettext("in progress")
 
 
+def _yes_no(view, context, model, name):
+    return gettext("Yes") if getattr(model, name) else gettext("No")
+
+
 class VisitView(ReadOnlyView):
     """The visit register (R-RCP-2): every visit, first or return, its channel, party size, who
     received it (and for whom), arrival and duration. Agents see the visits they received or whose
@@ -214,6 +220,10 @@ class VisitView(ReadOnlyView):
     column_sortable_list = ("arrived_at", "kind", "channel", "party_size")
     column_default_sort = ("arrived_at", True)
     column_formatters = {"duration": _duration}
+    column_formatters_export = {"in_turn": _yes_no}
+    # a visit's own words: the generic labels of these names mean something else elsewhere
+    # ("ended_at" a removal, "channel" a way of following up)
+    column_labels = {"ended_at": _l("Reception ended"), "channel": _l("Visit channel"), "kind": _l("Visit kind")}
 
     def get_query(self):
         return super().get_query().options(joinedload(Visit.received_by), joinedload(Visit.on_behalf_of),

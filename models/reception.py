@@ -25,12 +25,13 @@ from .audit import audit_context
 from .base import Base, in_list, office_midnight_utc, office_today, utcnow
 from .channels import ChannelCompany, ChannelRegistration, confirm_by_visit
 from .errors import RuleViolation
-from .leads import Lead, register_lead, validate_phone
+from .leads import Lead, LeadConflict, register_lead, validate_phone
+from .notifications import notify
 from .permissions import require
-from .privacy import mask_value
+from .privacy import mask_phone, mask_value
 from .projects import Project
 from .submissions import claim, settle
-from .users import User
+from .users import User, users_with_roles
 
 # R-RCP-2: where a visitor came from. `channel`: an external channel or agency (models.channels).
 VISIT_CHANNELS = ("walk_in", "phone_call", "referral", "web", "advert", "fair", "channel")
@@ -234,13 +235,19 @@ def _reason(reason: str | None) -> str:
     return reason[:500]
 
 
+_DODGES = {"break": _l("Took a break while next in turn."), "sign_out": _l("Signed out while next in turn.")}
+
+
 def move(session, by: User, project_id: int, what: str, agent_id: int | None = None,
-         today: dt.date | None = None) -> RotationEntry:
+         today: dt.date | None = None, reason: str = "") -> RotationEntry:
     """Sign in to the day's rotation, sign out, take a break, come back (R-RCP-1).
 
     An agent moves himself; the manager (or admin) anyone. Signing in and coming back put the
     agent at the back of the queue (a break gives up one's place). Refused while receiving, and
-    for a move that does not start from the agent's present state. Audited; the caller commits."""
+    for a move that does not start from the agent's present state. Audited; the caller commits.
+    An agent who takes a break or signs out while he is the next free agent passes over his turn:
+    it is recorded as a skip (`skipped` + 1, a `skip` event) with his `reason`, or, without one,
+    with what he did — nobody dodges a visitor unseen."""
     require(by, "rotation.join")
     if what not in MOVES:
         raise RuleViolation(_l("Unknown rotation move."), rule="R-RCP-1")
@@ -261,7 +268,14 @@ def move(session, by: User, project_id: int, what: str, agent_id: int | None = N
     if status not in starts:
         raise RuleViolation(_l("%(agent)s cannot do this now (the rotation shows him as %(status)s).",
                                agent=agent.display_name, status=_status_label(status)), rule="R-RCP-1")
+    turn = next_free(session, project.id, day)
+    dodges = (what in _DODGES and agent.id == by.id and entry is not None and turn is not None
+              and turn.id == entry.id)
     with audit_context(session, actor=by, action=_MOVE_ACTIONS[what]):
+        if dodges:  # R-RCP-1: his turn passed over, on the record
+            entry.skipped += 1
+            _event(session, by, project.id, day, "skip", agent.id, turn_of_id=agent.id,
+                   reason=(reason or "").strip()[:500] or str(_DODGES[what]))
         if entry is None:
             entry = RotationEntry(project_id=project.id, day=day, agent_id=agent.id, status=ends,
                                   queue_seq=_back_of_queue(session, project.id, day), signed_in_at=utcnow(),
@@ -379,12 +393,19 @@ def receive(session, by: User, *, project_id: int, phone: str, channel: str, par
     turn = next_free(session, project.id, day)
     on_behalf_of, in_turn, consumes, turn_of = None, True, True, None
 
-    if lead is not None and lead.owner_id is not None:  # a returning customer: his owner's (R-LEAD-5)
+    # A returning customer (an earlier visit of this phone in the project) goes to his owner
+    # (R-LEAD-5). A FIRST visit goes by the rotation whoever registered the phone beforehand:
+    # registering a walk-in's phone is no way to take him out of turn; when the rotation's agent
+    # is not the lead's owner, that is a conflict for the manager (recorded below).
+    if lead is not None and lead.owner_id is not None and not first:
         if mode == "out_of_turn":
             raise RuleViolation(_l("This visitor is already a customer of %(owner)s: he goes to his owner, "
                                    "not out of turn.", owner=lead.owner.display_name), rule="R-LEAD-5")
         owner_entry = by_agent.get(lead.owner_id)
-        if owner_entry is not None and owner_entry.status == "free" and agent_id in (None, lead.owner_id):
+        if owner_entry is not None and owner_entry.status == "free":
+            if agent_id not in (None, lead.owner_id):
+                raise RuleViolation(_l("This visitor is a customer of %(owner)s, who is free: he goes to his "
+                                       "owner.", owner=lead.owner.display_name), rule="R-LEAD-5")
             receiver, kind, consumes, in_turn = owner_entry, "owner_return", False, False
         else:
             if not (reason or "").strip():
@@ -393,6 +414,9 @@ def receive(session, by: User, *, project_id: int, phone: str, channel: str, par
                                        owner=lead.owner.display_name,
                                        status=_status_label(owner_entry.status if owner_entry else "out")),
                                     rule="R-RCP-1")
+            if agent_id and (turn is None or agent_id != turn.agent_id) and not _manages(by):
+                raise RuleViolation(_l("The next free agent receives on the owner's behalf; only the sales "
+                                       "manager names another agent."), rule="R-LEAD-5")
             receiver = by_agent.get(agent_id) if agent_id else turn
             if receiver is None or receiver.status != "free":
                 raise RuleViolation(_l("Nobody is free on the rotation now: the visitor waits for the next "
@@ -429,6 +453,8 @@ def receive(session, by: User, *, project_id: int, phone: str, channel: str, par
             lead.next_follow_up_on = day + dt.timedelta(days=project.follow_up_days)
         if first:  # R-RCP-2: a first visit protects the customer for his agent
             lead.protected_until = day + dt.timedelta(days=project.protection_days)
+        if first and lead.owner_id != receiver.agent_id:  # registered beforehand by another agent
+            _owner_conflict(session, lead, receiver.agent, name)
         if lead.stage in ("new", "contacted"):
             lead.stage = "visited"
         lead.last_activity_at = now
@@ -451,14 +477,33 @@ def receive(session, by: User, *, project_id: int, phone: str, channel: str, par
     return visit
 
 
+def _owner_conflict(session, lead: Lead, receiver: User, name: str) -> LeadConflict:
+    """A first visit the rotation gave to another agent than the one who registered the phone
+    (R-LEAD-5): the owner stays, the manager decides (models.leads.resolve_conflict: keep, or
+    transfer to the agent who received him). Told to the managers like any second registration."""
+    conflict = LeadConflict(lead_id=lead.id, attempted_by_id=receiver.id,
+                            attempted_name=((name or "").strip() or lead.name)[:100])
+    session.add(conflict)
+    session.flush()
+    notify(session, users_with_roles(session, {"sales_manager"}), "lead_conflict",
+           {"by": receiver.display_name, "phone": mask_phone(lead.phone)},
+           f"/admin/lead_conflict/details/?id={conflict.id}")
+    return conflict
+
+
 def finish_reception(session, by: User, visit_id: int, today: dt.date | None = None) -> Visit:
     """The reception is over: the visit's end is noted and its agent is free again, in his place
-    (R-RCP-1). The receiving agent finishes his own; the manager anyone's. Twice does nothing."""
+    (R-RCP-1). The receiving agent finishes his own; the manager anyone's. Twice does nothing.
+    The entry freed is the one of the rotation day the visitor was received on (the day of the
+    reception's event), so a reception that runs past midnight frees its own day's entry; `today`
+    is only the fallback for a visit without its event."""
     require(by, "rotation.assign")
     visit = session.get(Visit, visit_id)
     if visit is None or (visit.received_by_id != by.id and not _manages(by)):
         raise RuleViolation(_l("This reception does not exist, or is not yours."), rule="R-RCP-1")
-    day = today or office_today()
+    day = session.scalar(select(RotationEvent.day).where(
+        RotationEvent.visit_id == visit.id, RotationEvent.kind != "finish").order_by(RotationEvent.id).limit(1))
+    day = day or today or office_today()
     _lock_day(session, visit.project_id, day)
     session.refresh(visit)
     if visit.ended_at is not None:
@@ -537,8 +582,9 @@ def check_phone(session, by: User, project_id: int, phone: str, today: dt.date |
 
 # --- The manager's figures ----------------------------------------------------------------------------
 
-def rotation_fairness(session, project_id: int, start: dt.date, end: dt.date) -> list[dict]:
-    """Per agent over the days start..end (inclusive): new visitors received in turn or out of
+def rotation_fairness(session, project_id: int | None, start: dt.date, end: dt.date) -> list[dict]:
+    """Per agent over the days start..end (inclusive), in one project or (project_id None) in all
+    of them summed: new visitors received in turn or out of
     turn (`receptions`), turns passed over (`skipped`), receptions out of turn, make-up turns
     granted, receptions on an owner's behalf. THE figures of the rotation's fairness (the floor
     dashboard reads them here). Sorted by agent name."""
@@ -551,15 +597,17 @@ def rotation_fairness(session, project_id: int, start: dt.date, end: dt.date) ->
             select(RotationEntry.agent_id, User.display_name, func.sum(RotationEntry.receptions),
                    func.sum(RotationEntry.skipped))
             .join(User, User.id == RotationEntry.agent_id)
-            .where(RotationEntry.project_id == project_id, RotationEntry.day >= start, RotationEntry.day <= end)
+            .where(RotationEntry.day >= start, RotationEntry.day <= end,
+                   *([RotationEntry.project_id == project_id] if project_id else []))
             .group_by(RotationEntry.agent_id, User.display_name)):
         r = row(agent_id, name)
         r["receptions"], r["skipped"] = int(receptions or 0), int(skipped or 0)
     for agent_id, name, kind, n in session.execute(
             select(RotationEvent.agent_id, User.display_name, RotationEvent.kind, func.count())
             .join(User, User.id == RotationEvent.agent_id)
-            .where(RotationEvent.project_id == project_id, RotationEvent.day >= start, RotationEvent.day <= end,
-                   RotationEvent.kind.in_(("out_of_turn", "make_up", "on_behalf")))
+            .where(RotationEvent.day >= start, RotationEvent.day <= end,
+                   RotationEvent.kind.in_(("out_of_turn", "make_up", "on_behalf")),
+                   *([RotationEvent.project_id == project_id] if project_id else []))
             .group_by(RotationEvent.agent_id, User.display_name, RotationEvent.kind)):
         row(agent_id, name)[kind] = int(n)
     return sorted(rows.values(), key=lambda r: (r["agent"], r["agent_id"]))

@@ -405,3 +405,106 @@ def test_r_all_2_every_action_the_rotation_writes_reads_as_a_label():
     source = (Path(__file__).resolve().parent.parent / "models" / "reception.py").read_text(encoding="utf-8")
     written = set(re.findall(r'action="([a-z_]+)"', source)) | set(_MOVE_ACTIONS.values())
     assert {"reception", "rotation_skip"} <= written and sorted(written - AUDIT_ACTIONS.keys()) == []
+
+
+# --- the review of issue 23: holes found after the merge ---------------------------------------------
+
+def test_r_rcp_1_a_first_visit_registered_beforehand_by_an_agent_still_goes_by_the_rotation(floor):
+    """An agent cannot take a walk-in out of turn by registering the visitor's phone first: a FIRST
+    visit goes to the next free agent; the lead's owner stays, and the clash is a conflict the
+    manager decides (R-LEAD-5) — never a silent owner_return."""
+    from models.leads import LeadConflict
+    s, project = floor["s"], floor["project"]
+    a1, a2, a3, a4 = floor["agents"]
+    lead = register_lead(s, a4, project_id=project.id, name="抢客", phone="13900000301", source="phone_call",
+                         today=TODAY)
+    s.commit()
+    assert lead.owner_id == a4.id
+    visit = _receive(floor, "13900000301")
+    assert (visit.kind, visit.received_by_id, visit.in_turn) == ("first", a1.id, True)
+    event = s.scalar(select(RotationEvent).where(RotationEvent.visit_id == visit.id))
+    assert event.kind == "assign"
+    assert _entry(floor, a1).receptions == 1 and _entry(floor, a4).receptions == 0
+    assert next_free(s, project.id, TODAY).agent_id == a2.id
+    conflict = s.scalar(select(LeadConflict).where(LeadConflict.lead_id == lead.id))
+    assert (conflict.attempted_by_id, conflict.status) == (a1.id, "open")
+    assert s.get(Lead, lead.id).owner_id == a4.id  # the manager decides, not the desk
+    # the owner's own turn: no conflict
+    f.lead(s, owner=a2, project_=project, phone="13900000302", registered_by=a2)
+    s.commit()
+    visit = _receive(floor, "13900000302")
+    assert (visit.received_by_id, visit.kind) == (a2.id, "first")
+    assert s.scalar(select(func.count()).select_from(LeadConflict)) == 1
+
+
+def test_r_lead_5_a_returning_customer_whose_owner_is_free_goes_to_his_owner_not_to_a_colleague(floor):
+    s = floor["s"]
+    a1, a2, a3 = floor["agents"][:3]
+    first = _receive(floor, "13900000303")  # a1's customer
+    finish_reception(s, a1, first.id, today=TODAY)
+    s.commit()
+    with pytest.raises(RuleViolation):  # a1 is free: a3 cannot take him, whatever the reason
+        _receive(floor, "13900000303", agent_id=a3.id, reason="我也认识他")
+    s.rollback()
+    # a1 busy: the next free agent receives on his behalf; only the manager names another agent
+    _receive(floor, "13900000304")  # a2 receives a new visitor
+    again = _receive(floor, "13900000303", channel="phone_call")
+    assert again.received_by_id == a1.id  # the owner
+    turn = next_free(s, floor["project"].id, TODAY).agent_id
+    assert turn == a3.id
+    with pytest.raises(RuleViolation):
+        _receive(floor, "13900000303", by=a3, agent_id=floor["agents"][3].id, reason="原顾问在接待")
+    s.rollback()
+    behalf = _receive(floor, "13900000303", by=a3, reason="原顾问在接待")
+    assert (behalf.received_by_id, behalf.on_behalf_of_id) == (a3.id, a1.id)
+
+
+def test_r_rcp_1_the_fairness_table_for_all_projects_lists_every_agent(floor):
+    _receive(floor, "13900000305")
+    fair = {r["agent_id"]: r for r in rotation_fairness(floor["s"], None, TODAY, TODAY)}
+    assert fair[floor["agents"][0].id]["receptions"] == 1 and len(fair) == 4
+
+
+def test_r_rcp_1_the_next_agent_who_takes_a_break_or_signs_out_has_his_turn_recorded_as_skipped(floor):
+    s, project = floor["s"], floor["project"]
+    a1, a2, a3 = floor["agents"][:3]
+    move(s, a1, project.id, "break", reason="去洗手间", today=TODAY)
+    s.commit()
+    event = s.scalar(select(RotationEvent).where(RotationEvent.kind == "skip"))
+    assert (event.agent_id, event.turn_of_id, event.reason) == (a1.id, a1.id, "去洗手间")
+    assert _entry(floor, a1).skipped == 1
+    move(s, a2, project.id, "sign_out", today=TODAY)  # no reason given: still recorded
+    s.commit()
+    assert _entry(floor, a2).skipped == 1
+    assert s.scalar(select(func.count()).select_from(RotationEvent).where(RotationEvent.kind == "skip")) == 2
+    move(s, a1, project.id, "back", today=TODAY)  # a1 is at the back: a3 is next
+    s.commit()
+    move(s, a1, project.id, "break", today=TODAY)  # not his turn: a plain break
+    s.commit()
+    assert _entry(floor, a1).skipped == 1
+
+
+def test_r_rcp_1_a_reception_past_midnight_frees_its_own_days_entry(floor):
+    s, project = floor["s"], floor["project"]
+    yesterday = TODAY - dt.timedelta(days=1)
+    a1 = floor["agents"][0]
+    move(s, a1, project.id, "sign_in", today=yesterday)
+    s.commit()
+    visit = receive(s, floor["manager"], project_id=project.id, phone="13900000306", channel="walk_in",
+                    name="夜客", key=new_key(), today=yesterday)
+    s.commit()
+    finish_reception(s, a1, visit.id)  # after midnight: the office's today is another day
+    s.commit()
+    entry = s.scalar(select(RotationEntry).where(RotationEntry.agent_id == a1.id, RotationEntry.day == yesterday))
+    assert entry.status == "free"
+    assert s.scalar(select(RotationEvent.day).where(RotationEvent.visit_id == visit.id,
+                                                    RotationEvent.kind == "finish")) == yesterday
+
+
+def test_r_rcp_2_the_visit_export_names_its_columns_for_visits_and_says_yes_or_no(app, client, floor):
+    _receive(floor, "13900000307")
+    Auth(client).login("floor_mgr")
+    csv = client.get("/admin/visit/export/csv/").get_data(as_text=True)
+    head, row = csv.splitlines()[:2]
+    assert "移除日期" not in head and "跟进方式" not in head
+    assert "来访渠道" in head and "True" not in row and "是" in row
