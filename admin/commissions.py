@@ -147,7 +147,8 @@ def _applied(view, context, rule, name):
 
 class CommissionRuleView(ProtectedView):
     """佣金规则: how a project pays its agents, a manager and its channels, stage by stage. Saved by
-    models.commissions.save_rule: a changed rule changes what deals earn from now (new lines)."""
+    models.commissions.save_rule: a changed rule changes what deals earn from now (new lines), written
+    by the job it enqueues (jobs/commissions.py apply_rules) or else by the daily run."""
 
     verbs = frozenset({"list", "details", "create", "edit"})
     form = RuleForm
