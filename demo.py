@@ -874,7 +874,7 @@ def _commissions_demo(session, users, project, today):
     after it earned, its lines clawed back by negative lines."""
     from models.change_requests import decide_change, request_change
     from models.channels import ChannelCompany, ChannelMember, ChannelRegistration
-    from models.commissions import CommissionRule, deal_changed, save_rule, set_split
+    from models.commissions import CommissionRule, apply_rules, deal_changed, save_rule, set_split
     if session.scalar(select(func.count()).select_from(CommissionRule)):
         return
     live = list(session.scalars(select(Subscription).where(
@@ -914,16 +914,17 @@ def _commissions_demo(session, users, project, today):
     vp, manager = users["vp"], users["manager"]
     save_rule(session, vp, project.id, {"name": "置业顾问佣金", "role": "agent", "basis": "rate", "rate_percent": "1",
                                         "stage_shares": {"subscribed": 30, "signed": 40, "down_payment": 30,
-                                                         "disbursed": 0}}, today=today)
+                                                         "disbursed": 0}})
     save_rule(session, vp, project.id, {"name": "销售经理管理佣金", "role": "manager", "basis": "rate",
-                                        "rate_percent": "0.3", "payee_user_id": manager.id}, today=today)
+                                        "rate_percent": "0.3", "payee_user_id": manager.id})
     save_rule(session, vp, project.id, {"name": "渠道专项（报备公司）", "role": "channel", "basis": "fixed", "amount": "8000",
                                         "company_id": company_id,
                                         "stage_shares": {"subscribed": 50, "signed": 50, "down_payment": 0,
-                                                         "disbursed": 0}}, today=today)
+                                                         "disbursed": 0}})
     save_rule(session, vp, project.id, {"name": "渠道佣金", "role": "channel", "basis": "rate", "rate_percent": "0.5",
                                         "stage_shares": {"subscribed": 0, "signed": 100, "down_payment": 0,
-                                                         "disbursed": 0}}, today=today)
+                                                         "disbursed": 0}})
+    apply_rules(session, project.id, today)  # what the screen's job does once a rule is saved (commits)
     deal_changed(session, channelled.id, vp, "channel", today=today)
     # 分单: a deal of 李明's shared with 张丽, 60/40.
     shared = next((s for s in live if s.agent_id == users["agent1"].id and s.id != channelled.id), None)

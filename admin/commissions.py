@@ -6,6 +6,7 @@ The rules are models/commissions.py (`deal_commission` is the one definition).""
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 
 from flask import flash, redirect, request, url_for
@@ -18,7 +19,9 @@ from wtforms import BooleanField, DecimalField, SelectField, StringField, TextAr
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from models import ChannelCompany, CommissionLine, CommissionRule, DealSplit, Project, RuleViolation, User, db
-from models.base import office_today
+from jobs.commissions import JOB_TIMEOUT, apply_rules
+from jobs.queue import enqueue
+from models.base import office_time, office_today
 from models.commissions import COMMISSION_STAGES, DEFAULT_STAGE_SHARES, save_rule, set_split
 from models.labels import choice_label
 from models.money import format_money
@@ -28,6 +31,8 @@ from models.users import users_with_roles
 from .base import ProtectedView, ReadOnlyView, SecureForm, run_domain, succeeded
 from .deal_sections import deal_section
 from .labels import CHOICES
+
+log = logging.getLogger(__name__)
 
 
 def _payee(view, context, line, name):
@@ -112,17 +117,47 @@ def _value(view, context, rule, name):
     return f"{rule.rate_percent}%" + (f" ({tiers})" if tiers else "")
 
 
+def _apply(project_id: int) -> None:
+    """The rule is saved (committed): hand the recompute of the project's deals to a job, and say
+    what became of it. Without a queue the daily run applies the rule (its applied_at stays unset)."""
+    try:
+        job = enqueue(apply_rules, project_id, office_today().isoformat(), job_timeout=JOB_TIMEOUT,
+                      result_ttl=86400, failure_ttl=7 * 86400)
+    except Exception as exc:  # Redis down: the rule stays saved, not applied
+        log.error("commission rules of project %s could not be queued: %s", project_id, exc)
+        db.session.rollback()
+        flash(gettext("The rule is saved, but the job queue cannot be reached: the daily run will "
+                      "recompute the project's deals with it."), "warning")
+        return
+    if job.is_finished:  # run at once (no worker in this process)
+        flash(gettext("The rule is saved and the project's deals were recomputed with it."), "success")
+    elif job.is_failed:
+        flash(gettext("The rule is saved, but recomputing the project's deals failed: the daily run will "
+                      "do it again."), "warning")
+    else:
+        flash(gettext("The rule is saved; the project's deals are being recomputed with it (the Applied "
+                      "column shows when it is done)."), "success")
+
+
+def _applied(view, context, rule, name):
+    if rule.applied:
+        return office_time(rule.applied_at)
+    return gettext("being applied")
+
+
 class CommissionRuleView(ProtectedView):
     """佣金规则: how a project pays its agents, a manager and its channels, stage by stage. Saved by
-    models.commissions.save_rule: a changed rule changes what deals earn from now (new lines)."""
+    models.commissions.save_rule: a changed rule changes what deals earn from now (new lines), written
+    by the job it enqueues (jobs/commissions.py apply_rules) or else by the daily run."""
 
     verbs = frozenset({"list", "details", "create", "edit"})
     form = RuleForm
     column_list = ("id", "project", "name", "role", "company_id", "payee_user", "basis", "value", "stage_shares",
-                   "active")
+                   "active", "applied_at")
     column_labels = {"value": _l("Rate or amount"), "company_id": _l("Channel company"),
-                     "payee_user": _l("Manager paid"), "stage_shares": _l("Stage shares")}
-    column_formatters = {"value": _value, "stage_shares": _shares,
+                     "payee_user": _l("Manager paid"), "stage_shares": _l("Stage shares"),
+                     "changed_at": _l("Changed at"), "applied_at": _l("Applied")}
+    column_formatters = {"value": _value, "stage_shares": _shares, "applied_at": _applied,
                          "company_id": lambda v, c, r, n: str(db.session.get(ChannelCompany, r.company_id) or "")
                          if r.company_id else gettext("Every channel") if r.role == "channel" else ""}
     column_filters = ("project.name", "role", "active")
@@ -138,11 +173,18 @@ class CommissionRuleView(ProtectedView):
             getattr(form, f"share_{stage}").data = Decimal(str((rule.stage_shares or {}).get(stage, 0)))
 
     def create_model(self, form):
-        return run_domain(lambda by: save_rule(db.session, by, form.project.data.id, form.values()))
+        rule = run_domain(lambda by: save_rule(db.session, by, form.project.data.id, form.values()))
+        if succeeded(rule):
+            _apply(rule.project_id)
+        return rule
 
     def update_model(self, form, model):
-        return succeeded(run_domain(lambda by: save_rule(db.session, by, form.project.data.id, form.values(),
+        project_id = form.project.data.id
+        done = succeeded(run_domain(lambda by: save_rule(db.session, by, project_id, form.values(),
                                                          rule_id=model.id)))
+        if done:
+            _apply(project_id)
+        return done
 
 
 class DealSplitView(ReadOnlyView):

@@ -309,6 +309,8 @@ COLUMN_LABELS = {
     "basis": _l("Basis"), "payee_user": _l("Manager paid"),
     "company_id": _l("Channel company"), "value": _l("Rate or amount"),
     "payee_user_id": _l("Payee"), "payee_company_id": _l("Channel company"), "month": _l("Month"),
+    # issue 23: rulejob (a saved rule applied by a job)
+    "changed_at": _l("Changed at"),  # applied_at: "Applied at" above
     # issue 23: statements (monthly commission statements)
     "payee": _l("Payee"), "earned": _l("Earned"), "clawed_back": _l("Clawed back"), "line_count": _l("Commission lines"),
     "needs_vp": _l("Needs the vice-president"), "approved_by": _l("Approved by"), "approved_at": _l("Approved at"),

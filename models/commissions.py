@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (JSON, Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, Text,
-                        UniqueConstraint, and_, case, delete, exists, func, insert, or_, select, text, true)
+                        UniqueConstraint, and_, case, delete, exists, func, insert, or_, select, text, true, update)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context, record_many
@@ -75,9 +75,18 @@ class CommissionRule(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # When the rule was last saved, and when a run of `apply_rules` that began after that save
+    # finished recomputing the project's deals (NULL, or earlier than changed_at: not yet applied).
+    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.current_timestamp())
+    applied_at: Mapped[dt.datetime | None]
 
     project: Mapped[Project] = relationship()
     payee_user: Mapped[User | None] = relationship(foreign_keys=[payee_user_id])
+
+    @property
+    def applied(self) -> bool:
+        """Whether the project's deals were recomputed since the rule was last saved."""
+        return self.applied_at is not None and self.applied_at >= self.changed_at
 
 
 class DealSplit(Base):
@@ -706,18 +715,18 @@ def validate_rule(session, values: dict) -> dict:
     return clean
 
 
-def save_rule(session, by, project_id: int, values: dict, rule_id: int | None = None,
-              today: dt.date | None = None) -> CommissionRule:
-    """Create or change a project's commission rule (R-COM-2, commission.rules), audited; then every
-    deal of the project that earns or earned is recomputed: a changed rule changes what deals earn
-    from now, the difference written as new lines in the open month (nothing earned is edited)."""
+def save_rule(session, by, project_id: int, values: dict, rule_id: int | None = None) -> CommissionRule:
+    """Create or change a project's commission rule (R-COM-2, commission.rules), audited, stamped
+    `changed_at`. It recomputes nothing: the project's deals are brought to the rule by
+    `apply_rules` — the job the screen enqueues once this is committed, or else the daily run (a
+    rule whose `applied_at` is unset or older than its `changed_at` is not yet applied)."""
     require(by, "commission.rules")
     clean = validate_rule(session, values)
     if session.get(Project, project_id) is None:
         raise RuleViolation(_l("Choose the project."), rule="R-COM-2")
     with audit_context(session, actor=by, action="commission_rule"):
         if rule_id is None:
-            rule = CommissionRule(project_id=project_id, created_by_id=by.id, **clean)
+            rule = CommissionRule(project_id=project_id, created_by_id=by.id, changed_at=utcnow(), **clean)
             session.add(rule)
         else:
             rule = session.scalar(select(CommissionRule).where(CommissionRule.id == rule_id).with_for_update())
@@ -725,18 +734,65 @@ def save_rule(session, by, project_id: int, values: dict, rule_id: int | None = 
                 raise RuleViolation(_l("This commission rule does not exist."), rule="R-COM-2")
             for key, value in clean.items():
                 setattr(rule, key, value)
+            rule.changed_at = utcnow()
         session.flush()
-    recompute_project(session, project_id, today or office_today(), by, "commission_rule")
     return rule
 
 
-def recompute_project(session, project_id: int, today: dt.date, by=None, reason: str = "") -> int:
-    """Recompute every deal of a project that earns now or has lines (a rule changed), in bulk."""
-    return _recompute_many(session, select(Subscription.id).where(
+def _project_deals(project_id: int):
+    """The deals of a project a rule can change: those that earn now or have lines."""
+    return select(Subscription.id).where(
         Subscription.project_id == project_id,
         or_(Subscription.status.in_(IN_FORCE_DEAL),
             Subscription.id.in_(select(CommissionLine.subscription_id).where(
-                CommissionLine.project_id == project_id)))), today, by, reason)
+                CommissionLine.project_id == project_id))))
+
+
+def recompute_project(session, project_id: int, today: dt.date, by=None, reason: str = "") -> int:
+    """Recompute every deal of a project that earns now or has lines, in bulk, in the caller's
+    transaction (a small project; `apply_rules` is the chunked, committed way)."""
+    return _recompute_many(session, _project_deals(project_id), today, by, reason)
+
+
+def apply_rules(session, project_id: int, today: dt.date) -> int:
+    """Bring every deal of a project to its rules as they stand (R-COM-2): the deals recomputed
+    SWEEP_CHUNK at a time, a commit per chunk, then the rules seen at the start marked applied
+    (`applied_at` = when this run started) — each only if it was not saved again since (its
+    `changed_at` still the one seen, and not after the start). Run by the job a saved rule
+    enqueues (jobs/commissions.py) and by the daily sweep for any rule not yet applied.
+
+    Idempotent: a second run writes no lines. Killed at any statement, it leaves its committed
+    chunks (right: each deal's lines add up to what it earns under the rules it read) and the
+    rules unmarked, so the next run (the daily sweep) does it again. Returns the lines written."""
+    started = utcnow()
+    R = CommissionRule
+    # A rule saved but not yet committed is seen here as it was (or not at all): not marked below.
+    seen = session.execute(select(R.id, R.changed_at).where(R.project_id == project_id).order_by(R.id)).all()
+    ids = list(session.scalars(_project_deals(project_id).order_by(Subscription.id)))
+    session.commit()
+    written = 0
+    for start in range(0, len(ids), SWEEP_CHUNK):
+        chunk = ids[start:start + SWEEP_CHUNK]
+        try:
+            written += _recompute_many(session, select(Subscription.id).where(Subscription.id.in_(chunk)),
+                                       today, None, "commission_rule")
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+    for rule_id, changed_at in seen:
+        session.execute(update(R).where(R.id == rule_id, R.project_id == project_id, R.changed_at == changed_at,
+                                        R.changed_at <= started)
+                        .values(applied_at=started).execution_options(synchronize_session=False))
+    session.commit()
+    return written
+
+
+def projects_to_apply(session) -> list[int]:
+    """The projects with a rule saved since it was last applied (or never applied)."""
+    R = CommissionRule
+    return list(session.scalars(select(R.project_id).where(or_(R.applied_at.is_(None), R.applied_at < R.changed_at))
+                                .distinct().order_by(R.project_id)))
 
 
 # --- splits (分单) ----------------------------------------------------------------------------------------
@@ -835,16 +891,22 @@ def sweep_candidates(session):
     return sorted(set(session.scalars(dead)) | set(session.scalars(live)))
 
 
-SWEEP_CHUNK = 1000  # deals recomputed (and committed) together by the daily sweep
+SWEEP_CHUNK = 1000  # deals recomputed (and committed) together by the daily sweep and apply_rules
 
 
 def recompute_commissions(session, today: dt.date, dry_run: bool = False) -> int:
-    """The daily safety net (R-COM-2): the candidates `sweep_candidates` finds are recomputed in bulk,
-    a transaction per chunk of deals. Returns the number of lines written (dry run: of deals found)."""
-    ids = sweep_candidates(session)
+    """The daily safety net (R-COM-2): first every project with a rule not yet applied (its job
+    never ran, failed or was killed) is brought to its rules by `apply_rules`; then the candidates
+    `sweep_candidates` finds are recomputed in bulk, a transaction per chunk of deals. Returns the
+    number of lines written (dry run: of deals found)."""
+    pending = projects_to_apply(session)
     if dry_run:
-        return len(ids)
-    written = 0
+        found = set(sweep_candidates(session))
+        for project_id in pending:
+            found.update(session.scalars(_project_deals(project_id)))
+        return len(found)
+    written = sum(apply_rules(session, project_id, today) for project_id in pending)
+    ids = sweep_candidates(session)
     for start in range(0, len(ids), SWEEP_CHUNK):
         chunk = ids[start:start + SWEEP_CHUNK]
         try:

@@ -15,8 +15,9 @@ from models import (Audit, ChangeRequest, ChannelCompany, ChannelRegistration, C
                     DealSplit, Instalment, RuleViolation, Subscription)
 from models.base import utcnow
 from models.change_apply import apply_change
-from models.commissions import (apportion, deal_commission, line_month, recompute_commissions, recompute_deal,
-                                save_rule, set_split, stages_reached)
+from models.base import office_today
+from models.commissions import (apply_rules, apportion, deal_commission, line_month, recompute_commissions,
+                                recompute_deal, save_rule, set_split, stages_reached)
 from models.contracts import book_signing, sign_contract
 from models.ladder import forfeit
 from models.payments import record_payment, reverse_payment
@@ -28,6 +29,14 @@ AT = dt.datetime(2026, 12, 1, 10, 0)
 STAFF = {"control": ("sales_control", None), "finance": ("finance", None), "lawyer": ("lawyer", "sun"),
          "manager": ("sales_manager", "boss"), "vp": ("vp", "vp1")}
 QUARTERS = {"subscribed": 25, "signed": 25, "down_payment": 25, "disbursed": 25}
+
+
+def saved(db, by, project_id, values, rule_id=None, today=None):
+    """A rule saved and committed, then applied as its job applies it (models.commissions.apply_rules)."""
+    rule = save_rule(db.session, by, project_id, values, rule_id=rule_id)
+    db.session.commit()
+    apply_rules(db.session, project_id, today or office_today())
+    return rule
 
 
 def agent_rule(**kw):
@@ -42,10 +51,10 @@ def deal(make_deal, db):
     deal = make_deal(price="1000000.00", method="commercial_mortgage", today=TODAY, staff=STAFF)
     deal["free"] = f.unit(db.session, deal["unit"].building, number="1501", list_price=Decimal("1200000.00"))
     db.session.commit()
-    save_rule(db.session, deal["vp"], deal["project"].id, agent_rule(), today=TODAY)
-    save_rule(db.session, deal["vp"], deal["project"].id,
-              {"role": "manager", "basis": "rate", "rate_percent": "0.2", "payee_user_id": deal["manager"].id},
-              today=TODAY)  # the default shares: 30 / 40 / 30 / 0
+    saved(db, deal["vp"], deal["project"].id, agent_rule(), today=TODAY)
+    saved(db, deal["vp"], deal["project"].id,
+          {"role": "manager", "basis": "rate", "rate_percent": "0.2", "payee_user_id": deal["manager"].id},
+          today=TODAY)  # the default shares: 30 / 40 / 30 / 0
     db.session.commit()
     return deal
 
@@ -262,13 +271,13 @@ def test_r_com_2_only_admin_and_vp_set_rules(db, deal):
 def test_r_com_2_a_changed_rule_changes_what_deals_earn_from_now_by_new_lines(db, deal):
     sub_id = deal["sub"].id
     rule_id = db.session.scalar(select(CommissionLine.rule_id).where(CommissionLine.role == "agent").limit(1))
-    save_rule(db.session, deal["vp"], deal["project"].id, agent_rule(rate_percent="2"), rule_id=rule_id,
-              today=dt.date(2026, 12, 3))
+    saved(db, deal["vp"], deal["project"].id, agent_rule(rate_percent="2"), rule_id=rule_id,
+          today=dt.date(2026, 12, 3))
     db.session.commit()
     assert by_stage(db, sub_id) == {"subscribed": Decimal("5000.00")}
     late = db.session.scalar(select(CommissionLine).where(CommissionLine.kind == "adjustment"))
     assert (late.amount, late.month) == (Decimal("2500.00"), dt.date(2026, 12, 1))
-    save_rule(db.session, deal["vp"], deal["project"].id, agent_rule(active=False), rule_id=rule_id)
+    saved(db, deal["vp"], deal["project"].id, agent_rule(active=False), rule_id=rule_id)
     db.session.commit()
     assert by_stage(db, sub_id) == {}
 
@@ -297,13 +306,13 @@ def test_r_com_2_the_channel_of_a_confirmed_registration_earns_its_companys_rule
                                        customer_name="客户", phone="13800000000", registered_on=TODAY,
                                        valid_until=TODAY, status="confirmed", lead_id=sub.lead_id))
     db.session.commit()
-    save_rule(db.session, deal["vp"], project_id, {"role": "channel", "basis": "fixed", "amount": "8000"})
-    save_rule(db.session, deal["vp"], project_id, {"role": "channel", "basis": "fixed", "amount": "100",
-                                                   "company_id": theirs.id})
+    saved(db, deal["vp"], project_id, {"role": "channel", "basis": "fixed", "amount": "8000"})
+    saved(db, deal["vp"], project_id, {"role": "channel", "basis": "fixed", "amount": "100",
+                                       "company_id": theirs.id})
     db.session.commit()
     assert by_stage(db, sub.id, "channel") == {"subscribed": Decimal("2400.00")}  # generic: theirs is not ours
-    specific = save_rule(db.session, deal["vp"], project_id, {"role": "channel", "basis": "rate",
-                                                              "rate_percent": "0.5", "company_id": ours.id})
+    specific = saved(db, deal["vp"], project_id, {"role": "channel", "basis": "rate",
+                                                  "rate_percent": "0.5", "company_id": ours.id})
     db.session.commit()
     per = {k: v for k, v in sums(db, sub.id).items() if k[0] == "channel"}
     assert per == {("channel", None, ours.id, "subscribed", specific.id): Decimal("1500.00")}
@@ -314,9 +323,9 @@ def test_r_com_2_tiers_rate_a_deal_by_its_place_in_the_month_and_never_re_tier_e
     project.commission_tiered = True
     db.session.commit()
     rule_id = db.session.scalar(select(CommissionLine.rule_id).where(CommissionLine.role == "agent").limit(1))
-    save_rule(db.session, deal["vp"], project.id, agent_rule(tiers=[{"from": 1, "rate_percent": "1"},
-                                                                   {"from": 2, "rate_percent": "2"}]),
-              rule_id=rule_id)
+    saved(db, deal["vp"], project.id, agent_rule(tiers=[{"from": 1, "rate_percent": "1"},
+                                                       {"from": 2, "rate_percent": "2"}]),
+          rule_id=rule_id)
     db.session.commit()
     office = {"project": project, "agent": deal["agent"], "control": deal["control"], "finance": deal["finance"]}
     second = make_deal(office=office, unit=deal["free"], customer="第二位", subscribed_on=TODAY)
@@ -396,9 +405,9 @@ def test_r_com_2_property_lines_always_add_up_to_what_the_deal_earns(db, make_de
     fresh deals: after each step, per deal and key, the lines add up to `deal_commission` now; an
     ended deal's lines to 0 per payee; a split deal's shares, stage by stage, to the unsplit amount."""
     base = make_deal(price="1000000.00", method="commercial_mortgage", today=TODAY, staff=STAFF)
-    save_rule(db.session, base["vp"], base["project"].id, agent_rule(rate_percent="1.37"), today=TODAY)
-    save_rule(db.session, base["vp"], base["project"].id,
-              {"role": "manager", "basis": "rate", "rate_percent": "0.21", "payee_user_id": base["manager"].id})
+    saved(db, base["vp"], base["project"].id, agent_rule(rate_percent="1.37"), today=TODAY)
+    saved(db, base["vp"], base["project"].id,
+          {"role": "manager", "basis": "rate", "rate_percent": "0.21", "payee_user_id": base["manager"].id})
     db.session.commit()
     other = make_user("agent")
     numbers = iter(range(1, 10_000))
@@ -478,7 +487,7 @@ def _channel_office(db, deal, make_user):
                                        customer_name="客户", phone="13800000000", registered_on=TODAY,
                                        valid_until=TODAY, status="confirmed", lead_id=deal["sub"].lead_id))
     db.session.commit()
-    save_rule(db.session, deal["vp"], deal["project"].id, {"role": "channel", "basis": "fixed", "amount": "5000"})
+    saved(db, deal["vp"], deal["project"].id, {"role": "channel", "basis": "fixed", "amount": "5000"})
     zhou = make_user("agent", username="zhou")
     office = {"project": deal["project"], "agent": zhou, "control": deal["control"], "finance": deal["finance"]}
     theirs = f.through_steps(db.session, office, deal["free"], f.lead(db.session, owner=zhou, project_=deal["project"]),
@@ -559,6 +568,7 @@ def test_r_com_2_the_vice_president_saves_a_rule_through_the_form_and_the_domain
     assert "100" in bad.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(CommissionLine)) == before
     client.post("/admin/commission_rule/new/", data=form)
+    run_jobs(app)
     db.session.expire_all()
     rule = db.session.scalar(select(commissions.CommissionRule).where(commissions.CommissionRule.basis == "fixed"))
     assert rule is not None and rule.created_by_id == deal["vp"].id
@@ -568,3 +578,168 @@ def test_r_com_2_the_vice_president_saves_a_rule_through_the_form_and_the_domain
     auth.login("boss")
     assert client.get("/admin/commission_rule/").status_code == 200
     assert client.get("/admin/commission_rule/new/").status_code == 403
+
+
+# --- a saved rule is applied by a job; the daily run finishes what a dead job left (R-COM-2) ------------------
+
+def run_jobs(app):
+    """Embedded mode ran the job already; with Redis, a burst worker runs what is queued."""
+    if app.config["REDIS_URL"]:
+        from rq import SimpleWorker
+
+        from jobs.queue import get_queue
+        queue = get_queue("default")  # this instance's queue (prefixed)
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def _rule_form(auth, project_id, **kw):
+    return {"csrf_token": auth.csrf(), "project": str(project_id), "name": "案场奖励", "role": "agent",
+            "basis": "fixed", "amount": "3000", "share_subscribed": "50", "share_signed": "50",
+            "share_down_payment": "0", "share_disbursed": "0", "tiers": "", "active": "y", **kw}
+
+
+def _two_deals(deal, make_deal):
+    office = {"project": deal["project"], "agent": deal["agent"], "control": deal["control"],
+              "finance": deal["finance"]}
+    second = make_deal(office=office, unit=deal["free"], customer="第二位", subscribed_on=TODAY)
+    return [deal["sub"].id, second.id]
+
+
+def _fixed_rule(db):
+    R = commissions.CommissionRule
+    db.session.expire_all()
+    return db.session.scalar(select(R).where(R.basis == "fixed"))
+
+
+def test_r_com_2_a_rule_saved_through_the_form_is_applied_by_its_job(app, client, db, deal):
+    from tests.conftest import Auth
+    auth = Auth(client)
+    auth.login("vp1")
+    client.set_cookie("lang", "en", domain="localhost")
+    response = client.post("/admin/commission_rule/new/", data=_rule_form(auth, deal["project"].id),
+                           follow_redirects=True)
+    assert response.status_code == 200
+    assert ("are being recomputed" if app.config["REDIS_URL"] else "deals were recomputed with it") in \
+        response.get_data(as_text=True)  # with Redis the worker runs it (below), else it ran at once
+    run_jobs(app)
+    rule = _fixed_rule(db)
+    assert rule is not None and rule.changed_at is not None
+    assert rule.applied_at is not None and rule.applied_at >= rule.changed_at and rule.applied
+    assert db.session.scalar(select(func.sum(CommissionLine.amount)).where(CommissionLine.rule_id == rule.id)) == \
+        Decimal("1500.00")  # the job ran at once (embedded, no worker): the deal's subscription stage
+    assert conserved(db, deal["sub"].id)
+    assert commissions.projects_to_apply(db.session) == []
+    assert recompute_commissions(db.session, TODAY) == 0  # nothing left for the daily run
+
+
+def test_r_com_2_a_job_that_dies_after_a_chunk_leaves_the_rule_saved_and_the_daily_run_finishes_it(
+        app, client, db, deal, make_deal, monkeypatch):
+    from tests.conftest import Auth
+    deals_ = _two_deals(deal, make_deal)
+    assert all(conserved(db, sub_id) for sub_id in deals_)
+    real, calls = commissions._recompute_many, []
+
+    def dies_after_the_first_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("worker killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(commissions, "SWEEP_CHUNK", 1)
+    monkeypatch.setattr(commissions, "_recompute_many", dies_after_the_first_chunk)
+    auth = Auth(client)
+    auth.login("vp1")
+    client.set_cookie("lang", "en", domain="localhost")
+    response = client.post("/admin/commission_rule/new/", data=_rule_form(auth, deal["project"].id))
+    flashed = client.get("/admin/commission_rule/").get_data(as_text=True)
+    run_jobs(app)
+    assert response.status_code == 302 and len(calls) == 2
+    assert ("are being recomputed" if app.config["REDIS_URL"] else
+            "recomputing the project&#39;s deals failed") in flashed
+    rule = _fixed_rule(db)
+    assert rule is not None and rule.applied_at is None and not rule.applied  # saved, not applied
+    first, second = deals_
+    assert conserved(db, first) and not conserved(db, second)  # the first chunk stayed committed
+    assert db.session.scalar(select(func.count()).select_from(CommissionLine).where(
+        CommissionLine.rule_id == rule.id, CommissionLine.subscription_id == second)) == 0
+    assert commissions.projects_to_apply(db.session) == [deal["project"].id]
+    assert "being applied" in client.get("/admin/commission_rule/").get_data(as_text=True)  # the grid
+    monkeypatch.setattr(commissions, "_recompute_many", real)
+    assert recompute_commissions(db.session, TODAY) == 1  # the second deal's subscription stage
+    rule = _fixed_rule(db)
+    assert rule.applied and all(conserved(db, sub_id) for sub_id in deals_)
+    assert commissions.projects_to_apply(db.session) == []
+    assert recompute_commissions(db.session, TODAY) == 0  # idempotent
+
+
+def test_r_com_2_a_rule_saved_again_while_it_is_applied_is_not_marked_by_the_older_run(
+        app, db, deal, make_deal, monkeypatch):
+    """Two saves race the run: one committed after the run started (its changed_at is later), one
+    stamped before the run started but committed only during it (changed_at earlier, but the run
+    never read it). Neither is marked applied by that run; the next run marks both."""
+    from sqlalchemy.orm import Session
+    deals_ = _two_deals(deal, make_deal)
+    rule = save_rule(db.session, deal["vp"], deal["project"].id, agent_rule(name="甲", basis="fixed", amount="1000",
+                                                                            rate_percent=None))
+    other = save_rule(db.session, deal["vp"], deal["project"].id, agent_rule(name="乙", basis="fixed", amount="2000",
+                                                                             rate_percent=None))
+    db.session.commit()
+    rule_id, other_id, project_id = rule.id, other.id, deal["project"].id
+    late = Session(db.engine)  # a second user: stamps `other` now, commits during the run
+    from models.users import User
+    save_rule(late, late.get(User, deal["vp"].id), project_id,
+              agent_rule(name="乙", basis="fixed", amount="2500", rate_percent=None), rule_id=other_id)
+    late.flush()
+    real, calls = commissions._recompute_many, []
+
+    def saved_meanwhile(*args, **kwargs):
+        if not calls:
+            late.commit()
+            late.close()
+            again = Session(db.engine)  # another save of `rule` after the run began
+            from models.users import User as U
+            save_rule(again, again.get(U, deal["vp"].id), project_id,
+                      agent_rule(name="甲", basis="fixed", amount="1200", rate_percent=None), rule_id=rule_id)
+            again.commit()
+            again.close()
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(commissions, "SWEEP_CHUNK", 1)
+    monkeypatch.setattr(commissions, "_recompute_many", saved_meanwhile)
+    apply_rules(db.session, project_id, TODAY)
+    db.session.expire_all()
+    R = commissions.CommissionRule
+    assert {r.id: r.applied for r in db.session.scalars(select(R).where(R.project_id == project_id))} == {
+        r: r not in (rule_id, other_id) for r in db.session.scalars(select(R.id).where(R.project_id == project_id))}
+    assert commissions.projects_to_apply(db.session) == [project_id]
+    monkeypatch.setattr(commissions, "_recompute_many", real)
+    recompute_commissions(db.session, TODAY)  # applies the project again (its lines may be right already)
+    db.session.expire_all()
+    assert all(r.applied for r in db.session.scalars(select(R).where(R.project_id == project_id)))
+    assert all(conserved(db, sub_id) for sub_id in deals_)
+
+
+def test_r_com_2_a_rule_saved_while_the_queue_is_down_stays_saved_for_the_daily_run(app, client, db, deal,
+                                                                                    monkeypatch):
+    from redis.exceptions import ConnectionError as RedisDown
+
+    import admin.commissions as screen
+    from tests.conftest import Auth
+
+    def down(*args, **kwargs):
+        raise RedisDown("Redis is down")
+
+    monkeypatch.setattr(screen, "enqueue", down)
+    auth = Auth(client)
+    auth.login("vp1")
+    client.set_cookie("lang", "en", domain="localhost")
+    page = client.post("/admin/commission_rule/new/", data=_rule_form(auth, deal["project"].id),
+                       follow_redirects=True).get_data(as_text=True)
+    assert "the daily run will recompute" in page
+    rule = _fixed_rule(db)
+    assert rule is not None and rule.applied_at is None
+    assert not db.session.scalar(select(func.count()).select_from(CommissionLine).where(
+        CommissionLine.rule_id == rule.id))
+    assert recompute_commissions(db.session, TODAY) == 1
+    assert _fixed_rule(db).applied and conserved(db, deal["sub"].id)
