@@ -306,15 +306,14 @@ COLUMN_LABELS = {
     # issue 23: commissions
     "payee": _l("Payee"), "base": _l("Computed on"), "earned_on": _l("Earned on"), "rule_id": _l("Commission rule"),
     "statement_id": _l("Statement"), "stage_shares": _l("Stage shares"), "tiers": _l("Tiers"),
-    "basis": _l("Basis"), "payee_user": _l("Manager paid"),
+    "basis": _l("Basis"), "payee_user": _l("Payee"),
     "company_id": _l("Channel company"), "value": _l("Rate or amount"),
     "payee_user_id": _l("Payee"), "payee_company_id": _l("Channel company"), "month": _l("Month"),
     # issue 23: rulejob (a saved rule applied by a job)
     "changed_at": _l("Changed at"),  # applied_at: "Applied at" above
     # issue 23: statements (monthly commission statements)
-    "payee": _l("Payee"), "earned": _l("Earned"), "clawed_back": _l("Clawed back"), "line_count": _l("Commission lines"),
-    "needs_vp": _l("Needs the vice-president"), "approved_by": _l("Approved by"), "approved_at": _l("Approved at"),
-    "payee_user": _l("Payee"), "payee_company_id": _l("Channel company"), "payee_user_id": _l("Payee"),
+    "earned": _l("Earned"), "clawed_back": _l("Clawed back"), "line_count": _l("Commission lines"),
+    "approved_by": _l("Approved by"), "approved_at": _l("Approved at"),  # payee…, needs_vp: above
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
