@@ -912,6 +912,9 @@ def _commissions_demo(session, users, project, today):
         ChannelRegistration.lead_id == channelled.lead_id, ChannelRegistration.project_id == project.id,
         ChannelRegistration.status == "confirmed"))
     vp, manager = users["vp"], users["manager"]
+    # The rules, the channel and the split came last month (its last day): their lines land in last
+    # month, which is over and may be approved (R-COM-2); the cancellation below lands this month.
+    today, this_day = today.replace(day=1) - dt.timedelta(days=1), today
     save_rule(session, vp, project.id, {"name": "置业顾问佣金", "role": "agent", "basis": "rate", "rate_percent": "1",
                                         "stage_shares": {"subscribed": 30, "signed": 40, "down_payment": 30,
                                                          "disbursed": 0}})
@@ -932,7 +935,8 @@ def _commissions_demo(session, users, project, today):
         set_split(session, manager, shared.id, [(users["agent1"].id, "60"), (users["agent2"].id, "40")],
                   "张丽首次接待并带看，李明跟进成交，经理确认六四分单", today=today)
     session.commit()
-    # A clawback: an active deal that earned its subscription stage, then cancelled (退房).
+    today = this_day
+    # A clawback: an active deal that earned its subscription stage, then cancelled (退房) this month.
     for sub in live:
         if sub.status != "active" or sub.id in (channelled.id, getattr(shared, "id", None)):
             continue
@@ -948,15 +952,18 @@ def _commissions_demo(session, users, project, today):
             session.rollback()
 def _statements_demo(session, users, project, today):
     """Monthly commission statements (R-COM-2), from the lines the commission engine wrote
-    (`_commissions_demo`): this month's drawn by finance; the channel company's approved by the
-    manager (the vice-president when above the project's limit) — that month is then closed for it,
-    its later lines go to the next month — the others left as drafts for the manager."""
+    (`_commissions_demo`: its rules last month, its clawback this month). Last month, which is over,
+    drawn by finance and the channel company's statement approved by the manager (the
+    vice-president when above the project's limit) — that month is then closed for it, its later
+    lines go to the next month — the others left as drafts for the manager; this month drawn as a
+    preview (drafts: a month is approved only once it is over)."""
     from models.commission_statements import approval_refusal, approve_statement, draw_statements
     from models.commissions import CommissionStatement
     if session.scalar(select(func.count()).select_from(CommissionStatement).where(
             CommissionStatement.project_id == project.id)):
         return  # done already
-    month = today.replace(day=1)
+    this_month = today.replace(day=1)
+    month = (this_month - dt.timedelta(days=1)).replace(day=1)
     draw_statements(session, users["finance"], project.id, month, today)
     session.commit()
     first = session.scalar(select(CommissionStatement).where(
@@ -966,9 +973,12 @@ def _statements_demo(session, users, project, today):
         CommissionStatement.project_id == project.id, CommissionStatement.month == month)
         .order_by(CommissionStatement.id).limit(1))
     if first is not None:
-        approver = users["manager"] if approval_refusal(session, users["manager"], first) is None else users["vp"]
-        approve_statement(session, approver, first.id)
+        approver = users["manager"] if approval_refusal(session, users["manager"], first, today) is None \
+            else users["vp"]
+        approve_statement(session, approver, first.id, today=today)
         session.commit()
+    draw_statements(session, users["finance"], project.id, this_month, today)
+    session.commit()
 
 
 def build_demo(session, today: dt.date | None = None) -> dict:

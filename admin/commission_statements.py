@@ -15,8 +15,9 @@ from sqlalchemy import select
 from models import db
 from models.audit import record
 from models.base import office_today
-from models.commission_statements import (approval_refusal, approve_statement, channel_conversion, draw_statements,
-                                          first_of_month, floor_figures, next_month, payee_name, statement_lines)
+from models.commission_statements import (RULE, approval_refusal, approve_statement, channel_conversion,
+                                          draw_statements, first_of_month, floor_figures, month_refusal, next_month,
+                                          payee_name, statement_lines)
 from models.commissions import CommissionStatement
 from models.errors import RuleViolation
 from models.labels import choice_label
@@ -36,7 +37,9 @@ def _payee(view, context, st, name):
 
 
 def _approvable(st) -> bool:
-    return st.status == "draft" and approval_refusal(db.session, current_user, st) is None
+    """The approve button's rows: drafts this user may approve, its month over or not (a month
+    not over shows the button disabled, saying from when: `month_refusal`)."""
+    return st.status == "draft" and approval_refusal(db.session, current_user, st, month_over=False) is None
 
 
 APPROVALS = decision_steps(
@@ -69,7 +72,8 @@ class CommissionStatementView(APPROVALS, ReadOnlyView):
     column_formatters_export = {"payee": _payee}
     extra_endpoints = {"draw_view": "action", "lines_xlsx": "export"}
     operations = {"approve": "commission.approve", "draw_view": "commission.statement"}
-    row_steps = (StepButton("approve", "commission.approve", when=_approvable),)
+    row_steps = (StepButton("approve", "commission.approve", when=_approvable, why_not=month_refusal,
+                            explain=(RULE,)),)
     column_extra_row_actions = [DocumentButton("commission_statement")]
     list_template = "admin/commission_statement_list.html"
     details_template = "admin/commission_statement_details.html"

@@ -289,6 +289,20 @@ def withdraw_registration(session, by: User, registration_id: int) -> ChannelReg
     return registration
 
 
+# Called as hook(session, lead_id, project_id, by, today), in the caller's transaction, when a
+# customer's attribution to a channel changed (a registration confirmed by a visit; a conflict
+# awarded to the later channel): what modules above this one follow (models.commissions: every
+# deal of the customer recomputed, its channel commission to the company now confirmed, R-COM-2).
+ATTRIBUTION_CHANGED: list = []
+
+
+def attribution_changed(session, lead_id: int | None, project_id: int, by, today: dt.date) -> None:
+    if lead_id is None:
+        return
+    for hook in ATTRIBUTION_CHANGED:
+        hook(session, lead_id, project_id, by, today)
+
+
 def confirm_by_visit(session, visit) -> ChannelRegistration | None:
     """VISIT_RECORDED hook (R-COM-1): a visit to the project with the registered phone, on or
     before the registration's last day, confirms the live `valid` registration (its customer is
@@ -317,6 +331,7 @@ def confirm_by_visit(session, visit) -> ChannelRegistration | None:
                 [(registration.id, {"status": ["valid", "confirmed"], "lead_id": [None, lead_id]})])
     visit.registration_id = registration.id
     session.expire(registration)
+    attribution_changed(session, lead_id, visit.project_id, None, day)
     notify(session, [registration.registered_by_id], "channel_registration",
            {"_t": "channel_registration.confirmed", "name": registration.customer_name,
             "phone": mask_phone(registration.phone)}, "/admin/channel_registration/")
@@ -418,6 +433,7 @@ def _award(session, by, conflict, later, first, today) -> None:
     session.expire(later)
     if first is not None:
         session.expire(first)
+    attribution_changed(session, lead_id, later.project_id, by, today)
 
 
 def set_company_active(session, by: User, company_id: int, active: bool) -> ChannelCompany:

@@ -2,7 +2,8 @@
 
 A statement gathers one payee's commission lines (models.commissions) of one month of one
 project: what was earned (the positive lines), clawed back (the negative ones), the total.
-`draw_statements` draws (or refreshes) the drafts; `approve_statement` approves one — by the
+`draw_statements` draws (or refreshes) the drafts (any time: a month not over is a preview);
+`approve_statement` approves one once its month is over in the office's time — by the
 sales manager up to the project's `commission_vp_limit`, by the vice-president above it, never
 by the payee — and stamps its lines: the month is then closed for that payee
 (`models.commissions.line_month` sends a later line to the next open month).
@@ -21,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, exists, func, literal, select, update
 
 from .audit import record_many
-from .base import office_midnight_utc, utcnow
+from .base import office_midnight_utc, office_today, utcnow
 from .channels import ChannelCompany, ChannelMember, ChannelRegistration
 from .commissions import CommissionLine, CommissionStatement
 from .contracts import Contract
@@ -221,11 +222,28 @@ def draw_statements(session, by, project_id: int, month, today: dt.date | None =
 
 # --- approving one ----------------------------------------------------------------------------------
 
-def approval_refusal(session, by, st: CommissionStatement) -> RuleViolation | None:
-    """Why `by` may not approve `st` (None: they may). The buttons ask this too."""
+def month_refusal(st: CommissionStatement, today: dt.date | None = None) -> RuleViolation | None:
+    """Why `st` may not be approved YET (None: it may): a month is approved only once it is over
+    in the office's time (`today` default: the office's today). Until then its draft is a
+    preview: approving it would close the month early and send the rest of its lines to the next
+    month — one month's earnings sliced into statements each under the vice-president's limit."""
+    opens = next_month(first_of_month(st.month))
+    if opens > (today or office_today()):
+        return RuleViolation(_l("The statement of %(month)s can be approved once the month is over, from %(day)s; "
+                                "until then it is a preview.", month=st.month.strftime("%Y-%m"),
+                                day=opens.isoformat()), rule=RULE)
+    return None
+
+
+def approval_refusal(session, by, st: CommissionStatement, today: dt.date | None = None,
+                     month_over: bool = True) -> RuleViolation | None:
+    """Why `by` may not approve `st` (None: they may). The buttons ask this too (the month's end
+    apart, `month_over=False`: the button then shows, disabled, with `month_refusal`'s reason)."""
     if not can_do(by, "commission.approve"):
         return RuleViolation(_l("The sales manager or the vice-president approves commission statements."),
                              rule=RULE)
+    if month_over and (early := month_refusal(st, today)) is not None:
+        return early
     if st.payee_user_id == by.id or (st.payee_company_id is not None and session.scalar(
             select(ChannelMember.user_id).where(ChannelMember.company_id == st.payee_company_id,
                                                 ChannelMember.user_id == by.id)) is not None):
@@ -244,8 +262,9 @@ def _already_approved(session, statement_id: int) -> RuleViolation:
                          rule=RULE)
 
 
-def approve_statement(session, by, statement_id: int) -> CommissionStatement:
-    """Approve a drafted statement (R-COM-2): the manager up to the project's limit, the
+def approve_statement(session, by, statement_id: int, today: dt.date | None = None) -> CommissionStatement:
+    """Approve a drafted statement (R-COM-2) once its month is over in the office's time (`today`,
+    default the office's today): the manager up to the project's limit, the
     vice-president above it, never the payee. A conditional UPDATE from `draft` (two approvals
     at once, or a double click, approve once: the second is told it was done); the payee's lines
     of the month are stamped with the statement and must add up to the drawn total and count,
@@ -257,7 +276,7 @@ def approve_statement(session, by, statement_id: int) -> CommissionStatement:
         raise RuleViolation(_l("There is no such commission statement."), rule=RULE)
     if st.status != "draft":
         raise _already_approved(session, statement_id)
-    refused = approval_refusal(session, by, st)
+    refused = approval_refusal(session, by, st, today)
     if refused is not None:
         raise refused
     drawn = (st.total, st.line_count)

@@ -217,10 +217,11 @@ class CommissionStatement(Base):
 # expired, rescinded, cancelled) earns 0, so its lines are clawed back to 0.
 #
 # Tiers (Project.commission_tiered): a deal's rate is the tier of its PLACE in its payee's month —
-# the payee's n-th deal subscribed that month (deposit in, counting the deals that ended after
-# their deposit), by (subscribed_on, id). A later deal of the month never re-tiers an earlier one:
-# the 11th deal earns the 11th-deal rate, the first ten keep theirs. A deal whose deposit comes in
-# late moves the later deals of its month up one place: they are recomputed with it.
+# the payee's n-th LIVE deal (active or contracted: `TIER_COUNTED`) subscribed that month, by
+# (subscribed_on, id). A later deal of the month never re-tiers an earlier one: the 11th deal earns
+# the 11th-deal rate, the first ten keep theirs. A deal whose deposit comes in late moves the later
+# deals of its month up one place, and a deal that ends (cancelled, rescinded, forfeited…) moves
+# them down one: they are recomputed with it (`_tier_followers`) — a fake deal raises no tier.
 #
 # Rules never rewrite history silently: a rule changed (rate, shares, deactivated) changes what the
 # project's deals earn from now, and their recompute writes the difference as `adjustment` lines in
@@ -228,7 +229,7 @@ class CommissionStatement(Base):
 
 LOAN_KINDS = ("commercial_loan", "provident_fund_loan")
 IN_FORCE_DEAL = ("active", "contracted")  # the deals that earn (deposit in, not over)
-TIER_COUNTED = ("active", "contracted", "forfeited", "rescinded", "cancelled")  # deposit came in
+TIER_COUNTED = IN_FORCE_DEAL  # the deals that hold a place in a tier: live ones (an ended deal gives its place up)
 CENT = Decimal("0.01")
 # Called by recompute as hook(session, subscription_id) after lines were written (statements may
 # follow). Empty here.
@@ -617,12 +618,32 @@ def _on_payment_reversed(session, by, original, reversal):
     deal_changed(session, original.subscription_id, by, "reverse_payment", today=reversal.paid_on)
 
 
-def _register_hooks() -> None:
-    from . import deals, payments
+def _on_deal_ended(session, subscription_id, by, action):
+    """A deal ended: its lines clawed back, and in a tiered month the later deals of its payees
+    re-tiered (an ended deal holds no place: `tier_place` counts live deals only)."""
+    written = deal_changed(session, subscription_id, by, action)
+    sub = session.get(Subscription, subscription_id)
+    for other in _tier_followers(session, sub):
+        written += _recompute(session, other, office_today(), by, f"{action}: tier")
+    return written
 
-    for hooks, hook in ((deals.DEAL_MOVED, _on_deal_event), (deals.DEAL_ENDED, _on_deal_event),
+
+def _on_attribution_changed(session, lead_id, project_id, by, today):
+    """models.channels: a customer's channel changed (confirmed by a visit, or awarded to the later
+    channel): each of his deals in the project recomputed, the channel's lines moving to the
+    company now confirmed (R-COM-1, R-COM-2)."""
+    for sub_id in session.scalars(select(Subscription.id).where(
+            Subscription.lead_id == lead_id, Subscription.project_id == project_id).order_by(Subscription.id)):
+        deal_changed(session, sub_id, by, "channel", today=today)
+
+
+def _register_hooks() -> None:
+    from . import channels, deals, payments
+
+    for hooks, hook in ((deals.DEAL_MOVED, _on_deal_event), (deals.DEAL_ENDED, _on_deal_ended),
                         (payments.PLAN_REGENERATED, _on_deal_event), (payments.PAYMENT_TAKEN, _on_deal_event),
-                        (payments.PAYMENT_REVERSED, _on_payment_reversed)):
+                        (payments.PAYMENT_REVERSED, _on_payment_reversed),
+                        (channels.ATTRIBUTION_CHANGED, _on_attribution_changed)):
         if hook not in hooks:
             hooks.append(hook)
 
@@ -846,7 +867,8 @@ def sweep_candidates(session):
     the deals, no deal read alone): an ended deal whose lines do not add up to 0; a deal in force,
     in a project with rules, without lines at a stage it reached (subscribed; signed; down payment
     paid), whose rate lines were not computed on its price now, or whose customer a channel
-    confirmed with no channel line while the project pays channels. What it finds is recomputed;
+    confirmed with no channel line while the project pays channels, or whose channel lines pay a
+    company other than the one confirmed (an award to the later channel). What it finds is recomputed;
     a deal already right writes nothing (a project whose rules pay 0 at a stage brings its deals
     back each day: harmless, and cheap in bulk)."""
     from .channels import ChannelRegistration
@@ -888,7 +910,16 @@ def sweep_candidates(session):
                 and_(lines.c.rated == 1, lines.c.priced == 0),
                 and_(S.project_id.in_(channels_paid), no(lines.c.channel), confirmed))))
     dead = select(lines.c.sid).join(S, S.id == lines.c.sid).where(S.status.in_(DEAD_DEAL), lines.c.net != 0)
-    return sorted(set(session.scalars(dead)) | set(session.scalars(live)))
+    # a deal in force whose channel lines pay a company that is not the customer's confirmed one (a
+    # conflict awarded to the later channel by a path that did not recompute)
+    wrong_channel = (select(L.subscription_id).join(S, S.id == L.subscription_id)
+                     .where(S.status.in_(IN_FORCE_DEAL), L.role == "channel", L.payee_company_id.isnot(None),
+                            ~exists().where(ChannelRegistration.lead_id == S.lead_id,
+                                            ChannelRegistration.project_id == S.project_id,
+                                            ChannelRegistration.status == "confirmed",
+                                            ChannelRegistration.company_id == L.payee_company_id))
+                     .group_by(L.subscription_id, L.payee_company_id).having(func.sum(L.amount) != 0))
+    return sorted(set(session.scalars(dead)) | set(session.scalars(live)) | set(session.scalars(wrong_channel)))
 
 
 SWEEP_CHUNK = 1000  # deals recomputed (and committed) together by the daily sweep and apply_rules

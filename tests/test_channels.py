@@ -476,3 +476,33 @@ def test_r_com_1_a_channel_registering_while_an_agent_registers_the_same_phone(a
             conflict = db.session.scalars(select(ChannelConflict).where(
                 ChannelConflict.registration_id == registration.id)).one()
             assert conflict.against_lead_id is not None
+
+
+def test_r_com_1_a_visit_confirming_a_registration_gives_the_customers_deal_its_channel_commission(db, make_deal):
+    """A customer registered by a channel, whose deal came before his visit was recorded: the visit
+    confirms the registration (R-COM-1) and at once his deal's channel commission goes to that
+    company (R-COM-2), not only at the next daily sweep."""
+    from decimal import Decimal
+    from models.commissions import CommissionLine, save_rule
+    deal = make_deal(today=TODAY, staff={"control": ("sales_control", None), "finance": ("finance", None),
+                                         "vp": ("vp", "vp1")})
+    s, sub = db.session, deal["sub"]
+    company = ChannelCompany(name="丙渠道")
+    s.add(company)
+    s.flush()
+    lead = s.get(Lead, sub.lead_id)
+    registration = ChannelRegistration(project_id=sub.project_id, company_id=company.id,
+                                       registered_by_id=deal["agent"].id, customer_name=lead.name,
+                                       phone=lead.phone, registered_on=TODAY - dt.timedelta(days=1),
+                                       valid_until=TODAY + dt.timedelta(days=2), status="valid")
+    s.add(registration)
+    s.commit()
+    save_rule(s, deal["vp"], sub.project_id, {"role": "channel", "basis": "fixed", "amount": "8000"}, today=TODAY)
+    s.commit()
+    assert _count(db, CommissionLine, CommissionLine.role == "channel") == 0  # not confirmed yet
+    _visit(db, {"project": deal["project"], "agent": deal["agent"]}, TODAY, phone=lead.phone, lead=lead)
+    s.refresh(registration)
+    assert registration.status == "confirmed"
+    paid = dict(s.execute(select(CommissionLine.payee_company_id, func.sum(CommissionLine.amount))
+                          .where(CommissionLine.role == "channel").group_by(CommissionLine.payee_company_id)).all())
+    assert paid == {company.id: Decimal("2400.00")}  # 30 % of 8,000 at subscription

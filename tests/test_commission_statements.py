@@ -379,3 +379,50 @@ def test_r_com_2_a_line_written_while_the_month_is_approved_is_never_lost_in_the
             break
         draw_statements(s, floor["finance"], sub.project_id, NOV, TODAY)  # refused: redraw, and race again
         s.commit()
+
+
+def test_r_com_2_a_month_is_approved_only_once_it_is_over_in_the_offices_time(app, db, client, floor):
+    """The review's hole: the manager approved November on the 3rd, 10th and 17th — each 9,000
+    under the 10,000 limit — so one month's 27,000 went out in three statements without the
+    vice-president. A statement is approved only once its month is over (drafts: a preview)."""
+    from models.base import office_today
+    s, sub = db.session, floor["sub"]
+    nov3 = dt.date(2026, 11, 3)
+    _line(s, sub, "9000", user=floor["agent"], on=nov3)
+    s.commit()
+    draw_statements(s, floor["finance"], sub.project_id, NOV, nov3)  # a preview may be drawn any time
+    s.commit()
+    st_id = _statement(s, sub.project_id, NOV, user=floor["agent"]).id
+    for day in (nov3, dt.date(2026, 11, 30)):
+        with pytest.raises(RuleViolation, match="2026-12-01"):
+            approve_statement(s, floor["manager"], st_id, today=day)
+        s.rollback()
+    assert _statement(s, sub.project_id, NOV, user=floor["agent"]).status == "draft"
+    assert s.scalar(select(func.count()).select_from(CommissionLine).where(CommissionLine.statement_id == st_id)) == 0
+    _line(s, sub, "9000", user=floor["agent"], on=dt.date(2026, 11, 10))  # still November: not the next month
+    s.commit()
+    assert s.scalar(select(func.count()).select_from(CommissionLine).where(
+        CommissionLine.payee_user_id == floor["agent"].id, CommissionLine.month != NOV)) == 0
+    draw_statements(s, floor["finance"], sub.project_id, NOV, DEC)
+    s.commit()
+    st = _statement(s, sub.project_id, NOV, user=floor["agent"])
+    assert (st.total, st.needs_vp) == (Decimal("18000"), True)  # the whole month: the vice-president's
+    assert approve_statement(s, floor["vp"], st_id, today=DEC).status == "approved"  # December 1st: over
+    s.commit()
+    # On the grid, the office's current month: the button waits, disabled, saying from when; the
+    # approval sent anyway is refused with that reason and nothing is approved.
+    this_month = office_today().replace(day=1)
+    opens = (this_month + dt.timedelta(days=32)).replace(day=1).isoformat()
+    _line(s, sub, "1000", user=floor["agent"], on=office_today())
+    s.commit()
+    draw_statements(s, floor["finance"], sub.project_id, this_month)
+    s.commit()
+    now_id = _statement(s, sub.project_id, this_month, user=floor["agent"]).id
+    auth = Auth(client)
+    auth.login(floor["manager"].username)
+    grid = client.get("/admin/commission_statement/").get_data(as_text=True)
+    assert "step-refused" in grid and opens in grid
+    auth.logout()
+    page = _approve_by_grid(client, floor["manager"], now_id)
+    assert opens in page
+    assert _statement(s, sub.project_id, this_month, user=floor["agent"]).status == "draft"

@@ -744,3 +744,96 @@ def test_r_com_2_a_rule_saved_while_the_queue_is_down_stays_saved_for_the_daily_
         CommissionLine.rule_id == rule.id))
     assert recompute_commissions(db.session, TODAY) == 1
     assert _fixed_rule(db).applied and conserved(db, deal["sub"].id)
+def test_r_com_2_an_ended_deal_holds_no_place_in_a_tier_and_the_later_deals_are_re_tiered(db, deal, make_deal):
+    """The review's hole: tiers 1 % from the 1st deal, 2 % from the 2nd; a 1st deal cancelled and
+    refunded kept its place, so the next real deal — the only live one of the month — earned 2 %."""
+    project = deal["project"]
+    project.commission_tiered = True
+    db.session.commit()
+    rule_id = db.session.scalar(select(CommissionLine.rule_id).where(CommissionLine.role == "agent").limit(1))
+    save_rule(db.session, deal["vp"], project.id, agent_rule(tiers=[{"from": 1, "rate_percent": "1"},
+                                                                   {"from": 2, "rate_percent": "2"}]),
+              rule_id=rule_id)
+    db.session.commit()
+    office = {"project": project, "agent": deal["agent"], "control": deal["control"], "finance": deal["finance"]}
+    second = make_deal(office=office, unit=deal["free"], customer="第二位", subscribed_on=TODAY)
+    assert by_stage(db, second.id) == {"subscribed": Decimal("6000.00")}  # 2nd of the month while the 1st lives
+    approved_change(db, deal, "cancellation", {"retain_deposit": False, "fee": "0"})  # the 1st: cancelled, refunded
+    assert sums(db, deal["sub"].id) == {}
+    # the 1st gave its place up: the 2nd is re-tiered to the 1st place (1 % of 1,200,000, ¼)
+    assert by_stage(db, second.id) == {"subscribed": Decimal("3000.00")}
+    assert conserved(db, second.id)
+    third_unit = f.unit(db.session, deal["unit"].building, number="1601", list_price=Decimal("1000000.00"))
+    db.session.commit()
+    third = make_deal(office=office, unit=third_unit, customer="第三位", subscribed_on=TODAY)
+    assert by_stage(db, third.id) == {"subscribed": Decimal("5000.00")}  # the 2nd live deal: 2 %
+    assert by_stage(db, second.id) == {"subscribed": Decimal("3000.00")}  # never re-tiered by a later one
+
+
+def _two_channels_and_a_conflict(db, deal, make_user):
+    """Company A's confirmed registration of the deal's customer, a channel rule (8,000 fixed, 30 %
+    at subscription), and company B's later registration refused into a conflict."""
+    from models import ChannelMember, Lead
+    from models.channels import ChannelRefused, register_customer
+    project_id, sub = deal["project"].id, deal["sub"]
+    a, b = ChannelCompany(name="甲渠道"), ChannelCompany(name="乙渠道")
+    db.session.add_all([a, b])
+    db.session.flush()
+    people = {}
+    for company in (a, b):
+        person = make_user("channel")
+        db.session.add(ChannelMember(user_id=person.id, company_id=company.id))
+        people[company.id] = person
+    phone = db.session.get(Lead, sub.lead_id).phone
+    db.session.add(ChannelRegistration(project_id=project_id, company_id=a.id, registered_by_id=people[a.id].id,
+                                       customer_name="客户", phone=phone, registered_on=TODAY, valid_until=TODAY,
+                                       status="confirmed", lead_id=sub.lead_id))
+    db.session.commit()
+    save_rule(db.session, deal["vp"], project_id, {"role": "channel", "basis": "fixed", "amount": "8000"})
+    db.session.commit()
+    with pytest.raises(ChannelRefused) as refused:
+        register_customer(db.session, people[b.id], project_id=project_id, customer_name="客户", phone=phone,
+                          today=TODAY)
+    db.session.commit()
+    return a, b, refused.value.conflict.id
+
+
+def channel_due(db, sub_id) -> dict:
+    out = {}
+    for (role, _u, company, _stage, _rule), total in sums(db, sub_id).items():
+        if role == "channel":
+            out[company] = out.get(company, Decimal("0")) + total
+    return out
+
+
+def test_r_com_1_a_conflict_awarded_to_the_later_channel_moves_the_deals_commission_to_it(app, client, db, deal,
+                                                                                           make_user):
+    """The review's hole: the manager awarded the customer to B, and the channel's 2,400 stayed with A."""
+    from tests.conftest import Auth, csrf_token
+    a, b, conflict_id = _two_channels_and_a_conflict(db, deal, make_user)
+    sub_id = deal["sub"].id
+    assert channel_due(db, sub_id) == {a.id: Decimal("2400.00")}
+    Auth(client).login(deal["manager"].username)
+    response = client.post("/admin/channel_conflict/decide/", data={
+        "csrf_token": csrf_token(client, "/admin/"), "ids": str(conflict_id), "decision": "award",
+        "reason": "乙渠道首次带看"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    db.session.expire_all()
+    assert channel_due(db, sub_id) == {b.id: Decimal("2400.00")}  # A's lines clawed back to 0, B's written
+    assert conserved(db, sub_id) and commissions.sweep_candidates(db.session) == []
+
+
+def test_r_com_2_the_daily_sweep_catches_a_channel_line_for_a_company_no_longer_confirmed(db, deal, make_user,
+                                                                                           monkeypatch):
+    from models import channels
+    from models.channels import resolve_conflict
+    a, b, conflict_id = _two_channels_and_a_conflict(db, deal, make_user)
+    sub_id = deal["sub"].id
+    monkeypatch.setattr(channels, "ATTRIBUTION_CHANGED", [], raising=False)  # a path that forgot the hook
+    resolve_conflict(db.session, deal["manager"], conflict_id, "award", "乙渠道首次带看", today=TODAY)
+    db.session.commit()
+    assert channel_due(db, sub_id) == {a.id: Decimal("2400.00")} and not conserved(db, sub_id)
+    assert sub_id in commissions.sweep_candidates(db.session)
+    assert recompute_commissions(db.session, TODAY) == 2  # A's clawback, B's line
+    assert channel_due(db, sub_id) == {b.id: Decimal("2400.00")} and conserved(db, sub_id)
+    assert commissions.sweep_candidates(db.session) == [] and recompute_commissions(db.session, TODAY) == 0
