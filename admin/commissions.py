@@ -76,7 +76,7 @@ class RuleForm(SecureForm):
             User.id.in_(users_with_roles(db.session, ("sales_manager",)))).order_by(User.display_name),
         get_label="display_name")
     basis = SelectField(_l("Basis"), choices=lambda: list(CHOICES[("commission_rule", "basis")].items()))
-    rate_percent = DecimalField(_l("Rate (% of the deal price)"), places=4,
+    rate_percent = DecimalField(_l("Rate (per cent of the deal price)"), places=4,
                                 validators=[Optional(), NumberRange(0, 100)])
     amount = DecimalField(_l("Fixed amount per deal"), places=2, validators=[Optional(), NumberRange(0, 10 ** 11)])
     share_subscribed = DecimalField(_l("Share at subscription (%)"), default=DEFAULT_STAGE_SHARES["subscribed"],
