@@ -483,7 +483,7 @@ def test_r_com_1_a_visit_confirming_a_registration_gives_the_customers_deal_its_
     confirms the registration (R-COM-1) and at once his deal's channel commission goes to that
     company (R-COM-2), not only at the next daily sweep."""
     from decimal import Decimal
-    from models.commissions import CommissionLine, save_rule
+    from models.commissions import CommissionLine, apply_rules, save_rule
     deal = make_deal(today=TODAY, staff={"control": ("sales_control", None), "finance": ("finance", None),
                                          "vp": ("vp", "vp1")})
     s, sub = db.session, deal["sub"]
@@ -497,7 +497,9 @@ def test_r_com_1_a_visit_confirming_a_registration_gives_the_customers_deal_its_
                                        valid_until=TODAY + dt.timedelta(days=2), status="valid")
     s.add(registration)
     s.commit()
-    save_rule(s, deal["vp"], sub.project_id, {"role": "channel", "basis": "fixed", "amount": "8000"}, today=TODAY)
+    save_rule(s, deal["vp"], sub.project_id, {"role": "channel", "basis": "fixed", "amount": "8000"})
+    s.commit()
+    apply_rules(s, sub.project_id, TODAY)  # what the rule's job does
     s.commit()
     assert _count(db, CommissionLine, CommissionLine.role == "channel") == 0  # not confirmed yet
     _visit(db, {"project": deal["project"], "agent": deal["agent"]}, TODAY, phone=lead.phone, lead=lead)

@@ -751,10 +751,9 @@ def test_r_com_2_an_ended_deal_holds_no_place_in_a_tier_and_the_later_deals_are_
     project.commission_tiered = True
     db.session.commit()
     rule_id = db.session.scalar(select(CommissionLine.rule_id).where(CommissionLine.role == "agent").limit(1))
-    save_rule(db.session, deal["vp"], project.id, agent_rule(tiers=[{"from": 1, "rate_percent": "1"},
-                                                                   {"from": 2, "rate_percent": "2"}]),
-              rule_id=rule_id)
-    db.session.commit()
+    saved(db, deal["vp"], project.id, agent_rule(tiers=[{"from": 1, "rate_percent": "1"},
+                                                        {"from": 2, "rate_percent": "2"}]),
+          rule_id=rule_id, today=TODAY)
     office = {"project": project, "agent": deal["agent"], "control": deal["control"], "finance": deal["finance"]}
     second = make_deal(office=office, unit=deal["free"], customer="第二位", subscribed_on=TODAY)
     assert by_stage(db, second.id) == {"subscribed": Decimal("6000.00")}  # 2nd of the month while the 1st lives
@@ -789,8 +788,7 @@ def _two_channels_and_a_conflict(db, deal, make_user):
                                        customer_name="客户", phone=phone, registered_on=TODAY, valid_until=TODAY,
                                        status="confirmed", lead_id=sub.lead_id))
     db.session.commit()
-    save_rule(db.session, deal["vp"], project_id, {"role": "channel", "basis": "fixed", "amount": "8000"})
-    db.session.commit()
+    saved(db, deal["vp"], project_id, {"role": "channel", "basis": "fixed", "amount": "8000"}, today=TODAY)
     with pytest.raises(ChannelRefused) as refused:
         register_customer(db.session, people[b.id], project_id=project_id, customer_name="客户", phone=phone,
                           today=TODAY)
