@@ -66,7 +66,7 @@ class CommissionStatementView(APPROVALS, ReadOnlyView):
     column_sortable_list = ("month", "total", "status", "line_count")
     column_default_sort = ("id", True)
     column_labels = {"month": _l("Month"), "total": _l("Statement total"), "payee": _l("Payee"), "earned": _l("Earned"), "clawed_back": _l("Clawed back"),
-                     "line_count": _l("Commission lines"), "needs_vp": _l("Needs the vice-president"),
+                     "line_count": _l("Number of lines"), "needs_vp": _l("Needs the vice-president"),
                      "approved_by": _l("Approved by"), "approved_at": _l("Approved at")}
     column_formatters = {"payee": _payee}
     column_formatters_export = {"payee": _payee}
@@ -140,7 +140,7 @@ def statement_sheets(session, statements, month: dt.date) -> tuple:
     sums_columns = [("project", gettext("Project"), None), ("payee", gettext("Payee"), None),
                     ("status", gettext("Status"), None), ("earned", gettext("Earned"), "money"),
                     ("clawed_back", gettext("Clawed back"), "money"), ("total", gettext("Statement total"), "money"),
-                    ("line_count", gettext("Commission lines"), "int")]
+                    ("line_count", gettext("Number of lines"), "int")]
     line_columns = [("payee", gettext("Payee"), None), ("stage", gettext("Commission stage"), None),
                     ("deal", gettext("Subscription number"), None), ("customer", gettext("Customer name"), None),
                     ("kind", gettext("Kind"), None), ("earned_on", gettext("Date"), None),

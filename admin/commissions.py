@@ -42,6 +42,19 @@ def _payee(view, context, line, name):
     return company.name if company else line.payee_company_id
 
 
+# Why a line was written (CommissionLine.reason): the recompute's own causes, else the action of the
+# deal's change that called it (admin/labels.py AUDIT_ACTIONS), else the text as written.
+LINE_REASONS = {"recompute": _l("Recomputed"), "daily": _l("The daily check"),
+                "commission_rule": _l("A commission rule applied"), "split": _l("The deal's split changed"),
+                "channel": _l("The deal's channel changed")}
+
+
+def _reason(view, context, line, name):
+    from .labels import AUDIT_ACTIONS
+    code = line.reason or ""
+    return str(LINE_REASONS.get(code) or AUDIT_ACTIONS.get(code) or code)
+
+
 class CommissionLineView(ReadOnlyView):
     """佣金明细: every line earned or taken back, by deal, payee, stage and month. Never edited: a change
     of the deal writes a new line (models.commissions.recompute_deal)."""
@@ -51,9 +64,10 @@ class CommissionLineView(ReadOnlyView):
                    "reason")
     column_details_list = (*column_list, "rule_id", "statement_id", "created_at")
     column_labels = {"payee": _l("Payee"), "base": _l("Computed on"), "earned_on": _l("Earned on"),
-                     "rule_id": _l("Commission rule"), "statement_id": _l("Statement")}
-    column_formatters = {"payee": _payee}
-    column_formatters_export = {"payee": _payee}
+                     "rule_id": _l("Commission rule"), "statement_id": _l("Statement"),
+                     "stage": _l("Commission stage"), "reason": _l("Why")}
+    column_formatters = {"payee": _payee, "reason": _reason}
+    column_formatters_export = {"payee": _payee, "reason": _reason}
     column_filters = ("month", "stage", "kind", "role", "subscription.number")
     column_searchable_list = ("subscription.number",)
     column_sortable_list = ("id", "month", "amount", "earned_on", "stage", "kind")

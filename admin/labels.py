@@ -312,7 +312,7 @@ COLUMN_LABELS = {
     # issue 23: rulejob (a saved rule applied by a job)
     "changed_at": _l("Changed at"),  # applied_at: "Applied at" above
     # issue 23: statements (monthly commission statements)
-    "earned": _l("Earned"), "clawed_back": _l("Clawed back"), "line_count": _l("Commission lines"),
+    "earned": _l("Earned"), "clawed_back": _l("Clawed back"), "line_count": _l("Number of lines"),
     "approved_by": _l("Approved by"), "approved_at": _l("Approved at"),  # payee…, needs_vp: above
 }
 
