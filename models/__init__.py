@@ -34,6 +34,7 @@ from .tickets import Attachment, Survey, Ticket, TicketCounter, TicketNote  # no
 from .channels import ChannelCompany, ChannelConflict, ChannelMember, ChannelRegistration  # noqa: E402
 from .reception import RotationEntry, RotationEvent, Visit  # noqa: E402
 from .commissions import CommissionLine, CommissionRule, CommissionStatement, DealSplit  # noqa: E402
+from .launches import IntentPayment, Launch, LaunchBuilding, LaunchEntry  # noqa: E402
 from .document_queue import Document, DocumentBatch  # noqa: E402
 from .exports import Export, ExportChunk  # noqa: E402
 from .imports import PriceListImport  # noqa: E402
@@ -52,6 +53,7 @@ __all__ = [
     "Handover", "HandoverItem", "Attachment", "Survey", "Ticket", "TicketCounter", "TicketNote",
     "ChannelCompany", "ChannelConflict", "ChannelMember", "ChannelRegistration", "RotationEntry", "RotationEvent",
     "Visit", "CommissionLine", "CommissionRule", "CommissionStatement", "DealSplit",
+    "IntentPayment", "Launch", "LaunchBuilding", "LaunchEntry",
 ]
 
 

@@ -20,7 +20,9 @@ DOCUMENT_KINDS = ("subscription_agreement", "receipt", "payment_reminder", "over
                   # issue 22: after the contract
                   "true_up_notice", "handover_notice", "handover_record", "survey_summary",
                   # issue 23: the sales floor
-                  "commission_statement")
+                  "commission_statement",
+                  # issue 24: opening day
+                  "intent_card", "lottery_entrants", "lottery_result")
 DOCUMENT_STATUSES = ("queued", "running", "done", "failed")
 MAX_ATTEMPTS = 3  # renders a document may start (each interrupted by a dead worker) before it fails
 

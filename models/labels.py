@@ -182,3 +182,22 @@ CHOICES.update({
 })
 CHOICES[("lead", "source")]["channel"] = _l("External channel")
 CHOICES[("document", "kind")]["commission_statement"] = _l("Commission statement")
+
+# Issue 24: opening day.
+CHOICES.update({
+    ("launch", "status"): {"registration": _l("Registration open"), "published": _l("Entrants published"),
+                           "drawn": _l("Drawn"), "selecting": _l("Selecting"), "closed": _l("Closed")},
+    ("launch", "missed_rule"): {"requeue": _l("To the end of the queue"), "out": _l("Out of the selection")},
+    ("launch_entry", "status"): {"registered": _l("Registered, deposit not yet received"),
+                                 "paid": _l("Deposit received"), "converted": _l("Converted into a deposit"),
+                                 "refunded": _l("Refunded"), "expired": _l("Expired"), "withdrawn": _l("Withdrawn")},
+    ("launch_entry", "selection_status"): {"waiting": _l("Waiting"), "choosing": _l("Choosing now"),
+                                           "chosen": _l("Chosen"), "missed": _l("Missed the slot"),
+                                           "out": _l("Out of the selection")},
+    ("launch_entry", "group_name"): {"first_home": _l("First home"), "other": _l("Other buyers")},
+    ("intent_payment", "kind"): {"deposit": _l("Intent deposit received"), "refund": _l("Intent deposit refunded"),
+                                 "conversion": _l("Converted into a subscription's deposit")},
+})
+CHOICES[("document", "kind")].update({"intent_card": _l("Intent registration card"),
+                                      "lottery_entrants": _l("Lottery entrants and seed hash"),
+                                      "lottery_result": _l("Lottery result")})

@@ -117,6 +117,13 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "commission_line": _entity(list="amgfvx", export="amfv"),  # agents and channels: their own
     "commission_statement": _entity(list="amgfvx", export="amfv", action="fmv"),
     "floor_dashboard": _entity(list="amfv"),  # rotation fairness, conversion, commissions
+    # Issue 24: opening day (R-LCH-1…3). Agents see the entries they registered.
+    "launch": _entity(list="amgcfv", create="am", edit="am", export="amcfv", action="amc"),
+    "launch_entry": _entity(list="amgcfv", export="amcfv", action="amgcf"),
+    "intent_payment": _entity(list="amcfv", export="amfv"),
+    "launch_select": _entity(list="amgc", action="amgc"),  # the selection page: a buyer in his slot chooses
+    "launch_screen": _entity(list="amgcv"),  # the big screen (大屏): the slot, who chooses, the board
+    "launch_control": _entity(list="amcfv", export="amcfv"),  # the day's control room
 }
 
 # Domain operations (functions in models/) and the roles that may call them.
@@ -197,6 +204,16 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "commission.statement": _roles("fm"),  # draw up a month's statements
     "commission.approve": _roles("mv"),  # up to the project's limit
     "commission.approve_beyond_limit": _roles("v"),
+    # Issue 24: opening day.
+    "launch.manage": _roles("am"),  # create and edit a launch, open and close its phases
+    "launch.register": _roles("amg"),  # R-LCH-1: a buyer's intent registration (认筹)
+    "launch.deposit": _roles("f"),  # R-LCH-1: the intent deposit received, with a receipt
+    "launch.refund": _roles("f"),  # R-LCH-1: refunded by a voucher
+    "launch.convert": _roles("f"),  # R-LCH-1: into the deposit of the subscription chosen
+    "launch.publish": _roles("m"),  # R-LCH-2: the entrants and the seed's hash published
+    "launch.draw": _roles("m"),  # R-LCH-2: the seed revealed, the order drawn
+    "launch.run": _roles("mc"),  # R-LCH-3: start the selection, open the next slots, mark missed
+    "launch.choose": _roles("mgc"),  # R-LCH-3: a buyer in his slot picks a unit (agent, kiosk at control)
 }
 
 
