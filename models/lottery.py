@@ -349,3 +349,29 @@ def public_document(session, launch: Launch) -> dict | None:
                 LaunchEntry.launch_id == launch.id, LaunchEntry.position.is_not(None))
             .order_by(LaunchEntry.position))]
     return doc
+
+
+# --- the PDFs (models.document_contexts lists them): the entrants and the seed's hash; the result ----------
+
+def _facts(session, launch: Launch) -> dict:
+    from .base import office_local
+    return {"name": launch.name, "project": launch.project.name, "groups_ordered": bool(launch.groups_ordered),
+            "entrants_digest": launch.entrants_digest, "seed_hash": launch.seed_hash,
+            "seed": launch.seed if launch.status in DRAWN_STATUSES else None,
+            "published_at": office_local(launch.published_at), "drawn_at": office_local(launch.drawn_at)}
+
+
+def entrants_context(session, launch: Launch, today) -> dict:
+    """lottery_entrants: the published list (numbers and groups) with its digest and the seed's hash."""
+    rows = entrants(session, launch)
+    return {"lottery": _facts(session, launch), "entrants": [{"number": n, "group": g} for _, n, g in rows]}
+
+
+def result_context(session, launch: Launch, today) -> dict:
+    """lottery_result: the order (position, number, group, draw key), with the seed revealed."""
+    order = session.execute(select(LaunchEntry.position, LaunchEntry.number, LaunchEntry.group_name,
+                                   LaunchEntry.draw_key).where(LaunchEntry.launch_id == launch.id,
+                                                               LaunchEntry.position.is_not(None))
+                            .order_by(LaunchEntry.position)).all()
+    return {"lottery": _facts(session, launch),
+            "order": [{"position": p, "number": n, "group": g, "draw_key": k} for p, n, g, k in order]}

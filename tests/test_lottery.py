@@ -301,3 +301,115 @@ def test_r_lch_2_the_published_script_re_runs_a_real_draw(db, people, launch, tm
     path.write_text(json.dumps(doc), encoding="utf-8")
     wrong = subprocess.run([sys.executable, "-I", str(script), str(path)], capture_output=True, text=True)
     assert wrong.returncode == 1 and wrong.stdout.splitlines()[-1] == "MISMATCH"
+
+
+# --- the pages: the manager's, the public ones, the PDFs --------------------------------------------------
+
+def _login(client, user):
+    assert Auth(client).login(user.username).status_code == 302
+
+
+def test_r_lch_2_manager_publishes_on_the_page_sees_the_seed_once_then_draws(client, db, people, launch):
+    _login(client, people["manager"])
+    page = client.get(f"/admin/lottery/?launch={launch.id}").get_data(as_text=True)
+    assert 'id="publish-form"' in page
+    from tests.conftest import submission_key
+    key, token = submission_key(page), csrf_token(client, "/admin/lottery/")
+    form = {"csrf_token": token, "submission_key": key, "launch": str(launch.id), "seed_hash": ""}
+    shown = client.post("/admin/lottery/publish", data=form)
+    assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
+    html = shown.get_data(as_text=True)
+    import re
+    seed = re.search(r'id="lottery-seed">([0-9a-f]{64})<', html).group(1)
+    db.session.expire_all()
+    assert db.session.get(Launch, launch.id).seed_hash == hash_seed(seed)
+    again = client.post("/admin/lottery/publish", data=form, follow_redirects=True).get_data(as_text=True)
+    assert seed not in again and 'id="lottery-seed"' not in again  # the repeat does not show it again
+    page = client.get(f"/admin/lottery/?launch={launch.id}").get_data(as_text=True)
+    assert seed not in page and 'id="draw-form"' in page
+    wrong = client.post("/admin/lottery/draw", data={"csrf_token": token, "submission_key": submission_key(page),
+                                                     "launch": str(launch.id), "seed": "0" * 64})
+    assert wrong.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Launch, launch.id).status == "published"
+    page = client.get(f"/admin/lottery/?launch={launch.id}").get_data(as_text=True)
+    client.post("/admin/lottery/draw", data={"csrf_token": token, "submission_key": submission_key(page),
+                                             "launch": str(launch.id), "seed": seed.upper()})
+    db.session.expire_all()
+    assert db.session.get(Launch, launch.id).status == "drawn" and len(_order(db, launch.id)) == 5
+    checked = client.get(f"/admin/lottery/verify?launch={launch.id}").get_data(as_text=True)
+    assert "alert-success" in checked
+
+
+def test_r_lch_2_publish_and_draw_pages_are_the_managers_only(client, db, people, launch):
+    """Roles of the lottery's endpoints (the role matrix has them too): control and admin may see
+    the page (the launch's list right) but neither publish nor draw (launch.publish, launch.draw)."""
+    for who in ("control", "admin"):
+        _login(client, people[who])
+        token = csrf_token(client, "/admin/lottery/")
+        assert client.get(f"/admin/lottery/?launch={launch.id}").status_code == 200
+        assert client.post("/admin/lottery/publish", data={"csrf_token": token, "launch": str(launch.id)}).status_code == 403
+        assert client.post("/admin/lottery/draw", data={"csrf_token": token, "launch": str(launch.id),
+                                                        "seed": SEED}).status_code == 403
+        Auth(client).logout()
+    assert db.session.get(Launch, launch.id).status == "registration"
+    _login(client, people["manager"])
+    token = csrf_token(client, "/admin/lottery/")
+    # CSRF on every POST: without the token nothing is published
+    refused = client.post("/admin/lottery/publish", data={"launch": str(launch.id)})
+    assert refused.status_code in (303, 400) and 'id="lottery-seed"' not in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Launch, launch.id).status == "registration"
+
+
+def test_r_lch_2_public_pages_404_before_publication_then_numbers_and_groups_only(app, client, db, people, launch):
+    assert client.get(f"/launch/{launch.id}/lottery").status_code == 404
+    assert client.get(f"/launch/{launch.id}/lottery.json").status_code == 404
+    assert client.get("/launch/999999/lottery.json").status_code == 404
+    publish(db.session, people["manager"], launch.id, seed_hash=hash_seed(SEED))
+    db.session.commit()
+    before = client.get(f"/launch/{launch.id}/lottery.json")
+    assert before.status_code == 200 and before.headers["Cache-Control"].startswith("public")
+    doc = before.get_json()
+    assert doc["seed"] is None and doc["order"] == [] and doc["entrants_digest"] == VECTOR_DIGEST
+    assert [e["number"] for e in doc["entrants"]] == [n for n, _ in VECTOR]
+    draw(db.session, people["manager"], launch.id, SEED)
+    db.session.commit()
+    after = client.get(f"/launch/{launch.id}/lottery.json")
+    text = after.get_data(as_text=True)
+    doc = json.loads(text)
+    assert doc["seed"] == SEED and [o["number"] for o in doc["order"]] == VECTOR_PLAIN
+    entries = db.session.scalars(select(LaunchEntry).where(LaunchEntry.launch_id == launch.id)).all()
+    for entry in entries:  # no personal data on the public paths
+        for secret in (entry.name, entry.phone, entry.id_number):
+            assert secret not in text
+    assert set(doc["entrants"][0]) == {"number", "group"} and set(doc["order"][0]) == {"number", "position", "draw_key"}
+    html = app.test_client().get(f"/launch/{launch.id}/lottery")  # a new visitor: no session is opened
+    assert html.status_code == 200 and "Set-Cookie" not in html.headers
+    page = html.get_data(as_text=True)
+    assert SEED in page and "RC01-0002" in page
+    for entry in entries:
+        assert entry.phone not in page and entry.id_number not in page and entry.name not in page
+    etag = after.headers["ETag"]
+    assert client.get(f"/launch/{launch.id}/lottery.json", headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_r_lch_2_the_lottery_pdfs_render_with_the_hashes_and_no_personal_data(db, people, launch, tmp_path):
+    import shutil
+
+    import pdf
+    from models.documents import document_context, request_documents
+    with pytest.raises(RuleViolation):
+        document_context(db.session, "lottery_entrants", launch.id)
+    _publish_and_draw(db, people, launch)
+    for kind in ("lottery_entrants", "lottery_result"):
+        context = document_context(db.session, kind, launch.id)
+        data = pdf.render(kind, context)
+        path = tmp_path / f"{kind}.pdf"
+        path.write_bytes(data)
+        if shutil.which("pdftotext"):
+            text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout
+            assert "RC01-0002" in text and VECTOR_SEED_HASH[:20] in text.replace("\n", "")
+            assert "张三" not in text
+    _, documents = request_documents(db.session, people["agent"], "lottery_result", [launch.id])
+    assert documents[0].owner_id is None
