@@ -70,6 +70,17 @@ def make_entries(session, launch, agent, numbers_groups, status="paid", eligible
     return entries
 
 
+def drawn_launch(session, manager, agent, project=None) -> int:
+    """A launch of `project` with the known vector's entrants, published and drawn by `manager`
+    (for other tests that need a drawn launch, e.g. every document kind)."""
+    launch = make_launch(session, manager, project=project, name="摇号示例")
+    make_entries(session, launch, agent, VECTOR)
+    publish(session, manager, launch.id, seed_hash=hash_seed(SEED))
+    draw(session, manager, launch.id, SEED)
+    session.commit()
+    return launch.id
+
+
 @pytest.fixture
 def people(make_user):
     return {"manager": make_user("sales_manager", username="lot_manager"),
