@@ -81,6 +81,12 @@ def draw_order(seed: str, entrants, groups_ordered: bool) -> list[tuple[str, str
     return sorted(keyed, key=lambda e: (GROUP_RANK.get(e[1], 1) if groups_ordered else 0, e[2], e[0]))
 
 
+def order_digest(order) -> str:
+    """SHA-256 (hex) of the drawn order as text: `position<TAB>number<TAB>draw_key\n` per entrant."""
+    text = "".join(f"{p}\t{number}\t{key}\n" for p, (number, _, key) in enumerate(order, start=1))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def new_seed() -> str:
     """A fresh seed: 32 random bytes from the operating system, as 64 hex characters."""
     return secrets.token_hex(32)
@@ -223,11 +229,12 @@ def draw(session, by, launch_id: int, seed: str, key: str | None = None) -> Laun
     if done != 1:
         raise RuleViolation(_l("This launch is already drawn."), rule="R-LCH-2")
     _write_positions(session, launch.id, [(ids[number], k) for number, _, k in order])
+    # One audit row for the draw: the seed revealed and the digest of the order it wrote (one line
+    # `position<TAB>number<TAB>draw_key\n` per entrant), which pins every entry's position in the
+    # trail (10,000 rows of their own cost more than the draw itself; the order is recomputable).
     record_many(session, "launch", "lottery_draw", by, [(launch.id, {
-        "status": ["published", "drawn"], "seed": [None, seed], "entrants": [None, len(order)]})])
-    record_many(session, "launch_entry", "lottery_draw", by,
-                [(ids[number], {"position": [None, position]})
-                 for position, (number, _, _) in enumerate(order, start=1)])
+        "status": ["published", "drawn"], "seed": [None, seed], "entrants": [None, len(order)],
+        "order_digest": [None, order_digest(order)]})])
     if key is not None:
         settle(session, key, f"{launch.name}: {len(order)}")
     session.expire(launch)

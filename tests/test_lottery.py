@@ -18,8 +18,8 @@ from sqlalchemy import func, select, update
 
 from models import Audit, Launch, LaunchEntry
 from models.errors import PermissionDenied, RuleViolation
-from models.lottery import (canonical_text, draw, draw_order, entrants_digest, hash_seed, public_document, publish,
-                            verify)
+from models.lottery import (canonical_text, draw, draw_order, entrants_digest, hash_seed, order_digest, public_document,
+                            publish, verify)
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
 
@@ -194,8 +194,9 @@ def test_r_lch_2_draw_writes_positions_draw_keys_and_queue(db, people, launch):
             assert entry.position is None and entry.draw_key is None
         else:
             assert entry.queue_no == entry.position and len(entry.draw_key) == 64
-    assert db.session.scalar(select(func.count()).select_from(Audit).where(
-        Audit.entity == "launch_entry", Audit.action == "lottery_draw")) == 5
+    audit = db.session.scalar(select(Audit).where(Audit.entity == "launch", Audit.action == "lottery_draw"))
+    assert audit.changes["seed"] == [None, SEED] and audit.changes["entrants"] == [None, 5]
+    assert audit.changes["order_digest"][1] == order_digest(draw_order(SEED, VECTOR, False))
     assert verify(db.session, launch.id).ok
 
 
