@@ -425,3 +425,28 @@ def test_r_lch_2_the_lottery_pdfs_render_with_the_hashes_and_no_personal_data(db
             assert "张三" not in text
     _, documents = request_documents(db.session, people["agent"], "lottery_result", [launch.id])
     assert documents[0].owner_id is None
+
+
+@pytest.mark.postgres
+def test_r_lch_2_two_draws_at_the_same_instant_draw_once(app, db, people, launch):
+    """R-LCH-2 on PostgreSQL: two managers' draws (a double click in two tabs) released at once:
+    the launch's row lock and the conditional update let one draw; the other is told it is drawn."""
+    from models import User
+    from tests.support.race import race
+    publish(db.session, people["manager"], launch.id, seed_hash=hash_seed(SEED))
+    db.session.commit()
+    ids = {"launch": launch.id, "manager": people["manager"].id}
+
+    def drawing(session):
+        draw(session, session.get(User, ids["manager"]), ids["launch"], SEED)
+        session.commit()
+        return "drawn"
+
+    results = race(drawing, drawing, app=app, expected=RuleViolation)
+    assert results.count("drawn") == 1
+    refusal = next(r for r in results if r != "drawn")
+    assert "already drawn" in english(refusal)
+    db.session.expire_all()
+    assert _order(db, launch.id) == VECTOR_PLAIN
+    assert db.session.scalar(select(func.count()).select_from(Audit).where(
+        Audit.entity == "launch", Audit.action == "lottery_draw")) == 1
