@@ -29,6 +29,7 @@ standard Python for anyone outside.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -141,7 +142,20 @@ class Published:
     digest: str
 
 
-def publish(session, by, launch_id: int, seed_hash: str | None = None, key: str | None = None) -> Published:
+def published_groups_ordered(session, launch_id: int) -> bool | None:
+    """Whether the launch ordered by group when its entrants were published, as the append-only
+    audit trail keeps it (None: not published). The rule is part of the draw's published inputs:
+    changing it after publication, once the seed is known, would let its keeper pick an order."""
+    from .audit import Audit
+    changes = session.scalar(select(Audit.changes).where(
+        Audit.entity == "launch", Audit.entity_id == str(launch_id), Audit.action == "lottery_publish")
+        .order_by(Audit.id.desc()).limit(1))
+    value = (changes or {}).get("groups_ordered")
+    return None if value is None else bool(value[1])
+
+
+def publish(session, by, launch_id: int, seed_hash: str | None = None, key: str | None = None,
+            now: dt.datetime | None = None) -> Published:
     """Publish the entrants and the seed's hash (R-LCH-2): registration → published, registration
     closes, the list is frozen by its digest. `seed_hash`: the SHA-256 of a seed the manager keeps;
     without it a seed is generated here and returned once (only its hash is stored). At least one
@@ -162,7 +176,7 @@ def publish(session, by, launch_id: int, seed_hash: str | None = None, key: str 
     seed = None if given else new_seed()
     hashed = given or hash_seed(seed)
     digest = entrants_digest((n, g) for _, n, g in rows)
-    now = utcnow()
+    now = now or utcnow()
     done = session.execute(update(Launch).where(Launch.id == launch.id, Launch.status == "registration")
                            .values(status="published", seed_hash=hashed, entrants_digest=digest, published_at=now)
                            .execution_options(synchronize_session=False)).rowcount
@@ -170,7 +184,8 @@ def publish(session, by, launch_id: int, seed_hash: str | None = None, key: str 
         raise RuleViolation(_l("The entrants of this launch are already published."), rule="R-LCH-2")
     record_many(session, "launch", "lottery_publish", by, [(launch.id, {
         "status": ["registration", "published"], "seed_hash": [None, hashed], "entrants_digest": [None, digest],
-        "entrants": [None, len(rows)], "seed_kept_by": [None, "manager" if given else "generated"]})])
+        "entrants": [None, len(rows)], "seed_kept_by": [None, "manager" if given else "generated"],
+        "groups_ordered": [None, bool(launch.groups_ordered)]})])
     if key is not None:
         settle(session, key, f"{launch.name}: {len(rows)} · {hashed[:16]}…")
     session.expire(launch)
@@ -197,7 +212,7 @@ def _write_positions(session, launch_id: int, order) -> None:
         [{"b_id": r["id"], "b_position": r["position"], "b_key": r["draw_key"]} for r in rows])
 
 
-def draw(session, by, launch_id: int, seed: str, key: str | None = None) -> Launch:
+def draw(session, by, launch_id: int, seed: str, key: str | None = None, now: dt.datetime | None = None) -> Launch:
     """Reveal the seed and draw the order (R-LCH-2). Only from `published`; SHA-256 of the seed must
     be the published hash, and the entrants as they stand must still hash to the published digest
     (else nothing is written and the refusal says which). Writes the seed, each entrant's position,
@@ -220,9 +235,12 @@ def draw(session, by, launch_id: int, seed: str, key: str | None = None) -> Laun
     if entrants_digest((n, g) for _, n, g in rows) != launch.entrants_digest:
         raise RuleViolation(_l("The list of entrants has changed since it was published (its digest differs). "
                                "Nothing was drawn."), rule="R-LCH-2")
+    if published_groups_ordered(session, launch.id) not in (None, bool(launch.groups_ordered)):
+        raise RuleViolation(_l("Whether first-home buyers are drawn first has changed since the entrants were "
+                               "published. Nothing was drawn."), rule="R-LCH-2")
     ids = {number: entry_id for entry_id, number, _ in rows}
     order = draw_order(seed, [(n, g) for _, n, g in rows], launch.groups_ordered)
-    now = utcnow()
+    now = now or utcnow()
     done = session.execute(update(Launch).where(Launch.id == launch.id, Launch.status == "published")
                            .values(status="drawn", seed=seed, drawn_at=now)
                            .execution_options(synchronize_session=False)).rowcount
@@ -308,6 +326,9 @@ def verify(session, launch_id: int) -> Report:
     report.checks["entrants_digest"] = entrants_digest((n, g) for _, n, g in rows) == launch.entrants_digest
     if not report.checks["entrants_digest"]:
         report.difference = "the entrants as stored do not hash to the published entrants_digest"
+    report.checks["groups_ordered"] = published_groups_ordered(session, launch.id) in (None, bool(launch.groups_ordered))
+    if not report.checks["groups_ordered"]:
+        report.difference = report.difference or "the group rule differs from the one published"
     if not drawn:
         return report
     report.checks["seed_hash"] = bool(launch.seed) and hash_seed(launch.seed) == launch.seed_hash

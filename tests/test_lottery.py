@@ -240,6 +240,20 @@ def test_r_lch_2_a_list_changed_since_publication_is_refused(db, people, launch)
     assert not report.ok and report.checks["entrants_digest"] is False
 
 
+def test_r_lch_2_the_group_rule_changed_after_publication_is_refused(db, people, launch):
+    """Whoever keeps the seed could compute both orders: the group rule is frozen with the list."""
+    publish(db.session, people["manager"], launch.id, seed_hash=hash_seed(SEED))
+    db.session.commit()
+    db.session.execute(update(Launch).where(Launch.id == launch.id).values(groups_ordered=True))
+    db.session.commit()
+    assert not verify(db.session, launch.id).ok
+    with pytest.raises(RuleViolation) as changed:
+        draw(db.session, people["manager"], launch.id, SEED)
+    assert "first-home buyers are drawn first has changed" in english(changed.value)
+    db.session.rollback()
+    assert _order(db, launch.id) == []
+
+
 def test_r_lch_2_double_draw_draws_once(db, people, launch):
     _publish_and_draw(db, people, launch)
     with pytest.raises(RuleViolation) as twice:
