@@ -22,6 +22,7 @@ from models import (ArchiveRecord, ChangeRequest, ContractStep, CustomerQuestion
                     Extension, LeadArchive, LeadConflict, Notification, PaymentMethodTemplate, PriceApproval,
                     PriceListImport, Role)
 from models.reception import RotationEvent, Visit
+from models import Launch  # issue 24: lottery
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
 
@@ -665,6 +666,13 @@ EXPECTED = {
     "floor_dashboard.index": "amfv",
     "channel_analytics.index": "amv",
     "channel_analytics.export_xlsx": "amv",
+    # issue 24: lottery (R-LCH-2)
+    "lottery.index": "amgcfv",  # the launch's list right
+    "lottery.verify_view": "amgcfv",
+    "lottery.publish_view": "m",  # launch.publish
+    "lottery.draw_view": "m",  # launch.draw
+    "lottery_public.lottery_page": "*",  # public: numbers and groups only
+    "lottery_public.lottery_json": "*",
 }
 
 PUBLIC_PATHS = {
@@ -778,6 +786,13 @@ PUBLIC_PATHS = {
     "floor_dashboard.index": ("GET", "/admin/floor_dashboard/"),
     "channel_analytics.index": ("GET", "/admin/channel_analytics/"),
     "channel_analytics.export_xlsx": ("GET", "/admin/channel_analytics/export.xlsx"),
+    # issue 24: lottery
+    "lottery.index": ("GET", "/admin/lottery/?launch={lottery_launch}"),
+    "lottery.verify_view": ("GET", "/admin/lottery/verify?launch={lottery_launch}"),
+    "lottery.publish_view": ("POST", "/admin/lottery/publish"),
+    "lottery.draw_view": ("POST", "/admin/lottery/draw"),
+    "lottery_public.lottery_page": ("GET", "/launch/{lottery_launch}/lottery"),
+    "lottery_public.lottery_json": ("GET", "/launch/{lottery_launch}/lottery.json"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
@@ -938,6 +953,13 @@ def office(db, make_user):
     statement = CommissionStatement(project_id=sub.project_id, month=dt.date(2026, 11, 1), payee_user_id=agent.id,
                                     earned=1000, total=1000, line_count=1)
     s.add(statement)
+    # issue 24: lottery — a published launch (its public pages answer; publishing and drawing refuse it)
+    lottery_launch = Launch(project_id=sub.project_id, name="矩阵开盘", status="published",
+                            registration_opens_on=today, registration_closes_on=today, selection_on=today,
+                            intent_deposit=50000, card_valid_until=today, created_by_id=users["m"].id,
+                            seed_hash="0" * 64, entrants_digest="0" * 64, published_at=dt.datetime(2026, 11, 20))
+    s.add(lottery_launch)
+    s.flush()
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
@@ -961,7 +983,9 @@ def office(db, make_user):
            # issue 23: commissions
            "commission_rule": rule.id, "commission_line": commission_line.id, "deal_split": split.id,
            # issue 23: statements
-           "commission_statement": statement.id}
+           "commission_statement": statement.id,
+           # issue 24: lottery
+           "lottery_launch": lottery_launch.id}
     return users, ids
 
 
