@@ -122,6 +122,11 @@ def init_app(app) -> None:
     admin.add_view(FloorDashboardPage(name=_l("Floor dashboard"), category=_l("Sales"), endpoint="floor_dashboard"))
     admin.add_view(ChannelAnalyticsPage(name=_l("Channel analytics"), category=_l("Sales"),
                                         endpoint="channel_analytics"))
+    # issue 24: the selection, the big screen, the control room (R-LCH-3)
+    from .selection import ControlPage, ScreenPage, SelectionPage
+    admin.add_view(SelectionPage(name=_l("Selection"), category=_l("Opening day"), endpoint="launch_select"))
+    admin.add_view(ScreenPage(name=_l("Big screen"), category=_l("Opening day"), endpoint="launch_screen"))
+    admin.add_view(ControlPage(name=_l("Control room"), category=_l("Opening day"), endpoint="launch_control"))
     admin.init_app(app)
     security.init_app(app)
     auth.init_app(app)
