@@ -469,3 +469,15 @@ def test_r_lch_3_r_sc_2_200_concurrent_choices_of_50_units_make_exactly_50_winne
     assert _statuses(db, day).count("chosen") == 50
     assert _statuses(db, day).count("choosing") == 150
     assert db.session.scalar(select(func.count()).select_from(Unit).where(Unit.status == "subscribed")) == 50
+
+
+def test_r_lch_3_every_action_the_selection_writes_reads_as_a_label():
+    import re
+    from pathlib import Path
+
+    from admin.labels import AUDIT_ACTIONS
+    source = (Path(__file__).resolve().parent.parent / "models" / "selection.py").read_text(encoding="utf-8")
+    written = set(re.findall(r'"(selection_[a-z]+)"', source)) - {"selection_status", "selection_started_at"}
+    assert written == {"selection_start", "selection_slot", "selection_missed", "selection_out",
+                       "selection_choose", "selection_close"}
+    assert sorted(written - AUDIT_ACTIONS.keys()) == []
