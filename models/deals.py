@@ -333,8 +333,8 @@ def place_subscription(session, by: User, *, agent_id: int, unit: Unit, lead: Le
         notify(session, users_who_may(session, "price.decide"), "price_requested",
                {"no": subscription.number, "name": lead.name, "price": price, "list_price": unit.list_price},
                "/admin/price_approval/?flt0_0=requested")
-    session.expire(unit)
     record_many(session, "unit", "subscribe", by, [(unit.id, {"status": [before, "subscribed"]})])
+    session.expire(unit)
     return subscription
 
 

@@ -223,11 +223,20 @@ def may_choose_for(by: User, entry: LaunchEntry) -> bool:
     return sees_all_rows(by) or entry.agent_id == by.id
 
 
-def _take_turn(session, entry_id: int, now: dt.datetime) -> bool:
+class _TurnLost(Exception):
+    """The turn's guarded UPDATE matched nothing: the selection moved on meanwhile."""
+
+
+def _in_slot(entry: LaunchEntry, now: dt.datetime) -> bool:
+    return entry.selection_status == "choosing" and entry.slot_ends_at is not None and entry.slot_ends_at > now
+
+
+def _take_turn(session, entry_id: int, now: dt.datetime, subscription_id: int) -> bool:
     """The buyer's turn, taken by the one conditional UPDATE that decides it (R-LCH-3)."""
     return session.execute(update(LaunchEntry).where(
         LaunchEntry.id == entry_id, LaunchEntry.selection_status == "choosing", LaunchEntry.slot_ends_at > now)
-        .values(selection_status="chosen", chosen_at=now).execution_options(synchronize_session=False)).rowcount == 1
+        .values(selection_status="chosen", chosen_at=now, subscription_id=subscription_id)
+        .execution_options(synchronize_session=False)).rowcount == 1
 
 
 def choose(session, by: User, entry_id: int, unit_id: int, now: dt.datetime | None = None,
@@ -237,7 +246,13 @@ def choose(session, by: User, entry_id: int, unit_id: int, now: dt.datetime | No
     price, the launch's intent deposit as its deposit, the buyer's identity and address from his
     registration. Refused out of turn, before or after his slot (the message says when it is), for
     a unit not offered at the launch; UnitGone when someone else took the unit first (nothing
-    written: he is still choosing). Returns the Subscription."""
+    written: he is still choosing). Returns the Subscription.
+
+    The winning path is lean (it must reach hundreds of choices a second): the entry as loaded
+    says whether his slot runs (the selection is moved on first only when it does not seem to);
+    then, in one savepoint, the deal (the unit's conditional UPDATE and the partial unique index
+    decide between buyers of one unit) and the turn's conditional UPDATE (choosing, inside the
+    slot: it decides between the buyer and the clock) — either failing undoes both."""
     require(by, "launch.choose")
     now = now or utcnow()
     entry = session.get(LaunchEntry, entry_id) if entry_id else None
@@ -249,38 +264,37 @@ def choose(session, by: User, entry_id: int, unit_id: int, now: dt.datetime | No
                                status=choice_label("launch", "status", launch.status)), rule="R-LCH-3")
     if payment_method not in PAYMENT_METHODS:
         raise RuleViolation(_l("Choose the payment method."), rule="R-SUB-1")
-    unit = session.get(Unit, unit_id) if unit_id else None
-    if unit is None or not session.scalar(select(literal(True)).where(
-            LaunchBuilding.launch_id == launch.id, LaunchBuilding.building_id == unit.building_id)):
+    unit = session.scalar(select(Unit).join(LaunchBuilding, and_(
+        LaunchBuilding.building_id == Unit.building_id, LaunchBuilding.launch_id == launch.id))
+        .where(Unit.id == unit_id)) if unit_id else None
+    if unit is None:
         raise RuleViolation(_l("This unit is not offered at this launch."), rule="R-LCH-3")
-    today = _today(now)
+    unit_number = unit.number
     seen = (entry.selection_status, entry.slot_ends_at)
-    for attempt in (1, 2):
+    if not _in_slot(entry, now):
+        advance(session, launch.id, now)  # his slot may have opened since the last run
+        session.refresh(entry)
+        if not _in_slot(entry, now):
+            raise _not_now(session, entry, launch, now, seen)
+    today, until = _today(now), entry.slot_ends_at
+    try:
         with session.begin_nested():
-            taken = _take_turn(session, entry.id, now)
-            if taken:
-                try:
-                    subscription = place_subscription(
-                        session, by, agent_id=entry.agent_id, unit=unit, lead=entry.lead,
-                        payment_method=payment_method, deposit=launch.intent_deposit, id_type=entry.id_type,
-                        id_number=entry.id_number, address=entry.address or entry.lead.address or "",
-                        subscribed_on=today, today=today)
-                except UnitTaken:
-                    raise UnitGone(_l("Unit %(unit)s is gone: someone chose it first. Choose another unit; your "
-                                      "slot runs until %(until)s.", unit=unit.number,
-                                      until=office_time(entry.slot_ends_at, "%H:%M:%S")), rule="R-SC-2") from None
-                session.execute(update(LaunchEntry).where(LaunchEntry.id == entry.id)
-                                .values(subscription_id=subscription.id).execution_options(synchronize_session=False))
-        if taken:
-            break
-        if attempt == 1:
-            advance(session, launch.id, now)  # his slot may have opened since the last run
-            session.expire(entry)
-    else:
-        raise _not_now(session, entry, launch, now, seen)
+            subscription = place_subscription(
+                session, by, agent_id=entry.agent_id, unit=unit, lead=entry.lead,
+                payment_method=payment_method, deposit=launch.intent_deposit, id_type=entry.id_type,
+                id_number=entry.id_number, address=entry.address or entry.lead.address or "",
+                subscribed_on=today, today=today)
+            if not _take_turn(session, entry.id, now, subscription.id):
+                raise _TurnLost
+    except UnitTaken:
+        raise UnitGone(_l("Unit %(unit)s is gone: someone chose it first. Choose another unit; your "
+                          "slot runs until %(until)s.", unit=unit_number,
+                          until=office_time(until, "%H:%M:%S")), rule="R-SC-2") from None
+    except _TurnLost:
+        raise _not_now(session, entry, launch, now, seen) from None
     record_many(session, "launch_entry", "selection_choose", by,
                 [(entry.id, {"selection_status": ["choosing", "chosen"], "chosen_at": [None, now],
-                             "unit_id": [None, unit.id], "subscription_id": [None, subscription.id]})])
+                             "unit_id": [None, unit_id], "subscription_id": [None, subscription.id]})])
     session.expire(entry)
     return subscription
 
