@@ -190,6 +190,13 @@ def test_r_lch_3_the_scheduled_job_moves_every_selecting_launch_on(app, db, day)
     assert _statuses(db, day)[2:4] == ["choosing", "choosing"]
 
 
+def test_r_lch_3_embedded_mode_moves_the_selection_on_in_its_thread(app, db, day):
+    from jobs.embedded import SELECTIONS_EVERY, EmbeddedWorker
+    _start(db, day, now=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - 10 * MIN)
+    EmbeddedWorker(app).advance_selections()  # what its loop calls every SELECTIONS_EVERY seconds
+    assert SELECTIONS_EVERY == 15 and _statuses(db, day)[2:4] == ["choosing", "choosing"]
+
+
 def test_r_lch_3_the_scheduler_runs_the_selection_every_15_seconds(app):
     from rq.cron import CronScheduler
 
