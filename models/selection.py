@@ -315,10 +315,16 @@ def _not_now(session, entry: LaunchEntry, launch: Launch, now: dt.datetime, seen
         ahead = session.scalar(select(func.count()).select_from(LaunchEntry).where(
             LaunchEntry.launch_id == launch.id, LaunchEntry.selection_status == "waiting",
             LaunchEntry.queue_no < entry.queue_no))
+        # at the latest: each place frees when its slot ends, the buyers before him taking theirs whole
+        ends = sorted(session.scalars(select(LaunchEntry.slot_ends_at).where(
+            LaunchEntry.launch_id == launch.id, LaunchEntry.selection_status == "choosing")))
+        ends += [now] * max(launch.slot_size - len(ends), 0)
+        slot = dt.timedelta(minutes=launch.slot_minutes)
+        latest = max(ends[ahead % launch.slot_size], now) + slot * (ahead // launch.slot_size)
         return RuleViolation(_l("It is not the turn of %(number)s yet: %(ahead)d buyers wait before him, %(size)d "
-                                "choose at a time, %(minutes)d minutes each. His slot opens when they are done.",
-                                number=entry.number, ahead=ahead, size=launch.slot_size,
-                                minutes=launch.slot_minutes), rule="R-LCH-3")
+                                "choose at a time, %(minutes)d minutes each. His slot opens at %(latest)s at the "
+                                "latest.", number=entry.number, ahead=ahead, size=launch.slot_size,
+                                minutes=launch.slot_minutes, latest=office_time(latest, "%H:%M")), rule="R-LCH-3")
     if status == "missed":
         return RuleViolation(_l("%(number)s missed his slot and is out of the selection.", number=entry.number),
                              rule="R-LCH-3")

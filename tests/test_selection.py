@@ -234,6 +234,11 @@ def test_r_lch_3_choosing_out_of_turn_before_the_slot_is_refused_with_the_queue(
     with pytest.raises(RuleViolation) as refused:
         choose(db.session, day["manager"], day["entries"][3].id, day["units"][0].id, NOW + MIN)
     assert "not the turn of K0004 yet: 1 buyers wait before him" in english(refused.value)
+    assert "His slot opens at 10:05 at the latest" in english(refused.value)  # both places free at 10:05
+    db.session.rollback()
+    with pytest.raises(RuleViolation) as refused:
+        choose(db.session, day["manager"], day["entries"][5].id, day["units"][0].id, NOW + MIN)
+    assert "3 buyers wait before him" in english(refused.value) and "at 10:10 at the latest" in english(refused.value)
     db.session.rollback()
     assert _status(db, day["entries"][3]) == "waiting"
     assert db.session.get(Unit, day["units"][0].id).status == "available"
