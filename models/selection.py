@@ -169,6 +169,7 @@ def _fill(session, launch: Launch, now: dt.datetime, done: dict) -> None:
             LaunchEntry.queue_no.is_not(None)).order_by(LaunchEntry.queue_no).limit(free)).all()
         if not candidates:
             break
+        moved = 0
         for entry in candidates:
             reason = _out_reason(entry, launch, today)
             values = ({"selection_status": "out"} if reason else
@@ -178,12 +179,15 @@ def _fill(session, launch: Launch, now: dt.datetime, done: dict) -> None:
                 .values(**values).execution_options(synchronize_session=False)).rowcount
             if matched != 1:
                 continue
+            moved += 1
             if reason:
                 put_out.append((entry.id, {"selection_status": ["waiting", "out"], "reason": [None, reason]}))
             else:
                 free -= 1
                 opened.append((entry.id, {"selection_status": ["waiting", "choosing"], "slot_starts_at": [None, now],
                                           "slot_ends_at": [None, ends]}))
+        if not moved:  # the rows changed under us (nothing else writes them under the launch's lock)
+            break
     record_many(session, "launch_entry", "selection_out", None, put_out)
     record_many(session, "launch_entry", "selection_slot", None, opened)
     done["opened"] += len(opened)
