@@ -126,6 +126,11 @@ def init_app(app) -> None:
     # issue 24: the lottery (R-LCH-2): the manager's page, and its public pages (no sign-in)
     admin.add_view(lottery.LotteryPage(name=_l("Lottery"), category=_l("Opening day"), endpoint="lottery"))
     app.register_blueprint(lottery.public)
+    # issue 24: the selection, the big screen, the control room (R-LCH-3)
+    from .selection import ControlPage, ScreenPage, SelectionPage
+    admin.add_view(SelectionPage(name=_l("Selection"), category=_l("Opening day"), endpoint="launch_select"))
+    admin.add_view(ScreenPage(name=_l("Big screen"), category=_l("Opening day"), endpoint="launch_screen"))
+    admin.add_view(ControlPage(name=_l("Control room"), category=_l("Opening day"), endpoint="launch_control"))
     admin.init_app(app)
     security.init_app(app)
     auth.init_app(app)

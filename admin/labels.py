@@ -314,6 +314,11 @@ COLUMN_LABELS = {
     # issue 23: statements (monthly commission statements)
     "earned": _l("Earned"), "clawed_back": _l("Clawed back"), "line_count": _l("Number of lines"),
     "approved_by": _l("Approved by"), "approved_at": _l("Approved at"),  # payee…, needs_vp: above
+    # issue 24: selection (选房)
+    "selection_status": _l("Selection status"), "queue_no": _l("Place in the queue"),
+    "slot_starts_at": _l("Slot starts at"), "slot_ends_at": _l("Slot ends at"), "missed_count": _l("Slots missed"),
+    "chosen_at": _l("Chosen at"), "selection_started_at": _l("Selection started at"),
+    "closed_at": _l("Selection closed at"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
@@ -471,4 +476,11 @@ AUDIT_ACTIONS = {
     # issue 24: lottery (R-LCH-2)
     "lottery_publish": _l("Lottery entrants and seed hash published"),
     "lottery_draw": _l("Lottery drawn"),
+    # issue 24: selection (选房, R-LCH-3)
+    "selection_start": _l("Selection started"),
+    "selection_slot": _l("Slot opened"),
+    "selection_missed": _l("Slot missed"),
+    "selection_out": _l("Out of the selection"),
+    "selection_choose": _l("Unit chosen"),
+    "selection_close": _l("Selection closed"),
 }
