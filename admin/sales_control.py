@@ -2,7 +2,7 @@
 card with its actions (holds), and the price-list import."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, jsonify, redirect, request
+from flask import Response, abort, current_app, flash, jsonify, redirect, request
 from flask_admin import expose
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
@@ -10,6 +10,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from models import Building, Lead, Project, RuleViolation, Unit, User, db
+from models import live
 from models.board import board
 from models.changes import validate_change_chains
 from models.contracts import validate_step_prerequisites
@@ -55,12 +56,49 @@ def _board_rows(grid, labels, unit_url, layout=None, status=None) -> Markup:
     return Markup("".join(out))
 
 
+def _etag_value(etag: str) -> str:
+    return etag.strip('"')
+
+
+def _state_response(kept, etag: str) -> Response:
+    """The kept state, or 304 when the browser has this version (kept is None)."""
+    if kept is None:
+        response = Response(status=304)
+    else:
+        gzipped = "gzip" in (request.headers.get("Accept-Encoding") or "")
+        response = Response(kept.gzipped if gzipped else kept.body, mimetype="application/json")
+        if gzipped:
+            response.headers["Content-Encoding"] = "gzip"
+    response.set_etag(_etag_value(etag))
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Cache-Control"] = "private, no-cache"  # ask every time; 304 while unchanged
+    return response
+
+
+def _events(hub, viewer, version: int, heartbeat: float, lasts: float):
+    """The stream's body: `version`, then {v, cells} per change, `: ping` when quiet."""
+    import time
+    ends = time.monotonic() + lasts
+    try:
+        yield f"retry: 2000\nevent: version\ndata: {{\"v\":{version}}}\n\n"
+        while time.monotonic() < ends:
+            item = viewer.next(min(heartbeat, max(0.1, ends - time.monotonic())))
+            if item is None:
+                yield ": ping\n\n"
+            elif item is live.BEHIND:
+                yield 'event: reload\ndata: {}\n\n'
+            else:
+                yield f"id: {item[0]}\ndata: {item[1]}\n\n"
+    finally:
+        hub.leave(viewer)
+
+
 class BoardPage(ProtectedPage):
     """Every building of a project as floors × positions, coloured by status (R-SC-1)."""
 
     entity = "board"
-    verb_of = {"index": "list", "statuses": "list", "unit": "list", "hold": "action",
-               "release": "action", "withhold": "action"}
+    verb_of = {"index": "list", "statuses": "list", "state": "list", "stream": "list", "unit": "list",
+               "hold": "action", "release": "action", "withhold": "action"}
 
     def _project(self):
         projects = list(db.session.scalars(select(Project).order_by(Project.id)))
@@ -96,6 +134,42 @@ class BoardPage(ProtectedPage):
         rows = db.session.execute(select(Unit.id, Unit.status).join(Building).where(
             Building.project_id == project.id)).all()
         return jsonify({str(i): s for i, s in rows})
+
+    def _asked_project(self) -> Project:
+        """The project named by ?project=ID (the live board's endpoints name it; 404 if none)."""
+        project = db.session.get(Project, _int_arg("project") or 0)
+        if project is None:
+            abort(404)
+        return project
+
+    @expose("/state")
+    def state(self):
+        """The board's state as compact JSON (models.live), kept per version: ETag/304, gzipped
+        for whoever accepts it (R-LCH-3)."""
+        project = self._asked_project()
+        etag = live.etag_of(project.id, *live.hub().version(project.id))
+        if request.if_none_match.contains(_etag_value(etag)):
+            return _state_response(None, etag)
+        kept = live.kept_state(db.session, project.id)
+        return _state_response(kept, kept.etag)
+
+    @expose("/stream")
+    def stream(self):
+        """Server-sent events of a project's board: first its version, then every change, a
+        heartbeat every `LIVE_HEARTBEAT_SECONDS`; the stream ends after `LIVE_STREAM_SECONDS`
+        and the browser reconnects (EventSource). Served in production by its own gevent
+        gunicorn (docs/live-board.md); holds no database connection while it waits."""
+        project = self._asked_project()
+        hub = live.hub()
+        viewer = hub.listen(project.id)  # before reading the version: nothing falls between
+        _, version = hub.version(project.id)
+        heartbeat = float(current_app.config.get("LIVE_HEARTBEAT_SECONDS", 15))
+        lasts = float(current_app.config.get("LIVE_STREAM_SECONDS", 600))
+        db.session.remove()  # the connection goes back to the pool for the stream's whole life
+        response = Response(_events(hub, viewer, version, heartbeat, lasts), mimetype="text/event-stream")
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+        return response
 
     def _unit(self, unit_id):
         unit = db.session.get(Unit, unit_id)
