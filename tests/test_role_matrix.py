@@ -396,7 +396,6 @@ EXPECTED = {
     "question_group.index": "amv",
     "question_group.answer": "am",
     "board.index": "amgcflrvs",
-    "board.statuses": "amgcflrvs",
     "board.unit": "amgcflrvs",
     "board.hold": "amgc",
     "board.release": "amgc",
@@ -665,6 +664,9 @@ EXPECTED = {
     "floor_dashboard.index": "amfv",
     "channel_analytics.index": "amv",
     "channel_analytics.export_xlsx": "amv",
+    # issue 24: live board (R-LCH-3): the board's state and its stream, as the board itself
+    "board.state": "amgcflrvs",
+    "board.stream": "amgcflrvs",
 }
 
 PUBLIC_PATHS = {
@@ -738,7 +740,6 @@ PUBLIC_PATHS = {
     "survey.record_view": ("GET", "/admin/survey/record/?subscription_id={subscription}"),
     "survey.summary_view": ("POST", "/admin/survey/summary/"),
     "board.index": ("GET", "/admin/board/"),
-    "board.statuses": ("GET", "/admin/board/statuses"),
     "board.unit": ("GET", "/admin/board/unit/{unit}"),
     "board.hold": ("POST", "/admin/board/unit/{unit}/hold"),
     "board.release": ("POST", "/admin/board/unit/{unit}/release"),
@@ -778,6 +779,9 @@ PUBLIC_PATHS = {
     "floor_dashboard.index": ("GET", "/admin/floor_dashboard/"),
     "channel_analytics.index": ("GET", "/admin/channel_analytics/"),
     "channel_analytics.export_xlsx": ("GET", "/admin/channel_analytics/export.xlsx"),
+    # issue 24: live board
+    "board.state": ("GET", "/admin/board/state?project={project}"),
+    "board.stream": ("GET", "/admin/board/stream?project={project}"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
