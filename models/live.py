@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
 
-from .board import is_sold, saleable, sell_through_rate, sold_join
+from .board import is_sold, sell_through_rate, sold_join
 from .deals import Subscription
 from .inventory import UNIT_STATUSES, Building, Unit
 from .projects import Project
