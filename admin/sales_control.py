@@ -99,8 +99,8 @@ class BoardPage(ProtectedPage):
         building_id = _int_arg("building")
         return self.render("admin/board.html", project=project, projects=projects, buildings=buildings,
                            building_id=building_id if any(b.id == building_id for b in buildings) else None,
-                           layouts=layouts, layout=request.args.get("layout") or "",
-                           status=request.args.get("status") or "",
+                           layouts=layouts, chosen_layout=request.args.get("layout") or "",
+                           chosen_status=request.args.get("status") or "",
                            labels={k: str(v) for k, v in CHOICES[("unit", "status")].items()})
 
     def _asked_project(self) -> Project:
