@@ -264,22 +264,25 @@ def test_r_lch_3_the_state_endpoint_answers_304_while_unchanged_and_gzips(client
 def test_r_lch_3_the_stream_carries_a_sale_to_a_viewer(app, db, office):
     """The SSE endpoint, read as the browser reads it: the first event is the version, then the
     sale another session makes arrives with its cell."""
-    app.config["LIVE_STREAM_SECONDS"] = 20
+    app.config.update(LIVE_STREAM_SECONDS=20, LIVE_HEARTBEAT_SECONDS=0.2)
     viewer = app.test_client()
     Auth(viewer).login(office["control"].username)
     response = viewer.get(f"/admin/board/stream?project={office['project'].id}", buffered=False)
     assert response.status_code == 200 and response.mimetype == "text/event-stream"
-    chunks, got_sale = [], threading.Event()
+    chunks, got_ping, got_sale = [], threading.Event(), threading.Event()
 
     def read():
         for chunk in response.response:
             chunks.append(chunk.decode() if isinstance(chunk, bytes) else chunk)
+            if ": ping" in "".join(chunks):
+                got_ping.set()
             if "cells" in "".join(chunks):
                 got_sale.set()
                 return
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    assert got_ping.wait(10), "".join(chunks)  # the heartbeat, while nothing changes
     subscribe_unit(db, office, 0)
     assert got_sale.wait(10), "".join(chunks)
     response.close()
@@ -289,3 +292,16 @@ def test_r_lch_3_the_stream_carries_a_sale_to_a_viewer(app, db, office):
     message = json.loads(events[0].split("data: ", 1)[1])
     first = json.loads(body.split("event: version\ndata: ", 1)[1].split("\n", 1)[0])["v"]
     assert message["v"] == first + 1 and message["cells"][0][0] == office["units"][0].id
+
+
+def test_r_lch_3_a_viewer_that_falls_behind_is_told_to_reload_not_left_with_a_gap(app, db, office):
+    hub = live.hub()
+    viewer = hub.listen(office["project"].id)
+    for version in range(1, 70):  # more than its queue holds, and nobody reading
+        hub.deliver(office["project"].id, version, '{"v":%d,"cells":[]}' % version)
+    items = []
+    while (item := viewer.next(0.01)) is not None:
+        items.append(item)
+    assert items[0] is live.BEHIND and all(v > 64 for v, _ in items[1:])
+    hub.leave(viewer)
+    assert hub.count() == 0
