@@ -115,10 +115,9 @@ class BoardPage(ProtectedPage):
         """The board's state as compact JSON (models.live), kept per version: ETag/304, gzipped
         for whoever accepts it (R-LCH-3)."""
         project = self._asked_project()
-        etag = live.etag_of(project.id, *live.hub().version(project.id))
-        if request.if_none_match.contains(_etag_value(etag)):
-            return _state_response(None, etag)
         kept = live.kept_state(db.session, project.id)
+        if request.if_none_match.contains(_etag_value(kept.etag)):
+            return _state_response(None, kept.etag)
         return _state_response(kept, kept.etag)
 
     @expose("/stream")

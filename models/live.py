@@ -116,7 +116,13 @@ def etag_of(project_id: int, epoch: str, version: int) -> str:
 def kept_state(session, project_id: int) -> KeptState:
     """The project's state at its current version, from this process's memory, else Redis, else
     computed (and kept in both). The version is read first: a state computed while a change
-    commits is at least as new as the version it is kept under."""
+    commits is at least as new as the version it is kept under.
+
+    While units change faster than a state is computed (opening day: many versions a second),
+    a state computed less than LIVE_STATE_STALE_SECONDS ago (0.5 by default) is served for a
+    newer version too, with its own version and ETag: the browser applies the changes pushed
+    since (static/liveboard.js keeps them), so the state is computed at most about twice a
+    second per process however fast units sell."""
     live = hub()
     epoch, version = live.version(project_id)
     key = (project_id, epoch, version)
@@ -124,6 +130,10 @@ def kept_state(session, project_id: int) -> KeptState:
     kept = store.get(key, STATE_SECONDS)
     if kept is not None:
         return kept
+    stale = float(current_app.config.get("LIVE_STATE_STALE_SECONDS", 0.5))
+    latest = store.get((project_id, epoch, "latest"), stale) if stale > 0 else None
+    if latest is not None and latest.version <= version:
+        return latest
     cache = current_app.extensions["salesdesk_cache"]
     shared_key = f"{PREFIX}state:{project_id}:{epoch}:{version}"
     shared = cache.get_shared(shared_key, "the live board") if live.redis() is not None else None
@@ -136,6 +146,7 @@ def kept_state(session, project_id: int) -> KeptState:
         if live.redis() is not None:
             cache.put_shared(shared_key, (kept.body, kept.gzipped), STATE_SECONDS, "the live board")
     store.put(key, kept)
+    store.put((project_id, epoch, "latest"), kept)
     return kept
 
 

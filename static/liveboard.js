@@ -27,7 +27,9 @@
     this.streamUrl = root.getAttribute("data-stream-url") || "/admin/board/stream?project=" + encodeURIComponent(this.project);
     this.state = null;
     this.loading = null;
-    this.seen = 0;  // the newest version the stream told of: a state older than it is fetched again
+    this.seen = 0;  // the newest version the stream told of
+    this.kept = [];  // changes that came while the state was on its way (or after a gap)
+    this.retry = null;
     this.load();
     this.listen();
   }
@@ -40,8 +42,7 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (state) {
         self.loading = null;
-        if (state) { self.show(state); }
-        if (state && state.v < self.seen) { self.load(); }
+        if (state) { self.show(state); self.catchUp(); }
       })
       .catch(function () { self.loading = null; });
     return self.loading;
@@ -124,23 +125,52 @@
     if (rate) { rate.textContent = (saleable ? Math.round(1000 * sold / saleable) / 10 : 0).toFixed(1) + "%"; }
   };
 
+  // A change from the stream: applied when it follows the board's version; kept while the state
+  // is on its way or when it comes after a gap (the state fetched next may be older than it).
   LiveBoard.prototype.apply = function (message) {
     var self = this;
     self.seen = Math.max(self.seen, message.v || 0);
-    if (!self.state || message.reload || message.v > self.state.v + 1) { self.load(); return; }
+    if (message.reload) { self.kept = []; self.load(); return; }
+    if (!self.state || self.loading) { self.keep(message); return; }
     if (message.v <= self.state.v) { return; }  // already in the state we have
-    var unknown = false;
+    if (message.v > self.state.v + 1) { self.keep(message); self.load(); return; }
+    if (!self.change(message)) { self.load(); return; }  // a new or moved unit: the whole board again
+    self.count();
+  };
+
+  LiveBoard.prototype.keep = function (message) {
+    if (this.kept.length < 1000) { this.kept.push(message); }
+  };
+
+  // After a state: the kept changes that follow it, in order; a gap left, the state again in a second.
+  LiveBoard.prototype.catchUp = function () {
+    var self = this, kept = self.kept.sort(function (a, b) { return a.v - b.v; });
+    self.kept = [];
+    for (var i = 0; i < kept.length; i += 1) {
+      if (kept[i].v <= self.state.v) { continue; }
+      if (kept[i].v > self.state.v + 1) { break; }
+      if (!self.change(kept[i])) { self.load(); return; }  // a new or moved unit
+    }
+    self.count();
+    if (self.state.v < self.seen && !self.retry) {
+      self.kept = kept.filter(function (m) { return m.v > self.state.v; });
+      self.retry = setTimeout(function () { self.retry = null; self.load(); }, 1000);
+    }
+  };
+
+  // The cells of one change, on the board and in its data; false when a unit is not on the board.
+  LiveBoard.prototype.change = function (message) {
+    var self = this, known = true;
     message.cells.forEach(function (u) {
       var old = self.units[u[0]];
-      if (!old || old[1] !== u[1] || old[2] !== u[2] || old[3] !== u[3]) { unknown = true; return; }
+      if (!old || old[1] !== u[1] || old[2] !== u[2] || old[3] !== u[3]) { known = false; return; }
       self.units[u[0]] = u;
       var cell = self.root.querySelector('td.cell[data-unit="' + u[0] + '"]');
       if (cell) { cell.outerHTML = self.cellHtml(u); }
     });
     self.state.v = message.v;
     self.root.setAttribute("data-version", message.v);
-    if (unknown) { self.load(); return; }  // a new or moved unit: the whole board again
-    self.count();
+    return known;
   };
 
   LiveBoard.prototype.listen = function () {
@@ -150,7 +180,7 @@
     source.addEventListener("version", function (e) {
       var v = JSON.parse(e.data).v;
       self.seen = Math.max(self.seen, v);
-      if (self.state && v !== self.state.v) { self.load(); }
+      if (self.state && !self.loading && v !== self.state.v) { self.load(); }
     });
     source.addEventListener("reload", function () { self.load(); });
     source.onmessage = function (e) { self.apply(JSON.parse(e.data)); };

@@ -100,6 +100,7 @@ def test_r_sc_1_the_state_is_the_boards_cells_counts_and_sell_through(db, office
 
 def test_r_lch_3_the_kept_state_is_renewed_by_a_change_and_not_before(app, db, office):
     s = db.session
+    app.config["LIVE_STATE_STALE_SECONDS"] = 0  # no young state stands in for a newer version
     first = live.kept_state(s, office["project"].id)
     assert live.kept_state(s, office["project"].id) is first  # kept: no query the second time
     hold_unit(s, office["agent"], unit_id=office["units"][0].id, lead_id=office["lead"].id)
@@ -110,6 +111,21 @@ def test_r_lch_3_the_kept_state_is_renewed_by_a_change_and_not_before(app, db, o
     cells = {u[0]: u for u in json.loads(after.body)["units"]}
     assert cells[office["units"][0].id][8] == "held"
     assert json.loads(gzip.decompress(after.gzipped)) == json.loads(after.body)
+
+
+def test_r_lch_3_while_units_change_fast_a_young_state_stands_in_with_its_own_version(app, db, office):
+    """Opening day: a state is computed at most every LIVE_STATE_STALE_SECONDS per process; the
+    one served carries its own version (and ETag), so the board applies the changes since."""
+    s = db.session
+    app.config["LIVE_STATE_STALE_SECONDS"] = 3600
+    first = live.kept_state(s, office["project"].id)
+    set_withheld(s, office["control"], office["units"][0].id, True)
+    s.commit()
+    served = live.kept_state(s, office["project"].id)
+    assert served is first and served.version == live.hub().version(office["project"].id)[1] - 1
+    app.config["LIVE_STATE_STALE_SECONDS"] = 0
+    fresh = live.kept_state(s, office["project"].id)
+    assert fresh.version == first.version + 1 and fresh.etag != first.etag
 
 
 # --- every path publishes exactly its units, after the commit only ---------------------------------
@@ -243,7 +259,8 @@ def test_r_lch_3_versions_only_grow_and_each_message_carries_the_next(db, office
 
 # --- the endpoints --------------------------------------------------------------------------------
 
-def test_r_lch_3_the_state_endpoint_answers_304_while_unchanged_and_gzips(client, db, office, login_as):
+def test_r_lch_3_the_state_endpoint_answers_304_while_unchanged_and_gzips(app, client, db, office, login_as):
+    app.config["LIVE_STATE_STALE_SECONDS"] = 0
     login_as("agent")
     url = f"/admin/board/state?project={office['project'].id}"
     first = client.get(url, headers={"Accept-Encoding": "gzip"})
