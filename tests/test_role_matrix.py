@@ -397,7 +397,6 @@ EXPECTED = {
     "question_group.index": "amv",
     "question_group.answer": "am",
     "board.index": "amgcflrvs",
-    "board.statuses": "amgcflrvs",
     "board.unit": "amgcflrvs",
     "board.hold": "amgc",
     "board.release": "amgc",
@@ -684,6 +683,9 @@ EXPECTED = {
     "launch_control.start_view": "mc",  # launch.run
     "launch_control.advance_view": "mc",
     "launch_control.close_view": "mc",
+    # issue 24: live board (R-LCH-3): the board's state and its stream, as the board itself
+    "board.state": "amgcflrvs",
+    "board.stream": "amgcflrvs",
 }
 
 PUBLIC_PATHS = {
@@ -757,7 +759,6 @@ PUBLIC_PATHS = {
     "survey.record_view": ("GET", "/admin/survey/record/?subscription_id={subscription}"),
     "survey.summary_view": ("POST", "/admin/survey/summary/"),
     "board.index": ("GET", "/admin/board/"),
-    "board.statuses": ("GET", "/admin/board/statuses"),
     "board.unit": ("GET", "/admin/board/unit/{unit}"),
     "board.hold": ("POST", "/admin/board/unit/{unit}/hold"),
     "board.release": ("POST", "/admin/board/unit/{unit}/release"),
@@ -815,6 +816,9 @@ PUBLIC_PATHS = {
     "launch_control.start_view": ("POST", "/admin/launch_control/start"),
     "launch_control.advance_view": ("POST", "/admin/launch_control/advance"),
     "launch_control.close_view": ("POST", "/admin/launch_control/close"),
+    # issue 24: live board
+    "board.state": ("GET", "/admin/board/state?project={project}"),
+    "board.stream": ("GET", "/admin/board/stream?project={project}"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
