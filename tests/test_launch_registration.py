@@ -513,3 +513,27 @@ def test_r_lch_1_ten_deposits_of_one_card_at_once_record_one_receipt(app, db, of
     outcomes = race(*[attempt] * 10, app=app, expected=(RuleViolation,))
     assert sum(isinstance(o, str) for o in outcomes) == 1
     assert _count(db, IntentPayment) == 1
+
+
+# --- the card (认筹卡, R-LCH-1) ---------------------------------------------------------------------
+
+def test_r_lch_1_the_card_renders_with_the_phone_and_id_number_masked(app, db, office, tmp_path):
+    import subprocess
+
+    from models.documents import document_context, request_documents
+    from pdf import render
+    entry = _paid(db, office)
+    batch, documents = request_documents(db.session, office["agent"], "intent_card", [entry.id])
+    db.session.commit()
+    assert batch is None and documents[0].owner_id == office["agent"].id
+    context = document_context(db.session, "intent_card", entry.id, today=TODAY)
+    data = render("intent_card", context)
+    pdf = tmp_path / "card.pdf"
+    pdf.write_bytes(data)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "认筹卡" in text and entry.number in text and "SJ-KP-000001" in text
+    assert "139****5678" in text and "110***********4573" in text
+    assert PHONE not in text and ID_NUMBER not in text
+    other = _register(db, office, who="agent2", phone="13912345679", id_number=ID_NUMBER_2)
+    with refused("not one you may see"):  # an agent: his own customers' cards only
+        request_documents(db.session, office["agent"], "intent_card", [other.id])
