@@ -15,7 +15,7 @@ from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectFi
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from models import Building, IntentPayment, Launch, LaunchEntry, Project, db
+from models import Building, Launch, LaunchEntry, Project, db
 from models.base import office_today
 from models.identity import ID_TYPES
 from models.labels import choice_label

@@ -537,3 +537,95 @@ def test_r_lch_1_the_card_renders_with_the_phone_and_id_number_masked(app, db, o
     other = _register(db, office, who="agent2", phone="13912345679", id_number=ID_NUMBER_2)
     with refused("not one you may see"):  # an agent: his own customers' cards only
         request_documents(db.session, office["agent"], "intent_card", [other.id])
+
+
+# --- the screens (R-LCH-1, R-ALL-1) ---------------------------------------------------------------
+
+def _signed_in(app, user):
+    from tests.conftest import Auth, csrf_token
+    client = app.test_client()
+    assert Auth(client).login(user.username).status_code == 302
+    return client, csrf_token(client, "/admin/")
+
+
+def _open_today(db, office):
+    from models.base import office_today
+    today = office_today()
+    launch = office["launch"]
+    launch.registration_opens_on, launch.registration_closes_on = today - dt.timedelta(days=1), today + dt.timedelta(days=5)
+    launch.selection_on, launch.card_valid_until = today + dt.timedelta(days=7), today + dt.timedelta(days=30)
+    db.session.commit()
+    return today
+
+
+def test_r_lch_1_an_agent_registers_a_buyer_on_the_registration_page_and_finance_takes_the_deposit(app, db, office):
+    from tests.conftest import submission_key
+    today = _open_today(db, office)
+    agent, token = _signed_in(app, office["agent"])
+    page = agent.get(f"/admin/launch_entry/register/?launch_id={office['launch'].id}").get_data(as_text=True)
+    assert QUESTION in page and "answer_1" in page
+    data = {"csrf_token": token, "launch_id": office["launch"].id, "name": "王先生", "phone": "139 1234 5678",
+            "id_type": "resident_id", "id_number": ID_NUMBER, "address": "长沙", "first_home": "y",
+            "answer_0": "yes", "answer_1": "no", "submission_key": submission_key(page)}
+    response = agent.post(f"/admin/launch_entry/register/?launch_id={office['launch'].id}", data=data)
+    assert response.status_code == 302
+    agent.post(f"/admin/launch_entry/register/?launch_id={office['launch'].id}", data=data)  # sent twice
+    entry = db.session.scalars(select(LaunchEntry)).one()
+    assert entry.phone == PHONE and entry.group_name == "first_home" and not entry.eligible
+    assert entry.answers == {QUESTION: True, "无不良征信记录": False}
+    details = agent.get(f"/admin/launch_entry/details/?id={entry.id}").get_data(as_text=True)
+    assert PHONE in details and ID_NUMBER not in details and "110***********4573" in details  # agents: ID masked
+    assert 'data-step="deposit"' not in details  # finance's step
+
+    finance, finance_token = _signed_in(app, office["finance"])
+    details = finance.get(f"/admin/launch_entry/details/?id={entry.id}").get_data(as_text=True)
+    assert 'data-step="deposit"' in details and 'data-step="refund"' not in details
+    form = finance.post("/admin/launch_entry/action/", data={"csrf_token": finance_token, "action": "deposit",
+                                                             "rowid": entry.id})
+    step = {"csrf_token": finance_token, "ids": str(entry.id), "paid_on": today.isoformat(), "channel": "pos",
+            "submission_key": submission_key(form.get_data(as_text=True))}
+    response = finance.post("/admin/launch_entry/deposit/", data=step)
+    assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
+    assert "SJ-KP-000001" in finance.get("/admin/launch_entry/").get_data(as_text=True)  # the flash says it
+    finance.post("/admin/launch_entry/deposit/", data=step)  # a double click: received once
+    assert _count(db, IntentPayment) == 1
+    db.session.expire_all()
+    assert db.session.get(LaunchEntry, entry.id).status == "paid"
+    ledger = finance.get("/admin/intent_payment/").get_data(as_text=True)
+    assert "SJ-KP-000001" in ledger and entry.number in ledger
+    csv = finance.get("/admin/intent_payment/export/csv/").get_data(as_text=True)
+    assert "SJ-KP-000001" in csv
+
+
+def test_r_all_1_an_agent_sees_only_his_own_registrations_and_cards(app, db, office):
+    mine = _register(db, office)
+    theirs = _register(db, office, who="agent2", phone="13912345679", id_number=ID_NUMBER_2, name="李女士")
+    agent, token = _signed_in(app, office["agent"])
+    grid = agent.get("/admin/launch_entry/").get_data(as_text=True)
+    assert mine.number in grid and theirs.number not in grid
+    assert agent.get(f"/admin/launch_entry/details/?id={theirs.id}").status_code in (302, 404)
+    agent.post("/admin/document/request/", data={"csrf_token": token, "kind": "intent_card", "subject_id": theirs.id})
+    from models import Document
+    assert _count(db, Document, Document.kind == "intent_card") == 0
+    vp = office["manager"]  # the manager sees every row, with the phone whole and the ID masked
+    manager, _ = _signed_in(app, vp)
+    grid = manager.get("/admin/launch_entry/").get_data(as_text=True)
+    assert mine.number in grid and theirs.number in grid and ID_NUMBER_2 not in grid
+
+
+def test_r_lch_1_the_manager_makes_a_launch_on_its_form(app, db, office):
+    manager, token = _signed_in(app, office["manager"])
+    page = manager.get("/admin/launch/new/").get_data(as_text=True)
+    assert "registration_opens_on" in page
+    data = {"csrf_token": token, "project": office["project"].id, "name": "二期开盘", "buildings": office["other"].id,
+            "registration_opens_on": "2026-12-01", "registration_closes_on": "2026-12-10", "selection_on": "2026-12-12",
+            "intent_deposit": "30,000", "card_valid_until": "2027-01-12", "questions": "持有本市购房资格\n\n",
+            "slot_minutes": "6", "slot_size": "12", "missed_rule": "out"}
+    assert manager.post("/admin/launch/new/", data=data).status_code == 302
+    launch = db.session.scalars(select(Launch).where(Launch.name == "二期开盘")).one()
+    assert launch.intent_deposit == Decimal("30000.00") and launch.questions == ["持有本市购房资格"]
+    assert [b.id for b in launch.buildings] == [office["other"].id] and launch.missed_rule == "out"
+    manager.post("/admin/launch/new/", data={**data, "name": "三期"})  # the same building again: refused
+    assert _count(db, Launch, Launch.name == "三期") == 0
+    edit = manager.get(f"/admin/launch/edit/?id={launch.id}").get_data(as_text=True)
+    assert "持有本市购房资格" in edit
