@@ -278,7 +278,7 @@ class LaunchEntryView(document_actions("intent_card"), ENTRY_STEPS, ReadOnlyView
             if entry is ALREADY_DONE:
                 return redirect(url_for(".index_view"))
         return self.render("admin/launch_register.html", form=form, launch=launch, launches=launches,
-                           title=gettext("Register a buyer for a launch (认筹)"),
+                           title=gettext("Register a buyer for a launch"),
                            action_url=url_for(".register_view", launch_id=launch.id))
 
 
