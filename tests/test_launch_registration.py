@@ -629,3 +629,43 @@ def test_r_lch_1_the_manager_makes_a_launch_on_its_form(app, db, office):
     assert _count(db, Launch, Launch.name == "三期") == 0
     edit = manager.get(f"/admin/launch/edit/?id={launch.id}").get_data(as_text=True)
     assert "持有本市购房资格" in edit
+
+
+def test_r_lch_1_finance_refunds_and_converts_from_the_registration_and_the_grid_lists_refunds_due(app, db, office):
+    from tests.conftest import submission_key
+    today = _open_today(db, office)
+    kept = _register(db, office, today=today)
+    gone = _register(db, office, phone="13912345679", id_number=ID_NUMBER_2, today=today)
+    for entry in (kept, gone):
+        record_intent_deposit(db.session, office["finance"], entry.id, paid_on=today, channel="pos", today=today)
+    db.session.commit()
+    sub = _chosen(db, office, kept, office["units"][0])
+    finance, token = _signed_in(app, office["finance"])
+    page = finance.get(f"/admin/launch_entry/details/?id={kept.id}").get_data(as_text=True)
+    assert 'data-step="convert"' in page
+    form = finance.post("/admin/launch_entry/action/", data={"csrf_token": token, "action": "convert", "rowid": kept.id})
+    step = {"csrf_token": token, "ids": str(kept.id), "submission_key": submission_key(form.get_data(as_text=True))}
+    assert finance.post("/admin/launch_entry/convert/", data=step).status_code == 302
+    finance.post("/admin/launch_entry/convert/", data=step)  # sent twice: converted once
+    form = finance.post("/admin/launch_entry/action/", data={"csrf_token": token, "action": "refund", "rowid": gone.id})
+    step = {"csrf_token": token, "ids": str(gone.id), "paid_on": today.isoformat(), "channel": "bank_transfer",
+            "reason": "客户放弃", "submission_key": submission_key(form.get_data(as_text=True))}
+    assert finance.post("/admin/launch_entry/refund/", data=step).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(LaunchEntry, kept.id).status == "converted"
+    assert db.session.get(LaunchEntry, gone.id).status == "refunded"
+    assert db.session.get(Subscription, sub.id).status == "active"
+    assert _count(db, IntentPayment, IntentPayment.kind == "conversion") == 1
+    assert _count(db, IntentPayment, IntentPayment.kind == "refund") == 1
+
+    third = _register(db, office, phone="13912345670", id_number="110101199003071719", today=today)
+    record_intent_deposit(db.session, office["finance"], third.id, paid_on=today, channel="pos", today=today)
+    office["launch"].card_valid_until = today - dt.timedelta(days=1)  # the card expired yesterday
+    office["launch"].selection_on = office["launch"].registration_closes_on = today - dt.timedelta(days=1)
+    office["launch"].registration_opens_on = today - dt.timedelta(days=2)
+    db.session.commit()
+    view = next(v for v in app.extensions["admin"][0]._views if getattr(v, "endpoint", "") == "launch_entry")
+    index = next(i for i, flt in enumerate(view._filters) if flt.__class__.__name__ == "RefundDueFilter")
+    finance.get("/admin/")  # the steps' messages shown
+    grid = finance.get(f"/admin/launch_entry/?flt0_{index}=1").get_data(as_text=True)
+    assert third.number in grid and kept.number not in grid and gone.number not in grid
