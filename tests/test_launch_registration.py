@@ -669,3 +669,22 @@ def test_r_lch_1_finance_refunds_and_converts_from_the_registration_and_the_grid
     finance.get("/admin/")  # the steps' messages shown
     grid = finance.get(f"/admin/launch_entry/?flt0_{index}=1").get_data(as_text=True)
     assert third.number in grid and kept.number not in grid and gone.number not in grid
+
+
+def test_r_lch_1_a_smaller_intent_deposit_pays_part_of_the_deposit_and_finance_takes_the_rest(db, office):
+    from models.payments import record_deposit
+    update_launch(db.session, office["manager"], office["launch"].id, intent_deposit="20000")
+    db.session.commit()
+    entry = _paid(db, office)
+    sub = _chosen(db, office, entry, office["units"][0])
+    assert convert_intent_deposit(db.session, office["finance"], entry.id, today=TODAY).amount == Decimal("20000.00")
+    db.session.commit()
+    assert db.session.get(Subscription, sub.id).status == "confirmed"  # the deposit is not paid whole yet
+    with refused("¥20,000.00 is paid already: ¥30,000.00 is still due"):
+        record_deposit(db.session, office["finance"], sub.id, amount="50000", paid_on=TODAY, channel="pos", today=TODAY)
+    db.session.rollback()
+    record_deposit(db.session, office["finance"], sub.id, amount="30000", paid_on=TODAY, channel="pos", today=TODAY)
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Subscription, sub.id).status == "active"
+    assert db.session.scalars(select(Payment.receipt_no).order_by(Payment.id)).all() == ["SJ-KP-000002", "SJ-KP-000003"]
