@@ -121,7 +121,6 @@ class RefundDueFilter(BaseSQLAFilter):
     """Paid cards past their expiry, never converted: their deposits are owed back (R-LCH-1)."""
 
     def apply(self, query, value, alias=None):
-        query = query.join(Launch, Launch.id == LaunchEntry.launch_id)
         due = refund_due()
         return query.filter(due if value == "1" else ~due)
 

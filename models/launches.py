@@ -682,10 +682,11 @@ def expire_entries(session, today: dt.date | None = None) -> int:
     return expired
 
 
-def refund_due():
-    """A WHERE clause on LaunchEntry joined to Launch: a paid card past its expiry, never converted —
-    its deposit is owed back (R-LCH-1)."""
-    return (LaunchEntry.status == "paid") & (Launch.card_valid_until < office_today())
+def refund_due(today: dt.date | None = None):
+    """A WHERE clause on LaunchEntry: a paid card past its expiry, never converted — its deposit is
+    owed back (R-LCH-1)."""
+    expired = select(Launch.id).where(Launch.card_valid_until < (today or office_today()))
+    return (LaunchEntry.status == "paid") & LaunchEntry.launch_id.in_(expired)
 
 
 def refunds_due(session, launch_id: int, today: dt.date | None = None) -> list[LaunchEntry]:

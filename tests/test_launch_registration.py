@@ -669,6 +669,10 @@ def test_r_lch_1_finance_refunds_and_converts_from_the_registration_and_the_grid
     finance.get("/admin/")  # the steps' messages shown
     grid = finance.get(f"/admin/launch_entry/?flt0_{index}=1").get_data(as_text=True)
     assert third.number in grid and kept.number not in grid and gone.number not in grid
+    launch_filter = next(i for i, flt in enumerate(view._filters) if getattr(flt, "column", None) is not None
+                         and flt.column.key == "name" and flt.column.table.name == "launch")
+    both = finance.get(f"/admin/launch_entry/?flt0_{index}=1&flt1_{launch_filter}=一期").get_data(as_text=True)
+    assert third.number in both and kept.number not in both  # with the launch's filter too
 
 
 def test_r_lch_1_a_smaller_intent_deposit_pays_part_of_the_deposit_and_finance_takes_the_rest(db, office):
