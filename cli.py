@@ -267,6 +267,51 @@ def restore_command(source, yes):
                    "`flask --app app db upgrade` before starting the app.")
 
 
+# --- Opening day (issue 24): the lottery's verification (R-LCH-2) -----------------------------------
+
+launch_cli = AppGroup("launch", help="Opening day (开盘): launches and their lottery.")
+
+
+@launch_cli.command("verify")
+@click.argument("launch_id", type=int)
+@click.option("--json", "json_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A published lottery JSON (/launch/<id>/lottery.json) to re-run instead of the database.")
+def launch_verify_command(launch_id, json_file):
+    """Re-run the lottery of LAUNCH_ID: the entrants' digest, the seed's hash and the order,
+    recomputed from the database (or from a published JSON file, which must also agree with the
+    database), compared with what was published. Exit code 1 on a mismatch, naming the first
+    difference."""
+    import json
+
+    from models.lottery import public_document, verify, verify_document
+    from models import Launch
+
+    try:
+        report = verify(db.session, launch_id)
+        if json_file:
+            with open(json_file, "rb") as handle:
+                doc = json.loads(handle.read())
+            from_file = verify_document(doc)
+            stored = public_document(db.session, db.session.get(Launch, launch_id)) or {}
+            for name in ("entrants_digest", "seed_hash", "seed"):
+                from_file.checks[f"file {name} = database"] = doc.get(name) == stored.get(name)
+            from_file.checks["file order = database"] = doc.get("order") == stored.get("order")
+            if not from_file.difference and not from_file.ok:
+                wrong = [name for name, good in from_file.checks.items() if not good]
+                from_file.difference = "the file differs from the database: " + ", ".join(wrong)
+            report = from_file
+    except RuleViolation as exc:
+        raise click.ClickException(str(exc))
+    for name, good in report.checks.items():
+        click.echo(f"{name}: {'match' if good else 'MISMATCH'}")
+    click.echo(f"launch {launch_id}: {report.entrants} entrants, " + ("drawn" if report.drawn else "not drawn yet"))
+    if not report.ok:
+        click.echo(f"first difference: {report.difference}")
+        click.echo("MISMATCH")
+        raise SystemExit(1)
+    click.echo("match")
+
+
 def init_app(app) -> None:
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_command)
@@ -275,3 +320,4 @@ def init_app(app) -> None:
     app.cli.add_command(document_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    app.cli.add_command(launch_cli)  # issue 24: opening day

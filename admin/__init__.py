@@ -19,6 +19,7 @@ from . import auth, errors, fast_list, i18n, menu, security
 from .base import THEME, RowIdConverter
 from .sales_control import BoardPage, PriceImportPage
 from .rotation import RotationPage
+from . import lottery  # issue 24: the lottery
 from .exports import FinanceExportPage
 from .targets import TargetsPage
 from .views import VIEWS, ChannelAnalyticsPage, FloorDashboardPage, LoanAgeingPage, QuestionGroupPage
@@ -122,6 +123,9 @@ def init_app(app) -> None:
     admin.add_view(FloorDashboardPage(name=_l("Floor dashboard"), category=_l("Sales"), endpoint="floor_dashboard"))
     admin.add_view(ChannelAnalyticsPage(name=_l("Channel analytics"), category=_l("Sales"),
                                         endpoint="channel_analytics"))
+    # issue 24: the lottery (R-LCH-2): the manager's page, and its public pages (no sign-in)
+    admin.add_view(lottery.LotteryPage(name=_l("Lottery"), category=_l("Opening day"), endpoint="lottery"))
+    app.register_blueprint(lottery.public)
     admin.init_app(app)
     security.init_app(app)
     auth.init_app(app)

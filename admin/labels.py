@@ -478,4 +478,7 @@ AUDIT_ACTIONS = {
     "true_up_compute": _l("Area true-up computed"),
     "true_up_apply": _l("Area true-up applied"),
     "true_up_refund": _l("Area true-up refunded (voucher)"),
+    # issue 24: lottery (R-LCH-2)
+    "lottery_publish": _l("Lottery entrants and seed hash published"),
+    "lottery_draw": _l("Lottery drawn"),
 }

@@ -21,6 +21,8 @@ from .deals import LIVE_DEAL, Subscription
 from .identity import DOCUMENT_NAMES_ZH, RESIDENT_ID
 from .inventory import Unit
 from .labels import choice_label
+from .lottery import entrants_context as lottery_entrants_context  # issue 24: the lottery
+from .lottery import result_context as lottery_result_context
 from .ladder import OverdueEvent
 from .launches import IntentPayment
 from .money import format_money
@@ -512,3 +514,6 @@ BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _recei
             "survey_summary": _survey_summary, "true_up_notice": _true_up_notice,
             "commission_statement": _commission_statement,
             "intent_card": _intent_card}
+
+# issue 24: the lottery's documents (R-LCH-2), built by models.lottery
+BUILDERS.update({"lottery_entrants": lottery_entrants_context, "lottery_result": lottery_result_context})

@@ -28,7 +28,7 @@ from .errors import RuleViolation
 from .handovers import Handover, handover_refusal
 from .inventory import Building
 from .ladder import OverdueEvent
-from .launches import LaunchEntry
+from .launches import Launch, LaunchEntry  # issue 24: the lottery's documents, the intent card
 from .leads import Lead
 from .payments import Instalment, Payment
 from .projects import Project
@@ -67,6 +67,9 @@ def _subjects():
         "commission_statement": (_commission_statement(), "commission_statement"),
         # R-LCH-1: a buyer's intent registration card, seen as the registrations' grid is (agents their own)
         "intent_card": (LaunchEntry, "launch_entry"),
+        # issue 24, R-LCH-2: the lottery's published list and its result, seen by whoever may list launches
+        "lottery_entrants": (Launch, "launch"),
+        "lottery_result": (Launch, "launch"),
     }
 
 
@@ -152,12 +155,18 @@ def refusal(kind: str, subject) -> RuleViolation | None:
         return RuleViolation(_l("This registration expired or was withdrawn: it has no card."), rule="R-LCH-1")
     if kind == "addendum" and subject.status != "approved":
         return RuleViolation(_l("An addendum is made only for an approved change."), rule="R-CHG-1")
+    # issue 24: the lottery's documents
+    if kind == "lottery_entrants" and subject.status == "registration":
+        return RuleViolation(_l("The entrants of this launch are not published yet."), rule="R-LCH-2")
+    if kind == "lottery_result" and subject.status not in ("drawn", "selecting", "closed"):
+        return RuleViolation(_l("This launch is not drawn yet."), rule="R-LCH-2")
     return None
 
 
 def _subscription_of(kind: str, subject):
     """The deal a document's subject belongs to (None for a building or a customer)."""
-    if kind in ("board", "statement", "survey_summary", "commission_statement", "intent_card"):
+    if kind in ("board", "statement", "survey_summary", "commission_statement", "intent_card",
+                "lottery_entrants", "lottery_result"):  # issue 24: the lottery's, of a launch; the card, of a registration
         return None
     if kind in ("overdue_warning", "lawyer_letter"):
         return subject.instalment.subscription
@@ -315,6 +324,8 @@ def describe(kind: str, subject) -> str:
         return f"{subject.name} {subject.phone}"
     if kind == "survey_summary":
         return f"{subject.name}"
+    if kind in ("lottery_entrants", "lottery_result"):  # issue 24: the lottery's, of a launch
+        return f"{subject.project.name} {subject.name}"
     if kind == "commission_statement":
         from .commission_statements import payee_name
         return f"{subject.project.name} {subject.month.strftime('%Y-%m')} {payee_name(object_session(subject), subject)}"

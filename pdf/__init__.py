@@ -36,6 +36,7 @@ KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warni
          "handover_notice", "handover_record", "survey_summary", "true_up_notice",
          "commission_statement",
          "intent_card")  # issue 24: the intent registration card
+KINDS += ("lottery_entrants", "lottery_result")  # issue 24: the lottery (R-LCH-2)
 REPORTS = ("monthly_review",)  # office reports rendered on request, not document rows
 # The CJK families, in order; the stylesheet names the same ones.
 FONT_FAMILIES = ("WenQuanYi Micro Hei", "HanaMinA", "HanaMinB")

@@ -183,6 +183,13 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
         # issue 24: a buyer's intent card (R-LCH-1)
         "intent_card": _intent_card_subject(s),
     }
+    # issue 24: lottery — a drawn launch of the demo office (drawn here when the demo has none)
+    from models import Launch, Project, User
+    from tests.test_lottery import drawn_launch
+    drawn = s.scalar(select(Launch.id).where(Launch.status.in_(("drawn", "selecting", "closed")))) or drawn_launch(
+        s, s.scalar(select(User).where(User.username == "manager")), s.scalar(select(User).where(User.username == "agent1")),
+        project=s.scalar(select(Project).order_by(Project.id)))
+    subjects.update({"lottery_entrants": drawn, "lottery_result": drawn})
     assert None not in subjects.values(), subjects
     assert set(subjects) == set(pdf.KINDS)
     for kind, subject_id in subjects.items():

@@ -22,6 +22,7 @@ from models import (ArchiveRecord, ChangeRequest, ContractStep, CustomerQuestion
                     Extension, LeadArchive, LeadConflict, Notification, PaymentMethodTemplate, PriceApproval,
                     PriceListImport, Role)
 from models.reception import RotationEvent, Visit
+from models import Launch  # issue 24: lottery
 from tests import factories as f
 from tests.conftest import Auth, csrf_token
 
@@ -697,6 +698,13 @@ EXPECTED = {
     "intent_payment.export": "amfv",
     "intent_payment.ajax_lookup": "amcfv",
     "intent_payment.ajax_update": "",
+    # issue 24: lottery (R-LCH-2)
+    "lottery.index": "amgcfv",  # the launch's list right
+    "lottery.verify_view": "amgcfv",
+    "lottery.publish_view": "m",  # launch.publish
+    "lottery.draw_view": "m",  # launch.draw
+    "lottery_public.lottery_page": "*",  # public: numbers and groups only
+    "lottery_public.lottery_json": "*",
 }
 
 PUBLIC_PATHS = {
@@ -815,6 +823,13 @@ PUBLIC_PATHS = {
     "launch_entry.deposit_view": ("POST", "/admin/launch_entry/deposit/"),
     "launch_entry.refund_view": ("POST", "/admin/launch_entry/refund/"),
     "launch_entry.convert_view": ("POST", "/admin/launch_entry/convert/"),
+    # issue 24: lottery
+    "lottery.index": ("GET", "/admin/lottery/?launch={lottery_launch}"),
+    "lottery.verify_view": ("GET", "/admin/lottery/verify?launch={lottery_launch}"),
+    "lottery.publish_view": ("POST", "/admin/lottery/publish"),
+    "lottery.draw_view": ("POST", "/admin/lottery/draw"),
+    "lottery_public.lottery_page": ("GET", "/launch/{lottery_launch}/lottery"),
+    "lottery_public.lottery_json": ("GET", "/launch/{lottery_launch}/lottery.json"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
@@ -977,8 +992,8 @@ def office(db, make_user):
     s.add(statement)
     # issue 24: intent registration — a launch of the agent's project taking registrations today, the
     # agent's registration on it and its deposit
-    from models import IntentPayment, Launch, LaunchEntry
-    launch = Launch(project_id=sub.project_id, name="矩阵开盘", registration_opens_on=dt.date(2000, 1, 1),
+    from models import IntentPayment, LaunchEntry
+    launch = Launch(project_id=sub.project_id, name="矩阵认筹", registration_opens_on=dt.date(2000, 1, 1),
                     registration_closes_on=dt.date(2100, 1, 1), selection_on=dt.date(2100, 1, 2), intent_deposit=50000,
                     card_valid_until=dt.date(2100, 2, 1), questions=["持有本市购房资格"], created_by_id=users["m"].id)
     s.add(launch)
@@ -991,6 +1006,13 @@ def office(db, make_user):
     intent = IntentPayment(project_id=sub.project_id, entry_id=entry.id, kind="deposit", amount=50000,
                            number="SJ-M-000001", paid_on=today, channel="pos", recorded_by_id=users["f"].id)
     s.add(intent)
+    # issue 24: lottery — a published launch (its public pages answer; publishing and drawing refuse it)
+    lottery_launch = Launch(project_id=sub.project_id, name="矩阵开盘", status="published",
+                            registration_opens_on=today, registration_closes_on=today, selection_on=today,
+                            intent_deposit=50000, card_valid_until=today, created_by_id=users["m"].id,
+                            seed_hash="0" * 64, entrants_digest="0" * 64, published_at=dt.datetime(2026, 11, 20))
+    s.add(lottery_launch)
+    s.flush()
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
            "payment": pay.id, "extension": ext.id, "overdue_event": event.id, "contract": contract.id,
@@ -1016,7 +1038,9 @@ def office(db, make_user):
            # issue 23: statements
            "commission_statement": statement.id,
            # issue 24: intent registration
-           "launch": launch.id, "launch_entry": entry.id, "intent_payment": intent.id}
+           "launch": launch.id, "launch_entry": entry.id, "intent_payment": intent.id,
+           # issue 24: lottery
+           "lottery_launch": lottery_launch.id}
     return users, ids
 
 
