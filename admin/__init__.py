@@ -93,11 +93,17 @@ def _unread_notifications() -> int:
     return db.session.scalar(_unread_query(), {"user_id": current_user.id})
 
 
+def _unit_status_labels() -> dict[str, str]:
+    from .labels import CHOICES
+    return {code: str(text) for code, text in CHOICES[("unit", "status")].items()}
+
+
 def init_app(app) -> None:
     app.url_map.converters["int"] = RowIdConverter  # before any route: ids beyond 64 bits are a 404
     app.jinja_env.finalize = shown  # {{ nothing }} prints a dash, never "None" (models/labels.py)
     app.jinja_env.globals["unread_notifications"] = _unread_notifications
     app.jinja_env.globals["way_back"] = auth.redirect_target  # a form's ?url= only when it is a path here
+    app.jinja_env.globals["unit_status_labels"] = _unit_status_labels  # the live board's legend
     app.jinja_env.globals.update(cached_menu=menu.cached_menu, static_url=menu.static_url)
     app.jinja_env.filters["office_time"] = office_time  # every time a page shows (models.base)
     app.jinja_env.filters["money"] = format_money  # every amount a page shows (models.money)
@@ -126,6 +132,11 @@ def init_app(app) -> None:
     # issue 24: the lottery (R-LCH-2): the manager's page, and its public pages (no sign-in)
     admin.add_view(lottery.LotteryPage(name=_l("Lottery"), category=_l("Opening day"), endpoint="lottery"))
     app.register_blueprint(lottery.public)
+    # issue 24: the selection, the big screen, the control room (R-LCH-3)
+    from .selection import ControlPage, ScreenPage, SelectionPage
+    admin.add_view(SelectionPage(name=_l("Selection"), category=_l("Opening day"), endpoint="launch_select"))
+    admin.add_view(ScreenPage(name=_l("Big screen"), category=_l("Opening day"), endpoint="launch_screen"))
+    admin.add_view(ControlPage(name=_l("Control room"), category=_l("Opening day"), endpoint="launch_control"))
     admin.init_app(app)
     security.init_app(app)
     auth.init_app(app)

@@ -321,9 +321,13 @@ COLUMN_LABELS = {
     "groups_ordered": _l("First-home buyers are drawn first"), "slot_minutes": _l("Slot length (minutes)"),
     "slot_size": _l("Buyers choosing at once"), "missed_rule": _l("A buyer who misses his slot"),
     "buildings": _l("Buildings offered"), "launch": _l("Launch"), "entry": _l("Card number"),
-    "group_name": _l("Group"), "eligible": _l("Eligible"), "selection_status": _l("Selection"),
-    "queue_no": _l("Place in the queue"), "chosen_at": _l("Chosen at"), "published_at": _l("Published at"),
-    "drawn_at": _l("Drawn at"), "answers": _l("Eligibility answers"),
+    "group_name": _l("Group"), "eligible": _l("Eligible"), "published_at": _l("Published at"),
+    "drawn_at": _l("Drawn at"), "answers": _l("Eligibility answers"),  # selection_status, queue_no, chosen_at: below
+    # issue 24: selection (选房)
+    "selection_status": _l("Selection status"), "queue_no": _l("Place in the queue"),
+    "slot_starts_at": _l("Slot starts at"), "slot_ends_at": _l("Slot ends at"), "missed_count": _l("Slots missed"),
+    "chosen_at": _l("Chosen at"), "selection_started_at": _l("Selection started at"),
+    "closed_at": _l("Selection closed at"),
 }
 
 def choice_formatters(entity: str, html: bool = True) -> dict:
@@ -481,4 +485,11 @@ AUDIT_ACTIONS = {
     # issue 24: lottery (R-LCH-2)
     "lottery_publish": _l("Lottery entrants and seed hash published"),
     "lottery_draw": _l("Lottery drawn"),
+    # issue 24: selection (选房, R-LCH-3)
+    "selection_start": _l("Selection started"),
+    "selection_slot": _l("Slot opened"),
+    "selection_missed": _l("Slot missed"),
+    "selection_out": _l("Out of the selection"),
+    "selection_choose": _l("Unit chosen"),
+    "selection_close": _l("Selection closed"),
 }

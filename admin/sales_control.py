@@ -2,15 +2,14 @@
 card with its actions (holds), and the price-list import."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, jsonify, redirect, request
+from flask import Response, abort, current_app, flash, redirect, request
 from flask_admin import expose
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
-from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from models import Building, Lead, Project, RuleViolation, Unit, User, db
-from models.board import board
+from models import live
 from models.changes import validate_change_chains
 from models.contracts import validate_step_prerequisites
 from models.loans import validate_stage_limits
@@ -19,7 +18,7 @@ from models.inventory import (MAX_PRICE_LIST_ROWS, PriceListRejected, hold_refus
                               release_refusal, set_withheld, subscribe_refusal)
 from models.leads import customers_for_unit
 from models.payments import ensure_default_methods
-from models.permissions import can, can_do, scope_filter
+from models.permissions import can_do, scope_filter
 from models.submissions import AlreadySubmitted, new_key
 
 from .base import ProtectedPage, ProtectedView, row_id, run_domain, succeeded
@@ -36,31 +35,49 @@ def _int_arg(name):
     return row_id(request.args.get(name))
 
 
-_CELL = ('<td class="cell status-{status}{dim}" data-unit="{id}" title="{title}"><a href="{url}{id}">'
-         '<b>{number}</b><br>{layout}<br>{area}㎡<br>¥{price:,.0f}</a></td>')
+def _etag_value(etag: str) -> str:
+    return etag.strip('"')
 
 
-def _board_rows(grid, labels, unit_url, layout=None, status=None) -> Markup:
-    """The table rows of one building, built in one pass: a Jinja expression per cell field
-    costs ~40 µs × 9 × 5,000 cells; one format per cell keeps a big board under 100 ms."""
-    out, titles = [], {code: escape(text) for code, text in labels.items()}
-    for floor, units in grid["floors"]:
-        out.append(f'<tr><th class="floor">{floor}F</th>')
-        for u in units:
-            dim = " dim" if (layout and u.layout != layout) or (status and u.status != status) else ""
-            out.append(_CELL.format(status=u.status, dim=dim, id=u.id, title=titles[u.status],
-                                    url=unit_url, number=escape(u.number), layout=escape(u.layout),
-                                    area=u.area, price=u.list_price))
-        out.append("</tr>")
-    return Markup("".join(out))
+def _state_response(kept, etag: str) -> Response:
+    """The kept state, or 304 when the browser has this version (kept is None)."""
+    if kept is None:
+        response = Response(status=304)
+    else:
+        gzipped = "gzip" in (request.headers.get("Accept-Encoding") or "")
+        response = Response(kept.gzipped if gzipped else kept.body, mimetype="application/json")
+        if gzipped:
+            response.headers["Content-Encoding"] = "gzip"
+    response.set_etag(_etag_value(etag))
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Cache-Control"] = "private, no-cache"  # ask every time; 304 while unchanged
+    return response
+
+
+def _events(hub, viewer, version: int, heartbeat: float, lasts: float):
+    """The stream's body: `version`, then {v, cells} per change, `: ping` when quiet."""
+    import time
+    ends = time.monotonic() + lasts
+    try:
+        yield f"retry: 2000\nevent: version\ndata: {{\"v\":{version}}}\n\n"
+        while time.monotonic() < ends:
+            item = viewer.next(min(heartbeat, max(0.1, ends - time.monotonic())))
+            if item is None:
+                yield ": ping\n\n"
+            elif item is live.BEHIND:
+                yield 'event: reload\ndata: {}\n\n'
+            else:
+                yield f"id: {item[0]}\ndata: {item[1]}\n\n"
+    finally:
+        hub.leave(viewer)
 
 
 class BoardPage(ProtectedPage):
     """Every building of a project as floors × positions, coloured by status (R-SC-1)."""
 
     entity = "board"
-    verb_of = {"index": "list", "statuses": "list", "unit": "list", "hold": "action",
-               "release": "action", "withhold": "action"}
+    verb_of = {"index": "list", "state": "list", "stream": "list", "unit": "list",
+               "hold": "action", "release": "action", "withhold": "action"}
 
     def _project(self):
         projects = list(db.session.scalars(select(Project).order_by(Project.id)))
@@ -71,31 +88,55 @@ class BoardPage(ProtectedPage):
 
     @expose("/")
     def index(self):
+        """The page around the live board (static/liveboard.js draws it from `state` and keeps it
+        current from `stream`): the filters, a PDF per building. No unit is read here: the page
+        is the same few KB for ten units or ten thousand."""
         project, projects = self._project()
-        data = board(db.session, project.id, _int_arg("building"), request.args.get("layout") or None,
-                     request.args.get("status") or None) if project else None
-        labels = {k: str(v) for k, v in CHOICES[("unit", "status")].items()}
-        if data:
-            unit_url = self.get_url(".unit", unit_id=0)[:-1]
-            for grid in data["grids"]:
-                grid["rows"] = _board_rows(grid, labels, unit_url, data["filter"]["layout"],
-                                           data["filter"]["status"])
         buildings = list(db.session.scalars(select(Building).where(
             Building.project_id == project.id).order_by(Building.name))) if project else []
-        return self.render("admin/board.html", project=project, projects=projects, data=data,
-                           buildings=buildings, building_id=_int_arg("building"),
-                           labels=labels,
-                           may_subscribe=can(current_user, "subscription", "create"))
+        layouts = list(db.session.scalars(select(Unit.layout).distinct().join(Building).where(
+            Building.project_id == project.id).order_by(Unit.layout))) if project else []
+        building_id = _int_arg("building")
+        return self.render("admin/board.html", project=project, projects=projects, buildings=buildings,
+                           building_id=building_id if any(b.id == building_id for b in buildings) else None,
+                           layouts=layouts, chosen_layout=request.args.get("layout") or "",
+                           chosen_status=request.args.get("status") or "",
+                           labels={k: str(v) for k, v in CHOICES[("unit", "status")].items()})
 
-    @expose("/statuses")
-    def statuses(self):
-        """{unit id: status} of a project, for the page to refresh itself (every 10 s)."""
-        project, _ = self._project()
+    def _asked_project(self) -> Project:
+        """The project named by ?project=ID (the live board's endpoints name it; 404 if none)."""
+        project = db.session.get(Project, _int_arg("project") or 0)
         if project is None:
-            return jsonify({})
-        rows = db.session.execute(select(Unit.id, Unit.status).join(Building).where(
-            Building.project_id == project.id)).all()
-        return jsonify({str(i): s for i, s in rows})
+            abort(404)
+        return project
+
+    @expose("/state")
+    def state(self):
+        """The board's state as compact JSON (models.live), kept per version: ETag/304, gzipped
+        for whoever accepts it (R-LCH-3)."""
+        project = self._asked_project()
+        kept = live.kept_state(db.session, project.id)
+        if request.if_none_match.contains(_etag_value(kept.etag)):
+            return _state_response(None, kept.etag)
+        return _state_response(kept, kept.etag)
+
+    @expose("/stream")
+    def stream(self):
+        """Server-sent events of a project's board: first its version, then every change, a
+        heartbeat every `LIVE_HEARTBEAT_SECONDS`; the stream ends after `LIVE_STREAM_SECONDS`
+        and the browser reconnects (EventSource). Served in production by its own gevent
+        gunicorn (docs/live-board.md); holds no database connection while it waits."""
+        project = self._asked_project()
+        hub = live.hub()
+        viewer = hub.listen(project.id)  # before reading the version: nothing falls between
+        _, version = hub.version(project.id)
+        heartbeat = float(current_app.config.get("LIVE_HEARTBEAT_SECONDS", 15))
+        lasts = float(current_app.config.get("LIVE_STREAM_SECONDS", 600))
+        db.session.remove()  # the connection goes back to the pool for the stream's whole life
+        response = Response(_events(hub, viewer, version, heartbeat, lasts), mimetype="text/event-stream")
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+        return response
 
     def _unit(self, unit_id):
         unit = db.session.get(Unit, unit_id)

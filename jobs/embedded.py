@@ -3,9 +3,9 @@
 Production runs `rq worker` processes and `rq cron jobs/schedule.py`. Embedded mode (no Redis)
 has neither: this thread does their work in the web process itself. It
 
-- runs the daily jobs when they are due: expired holds and documents still waiting for a worker
-  every 5 minutes, the overdue ladder and the public pool once per office day (each job is
-  idempotent and catches up a missed day);
+- runs the daily jobs when they are due: an opening day's selection every 15 s (R-LCH-3), expired
+  holds and documents still waiting for a worker every 5 minutes, the overdue ladder and the
+  public pool once per office day (each job is idempotent and catches up a missed day);
 - executes the jobs requests enqueue (documents, exports) on the in-process queue (RQ on
   fakeredis, jobs/queue.py), one at a time, with their progress in the job's meta as a worker's;
 - at its start, sends again what a previous run of the process left queued or half done
@@ -33,6 +33,7 @@ import time
 log = logging.getLogger(__name__)
 
 HOLDS_EVERY = 300    # seconds between releases of expired holds
+SELECTIONS_EVERY = 15  # seconds between runs of an opening day's selection (R-LCH-3), as the scheduler's
 PENDING_EVERY = 300  # seconds between sends of documents still waiting for a worker
 RETRY_AFTER = 300    # seconds before daily jobs that failed are tried again
 POLL = 1.0           # seconds the thread sleeps when it has nothing to do (a wake ends it early)
@@ -95,7 +96,7 @@ class EmbeddedWorker(threading.Thread):
         self.pid = os.getpid()
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.due = {"day": None, "day_tried": None, "holds": None, "pending": None}
+        self.due = {"day": None, "day_tried": None, "holds": None, "pending": None, "selections": None}
         self.recovered = False
         self.jobs_run = 0
         self.jobs_failed = 0
@@ -153,6 +154,9 @@ class EmbeddedWorker(threading.Thread):
             self._step("release expired holds", release_expired_holds)
             self.due["holds"] = now
             worked = True
+        if self.due["selections"] is None or now - self.due["selections"] >= SELECTIONS_EVERY:
+            self.due["selections"] = now
+            self.advance_selections()
         with self.app.app_context():
             today = office_today()
         if self.due["day"] != today and (self.due["day_tried"] is None
@@ -169,6 +173,20 @@ class EmbeddedWorker(threading.Thread):
             self.due["pending"] = now
             worked = True
         return worked
+
+    def advance_selections(self) -> None:
+        """Every launch in selection moved on (jobs.selection); logged only when it did something
+        (it runs every 15 s, mostly with no launch selecting)."""
+        from .selection import advance_selections
+        try:
+            with self.app.app_context():
+                done = advance_selections()
+        except Exception:
+            self.errors += 1
+            log.exception("embedded worker: advance selections failed (tried again when next due)")
+            return
+        if any(any(counts.values()) for counts in done.values()):
+            log.info("embedded worker: advance selections → %s", done)
 
     # --- the queued jobs ----------------------------------------------------------------------
 

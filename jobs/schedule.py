@@ -15,6 +15,7 @@ from jobs.imports import recover_imports
 from jobs.inventory import release_expired_holds
 from jobs.ladder import run_ladder
 from jobs.leads import pool_stale_leads
+from jobs.selection import advance_selections
 from jobs.recovery import sweep
 
 # name, function, cron string (minute hour day month weekday)
@@ -28,6 +29,13 @@ SCHEDULE = [
     ("refresh-dashboards", refresh_dashboards, "* * * * *"),
 ]
 
+# name, function, seconds between runs (below a minute: cron strings cannot say it)
+EVERY = [
+    ("advance-selections", advance_selections, 15),  # R-LCH-3: the opening day's slots
+]
+
 QUEUE, META = scheduler_identity()
 for name, func, when in SCHEDULE:
     cron.register(func, queue_name=QUEUE, cron=when, name=name, meta=META)
+for name, func, seconds in EVERY:
+    cron.register(func, queue_name=QUEUE, interval=seconds, name=name, meta=META, ttl=seconds)

@@ -133,3 +133,5 @@ def init_app(app) -> None:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path) / "migrations"))
+    from .live import init_app as init_live  # the live board's hub and its Session listeners
+    init_live(app)

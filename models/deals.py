@@ -207,6 +207,11 @@ from sqlalchemy.orm.util import identity_key  # noqa: E402
 from .permissions import require, sees_all_rows  # noqa: E402
 
 
+class UnitTaken(RuleViolation):
+    """The unit was subscribed or held by someone else first (R-SC-2): nothing was written; the
+    buyer may choose another unit."""
+
+
 def _subscription_number(session, project: Project, unit: Unit) -> str:
     n = session.scalar(select(func.count()).select_from(Subscription)
                        .where(Subscription.unit_id == unit.id)) + 1
@@ -233,8 +238,24 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
     unit = session.get(Unit, unit_id)
     if unit is None:
         raise RuleViolation(_l("This unit does not exist."), rule="R-SC-2")
-    project = unit.building.project
     lead = visible_lead(session, by, lead_id)
+    return place_subscription(
+        session, by, agent_id=by.id, unit=unit, lead=lead, payment_method=payment_method, deposit=deposit,
+        id_number=id_number, address=address, price=price, price_reason=price_reason,
+        subscribed_on=subscribed_on, deposit_due_on=deposit_due_on, today=today, id_type=id_type)
+
+
+def place_subscription(session, by: User, *, agent_id: int, unit: Unit, lead: Lead, payment_method: str, deposit,
+                       id_number: str, address: str, price=None, price_reason: str = "",
+                       subscribed_on: dt.date | None = None, deposit_due_on: dt.date | None = None,
+                       today: dt.date | None = None, id_type: str | None = None) -> Subscription:
+    """The subscription itself, once the caller checked who may make it and for whom: `subscribe`
+    (an agent, his own customer) and the opening day's choice (models.selection: the agent, the
+    manager or a kiosk at sales control, for the entry's agent `agent_id`). Every rule of the deal
+    (R-SC-2, R-SUB-1, R-PRICE-1/2) and the one guard against selling a unit twice (the conditional
+    UPDATE on the unit, backed by the partial unique index) are here; `by` is who acts (audit)."""
+    today = today or office_today()
+    project = unit.building.project
     if lead.project_id != project.id:
         raise RuleViolation(_l("The customer is registered in another project."), rule="R-SC-2")
     if unit.status == "withheld":
@@ -265,8 +286,8 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
     if deposit_due_on > subscribed_on + dt.timedelta(days=project.deposit_due_max_days):
         raise RuleViolation(_l("The deposit is due at most %(n)d days after the subscription in this "
                                "project.", n=project.deposit_due_max_days), rule="R-SUB-2")
-    taken = RuleViolation(_l("Unit %(unit)s has just been subscribed or held by someone else; "
-                             "choose another unit.", unit=unit.number), rule="R-SC-2")
+    taken = UnitTaken(_l("Unit %(unit)s has just been subscribed or held by someone else; "
+                         "choose another unit.", unit=unit.number), rule="R-SC-2")
     before = unit.status
     with session.begin_nested():
         matched = session.execute(
@@ -281,7 +302,7 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
             with audit_context(session, actor=by, action="subscribe"):
                 subscription = Subscription(
                     number=_subscription_number(session, project, unit), project_id=project.id,
-                    lead_id=lead.id, unit_id=unit.id, agent_id=by.id, price=price, deposit=deposit,
+                    lead_id=lead.id, unit_id=unit.id, agent_id=agent_id, price=price, deposit=deposit,
                     payment_method=payment_method, status="draft", subscribed_on=subscribed_on,
                     deposit_due_on=deposit_due_on, customer_name=lead.name,
                     customer_id_type=id_type, customer_id_number=id_number, customer_address=address,
@@ -312,8 +333,8 @@ def subscribe(session, by: User, *, unit_id: int, lead_id: int, payment_method: 
         notify(session, users_who_may(session, "price.decide"), "price_requested",
                {"no": subscription.number, "name": lead.name, "price": price, "list_price": unit.list_price},
                "/admin/price_approval/?flt0_0=requested")
-    session.expire(unit)
     record_many(session, "unit", "subscribe", by, [(unit.id, {"status": [before, "subscribed"]})])
+    session.expire(unit)
     return subscription
 
 

@@ -39,6 +39,15 @@ def mask_phone(phone: str | None) -> str:
     return phone[:3] + "****" + phone[-4:]
 
 
+def mask_name(name: str | None) -> str:
+    """王**: the first character kept, the rest starred — a name shown where anyone reads it (the
+    opening day's big screen, issue 24), whoever is looking."""
+    name = (name or "").strip()
+    if not name:
+        return ""
+    return name[0] + "*" * max(len(name) - 1, 1)
+
+
 MASKS = {"id_number": mask_id_number, "phone": mask_phone}
 
 

@@ -177,6 +177,7 @@ def test_issue19_accessible_status_colours_as_drawn_read_at_4_5_to_1(browse, mak
     page = window.page
     low, statuses = [], set()
     page.goto(f"/admin/board/?project={deal['project'].id}")
+    page.wait_for_selector("td.cell")  # the live board draws itself from its state (static/liveboard.js)
     board = page.evaluate(COLOURS)
     window.shot("board")
     for href in _menu_pages(page) + [f"/admin/subscription/details/?id={deal['sub'].id}",

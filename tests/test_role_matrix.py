@@ -397,7 +397,6 @@ EXPECTED = {
     "question_group.index": "amv",
     "question_group.answer": "am",
     "board.index": "amgcflrvs",
-    "board.statuses": "amgcflrvs",
     "board.unit": "amgcflrvs",
     "board.hold": "amgc",
     "board.release": "amgc",
@@ -705,6 +704,20 @@ EXPECTED = {
     "lottery.draw_view": "m",  # launch.draw
     "lottery_public.lottery_page": "*",  # public: numbers and groups only
     "lottery_public.lottery_json": "*",
+    # issue 24: selection (R-LCH-3)
+    "launch_select.index": "amgc",
+    "launch_select.choose": "mgc",  # launch.choose: the agent (his own entries), the manager, the kiosk
+    "launch_screen.index": "amgcv",
+    "launch_screen.screen": "amgcv",
+    "launch_screen.data": "amgcv",
+    "launch_control.index": "amcfv",
+    "launch_control.export_xlsx": "amcfv",
+    "launch_control.start_view": "mc",  # launch.run
+    "launch_control.advance_view": "mc",
+    "launch_control.close_view": "mc",
+    # issue 24: live board (R-LCH-3): the board's state and its stream, as the board itself
+    "board.state": "amgcflrvs",
+    "board.stream": "amgcflrvs",
 }
 
 PUBLIC_PATHS = {
@@ -778,7 +791,6 @@ PUBLIC_PATHS = {
     "survey.record_view": ("GET", "/admin/survey/record/?subscription_id={subscription}"),
     "survey.summary_view": ("POST", "/admin/survey/summary/"),
     "board.index": ("GET", "/admin/board/"),
-    "board.statuses": ("GET", "/admin/board/statuses"),
     "board.unit": ("GET", "/admin/board/unit/{unit}"),
     "board.hold": ("POST", "/admin/board/unit/{unit}/hold"),
     "board.release": ("POST", "/admin/board/unit/{unit}/release"),
@@ -830,6 +842,20 @@ PUBLIC_PATHS = {
     "lottery.draw_view": ("POST", "/admin/lottery/draw"),
     "lottery_public.lottery_page": ("GET", "/launch/{lottery_launch}/lottery"),
     "lottery_public.lottery_json": ("GET", "/launch/{lottery_launch}/lottery.json"),
+    # issue 24: selection
+    "launch_select.index": ("GET", "/admin/launch_select/?launch={launch_select}"),
+    "launch_select.choose": ("POST", "/admin/launch_select/choose"),
+    "launch_screen.index": ("GET", "/admin/launch_screen/"),
+    "launch_screen.screen": ("GET", "/admin/launch_screen/{launch_select}"),
+    "launch_screen.data": ("GET", "/admin/launch_screen/{launch_select}/data"),
+    "launch_control.index": ("GET", "/admin/launch_control/?launch={launch_select}"),
+    "launch_control.export_xlsx": ("GET", "/admin/launch_control/export.xlsx?launch={launch_select}"),
+    "launch_control.start_view": ("POST", "/admin/launch_control/start"),
+    "launch_control.advance_view": ("POST", "/admin/launch_control/advance"),
+    "launch_control.close_view": ("POST", "/admin/launch_control/close"),
+    # issue 24: live board
+    "board.state": ("GET", "/admin/board/state?project={project}"),
+    "board.stream": ("GET", "/admin/board/stream?project={project}"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
@@ -839,6 +865,11 @@ PUBLIC_DATA = {
     "finance_export.run": {"list": "payments", "format": "csv"},
     # issue 23: commissions
     "deal_split.split_view": {"subscription_id": "999999"},
+    # issue 24: selection — the agent's entry choosing now, a unit on offer
+    "launch_select.choose": {"entry": "{launch_entry_choosing}", "unit": "{launch_unit}"},
+    "launch_control.start_view": {"launch": "{launch_select}"},
+    "launch_control.advance_view": {"launch": "{launch_select}"},
+    "launch_control.close_view": {"launch": "{launch_select}"},
 }
 
 
@@ -846,7 +877,7 @@ def _request_for(endpoint: str, ids: dict[str, int]):
     """(method, path, form data) exercising `endpoint` on a row the agent under test owns."""
     if endpoint in PUBLIC_PATHS:
         method, path = PUBLIC_PATHS[endpoint]
-        return method, path.format(**ids), PUBLIC_DATA.get(endpoint, {})
+        return method, path.format(**ids), {k: v.format(**ids) for k, v in PUBLIC_DATA.get(endpoint, {}).items()}
     table, view = endpoint.split(".")
     base = f"/admin/{table}"
     row = ids[table]
@@ -1012,6 +1043,24 @@ def office(db, make_user):
                             intent_deposit=50000, card_valid_until=today, created_by_id=users["m"].id,
                             seed_hash="0" * 64, entrants_digest="0" * 64, published_at=dt.datetime(2026, 11, 20))
     s.add(lottery_launch)
+    # issue 24: selection — a launch selecting now, the agent's buyer in his slot, a unit on offer
+    from models.base import utcnow
+    from models.launches import LaunchBuilding, LaunchEntry
+    select_building = f.building(s, lead.project)
+    select_unit = f.unit(s, select_building)
+    select_launch = Launch(project_id=lead.project_id, name="矩阵选房", status="selecting",
+                           registration_opens_on=today, registration_closes_on=today, selection_on=today,
+                           intent_deposit=50000, card_valid_until=dt.date(2099, 1, 1), created_by_id=users["m"].id,
+                           seed_hash="0" * 64, seed="1" * 64, selection_started_at=utcnow())
+    s.add(select_launch)
+    s.flush()
+    s.add(LaunchBuilding(launch_id=select_launch.id, building_id=select_building.id))
+    select_entry = LaunchEntry(launch_id=select_launch.id, number="K0001", lead_id=lead.id, agent_id=agent.id,
+                               name=lead.name, phone=lead.phone, id_type="resident_id", id_number=f.VALID_ID_NUMBER,
+                               address="长沙", eligible=True, status="paid", position=1, queue_no=1,
+                               selection_status="choosing", slot_starts_at=utcnow(),
+                               slot_ends_at=utcnow() + dt.timedelta(days=1))
+    s.add(select_entry)
     s.flush()
     s.commit()
     ids = {"lead": lead.id, "follow_up": follow_up.id, "subscription": sub.id, "instalment": inst.id,
@@ -1040,7 +1089,10 @@ def office(db, make_user):
            # issue 24: intent registration
            "launch": launch.id, "launch_entry": entry.id, "intent_payment": intent.id,
            # issue 24: lottery
-           "lottery_launch": lottery_launch.id}
+           "lottery_launch": lottery_launch.id,
+           # issue 24: selection
+           "launch_select": select_launch.id, "launch_entry_choosing": select_entry.id,
+           "launch_unit": select_unit.id}
     return users, ids
 
 
