@@ -45,6 +45,7 @@ BUTTON_LABELS = {
     "handover_record": _l("Print the handover record"),
     "survey_summary": _l("Print the satisfaction summary"),
     "commission_statement": _l("Print the commission statement"),
+    "intent_card": _l("Print the intent card"),  # issue 24 (R-LCH-1)
 }
 
 
@@ -62,6 +63,7 @@ SHORT_LABELS = {
     "handover_notice": _l("Notice"),
     "handover_record": _l("Record"),
     "commission_statement": _l("Commission statement"),
+    "intent_card": _l("Intent card"),  # issue 24 (R-LCH-1)
 }
 
 

@@ -314,6 +314,15 @@ COLUMN_LABELS = {
     # issue 23: statements (monthly commission statements)
     "earned": _l("Earned"), "clawed_back": _l("Clawed back"), "line_count": _l("Number of lines"),
     "approved_by": _l("Approved by"), "approved_at": _l("Approved at"),  # payee…, needs_vp: above
+    # issue 24: intent registration (R-LCH-1)
+    "registration_opens_on": _l("Registration opens on"), "registration_closes_on": _l("Registration closes on"),
+    "selection_on": _l("Opening day (selection)"), "intent_deposit": _l("Intent deposit"),
+    "card_valid_until": _l("Card valid until"), "questions": _l("Eligibility questions"),
+    "groups_ordered": _l("First-home buyers are drawn first"), "slot_minutes": _l("Slot length (minutes)"),
+    "slot_size": _l("Buyers choosing at once"), "missed_rule": _l("A buyer who misses his slot"),
+    "buildings": _l("Buildings offered"), "launch": _l("Launch"), "entry": _l("Card number"),
+    "group_name": _l("Group"), "eligible": _l("Eligible"), "published_at": _l("Published at"),
+    "drawn_at": _l("Drawn at"), "answers": _l("Eligibility answers"),  # selection_status, queue_no, chosen_at: below
     # issue 24: selection (选房)
     "selection_status": _l("Selection status"), "queue_no": _l("Place in the queue"),
     "slot_starts_at": _l("Slot starts at"), "slot_ends_at": _l("Slot ends at"), "missed_count": _l("Slots missed"),

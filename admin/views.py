@@ -33,6 +33,8 @@ from .sales_control import BuildingView, ProjectView, UnitView
 from .tickets import SurveyView, TicketDueView, TicketNoteView, TicketView
 from .true_ups import TrueUpBatchView, TrueUpView
 from .rotation import RotationEventView, VisitView
+from .launches import IntentPaymentView, LaunchEntryView, LaunchView  # issue 24: intent registration
+from models import IntentPayment, Launch, LaunchEntry  # issue 24: intent registration
 from models.reception import RotationEvent, Visit
 from .system import ENTITY_LABELS, AuditView, NotificationView, RoleView, UserView
 
@@ -102,6 +104,10 @@ VIEWS = [
     # issue 23: the sales floor (rotation)
     (RotationEvent, RotationEventView, _l("Rotation: turns and exceptions"), _l("Sales floor")),
     (Visit, VisitView, _l("Visit register"), _l("Sales floor")),
+    # issue 24: intent registration (R-LCH-1)
+    (Launch, LaunchView, _l("Launches"), _l("Opening day")),
+    (LaunchEntry, LaunchEntryView, _l("Intent registrations"), _l("Opening day")),
+    (IntentPayment, IntentPaymentView, _l("Intent deposits"), _l("Opening day")),
 ]
 
 for _model, _, _name, _ in VIEWS:  # the audit trail names a table by its first grid's menu name

@@ -24,10 +24,12 @@ from .labels import choice_label
 from .lottery import entrants_context as lottery_entrants_context  # issue 24: the lottery
 from .lottery import result_context as lottery_result_context
 from .ladder import OverdueEvent
+from .launches import IntentPayment
 from .money import format_money
 from .payments import (Instalment, Payment, PaymentAllocation, Voucher, change_action, days_overdue, in_force,
                        net_lines, signing_gate)
 from .permissions import ROLE_LABELS
+from .privacy import mask_id_number, mask_phone
 from .tickets import Ticket
 from .true_ups import LIMIT_PERCENT, PAYABLE_DAYS, TrueUp
 
@@ -482,13 +484,36 @@ def _commission_statement(session, st, today) -> dict:
             "stages": stages}
 
 
+# --- the intent registration card (认筹卡, R-LCH-1) ----------------------------------------------------
+
+def _intent_card(session, entry, today) -> dict:
+    """A buyer's card: its number, the launch and its dates, the buyer (the phone and the ID number
+    masked: the card is handed over and shown at the door, R-ALL-1), the eligibility answers and
+    the group, the deposit and its receipt."""
+    launch = entry.launch
+    deposit = session.scalar(select(IntentPayment).where(IntentPayment.entry_id == entry.id,
+                                                         IntentPayment.kind == "deposit"))
+    return {"card": {
+        "number": entry.number, "launch": launch.name, "buildings": "、".join(b.name for b in launch.buildings),
+        "registration": f"{launch.registration_opens_on.isoformat()} 至 {launch.registration_closes_on.isoformat()}",
+        "selection_on": launch.selection_on, "valid_until": launch.card_valid_until,
+        "name": entry.name, "phone": mask_phone(entry.phone), "id_document": _id_document(entry.id_type),
+        "id_number": mask_id_number(entry.id_number), "group": _label("launch_entry", "group_name", entry.group_name),
+        "grouped": bool(launch.groups_ordered), "eligible": bool(entry.eligible),
+        "answers": [{"question": q, "yes": bool((entry.answers or {}).get(q))} for q in (launch.questions or [])],
+        "status": _label("launch_entry", "status", entry.status), "agent": entry.agent.display_name,
+        "registered_at": office_local(entry.registered_at), "deposit": launch.intent_deposit,
+        "receipt": deposit.number if deposit else "", "paid_on": deposit.paid_on if deposit else None}}
+
+
 BUILDERS = {"subscription_agreement": _subscription_agreement, "receipt": _receipt,
             "payment_reminder": _payment_reminder, "overdue_warning": _overdue_letter,
             "lawyer_letter": _overdue_letter, "forfeit_notice": _forfeit_notice,
             "signing_booking": _signing_booking, "statement": _statement, "board": _board,
             "addendum": _addendum, "handover_notice": _handover, "handover_record": _handover,
             "survey_summary": _survey_summary, "true_up_notice": _true_up_notice,
-            "commission_statement": _commission_statement}
+            "commission_statement": _commission_statement,
+            "intent_card": _intent_card}
 
 # issue 24: the lottery's documents (R-LCH-2), built by models.lottery
 BUILDERS.update({"lottery_entrants": lottery_entrants_context, "lottery_result": lottery_result_context})

@@ -28,7 +28,7 @@ from .errors import RuleViolation
 from .handovers import Handover, handover_refusal
 from .inventory import Building
 from .ladder import OverdueEvent
-from .launches import Launch  # issue 24: the lottery's documents
+from .launches import Launch, LaunchEntry  # issue 24: the lottery's documents, the intent card
 from .leads import Lead
 from .payments import Instalment, Payment
 from .projects import Project
@@ -65,6 +65,8 @@ def _subjects():
         # R-COM-2: a monthly commission statement, seen as the statements' grid is (agents and
         # channels their own, by its owned_by)
         "commission_statement": (_commission_statement(), "commission_statement"),
+        # R-LCH-1: a buyer's intent registration card, seen as the registrations' grid is (agents their own)
+        "intent_card": (LaunchEntry, "launch_entry"),
         # issue 24, R-LCH-2: the lottery's published list and its result, seen by whoever may list launches
         "lottery_entrants": (Launch, "launch"),
         "lottery_result": (Launch, "launch"),
@@ -149,6 +151,8 @@ def refusal(kind: str, subject) -> RuleViolation | None:
         return RuleViolation(_l("A handover record is made once the keys are handed over."), rule="R-AFT-4")
     if kind == "true_up_notice" and subject.status == "void":
         return RuleViolation(_l("This true-up is void: its deal ended before it was applied."), rule="R-AFT-3")
+    if kind == "intent_card" and subject.status in ("expired", "withdrawn"):
+        return RuleViolation(_l("This registration expired or was withdrawn: it has no card."), rule="R-LCH-1")
     if kind == "addendum" and subject.status != "approved":
         return RuleViolation(_l("An addendum is made only for an approved change."), rule="R-CHG-1")
     # issue 24: the lottery's documents
@@ -161,8 +165,8 @@ def refusal(kind: str, subject) -> RuleViolation | None:
 
 def _subscription_of(kind: str, subject):
     """The deal a document's subject belongs to (None for a building or a customer)."""
-    if kind in ("board", "statement", "survey_summary", "commission_statement",
-                "lottery_entrants", "lottery_result"):  # issue 24: the lottery's, of a launch
+    if kind in ("board", "statement", "survey_summary", "commission_statement", "intent_card",
+                "lottery_entrants", "lottery_result"):  # issue 24: the lottery's, of a launch; the card, of a registration
         return None
     if kind in ("overdue_warning", "lawyer_letter"):
         return subject.instalment.subscription
@@ -178,6 +182,8 @@ def _owner_id(kind: str, subject) -> int | None:
         return sub.agent_id
     if kind == "commission_statement":
         return subject.payee_user_id
+    if kind == "intent_card":
+        return subject.agent_id
     return subject.owner_id if kind == "statement" else None
 
 
@@ -323,6 +329,8 @@ def describe(kind: str, subject) -> str:
     if kind == "commission_statement":
         from .commission_statements import payee_name
         return f"{subject.project.name} {subject.month.strftime('%Y-%m')} {payee_name(object_session(subject), subject)}"
+    if kind == "intent_card":
+        return f"{subject.number} {subject.name}"
     sub = _subscription_of(kind, subject)
     customer = sub.customer_name or sub.lead.name
     if kind in ("overdue_warning", "lawyer_letter"):
@@ -339,6 +347,8 @@ def _project_of(kind: str, subject):
         return subject
     if kind == "commission_statement":
         return subject.project
+    if kind == "intent_card":
+        return subject.launch.project
     return (_subscription_of(kind, subject) or subject).project
 
 

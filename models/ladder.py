@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from .audit import audit_context, record_many
 from .channels import expire_registrations
+from .launches import expire_entries
 from .charges import accrue_late_fees
 from .base import Base, in_list, office_today, utcnow
 from .document_queue import Document
@@ -259,6 +260,7 @@ def run_ladder(session, today: dt.date | None = None, dry_run: bool = False) -> 
     # R-AFT-1: the late fees through today, after the ladder's levels, in a transaction of their own.
     counts["late_fee"] = accrue_late_fees(session, today, dry_run=dry_run)
     counts["channel_expired"] = expire_registrations(session, today)  # R-COM-1: windows passed unvisited
+    counts["intent_expired"] = expire_entries(session, today)  # R-LCH-1: registrations never paid
     if not dry_run:
         session.commit()
     # R-COM-2: the commission lines a missed change left behind (models.commissions' safety net).

@@ -1015,11 +1015,16 @@ def record_deposit(session, by: User, subscription_id: int, *, amount, paid_on: 
         raise RuleViolation(_l("The deposit is taken after sales control has confirmed the "
                                "subscription (it is %(status)s).", status=choice_label("subscription", "status", sub.status)), rule="R-SUB-2")
     amount = parse_money(amount, rule="R-SUB-2")
-    if amount != sub.deposit:
+    deposit_line, deposit_paid = session.execute(select(Instalment.id, Instalment.amount_paid).where(
+        Instalment.subscription_id == sub.id, Instalment.kind == "deposit", in_force())).first() or (None, Decimal("0"))
+    if deposit_paid and amount != sub.deposit - deposit_paid:
+        # R-LCH-1: part of the deposit came from an intent deposit converted (models.launches); the rest is due.
+        raise RuleViolation(_l("The deposit agreed is %(deposit)s, of which %(paid)s is paid already: %(rest)s is "
+                               "still due.", deposit=format_money(sub.deposit), paid=format_money(deposit_paid),
+                               rest=format_money(sub.deposit - deposit_paid)), rule="R-SUB-2")
+    if not deposit_paid and amount != sub.deposit:
         raise RuleViolation(_l("The deposit agreed is %(deposit)s.", deposit=format_money(sub.deposit)),
                             rule="R-SUB-2")
-    deposit_line = session.scalar(select(Instalment.id).where(
-        Instalment.subscription_id == sub.id, Instalment.kind == "deposit", in_force()))
     payment = take_payment(session, by, sub, amount=amount, paid_on=paid_on, channel=channel,
                            bank_ref=bank_ref, instalment_id=deposit_line, today=today)  # the line says "deposit"
     if not move_status(session, sub, by, ("confirmed",), "active", "deposit"):

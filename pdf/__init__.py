@@ -34,7 +34,8 @@ ASSETS = HERE / "assets"
 KINDS = ("subscription_agreement", "receipt", "payment_reminder", "overdue_warning",
          "lawyer_letter", "forfeit_notice", "signing_booking", "statement", "board", "addendum",
          "handover_notice", "handover_record", "survey_summary", "true_up_notice",
-         "commission_statement")
+         "commission_statement",
+         "intent_card")  # issue 24: the intent registration card
 KINDS += ("lottery_entrants", "lottery_result")  # issue 24: the lottery (R-LCH-2)
 REPORTS = ("monthly_review",)  # office reports rendered on request, not document rows
 # The CJK families, in order; the stylesheet names the same ones.

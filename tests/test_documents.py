@@ -122,6 +122,34 @@ def test_rmb_upper_writes_amounts_as_on_a_receipt():
 
 # --- every kind from the demo office ------------------------------------------------------------------
 
+def _intent_card_subject(s) -> int:
+    """A paid registration of the demo's launches, or (a demo without one) of a launch made here on
+    a building no open launch offers."""
+    from models import Building, Launch, LaunchBuilding, LaunchEntry, Lead, User
+    from models.base import office_today
+    from models.launches import create_launch, record_intent_deposit, register_entry
+    from models.users import users_with_roles
+    entry_id = s.scalar(select(LaunchEntry.id).where(LaunchEntry.status == "paid").order_by(LaunchEntry.id))
+    if entry_id is not None:
+        return entry_id
+    lead = s.scalar(select(Lead).where(Lead.owner_id.isnot(None)).order_by(Lead.id))
+    offered = select(LaunchBuilding.building_id).join(Launch).where(Launch.status != "closed")
+    building = s.scalar(select(Building).where(Building.project_id == lead.project_id, Building.id.not_in(offered))
+                        .order_by(Building.id))
+    manager = s.get(User, users_with_roles(s, {"sales_manager"})[0])
+    finance = s.get(User, users_with_roles(s, {"finance"})[0])
+    today = office_today()
+    launch = create_launch(s, manager, project_id=lead.project_id, name="测试开盘", building_ids=[building.id],
+                           registration_opens_on=today, registration_closes_on=today, selection_on=today,
+                           intent_deposit="20000", card_valid_until=today, questions=["持有本市购房资格"])
+    entry = register_entry(s, manager, launch_id=launch.id, name=lead.name, phone=lead.phone, id_type="resident_id",
+                           id_number="110101199003071719", address="长沙", answers={"持有本市购房资格": True},
+                           today=today)
+    record_intent_deposit(s, finance, entry.id, paid_on=today, channel="pos", today=today)
+    s.commit()
+    return entry.id
+
+
 def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
     from demo import build_demo
     from models import Building, Contract
@@ -152,6 +180,8 @@ def test_every_kind_renders_from_the_demo_office(app, db, tmp_path):
         "true_up_notice": s.scalar(select(TrueUp.id).where(TrueUp.may_cancel.is_(True), TrueUp.refund > 0)),
         # issue 23: statements — one with a clawback
         "commission_statement": s.scalar(select(CommissionStatement.id).where(CommissionStatement.clawed_back < 0)),
+        # issue 24: a buyer's intent card (R-LCH-1)
+        "intent_card": _intent_card_subject(s),
     }
     # issue 24: lottery — a drawn launch of the demo office (drawn here when the demo has none)
     from models import Launch, Project, User

@@ -665,6 +665,38 @@ EXPECTED = {
     "floor_dashboard.index": "amfv",
     "channel_analytics.index": "amv",
     "channel_analytics.export_xlsx": "amv",
+    # issue 24: intent registration (R-LCH-1)
+    "launch.index_view": "amgcfv",
+    "launch.details_view": "amgcfv",
+    "launch.create_view": "am",
+    "launch.edit_view": "am",
+    "launch.delete_view": "",
+    "launch.action_view": "amc",  # the grid's action right (delete itself is nobody's)
+    "launch.export": "amcfv",
+    "launch.ajax_lookup": "amgcfv",
+    "launch.ajax_update": "am",
+    "launch_entry.index_view": "amgcfv",  # agents: their own registrations
+    "launch_entry.details_view": "amgcfv",
+    "launch_entry.create_view": "",
+    "launch_entry.edit_view": "",
+    "launch_entry.delete_view": "",
+    "launch_entry.action_view": "amgcf",  # the card's PDF; each step also needs its operation
+    "launch_entry.export": "amv",  # personal data: who sees it whole may not export it (control, finance)
+    "launch_entry.ajax_lookup": "amgcfv",
+    "launch_entry.ajax_update": "",
+    "launch_entry.register_view": "amg",  # launch.register
+    "launch_entry.deposit_view": "f",  # launch.deposit
+    "launch_entry.refund_view": "f",  # launch.refund
+    "launch_entry.convert_view": "f",  # launch.convert
+    "intent_payment.index_view": "amcfv",
+    "intent_payment.details_view": "amcfv",
+    "intent_payment.create_view": "",
+    "intent_payment.edit_view": "",
+    "intent_payment.delete_view": "",
+    "intent_payment.action_view": "",
+    "intent_payment.export": "amfv",
+    "intent_payment.ajax_lookup": "amcfv",
+    "intent_payment.ajax_update": "",
     # issue 24: lottery (R-LCH-2)
     "lottery.index": "amgcfv",  # the launch's list right
     "lottery.verify_view": "amgcfv",
@@ -798,6 +830,11 @@ PUBLIC_PATHS = {
     "floor_dashboard.index": ("GET", "/admin/floor_dashboard/"),
     "channel_analytics.index": ("GET", "/admin/channel_analytics/"),
     "channel_analytics.export_xlsx": ("GET", "/admin/channel_analytics/export.xlsx"),
+    # issue 24: intent registration
+    "launch_entry.register_view": ("GET", "/admin/launch_entry/register/"),
+    "launch_entry.deposit_view": ("POST", "/admin/launch_entry/deposit/"),
+    "launch_entry.refund_view": ("POST", "/admin/launch_entry/refund/"),
+    "launch_entry.convert_view": ("POST", "/admin/launch_entry/convert/"),
     # issue 24: lottery
     "lottery.index": ("GET", "/admin/lottery/?launch={lottery_launch}"),
     "lottery.verify_view": ("GET", "/admin/lottery/verify?launch={lottery_launch}"),
@@ -984,6 +1021,22 @@ def office(db, make_user):
     statement = CommissionStatement(project_id=sub.project_id, month=dt.date(2026, 11, 1), payee_user_id=agent.id,
                                     earned=1000, total=1000, line_count=1)
     s.add(statement)
+    # issue 24: intent registration — a launch of the agent's project taking registrations today, the
+    # agent's registration on it and its deposit
+    from models import IntentPayment, LaunchEntry
+    launch = Launch(project_id=sub.project_id, name="矩阵认筹", registration_opens_on=dt.date(2000, 1, 1),
+                    registration_closes_on=dt.date(2100, 1, 1), selection_on=dt.date(2100, 1, 2), intent_deposit=50000,
+                    card_valid_until=dt.date(2100, 2, 1), questions=["持有本市购房资格"], created_by_id=users["m"].id)
+    s.add(launch)
+    s.flush()
+    entry = LaunchEntry(launch_id=launch.id, number="RC01-0001", lead_id=lead.id, agent_id=agent.id, name=lead.name,
+                        phone=lead.phone, id_type="resident_id", id_number=f.VALID_ID_NUMBER, address="长沙",
+                        answers={"持有本市购房资格": True}, eligible=True, status="paid")
+    s.add(entry)
+    s.flush()
+    intent = IntentPayment(project_id=sub.project_id, entry_id=entry.id, kind="deposit", amount=50000,
+                           number="SJ-M-000001", paid_on=today, channel="pos", recorded_by_id=users["f"].id)
+    s.add(intent)
     # issue 24: lottery — a published launch (its public pages answer; publishing and drawing refuse it)
     lottery_launch = Launch(project_id=sub.project_id, name="矩阵开盘", status="published",
                             registration_opens_on=today, registration_closes_on=today, selection_on=today,
@@ -1033,6 +1086,8 @@ def office(db, make_user):
            "commission_rule": rule.id, "commission_line": commission_line.id, "deal_split": split.id,
            # issue 23: statements
            "commission_statement": statement.id,
+           # issue 24: intent registration
+           "launch": launch.id, "launch_entry": entry.id, "intent_payment": intent.id,
            # issue 24: lottery
            "lottery_launch": lottery_launch.id,
            # issue 24: selection
