@@ -601,10 +601,22 @@ def refund_intent_deposit(session, by: User, entry_id: int, *, paid_on: dt.date,
     return row
 
 
+def may_not_choose(status: str, eligible: bool, card_valid_until: dt.date, day: dt.date) -> str | None:
+    """Why a card does not let its buyer choose on `day` (R-LCH-1), or None when it does: the one
+    definition, read by the selection (models.selection) and here. "not_paid": the deposit not in, or
+    refunded, converted or expired; "not_eligible": an eligibility answer no; "card_expired"."""
+    if status != "paid":
+        return "not_paid"
+    if not eligible:
+        return "not_eligible"
+    if card_valid_until < day:
+        return "card_expired"
+    return None
+
+
 def entry_may_choose(entry: LaunchEntry, day: dt.date) -> bool:
-    """Whether the card lets its buyer choose on `day` (R-LCH-1): the deposit in and not refunded,
-    every eligibility answer yes, the card still valid."""
-    return entry.status == "paid" and bool(entry.eligible) and day <= entry.launch.card_valid_until
+    """Whether the card lets its buyer choose on `day` (`may_not_choose`)."""
+    return may_not_choose(entry.status, entry.eligible, entry.launch.card_valid_until, day) is None
 
 
 def convert_intent_deposit(session, by: User, entry_id: int, *, key: str | None = None,

@@ -33,11 +33,10 @@ from .deals import PAYMENT_METHODS, UnitTaken, place_subscription
 from .errors import RuleViolation
 from .inventory import Unit
 from .labels import choice_label
-from .launches import IntentPayment, Launch, LaunchBuilding, LaunchEntry
+from .launches import IntentPayment, Launch, LaunchBuilding, LaunchEntry, may_not_choose
 from .permissions import require, sees_all_rows
 from .users import User
 
-MAY_CHOOSE_STATUS = "paid"  # R-LCH-1: the intent deposit received, not refunded nor converted
 # why an entry was put out of the selection (audited with it)
 OUT_REASONS = ("not_paid", "not_eligible", "card_expired", "closed")
 
@@ -101,13 +100,7 @@ def _due(session, launch_id: int, now: dt.datetime) -> bool:
 
 
 def _out_reason(entry, launch: Launch, today: dt.date) -> str | None:
-    if entry.status != MAY_CHOOSE_STATUS:
-        return "not_paid"
-    if not entry.eligible:
-        return "not_eligible"
-    if launch.card_valid_until < today:
-        return "card_expired"
-    return None
+    return may_not_choose(entry.status, entry.eligible, launch.card_valid_until, today)
 
 
 def advance(session, launch_id: int, now: dt.datetime | None = None) -> dict:
