@@ -435,14 +435,19 @@ def _after_commit(session) -> None:
         live.publish(project_id, cells)
 
 
-def _after_rollback(session) -> None:
+def _after_soft_rollback(session, previous_transaction) -> None:
+    """Forget the marks when the whole transaction is rolled back — not when a savepoint is: the
+    rest of the transaction commits, and its changes must still be sent. (A unit marked inside the
+    rolled-back savepoint is read anew before the commit, so its cell is sent as it really is.)"""
+    if previous_transaction.nested or session.in_transaction():
+        return
     session.info.pop(PENDING, None)
     session.info.pop(MARKS, None)
 
 
 _LISTENERS = (("after_flush", _after_flush), ("do_orm_execute", _on_execute),
               ("before_commit", _before_commit), ("after_commit", _after_commit),
-              ("after_rollback", _after_rollback))
+              ("after_soft_rollback", _after_soft_rollback))
 
 
 def init_app(app) -> Hub:

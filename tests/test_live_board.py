@@ -178,6 +178,22 @@ def test_r_lch_3_subscribe_confirm_and_withdraw_publish_the_unit_and_its_sold_fl
     assert message["cells"][0][0] == unit.id and message["cells"][0][8:] == ["available", 0]
 
 
+def test_r_lch_3_a_rolled_back_savepoint_keeps_the_transactions_other_changes_to_send(db, office):
+    """A savepoint rolled back inside a transaction (a caught IntegrityError, as the gap-free
+    counters and the registration races do) must not drop the changes the transaction commits."""
+    s, unit = db.session, office["units"][1]
+    watch, before = Watch(office["project"].id), live.hub().version(office["project"].id)
+    set_withheld(s, office["control"], unit.id, True)
+    try:
+        with s.begin_nested():
+            s.execute(text("INSERT INTO role (id, name) VALUES (1, 'admin')"))  # taken: IntegrityError
+    except Exception:
+        pass
+    s.commit()
+    assert watch.units() == [unit.id]
+    assert live.hub().version(office["project"].id) > before
+
+
 def test_r_lch_3_withholding_publishes_its_unit_in_its_own_project_only(db, office):
     s = db.session
     watch, elsewhere = Watch(office["project"].id), Watch(office["other"].id)
