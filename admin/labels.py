@@ -320,7 +320,7 @@ COLUMN_LABELS = {
     "card_valid_until": _l("Card valid until"), "questions": _l("Eligibility questions"),
     "groups_ordered": _l("First-home buyers are drawn first"), "slot_minutes": _l("Slot length (minutes)"),
     "slot_size": _l("Buyers choosing at once"), "missed_rule": _l("A buyer who misses his slot"),
-    "buildings": _l("Buildings offered"), "launch": _l("Launch"), "entry": _l("Card number"),
+    "buildings": _l("Buildings offered"), "launch": _l("Launch"), "launch.name": _l("Launch"), "entry.launch.name": _l("Launch"), "entry": _l("Card number"),
     "group_name": _l("Group"), "eligible": _l("Eligible"), "published_at": _l("Published at"),
     "drawn_at": _l("Drawn at"), "answers": _l("Eligibility answers"),  # selection_status, queue_no, chosen_at: below
     # issue 24: selection (选房)

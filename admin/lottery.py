@@ -33,7 +33,7 @@ class LotteryPage(ProtectedPage):
     publishing and drawing are the manager's (launch.publish, launch.draw), checked here and in
     the domain."""
 
-    entity = "launch"
+    entity = "lottery"
     verb_of = {"index": "list", "verify_view": "list", "publish_view": "action", "draw_view": "action"}
     operations = {"publish_view": "launch.publish", "draw_view": "launch.draw"}
 

@@ -124,6 +124,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "launch_select": _entity(list="amgc", action="amgc"),  # the selection page: a buyer in his slot chooses
     "launch_screen": _entity(list="amgcv"),  # the big screen (大屏): the slot, who chooses, the board
     "launch_control": _entity(list="amcfv", export="amcfv"),  # the day's control room
+    "lottery": _entity(list="amgcfv", action="amc"),  # the launch's lottery page: as the launch
 }
 
 # Domain operations (functions in models/) and the roles that may call them.
