@@ -476,7 +476,7 @@ def main() -> None:
     print(f"opening day on {backend}, {os.cpu_count()} cores; large office at scale {SCALE} "
           f"({counts['units']:,} units) + a launch of {UNITS:,} units, {ENTRANTS:,} entrants (set up in {setup_s:.0f} s); "
           f"gunicorn -w 4 sync + 1 gevent stream worker; client: asyncio, own process, {CONNECTIONS} connections")
-    print(f"load average (1/5/15 min) at: " + "; ".join(f"{k} {load(k)}" for k in loads))
+    print("load average (1/5/15 min) at: " + "; ".join(f"{k} {load(k)}" for k in loads))
     print(f"status codes: free-for-all {ffa['codes']}; with viewers {watched['codes']}; viewers: {connected_line}")
     print(f"{'measure':62} {'figure':>22}  {'target':18} met")
     for measure, figure, target, met in rows:
