@@ -320,7 +320,7 @@ def place_subscription(session, by: User, *, agent_id: int, unit: Unit, lead: Le
                 # (R-CHG-3, models.changes, which imports this module too) comes through the same
                 # import, so that it stays the one.
                 from .payments import add_first_buyer, generate_plan
-                generate_plan(session, subscription)  # R-PAY-2: the plan comes with the deal
+                generate_plan(session, subscription, new=True)  # R-PAY-2: the plan comes with the deal
                 add_first_buyer(session, subscription, lead)  # R-CHG-3: the agreement's customer, 100 %
                 if price < unit.list_price:
                     session.add(PriceApproval(subscription_id=subscription.id, list_price=unit.list_price,

@@ -261,10 +261,16 @@ class Hub:
         for viewer in list(self.viewers.get(project_id, ())):
             try:
                 viewer.queue.put_nowait((version, text))
-            except queue.Full:
-                with viewer.queue.mutex:
-                    viewer.queue.queue.clear()
-                viewer.queue.put_nowait(BEHIND)
+            except queue.Full:  # emptied by get_nowait: gevent's Queue (the stream worker) has no mutex
+                while True:
+                    try:
+                        viewer.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                try:
+                    viewer.queue.put_nowait(BEHIND)
+                except queue.Full:  # the consumer cannot refill it meanwhile; kept for safety
+                    pass
         self.delivered += 1
 
     def _pump(self, prefix: str, ready: threading.Event) -> None:

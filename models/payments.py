@@ -489,20 +489,23 @@ def method_for(session, project_id: int, code: str) -> PaymentMethodTemplate:
     return method
 
 
-def generate_plan(session, subscription: Subscription) -> list[Instalment]:
+def generate_plan(session, subscription: Subscription, new: bool = False) -> list[Instalment]:
     """(Re)generate the payment plan of a subscription — only while nothing is paid and no change
-    replaced a plan (R-PAY-2); a change regenerates it by `regenerate_plan` (R-CHG-2)."""
-    existing = session.scalars(select(Instalment).where(Instalment.subscription_id == subscription.id)
-                               .with_for_update()).all()
+    replaced a plan (R-PAY-2); a change regenerates it by `regenerate_plan` (R-CHG-2). `new`: the
+    subscription was inserted in this very transaction (models.deals.place_subscription), so no
+    line of it can exist yet — neither the lines' lock nor the delete is needed."""
+    existing = [] if new else session.scalars(select(Instalment).where(Instalment.subscription_id == subscription.id)
+                                              .with_for_update()).all()
     if any(i.amount_paid or i.status == "replaced" for i in existing):
         raise RuleViolation(_l("The plan cannot change once a payment is recorded."), rule="R-PAY-2")
     method = method_of(session, subscription)
     lines = plan_lines(subscription.price, subscription.deposit, subscription.subscribed_on,
                        subscription.deposit_due_on or subscription.subscribed_on, method.lines)
     with audit_context(session, action="generate_plan"):
-        for old in existing:
-            session.delete(old)
-        session.flush()
+        if existing:
+            for old in existing:
+                session.delete(old)
+            session.flush()
         rows = [Instalment(subscription_id=subscription.id, plan_no=subscription.plan_no, seq=n, kind=kind,
                            due_on=due, amount_due=amount)
                 for n, (kind, due, amount) in enumerate(lines, start=1)]

@@ -46,6 +46,11 @@ class UnitGone(RuleViolation):
     unit within his slot (R-LCH-3, R-SC-2)."""
 
 
+class UnitBusy(UnitGone):
+    """Another buyer's choice holds the unit at this moment (its transaction is open): answered at
+    once rather than after the winner commits; the buyer chooses another unit (R-SC-2)."""
+
+
 def _today(now: dt.datetime) -> dt.date:
     return office_local(now).date()
 
@@ -261,18 +266,16 @@ def choose(session, by: User, entry_id: int, unit_id: int, now: dt.datetime | No
                                status=choice_label("launch", "status", launch.status)), rule="R-LCH-3")
     if payment_method not in PAYMENT_METHODS:
         raise RuleViolation(_l("Choose the payment method."), rule="R-SUB-1")
-    unit = session.scalar(select(Unit).join(LaunchBuilding, and_(
-        LaunchBuilding.building_id == Unit.building_id, LaunchBuilding.launch_id == launch.id))
-        .where(Unit.id == unit_id)) if unit_id else None
-    if unit is None:
-        raise RuleViolation(_l("This unit is not offered at this launch."), rule="R-LCH-3")
-    unit_number = unit.number
     seen = (entry.selection_status, entry.slot_ends_at)
     if not _in_slot(entry, now):
         advance(session, launch.id, now)  # his slot may have opened since the last run
         session.refresh(entry)
         if not _in_slot(entry, now):
             raise _not_now(session, entry, launch, now, seen)
+    unit = _claim_unit(session, launch.id, unit_id, entry.lead_id, entry.slot_ends_at) if unit_id else None
+    if unit is None:
+        raise RuleViolation(_l("This unit is not offered at this launch."), rule="R-LCH-3")
+    unit_number = unit.number
     today, until = _today(now), entry.slot_ends_at
     try:
         with session.begin_nested():
@@ -284,9 +287,7 @@ def choose(session, by: User, entry_id: int, unit_id: int, now: dt.datetime | No
             if not _take_turn(session, entry.id, now, subscription.id):
                 raise _TurnLost
     except UnitTaken:
-        raise UnitGone(_l("Unit %(unit)s is gone: someone chose it first. Choose another unit; your "
-                          "slot runs until %(until)s.", unit=unit_number,
-                          until=office_time(until, "%H:%M:%S")), rule="R-SC-2") from None
+        raise _gone(unit_number, until) from None
     except _TurnLost:
         raise _not_now(session, entry, launch, now, seen) from None
     record_many(session, "launch_entry", "selection_choose", by,
@@ -294,6 +295,38 @@ def choose(session, by: User, entry_id: int, unit_id: int, now: dt.datetime | No
                              "unit_id": [None, unit_id], "subscription_id": [None, subscription.id]})])
     session.expire(entry)
     return subscription
+
+
+def _gone(unit_number: str, until: dt.datetime | None) -> UnitGone:
+    return UnitGone(_l("Unit %(unit)s is gone: someone chose it first. Choose another unit; your "
+                       "slot runs until %(until)s.", unit=unit_number,
+                       until=office_time(until, "%H:%M:%S") if until else "—"), rule="R-SC-2")
+
+
+def _claim_unit(session, launch_id: int, unit_id: int, lead_id: int, until: dt.datetime | None) -> Unit | None:
+    """The unit offered at the launch, locked for this choice without waiting (R-SC-2); None when
+    the launch does not offer it. A loser is answered at once instead of queueing behind the
+    winner's open transaction: a unit already sold (or held for another customer) is gone by a
+    plain read; a unit another buyer's choice holds locked right now (FOR UPDATE … SKIP LOCKED
+    finds no row) is "being chosen" (UnitBusy). The lock is an early answer, not the guarantee:
+    place_subscription's conditional UPDATE and the partial unique index still decide."""
+    offered = select(Unit).join(LaunchBuilding, and_(
+        LaunchBuilding.building_id == Unit.building_id, LaunchBuilding.launch_id == launch_id)).where(Unit.id == unit_id)
+    unit = session.scalar(offered.with_for_update(of=Unit, skip_locked=True))
+    if unit is None:
+        seen = session.execute(select(Unit.number, Unit.status, Unit.held_for_lead_id).join(LaunchBuilding, and_(
+            LaunchBuilding.building_id == Unit.building_id, LaunchBuilding.launch_id == launch_id))
+            .where(Unit.id == unit_id)).first()
+        if seen is None:
+            return None
+        if seen.status in ("subscribed", "signed") or (seen.status == "held" and seen.held_for_lead_id != lead_id):
+            raise _gone(seen.number, until)
+        raise UnitBusy(_l("Unit %(unit)s is being chosen by another buyer right now. Choose another unit; your "
+                          "slot runs until %(until)s.", unit=seen.number,
+                          until=office_time(until, "%H:%M:%S") if until else "—"), rule="R-SC-2")
+    if unit.status in ("subscribed", "signed") or (unit.status == "held" and unit.held_for_lead_id != lead_id):
+        raise _gone(unit.number, until)
+    return unit
 
 
 def _not_now(session, entry: LaunchEntry, launch: Launch, now: dt.datetime, seen: tuple) -> RuleViolation:

@@ -338,3 +338,27 @@ def test_r_lch_3_a_viewer_that_falls_behind_is_told_to_reload_not_left_with_a_ga
     assert items[0] is live.BEHIND and all(v > 64 for v, _ in items[1:])
     hub.leave(viewer)
     assert hub.count() == 0
+
+
+def test_r_lch_3_a_viewer_behind_on_the_gevent_stream_worker_is_told_to_reload_and_the_others_still_get_changes(
+        app, db, office):
+    """R-LCH-3 on the stream worker (gunicorn -k gevent monkey-patches `queue.Queue` into gevent's,
+    which has no `mutex`): a viewer that overflows is told to reload, and delivering goes on — the
+    overflow once raised AttributeError in the pump and stopped every viewer's changes."""
+    import gevent.queue
+    hub = live.hub()
+    project_id = office["project"].id
+    slow, fresh = hub.listen(project_id), hub.listen(project_id)
+    slow.queue, fresh.queue = gevent.queue.Queue(64), gevent.queue.Queue(64)
+    for version in range(1, 70):
+        hub.deliver(project_id, version, '{"v":%d,"cells":[]}' % version)
+        fresh.next(0.01)
+    slow_items = []
+    while (item := slow.next(0.01)) is not None:
+        slow_items.append(item)
+    assert slow_items[0] is live.BEHIND and all(v > 64 for v, _ in slow_items[1:])
+    hub.deliver(project_id, 70, '{"v":70,"cells":[]}')
+    assert fresh.next(0.01) == (70, '{"v":70,"cells":[]}')
+    hub.leave(slow)
+    hub.leave(fresh)
+    assert hub.count() == 0

@@ -483,6 +483,49 @@ def test_r_lch_3_r_sc_2_200_concurrent_choices_of_50_units_make_exactly_50_winne
     assert db.session.scalar(select(func.count()).select_from(Unit).where(Unit.status == "subscribed")) == 50
 
 
+@pytest.mark.postgres  # run in the PostgreSQL pass (tests/conftest.py), never skipped there
+def test_r_sc_2_a_loser_is_answered_without_waiting_for_the_winners_transaction(app, db, make_user):
+    """R-SC-2 under load: a unit another transaction holds locked (a buyer's choice not yet
+    committed) is answered at once "being chosen by another buyer" (UnitBusy, a 409 like gone),
+    nothing written, the buyer still choosing; a unit already sold is "gone" by a plain read even
+    while locked. The choosing session may not wait on a lock at all (lock_timeout 0 would make
+    any wait an error instead of the answer)."""
+    from sqlalchemy import text
+
+    from models.selection import UnitBusy
+    day = make_day(db.session, make_user, entries=3, units=3, slot_size=3, slot_minutes=30)
+    _start(db, day)
+    s = db.session
+    buyer, other_buyer = day["entries"][0].id, day["entries"][1].id
+    locked, sold = day["units"][0].id, day["units"][1].id
+    choose(s, day["manager"], other_buyer, sold, NOW + MIN)
+    s.commit()
+    winner = db.engine.connect()  # the winner's open transaction, holding both units' rows
+    try:
+        winner.execute(text("SELECT id FROM unit WHERE id IN (:a, :b) FOR UPDATE"), {"a": locked, "b": sold})
+        s.execute(text("SET lock_timeout = '1ms'"))
+        with pytest.raises(UnitBusy) as busy:
+            choose(s, day["manager"], buyer, locked, NOW + 2 * MIN)
+        assert isinstance(busy.value, UnitGone) and busy.value.rule == "R-SC-2"
+        with force_locale("en"):
+            assert "being chosen by another buyer" in str(busy.value)
+        s.rollback()
+        s.execute(text("SET lock_timeout = '1ms'"))
+        with pytest.raises(UnitGone) as gone:
+            choose(s, day["manager"], buyer, sold, NOW + 2 * MIN)
+        assert not isinstance(gone.value, UnitBusy) and "is gone" in english(gone.value)
+        s.rollback()
+    finally:
+        winner.rollback()
+        winner.close()
+    s.execute(text("SET lock_timeout = 0"))
+    assert _status(db, day["entries"][0]) == "choosing"
+    assert s.scalar(select(func.count()).select_from(Subscription)) == 1
+    sub = choose(s, day["manager"], buyer, locked, NOW + 3 * MIN)  # the lock gone, the unit is his
+    s.commit()
+    assert sub.unit_id == locked and _status(db, day["entries"][0]) == "chosen"
+
+
 def test_r_lch_3_every_action_the_selection_writes_reads_as_a_label():
     import re
     from pathlib import Path
