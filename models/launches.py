@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .audit import audit_context, record_many
-from .base import Base, Money, in_list, office_local, office_today, utcnow
+from .base import Base, Money, in_list, office_local, office_time, office_today, utcnow
 from .deals import LIVE_DEAL, TAKES_UNIT, Subscription, locked_subscription, move_status
 from .errors import RuleViolation
 from .identity import validate_id_document
@@ -552,8 +552,9 @@ def refund_intent_deposit(session, by: User, entry_id: int, *, paid_on: dt.date,
     """Finance refunds an intent deposit (R-LCH-1) by a numbered voucher (the project's voucher
     sequence): a paid entry not converted (→ refunded), or the part of a converted one that the
     deal's deposit did not take (the entry stays converted). Refused while the published list is
-    frozen (between the publication and the draw, R-LCH-2) and while the buyer's chosen deal holds
-    its unit (convert instead). Once. The agent is told."""
+    frozen (between the publication and the draw, R-LCH-2), while the buyer is choosing in his slot
+    (the card is what lets him choose: finance waits the few minutes), and while the buyer's chosen
+    deal holds its unit (convert instead). Once. The agent is told."""
     require(by, "launch.refund")
     if key is not None:
         claim(session, by, key, "intent_refund", f"launch_entry:{entry_id}")
@@ -569,6 +570,10 @@ def refund_intent_deposit(session, by: User, entry_id: int, *, paid_on: dt.date,
                       rule="R-LCH-2")
     received = intent_payment(session, entry.id, "deposit")
     if entry.status == "paid":
+        if entry.selection_status == "choosing":  # the row is locked: his choice waits for this, or this for it
+            raise _refuse(_l("The buyer of card %(card)s is choosing a unit now (his slot runs until %(until)s): "
+                             "refund when his slot has ended, or after he has chosen.", card=entry.number,
+                             until=office_time(entry.slot_ends_at, "%H:%M")))
         if entry.subscription is not None and entry.subscription.status in TAKES_UNIT:
             raise _refuse(_l("The buyer chose unit %(unit)s: convert the intent deposit into its deposit "
                              "instead (or withdraw that deal first).", unit=entry.subscription.unit.number))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import and_, case, exists, func, literal, select, update
 
 from .audit import record_many
@@ -34,6 +34,7 @@ from .errors import RuleViolation
 from .inventory import Unit
 from .labels import choice_label
 from .launches import IntentPayment, Launch, LaunchBuilding, LaunchEntry, may_not_choose
+from .notifications import MESSAGES, notify
 from .permissions import require, sees_all_rows
 from .users import User
 
@@ -126,14 +127,15 @@ def advance(session, launch_id: int, now: dt.datetime | None = None) -> dict:
 
 
 def _handle_missed(session, launch: Launch, now: dt.datetime, done: dict) -> None:
-    ended = session.execute(select(LaunchEntry.id, LaunchEntry.missed_count, LaunchEntry.queue_no).where(
+    ended = session.execute(select(LaunchEntry.id, LaunchEntry.missed_count, LaunchEntry.queue_no,
+                                   LaunchEntry.agent_id, LaunchEntry.number).where(
         LaunchEntry.launch_id == launch.id, LaunchEntry.selection_status == "choosing",
         LaunchEntry.slot_ends_at <= now).order_by(LaunchEntry.queue_no)).all()
     if not ended:
         return
     last = session.scalar(select(func.max(LaunchEntry.queue_no)).where(LaunchEntry.launch_id == launch.id)) or 0
     rows = []
-    for entry_id, missed_count, queue_no in ended:
+    for entry_id, missed_count, queue_no, agent_id, number in ended:
         requeue = launch.missed_rule == "requeue" and missed_count == 0
         values = {"missed_count": missed_count + 1, "slot_starts_at": None, "slot_ends_at": None,
                   "selection_status": "waiting" if requeue else "missed"}
@@ -151,6 +153,8 @@ def _handle_missed(session, launch: Launch, now: dt.datetime, done: dict) -> Non
         if requeue:
             changes["queue_no"] = [queue_no, last]
         rows.append((entry_id, changes))
+        _tell(session, launch, agent_id, "launch_slot_requeued" if requeue else "launch_slot_missed",
+              {"card": number, "queue_no": last} if requeue else {"card": number})
     record_many(session, "launch_entry", "selection_missed", None, rows)
 
 
@@ -162,7 +166,8 @@ def _fill(session, launch: Launch, now: dt.datetime, done: dict) -> None:
     opened, put_out = [], []
     while free > 0:
         candidates = session.execute(select(
-            LaunchEntry.id, LaunchEntry.status, LaunchEntry.eligible, LaunchEntry.queue_no).where(
+            LaunchEntry.id, LaunchEntry.status, LaunchEntry.eligible, LaunchEntry.queue_no, LaunchEntry.agent_id,
+            LaunchEntry.number).where(
             LaunchEntry.launch_id == launch.id, LaunchEntry.selection_status == "waiting",
             LaunchEntry.queue_no.is_not(None)).order_by(LaunchEntry.queue_no).limit(free)).all()
         if not candidates:
@@ -180,8 +185,11 @@ def _fill(session, launch: Launch, now: dt.datetime, done: dict) -> None:
             moved += 1
             if reason:
                 put_out.append((entry.id, {"selection_status": ["waiting", "out"], "reason": [None, reason]}))
+                _tell(session, launch, entry.agent_id, "launch_out", {"card": entry.number, "_t": f"launch_out.{reason}"})
             else:
                 free -= 1
+                _tell(session, launch, entry.agent_id, "launch_slot_open",
+                      {"card": entry.number, "until": office_time(ends, "%H:%M")})
                 opened.append((entry.id, {"selection_status": ["waiting", "choosing"], "slot_starts_at": [None, now],
                                           "slot_ends_at": [None, ends]}))
         if not moved:  # the rows changed under us (nothing else writes them under the launch's lock)
@@ -190,6 +198,29 @@ def _fill(session, launch: Launch, now: dt.datetime, done: dict) -> None:
     record_many(session, "launch_entry", "selection_slot", None, opened)
     done["opened"] += len(opened)
     done["out"] += len(put_out)
+
+
+def _tell(session, launch: Launch, agent_id: int, kind: str, params: dict) -> None:
+    """The entry's agent is told what the selection did to his buyer's card, with the transaction that
+    did it, and led to the selection page."""
+    notify(session, [agent_id], kind, {**params, "launch": launch.name}, f"/admin/launch_select/?launch={launch.id}")
+
+
+MESSAGES.update({
+    "launch_slot_open": lambda p: gettext(
+        "%(launch)s: the slot of card %(card)s is open, until %(until)s. Bring the buyer to choose now.", **p),
+    "launch_slot_requeued": lambda p: gettext(
+        "%(launch)s: card %(card)s missed its slot and goes to the end of the queue (number %(queue_no)s); "
+        "a second miss is final.", **p),
+    "launch_slot_missed": lambda p: gettext(
+        "%(launch)s: card %(card)s missed its slot and is out of the selection.", **p),
+    "launch_out.not_paid": lambda p: gettext(
+        "%(launch)s: card %(card)s is out of the selection: its intent deposit is not held.", **p),
+    "launch_out.not_eligible": lambda p: gettext(
+        "%(launch)s: card %(card)s is out of the selection: the buyer is not eligible to buy.", **p),
+    "launch_out.card_expired": lambda p: gettext(
+        "%(launch)s: card %(card)s is out of the selection: the card has expired.", **p),
+})
 
 
 def close_launch(session, by: User, launch_id: int, now: dt.datetime | None = None) -> Launch:
@@ -236,7 +267,8 @@ def _in_slot(entry: LaunchEntry, now: dt.datetime) -> bool:
 def _take_turn(session, entry_id: int, now: dt.datetime, subscription_id: int) -> bool:
     """The buyer's turn, taken by the one conditional UPDATE that decides it (R-LCH-3)."""
     return session.execute(update(LaunchEntry).where(
-        LaunchEntry.id == entry_id, LaunchEntry.selection_status == "choosing", LaunchEntry.slot_ends_at > now)
+        LaunchEntry.id == entry_id, LaunchEntry.selection_status == "choosing", LaunchEntry.slot_ends_at > now,
+        LaunchEntry.status == "paid", LaunchEntry.eligible.is_(True))  # the card still lets him (R-LCH-1)
         .values(selection_status="chosen", chosen_at=now, subscription_id=subscription_id)
         .execution_options(synchronize_session=False)).rowcount == 1
 
@@ -272,11 +304,14 @@ def choose(session, by: User, entry_id: int, unit_id: int, now: dt.datetime | No
         session.refresh(entry)
         if not _in_slot(entry, now):
             raise _not_now(session, entry, launch, now, seen)
+    today, until = _today(now), entry.slot_ends_at
+    refused = _may_not(entry, launch, today)
+    if refused is not None:
+        raise refused
     unit = _claim_unit(session, launch.id, unit_id, entry.lead_id, entry.slot_ends_at) if unit_id else None
     if unit is None:
         raise RuleViolation(_l("This unit is not offered at this launch."), rule="R-LCH-3")
     unit_number = unit.number
-    today, until = _today(now), entry.slot_ends_at
     try:
         with session.begin_nested():
             subscription = place_subscription(
@@ -327,6 +362,21 @@ def _claim_unit(session, launch_id: int, unit_id: int, lead_id: int, until: dt.d
     if unit.status in ("subscribed", "signed") or (unit.status == "held" and unit.held_for_lead_id != lead_id):
         raise _gone(unit.number, until)
     return unit
+def _may_not(entry: LaunchEntry, launch: Launch, today: dt.date) -> RuleViolation | None:
+    """Why the buyer's card no longer lets him choose today, though his slot runs (R-LCH-1: his intent
+    deposit refunded, his eligibility withdrawn, his card expired at midnight), or None."""
+    reason = may_not_choose(entry.status, entry.eligible, launch.card_valid_until, today)
+    if reason == "not_paid":
+        return RuleViolation(_l("Card %(number)s does not let its buyer choose: its intent deposit is not held "
+                                "(it is %(status)s).", number=entry.number,
+                                status=choice_label("launch_entry", "status", entry.status)), rule="R-LCH-1")
+    if reason == "not_eligible":
+        return RuleViolation(_l("Card %(number)s does not let its buyer choose: he is not eligible to buy.",
+                                number=entry.number), rule="R-LCH-1")
+    if reason == "card_expired":
+        return RuleViolation(_l("Card %(number)s expired on %(until)s: its buyer may no longer choose.",
+                                number=entry.number, until=launch.card_valid_until.isoformat()), rule="R-LCH-1")
+    return None
 
 
 def _not_now(session, entry: LaunchEntry, launch: Launch, now: dt.datetime, seen: tuple) -> RuleViolation:
@@ -334,6 +384,9 @@ def _not_now(session, entry: LaunchEntry, launch: Launch, now: dt.datetime, seen
     status and slot end as they were before the choice (the selection moved on since)."""
     session.refresh(entry)
     status = entry.selection_status
+    refused = _may_not(entry, launch, _today(now)) if status == "choosing" else None
+    if refused is not None:
+        return refused
     if status == "chosen":
         return RuleViolation(_l("%(number)s has already chosen.", number=entry.number), rule="R-LCH-3")
     ended = entry.slot_ends_at if status == "choosing" else (seen[1] if seen[0] == "choosing" else None)
