@@ -492,4 +492,6 @@ AUDIT_ACTIONS = {
     "selection_out": _l("Out of the selection"),
     "selection_choose": _l("Unit chosen"),
     "selection_close": _l("Selection closed"),
+    # issue 24: lottery, a lost seed (R-LCH-2)
+    "lottery_abandon": _l("Lottery publication abandoned"),
 }

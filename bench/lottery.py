@@ -47,7 +47,7 @@ def _launch(db, manager, agent, lead_id, project_id, n: int, run: int) -> int:
 def main():
     with scratch_app() as app:
         from models import Lead, Project, db
-        from models.lottery import hash_seed, new_seed, public_document, publish, verify
+        from models.lottery import public_document, publish, verify
         from models.lottery import draw
         from models.users import create_user
         manager = create_user(db.session, "manager", "bench-pass-1", ["sales_manager"])
@@ -65,9 +65,10 @@ def main():
         for run in range(RUNS):
             m, a = db.session.get(type(manager), ids["manager"]), db.session.get(type(agent), ids["agent"])
             launch_id = _launch(db, m, a, ids["lead"], ids["project"], ENTRANTS, run)
-            seed = new_seed()
-            timings["publish"].append(once_ms(lambda: (publish(db.session, m, launch_id, seed_hash=hash_seed(seed)),
+            shown = []
+            timings["publish"].append(once_ms(lambda: (shown.append(publish(db.session, m, launch_id).seed),
                                                         db.session.commit())))
+            seed = shown[0]
             timings["draw"].append(once_ms(lambda: (draw(db.session, m, launch_id, seed), db.session.commit())))
             report = []
             timings["verify"].append(once_ms(lambda: report.append(verify(db.session, launch_id))))

@@ -10,10 +10,10 @@ The draw, step by step (docs/lottery.md says the same for people outside the off
    ended by ``"\\n"``. `group` is ``first_home`` or ``other``.
    ``entrants_digest`` = SHA-256 of that text, in lower-case hex.
 3. **The seed** is 32 random bytes written as 64 lower-case hex characters. Before the draw only
-   ``seed_hash`` = SHA-256 of the seed's hex string (its UTF-8 bytes) is published. Either the
-   manager brings the hash of a seed he keeps (sealed with the notary), or the office generates the
-   seed with `secrets`, shows it once to the manager to print and seal, and stores only its hash:
-   the `seed` column stays NULL until the draw.
+   ``seed_hash`` = SHA-256 of the seed's hex string (its UTF-8 bytes) is published. The office
+   always generates the seed with `secrets`, shows it once to the manager to print and seal, and
+   stores only its hash: the `seed` column stays NULL until the draw. Nobody brings a hash of his
+   own: whoever sees the list before publication could try seeds until his favourite comes first.
 4. **The order.** For each entrant, ``draw_key`` = HMAC-SHA-256(key = the seed's hex string as UTF-8
    bytes, message = the card number as UTF-8 bytes), in lower-case hex. Entrants are sorted by
    (group rank, draw_key, number), where the group rank is 0 for ``first_home`` and 1 for ``other``
@@ -26,6 +26,12 @@ The draw, step by step (docs/lottery.md says the same for people outside the off
 `verify` recomputes all of it from the database (or, through `verify_document`, from the public
 JSON that /launch/<id>/lottery.json serves); scripts/verify_draw.py does the same in 30 lines of
 standard Python for anyone outside.
+
+A seed lost after publication would leave the launch in `published` for ever and every intent
+deposit frozen: the vice-president may abandon the publication (`abandon_publication`: published →
+registration, with a reason). Every abandoned publication — its seed's hash, digest, time and
+reason — stays on the public page and JSON for ever (read from the append-only audit trail), so
+abandoning in order to re-roll a seed leaves a public trace.
 """
 from __future__ import annotations
 
@@ -101,14 +107,6 @@ def normalise_seed(seed: str | None) -> str:
     return text
 
 
-def normalise_hash(value: str | None) -> str:
-    text = "".join((value or "").split()).lower()
-    if not _HEX64.fullmatch(text):
-        raise RuleViolation(_l("The seed's hash is a SHA-256 in hexadecimal: 64 characters, 0-9 and a-f."),
-                            rule="R-LCH-2")
-    return text
-
-
 # --- reading a launch's entrants ----------------------------------------------------------------------
 
 def entrants(session, launch: Launch) -> list[tuple[int, str, str]]:
@@ -134,10 +132,9 @@ def _lock_launch(session, launch_id) -> Launch:
 
 @dataclass
 class Published:
-    """What `publish` did. `seed` is the generated seed, to show ONCE (None when the manager gave
-    the hash of his own); it is stored nowhere."""
+    """What `publish` did. `seed` is the generated seed, to show ONCE; it is stored nowhere."""
     launch: Launch
-    seed: str | None
+    seed: str
     count: int
     digest: str
 
@@ -154,15 +151,15 @@ def published_groups_ordered(session, launch_id: int) -> bool | None:
     return None if value is None else bool(value[1])
 
 
-def publish(session, by, launch_id: int, seed_hash: str | None = None, key: str | None = None,
-            now: dt.datetime | None = None) -> Published:
+def publish(session, by, launch_id: int, key: str | None = None, now: dt.datetime | None = None) -> Published:
     """Publish the entrants and the seed's hash (R-LCH-2): registration → published, registration
-    closes, the list is frozen by its digest. `seed_hash`: the SHA-256 of a seed the manager keeps;
-    without it a seed is generated here and returned once (only its hash is stored). At least one
-    entrant. A conditional UPDATE on `registration` under the launch's lock: published once.
-    `key`: the form's one-time key; the repeat is told, without the seed."""
+    closes, the list is frozen by its digest. The seed is ALWAYS generated here (`new_seed`: 32
+    bytes from `secrets`) and returned once; only its hash is stored. No caller may bring a hash
+    of his own: seeing the list beforehand, he could grind seeds until the order suits him (for 20
+    entrants, about 20 tries put a chosen one first). At least one entrant. A conditional UPDATE
+    on `registration` under the launch's lock: published once. `key`: the form's one-time key; the
+    repeat is told, without the seed."""
     require(by, "launch.publish")
-    given = normalise_hash(seed_hash) if (seed_hash or "").strip() else None
     if key is not None:
         claim(session, by, key, "lottery_publish", subject=f"launch:{launch_id}", out_of_date=_l(
             "This form is out of date: open the lottery page again."))
@@ -173,8 +170,8 @@ def publish(session, by, launch_id: int, seed_hash: str | None = None, key: str 
     if not rows:
         raise RuleViolation(_l("No entrant yet: an entry takes part once its intent deposit is received and "
                                "it is eligible."), rule="R-LCH-2")
-    seed = None if given else new_seed()
-    hashed = given or hash_seed(seed)
+    seed = new_seed()
+    hashed = hash_seed(seed)
     digest = entrants_digest((n, g) for _, n, g in rows)
     now = now or utcnow()
     done = session.execute(update(Launch).where(Launch.id == launch.id, Launch.status == "registration")
@@ -184,12 +181,70 @@ def publish(session, by, launch_id: int, seed_hash: str | None = None, key: str 
         raise RuleViolation(_l("The entrants of this launch are already published."), rule="R-LCH-2")
     record_many(session, "launch", "lottery_publish", by, [(launch.id, {
         "status": ["registration", "published"], "seed_hash": [None, hashed], "entrants_digest": [None, digest],
-        "entrants": [None, len(rows)], "seed_kept_by": [None, "manager" if given else "generated"],
+        "entrants": [None, len(rows)], "seed_kept_by": [None, "generated"],
         "groups_ordered": [None, bool(launch.groups_ordered)]})])
     if key is not None:
         settle(session, key, f"{launch.name}: {len(rows)} · {hashed[:16]}…")
     session.expire(launch)
     return Published(launch=launch, seed=seed, count=len(rows), digest=digest)
+
+
+# --- abandoning a publication (a lost seed) ---------------------------------------------------------------
+
+def abandon_publication(session, by, launch_id: int, reason: str, key: str | None = None,
+                        now: dt.datetime | None = None) -> Launch:
+    """Abandon a publication whose seed is lost (R-LCH-2): published → registration, the seed's
+    hash, the digest and the publication's time cleared, so refunds work again and the entrants
+    can be published anew with a new seed. The vice-president's alone (launch.abandon_publication),
+    with a reason. Audited as `lottery_abandon`; that append-only row is what the public page and
+    JSON list for ever (`abandoned_publications`), so abandoning to re-roll a seed leaves a public
+    trace. The manager and the vice-president are told. Under the launch's lock, a conditional
+    UPDATE on `published`; `key`: the form's one-time key — a repeat abandons nothing."""
+    from .notifications import notify
+    from .users import users_with_roles
+    require(by, "launch.abandon_publication")
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise RuleViolation(_l("Say why the publication is abandoned: the reason is published with it."),
+                            rule="R-LCH-2")
+    if key is not None:
+        claim(session, by, key, "lottery_abandon", subject=f"launch:{launch_id}", out_of_date=_l(
+            "This form is out of date: open the lottery page again."))
+    launch = _lock_launch(session, launch_id)
+    if launch.status != "published":
+        raise RuleViolation(_l("Only a publication not yet drawn can be abandoned."), rule="R-LCH-2")
+    before = {"seed_hash": launch.seed_hash, "entrants_digest": launch.entrants_digest,
+              "published_at": launch.published_at}
+    now = now or utcnow()
+    done = session.execute(update(Launch).where(Launch.id == launch.id, Launch.status == "published")
+                           .values(status="registration", seed_hash=None, entrants_digest=None, published_at=None)
+                           .execution_options(synchronize_session=False)).rowcount
+    if done != 1:
+        raise RuleViolation(_l("Only a publication not yet drawn can be abandoned."), rule="R-LCH-2")
+    record_many(session, "launch", "lottery_abandon", by, [(launch.id, {
+        "status": ["published", "registration"], "seed_hash": [before["seed_hash"], None],
+        "entrants_digest": [before["entrants_digest"], None],
+        "published_at": [before["published_at"].isoformat() + "Z" if before["published_at"] else None, None],
+        "abandoned_at": [None, now.isoformat() + "Z"], "reason": [None, reason]})])
+    notify(session, users_with_roles(session, {"sales_manager", "vp"}), "lottery_abandoned",
+           {"name": launch.name, "reason": reason}, link=f"/admin/lottery/?launch={launch.id}")
+    if key is not None:
+        settle(session, key, f"{launch.name}: {before['seed_hash'][:16]}…")
+    session.expire(launch)
+    return launch
+
+
+def abandoned_publications(session, launch_id: int) -> list[dict]:
+    """Every abandoned publication of a launch, oldest first, from the append-only audit trail:
+    seed_hash, entrants_digest, published_at, abandoned_at (ISO, UTC, 'Z') and reason."""
+    from .audit import Audit
+    rows = session.scalars(select(Audit.changes).where(
+        Audit.entity == "launch", Audit.entity_id == str(launch_id), Audit.action == "lottery_abandon")
+        .order_by(Audit.id))
+    return [{name: (changes.get(name) or [None, None])[0 if name in ("seed_hash", "entrants_digest", "published_at")
+                                                       else 1]
+             for name in ("seed_hash", "entrants_digest", "published_at", "abandoned_at", "reason")}
+            for changes in rows]
 
 
 # --- the draw ---------------------------------------------------------------------------------------------
@@ -350,9 +405,17 @@ def verify(session, launch_id: int) -> Report:
 def public_document(session, launch: Launch) -> dict | None:
     """The public JSON of a launch's lottery (None before publication): the launch's name and
     project, the entrants' numbers and groups ONLY (no names, phones, identity numbers), the digest,
-    the seed's hash, and after the draw the seed and the order (number, position, draw_key)."""
+    the seed's hash, and after the draw the seed and the order (number, position, draw_key); and
+    every abandoned publication, for ever (`abandoned`). A launch back in registration after an
+    abandonment has a document with no entrants, digest or hash, only the abandoned ones."""
+    abandoned = abandoned_publications(session, launch.id)
     if launch.status == "registration" or not launch.entrants_digest:
-        return None
+        if not abandoned:
+            return None
+        return {"launch": {"id": launch.id, "name": launch.name, "project": launch.project.name},
+                "rule": "R-LCH-2", "groups_ordered": bool(launch.groups_ordered), "published_at": None,
+                "entrants": [], "entrants_digest": None, "seed_hash": None, "seed": None, "drawn_at": None,
+                "order": [], "abandoned": abandoned}
     rows = entrants(session, launch)
     drawn = launch.status in DRAWN_STATUSES
     doc = {
@@ -370,6 +433,7 @@ def public_document(session, launch: Launch) -> dict | None:
         "seed": launch.seed if drawn else None,
         "drawn_at": launch.drawn_at.isoformat() + "Z" if drawn and launch.drawn_at else None,
         "order": [],
+        "abandoned": abandoned,
     }
     if drawn:
         doc["order"] = [{"number": n, "position": p, "draw_key": k} for n, p, k in session.execute(

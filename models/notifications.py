@@ -211,6 +211,10 @@ MESSAGES = {
     "ticket_routed": lambda p: gettext(
         "After-sales ticket %(no)s is routed to %(department)s: %(title)s; due on %(due)s.",
         **{**p, "department": choice_label("ticket", "department", p.get("department"))}),
+    # issue 24: lottery (R-LCH-2)
+    "lottery_abandoned": lambda p: gettext(
+        "Lottery of %(name)s: the publication is abandoned (%(reason)s); registration is open again and the "
+        "entrants must be published anew with a new seed. The abandoned one stays on the public page.", **p),
 }
 
 

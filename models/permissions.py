@@ -213,6 +213,8 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "launch.convert": _roles("f"),  # R-LCH-1: into the deposit of the subscription chosen
     "launch.publish": _roles("m"),  # R-LCH-2: the entrants and the seed's hash published
     "launch.draw": _roles("m"),  # R-LCH-2: the seed revealed, the order drawn
+    # R-LCH-2: a publication whose seed is lost abandoned (published → registration), publicly
+    "launch.abandon_publication": _roles("v"),
     "launch.run": _roles("mc"),  # R-LCH-3: start the selection, open the next slots, mark missed
     "launch.choose": _roles("mgc"),  # R-LCH-3: a buyer in his slot picks a unit (agent, kiosk at control)
 }

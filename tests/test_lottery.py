@@ -9,6 +9,7 @@ import itertools
 import json
 import subprocess
 import sys
+from unittest import mock
 from decimal import Decimal
 from pathlib import Path
 
@@ -70,12 +71,19 @@ def make_entries(session, launch, agent, numbers_groups, status="paid", eligible
     return entries
 
 
+def publish_known(session, manager, launch_id, seed=SEED):
+    """Publish with a known seed (the known vector's): the office's generator, `new_seed`, made to
+    return it for this one call — publish itself takes no seed nor hash from anyone (R-LCH-2)."""
+    with mock.patch("models.lottery.new_seed", return_value=seed):
+        return publish(session, manager, launch_id)
+
+
 def drawn_launch(session, manager, agent, project=None) -> int:
     """A launch of `project` with the known vector's entrants, published and drawn by `manager`
     (for other tests that need a drawn launch, e.g. every document kind)."""
     launch = make_launch(session, manager, project=project, name="摇号示例")
     make_entries(session, launch, agent, VECTOR)
-    publish(session, manager, launch.id, seed_hash=hash_seed(SEED))
+    publish_known(session, manager, launch.id, SEED)
     draw(session, manager, launch.id, SEED)
     session.commit()
     return launch.id
@@ -108,7 +116,7 @@ def _order(db, launch_id):
 
 
 def _publish_and_draw(db, people, launch, seed=SEED):
-    publish(db.session, people["manager"], launch.id, seed_hash=hash_seed(seed))
+    publish_known(db.session, people["manager"], launch.id, seed)
     db.session.commit()
     draw(db.session, people["manager"], launch.id, seed)
     db.session.commit()
@@ -162,15 +170,20 @@ def test_r_lch_2_publish_generates_a_seed_shown_once_and_stores_only_its_hash(db
     assert db.session.get(Launch, launch.id).seed == published.seed
 
 
-def test_r_lch_2_publish_with_the_managers_own_hash_and_refusals(db, people, launch, make_user):
+def test_r_lch_2_publish_takes_no_hash_from_anyone_and_refusals(db, people, launch, make_user):
+    """R-LCH-2: the seed is the office's alone — publish has no way to bring a hash (a manager who
+    sees the list could grind seeds until his favourite is first), and the page has no such field."""
+    import inspect
+    assert "seed_hash" not in inspect.signature(publish).parameters
+    with pytest.raises(TypeError):
+        publish(db.session, people["manager"], launch.id, seed_hash=VECTOR_SEED_HASH)
     with pytest.raises(PermissionDenied):
         publish(db.session, people["agent"], launch.id)
-    with pytest.raises(RuleViolation) as bad:
-        publish(db.session, people["manager"], launch.id, seed_hash="not a hash")
-    assert "64 characters" in english(bad.value)
-    published = publish(db.session, people["manager"], launch.id, seed_hash=VECTOR_SEED_HASH.upper())
+    published = publish(db.session, people["manager"], launch.id)
     db.session.commit()
-    assert published.seed is None and db.session.get(Launch, launch.id).seed_hash == VECTOR_SEED_HASH
+    assert published.seed and db.session.get(Launch, launch.id).seed_hash == hash_seed(published.seed)
+    audit = db.session.scalar(select(Audit).where(Audit.entity == "launch", Audit.action == "lottery_publish"))
+    assert audit.changes["seed_kept_by"] == [None, "generated"]
     with pytest.raises(RuleViolation) as again:
         publish(db.session, people["manager"], launch.id)
     assert "already published" in english(again.value)
@@ -210,7 +223,7 @@ def test_r_lch_2_groups_first_when_the_launch_orders_by_group(db, people):
 
 
 def test_r_lch_2_wrong_seed_refused_nothing_written(db, people, launch):
-    publish(db.session, people["manager"], launch.id, seed_hash=hash_seed(SEED))
+    publish_known(db.session, people["manager"], launch.id, SEED)
     db.session.commit()
     with pytest.raises(RuleViolation) as wrong:
         draw(db.session, people["manager"], launch.id, "e" * 64)
@@ -226,7 +239,7 @@ def test_r_lch_2_wrong_seed_refused_nothing_written(db, people, launch):
 
 
 def test_r_lch_2_a_list_changed_since_publication_is_refused(db, people, launch):
-    publish(db.session, people["manager"], launch.id, seed_hash=hash_seed(SEED))
+    publish_known(db.session, people["manager"], launch.id, SEED)
     db.session.commit()
     # an entry that was not an entrant becomes paid after the publication
     db.session.execute(update(LaunchEntry).where(LaunchEntry.number == "RC01-0006").values(status="paid"))
@@ -242,7 +255,7 @@ def test_r_lch_2_a_list_changed_since_publication_is_refused(db, people, launch)
 
 def test_r_lch_2_the_group_rule_changed_after_publication_is_refused(db, people, launch):
     """Whoever keeps the seed could compute both orders: the group rule is frozen with the list."""
-    publish(db.session, people["manager"], launch.id, seed_hash=hash_seed(SEED))
+    publish_known(db.session, people["manager"], launch.id, SEED)
     db.session.commit()
     db.session.execute(update(Launch).where(Launch.id == launch.id).values(groups_ordered=True))
     db.session.commit()
@@ -338,17 +351,18 @@ def _login(client, user):
 def test_r_lch_2_manager_publishes_on_the_page_sees_the_seed_once_then_draws(client, db, people, launch):
     _login(client, people["manager"])
     page = client.get(f"/admin/lottery/?launch={launch.id}").get_data(as_text=True)
-    assert 'id="publish-form"' in page
+    assert 'id="publish-form"' in page and 'name="seed_hash"' not in page  # no hash of one's own
     from tests.conftest import submission_key
     key, token = submission_key(page), csrf_token(client, "/admin/lottery/")
-    form = {"csrf_token": token, "submission_key": key, "launch": str(launch.id), "seed_hash": ""}
+    # a hash slipped into the form anyway is ignored: the office generates the seed
+    form = {"csrf_token": token, "submission_key": key, "launch": str(launch.id), "seed_hash": VECTOR_SEED_HASH}
     shown = client.post("/admin/lottery/publish", data=form)
     assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
     html = shown.get_data(as_text=True)
     import re
     seed = re.search(r'id="lottery-seed">([0-9a-f]{64})<', html).group(1)
     db.session.expire_all()
-    assert db.session.get(Launch, launch.id).seed_hash == hash_seed(seed)
+    assert db.session.get(Launch, launch.id).seed_hash == hash_seed(seed) != VECTOR_SEED_HASH
     again = client.post("/admin/lottery/publish", data=form, follow_redirects=True).get_data(as_text=True)
     assert seed not in again and 'id="lottery-seed"' not in again  # the repeat does not show it again
     page = client.get(f"/admin/lottery/?launch={launch.id}").get_data(as_text=True)
@@ -392,7 +406,7 @@ def test_r_lch_2_public_pages_404_before_publication_then_numbers_and_groups_onl
     assert client.get(f"/launch/{launch.id}/lottery").status_code == 404
     assert client.get(f"/launch/{launch.id}/lottery.json").status_code == 404
     assert client.get("/launch/999999/lottery.json").status_code == 404
-    publish(db.session, people["manager"], launch.id, seed_hash=hash_seed(SEED))
+    publish_known(db.session, people["manager"], launch.id, SEED)
     db.session.commit()
     before = client.get(f"/launch/{launch.id}/lottery.json")
     assert before.status_code == 200 and before.headers["Cache-Control"].startswith("public")
@@ -447,7 +461,7 @@ def test_r_lch_2_two_draws_at_the_same_instant_draw_once(app, db, people, launch
     the launch's row lock and the conditional update let one draw; the other is told it is drawn."""
     from models import User
     from tests.support.race import race
-    publish(db.session, people["manager"], launch.id, seed_hash=hash_seed(SEED))
+    publish_known(db.session, people["manager"], launch.id, SEED)
     db.session.commit()
     ids = {"launch": launch.id, "manager": people["manager"].id}
 
@@ -464,3 +478,148 @@ def test_r_lch_2_two_draws_at_the_same_instant_draw_once(app, db, people, launch
     assert _order(db, launch.id) == VECTOR_PLAIN
     assert db.session.scalar(select(func.count()).select_from(Audit).where(
         Audit.entity == "launch", Audit.action == "lottery_draw")) == 1
+
+
+# --- a lost seed: the vice-president abandons the publication, publicly ----------------------------------
+
+def _deposit_in(db, launch, people, number):
+    from models.launches import IntentPayment
+    entry = db.session.scalar(select(LaunchEntry).where(LaunchEntry.launch_id == launch.id, LaunchEntry.number == number))
+    db.session.add(IntentPayment(project_id=launch.project_id, entry_id=entry.id, kind="deposit",
+                                 amount=Decimal("50000.00"), number=f"R-{number}", paid_on=dt.date(2026, 11, 10),
+                                 channel="cash", recorded_by_id=people["finance"].id))
+    db.session.commit()
+    return entry
+
+
+@pytest.fixture
+def vp_finance(people, make_user):
+    people["vp"] = make_user("vp", username="lot_vp")
+    people["finance"] = make_user("finance", username="lot_finance")
+    return people
+
+
+def test_r_lch_2_abandoned_publication_frees_refunds_and_publishes_anew(db, vp_finance, launch):
+    """R-LCH-2: the seed lost after publication — the vice-president abandons the publication with a
+    reason: back to registration, hash and digest cleared, refunds possible again, a new publication
+    with a new seed; the abandoned one is audited, told to the manager and the vice-president, and
+    stays in the public document for ever (also after the new publication and its draw)."""
+    from models import Notification
+    from models.launches import refund_intent_deposit
+    from models.lottery import abandon_publication, abandoned_publications
+    people = vp_finance
+    entry = _deposit_in(db, launch, people, "RC01-0001")
+    first = publish(db.session, people["manager"], launch.id)
+    db.session.commit()
+    lost_hash = db.session.get(Launch, launch.id).seed_hash
+    refund = dict(paid_on=dt.date(2026, 11, 21), channel="cash", reason="不参加", today=dt.date(2026, 11, 21))
+    with pytest.raises(RuleViolation) as frozen:
+        refund_intent_deposit(db.session, people["finance"], entry.id, **refund)
+    assert "frozen until the draw" in english(frozen.value)
+    db.session.rollback()
+    with pytest.raises(RuleViolation) as no_reason:
+        abandon_publication(db.session, people["vp"], launch.id, "   ")
+    assert "reason" in english(no_reason.value)
+    db.session.rollback()
+    abandon_publication(db.session, people["vp"], launch.id, "种子封存袋遗失", now=dt.datetime(2026, 11, 21, 2, 0))
+    db.session.commit()
+    db.session.expire_all()
+    stored = db.session.get(Launch, launch.id)
+    assert (stored.status, stored.seed_hash, stored.entrants_digest, stored.published_at) == (
+        "registration", None, None, None)
+    audit = db.session.scalar(select(Audit).where(Audit.entity == "launch", Audit.action == "lottery_abandon"))
+    assert audit.changes["seed_hash"] == [lost_hash, None] and audit.changes["reason"] == [None, "种子封存袋遗失"]
+    told = set(db.session.scalars(select(Notification.user_id).where(Notification.kind == "lottery_abandoned")))
+    assert {people["manager"].id, people["vp"].id} <= told
+    # the old seed is worthless now: drawing needs a new publication
+    with pytest.raises(RuleViolation):
+        draw(db.session, people["manager"], launch.id, first.seed)
+    db.session.rollback()
+    # refunds work again
+    refund_intent_deposit(db.session, people["finance"], entry.id, **refund)
+    db.session.commit()
+    assert db.session.get(LaunchEntry, entry.id).status == "refunded"
+    # public while in registration: no entrants, only the abandoned publication
+    doc = public_document(db.session, db.session.get(Launch, launch.id))
+    assert doc["entrants"] == [] and doc["seed_hash"] is None
+    assert [a["seed_hash"] for a in doc["abandoned"]] == [lost_hash]
+    assert doc["abandoned"][0] == {"seed_hash": lost_hash, "entrants_digest": VECTOR_DIGEST,
+                                   "published_at": doc["abandoned"][0]["published_at"],
+                                   "abandoned_at": "2026-11-21T02:00:00Z", "reason": "种子封存袋遗失"}
+    assert doc["abandoned"][0]["published_at"].endswith("Z")
+    # published anew, with a new seed (and one entrant fewer: the refunded card)
+    second = publish(db.session, people["manager"], launch.id)
+    db.session.commit()
+    assert second.count == 4 and second.seed != first.seed
+    assert db.session.get(Launch, launch.id).seed_hash == hash_seed(second.seed) != lost_hash
+    draw(db.session, people["manager"], launch.id, second.seed)
+    db.session.commit()
+    assert verify(db.session, launch.id).ok
+    doc = public_document(db.session, db.session.get(Launch, launch.id))
+    assert doc["seed"] == second.seed and [a["seed_hash"] for a in doc["abandoned"]] == [lost_hash]
+    assert abandoned_publications(db.session, launch.id) == doc["abandoned"]
+
+
+def test_r_lch_2_only_the_vice_president_abandons_and_only_a_publication_not_drawn(db, vp_finance, launch):
+    """R-LCH-2: launch.abandon_publication is the vice-president's alone (not the manager who keeps
+    the seed, nor the administrator); nothing to abandon before publication or after the draw."""
+    from models.lottery import abandon_publication
+    people = vp_finance
+    with pytest.raises(RuleViolation) as not_yet:
+        abandon_publication(db.session, people["vp"], launch.id, "遗失")
+    assert "not yet drawn" in english(not_yet.value)
+    db.session.rollback()
+    publish_known(db.session, people["manager"], launch.id)
+    db.session.commit()
+    for who in ("manager", "admin", "agent", "control", "finance"):
+        with pytest.raises(PermissionDenied):
+            abandon_publication(db.session, people[who], launch.id, "遗失")
+        db.session.rollback()
+    draw(db.session, people["manager"], launch.id, SEED)
+    db.session.commit()
+    with pytest.raises(RuleViolation) as drawn:
+        abandon_publication(db.session, people["vp"], launch.id, "遗失")
+    assert "not yet drawn" in english(drawn.value)
+    db.session.rollback()
+    assert db.session.get(Launch, launch.id).status == "drawn"
+
+
+def test_r_lch_2_the_vice_president_abandons_on_the_page_once_and_the_public_page_lists_it(client, db, vp_finance,
+                                                                                           launch):
+    """R-LCH-2: the page's abandon form (the vice-president's; CSRF; one-time key: the same form
+    sent twice abandons once, even after a new publication), and the public page and JSON list it."""
+    from tests.conftest import submission_key
+    people = vp_finance
+    publish_known(db.session, people["manager"], launch.id)
+    db.session.commit()
+    _login(client, people["manager"])
+    assert 'id="abandon-form"' not in client.get(f"/admin/lottery/?launch={launch.id}").get_data(as_text=True)
+    token = csrf_token(client, "/admin/lottery/")
+    assert client.post("/admin/lottery/abandon", data={"csrf_token": token, "launch": str(launch.id),
+                                                       "reason": "x"}).status_code == 403
+    Auth(client).logout()
+    _login(client, people["vp"])
+    page = client.get(f"/admin/lottery/?launch={launch.id}").get_data(as_text=True)
+    assert 'id="abandon-form"' in page
+    token = csrf_token(client, "/admin/lottery/")
+    form = {"csrf_token": token, "submission_key": submission_key(page), "launch": str(launch.id), "reason": "种子遗失"}
+    client.post("/admin/lottery/abandon", data={**form, "csrf_token": ""})
+    db.session.expire_all()
+    assert db.session.get(Launch, launch.id).status == "published"  # without the token nothing happened
+    assert client.post("/admin/lottery/abandon", data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Launch, launch.id).status == "registration"
+    publish_known(db.session, people["manager"], launch.id, "ab" * 32)  # published anew
+    db.session.commit()
+    client.post("/admin/lottery/abandon", data=form)  # the same form again: abandons nothing
+    db.session.expire_all()
+    assert db.session.get(Launch, launch.id).status == "published"
+    assert db.session.scalar(select(func.count()).select_from(Audit).where(
+        Audit.entity == "launch", Audit.action == "lottery_abandon")) == 1
+    Auth(client).logout()
+    with force_locale("en"):
+        public = client.get(f"/launch/{launch.id}/lottery?lang=en").get_data(as_text=True)
+    assert "lottery-abandoned" in public and VECTOR_SEED_HASH in public and "种子遗失" in public
+    doc = client.get(f"/launch/{launch.id}/lottery.json").get_json()
+    assert [a["seed_hash"] for a in doc["abandoned"]] == [VECTOR_SEED_HASH] and doc["abandoned"][0]["reason"] == "种子遗失"
+    assert doc["seed_hash"] == hash_seed("ab" * 32)

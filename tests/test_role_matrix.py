@@ -718,6 +718,8 @@ EXPECTED = {
     # issue 24: live board (R-LCH-3): the board's state and its stream, as the board itself
     "board.state": "amgcflrvs",
     "board.stream": "amgcflrvs",
+    # issue 24: lottery, a lost seed (R-LCH-2)
+    "lottery.abandon_view": "v",  # launch.abandon_publication
 }
 
 PUBLIC_PATHS = {
@@ -856,6 +858,8 @@ PUBLIC_PATHS = {
     # issue 24: live board
     "board.state": ("GET", "/admin/board/state?project={project}"),
     "board.stream": ("GET", "/admin/board/stream?project={project}"),
+    # issue 24: lottery, a lost seed
+    "lottery.abandon_view": ("POST", "/admin/lottery/abandon"),
 }
 PUBLIC_DATA = {
     "i18n.set_language": {"lang": "en", "next": "/admin/"},
