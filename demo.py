@@ -1086,23 +1086,23 @@ def _launch_demo(session, users, project, today):
     b6, b7, b8, b9, b10 = buildings("6栋", "7栋", "8栋", "9栋", "10栋")
 
     # (a) taking registrations: opening day in ten days
-    a = launch("湘江壹号·10栋加推", [b10], today - 6 * day, today + 6 * day, today + 10 * day, today + 40 * day)
+    a = launch("10栋加推", [b10], today - 6 * day, today + 6 * day, today + 10 * day, today + 40 * day)
     register(a, 12, today - 5 * day, unpaid=(11,), refused_answer=(7,), refunded=(4,))
 
     # published: the list frozen, its digest and the seed's hash out, the draw tomorrow
-    p = launch("湘江壹号·9栋首开", [b9], today - 20 * day, today - day, today + 2 * day, today + 30 * day)
+    p = launch("9栋首开", [b9], today - 20 * day, today - day, today + 2 * day, today + 30 * day)
     register(p, 6, today - 18 * day)
     publish(session, manager, p.id, seed_hash=hash_seed(DEMO_LOTTERY_SEED), now=at(today, 9))
     session.commit()
 
     # (b) drawn: twenty entrants, the order public, selection in three days
-    b = launch("湘江壹号·8栋首开", [b8], today - 25 * day, today - 4 * day, today + 3 * day, today + 35 * day)
+    b = launch("8栋首开", [b8], today - 25 * day, today - 4 * day, today + 3 * day, today + 35 * day)
     register(b, 20, today - 24 * day)
     drawn(b, today - 3 * day)
 
     # (c) selecting now: slots of three buyers, 30 minutes each; the first slot opened 70 minutes ago
     now = utcnow() if today == office_today() else at(today, 11)
-    c = launch("湘江壹号·7栋开盘", [b7], today - 30 * day, today - 3 * day, today, today + 30 * day)
+    c = launch("7栋开盘", [b7], today - 30 * day, today - 3 * day, today, today + 30 * day)
     register(c, 12, today - 29 * day)
     drawn(c, today - 2 * day)
     start = now - 70 * minute
@@ -1122,7 +1122,7 @@ def _launch_demo(session, users, project, today):
     session.commit()
 
     # (d) closed six days ago: deals confirmed, deposits converted, one refunded after the day
-    d = launch("湘江壹号·6栋首开", [b6], today - 40 * day, today - 9 * day, today - 6 * day, today - day,
+    d = launch("6栋首开", [b6], today - 40 * day, today - 9 * day, today - 6 * day, today - day,
                slot_size=4, slot_minutes=20)
     register(d, 10, today - 38 * day)
     drawn(d, today - 8 * day)
