@@ -981,6 +981,172 @@ def _statements_demo(session, users, project, today):
     session.commit()
 
 
+
+# The lottery seed of the demo's drawn launches, known to the demo so `flask launch verify` can be shown
+# passing; a real office keeps its seed secret until the draw (or lets publish generate one).
+DEMO_LOTTERY_SEED = "5a1e5de5c0ffee00" * 4
+
+
+def _launch_demo(session, users, project, today):
+    """Opening day (开盘, R-LCH-1…3) through the domain functions, as the staff do it, on five new
+    buildings of the project (a building is in at most one open launch): a launch taking
+    registrations (deposits received, one not yet paid, one refunded, one buyer answering no), one
+    published, one drawn with the demo's known seed (so `flask launch verify` passes), one selecting
+    now (slots of three, a few chosen, one missed slot requeued, buyers choosing) and one closed
+    days ago (deals confirmed, deposits converted, one refunded after the day)."""
+    from models.base import office_midnight_utc
+    from models.deals import confirm_subscription
+    from models.identity import RESIDENT_ID
+    from models.launches import (Launch, LaunchEntry, convert_intent_deposit, create_launch, record_intent_deposit,
+                                 refund_intent_deposit, register_entry)
+    from models.lottery import draw, hash_seed, publish
+    from models.selection import advance, choose, close_launch, start_selection
+    if session.scalar(select(func.count()).select_from(Launch)):
+        return  # done already
+    manager, control, finance = users["manager"], users["control"], users["finance"]
+    agents = [users[f"agent{n}"] for n in range(1, 6)]
+    rng = random.Random(24)
+    day = dt.timedelta(days=1)
+    minute = dt.timedelta(minutes=1)
+    questions = ["购房人及家庭在长沙市限购范围内无第二套住房", "已阅读并同意《认筹须知》及开盘选房规则"]
+
+    def at(on: dt.date, hour: int, minutes: int = 0) -> dt.datetime:
+        return office_midnight_utc(on) + dt.timedelta(hours=hour, minutes=minutes)
+
+    def buildings(*names):
+        made = []
+        for name in names:
+            building = Building(project=project, name=name, floors=6)
+            session.add(building)
+            for floor in range(1, 7):
+                for position, (layout, area) in LAYOUTS.items():
+                    price = (area * (13600 + 80 * floor + (300 if position in (1, 4) else 0))).quantize(Decimal("1"))
+                    session.add(Unit(building=building, floor=floor, position=position, number=f"{floor}{position:02d}",
+                                     layout=layout, area=area, list_price=Decimal(price).quantize(Decimal("0.01")),
+                                     status="available"))
+            made.append(building)
+        session.flush()
+        return made
+
+    phones = iter(range(1, 1000))
+
+    def launch(name, blocks, opens, closes, selection_on, valid_until, slot_size=3, slot_minutes=30):
+        made = create_launch(session, manager, project_id=project.id, name=name,
+                             building_ids=[b.id for b in blocks], registration_opens_on=opens,
+                             registration_closes_on=closes, selection_on=selection_on, intent_deposit="50000",
+                             card_valid_until=valid_until, questions=questions, groups_ordered=True,
+                             slot_minutes=slot_minutes, slot_size=slot_size, missed_rule="requeue")
+        session.commit()
+        return made
+
+    def register(made, count, on, *, unpaid=(), refused_answer=(), refunded=()):
+        """`count` registrations by the five agents on `on` (a few days apart), deposits received by
+        finance the same day except the `unpaid` ones; a "no" answer for those in `refused_answer`."""
+        entries = []
+        for n in range(count):
+            agent = agents[n % len(agents)]
+            day_of = min(on + dt.timedelta(days=n // 4), made.registration_closes_on)
+            name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+            entry = register_entry(
+                session, agent, launch_id=made.id, name=name, phone=f"1530731{next(phones):04d}",
+                id_type=RESIDENT_ID, id_number=_id_number(rng), address=f"长沙市岳麓区麓山南路{n + 20}号",
+                answers={q: not (n in refused_answer and k == 0) for k, q in enumerate(questions)},
+                first_home=n % 3 != 2, today=day_of)
+            if n not in unpaid:
+                record_intent_deposit(session, finance, entry.id, paid_on=day_of,
+                                      channel=rng.choice(["bank_transfer", "pos"]), today=day_of)
+            if n in refunded:
+                refund_intent_deposit(session, finance, entry.id, paid_on=day_of + day, channel="bank_transfer",
+                                      reason="客户家庭购房计划调整，申请退还认筹金", today=day_of + day)
+            entries.append(entry)
+        session.commit()
+        return entries
+
+    def drawn(made, on):
+        publish(session, manager, made.id, seed_hash=hash_seed(DEMO_LOTTERY_SEED), now=at(on, 10))
+        session.commit()
+        draw(session, manager, made.id, DEMO_LOTTERY_SEED, now=at(on + day, 10))
+        session.commit()
+
+    def queue(made):  # the draw's order
+        return list(session.scalars(select(LaunchEntry).where(LaunchEntry.launch_id == made.id,
+                                                               LaunchEntry.position.is_not(None))
+                                    .order_by(LaunchEntry.position)))
+
+    def offered(made):
+        return list(session.scalars(select(Unit).join(Building).where(
+            Building.id.in_([b.id for b in made.buildings]), Unit.status == "available")
+            .order_by(Unit.floor.desc(), Unit.building_id, Unit.position)))
+
+    def chooses(entry, units, now):
+        sub = choose(session, control, entry.id, units.pop(0).id, now,
+                     payment_method=rng.choice(["one_off", "commercial_mortgage", "provident_fund"]))
+        return sub
+
+    b6, b7, b8, b9, b10 = buildings("6栋", "7栋", "8栋", "9栋", "10栋")
+
+    # (a) taking registrations: opening day in ten days
+    a = launch("10栋加推", [b10], today - 6 * day, today + 6 * day, today + 10 * day, today + 40 * day)
+    register(a, 12, today - 5 * day, unpaid=(11,), refused_answer=(7,), refunded=(4,))
+
+    # published: the list frozen, its digest and the seed's hash out, the draw tomorrow
+    p = launch("9栋首开", [b9], today - 20 * day, today - day, today + 2 * day, today + 30 * day)
+    register(p, 6, today - 18 * day)
+    publish(session, manager, p.id, seed_hash=hash_seed(DEMO_LOTTERY_SEED), now=at(today, 9))
+    session.commit()
+
+    # (b) drawn: twenty entrants, the order public, selection in three days
+    b = launch("8栋首开", [b8], today - 25 * day, today - 4 * day, today + 3 * day, today + 35 * day)
+    register(b, 20, today - 24 * day)
+    drawn(b, today - 3 * day)
+
+    # (c) selecting now: slots of three buyers, 30 minutes each; the first slot opened 70 minutes ago
+    now = utcnow() if today == office_today() else at(today, 11)
+    c = launch("7栋开盘", [b7], today - 30 * day, today - 3 * day, today, today + 30 * day)
+    register(c, 12, today - 29 * day)
+    drawn(c, today - 2 * day)
+    start = now - 70 * minute
+    start_selection(session, manager, c.id, start)
+    session.commit()
+    units, line = offered(c), queue(c)
+    chooses(line[0], units, start + 6 * minute)
+    chooses(line[1], units, start + 18 * minute)  # line[2] misses his slot: to the end of the queue
+    advance(session, c.id, start + 30 * minute)
+    session.commit()
+    for k, entry in enumerate(line[3:6]):
+        chooses(entry, units, start + (35 + 8 * k) * minute)
+    advance(session, c.id, start + 60 * minute)
+    session.commit()
+    chooses(line[6], units, start + 64 * minute)  # one of the slot now running has chosen
+    advance(session, c.id, now)
+    session.commit()
+
+    # (d) closed six days ago: deals confirmed, deposits converted, one refunded after the day
+    d = launch("6栋首开", [b6], today - 40 * day, today - 9 * day, today - 6 * day, today - day,
+               slot_size=4, slot_minutes=20)
+    register(d, 10, today - 38 * day)
+    drawn(d, today - 8 * day)
+    opening = at(today - 6 * day, 9, 30)
+    start_selection(session, manager, d.id, opening)
+    session.commit()
+    units, line = offered(d), queue(d)
+    chosen = []
+    for k, entry in enumerate(line):
+        if k == 5:
+            continue  # did not choose: his intent deposit is refunded after the day
+        advance(session, d.id, opening + (20 * (k // 4) + 3 + k % 4) * minute)
+        chosen.append((entry, chooses(entry, units, opening + (20 * (k // 4) + 3 + k % 4) * minute)))
+    close_launch(session, manager, d.id, opening + 3 * 60 * minute)
+    session.commit()
+    for entry, sub in chosen:
+        confirm_subscription(session, control, sub.id)
+        convert_intent_deposit(session, finance, entry.id, today=today - 5 * day)
+    session.commit()
+    refund_intent_deposit(session, finance, line[5].id, paid_on=today - 4 * day, channel="bank_transfer",
+                          reason="开盘日未选房，认筹金原路退还", today=today - 4 * day)
+    session.commit()
+
+
 def build_demo(session, today: dt.date | None = None) -> dict:
     today = today or office_today()
     rng = random.Random(20261126)
@@ -1001,6 +1167,7 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _rotation_demo(session, users, projects[0], today)
         _commissions_demo(session, users, projects[0], today)
         _statements_demo(session, users, projects[0], today)
+        _launch_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
     return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),

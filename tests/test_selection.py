@@ -400,7 +400,7 @@ def test_r_lch_3_the_agent_sees_his_own_buyers_choosing_the_kiosk_finds_any_by_c
     page = client.get(f"/admin/launch_select/?launch={day['launch'].id}").get_data(as_text=True)
     assert "K0001" in page and "K0002" not in page  # K0002 is the other agent's
     assert day["units"][0].number in page and day["outside"].number not in page
-    assert 'class="live-board" data-project="%d"' % day["project"].id in page
+    assert 'class="live-board board" data-project="%d"' % day["project"].id in page
     assert "liveboard.js" in page
     client2 = app.test_client()
     _login(client2, day["control"])
@@ -414,13 +414,26 @@ def test_r_lch_3_the_big_screen_shows_the_slot_with_masked_names(app, client, db
     page = client.get(f"/admin/launch_screen/{day['launch'].id}")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "K0001" in html and "买*" in html and "买家1号" not in html
-    assert 'class="live-board"' in html and "<script>" not in html  # no inline script (CSP)
+    assert 'class="live-board' in html and "<script>" not in html  # no inline script (CSP)
     data = client.get(f"/admin/launch_screen/{day['launch'].id}/data").json
     assert [c["number"] for c in data["choosing"]] == ["K0001", "K0002"]
     assert data["choosing"][0]["name"] == "买***" and 0 < data["choosing"][0]["seconds_left"] <= 300
     assert [n["number"] for n in data["next"]] == ["K0003", "K0004", "K0005", "K0006"]
     assert (data["sold"], data["remaining"]) == (0, 4)
     assert "1390000" not in json.dumps(data)  # no phone, whoever looks
+
+
+def test_r_lch_3_the_selection_and_the_big_screen_label_their_board_in_the_readers_language(app, client, db, day):
+    """The live board on both pages carries its labels (units, sell-through, statuses): without them
+    liveboard.js printed " : 4 : 0.0%"."""
+    _started_now(db, day)
+    _login(client, day["manager"])
+    for url in (f"/admin/launch_select/?launch={day['launch'].id}", f"/admin/launch_screen/{day['launch'].id}"):
+        with force_locale("en"):
+            html = client.get(url, headers={"Accept-Language": "en"}).get_data(as_text=True)
+        labels = json.loads(html.split("data-labels='", 1)[1].split("'", 1)[0])
+        assert labels["units"] and labels["sell_through"] and labels["statuses"]["available"], url
+        assert f'data-buildings="{day["buildings"][0].id}"' in html, url
 
 
 def test_r_lch_3_the_control_room_runs_the_day_and_exports_it(app, client, db, day):
