@@ -982,11 +982,6 @@ def _statements_demo(session, users, project, today):
 
 
 
-# The lottery seed of the demo's drawn launches, known to the demo so `flask launch verify` can be shown
-# passing; a real office keeps its seed secret until the draw (or lets publish generate one).
-DEMO_LOTTERY_SEED = "5a1e5de5c0ffee00" * 4
-
-
 def _launch_demo(session, users, project, today):
     """Opening day (开盘, R-LCH-1…3) through the domain functions, as the staff do it, on five new
     buildings of the project (a building is in at most one open launch): a launch taking
@@ -999,10 +994,10 @@ def _launch_demo(session, users, project, today):
     from models.identity import RESIDENT_ID
     from models.launches import (Launch, LaunchEntry, convert_intent_deposit, create_launch, record_intent_deposit,
                                  refund_intent_deposit, register_entry)
-    from models.lottery import draw, hash_seed, publish
+    from models.lottery import draw, publish
     from models.selection import advance, choose, close_launch, start_selection
     if session.scalar(select(func.count()).select_from(Launch)):
-        return  # done already
+        return None  # done already
     manager, control, finance = users["manager"], users["control"], users["finance"]
     agents = [users[f"agent{n}"] for n in range(1, 6)]
     rng = random.Random(24)
@@ -1063,9 +1058,9 @@ def _launch_demo(session, users, project, today):
         return entries
 
     def drawn(made, on):
-        publish(session, manager, made.id, seed_hash=hash_seed(DEMO_LOTTERY_SEED), now=at(on, 10))
+        seed = publish(session, manager, made.id, now=at(on, 10)).seed  # shown once, as to the manager
         session.commit()
-        draw(session, manager, made.id, DEMO_LOTTERY_SEED, now=at(on + day, 10))
+        draw(session, manager, made.id, seed, now=at(on + day, 10))
         session.commit()
 
     def queue(made):  # the draw's order
@@ -1092,7 +1087,7 @@ def _launch_demo(session, users, project, today):
     # published: the list frozen, its digest and the seed's hash out, the draw tomorrow
     p = launch("9栋首开", [b9], today - 20 * day, today - day, today + 2 * day, today + 30 * day)
     register(p, 6, today - 18 * day)
-    publish(session, manager, p.id, seed_hash=hash_seed(DEMO_LOTTERY_SEED), now=at(today, 9))
+    sealed = publish(session, manager, p.id, now=at(today, 9)).seed  # the demo prints it: try the draw
     session.commit()
 
     # (b) drawn: twenty entrants, the order public, selection in three days
@@ -1145,6 +1140,7 @@ def _launch_demo(session, users, project, today):
     refund_intent_deposit(session, finance, line[5].id, paid_on=today - 4 * day, channel="bank_transfer",
                           reason="开盘日未选房，认筹金原路退还", today=today - 4 * day)
     session.commit()
+    return sealed
 
 
 def build_demo(session, today: dt.date | None = None) -> dict:
@@ -1167,10 +1163,13 @@ def build_demo(session, today: dt.date | None = None) -> dict:
         _rotation_demo(session, users, projects[0], today)
         _commissions_demo(session, users, projects[0], today)
         _statements_demo(session, users, projects[0], today)
-        _launch_demo(session, users, projects[0], today)
+        sealed = _launch_demo(session, users, projects[0], today)
     count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
-    return {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
+    summary = {"projects": count(Project), "buildings": count(Building), "units": count(Unit),
             "leads": count(Lead), "follow-ups": count(FollowUp), "conflicts": count(LeadConflict),
             "questions": count(CustomerQuestion), "notifications": count(Notification),
             "subscriptions": count(Subscription),
             "accounts": [u for u, _, _ in ACCOUNTS]}
+    if sealed:  # shown once, as publishing shows it to the manager: to try the draw of 9栋首开
+        summary["lottery seed of 9栋首开, sealed until its draw"] = sealed
+    return summary

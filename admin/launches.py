@@ -293,7 +293,7 @@ class IntentPaymentView(ReadOnlyView):
     column_export_list = column_list
     column_searchable_list = ("number", "entry.number", "entry.name")
     column_filters = ("kind", "paid_on", "channel", "entry.launch.name")
-    column_labels = {"entry": _l("Card number"), "entry.name": _l("Customer name"), "entry.launch": _l("Launch"),
+    column_labels = {"entry": _l("Card number"), "entry.number": _l("Card number"), "entry.name": _l("Customer name"), "entry.launch": _l("Launch"),
                      "channel": _l("Payment channel")}
     column_default_sort = ("id", True)
     column_formatters = {"channel": lambda v, c, row, n: choice_label("payment", "channel", row.channel)
