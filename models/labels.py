@@ -195,6 +195,7 @@ CHOICES.update({
                                            "chosen": _l("Chosen"), "missed": _l("Missed the slot"),
                                            "out": _l("Out of the selection")},
     ("launch_entry", "group_name"): {"first_home": _l("First home"), "other": _l("Other buyers")},
+    ("launch_entry", "id_type"): _ID_TYPES,
     ("intent_payment", "kind"): {"deposit": _l("Intent deposit received"), "refund": _l("Intent deposit refunded"),
                                  "conversion": _l("Converted into a subscription's deposit")},
 })
