@@ -24,7 +24,7 @@ from models.money import format_money
 from models.permissions import can, can_do, scope_filter
 from models.privacy import mask_name
 from models.selection import (UnitGone, advance, available_units, building_ids, choose, close_launch,
-                              control_room, slot_state, start_selection)
+                              control_room, move_on, slot_state, start_selection)
 
 from .base import ProtectedPage, row_id, run_domain, succeeded
 
@@ -202,8 +202,7 @@ class ControlPage(ProtectedPage):
 
     @expose("/advance", methods=("POST",))
     def advance_view(self):
-        return self._run(lambda session, by, launch_id, now: advance(session, launch_id, now),
-                         gettext("The selection is up to date."))
+        return self._run(move_on, gettext("The selection is up to date."))
 
     @expose("/close", methods=("POST",))
     def close_view(self):

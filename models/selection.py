@@ -223,6 +223,13 @@ MESSAGES.update({
 })
 
 
+def move_on(session, by, launch_id: int, now: dt.datetime | None = None) -> dict:
+    """Sales control or the manager moves the selection on by hand (launch.run): `advance`, with the
+    caller's role checked here, as the scheduled job's and the pages' lazy runs need no caller."""
+    require(by, "launch.run")
+    return advance(session, launch_id, now)
+
+
 def close_launch(session, by: User, launch_id: int, now: dt.datetime | None = None) -> Launch:
     """The selection ends (selecting → closed); whoever is still waiting or choosing is out."""
     require(by, "launch.run")
