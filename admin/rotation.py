@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from models import Project, RuleViolation, User, db
+from models.leads import protection_text
 from models.base import office_time, office_today
 from models.labels import choice_label
 from models.permissions import can_do
@@ -35,13 +36,8 @@ def answer_text(answer: dict) -> str:
     """The check-in answer as the desk reads it (R-RCP-2, R-COM-1)."""
     if answer["status"] == "new":
         text = gettext("New visitor: not a customer of this project yet.")
-    elif answer["status"] == "protected":
-        text = gettext("Customer of %(owner)s, protected until %(until)s.", owner=answer["owner"],
-                       until=answer["until"])
-    elif answer["status"] == "expired":
-        text = gettext("Customer of %(owner)s; the first-visit protection has expired.", owner=answer["owner"])
     else:
-        text = gettext("Customer in the public pool (no agent).")
+        text = str(protection_text(answer["status"], answer["owner"], answer["until"]))
     if answer["channel"]:
         text += " " + gettext("Registered by the channel %(channel)s, valid until %(until)s.",
                               channel=answer["channel"], until=answer["channel_until"])

@@ -34,7 +34,7 @@ from .errors import RuleViolation
 from .identity import validate_id_document
 from .inventory import Building
 from .labels import choice_label
-from .leads import Lead, register_lead, validate_phone
+from .leads import Lead, protection_status, protection_text, register_lead, validate_phone
 from .money import format_money, parse_money
 from .notifications import MESSAGES, notify
 from .payments import (PAYMENT_CHANNELS, Instalment, in_force, next_receipt_no, next_voucher_no,
@@ -394,13 +394,9 @@ def _joined(*parts) -> LazyString:
 def _not_his(lead: Lead, today: dt.date) -> RuleViolation:
     """An agent registering another agent's customer, told as the front desk's screen tells it
     (admin/rotation.answer_text, R-RCP-2, R-LEAD-5)."""
-    if lead.owner_id is None:
-        said = _l("Customer in the public pool (no agent).")
-    elif lead.protected_until is not None and lead.protected_until >= today:
-        said = _l("Customer of %(owner)s, protected until %(until)s.", owner=lead.owner.display_name,
-                  until=lead.protected_until.isoformat())
-    else:
-        said = _l("Customer of %(owner)s; the first-visit protection has expired.", owner=lead.owner.display_name)
+    said = protection_text(protection_status(lead.owner_id, lead.protected_until, today),
+                           lead.owner.display_name if lead.owner else None,
+                           lead.protected_until.isoformat() if lead.protected_until else None)
     return RuleViolation(_joined(said, _l("Only his agent or the sales manager registers him at a launch.")),
                          rule="R-LEAD-5")
 
@@ -708,10 +704,8 @@ def refund_due(today: dt.date | None = None):
 
 def refunds_due(session, launch_id: int, today: dt.date | None = None) -> list[LaunchEntry]:
     """The launch's paid cards past their expiry and not converted: refunds due (R-LCH-1)."""
-    today = today or office_today()
-    return list(session.scalars(select(LaunchEntry).join(Launch, Launch.id == LaunchEntry.launch_id).where(
-        LaunchEntry.launch_id == launch_id, LaunchEntry.status == "paid", Launch.card_valid_until < today)
-        .order_by(LaunchEntry.number)))
+    return list(session.scalars(select(LaunchEntry).where(LaunchEntry.launch_id == launch_id, refund_due(today))
+                                .order_by(LaunchEntry.number)))
 
 
 MESSAGES.update({

@@ -178,6 +178,23 @@ class LeadConflict(Base):
         return cls.attempted_by_id == user_id
 
 
+def protection_status(owner_id: int | None, protected_until: dt.date | None, today: dt.date) -> str:
+    """Whose a registered customer is today (R-RCP-2, R-LEAD-5): `pool` (no agent), `protected`
+    (his agent's until `protected_until`), `expired` (still his agent's, protection over)."""
+    if owner_id is None:
+        return "pool"
+    return "protected" if protected_until is not None and protected_until >= today else "expired"
+
+
+def protection_text(status: str, owner: str | None, until: str | None):
+    """`protection_status` as the front desk reads it: one sentence, in the reader's language."""
+    if status == "protected":
+        return _l("Customer of %(owner)s, protected until %(until)s.", owner=owner, until=until)
+    if status == "expired":
+        return _l("Customer of %(owner)s; the first-visit protection has expired.", owner=owner)
+    return _l("Customer in the public pool (no agent).")
+
+
 def last_follow_ups(session, lead_ids) -> dict[int, "FollowUp"]:
     """Each lead's latest follow-up (by time, then id), for many leads in one query: what a
     manager reads beside a conflict (R-LEAD-5) without one query per row."""

@@ -25,7 +25,7 @@ from .audit import audit_context
 from .base import Base, in_list, office_midnight_utc, office_today, utcnow
 from .channels import ChannelCompany, ChannelRegistration, confirm_by_visit
 from .errors import RuleViolation
-from .leads import Lead, LeadConflict, register_lead, validate_phone
+from .leads import Lead, LeadConflict, protection_status, register_lead, validate_phone
 from .notifications import notify
 from .permissions import require
 from .privacy import mask_phone, mask_value
@@ -564,12 +564,7 @@ def check_phone(session, by: User, project_id: int, phone: str, today: dt.date |
     if row is not None:
         owner_id, owner, until = row
         answer.update(owner_id=owner_id, owner=owner, until=until.isoformat() if until else None)
-        if owner_id is None:
-            answer["status"] = "pool"
-        elif until is not None and until >= today:
-            answer["status"] = "protected"
-        else:
-            answer["status"] = "expired"
+        answer["status"] = protection_status(owner_id, until, today)
     registration = session.execute(
         select(ChannelCompany.name, ChannelRegistration.valid_until)
         .join(ChannelCompany, ChannelCompany.id == ChannelRegistration.company_id)
